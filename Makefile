@@ -1,0 +1,86 @@
+# AskAgency: `make run` sets up everything and starts the assistant; `make test` sets up and runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON310 ?= $(shell scripts/find-python.sh 3.10 2>/dev/null)
+PYTHON311 ?= $(shell scripts/find-python.sh 3.11 2>/dev/null)
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+RASA      := $(RASA_VENV)/bin/rasa
+MODELS    := var/models
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml)
+
+.PHONY: help setup run run-scale test test-fast bench lint format clean-data train index browser
+
+help:
+	@echo "make run    - set up everything (venvs, model, sample KB, index) and start the assistant"
+	@echo "make test   - set up everything and run the whole test suite"
+	@echo "make bench  - run the benchmarks (results in bench/results/)"
+	@echo "make lint   - ruff check + format check"
+
+# --- environments -------------------------------------------------------------------------
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON311)" || scripts/find-python.sh 3.11
+	@test -x $(PY) || $(PYTHON311) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# Pin the CPU build of torch first: letting pip choose pulls several GB of CUDA packages.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements-rasa.txt
+	@test -n "$(PYTHON310)" || scripts/find-python.sh 3.10
+	@test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RASA_VENV)/bin/python -m pip install -q -r requirements-rasa.txt
+	@touch $@
+
+setup: $(VENV)/.installed $(RASA_VENV)/.installed
+
+# --- Rasa model: retrained only when its inputs change -----------------------------------------
+$(MODELS)/.trained: $(RASA_VENV)/.installed $(RASA_INPUTS)
+	@mkdir -p $(MODELS)
+	PYTHONPATH=$(CURDIR) $(RASA) train --config config.yml --domain bot/domain.yml --data bot/data \
+	  --out $(MODELS) --fixed-model-name askagency --quiet
+	@touch $@
+
+train: $(MODELS)/.trained
+
+# --- knowledge base -------------------------------------------------------------------------
+index: $(VENV)/.installed
+	$(PY) -m askagency.cli kb load-sample --if-empty
+	$(PY) -m askagency.cli kb build-index
+
+# --- the two commands -----------------------------------------------------------------------
+run: setup train index
+	$(PY) -m askagency.launcher
+
+test: setup train browser
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not e2e"
+
+browser:
+	@scripts/ensure-browser.sh
+
+bench: setup train
+	$(PY) bench/run_all.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean-data:
+	rm -rf var/askagency.db* var/index var/logs

