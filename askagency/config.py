@@ -35,9 +35,7 @@ def bundled_model_path() -> str:
 class Settings(BaseSettings):
     """Runtime configuration; defaults give the embedded (SQLite) profile."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ASKAGENCY_", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="ASKAGENCY_", env_file=".env", extra="ignore")
 
     # Storage
     data_dir: Path = Field(default=PROJECT_ROOT / "var")
@@ -65,6 +63,8 @@ class Settings(BaseSettings):
     action_server_port: int = 5055
     console_host: str = "127.0.0.1"
     console_port: int = 8080
+    # Set true when the console is served over HTTPS (adds the Secure cookie flag).
+    cookie_secure: bool = False
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:

@@ -304,7 +304,9 @@ def main() -> int:
     while not stop_event.is_set():
         for name, proc in list(stack.procs.items()):
             if proc.poll() is not None:
-                print(f"\033[31m{name} exited ({proc.returncode}); stopping.\033[0m", file=sys.stderr)
+                print(
+                    f"\033[31m{name} exited ({proc.returncode}); stopping.\033[0m", file=sys.stderr
+                )
                 stop_event.set()
         stop_event.wait(1.0)
     print("Stopping ...")

@@ -1,0 +1,1 @@
+"""Staff console and public web assets (widget, demo agency page), served by aiohttp."""

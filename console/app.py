@@ -1,0 +1,51 @@
+"""The console's aiohttp application factory.
+
+Feature modules (widget API, agent inbox, KB editor, dashboard) each expose
+``setup(app)`` and are wired here, so the app has one assembly point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from askagency.config import Settings, get_settings
+from console import views_auth, views_home
+from console.keys import SETTINGS_KEY
+from console.middleware import auth_middleware, security_headers_middleware
+
+HERE = Path(__file__).resolve().parent
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@aiohttp_jinja2.template("demo.html")
+async def demo_page(request: web.Request) -> dict[str, object]:
+    """The demo agency page with the widget embedded by one script tag."""
+    settings = request.app[SETTINGS_KEY]
+    return {"rasa_url": settings.rasa_url, "settings": settings}
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or get_settings()
+    app = web.Application(
+        client_max_size=25 * 1024 * 1024,  # CSV/JSONL imports; JSON bodies are checked per route
+        middlewares=[security_headers_middleware(settings.rasa_url), auth_middleware],
+    )
+    app[SETTINGS_KEY] = settings
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    app.router.add_get("/health", health)
+    app.router.add_get("/", demo_page)
+    app.router.add_static("/static/", HERE / "static", append_version=True)
+    views_auth.setup(app)
+    views_home.setup(app)
+    return app
