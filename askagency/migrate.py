@@ -41,22 +41,29 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def head_revision() -> str:
-    """The newest revision in the migrations folder."""
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    if head is None:
+def head_revisions() -> set[str]:
+    """The newest revision(s) in the migrations folder (several while feature
+    branches of the history are being merged)."""
+    heads = set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+    if not heads:
         raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
-    return head
+    return heads
 
 
-def current_revision(url: str | None = None) -> str | None:
-    """Revision the database is at; ``None`` for a database never migrated."""
+def current_revisions(url: str | None = None) -> set[str]:
+    """Revisions the database is at; empty for a database never migrated."""
     engine = make_engine(url or get_settings().database_url)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return set(MigrationContext.configure(connection).get_current_heads())
     finally:
         engine.dispose()
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """The single revision the database is at (None when never migrated)."""
+    revisions = current_revisions(url)
+    return max(revisions) if revisions else None
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
@@ -66,8 +73,10 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     which keeps every CLI command's start-up fast.
     """
     url = url or get_settings().database_url
-    if revision == "head" and current_revision(url) == head_revision():
-        return
+    if revision in ("head", "heads"):
+        if current_revisions(url) == head_revisions():
+            return
+        revision = "heads"
     command.upgrade(alembic_config(url), revision)
 
 

@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 
 from askagency.config import Settings, get_settings
-from console import views_auth, views_home
+from console import openapi, views_auth, views_home
 from console.keys import SETTINGS_KEY
 from console.middleware import auth_middleware, security_headers_middleware
 
@@ -48,4 +48,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_static("/static/", HERE / "static", append_version=True)
     views_auth.setup(app)
     views_home.setup(app)
+    openapi.setup(app)
     return app

@@ -1,0 +1,66 @@
+"""Helpers every JSON API route uses: parse and validate bodies, uniform errors.
+
+Errors always look like ``{"error": "...", "details": ...}`` with a 4xx status,
+so CMS integrations and the console's own scripts handle them one way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+MAX_JSON_BYTES = 1024 * 1024
+
+
+def json_error(status: int, message: str, details: object = None) -> web.HTTPException:
+    """An aiohttp HTTP exception carrying the uniform JSON error body."""
+    body = json.dumps({"error": message, "details": details})
+    exc_cls = web.HTTPException
+    for cls in (
+        web.HTTPBadRequest,
+        web.HTTPUnauthorized,
+        web.HTTPForbidden,
+        web.HTTPNotFound,
+        web.HTTPConflict,
+        web.HTTPRequestEntityTooLarge,
+        web.HTTPUnprocessableEntity,
+        web.HTTPTooManyRequests,
+        web.HTTPServiceUnavailable,
+    ):
+        if cls.status_code == status:
+            exc_cls = cls
+            break
+    if exc_cls is web.HTTPRequestEntityTooLarge:
+        return web.HTTPRequestEntityTooLarge(
+            max_size=MAX_JSON_BYTES, actual_size=0, text=body, content_type="application/json"
+        )
+    if exc_cls is web.HTTPException:
+        exc = web.HTTPException(text=body, content_type="application/json")
+        exc.set_status(status)
+        return exc
+    return exc_cls(text=body, content_type="application/json")
+
+
+async def parse_json(request: web.Request, model: type[M]) -> M:
+    """The request body validated against ``model``; 400 with field errors otherwise."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise json_error(413, f"JSON body larger than {MAX_JSON_BYTES} bytes")
+    raw = await request.read()
+    if len(raw) > MAX_JSON_BYTES:
+        raise json_error(413, f"JSON body larger than {MAX_JSON_BYTES} bytes")
+    try:
+        data = json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise json_error(400, f"body is not valid JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise json_error(400, "invalid request body", details) from exc
