@@ -8,6 +8,7 @@ already at head this costs one small query.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from alembic import command
 from alembic.config import Config
@@ -22,13 +23,20 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 # Every module that defines tables on askagency.db.Base. Add new ones here: the
 # Alembic environment (autogenerate) and the models-vs-migrations test use it.
-MODEL_MODULES: tuple[str, ...] = ("knowledge_base.models", "console.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "knowledge_base.models",
+    "console.models",
+    "handoff.models",
+    "knowledge_base.unanswered",
+    "analytics.models",
+)
 
 
 def import_models() -> None:
     """Register every table on ``Base.metadata``."""
     for module in MODEL_MODULES:
-        importlib.import_module(module)
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -1,0 +1,56 @@
+"""Fixtures shared by every test package: an isolated data directory and a
+migrated database, so no test ever touches /work/main/var."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from askagency.config import Settings, get_settings
+from askagency.db import get_engine, get_sessionmaker
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+def _reset_caches() -> None:
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+@pytest.fixture
+def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings whose data dir, SQLite database and index live under ``tmp_path``."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("ASKAGENCY_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("ASKAGENCY_DATABASE_URL", f"sqlite:///{data_dir / 'askagency.db'}")
+    monkeypatch.setenv("ASKAGENCY_INDEX_DIR", str(data_dir / "index"))
+    _reset_caches()
+    settings = get_settings()
+    yield settings
+    get_engine(settings.database_url).dispose()
+    _reset_caches()
+
+
+@pytest.fixture
+def db_url(tmp_settings: Settings) -> str:
+    """URL of a fresh database migrated to head (the configured one)."""
+    from askagency.migrate import upgrade
+
+    upgrade(tmp_settings.database_url)
+    return tmp_settings.database_url
+
+
+@pytest.fixture
+def db_session(db_url: str) -> Iterator[Session]:
+    """A session on the migrated test database; the test commits if it wants to."""
+    session = get_sessionmaker(db_url)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()

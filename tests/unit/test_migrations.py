@@ -1,0 +1,167 @@
+"""The Alembic history on SQLite and PostgreSQL: it applies, matches the
+models exactly, is idempotent, downgrades, and the store works on top of it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from askagency import migrate
+from askagency.db import Base, make_engine
+from knowledge_base import store
+from knowledge_base.store import FaqInput
+
+PG_SERVER_URL = os.environ.get(
+    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+KB_TABLES = {"kb_faq", "kb_question_variant", "audit_log"}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'migrations.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped afterwards."""
+    admin = make_engine(PG_SERVER_URL)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL at {PG_SERVER_URL} is unreachable: {exc.orig}"
+        if _in_ci():
+            pytest.fail(message + " (CI is set: the scale profile must be tested)")
+        pytest.skip(message)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_SERVER_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _schema_diffs(url: str) -> list[object]:
+    migrate.import_models()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _check_history(url: str) -> None:
+    assert migrate.current_revision(url) is None
+
+    migrate.upgrade(url)
+    assert migrate.current_revisions(url) == migrate.head_revisions()
+    assert _tables(url) >= KB_TABLES
+    assert _schema_diffs(url) == [], "models and migrations disagree: add a revision"
+
+    migrate.upgrade(url)  # already at head: no-op
+    assert migrate.current_revisions(url) == migrate.head_revisions()
+
+    migrate.downgrade(url, "base")
+    assert migrate.current_revision(url) is None
+    assert _tables(url) & KB_TABLES == set()
+
+    migrate.upgrade(url)
+    assert _tables(url) >= KB_TABLES
+
+
+def _check_store(url: str) -> None:
+    """The parts that differ by backend: JSON, tz-aware timestamps, dates,
+    the status check constraint and the optimistic version check."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            session = Session(bind=connection)
+            data = FaqInput(
+                id="liquids",
+                language="en",
+                category="security",
+                question="Can I bring liquids?",
+                answer="Up to 100 ml — ünïcødé.",
+                variants=("Water bottle?", "Gels?"),
+                review_by="2030-01-31",  # type: ignore[arg-type]
+                status="published",  # type: ignore[arg-type]
+            )
+            store.create_faq(session, data, "alice")
+            store.update_faq(
+                session, "liquids", data.model_copy(update={"variants": ("Gels?",)}), "bob", 1
+            )
+            session.expire_all()
+            faq = store.get_faq(session, "liquids")
+            assert faq.version == 2 and faq.created_at.utcoffset() is not None
+            assert [r.variants for r in store.published_records(session)] == [("Gels?",)]
+            history = store.faq_history(session, "liquids")
+            assert history[0].before["variants"] == ["Water bottle?", "Gels?"]
+            assert history[0].after["answer"] == "Up to 100 ml — ünïcødé."
+            with pytest.raises(store.VersionConflict):
+                store.update_faq(session, "liquids", data, "carol", expected_version=1)
+            with pytest.raises(IntegrityError, match="(?i)check"), session.begin_nested():
+                connection.execute(text("UPDATE kb_faq SET status = 'live'"))
+            session.close()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_history(sqlite_url: str) -> None:
+    _check_history(sqlite_url)
+
+
+def test_sqlite_store_on_migrated_schema(sqlite_url: str) -> None:
+    migrate.upgrade(sqlite_url)
+    _check_store(sqlite_url)
+
+
+def test_postgres_history(postgres_url: str) -> None:
+    _check_history(postgres_url)
+
+
+def test_postgres_store_on_migrated_schema(postgres_url: str) -> None:
+    migrate.upgrade(postgres_url)
+    _check_store(postgres_url)
+
+
+def test_upgrade_uses_configured_database(tmp_settings: object) -> None:
+    from askagency.config import get_settings
+
+    migrate.upgrade()
+    url = get_settings().database_url
+    assert Path(url.removeprefix("sqlite:///")).is_file()
+    assert migrate.current_revisions() == migrate.head_revisions()
+
+
+def test_alembic_command_line_config_points_at_project() -> None:
+    config = migrate.alembic_config("sqlite://")
+    assert Path(config.get_main_option("script_location")) == migrate.MIGRATIONS_DIR
+    assert all(head >= "0001" for head in migrate.head_revisions())
