@@ -35,7 +35,9 @@ MODEL_MODULES: tuple[str, ...] = (
 def import_models() -> None:
     """Register every table on ``Base.metadata``."""
     for module in MODEL_MODULES:
-        if importlib.util.find_spec(module) is not None:
+        # Feature packages may be absent in a partial checkout; the rest still migrate.
+        parent = module.rsplit(".", 1)[0]
+        if importlib.util.find_spec(parent) and importlib.util.find_spec(module):
             importlib.import_module(module)
 
 

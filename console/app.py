@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 
 from askagency.config import Settings, get_settings
-from console import openapi, views_auth, views_home
+from console import openapi, views_auth, views_home, widget_api
 from console.keys import SETTINGS_KEY
 from console.middleware import auth_middleware, security_headers_middleware
 
@@ -49,4 +49,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     views_auth.setup(app)
     views_home.setup(app)
     openapi.setup(app)
+    widget_api.setup(app)
     return app
