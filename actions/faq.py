@@ -1,0 +1,206 @@
+"""``action_answer_faq``: turn the knowledge base's Decision into exactly one bot message.
+
+Each message carries text, buttons and ``custom`` metadata together (one
+``dispatcher.utter_message`` call), so every channel can deliver them as one object and clients,
+tests and evaluation can read the outcome from ``custom.type``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import kb
+from actions.messages import person_button, text
+from actions.tracker_info import latest_entity, latest_intent, latest_text, message_language
+from askagency.config import Settings, get_settings
+from knowledge_base.types import Decision, FaqHit, Outcome
+
+logger = logging.getLogger(__name__)
+
+CHOOSE_FAQ_INTENT = "choose_faq"
+
+
+def choose_payload(faq_id: str) -> str:
+    """Button payload that answers ``faq_id`` directly (compact: some platforms cap payloads)."""
+    return "/" + CHOOSE_FAQ_INTENT + json.dumps({"faq_id": faq_id}, separators=(",", ":"))
+
+
+def answer_text(answer: str, source_url: str | None, language: str) -> str:
+    # A single newline: several stock channels split texts on blank lines into separate messages.
+    if source_url:
+        return f"{answer}\n{text('source', language, url=source_url)}"
+    return answer
+
+
+def _fallback_count(tracker: Tracker) -> int:
+    value = tracker.get_slot("consecutive_fallbacks")
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class ActionAnswerFaq(Action):
+    """Answers a question (or a clarify button choice) from the FAQ index."""
+
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: dict[str, Any],
+    ) -> list[EventType]:
+        settings = get_settings()
+        language = message_language(tracker, settings.default_language)
+        events: list[EventType] = []
+        if tracker.get_slot("language") != language:
+            events.append(SlotSet("language", language))
+
+        if latest_intent(tracker) == CHOOSE_FAQ_INTENT:
+            return events + self._answer_choice(dispatcher, tracker, language)
+
+        question = latest_text(tracker).strip()
+        if not question:
+            dispatcher.utter_message(
+                text=text("empty", language), json_message={"type": "prompt", "reason": "empty"}
+            )
+            return events
+        if len(question) > settings.max_message_chars:
+            dispatcher.utter_message(
+                text=text(
+                    "too_long", language, length=len(question), limit=settings.max_message_chars
+                ),
+                buttons=[person_button(language)],
+                json_message={"type": "fallback", "reason": "too_long"},
+            )
+            return events
+
+        try:
+            decision = await asyncio.to_thread(kb.lookup, question, language, settings)
+        except Exception as exc:
+            # KnowledgeBaseUnavailable, or a bug in decide(): the citizen still gets a reply.
+            logger.error("FAQ lookup failed for sender %s: %s", tracker.sender_id, exc)
+            dispatcher.utter_message(
+                text=text("unavailable", language),
+                buttons=[person_button(language)],
+                json_message={"type": "fallback", "reason": "unavailable"},
+            )
+            return events
+
+        return events + self._respond(dispatcher, tracker, decision, language, settings)
+
+    def _respond(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        decision: Decision,
+        language: str,
+        settings: Settings,
+    ) -> list[EventType]:
+        if decision.outcome == Outcome.ANSWER and decision.hits:
+            return self._answer(dispatcher, decision.hits[0], language)
+        options = list(decision.hits[: settings.clarify_max_options])
+        if decision.outcome == Outcome.CLARIFY and options:
+            return self._clarify(dispatcher, options, language)
+        return self._low_confidence(dispatcher, tracker, decision, language)
+
+    @staticmethod
+    def _answer(dispatcher: CollectingDispatcher, hit: FaqHit, language: str) -> list[EventType]:
+        dispatcher.utter_message(
+            text=answer_text(hit.answer, hit.source_url, hit.language or language),
+            json_message={
+                "type": "faq_answer",
+                "faq_id": hit.faq_id,
+                "score": round(float(hit.score), 3),
+                "source_url": hit.source_url,
+                "language": hit.language or language,
+            },
+        )
+        return [
+            SlotSet("last_faq_id", hit.faq_id),
+            SlotSet("consecutive_fallbacks", 0),
+            SlotSet("clarify_options", None),
+        ]
+
+    @staticmethod
+    def _clarify(
+        dispatcher: CollectingDispatcher, options: list[FaqHit], language: str
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text=text("clarify", language),
+            buttons=[
+                {"title": hit.question, "payload": choose_payload(hit.faq_id)} for hit in options
+            ],
+            json_message={
+                "type": "clarify",
+                "options": [
+                    {
+                        "faq_id": hit.faq_id,
+                        "title": hit.question,
+                        "score": round(float(hit.score), 3),
+                    }
+                    for hit in options
+                ],
+            },
+        )
+        # Remember the options so the button press is answered without another search.
+        remembered = [
+            {
+                "faq_id": hit.faq_id,
+                "question": hit.question,
+                "answer": hit.answer,
+                "source_url": hit.source_url,
+                "language": hit.language,
+                "category": hit.category,
+                "score": float(hit.score),
+            }
+            for hit in options
+        ]
+        return [SlotSet("clarify_options", remembered), SlotSet("consecutive_fallbacks", 0)]
+
+    @staticmethod
+    def _low_confidence(
+        dispatcher: CollectingDispatcher, tracker: Tracker, decision: Decision, language: str
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text=text("low_confidence", language),
+            buttons=[person_button(language)],
+            json_message={
+                "type": "fallback",
+                "reason": "low_confidence",
+                "score": round(float(decision.top_score), 3),
+            },
+        )
+        return [SlotSet("consecutive_fallbacks", _fallback_count(tracker) + 1)]
+
+    def _answer_choice(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, language: str
+    ) -> list[EventType]:
+        faq_id = latest_entity(tracker, "faq_id") or tracker.get_slot("faq_id")
+        for option in tracker.get_slot("clarify_options") or []:
+            if isinstance(option, dict) and option.get("faq_id") == faq_id:
+                hit = FaqHit(
+                    faq_id=str(option["faq_id"]),
+                    score=float(option.get("score") or 0.0),
+                    question=str(option.get("question") or ""),
+                    answer=str(option.get("answer") or ""),
+                    language=str(option.get("language") or language),
+                    category=str(option.get("category") or ""),
+                    source_url=option.get("source_url"),
+                )
+                return self._answer(dispatcher, hit, language)
+        logger.info("choose_faq for %r which is not among the last clarify options", faq_id)
+        dispatcher.utter_message(
+            text=text("unknown_option", language),
+            json_message={"type": "fallback", "reason": "unknown_option"},
+        )
+        return []

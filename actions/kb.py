@@ -1,0 +1,101 @@
+"""The action server's single, lazily created connection to the knowledge base.
+
+Created on first use (or by :func:`warm_up` when the server starts), never at import time:
+loading torch and the model during import crashes Sanic's worker start (STACK_NOTES pitfall 1)
+and would make importing the actions for tests slow. The :class:`RetrieverHandle` itself notices
+new index versions, so staff edits reach the bot without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from askagency.config import Settings, get_settings
+from knowledge_base.types import Decision, FaqHit
+
+logger = logging.getLogger(__name__)
+
+
+class KnowledgeBaseUnavailable(RuntimeError):
+    """The index or the model cannot be loaded (missing, corrupt, still building)."""
+
+
+class _Retriever(Protocol):
+    def search(self, text: str, k: int, language: str) -> list[FaqHit]: ...
+
+
+class _Handle(Protocol):
+    def get(self) -> _Retriever: ...
+
+
+_handle: _Handle | None = None
+_lock = threading.Lock()
+
+
+def set_handle(handle: _Handle | None) -> None:
+    """Replace the process-wide handle (tests inject a fake; ``None`` recreates it lazily)."""
+    global _handle
+    with _lock:
+        _handle = handle
+
+
+def _create_handle(settings: Settings) -> _Handle:
+    from knowledge_base.embedder import get_embedder
+    from knowledge_base.retriever import RetrieverHandle
+
+    return RetrieverHandle(
+        settings.index_dir,
+        get_embedder(settings.embedding_model),
+        max_chars=settings.max_message_chars,
+    )
+
+
+def get_handle(settings: Settings | None = None) -> _Handle:
+    """The shared handle, created on first call. A failed creation is not cached, so the next
+    request retries (e.g. after the model files appear)."""
+    global _handle
+    with _lock:
+        if _handle is None:
+            _handle = _create_handle(settings or get_settings())
+        return _handle
+
+
+def _decide(hits: list[FaqHit], settings: Settings) -> Decision:
+    from knowledge_base.decision import decide
+
+    return decide(hits, settings)
+
+
+def lookup(text: str, language: str, settings: Settings | None = None) -> Decision:
+    """Search the index and apply the answer/clarify/handoff thresholds.
+
+    Blocking (embedding + FAISS); call it from a worker thread. Raises
+    :class:`KnowledgeBaseUnavailable` for anything that prevents a lookup.
+    """
+    settings = settings or get_settings()
+    try:
+        retriever = get_handle(settings).get()
+        hits = retriever.search(text, k=settings.search_top_k, language=language)
+    except Exception as exc:  # the index/model may fail in many ways; none may crash a turn
+        raise KnowledgeBaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    return _decide(list(hits), settings)
+
+
+def warm_up(settings: Settings | None = None) -> bool:
+    """Load the model and the index now so the first citizen question is fast.
+
+    Returns False (and logs) when the knowledge base is not available yet; the server still
+    starts and answers with the "can't look that up" fallback until it is.
+    """
+    settings = settings or get_settings()
+    try:
+        retriever = get_handle(settings).get()
+        # One real query pays the first-encode cost (about 0.6 s) before a citizen does.
+        retriever.search("warm up", k=1, language=settings.default_language)
+    except Exception as exc:
+        logger.warning("knowledge base not available at start-up: %s: %s", type(exc).__name__, exc)
+        return False
+    logger.info("knowledge base loaded")
+    return True

@@ -1,0 +1,91 @@
+"""Run the action server: ``python -m actions.server --port 5055``.
+
+One process instead of ``python -m rasa_sdk``'s Sanic primary + worker pair: the primary would
+hold torch without using it (about 470 MB), and loading the model before Sanic switches to the
+'spawn' start method crashes the worker (STACK_NOTES pitfall 1). The knowledge base is loaded
+before the port opens, so ``GET /health`` answering means the first question will be fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+import warnings
+
+# Set before anything can import huggingface_hub or Rasa's telemetry helpers.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from rasa_sdk.endpoint import create_app  # noqa: E402
+from rasa_sdk.executor import ActionExecutor  # noqa: E402
+from sanic import Sanic  # noqa: E402
+
+from actions import kb  # noqa: E402
+from askagency.config import get_settings  # noqa: E402
+
+logger = logging.getLogger("actions.server")
+
+# rasa 3.6 calling rasa-sdk 3.21 is measured to work (STACK_NOTES); the SDK would repeat this
+# warning in the log of every new server.
+warnings.filterwarnings("ignore", message="Your versions of rasa and rasa_sdk might not be")
+
+
+def build_app(actions_package: str = "actions", warm_up: bool = True) -> Sanic:
+    """The rasa-sdk Sanic app with our actions registered and a knowledge-base warm-up."""
+    executor = ActionExecutor()
+    executor.register_package(actions_package)
+    app = create_app(executor, cors_origins="*")
+
+    if warm_up:
+
+        async def load_knowledge_base(_: Sanic) -> None:
+            started = time.perf_counter()
+            loaded = await asyncio.to_thread(kb.warm_up)
+            logger.info(
+                "knowledge base warm-up %s in %.1f s",
+                "done" if loaded else "skipped (not available yet)",
+                time.perf_counter() - started,
+            )
+
+        app.register_listener(load_knowledge_base, "before_server_start")
+    return app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(description="AskAgency action server (rasa-sdk).")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=settings.action_server_port)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    parser.add_argument(
+        "--no-warm-up", action="store_true", help="load the knowledge base on first question"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = build_app(warm_up=not args.no_warm_up)
+    logger.info("action server listening on http://%s:%d/webhook", args.host, args.port)
+    app.run(
+        host=args.host,
+        port=args.port,
+        single_process=True,
+        access_log=False,
+        motd=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Rasa project files and the custom channel connectors that run inside ``.venv-rasa``."""

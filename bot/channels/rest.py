@@ -1,0 +1,170 @@
+"""REST channel that answers with ONE JSON object per bot message.
+
+The stock ``rest`` channel returns text, buttons and custom JSON of one bot message as separate
+list items, so a client cannot tell which metadata belongs to which text. This subclass keeps the
+name ``rest`` (URL ``/webhooks/rest/webhook``) and the request format, but every list item is
+``{"recipient_id", "text", "buttons"?, "custom"?}``. Malformed requests get a 400 with a reason
+instead of a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from asyncio import CancelledError, Queue
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import QueueOutputChannel
+from rasa.core.channels.rest import RestInput as RasaRestInput
+from rasa.utils.endpoints import bool_arg
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.message import client_message
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookRequestError(ValueError):
+    """The webhook body cannot be turned into a user message."""
+
+
+def parse_webhook_body(
+    body: Any,
+) -> tuple[str | None, str, dict[str, Any] | None, str | None]:
+    """Validate a webhook body; returns ``(sender, message, metadata, input_channel)``.
+
+    ``sender`` may be missing (Rasa then uses its default sender id), ``message`` must be a
+    string, ``metadata`` an object.
+    """
+    if not isinstance(body, dict):
+        raise WebhookRequestError("the request body must be a JSON object")
+    message = body.get("message")
+    if not isinstance(message, str):
+        raise WebhookRequestError('"message" must be a string')
+    sender = body.get("sender")
+    if sender is not None and not isinstance(sender, (str, int)):
+        raise WebhookRequestError('"sender" must be a string')
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise WebhookRequestError('"metadata" must be a JSON object')
+    input_channel = body.get("input_channel")
+    if input_channel is not None and not isinstance(input_channel, str):
+        raise WebhookRequestError('"input_channel" must be a string')
+    return (None if sender is None else str(sender)), message, metadata, input_channel
+
+
+class SingleMessageCollectingOutput(CollectingOutputChannel):
+    """Collects one ``{"recipient_id", "text", "buttons"?, "custom"?}`` per bot message."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "collector"
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        await self._persist_message({"recipient_id": recipient_id, **client_message(message)})
+
+
+class SingleMessageQueueOutput(QueueOutputChannel):
+    """Streaming variant (``?stream=true``): same objects, one JSON line each."""
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        await self._persist_message({"recipient_id": recipient_id, **client_message(message)})
+
+
+class RestInput(RasaRestInput):
+    """``rest`` channel with one object per bot message and 400s for malformed bodies."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    @staticmethod
+    async def on_message_wrapper(
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        queue: Queue,
+        sender_id: str,
+        input_channel: str,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        collector = SingleMessageQueueOutput(queue)
+        message = UserMessage(
+            text, collector, sender_id, input_channel=input_channel, metadata=metadata
+        )
+        try:
+            await on_new_message(message)
+        finally:
+            await queue.put("DONE")
+
+    def _stream(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        sender_id: str | None,
+        input_channel: str,
+        metadata: dict[str, Any] | None,
+    ) -> Callable[[Any], Awaitable[None]]:
+        async def stream(resp: Any) -> None:
+            queue: Queue = Queue()
+            task = asyncio.ensure_future(
+                self.on_message_wrapper(
+                    on_new_message, text, queue, sender_id, input_channel, metadata
+                )
+            )
+            while True:
+                result = await queue.get()
+                if result == "DONE":
+                    break
+                await resp.write(json.dumps(result) + "\n")
+            await task
+
+        return stream
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("askagency_rest_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = json.loads(request.body or b"null")
+            except ValueError:
+                return response.json({"error": "the request body is not valid JSON"}, status=400)
+            try:
+                sender, text, metadata, input_channel = parse_webhook_body(body)
+            except WebhookRequestError as exc:
+                return response.json({"error": str(exc)}, status=400)
+            input_channel = input_channel or self.name()
+
+            if bool_arg(request, "stream", default=False):
+                return response.stream(
+                    self._stream(on_new_message, text, sender, input_channel, metadata),
+                    content_type="text/event-stream",
+                )
+
+            collector = SingleMessageCollectingOutput()
+            try:
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        collector,
+                        sender,
+                        input_channel=input_channel,
+                        metadata=metadata,
+                    )
+                )
+            except CancelledError:
+                logger.error("REST message from %s timed out", sender)
+            except Exception:
+                logger.exception("REST message from %s failed", sender)
+            return response.json(collector.messages)
+
+        return webhook

@@ -1,0 +1,146 @@
+"""socket.io channel that emits ONE ``bot_uttered`` event per bot message.
+
+Fixes two problems of rasa 3.6's stock channel (docs: shared/STACK_NOTES.md, pitfalls 2 and 3):
+
+* a flat ``custom`` dict was passed as keyword arguments to ``sio.emit`` and crashed; here the
+  event payload is ``{"text", "buttons"?, "custom"?}`` with ``custom`` kept whole;
+* with ``session_persistence`` the socket never joined its session room because
+  python-socketio 5.x made ``enter_room`` a coroutine that the stock code does not await, so no
+  bot message reached the client.
+
+Keeps the stock name ``socketio`` and its credentials keys and events (``session_request``,
+``session_confirm``, user/bot message events).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import rasa.core.channels.channel
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from bot.channels.message import client_message
+
+logger = logging.getLogger(__name__)
+
+
+class SocketIOOutput(RasaSocketIOOutput):
+    """Emits each bot message whole, to the socket's room (its session id or socket id)."""
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        await self._send_message(recipient_id, client_message(message))
+
+
+async def join_room(sio: AsyncServer, sid: str, room: str, namespace: str | None) -> None:
+    """``enter_room`` is a coroutine in python-socketio 5.x and a plain call in older releases."""
+    result = sio.enter_room(sid, room, namespace=namespace)
+    if inspect.isawaitable(result):
+        await result
+
+
+class SocketIOInput(RasaSocketIOInput):
+    """socket.io input whose replies use :class:`SocketIOOutput`."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    def get_output_channel(self) -> OutputChannel | None:
+        """Used when Rasa sends a message the citizen did not trigger (e.g. an agent reply via
+        ``/conversations/{id}/execute?output_channel=latest``)."""
+        if self.sio is None:
+            logger.warning("socket.io output requested before the channel was started")
+            return None
+        return SocketIOOutput(self.sio, self.bot_message_evt)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        # cors_allowed_origins=[] leaves CORS to Sanic (Rasa's --cors), as the stock channel does.
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: str, environ: dict, auth: dict | None) -> bool:
+            if not self.jwt_key:
+                return True
+            token = auth.get("token") if isinstance(auth, dict) else None
+            payload = None
+            if token:
+                payload = rasa.core.channels.channel.decode_bearer_token(
+                    token, self.jwt_key, self.jwt_algorithm
+                )
+            if not payload:
+                logger.info("socket.io connection %s refused: missing or invalid token", sid)
+                return False
+            return True
+
+        @sio.on("disconnect", namespace=self.namespace)
+        async def disconnect(sid: str) -> None:
+            logger.debug("socket.io %s disconnected", sid)
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: dict | None) -> None:
+            if not isinstance(data, dict):
+                data = {}
+            if not data.get("session_id"):
+                data["session_id"] = uuid.uuid4().hex
+            session_id = str(data["session_id"])
+            if self.session_persistence:
+                await join_room(sio, sid, session_id, self.namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            if not isinstance(data, dict):
+                logger.warning("socket.io %s sent a message that is not an object; ignored", sid)
+                return
+            if self.session_persistence:
+                if not data.get("session_id"):
+                    logger.warning(
+                        "socket.io %s sent a message without session_id; ignored "
+                        "(send session_request first)",
+                        sid,
+                    )
+                    return
+                sender_id = str(data["session_id"])
+            else:
+                sender_id = sid
+
+            metadata = data.get(self.metadata_key) or {}
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = {}
+            if not isinstance(metadata, dict):
+                metadata = {}
+            text = data.get("message", "")
+            if not isinstance(text, str):
+                text = str(text)
+
+            message = UserMessage(
+                text,
+                SocketIOOutput(sio, self.bot_message_evt),
+                sender_id,
+                input_channel=self.name(),
+                metadata=metadata,
+            )
+            await on_new_message(message)
+
+        return webhook
