@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from analytics.cli import app as report_app
 from console.cli import app as users_app
 from knowledge_base.cli import app as kb_app
 
 app = typer.Typer(help="AskAgency command line.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb", help="FAQ knowledge base: import, index, search, evaluate.")
 app.add_typer(users_app, name="users", help="Console accounts and roles.")
+app.add_typer(report_app, name="report", help="Leadership summary: Markdown + PNG charts.")
 
 if __name__ == "__main__":
     app()

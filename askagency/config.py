@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,46 @@ class Settings(BaseSettings):
     # Set true when the console is served over HTTPS (adds the Secure cookie flag).
     cookie_secure: bool = False
 
+    # Analytics: where Rasa's event broker writes and how the consumer reads it.
+    event_broker: str = "sql"  # "sql" (embedded: Rasa's SQL broker file) or "rabbitmq" (scale)
+    events_db: Path | None = None  # Rasa's SQL event broker file; default data_dir/rasa_events.db
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    amqp_queue: str = "askagency_events"
+    analytics_batch_size: int = 500
+    analytics_poll_seconds: float = 1.0
+    # Mission value: staff minutes one human-handled contact costs, and the working hours of one
+    # full-time employee per week (FTE equivalent = hours saved / (hours per FTE x weeks)).
+    metrics_minutes_per_contact: float = 6.0
+    metrics_hours_per_fte: float = 37.5
+
+    # Human handoff (docs/handoff.md). "offer": a below-threshold answer offers a person button;
+    # "direct": it opens a ticket at once. Negative feedback works the same way.
+    handoff_low_confidence_mode: Literal["offer", "direct"] = "offer"
+    handoff_negative_feedback_mode: Literal["offer", "direct"] = "offer"
+    # Fallbacks in a row (low confidence or not understood) that open a ticket directly.
+    handoff_fallback_limit: int = 2
+    # VADER compound score at or below which an unanswerable message counts as frustration.
+    handoff_frustration_threshold: float = -0.5
+    # Cosine similarity of two citizen questions that counts as "asking the same again": always
+    # at the strict value; at the loose value when the bot would repeat the answer it gave.
+    handoff_rephrase_similarity: float = 0.9
+    handoff_rephrase_similarity_same_answer: float = 0.75
+    handoff_rephrase_jaccard: float = 0.6  # token fallback when no embedder is available
+    handoff_rephrase_window: int = 3  # earlier questions compared with the current one
+    # An agent counts as online this long after the inbox's last heartbeat.
+    handoff_presence_window_s: int = 90
+    # Public address of the console, for transcript links in tickets (default: host and port).
+    handoff_console_base_url: str = ""
+    # Outbox delivery of agent replies to Rasa: poll interval and exponential backoff bounds.
+    handoff_delivery_poll_s: float = 0.5
+    handoff_delivery_backoff_min_s: float = 1.0
+    handoff_delivery_backoff_max_s: float = 30.0
+    # Staffed hours: IANA time zone, weekly hours ("mon-fri 08:00-18:00; sat 09:00-13:00";
+    # empty = always staffed) and holidays (comma-separated ISO dates, closed all day).
+    staffed_timezone: str = "UTC"
+    staffed_hours: str = ""
+    staffed_holidays: str = ""
+
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:
         self.data_dir = Path(self.data_dir)
@@ -73,6 +114,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'askagency.db'}"
         if self.index_dir is None:
             self.index_dir = self.data_dir / "index"
+        if self.events_db is None:
+            self.events_db = self.data_dir / "rasa_events.db"
         if not self.embedding_model:
             self.embedding_model = bundled_model_path()
         return self

@@ -32,7 +32,12 @@ OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
     "PYTHONUNBUFFERED": "1",
 }
-COLOURS = {"rasa": "\033[35m", "actions": "\033[36m", "console": "\033[33m"}
+COLOURS = {
+    "rasa": "\033[35m",
+    "actions": "\033[36m",
+    "analytics": "\033[34m",
+    "console": "\033[33m",
+}
 
 
 def free_port() -> int:
@@ -98,6 +103,14 @@ def console_available() -> bool:
     return (PROJECT_ROOT / "console" / "app.py").exists()
 
 
+def analytics_port(cfg: StackConfig) -> int:
+    """Health port of the analytics consumer: ASKAGENCY_ANALYTICS_PORT, else console port + 1."""
+    configured = cfg.extra_env.get("ASKAGENCY_ANALYTICS_PORT") or os.environ.get(
+        "ASKAGENCY_ANALYTICS_PORT"
+    )
+    return int(configured) if configured else cfg.console_port + 1
+
+
 def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
     """The processes of the embedded profile, in start order."""
     common = {
@@ -118,6 +131,18 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
             name="actions",
             argv=[sys.executable, "-m", "actions.server", "--port", str(cfg.action_port)],
             health_url=f"http://127.0.0.1:{cfg.action_port}/health",
+            env=common,
+        ),
+        ServiceSpec(
+            name="analytics",
+            argv=[
+                sys.executable,
+                "-m",
+                "analytics.consumer",
+                "--health-port",
+                str(analytics_port(cfg)),
+            ],
+            health_url=f"http://127.0.0.1:{analytics_port(cfg)}/health",
             env=common,
         ),
         ServiceSpec(

@@ -91,10 +91,14 @@ _STREET_SUFFIXES = (
 # Words that can sit between a house number and a street suffix in ordinary
 # sentences ("2 bags on the road", "3 gels in one place"): never part of a name.
 _NOT_NAME_WORDS = frozenset(
-    """a an the in on at of to for from by with and or but my your our their his her its
-    this that these those some any one two three four five six seven eight nine ten per
-    each every i you we they he she it is are was were be bags bag items item liquids
-    gels bottles bottle oz ml kg lbs lb pounds minutes hours days times people""".split()
+    " ".join(
+        (
+            "a an the in on at of to for from by with and or but my your our their his her its",
+            "this that these those some any one two three four five six seven eight nine ten",
+            "per each every i you we they he she it is are was were be bags bag items item",
+            "liquids gels bottles bottle oz ml kg lbs lb pounds minutes hours days times people",
+        )
+    ).split()
 )
 _ADDRESS_RE = re.compile(
     r"(?i)" + _LEFT + r"(\d{1,6}[A-Za-z]?)\s+"

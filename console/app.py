@@ -13,7 +13,18 @@ import jinja2
 from aiohttp import web
 
 from askagency.config import Settings, get_settings
-from console import openapi, views_auth, views_home, widget_api
+from console import (
+    api_kb,
+    api_metrics,
+    api_tickets,
+    openapi,
+    views_auth,
+    views_dashboard,
+    views_home,
+    views_inbox,
+    views_kb,
+    widget_api,
+)
 from console.keys import SETTINGS_KEY
 from console.middleware import auth_middleware, security_headers_middleware
 
@@ -50,4 +61,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     views_home.setup(app)
     openapi.setup(app)
     widget_api.setup(app)
+    views_inbox.setup(app)
+    api_tickets.setup(app)
+    views_dashboard.setup(app)
+    api_metrics.setup(app)
+    views_kb.setup(app)
+    api_kb.setup(app)
     return app

@@ -1,0 +1,60 @@
+"""``askagency report``: the leadership summary for a date range, as files.
+
+Mounted by askagency/cli.py. Reads the configured database (ASKAGENCY_DATA_DIR /
+ASKAGENCY_DATABASE_URL), migrating it first so a fresh data directory gives an empty report
+rather than an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Leadership summary report (Markdown + PNG charts + CSV).")
+
+
+@app.callback(invoke_without_command=True)
+def report(
+    start: str = typer.Option(None, "--from", help="First day, e.g. 2026-03-01 (default: 30 days)"),
+    end: str = typer.Option(None, "--to", help="Last day, inclusive (default: today, UTC)"),
+    out: Path = typer.Option(..., "--out", help="Folder to write report.md, charts and CSVs to"),
+    channel: str = typer.Option(None, help="Only this channel (e.g. rest)"),
+    language: str = typer.Option(None, help="Only this language (e.g. en)"),
+    minutes_per_contact: float = typer.Option(
+        None, help="Staff minutes per human-handled contact (default: settings)"
+    ),
+    hours_per_fte: float = typer.Option(
+        None, help="Working hours per FTE per week (default: settings)"
+    ),
+) -> None:
+    from analytics.metrics import FilterError, MetricFilter, compute_dashboard
+    from analytics.report import write_report
+    from askagency.config import get_settings
+    from askagency.db import session_scope
+    from askagency.migrate import upgrade
+
+    settings = get_settings()
+    try:
+        flt = MetricFilter.parse(start, end, channel, language)
+    except FilterError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    minutes = (
+        settings.metrics_minutes_per_contact if minutes_per_contact is None else minutes_per_contact
+    )
+    hours = settings.metrics_hours_per_fte if hours_per_fte is None else hours_per_fte
+    upgrade(settings.database_url)
+    try:
+        with session_scope(settings.database_url) as session:
+            dashboard = compute_dashboard(session, flt, minutes, hours)
+    except FilterError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    files = write_report(dashboard, out)
+    s = dashboard.summary
+    typer.echo(
+        f"{s.conversations} conversations from {flt.start} to {flt.end}; "
+        f"{s.mission.staff_hours_saved:.1f} staff hours saved."
+    )
+    typer.echo(
+        f"Wrote {files.markdown} with {len(files.charts)} charts and {len(files.csvs)} CSVs."
+    )

@@ -1,0 +1,207 @@
+"""``python -m analytics.consumer``: the long-running process that feeds the analytics tables.
+
+It reads Rasa's event broker (the SQL broker file by default, RabbitMQ with
+``--source rabbitmq``), ingests batch after batch and keeps going when the source is not there
+yet (Rasa still starting, RabbitMQ restarting): it logs, waits and retries. A small HTTP
+endpoint (``GET /health``) tells the launcher it is up and shows its progress. SIGTERM/SIGINT
+finish the current batch and stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from askagency.config import Settings, get_settings
+from askagency.db import session_scope
+
+log = logging.getLogger("analytics.consumer")
+
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class ConsumerStatus:
+    source: str
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    batches: int = 0
+    events_received: int = 0
+    events_stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    last_batch_at: str | None = None
+    last_error: str | None = None
+    waiting_for_source: bool = False
+
+
+class _HealthHandler(BaseHTTPRequestHandler):
+    status: ConsumerStatus
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.split("?")[0] != "/health":
+            self.send_error(404)
+            return
+        body = json.dumps({"status": "ok", **asdict(self.status)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:  # health checks would flood the log
+        return
+
+
+def start_health_server(host: str, port: int, status: ConsumerStatus) -> ThreadingHTTPServer:
+    handler = type("HealthHandler", (_HealthHandler,), {"status": status})
+    server = ThreadingHTTPServer((host, port), handler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
+
+
+class Consumer:
+    """Runs one source until ``stop`` is set."""
+
+    def __init__(self, settings: Settings, source_kind: str, once: bool = False) -> None:
+        from analytics.sources import RabbitEventSource, SqlEventSource
+
+        self.settings = settings
+        self.once = once
+        self.stop = threading.Event()
+        if source_kind == "sql":
+            self.source: Any = SqlEventSource.for_file(
+                settings.events_db, settings.analytics_batch_size
+            )
+        elif source_kind == "rabbitmq":
+            self.source = RabbitEventSource(
+                settings.amqp_url, settings.amqp_queue, settings.analytics_batch_size
+            )
+        else:
+            raise ValueError(f"unknown source {source_kind!r}: use 'sql' or 'rabbitmq'")
+        self.kind = source_kind
+        self.status = ConsumerStatus(source=self.source.name.split("@")[-1])
+
+    def _poll(self) -> Any:
+        url = self.settings.database_url
+        if self.kind == "sql":
+            with session_scope(url) as session:
+                return self.source.poll_once(session)
+        return self.source.poll_once(
+            lambda: session_scope(url), wait_seconds=self.settings.analytics_poll_seconds
+        )
+
+    def run(self) -> None:
+        from analytics.sources import SourceUnavailable
+
+        backoff = self.settings.analytics_poll_seconds
+        while not self.stop.is_set():
+            try:
+                result = self._poll()
+            except SourceUnavailable as exc:
+                if not self.status.waiting_for_source:
+                    log.info("waiting for the event source: %s", exc)
+                self.status.waiting_for_source = True
+                self.status.last_error = str(exc)
+                if self.once:
+                    return
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            except Exception as exc:  # noqa: BLE001 - keep consuming; the batch is retried
+                log.exception("batch failed; it will be retried")
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                if self.once:
+                    raise
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            backoff = self.settings.analytics_poll_seconds
+            self.status.waiting_for_source = False
+            if result.received:
+                self._record(result)
+            elif self.once:
+                return
+            elif self.kind == "sql":
+                self.stop.wait(self.settings.analytics_poll_seconds)
+        self.source.close()
+
+    def _record(self, result: Any) -> None:
+        s = self.status
+        s.batches += 1
+        s.events_received += result.received
+        s.events_stored += result.stored
+        s.duplicates += result.duplicates
+        s.rejected += result.rejected
+        s.last_batch_at = datetime.now(UTC).isoformat()
+        s.last_error = None
+        log.info(
+            "batch: %d received, %d stored, %d duplicates, %d rejected, %d conversations rebuilt",
+            result.received,
+            result.stored,
+            result.duplicates,
+            result.rejected,
+            result.conversations_rebuilt,
+        )
+
+
+def migrate_with_retry(url: str, attempts: int = 5) -> None:
+    """Brings the database to head; another process of the stack may be migrating the same
+    fresh database at this moment, so a failure is retried after it has finished."""
+    from askagency.migrate import upgrade
+
+    for attempt in range(1, attempts + 1):
+        try:
+            upgrade(url)
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            log.warning("migration attempt %d failed; retrying", attempt, exc_info=True)
+            threading.Event().wait(attempt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(description="AskAgency analytics consumer")
+    parser.add_argument("--source", choices=("sql", "rabbitmq"), default=settings.event_broker)
+    parser.add_argument("--health-host", default="127.0.0.1")
+    parser.add_argument("--health-port", type=int, default=0, help="0: no health endpoint")
+    parser.add_argument("--once", action="store_true", help="drain what is there, then exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    migrate_with_retry(settings.database_url)
+    consumer = Consumer(settings, args.source, once=args.once)
+    server = None
+    if args.health_port:
+        server = start_health_server(args.health_host, args.health_port, consumer.status)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: finishing the current batch", signum)
+        consumer.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("consuming %s into %s", consumer.status.source, _db_label(settings.database_url))
+    try:
+        consumer.run()
+    finally:
+        if server is not None:
+            server.shutdown()
+    return 0
+
+
+def _db_label(url: str) -> str:
+    return url.split("@")[-1] if "@" in url else url
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

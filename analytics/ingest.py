@@ -1,0 +1,532 @@
+"""Rasa events -> analytics turns and conversations.
+
+Why rebuild instead of updating counters: an event can arrive twice (a RabbitMQ redelivery after
+a consumer crash, a replayed broker table) or late. Each event is stored once under a hash of
+its content; then every conversation of the sender that the new events touch is rebuilt from
+the stored events. Replaying any number of events therefore changes nothing, and the result
+does not depend on batch boundaries.
+
+A conversation is one Rasa session of one sender (``session_started`` or ``restart`` starts a
+new one). A turn is one citizen message; its bot response time runs from the user event to the
+first bot event of that turn. Messages that agents send (``agent_message``) or closing notices
+(``handoff_closed``) are not bot responses and never end a turn's timer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from analytics.models import (
+    AnalyticsConversation,
+    AnalyticsEvent,
+    AnalyticsRejectedEvent,
+    AnalyticsTurn,
+)
+
+log = logging.getLogger(__name__)
+
+RELEVANT_KINDS = frozenset({"user", "bot", "session_started", "restart"})
+# Rasa's trigger_intent API records a user event with this text prefix; it is not a citizen
+# message (agent replies and reminders use it) and is stored as kind "external".
+EXTERNAL_PREFIX = "EXTERNAL: "
+
+BOUNDARY_KINDS = ("session_started", "restart")
+FEEDBACK_INTENTS = {"feedback_good": "good", "feedback_bad": "bad"}
+# Bot events that come from a person or close a handoff: they are not the bot's response.
+AGENT_TYPES = frozenset({"agent_message", "handoff_closed"})
+QUESTION_OUTCOMES = frozenset({"answer", "clarify", "fallback"})
+UNKNOWN = "unknown"
+MAX_TEXT_CHARS = 2000
+MAX_RAW_CHARS = 20_000
+_IN_CHUNK = 500
+
+
+class EventError(ValueError):
+    """An event that is not a Rasa event; the message says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    """The parts of a Rasa event the metrics need (citizen text already redacted)."""
+
+    event_key: str
+    sender_id: str
+    ts: float
+    kind: str
+    intent: str | None = None
+    text: str | None = None
+    channel: str | None = None
+    language: str | None = None
+    custom: dict[str, Any] | None = None
+
+
+class EventLike(Protocol):
+    sender_id: str
+    ts: float
+    kind: str
+    intent: str | None
+    text: str | None
+    channel: str | None
+    language: str | None
+    custom: dict[str, Any] | None
+
+
+def redact_text(text: str) -> str:
+    """Citizen text as analytics may store it: personal data replaced, length capped.
+
+    Imported lazily so that reading events never depends on the privacy module's import cost.
+    """
+    from askagency.privacy import redact
+
+    return redact(text[:MAX_TEXT_CHARS])
+
+
+def event_key(event: Mapping[str, Any]) -> str:
+    """Content hash of an event: equal events (a replay) get equal keys."""
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def normalise_language(value: Any) -> str | None:
+    """``"es-MX"`` -> ``"es"``; anything that is not a plausible language tag -> None."""
+    if not isinstance(value, str):
+        return None
+    primary = value.strip().replace("_", "-").split("-")[0].lower()
+    if 2 <= len(primary) <= 3 and primary.isalpha():
+        return primary
+    return None
+
+
+def _decode(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EventError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise EventError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def parse_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent | None:
+    """A broker payload -> ParsedEvent; None for event kinds metrics do not use.
+
+    Raises EventError when the payload is not a Rasa event (no sender, kind or timestamp).
+    """
+    data = _decode(raw)
+    kind = data.get("event")
+    if not isinstance(kind, str) or not kind:
+        raise EventError("missing 'event' (the event kind)")
+    sender = data.get("sender_id")
+    if not isinstance(sender, str) or not sender:
+        raise EventError("missing 'sender_id'")
+    timestamp = data.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+        raise EventError("missing or non-numeric 'timestamp'")
+    if kind not in RELEVANT_KINDS:
+        return None
+    key = event_key(data)
+    ts = float(timestamp)
+    if kind == "user":
+        parse = data.get("parse_data") if isinstance(data.get("parse_data"), dict) else {}
+        intent = (parse.get("intent") or {}).get("name") if isinstance(parse, dict) else None
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        text = data.get("text")
+        if isinstance(text, str) and text.startswith(EXTERNAL_PREFIX):
+            return ParsedEvent(event_key=key, sender_id=sender, ts=ts, kind="external")
+        return ParsedEvent(
+            event_key=key,
+            sender_id=sender,
+            ts=ts,
+            kind=kind,
+            intent=str(intent) if intent else None,
+            text=redact_text(text) if isinstance(text, str) and text else None,
+            channel=str(data.get("input_channel") or "") or None,
+            language=normalise_language(metadata.get("language")),
+        )
+    if kind == "bot":
+        payload = data.get("data") if isinstance(data.get("data"), dict) else {}
+        custom = payload.get("custom") if isinstance(payload.get("custom"), dict) else None
+        return ParsedEvent(
+            event_key=key,
+            sender_id=sender,
+            ts=ts,
+            kind=kind,
+            custom=custom,
+            language=normalise_language((custom or {}).get("language")),
+        )
+    return ParsedEvent(event_key=key, sender_id=sender, ts=ts, kind=kind)
+
+
+# --- turns and conversations from one sender's events --------------------------------------
+
+
+@dataclass
+class TurnFacts:
+    seq: int
+    user_ts: float
+    intent: str | None
+    text: str | None
+    channel: str
+    language: str | None
+    relay: bool
+    first_bot_ts: float | None = None
+    bot_types: list[str] = field(default_factory=list)
+    faq_id: str | None = None
+    score: float | None = None
+
+    @property
+    def response_ms(self) -> float | None:
+        if self.first_bot_ts is None:
+            return None
+        return round((self.first_bot_ts - self.user_ts) * 1000.0, 3)
+
+    @property
+    def outcome(self) -> str:
+        types = set(self.bot_types)
+        if "handoff" in types:
+            return "handoff"
+        if "faq_answer" in types:
+            return "answer"
+        if "clarify" in types:
+            return "clarify"
+        if "fallback" in types:
+            return "fallback"
+        if self.intent in FEEDBACK_INTENTS:
+            return "feedback"
+        if types or self.first_bot_ts is not None:
+            return "control"
+        return "relay" if self.relay else "none"
+
+
+@dataclass
+class ConversationFacts:
+    sender_id: str
+    start_ts: float
+    end_ts: float
+    turns: list[TurnFacts] = field(default_factory=list)
+    bot_language: str | None = None
+    handed_off: bool = False
+    handoff_reason: str | None = None
+    handoff_after_hours: bool | None = None
+    ticket_id: str | None = None
+    handoff_ts: float | None = None
+    first_agent_reply_ts: float | None = None
+    closed_ts: float | None = None
+    closed_resolved: bool | None = None
+    feedback: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.sender_id}@{self.start_ts:.6f}"
+
+    @property
+    def channel(self) -> str:
+        return next((t.channel for t in self.turns if t.channel != UNKNOWN), UNKNOWN)
+
+    @property
+    def language(self) -> str:
+        first = next((t.language for t in self.turns if t.language), None)
+        return first or self.bot_language or UNKNOWN
+
+
+def _split_sessions(events: Sequence[EventLike]) -> list[list[EventLike]]:
+    sessions: list[list[EventLike]] = []
+    current: list[EventLike] = []
+    for event in events:
+        if event.kind in BOUNDARY_KINDS and current:
+            sessions.append(current)
+            current = []
+        current.append(event)
+    if current:
+        sessions.append(current)
+    return sessions
+
+
+def _handle_bot(conv: ConversationFacts, turn: TurnFacts | None, event: EventLike) -> None:
+    """Applies one bot event to the conversation and to the open turn."""
+    custom = event.custom or {}
+    kind = custom.get("type")
+    if event.language and not conv.bot_language:
+        conv.bot_language = event.language
+    if kind == "agent_message":
+        if conv.handed_off and conv.first_agent_reply_ts is None:
+            conv.first_agent_reply_ts = event.ts
+        return
+    if kind == "handoff_closed":
+        conv.closed_ts = event.ts
+        conv.closed_resolved = bool(custom.get("resolved"))
+        return
+    if turn is not None:
+        if turn.first_bot_ts is None:
+            turn.first_bot_ts = event.ts
+        if isinstance(kind, str):
+            turn.bot_types.append(kind)
+        if kind == "faq_answer" and turn.faq_id is None:
+            faq_id = custom.get("faq_id")
+            turn.faq_id = str(faq_id) if faq_id not in (None, "") else None
+        if kind in ("faq_answer", "clarify", "fallback") and turn.score is None:
+            score = custom.get("score")
+            if isinstance(score, int | float) and not isinstance(score, bool):
+                turn.score = float(score)
+    if kind == "handoff" and not conv.handed_off:
+        conv.handed_off = True
+        conv.handoff_ts = event.ts
+        reason = custom.get("reason")
+        conv.handoff_reason = str(reason) if reason else UNKNOWN
+        after_hours = custom.get("after_hours")
+        conv.handoff_after_hours = bool(after_hours) if after_hours is not None else None
+        ticket = custom.get("ticket_id")
+        conv.ticket_id = str(ticket) if ticket not in (None, "") else None
+
+
+def build_conversations(events: Sequence[EventLike]) -> list[ConversationFacts]:
+    """One sender's events (sorted by time) -> its conversations with their turns.
+
+    Sessions without any citizen message (e.g. only a session start) are not conversations.
+    """
+    result: list[ConversationFacts] = []
+    for session_events in _split_sessions(events):
+        conv = ConversationFacts(
+            sender_id=session_events[0].sender_id,
+            start_ts=session_events[0].ts,
+            end_ts=session_events[-1].ts,
+        )
+        turn: TurnFacts | None = None
+        handoff_active = False
+        for event in session_events:
+            if event.kind == "user":
+                turn = TurnFacts(
+                    seq=len(conv.turns) + 1,
+                    user_ts=event.ts,
+                    intent=event.intent,
+                    text=event.text,
+                    channel=event.channel or UNKNOWN,
+                    language=event.language,
+                    relay=handoff_active,
+                )
+                conv.turns.append(turn)
+                verdict = FEEDBACK_INTENTS.get(event.intent or "")
+                if verdict:
+                    conv.feedback = verdict
+            elif event.kind == "external":
+                turn = None  # what follows answers the trigger, not the citizen's last message
+            elif event.kind == "bot":
+                custom_type = (event.custom or {}).get("type")
+                if custom_type == "handoff":
+                    handoff_active = True
+                elif custom_type == "handoff_closed":
+                    handoff_active = False
+                _handle_bot(conv, turn, event)
+        if conv.turns:
+            result.append(conv)
+    return result
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _conversation_row(conv: ConversationFacts) -> AnalyticsConversation:
+    language = conv.language
+    outcomes = [t.outcome for t in conv.turns]
+    first_question = next(
+        (t.text for t in conv.turns if t.outcome in QUESTION_OUTCOMES and t.text), None
+    )
+    row = AnalyticsConversation(
+        conversation_key=conv.key,
+        sender_id=conv.sender_id,
+        start_ts=conv.start_ts,
+        started_at=_dt(conv.turns[0].user_ts),
+        ended_at=_dt(conv.end_ts),
+        channel=conv.channel,
+        language=language,
+        user_messages=len(conv.turns),
+        questions=sum(o in QUESTION_OUTCOMES for o in outcomes),
+        answers=outcomes.count("answer"),
+        fallbacks=outcomes.count("fallback"),
+        clarifies=outcomes.count("clarify"),
+        handed_off=conv.handed_off,
+        handoff_reason=conv.handoff_reason,
+        handoff_after_hours=conv.handoff_after_hours,
+        ticket_id=conv.ticket_id,
+        handoff_at=_dt(conv.handoff_ts),
+        first_agent_reply_at=_dt(conv.first_agent_reply_ts),
+        closed_at=_dt(conv.closed_ts),
+        closed_resolved=conv.closed_resolved,
+        feedback=conv.feedback,
+        first_question=first_question,
+    )
+    row.turns = [
+        AnalyticsTurn(
+            seq=t.seq,
+            user_ts=t.user_ts,
+            started_at=_dt(t.user_ts),
+            response_ms=t.response_ms,
+            outcome=t.outcome,
+            intent=t.intent,
+            faq_id=t.faq_id,
+            score=t.score,
+            channel=t.channel,
+            language=t.language or language,
+            text=t.text,
+        )
+        for t in conv.turns
+    ]
+    return row
+
+
+# --- storing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    conversations_rebuilt: int = 0
+
+    def add(self, other: IngestResult) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+RawEvent = tuple[str | None, str | bytes | Mapping[str, Any]]  # (position in source, payload)
+
+
+def _raw_text(payload: str | bytes | Mapping[str, Any]) -> str:
+    if isinstance(payload, Mapping):
+        return json.dumps(payload, sort_keys=True, default=str)
+    if isinstance(payload, bytes):
+        return payload.decode("utf-8", "replace")
+    return payload
+
+
+def reject(session: Session, source: str, position: str | None, payload: Any, error: str) -> bool:
+    """Keeps a malformed event (redacted) with its reason; False if it was already kept."""
+    raw = _raw_text(payload)
+    raw_key = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    exists = session.scalar(
+        select(AnalyticsRejectedEvent.id).where(AnalyticsRejectedEvent.raw_key == raw_key)
+    )
+    if exists is not None:
+        return False
+    from askagency.privacy import redact
+
+    session.add(
+        AnalyticsRejectedEvent(
+            raw_key=raw_key,
+            source=source[:255],
+            position=position,
+            error=error[:500],
+            raw=redact(raw[:MAX_RAW_CHARS]),
+        )
+    )
+    log.warning("rejected event at %s %s: %s", source, position, error)
+    return True
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        found.update(
+            session.scalars(
+                select(AnalyticsEvent.event_key).where(AnalyticsEvent.event_key.in_(chunk))
+            )
+        )
+    return found
+
+
+def rebuild_sender(session: Session, sender_id: str, since_ts: float) -> int:
+    """Rebuilds the sender's conversations from the session containing ``since_ts`` onwards;
+    returns how many conversations were written."""
+    boundary = session.scalar(
+        select(func.max(AnalyticsEvent.ts)).where(
+            AnalyticsEvent.sender_id == sender_id,
+            AnalyticsEvent.kind.in_(BOUNDARY_KINDS),
+            AnalyticsEvent.ts <= since_ts,
+        )
+    )
+    lower = float("-inf") if boundary is None else boundary
+    old_ids = list(
+        session.scalars(
+            select(AnalyticsConversation.id).where(
+                AnalyticsConversation.sender_id == sender_id,
+                AnalyticsConversation.start_ts >= lower,
+            )
+        )
+    )
+    if old_ids:
+        session.execute(delete(AnalyticsTurn).where(AnalyticsTurn.conversation_id.in_(old_ids)))
+        session.execute(delete(AnalyticsConversation).where(AnalyticsConversation.id.in_(old_ids)))
+    query = select(AnalyticsEvent).where(AnalyticsEvent.sender_id == sender_id)
+    if boundary is not None:
+        query = query.where(AnalyticsEvent.ts >= boundary)
+    events = list(session.scalars(query.order_by(AnalyticsEvent.ts, AnalyticsEvent.id)))
+    conversations = build_conversations(events)
+    session.add_all(_conversation_row(c) for c in conversations)
+    session.flush()
+    return len(conversations)
+
+
+def ingest(session: Session, items: Iterable[RawEvent], source: str) -> IngestResult:
+    """Stores new events from ``items`` and rebuilds the conversations they touch.
+
+    Runs inside the caller's transaction so that a consumer can commit its checkpoint with the
+    rows. Malformed events are kept in ``analytics_rejected_event`` and do not stop the batch.
+    """
+    result = IngestResult()
+    parsed: dict[str, ParsedEvent] = {}
+    for position, payload in items:
+        result.received += 1
+        try:
+            event = parse_event(payload)
+        except EventError as exc:
+            reject(session, source, position, payload, str(exc))
+            result.rejected += 1
+            continue
+        if event is None:
+            result.ignored += 1
+            continue
+        if event.event_key in parsed:
+            result.duplicates += 1
+            continue
+        parsed[event.event_key] = event
+    existing = _existing_keys(session, list(parsed))
+    result.duplicates += len(existing)
+    new_events = [e for k, e in parsed.items() if k not in existing]
+    session.add_all(
+        AnalyticsEvent(
+            event_key=e.event_key,
+            sender_id=e.sender_id,
+            ts=e.ts,
+            kind=e.kind,
+            intent=e.intent,
+            text=e.text,
+            channel=e.channel,
+            language=e.language,
+            custom=e.custom,
+        )
+        for e in new_events
+    )
+    session.flush()
+    result.stored = len(new_events)
+    earliest: dict[str, float] = {}
+    for e in new_events:
+        earliest[e.sender_id] = min(e.ts, earliest.get(e.sender_id, e.ts))
+    for sender_id, since in sorted(earliest.items()):
+        result.conversations_rebuilt += rebuild_sender(session, sender_id, since)
+    return result

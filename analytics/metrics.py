@@ -1,0 +1,771 @@
+"""Every leadership metric, defined once (shared/ARCHITECTURE.md "Metric definitions").
+
+The dashboard, the JSON API, the CSV exports, the ``askagency report`` command and the tests
+all call :func:`compute_dashboard` (or :func:`conversation_records`), so a number means the same
+thing everywhere. Definitions:
+
+* A **conversation** is one Rasa session of one sender with at least one citizen message; it
+  belongs to the UTC day its first message was sent. Filters apply to the conversation's
+  channel and language (of its first message).
+* **Bot response time**: citizen message event -> first bot event of that turn, in ms;
+  percentiles use linear interpolation between closest ranks (numpy's default). Turns where
+  the bot stays silent (a person has the conversation) have no response time.
+* **Containment**: share of conversations with no handoff.
+* **Resolution** (each conversation is exactly one of): *bot-resolved* = at least one FAQ
+  answer, no handoff and no negative feedback (positive feedback makes it *confirmed*);
+  *agent-resolved* = handed off and the ticket closed as resolved; *unresolved* = the rest.
+* **Handoff rate**: handed-off conversations / conversations; reasons as the bot reported them.
+* **Human first-response time** = ticket created -> first agent reply; **time to close** =
+  ticket created -> closed; both in seconds over the tickets created in the period (channel and
+  language of the ticket). Tickets come from the handoff tables; without them, from the
+  conversations' handoff events.
+* **CSAT** = conversations whose last feedback was positive / conversations with feedback.
+* **Mission value**: staff hours saved = contained conversations x minutes per human-handled
+  contact / 60; FTE equivalent = hours saved / (hours per FTE per week x weeks in the period).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from analytics.models import AnalyticsConversation, AnalyticsTurn
+
+Resolution = Literal["bot", "agent", "unresolved"]
+RESOLUTIONS: tuple[Resolution, ...] = ("bot", "agent", "unresolved")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+DEFAULT_RANGE_DAYS = 30
+MAX_RANGE_DAYS = 731
+TOP_N = 10
+LOW_CONFIDENCE_OUTCOMES = ("fallback", "clarify")
+
+
+class FilterError(ValueError):
+    """A date range or filter the user must correct; the message says how."""
+
+
+@dataclass(frozen=True)
+class MetricFilter:
+    """Inclusive UTC date range plus optional channel and language."""
+
+    start: date
+    end: date
+    channel: str | None = None
+    language: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        start: str | None,
+        end: str | None,
+        channel: str | None = None,
+        language: str | None = None,
+        today: date | None = None,
+    ) -> MetricFilter:
+        """From query-string values; default: the last 30 days including today."""
+        today = today or datetime.now(UTC).date()
+        try:
+            end_date = date.fromisoformat(end) if end else today
+            start_date = (
+                date.fromisoformat(start)
+                if start
+                else end_date - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+            )
+        except ValueError as exc:
+            raise FilterError(f"dates must look like 2026-01-31: {exc}") from exc
+        if start_date > end_date:
+            raise FilterError(f"'from' ({start_date}) is after 'to' ({end_date})")
+        if (end_date - start_date).days + 1 > MAX_RANGE_DAYS:
+            raise FilterError(f"the range may span at most {MAX_RANGE_DAYS} days")
+        return cls(
+            start=start_date,
+            end=end_date,
+            channel=(channel or "").strip() or None,
+            language=(language or "").strip().lower() or None,
+        )
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def start_dt(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def end_dt(self) -> datetime:
+        """Exclusive upper bound: midnight after the last day."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    def dates(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
+
+# --- the elementary definitions ---------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = math.floor(position)
+    high = math.ceil(position)
+    if low == high:
+        return float(ordered[low])
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    """A share in [0, 1]; None when there is nothing to divide by."""
+    return None if denominator == 0 else numerator / denominator
+
+
+def is_bot_resolved(conv: ConversationFacts) -> bool:
+    return not conv.handed_off and conv.answers > 0 and conv.feedback != "bad"
+
+
+def resolution_of(conv: ConversationFacts) -> Resolution:
+    if conv.handed_off:
+        return "agent" if conv.ticket_resolved else "unresolved"
+    return "bot" if is_bot_resolved(conv) else "unresolved"
+
+
+def staff_hours_saved(contained: int, minutes_per_contact: float) -> float:
+    return contained * minutes_per_contact / 60.0
+
+
+def fte_equivalent(hours_saved: float, hours_per_fte: float, days: int) -> float:
+    """Hours saved over the period / hours one full-time employee works in that period."""
+    return hours_saved / (hours_per_fte * days / 7.0)
+
+
+# --- facts loaded from the database -----------------------------------------------------------
+
+
+@dataclass
+class ConversationFacts:
+    key: str
+    sender_id: str
+    started_at: datetime
+    ended_at: datetime
+    channel: str
+    language: str
+    user_messages: int
+    questions: int
+    answers: int
+    handed_off: bool
+    handoff_reason: str | None
+    ticket_id: str | None
+    feedback: str | None
+    first_question: str | None
+    ticket_resolved: bool | None
+    first_response_s: float | None
+    time_to_close_s: float | None
+    handoff_at: datetime | None = None  # from the conversation's own events
+    first_agent_reply_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def resolution(self) -> Resolution:
+        return resolution_of(self)
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    created_at: datetime
+    first_agent_reply_at: datetime | None
+    closed_at: datetime | None
+    resolved: bool | None
+    reason: str
+    channel: str
+    language: str
+
+    @property
+    def first_response_s(self) -> float | None:
+        if self.first_agent_reply_at is None:
+            return None
+        return (self.first_agent_reply_at - self.created_at).total_seconds()
+
+    @property
+    def time_to_close_s(self) -> float | None:
+        if self.closed_at is None:
+            return None
+        return (self.closed_at - self.created_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class TurnFacts:
+    started_at: datetime
+    response_ms: float | None
+    outcome: str
+    faq_id: str | None
+    score: float | None
+    channel: str  # of the conversation, like every filter
+    language: str
+    text: str | None
+
+
+def _has_table(session: Session, name: str) -> bool:
+    return inspect(session.get_bind()).has_table(name)
+
+
+def _filtered(query, model, flt: MetricFilter):  # type: ignore[no-untyped-def]
+    if flt.channel:
+        query = query.where(model.channel == flt.channel)
+    if flt.language:
+        query = query.where(model.language == flt.language)
+    return query
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter | None):  # type: ignore[no-untyped-def]
+    from handoff.models import Status, Ticket
+
+    query = select(Ticket)
+    if ids is not None:
+        query = query.where(Ticket.id.in_(list(ids)))
+    if flt is not None:
+        query = _filtered(
+            query.where(Ticket.created_at >= flt.start_dt, Ticket.created_at < flt.end_dt),
+            Ticket,
+            flt,
+        )
+    for ticket in session.scalars(query):
+        resolved = {
+            Status.CLOSED_RESOLVED.value: True,
+            Status.CLOSED_UNRESOLVED.value: False,
+        }.get(ticket.status)
+        yield ticket, resolved
+
+
+def _use_ticket_table(session: Session) -> bool:
+    try:
+        import handoff.models  # noqa: F401
+    except ImportError:
+        return False
+    return _has_table(session, "handoff_ticket")
+
+
+def load_conversations(session: Session, flt: MetricFilter) -> list[ConversationFacts]:
+    """The conversations of the period, each joined with its ticket when there is one."""
+    query = _filtered(
+        select(AnalyticsConversation).where(
+            AnalyticsConversation.started_at >= flt.start_dt,
+            AnalyticsConversation.started_at < flt.end_dt,
+        ),
+        AnalyticsConversation,
+        flt,
+    ).order_by(AnalyticsConversation.started_at, AnalyticsConversation.id)
+    rows = list(session.scalars(query))
+    tickets: dict[str, tuple[bool | None, float | None, float | None]] = {}
+    ticket_ids = {int(r.ticket_id) for r in rows if r.ticket_id and r.ticket_id.isdigit()}
+    if ticket_ids and _use_ticket_table(session):
+        for ticket, resolved in _ticket_rows(session, ticket_ids, None):
+            tickets[str(ticket.id)] = (
+                resolved,
+                _seconds(ticket.created_at, ticket.first_agent_reply_at),
+                _seconds(ticket.created_at, ticket.closed_at),
+            )
+    facts = []
+    for r in rows:
+        if r.ticket_id in tickets:
+            resolved, first_response, to_close = tickets[r.ticket_id]
+        else:  # no ticket row: what the conversation's own handoff events say
+            resolved = r.closed_resolved
+            first_response = _seconds(r.handoff_at, r.first_agent_reply_at)
+            to_close = _seconds(r.handoff_at, r.closed_at)
+        facts.append(
+            ConversationFacts(
+                key=r.conversation_key,
+                sender_id=r.sender_id,
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+                channel=r.channel,
+                language=r.language,
+                user_messages=r.user_messages,
+                questions=r.questions,
+                answers=r.answers,
+                handed_off=r.handed_off,
+                handoff_reason=r.handoff_reason,
+                ticket_id=r.ticket_id,
+                feedback=r.feedback,
+                first_question=r.first_question,
+                ticket_resolved=resolved if r.handed_off else None,
+                first_response_s=first_response if r.handed_off else None,
+                time_to_close_s=to_close if r.handed_off else None,
+                handoff_at=r.handoff_at,
+                first_agent_reply_at=r.first_agent_reply_at,
+                closed_at=r.closed_at,
+            )
+        )
+    return facts
+
+
+def load_tickets(
+    session: Session, flt: MetricFilter, convs: Sequence[ConversationFacts] | None = None
+) -> list[TicketFacts]:
+    """Handoffs of the period with their human timings.
+
+    Ticket rows (created in the period) are the source of truth; a handed-off conversation of
+    the period whose ticket is not in the handoff tables (or when there are none) is counted
+    from its own handoff events, so every handoff is counted exactly once.
+    """
+    tickets: list[TicketFacts] = []
+    known: set[str] = set()
+    convs = load_conversations(session, flt) if convs is None else convs
+    if _use_ticket_table(session):
+        for t, resolved in _ticket_rows(session, None, flt):
+            tickets.append(
+                TicketFacts(
+                    created_at=t.created_at,
+                    first_agent_reply_at=t.first_agent_reply_at,
+                    closed_at=t.closed_at,
+                    resolved=resolved,
+                    reason=t.reason,
+                    channel=t.channel,
+                    language=t.language,
+                )
+            )
+        from handoff.models import Ticket
+
+        wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
+        if wanted:
+            known = {
+                str(i) for i in session.scalars(select(Ticket.id).where(Ticket.id.in_(wanted)))
+            }
+    for c in convs:
+        if c.handed_off and c.ticket_id not in known and c.handoff_at is not None:
+            tickets.append(
+                TicketFacts(
+                    created_at=c.handoff_at,
+                    first_agent_reply_at=c.first_agent_reply_at,
+                    closed_at=c.closed_at,
+                    resolved=c.ticket_resolved,
+                    reason=c.handoff_reason or "unknown",
+                    channel=c.channel,
+                    language=c.language,
+                )
+            )
+    return tickets
+
+
+def load_turns(session: Session, flt: MetricFilter) -> list[TurnFacts]:
+    """Turns of the period's conversations (the conversation's filters apply)."""
+    query = _filtered(
+        select(AnalyticsTurn, AnalyticsConversation.channel, AnalyticsConversation.language)
+        .join(AnalyticsConversation)
+        .where(
+            AnalyticsConversation.started_at >= flt.start_dt,
+            AnalyticsConversation.started_at < flt.end_dt,
+        ),
+        AnalyticsConversation,
+        flt,
+    ).order_by(AnalyticsTurn.started_at, AnalyticsTurn.id)
+    return [
+        TurnFacts(
+            started_at=t.started_at,
+            response_ms=t.response_ms,
+            outcome=t.outcome,
+            faq_id=t.faq_id,
+            score=t.score,
+            channel=channel,
+            language=language,
+            text=t.text,
+        )
+        for t, channel, language in session.execute(query).tuples()
+    ]
+
+
+# --- the output shape (also the JSON API's schema) -------------------------------------------
+
+
+class Percentiles(BaseModel):
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class MissionValue(BaseModel):
+    minutes_per_contact: float
+    hours_per_fte: float
+    contained_conversations: int
+    staff_hours_saved: float
+    fte_equivalent: float
+    assumption: str
+
+
+class Summary(BaseModel):
+    conversations: int
+    user_messages: int
+    contained: int
+    containment_rate: float | None
+    handoffs: int
+    handoff_rate: float | None
+    bot_resolved: int
+    bot_resolved_confirmed: int
+    bot_resolution_rate: float | None
+    agent_resolved: int
+    agent_resolution_rate: float | None
+    unresolved: int
+    bot_response_ms: Percentiles
+    human_first_response_s: Percentiles
+    time_to_close_s: Percentiles
+    tickets: int
+    feedback_good: int
+    feedback_bad: int
+    csat: float | None
+    mission: MissionValue
+
+
+class DayPoint(BaseModel):
+    day: str
+    conversations: int
+    by_channel: dict[str, int]
+    response_p50_ms: float | None
+    response_p90_ms: float | None
+    response_p99_ms: float | None
+    resolution: dict[str, int]
+    handoffs_by_reason: dict[str, int]
+
+
+class Breakdown(BaseModel):
+    key: str
+    conversations: int
+    containment_rate: float | None
+    bot_resolution_rate: float | None
+    handoff_rate: float | None
+    response_p50_ms: float | None
+    response_p90_ms: float | None
+
+
+class TopFaq(BaseModel):
+    faq_id: str
+    question: str | None
+    answers: int
+    mean_score: float | None
+
+
+class Unanswered(BaseModel):
+    question: str
+    count: int
+    last_seen: str
+    source: str  # "queue" (knowledge_base.unanswered) or "turns" (low-confidence turns)
+
+
+class Dashboard(BaseModel):
+    start: str
+    end: str
+    days: int
+    channel: str | None
+    language: str | None
+    channels: list[str]
+    languages: list[str]
+    summary: Summary
+    daily: list[DayPoint]
+    handoff_reasons: dict[str, int]
+    heatmap: list[list[int]]  # [weekday Mon..Sun][hour 0..23] conversations started (UTC)
+    by_channel: list[Breakdown]
+    by_language: list[Breakdown]
+    top_faqs: list[TopFaq]
+    top_unanswered: list[Unanswered]
+
+
+# --- computing -------------------------------------------------------------------------------
+
+
+def _percentiles(values: Sequence[float]) -> Percentiles:
+    def rounded(q: float) -> float | None:
+        value = percentile(values, q)
+        return None if value is None else round(value, 3)
+
+    return Percentiles(count=len(values), p50=rounded(50), p90=rounded(90), p99=rounded(99))
+
+
+def mission_value(
+    contained: int, days: int, minutes_per_contact: float, hours_per_fte: float
+) -> MissionValue:
+    hours = staff_hours_saved(contained, minutes_per_contact)
+    fte = fte_equivalent(hours, hours_per_fte, days)
+    period_hours = hours_per_fte * days / 7.0
+    assumption = (
+        f"Assumes each contained conversation saves {minutes_per_contact:g} minutes of staff "
+        f"time (one human-handled contact) and one FTE works {hours_per_fte:g} hours a week "
+        f"({period_hours:.1f} hours in these {days} days)."
+    )
+    return MissionValue(
+        minutes_per_contact=minutes_per_contact,
+        hours_per_fte=hours_per_fte,
+        contained_conversations=contained,
+        staff_hours_saved=round(hours, 3),
+        fte_equivalent=round(fte, 4),
+        assumption=assumption,
+    )
+
+
+def summarise(
+    convs: Sequence[ConversationFacts],
+    turns: Sequence[TurnFacts],
+    tickets: Sequence[TicketFacts],
+    days: int,
+    minutes_per_contact: float,
+    hours_per_fte: float,
+) -> Summary:
+    n = len(convs)
+    handed_off = [c for c in convs if c.handed_off]
+    contained = n - len(handed_off)
+    resolutions = Counter(c.resolution for c in convs)
+    confirmed = sum(1 for c in convs if c.resolution == "bot" and c.feedback == "good")
+    good = sum(1 for c in convs if c.feedback == "good")
+    bad = sum(1 for c in convs if c.feedback == "bad")
+    response = [t.response_ms for t in turns if t.response_ms is not None]
+    first_response = [v for t in tickets if (v := t.first_response_s) is not None]
+    to_close = [v for t in tickets if (v := t.time_to_close_s) is not None]
+    return Summary(
+        conversations=n,
+        user_messages=sum(c.user_messages for c in convs),
+        contained=contained,
+        containment_rate=rate(contained, n),
+        handoffs=len(handed_off),
+        handoff_rate=rate(len(handed_off), n),
+        bot_resolved=resolutions["bot"],
+        bot_resolved_confirmed=confirmed,
+        bot_resolution_rate=rate(resolutions["bot"], n),
+        agent_resolved=resolutions["agent"],
+        agent_resolution_rate=rate(resolutions["agent"], len(handed_off)),
+        unresolved=resolutions["unresolved"],
+        bot_response_ms=_percentiles(response),
+        human_first_response_s=_percentiles(first_response),
+        time_to_close_s=_percentiles(to_close),
+        tickets=len(tickets),
+        feedback_good=good,
+        feedback_bad=bad,
+        csat=rate(good, good + bad),
+        mission=mission_value(contained, days, minutes_per_contact, hours_per_fte),
+    )
+
+
+def _daily(
+    flt: MetricFilter, convs: Sequence[ConversationFacts], turns: Sequence[TurnFacts]
+) -> list[DayPoint]:
+    conv_by_day: dict[date, list[ConversationFacts]] = defaultdict(list)
+    for c in convs:
+        conv_by_day[c.started_at.date()].append(c)
+    response_by_day: dict[date, list[float]] = defaultdict(list)
+    for t in turns:
+        if t.response_ms is not None:
+            response_by_day[t.started_at.date()].append(t.response_ms)
+    points = []
+    for day in flt.dates():
+        day_convs = conv_by_day.get(day, [])
+        responses = response_by_day.get(day, [])
+        resolution = Counter(c.resolution for c in day_convs)
+
+        def pct(q: float, responses: list[float] = responses) -> float | None:
+            value = percentile(responses, q)
+            return None if value is None else round(value, 3)
+
+        points.append(
+            DayPoint(
+                day=day.isoformat(),
+                conversations=len(day_convs),
+                by_channel=dict(sorted(Counter(c.channel for c in day_convs).items())),
+                response_p50_ms=pct(50),
+                response_p90_ms=pct(90),
+                response_p99_ms=pct(99),
+                resolution={r: resolution[r] for r in RESOLUTIONS},
+                handoffs_by_reason=dict(
+                    sorted(
+                        Counter(
+                            c.handoff_reason or "unknown" for c in day_convs if c.handed_off
+                        ).items()
+                    )
+                ),
+            )
+        )
+    return points
+
+
+def _breakdown(
+    key_of: Callable[[ConversationFacts], str],
+    convs: Sequence[ConversationFacts],
+    turn_key_of: Callable[[TurnFacts], str],
+    turns: Sequence[TurnFacts],
+) -> list[Breakdown]:
+    groups: dict[str, list[ConversationFacts]] = defaultdict(list)
+    for c in convs:
+        groups[key_of(c)].append(c)
+    responses: dict[str, list[float]] = defaultdict(list)
+    for t in turns:
+        if t.response_ms is not None:
+            responses[turn_key_of(t)].append(t.response_ms)
+    rows = []
+    for key, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+        n = len(members)
+        handed = sum(1 for c in members if c.handed_off)
+        p50 = percentile(responses.get(key, []), 50)
+        p90 = percentile(responses.get(key, []), 90)
+        rows.append(
+            Breakdown(
+                key=key,
+                conversations=n,
+                containment_rate=rate(n - handed, n),
+                bot_resolution_rate=rate(sum(1 for c in members if c.resolution == "bot"), n),
+                handoff_rate=rate(handed, n),
+                response_p50_ms=None if p50 is None else round(p50, 3),
+                response_p90_ms=None if p90 is None else round(p90, 3),
+            )
+        )
+    return rows
+
+
+def heatmap(convs: Sequence[ConversationFacts]) -> list[list[int]]:
+    grid = [[0] * 24 for _ in WEEKDAYS]
+    for c in convs:
+        grid[c.started_at.weekday()][c.started_at.hour] += 1
+    return grid
+
+
+def top_faqs(session: Session, turns: Sequence[TurnFacts], limit: int = TOP_N) -> list[TopFaq]:
+    counts: Counter[str] = Counter()
+    scores: dict[str, list[float]] = defaultdict(list)
+    for t in turns:
+        if t.outcome == "answer" and t.faq_id:
+            counts[t.faq_id] += 1
+            if t.score is not None:
+                scores[t.faq_id].append(t.score)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    titles: dict[str, str] = {}
+    if ranked and _has_table(session, "kb_faq"):
+        from knowledge_base.models import Faq
+
+        ids = [faq_id for faq_id, _ in ranked]
+        rows = session.execute(select(Faq.id, Faq.question).where(Faq.id.in_(ids)))
+        titles = {faq_id: question for faq_id, question in rows.tuples()}
+    return [
+        TopFaq(
+            faq_id=faq_id,
+            question=titles.get(faq_id),
+            answers=n,
+            mean_score=round(sum(scores[faq_id]) / len(scores[faq_id]), 4)
+            if scores[faq_id]
+            else None,
+        )
+        for faq_id, n in ranked
+    ]
+
+
+def normalise_question(text: str) -> str:
+    """Wording key for grouping: case, spacing and trailing punctuation do not matter."""
+    return re.sub(r"\s+", " ", text.casefold()).strip().rstrip("?!. ")
+
+
+def _group_questions(
+    items: Iterable[tuple[str, datetime]], source: str, limit: int
+) -> list[Unanswered]:
+    groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for text, when in items:
+        key = normalise_question(text)
+        if key:
+            groups[key].append((text, when))
+    ranked = sorted(
+        groups.values(), key=lambda g: (-len(g), -max(w for _, w in g).timestamp(), g[0][0])
+    )
+    return [
+        Unanswered(
+            question=Counter(text for text, _ in g).most_common(1)[0][0],
+            count=len(g),
+            last_seen=max(w for _, w in g).isoformat(),
+            source=source,
+        )
+        for g in ranked[:limit]
+    ]
+
+
+def top_unanswered(
+    session: Session, flt: MetricFilter, turns: Sequence[TurnFacts], limit: int = TOP_N
+) -> list[Unanswered]:
+    """The most frequent questions the bot could not answer well, grouped by wording.
+
+    Source: the knowledge base's unanswered queue when it exists (it also holds handoff and
+    thumbs-down questions); otherwise the period's low-confidence (fallback/clarify) turns.
+    """
+    if _has_table(session, "kb_unanswered"):
+        try:
+            from knowledge_base.unanswered import UnansweredQuestion
+        except ImportError:
+            UnansweredQuestion = None  # noqa: N806
+        if UnansweredQuestion is not None:
+            query = select(UnansweredQuestion.text, UnansweredQuestion.created_at).where(
+                UnansweredQuestion.created_at >= flt.start_dt,
+                UnansweredQuestion.created_at < flt.end_dt,
+            )
+            query = _filtered(query, UnansweredQuestion, flt)
+            return _group_questions(session.execute(query).tuples(), "queue", limit)
+    items = (
+        (t.text, t.started_at)
+        for t in turns
+        if t.outcome in LOW_CONFIDENCE_OUTCOMES and t.text and not t.text.startswith("/")
+    )
+    return _group_questions(items, "turns", limit)
+
+
+def filter_options(session: Session) -> tuple[list[str], list[str]]:
+    """Every channel and language seen, for the dashboard's filter menus."""
+    channels = session.scalars(select(AnalyticsConversation.channel).distinct())
+    languages = session.scalars(select(AnalyticsConversation.language).distinct())
+    return sorted(channels), sorted(languages)
+
+
+def compute_dashboard(
+    session: Session,
+    flt: MetricFilter,
+    minutes_per_contact: float,
+    hours_per_fte: float,
+) -> Dashboard:
+    """Every number the dashboard, API, exports and report show, for one filter."""
+    if minutes_per_contact < 0 or hours_per_fte <= 0:
+        raise FilterError("minutes per contact must be >= 0 and hours per FTE > 0")
+    convs = load_conversations(session, flt)
+    turns = load_turns(session, flt)
+    tickets = load_tickets(session, flt, convs)
+    channels, languages = filter_options(session)
+    reasons = Counter(c.handoff_reason or "unknown" for c in convs if c.handed_off)
+    return Dashboard(
+        start=flt.start.isoformat(),
+        end=flt.end.isoformat(),
+        days=flt.days,
+        channel=flt.channel,
+        language=flt.language,
+        channels=channels,
+        languages=languages,
+        summary=summarise(convs, turns, tickets, flt.days, minutes_per_contact, hours_per_fte),
+        daily=_daily(flt, convs, turns),
+        handoff_reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
+        heatmap=heatmap(convs),
+        by_channel=_breakdown(lambda c: c.channel, convs, lambda t: t.channel, turns),
+        by_language=_breakdown(lambda c: c.language, convs, lambda t: t.language, turns),
+        top_faqs=top_faqs(session, turns),
+        top_unanswered=top_unanswered(session, flt, turns),
+    )
+
+
+def conversation_records(session: Session, flt: MetricFilter) -> list[ConversationFacts]:
+    """Per-conversation facts with their resolution (the per-conversation export)."""
+    return load_conversations(session, flt)

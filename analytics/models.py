@@ -1,0 +1,146 @@
+"""Analytics tables: the stored events, and the turns and conversations derived from them.
+
+Events are kept (compact, with citizen text already redacted) because turns and conversations
+are *rebuilt* from them whenever new events of a conversation arrive. That makes ingestion
+order-independent and idempotent: an event is identified by a hash of its content
+(``event_key``), so a replayed or redelivered event is recognised and changes nothing.
+
+Metric definitions do not live here: ``analytics.metrics`` derives every number from these
+facts (and from handoff tickets), so one module owns what "resolved" or "contained" means.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from askagency.db import Base
+from knowledge_base.models import UtcDateTime, utcnow
+
+SENDER_MAX_LEN = 255
+KEY_MAX_LEN = 300
+
+
+class AnalyticsEvent(Base):
+    """One Rasa event that matters for metrics (user, bot, session boundaries)."""
+
+    __tablename__ = "analytics_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # sha256 of the canonical JSON of the whole event: the natural key for idempotency.
+    event_key: Mapped[str] = mapped_column(String(64), unique=True)
+    sender_id: Mapped[str] = mapped_column(String(SENDER_MAX_LEN))
+    # Rasa's epoch seconds, kept as a float so differences are exact to the microsecond.
+    ts: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))  # user, bot, external, session_started, restart
+    intent: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)  # user text, PII-redacted
+    channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    custom: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_analytics_event_sender_ts", "sender_id", "ts"),)
+
+
+class AnalyticsConversation(Base):
+    """One Rasa session of one sender, with the facts metrics are computed from."""
+
+    __tablename__ = "analytics_conversation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # "<sender_id>@<session start epoch seconds>": stable under replays and rebuilds.
+    conversation_key: Mapped[str] = mapped_column(String(KEY_MAX_LEN), unique=True)
+    sender_id: Mapped[str] = mapped_column(String(SENDER_MAX_LEN), index=True)
+    start_ts: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    channel: Mapped[str] = mapped_column(String(64), index=True)
+    language: Mapped[str] = mapped_column(String(16), index=True)
+    user_messages: Mapped[int] = mapped_column(Integer)
+    questions: Mapped[int] = mapped_column(Integer)  # turns answered, clarified or fallen back
+    answers: Mapped[int] = mapped_column(Integer)
+    fallbacks: Mapped[int] = mapped_column(Integer)
+    clarifies: Mapped[int] = mapped_column(Integer)
+    handed_off: Mapped[bool] = mapped_column(Boolean)
+    handoff_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    handoff_after_hours: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    handoff_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    first_agent_reply_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    closed_resolved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    feedback: Mapped[str | None] = mapped_column(String(8), nullable=True)  # good | bad (last)
+    first_question: Mapped[str | None] = mapped_column(Text, nullable=True)  # redacted
+
+    turns: Mapped[list[AnalyticsTurn]] = relationship(
+        back_populates="conversation",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="AnalyticsTurn.seq",
+    )
+
+
+class AnalyticsTurn(Base):
+    """One citizen message and what the bot did with it."""
+
+    __tablename__ = "analytics_turn"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("analytics_conversation.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    user_ts: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # user event -> first bot event of the turn; None when the bot stayed silent (relay).
+    response_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # answer | clarify | fallback | handoff | feedback | relay | control | none
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    intent: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    faq_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)  # redacted
+
+    conversation: Mapped[AnalyticsConversation] = relationship(back_populates="turns")
+
+
+class AnalyticsCheckpoint(Base):
+    """How far a source has been consumed; written in the same transaction as the rows."""
+
+    __tablename__ = "analytics_checkpoint"
+
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    events_seen: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class AnalyticsRejectedEvent(Base):
+    """An event that could not be parsed: kept (redacted) with the reason, never dropped."""
+
+    __tablename__ = "analytics_rejected_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # sha256 of the raw payload: a malformed event delivered twice is kept once.
+    raw_key: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(255))
+    position: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str] = mapped_column(String(500))
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

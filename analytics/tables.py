@@ -1,0 +1,242 @@
+"""The metrics as plain tables: the data behind every chart.
+
+One function turns a :class:`~analytics.metrics.Dashboard` into named tables, so the
+dashboard's accessible tables, the CSV exports and the Markdown report cannot disagree.
+Values stay raw (numbers, None); :func:`fmt` formats them for people.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from analytics.metrics import WEEKDAYS, Breakdown, ConversationFacts, Dashboard
+
+Cell = str | int | float | None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # also the CSV file name
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+    def to_csv(self) -> str:
+        return rows_to_csv(self.columns, self.rows)
+
+
+def rows_to_csv(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else _csv_safe(v) for v in row])
+    return buffer.getvalue()
+
+
+def _csv_safe(value: Cell) -> Cell:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def fmt(value: Cell, unit: str = "") -> str:
+    """A number as people read it; "–" for no data."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        text = f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        return value
+    return f"{text} {unit}".strip()
+
+
+def headline(d: Dashboard) -> Table:
+    s = d.summary
+    rows: list[tuple[Cell, ...]] = [
+        ("Conversations", s.conversations, ""),
+        ("Containment", s.containment_rate, "share of conversations with no handoff"),
+        ("Bot-resolution rate", s.bot_resolution_rate, "answered, no handoff, no thumbs-down"),
+        ("Bot-resolved, confirmed by thumbs-up", s.bot_resolved_confirmed, ""),
+        ("Handoff rate", s.handoff_rate, ""),
+        ("Agent-resolved", s.agent_resolved, "tickets closed as resolved"),
+        ("Unresolved", s.unresolved, ""),
+        ("Bot response time p50 (ms)", s.bot_response_ms.p50, ""),
+        ("Bot response time p90 (ms)", s.bot_response_ms.p90, ""),
+        ("Bot response time p99 (ms)", s.bot_response_ms.p99, ""),
+        ("Human first response p50 (s)", s.human_first_response_s.p50, ""),
+        ("Human first response p90 (s)", s.human_first_response_s.p90, ""),
+        ("Time to close p50 (s)", s.time_to_close_s.p50, ""),
+        ("CSAT", s.csat, f"{s.feedback_good} positive / {s.feedback_bad} negative"),
+        ("Staff hours saved", s.mission.staff_hours_saved, s.mission.assumption),
+        ("FTE equivalent", s.mission.fte_equivalent, ""),
+    ]
+    return Table("headline", "Headline metrics", ("metric", "value", "note"), tuple(rows))
+
+
+def volume_by_channel(d: Dashboard) -> Table:
+    channels = sorted({c for p in d.daily for c in p.by_channel})
+    rows = tuple(
+        (p.day, *(p.by_channel.get(c, 0) for c in channels), p.conversations) for p in d.daily
+    )
+    return Table(
+        "volume_by_channel", "Conversations per day by channel", ("day", *channels, "total"), rows
+    )
+
+
+def response_times(d: Dashboard) -> Table:
+    rows = tuple((p.day, p.response_p50_ms, p.response_p90_ms, p.response_p99_ms) for p in d.daily)
+    return Table(
+        "response_times",
+        "Bot response time per day (ms)",
+        ("day", "p50_ms", "p90_ms", "p99_ms"),
+        rows,
+    )
+
+
+def resolution_mix(d: Dashboard) -> Table:
+    rows = tuple(
+        (p.day, p.resolution["bot"], p.resolution["agent"], p.resolution["unresolved"])
+        for p in d.daily
+    )
+    return Table(
+        "resolution_mix",
+        "Resolution per day (conversations)",
+        ("day", "bot_resolved", "agent_resolved", "unresolved"),
+        rows,
+    )
+
+
+def handoffs_by_reason(d: Dashboard) -> Table:
+    rows = tuple((reason, n) for reason, n in d.handoff_reasons.items())
+    return Table("handoffs_by_reason", "Handoffs by reason", ("reason", "handoffs"), rows)
+
+
+def hour_of_day(d: Dashboard) -> Table:
+    rows = tuple((day, *counts) for day, counts in zip(WEEKDAYS, d.heatmap, strict=True))
+    return Table(
+        "hour_of_day",
+        "Conversations started by weekday and hour (UTC)",
+        ("weekday", *(f"{h:02d}" for h in range(24))),
+        rows,
+    )
+
+
+def _breakdown(name: str, title: str, key: str, items: Sequence[Breakdown]) -> Table:
+    rows = tuple(
+        (
+            b.key,
+            b.conversations,
+            b.containment_rate,
+            b.bot_resolution_rate,
+            b.handoff_rate,
+            b.response_p50_ms,
+            b.response_p90_ms,
+        )
+        for b in items
+    )
+    columns = (
+        key,
+        "conversations",
+        "containment_rate",
+        "bot_resolution_rate",
+        "handoff_rate",
+        "response_p50_ms",
+        "response_p90_ms",
+    )
+    return Table(name, title, columns, rows)
+
+
+def top_faqs(d: Dashboard) -> Table:
+    rows = tuple((f.faq_id, f.question, f.answers, f.mean_score) for f in d.top_faqs)
+    return Table("top_faqs", "Top FAQs", ("faq_id", "question", "answers", "mean_score"), rows)
+
+
+def top_unanswered(d: Dashboard) -> Table:
+    rows = tuple((u.question, u.count, u.last_seen) for u in d.top_unanswered)
+    return Table(
+        "top_unanswered",
+        "Top unanswered questions (grouped by wording, PII redacted)",
+        ("question", "count", "last_seen"),
+        rows,
+    )
+
+
+def all_tables(d: Dashboard) -> dict[str, Table]:
+    """Every metric table by name (the CSV export names)."""
+    tables = [
+        headline(d),
+        volume_by_channel(d),
+        response_times(d),
+        resolution_mix(d),
+        handoffs_by_reason(d),
+        hour_of_day(d),
+        _breakdown("by_channel", "By channel", "channel", d.by_channel),
+        _breakdown("by_language", "By language", "language", d.by_language),
+        top_faqs(d),
+        top_unanswered(d),
+    ]
+    return {t.name: t for t in tables}
+
+
+CONVERSATION_COLUMNS = (
+    "conversation",
+    "started_at",
+    "ended_at",
+    "channel",
+    "language",
+    "user_messages",
+    "questions",
+    "answers",
+    "handed_off",
+    "handoff_reason",
+    "resolution",
+    "feedback",
+    "human_first_response_s",
+    "time_to_close_s",
+    "first_question",
+)
+
+
+def pseudonym(sender_id: str) -> str:
+    """Sender ids can be phone numbers (SMS, WhatsApp): exports carry a stable hash instead."""
+    import hashlib
+
+    return "c_" + hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:16]
+
+
+def conversations_table(records: Sequence[ConversationFacts]) -> Table:
+    """Per-conversation export: pseudonymous ids, citizen text redacted again on the way out."""
+    from askagency.privacy import redact
+
+    rows = tuple(
+        (
+            pseudonym(c.sender_id) + c.key[len(c.sender_id) :],
+            c.started_at.isoformat(),
+            c.ended_at.isoformat(),
+            c.channel,
+            c.language,
+            c.user_messages,
+            c.questions,
+            c.answers,
+            int(c.handed_off),
+            c.handoff_reason,
+            c.resolution,
+            c.feedback,
+            c.first_response_s,
+            c.time_to_close_s,
+            redact(c.first_question) if c.first_question else None,
+        )
+        for c in records
+    )
+    return Table("conversations", "Conversations", CONVERSATION_COLUMNS, rows)

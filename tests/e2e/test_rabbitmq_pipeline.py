@@ -1,0 +1,416 @@
+"""Scale profile: Rasa's pika event broker -> RabbitMQ -> analytics consumer -> PostgreSQL, on the
+real services at 127.0.0.1 (guest/guest RabbitMQ, PostgreSQL database ``test``).
+
+Each test uses its own queue and its own PostgreSQL schema (and, for Rasa's tracker store, its
+own database) and removes them afterwards. When a service is unreachable the tests skip with
+the reason, unless CI is set: then they fail, because the scale profile must be tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from analytics.metrics import compute_dashboard
+from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
+from analytics.sources import RASA_EXCHANGE, RabbitEventSource, declare_queue
+from askagency.config import PROJECT_ROOT
+from askagency.db import make_engine
+from askagency.launcher import OFFLINE_ENV, RASA_VENV, free_port, http_ok
+from askagency.migrate import upgrade
+from tests.e2e.conftest import ensure_rasa_model
+from tests.unit.test_metrics_scenario import (
+    SCENARIO_FILTER,
+    assert_scenario_human_times,
+    assert_scenario_summary,
+    scenario_events,
+)
+
+pytestmark = pytest.mark.e2e
+
+PG_SERVER_URL = os.environ.get(
+    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+AMQP_URL = os.environ.get("ASKAGENCY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def _unreachable(what: str, error: object) -> None:
+    message = f"{what} is unreachable: {error}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message + " (CI is set: the scale profile must be tested)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema, dropped afterwards."""
+    admin = make_engine(PG_SERVER_URL)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        _unreachable(f"PostgreSQL at {PG_SERVER_URL}", exc.orig)
+    schema = f"analytics_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_SERVER_URL}?options=-csearch_path%3D{schema}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def amqp_channel() -> Iterator[Any]:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        yield connection.channel()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def queue() -> Iterator[str]:
+    """A fresh durable queue bound to Rasa's exchange, deleted afterwards."""
+    name = f"askagency_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with amqp_channel() as channel:
+            declare_queue(channel, name)
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "unreachable"
+        _unreachable(f"RabbitMQ at {AMQP_URL.split('@')[-1]}", repr(exc))
+    try:
+        yield name
+    finally:
+        with amqp_channel() as channel:
+            channel.queue_delete(queue=name)
+
+
+def publish(queue: str, events: list[dict[str, Any]]) -> None:
+    """Publishes like Rasa's pika broker: JSON body, persistent, to the queue (via the default
+    exchange here, so parallel tests' queues bound to rasa-exchange do not see these events)."""
+    import pika
+
+    with amqp_channel() as channel:
+        for event in events:
+            channel.basic_publish(
+                exchange="",
+                routing_key=queue,
+                body=json.dumps(event).encode(),
+                properties=pika.BasicProperties(delivery_mode=2, app_id="test"),
+            )
+
+
+def queue_depth(queue: str) -> int:
+    with amqp_channel() as channel:
+        return int(
+            channel.queue_declare(queue=queue, durable=True, passive=True).method.message_count
+        )
+
+
+def counts(url: str) -> tuple[int, int, int]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return tuple(  # type: ignore[return-value]
+                session.scalar(select(func.count()).select_from(model))
+                for model in (AnalyticsEvent, AnalyticsConversation, AnalyticsTurn)
+            )
+    finally:
+        engine.dispose()
+
+
+def relevant(events: list[dict[str, Any]]) -> int:
+    """Events the analytics store (actions, slots ... are read and skipped)."""
+    return sum(1 for e in events if e["event"] in ("user", "bot", "session_started", "restart"))
+
+
+def health(port: int) -> dict[str, Any]:
+    if not http_ok(f"http://127.0.0.1:{port}/health"):
+        return {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+class ConsumerProcess:
+    def __init__(self, db_url: str, queue: str, log: Path, batch_size: int = 7) -> None:
+        self.port = free_port()
+        self.log = log
+        env = {
+            **os.environ,
+            **OFFLINE_ENV,
+            "ASKAGENCY_DATABASE_URL": db_url,
+            "ASKAGENCY_AMQP_URL": AMQP_URL,
+            "ASKAGENCY_AMQP_QUEUE": queue,
+            "ASKAGENCY_ANALYTICS_BATCH_SIZE": str(batch_size),
+            "ASKAGENCY_ANALYTICS_POLL_SECONDS": "0.3",
+        }
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "analytics.consumer",
+                    "--source",
+                    "rabbitmq",
+                    "--health-port",
+                    str(self.port),
+                ],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_until(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"consumer exited: {self.log.read_text()[-3000:]}")
+            status = health(self.port)
+            if status and condition(status):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"consumer status {status}; log: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
+def dashboard(url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return compute_dashboard(session, SCENARIO_FILTER, 6.0, 37.5)
+    finally:
+        engine.dispose()
+
+
+def test_consumer_survives_a_crash_and_redeliveries(
+    pg_url: str, queue: str, tmp_path: Path
+) -> None:
+    events = scenario_events()
+    half = len(events) // 2
+    publish(queue, events[:half])
+    consumer = ConsumerProcess(pg_url, queue, tmp_path / "consumer.log")
+    try:
+        consumer.wait_until(lambda s: s["events_received"] >= half)
+        assert queue_depth(queue) == 0
+        consumer.kill()  # a crash: no clean shutdown
+        # While it is down, Rasa goes on publishing; a redelivery repeats ten old events.
+        publish(queue, events[half:] + events[:10])
+        assert queue_depth(queue) == len(events) - half + 10
+        consumer = ConsumerProcess(pg_url, queue, tmp_path / "consumer.log")
+        consumer.wait_until(lambda s: s["events_received"] == len(events) - half + 10)
+        assert queue_depth(queue) == 0
+        status = health(consumer.port)
+        assert status["duplicates"] == relevant(events[:10]) and status["rejected"] == 0
+        assert status["events_stored"] == relevant(events[half:])
+    finally:
+        consumer.stop()
+    d = dashboard(pg_url)
+    assert_scenario_summary(d)
+    assert_scenario_human_times(d)  # from the handoff events: no ticket rows in this schema
+    stored = counts(pg_url)
+    publish(queue, events)  # the whole stream again
+    consumer = ConsumerProcess(pg_url, queue, tmp_path / "consumer.log", batch_size=500)
+    try:
+        consumer.wait_until(lambda s: s["events_received"] == len(events))
+    finally:
+        consumer.stop()
+    assert counts(pg_url) == stored
+    assert dashboard(pg_url).model_dump() == d.model_dump()
+
+
+def test_uncommitted_batch_goes_back_to_the_queue(pg_url: str, queue: str) -> None:
+    events = scenario_events()[:20]
+    publish(queue, events)
+    source = RabbitEventSource(AMQP_URL, queue, batch_size=50)
+    engine = make_engine(pg_url)
+
+    @contextmanager
+    def failing_session() -> Iterator[Session]:
+        with Session(engine) as session:
+            yield session
+            raise OperationalError("COMMIT", {}, Exception("database went away"))
+
+    @contextmanager
+    def session_scope() -> Iterator[Session]:
+        with Session(engine) as session:
+            yield session
+            session.commit()
+
+    try:
+        with pytest.raises(OperationalError):
+            source.poll_once(failing_session, wait_seconds=1.0)
+        assert counts(pg_url) == (0, 0, 0)
+        deadline = time.monotonic() + 20
+        while queue_depth(queue) != len(events) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert queue_depth(queue) == len(events)  # handed back, nothing lost
+        result = source.poll_once(session_scope, wait_seconds=1.0)
+        assert result.received == len(events) and result.rejected == 0
+        assert counts(pg_url)[0] == result.stored > 0
+    finally:
+        source.close()
+        engine.dispose()
+
+
+@pytest.fixture
+def rasa_database() -> Iterator[str]:
+    """A PostgreSQL database for Rasa's tracker store, dropped afterwards."""
+    admin = make_engine(PG_SERVER_URL.rsplit("/", 1)[0] + "/postgres").execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    name = f"askagency_rasa_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        _unreachable(f"PostgreSQL at {PG_SERVER_URL}", exc.orig)
+    try:
+        yield name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_rasa_pika_broker_feeds_postgres(
+    pg_url: str, queue: str, rasa_database: str, tmp_path: Path
+) -> None:
+    """The real Rasa server with bot/endpoints.scale.yml publishes to our queue."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            assert sock.recv(16).startswith(b"+PONG")
+    except (OSError, AssertionError) as exc:
+        _unreachable("Redis at 127.0.0.1:6379 (the scale profile's lock store)", repr(exc))
+    model = ensure_rasa_model()
+    port = free_port()
+    pg = PG_SERVER_URL.split("://", 1)[1]
+    pg_user, pg_hostport = pg.split("@")[0], pg.split("@")[1].split("/")[0]
+    env = {
+        **os.environ,
+        **OFFLINE_ENV,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "ASKAGENCY_ACTION_URL": f"http://127.0.0.1:{free_port()}/webhook",
+        "ASKAGENCY_PG_HOST": pg_hostport.split(":")[0],
+        "ASKAGENCY_PG_PORT": pg_hostport.split(":")[1] if ":" in pg_hostport else "5432",
+        "ASKAGENCY_PG_DB": rasa_database,
+        "ASKAGENCY_PG_USER": pg_user.split(":")[0],
+        "ASKAGENCY_PG_PASSWORD": pg_user.split(":")[1] if ":" in pg_user else "",
+        "ASKAGENCY_REDIS_HOST": "127.0.0.1",
+        "ASKAGENCY_REDIS_PORT": "6379",
+        "ASKAGENCY_RABBITMQ_HOST": "127.0.0.1",
+        "ASKAGENCY_RABBITMQ_PORT": "5672",
+        "ASKAGENCY_RABBITMQ_USER": "guest",
+        "ASKAGENCY_RABBITMQ_PASSWORD": "guest",
+        "ASKAGENCY_AMQP_QUEUE": queue,
+    }
+    log = tmp_path / "rasa.log"
+    with open(log, "wb") as out:
+        rasa = subprocess.Popen(
+            [
+                str(RASA_VENV / "bin" / "rasa"),
+                "run",
+                "--enable-api",
+                "--auth-token",
+                "scale-token",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--credentials",
+                str(PROJECT_ROOT / "bot" / "credentials.yml"),
+                "--endpoints",
+                str(PROJECT_ROOT / "bot" / "endpoints.scale.yml"),
+                "--model",
+                str(model),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    consumer = ConsumerProcess(pg_url, queue, tmp_path / "consumer.log")
+    try:
+        deadline = time.monotonic() + 240
+        while not http_ok(f"http://127.0.0.1:{port}/") and time.monotonic() < deadline:
+            assert rasa.poll() is None, log.read_text()[-4000:]
+            time.sleep(0.5)
+        assert http_ok(f"http://127.0.0.1:{port}/"), log.read_text()[-4000:]
+        senders = [f"scale-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+        for sender in senders:
+            body = json.dumps(
+                {"sender": sender, "message": "hello", "metadata": {"language": "en"}}
+            )
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/webhooks/rest/webhook",
+                data=body.encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                replies = json.loads(resp.read())
+            assert replies and replies[0]["custom"]["type"] == "greeting"
+        consumer.wait_until(lambda s: s["events_stored"] >= 3 * 3, timeout=60)
+        engine = make_engine(pg_url)
+        try:
+            with Session(engine) as session:
+                conversations = session.scalars(select(AnalyticsConversation)).all()
+                assert sorted(c.sender_id for c in conversations) == sorted(senders)
+                turns = session.scalars(select(AnalyticsTurn)).all()
+                assert [t.outcome for t in turns] == ["control"] * 3
+                assert all(t.channel == "rest" and 0 < t.response_ms < 5000 for t in turns)
+        finally:
+            engine.dispose()
+    finally:
+        consumer.stop()
+        if rasa.poll() is None:
+            os.killpg(rasa.pid, signal.SIGTERM)
+            try:
+                rasa.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(rasa.pid, signal.SIGKILL)
+                rasa.wait(10)
+
+
+def test_the_exchange_matches_rasas() -> None:
+    from importlib.util import find_spec
+
+    assert find_spec("pika") is not None
+    # rasa.core.brokers.pika.RABBITMQ_EXCHANGE, read from the Rasa venv's source.
+    source = next((PROJECT_ROOT / ".venv-rasa" / "lib").glob("python3*/site-packages/rasa"))
+    pika_broker = (source / "core" / "brokers" / "pika.py").read_text()
+    assert f'RABBITMQ_EXCHANGE = "{RASA_EXCHANGE}"' in pika_broker
+    assert "ExchangeType.FANOUT" in pika_broker and "durable=True" in pika_broker

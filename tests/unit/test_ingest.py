@@ -1,0 +1,267 @@
+"""Event parsing, rejected events, turn building, and the SQL-broker consumer: checkpointed in
+the same transaction as the rows, so crashes and restarts neither lose nor double events."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from analytics import ingest as ingest_mod
+from analytics.ingest import EventError, build_conversations, event_key, ingest, parse_event
+from analytics.models import (
+    AnalyticsCheckpoint,
+    AnalyticsConversation,
+    AnalyticsEvent,
+    AnalyticsRejectedEvent,
+    AnalyticsTurn,
+)
+from analytics.sources import SourceUnavailable, SqlEventSource, _safe_url
+from askagency.config import PROJECT_ROOT, Settings
+from askagency.db import session_scope
+from askagency.launcher import free_port, http_ok
+from tests.unit.test_metrics_scenario import RESPONSES, scenario_events
+
+
+def user_event(**extra: Any) -> dict[str, Any]:
+    return {
+        "sender_id": "s1",
+        "event": "user",
+        "timestamp": 1000.5,
+        "text": "My email is jo@example.org, can I fly?",
+        "parse_data": {"intent": {"name": "ask_question", "confidence": 0.9}},
+        "input_channel": "rest",
+        "metadata": {"language": "es-MX", "model_id": "x"},
+        **extra,
+    }
+
+
+def test_user_event_is_parsed_and_redacted() -> None:
+    event = parse_event(json.dumps(user_event()))
+    assert event is not None
+    assert (event.kind, event.sender_id, event.ts) == ("user", "s1", 1000.5)
+    assert (event.intent, event.channel, event.language) == ("ask_question", "rest", "es")
+    assert event.text == "My email is [EMAIL], can I fly?"
+
+
+def test_bot_event_keeps_custom_metadata() -> None:
+    custom = {"type": "faq_answer", "faq_id": "liquids", "score": 0.8, "language": "fr"}
+    event = parse_event(
+        {"sender_id": "s1", "event": "bot", "timestamp": 2, "data": {"custom": custom}}
+    )
+    assert event is not None and event.custom == custom and event.language == "fr"
+
+
+def test_event_key_ignores_key_order_but_not_content() -> None:
+    a = {"sender_id": "s", "event": "user", "timestamp": 1.0, "text": "x"}
+    b = dict(reversed(list(a.items())))
+    assert event_key(a) == event_key(b)
+    assert event_key(a) != event_key({**a, "timestamp": 1.000001})
+
+
+def test_irrelevant_and_external_events() -> None:
+    assert parse_event({"sender_id": "s", "event": "action", "timestamp": 1, "name": "x"}) is None
+    assert parse_event({"sender_id": "s", "event": "slot", "timestamp": 1}) is None
+    external = parse_event(user_event(text="EXTERNAL: agent_reply"))
+    assert external is not None and external.kind == "external"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"\xff\xfe not json", "not JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"event": "user", "timestamp": 1}', "sender_id"),
+        ('{"sender_id": "s", "timestamp": 1}', "'event'"),
+        ('{"sender_id": "s", "event": "user"}', "timestamp"),
+        ('{"sender_id": "s", "event": "user", "timestamp": true}', "timestamp"),
+        ('{"sender_id": "s", "event": "user", "timestamp": "noon"}', "timestamp"),
+    ],
+)
+def test_malformed_events_raise_clear_errors(payload: str | bytes, message: str) -> None:
+    with pytest.raises(EventError, match=message):
+        parse_event(payload)
+
+
+def test_rejected_events_are_kept_once_and_do_not_stop_the_batch(db_session: Session) -> None:
+    good = scenario_events()[:12]
+    bad = '{"event": "user", "timestamp": 1, "text": "call me on +44 20 7946 0958"}'
+    items = [(None, bad), *[(None, e) for e in good], ("99", "not json at all")]
+    result = ingest(db_session, items, "test")
+    again = ingest(db_session, items, "test")
+    db_session.commit()
+    assert (result.rejected, result.received) == (2, 14)
+    assert again.rejected == 2 and again.stored == 0
+    rejected = db_session.scalars(select(AnalyticsRejectedEvent)).all()
+    assert len(rejected) == 2
+    assert {r.error for r in rejected} == {"missing 'sender_id'", rejected[1].error}
+    assert all("7946" not in r.raw for r in rejected)  # the kept payload is redacted too
+    assert db_session.scalar(select(func.count()).select_from(AnalyticsConversation)) == 1
+
+
+def test_turns_of_a_handoff_conversation() -> None:
+    events = [e for e in map(parse_event, scenario_events()) if e and e.sender_id[0] == "+"]
+    (conv,) = build_conversations(events)
+    outcomes = [(t.outcome, t.response_ms) for t in conv.turns]
+    # The relayed message gets no bot response: the agent's reply 2 minutes later is not one.
+    assert outcomes == [("fallback", 60.0), ("handoff", 25.0), ("relay", None)]
+    assert (conv.channel, conv.language, conv.ticket_id) == ("socketio", "es", "1")
+    assert conv.first_agent_reply_ts - conv.handoff_ts == pytest.approx(120.0)
+    assert conv.closed_resolved is True
+
+
+def test_session_without_a_citizen_message_is_not_a_conversation() -> None:
+    events = [e for e in map(parse_event, scenario_events()) if e and e.sender_id == "citizen-idle"]
+    assert events and build_conversations(events) == []
+
+
+# --- the SQL event broker source ---------------------------------------------------------------
+
+
+def rasa_broker_file(path: Path, events: list[dict[str, Any]]) -> None:
+    """Appends rows exactly as rasa.core.brokers.sql.SQLEventBroker writes them."""
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS events "
+            "(id INTEGER PRIMARY KEY, sender_id VARCHAR(255), data TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO events (sender_id, data) VALUES (?, ?)",
+            [(e["sender_id"], json.dumps(e)) for e in events],
+        )
+
+
+def counts(session: Session) -> tuple[int, int, int]:
+    return tuple(  # type: ignore[return-value]
+        session.scalar(select(func.count()).select_from(model))
+        for model in (AnalyticsEvent, AnalyticsConversation, AnalyticsTurn)
+    )
+
+
+def test_missing_broker_file_or_table_is_unavailable_not_an_error(tmp_path: Path) -> None:
+    source = SqlEventSource.for_file(tmp_path / "rasa_events.db")
+    with pytest.raises(SourceUnavailable, match="does not exist yet"):
+        source.read(0)
+    sqlite3.connect(tmp_path / "rasa_events.db").close()
+    with pytest.raises(SourceUnavailable, match="no events table"):
+        source.read(0)
+    source.close()
+
+
+def test_checkpoint_moves_with_the_rows_and_a_crash_loses_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = tmp_path / "rasa_events.db"
+    events = scenario_events()
+    rasa_broker_file(broker, events)
+    source = SqlEventSource.for_file(broker, batch_size=10)
+
+    with session_scope(db_url) as session:
+        source.poll_once(session)
+    with session_scope(db_url) as session:
+        assert session.get(AnalyticsCheckpoint, source.name).position == 10
+
+    # The next batch fails after its rows were written: the transaction rolls back as a whole.
+    real_rebuild = ingest_mod.rebuild_sender
+
+    def crash(*args: Any) -> int:
+        real_rebuild(*args)
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(ingest_mod, "rebuild_sender", crash)
+    with pytest.raises(RuntimeError), session_scope(db_url) as session:
+        source.poll_once(session)
+    monkeypatch.setattr(ingest_mod, "rebuild_sender", real_rebuild)
+    with session_scope(db_url) as session:
+        assert session.get(AnalyticsCheckpoint, source.name).position == 10
+        assert counts(session)[0] == sum(
+            1 for e in events[:10] if e["event"] in ("user", "bot", "session_started")
+        )
+
+    # A "restarted" consumer (new source object) drains the rest from the checkpoint.
+    source.close()
+    source = SqlEventSource.for_file(broker, batch_size=10)
+    while True:
+        with session_scope(db_url) as session:
+            if not source.poll_once(session).received:
+                break
+    with session_scope(db_url) as session:
+        checkpoint = session.get(AnalyticsCheckpoint, source.name)
+        assert (checkpoint.position, checkpoint.events_seen) == (len(events), len(events))
+        responses = sorted(
+            t.response_ms
+            for t in session.scalars(select(AnalyticsTurn))
+            if t.response_ms is not None
+        )
+        assert responses == sorted(RESPONSES)
+        before = counts(session)
+        # Rasa's table recreated (ids restart at 1) with the same events: nothing doubles.
+    broker.unlink()
+    rasa_broker_file(broker, events[:5])
+    with session_scope(db_url) as session:
+        result = source.poll_once(session)
+    assert result.received == 5 and result.stored == 0
+    with session_scope(db_url) as session:
+        assert counts(session) == before
+    source.close()
+
+
+def test_consumer_process_drains_restarts_and_serves_health(
+    tmp_settings: Settings, db_url: str
+) -> None:
+    broker = tmp_settings.data_dir / "rasa_events.db"
+    events = scenario_events()
+    rasa_broker_file(broker, events[:40])
+    env = {
+        **os.environ,
+        "ASKAGENCY_DATA_DIR": str(tmp_settings.data_dir),
+        "ASKAGENCY_DATABASE_URL": db_url,
+        "ASKAGENCY_ANALYTICS_POLL_SECONDS": "0.2",
+    }
+    command = [sys.executable, "-m", "analytics.consumer"]
+    subprocess.run([*command, "--once"], env=env, cwd=PROJECT_ROOT, check=True, timeout=120)
+    rasa_broker_file(broker, events[40:])
+    port = free_port()
+    proc = subprocess.Popen(
+        [*command, "--health-port", str(port)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        status: dict[str, Any] = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if http_ok(f"http://127.0.0.1:{port}/health"):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health") as resp:
+                    status = json.loads(resp.read())
+                if status.get("events_received") == len(events) - 40:
+                    break
+            time.sleep(0.2)
+        assert status.get("status") == "ok", status
+        assert status["events_received"] == len(events) - 40
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
+    assert "finishing the current batch" in output
+    with session_scope(db_url) as session:
+        assert counts(session)[1] == 6
+        checkpoint = session.scalars(select(AnalyticsCheckpoint)).one()
+        assert checkpoint.position == len(events)
+
+
+def test_passwords_never_reach_logs() -> None:
+    assert _safe_url("amqp://guest:secret@rabbit:5672/%2F") == "amqp://guest:***@rabbit:5672/%2F"
+    assert _safe_url("amqp://localhost") == "amqp://localhost"
