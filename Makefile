@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml)
+RASA_INPUTS := config.yml bot/domain.yml bot/nlu.py $(wildcard bot/data/*.yml)
 
 .PHONY: help setup run run-scale test test-fast bench lint format clean-data train index browser
 
@@ -63,6 +63,8 @@ run: setup train index
 	$(PY) -m askagency.launcher
 
 test: setup train browser
+	@# The custom channels run inside Rasa's own env; test them there.
+	$(RASA_VENV)/bin/python -m pytest -c tests/rasa_env/pytest.ini tests/rasa_env -q
 	$(PY) -m pytest -q
 
 test-fast: setup
