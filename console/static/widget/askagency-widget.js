@@ -1,0 +1,1070 @@
+/*
+ * AskAgency chat widget. Embed with ONE script tag, no build step:
+ *
+ *   <script src="https://console.example.gov/static/widget/askagency-widget.js" defer
+ *           data-server-url="https://bot.example.gov" data-title="Ask the Agency"
+ *           data-primary-color="#0b4f8a" data-lang="en" data-greeting="Hi!"></script>
+ *
+ * The script loads its stylesheet, its UI strings (i18n.js) and the vendored socket.io client
+ * from next to itself, then talks to Rasa's socket.io channel. Safety rules kept throughout:
+ * message text is only ever inserted with textContent / text nodes, and only http(s) links are
+ * made clickable. Public API: window.AskAgencyWidget.{open, close, addLanguage, setLanguage}.
+ */
+(function () {
+  "use strict";
+
+  if (window.AskAgencyWidget && window.AskAgencyWidget.loaded) {
+    return; // embedded twice: keep the first one
+  }
+
+  var script =
+    document.currentScript ||
+    document.querySelector("script[src*='askagency-widget'][data-server-url]") ||
+    document.querySelector("script[src*='askagency-widget']");
+  var scriptUrl = new URL(script && script.src ? script.src : "askagency-widget.js", document.baseURI);
+  var assetBase = new URL(".", scriptUrl);
+
+  var DEFAULT_PRIMARY = "#0b4f8a";
+  var QUEUE_LIMIT = 20;
+  var TYPING_TIMEOUT_MS = 20000;
+  var HANDOFF_START = { handoff: 1, handoff_info: 1, agent_message: 1 };
+  var HANDOFF_END = {
+    handoff_closed: 1,
+    handoff_end: 1,
+    handoff_resolved: 1,
+    faq_answer: 1,
+    clarify: 1,
+    fallback: 1,
+  };
+  var URL_RE = /https?:\/\/[^\s<>"']+/g;
+  var TRAILING_PUNCT_RE = /[.,;:!?)\]]+$/;
+
+  // ---------------------------------------------------------------- configuration
+  function attr(name) {
+    var value = script ? script.getAttribute("data-" + name) : null;
+    return value === null ? null : String(value).trim();
+  }
+
+  function positiveInt(value, fallback) {
+    var n = parseInt(value, 10);
+    return n > 0 ? n : fallback;
+  }
+
+  var config = {
+    serverUrl: attr("server-url") || "",
+    socketPath: attr("socket-path") || "/socket.io/",
+    title: attr("title") || "Ask the Agency",
+    primaryColor: attr("primary-color") || DEFAULT_PRIMARY,
+    lang: (attr("lang") || "").toLowerCase(),
+    greeting: attr("greeting"),
+    historyUrl: attr("history-url"),
+    maxLength: positiveInt(attr("max-length"), 2000),
+  };
+  if (config.historyUrl === null) {
+    config.historyUrl = new URL("/api/widget/history", scriptUrl).href;
+  } else if (config.historyUrl === "" || config.historyUrl === "none") {
+    config.historyUrl = "";
+  }
+
+  // ---------------------------------------------------------------- storage (may be blocked)
+  var memoryStore = {};
+  var store = {
+    get: function (key) {
+      try {
+        return window.localStorage.getItem(key);
+      } catch (e) {
+        return Object.prototype.hasOwnProperty.call(memoryStore, key) ? memoryStore[key] : null;
+      }
+    },
+    set: function (key, value) {
+      memoryStore[key] = String(value);
+      try {
+        window.localStorage.setItem(key, String(value));
+      } catch (e) {
+        /* private mode or quota: the in-memory copy keeps this page working */
+      }
+    },
+  };
+  var SESSION_KEY = "askagency:session:" + config.serverUrl;
+  var LANG_KEY = "askagency:lang";
+
+  function newSessionId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // UUID version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = "";
+    for (var i = 0; i < bytes.length; i++) {
+      hex += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    }
+    return hex;
+  }
+
+  var SESSION_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+  var storedSession = store.get(SESSION_KEY);
+  var isReturning = !!(storedSession && SESSION_RE.test(storedSession));
+  var sessionId = isReturning ? storedSession : newSessionId();
+  store.set(SESSION_KEY, sessionId);
+  var SEEN_KEY = "askagency:seen:" + sessionId;
+
+  // ---------------------------------------------------------------- small helpers
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var el = document.createElement("script");
+      el.src = src;
+      el.async = true;
+      el.onload = function () {
+        resolve();
+      };
+      el.onerror = function () {
+        reject(new Error("could not load " + src));
+      };
+      document.head.appendChild(el);
+    });
+  }
+
+  function loadCss(href) {
+    return new Promise(function (resolve) {
+      var el = document.createElement("link");
+      el.rel = "stylesheet";
+      el.href = href;
+      el.onload = el.onerror = function () {
+        resolve();
+      };
+      document.head.appendChild(el);
+    });
+  }
+
+  /** Loads our socket.io client without clobbering a different `io` the host page may use. */
+  function loadSocketIo() {
+    var previous = window.io;
+    return loadScript(new URL("../vendor/socket.io.min.js", assetBase).href).then(function () {
+      var ours = window.io;
+      if (previous === undefined) {
+        try {
+          delete window.io;
+        } catch (e) {
+          window.io = undefined;
+        }
+      } else {
+        window.io = previous;
+      }
+      return ours;
+    });
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  /** A link target only when it is an absolute http(s) URL; null otherwise (javascript:, data:...). */
+  function safeUrl(value) {
+    if (typeof value !== "string" || !value) return null;
+    try {
+      var url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:" ? url : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function hexToRgb(hex) {
+    var m = /^#?([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(hex || "");
+    if (!m) return null;
+    var h = m[1];
+    if (h.length === 3) h = h[0] + h[0] + h[1] + h[1] + h[2] + h[2];
+    return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
+  }
+
+  function luminance(rgb) {
+    var c = rgb.map(function (v) {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  }
+
+  function contrast(a, b) {
+    var la = luminance(a);
+    var lb = luminance(b);
+    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+  }
+
+  /**
+   * The agency's colour is used only where it keeps WCAG AA contrast: text on it is white or
+   * near-black, whichever contrasts more, and it is used as a text/border colour on white only
+   * when that reaches 4.5:1.
+   */
+  function themeColors(primary) {
+    var rgb = hexToRgb(primary);
+    if (!rgb) {
+      if (window.console) console.warn("AskAgency widget: data-primary-color must be #rgb or #rrggbb");
+      rgb = hexToRgb(DEFAULT_PRIMARY);
+      primary = DEFAULT_PRIMARY;
+    }
+    var white = [255, 255, 255];
+    var dark = [27, 31, 36];
+    var onPrimary = contrast(rgb, white) >= contrast(rgb, dark) ? "#ffffff" : "#1b1f24";
+    var best = Math.max(contrast(rgb, white), contrast(rgb, dark));
+    if (best < 4.5) {
+      primary = DEFAULT_PRIMARY;
+      onPrimary = "#ffffff";
+      rgb = hexToRgb(DEFAULT_PRIMARY);
+    }
+    var accent = contrast(rgb, white) >= 4.5 ? primary : DEFAULT_PRIMARY;
+    return { primary: primary, onPrimary: onPrimary, accent: accent };
+  }
+
+  function prefersReducedMotion() {
+    return !!(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+  }
+
+  // ---------------------------------------------------------------- i18n
+  var extraLanguages = {};
+
+  function tables() {
+    var all = {};
+    var shipped = window.AskAgencyWidgetI18n || {};
+    Object.keys(shipped).forEach(function (k) {
+      all[k] = shipped[k];
+    });
+    Object.keys(extraLanguages).forEach(function (k) {
+      all[k] = extraLanguages[k];
+    });
+    return all;
+  }
+
+  function normaliseLang(code) {
+    if (!code) return "";
+    var base = String(code).toLowerCase().split(/[-_]/)[0];
+    return tables()[base] ? base : "";
+  }
+
+  function chooseLanguage() {
+    return (
+      normaliseLang(store.get(LANG_KEY)) ||
+      normaliseLang(config.lang) ||
+      normaliseLang(document.documentElement.getAttribute("lang")) ||
+      normaliseLang(navigator.language) ||
+      "en"
+    );
+  }
+
+  var lang = "en";
+
+  function t(key, values) {
+    var all = tables();
+    var table = all[lang] || {};
+    var template = table[key];
+    if (template === undefined) template = (all.en || {})[key];
+    if (template === undefined) template = key;
+    return String(template).replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && values[name] !== undefined ? String(values[name]) : whole;
+    });
+  }
+
+  // ---------------------------------------------------------------- state
+  var ui = {};
+  var socket = null;
+  var confirmed = false;
+  var queue = [];
+  var handoffActive = false;
+  var typingTimer = null;
+  var isOpen = false;
+  var unread = 0;
+  var seenCount = positiveInt(store.get(SEEN_KEY), 0);
+  var botMessageCount = 0;
+  var historyPending = false;
+  var liveBuffer = [];
+  var historyKeys = [];
+  var instanceId = "aaw-" + Math.random().toString(36).slice(2, 8);
+
+  // ---------------------------------------------------------------- DOM
+  function build() {
+    var colors = themeColors(config.primaryColor);
+    var root = el("div", "aaw-root");
+    root.setAttribute("data-askagency-widget", "");
+    root.style.setProperty("--aaw-primary", colors.primary);
+    root.style.setProperty("--aaw-on-primary", colors.onPrimary);
+    root.style.setProperty("--aaw-accent", colors.accent);
+
+    var launcher = el("button", "aaw-launcher");
+    launcher.type = "button";
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-controls", instanceId + "-panel");
+    var icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("aria-hidden", "true");
+    icon.setAttribute("focusable", "false");
+    icon.setAttribute("class", "aaw-launcher-icon");
+    var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute(
+      "d",
+      "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"
+    );
+    icon.appendChild(path);
+    var launcherText = el("span", "aaw-launcher-text");
+    var badge = el("span", "aaw-badge");
+    badge.hidden = true;
+    badge.setAttribute("aria-hidden", "true");
+    launcher.appendChild(icon);
+    launcher.appendChild(launcherText);
+    launcher.appendChild(badge);
+
+    var panel = el("section", "aaw-panel");
+    panel.id = instanceId + "-panel";
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-modal", "false");
+    panel.setAttribute("aria-labelledby", instanceId + "-title");
+    panel.hidden = true;
+
+    var header = el("div", "aaw-header");
+    var title = el("h2", "aaw-title", config.title);
+    title.id = instanceId + "-title";
+    var langWrap = el("div", "aaw-lang");
+    var langLabel = el("label", "aaw-lang-label");
+    langLabel.htmlFor = instanceId + "-lang";
+    var langSelect = el("select", "aaw-lang-select");
+    langSelect.id = instanceId + "-lang";
+    langWrap.appendChild(langLabel);
+    langWrap.appendChild(langSelect);
+    var closeBtn = el("button", "aaw-close");
+    closeBtn.type = "button";
+    var closeGlyph = el("span", "", "\u00d7");
+    closeGlyph.setAttribute("aria-hidden", "true");
+    closeBtn.appendChild(closeGlyph);
+    header.appendChild(title);
+    header.appendChild(langWrap);
+    header.appendChild(closeBtn);
+
+    var disclaimer = el("p", "aaw-disclaimer");
+    var conn = el("p", "aaw-conn");
+    conn.setAttribute("role", "status");
+
+    var log = el("div", "aaw-log");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-live", "polite");
+    log.setAttribute("aria-relevant", "additions");
+    log.tabIndex = 0;
+
+    var typing = el("div", "aaw-typing");
+    typing.setAttribute("role", "status");
+    var dots = el("span", "aaw-dots");
+    dots.setAttribute("aria-hidden", "true");
+    dots.appendChild(el("span"));
+    dots.appendChild(el("span"));
+    dots.appendChild(el("span"));
+    var typingText = el("span", "aaw-typing-text");
+    typing.appendChild(dots);
+    typing.appendChild(typingText);
+    typing.hidden = true;
+
+    var actions = el("div", "aaw-actions");
+    var human = el("button", "aaw-human");
+    human.type = "button";
+    actions.appendChild(human);
+
+    var form = el("form", "aaw-composer");
+    form.setAttribute("novalidate", "");
+    var inputLabel = el("label", "aaw-visually-hidden");
+    inputLabel.htmlFor = instanceId + "-input";
+    var input = el("input", "aaw-input");
+    input.id = instanceId + "-input";
+    input.type = "text";
+    input.autocomplete = "off";
+    input.maxLength = config.maxLength;
+    input.setAttribute("aria-describedby", instanceId + "-error");
+    var sendBtn = el("button", "aaw-send");
+    sendBtn.type = "submit";
+    var error = el("p", "aaw-error");
+    error.id = instanceId + "-error";
+    error.setAttribute("aria-live", "assertive");
+    form.appendChild(inputLabel);
+    form.appendChild(input);
+    form.appendChild(sendBtn);
+
+    panel.appendChild(header);
+    panel.appendChild(disclaimer);
+    panel.appendChild(conn);
+    panel.appendChild(log);
+    panel.appendChild(typing);
+    panel.appendChild(actions);
+    panel.appendChild(form);
+    panel.appendChild(error);
+
+    root.appendChild(panel);
+    root.appendChild(launcher);
+    document.body.appendChild(root);
+
+    ui = {
+      root: root,
+      launcher: launcher,
+      launcherText: launcherText,
+      badge: badge,
+      panel: panel,
+      title: title,
+      langLabel: langLabel,
+      langSelect: langSelect,
+      closeBtn: closeBtn,
+      disclaimer: disclaimer,
+      conn: conn,
+      log: log,
+      typing: typing,
+      typingText: typingText,
+      human: human,
+      inputLabel: inputLabel,
+      input: input,
+      sendBtn: sendBtn,
+      error: error,
+    };
+
+    launcher.addEventListener("click", function () {
+      if (isOpen) close();
+      else open();
+    });
+    closeBtn.addEventListener("click", close);
+    root.addEventListener("keydown", function (event) {
+      if ((event.key === "Escape" || event.key === "Esc") && isOpen) {
+        event.preventDefault();
+        close();
+      }
+    });
+    langSelect.addEventListener("change", function () {
+      setLanguage(langSelect.value, true);
+    });
+    human.addEventListener("click", function () {
+      send("/ask_human", { display: t("talkToPerson") });
+      ui.input.focus();
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = input.value.trim();
+      if (!text) return;
+      if (text.length > config.maxLength) {
+        showError(t("tooLong", { max: config.maxLength }));
+        return;
+      }
+      showError("");
+      input.value = "";
+      send(text, { display: text });
+    });
+    input.addEventListener("input", function () {
+      if (ui.error.textContent) showError("");
+    });
+  }
+
+  function showError(text) {
+    ui.error.textContent = text;
+    ui.error.hidden = !text;
+    if (text) ui.input.setAttribute("aria-invalid", "true");
+    else ui.input.removeAttribute("aria-invalid");
+  }
+
+  /** (Re)writes every UI string; called at start and when the citizen picks another language. */
+  function applyStrings() {
+    ui.root.setAttribute("lang", lang);
+    ui.launcherText.textContent = t("launcher");
+    updateLauncherLabel();
+    ui.closeBtn.setAttribute("aria-label", t("close"));
+    ui.langLabel.textContent = t("languageLabel");
+    ui.disclaimer.textContent = t("disclaimer");
+    ui.log.setAttribute("aria-label", t("logLabel"));
+    ui.typingText.textContent = t("typing");
+    ui.human.textContent = t("talkToPerson");
+    ui.inputLabel.textContent = t("inputLabel");
+    ui.input.placeholder = t("inputPlaceholder");
+    ui.sendBtn.textContent = t("send");
+    var all = tables();
+    ui.langSelect.textContent = "";
+    Object.keys(all).forEach(function (code) {
+      var option = el("option", "", all[code].languageName || code);
+      option.value = code;
+      option.setAttribute("lang", code);
+      option.selected = code === lang;
+      ui.langSelect.appendChild(option);
+    });
+    renderConnection();
+    if (ui.greeting) {
+      var text = ui.greeting.querySelector(".aaw-text");
+      if (text) {
+        text.textContent = "";
+        appendRichText(text, greetingText());
+      }
+      var sender = ui.greeting.querySelector(".aaw-sender");
+      if (sender) sender.textContent = t("assistant");
+    }
+  }
+
+  function updateLauncherLabel() {
+    // Starts with the visible text, so speech users can say what they see (WCAG 2.5.3).
+    var label =
+      t("launcher") + " \u2013 " + t(isOpen ? "launcherClose" : "launcherOpen", { title: config.title });
+    if (unread > 0 && !isOpen) {
+      label += " (" + (unread === 1 ? t("unreadOne") : t("unread", { count: unread })) + ")";
+    }
+    ui.launcher.setAttribute("aria-label", label);
+    ui.launcher.setAttribute("aria-expanded", isOpen ? "true" : "false");
+    ui.badge.textContent = unread > 9 ? "9+" : String(unread);
+    ui.badge.hidden = !(unread > 0 && !isOpen);
+  }
+
+  function setLanguage(code, remember) {
+    var chosen = normaliseLang(code);
+    if (!chosen) return false;
+    lang = chosen;
+    if (remember) store.set(LANG_KEY, lang);
+    if (ui.root) applyStrings();
+    return true;
+  }
+
+  // ---------------------------------------------------------------- open / close
+  function open() {
+    if (isOpen) return;
+    isOpen = true;
+    ui.panel.hidden = false;
+    ui.root.classList.add("aaw-is-open");
+    markSeen();
+    updateLauncherLabel();
+    scrollToEnd();
+    ui.input.focus();
+  }
+
+  function close() {
+    if (!isOpen) return;
+    isOpen = false;
+    ui.panel.hidden = true;
+    ui.root.classList.remove("aaw-is-open");
+    updateLauncherLabel();
+    ui.launcher.focus();
+  }
+
+  function markSeen() {
+    unread = 0;
+    seenCount = botMessageCount;
+    store.set(SEEN_KEY, seenCount);
+  }
+
+  function scrollToEnd() {
+    var log = ui.log;
+    if (!log) return;
+    if (log.scrollTo && !prefersReducedMotion()) {
+      log.scrollTo({ top: log.scrollHeight, behavior: "smooth" });
+    } else {
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  // ---------------------------------------------------------------- connection status
+  var connState = "connecting";
+
+  function setConnState(state) {
+    connState = state;
+    renderConnection();
+  }
+
+  function renderConnection() {
+    var text = "";
+    if (connState === "connecting") text = t("connecting");
+    else if (connState === "offline") text = t("offline");
+    else if (connState === "unavailable") text = t("unavailable");
+    ui.conn.textContent = text;
+    ui.conn.hidden = !text;
+  }
+
+  // ---------------------------------------------------------------- typing indicator
+  function showTyping() {
+    if (handoffActive) return;
+    ui.typing.hidden = false;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(hideTyping, TYPING_TIMEOUT_MS);
+    scrollToEnd();
+  }
+
+  function hideTyping() {
+    clearTimeout(typingTimer);
+    typingTimer = null;
+    ui.typing.hidden = true;
+  }
+
+  // ---------------------------------------------------------------- rendering
+  /** Text with http(s) URLs turned into links; everything else stays plain text nodes. */
+  function appendRichText(parent, text) {
+    var str = String(text);
+    var last = 0;
+    var match;
+    URL_RE.lastIndex = 0;
+    while ((match = URL_RE.exec(str)) !== null) {
+      var raw = match[0].replace(TRAILING_PUNCT_RE, "");
+      var url = safeUrl(raw);
+      if (!url) continue;
+      if (match.index > last) parent.appendChild(document.createTextNode(str.slice(last, match.index)));
+      parent.appendChild(makeLink(url, raw));
+      last = match.index + raw.length;
+      URL_RE.lastIndex = last;
+    }
+    if (last < str.length) parent.appendChild(document.createTextNode(str.slice(last)));
+  }
+
+  function makeLink(url, label) {
+    var a = el("a", "aaw-link", label);
+    a.href = url.href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    a.appendChild(el("span", "aaw-visually-hidden", " " + t("newTab")));
+    return a;
+  }
+
+  function shortUrl(url) {
+    var shown = url.hostname.replace(/^www\./, "");
+    if (url.pathname && url.pathname !== "/") shown += url.pathname.replace(/\/$/, "");
+    return shown;
+  }
+
+  /**
+   * Text-only channels get the source as a last line ("Source: https://..."); the widget shows
+   * it as a proper link instead, so that line is dropped when it is just a label and the URL.
+   */
+  function withoutSourceLine(text, sourceUrl) {
+    var lines = text.split("\n");
+    while (lines.length > 1) {
+      var last = lines[lines.length - 1];
+      if (!last.trim()) {
+        lines.pop();
+        continue;
+      }
+      if (last.indexOf(sourceUrl) !== -1 && last.replace(sourceUrl, "").trim().length <= 20) {
+        lines.pop();
+        continue;
+      }
+      break;
+    }
+    return lines.join("\n").replace(/\s+$/, "");
+  }
+
+  function agentLabel(custom) {
+    var agent = custom && custom.agent;
+    var name = "";
+    if (typeof agent === "string") name = agent;
+    else if (agent && typeof agent === "object") name = agent.name || agent.display_name || "";
+    name = String(name).trim().slice(0, 60);
+    return name ? t("agentNamed", { name: name }) : t("agent");
+  }
+
+  function formatTime(value) {
+    var date = typeof value === "number" ? new Date(value * 1000) : new Date(String(value));
+    if (isNaN(date.getTime())) return String(value);
+    try {
+      return new Intl.DateTimeFormat(lang, {
+        weekday: "long",
+        hour: "numeric",
+        minute: "2-digit",
+      }).format(date);
+    } catch (e) {
+      return date.toLocaleString();
+    }
+  }
+
+  function disableQuickReplies() {
+    var buttons = ui.log.querySelectorAll(".aaw-quick button");
+    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = true;
+  }
+
+  function senderName(role, custom) {
+    if (role === "citizen") return t("you");
+    if (role === "agent") return agentLabel(custom);
+    return t("assistant");
+  }
+
+  /**
+   * Renders one message. `msg` = {role: "citizen"|"bot"|"agent", text, buttons, custom}.
+   * Returns the message element.
+   */
+  function renderMessage(msg) {
+    var custom = msg.custom && typeof msg.custom === "object" ? msg.custom : {};
+    var role = msg.role;
+    if (role !== "citizen" && custom.type === "agent_message") role = "agent";
+    if (role === "citizen") disableQuickReplies();
+
+    var item = el("div", "aaw-msg aaw-msg--" + role);
+    if (custom.type) item.setAttribute("data-type", String(custom.type));
+    if (custom.faq_id !== undefined && custom.faq_id !== null) {
+      item.setAttribute("data-faq-id", String(custom.faq_id));
+    }
+
+    var sender = el("p", "aaw-sender", senderName(role, custom));
+    item.appendChild(sender);
+
+    var bubble = el("div", "aaw-bubble");
+    var source = role === "citizen" ? null : safeUrl(custom.source_url);
+    var body = msg.text ? String(msg.text) : "";
+    if (source) body = withoutSourceLine(body, custom.source_url);
+    if (body) {
+      var textEl = el("p", "aaw-text");
+      if (role === "citizen") textEl.textContent = body;
+      else appendRichText(textEl, body);
+      bubble.appendChild(textEl);
+    }
+    if (source && role !== "citizen") {
+      var sourceEl = el("p", "aaw-source");
+      sourceEl.appendChild(el("span", "aaw-source-label", t("source") + " "));
+      var link = makeLink(source, shortUrl(source));
+      link.classList.add("aaw-source-link");
+      sourceEl.appendChild(link);
+      bubble.appendChild(sourceEl);
+    }
+    if (bubble.childNodes.length) item.appendChild(bubble);
+
+    if (role !== "citizen" && (custom.after_hours || custom.expected_reply_at)) {
+      var notice = el("p", "aaw-notice aaw-after-hours");
+      var parts = [];
+      if (custom.after_hours) parts.push(t("afterHours"));
+      if (custom.expected_reply_at) {
+        parts.push(t("expectedReply", { time: formatTime(custom.expected_reply_at) }));
+      }
+      notice.textContent = parts.join(" ");
+      item.appendChild(notice);
+    }
+
+    if (role !== "citizen" && Array.isArray(msg.buttons) && msg.buttons.length) {
+      var group = el("div", "aaw-quick");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", t("suggestions"));
+      msg.buttons.forEach(function (button) {
+        if (!button || button.payload === undefined || button.payload === null) return;
+        var title = String(button.title !== undefined ? button.title : button.payload);
+        var payload = String(button.payload);
+        var b = el("button", "aaw-quick-btn", title);
+        b.type = "button";
+        b.addEventListener("click", function () {
+          send(payload, { display: title });
+          ui.input.focus();
+        });
+        group.appendChild(b);
+      });
+      if (group.childNodes.length) item.appendChild(group);
+    }
+
+    if (role === "bot" && custom.type === "faq_answer") {
+      item.appendChild(feedbackControls(custom.faq_id));
+    }
+
+    if (role !== "citizen") {
+      if (HANDOFF_START[custom.type]) handoffActive = true;
+      else if (HANDOFF_END[custom.type]) handoffActive = false;
+    }
+
+    ui.log.appendChild(item);
+    return item;
+  }
+
+  function feedbackControls(faqId) {
+    var box = el("div", "aaw-feedback");
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", t("helpfulQuestion"));
+    var question = el("span", "aaw-feedback-q", t("helpfulQuestion"));
+    question.setAttribute("aria-hidden", "true");
+    box.appendChild(question);
+    [
+      ["good", "yes", "helpfulYes"],
+      ["bad", "no", "helpfulNo"],
+    ].forEach(function (spec) {
+      var b = el("button", "aaw-feedback-btn aaw-feedback-" + spec[0]);
+      b.type = "button";
+      b.setAttribute("aria-label", t(spec[2]));
+      b.appendChild(thumbIcon(spec[0] === "bad"));
+      b.appendChild(el("span", "aaw-feedback-label", t(spec[1])));
+      b.addEventListener("click", function () {
+        var metadata = {};
+        if (faqId !== undefined && faqId !== null) metadata.faq_id = faqId;
+        send("/feedback_" + spec[0], { metadata: metadata });
+        feedbackDone(box);
+        ui.input.focus();
+      });
+      box.appendChild(b);
+    });
+    return box;
+  }
+
+  function thumbIcon(down) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "aaw-thumb");
+    var shape = document.createElementNS(ns, "path");
+    shape.setAttribute(
+      "d",
+      "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.5-1.1L13.2 1 6.6 7.6" +
+        "C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7c.1-.3.2-.5.2-.8v-2z"
+    );
+    if (down) shape.setAttribute("transform", "rotate(180 12 12)");
+    svg.appendChild(shape);
+    return svg;
+  }
+
+  function feedbackDone(box) {
+    if (!box || box.classList.contains("aaw-feedback--done")) return;
+    box.classList.add("aaw-feedback--done");
+    box.removeAttribute("role");
+    box.removeAttribute("aria-label");
+    box.textContent = "";
+    box.appendChild(el("span", "aaw-feedback-thanks", t("feedbackThanks")));
+  }
+
+  // ---------------------------------------------------------------- incoming messages
+  function messageKey(msg) {
+    var custom = msg.custom && typeof msg.custom === "object" ? msg.custom : {};
+    return [msg.text || "", custom.type || "", custom.faq_id || ""].join("\u0001");
+  }
+
+  function receiveBot(data) {
+    if (!data || typeof data !== "object") return;
+    var msg = {
+      role: "bot",
+      text: typeof data.text === "string" ? data.text : "",
+      buttons: Array.isArray(data.buttons)
+        ? data.buttons
+        : Array.isArray(data.quick_replies)
+          ? data.quick_replies
+          : null,
+      custom: data.custom && typeof data.custom === "object" ? data.custom : {},
+    };
+    if (!msg.text && !msg.buttons && !Object.keys(msg.custom).length) return;
+    if (historyPending) {
+      liveBuffer.push(msg);
+      return;
+    }
+    hideTyping();
+    renderMessage(msg);
+    countBotMessage();
+    scrollToEnd();
+  }
+
+  function countBotMessage() {
+    botMessageCount += 1;
+    if (isOpen) markSeen();
+    else unread = Math.max(0, botMessageCount - seenCount);
+    updateLauncherLabel();
+  }
+
+  // ---------------------------------------------------------------- history
+  var PAYLOAD_LABELS = { "/ask_human": "talkToPerson" };
+
+  function renderHistory(messages) {
+    var lastFaqBox = {};
+    var lastAnyBox = null;
+    messages.forEach(function (m) {
+      if (!m || typeof m !== "object") return;
+      if (m.role === "citizen") {
+        var payload = typeof m.payload === "string" ? m.payload : "";
+        if (payload.indexOf("/feedback_") === 0) {
+          var box = (m.faq_id !== undefined && lastFaqBox[String(m.faq_id)]) || lastAnyBox;
+          feedbackDone(box);
+          return;
+        }
+        var text = typeof m.text === "string" ? m.text : "";
+        if (text.charAt(0) === "/") {
+          var key = PAYLOAD_LABELS[text.split("{")[0]];
+          if (!key) return; // an intent payload with no visible label
+          text = t(key);
+        }
+        if (!text) return;
+        renderMessage({ role: "citizen", text: text });
+        historyKeys.push(messageKey({ text: text }));
+        return;
+      }
+      var item = renderMessage({
+        role: m.role === "agent" ? "agent" : "bot",
+        text: typeof m.text === "string" ? m.text : "",
+        buttons: Array.isArray(m.buttons) ? m.buttons : null,
+        custom: m.custom && typeof m.custom === "object" ? m.custom : {},
+      });
+      botMessageCount += 1;
+      historyKeys.push(messageKey(m));
+      var fb = item.querySelector(".aaw-feedback");
+      if (fb) {
+        lastAnyBox = fb;
+        if (m.custom && m.custom.faq_id !== undefined) lastFaqBox[String(m.custom.faq_id)] = fb;
+      }
+    });
+  }
+
+  function loadHistory() {
+    if (!config.historyUrl || !isReturning || !window.fetch) return Promise.resolve();
+    historyPending = true;
+    ui.log.setAttribute("aria-busy", "true");
+    var url = new URL(config.historyUrl, document.baseURI);
+    url.searchParams.set("session_id", sessionId);
+    return fetch(url.href, { credentials: "omit", headers: { Accept: "application/json" } })
+      .then(function (resp) {
+        if (resp.status === 404) return { messages: [] };
+        if (!resp.ok) throw new Error("history HTTP " + resp.status);
+        return resp.json();
+      })
+      .then(function (body) {
+        renderHistory(Array.isArray(body && body.messages) ? body.messages : []);
+      })
+      .catch(function (err) {
+        if (window.console) console.warn("AskAgency widget: history not loaded:", err);
+        var note = el("p", "aaw-notice aaw-history-error", t("historyError"));
+        ui.log.appendChild(note);
+      })
+      .then(function () {
+        historyPending = false;
+        ui.log.removeAttribute("aria-busy");
+        var buffered = liveBuffer;
+        liveBuffer = [];
+        buffered.forEach(function (msg) {
+          var key = messageKey(msg);
+          var idx = historyKeys.lastIndexOf(key);
+          if (idx !== -1) {
+            historyKeys.splice(idx, 1); // already shown from history
+            return;
+          }
+          receiveBot({ text: msg.text, buttons: msg.buttons, custom: msg.custom });
+        });
+        if (isOpen) markSeen();
+        else unread = Math.max(0, botMessageCount - seenCount);
+        updateLauncherLabel();
+        scrollToEnd();
+      });
+  }
+
+  // ---------------------------------------------------------------- outgoing messages
+  function send(text, options) {
+    options = options || {};
+    if (options.display) {
+      renderMessage({ role: "citizen", text: options.display });
+      scrollToEnd();
+    }
+    var metadata = { language: lang };
+    if (options.metadata) {
+      Object.keys(options.metadata).forEach(function (k) {
+        metadata[k] = options.metadata[k];
+      });
+    }
+    var payload = { message: text, session_id: sessionId, metadata: metadata };
+    if (socket && confirmed) {
+      socket.emit("user_uttered", payload);
+    } else {
+      if (queue.length >= QUEUE_LIMIT) queue.shift();
+      queue.push(payload);
+    }
+    showTyping();
+  }
+
+  function flushQueue() {
+    while (socket && confirmed && queue.length) socket.emit("user_uttered", queue.shift());
+  }
+
+  // ---------------------------------------------------------------- socket.io
+  function connect(io) {
+    if (!config.serverUrl || typeof io !== "function") {
+      setConnState("unavailable");
+      return;
+    }
+    // WebSocket first: it needs no CORS set-up on Rasa and is one connection; long-polling is the
+    // fallback for networks that block WebSockets (that one needs Rasa's --cors for this origin).
+    socket = io(config.serverUrl, {
+      path: config.socketPath,
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
+      reconnection: true,
+      reconnectionDelayMax: 10000,
+    });
+    socket.on("connect", function () {
+      confirmed = false;
+      socket.emit("session_request", { session_id: sessionId });
+    });
+    socket.on("session_confirm", function (data) {
+      var confirmedId = typeof data === "string" ? data : data && data.session_id;
+      if (confirmedId && confirmedId !== sessionId && window.console) {
+        console.warn("AskAgency widget: server confirmed another session id", confirmedId);
+      }
+      confirmed = true;
+      setConnState("connected");
+      flushQueue();
+    });
+    socket.on("bot_uttered", receiveBot);
+    socket.on("disconnect", function () {
+      confirmed = false;
+      hideTyping();
+      setConnState("offline");
+    });
+    socket.on("connect_error", function () {
+      confirmed = false;
+      setConnState("offline");
+    });
+  }
+
+  // ---------------------------------------------------------------- start
+  /** data-greeting-<lang> beats data-greeting, which beats the shipped greeting of the language. */
+  function greetingText() {
+    var perLang = attr("greeting-" + lang);
+    if (perLang) return perLang;
+    if (config.greeting && normaliseLang(config.lang || document.documentElement.lang) === lang) {
+      return config.greeting;
+    }
+    if (config.greeting && !normaliseLang(config.lang || document.documentElement.lang)) {
+      return config.greeting;
+    }
+    return t("greeting");
+  }
+
+  function start(io) {
+    lang = chooseLanguage();
+    build();
+    applyStrings();
+    var greet = renderMessage({ role: "bot", text: greetingText(), custom: { type: "greeting" } });
+    greet.classList.add("aaw-msg--local");
+    ui.greeting = greet;
+    loadHistory();
+    connect(io);
+  }
+
+  window.AskAgencyWidget = {
+    loaded: true,
+    open: function () {
+      if (ui.panel) open();
+    },
+    close: function () {
+      if (ui.panel) close();
+    },
+    setLanguage: function (code) {
+      return setLanguage(code, true);
+    },
+    addLanguage: function (code, strings) {
+      if (typeof code === "string" && strings && typeof strings === "object") {
+        extraLanguages[code.toLowerCase()] = strings;
+        if (ui.root) applyStrings();
+      }
+    },
+    sessionId: function () {
+      return sessionId;
+    },
+  };
+
+  function boot() {
+    var i18n = window.AskAgencyWidgetI18n
+      ? Promise.resolve()
+      : loadScript(new URL("i18n.js", assetBase).href).catch(function () {
+          /* English keys are the fallback labels */
+        });
+    var io = loadSocketIo().catch(function (err) {
+      if (window.console) console.error("AskAgency widget:", err);
+      return null;
+    });
+    Promise.all([loadCss(new URL("askagency-widget.css", assetBase).href), i18n, io]).then(
+      function (results) {
+        start(results[2]);
+      }
+    );
+  }
+
+  if (document.body) boot();
+  else document.addEventListener("DOMContentLoaded", boot);
+})();

@@ -1,0 +1,201 @@
+"""The widget's history endpoint: ``GET /api/widget/history?session_id=...``.
+
+A citizen who reloads the page, or comes back after closing the tab, must see the same
+conversation, including agent replies that arrived meanwhile. Rasa's tracker store already holds
+every message, so the console reads it through Rasa's HTTP API instead of keeping a second copy,
+and hands the widget only what it displays (no slots, intents or scores of user messages).
+
+The session id is the only credential the widget has (it is also what joins the socket.io room),
+so it must be unguessable: the widget makes a random UUID; anything else is refused here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from askagency.config import Settings
+from console.keys import SETTINGS_KEY
+
+logger = logging.getLogger(__name__)
+
+HISTORY_PATH = "/api/widget/history"
+MAX_SESSION_ID_CHARS = 36
+MAX_MESSAGES = 500
+RASA_TIMEOUT_S = 5.0
+SESSION_ID_RE = re.compile(
+    r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.IGNORECASE
+)
+# rasa.shared.core.constants EXTERNAL_MESSAGE_PREFIX / IS_EXTERNAL (Rasa is not importable here).
+EXTERNAL_PREFIX = "EXTERNAL: "
+EXTERNAL_METADATA_KEY = "is_external"
+# Bot-message keys the widget understands; anything else in the tracker stays server-side.
+_BOT_DATA_KEYS = ("image", "attachment")
+
+HTTP_KEY = web.AppKey("widget_http", aiohttp.ClientSession)
+
+
+class RasaUnavailable(Exception):
+    """Rasa could not be reached or answered with an error; the message is safe to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def valid_session_id(value: str | None) -> bool:
+    """UUID-shaped (with or without dashes) and short: what the widget generates."""
+    return bool(value) and len(value) <= MAX_SESSION_ID_CHARS and bool(SESSION_ID_RE.match(value))
+
+
+def _buttons(raw: Any) -> list[dict[str, str]]:
+    buttons = []
+    for button in raw or ():
+        if isinstance(button, dict) and button.get("payload") is not None:
+            payload = str(button["payload"])
+            title = button.get("title")
+            buttons.append({"title": payload if title is None else str(title), "payload": payload})
+    return buttons
+
+
+def _button_title(payload: str, shown_buttons: Iterable[dict[str, str]]) -> str | None:
+    """The label the citizen clicked: a payload like ``/choose_faq{...}`` is not for reading."""
+    for button in shown_buttons:
+        if button["payload"] == payload:
+            return button["title"]
+    return None
+
+
+def _is_external(text: str, metadata: dict[str, Any]) -> bool:
+    """Intents triggered through Rasa's API (an agent's reply, a ticket closing) are stored as
+    user events ``EXTERNAL: <intent>``; the citizen never typed them."""
+    return bool(metadata.get(EXTERNAL_METADATA_KEY)) or text.startswith(EXTERNAL_PREFIX)
+
+
+def messages_from_tracker(tracker: dict[str, Any]) -> list[dict[str, Any]]:
+    """The visible conversation in a Rasa tracker, oldest first.
+
+    Citizen messages typed as button payloads are given the clicked button's title; the raw
+    payload stays in ``payload`` so the widget can hide control messages such as feedback.
+    Bot messages whose ``custom.type`` is ``agent_message`` get the role ``agent``.
+    """
+    messages: list[dict[str, Any]] = []
+    last_buttons: list[dict[str, str]] = []
+    for event in tracker.get("events") or ():
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("event")
+        timestamp = event.get("timestamp")
+        if kind == "user":
+            text = event.get("text")
+            metadata = event.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                metadata = {}
+            if not isinstance(text, str) or not text or _is_external(text, metadata):
+                continue
+            message: dict[str, Any] = {"role": "citizen", "text": text, "timestamp": timestamp}
+            if text.startswith("/"):
+                message["payload"] = text
+                title = _button_title(text, last_buttons)
+                if title is not None:
+                    message["text"] = title
+            if metadata.get("faq_id") is not None:
+                message["faq_id"] = metadata["faq_id"]
+            messages.append(message)
+        elif kind == "bot":
+            data = event.get("data") or {}
+            if not isinstance(data, dict):
+                data = {}
+            text = event.get("text")
+            buttons = _buttons(data.get("buttons") or data.get("quick_replies"))
+            custom = data.get("custom") if isinstance(data.get("custom"), dict) else None
+            if not text and not buttons and not custom:
+                continue
+            role = "agent" if custom and custom.get("type") == "agent_message" else "bot"
+            message = {"role": role, "text": text or "", "timestamp": timestamp}
+            if buttons:
+                message["buttons"] = buttons
+                last_buttons = buttons
+            if custom:
+                message["custom"] = custom
+            for key in _BOT_DATA_KEYS:
+                if data.get(key):
+                    message[key] = data[key]
+            messages.append(message)
+    return messages[-MAX_MESSAGES:]
+
+
+async def fetch_tracker(
+    http: aiohttp.ClientSession, settings: Settings, session_id: str
+) -> dict[str, Any]:
+    """GET Rasa's tracker; Rasa's ``--auth-token`` is checked on the ``token`` query parameter."""
+    url = f"{settings.rasa_url.rstrip('/')}/conversations/{quote(session_id, safe='')}/tracker"
+    params = {"token": settings.rasa_token} if settings.rasa_token else {}
+    try:
+        async with http.get(url, params=params) as resp:
+            if resp.status in (401, 403):
+                raise RasaUnavailable(
+                    502, "The assistant's server refused the console's token (check rasa_token)."
+                )
+            if resp.status == 404:
+                return {"events": []}
+            if resp.status != 200:
+                raise RasaUnavailable(
+                    502, f"The assistant's server answered HTTP {resp.status}; try again later."
+                )
+            body = await resp.json(content_type=None)
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        logger.warning("widget history: Rasa at %s not reachable: %s", settings.rasa_url, exc)
+        raise RasaUnavailable(
+            503, "The assistant's server (Rasa) is not reachable right now; try again shortly."
+        ) from exc
+    except ValueError as exc:
+        raise RasaUnavailable(502, "The assistant's server sent an unreadable answer.") from exc
+    return body if isinstance(body, dict) else {"events": []}
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    # Any page embedding the widget may read its own conversation; no cookies are involved.
+    headers = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def widget_history(request: web.Request) -> web.Response:
+    """The visible messages of one widget conversation, for the widget to redraw after a reload."""
+    session_id = request.query.get("session_id", "").strip()
+    if not valid_session_id(session_id):
+        return _json(
+            {
+                "error": "session_id must be the widget's UUID (32 hex digits, dashes optional).",
+            },
+            status=400,
+        )
+    settings = request.app[SETTINGS_KEY]
+    try:
+        tracker = await fetch_tracker(request.app[HTTP_KEY], settings, session_id)
+    except RasaUnavailable as exc:
+        return _json({"error": exc.message}, status=exc.status)
+    messages = messages_from_tracker(tracker)
+    if not messages:
+        return _json({"error": "No conversation for this session_id."}, status=404)
+    return _json({"session_id": session_id, "messages": messages})
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    timeout = aiohttp.ClientTimeout(total=RASA_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        app[HTTP_KEY] = session
+        yield
+
+
+def setup(app: web.Application) -> None:
+    """Wire the widget API into the console app (called by ``console.app.create_app``)."""
+    app.cleanup_ctx.append(_http_client)
+    app.router.add_get(HISTORY_PATH, widget_history)

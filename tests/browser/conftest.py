@@ -1,0 +1,187 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, plus the end-to-end stack.
+
+Playwright cannot download its own browsers here, so the tests launch ``/usr/bin/chromium``
+(``ASKAGENCY_CHROMIUM`` overrides it; ``make test`` installs it via scripts/ensure-browser.sh).
+A missing browser fails the run under ``CI=true`` and skips the browser tests otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from askagency.config import PROJECT_ROOT
+from askagency.launcher import OFFLINE_ENV, free_port, http_ok
+
+# The real stack (Rasa server, action server, console with the sample KB), shared with tests/e2e.
+from tests.e2e.conftest import cli, stack, stack_data_dir  # noqa: F401
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+AXE_JS = HERE / "vendor" / "axe.min.js"
+FAKE_TOKEN = "fake-token"
+
+
+def chromium_path() -> str:
+    path = os.environ.get("ASKAGENCY_CHROMIUM", "/usr/bin/chromium")
+    if not os.access(path, os.X_OK):
+        message = f"Chromium not found at {path} (run `make browser` or apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running while it is
+    open, which would break every pytest-asyncio test collected after the browser tests."""
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class PageFactory:
+    """New pages in fresh browser profiles (own localStorage, so own conversation).
+
+    Every page fails the test on an uncaught JavaScript error. ``bypass_csp=True`` switches off
+    the console's Content-Security-Policy for that profile: the XSS tests need it so that only
+    the widget's own rendering (not the CSP) stands between a payload and its execution, and axe
+    is injected as an inline script.
+    """
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.contexts: list[Any] = []
+        self.errors: list[str] = []
+
+    def context(self, width: int = 1280, height: int = 800, **kwargs: Any) -> Any:
+        ctx = self.browser.new_context(
+            viewport={"width": width, "height": height}, locale="en-US", **kwargs
+        )
+        ctx.set_default_timeout(30_000)
+        self.contexts.append(ctx)
+        return ctx
+
+    def page(self, ctx: Any = None, **kwargs: Any) -> Any:
+        pg = (ctx or self.context(**kwargs)).new_page()
+        pg.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        return pg
+
+    def close(self) -> None:
+        for ctx in self.contexts:
+            ctx.close()
+
+
+@pytest.fixture
+def pages(browser: Any) -> Iterator[PageFactory]:
+    factory = PageFactory(browser)
+    yield factory
+    factory.close()
+    assert not factory.errors, f"JavaScript errors on the page: {factory.errors}"
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited: {log.read_text(errors='replace')[-2000:]}")
+        if http_ok(url):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready; log: {log.read_text(errors='replace')[-2000:]}")
+
+
+class FakeStack:
+    """The scripted fake Rasa (tests/browser/fake_rasa.py) and a real console pointing at it."""
+
+    def __init__(self, rasa_url: str, console_url: str) -> None:
+        self.rasa_url = rasa_url
+        self.console_url = console_url
+
+    def agent_says(self, session_id: str, text: str, **extra: object) -> None:
+        import json
+
+        body = json.dumps({"text": text, **extra}).encode()
+        req = urllib.request.Request(
+            f"{self.rasa_url}/test/agent/{session_id}",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback)
+            assert resp.status == 200
+
+    def received(self) -> list[dict[str, Any]]:
+        import json
+
+        with urllib.request.urlopen(f"{self.rasa_url}/test/received", timeout=10) as resp:  # noqa: S310
+            return json.loads(resp.read())
+
+
+@pytest.fixture(scope="session")
+def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStack]:
+    rasa_python = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+    if not rasa_python.exists():
+        pytest.skip(".venv-rasa is missing (run `make setup`)")
+    tmp = tmp_path_factory.mktemp("widget-fake")
+    rasa_port, console_port = free_port(), free_port()
+    rasa_url = f"http://127.0.0.1:{rasa_port}"
+    env = {
+        **os.environ,
+        **OFFLINE_ENV,
+        "ASKAGENCY_DATA_DIR": str(tmp / "data"),
+        "ASKAGENCY_RASA_URL": rasa_url,
+        "ASKAGENCY_RASA_TOKEN": FAKE_TOKEN,
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        fake_log = tmp / "fake_rasa.log"
+        with open(fake_log, "wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [str(rasa_python), str(HERE / "fake_rasa.py"), str(rasa_port), FAKE_TOKEN],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        _wait_http(rasa_url + "/", procs[0], fake_log)
+        console_log = tmp / "console.log"
+        with open(console_log, "wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "console", "--port", str(console_port)],
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        console_url = f"http://127.0.0.1:{console_port}"
+        _wait_http(console_url + "/health", procs[1], console_log)
+        yield FakeStack(rasa_url, console_url)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,0 +1,162 @@
+"""A scripted stand-in for Rasa's socket.io channel and tracker API, for fast widget tests.
+
+Runs under ``.venv-rasa`` (it has python-socketio and aiohttp). It speaks the same protocol as
+``bot/channels/socketio.py`` (``session_request`` -> ``session_confirm``; ``user_uttered`` ->
+one ``bot_uttered`` per message with ``custom`` kept whole) and serves
+``GET /conversations/{id}/tracker?token=...`` from the events it recorded, so the console's
+history endpoint can be exercised too. It also lets a test play the agent:
+``POST /test/agent/{session_id}`` with ``{"text", "agent", "after_hours"?, "expected_reply_at"?}``.
+
+It exists because agent replies and after-hours notices need a staffed handoff that the real
+stack cannot produce on demand; everything the real stack can produce is tested against it.
+
+Usage: ``python fake_rasa.py PORT TOKEN``
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 5205
+TOKEN = sys.argv[2] if len(sys.argv) > 2 else "fake-token"
+XSS = "<img src=x onerror=window.__xss=1>"
+
+sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+app = web.Application()
+sio.attach(app, socketio_path="/socket.io")
+EVENTS: dict[str, list[dict[str, Any]]] = {}
+RECEIVED: list[dict[str, Any]] = []
+
+
+def reply_for(text: str, language: str) -> list[dict[str, Any]]:
+    """The scripted bot: enough variety to render every message kind the widget supports."""
+    lowered = text.lower()
+    if text.startswith("/feedback_"):
+        return [{"text": "Thank you for the feedback!", "custom": {"type": "feedback_ack"}}]
+    if text == "/ask_human":
+        return [
+            {
+                "text": "OK, I'll connect you with a person.",
+                "custom": {
+                    "type": "handoff",
+                    "ticket_id": 7,
+                    "reason": "requested",
+                    "after_hours": True,
+                    "expected_reply_at": "2030-01-07T09:00:00Z",
+                },
+            }
+        ]
+    if text.startswith("/choose_faq"):
+        return [answer("liquids-medication", "Medications in liquid form are allowed.")]
+    if "laptop" in lowered:
+        reply = "Sí, puede llevar su portátil." if language == "es" else "Yes, laptops are allowed."
+        return [answer("laptop-carry-on", reply)]
+    if "liquid" in lowered:
+        return [
+            {
+                "text": "Did you mean one of these?",
+                "buttons": [
+                    {"title": "Liquids in carry-on", "payload": '/choose_faq{"faq_id":"liquids"}'},
+                    {
+                        "title": "Liquid medication",
+                        "payload": '/choose_faq{"faq_id":"liquids-medication"}',
+                    },
+                ],
+                "custom": {"type": "clarify", "options": ["liquids", "liquids-medication"]},
+            }
+        ]
+    if "xss" in lowered:
+        return [
+            {
+                "text": f"Answer with markup {XSS} and a link https://example.gov/ok.",
+                "custom": {
+                    "type": "faq_answer",
+                    "faq_id": "xss",
+                    "source_url": "javascript:window.__xss=2",
+                },
+            }
+        ]
+    return [{"text": "Sorry, I didn't get that.", "custom": {"type": "fallback"}}]
+
+
+def answer(faq_id: str, text: str) -> dict[str, Any]:
+    """Like the real action: the text ends with a "Source:" line for text-only channels."""
+    url = f"https://www.example.gov/travel/{faq_id}"
+    return {
+        "text": f"{text}\nSource: {url}",
+        "custom": {
+            "type": "faq_answer",
+            "faq_id": faq_id,
+            "score": 0.9,
+            "source_url": url,
+        },
+    }
+
+
+def record_bot(session_id: str, message: dict[str, Any]) -> None:
+    data = {"buttons": message.get("buttons"), "custom": message.get("custom")}
+    EVENTS.setdefault(session_id, []).append(
+        {"event": "bot", "timestamp": time.time(), "text": message.get("text"), "data": data}
+    )
+
+
+@sio.on("session_request")
+async def session_request(sid: str, data: Any) -> None:
+    session_id = (data or {}).get("session_id") or sid
+    await sio.enter_room(sid, session_id)
+    await sio.emit("session_confirm", session_id, room=sid)
+
+
+@sio.on("user_uttered")
+async def user_uttered(sid: str, data: dict[str, Any]) -> None:
+    RECEIVED.append(data)
+    session_id = data["session_id"]
+    metadata = data.get("metadata") or {}
+    EVENTS.setdefault(session_id, []).append(
+        {"event": "user", "timestamp": time.time(), "text": data["message"], "metadata": metadata}
+    )
+    for message in reply_for(data["message"], metadata.get("language", "en")):
+        record_bot(session_id, message)
+        await sio.emit("bot_uttered", message, room=session_id)
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def tracker(request: web.Request) -> web.Response:
+    if request.query.get("token") != TOKEN:
+        return web.json_response({"message": "unauthorized"}, status=401)
+    events = EVENTS.get(request.match_info["sid"], [])
+    return web.json_response({"sender_id": request.match_info["sid"], "events": events})
+
+
+async def agent(request: web.Request) -> web.Response:
+    body = await request.json()
+    session_id = request.match_info["sid"]
+    custom = {"type": "agent_message", "agent": body.get("agent", "Agent")}
+    for key in ("after_hours", "expected_reply_at"):
+        if key in body:
+            custom[key] = body[key]
+    message = {"text": body["text"], "custom": custom}
+    record_bot(session_id, message)
+    await sio.emit("bot_uttered", message, room=session_id)
+    return web.json_response({"ok": True})
+
+
+async def received(_request: web.Request) -> web.Response:
+    return web.json_response(RECEIVED)
+
+
+app.router.add_get("/", health)
+app.router.add_get("/conversations/{sid}/tracker", tracker)
+app.router.add_post("/test/agent/{sid}", agent)
+app.router.add_get("/test/received", received)
+
+if __name__ == "__main__":
+    web.run_app(app, host="127.0.0.1", port=PORT, print=None)

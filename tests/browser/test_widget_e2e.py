@@ -1,0 +1,229 @@
+"""The widget on the demo page, in Chromium, against the real stack: Rasa 3.6 with our socket.io
+channel, the action server with the sample knowledge base, and the console serving the page
+(cross-origin: the page is on the console's port, socket.io on Rasa's).
+
+Set ``ASKAGENCY_UPDATE_SCREENSHOTS=1`` to refresh docs/screenshots/ from this run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from askagency.config import PROJECT_ROOT
+from askagency.launcher import Stack
+from tests.browser.conftest import PageFactory, cli
+from tests.browser.widget import XSS, Widget, describe, serious
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+LAPTOP_QUESTION = "can I bring my laptop in my carry-on"
+# Broad questions that match several sample FAQs about equally: the bot must ask which one.
+CLARIFY_CANDIDATES = ("laptop", "batteries", "liquids", "food")
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def save_screenshot(data: bytes, name: str, tmp_path: Path) -> None:
+    (tmp_path / name).write_bytes(data)
+    if os.environ.get("ASKAGENCY_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / name).write_bytes(data)
+
+
+def ask_laptop(w: Widget):  # type: ignore[no-untyped-def]
+    """The laptop question's answer. The sample KB has two close laptop FAQs (carry-on and
+    checked bag), so depending on the tuned margin the bot may first ask which one is meant;
+    then the citizen picks the carry-on option, as a person would."""
+    reply = w.ask_and_wait(LAPTOP_QUESTION)
+    if reply.get_attribute("data-type") == "clarify":
+        before = w.messages("bot").count()
+        reply.get_by_role("button", name="carry-on").first.click()
+        reply = w.wait_for_reply(before)
+    assert reply.get_attribute("data-type") == "faq_answer", reply.inner_text()
+    return reply
+
+
+def test_question_answer_source_link_and_feedback(pages: PageFactory, stack: Stack) -> None:
+    w = Widget(pages.page()).load(stack.cfg.console_url).open()
+    answer = ask_laptop(w)
+    assert "laptop" in answer.locator(".aaw-text").inner_text().lower()
+    link = answer.locator("a.aaw-source-link")
+    href = link.get_attribute("href")
+    assert href and href.startswith(("https://", "http://")), href
+    assert link.get_attribute("target") == "_blank"
+    assert answer.get_attribute("data-faq-id")
+
+    before = w.messages("bot").count()
+    answer.get_by_role("button", name="Yes, this answer was helpful").click()
+    assert answer.locator(".aaw-feedback-thanks").is_visible()
+    ack = w.wait_for_reply(before)
+    assert ack.get_attribute("data-type") == "feedback_ack", ack.inner_text()
+    assert w.messages("citizen").count() in (1, 2)  # the question (and a clarify choice)
+
+
+def test_clarify_button_click(pages: PageFactory, stack: Stack) -> None:
+    w = Widget(pages.page()).load(stack.cfg.console_url).open()
+    for query in CLARIFY_CANDIDATES:
+        reply = w.ask_and_wait(query)
+        if reply.get_attribute("data-type") == "clarify":
+            break
+    else:
+        pytest.fail(f"none of {CLARIFY_CANDIDATES} made the bot ask a clarifying question")
+    options = reply.get_by_role("group", name="Suggested replies").get_by_role("button")
+    assert 2 <= options.count() <= 3
+    title = options.first.inner_text()
+
+    before = w.messages("bot").count()
+    options.first.click()
+    chosen = w.wait_for_reply(before)
+    assert w.messages("citizen").last.locator(".aaw-text").inner_text() == title
+    assert chosen.get_attribute("data-type") == "faq_answer", chosen.inner_text()
+    assert chosen.locator("a.aaw-source-link").count() == 1
+
+
+def test_talk_to_a_person(pages: PageFactory, stack: Stack) -> None:
+    w = Widget(pages.page()).load(stack.cfg.console_url).open()
+    before = w.messages("bot").count()
+    w.page.get_by_role("button", name="Talk to a person", exact=True).click()
+    reply = w.wait_for_reply(before)
+    assert w.messages("citizen").last.locator(".aaw-text").inner_text() == "Talk to a person"
+    assert reply.get_attribute("data-type") in ("handoff", "handoff_info"), reply.inner_text()
+    assert "person" in reply.inner_text().lower()
+
+
+def test_reload_keeps_the_conversation(pages: PageFactory, stack: Stack) -> None:
+    w = Widget(pages.page()).load(stack.cfg.console_url).open()
+    answer_text = ask_laptop(w).locator(".aaw-text").inner_text()
+    citizen_before = w.messages("citizen").locator(".aaw-text").all_inner_texts()
+    session_id = w.session_id()
+
+    w.page.reload()
+    w.launcher.wait_for()
+    assert w.session_id() == session_id
+    w.open()
+    restored = w.bot_of_type("faq_answer")
+    restored.first.wait_for()
+    assert restored.first.locator(".aaw-text").inner_text() == answer_text
+    assert w.messages("citizen").first.locator(".aaw-text").inner_text() == LAPTOP_QUESTION
+    assert restored.first.locator("a.aaw-source-link").count() == 1
+    assert w.messages("citizen").count() == len(citizen_before)
+    assert w.messages("citizen").locator(".aaw-text").all_inner_texts() == citizen_before
+
+    # Same conversation: the next question goes on in the same session (and is answered there).
+    reply = w.ask_and_wait("What is the liquids rule for carry-on bags?")
+    assert reply.get_attribute("data-type") in ("faq_answer", "clarify"), reply.inner_text()
+    assert w.session_id() == session_id
+
+
+def test_keyboard_only(pages: PageFactory, stack: Stack) -> None:
+    page = pages.page()
+    w = Widget(page).load(stack.cfg.console_url)
+    focused = "document.activeElement && document.activeElement.className"
+    focused_text = "document.activeElement && document.activeElement.textContent"
+
+    def shift_tab_to(css_class: str, text: str = "") -> None:
+        for _ in range(15):
+            page.keyboard.press("Shift+Tab")
+            if css_class in page.evaluate(focused) and text in page.evaluate(focused_text):
+                return
+        pytest.fail(f"{css_class} {text!r} is not reachable with Shift+Tab")
+
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if "aaw-launcher" in (page.evaluate(focused) or ""):
+            break
+    else:
+        pytest.fail("the launcher is not reachable with Tab")
+    page.keyboard.press("Enter")
+    assert "aaw-input" in page.evaluate(focused)
+    before = w.messages("bot").count()
+    page.keyboard.type(LAPTOP_QUESTION)
+    page.keyboard.press("Enter")
+    reply = w.wait_for_reply(before)
+    if reply.get_attribute("data-type") == "clarify":
+        shift_tab_to("aaw-quick-btn", "carry-on")
+        before = w.messages("bot").count()
+        page.keyboard.press("Enter")
+        reply = w.wait_for_reply(before)
+        assert "aaw-input" in page.evaluate(focused)
+    assert reply.get_attribute("data-type") == "faq_answer", reply.inner_text()
+
+    # Tab forward from the input reaches Send; Shift+Tab goes back past "Talk to a person" to
+    # the feedback buttons, which Space activates.
+    page.keyboard.press("Tab")
+    assert "aaw-send" in page.evaluate(focused)
+    shift_tab_to("aaw-feedback-good")
+    page.keyboard.press("Space")
+    reply.locator(".aaw-feedback-thanks").wait_for()
+    assert "aaw-input" in page.evaluate(focused)
+
+    page.keyboard.press("Escape")
+    assert w.panel.is_hidden()
+    assert "aaw-launcher" in page.evaluate(focused)
+
+
+def test_axe_on_open_widget(pages: PageFactory, stack: Stack, tmp_path: Path) -> None:
+    w = Widget(pages.page(bypass_csp=True)).load(stack.cfg.console_url).open()
+    ask_laptop(w)
+    violations = w.axe()
+    (tmp_path / "axe.json").write_text(json.dumps(violations, indent=2))
+    bad = serious(violations)
+    assert bad == [], describe(bad)
+
+
+def test_screenshots_desktop_and_360px(pages: PageFactory, stack: Stack, tmp_path: Path) -> None:
+    for name, width, height in (
+        ("widget-desktop.png", 1280, 800),
+        ("widget-mobile-360.png", 360, 740),
+    ):
+        ctx = pages.context(width=width, height=height, reduced_motion="reduce")
+        w = Widget(pages.page(ctx)).load(stack.cfg.console_url).open()
+        ask_laptop(w)
+        w.page.evaluate("document.activeElement.blur()")
+        data = w.page.screenshot()
+        assert png_size(data) == (width, height)
+        if width == 360:
+            scroll_width = w.page.evaluate("document.documentElement.scrollWidth")
+            assert scroll_width <= 360
+        save_screenshot(data, name, tmp_path)
+
+
+def test_xss_in_citizen_message_and_faq_answer_renders_as_text(
+    pages: PageFactory, stack: Stack, stack_data_dir: Path, tmp_path: Path
+) -> None:
+    faq = {
+        "id": "widget-xss-probe",
+        "language": "en",
+        "category": "Testing",
+        "question": "What is the zebra giraffe marmalade rule?",
+        "answer": f"The zebra giraffe marmalade rule: {XSS} must show as text.",
+        "variants": ["zebra giraffe marmalade rule", "tell me about zebra giraffe marmalade"],
+        "source_url": "https://www.example.gov/zebra",
+        "status": "published",
+    }
+    path = tmp_path / "xss.jsonl"
+    path.write_text(json.dumps(faq) + "\n", encoding="utf-8")
+    cli(stack_data_dir, "kb", "import", str(path), "--publish")
+    cli(stack_data_dir, "kb", "build-index")
+
+    # bypass_csp: only the widget's rendering may stand between the payload and its execution.
+    w = Widget(pages.page(bypass_csp=True)).load(stack.cfg.console_url).open()
+    w.ask_and_wait(XSS)
+    assert w.messages("citizen").first.locator(".aaw-text").inner_text() == XSS
+
+    answer = w.ask_and_wait("what is the zebra giraffe marmalade rule")
+    assert answer.get_attribute("data-type") == "faq_answer", answer.inner_text()
+    assert XSS in answer.locator(".aaw-text").inner_text()
+    assert w.page.locator(".aaw-root img").count() == 0
+    w.page.wait_for_timeout(300)
+    assert w.page.evaluate("typeof window.__xss") == "undefined"
