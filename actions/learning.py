@@ -1,0 +1,128 @@
+"""What the bot learns for the staff console: unanswered questions and FAQ usage.
+
+Thin on purpose: the actions call these after replying; the storage, redaction
+and clustering live in ``knowledge_base.unanswered``. Text is redacted here
+before it leaves the action (and again at storage). Recording runs in a worker
+thread in the background and swallows database errors, so a slow or broken
+database never delays or breaks a citizen's turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session
+
+from askagency.privacy import redact
+from knowledge_base.types import Decision, Outcome
+
+logger = logging.getLogger(__name__)
+
+_pending: set[asyncio.Task[bool]] = set()
+
+
+def _record(work: Callable[[Session], object]) -> None:
+    """Run ``work`` in its own transaction off the event loop, without waiting."""
+    from knowledge_base.unanswered import record_safely
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # called outside the action server's loop (scripts, tests)
+        record_safely(work)
+        return
+    task = loop.create_task(asyncio.to_thread(record_safely, work))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def drain() -> None:
+    """Wait for recordings in flight (tests; a clean shutdown)."""
+    if _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)
+
+
+def _channel(tracker: Tracker) -> str | None:
+    try:
+        return tracker.get_latest_input_channel() or None
+    except Exception:  # noqa: BLE001 - a tracker without events
+        return None
+
+
+def _queue(
+    text: str,
+    reason: str,
+    language: str,
+    channel: str | None,
+    top_faq_id: str | None = None,
+    top_score: float | None = None,
+) -> None:
+    from knowledge_base.unanswered import record_unanswered
+
+    cleaned = redact(text)
+    _record(
+        lambda session: record_unanswered(
+            session, cleaned, reason, language, channel, top_faq_id, top_score
+        )
+    )
+
+
+def _answered(faq_id: str) -> None:
+    from knowledge_base.unanswered import record_answered
+
+    _record(lambda session: record_answered(session, faq_id))
+
+
+def note_decision(
+    tracker: Tracker, question: str, decision: Decision, language: str, handed_off: bool
+) -> None:
+    """After a question turn: count an answer, or queue the question for staff."""
+    top = decision.hits[0] if decision.hits else None
+    top_id = top.faq_id if top else None
+    top_score = float(decision.top_score) if decision.hits else None
+    if handed_off:
+        _queue(question, "handoff", language, _channel(tracker), top_id, top_score)
+    elif decision.outcome == Outcome.ANSWER and top is not None:
+        _answered(top.faq_id)
+    elif decision.outcome == Outcome.CLARIFY:
+        _queue(question, "clarified", language, _channel(tracker), top_id, top_score)
+    else:
+        _queue(question, "low_confidence", language, _channel(tracker), top_id, top_score)
+
+
+def note_choice(faq_id: str) -> None:
+    """The citizen picked a clarify option: that FAQ answered."""
+    _answered(faq_id)
+
+
+def last_answered_question(events: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(citizen text, FAQ id) of the latest FAQ answer in the conversation, if the
+    last bot message was one. Button payloads are not citizen wording."""
+    answered: str | None = None
+    for event in reversed(events or []):
+        kind = event.get("event")
+        if kind == "bot" and answered is None:
+            data = event.get("data") or {}
+            custom = data.get("custom") if isinstance(data, dict) else None
+            if not isinstance(custom, dict) or custom.get("type") != "faq_answer":
+                return None
+            answered = str(custom.get("faq_id") or "")
+        elif kind == "user" and answered is not None:
+            text = str(event.get("text") or "").strip()
+            if not text or text.startswith("/"):
+                return None
+            return text, answered
+    return None
+
+
+def note_unhelpful_answer(tracker: Tracker, reason: str, language: str) -> None:
+    """Thumbs-down, or a person requested right after an answer: the question the
+    answer was for goes to the queue (with the FAQ that did not help)."""
+    found = last_answered_question(list(tracker.events or []))
+    if found is None:
+        return
+    text, faq_id = found
+    _queue(text, reason, language, _channel(tracker), faq_id or None)

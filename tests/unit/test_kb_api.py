@@ -1,0 +1,918 @@
+"""The knowledge-base console API and pages over real HTTP: every operation, every role,
+CSRF, 401/403/404/400/409, import preview before write, publishing, the unanswered queue.
+
+The embedding model is replaced by a deterministic bag-of-words fake (``FakeRuntime``)
+so these tests run in seconds; ``test_real_publish_and_try`` uses the real model and
+index once, end to end inside one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from askagency import migrate
+from askagency.config import Settings
+from askagency.db import get_engine, session_scope
+from console import api_kb
+from console.app import create_app
+from console.auth import create_user
+from console.models import Role
+from knowledge_base import store
+from knowledge_base.models import AuditLog, Faq
+from knowledge_base.publish import Publisher, PublishResult
+from knowledge_base.store import FaqInput
+from knowledge_base.types import FaqHit
+from knowledge_base.unanswered import UnansweredQuestion, record_unanswered
+
+PASSWORD = "correct horse battery"
+
+
+# ----------------------------------------------------------------------------- fakes
+def bag_of_words(texts: list[str]) -> np.ndarray:
+    """Deterministic stand-in for sentence embeddings: hashed word counts."""
+    rows = []
+    for text in texts:
+        vector = np.zeros(64, dtype=np.float32)
+        for word in re.findall(r"[a-z]+", text.lower()):
+            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+        norm = np.linalg.norm(vector) or 1.0
+        rows.append(vector / norm)
+    return np.stack(rows) if rows else np.zeros((0, 64), dtype=np.float32)
+
+
+class FakeRetriever:
+    version = "fake-1"
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]:
+        with session_scope(self.database_url) as session:
+            records = store.published_records(session, language=language)
+        query = bag_of_words([text])[0]
+        hits = []
+        for record in records:
+            texts = list(record.question_texts())
+            scores = bag_of_words(texts) @ query
+            best = int(np.argmax(scores))
+            hits.append(
+                FaqHit(
+                    faq_id=record.id,
+                    score=float(scores[best]),
+                    question=record.question,
+                    answer=record.answer,
+                    language=record.language,
+                    category=record.category,
+                    source_url=record.source_url,
+                    matched_text=texts[best],
+                )
+            )
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+
+class FakeRuntime(api_kb.KbRuntime):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.rebuilds = 0
+
+    def warm_up(self) -> None:
+        """No model in these tests."""
+
+    def rebuild(self) -> PublishResult:
+        self.rebuilds += 1
+        with session_scope(self.settings.database_url) as session:
+            count = len(store.published_records(session))
+        return PublishResult(ok=True, version=f"v{self.rebuilds}", faqs=count)
+
+    def retriever(self) -> FakeRetriever:
+        return FakeRetriever(self.settings.database_url)
+
+    def embed_faq_texts(self, texts: Any) -> np.ndarray:
+        return bag_of_words(list(texts))
+
+    def embed_citizen_texts(self, texts: Any) -> np.ndarray:
+        return bag_of_words(list(texts))
+
+
+# ----------------------------------------------------------------------------- clients
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    text: str
+    headers: Any
+
+
+class Browser:
+    """One logged-in person: own cookie jar, sends the session's CSRF token."""
+
+    def __init__(self, server: TestServer) -> None:
+        self.server = server
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
+
+    async def login(self, username: str) -> None:
+        async with self.session.post(
+            self.server.make_url("/console/login"),
+            data={"username": username, "password": PASSWORD, "next": "/console"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 302, await resp.text()
+        page = await self.request("GET", "/console")
+        match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+        assert match
+        self.csrf = match.group(1)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        json_body: Any = None,
+        data: bytes | None = None,
+        csrf: bool = True,
+    ) -> Reply:
+        headers = {"Accept": "application/json"}
+        if csrf and self.csrf and method != "GET":
+            headers["X-CSRF-Token"] = self.csrf
+        kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+        if json_body is not None:
+            kwargs["json"] = json_body
+        if data is not None:
+            kwargs["data"] = data
+            headers["Content-Type"] = "application/octet-stream"
+        async with self.session.request(method, self.server.make_url(path), **kwargs) as resp:
+            text = await resp.text()
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = None
+            return Reply(resp.status, body, text, resp.headers)
+
+    async def get(self, path: str) -> Reply:
+        return await self.request("GET", path)
+
+    async def post(self, path: str, body: Any = None, data: bytes | None = None) -> Reply:
+        if data is not None:
+            return await self.request("POST", path, data=data)
+        return await self.request("POST", path, body if body is not None else {})
+
+    async def put(self, path: str, body: Any, **kw: Any) -> Reply:
+        return await self.request("PUT", path, body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Reply:
+        return await self.request("DELETE", path, **kw)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+SEED_FAQS = [
+    ("liquids", "security", "Can I bring liquids in my carry-on?", "published", None),
+    ("laptops", "security", "Do laptops come out of the bag?", "published", None),
+    ("pets", "animals", "Can I fly with my cat?", "draft", date(2020, 1, 1)),
+    ("liquidos", "security", "¿Puedo llevar líquidos?", "published", None),
+]
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated, with one user per role and four FAQs; built once per module
+    (argon2 hashing and migrations dominate set-up time) and copied per test."""
+    path = tmp_path_factory.mktemp("kb-api") / "template.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    with session_scope(url) as session:
+        for role in Role:
+            create_user(session, role.value, PASSWORD, role)
+        for faq_id, category, question, status, review_by in SEED_FAQS:
+            store.create_faq(
+                session,
+                FaqInput(
+                    id=faq_id,
+                    language="es" if faq_id == "liquidos" else "en",
+                    category=category,
+                    question=question,
+                    answer=f"Answer about {faq_id}.",
+                    variants=("shampoo in hand luggage",) if faq_id == "liquids" else (),
+                    status=status,  # type: ignore[arg-type]
+                    review_by=review_by,
+                ),
+                "seed",
+            )
+    get_engine(url).dispose()
+    get_engine.cache_clear()
+    return path
+
+
+@pytest.fixture
+def seeded(tmp_settings: Settings, template_db: Path) -> str:
+    target = Path(tmp_settings.database_url.removeprefix("sqlite:///"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template_db, target)
+    return tmp_settings.database_url
+
+
+class Ctx:
+    """The running console; ``await ctx.as_role("editor")`` logs a person in on
+    first use (argon2 makes each login cost a noticeable fraction of a second)."""
+
+    def __init__(self, server: TestServer, runtime: FakeRuntime) -> None:
+        self.server = server
+        self.runtime = runtime
+        self.browsers: dict[str, Browser] = {}
+
+    async def as_role(self, role: str) -> Browser:
+        if role not in self.browsers:
+            browser = Browser(self.server)
+            if role != "anonymous":
+                await browser.login(role)
+            self.browsers[role] = browser
+        return self.browsers[role]
+
+
+@pytest.fixture
+async def ctx(tmp_settings: Settings, seeded: str) -> AsyncIterator[Ctx]:
+    app = create_app(tmp_settings)
+    runtime = FakeRuntime(tmp_settings)
+    app[api_kb.RUNTIME_KEY] = runtime
+    server = TestServer(app)
+    await server.start_server()
+    context = Ctx(server, runtime)
+    try:
+        yield context
+    finally:
+        for browser in context.browsers.values():
+            await browser.close()
+        await server.close()
+
+
+def new_faq(faq_id: str = "new-one", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": faq_id,
+        "language": "en",
+        "category": "general",
+        "question": "Where is the lost and found?",
+        "answer": "Ask the airport.",
+        "variants": ["lost property"],
+        "status": "draft",
+        **extra,
+    }
+
+
+def update_body(faq: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    keys = ("language", "category", "question", "answer", "variants", "source_url")
+    body = {k: faq[k] for k in keys}
+    body.update(status=faq["status"], review_by=faq["review_by"], expected_version=faq["version"])
+    body.update(changes)
+    return body
+
+
+# ----------------------------------------------------------------------------- roles
+READS = [
+    ("GET", "/api/kb/faqs"),
+    ("GET", "/api/kb/faqs/liquids"),
+    ("GET", "/api/kb/faqs/liquids/history"),
+    ("GET", "/api/kb/index"),
+    ("POST", "/api/kb/try"),
+    ("GET", "/api/kb/unanswered"),
+    ("GET", "/api/kb/conflicts"),
+    ("GET", "/api/kb/health"),
+    ("GET", "/api/kb/export"),
+]
+WRITES = [
+    ("POST", "/api/kb/faqs"),
+    ("PUT", "/api/kb/faqs/liquids"),
+    ("DELETE", "/api/kb/faqs/liquids?expected_version=1"),
+    ("POST", "/api/kb/faqs/liquids/status"),
+    ("POST", "/api/kb/faqs/liquids/restore"),
+    ("POST", "/api/kb/publish"),
+    ("POST", "/api/kb/unanswered/accept"),
+    ("POST", "/api/kb/unanswered/dismiss"),
+    ("POST", "/api/kb/import/preview"),
+    ("POST", "/api/kb/import/commit"),
+]
+BODIES: dict[str, Any] = {"/api/kb/try": {"text": "liquids"}}
+
+
+async def _call(browser: Browser, method: str, path: str, csrf: bool = True) -> Reply:
+    body = BODIES.get(path, {}) if method in ("POST", "PUT") else None
+    return await browser.request(method, path, body, csrf=csrf)
+
+
+async def test_logged_out_gets_401_everywhere(ctx: Ctx) -> None:
+    anonymous = await ctx.as_role("anonymous")
+    for method, path in READS + WRITES:
+        reply = await _call(anonymous, method, path)
+        assert reply.status == 401, (method, path, reply.text)
+        assert reply.body == {"error": "login required"}
+
+
+async def test_agent_gets_403_everywhere(ctx: Ctx) -> None:
+    agent = await ctx.as_role("agent")
+    for method, path in READS + WRITES:
+        reply = await _call(agent, method, path)
+        assert reply.status == 403, (method, path, reply.text)
+    for page in ("/console/kb", "/console/kb/faq/liquids", "/console/kb/unanswered"):
+        assert (await agent.request("GET", page)).status == 403
+
+
+async def test_viewer_reads_but_cannot_write(ctx: Ctx) -> None:
+    viewer = await ctx.as_role("viewer")
+    for method, path in READS:
+        reply = await _call(viewer, method, path)
+        assert reply.status == 200, (method, path, reply.text)
+    for method, path in WRITES:
+        reply = await _call(viewer, method, path)
+        assert reply.status == 403, (method, path, reply.text)
+        assert reply.body == {"error": "your role may not do this"}
+
+
+async def test_writes_without_csrf_token_are_refused(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    for method, path in WRITES:
+        reply = await _call(editor, method, path, csrf=False)
+        assert reply.status == 403, (method, path)
+        assert reply.body == {"error": "missing or wrong CSRF token"}
+    # Nothing was changed by the refused requests.
+    assert (await editor.get("/api/kb/faqs/liquids")).body["version"] == 1
+
+
+async def test_openapi_documents_every_kb_route(ctx: Ctx) -> None:
+    viewer = await ctx.as_role("viewer")
+    spec = (await viewer.get("/api/openapi.json")).body
+    paths = {p for p in spec["paths"] if p.startswith("/api/kb/")}
+    assert paths == {
+        "/api/kb/faqs",
+        "/api/kb/faqs/{faq_id}",
+        "/api/kb/faqs/{faq_id}/status",
+        "/api/kb/faqs/{faq_id}/history",
+        "/api/kb/faqs/{faq_id}/restore",
+        "/api/kb/index",
+        "/api/kb/publish",
+        "/api/kb/try",
+        "/api/kb/unanswered",
+        "/api/kb/unanswered/accept",
+        "/api/kb/unanswered/dismiss",
+        "/api/kb/conflicts",
+        "/api/kb/health",
+        "/api/kb/import/preview",
+        "/api/kb/import/commit",
+        "/api/kb/export",
+    }
+    put = spec["paths"]["/api/kb/faqs/{faq_id}"]["put"]
+    assert put["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "FaqUpdateIn"
+    )
+    assert "editor" in put["description"] and "viewer" not in put["description"]
+    assert "expected_version" in spec["components"]["schemas"]["FaqUpdateIn"]["properties"]
+
+
+# ----------------------------------------------------------------------------- CRUD
+async def test_create_draft_does_not_publish(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    reply = await editor.post("/api/kb/faqs", new_faq())
+    assert reply.status == 201, reply.text
+    faq = reply.body["faq"]
+    assert (faq["id"], faq["status"], faq["version"], faq["created_by"]) == (
+        "new-one",
+        "draft",
+        1,
+        "editor",
+    )
+    assert faq["variants"] == ["lost property"]
+    assert faq["sms"] == {"chars": 16, "segments": 1, "unicode": False}
+    assert reply.body["index"] is None and ctx.runtime.rebuilds == 0
+
+
+async def test_create_published_goes_live(ctx: Ctx) -> None:
+    admin = await ctx.as_role("admin")
+    reply = await admin.post("/api/kb/faqs", new_faq(status="published"))
+    assert reply.status == 201
+    assert reply.body["index"]["ok"] is True and reply.body["index"]["version"] == "v1"
+    assert ctx.runtime.rebuilds == 1
+
+
+async def test_create_bad_body_gets_field_errors(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    bad = new_faq(id="Bad Id!", answer="", variants=["lost property", "Lost Property"])
+    reply = await editor.post("/api/kb/faqs", bad)
+    assert reply.status == 400
+    fields = {d["field"] for d in reply.body["details"]}
+    assert {"id", "answer", "variants"} <= fields
+    assert any("repeats variant 1" in d["reason"] for d in reply.body["details"])
+    unknown = await editor.post("/api/kb/faqs", new_faq(colour="blue"))
+    assert unknown.status == 400 and unknown.body["details"][0]["field"] == "colour"
+    not_json = await editor.request("POST", "/api/kb/faqs", data=b"{nope")
+    assert not_json.status == 400 and "not valid JSON" in not_json.body["error"]
+    too_long = await editor.post("/api/kb/faqs", new_faq(answer="x" * 2001))
+    assert too_long.status == 400 and too_long.body["details"][0]["field"] == "answer"
+
+
+async def test_create_existing_id_conflicts(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    reply = await editor.post("/api/kb/faqs", new_faq("liquids"))
+    assert reply.status == 409 and "already exists" in reply.body["error"]
+
+
+async def test_unknown_faq_is_404(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    assert (await editor.get("/api/kb/faqs/nope")).status == 404
+    assert (await editor.get("/api/kb/faqs/nope/history")).status == 404
+    body = update_body((await editor.get("/api/kb/faqs/liquids")).body)
+    reply = await editor.put("/api/kb/faqs/nope", body)
+    assert reply.status == 404 and reply.body["error"] == "no FAQ with id 'nope'"
+    status = await editor.post(
+        "/api/kb/faqs/nope/status", {"status": "draft", "expected_version": 1}
+    )
+    assert status.status == 404
+    assert (await editor.delete("/api/kb/faqs/nope?expected_version=1")).status == 404
+    restore = await editor.post("/api/kb/faqs/liquids/restore", {"audit_id": 99999})
+    assert restore.status == 404
+
+
+async def test_update_with_optimistic_concurrency(ctx: Ctx) -> None:
+    editor, admin = await ctx.as_role("editor"), await ctx.as_role("admin")
+    loaded = (await editor.get("/api/kb/faqs/liquids")).body
+    first = await editor.put(
+        "/api/kb/faqs/liquids", update_body(loaded, answer="Up to 3.4 oz (100 ml).")
+    )
+    assert first.status == 200, first.text
+    assert first.body["faq"]["version"] == 2 and first.body["faq"]["updated_by"] == "editor"
+    assert first.body["index"]["ok"] and ctx.runtime.rebuilds == 1  # published: goes live
+    # The admin still has version 1 open: their save is refused, nothing is lost.
+    stale = await admin.put("/api/kb/faqs/liquids", update_body(loaded, answer="Other text"))
+    assert stale.status == 409
+    assert "you edited version 1 but it is now at version 2" in stale.body["error"]
+    assert stale.body["details"] == {"expected": 1, "actual": 2}
+    current = (await admin.get("/api/kb/faqs/liquids")).body
+    assert current["answer"] == "Up to 3.4 oz (100 ml)."
+    # Unchanged content: no new version, no audit entry.
+    same = await editor.put("/api/kb/faqs/liquids", update_body(current))
+    assert same.status == 200 and same.body["faq"]["version"] == 2
+
+
+async def test_update_body_errors(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    loaded = (await editor.get("/api/kb/faqs/liquids")).body
+    body = update_body(loaded)
+    del body["expected_version"]
+    missing = await editor.put("/api/kb/faqs/liquids", body)
+    assert missing.status == 400
+    assert missing.body["details"][0]["field"] == "expected_version"
+    renamed = await editor.put("/api/kb/faqs/liquids", update_body(loaded, id="other"))
+    assert renamed.status == 400 and renamed.body["details"][0]["field"] == "id"
+    bad_url = await editor.put("/api/kb/faqs/liquids", update_body(loaded, source_url="ftp://x"))
+    assert bad_url.status == 400 and bad_url.body["details"][0]["field"] == "source_url"
+    bad_date = await editor.put("/api/kb/faqs/liquids", update_body(loaded, review_by="31/12"))
+    assert bad_date.status == 400 and bad_date.body["details"][0]["field"] == "review_by"
+
+
+async def test_status_lifecycle_publishes_only_when_live_content_changes(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    publish = await editor.post(
+        "/api/kb/faqs/pets/status", {"status": "published", "expected_version": 1}
+    )
+    assert publish.status == 200 and publish.body["faq"]["status"] == "published"
+    assert publish.body["index"]["ok"] and ctx.runtime.rebuilds == 1
+    archive = await editor.post(
+        "/api/kb/faqs/pets/status", {"status": "archived", "expected_version": 2}
+    )
+    assert archive.body["faq"]["status"] == "archived" and ctx.runtime.rebuilds == 2
+    draft = await editor.post(
+        "/api/kb/faqs/pets/status", {"status": "draft", "expected_version": 3}
+    )
+    assert draft.body["index"] is None and ctx.runtime.rebuilds == 2
+    stale = await editor.post(
+        "/api/kb/faqs/pets/status", {"status": "draft", "expected_version": 1}
+    )
+    assert stale.status == 409
+    bad = await editor.post("/api/kb/faqs/pets/status", {"status": "live", "expected_version": 4})
+    assert bad.status == 400 and bad.body["details"][0]["field"] == "status"
+
+
+async def test_delete_history_and_restore(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    loaded = (await editor.get("/api/kb/faqs/liquids")).body
+    await editor.put("/api/kb/faqs/liquids", update_body(loaded, answer="Changed answer."))
+    assert (await editor.delete("/api/kb/faqs/liquids")).status == 400
+    assert (await editor.delete("/api/kb/faqs/liquids?expected_version=1")).status == 409
+    gone = await editor.delete("/api/kb/faqs/liquids?expected_version=2")
+    assert gone.status == 200 and gone.body["faq"] is None and gone.body["index"]["ok"]
+    assert (await editor.get("/api/kb/faqs/liquids")).status == 404
+
+    history = (await editor.get("/api/kb/faqs/liquids/history")).body
+    assert history["exists"] is False
+    actions = [e["action"] for e in history["entries"]]
+    assert actions == ["delete", "update", "create"]
+    update = history["entries"][1]
+    assert update["actor"] == "editor" and update["version"] == 2
+    assert update["changes"] == [
+        {"field": "answer", "before": "Answer about liquids.", "after": "Changed answer."}
+    ]
+    created = history["entries"][2]
+    restored = await editor.post("/api/kb/faqs/liquids/restore", {"audit_id": created["id"]})
+    assert restored.status == 200, restored.text
+    faq = restored.body["faq"]
+    assert faq["answer"] == "Answer about liquids." and faq["version"] == 3
+    assert faq["variants"] == ["shampoo in hand luggage"]
+    again = (await editor.get("/api/kb/faqs/liquids/history")).body
+    assert again["entries"][0]["action"] == "restore" and again["current_version"] == 3
+    stale = await editor.post(
+        "/api/kb/faqs/liquids/restore", {"audit_id": created["id"], "expected_version": 1}
+    )
+    assert stale.status == 409
+
+
+# ----------------------------------------------------------------------------- listing
+async def test_list_search_filter_sort_page(ctx: Ctx) -> None:
+    viewer = await ctx.as_role("viewer")
+    everything = (await viewer.get("/api/kb/faqs")).body
+    assert everything["total"] == 4 and [i["id"] for i in everything["items"]] == [
+        "laptops",
+        "liquidos",
+        "liquids",
+        "pets",
+    ]
+    assert everything["facets"]["categories"] == ["animals", "security"]
+    assert everything["facets"]["languages"] == ["en", "es"]
+    by_variant = (await viewer.get("/api/kb/faqs?q=SHAMPOO")).body
+    assert [i["id"] for i in by_variant["items"]] == ["liquids"]
+    assert (await viewer.get("/api/kb/faqs?language=es")).body["total"] == 1
+    assert (await viewer.get("/api/kb/faqs?category=animals&status=draft")).body["total"] == 1
+    overdue = (await viewer.get("/api/kb/faqs?review=overdue")).body
+    assert [i["id"] for i in overdue["items"]] == ["pets"] and overdue["items"][0]["review_due"]
+    assert (await viewer.get("/api/kb/faqs?review=none")).body["total"] == 3
+    desc = (await viewer.get("/api/kb/faqs?sort=-id&per_page=2&page=2")).body
+    assert [i["id"] for i in desc["items"]] == ["liquidos", "laptops"]
+    assert (desc["page"], desc["pages"], desc["per_page"]) == (2, 2, 2)
+    for bad in ("sort=colour", "page=0", "per_page=abc", "status=live", "review=later"):
+        reply = await viewer.get(f"/api/kb/faqs?{bad}")
+        assert reply.status == 400, bad
+
+
+# ----------------------------------------------------------------------------- try it
+async def test_try_shows_top_hits_and_decision(ctx: Ctx) -> None:
+    viewer = await ctx.as_role("viewer")
+    reply = await viewer.post(
+        "/api/kb/try", {"text": "Do laptops come out of the bag?", "language": "en"}
+    )
+    assert reply.status == 200, reply.text
+    body = reply.body
+    assert body["outcome"] == "answer" and body["chosen"] == ["laptops"]
+    assert body["hits"][0]["faq_id"] == "laptops" and body["hits"][0]["score"] == pytest.approx(1)
+    assert len(body["hits"]) == 2  # published English FAQs only
+    assert body["thresholds"]["answer_threshold"] == 0.6
+    nothing = await viewer.post("/api/kb/try", {"text": "zebra umbrella", "language": "en"})
+    assert nothing.body["outcome"] == "handoff" and nothing.body["chosen"] == []
+    empty = await viewer.post("/api/kb/try", {"text": ""})
+    assert empty.status == 400 and empty.body["details"][0]["field"] == "text"
+
+
+# ----------------------------------------------------------------------------- unanswered
+def _queue(texts: list[tuple[str, str]]) -> list[int]:
+    with session_scope() as session:
+        rows = [
+            record_unanswered(session, text, "low_confidence", language=lang)
+            for text, lang in texts
+        ]
+        return [row.id for row in rows if row is not None]
+
+
+async def test_unanswered_queue_is_redacted_clustered_and_accepted(ctx: Ctx) -> None:
+    ids = _queue(
+        [
+            ("shampoo bottle in carry on? mail me at ann@x.org", "en"),
+            ("shampoo bottle in carry on", "en"),
+            ("can I bring my cat", "en"),
+        ]
+    )
+    viewer, editor = await ctx.as_role("viewer"), await ctx.as_role("editor")
+    data = (await viewer.get("/api/kb/unanswered?threshold=0.5")).body
+    assert data["counts"]["open"] == 3
+    texts = [e["text"] for c in data["clusters"] for e in c["examples"]]
+    assert "shampoo bottle in carry on? mail me at [EMAIL]" in texts
+    assert not any("ann@x.org" in t for t in texts)
+    top = data["clusters"][0]
+    assert top["count"] == 2 and sorted(top["question_ids"]) == ids[:2]
+    assert top["suggestions"][0]["faq_id"] == "liquids"
+
+    accepted = await editor.post(
+        "/api/kb/unanswered/accept",
+        {
+            "question_ids": top["question_ids"],
+            "faq_id": "liquids",
+            "variant": "shampoo bottle in carry on",
+        },
+    )
+    assert accepted.status == 200, accepted.text
+    assert accepted.body["resolved"] == 2
+    assert "shampoo bottle in carry on" in accepted.body["faq"]["variants"]
+    assert accepted.body["index"]["ok"] and ctx.runtime.rebuilds == 1
+    again = await editor.post(
+        "/api/kb/unanswered/accept",
+        {"question_ids": top["question_ids"], "faq_id": "liquids", "variant": "other wording"},
+    )
+    assert again.status == 409 and "already handled" in again.body["error"]
+    unknown = await editor.post(
+        "/api/kb/unanswered/accept", {"question_ids": [999], "faq_id": "liquids", "variant": "xyz"}
+    )
+    assert unknown.status == 404
+    missing_faq = await editor.post(
+        "/api/kb/unanswered/accept", {"question_ids": [ids[2]], "faq_id": "nope", "variant": "xyz"}
+    )
+    assert missing_faq.status == 404
+    bad = await editor.post("/api/kb/unanswered/accept", {"question_ids": [], "faq_id": "x"})
+    assert bad.status == 400 and {d["field"] for d in bad.body["details"]} >= {
+        "question_ids",
+        "variant",
+    }
+
+    # The accepted wording now finds the FAQ ("answered next time").
+    tried = await viewer.post("/api/kb/try", {"text": "shampoo bottle in carry on"})
+    assert tried.body["outcome"] == "answer" and tried.body["chosen"] == ["liquids"]
+
+    created = await editor.post(
+        "/api/kb/faqs", new_faq("cats", question="can I bring my cat", unanswered_ids=[ids[2]])
+    )
+    assert created.status == 201
+    left = (await viewer.get("/api/kb/unanswered")).body
+    assert left["clusters"] == [] and left["counts"] == {
+        "open": 0,
+        "accepted": 2,
+        "created": 1,
+        "dismissed": 0,
+    }
+
+
+async def test_dismiss(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    ids = _queue([("what time is it in Tokyo", "en")])
+    reply = await editor.post("/api/kb/unanswered/dismiss", {"question_ids": ids})
+    assert reply.status == 200 and reply.body["resolved"] == 1
+    again = await editor.post("/api/kb/unanswered/dismiss", {"question_ids": ids})
+    assert again.status == 409
+    with session_scope() as session:
+        row = session.get(UnansweredQuestion, ids[0])
+        assert row is not None and row.status == "dismissed" and row.resolved_by == "editor"
+
+
+# ----------------------------------------------------------------------------- health
+async def test_conflicts_and_health(ctx: Ctx) -> None:
+    viewer = await ctx.as_role("viewer")
+    editor = await ctx.as_role("editor")
+    laptops = (await editor.get("/api/kb/faqs/laptops")).body
+    await editor.put(
+        "/api/kb/faqs/laptops",
+        update_body(laptops, variants=["laptop bag", "can I bring liquids in my carry-on"]),
+    )
+    conflicts = (await viewer.get("/api/kb/conflicts?margin=0.1")).body
+    assert conflicts["total"] >= 1
+    first = conflicts["conflicts"][0]
+    assert (first["faq_id"], first["text"], first["other_faq_id"]) == (
+        "laptops",
+        "can I bring liquids in my carry-on",
+        "liquids",
+    )
+    only_pets = (await viewer.get("/api/kb/conflicts?faq_id=pets")).body
+    assert only_pets["conflicts"] == []
+    assert (await viewer.get("/api/kb/conflicts?margin=2")).status == 400
+
+    health = (await viewer.get("/api/kb/health")).body
+    assert [i["faq_id"] for i in health["review_overdue"]] == ["pets"]
+    assert {i["faq_id"] for i in health["never_matched"]} == {"laptops", "liquids", "liquidos"}
+    assert health["counts"]["conflicts"] >= 1 and health["similarity_error"] is None
+
+
+# ----------------------------------------------------------------------------- import / export
+CSV_OK = (
+    "id,language,category,question,answer,variants,status\n"
+    "liquids,en,security,Can I bring liquids in my carry-on?,New liquids answer.,"
+    "shampoo in hand luggage,published\n"
+    "laptops,en,security,Do laptops come out of the bag?,Answer about laptops.,,published\n"
+    "gloves,en,clothing,Can I keep my gloves on?,Yes.,mittens | hand warmers,\n"
+)
+
+
+def _counts() -> tuple[int, int]:
+    with session_scope() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Faq)) or 0,
+            session.scalar(select(func.count()).select_from(AuditLog)) or 0,
+        )
+
+
+async def test_import_preview_writes_nothing_then_commit(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    before = _counts()
+    preview = await editor.post("/api/kb/import/preview?filename=faqs.csv", data=CSV_OK.encode())
+    assert preview.status == 200, preview.text
+    body = preview.body
+    assert body["counts"] == {"create": 1, "update": 1, "unchanged": 1, "errors": 0}
+    assert [(r["line"], r["id"], r["action"]) for r in body["rows"]] == [
+        (2, "liquids", "update"),
+        (3, "laptops", "unchanged"),
+        (4, "gloves", "create"),
+    ]
+    assert body["can_commit"] and body["format"] == "csv"
+    assert _counts() == before  # nothing written by the preview
+
+    stale = await editor.post(
+        "/api/kb/import/commit?filename=faqs.csv&sha256=deadbeef", data=CSV_OK.encode()
+    )
+    assert stale.status == 409 and _counts() == before
+    done = await editor.post(
+        f"/api/kb/import/commit?filename=faqs.csv&sha256={body['sha256']}", data=CSV_OK.encode()
+    )
+    assert done.status == 200, done.text
+    assert (done.body["created"], done.body["updated"], done.body["unchanged"]) == (1, 1, 1)
+    assert done.body["index"]["ok"] and ctx.runtime.rebuilds == 1
+    gloves = (await editor.get("/api/kb/faqs/gloves")).body
+    assert gloves["variants"] == ["mittens", "hand warmers"] and gloves["status"] == "draft"
+
+
+async def test_import_errors_are_listed_per_row_and_nothing_is_written(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    bad = (
+        '{"id": "ok-row", "language": "en", "category": "c", "question": "Fine question?", '
+        '"answer": "ok"}\n'
+        '{"id": "Bad Id", "language": "english", "category": "c", "question": "Q?", "answer": ""}\n'
+        "not json\n"
+    )
+    before = _counts()
+    preview = await editor.post("/api/kb/import/preview?format=jsonl", data=bad.encode())
+    assert preview.status == 200
+    body = preview.body
+    assert body["can_commit"] is False and body["counts"]["create"] == 1
+    problems = {(e["line"], e["field"]) for e in body["errors"]}
+    assert {(2, "id"), (2, "language"), (2, "answer"), (3, None)} <= problems
+    commit = await editor.post("/api/kb/import/commit?format=jsonl", data=bad.encode())
+    assert commit.status == 400 and "nothing was imported" in commit.body["error"]
+    assert any(d["line"] == 3 for d in commit.body["details"])
+    assert _counts() == before
+    empty = await editor.post("/api/kb/import/preview", data=b"")
+    assert empty.status == 400
+    refused = await editor.post(
+        "/api/kb/import/preview?mode=create&filename=x.csv", data=CSV_OK.encode()
+    )
+    assert refused.body["can_commit"] is False
+    assert "already exist" in refused.body["errors"][0]["reason"]
+    refused_commit = await editor.post(
+        "/api/kb/import/commit?mode=create&filename=x.csv", data=CSV_OK.encode()
+    )
+    assert refused_commit.status == 409 and _counts() == before
+
+
+async def test_export_round_trips(ctx: Ctx) -> None:
+    viewer = await ctx.as_role("viewer")
+    csv_reply = await viewer.get("/api/kb/export?format=csv&status=published")
+    assert csv_reply.status == 200
+    assert csv_reply.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in csv_reply.headers["Content-Disposition"]
+    lines = csv_reply.text.strip().splitlines()
+    assert lines[0].startswith("id,language,category,question,answer,variants")
+    assert len(lines) == 4  # header + three published FAQs
+    jsonl = await viewer.get("/api/kb/export?format=jsonl")
+    rows = [json.loads(line) for line in jsonl.text.splitlines()]
+    assert {r["id"] for r in rows} == {"liquids", "laptops", "pets", "liquidos"}
+    assert (await viewer.get("/api/kb/export?format=xml")).status == 400
+
+
+# ----------------------------------------------------------------------------- pages
+async def test_pages_render_for_viewer_read_only(ctx: Ctx) -> None:
+    anonymous = await ctx.as_role("anonymous")
+    viewer = await ctx.as_role("viewer")
+    listing = await viewer.request("GET", "/console/kb?q=liquid&sort=-id")
+    assert listing.status == 200
+    assert 'href="/console/kb/faq/liquids"' in listing.text and "laptops" not in listing.text
+    assert "New FAQ" not in listing.text
+    editor_page = await viewer.request("GET", "/console/kb/faq/liquids")
+    assert editor_page.status == 200 and "readonly" in editor_page.text
+    assert 'id="faq-save"' not in editor_page.text
+    assert (await viewer.request("GET", "/console/kb/new")).status == 403
+    assert (await viewer.request("GET", "/console/kb/faq/nope")).status == 404
+    for page in ("try", "unanswered", "health", "import"):
+        reply = await viewer.request("GET", f"/console/kb/{page}")
+        assert reply.status == 200, page
+        assert '<script src="/static/console/kb.js' in reply.text
+        assert "<script>" not in reply.text  # CSP: no inline script
+    history = await viewer.request("GET", "/console/kb/faq/liquids/history")
+    assert history.status == 200 and "create" in history.text and "Restore" not in history.text
+    anonymous = await anonymous.request("GET", "/console/kb")
+    assert anonymous.status in (302, 401)
+
+
+async def test_pages_for_editor(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    page = await editor.request("GET", "/console/kb/faq/liquids")
+    assert 'id="faq-publish"' in page.text and 'data-version="1"' in page.text
+    assert "Publish now" in page.text
+    new = await editor.request("GET", "/console/kb/new")
+    assert new.status == 200 and 'data-mode="new"' in new.text
+    loaded = (await editor.get("/api/kb/faqs/liquids")).body
+    await editor.put("/api/kb/faqs/liquids", update_body(loaded, answer="Changed."))
+    history = await editor.request("GET", "/console/kb/faq/liquids/history")
+    assert "Restore this version" in history.text and "Changed." in history.text
+    bad_filter = await editor.request("GET", "/console/kb?sort=nope")
+    assert bad_filter.status == 400
+
+
+# ----------------------------------------------------------------------------- publisher
+async def test_publisher_coalesces_and_reports_failures() -> None:
+    calls = 0
+
+    def rebuild() -> PublishResult:
+        nonlocal calls
+        calls += 1
+        return PublishResult(ok=True, version=f"v{calls}")
+
+    publisher = Publisher(rebuild)
+    first = asyncio.create_task(publisher.publish())
+    await asyncio.sleep(0)  # first holds the lock and is rebuilding
+    rest = [asyncio.create_task(publisher.publish()) for _ in range(5)]
+    results = await asyncio.gather(first, *rest)
+    assert all(r.ok for r in results)
+    assert calls == 2 and publisher.rebuilds == 2  # six requests, two rebuilds
+    assert results[-1].version == f"v{calls}"
+
+    def broken() -> PublishResult:
+        raise RuntimeError("disk full")
+
+    failing = Publisher(broken)
+    result = await failing.publish()
+    assert result.ok is False and result.error == "RuntimeError: disk full"
+    assert (await failing.publish()).ok is False and failing.rebuilds == 2  # retried, not cached
+
+
+# ----------------------------------------------------------------------------- real model
+@pytest.mark.slow
+async def test_real_publish_and_try(tmp_settings: Settings, seeded: str) -> None:
+    """The real runtime: publishing builds a bundle with the bundled model, Try it
+    reads it, an edit re-embeds only the changed text and goes live."""
+    app = create_app(tmp_settings)
+    server = TestServer(app)
+    await server.start_server()
+    editor = Browser(server)
+    try:
+        await editor.login("editor")
+        first = await editor.post("/api/kb/publish")
+        assert first.status == 200, first.text
+        assert first.body["faqs"] == 3 and first.body["embedded"] >= 1
+        tried = await editor.post("/api/kb/try", {"text": "can I take shampoo in hand luggage"})
+        assert tried.status == 200, tried.text
+        assert tried.body["hits"][0]["faq_id"] == "liquids"
+        assert tried.body["index_version"] == first.body["version"]
+
+        loaded = (await editor.get("/api/kb/faqs/liquids")).body
+        edit = await editor.put(
+            "/api/kb/faqs/liquids",
+            update_body(loaded, answer="Liquids: 3.4 oz.", variants=["toothpaste allowed?"]),
+        )
+        index = edit.body["index"]
+        assert index["ok"] and index["version"] != first.body["version"]
+        assert index["embedded"] == 1  # only the new variant went through the model
+        assert index["seconds"] < 10
+        status = (await editor.get("/api/kb/index")).body
+        assert status["live"] and status["version"] == index["version"]
+        tried = await editor.post("/api/kb/try", {"text": "is toothpaste allowed?"})
+        assert tried.body["hits"][0]["answer"] == "Liquids: 3.4 oz."
+        assert tried.body["index_version"] == index["version"]
+        assert Path(tmp_settings.index_dir, "CURRENT").read_text().strip() == index["version"]
+    finally:
+        await editor.close()
+        await server.close()
+
+
+def test_sms_length_counts_gsm_and_unicode() -> None:
+    assert api_kb.sms_length("a" * 160).model_dump() == {
+        "chars": 160,
+        "segments": 1,
+        "unicode": False,
+    }
+    assert api_kb.sms_length("a" * 161).segments == 2
+    assert api_kb.sms_length("a" * 306).segments == 2
+    assert api_kb.sms_length("a" * 307).segments == 3
+    assert api_kb.sms_length("¿Puedo llevar líquidos?").unicode is True
+    assert api_kb.sms_length("x" * 71 + "í").segments == 2
+
+
+def test_review_due_ignores_archived() -> None:
+    faq = Faq(review_by=date.today() - timedelta(days=1), status="archived")
+    assert api_kb.is_review_due(faq) is False
+    faq.status = "draft"
+    assert api_kb.is_review_due(faq) is True

@@ -1,0 +1,438 @@
+"""The unanswered-question queue: recording (redacted), clustering, suggestions, resolving."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from rasa_sdk import Tracker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions import learning
+from knowledge_base import store
+from knowledge_base.models import AuditLog
+from knowledge_base.store import FaqInput
+from knowledge_base.types import Decision, FaqHit, Outcome
+from knowledge_base.unanswered import (
+    FaqUsage,
+    QueryEmbeddingMemo,
+    QuestionsNotOpen,
+    UnansweredError,
+    UnansweredQuestion,
+    UnansweredStatus,
+    accept_as_variant,
+    add_suggestions,
+    build_clusters,
+    cluster_vectors,
+    dismiss,
+    mark_created,
+    open_questions,
+    purge_before,
+    record_answered,
+    record_safely,
+    record_unanswered,
+    status_counts,
+    usage_counts,
+)
+
+
+def unit(*values: float) -> np.ndarray:
+    vector = np.asarray(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def make_faq(session: Session, faq_id: str = "liquids", **extra: object) -> None:
+    data = {
+        "id": faq_id,
+        "language": "en",
+        "category": "security",
+        "question": "Can I bring liquids?",
+        "answer": "Up to 3.4 oz per container.",
+        "status": "published",
+        **extra,
+    }
+    store.create_faq(session, FaqInput.model_validate(data), "alice")
+
+
+def test_record_redacts_and_normalises(db_session: Session) -> None:
+    row = record_unanswered(
+        db_session,
+        "  my KTN   TT1234567 is missing,\n call 202-555-0143 ",
+        "low_confidence",
+        language="EN",
+        channel="rest",
+        top_faq_id="tt-precheck-missing",
+        top_score=0.41,
+    )
+    assert row is not None
+    assert row.text == "my KTN [KTN] is missing, call [PHONE]"
+    assert (row.language, row.reason, row.status) == ("en", "low_confidence", "open")
+    assert row.top_score == pytest.approx(0.41)
+    stored = db_session.scalars(select(UnansweredQuestion.text)).all()
+    assert stored == ["my KTN [KTN] is missing, call [PHONE]"]
+
+
+def test_record_skips_payloads_and_empty_text_and_truncates(db_session: Session) -> None:
+    assert record_unanswered(db_session, '/choose_faq{"faq_id":"x"}', "clarified") is None
+    assert record_unanswered(db_session, "  ", "handoff") is None
+    assert record_unanswered(db_session, "ok", "handoff") is None
+    long = record_unanswered(db_session, "why " * 300, "thumbs_down")
+    assert long is not None and len(long.text) == 500 and long.text.endswith("…")
+    with pytest.raises(ValueError):
+        record_unanswered(db_session, "a real question", "bored")
+
+
+def test_answer_counts(db_session: Session) -> None:
+    record_answered(db_session, "liquids")
+    record_answered(db_session, "liquids")
+    record_answered(db_session, "laptops")
+    assert usage_counts(db_session) == {"liquids": 2, "laptops": 1}
+    usage = db_session.get(FaqUsage, "liquids")
+    assert usage is not None and usage.last_answered_at >= usage.first_answered_at
+
+
+def test_record_safely_commits_and_swallows_errors(db_url: str) -> None:
+    assert record_safely(lambda s: record_unanswered(s, "where is lost and found", "handoff"))
+
+    def broken(_session: Session) -> None:
+        raise RuntimeError("database is locked")
+
+    assert record_safely(broken) is False
+    from askagency.db import session_scope
+
+    with session_scope() as session:
+        assert [q.text for q in open_questions(session)] == ["where is lost and found"]
+
+
+def test_accept_as_variant_adds_variant_and_closes_questions(db_session: Session) -> None:
+    make_faq(db_session)
+    first = record_unanswered(db_session, "shampoo in hand luggage?", "low_confidence")
+    second = record_unanswered(db_session, "Shampoo in hand luggage", "thumbs_down")
+    assert first and second
+    faq = accept_as_variant(
+        db_session,
+        [first.id, second.id],
+        "liquids",
+        "shampoo in hand luggage?",
+        "bob",
+        expected_version=1,
+    )
+    assert [v.text for v in faq.variants] == ["shampoo in hand luggage?"]
+    assert faq.version == 2
+    assert {q.status for q in (first, second)} == {"accepted"}
+    assert first.resolved_faq_id == "liquids" and first.resolved_by == "bob"
+    entry = db_session.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+    assert (
+        entry is not None
+        and entry.actor == "bob"
+        and entry.after["variants"] == ["shampoo in hand luggage?"]
+    )
+    assert status_counts(db_session)["accepted"] == 2
+    # Accepting the same questions again is refused with a clear message.
+    with pytest.raises(QuestionsNotOpen, match="already handled"):
+        accept_as_variant(db_session, [first.id], "liquids", "other", "carol")
+
+
+def test_accept_existing_wording_does_not_duplicate(db_session: Session) -> None:
+    make_faq(db_session, variants=["gels ok?"])
+    row = record_unanswered(db_session, "Gels OK?", "clarified")
+    assert row
+    faq = accept_as_variant(db_session, [row.id], "liquids", "Gels OK?", "bob")
+    assert [v.text for v in faq.variants] == ["gels ok?"] and faq.version == 1
+    assert row.status == "accepted"
+
+
+def test_accept_validates_through_the_store(db_session: Session) -> None:
+    make_faq(db_session)
+    row = record_unanswered(db_session, "liquids | gels", "clarified")
+    assert row
+    with pytest.raises(ValueError, match="must not contain"):
+        accept_as_variant(db_session, [row.id], "liquids", "liquids | gels", "bob")
+    with pytest.raises(store.FaqNotFound):
+        accept_as_variant(db_session, [row.id], "nope", "liquids and gels", "bob")
+    with pytest.raises(store.VersionConflict):
+        accept_as_variant(db_session, [row.id], "liquids", "liquids and gels", "bob", 7)
+
+
+def test_dismiss_create_and_unknown_ids(db_session: Session) -> None:
+    make_faq(db_session)
+    a = record_unanswered(db_session, "what time is it", "low_confidence")
+    b = record_unanswered(db_session, "can I bring a kayak", "low_confidence")
+    assert a and b
+    assert dismiss(db_session, [a.id], "bob") == 1
+    assert a.status == "dismissed" and a.resolved_faq_id is None
+    assert mark_created(db_session, [b.id], "liquids", "bob") == 1
+    assert b.status == UnansweredStatus.CREATED.value
+    with pytest.raises(QuestionsNotOpen, match="unknown question ids: 999"):
+        dismiss(db_session, [999], "bob")
+    with pytest.raises(UnansweredError, match="no questions"):
+        dismiss(db_session, [], "bob")
+    assert open_questions(db_session) == []
+
+
+def test_purge_keeps_open_questions_by_default(db_session: Session) -> None:
+    old = datetime.now(UTC) - timedelta(days=100)
+    a = record_unanswered(db_session, "old open question", "handoff", now=old)
+    b = record_unanswered(db_session, "old handled question", "handoff", now=old)
+    record_unanswered(db_session, "new question here", "handoff")
+    assert a and b
+    dismiss(db_session, [b.id], "bob")
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+    assert purge_before(db_session, cutoff) == 1
+    assert purge_before(db_session, cutoff, include_open=True) == 1
+    assert [q.text for q in open_questions(db_session)] == ["new question here"]
+
+
+# --- clustering ---------------------------------------------------------------------------------
+
+
+def test_cluster_vectors_groups_by_threshold() -> None:
+    vectors = np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0.95, 0.05, 0), unit(0, 0.9, 0.1)])
+    assert cluster_vectors(vectors, 0.8) == [[0, 2], [1, 3]]
+    assert cluster_vectors(vectors, 0.9999) == [[0], [1], [2], [3]]
+    assert cluster_vectors(np.zeros((0, 3), dtype=np.float32), 0.8) == []
+    assert cluster_vectors(vectors[:1], 0.8) == [[0]]
+
+
+TOPIC = {
+    "can i bring shampoo": unit(1, 0, 0),
+    "shampoo in carry on?": unit(0.95, 0.3, 0),
+    "lotion in hand luggage": unit(0.9, 0.2, 0),
+    "where do i park": unit(0, 1, 0),
+    "puedo llevar champú": unit(1, 0, 0),
+}
+
+
+def fake_embed(texts: list[str]) -> np.ndarray:
+    return np.stack(
+        [TOPIC[t.lower() if t.lower() in TOPIC else t.lower().rstrip("?")] for t in texts]
+    )
+
+
+def test_build_clusters_counts_examples_and_languages(db_session: Session) -> None:
+    now = datetime.now(UTC)
+    for minutes, text, language, reason in [
+        (5, "can i bring shampoo", "en", "low_confidence"),
+        (4, "can i bring shampoo", "en", "thumbs_down"),
+        (3, "can i bring shampoo?", "en", "low_confidence"),
+        (2, "shampoo in carry on?", "en", "clarified"),
+        (1, "lotion in hand luggage", "en", "handoff"),
+        (1, "where do i park", "en", "low_confidence"),
+        (0, "puedo llevar champú", "es", "low_confidence"),
+    ]:
+        record_unanswered(
+            db_session, text, reason, language=language, now=now - timedelta(minutes=minutes)
+        )
+    clusters = build_clusters(open_questions(db_session), fake_embed, threshold=0.8)
+    # Largest first, then most recently asked.
+    assert [(c.language, c.count) for c in clusters] == [("en", 5), ("es", 1), ("en", 1)]
+    top = clusters[0]
+    assert top.representative == "can i bring shampoo"
+    assert top.examples[0] == ("can i bring shampoo", 3)
+    assert {text for text, _ in top.examples} == {
+        "can i bring shampoo",
+        "shampoo in carry on?",
+        "lotion in hand luggage",
+    }
+    assert top.reasons == {"low_confidence": 2, "thumbs_down": 1, "clarified": 1, "handoff": 1}
+    assert len(top.question_ids) == 5 and top.first_seen < top.last_seen
+    assert len({c.key for c in clusters}) == 3
+
+
+def test_suggestions_take_the_best_score_per_faq() -> None:
+    def hit(faq_id: str, score: float) -> FaqHit:
+        return FaqHit(faq_id=faq_id, score=score, question=f"Q {faq_id}", answer="", language="en")
+
+    results = {
+        "can i bring shampoo": [hit("liquids", 0.55), hit("toiletries", 0.5)],
+        "shampoo in carry on?": [hit("toiletries", 0.62), hit("aerosols", 0.3)],
+    }
+    calls: list[tuple[str, str]] = []
+
+    def search(text: str, language: str) -> list[FaqHit]:
+        calls.append((text, language))
+        return results.get(text, [])
+
+    rows = [
+        UnansweredQuestion(
+            id=i, text=t, language="en", reason="low_confidence", created_at=datetime.now(UTC)
+        )
+        for i, t in enumerate(["can i bring shampoo", "shampoo in carry on?"], start=1)
+    ]
+    clusters = build_clusters(rows, fake_embed, threshold=0.8)
+    add_suggestions(clusters, search, per_cluster=2)
+    assert [(s.faq_id, round(s.score, 2)) for s in clusters[0].suggestions] == [
+        ("toiletries", 0.62),
+        ("liquids", 0.55),
+    ]
+    assert {language for _, language in calls} == {"en"}
+
+
+def test_embedding_memo_embeds_each_text_once() -> None:
+    seen: list[str] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        seen.extend(texts)
+        return fake_embed(texts)
+
+    memo = QueryEmbeddingMemo(encode, max_items=2)
+    first = memo(["can i bring shampoo", "where do i park", "can i bring shampoo"])
+    assert first.shape == (3, 3)
+    memo(["where do i park"])
+    assert seen == ["can i bring shampoo", "where do i park"]
+    memo(["lotion in hand luggage"])  # evicts the least recently used text
+    memo(["can i bring shampoo"])
+    assert seen[-1] == "can i bring shampoo" and memo.computed == 4
+
+
+@pytest.mark.slow
+def test_real_model_clusters_paraphrases_apart_from_other_topics() -> None:
+    from askagency.config import bundled_model_path
+    from knowledge_base.embedder import Embedder
+
+    embedder = Embedder(bundled_model_path())
+    texts = [
+        "can I take my breast milk through security",
+        "is breast milk allowed in carry on",
+        "bringing breastmilk on the plane",
+        "can I bring my pet rabbit on the plane",
+        "flying with my bunny in the cabin",
+        "what is the wifi password at the airport",
+    ]
+    now = datetime.now(UTC)
+    rows = [
+        UnansweredQuestion(id=i, text=t, language="en", reason="low_confidence", created_at=now)
+        for i, t in enumerate(texts, start=1)
+    ]
+    clusters = build_clusters(rows, lambda t: embedder.encode(list(t), use_cache=False))
+    groups = sorted(sorted(c.question_ids) for c in clusters)
+    assert groups == [[1, 2, 3], [4, 5], [6]]
+
+
+# --- the action server's side (actions/learning.py) ------------------------------------------
+
+
+def _tracker(text: str, intent: str, events: list[dict]) -> Tracker:
+    return Tracker(
+        sender_id="citizen-7",
+        slots={},
+        latest_message={"text": text, "intent": {"name": intent}, "entities": [], "metadata": {}},
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+ANSWERED = [
+    {"event": "user", "text": "my email is a@b.co, can I bring gel?", "input_channel": "rest"},
+    {"event": "bot", "text": "Yes.", "data": {"custom": {"type": "faq_answer", "faq_id": "gels"}}},
+    {"event": "user", "text": "that didn't help", "input_channel": "rest"},
+]
+
+
+def test_last_answered_question_reads_the_conversation() -> None:
+    assert learning.last_answered_question(ANSWERED) == (
+        "my email is a@b.co, can I bring gel?",
+        "gels",
+    )
+    fallback = [ANSWERED[0], {"event": "bot", "data": {"custom": {"type": "fallback"}}}]
+    assert learning.last_answered_question(fallback) is None
+    button = [{"event": "user", "text": '/choose_faq{"faq_id":"gels"}'}, *ANSWERED[1:]]
+    assert learning.last_answered_question(button) is None
+    assert learning.last_answered_question([]) is None
+
+
+async def test_actions_record_redacted_questions_and_answers(db_url: str) -> None:
+    def hit(faq_id: str, score: float) -> FaqHit:
+        return FaqHit(faq_id=faq_id, score=score, question="q", answer="a", language="en")
+
+    low = Decision(Outcome.HANDOFF, (hit("gels", 0.2),), 0.2)
+    clarify = Decision(Outcome.CLARIFY, (hit("gels", 0.5), hit("liquids", 0.48)), 0.5)
+    answer = Decision(Outcome.ANSWER, (hit("gels", 0.9),), 0.9)
+    current = _tracker("x", "ask_question", [])
+    learning.note_decision(current, "call me on 202-555-0143 re knives", low, "en", False)
+    learning.note_decision(current, "gel or liquid?", clarify, "en", False)
+    learning.note_decision(current, "can I bring gel", answer, "en", False)
+    learning.note_decision(current, "I'm fed up", low, "en", True)
+    learning.note_choice("liquids")
+    thumbs = _tracker("that didn't help", "feedback_bad", ANSWERED)
+    learning.note_unhelpful_answer(thumbs, "thumbs_down", "en")
+    await learning.drain()
+
+    from askagency.db import session_scope
+
+    with session_scope() as session:
+        rows = {(q.text, q.reason, q.top_faq_id) for q in open_questions(session)}
+        assert rows == {
+            ("call me on [PHONE] re knives", "low_confidence", "gels"),
+            ("gel or liquid?", "clarified", "gels"),
+            ("I'm fed up", "handoff", "gels"),
+            ("my email is [EMAIL], can I bring gel?", "thumbs_down", "gels"),
+        }
+        assert usage_counts(session) == {"gels": 1, "liquids": 1}
+        channels = {q.channel for q in open_questions(session) if q.reason == "thumbs_down"}
+        assert channels == {"rest"}
+
+
+async def test_recording_never_breaks_a_turn(tmp_settings: object) -> None:
+    """No migrated database at all: the recording logs and the action carries on."""
+    low = Decision(Outcome.HANDOFF, (), 0.0)
+    learning.note_decision(_tracker("x", "ask_question", []), "hello there", low, "en", False)
+    await learning.drain()
+
+
+def test_queue_on_postgresql() -> None:
+    """The scale profile: the same recording, counting and resolving on PostgreSQL
+    (a throw-away schema on the server from tests/unit/test_migrations.py)."""
+    import os
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from askagency import migrate
+    from askagency.db import make_engine
+
+    server = os.environ.get(
+        "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    admin = make_engine(server)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL unreachable under CI: {exc.orig}")
+        pytest.skip(f"PostgreSQL at {server} is unreachable")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{server}?options=-csearch_path%3D{schema}"
+    try:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        try:
+            with Session(engine) as session:
+                make_faq(session)
+                row = record_unanswered(session, "gels at 202-555-0143?", "low_confidence")
+                record_answered(session, "liquids")
+                record_answered(session, "liquids")
+                assert row is not None and row.text == "gels at [PHONE]?"
+                accept_as_variant(session, [row.id], "liquids", "gels ok?", "bob", 1)
+                session.commit()
+                assert usage_counts(session) == {"liquids": 2}
+                assert status_counts(session)["accepted"] == 1
+                stored = session.get(UnansweredQuestion, row.id)
+                assert stored is not None and stored.resolved_at is not None
+                assert stored.resolved_at.utcoffset() is not None
+        finally:
+            engine.dispose()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
