@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from askagency.config import Settings, get_settings
 from askagency.db import get_engine, get_sessionmaker
 
+# One real stack per session, shared by tests/e2e and tests/browser (see tests/stack.py).
+from tests.stack import rest, stack, stack_data_dir  # noqa: F401
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 

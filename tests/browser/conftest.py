@@ -22,7 +22,7 @@ from askagency.config import PROJECT_ROOT
 from askagency.launcher import OFFLINE_ENV, free_port, http_ok
 
 # The real stack (Rasa server, action server, console with the sample KB), shared with tests/e2e.
-from tests.e2e.conftest import cli, stack, stack_data_dir  # noqa: F401
+from tests.stack import cli  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM_ARGS = [

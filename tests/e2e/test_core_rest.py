@@ -1,0 +1,130 @@
+"""The core slice over real HTTP: Rasa server + action server + sample KB index.
+
+A citizen's question goes to Rasa's REST webhook and must come back as ONE message
+object per bot message, with the machine-readable ``custom`` metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from askagency.launcher import Stack
+from tests.e2e.conftest import RestClient, cli, custom_of
+
+pytestmark = pytest.mark.e2e
+
+
+def new_sender() -> str:
+    return f"citizen-{uuid.uuid4().hex[:10]}"
+
+
+def test_laptop_question_gets_the_faq_answer_with_source(rest: RestClient) -> None:
+    messages = rest.send(new_sender(), "can I bring my laptop in my carry-on")
+    assert len(messages) == 1, messages
+    message = messages[0]
+    custom = message["custom"]
+    assert custom["type"] == "faq_answer"
+    assert custom["faq_id"] == "electronics-laptop-carry-on"
+    assert custom["source_url"].startswith("https://")
+    assert custom["source_url"] in message["text"]
+    assert "laptop" in message["text"].lower()
+    assert 0.0 < custom["score"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "faq_id"),
+    [
+        ("how much shampoo can I take on the plane", "liquids-311-rule"),
+        ("do I need a REAL ID to fly", "id-real-id"),
+        ("can I fly with my gun", "firearms-checked-rules"),
+    ],
+)
+def test_common_questions_are_answered(rest: RestClient, question: str, faq_id: str) -> None:
+    custom = custom_of(rest.send(new_sender(), question))
+    assert custom[0]["type"] == "faq_answer", custom
+    assert custom[0]["faq_id"] == faq_id
+
+
+def test_out_of_scope_question_gets_fallback_not_an_answer(rest: RestClient) -> None:
+    messages = rest.send(new_sender(), "what will the weather be like in Paris tomorrow")
+    types = [c.get("type") for c in custom_of(messages)]
+    assert "faq_answer" not in types
+    assert types[0] == "fallback", messages
+    # The fallback offers a person.
+    payloads = [b["payload"] for m in messages for b in m.get("buttons", [])]
+    assert "/ask_human" in payloads
+
+
+def test_ambiguous_question_asks_to_clarify_and_a_choice_answers(rest: RestClient) -> None:
+    sender = new_sender()
+    messages = rest.send(sender, "lighter")
+    custom = custom_of(messages)[0]
+    assert custom["type"] == "clarify", messages
+    options = custom["options"]
+    assert 2 <= len(options) <= 3
+    assert all("lighter" in o["faq_id"] for o in options)
+    buttons = messages[0]["buttons"]
+    assert [b["title"] for b in buttons] == [o["title"] for o in options]
+    chosen = buttons[1]
+    answer = rest.send(sender, chosen["payload"])
+    assert custom_of(answer)[0]["type"] == "faq_answer"
+    assert custom_of(answer)[0]["faq_id"] == options[1]["faq_id"]
+
+
+def test_every_bot_message_carries_custom_type(rest: RestClient) -> None:
+    sender = new_sender()
+    for text in ["hello", "are you a bot?", "thanks", "bye"]:
+        messages = rest.send(sender, text)
+        assert messages, text
+        for message in messages:
+            assert message.get("custom", {}).get("type"), (text, message)
+    assert custom_of(rest.send(new_sender(), "hi there"))[0]["type"] == "greeting"
+
+
+def test_oversized_and_empty_messages_get_polite_replies(rest: RestClient) -> None:
+    long_text = "can I bring " + "a very long list of things " * 120
+    custom = custom_of(rest.send(new_sender(), long_text))
+    assert custom[0] == {**custom[0], "type": "fallback", "reason": "too_long"}
+    empty = rest.send(new_sender(), "   ")
+    assert empty and "faq_answer" not in [c.get("type") for c in custom_of(empty)]
+
+
+def test_malformed_payloads_are_rejected_and_service_keeps_answering(rest: RestClient) -> None:
+    for body in [b"{not json", b"[]", b'{"sender": 12}', b"", "\x00\xff".encode("latin-1")]:
+        status, _ = rest.post_raw(body)
+        assert 400 <= status < 500, (body, status)
+    custom = custom_of(rest.send(new_sender(), "can I bring my laptop in my carry-on"))
+    assert custom[0]["type"] == "faq_answer"
+
+
+def test_rebuilt_index_goes_live_without_restart(stack: Stack, rest: RestClient) -> None:
+    question = "Can I bring a live lobster through the checkpoint?"
+    before = custom_of(rest.send(new_sender(), question))[0]
+    assert before.get("faq_id") != "food-live-lobster"
+    faq = {
+        "id": "food-live-lobster",
+        "language": "en",
+        "category": "Food and Drink",
+        "question": "Can I bring a live lobster on the plane?",
+        "answer": "Yes. A live lobster may travel in a clear, plastic, spill-proof container.",
+        "variants": ["live lobster carry on", "travel with live seafood"],
+        "source_url": "https://www.tsa.gov/travel/security-screening/whatcanibring/items/live-lobster",
+        "status": "published",
+    }
+    path = Path(stack.cfg.data_dir) / "lobster.jsonl"
+    path.write_text(json.dumps(faq) + "\n")
+    cli(stack.cfg.data_dir, "kb", "import", str(path), "--publish")
+    cli(stack.cfg.data_dir, "kb", "build-index")
+    deadline = time.monotonic() + 10
+    while True:
+        custom = custom_of(rest.send(new_sender(), question))[0]
+        if custom.get("faq_id") == "food-live-lobster" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert custom["type"] == "faq_answer"
+    assert custom["faq_id"] == "food-live-lobster"

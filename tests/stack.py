@@ -1,0 +1,105 @@
+"""The real stack for end-to-end and browser tests: Rasa server (.venv-rasa), action
+server, analytics consumer and console on free ports with a throw-away data directory,
+fed through the real CLI.
+
+The fixtures are registered once, in tests/conftest.py, so every test package shares
+ONE running stack per pytest session (starting one costs about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from askagency.config import PROJECT_ROOT
+from askagency.launcher import OFFLINE_ENV, Stack, StackConfig, free_port
+
+MODEL_DIR = PROJECT_ROOT / "var" / "models"
+
+
+def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Runs ``askagency`` as a citizen's agency would, against ``data_dir``."""
+    env = {**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "askagency.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"askagency {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def ensure_rasa_model() -> Path:
+    """`make test` trains first; running pytest alone trains here if needed."""
+    if not list(MODEL_DIR.glob("*.tar.gz")):
+        subprocess.run(["make", "train"], cwd=PROJECT_ROOT, check=True, timeout=900)
+    return MODEL_DIR
+
+
+class RestClient:
+    """Talks to Rasa's REST channel the way a channel integration does."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def post_raw(self, body: bytes, path: str = "/webhooks/rest/webhook") -> tuple[int, bytes]:
+        req = urllib.request.Request(
+            self.base_url + path, data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def send(self, sender: str, message: str, **metadata: object) -> list[dict]:
+        payload: dict[str, object] = {"sender": sender, "message": message}
+        if metadata:
+            payload["metadata"] = metadata
+        status, body = self.post_raw(json.dumps(payload).encode())
+        assert status == 200, (status, body[:500])
+        return json.loads(body)
+
+
+@pytest.fixture(scope="session")
+def stack_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("askagency-stack")
+    cli(data_dir, "kb", "load-sample")
+    cli(data_dir, "kb", "build-index")
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def stack(stack_data_dir: Path) -> Iterator[Stack]:
+    cfg = StackConfig(
+        data_dir=stack_data_dir,
+        rasa_port=free_port(),
+        action_port=free_port(),
+        console_port=free_port(),
+        rasa_token="e2e-token",
+        model_path=ensure_rasa_model(),
+        log_dir=stack_data_dir / "logs",
+    )
+    with Stack(cfg) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def rest(stack: Stack) -> RestClient:
+    return RestClient(stack.cfg.rasa_url)
+
+
+def custom_of(messages: list[dict]) -> list[dict]:
+    """The machine-readable metadata of each bot message (our one-message contract)."""
+    return [m.get("custom") or {} for m in messages]
