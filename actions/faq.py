@@ -16,10 +16,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import kb
+from actions import kb, learning
+from actions.handoff import hand_off
 from actions.messages import person_button, text
 from actions.tracker_info import latest_entity, latest_intent, latest_text, message_language
 from askagency.config import Settings, get_settings
+from handoff import conversation
+from handoff.triggers import Trigger
 from knowledge_base.types import Decision, FaqHit, Outcome
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,29 @@ def _fallback_count(tracker: Tracker) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         return 0
+
+
+async def handoff_trigger(
+    tracker: Tracker, question: str, decision: Decision, settings: Settings
+) -> Trigger | None:
+    """Whether this question turn goes to a person (frustration, asked again, repeated
+    fallbacks, or low confidence in direct mode). Never breaks the turn: on any error the
+    citizen simply gets the bot's answer."""
+    top = decision.hits[0].faq_id if decision.hits else None
+    try:
+        return await asyncio.to_thread(
+            conversation.question_trigger,
+            question,
+            tracker.events,
+            outcome=decision.outcome.value,
+            top_faq_id=top,
+            fallbacks_before=_fallback_count(tracker),
+            settings=settings,
+            encode=conversation.embedding_encoder(settings, loaded_only=True),
+        )
+    except Exception as exc:
+        logger.error("handoff trigger check failed for %s: %s", tracker.sender_id, exc)
+        return None
 
 
 class ActionAnswerFaq(Action):
@@ -96,6 +122,10 @@ class ActionAnswerFaq(Action):
             )
             return events
 
+        trigger = await handoff_trigger(tracker, question, decision, settings)
+        learning.note_decision(tracker, question, decision, language, trigger is not None)
+        if trigger is not None:
+            return events + await hand_off(dispatcher, tracker, trigger.reason, question)
         return events + self._respond(dispatcher, tracker, decision, language, settings)
 
     def _respond(
@@ -197,6 +227,7 @@ class ActionAnswerFaq(Action):
                     category=str(option.get("category") or ""),
                     source_url=option.get("source_url"),
                 )
+                learning.note_choice(hit.faq_id)
                 return self._answer(dispatcher, hit, language)
         logger.info("choose_faq for %r which is not among the last clarify options", faq_id)
         dispatcher.utter_message(

@@ -1,7 +1,8 @@
 """``action_feedback``: acknowledge "that helped" / "that didn't help".
 
-Only replies and remembers the verdict in the ``last_feedback`` slot for now; the texts (and
-their ``custom.type``) are the domain responses ``utter_feedback_good`` / ``utter_feedback_bad``.
+Replies and remembers the verdict in the ``last_feedback`` slot; the texts (and their
+``custom.type``) are the domain responses ``utter_feedback_good`` / ``utter_feedback_bad``. With
+``handoff_negative_feedback_mode=direct`` a "bad" verdict hands the conversation to a person.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.tracker_info import latest_intent
+from actions import learning
+from actions.handoff import hand_off
+from actions.tracker_info import latest_intent, message_language
+from askagency.config import get_settings
+from handoff.models import Reason
 
 _VERDICTS = {"feedback_good": "good", "feedback_bad": "bad"}
 
@@ -31,5 +36,12 @@ class ActionFeedback(Action):
         if verdict is None:
             # Only the feedback rules run this action; anything else is a rule mistake.
             return []
+        if verdict == "bad":
+            language = message_language(tracker, get_settings().default_language)
+            learning.note_unhelpful_answer(tracker, "thumbs_down", language)
+        if verdict == "bad" and get_settings().handoff_negative_feedback_mode == "direct":
+            events = await hand_off(dispatcher, tracker, Reason.NEGATIVE_FEEDBACK, "")
+            return [SlotSet("last_feedback", verdict), *events]
+        # "bad" offers a person; clicking it opens a ticket with reason negative_feedback.
         dispatcher.utter_message(response=f"utter_feedback_{verdict}")
         return [SlotSet("last_feedback", verdict)]

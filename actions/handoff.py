@@ -1,0 +1,96 @@
+"""Handoff actions: open a ticket, relay the citizen's messages to the agent, deliver the agent's
+replies, give the conversation back to the bot. Thin: the logic is in ``handoff.conversation``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import learning
+from actions.tracker_info import latest_text, message_language
+from askagency.config import get_settings
+from handoff import conversation
+from handoff.models import Reason
+
+
+def apply(dispatcher: CollectingDispatcher, reply: conversation.Reply) -> list[EventType]:
+    """Utter the reply's one message (if any) and return its slot events."""
+    if reply.text is not None or reply.custom is not None:
+        dispatcher.utter_message(text=reply.text, json_message=reply.custom)
+    return [SlotSet(name, value) for name, value in reply.slots.items()]
+
+
+async def hand_off(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: Reason, trigger_text: str
+) -> list[EventType]:
+    """Opens (or re-uses) the ticket and tells the citizen; shared by every trigger."""
+    settings = get_settings()
+    language = message_language(tracker, settings.default_language)
+    reply = await conversation.start_handoff(
+        conversation_id=tracker.sender_id,
+        reason=reason,
+        channel=tracker.get_latest_input_channel() or "",
+        language=language,
+        trigger_text=trigger_text,
+        settings=settings,
+    )
+    return apply(dispatcher, reply)
+
+
+class ActionHandoff(Action):
+    """The citizen asked for a person (typed, or clicked an offer)."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        reason = conversation.requested_reason(tracker.events)
+        # Asked for a person right after an answer: that answer did not do the job.
+        language = message_language(tracker, get_settings().default_language)
+        learning.note_unhelpful_answer(tracker, "handoff", language)
+        return await hand_off(dispatcher, tracker, reason, latest_text(tracker))
+
+
+class ActionRelayToAgent(Action):
+    """While a person has the conversation: store the citizen's message, say nothing."""
+
+    def name(self) -> str:
+        return "action_relay_to_agent"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = message_language(tracker, get_settings().default_language)
+        reply = await conversation.relay_to_agent(tracker.sender_id, latest_text(tracker), language)
+        return apply(dispatcher, reply)
+
+
+class ActionDeliverAgentMessage(Action):
+    """External intent ``agent_message`` from the console: utter the agent's reply."""
+
+    def name(self) -> str:
+        return "action_deliver_agent_message"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return apply(dispatcher, conversation.agent_message(tracker.latest_message, tracker.events))
+
+
+class ActionHandoffClosed(Action):
+    """External intent ``handoff_closed``: the bot answers again."""
+
+    def name(self) -> str:
+        return "action_handoff_closed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = message_language(tracker, get_settings().default_language)
+        reply = conversation.handoff_closed(tracker.latest_message, tracker.events, language)
+        return apply(dispatcher, reply)

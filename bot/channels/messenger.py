@@ -1,0 +1,226 @@
+"""Facebook Messenger (Meta Graph API webhooks + Send API).
+
+Webhook ``/webhooks/messenger/webhook``:
+
+* ``GET`` with ``hub.mode=subscribe``, ``hub.verify_token`` and ``hub.challenge``: Meta's
+  subscription check; the challenge is echoed when the verify token matches.
+* ``POST``: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body, key = app secret>``.
+  ``object == "page"`` events; per ``entry[].messaging[]``: ``message.text`` (typed),
+  ``message.quick_reply.payload`` and ``postback.payload`` (our buttons); echoes of the page's
+  own messages, deliveries, reads and attachments-only messages are ignored.
+
+Replies: ``POST {api_base_url}/{graph_version}/me/messages?access_token=<page token>`` with
+``messaging_type: RESPONSE``; buttons become quick replies (at most 13, titles at most 20
+characters; longer titles are also listed, numbered, in the text and a typed number selects).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from rasa.core.channels.channel import OutputChannel
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.common import (
+    Choice,
+    Incoming,
+    Option,
+    Parsed,
+    as_dict,
+    as_list,
+    choices_of,
+    id_text,
+    numbered_list,
+    plain_text_of,
+    same_secret,
+    split_text,
+    truncate,
+)
+from bot.channels.platform import OnNewMessage, PlatformInput, PlatformOutput
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 2000
+QUICK_REPLY_TITLE_LIMIT = 20
+QUICK_REPLY_MAX = 13
+PAYLOAD_LIMIT = 1000
+
+
+def signature_of(body: bytes, app_secret: str) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def valid_signature(body: bytes, header: str | None, app_secret: str) -> bool:
+    return same_secret((header or "").strip().lower(), signature_of(body, app_secret))
+
+
+def parse_events(body: bytes) -> Parsed:
+    """The messages in a Messenger webhook body; never raises."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return Parsed(error="body is not valid JSON")
+    if not isinstance(data, dict):
+        return Parsed(error="body is not a JSON object")
+    parsed = Parsed()
+    if data.get("object") != "page":
+        parsed.ignored.append(f"object {str(data.get('object'))[:40]!r}")
+        return parsed
+    for entry in as_list(data.get("entry")):
+        for event in as_list(as_dict(entry).get("messaging")):
+            incoming = _incoming(as_dict(event), parsed)
+            if incoming:
+                parsed.messages.append(incoming)
+    return parsed
+
+
+def _incoming(event: dict[str, Any], parsed: Parsed) -> Incoming | None:
+    sender = id_text(as_dict(event.get("sender")).get("id"))
+    if sender is None:
+        parsed.ignored.append("event without sender id")
+        return None
+    message = event.get("message")
+    postback = event.get("postback")
+    if isinstance(message, dict):
+        if message.get("is_echo"):
+            parsed.ignored.append("echo of the page's own message")
+            return None
+        mid = id_text(message.get("mid"))
+        payload = as_dict(message.get("quick_reply")).get("payload")
+        if mid and isinstance(payload, str) and payload:
+            return Incoming(sender, payload, mid, is_payload=True)
+        text = message.get("text")
+        if mid and isinstance(text, str):
+            return Incoming(sender, text, mid)
+        parsed.ignored.append("message without text (attachment or sticker)")
+        return None
+    if isinstance(postback, dict):
+        payload = postback.get("payload")
+        mid = id_text(postback.get("mid")) or _postback_id(sender, event)
+        if isinstance(payload, str) and payload and mid:
+            return Incoming(sender, payload, mid, is_payload=True)
+        parsed.ignored.append("postback without payload")
+        return None
+    kinds = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
+    parsed.ignored.append(f"event {','.join(kinds)[:60] or 'empty'}")
+    return None
+
+
+def _postback_id(sender: str, event: dict[str, Any]) -> str | None:
+    """Older postbacks have no ``mid``; sender + timestamp identifies a redelivery."""
+    timestamp = id_text(event.get("timestamp"))
+    return f"postback-{sender}-{timestamp}" if timestamp else None
+
+
+def build_messages(psid: str, message: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Choice]]:
+    """Send API bodies for one client message, and the choices a typed number selects."""
+    text = plain_text_of(message)
+    choices = [c for c in choices_of(message) if len(c.payload) <= PAYLOAD_LIMIT][:QUICK_REPLY_MAX]
+    numbered = any(len(c.title) > QUICK_REPLY_TITLE_LIMIT for c in choices)
+    if numbered:
+        text = (text + "\n\n" if text else "") + numbered_list([c.title for c in choices])
+    parts = split_text(text, TEXT_LIMIT)
+    if choices and not parts:
+        parts = ["…"]
+    bodies = [
+        {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": part}}
+        for part in parts
+    ]
+    if choices:
+        bodies[-1]["message"]["quick_replies"] = [
+            {
+                "content_type": "text",
+                "title": truncate(
+                    f"{n}. {c.title}" if numbered else c.title, QUICK_REPLY_TITLE_LIMIT
+                ),
+                "payload": c.payload,
+            }
+            for n, c in enumerate(choices, start=1)
+        ]
+    return bodies, choices if numbered else []
+
+
+class MessengerOutput(PlatformOutput):
+    channel_name = "messenger"
+
+    async def deliver(self, conversation_id: str, message: dict[str, Any]) -> None:
+        channel = self.channel
+        bodies, numbered = build_messages(channel.platform_id(conversation_id), message)
+        channel.choices.remember(conversation_id, numbered)
+        url = (
+            f"{channel.config['api_base_url'].rstrip('/')}/{channel.config['graph_version']}"
+            "/me/messages"
+        )
+        for body in bodies:
+            result = await channel.http.request(
+                "POST",
+                url,
+                label="send",
+                json_body=body,
+                params={"access_token": channel.config["page_access_token"]},
+            )
+            if not result.ok:
+                return
+
+
+class MessengerInput(PlatformInput):
+    """``bot.channels.messenger.MessengerInput`` in credentials.yml; env
+    ``ASKAGENCY_MESSENGER_*``."""
+
+    env_prefixes = ("MESSENGER",)
+    options = (
+        Option("verify_token", secret=True),
+        Option("app_secret", secret=True),
+        Option("page_access_token", secret=True),
+        Option("api_base_url", "https://graph.facebook.com"),
+        Option("graph_version", "v19.0"),
+    )
+    required = ("app_secret", "page_access_token")
+
+    @classmethod
+    def name(cls) -> str:
+        return "messenger"
+
+    def get_output_channel(self) -> OutputChannel:
+        return MessengerOutput(self)
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        blueprint = self.new_blueprint()
+
+        @blueprint.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            mode = request.args.get("hub.mode")
+            token = request.args.get("hub.verify_token")
+            challenge = request.args.get("hub.challenge")
+            if not self.config.get("verify_token"):
+                return self.forbidden(
+                    f"verification refused: {self.env_name('verify_token')} unset"
+                )
+            if mode != "subscribe" or not same_secret(token, self.config["verify_token"]):
+                return self.forbidden("verification with a wrong hub.mode or hub.verify_token")
+            if not challenge:
+                return self.bad_request("verification without hub.challenge")
+            return response.text(challenge)
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            refused = self.refuse(request)
+            if refused:
+                return refused
+            body = request.body or b""
+            header = request.headers.get("X-Hub-Signature-256")
+            if not valid_signature(body, header, self.config["app_secret"]):
+                return self.forbidden("missing or wrong X-Hub-Signature-256")
+            parsed = parse_events(body)
+            if parsed.error:
+                return self.bad_request(parsed.error)
+            self.accept(on_new_message, parsed)
+            return response.text("EVENT_RECEIVED")
+
+        return blueprint

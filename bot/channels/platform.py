@@ -1,0 +1,243 @@
+"""Base classes of the platform channels: configuration, webhook plumbing, hand-over to Rasa.
+
+A webhook request is checked (size, secret configured, signature), parsed, acknowledged at
+once, and each new message is processed in a background task: platforms expect their webhook
+answered within seconds and redeliver otherwise, while a Rasa turn with a custom action can
+take longer. Conversation ids are ``<channel>:<platform id>`` (e.g. ``telegram:12345``) so ids
+of different platforms never share a tracker; the output channel strips the prefix again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ClassVar
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.common import (
+    MAX_BODY_BYTES,
+    Incoming,
+    Option,
+    Parsed,
+    PendingChoices,
+    TtlSet,
+    log_ignored,
+    resolve_options,
+    user_text,
+)
+from bot.channels.http import PlatformHttp, RetryPolicy
+from bot.channels.message import client_message
+
+logger = logging.getLogger(__name__)
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+COMMON_OPTIONS = (
+    Option("timeout_s", 10.0, float),
+    Option("max_attempts", 3, int),
+    Option("retry_backoff_s", 0.5, float),
+    # A platform redelivers a webhook it thinks failed (Telegram until it gets a 2xx, Messenger
+    # and X for hours); ids seen in this window are dropped. Per process, in memory.
+    Option("dedup_ttl_s", 86400.0, float),
+    Option("choices_ttl_s", 3600.0, float),
+)
+
+
+class PlatformInput(InputChannel):
+    """An input channel for one messaging platform; subclasses add parsing and routes."""
+
+    env_prefixes: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[tuple[Option, ...]] = ()
+    # Settings without which no webhook can be trusted (checked on every request).
+    required: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config or resolve_options(self.env_prefixes, {}, self.all_options())
+        self.seen = TtlSet(float(self.config["dedup_ttl_s"]))
+        self.choices = PendingChoices(float(self.config["choices_ttl_s"]))
+        self.http = PlatformHttp(
+            self.name(),
+            RetryPolicy(
+                timeout_s=float(self.config["timeout_s"]),
+                max_attempts=max(1, int(self.config["max_attempts"])),
+                backoff_s=float(self.config["retry_backoff_s"]),
+            ),
+            redact=self.redact,
+        )
+        self._tasks: set[asyncio.Task] = set()
+        missing = self.missing_settings()
+        if missing:
+            logger.warning(
+                "%s channel is not configured (%s unset): its webhook rejects every request "
+                "with 403. See docs/channels.md.",
+                self.name(),
+                ", ".join(self.env_name(key) for key in missing),
+            )
+
+    @classmethod
+    def all_options(cls) -> tuple[Option, ...]:
+        return cls.options + COMMON_OPTIONS
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> PlatformInput:
+        return cls(resolve_options(cls.env_prefixes, credentials, cls.all_options()))
+
+    @classmethod
+    def env_name(cls, key: str) -> str:
+        return f"ASKAGENCY_{cls.env_prefixes[0]}_{key.upper()}"
+
+    def redact(self, text: str) -> str:
+        """Removes secrets that appear in URLs from log lines (overridden where needed)."""
+        return text
+
+    def missing_settings(self) -> list[str]:
+        return [key for key in self.required if not self.config.get(key)]
+
+    # --- conversation ids ---------------------------------------------------------------------
+
+    def conversation_id(self, sender: str) -> str:
+        return f"{self.name()}:{sender}"
+
+    def platform_id(self, conversation_id: str) -> str:
+        prefix = f"{self.name()}:"
+        return (
+            conversation_id[len(prefix) :]
+            if conversation_id.startswith(prefix)
+            else (conversation_id)
+        )
+
+    # --- request handling ---------------------------------------------------------------------
+
+    def refuse(self, request: Request) -> HTTPResponse | None:
+        """403 when the channel cannot check signatures; 413 for oversized bodies."""
+        missing = self.missing_settings()
+        if missing:
+            logger.warning(
+                "%s webhook refused (403): channel not configured, set %s",
+                self.name(),
+                ", ".join(self.env_name(key) for key in missing),
+            )
+            return response.json({"error": "channel not configured"}, status=403)
+        if len(request.body or b"") > MAX_BODY_BYTES:
+            logger.warning(
+                "%s webhook refused (413): body over %d bytes", self.name(), MAX_BODY_BYTES
+            )
+            return response.json({"error": "body too large"}, status=413)
+        return None
+
+    def forbidden(self, why: str) -> HTTPResponse:
+        logger.warning("%s webhook refused (403): %s", self.name(), why)
+        return response.json({"error": "invalid signature"}, status=403)
+
+    def bad_request(self, why: str) -> HTTPResponse:
+        logger.warning("%s webhook rejected (400): %s", self.name(), why)
+        return response.json({"error": why}, status=400)
+
+    def accept(self, on_new_message: OnNewMessage, parsed: Parsed) -> int:
+        """Starts processing every message not seen before; returns how many were started."""
+        log_ignored(self.name(), parsed)
+        started = 0
+        for incoming in parsed.messages:
+            if not self.seen.add(incoming.message_id):
+                logger.info(
+                    "%s webhook: message %s already processed (platform redelivery); skipped",
+                    self.name(),
+                    incoming.message_id,
+                )
+                continue
+            self.spawn(self.handle(on_new_message, incoming))
+            started += 1
+        return started
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Waits for the messages being processed (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def handle(self, on_new_message: OnNewMessage, incoming: Incoming) -> None:
+        conversation_id = self.conversation_id(incoming.sender)
+        try:
+            text = await self.prepare(conversation_id, incoming)
+            if text is None:
+                return
+            metadata: dict[str, Any] = {"channel_message_id": incoming.message_id}
+            if incoming.language:
+                metadata["language"] = incoming.language
+            await on_new_message(
+                UserMessage(
+                    text,
+                    self.get_output_channel(),
+                    conversation_id,
+                    input_channel=self.name(),
+                    message_id=f"{self.name()}-{incoming.message_id}",
+                    metadata=metadata,
+                )
+            )
+        except asyncio.CancelledError:
+            logger.error("%s message %s: processing cancelled", self.name(), incoming.message_id)
+            raise
+        except Exception:
+            logger.exception("%s message %s: processing failed", self.name(), incoming.message_id)
+
+    async def prepare(self, conversation_id: str, incoming: Incoming) -> str | None:
+        """The text Rasa gets: our button payloads unchanged, a number picking one of the
+        options just shown, else the typed text without intent syntax. None: do not process."""
+        if incoming.is_payload:
+            self.choices.remember(conversation_id, [])
+            return incoming.text
+        chosen = self.choices.resolve(conversation_id, incoming.text)
+        return chosen if chosen is not None else user_text(incoming.text)
+
+    def new_blueprint(self) -> Blueprint:
+        blueprint = Blueprint(f"askagency_{self.name()}_webhook", __name__)
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "configured": not self.missing_settings()})
+
+        @blueprint.listener("after_server_stop")
+        async def close_http(*_: Any) -> None:
+            await self.http.close()
+
+        return blueprint
+
+
+class PlatformOutput(OutputChannel):
+    """Sends the one client message shape (:func:`client_message`) through a platform API.
+
+    Never raises: a failed send is logged (by :class:`PlatformHttp`) and the turn goes on.
+    """
+
+    channel_name: ClassVar[str] = "platform"
+
+    def __init__(self, channel: PlatformInput) -> None:
+        self.channel = channel
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.channel_name
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        shaped = client_message(message)
+        if not shaped:
+            return
+        try:
+            await self.deliver(recipient_id, shaped)
+        except Exception:
+            logger.exception("%s: sending a message to %s failed", self.name(), recipient_id)
+
+    async def deliver(self, conversation_id: str, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})

@@ -1,0 +1,348 @@
+"""Twilio Programmable Messaging: SMS (channel ``sms``) and WhatsApp (channel ``whatsapp``).
+
+Webhooks ``/webhooks/sms/webhook`` and ``/webhooks/whatsapp/webhook`` (set them as the number's
+"A message comes in" URL, HTTP POST). Twilio signs each request in ``X-Twilio-Signature``:
+base64(HMAC-SHA1(auth token, URL + every POST parameter name and value, sorted by name)). The
+URL is the one Twilio called, so behind a proxy set ``webhook_url`` to the public URL. The form
+carries ``MessageSid``, ``From`` (``whatsapp:+1...`` for WhatsApp), ``To`` and ``Body``; status
+callbacks and media-only messages are ignored.
+
+Replies go through the REST API, ``POST {api_base_url}/2010-04-01/Accounts/<sid>/Messages.json``
+(the webhook answers an empty TwiML ``<Response/>`` at once, so a slow turn never hits Twilio's
+15 s webhook timeout). SMS has no buttons: options are a numbered list and the reply "2" picks
+option 2. Long SMS answers are split between words into single-segment messages marked
+``(1/3)``; WhatsApp messages are split at 1600 characters. STOP/START/HELP are handled here and
+never reach the bot (see :mod:`bot.channels.sms`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import aiohttp
+from rasa.core.channels.channel import OutputChannel
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.common import (
+    Incoming,
+    Option,
+    Parsed,
+    choices_of,
+    default_data_dir,
+    numbered_list,
+    plain_text_of,
+    same_secret,
+    split_text,
+)
+from bot.channels.platform import OnNewMessage, PlatformInput, PlatformOutput
+from bot.channels.sms import Keyword, OptOutStore, keyword_of, segment_rule
+
+logger = logging.getLogger(__name__)
+
+WHATSAPP_PREFIX = "whatsapp:"
+WHATSAPP_LIMIT = 1600  # Twilio's maximum Body length
+MAX_FORM_FIELDS = 200
+UNSUBSCRIBED_ERROR = 21610  # Twilio: "Attempt to send to unsubscribed recipient"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+DEFAULT_HELP = (
+    "Text your question and I will answer from our official FAQ. Reply STOP to stop "
+    "messages, START to start again."
+)
+DEFAULT_STOP = (
+    "You are unsubscribed and will get no more messages from this number. Reply START to "
+    "subscribe again."
+)
+DEFAULT_START = "You are subscribed again. Text your question any time. Reply STOP to unsubscribe."
+
+
+def parse_form(body: bytes) -> tuple[list[tuple[str, str]] | None, str | None]:
+    """``application/x-www-form-urlencoded`` pairs, or an error; never raises."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=MAX_FORM_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"body is not a valid form ({type(exc).__name__}: {str(exc)[:80]})"
+    return pairs, None
+
+
+def signature_of(url: str, params: Iterable[tuple[str, str]], auth_token: str) -> str:
+    data = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL as given, and with the default port added or removed: Twilio signs the URL as
+    configured in its console, which may or may not spell the port out."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    variants = [url]
+    if default is None or not parts.hostname:
+        return variants
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    if parts.port == default:
+        variants.append(urlunsplit(parts._replace(netloc=userinfo + host)))
+    elif parts.port is None:
+        variants.append(urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{default}")))
+    return variants
+
+
+def valid_signature(
+    urls: Sequence[str], params: list[tuple[str, str]], header: str | None, auth_token: str
+) -> bool:
+    if not header:
+        return False
+    return any(
+        same_secret(header.strip(), signature_of(variant, params, auth_token))
+        for url in urls
+        for variant in url_variants(url)
+    )
+
+
+def parse_message(pairs: list[tuple[str, str]], whatsapp: bool) -> Parsed:
+    """The inbound message of a Twilio webhook form; never raises."""
+    form = dict(pairs)
+    parsed = Parsed()
+    if "Body" not in form and ("MessageStatus" in form or "SmsStatus" in form):
+        parsed.ignored.append(f"status callback {form.get('MessageStatus', '')[:20]!r}")
+        return parsed
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
+    sender = form.get("From", "").strip()
+    if not sid or not sender:
+        return Parsed(error="form without MessageSid or From: not a Twilio message webhook")
+    if sender.startswith(WHATSAPP_PREFIX) != whatsapp:
+        parsed.ignored.append(
+            f"{'SMS' if whatsapp else 'WhatsApp'} message on the "
+            f"{'WhatsApp' if whatsapp else 'SMS'} webhook (check the number's webhook URL)"
+        )
+        return parsed
+    body = form.get("Body", "")
+    if not body.strip():
+        parsed.ignored.append("message without text (media only)")
+        return parsed
+    address = sender[len(WHATSAPP_PREFIX) :] if whatsapp else sender
+    parsed.messages.append(Incoming(address, body, sid))
+    return parsed
+
+
+class TwilioOutput(PlatformOutput):
+    channel_name = "twilio"
+
+    async def deliver(self, conversation_id: str, message: dict[str, Any]) -> None:
+        channel: TwilioInput = self.channel  # type: ignore[assignment]
+        if channel.opt_outs().is_opted_out(conversation_id):
+            logger.info("%s: %s opted out (STOP); message not sent", self.name(), conversation_id)
+            return
+        text = plain_text_of(message)
+        choices = choices_of(message)
+        if choices:
+            text = (text + "\n\n" if text else "") + numbered_list([c.title for c in choices])
+        channel.choices.remember(conversation_id, choices)
+        await channel.send_text(conversation_id, text)
+
+
+class SmsOutput(TwilioOutput):
+    channel_name = "sms"
+
+
+class WhatsAppOutput(TwilioOutput):
+    channel_name = "whatsapp"
+
+
+class TwilioInput(PlatformInput):
+    """Shared by :class:`SmsInput` and :class:`WhatsAppInput`."""
+
+    whatsapp: ClassVar[bool] = False
+    output_class: ClassVar[type[TwilioOutput]] = TwilioOutput
+    options = (
+        Option("account_sid"),
+        Option("auth_token", secret=True),
+        # An API key may send instead of the account's auth token (signatures always use it).
+        Option("api_key_sid"),
+        Option("api_key_secret", secret=True),
+        Option("from_number"),
+        Option("messaging_service_sid"),
+        Option("webhook_url"),
+        Option("api_base_url", "https://api.twilio.com"),
+        # 0: one SMS segment per message (160 GSM-7 / 70 UCS-2 characters).
+        Option("max_chars", 0, int),
+        # Off when Twilio's Advanced Opt-Out already answers STOP/START/HELP for the number.
+        Option("keyword_replies", True, bool),
+        Option("help_text", DEFAULT_HELP),
+        Option("stop_text", DEFAULT_STOP),
+        Option("start_text", DEFAULT_START),
+        Option("opt_out_db"),
+    )
+    required = ("account_sid", "auth_token")
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._opt_outs: OptOutStore | None = None
+
+    def missing_settings(self) -> list[str]:
+        missing = super().missing_settings()
+        if not (self.config.get("from_number") or self.config.get("messaging_service_sid")):
+            missing.append("from_number")
+        return missing
+
+    def opt_outs(self) -> OptOutStore:
+        if self._opt_outs is None:
+            path = self.config.get("opt_out_db") or default_data_dir() / "channel_opt_out.db"
+            self._opt_outs = OptOutStore(Path(path))
+        return self._opt_outs
+
+    def get_output_channel(self) -> OutputChannel:
+        return self.output_class(self)
+
+    def address(self, conversation_id: str) -> str:
+        number = self.platform_id(conversation_id)
+        return WHATSAPP_PREFIX + number if self.whatsapp else number
+
+    def parts(self, text: str) -> list[str]:
+        limit = int(self.config["max_chars"])
+        if self.whatsapp:
+            return split_text(text, limit or WHATSAPP_LIMIT, mark_parts=True)
+        if limit > 0:
+            return split_text(text, limit, mark_parts=True)
+        segment, measure = segment_rule(text)
+        return split_text(text, segment, measure=measure, mark_parts=True)  # type: ignore[arg-type]
+
+    async def send_text(self, conversation_id: str, text: str) -> None:
+        """Sends ``text`` (split) via the Messages API; stops at the first failed part."""
+        config = self.config
+        url = (
+            f"{config['api_base_url'].rstrip('/')}/2010-04-01/Accounts/"
+            f"{config['account_sid']}/Messages.json"
+        )
+        if config.get("api_key_sid") and config.get("api_key_secret"):
+            auth = aiohttp.BasicAuth(config["api_key_sid"], config["api_key_secret"])
+        else:
+            auth = aiohttp.BasicAuth(config["account_sid"], config["auth_token"])
+        sender = (
+            {"MessagingServiceSid": config["messaging_service_sid"]}
+            if config.get("messaging_service_sid")
+            else {"From": self.from_address()}
+        )
+        for part in self.parts(text):
+            form = {"To": self.address(conversation_id), **sender, "Body": part}
+            result = await self.http.request(
+                "POST", url, label="send message", form=form, auth=auth
+            )
+            if not result.ok:
+                if isinstance(result.body, dict) and result.body.get("code") == UNSUBSCRIBED_ERROR:
+                    self.opt_outs().opt_out(conversation_id)
+                return
+
+    def from_address(self) -> str:
+        number = str(self.config.get("from_number") or "")
+        if self.whatsapp and not number.startswith(WHATSAPP_PREFIX):
+            return WHATSAPP_PREFIX + number
+        return number
+
+    async def prepare(self, conversation_id: str, incoming: Incoming) -> str | None:
+        store = self.opt_outs()
+        opted_out = store.is_opted_out(conversation_id)
+        keyword = keyword_of(incoming.text, opted_out)
+        replies = bool(self.config["keyword_replies"])
+        if keyword is Keyword.STOP:
+            store.opt_out(conversation_id)
+            if replies:
+                await self.send_text(conversation_id, self.config["stop_text"])
+            return None
+        if keyword is Keyword.START:
+            store.opt_in(conversation_id)
+            if replies:
+                await self.send_text(conversation_id, self.config["start_text"])
+            return None
+        if keyword is Keyword.HELP:
+            if replies:
+                await self.send_text(conversation_id, self.config["help_text"])
+            return None
+        if opted_out:
+            logger.info("%s: message from opted-out %s not processed", self.name(), conversation_id)
+            return None
+        return await super().prepare(conversation_id, incoming)
+
+    def signed_urls(self, request: Request) -> list[str]:
+        if self.config.get("webhook_url"):
+            return [self.config["webhook_url"]]
+        urls = [request.url]
+        proto = request.headers.get("X-Forwarded-Proto")
+        host = request.headers.get("X-Forwarded-Host")
+        if proto or host:
+            parts = urlsplit(request.url)
+            urls.append(
+                urlunsplit(
+                    parts._replace(
+                        scheme=(proto or parts.scheme).split(",")[0].strip(),
+                        netloc=(host or parts.netloc).split(",")[0].strip(),
+                    )
+                )
+            )
+        return urls
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        blueprint = self.new_blueprint()
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            refused = self.refuse(request)
+            if refused:
+                return refused
+            header = request.headers.get("X-Twilio-Signature")
+            if not header:
+                return self.forbidden("missing X-Twilio-Signature")
+            pairs, error = parse_form(request.body or b"")
+            if pairs is None:
+                return self.bad_request(error or "body is not a valid form")
+            if not valid_signature(
+                self.signed_urls(request), pairs, header, self.config["auth_token"]
+            ):
+                return self.forbidden(
+                    "wrong X-Twilio-Signature (if Rasa is behind a proxy, set "
+                    f"{self.env_name('webhook_url')} to the URL registered at Twilio)"
+                )
+            parsed = parse_message(pairs, self.whatsapp)
+            if parsed.error:
+                return self.bad_request(parsed.error)
+            self.accept(on_new_message, parsed)
+            return response.text(EMPTY_TWIML, content_type="text/xml")
+
+        return blueprint
+
+
+class SmsInput(TwilioInput):
+    """``bot.channels.twilio.SmsInput``; env ``ASKAGENCY_SMS_*``, then ``ASKAGENCY_TWILIO_*``."""
+
+    env_prefixes = ("SMS", "TWILIO")
+    output_class = SmsOutput
+
+    @classmethod
+    def name(cls) -> str:
+        return "sms"
+
+
+class WhatsAppInput(TwilioInput):
+    """``bot.channels.twilio.WhatsAppInput``; env ``ASKAGENCY_WHATSAPP_*``, then
+    ``ASKAGENCY_TWILIO_*``."""
+
+    env_prefixes = ("WHATSAPP", "TWILIO")
+    whatsapp = True
+    output_class = WhatsAppOutput
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"

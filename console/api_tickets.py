@@ -1,0 +1,575 @@
+"""JSON API of the agent inbox: tickets, replies, assignment, notes, closing, presence, canned
+replies, the conversation transcript and a server-sent-events stream of new messages.
+
+Every route is registered with ``api_route`` (so /api/openapi.json documents it) and allowed to
+agents and admins. Errors use the uniform ``{"error", "details"}`` body: 404 for an unknown
+ticket, 409 for a reply to a closed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from askagency.config import Settings
+from askagency.db import session_scope
+from console.auth import CurrentUser, current_user, require_role
+from console.jsonapi import json_error, parse_json
+from console.keys import SETTINGS_KEY
+from console.models import Role, User
+from console.openapi import api_route
+from handoff import canned, delivery, service
+from handoff.delivery import Backoff, DeliveryWorker
+from handoff.models import MESSAGE_MAX_CHARS, Ticket, TicketMessage, TicketNote
+from handoff.rasa_api import RasaClient, RasaError
+
+logger = logging.getLogger(__name__)
+
+TAGS = ("inbox",)
+ROLES = ("agent", "admin")
+RASA_KEY = web.AppKey("handoff_rasa", RasaClient)
+WORKER_KEY = web.AppKey("handoff_worker", DeliveryWorker)
+SSE_POLL_S = 1.0
+SSE_KEEPALIVE_S = 15.0
+SSE_MAX_S = 600.0  # EventSource reconnects by itself; bounded streams free server resources
+
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- models
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=MESSAGE_MAX_CHARS)
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=MESSAGE_MAX_CHARS)
+
+
+class AssignIn(BaseModel):
+    agent_id: int | None = Field(description="console user id; null returns it to the queue")
+
+
+class CloseIn(BaseModel):
+    resolved: bool
+
+
+class AgentOut(BaseModel):
+    id: int
+    name: str
+    languages: list[str]
+
+
+class MessageOut(BaseModel):
+    id: int
+    direction: str
+    kind: str
+    author: str
+    text: str
+    created_at: datetime
+    delivery_status: str | None
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class NoteOut(BaseModel):
+    id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+class TicketOut(BaseModel):
+    id: int
+    conversation_id: str
+    channel: str
+    language: str
+    reason: str
+    priority: str
+    status: str
+    assigned_agent: AgentOut | None
+    created_at: datetime
+    wait_seconds: int
+    first_agent_reply_at: datetime | None
+    first_response_seconds: int | None
+    closed_at: datetime | None
+    after_hours: bool
+    expected_reply_at: datetime | None
+    trigger_text: str
+    transcript_url: str
+    pending_replies: int = 0
+
+
+class TicketListOut(BaseModel):
+    tickets: list[TicketOut]
+    agents_online: int
+    me: AgentOut
+
+
+class TicketDetailOut(BaseModel):
+    ticket: TicketOut
+    messages: list[MessageOut]
+    notes: list[NoteOut]
+    agents: list[AgentOut]
+    me: AgentOut
+
+
+class TranscriptOut(BaseModel):
+    conversation_id: str
+    messages: list[dict[str, Any]]
+
+
+class CannedOut(BaseModel):
+    results: list[canned.CannedReply]
+
+
+class PresenceOut(BaseModel):
+    agents_online: int
+
+
+# ----------------------------------------------------------------------------- helpers
+def _agent_out(user: User | CurrentUser) -> AgentOut:
+    name = user.display_name
+    return AgentOut(id=user.id, name=name, languages=list(user.languages or []))
+
+
+def _ticket_out(ticket: Ticket, session: Any, now: datetime) -> TicketOut:
+    agent = session.get(User, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
+    end = ticket.closed_at or now
+    first = ticket.first_agent_reply_at
+    pending = sum(
+        1 for m in ticket.messages if m.direction == "agent" and m.delivery_status == "pending"
+    )
+    return TicketOut(
+        id=ticket.id,
+        conversation_id=ticket.conversation_id,
+        channel=ticket.channel,
+        language=ticket.language,
+        reason=ticket.reason,
+        priority=ticket.priority,
+        status=ticket.status,
+        assigned_agent=_agent_out(agent) if agent else None,
+        created_at=ticket.created_at,
+        wait_seconds=int(((first or end) - ticket.created_at).total_seconds()),
+        first_agent_reply_at=first,
+        first_response_seconds=int((first - ticket.created_at).total_seconds()) if first else None,
+        closed_at=ticket.closed_at,
+        after_hours=ticket.after_hours,
+        expected_reply_at=ticket.expected_reply_at,
+        trigger_text=ticket.trigger_text,
+        transcript_url=ticket.transcript_url,
+        pending_replies=pending,
+    )
+
+
+def _message_out(message: TicketMessage) -> MessageOut:
+    return MessageOut(
+        id=message.id,
+        direction=message.direction,
+        kind=message.kind,
+        author=message.author,
+        text=message.text,
+        created_at=message.created_at,
+        delivery_status=message.delivery_status,
+        attempts=message.attempts,
+        last_error=message.last_error,
+        delivered_at=message.delivered_at,
+    )
+
+
+def _note_out(note: TicketNote) -> NoteOut:
+    return NoteOut(id=note.id, author=note.author, text=note.text, created_at=note.created_at)
+
+
+def _user(request: web.Request) -> CurrentUser:
+    user = current_user(request)
+    assert user is not None  # require_role ran first
+    return user
+
+
+def _ticket_id(request: web.Request) -> int:
+    raw = request.match_info["ticket_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise json_error(404, f"ticket {raw!r} does not exist")
+    return int(raw)
+
+
+def _ok(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json"), status=status)
+
+
+async def _db(fn: Callable[[Any], T]) -> T:
+    """Runs ``fn(session)`` in one transaction off the event loop; ticket errors -> JSON."""
+
+    def work() -> T:
+        with session_scope() as session:
+            return fn(session)
+
+    try:
+        return await asyncio.to_thread(work)
+    except service.HandoffError as exc:
+        raise json_error(exc.status, exc.message) from exc
+
+
+def _detail(session: Any, ticket_id: int, me: CurrentUser) -> TicketDetailOut:
+    ticket = service.get_ticket(session, ticket_id)
+    now = service.now_utc()
+    return TicketDetailOut(
+        ticket=_ticket_out(ticket, session, now),
+        messages=[_message_out(m) for m in service.messages_after(session, ticket_id)],
+        notes=[_note_out(n) for n in service.notes_of(session, ticket_id)],
+        agents=[_agent_out(a) for a in service.agents(session)],
+        me=_agent_out(me),
+    )
+
+
+# ----------------------------------------------------------------------------- handlers
+@require_role(Role.AGENT)
+async def list_tickets(request: web.Request) -> web.Response:
+    """Open tickets (``?status=closed`` for the 100 most recently closed)."""
+    me = _user(request)
+    settings = request.app[SETTINGS_KEY]
+    which = request.query.get("status", "open")
+    if which not in ("open", "closed"):
+        raise json_error(400, "status must be 'open' or 'closed'")
+
+    def load(session: Any) -> TicketListOut:
+        now = service.now_utc()
+        tickets = service.list_open(session) if which == "open" else service.list_closed(session)
+        return TicketListOut(
+            tickets=[_ticket_out(t, session, now) for t in tickets],
+            agents_online=service.online_agents(session, settings.handoff_presence_window_s),
+            me=_agent_out(me),
+        )
+
+    return _ok(await _db(load))
+
+
+@require_role(Role.AGENT)
+async def get_ticket(request: web.Request) -> web.Response:
+    ticket_id, me = _ticket_id(request), _user(request)
+    return _ok(await _db(lambda s: _detail(s, ticket_id, me)))
+
+
+@require_role(Role.AGENT)
+async def post_reply(request: web.Request) -> web.Response:
+    """Queues the reply (201, ``delivery_status: pending``); the delivery worker sends it."""
+    ticket_id, me = _ticket_id(request), _user(request)
+    body = await parse_json(request, ReplyIn)
+    message = await _db(
+        lambda s: _message_out(service.add_agent_reply(s, ticket_id, me.id, body.text))
+    )
+    worker = request.app.get(WORKER_KEY)
+    if worker is not None:
+        worker.wake()
+    return _ok(message, status=201)
+
+
+@require_role(Role.AGENT)
+async def post_assign(request: web.Request) -> web.Response:
+    ticket_id, me = _ticket_id(request), _user(request)
+    body = await parse_json(request, AssignIn)
+
+    def work(session: Any) -> TicketDetailOut:
+        service.assign(session, ticket_id, body.agent_id, by_user_id=me.id)
+        return _detail(session, ticket_id, me)
+
+    return _ok(await _db(work))
+
+
+@require_role(Role.AGENT)
+async def post_note(request: web.Request) -> web.Response:
+    ticket_id, me = _ticket_id(request), _user(request)
+    body = await parse_json(request, NoteIn)
+    note = await _db(lambda s: _note_out(service.add_note(s, ticket_id, me.id, body.text)))
+    return _ok(note, status=201)
+
+
+@require_role(Role.AGENT)
+async def post_close(request: web.Request) -> web.Response:
+    """Closes the ticket; the bot takes the conversation back once pending replies are out."""
+    ticket_id, me = _ticket_id(request), _user(request)
+    body = await parse_json(request, CloseIn)
+
+    def work(session: Any) -> TicketDetailOut:
+        service.close_ticket(session, ticket_id, body.resolved, by_user_id=me.id)
+        return _detail(session, ticket_id, me)
+
+    detail = await _db(work)
+    worker = request.app.get(WORKER_KEY)
+    if worker is not None:
+        worker.wake()
+    return _ok(detail)
+
+
+@require_role(Role.AGENT)
+async def post_retry(request: web.Request) -> web.Response:
+    """Puts a failed reply back in the outbox."""
+    ticket_id = _ticket_id(request)
+    raw = request.match_info["message_id"]
+    if not raw.isdigit():
+        raise json_error(404, f"message {raw!r} does not exist")
+
+    def work(session: Any) -> MessageOut:
+        message = session.get(TicketMessage, int(raw))
+        if message is None or message.ticket_id != ticket_id or message.direction == "citizen":
+            raise service.TicketNotFound(f"message {raw} of ticket {ticket_id} does not exist")
+        return _message_out(delivery.retry(session, message.id))
+
+    message = await _db(work)
+    worker = request.app.get(WORKER_KEY)
+    if worker is not None:
+        worker.wake()
+    return _ok(message)
+
+
+@require_role(Role.AGENT)
+async def get_transcript(request: web.Request) -> web.Response:
+    """The whole conversation as the citizen saw it, from Rasa's tracker."""
+    from console.widget_api import messages_from_tracker
+
+    ticket_id = _ticket_id(request)
+    conversation_id = await _db(lambda s: service.get_ticket(s, ticket_id).conversation_id)
+    try:
+        tracker = await request.app[RASA_KEY].tracker(conversation_id)
+    except RasaError as exc:
+        raise json_error(503, f"transcript unavailable: {exc}") from exc
+    # Triggered intents (agent replies, hand-back) are user events there; this drops them.
+    messages = messages_from_tracker(tracker)
+    return _ok(TranscriptOut(conversation_id=conversation_id, messages=messages))
+
+
+@require_role(Role.AGENT)
+async def post_heartbeat(request: web.Request) -> web.Response:
+    """The open inbox posts this every 30 s; agents count as online for the presence window."""
+    me = _user(request)
+    settings = request.app[SETTINGS_KEY]
+
+    def work(session: Any) -> PresenceOut:
+        service.heartbeat(session, me.id)
+        session.flush()
+        return PresenceOut(
+            agents_online=service.online_agents(session, settings.handoff_presence_window_s)
+        )
+
+    return _ok(await _db(work))
+
+
+@require_role(Role.AGENT)
+async def get_canned(request: web.Request) -> web.Response:
+    """Published FAQ answers matching ``q`` (lexical; the last word matches as a prefix)."""
+    query = request.query.get("q", "")[:200]
+    language = request.query.get("language", "")[:16] or None
+    results = await _db(lambda s: canned.search(s, query, language))
+    return _ok(CannedOut(results=results))
+
+
+@require_role(Role.AGENT)
+async def ticket_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``message`` (new or changed message: citizen text, delivery status),
+    ``ticket`` (status or assignment changed). Polls the database once a second."""
+    ticket_id = _ticket_id(request)
+    await _db(lambda s: service.get_ticket(s, ticket_id))  # 404 before the stream starts
+    raw_after = request.query.get("after", "")
+    after = int(raw_after) if raw_after.isdigit() and len(raw_after) < 12 else 0
+
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    sent: dict[int, tuple[Any, ...]] = {}
+    last_ticket: tuple[Any, ...] | None = None
+    started = last_write = time.monotonic()
+
+    def snapshot(session: Any) -> tuple[list[MessageOut], tuple[Any, ...]]:
+        ticket = service.get_ticket(session, ticket_id)
+        messages = [_message_out(m) for m in service.messages_after(session, ticket_id)]
+        state = (ticket.status, ticket.assigned_agent_id, ticket.priority)
+        return messages, state
+
+    try:
+        while time.monotonic() - started < SSE_MAX_S:
+            messages, state = await _db(snapshot)
+            for message in messages:
+                key = (message.delivery_status, message.attempts, message.last_error)
+                if message.id <= after and message.id not in sent:
+                    sent[message.id] = key
+                    continue
+                if sent.get(message.id) != key:
+                    sent[message.id] = key
+                    await _sse(response, "message", message.model_dump(mode="json"))
+                    last_write = time.monotonic()
+            if state != last_ticket:
+                if last_ticket is not None:
+                    await _sse(response, "ticket", {"status": state[0], "assigned": state[1]})
+                    last_write = time.monotonic()
+                last_ticket = state
+            if time.monotonic() - last_write > SSE_KEEPALIVE_S:
+                await response.write(b": keep-alive\n\n")
+                last_write = time.monotonic()
+            await asyncio.sleep(SSE_POLL_S)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response
+
+
+async def _sse(response: web.StreamResponse, event: str, data: Any) -> None:
+    payload = json.dumps(data, separators=(",", ":"))
+    await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+
+
+# ----------------------------------------------------------------------------- wiring
+async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The Rasa client and the outbox worker live as long as the console process."""
+    settings: Settings = app[SETTINGS_KEY]
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        client = RasaClient(http, settings.rasa_url, settings.rasa_token)
+        worker = DeliveryWorker(
+            client,
+            Backoff(
+                settings.handoff_delivery_backoff_min_s, settings.handoff_delivery_backoff_max_s
+            ),
+            poll_s=settings.handoff_delivery_poll_s,
+        )
+        app[RASA_KEY] = client
+        app[WORKER_KEY] = worker
+        task = asyncio.create_task(worker.run_forever(), name="handoff-delivery")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_delivery_ctx)
+    r = {"tags": TAGS, "roles": ROLES}
+    api_route(
+        app,
+        "GET",
+        "/api/tickets",
+        list_tickets,
+        summary="List open (or closed) tickets",
+        response_model=TicketListOut,
+        query=[("status", "open (default) or closed", False)],
+        **r,
+    )
+    api_route(
+        app,
+        "GET",
+        "/api/tickets/{ticket_id}",
+        get_ticket,
+        summary="A ticket with its messages, notes and the agents it can go to",
+        response_model=TicketDetailOut,
+        responses={404: "No such ticket"},
+        **r,
+    )
+    api_route(
+        app,
+        "GET",
+        "/api/tickets/{ticket_id}/transcript",
+        get_transcript,
+        summary="The conversation from Rasa's tracker",
+        response_model=TranscriptOut,
+        responses={404: "No such ticket", 503: "Rasa unreachable"},
+        **r,
+    )
+    api_route(
+        app,
+        "GET",
+        "/api/tickets/{ticket_id}/events",
+        ticket_events,
+        summary="Server-sent events (text/event-stream): new messages, status changes",
+        query=[("after", "last message id already shown", False)],
+        responses={404: "No such ticket"},
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/tickets/{ticket_id}/replies",
+        post_reply,
+        summary="Reply to the citizen (queued, delivered in order)",
+        request_model=ReplyIn,
+        response_model=MessageOut,
+        responses={201: "Queued", 404: "No such ticket", 409: "Ticket closed"},
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/tickets/{ticket_id}/assign",
+        post_assign,
+        summary="Assign to an agent, transfer, or return to the queue (agent_id null)",
+        request_model=AssignIn,
+        response_model=TicketDetailOut,
+        responses={404: "No such ticket", 409: "Ticket closed"},
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/tickets/{ticket_id}/notes",
+        post_note,
+        summary="Add an internal note",
+        request_model=NoteIn,
+        response_model=NoteOut,
+        responses={201: "Created", 404: "No such ticket"},
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/tickets/{ticket_id}/close",
+        post_close,
+        summary="Close as resolved or not; the bot takes the conversation back",
+        request_model=CloseIn,
+        response_model=TicketDetailOut,
+        responses={404: "No such ticket", 409: "Already closed"},
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/tickets/{ticket_id}/messages/{message_id}/retry",
+        post_retry,
+        summary="Retry delivering a failed reply",
+        response_model=MessageOut,
+        responses={404: "No such message"},
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/agents/heartbeat",
+        post_heartbeat,
+        summary="Mark the current agent online",
+        response_model=PresenceOut,
+        **r,
+    )
+    api_route(
+        app,
+        "GET",
+        "/api/canned-replies",
+        get_canned,
+        summary="Search published FAQ answers to reuse as replies",
+        response_model=CannedOut,
+        query=[("q", "search text", False), ("language", "e.g. en", False)],
+        **r,
+    )

@@ -1,0 +1,365 @@
+/* AskAgency agent inbox: ticket list and ticket view, driven by the JSON API.
+ *
+ * Rules kept throughout: all text goes through textContent (citizen text is never HTML),
+ * every state-changing request carries the page's CSRF token, and the page keeps working
+ * (with a visible error) when a request fails.
+ */
+(function () {
+  "use strict";
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var CSRF = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var HEARTBEAT_MS = 30000;
+  var LIST_REFRESH_MS = 5000;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function api(method, url, body) {
+    var options = {
+      method: method,
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    if (method !== "GET") options.headers["X-CSRF-Token"] = CSRF;
+    return fetch(url, options).then(function (resp) {
+      return resp.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!resp.ok) {
+          var message = (data && data.error) || "HTTP " + resp.status;
+          var error = new Error(message);
+          error.status = resp.status;
+          throw error;
+        }
+        return data;
+      });
+    });
+  }
+
+  function showError(node, error) {
+    if (!node) return;
+    if (error) {
+      node.textContent = error.message || String(error);
+      node.hidden = false;
+    } else {
+      node.textContent = "";
+      node.hidden = true;
+    }
+  }
+
+  function duration(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    if (seconds < 60) return seconds + " s";
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min";
+    var hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " h " + (minutes % 60) + " min";
+    return Math.floor(hours / 24) + " days";
+  }
+
+  function when(iso) {
+    if (!iso) return "";
+    var date = new Date(iso);
+    return isNaN(date.getTime()) ? "" : date.toLocaleString();
+  }
+
+  function label(value) {
+    return String(value || "").replace(/_/g, " ");
+  }
+
+  function heartbeat(onlineNode) {
+    function beat() {
+      api("POST", "/api/agents/heartbeat", {}).then(function (data) {
+        if (onlineNode && data) onlineNode.textContent = String(data.agents_online);
+      }).catch(function () { /* the next beat retries */ });
+    }
+    beat();
+    return window.setInterval(beat, HEARTBEAT_MS);
+  }
+
+  // ------------------------------------------------------------------ inbox list
+  function initInbox(root) {
+    var rows = document.getElementById("ticket-rows");
+    var online = document.getElementById("agents-online");
+    var refreshed = document.getElementById("refreshed");
+    var errorNode = document.getElementById("inbox-error");
+    var which = "open";
+
+    function render(data) {
+      var myLanguages = (data.me && data.me.languages) || [];
+      rows.textContent = "";
+      if (!data.tickets.length) {
+        var empty = el("tr");
+        var cell = el("td", "muted", which === "open" ? "No open tickets. " : "No closed tickets yet.");
+        cell.colSpan = 9;
+        empty.appendChild(cell);
+        rows.appendChild(empty);
+      }
+      data.tickets.forEach(function (t) {
+        var tr = el("tr");
+        tr.setAttribute("data-ticket-id", String(t.id));
+        if (t.priority === "high") tr.classList.add("high");
+        if (myLanguages.length && myLanguages.indexOf(t.language) < 0) tr.classList.add("other-language");
+        var link = el("a", null, "#" + t.id);
+        link.href = "/console/inbox/" + encodeURIComponent(t.id);
+        var first = el("td");
+        first.appendChild(link);
+        tr.appendChild(first);
+        var priority = el("td");
+        priority.appendChild(el("span", "badge" + (t.priority === "high" ? " danger" : ""), t.priority));
+        tr.appendChild(priority);
+        tr.appendChild(el("td", null, label(t.reason)));
+        tr.appendChild(el("td", null, t.language));
+        tr.appendChild(el("td", null, t.channel || "?"));
+        var wait = el("td", null, duration(t.wait_seconds));
+        if (t.after_hours && t.expected_reply_at) wait.title = "Citizen told: reply by " + when(t.expected_reply_at);
+        tr.appendChild(wait);
+        var status = el("td");
+        status.appendChild(el("span", "badge" + (t.status === "waiting" ? " warn" : ""), label(t.status)));
+        if (t.pending_replies) status.appendChild(el("span", "badge warn", t.pending_replies + " pending"));
+        tr.appendChild(status);
+        tr.appendChild(el("td", null, t.assigned_agent ? t.assigned_agent.name : "—"));
+        tr.appendChild(el("td", null, (t.trigger_text || "").slice(0, 120)));
+        rows.appendChild(tr);
+      });
+      online.textContent = String(data.agents_online);
+      refreshed.textContent = "Updated " + new Date().toLocaleTimeString();
+    }
+
+    function load() {
+      api("GET", "/api/tickets?status=" + which).then(function (data) {
+        showError(errorNode, null);
+        render(data);
+      }).catch(function (error) { showError(errorNode, error); });
+    }
+
+    Array.prototype.forEach.call(root.querySelectorAll('input[name="which"]'), function (radio) {
+      radio.addEventListener("change", function () {
+        which = radio.value;
+        load();
+      });
+    });
+    load();
+    window.setInterval(load, LIST_REFRESH_MS);
+    heartbeat(online);
+  }
+
+  // ------------------------------------------------------------------ one ticket
+  function initTicket(root) {
+    var ticketId = root.getAttribute("data-ticket-id");
+    var meId = Number(root.getAttribute("data-me"));
+    var base = "/api/tickets/" + encodeURIComponent(ticketId);
+    var transcript = document.getElementById("transcript");
+    var errorNode = document.getElementById("ticket-error");
+    var replyText = document.getElementById("reply-text");
+    var replyStatus = document.getElementById("reply-status");
+    var ticket = null;
+    var messageNodes = {};
+    var lastMessageId = 0;
+    var source = null;
+
+    function setClosed(closed) {
+      Array.prototype.forEach.call(
+        root.querySelectorAll("#reply-form button, #reply-text, #assign-me, #transfer, #transfer-to, #close-resolved, #close-unresolved"),
+        function (node) { node.disabled = closed; }
+      );
+    }
+
+    function renderTicket(detail) {
+      ticket = detail.ticket;
+      document.getElementById("ticket-status").textContent = label(ticket.status);
+      var priority = document.getElementById("ticket-priority");
+      priority.textContent = ticket.priority + " priority";
+      priority.className = "badge" + (ticket.priority === "high" ? " danger" : "");
+      var facts = "Reason: " + label(ticket.reason) + " · language " + ticket.language +
+        " · channel " + (ticket.channel || "?") + " · opened " + when(ticket.created_at);
+      if (ticket.first_response_seconds !== null) facts += " · first reply after " + duration(ticket.first_response_seconds);
+      if (ticket.after_hours && ticket.expected_reply_at) facts += " · citizen told to expect a reply by " + when(ticket.expected_reply_at);
+      document.getElementById("ticket-facts").textContent = facts;
+      document.getElementById("assignee").textContent = ticket.assigned_agent
+        ? "Assigned to " + ticket.assigned_agent.name : "Waiting for an agent";
+      var select = document.getElementById("transfer-to");
+      select.textContent = "";
+      detail.agents.forEach(function (agent) {
+        var option = el("option", null, agent.name + " (" + agent.languages.join(", ") + ")");
+        option.value = String(agent.id);
+        select.appendChild(option);
+      });
+      var notes = document.getElementById("notes");
+      notes.textContent = "";
+      detail.notes.forEach(function (note) {
+        notes.appendChild(el("li", null, note.author + ": " + note.text));
+      });
+      setClosed(ticket.status.indexOf("closed") === 0);
+    }
+
+    function deliveryText(m) {
+      if (m.direction === "citizen" || !m.delivery_status) return "";
+      if (m.delivery_status === "delivered") return m.kind === "close" ? "" : "delivered";
+      if (m.delivery_status === "failed") return "not delivered: " + (m.last_error || "");
+      return m.attempts ? "pending (retrying: " + (m.last_error || "") + ")" : "pending";
+    }
+
+    function upsertMessage(m) {
+      var node = messageNodes[m.id];
+      if (!node) {
+        var kind = m.direction === "system" ? "system" : m.direction;
+        node = el("li", kind);
+        node.setAttribute("data-message-id", String(m.id));
+        node.appendChild(el("span", "who"));
+        node.appendChild(el("span", "text"));
+        node.appendChild(el("span", "delivery"));
+        transcript.appendChild(node);
+        messageNodes[m.id] = node;
+      }
+      var who = m.direction === "citizen" ? "Citizen" : m.author;
+      node.querySelector(".who").textContent = who + " · " + when(m.created_at);
+      var text = m.kind === "close" ? "Closed as " + m.text + "; the assistant took over again." : m.text;
+      node.querySelector(".text").textContent = text;
+      var delivery = node.querySelector(".delivery");
+      delivery.textContent = deliveryText(m);
+      delivery.className = "delivery " + (m.delivery_status || "");
+      node.setAttribute("data-delivery", m.delivery_status || "");
+      if (m.delivery_status === "failed") {
+        var retry = el("button", null, "Retry");
+        retry.type = "button";
+        retry.addEventListener("click", function () {
+          api("POST", base + "/messages/" + m.id + "/retry", {}).then(upsertMessage)
+            .catch(function (error) { showError(errorNode, error); });
+        });
+        delivery.appendChild(retry);
+      }
+      if (m.id > lastMessageId) lastMessageId = m.id;
+      transcript.scrollTop = transcript.scrollHeight;
+    }
+
+    function renderHistory(messages, createdAt) {
+      var cutoff = new Date(createdAt).getTime() / 1000;
+      messages.forEach(function (m) {
+        if (m.timestamp && m.timestamp > cutoff) return; // the ticket's own messages follow
+        var item = el("li", m.role === "citizen" ? "citizen" : m.role);
+        item.appendChild(el("span", "who", (m.role === "citizen" ? "Citizen" : m.role === "agent" ? "Agent" : "Assistant")));
+        item.appendChild(el("span", "text", m.text));
+        transcript.appendChild(item);
+      });
+      transcript.appendChild(el("li", "system", "Handed to a person (" + label(ticket.reason) + ")"));
+    }
+
+    function loadAll() {
+      return api("GET", base).then(function (detail) {
+        renderTicket(detail);
+        transcript.textContent = "";
+        messageNodes = {};
+        return api("GET", base + "/transcript").then(function (t) {
+          renderHistory(t.messages, detail.ticket.created_at);
+        }).catch(function (error) {
+          transcript.appendChild(el("li", "system", "Earlier conversation unavailable: " + error.message));
+        }).then(function () {
+          detail.messages.forEach(upsertMessage);
+          stream();
+        });
+      }).catch(function (error) { showError(errorNode, error); });
+    }
+
+    function stream() {
+      if (!window.EventSource) return;
+      if (source) source.close();
+      source = new EventSource(base + "/events?after=" + lastMessageId);
+      source.addEventListener("message", function (event) {
+        try { upsertMessage(JSON.parse(event.data)); } catch (e) { /* ignore a bad frame */ }
+      });
+      source.addEventListener("ticket", function () {
+        api("GET", base).then(renderTicket).catch(function (error) { showError(errorNode, error); });
+      });
+    }
+
+    function act(method, url, body, then) {
+      showError(errorNode, null);
+      return api(method, url, body).then(then).catch(function (error) { showError(errorNode, error); });
+    }
+
+    document.getElementById("reply-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = replyText.value.trim();
+      if (!text) return;
+      replyStatus.textContent = "Sending…";
+      act("POST", base + "/replies", { text: text }, function (message) {
+        replyText.value = "";
+        replyStatus.textContent = "Queued for delivery.";
+        upsertMessage(message);
+        api("GET", base).then(renderTicket);
+      }).then(function () { if (replyStatus.textContent === "Sending…") replyStatus.textContent = ""; });
+    });
+    document.getElementById("assign-me").addEventListener("click", function () {
+      act("POST", base + "/assign", { agent_id: meId }, renderTicket);
+    });
+    document.getElementById("transfer").addEventListener("click", function () {
+      var target = Number(document.getElementById("transfer-to").value);
+      act("POST", base + "/assign", { agent_id: target }, renderTicket);
+    });
+    document.getElementById("close-resolved").addEventListener("click", function () {
+      act("POST", base + "/close", { resolved: true }, renderTicket);
+    });
+    document.getElementById("close-unresolved").addEventListener("click", function () {
+      act("POST", base + "/close", { resolved: false }, renderTicket);
+    });
+    document.getElementById("note-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var noteText = document.getElementById("note-text");
+      if (!noteText.value.trim()) return;
+      act("POST", base + "/notes", { text: noteText.value }, function () {
+        noteText.value = "";
+        api("GET", base).then(renderTicket);
+      });
+    });
+
+    // Canned replies: search as you type, debounced; a click copies the answer into the box.
+    var cannedInput = document.getElementById("canned-q");
+    var cannedList = document.getElementById("canned-results");
+    var cannedTimer = null;
+    var cannedSeq = 0;
+    cannedInput.addEventListener("input", function () {
+      window.clearTimeout(cannedTimer);
+      cannedTimer = window.setTimeout(function () {
+        var seq = ++cannedSeq;
+        var q = cannedInput.value.trim();
+        if (!q) { cannedList.textContent = ""; return; }
+        var url = "/api/canned-replies?q=" + encodeURIComponent(q) +
+          (ticket ? "&language=" + encodeURIComponent(ticket.language) : "");
+        api("GET", url).then(function (data) {
+          if (seq !== cannedSeq) return; // a newer search is under way
+          cannedList.textContent = "";
+          if (!data.results.length) cannedList.appendChild(el("li", "muted", "No FAQ matches."));
+          data.results.forEach(function (r) {
+            var item = el("li");
+            var button = el("button", null, r.question);
+            button.type = "button";
+            button.addEventListener("click", function () {
+              replyText.value = r.answer + (r.source_url ? "\n" + r.source_url : "");
+              replyText.focus();
+            });
+            item.appendChild(button);
+            cannedList.appendChild(item);
+          });
+        }).catch(function (error) { showError(errorNode, error); });
+      }, 200);
+    });
+
+    loadAll();
+    heartbeat(null);
+  }
+
+  var inbox = document.getElementById("inbox");
+  if (inbox) initInbox(inbox);
+  var one = document.getElementById("ticket");
+  if (one) initTicket(one);
+})();

@@ -1,0 +1,337 @@
+"""What the bot does in a conversation that is (being) handed to a person.
+
+Used by the thin rasa-sdk actions in ``actions/handoff.py``. Each function reads the rasa-sdk
+``Tracker``, talks to the shared database through ``handoff.service`` and returns the events
+(slots) plus at most ONE bot message, whose ``custom`` payload is the machine-readable contract:
+
+* ``{"type": "handoff", "ticket_id", "reason", "priority", "after_hours", "agents_online",
+  "expected_reply_at"}`` when a ticket is opened (or re-used);
+* ``{"type": "agent_message", "agent", "ticket_id", "message_id"}`` for an agent's reply;
+* ``{"type": "handoff_closed", "resolved", "ticket_id", "message_id"}`` when the bot is back.
+
+While the ``handoff_active`` slot is true the relay stores every citizen message on the ticket
+and sends nothing, so the citizen hears only from the person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from askagency.config import Settings, get_settings
+from askagency.db import session_scope
+from handoff import service
+from handoff.hours import StaffedHours, build_hours
+from handoff.models import Reason
+from handoff.triggers import Trigger, TriggerSettings, evaluate_question, past_questions
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_SLOT = "handoff_active"
+
+
+@dataclass
+class Reply:
+    """Events to return and the one message to utter (None: stay silent)."""
+
+    slots: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    custom: dict[str, Any] | None = None
+
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "online": (
+            "I'm connecting you with a person. Please stay in this chat; someone will reply "
+            "here shortly."
+        ),
+        "already": "You're already waiting for a person; they will reply here.",
+        "nobody_online": (
+            "I've passed your conversation to our team. Nobody is available right now; a "
+            "person will reply here as soon as possible."
+        ),
+        "after_hours": (
+            "I've passed your conversation to our team. We're closed right now; a person will "
+            "reply here from {when}."
+        ),
+        "frustration": "I'm sorry this has been frustrating. ",
+        "unavailable": (
+            "Sorry, I can't reach our team right now. Please try again in a few minutes."
+        ),
+        "closed_resolved": (
+            "The person has closed this conversation. I'm the automated assistant again: ask me "
+            "anything, or ask for a person if you need one."
+        ),
+        "closed_unresolved": (
+            "The person has closed this conversation. I'm the automated assistant again; if "
+            "you still need help, ask for a person at any time."
+        ),
+        "gone": (
+            "This conversation with a person has ended. I'm the automated assistant again: "
+            "please ask your question again."
+        ),
+    }
+}
+
+
+def text(key: str, language: str, **values: Any) -> str:
+    table = TEXTS.get(language) or TEXTS["en"]
+    template = table.get(key) or TEXTS["en"][key]
+    return template.format(**values) if values else template
+
+
+@lru_cache(maxsize=4)
+def _hours(timezone: str, hours: str, holidays: str) -> StaffedHours:
+    return build_hours(timezone, hours, holidays)
+
+
+def staffed_hours(settings: Settings) -> StaffedHours:
+    return _hours(settings.staffed_timezone, settings.staffed_hours, settings.staffed_holidays)
+
+
+def console_base_url(settings: Settings) -> str:
+    return settings.handoff_console_base_url or (
+        f"http://{settings.console_host}:{settings.console_port}"
+    )
+
+
+def last_bot_custom(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """``custom`` of the bot message the citizen is answering (before their latest message)."""
+    seen_user = False
+    for event in reversed(events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return {}
+            seen_user = True
+        elif kind == "bot" and seen_user:
+            data = event.get("data") or {}
+            custom = data.get("custom") if isinstance(data, dict) else None
+            return custom if isinstance(custom, dict) else {}
+    return {}
+
+
+def offered_reason(custom: dict[str, Any]) -> Reason | None:
+    """The reason a bot message offered a person for: its low-confidence fallback or its
+    answer to "this didn't help" (both carry a "Talk to a person" button)."""
+    if custom.get("type") == "fallback" and custom.get("reason") == "low_confidence":
+        return Reason.LOW_CONFIDENCE
+    if custom.get("type") == "feedback_ack" and custom.get("feedback") == "bad":
+        return Reason.NEGATIVE_FEEDBACK
+    return None
+
+
+def requested_reason(events: list[dict[str, Any]]) -> Reason:
+    """Why the citizen asked for a person: what the bot's previous message offered one for,
+    else a plain request. Read from the bot's own message, not from the button payload, so a
+    citizen cannot choose a high-priority reason."""
+    return offered_reason(last_bot_custom(events)) or Reason.REQUESTED
+
+
+def _format_when(moment: datetime, hours: StaffedHours) -> str:
+    local = moment.astimezone(hours.timezone)
+    return local.strftime("%A %d %B, %H:%M ") + (local.tzname() or "")
+
+
+async def start_handoff(
+    *,
+    conversation_id: str,
+    reason: Reason,
+    channel: str,
+    language: str,
+    trigger_text: str,
+    settings: Settings | None = None,
+) -> Reply:
+    """Opens (or re-uses) the conversation's ticket and tells the citizen what happens next."""
+    settings = settings or get_settings()
+    hours = staffed_hours(settings)
+
+    def work() -> tuple[int, bool, str, service.Availability]:
+        with session_scope() as session:
+            available = service.availability(session, hours, settings.handoff_presence_window_s)
+            result = service.open_ticket(
+                session,
+                conversation_id=conversation_id,
+                reason=reason,
+                channel=channel,
+                language=language,
+                trigger_text=trigger_text,
+                available=available,
+                console_base_url=console_base_url(settings),
+            )
+            return result.ticket.id, result.created, result.ticket.priority, available
+
+    try:
+        ticket_id, created, priority, available = await asyncio.to_thread(work)
+    except Exception as exc:  # database down or not migrated: the citizen still gets an answer
+        logger.error("could not open a ticket for %s: %s", conversation_id, exc)
+        return Reply(
+            text=text("unavailable", language),
+            custom={"type": "fallback", "reason": "handoff_unavailable"},
+        )
+    if not created:
+        message = text("already", language)
+    elif not available.staffed and available.expected_reply_at is not None:
+        message = text(
+            "after_hours", language, when=_format_when(available.expected_reply_at, hours)
+        )
+    elif available.agents_online == 0:
+        message = text("nobody_online", language)
+    else:
+        message = text("online", language)
+    if created and reason == Reason.FRUSTRATION:
+        message = text("frustration", language) + message
+    expected = available.expected_reply_at
+    logger.info(
+        "handoff %s: ticket %d (%s, %s) for %s",
+        "opened" if created else "re-used",
+        ticket_id,
+        reason.value,
+        priority,
+        conversation_id,
+    )
+    return Reply(
+        slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
+        text=message,
+        custom={
+            "type": "handoff",
+            "ticket_id": ticket_id,
+            "reason": reason.value,
+            "priority": priority,
+            "after_hours": available.after_hours,
+            "agents_online": available.agents_online > 0,
+            "expected_reply_at": expected.isoformat() if expected else None,
+        },
+    )
+
+
+async def relay_to_agent(conversation_id: str, message_text: str, language: str) -> Reply:
+    """Stores the citizen's message on the open ticket; silent. If the ticket was closed
+    meanwhile (the hand-back is still on its way), the bot takes over at once."""
+
+    def work() -> bool:
+        with session_scope() as session:
+            return service.add_citizen_message(session, conversation_id, message_text) is not None
+
+    try:
+        stored = await asyncio.to_thread(work)
+    except Exception as exc:  # keep the conversation alive; the tracker still has the text
+        logger.error("could not relay a message of %s: %s", conversation_id, exc)
+        return Reply()
+    if stored:
+        return Reply()
+    return Reply(
+        slots={HANDOFF_SLOT: False},
+        text=text("gone", language),
+        custom={"type": "handoff_closed", "resolved": None, "ticket_id": None},
+    )
+
+
+def _entity(latest_message: dict[str, Any], name: str) -> Any:
+    for item in latest_message.get("entities") or []:
+        if isinstance(item, dict) and item.get("entity") == name:
+            return item.get("value")
+    return None
+
+
+def _already_sent(events: list[dict[str, Any]], message_id: Any) -> bool:
+    """True when a bot message with this ``message_id`` is in the tracker (a redelivery)."""
+    if message_id is None:
+        return False
+    for event in events:
+        if event.get("event") != "bot":
+            continue
+        data = event.get("data") or {}
+        custom = data.get("custom") if isinstance(data, dict) else None
+        if isinstance(custom, dict) and str(custom.get("message_id")) == str(message_id):
+            return True
+    return False
+
+
+def agent_message(latest_message: dict[str, Any], events: list[dict[str, Any]]) -> Reply:
+    """The agent's reply, triggered by the console as the external intent ``agent_message``."""
+    body = _entity(latest_message, "handoff_text")
+    message_id = _entity(latest_message, "handoff_message")
+    if not isinstance(body, str) or not body.strip():
+        logger.warning("agent_message without text ignored: %r", latest_message.get("entities"))
+        return Reply(slots={HANDOFF_SLOT: True})
+    if _already_sent(events, message_id):
+        return Reply(slots={HANDOFF_SLOT: True})
+    return Reply(
+        slots={HANDOFF_SLOT: True},
+        text=body,
+        custom={
+            "type": "agent_message",
+            "agent": str(_entity(latest_message, "handoff_agent") or ""),
+            "ticket_id": _entity(latest_message, "handoff_ticket"),
+            "message_id": message_id,
+        },
+    )
+
+
+def handoff_closed(
+    latest_message: dict[str, Any], events: list[dict[str, Any]], language: str
+) -> Reply:
+    """The console closed the ticket: the bot answers again from the next message on."""
+    message_id = _entity(latest_message, "handoff_message")
+    resolved = _entity(latest_message, "handoff_resolved")
+    resolved = resolved is True or str(resolved).lower() == "true"
+    slots = {HANDOFF_SLOT: False, "consecutive_fallbacks": 0}
+    if _already_sent(events, message_id):
+        return Reply(slots=slots)
+    return Reply(
+        slots=slots,
+        text=text("closed_resolved" if resolved else "closed_unresolved", language),
+        custom={
+            "type": "handoff_closed",
+            "resolved": resolved,
+            "ticket_id": _entity(latest_message, "handoff_ticket"),
+            "message_id": message_id,
+        },
+    )
+
+
+def embedding_encoder(settings: Settings, loaded_only: bool = False) -> Any:
+    """Encoder for the rephrase check: the action server's model (the same instance the FAQ
+    index uses). ``loaded_only``: None unless the model is already in memory, so a check never
+    pays for loading it (the lexical measure is used instead). Citizen texts are never written
+    to the embedding cache."""
+    from knowledge_base.embedder import get_embedder
+
+    embedder = get_embedder(settings.embedding_model)
+    if loaded_only and not embedder.loaded:
+        return None
+    return lambda texts: embedder.encode(texts, use_cache=False)
+
+
+def question_trigger(
+    question: str,
+    events: list[dict[str, Any]],
+    *,
+    outcome: str,
+    top_faq_id: str | None,
+    fallbacks_before: int,
+    settings: Settings,
+    encode: Any = None,
+) -> Trigger | None:
+    """The handoff trigger of a question turn after retrieval decided ``outcome``
+    (answer | clarify | handoff), or None to answer as usual."""
+    low_confidence = outcome == "handoff"
+    trigger = evaluate_question(
+        question,
+        answerable=outcome == "answer",
+        would_answer_faq_id=top_faq_id if outcome == "answer" else None,
+        past=past_questions(events),
+        fallbacks_in_a_row=fallbacks_before + 1 if low_confidence else 0,
+        cfg=TriggerSettings.from_settings(settings),
+        encode=encode,
+    )
+    if trigger is not None:
+        return trigger
+    if low_confidence and settings.handoff_low_confidence_mode == "direct":
+        return Trigger(Reason.LOW_CONFIDENCE, "no FAQ above the clarify threshold")
+    return None

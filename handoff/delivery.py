@@ -1,0 +1,238 @@
+"""Delivers agent replies (and the hand-back to the bot) from the outbox to Rasa, in order.
+
+An agent's reply is committed as a pending ``TicketMessage`` before anything is sent, so a
+reply is never lost: when Rasa is down it stays pending (the inbox shows it) and this worker
+retries with bounded exponential backoff until Rasa is back. Per ticket only the oldest pending
+message is tried, so replies arrive in the order they were written, also when two agents reply
+at once. A message counts as delivered only when the tracker Rasa returns contains a bot event
+carrying its ``message_id``; the delivering action skips ids already in the tracker, so a retry
+after a lost response does not show the citizen the message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from askagency.db import session_scope
+from handoff.models import Delivery, MessageKind, Ticket, TicketMessage
+from handoff.rasa_api import (
+    AGENT_MESSAGE_INTENT,
+    HANDOFF_CLOSED_INTENT,
+    RasaClient,
+    RasaError,
+    bot_event_with,
+)
+from handoff.service import claim, now_utc
+
+logger = logging.getLogger(__name__)
+
+LEASE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    minimum_s: float = 1.0
+    maximum_s: float = 30.0
+
+    def delay(self, attempts: int) -> timedelta:
+        """1, 2, 4, ... seconds after the 1st, 2nd, 3rd failure, capped at ``maximum_s``."""
+        exponent = max(0, attempts - 1)
+        seconds = min(self.maximum_s, self.minimum_s * (2 ** min(exponent, 30)))
+        return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Job:
+    message_id: int
+    ticket_id: int
+    conversation_id: str
+    kind: str
+    text: str
+    author: str
+    attempts: int
+
+    def request(self) -> tuple[str, dict[str, object]]:
+        """The external intent and entities that deliver this message."""
+        if self.kind == MessageKind.CLOSE.value:
+            return HANDOFF_CLOSED_INTENT, {
+                "handoff_ticket": self.ticket_id,
+                "handoff_message": self.message_id,
+                "handoff_resolved": self.text == "resolved",
+            }
+        return AGENT_MESSAGE_INTENT, {
+            "handoff_text": self.text,
+            "handoff_agent": self.author,
+            "handoff_ticket": self.ticket_id,
+            "handoff_message": self.message_id,
+        }
+
+
+def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[Job]:
+    """The next message of every ticket with pending ones, if its retry time has come and
+    this caller won its lease."""
+    pending = session.execute(
+        select(TicketMessage, Ticket.conversation_id)
+        .join(Ticket, Ticket.id == TicketMessage.ticket_id)
+        .where(TicketMessage.delivery_status == Delivery.PENDING.value)
+        .order_by(TicketMessage.ticket_id, TicketMessage.id)
+    ).all()
+    jobs: list[Job] = []
+    seen: set[int] = set()
+    for message, conversation_id in pending:
+        if message.ticket_id in seen:
+            continue  # an older message of this ticket goes first
+        seen.add(message.ticket_id)
+        if message.next_attempt_at is not None and message.next_attempt_at > now:
+            continue
+        if message.lease_until is not None and message.lease_until > now:
+            continue
+        if not claim(session, message.id, lease_s, now):
+            continue
+        jobs.append(
+            Job(
+                message_id=message.id,
+                ticket_id=message.ticket_id,
+                conversation_id=conversation_id,
+                kind=message.kind,
+                text=message.text,
+                author=message.author,
+                attempts=message.attempts,
+            )
+        )
+    return jobs
+
+
+def record_success(session: Session, message_id: int, now: datetime) -> None:
+    message = session.get(TicketMessage, message_id)
+    if message is None:
+        return
+    message.delivery_status = Delivery.DELIVERED.value
+    message.attempts += 1
+    message.delivered_at = now
+    message.last_error = None
+    message.lease_until = None
+    message.next_attempt_at = None
+
+
+def record_failure(
+    session: Session,
+    message_id: int,
+    error: str,
+    permanent: bool,
+    backoff: Backoff,
+    now: datetime,
+) -> None:
+    message = session.get(TicketMessage, message_id)
+    if message is None:
+        return
+    message.attempts += 1
+    message.last_error = error[:1000]
+    message.lease_until = None
+    if permanent:
+        message.delivery_status = Delivery.FAILED.value
+        message.next_attempt_at = None
+    else:
+        message.next_attempt_at = now + backoff.delay(message.attempts)
+
+
+def retry(session: Session, message_id: int, now: datetime | None = None) -> TicketMessage:
+    """Puts a failed (or pending) message back in line for an immediate attempt."""
+    message = session.get(TicketMessage, message_id)
+    if message is None:
+        raise LookupError(f"message {message_id} does not exist")
+    if message.delivery_status == Delivery.DELIVERED.value:
+        return message
+    message.delivery_status = Delivery.PENDING.value
+    message.next_attempt_at = now or now_utc()
+    message.lease_until = None
+    return message
+
+
+class DeliveryWorker:
+    """Polls the outbox and sends due messages; one instance per console process."""
+
+    def __init__(
+        self,
+        client: RasaClient,
+        backoff: Backoff,
+        poll_s: float = 0.5,
+        clock: Callable[[], datetime] = now_utc,
+        db_url: str | None = None,
+    ) -> None:
+        self.client = client
+        self.backoff = backoff
+        self.poll_s = poll_s
+        self.clock = clock
+        self.db_url = db_url
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called after an agent replies: deliver now instead of at the next poll."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Tries every due message once; returns how many were delivered."""
+
+        def fetch() -> list[Job]:
+            with session_scope(self.db_url) as session:
+                return due_jobs(session, self.clock())
+
+        jobs = await asyncio.to_thread(fetch)
+        results = await asyncio.gather(*(self._deliver(job) for job in jobs))
+        return sum(results)
+
+    async def _deliver(self, job: Job) -> bool:
+        intent, entities = job.request()
+        error: str | None = None
+        permanent = False
+        try:
+            body = await self.client.trigger_intent(job.conversation_id, intent, entities)
+            if bot_event_with(body.get("tracker") or {}, job.message_id) is None:
+                error = (
+                    "Rasa ran the intent but no message was sent (is the action server up and "
+                    "the model trained with the handoff rules?)"
+                )
+        except RasaError as exc:
+            error, permanent = str(exc), exc.permanent
+
+        def save() -> None:
+            with session_scope(self.db_url) as session:
+                if error is None:
+                    record_success(session, job.message_id, self.clock())
+                else:
+                    record_failure(
+                        session, job.message_id, error, permanent, self.backoff, self.clock()
+                    )
+
+        await asyncio.to_thread(save)
+        if error is None:
+            logger.info("delivered message %d of ticket %d", job.message_id, job.ticket_id)
+            return True
+        logger.warning(
+            "delivery of message %d (ticket %d, attempt %d) failed: %s",
+            job.message_id,
+            job.ticket_id,
+            job.attempts + 1,
+            error,
+        )
+        return False
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a DB hiccup must not end delivery for the process's lifetime
+                logger.exception("outbox delivery round failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)

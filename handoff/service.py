@@ -1,0 +1,411 @@
+"""Ticket operations shared by the action server (open, relay) and the console (reply, assign,
+transfer, note, close). Functions take a SQLAlchemy session and leave the commit to the caller's
+``session_scope``, so each request is one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from console.models import Role, User
+from handoff.hours import StaffedHours
+from handoff.models import (
+    MESSAGE_MAX_CHARS,
+    OPEN_STATUSES,
+    AgentPresence,
+    Delivery,
+    Direction,
+    MessageKind,
+    Reason,
+    Status,
+    Ticket,
+    TicketMessage,
+    TicketNote,
+)
+from handoff.triggers import priority_for
+
+AGENT_ROLES = (Role.AGENT.value, Role.ADMIN.value)
+
+
+class HandoffError(Exception):
+    """A ticket operation that cannot be done; ``status`` is the HTTP status to answer with."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TicketNotFound(HandoffError):
+    status = 404
+
+
+class TicketClosed(HandoffError):
+    status = 409
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What the citizen is told when a ticket opens."""
+
+    staffed: bool
+    agents_online: int
+    expected_reply_at: datetime | None
+
+    @property
+    def after_hours(self) -> bool:
+        """True when nobody will answer soon: outside hours or no agent online."""
+        return not self.staffed or self.agents_online == 0
+
+
+def online_agents(session: Session, window_s: int, now: datetime | None = None) -> int:
+    now = now or now_utc()
+    since = now - timedelta(seconds=window_s)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(AgentPresence)
+            .join(User, User.id == AgentPresence.user_id)
+            .where(
+                AgentPresence.last_seen_at >= since,
+                User.active.is_(True),
+                User.role.in_(AGENT_ROLES),
+            )
+        )
+        or 0
+    )
+
+
+def availability(
+    session: Session, hours: StaffedHours, window_s: int, now: datetime | None = None
+) -> Availability:
+    now = now or now_utc()
+    staffed = hours.is_staffed(now)
+    online = online_agents(session, window_s, now)
+    expected = None if staffed else hours.next_staffed_start(now)
+    return Availability(staffed=staffed, agents_online=online, expected_reply_at=expected)
+
+
+def heartbeat(session: Session, user_id: int, now: datetime | None = None) -> None:
+    now = now or now_utc()
+    row = session.get(AgentPresence, user_id)
+    if row is None:
+        session.add(AgentPresence(user_id=user_id, last_seen_at=now))
+    else:
+        row.last_seen_at = now
+
+
+def transcript_url(base_url: str, ticket_id: int) -> str:
+    return f"{base_url.rstrip('/')}/console/inbox/{ticket_id}"
+
+
+def open_ticket_for(session: Session, conversation_id: str) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.open_marker == conversation_id))
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    ticket: Ticket
+    created: bool
+
+
+def open_ticket(
+    session: Session,
+    *,
+    conversation_id: str,
+    reason: Reason | str,
+    channel: str = "",
+    language: str = "en",
+    trigger_text: str = "",
+    available: Availability | None = None,
+    console_base_url: str = "",
+    now: datetime | None = None,
+) -> OpenResult:
+    """The conversation's open ticket, created if there is none.
+
+    A duplicate trigger (the citizen clicks "talk to a person" twice, or two triggers race in
+    two action-server workers) reuses the open ticket: the UNIQUE ``open_marker`` turns the
+    losing INSERT into an IntegrityError, after which the winner's row is returned. A
+    frustration trigger on an open ticket raises its priority.
+    """
+    if not conversation_id:
+        raise HandoffError("conversation_id is required")
+    reason = Reason(reason)
+    existing = open_ticket_for(session, conversation_id)
+    if existing is not None:
+        _raise_priority(existing, reason)
+        return OpenResult(existing, created=False)
+    now = now or now_utc()
+    ticket = Ticket(
+        conversation_id=conversation_id,
+        open_marker=conversation_id,
+        channel=(channel or "")[:64],
+        language=(language or "en")[:16],
+        reason=reason.value,
+        priority=priority_for(reason).value,
+        status=Status.WAITING.value,
+        created_at=now,
+        after_hours=bool(available and available.after_hours),
+        expected_reply_at=available.expected_reply_at if available else None,
+        trigger_text=(trigger_text or "")[:MESSAGE_MAX_CHARS],
+        transcript_url="",
+    )
+    try:
+        with session.begin_nested():
+            session.add(ticket)
+            session.flush()
+    except IntegrityError:
+        winner = open_ticket_for(session, conversation_id)
+        if winner is None:
+            raise
+        _raise_priority(winner, reason)
+        return OpenResult(winner, created=False)
+    if console_base_url:
+        ticket.transcript_url = transcript_url(console_base_url, ticket.id)
+    return OpenResult(ticket, created=True)
+
+
+def _raise_priority(ticket: Ticket, reason: Reason) -> None:
+    if priority_for(reason).value == "high":
+        ticket.priority = "high"
+
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(f"ticket {ticket_id} does not exist")
+    return ticket
+
+
+def _require_open(ticket: Ticket) -> None:
+    if not ticket.is_open:
+        raise TicketClosed(f"ticket {ticket.id} is closed ({ticket.status})")
+
+
+def _clean_text(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise HandoffError("the message is empty")
+    if len(text) > MESSAGE_MAX_CHARS:
+        raise HandoffError(f"the message is longer than {MESSAGE_MAX_CHARS} characters")
+    return text
+
+
+def add_citizen_message(
+    session: Session, conversation_id: str, text: str, now: datetime | None = None
+) -> TicketMessage | None:
+    """Stores a citizen message on the conversation's open ticket (None when there is none)."""
+    ticket = open_ticket_for(session, conversation_id)
+    if ticket is None:
+        return None
+    message = TicketMessage(
+        ticket_id=ticket.id,
+        direction=Direction.CITIZEN.value,
+        kind=MessageKind.TEXT.value,
+        author="citizen",
+        text=(text or "")[:MESSAGE_MAX_CHARS],
+        created_at=now or now_utc(),
+        attempts=0,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def _agent(session: Session, agent_id: int) -> User:
+    user = session.get(User, agent_id)
+    if user is None or not user.active:
+        raise HandoffError(f"agent {agent_id} does not exist or is inactive")
+    if user.role not in AGENT_ROLES:
+        raise HandoffError(f"{user.username} has the role {user.role}, not agent")
+    return user
+
+
+def add_agent_reply(
+    session: Session, ticket_id: int, agent_id: int, text: str, now: datetime | None = None
+) -> TicketMessage:
+    """Queues an agent reply in the outbox (delivered in order by ``handoff.delivery``).
+
+    Replying to a waiting ticket assigns it to the agent; the first reply records the
+    human first-response time.
+    """
+    ticket = get_ticket(session, ticket_id)
+    _require_open(ticket)
+    agent = _agent(session, agent_id)
+    now = now or now_utc()
+    message = TicketMessage(
+        ticket_id=ticket.id,
+        direction=Direction.AGENT.value,
+        kind=MessageKind.TEXT.value,
+        author=agent.display_name,
+        author_id=agent.id,
+        text=_clean_text(text),
+        created_at=now,
+        delivery_status=Delivery.PENDING.value,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    if ticket.first_agent_reply_at is None:
+        ticket.first_agent_reply_at = now
+    if ticket.assigned_agent_id is None:
+        ticket.assigned_agent_id = agent.id
+        ticket.status = Status.ASSIGNED.value
+    session.flush()
+    return message
+
+
+def assign(
+    session: Session, ticket_id: int, agent_id: int | None, by_user_id: int | None = None
+) -> Ticket:
+    """Assigns (or transfers) a ticket; ``None`` returns it to the waiting queue."""
+    ticket = get_ticket(session, ticket_id)
+    _require_open(ticket)
+    if agent_id is None:
+        ticket.assigned_agent_id = None
+        ticket.status = Status.WAITING.value
+        return ticket
+    agent = _agent(session, agent_id)
+    previous = ticket.assigned_agent_id
+    ticket.assigned_agent_id = agent.id
+    ticket.status = Status.ASSIGNED.value
+    if previous is not None and previous != agent.id:
+        by = session.get(User, by_user_id) if by_user_id else None
+        session.add(
+            TicketMessage(
+                ticket_id=ticket.id,
+                direction=Direction.SYSTEM.value,
+                kind=MessageKind.TEXT.value,
+                author=by.display_name if by else "system",
+                text=f"Transferred to {agent.display_name}",
+                attempts=0,
+            )
+        )
+    session.flush()
+    return ticket
+
+
+def add_note(session: Session, ticket_id: int, author_id: int, text: str) -> TicketNote:
+    ticket = get_ticket(session, ticket_id)
+    author = session.get(User, author_id)
+    note = TicketNote(
+        ticket_id=ticket.id,
+        author_id=author_id,
+        author=author.display_name if author else "unknown",
+        text=_clean_text(text),
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
+def close_ticket(
+    session: Session,
+    ticket_id: int,
+    resolved: bool,
+    by_user_id: int | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """Closes the ticket and queues the hand-back to the bot behind any pending replies."""
+    ticket = get_ticket(session, ticket_id)
+    _require_open(ticket)
+    now = now or now_utc()
+    ticket.status = (Status.CLOSED_RESOLVED if resolved else Status.CLOSED_UNRESOLVED).value
+    ticket.closed_at = now
+    ticket.open_marker = None
+    by = session.get(User, by_user_id) if by_user_id else None
+    session.add(
+        TicketMessage(
+            ticket_id=ticket.id,
+            direction=Direction.SYSTEM.value,
+            kind=MessageKind.CLOSE.value,
+            author=by.display_name if by else "system",
+            author_id=by.id if by else None,
+            text="resolved" if resolved else "not resolved",
+            created_at=now,
+            delivery_status=Delivery.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+    session.flush()
+    return ticket
+
+
+def list_open(session: Session) -> list[Ticket]:
+    """Open tickets, high priority first, then oldest first (who waited longest)."""
+    rows = session.scalars(
+        select(Ticket).where(Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.created_at)
+    ).all()
+    return sorted(rows, key=lambda t: (t.priority != "high", t.created_at))
+
+
+def messages_after(session: Session, ticket_id: int, after_id: int = 0) -> list[TicketMessage]:
+    return list(
+        session.scalars(
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id == ticket_id, TicketMessage.id > after_id)
+            .order_by(TicketMessage.id)
+        )
+    )
+
+
+def notes_of(session: Session, ticket_id: int) -> list[TicketNote]:
+    return list(
+        session.scalars(
+            select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(TicketNote.id)
+        )
+    )
+
+
+def agents(session: Session) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .where(User.active.is_(True), User.role.in_(AGENT_ROLES))
+            .order_by(User.display_name)
+        )
+    )
+
+
+def claim(session: Session, message_id: int, lease_s: float, now: datetime | None = None) -> bool:
+    """Atomically takes the delivery lease of a pending message (one deliverer at a time,
+    also across console processes). True when this caller got it."""
+    now = now or now_utc()
+    result = session.execute(
+        update(TicketMessage)
+        .where(
+            TicketMessage.id == message_id,
+            TicketMessage.delivery_status == Delivery.PENDING.value,
+            (TicketMessage.lease_until.is_(None)) | (TicketMessage.lease_until < now),
+        )
+        .values(lease_until=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def quote_id(conversation_id: str) -> str:
+    return quote(conversation_id, safe="")
+
+
+def list_closed(session: Session, limit: int = 100) -> list[Ticket]:
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.status.not_in(OPEN_STATUSES))
+            .order_by(Ticket.closed_at.desc())
+            .limit(limit)
+        )
+    )

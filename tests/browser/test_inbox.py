@@ -1,0 +1,99 @@
+"""The agent inbox in Chromium against the real stack: log in, see the ticket, open it, read the
+conversation, get a citizen message live, use a canned reply, reply, close.
+
+Set ``ASKAGENCY_UPDATE_SCREENSHOTS=1`` to refresh docs/screenshots/inbox.png from this run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+
+from askagency.config import PROJECT_ROOT
+from askagency.launcher import Stack
+from tests.browser.conftest import PageFactory, cli
+from tests.e2e.conftest import RestClient, custom_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PASSWORD = "browser agent password"
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def agent(stack: Stack) -> str:
+    os.environ["ASKAGENCY_NEW_PASSWORD"] = PASSWORD
+    try:
+        proc = cli(
+            stack.cfg.data_dir,
+            "users",
+            "create",
+            "ivy",
+            "--role",
+            "agent",
+            "--display-name",
+            "Ivy (Passenger Support)",
+            "--languages",
+            "en",
+            check=False,
+        )
+    finally:
+        os.environ.pop("ASKAGENCY_NEW_PASSWORD", None)
+    assert proc.returncode == 0 or "already exists" in proc.stdout, proc.stdout + proc.stderr
+    return "ivy"
+
+
+def test_agent_logs_in_opens_ticket_and_replies(
+    pages: PageFactory, stack: Stack, agent: str, tmp_path
+) -> None:
+    rest = RestClient(stack.cfg.rasa_url)
+    sender = f"browser-{uuid.uuid4().hex[:12]}"
+    handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
+    assert handoff["type"] == "handoff", handoff
+    ticket_id = handoff["ticket_id"]
+
+    page = pages.page()
+    page.goto(f"{stack.cfg.console_url}/console/login?next=/console/inbox")
+    page.get_by_label("Username").fill(agent)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    page.wait_for_url("**/console/inbox")
+    row = page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]')
+    row.wait_for()
+    assert "requested" in row.inner_text()
+    assert page.locator("#agents-online").inner_text() != "…"
+    shot = page.screenshot(full_page=True)
+    (tmp_path / "inbox.png").write_bytes(shot)
+    if os.environ.get("ASKAGENCY_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "inbox.png").write_bytes(shot)
+
+    row.get_by_role("link", name=f"#{ticket_id}").click()
+    page.wait_for_url(f"**/console/inbox/{ticket_id}")
+    transcript = page.locator("#transcript")
+    transcript.get_by_text("I want to talk to a person").first.wait_for()
+
+    # A citizen message during the handoff appears without reloading (server-sent events).
+    assert rest.send(sender, "My flight leaves at 6 am") == []
+    transcript.get_by_text("My flight leaves at 6 am").wait_for()
+
+    # Canned reply from the FAQ, searched as the agent types.
+    page.get_by_label("Canned replies from the FAQ (type to search)").fill("laptop")
+    first_result = page.locator("#canned-results button").first
+    first_result.wait_for()
+    first_result.click()
+    assert page.get_by_label("Reply to the citizen").input_value()
+
+    page.get_by_label("Reply to the citizen").fill("Hello, this is Ivy. How can I help?")
+    page.get_by_role("button", name="Send reply").click()
+    delivered = transcript.locator('li.agent[data-delivery="delivered"]')
+    delivered.wait_for(timeout=30_000)
+    assert "Hello, this is Ivy." in delivered.inner_text()
+    assert page.locator("#assignee").inner_text() == "Assigned to Ivy (Passenger Support)"
+
+    page.get_by_role("button", name="Close as resolved").click()
+    page.locator("#ticket-status", has_text="closed resolved").wait_for()
+    assert page.get_by_role("button", name="Send reply").is_disabled()

@@ -1,0 +1,318 @@
+"""Human handoff end to end: the real Rasa server, action server and console.
+
+A citizen (socket.io like the widget, or REST) is handed to a person; an agent created with
+``askagency users create`` logs in over HTTP, sees the ticket, replies; the reply reaches the
+citizen's channel through Rasa's ``trigger_intent`` API; citizen messages during the handoff
+reach the ticket and get no bot answer; closing gives the conversation back to the bot; a reply
+written while Rasa is down stays pending and is delivered after Rasa restarts.
+
+The stack runs with the default configuration: low-confidence answers *offer* a person (the
+test clicks the offer) and staffed hours are "always"; agents post a presence heartbeat first,
+so what the citizen is told does not depend on the time of day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from askagency.launcher import Stack
+from tests.e2e.conftest import RestClient, cli, custom_of
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "e2e agent password"
+LAPTOP_QUESTION = "can I bring my laptop in my carry-on"
+# Questions the NLU sends to the FAQ search and the sample KB cannot answer (low confidence).
+OUT_OF_SCOPE = "how many moons does jupiter have"
+OUT_OF_SCOPE_2 = "where do I register my boat"
+
+
+def create_agent(data_dir: Path, username: str, display_name: str) -> None:
+    os.environ["ASKAGENCY_NEW_PASSWORD"] = PASSWORD
+    try:
+        proc = cli(
+            data_dir,
+            "users",
+            "create",
+            username,
+            "--role",
+            "agent",
+            "--display-name",
+            display_name,
+            "--languages",
+            "en,es",
+            check=False,
+        )
+    finally:
+        os.environ.pop("ASKAGENCY_NEW_PASSWORD", None)
+    assert proc.returncode == 0 or "already exists" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def agents(stack: Stack) -> tuple[str, str]:
+    create_agent(stack.cfg.data_dir, "eve", "Agent Eve")
+    create_agent(stack.cfg.data_dir, "sam", "Agent Sam")
+    return "eve", "sam"
+
+
+class Console:
+    """An agent's browser session against the console's JSON API."""
+
+    def __init__(self, base_url: str, http: aiohttp.ClientSession) -> None:
+        self.base_url = base_url
+        self.http = http
+        self.csrf = ""
+
+    async def login(self, username: str) -> None:
+        async with self.http.post(
+            self.base_url + "/console/login",
+            data={"username": username, "password": PASSWORD, "next": "/console/inbox"},
+        ) as resp:
+            page = await resp.text()
+            assert resp.status == 200 and "Agent inbox" in page, page[:300]
+        marker = 'name="csrf-token" content="'
+        self.csrf = page.split(marker, 1)[1].split('"', 1)[0]
+        assert self.csrf
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with self.http.get(self.base_url + path) as resp:
+            return resp.status, await resp.json()
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        headers = {"X-CSRF-Token": self.csrf}
+        async with self.http.post(self.base_url + path, json=body, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+    async def ticket_for(self, conversation_id: str) -> dict[str, Any]:
+        status, listing = await self.get("/api/tickets")
+        assert status == 200, listing
+        found = [t for t in listing["tickets"] if t["conversation_id"] == conversation_id]
+        assert len(found) == 1, listing
+        return found[0]
+
+    async def wait_delivery(self, ticket_id: int, timeout: float = 20.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            _, detail = await self.get(f"/api/tickets/{ticket_id}")
+            outbox = [m for m in detail["messages"] if m["delivery_status"]]
+            if outbox and all(m["delivery_status"] == "delivered" for m in outbox):
+                return detail["messages"]
+            assert time.monotonic() < deadline, detail["messages"]
+            await asyncio.sleep(0.3)
+
+
+@pytest.fixture
+async def console(stack: Stack, agents: tuple[str, str]) -> AsyncIterator[Console]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        agent = Console(stack.cfg.console_url, http)
+        await agent.login(agents[0])
+        status, presence = await agent.post("/api/agents/heartbeat", {})
+        assert status == 200 and presence["agents_online"] >= 1
+        yield agent
+
+
+class SocketCitizen:
+    """The widget's side of Rasa's socket.io channel."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session_id = uuid.uuid4().hex
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.confirmed = asyncio.Event()
+        self.sio.on("bot_uttered", self._on_bot)
+        self.sio.on("session_confirm", self._on_confirm)
+
+    async def _on_bot(self, data: dict[str, Any]) -> None:
+        await self.inbox.put(data)
+
+    async def _on_confirm(self, _data: Any) -> None:
+        self.confirmed.set()
+
+    async def connect(self) -> None:
+        await self.sio.connect(self.url, socketio_path="/socket.io", transports=["websocket"])
+        await self.sio.emit("session_request", {"session_id": self.session_id})
+        await asyncio.wait_for(self.confirmed.wait(), 10)
+
+    async def say(self, text: str) -> None:
+        await self.sio.emit("user_uttered", {"message": text, "session_id": self.session_id})
+
+    async def next(self, timeout: float = 30.0) -> dict[str, Any]:
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    async def silence(self, seconds: float) -> list[dict[str, Any]]:
+        await asyncio.sleep(seconds)
+        heard = []
+        while not self.inbox.empty():
+            heard.append(self.inbox.get_nowait())
+        return heard
+
+
+async def tracker_bot_messages(stack: Stack, sender: str) -> list[dict[str, Any]]:
+    url = f"{stack.cfg.rasa_url}/conversations/{sender}/tracker"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, params={"token": stack.cfg.rasa_token}) as resp,
+    ):
+        tracker = await resp.json()
+    return [
+        {"text": e.get("text"), **((e.get("data") or {}).get("custom") or {})}
+        for e in tracker["events"]
+        if e.get("event") == "bot"
+    ]
+
+
+async def test_socketio_citizen_and_agent_full_round_trip(stack: Stack, console: Console) -> None:
+    citizen = SocketCitizen(stack.cfg.rasa_url)
+    await citizen.connect()
+    try:
+        await citizen.say("I want to talk to a person")
+        handoff = await citizen.next()
+        assert handoff["custom"]["type"] == "handoff", handoff
+        assert handoff["custom"]["reason"] == "requested"
+        assert handoff["custom"]["agents_online"] is True
+        assert handoff["custom"]["after_hours"] is False
+
+        ticket = await console.ticket_for(citizen.session_id)
+        assert ticket["id"] == handoff["custom"]["ticket_id"]
+        assert (ticket["reason"], ticket["status"], ticket["channel"]) == (
+            "requested",
+            "waiting",
+            "socketio",
+        )
+
+        # During the handoff the bot stays silent and the agent gets the messages.
+        await citizen.say(LAPTOP_QUESTION)
+        await citizen.say("hello")
+        assert await citizen.silence(3.0) == []
+        _, detail = await console.get(f"/api/tickets/{ticket['id']}")
+        citizen_texts = [m["text"] for m in detail["messages"] if m["direction"] == "citizen"]
+        assert citizen_texts == [LAPTOP_QUESTION, "hello"]
+
+        status, queued = await console.post(
+            f"/api/tickets/{ticket['id']}/replies", {"text": "Hi, this is Eve. Yes, you can."}
+        )
+        assert status == 201 and queued["delivery_status"] == "pending"
+        reply = await citizen.next()
+        assert reply["text"] == "Hi, this is Eve. Yes, you can."
+        assert reply["custom"]["type"] == "agent_message"
+        assert reply["custom"]["agent"] == "Agent Eve"
+        await console.wait_delivery(ticket["id"])
+        _, detail = await console.get(f"/api/tickets/{ticket['id']}")
+        assert detail["ticket"]["status"] == "assigned"
+        assert detail["ticket"]["first_response_seconds"] >= 0
+
+        status, _ = await console.post(f"/api/tickets/{ticket['id']}/close", {"resolved": True})
+        assert status == 200
+        closed = await citizen.next()
+        assert closed["custom"]["type"] == "handoff_closed" and closed["custom"]["resolved"]
+
+        # The bot is back: the next question gets an FAQ answer.
+        await citizen.say(LAPTOP_QUESTION)
+        answer = await citizen.next()
+        assert answer["custom"]["type"] == "faq_answer", answer
+
+        status, error = await console.post(
+            f"/api/tickets/{ticket['id']}/replies", {"text": "one more thing"}
+        )
+        assert status == 409 and "closed" in error["error"]
+    finally:
+        await citizen.sio.disconnect()
+
+
+async def test_rest_low_confidence_offer_two_agents_and_tracker_delivery(
+    stack: Stack, rest: RestClient, console: Console, agents: tuple[str, str]
+) -> None:
+    sender = f"rest-{uuid.uuid4().hex}"
+    fallback = custom_of(rest.send(sender, OUT_OF_SCOPE))[0]
+    assert fallback["type"] == "fallback" and fallback["reason"] == "low_confidence"
+    handoff = custom_of(rest.send(sender, "/ask_human"))[0]  # the offered button's payload
+    assert handoff["type"] == "handoff" and handoff["reason"] == "low_confidence"
+    assert rest.send(sender, "/ask_human") == []  # already with a person: relayed, silent
+
+    ticket = await console.ticket_for(sender)
+    assert ticket["id"] == handoff["ticket_id"] and ticket["channel"] == "rest"
+    assert rest.send(sender, "are you there?") == []  # no bot answer during the handoff
+
+    # A second agent answers at the same moment: both replies arrive, in the order written.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        other = Console(stack.cfg.console_url, http)
+        await other.login(agents[1])
+        first, second = await asyncio.gather(
+            console.post(f"/api/tickets/{ticket['id']}/replies", {"text": "first reply"}),
+            other.post(f"/api/tickets/{ticket['id']}/replies", {"text": "second reply"}),
+        )
+    assert first[0] == second[0] == 201
+    messages = await console.wait_delivery(ticket["id"])
+    written = [
+        m["text"] for m in sorted(messages, key=lambda m: m["id"]) if m["direction"] == "agent"
+    ]
+    # REST has no push: the replies are in the conversation's tracker, in creation order.
+    delivered = [
+        m["text"]
+        for m in await tracker_bot_messages(stack, sender)
+        if m.get("type") == "agent_message"
+    ]
+    assert delivered == written and set(written) == {"first reply", "second reply"}
+
+    status, _ = await console.post(f"/api/tickets/{ticket['id']}/close", {"resolved": False})
+    assert status == 200
+    await console.wait_delivery(ticket["id"])
+    answer = custom_of(rest.send(sender, LAPTOP_QUESTION))[0]
+    assert answer["type"] == "faq_answer"
+
+
+async def test_two_fallbacks_in_a_row_hand_off(rest: RestClient, console: Console) -> None:
+    sender = f"rest-{uuid.uuid4().hex}"
+    assert custom_of(rest.send(sender, OUT_OF_SCOPE))[0]["type"] == "fallback"
+    second = custom_of(rest.send(sender, OUT_OF_SCOPE_2))[0]
+    assert second["type"] == "handoff" and second["reason"] == "repeated_fallback", second
+    ticket = await console.ticket_for(sender)
+    status, _ = await console.post(f"/api/tickets/{ticket['id']}/close", {"resolved": False})
+    assert status == 200
+
+
+async def test_reply_while_rasa_is_down_is_kept_and_delivered_after_restart(
+    stack: Stack, rest: RestClient, console: Console
+) -> None:
+    sender = f"rest-{uuid.uuid4().hex}"
+    handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
+    ticket_id = handoff["ticket_id"]
+    stack.stop("rasa")
+    try:
+        status, queued = await console.post(
+            f"/api/tickets/{ticket_id}/replies", {"text": "Sorry for the wait."}
+        )
+        assert status == 201
+        deadline = time.monotonic() + 20
+        while True:
+            _, detail = await console.get(f"/api/tickets/{ticket_id}")
+            message = next(m for m in detail["messages"] if m["id"] == queued["id"])
+            if message["attempts"] >= 1:
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.3)
+        assert message["delivery_status"] == "pending"
+        assert "not reachable" in message["last_error"]
+    finally:
+        stack.restart("rasa")
+    await console.wait_delivery(ticket_id, timeout=60)
+    texts = [m["text"] for m in await tracker_bot_messages(stack, sender)]
+    assert texts.count("Sorry for the wait.") == 1
+    status, _ = await console.post(f"/api/tickets/{ticket_id}/close", {"resolved": True})
+    assert status == 200
+
+
+async def test_unknown_ticket_is_a_clear_404(console: Console) -> None:
+    status, error = await console.post("/api/tickets/987654/replies", {"text": "hello"})
+    assert status == 404 and "does not exist" in error["error"]

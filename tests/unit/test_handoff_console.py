@@ -1,0 +1,265 @@
+"""The agent inbox over real HTTP: pages, JSON API, errors, CSRF, roles, canned replies, the
+SSE stream, and the outbox worker delivering to a stand-in Rasa."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from askagency.config import Settings, get_settings
+from askagency.db import session_scope
+from console.app import create_app
+from console.auth import create_user
+from console.models import Role
+from handoff import service
+from knowledge_base import store
+from knowledge_base.store import FaqInput
+
+PASSWORD = "correct horse battery"
+
+
+class FakeRasa:
+    def __init__(self) -> None:
+        self.triggered: list[dict] = []
+        self.events: list[dict] = [
+            {"event": "user", "text": "can i bring a sword", "timestamp": 1.0},
+            {
+                "event": "bot",
+                "text": "Sorry, I couldn't find an answer.",
+                "timestamp": 1.1,
+                "data": {"custom": {"type": "fallback"}},
+            },
+            {
+                "event": "user",
+                "text": "EXTERNAL: agent_message",
+                "timestamp": 2.0,
+                "metadata": {"is_external": True},
+            },
+        ]
+
+    async def trigger(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.triggered.append(body)
+        custom = {"type": body["name"], "message_id": body["entities"]["handoff_message"]}
+        self.events.append({"event": "bot", "text": "x", "data": {"custom": custom}})
+        return web.json_response({"tracker": {"events": self.events}})
+
+    async def tracker(self, request: web.Request) -> web.Response:
+        assert request.query.get("token") == "t0k"
+        return web.json_response({"events": self.events})
+
+
+@pytest.fixture
+async def fake_rasa(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRasa]:
+    fake = FakeRasa()
+    app = web.Application()
+    app.router.add_post("/conversations/{cid}/trigger_intent", fake.trigger)
+    app.router.add_get("/conversations/{cid}/tracker", fake.tracker)
+    async with TestServer(app) as server:
+        monkeypatch.setenv("ASKAGENCY_RASA_URL", str(server.make_url("")).rstrip("/"))
+        monkeypatch.setenv("ASKAGENCY_RASA_TOKEN", "t0k")
+        monkeypatch.setenv("ASKAGENCY_HANDOFF_DELIVERY_POLL_S", "0.05")
+        yield fake
+
+
+@pytest.fixture
+async def client(
+    tmp_settings: Settings, db_url: str, fake_rasa: FakeRasa
+) -> AsyncIterator[TestClient]:
+    get_settings.cache_clear()
+    with session_scope() as session:
+        create_user(session, "ana", PASSWORD, Role.AGENT, "Ana", ["en", "es"])
+        create_user(session, "vic", PASSWORD, Role.VIEWER)
+        store.create_faq(
+            session,
+            FaqInput(
+                id="liquids",
+                language="en",
+                category="security",
+                question="Can I bring liquids?",
+                answer="Up to 100 ml per container.",
+                variants=("shampoo bottle",),
+                status="published",
+            ),  # type: ignore[arg-type]
+            "test",
+        )
+        store.create_faq(
+            session,
+            FaqInput(
+                id="laptops",
+                language="en",
+                category="security",
+                question="Can I bring my laptop?",
+                answer="Yes, take it out at screening.",
+                status="published",
+            ),  # type: ignore[arg-type]
+            "test",
+        )
+    async with TestClient(TestServer(create_app(get_settings()))) as test_client:
+        yield test_client
+
+
+async def login(client: TestClient, username: str = "ana") -> str:
+    resp = await client.post("/console/login", data={"username": username, "password": PASSWORD})
+    assert resp.status == 200
+    page = await (await client.get("/console")).text()
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def open_ticket(conversation: str = "conv-1", reason: str = "low_confidence") -> int:
+    with session_scope() as session:
+        return service.open_ticket(
+            session,
+            conversation_id=conversation,
+            reason=reason,
+            channel="socketio",
+            trigger_text="can i bring a sword",
+        ).ticket.id
+
+
+async def test_inbox_lists_and_agent_replies_and_closes(
+    client: TestClient, fake_rasa: FakeRasa
+) -> None:
+    token = await login(client)
+    ticket_id = open_ticket()
+    page = await client.get("/console/inbox")
+    assert page.status == 200 and "inbox.js" in await page.text()
+    assert (await client.get(f"/console/inbox/{ticket_id}")).status == 200
+
+    listing = await (await client.get("/api/tickets")).json()
+    assert [t["id"] for t in listing["tickets"]] == [ticket_id]
+    row = listing["tickets"][0]
+    assert row["reason"] == "low_confidence" and row["status"] == "waiting"
+    assert listing["me"]["languages"] == ["en", "es"]
+
+    headers = {"X-CSRF-Token": token}
+    resp = await client.post(
+        f"/api/tickets/{ticket_id}/replies", json={"text": "Hi, I am Ana."}, headers=headers
+    )
+    assert resp.status == 201
+    assert (await resp.json())["delivery_status"] == "pending"
+    for _ in range(100):  # the worker delivers within a few polls
+        detail = await (await client.get(f"/api/tickets/{ticket_id}")).json()
+        if detail["messages"][0]["delivery_status"] == "delivered":
+            break
+        await asyncio.sleep(0.05)
+    assert detail["messages"][0]["delivery_status"] == "delivered"
+    assert detail["ticket"]["status"] == "assigned"
+    assert detail["ticket"]["assigned_agent"]["name"] == "Ana"
+    assert detail["ticket"]["first_response_seconds"] is not None
+    assert fake_rasa.triggered[0]["entities"]["handoff_text"] == "Hi, I am Ana."
+    assert fake_rasa.triggered[0]["entities"]["handoff_agent"] == "Ana"
+
+    transcript = await (await client.get(f"/api/tickets/{ticket_id}/transcript")).json()
+    texts = [m["text"] for m in transcript["messages"]]
+    assert "can i bring a sword" in texts and "EXTERNAL: agent_message" not in texts
+
+    note = await client.post(
+        f"/api/tickets/{ticket_id}/notes", json={"text": "VIP"}, headers=headers
+    )
+    assert note.status == 201
+    closed = await client.post(
+        f"/api/tickets/{ticket_id}/close", json={"resolved": True}, headers=headers
+    )
+    assert closed.status == 200
+    assert (await closed.json())["ticket"]["status"] == "closed_resolved"
+    for _ in range(100):
+        if any(t["name"] == "handoff_closed" for t in fake_rasa.triggered):
+            break
+        await asyncio.sleep(0.05)
+    assert fake_rasa.triggered[-1]["name"] == "handoff_closed"
+    assert fake_rasa.triggered[-1]["entities"]["handoff_resolved"] is True
+
+
+async def test_errors_are_clear_json(client: TestClient) -> None:
+    token = await login(client)
+    headers = {"X-CSRF-Token": token}
+    missing = await client.post("/api/tickets/999/replies", json={"text": "hi"}, headers=headers)
+    assert missing.status == 404 and "does not exist" in (await missing.json())["error"]
+    ticket_id = open_ticket()
+    await client.post(f"/api/tickets/{ticket_id}/close", json={"resolved": False}, headers=headers)
+    late = await client.post(
+        f"/api/tickets/{ticket_id}/replies", json={"text": "hi"}, headers=headers
+    )
+    assert late.status == 409 and "closed" in (await late.json())["error"]
+    other = open_ticket("conv-2")
+    empty = await client.post(f"/api/tickets/{other}/replies", json={"text": ""}, headers=headers)
+    assert empty.status == 400 and (await empty.json())["details"][0]["field"] == "text"
+    broken = await client.post(
+        f"/api/tickets/{other}/replies",
+        data=b"{nope",
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert broken.status == 400
+    forged = await client.post(f"/api/tickets/{other}/replies", json={"text": "hi"})
+    assert forged.status == 403
+    retry = await client.post(f"/api/tickets/{other}/messages/999/retry", json={}, headers=headers)
+    assert retry.status == 404
+    with session_scope() as session:
+        assert service.messages_after(session, other) == []
+
+
+async def test_roles_and_login_required(client: TestClient) -> None:
+    assert (await client.get("/api/tickets")).status == 401
+    await login(client, "vic")
+    assert (await client.get("/api/tickets")).status == 403
+    assert (await client.get("/console/inbox")).status == 403
+
+
+async def test_assign_transfer_heartbeat_and_canned(client: TestClient) -> None:
+    token = await login(client)
+    headers = {"X-CSRF-Token": token}
+    ticket_id = open_ticket()
+    me = (await (await client.get("/api/tickets")).json())["me"]["id"]
+    assigned = await client.post(
+        f"/api/tickets/{ticket_id}/assign", json={"agent_id": me}, headers=headers
+    )
+    assert (await assigned.json())["ticket"]["assigned_agent"]["id"] == me
+    back = await client.post(
+        f"/api/tickets/{ticket_id}/assign", json={"agent_id": None}, headers=headers
+    )
+    assert (await back.json())["ticket"]["status"] == "waiting"
+    bad = await client.post(
+        f"/api/tickets/{ticket_id}/assign", json={"agent_id": 4242}, headers=headers
+    )
+    assert bad.status == 400
+
+    beat = await client.post("/api/agents/heartbeat", json={}, headers=headers)
+    assert (await beat.json())["agents_online"] == 1
+
+    canned = await (await client.get("/api/canned-replies?q=shamp&language=en")).json()
+    assert [r["faq_id"] for r in canned["results"]] == ["liquids"]  # prefix of a variant word
+    both = await (await client.get("/api/canned-replies?q=can+i+bring")).json()
+    assert {r["faq_id"] for r in both["results"]} == {"liquids", "laptops"}
+    none = await (await client.get("/api/canned-replies?q=passport")).json()
+    assert none["results"] == []
+
+
+async def test_sse_streams_new_citizen_messages(client: TestClient) -> None:
+    await login(client)
+    ticket_id = open_ticket()
+    resp = await client.get(f"/api/tickets/{ticket_id}/events?after=0")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    with session_scope() as session:
+        service.add_citizen_message(session, "conv-1", "Hello? Anyone there?")
+    frame = b""
+    while b"\n\n" not in frame:
+        frame += await asyncio.wait_for(resp.content.readany(), timeout=5)
+    event, data = frame.decode().split("\n")[:2]
+    assert event == "event: message"
+    message = json.loads(data.removeprefix("data: "))
+    assert message["direction"] == "citizen" and message["text"] == "Hello? Anyone there?"
+    resp.close()
+    assert (await client.get("/api/tickets/777/events")).status == 404
+
+
+async def test_openapi_documents_the_inbox_api(client: TestClient) -> None:
+    spec = await (await client.get("/api/openapi.json")).json()
+    assert "/api/tickets/{ticket_id}/replies" in spec["paths"]
+    assert "409" in spec["paths"]["/api/tickets/{ticket_id}/replies"]["post"]["responses"]

@@ -1,0 +1,190 @@
+"""What the bot says and stores when it hands a conversation over, relays, delivers an agent
+reply and gets the conversation back (the functions behind the handoff actions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from askagency.config import Settings, get_settings
+from askagency.db import session_scope
+from handoff import conversation as conv
+from handoff import service
+from handoff.models import Reason, Ticket
+
+
+@pytest.fixture
+def settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("ASKAGENCY_HANDOFF_CONSOLE_BASE_URL", "https://console.agency.example")
+    get_settings.cache_clear()
+    return get_settings()
+
+
+async def test_start_handoff_opens_once_and_tells_the_citizen(settings: Settings) -> None:
+    reply = await conv.start_handoff(
+        conversation_id="c1",
+        reason=Reason.REQUESTED,
+        channel="socketio",
+        language="en",
+        trigger_text="talk to a person",
+        settings=settings,
+    )
+    assert reply.slots == {"handoff_active": True, "consecutive_fallbacks": 0}
+    custom = reply.custom
+    assert custom["type"] == "handoff" and custom["reason"] == "requested"
+    # always staffed by default, but nobody is online in this test
+    assert custom["after_hours"] is True and custom["agents_online"] is False
+    assert custom["expected_reply_at"] is None
+    assert "Nobody is available right now" in reply.text
+    with session_scope() as session:
+        ticket = session.get(Ticket, custom["ticket_id"])
+        assert ticket.channel == "socketio" and ticket.trigger_text == "talk to a person"
+        assert ticket.transcript_url == f"https://console.agency.example/console/inbox/{ticket.id}"
+
+    again = await conv.start_handoff(
+        conversation_id="c1",
+        reason=Reason.FRUSTRATION,
+        channel="socketio",
+        language="en",
+        trigger_text="argh",
+        settings=settings,
+    )
+    assert again.custom["ticket_id"] == custom["ticket_id"]
+    assert again.custom["priority"] == "high"
+    assert "already waiting" in again.text
+
+
+async def test_after_hours_message_names_the_opening(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A schedule that is never open today or tomorrow: only on a date far in the future
+    monkeypatch.setenv("ASKAGENCY_STAFFED_TIMEZONE", "Europe/Paris")
+    monkeypatch.setenv("ASKAGENCY_STAFFED_HOURS", "mon-sun 09:00-09:01")
+    get_settings.cache_clear()
+    settings = get_settings()
+    reply = await conv.start_handoff(
+        conversation_id="c2",
+        reason=Reason.LOW_CONFIDENCE,
+        channel="rest",
+        language="en",
+        trigger_text="?",
+        settings=settings,
+    )
+    custom = reply.custom
+    hours = conv.staffed_hours(settings)
+    if hours.is_staffed(datetime.now(UTC)):
+        pytest.skip("ran during the one staffed minute")
+    assert custom["after_hours"] is True
+    expected = datetime.fromisoformat(custom["expected_reply_at"])
+    assert expected > datetime.now(UTC)
+    assert expected.astimezone(hours.timezone).strftime("%H:%M") == "09:00"
+    assert "We're closed right now" in reply.text and "09:00" in reply.text
+
+
+async def test_relay_stores_silently_and_hands_back_when_ticket_gone(settings: Settings) -> None:
+    await conv.start_handoff(
+        conversation_id="c3",
+        reason=Reason.REQUESTED,
+        channel="rest",
+        language="en",
+        trigger_text="person please",
+        settings=settings,
+    )
+    silent = await conv.relay_to_agent("c3", "my flight is at 6", "en")
+    assert silent.text is None and silent.custom is None and silent.slots == {}
+    with session_scope() as session:
+        ticket = service.open_ticket_for(session, "c3")
+        assert [m.text for m in service.messages_after(session, ticket.id)] == ["my flight is at 6"]
+        service.close_ticket(session, ticket.id, resolved=True)
+    back = await conv.relay_to_agent("c3", "hello?", "en")
+    assert back.slots == {"handoff_active": False}
+    assert back.custom["type"] == "handoff_closed"
+
+
+def _external(**entities: object) -> dict:
+    return {"entities": [{"entity": k, "value": v} for k, v in entities.items()]}
+
+
+def test_agent_message_is_uttered_once() -> None:
+    latest = _external(
+        handoff_text="Hello, I'm Ana.", handoff_agent="Ana", handoff_ticket=4, handoff_message=17
+    )
+    reply = conv.agent_message(latest, [])
+    assert reply.text == "Hello, I'm Ana."
+    assert reply.custom == {
+        "type": "agent_message",
+        "agent": "Ana",
+        "ticket_id": 4,
+        "message_id": 17,
+    }
+    delivered = [{"event": "bot", "data": {"custom": reply.custom}}]
+    redelivery = conv.agent_message(latest, delivered)
+    assert redelivery.text is None and redelivery.slots == {"handoff_active": True}
+    assert conv.agent_message(_external(handoff_text="  "), []).text is None
+
+
+def test_handoff_closed_gives_control_back() -> None:
+    reply = conv.handoff_closed(
+        _external(handoff_resolved=True, handoff_ticket=4, handoff_message=20), [], "en"
+    )
+    assert reply.slots["handoff_active"] is False
+    assert reply.custom["type"] == "handoff_closed" and reply.custom["resolved"] is True
+    unresolved = conv.handoff_closed(_external(handoff_resolved=False), [], "en")
+    assert unresolved.custom["resolved"] is False and "still need help" in unresolved.text
+
+
+def test_requested_reason_follows_the_bots_own_offer() -> None:
+    offered = [
+        {"event": "user", "text": "blue form?"},
+        {
+            "event": "bot",
+            "data": {"custom": {"type": "fallback", "reason": "low_confidence"}},
+        },
+        {"event": "user", "text": "/ask_human"},
+    ]
+    assert conv.requested_reason(offered) == Reason.LOW_CONFIDENCE
+    later = [
+        *offered[:2],
+        {"event": "user", "text": "hm"},
+        {"event": "bot", "data": {"custom": {"type": "fallback"}}},
+        {"event": "user", "text": "/ask_human"},
+    ]
+    assert conv.requested_reason(later) == Reason.REQUESTED
+    feedback = [
+        {"event": "bot", "data": {"custom": {"type": "feedback_ack", "feedback": "bad"}}},
+        {"event": "user", "text": "/ask_human"},
+    ]
+    assert conv.requested_reason(feedback) == Reason.NEGATIVE_FEEDBACK
+    assert conv.requested_reason(feedback[-1:]) == Reason.REQUESTED
+
+
+def test_question_trigger_modes(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [{"event": "user", "text": "now", "parse_data": {"intent": {"name": "ask_question"}}}]
+    common = {"top_faq_id": None, "settings": settings, "encode": None}
+    assert (
+        conv.question_trigger("blue form", events, outcome="handoff", fallbacks_before=0, **common)
+        is None
+    )  # offer mode: the fallback offers a person
+    second = conv.question_trigger(
+        "blue form", events, outcome="handoff", fallbacks_before=1, **common
+    )
+    assert second.reason == Reason.REPEATED_FALLBACK
+    monkeypatch.setenv("ASKAGENCY_HANDOFF_LOW_CONFIDENCE_MODE", "direct")
+    get_settings.cache_clear()
+    direct = {**common, "settings": get_settings()}
+    first = conv.question_trigger(
+        "blue form", events, outcome="handoff", fallbacks_before=0, **direct
+    )
+    assert first.reason == Reason.LOW_CONFIDENCE
+    assert (
+        conv.question_trigger(
+            "blue form",
+            events,
+            outcome="answer",
+            top_faq_id="x",
+            fallbacks_before=0,
+            settings=get_settings(),
+        )
+        is None
+    )

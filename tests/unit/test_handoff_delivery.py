@@ -1,0 +1,229 @@
+"""The reply outbox: order per ticket, retry with bounded backoff while Rasa is down, proof of
+delivery from the tracker, permanent errors, and the lease that keeps two workers apart.
+
+Rasa is stood in for by a small aiohttp server speaking the ``trigger_intent`` API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from askagency.db import session_scope
+from console.models import Role, User
+from handoff import delivery, service
+from handoff.delivery import Backoff, DeliveryWorker
+from handoff.models import TicketMessage
+from handoff.rasa_api import RasaClient
+
+
+class FakeRasa:
+    """Answers like ``POST /conversations/{id}/trigger_intent`` of rasa 3.6."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"  # ok | down | silent | unauthorized
+        self.calls: list[tuple[str, str, dict]] = []
+        self.events: dict[str, list[dict]] = {}
+
+    async def trigger(self, request: web.Request) -> web.Response:
+        if self.mode == "down":
+            return web.json_response({"status": "failure"}, status=503)
+        if self.mode == "unauthorized":
+            return web.json_response({"status": "failure"}, status=401)
+        assert request.query["token"] == "secret"
+        assert request.query["output_channel"] == "latest"
+        body = await request.json()
+        conversation = request.match_info["cid"]
+        self.calls.append((conversation, body["name"], body["entities"]))
+        events = self.events.setdefault(conversation, [])
+        if self.mode == "ok":
+            custom = {"type": body["name"], "message_id": body["entities"]["handoff_message"]}
+            events.append({"event": "bot", "text": "x", "data": {"custom": custom}})
+        return web.json_response({"tracker": {"sender_id": conversation, "events": events}})
+
+
+@pytest.fixture
+async def rasa() -> AsyncIterator[tuple[FakeRasa, RasaClient]]:
+    fake = FakeRasa()
+    app = web.Application()
+    app.router.add_post("/conversations/{cid}/trigger_intent", fake.trigger)
+    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+        yield fake, RasaClient(http, str(server.make_url("")), "secret")
+
+
+@pytest.fixture
+def agents(db_url: str) -> list[int]:
+    ids = []
+    with session_scope() as session:
+        for name in ("ana", "ben"):
+            user = User(
+                username=name,
+                display_name=name.title(),
+                password_hash="not-used",
+                role=Role.AGENT.value,
+                languages=["en"],
+                active=True,
+                failed_logins=0,
+            )
+            session.add(user)
+            session.flush()
+            ids.append(user.id)
+    return ids
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def worker(client: RasaClient, clock: Clock) -> DeliveryWorker:
+    return DeliveryWorker(client, Backoff(1.0, 8.0), poll_s=0.01, clock=clock)
+
+
+def ticket_with_replies(conversation: str, agents: list[int], texts: list[str]) -> int:
+    with session_scope() as session:
+        ticket = service.open_ticket(session, conversation_id=conversation, reason="requested")
+        for i, text in enumerate(texts):
+            service.add_agent_reply(session, ticket.ticket.id, agents[i % len(agents)], text)
+        return ticket.ticket.id
+
+
+def statuses(ticket_id: int) -> list[tuple[str, str | None, int]]:
+    with session_scope() as session:
+        rows = session.scalars(
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id == ticket_id)
+            .order_by(TicketMessage.id)
+        )
+        return [(m.text, m.delivery_status, m.attempts) for m in rows]
+
+
+def test_backoff_is_exponential_and_bounded() -> None:
+    backoff = Backoff(1.0, 30.0)
+    assert [backoff.delay(n).total_seconds() for n in (1, 2, 3, 4, 5, 6, 60)] == [
+        1,
+        2,
+        4,
+        8,
+        16,
+        30,
+        30,
+    ]
+
+
+async def test_two_agents_replies_are_delivered_in_creation_order(rasa, agents) -> None:
+    fake, client = rasa
+    clock = Clock()
+    ticket_id = ticket_with_replies("conv-a", agents, ["first", "second", "third"])
+    w = worker(client, clock)
+    # One message per ticket per round: order can never be overtaken.
+    assert await w.run_once() == 1
+    assert await w.run_once() == 1
+    assert await w.run_once() == 1
+    assert await w.run_once() == 0
+    assert [c[2]["handoff_text"] for c in fake.calls] == ["first", "second", "third"]
+    assert [c[2]["handoff_agent"] for c in fake.calls] == ["Ana", "Ben", "Ana"]
+    assert [s[1] for s in statuses(ticket_id)] == ["delivered"] * 3
+
+
+async def test_rasa_down_keeps_replies_pending_then_delivers(rasa, agents) -> None:
+    fake, client = rasa
+    clock = Clock()
+    ticket_id = ticket_with_replies("conv-b", agents, ["hello", "are you there?"])
+    w = worker(client, clock)
+    fake.mode = "down"
+    assert await w.run_once() == 0
+    assert statuses(ticket_id) == [("hello", "pending", 1), ("are you there?", "pending", 0)]
+    with session_scope() as session:
+        first = session.scalars(select(TicketMessage).order_by(TicketMessage.id)).first()
+        assert "503" in first.last_error
+        assert first.next_attempt_at == clock.now + timedelta(seconds=1)
+    # Not due yet: nothing is tried, and the second reply does not overtake the first.
+    assert await w.run_once() == 0
+    assert fake.calls == []
+    clock.now += timedelta(seconds=1)
+    assert await w.run_once() == 0  # second failure -> next try after 2 s
+    with session_scope() as session:
+        first = session.get(TicketMessage, first.id)
+        assert first.attempts == 2 and first.next_attempt_at == clock.now + timedelta(seconds=2)
+    fake.mode = "ok"
+    clock.now += timedelta(seconds=2)
+    assert await w.run_once() == 1
+    assert await w.run_once() == 1
+    assert [s[:2] for s in statuses(ticket_id)] == [
+        ("hello", "delivered"),
+        ("are you there?", "delivered"),
+    ]
+
+
+async def test_unreachable_rasa_is_a_retryable_error(agents) -> None:
+    clock = Clock()
+    ticket_id = ticket_with_replies("conv-c", agents, ["hello"])
+    async with aiohttp.ClientSession() as http:
+        w = worker(RasaClient(http, "http://127.0.0.1:9", "secret"), clock)
+        assert await w.run_once() == 0
+    with session_scope() as session:
+        message = session.scalars(select(TicketMessage)).one()
+        assert message.delivery_status == "pending" and "not reachable" in message.last_error
+    assert statuses(ticket_id)[0][1] == "pending"
+
+
+async def test_no_proof_of_delivery_is_a_failure(rasa, agents) -> None:
+    fake, client = rasa
+    fake.mode = "silent"  # e.g. the action server was down: Rasa answers 200, sends nothing
+    ticket_id = ticket_with_replies("conv-d", agents, ["hello"])
+    assert await worker(client, Clock()).run_once() == 0
+    with session_scope() as session:
+        message = session.scalars(select(TicketMessage)).one()
+        assert message.delivery_status == "pending"
+        assert "no message was sent" in message.last_error
+    assert statuses(ticket_id)[0][2] == 1
+
+
+async def test_permanent_error_fails_and_can_be_retried(rasa, agents) -> None:
+    fake, client = rasa
+    clock = Clock()
+    ticket_id = ticket_with_replies("conv-e", agents, ["hello"])
+    fake.mode = "unauthorized"
+    w = worker(client, clock)
+    assert await w.run_once() == 0
+    assert statuses(ticket_id)[0][1] == "failed"
+    fake.mode = "ok"
+    assert await w.run_once() == 0  # failed messages are not retried on their own
+    with session_scope() as session:
+        message_id = session.scalars(select(TicketMessage.id)).one()
+        delivery.retry(session, message_id, clock.now)
+    assert await w.run_once() == 1
+    assert statuses(ticket_id)[0][1] == "delivered"
+
+
+async def test_close_is_delivered_after_the_replies(rasa, agents) -> None:
+    fake, client = rasa
+    ticket_id = ticket_with_replies("conv-f", agents, ["bye"])
+    with session_scope() as session:
+        service.close_ticket(session, ticket_id, resolved=True)
+    w = worker(client, Clock())
+    while await w.run_once():
+        pass
+    assert [c[1] for c in fake.calls] == ["agent_message", "handoff_closed"]
+    assert fake.calls[1][2]["handoff_resolved"] is True
+
+
+def test_lease_keeps_a_second_worker_off(agents) -> None:
+    ticket_with_replies("conv-g", agents, ["hello"])
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    with session_scope() as session:
+        assert len(delivery.due_jobs(session, now)) == 1
+    with session_scope() as session:
+        assert delivery.due_jobs(session, now + timedelta(seconds=5)) == []
+    with session_scope() as session:  # the holder died: the lease expires
+        assert len(delivery.due_jobs(session, now + timedelta(seconds=61))) == 1

@@ -1,0 +1,86 @@
+"""Staffed hours: time zones, holidays, openings across weekends and midnight, bad config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from handoff.hours import HoursConfigError, build_hours
+
+NY = "America/New_York"
+WEEK = "mon-fri 08:00-18:00; sat 09:00-13:00"
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_time_zone_is_applied() -> None:
+    hours = build_hours(NY, WEEK)
+    # Wednesday 2026-11-25 12:30 UTC = 07:30 in New York (EST, UTC-5): not yet open.
+    assert not hours.is_staffed(utc(2026, 11, 25, 12, 30))
+    assert hours.is_staffed(utc(2026, 11, 25, 13, 0))  # 08:00 NY
+    assert hours.is_staffed(utc(2026, 11, 25, 22, 59))  # 17:59 NY
+    assert not hours.is_staffed(utc(2026, 11, 25, 23, 0))  # 18:00 NY: closed (end exclusive)
+
+
+def test_next_opening_across_the_weekend() -> None:
+    hours = build_hours(NY, "mon-fri 08:00-18:00")
+    friday_evening = utc(2026, 11, 27, 23, 30)  # Fri 18:30 NY
+    assert hours.next_staffed_start(friday_evening) == utc(2026, 11, 30, 13, 0)  # Mon 08:00 NY
+    saturday = build_hours(NY, WEEK)
+    assert saturday.next_staffed_start(friday_evening) == utc(2026, 11, 28, 14, 0)  # Sat 09:00
+
+
+def test_holidays_close_all_day_and_are_skipped() -> None:
+    hours = build_hours(NY, "mon-fri 08:00-18:00", "2026-12-25, 2026-12-28")
+    assert not hours.is_staffed(utc(2026, 12, 25, 16, 0))  # Friday noon, Christmas
+    # Thursday 24th after closing -> Fri 25th holiday -> weekend -> Mon 28th holiday -> Tue 29th.
+    assert hours.next_staffed_start(utc(2026, 12, 24, 23, 30)) == utc(2026, 12, 29, 13, 0)
+
+
+def test_staffed_now_returns_now_and_daylight_saving_is_wall_clock() -> None:
+    hours = build_hours(NY, "mon-fri 08:00-18:00")
+    now = utc(2026, 11, 25, 15, 0)
+    assert hours.next_staffed_start(now) == now
+    # In July New York is UTC-4: 08:00 local is 12:00 UTC.
+    assert hours.is_staffed(utc(2026, 7, 8, 12, 0))
+    assert not hours.is_staffed(utc(2026, 7, 8, 11, 59))
+
+
+def test_empty_schedule_means_always_but_holidays_still_close() -> None:
+    hours = build_hours("UTC", "", "2026-12-25")
+    assert hours.is_staffed(utc(2026, 12, 24, 3, 0))
+    assert not hours.is_staffed(utc(2026, 12, 25, 3, 0))
+    assert hours.next_staffed_start(utc(2026, 12, 25, 3, 0)) == utc(2026, 12, 26, 0, 0)
+
+
+def test_overnight_rule_and_day_lists() -> None:
+    hours = build_hours("UTC", "fri 22:00-02:00; sun, tue 10:00-11:00")
+    assert hours.is_staffed(utc(2026, 11, 27, 23, 0))  # Friday night
+    assert hours.is_staffed(utc(2026, 11, 28, 1, 59))  # Saturday early morning
+    assert not hours.is_staffed(utc(2026, 11, 28, 2, 0))
+    assert hours.is_staffed(utc(2026, 11, 29, 10, 30))  # Sunday
+    assert hours.is_staffed(utc(2026, 12, 1, 10, 30))  # Tuesday
+
+
+@pytest.mark.parametrize(
+    ("zone", "spec", "holidays", "message"),
+    [
+        ("Mars/Olympus", WEEK, "", "unknown time zone"),
+        ("UTC", "weekdays 08:00-18:00", "", "rule 1"),
+        ("UTC", "mon-fri 08:00-25:00", "", "not a time of day"),
+        ("UTC", "mon-fri 08:00-08:00", "", "empty"),
+        ("UTC", "mon-fri 08:00-18:00; xyz 09:00-10:00", "", "rule 2"),
+        ("UTC", WEEK, "2026-13-01", "not an ISO date"),
+    ],
+)
+def test_bad_configuration_is_explained(zone: str, spec: str, holidays: str, message: str) -> None:
+    with pytest.raises(HoursConfigError, match=message):
+        build_hours(zone, spec, holidays)
+
+
+def test_naive_datetime_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        build_hours("UTC", WEEK).is_staffed(datetime(2026, 11, 25, 12, 0))  # noqa: DTZ001

@@ -1,0 +1,70 @@
+"""The bot stays silent while a person has the conversation: every intent the citizen can
+produce has a relay rule for ``handoff_active: true`` and every other rule requires ``false``.
+Checked on the real domain and rules, so a new intent cannot make the bot talk over an agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXTERNAL = {
+    "agent_message": "action_deliver_agent_message",
+    "handoff_closed": "action_handoff_closed",
+}
+
+
+def _load() -> tuple[list[str], list[dict]]:
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
+    intents = [i if isinstance(i, str) else next(iter(i)) for i in domain["intents"]]
+    rules: list[dict] = []
+    for path in sorted((ROOT / "bot" / "data").glob("*.yml")):
+        rules += (yaml.safe_load(path.read_text()) or {}).get("rules") or []
+    return intents, rules
+
+
+def _condition(rule: dict) -> object:
+    for item in rule.get("condition") or []:
+        slots = item.get("slot_was_set") or []
+        for slot in slots:
+            if "handoff_active" in slot:
+                return slot["handoff_active"]
+    return None
+
+
+def _intent_and_action(rule: dict) -> tuple[str | None, str | None]:
+    steps = rule.get("steps") or []
+    intent = next((s["intent"] for s in steps if "intent" in s), None)
+    action = next((s["action"] for s in steps if "action" in s), None)
+    return intent, action
+
+
+def test_every_citizen_intent_is_relayed_during_a_handoff() -> None:
+    intents, rules = _load()
+    relayed = {
+        _intent_and_action(r)[0]
+        for r in rules
+        if _condition(r) is True and _intent_and_action(r)[1] == "action_relay_to_agent"
+    }
+    citizen_intents = (set(intents) - set(EXTERNAL)) | {"nlu_fallback"}
+    assert citizen_intents - relayed == set(), "intents without a relay rule"
+
+
+def test_bot_rules_only_run_when_no_person_has_the_conversation() -> None:
+    _, rules = _load()
+    for rule in rules:
+        intent, action = _intent_and_action(rule)
+        if intent in EXTERNAL:
+            assert action == EXTERNAL[intent], rule
+        elif action != "action_relay_to_agent":
+            assert _condition(rule) is False, f"rule {rule.get('rule')!r} may run during a handoff"
+
+
+def test_external_intents_exist_and_ignore_entities_for_prediction() -> None:
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
+    declared = {next(iter(i)): i[next(iter(i))] for i in domain["intents"] if isinstance(i, dict)}
+    for intent in EXTERNAL:
+        assert declared[intent]["use_entities"] == []
+    for action in (*EXTERNAL.values(), "action_relay_to_agent", "action_handoff"):
+        assert action in domain["actions"]
