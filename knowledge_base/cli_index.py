@@ -1,0 +1,265 @@
+"""Retrieval commands of ``askagency kb``: build-index, search, evaluate.
+
+``build-index`` takes the same lock as the console's publish so a CLI rebuild and
+a staff publish never interleave their swaps.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from askagency.config import Settings, get_settings
+from knowledge_base.cli import app
+from knowledge_base.decision import decide
+from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, load_labelled
+from knowledge_base.index import IndexLoadError
+from knowledge_base.types import Outcome
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    """Settings, with --data-dir overriding ASKAGENCY_DATA_DIR (and the paths derived from it)."""
+    if data_dir is None:
+        return get_settings()
+    return Settings(data_dir=data_dir)
+
+
+def _retriever(settings: Settings):  # type: ignore[no-untyped-def]
+    from knowledge_base.embedder import get_embedder
+    from knowledge_base.retriever import RetrieverHandle
+
+    embedder = get_embedder(
+        settings.embedding_model, str(Path(settings.data_dir) / "cache" / "embeddings.sqlite")
+    )
+    try:
+        return RetrieverHandle(
+            settings.index_dir, embedder, max_chars=settings.max_message_chars
+        ).get()
+    except IndexLoadError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+@app.command("build-index")
+def build_index_command(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data folder (default: settings)."
+    ),
+) -> None:
+    """Embed the published FAQs and make a new index version live."""
+    from askagency import migrate
+    from askagency.db import session_scope
+    from knowledge_base.embedder import get_embedder
+    from knowledge_base.index import build_bundle, load_current, save_bundle
+    from knowledge_base.publish import index_lock
+    from knowledge_base.store import published_records
+
+    settings = _settings(data_dir)
+    started = time.perf_counter()
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - any driver error ends the command the same way
+        err_console.print(f"[red]cannot prepare the database: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    index_dir = Path(settings.index_dir or Path(settings.data_dir) / "index")
+    embedder = get_embedder(
+        settings.embedding_model, str(Path(settings.data_dir) / "cache" / "embeddings.sqlite")
+    )
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("reading published FAQs", total=None)
+        with index_lock(index_dir):
+            with session_scope(settings.database_url) as session:
+                records = published_records(session)
+            try:
+                previous = load_current(index_dir)
+            except IndexLoadError:
+                previous = None
+            progress.update(task, description=f"embedding and fitting {len(records)} FAQs")
+            calls = embedder.model_calls
+            bundle = build_bundle(records, embedder, previous=previous)
+            progress.update(task, description="writing the new version")
+            version = save_bundle(bundle, index_dir)
+    meta = bundle.meta
+    table = Table(title=f"index {version} is live", show_header=False)
+    table.add_row("FAQs", str(meta["n_faqs"]))
+    table.add_row("question texts (vectors)", str(meta["n_vectors"]))
+    table.add_row("newly embedded", str(embedder.model_calls - calls))
+    table.add_row("languages", ", ".join(meta["languages"]) or "-")
+    table.add_row("classifier", str(meta["classifier"] or "none (fewer than 2 FAQs)"))
+    table.add_row("folder", str(index_dir / version))
+    table.add_row("seconds", f"{time.perf_counter() - started:.2f}")
+    console.print(table)
+    if not records:
+        err_console.print("[yellow]no published FAQs: every question will be handed off[/yellow]")
+
+
+@app.command("search")
+def search_command(
+    text: str = typer.Argument(..., help="The question to look up."),
+    k: int = typer.Option(5, "-k", "--top-k", min=1, max=50, help="Number of FAQs to show."),
+    language: str | None = typer.Option(None, "--language", help="Only FAQs in this language."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data folder (default: settings)."
+    ),
+) -> None:
+    """Search the live index and show what the bot would do."""
+    settings = _settings(data_dir)
+    retriever = _retriever(settings)
+    hits = retriever.search(text, k=max(k, 2), language=language)
+    if not text.strip():
+        err_console.print("[yellow]empty question: the bot hands off without searching[/yellow]")
+    table = Table(title=f"index {retriever.version}")
+    table.add_column("#", justify="right")
+    table.add_column("faq id")
+    table.add_column("score", justify="right")
+    table.add_column("question", overflow="fold")
+    table.add_column("matched text", overflow="fold")
+    for rank, hit in enumerate(hits[:k], start=1):
+        table.add_row(str(rank), hit.faq_id, f"{hit.score:.3f}", hit.question, hit.matched_text)
+    console.print(table)
+    decision = decide(hits, settings)
+    detail = {
+        Outcome.ANSWER: lambda: f"answer with {decision.hits[0].faq_id}",
+        Outcome.CLARIFY: lambda: "clarify: " + ", ".join(h.faq_id for h in decision.hits),
+        Outcome.HANDOFF: lambda: "handoff to a person (low confidence)",
+    }[decision.outcome]()
+    console.print(
+        f"decision: [bold]{decision.outcome.value}[/bold] (top {decision.top_score:.3f}; "
+        f"answer >= {settings.answer_threshold}, clarify >= {settings.clarify_threshold}, "
+        f"margin >= {settings.answer_margin}) -> {detail}"
+    )
+
+
+def _print_report(report: EvalReport, sweep: bool) -> None:
+    summary = Table(title=f"evaluation ({report.n_queries} queries, index {report.index_version})")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    rows = [
+        ("in scope / out of scope", f"{report.n_in_scope} / {report.n_out_of_scope}"),
+        ("top-1 accuracy (in scope)", _fmt(report.top1)),
+        ("top-3 accuracy (in scope)", _fmt(report.top3)),
+        (
+            "answer / clarify / handoff",
+            " / ".join(
+                _fmt(x) for x in (report.answer_rate, report.clarify_rate, report.handoff_rate)
+            ),
+        ),
+        ("answered correctly", _fmt(report.answered_correct)),
+        ("answered wrongly", _fmt(report.answered_wrong)),
+        ("clarify offers the right FAQ", _fmt(report.clarify_contains_expected)),
+        (
+            "out-of-scope precision / recall",
+            f"{_fmt(report.oos_precision)} / {_fmt(report.oos_recall)}",
+        ),
+        (
+            "thresholds (answer, clarify, margin)",
+            "{answer_threshold}, {clarify_threshold}, {answer_margin}".format(**report.thresholds),
+        ),
+    ]
+    for name, value in rows:
+        summary.add_row(name, value)
+    console.print(summary)
+    if report.confusions:
+        conf = Table(title="worst confusions")
+        conf.add_column("expected")
+        conf.add_column("got")
+        conf.add_column("count", justify="right")
+        conf.add_column("example", overflow="fold")
+        for c in report.confusions:
+            conf.add_row(c.expected, c.got, str(c.count), c.example)
+        console.print(conf)
+    if not sweep:
+        return
+    best = report.recommended
+    shown = sorted(
+        report.sweep,
+        key=lambda r: (not r.meets_constraints, -r.answered_correct, -r.clarify_rate),
+    )[:12]
+    table = Table(title="threshold sweep: pairs meeting the rule first, by correct answers")
+    for col in (
+        "ans",
+        "clar",
+        "ans%",
+        "clar%",
+        "hand%",
+        "right%",
+        "wrong%",
+        "OOS R",
+        "OOS P",
+        "ok",
+    ):
+        table.add_column(col, justify="right")
+    for r in shown:
+        table.add_row(
+            f"{r.answer_threshold:.2f}",
+            f"{r.clarify_threshold:.2f}",
+            _fmt(r.answer_rate),
+            _fmt(r.clarify_rate),
+            _fmt(r.handoff_rate),
+            _fmt(r.answered_correct),
+            _fmt(r.answered_wrong),
+            _fmt(r.oos_recall),
+            _fmt(r.oos_precision),
+            "yes" if r.meets_constraints else "",
+        )
+    console.print(table)
+    console.print(f"rule: {report.recommendation_rule}")
+    if best is None:
+        console.print("[yellow]no threshold pair meets the constraints[/yellow]")
+    else:
+        console.print(
+            f"recommended: ASKAGENCY_ANSWER_THRESHOLD={best.answer_threshold:.2f} "
+            f"ASKAGENCY_CLARIFY_THRESHOLD={best.clarify_threshold:.2f} "
+            f"(correct {_fmt(best.answered_correct)}, wrong {_fmt(best.answered_wrong)}, "
+            f"OOS recall {_fmt(best.oos_recall)})"
+        )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    file: Path = typer.Argument(
+        ..., help="CSV with header text,expected_faq_id ('none' = out of scope)."
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Also write the full report as JSON."
+    ),
+    sweep: bool = typer.Option(
+        True, "--sweep/--no-sweep", help="Threshold sweep and recommendation."
+    ),
+    language: str | None = typer.Option(None, "--language", help="Only FAQs in this language."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data folder (default: settings)."
+    ),
+) -> None:
+    """Accuracy, decision rates, out-of-scope detection and a threshold sweep."""
+    settings = _settings(data_dir)
+    try:
+        labelled = load_labelled(file)
+    except LabelledFileError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    retriever = _retriever(settings)
+    report = evaluate(retriever, labelled, settings, sweep=sweep, language=language)
+    _print_report(report, sweep)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(report.to_json() + "\n", encoding="utf-8")
+        console.print(f"report written to {json_out}")

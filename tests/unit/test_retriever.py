@@ -1,0 +1,166 @@
+"""Retriever scoring/grouping and the hot-reloading RetrieverHandle."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from knowledge_base.index import CURRENT_FILE, IndexLoadError, build_bundle, save_bundle
+from knowledge_base.retriever import SCORERS, Retriever, RetrieverHandle, clean_query
+from knowledge_base.types import FaqRecord
+from tests.unit.kb_tiny import TINY_KB, shared_embedder
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return build_bundle(TINY_KB, shared_embedder())
+
+
+@pytest.fixture(scope="module")
+def retriever(bundle):
+    return Retriever(bundle, shared_embedder(), max_chars=200)
+
+
+def test_hits_grouped_per_faq_best_first(retriever):
+    hits = retriever.search("is a swiss army knife ok in my hand luggage", k=10)
+    ids = [h.faq_id for h in hits]
+    assert ids[0] == "knives"
+    assert len(ids) == len(set(ids))  # one hit per FAQ
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    top = hits[0]
+    assert top.answer.startswith("Knives") and top.source_url == "https://example.gov/knives"
+    assert top.matched_text == "is a swiss army knife allowed in hand luggage"
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("can I take shampoo on the plane", "liquids"),
+        ("what identification should I show", "id-docs"),
+        ("my dog at the checkpoint", "pets"),
+    ],
+)
+def test_every_scorer_finds_the_obvious_faq(bundle, query, expected):
+    for scorer in SCORERS:
+        hits = Retriever(bundle, shared_embedder(), scorer=scorer).search(query, k=3)
+        assert hits[0].faq_id == expected, scorer
+
+
+def test_unrelated_question_scores_low(retriever):
+    related = retriever.search("can I bring a water bottle through security", k=1)[0].score
+    unrelated = retriever.search("what is the capital of mongolia", k=1)[0].score
+    assert related > 0.45
+    assert unrelated < 0.3
+    assert related - unrelated > 0.2
+
+
+def test_language_filter_and_k(retriever):
+    hits = retriever.search("líquidos en el equipaje de mano", k=5, language="es")
+    assert [h.faq_id for h in hits] == ["liquidos"]
+    assert retriever.search("liquids", k=5, language="fr") == []
+    assert len(retriever.search("liquids", k=2)) == 2
+
+
+def test_empty_and_long_queries(retriever):
+    assert retriever.search("") == []
+    assert retriever.search("   \n\t ") == []
+    assert retriever.search(None) == []  # type: ignore[arg-type]
+    assert retriever.search("knife", k=0) == []
+    long = "can I pack a pocket knife " + "x" * 50_000
+    assert retriever.search(long, k=1)[0].faq_id == "knives"
+    assert clean_query("  a \n b  ", 100) == "a b"
+    assert len(clean_query("y" * 5000, 200)) == 200
+
+
+def test_search_many_matches_search(retriever):
+    queries = ["pocket knife", "", "passport for domestic flights"]
+    batch = retriever.search_many(queries, k=3)
+    assert batch[1] == []
+    for query, hits in zip(queries, batch, strict=True):
+        single = retriever.search(query, k=3)
+        assert [h.faq_id for h in hits] == [h.faq_id for h in single]
+        assert [h.score for h in hits] == pytest.approx([h.score for h in single], abs=1e-4)
+
+
+def test_unknown_scorer(bundle):
+    with pytest.raises(ValueError, match="Unknown scorer"):
+        Retriever(bundle, shared_embedder(), scorer="magic")
+
+
+def test_handle_hot_reloads_and_survives_a_corrupt_version(bundle, tmp_path):
+    with pytest.raises(IndexLoadError):
+        RetrieverHandle(tmp_path, shared_embedder()).get()
+    save_bundle(bundle, tmp_path)
+    handle = RetrieverHandle(tmp_path, shared_embedder())
+    first = handle.get()
+    assert handle.get() is first  # unchanged CURRENT: same object, no reload
+    assert first.search("lost and found", k=1)[0].faq_id != "lost"
+
+    added = [
+        *TINY_KB,
+        FaqRecord(
+            id="lost",
+            language="en",
+            question="Where is lost and found?",
+            answer="Ask at the information desk.",
+        ),
+    ]
+    new_version = save_bundle(build_bundle(added, shared_embedder(), previous=bundle), tmp_path)
+    second = handle.get()
+    assert second is not first and second.version == new_version
+    assert second.search("where is the lost and found office", k=1)[0].faq_id == "lost"
+    # The old retriever still works for requests that already hold it.
+    assert first.search("pocket knife", k=1)[0].faq_id == "knives"
+
+    # A corrupt new version: keep serving the previous one and say why.
+    bad = save_bundle(bundle, tmp_path)
+    (tmp_path / bad / "vectors.npy").write_bytes(b"garbage")
+    assert handle.get() is second
+    assert handle.last_error and "corrupt" in handle.last_error
+    assert handle.get() is second  # not retried on every request
+
+    # Fixing it (a new good version) clears the error.
+    good = save_bundle(bundle, tmp_path)
+    assert handle.get().version == good and handle.last_error is None
+
+
+def test_handle_serves_during_concurrent_swaps(bundle, tmp_path):
+    save_bundle(bundle, tmp_path)
+    handle = RetrieverHandle(tmp_path, shared_embedder())
+    handle.get()
+    failures: list[Exception] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                assert handle.get().search("pocket knife", k=1)[0].faq_id == "knives"
+            except Exception as exc:  # noqa: BLE001
+                failures.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for _ in range(4):
+        save_bundle(bundle, tmp_path)
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert handle.reloads >= 2
+
+
+def test_handle_notices_same_second_rewrite(bundle, tmp_path):
+    save_bundle(bundle, tmp_path)
+    handle = RetrieverHandle(tmp_path, shared_embedder())
+    handle.get()
+    version = save_bundle(bundle, tmp_path)
+    st = os.stat(tmp_path / CURRENT_FILE)
+    os.utime(tmp_path / CURRENT_FILE, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert handle.get().version == version
