@@ -47,12 +47,30 @@ class Settings(BaseSettings):
     embedding_model: str = ""  # path or name of a sentence-transformers model
     embedding_batch_size: int = 64
     search_top_k: int = 5
+    # Vector index: "auto" = exact flat index up to index_flat_max_rows question texts, IVF
+    # above (nprobe tuned to recall@1 >= 0.99 vs flat; knowledge_base/ann.py).
+    index_kind: Literal["auto", "flat", "ivf"] = "auto"
+    index_flat_max_rows: int = 50_000
     # Decision thresholds (chosen with `askagency kb evaluate` on labelled data).
-    answer_threshold: float = 0.60
+    answer_threshold: float = 0.65
     clarify_threshold: float = 0.40
     answer_margin: float = 0.05
+    # Also answer an in-scope question (score >= clarify_threshold) when the classifier's
+    # probability for the top FAQ leads the next different FAQ's by at least this much
+    # (knowledge_base/decision.py); 1.0 turns that rule off. Defaults: the sweep's
+    # recommendation on knowledge_base/sample/eval_queries.csv (held-out paraphrases).
+    answer_confidence: float = Field(default=0.25, ge=0.0, le=1.0)
     clarify_max_options: int = 3
     default_language: str = "en"
+    # Languages (ISO 639-1) the detector chooses among (knowledge_base/language.py and
+    # docs/languages.md). Each one costs about 15 MB of detector model in the action server.
+    detect_languages: list[str] = Field(
+        default=["en", "es", "fr", "de", "pt", "it", "zh", "vi", "ko", "tl", "ar", "ru"]
+    )
+    # Per-language embedding model: a language listed here is embedded with its own model (e.g. a
+    # multilingual sentence-transformers folder); the others use `embedding_model`. JSON in the
+    # environment: ASKAGENCY_EMBEDDING_MODELS='{"es": "/models/paraphrase-multilingual-MiniLM"}'.
+    embedding_models: dict[str, str] = Field(default_factory=dict)
 
     # Limits
     max_message_chars: int = 2000
@@ -66,6 +84,12 @@ class Settings(BaseSettings):
     console_port: int = 8080
     # Set true when the console is served over HTTPS (adds the Secure cookie flag).
     cookie_secure: bool = False
+    # Login attempts per client address (console/login_limit.py), on top of the per-account
+    # lock-out: a burst, then this many per minute. Addresses of trusted proxies are keyed by
+    # their X-Forwarded-For instead.
+    login_burst: int = 20
+    login_per_minute: float = 10.0
+    trusted_proxies: str = "127.0.0.1,::1"
 
     # Analytics: where Rasa's event broker writes and how the consumer reads it.
     event_broker: str = "sql"  # "sql" (embedded: Rasa's SQL broker file) or "rabbitmq" (scale)

@@ -9,11 +9,16 @@ Definitions (all rates are shares of *all* labelled queries unless noted):
   (answering an out-of-scope query is wrong).
 - OOS (out of scope, label "none"): predicted OOS = outcome HANDOFF.
   precision = OOS handoffs / all handoffs; recall = OOS handoffs / OOS queries.
-- Recommended thresholds: the (answer, clarify) pair that maximises answered_correct
-  subject to answered_wrong <= 2% and OOS recall >= 80% (when the file has OOS
-  queries); among pairs with the same answer threshold (same correct answers) the
-  lowest clarify threshold that still meets the constraints wins, so questions
-  the bot is unsure about get a clarify question rather than a handoff.
+- Recommended thresholds: the (answer, clarify, confidence) triple that maximises
+  answered_correct subject to answered_wrong <= 2% and OOS recall >= 80% (when the
+  file has OOS queries); among triples with the same correct answers the lowest
+  answer, then the lowest clarify threshold that still meets the constraints wins,
+  so questions the bot is unsure about get a clarify question rather than a
+  handoff; remaining ties go to the stricter confidence (1.0 = rule off).
+- The confidence axis is decide()'s second answer rule (top score >= clarify
+  threshold and classifier-probability lead >= answer_confidence). The labelled
+  queries must be held out from the FAQ variants the classifier was fitted on, or
+  the probabilities are overconfident and the recommendation too lax.
 """
 
 from __future__ import annotations
@@ -29,7 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from knowledge_base.decision import EPSILON, DecisionSettings, decide
+from knowledge_base.decision import (
+    CONFIDENCE_OFF,
+    EPSILON,
+    DecisionSettings,
+    confidence_lead,
+    decide,
+)
 from knowledge_base.types import FaqHit, Outcome
 
 OUT_OF_SCOPE = "none"
@@ -37,6 +48,12 @@ MAX_WRONG_RATE = 0.02
 MIN_OOS_RECALL = 0.80
 ANSWER_GRID = tuple(round(float(x), 2) for x in np.arange(0.30, 0.951, 0.05))
 CLARIFY_GRID = tuple(round(float(x), 2) for x in np.arange(0.15, 0.901, 0.05))
+# Classifier-probability lead needed to answer below answer_threshold; the last
+# value turns the rule off, so the score-only rule is always among the candidates.
+CONFIDENCE_GRID = (
+    *(round(float(x), 2) for x in np.arange(0.05, 0.601, 0.05)),
+    CONFIDENCE_OFF,
+)
 
 
 class LabelledFileError(ValueError):
@@ -81,6 +98,7 @@ class SweepRow:
     oos_recall: float | None
     oos_precision: float | None
     meets_constraints: bool
+    answer_confidence: float = CONFIDENCE_OFF
 
 
 @dataclass
@@ -115,8 +133,9 @@ class EvalReport:
     recommended: SweepRow | None = None
     recommendation_rule: str = (
         f"maximise answered_correct subject to answered_wrong <= {MAX_WRONG_RATE:.0%} and "
-        f"oos_recall >= {MIN_OOS_RECALL:.0%} (if OOS queries exist); ties: the lowest clarify "
-        "threshold that still meets the constraints (clarify rather than hand off)"
+        f"oos_recall >= {MIN_OOS_RECALL:.0%} (if OOS queries exist); ties: the lowest answer, "
+        "then clarify threshold that still meets the constraints (clarify rather than hand "
+        "off), then the stricter answer_confidence (1.0 = off)"
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,56 +149,78 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num) / den if den else None
 
 
-def _top_and_margin(hits: Sequence[FaqHit]) -> tuple[float, float]:
+@dataclass(frozen=True)
+class _Signals:
+    """What decide() looks at, one array entry per query (no translation groups:
+    evaluation searches one language)."""
+
+    tops: np.ndarray  # top score
+    margins: np.ndarray  # top score minus the second's
+    confident: np.ndarray  # top hit has a classifier probability
+    leads: np.ndarray  # top confidence minus the best rival's
+
+    @classmethod
+    def of(cls, results: Sequence[Sequence[FaqHit]]) -> _Signals:
+        rows = [_signals(hits) for hits in results]
+        arr = np.array(rows, dtype=float).reshape(len(rows), 4)
+        return cls(arr[:, 0], arr[:, 1], arr[:, 2] > 0, arr[:, 3])
+
+
+def _signals(hits: Sequence[FaqHit]) -> tuple[float, float, float, float]:
     if not hits:
-        return 0.0, 0.0
-    top = hits[0].score
-    return top, top - hits[1].score if len(hits) > 1 else top
+        return 0.0, 0.0, 0.0, 0.0
+    top = hits[0]
+    margin = top.score - hits[1].score if len(hits) > 1 else top.score
+    return top.score, margin, top.confidence, confidence_lead(top, hits[1:])
 
 
 def _outcome_arrays(
-    tops: np.ndarray, margins: np.ndarray, answer: float, clarify: float, margin: float
+    signals: _Signals, answer: float, clarify: float, margin: float, confidence: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised ``decide`` (same rules) for the threshold sweep."""
-    answered = (tops >= answer - EPSILON) & (margins >= margin - EPSILON)
-    clarified = ~answered & (tops >= clarify - EPSILON)
+    in_scope = signals.tops >= clarify - EPSILON
+    answered = (signals.tops >= answer - EPSILON) & (signals.margins >= margin - EPSILON)
+    if confidence < CONFIDENCE_OFF:
+        answered |= in_scope & signals.confident & (signals.leads >= confidence - EPSILON)
+    clarified = ~answered & in_scope
     return answered, clarified
 
 
 def _sweep(
-    tops: np.ndarray,
-    margins: np.ndarray,
+    signals: _Signals,
     top1_correct: np.ndarray,
     oos: np.ndarray,
     margin: float,
 ) -> list[SweepRow]:
-    n = len(tops)
+    n = len(signals.tops)
     rows = []
     for a in ANSWER_GRID:
         for c in CLARIFY_GRID:
             if c > a:
                 continue
-            answered, clarified = _outcome_arrays(tops, margins, a, c, margin)
-            handoff = ~answered & ~clarified
-            correct = float((answered & top1_correct).sum()) / n
-            wrong = float((answered & ~top1_correct).sum()) / n
-            recall = _ratio((handoff & oos).sum(), oos.sum())
-            precision = _ratio((handoff & oos).sum(), handoff.sum())
-            ok = bool(wrong <= MAX_WRONG_RATE and (recall is None or recall >= MIN_OOS_RECALL))
-            rows.append(
-                SweepRow(
-                    a,
-                    c,
-                    float(answered.mean()),
-                    float(clarified.mean()),
-                    float(handoff.mean()),
-                    correct,
-                    wrong,
-                    recall,
-                    precision,
-                    ok,
+            for conf in CONFIDENCE_GRID:
+                answered, clarified = _outcome_arrays(signals, a, c, margin, conf)
+                handoff = ~answered & ~clarified
+                correct = float((answered & top1_correct).sum()) / n
+                wrong = float((answered & ~top1_correct).sum()) / n
+                recall = _ratio((handoff & oos).sum(), oos.sum())
+                precision = _ratio((handoff & oos).sum(), handoff.sum())
+                ok = bool(wrong <= MAX_WRONG_RATE and (recall is None or recall >= MIN_OOS_RECALL))
+                rows.append(
+                    SweepRow(
+                        a,
+                        c,
+                        float(answered.mean()),
+                        float(clarified.mean()),
+                        float(handoff.mean()),
+                        correct,
+                        wrong,
+                        recall,
+                        precision,
+                        ok,
+                        conf,
+                    )
                 )
-            )
     return rows
 
 
@@ -187,7 +228,15 @@ def recommend(rows: Sequence[SweepRow]) -> SweepRow | None:
     ok = [r for r in rows if r.meets_constraints]
     if not ok:
         return None
-    return max(ok, key=lambda r: (r.answered_correct, -r.answer_threshold, -r.clarify_threshold))
+    return max(
+        ok,
+        key=lambda r: (
+            r.answered_correct,
+            -r.answer_threshold,
+            -r.clarify_threshold,
+            r.answer_confidence,
+        ),
+    )
 
 
 def evaluate(
@@ -225,7 +274,6 @@ def evaluate(
         for d, e, c in zip(decisions, expected, clarified & in_scope, strict=True)
         if c
     ]
-    tm = np.array([_top_and_margin(h) for h in results]).reshape(n, 2)
 
     confusion_counts: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], str] = {}
@@ -243,7 +291,7 @@ def evaluate(
         for (exp, got), count in confusion_counts.most_common(max_confusions)
     ]
     sweep_rows = (
-        _sweep(tm[:, 0], tm[:, 1], top1_correct, oos, settings.answer_margin) if sweep else []
+        _sweep(_Signals.of(results), top1_correct, oos, settings.answer_margin) if sweep else []
     )
     return EvalReport(
         n_queries=n,
@@ -263,6 +311,7 @@ def evaluate(
             "answer_threshold": settings.answer_threshold,
             "clarify_threshold": settings.clarify_threshold,
             "answer_margin": settings.answer_margin,
+            "answer_confidence": getattr(settings, "answer_confidence", CONFIDENCE_OFF),
             "clarify_max_options": settings.clarify_max_options,
         },
         index_version=str(getattr(retriever, "version", "")),
@@ -274,10 +323,14 @@ def evaluate(
     )
 
 
-def with_thresholds(settings: Any, answer: float, clarify: float) -> Any:
-    """Copy of ``settings`` with other thresholds (pydantic models or dataclasses)."""
+def with_thresholds(
+    settings: Any, answer: float, clarify: float, confidence: float | None = None
+) -> Any:
+    """Copy of ``settings`` with other thresholds (pydantic models or dataclasses);
+    ``confidence`` (answer_confidence) is only set when given."""
+    update: dict[str, float] = {"answer_threshold": answer, "clarify_threshold": clarify}
+    if confidence is not None:
+        update["answer_confidence"] = confidence
     if hasattr(settings, "model_copy"):
-        return settings.model_copy(
-            update={"answer_threshold": answer, "clarify_threshold": clarify}
-        )
-    return replace(settings, answer_threshold=answer, clarify_threshold=clarify)
+        return settings.model_copy(update=update)
+    return replace(settings, **update)

@@ -11,7 +11,10 @@ Scoring (chosen on a held-out split of BANKING77 train, see bench/bench_banking7
 ``blend`` = hybrid x (0.9 + 0.1 x p / p_max) with hybrid = (dense + 0.35 x
 lexical) / 1.35 and p / p_max the FAQ's classifier probability relative to the
 most probable FAQ. The classifier only re-ranks (an FAQ it disfavours loses up to
-10%); the score of the FAQ it agrees with stays its similarity. Probabilities
+10%); the score of the FAQ it agrees with stays its similarity. The classifier's
+probability itself travels on each hit as ``confidence`` (renormalised over the
+searched language) for decide(): on the sample KB its lead over the next FAQ
+separates right from wrong top hits better than the score does. Probabilities
 depend on how many FAQs a KB has, similarities do not, so a score means the same
 across KBs (thresholds transfer) and an unrelated question scores low whatever
 the KB (the out-of-scope signal). An additive blend (0.25 x p + 0.75 x hybrid)
@@ -31,6 +34,7 @@ import numpy as np
 
 from knowledge_base.embedder import Embedder
 from knowledge_base.index import CURRENT_FILE, Bundle, IndexLoadError, load_bundle, read_current
+from knowledge_base.language_scorer import LanguageScorer, build_language_scorer
 from knowledge_base.types import FaqHit
 
 SCORERS = ("blend", "hybrid", "dense_top3", "dense_max", "classifier")
@@ -71,6 +75,7 @@ class ScoredFaq:
     lexical: float
     prob: float  # classifier probability relative to the most probable FAQ
     best_row: int
+    confidence: float = 0.0  # classifier probability among the searched FAQs (sums to 1)
 
 
 class Retriever:
@@ -83,6 +88,8 @@ class Retriever:
         *,
         scorer: str = DEFAULT_SCORER,
         max_chars: int = 2000,
+        main_language: str | None = None,
+        language_models: dict[str, str] | None = None,
     ) -> None:
         if scorer not in SCORERS:
             raise ValueError(f"Unknown scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
@@ -96,6 +103,12 @@ class Retriever:
         self.scorer = scorer
         self.max_chars = max_chars
         self._languages = np.array([f.language for f in bundle.faqs])
+        # Other languages than the main one are scored by a LanguageScorer (built on first use;
+        # None = the language has no FAQs). Settings are read only when one is needed.
+        self._main_language = main_language
+        self._language_models = language_models
+        self._language_scorers: dict[str, LanguageScorer | None] = {}
+        self._scorer_lock = threading.Lock()
 
     @property
     def version(self) -> str:
@@ -106,6 +119,9 @@ class Retriever:
         query = clean_query(text, self.max_chars)
         if not query or self.bundle.n_rows == 0 or k <= 0:
             return []
+        language_scorer = self.language_scorer(language)
+        if language_scorer is not None:
+            return self._hits(self._language_scored(language_scorer, [query])[0][:k])
         vector = self.embedder.encode_query(query)
         return self._hits(self.score_vector(query, vector, language)[:k])
 
@@ -124,11 +140,58 @@ class Retriever:
         present = [q for q in queries if q]
         if not present or self.bundle.n_rows == 0:
             return [[] for _ in queries]
+        language_scorer = self.language_scorer(language)
+        if language_scorer is not None:
+            own = language_scorer.own_model
+            encoded = (own or self.embedder).encode(present, use_cache=cache_queries)
+            scored = dict(
+                zip(present, self._language_scored(language_scorer, present, encoded), strict=True)
+            )
+            return [self._hits(scored[q][:k]) if q else [] for q in queries]
         vectors = dict(
             zip(present, self.embedder.encode(present, use_cache=cache_queries), strict=True)
         )
         return [
             self._hits(self.score_vector(q, vectors[q], language)[:k]) if q else [] for q in queries
+        ]
+
+    def language_scorer(self, language: str | None) -> LanguageScorer | None:
+        """The scorer for ``language`` when it is not the main language (or has its own
+        embedding model); None means: use the main scoring below."""
+        if not language:
+            return None
+        if self._main_language is None or self._language_models is None:
+            from askagency.config import get_settings
+
+            settings = get_settings()
+            if self._main_language is None:
+                self._main_language = settings.default_language
+            if self._language_models is None:
+                self._language_models = dict(settings.embedding_models)
+        model_path = self._language_models.get(language)
+        if language == self._main_language and not model_path:
+            return None
+        with self._scorer_lock:
+            if language not in self._language_scorers:
+                self._language_scorers[language] = build_language_scorer(
+                    self.bundle, language, self.embedder, model_path
+                )
+            return self._language_scorers[language]
+
+    def _language_scored(
+        self,
+        language_scorer: LanguageScorer,
+        queries: list[str],
+        vectors: np.ndarray | None = None,
+    ) -> list[list[ScoredFaq]]:
+        results = language_scorer.score(queries, vectors)
+        rows = language_scorer.bundle_rows
+        return [
+            [
+                ScoredFaq(pos, score, dense, lexical, prob, int(rows[best]), confidence)
+                for pos, score, dense, lexical, prob, best, confidence in ranked
+            ]
+            for ranked in results
         ]
 
     def score_vector(
@@ -159,9 +222,10 @@ class Retriever:
             positions = [int(p) for p in np.flatnonzero(allowed)]
         if not positions:
             return []
-        top_prob = 1.0
+        top_prob = total_prob = 1.0
         if probs is not None:
             top_prob = float(probs.max() if allowed is None else probs[allowed].max()) or 1.0
+            total_prob = float(1.0 if allowed is None else probs[allowed].sum()) or 1.0
         offsets = bundle.faq_offsets
         row_ids = np.concatenate([np.arange(offsets[p], offsets[p + 1]) for p in positions])
         dense_all = (
@@ -180,10 +244,17 @@ class Retriever:
             dense = _top_mean(dense_rows, TOP_VARIANTS)
             lexical = _top_mean(lex_all[start : start + n], TOP_VARIANTS)
             prob = float(probs[p]) / top_prob if probs is not None else 0.0
+            confidence = float(probs[p]) / total_prob if probs is not None else 0.0
             score = self._combine(float(dense_rows[best]), dense, lexical, prob, probs is not None)
             scored.append(
                 ScoredFaq(
-                    p, min(1.0, max(0.0, score)), dense, lexical, prob, int(row_ids[start + best])
+                    p,
+                    min(1.0, max(0.0, score)),
+                    dense,
+                    lexical,
+                    prob,
+                    int(row_ids[start + best]),
+                    confidence,
                 )
             )
             start += n
@@ -242,6 +313,7 @@ class Retriever:
                     category=faq.category,
                     source_url=faq.source_url,
                     matched_text=self.bundle.row_texts[s.best_row],
+                    confidence=round(s.confidence, 6),
                 )
             )
         return hits

@@ -43,6 +43,11 @@ class FaqHit:
     category: str = ""
     source_url: str | None = None
     matched_text: str = ""
+    # Classifier probability of this FAQ among the searched FAQs (0.0 when the index has no
+    # classifier). Unlike ``score`` it depends on the KB's size, so it is only compared with
+    # the other hits' confidence: a clear probability lead is what lets decide() answer a
+    # question whose wording is far from every stored variant.
+    confidence: float = 0.0
 
 
 class Outcome(StrEnum):

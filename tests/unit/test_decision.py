@@ -73,3 +73,55 @@ def test_translation_of_same_question_does_not_block_answer():
     groups = {"f0": "g1", "f1": "g1"}
     assert decide([a, b], S()).outcome is Outcome.CLARIFY
     assert decide([a, b], S(), translation_groups=groups).outcome is Outcome.ANSWER
+
+
+@dataclass
+class SC(S):
+    answer_confidence: float = 0.25
+
+
+def conf_hits(*pairs: tuple[float, float]) -> list[FaqHit]:
+    """Hits from (score, classifier confidence) pairs."""
+    return [
+        FaqHit(f"f{i}", s, f"q{i}", f"a{i}", "en", confidence=c) for i, (s, c) in enumerate(pairs)
+    ]
+
+
+def test_confident_in_scope_question_is_answered_below_answer_threshold():
+    decision = decide(conf_hits((0.45, 0.60), (0.44, 0.35)), SC())
+    assert decision.outcome is Outcome.ANSWER
+    assert [h.faq_id for h in decision.hits] == ["f0"] and decision.top_score == 0.45
+    # The lead equal to the setting is enough (float rounding allowed).
+    assert decide(conf_hits((0.45, 0.55), (0.44, 0.30)), SC()).outcome is Outcome.ANSWER
+
+
+def test_confidence_lead_is_over_the_most_probable_rival_not_the_second_hit():
+    # f2 scores lower than f1 but the classifier prefers it: the lead is 0.5 - 0.4.
+    decision = decide(conf_hits((0.5, 0.5), (0.48, 0.05), (0.47, 0.40)), SC())
+    assert decision.outcome is Outcome.CLARIFY
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1", "f2"]
+
+
+def test_confidence_never_answers_out_of_scope_or_when_off():
+    # Below clarify_threshold the score says out of scope, whatever the classifier says.
+    decision = decide(conf_hits((0.39, 0.99), (0.1, 0.0)), SC())
+    assert decision.outcome is Outcome.HANDOFF
+    # 1.0 turns the rule off; settings without the field keep the score-only rule.
+    assert decide(conf_hits((0.45, 0.9)), SC(answer_confidence=1.0)).outcome is Outcome.CLARIFY
+    assert decide(conf_hits((0.45, 0.9)), S()).outcome is Outcome.CLARIFY
+    # Hits without a classifier probability (hybrid scorer, old callers) never qualify.
+    assert decide(hits(0.45, 0.2), SC(answer_confidence=0.0)).outcome is Outcome.CLARIFY
+
+
+def test_confidence_rival_ignores_translations_of_the_same_question():
+    a = FaqHit("en-1", 0.5, "q", "a", "en", confidence=0.5)
+    b = FaqHit("es-1", 0.49, "q", "a", "es", confidence=0.45)
+    groups = {"en-1": "g", "es-1": "g"}
+    assert decide([a, b], SC()).outcome is Outcome.CLARIFY
+    decision = decide([a, b], SC(), translation_groups=groups)
+    assert decision.outcome is Outcome.ANSWER and decision.hits == (a,)
+
+
+def test_score_rule_still_answers_without_confidence():
+    decision = decide(conf_hits((0.7, 0.3), (0.5, 0.3)), SC())
+    assert decision.outcome is Outcome.ANSWER and decision.hits[0].faq_id == "f0"

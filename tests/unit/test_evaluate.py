@@ -151,3 +151,61 @@ def test_load_labelled(tmp_path):
 def test_with_thresholds():
     changed = with_thresholds(S(), 0.7, 0.5)
     assert (changed.answer_threshold, changed.clarify_threshold) == (0.7, 0.5)
+
+
+def chit(faq_id: str, score: float, confidence: float) -> FaqHit:
+    return FaqHit(faq_id, score, faq_id, "answer", "en", confidence=confidence)
+
+
+# q1 is right but scores low (only the classifier is sure); q2 is wrong and the classifier
+# hesitates; o1 is out of scope with a confident classifier but a low score.
+CONF_TABLE = {
+    "q1": [chit("a", 0.5, 0.8), chit("b", 0.45, 0.1)],
+    "q2": [chit("b", 0.5, 0.4), chit("a", 0.45, 0.35)],
+    "o1": [chit("a", 0.3, 0.9), chit("b", 0.2, 0.05)],
+}
+CONF_LABELS = [("q1", "a"), ("q2", "a"), ("o1", "none")]
+
+
+@dataclass
+class SC(S):
+    answer_confidence: float = 0.25
+
+
+def test_confidence_rule_in_report_and_sweep():
+    report = evaluate(FakeRetriever(CONF_TABLE), CONF_LABELS, SC(), sweep=True)
+    assert report.thresholds["answer_confidence"] == 0.25
+    assert report.answered_correct == pytest.approx(1 / 3)  # q1 via confidence
+    assert report.answered_wrong == 0  # q2 lead 0.05 -> clarify
+    assert report.oos_recall == 1.0  # o1 below clarify_threshold
+    rows = {(r.answer_threshold, r.clarify_threshold, r.answer_confidence): r for r in report.sweep}
+    assert {r.answer_confidence for r in report.sweep} >= {0.25, 1.0}
+    # The sweep reproduces decide(): same thresholds, same numbers.
+    row = rows[(0.6, 0.4, 0.25)]
+    assert row.answered_correct == pytest.approx(report.answered_correct)
+    assert row.answered_wrong == report.answered_wrong and row.oos_recall == report.oos_recall
+    # Off: nothing reaches answer_threshold 0.6, so nothing is answered.
+    assert rows[(0.6, 0.4, 1.0)].answer_rate == 0
+    # Too lax a lead answers q2 wrongly (1/3 > 2%): rejected.
+    assert not rows[(0.6, 0.4, 0.05)].meets_constraints
+    # Clarify threshold 0.3 lets o1 be answered on confidence: OOS recall 0.
+    assert rows[(0.6, 0.3, 0.25)].oos_recall == 0
+    best = report.recommended
+    assert best is not None and best.answer_confidence < 1.0
+    assert best.answered_correct == pytest.approx(1 / 3) and best.answered_wrong == 0
+    # Among equally good rows the stricter confidence wins.
+    assert best.answer_confidence == max(
+        r.answer_confidence
+        for r in report.sweep
+        if r.meets_constraints
+        and (r.answer_threshold, r.clarify_threshold)
+        == (best.answer_threshold, best.clarify_threshold)
+        and r.answered_correct == best.answered_correct
+    )
+
+
+def test_with_thresholds_sets_confidence_only_when_given():
+    assert with_thresholds(SC(), 0.7, 0.5).answer_confidence == 0.25
+    assert with_thresholds(SC(), 0.7, 0.5, 0.3).answer_confidence == 0.3
+    with pytest.raises(TypeError):
+        with_thresholds(S(), 0.7, 0.5, 0.3)  # settings without the field: clear error

@@ -164,3 +164,19 @@ def test_handle_notices_same_second_rewrite(bundle, tmp_path):
     st = os.stat(tmp_path / CURRENT_FILE)
     os.utime(tmp_path / CURRENT_FILE, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert handle.get().version == version
+
+
+def test_hits_carry_classifier_confidence_without_changing_ranking(bundle):
+    query = "is a swiss army knife ok in my hand luggage"
+    hits = Retriever(bundle, shared_embedder(), max_chars=200).search(query, k=10)
+    confidences = [h.confidence for h in hits]
+    assert all(0.0 < c <= 1.0 for c in confidences)
+    assert sum(confidences) <= 1.0 + 1e-6  # probabilities over all FAQs, hits are a subset
+    assert hits[0].faq_id == "knives" and hits[0].confidence == max(confidences)
+    # Restricted to one language the probabilities are renormalised over its FAQs.
+    english = Retriever(bundle, shared_embedder(), max_chars=200).search(query, language="en")
+    assert [h.faq_id for h in english][:3] == [h.faq_id for h in hits if h.language == "en"][:3]
+    assert english[0].confidence >= hits[0].confidence
+    # Scorers without the classifier report no confidence.
+    hybrid = Retriever(bundle, shared_embedder(), scorer="hybrid").search(query, k=3)
+    assert all(h.confidence == 0.0 for h in hybrid)
