@@ -164,7 +164,12 @@ def user_text(text: str) -> str:
     """Typed text as Rasa should see it: a leading ``/`` would make Rasa skip NLU and trigger
     any intent with any entities (e.g. the console's ``agent_message``), so it is removed.
     Button payloads are not typed text and do not go through here."""
-    return text.lstrip().lstrip("/") if text.lstrip().startswith("/") else text
+    stripped = text.strip()  # Rasa strips before looking for the "/"
+    if not stripped.startswith("/"):
+        return text
+    while stripped.startswith("/"):
+        stripped = stripped[1:].strip()
+    return stripped
 
 
 # --- signatures --------------------------------------------------------------------------------
@@ -376,11 +381,6 @@ def truncate(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
             break
         out += char
     return out.rstrip() + "…"
-
-
-def redact(url: str, secret: str | None) -> str:
-    """Log lines must not carry a token that sits in a URL (Telegram's bot token)."""
-    return url.replace(secret, "***") if secret else url
 
 
 def plain_text_of(message: Mapping[str, Any]) -> str:

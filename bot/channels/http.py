@@ -145,7 +145,7 @@ class PlatformHttp:
             if attempt < self.policy.max_attempts:
                 wait = self.policy.delay(attempt, retry_after)
                 logger.warning(
-                    "%s %s (%s) attempt %d/%d failed (%s); retrying in %.1f s",
+                    "%s %s (%s) attempt %d/%d failed (%s); retrying in %.2f s",
                     self.platform,
                     label,
                     shown,

@@ -181,6 +181,7 @@ class MessengerInput(PlatformInput):
         Option("api_base_url", "https://graph.facebook.com"),
         Option("graph_version", "v19.0"),
     )
+    url_secret = "page_access_token"
     required = ("app_secret", "page_access_token")
 
     @classmethod

@@ -3,14 +3,18 @@
 A webhook request is checked (size, secret configured, signature), parsed, acknowledged at
 once, and each new message is processed in a background task: platforms expect their webhook
 answered within seconds and redeliver otherwise, while a Rasa turn with a custom action can
-take longer. Conversation ids are ``<channel>:<platform id>`` (e.g. ``telegram:12345``) so ids
-of different platforms never share a tracker; the output channel strips the prefix again.
+take longer. Conversation ids are ``<channel>-<platform id>`` (e.g. ``telegram-12345``) so ids
+of different platforms never share a tracker; the output channel strips the prefix again. They
+contain only URL-unreserved characters: Rasa's HTTP API (Sanic 21) does not percent-decode the
+conversation id in ``/conversations/<id>/...``, so an id with ``:`` or ``+`` could not be
+reached by the console's handoff replies. Messages from other sender ids are ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
@@ -36,6 +40,7 @@ from bot.channels.message import client_message
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+SAFE_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 
 COMMON_OPTIONS = (
     Option("timeout_s", 10.0, float),
@@ -55,6 +60,8 @@ class PlatformInput(InputChannel):
     options: ClassVar[tuple[Option, ...]] = ()
     # Settings without which no webhook can be trusted (checked on every request).
     required: ClassVar[tuple[str, ...]] = ()
+    # The setting that travels inside request URLs (a token) and must be kept out of logs.
+    url_secret: ClassVar[str | None] = None
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or resolve_options(self.env_prefixes, {}, self.all_options())
@@ -71,8 +78,8 @@ class PlatformInput(InputChannel):
         )
         self._tasks: set[asyncio.Task] = set()
         missing = self.missing_settings()
-        if missing:
-            logger.warning(
+        if missing:  # normal for a newcomer without platform accounts: INFO, not WARNING
+            logger.info(
                 "%s channel is not configured (%s unset): its webhook rejects every request "
                 "with 403. See docs/channels.md.",
                 self.name(),
@@ -89,11 +96,13 @@ class PlatformInput(InputChannel):
 
     @classmethod
     def env_name(cls, key: str) -> str:
-        return f"ASKAGENCY_{cls.env_prefixes[0]}_{key.upper()}"
+        """The variable(s) that set ``key``, for log lines (SMS: its own or the Twilio one)."""
+        return " or ".join(f"ASKAGENCY_{prefix}_{key.upper()}" for prefix in cls.env_prefixes)
 
     def redact(self, text: str) -> str:
-        """Removes secrets that appear in URLs from log lines (overridden where needed)."""
-        return text
+        """Removes the secret that appears in request URLs from log lines."""
+        secret = self.config.get(self.url_secret) if self.url_secret else None
+        return text.replace(secret, "***") if secret else text
 
     def missing_settings(self) -> list[str]:
         return [key for key in self.required if not self.config.get(key)]
@@ -101,10 +110,10 @@ class PlatformInput(InputChannel):
     # --- conversation ids ---------------------------------------------------------------------
 
     def conversation_id(self, sender: str) -> str:
-        return f"{self.name()}:{sender}"
+        return f"{self.name()}-{sender}"
 
     def platform_id(self, conversation_id: str) -> str:
-        prefix = f"{self.name()}:"
+        prefix = f"{self.name()}-"
         return (
             conversation_id[len(prefix) :]
             if conversation_id.startswith(prefix)
@@ -143,6 +152,13 @@ class PlatformInput(InputChannel):
         log_ignored(self.name(), parsed)
         started = 0
         for incoming in parsed.messages:
+            if not SAFE_ID.match(incoming.sender):
+                logger.warning(
+                    "%s webhook: sender id %r is not a plain platform id; ignored",
+                    self.name(),
+                    incoming.sender[:80],
+                )
+                continue
             if not self.seen.add(incoming.message_id):
                 logger.info(
                     "%s webhook: message %s already processed (platform redelivery); skipped",

@@ -24,9 +24,22 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import action_guard
 from bot.channels.message import client_message
+from bot.channels.ratelimit import (
+    ALLOW,
+    RATE_LIMITED,
+    SILENT,
+    Limits,
+    RateLimiter,
+    client_ip,
+    notice,
+)
 
 logger = logging.getLogger(__name__)
+
+# Custom-action failures answer the citizen instead of leaving them without a reply.
+action_guard.install()
 
 
 class WebhookRequestError(ValueError):
@@ -79,9 +92,24 @@ class SingleMessageQueueOutput(QueueOutputChannel):
 class RestInput(RasaRestInput):
     """``rest`` channel with one object per bot message and 400s for malformed bodies."""
 
+    limiter: RateLimiter | None = None
+
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> RestInput:
+        """``rate_limit:`` under the channel in credentials.yml (bot/channels/ratelimit.py)."""
+        channel = cls()
+        block = (credentials or {}).get("rate_limit") if isinstance(credentials, dict) else None
+        channel.limiter = RateLimiter(Limits.from_credentials(block))
+        return channel
+
+    def _limiter(self) -> RateLimiter:
+        if self.limiter is None:
+            self.limiter = RateLimiter(Limits.from_credentials(None))
+        return self.limiter
 
     @staticmethod
     async def on_message_wrapper(
@@ -143,6 +171,20 @@ class RestInput(RasaRestInput):
             except WebhookRequestError as exc:
                 return response.json({"error": str(exc)}, status=400)
             input_channel = input_channel or self.name()
+
+            limiter = self._limiter()
+            ip = client_ip(
+                request.ip, request.headers.get("X-Forwarded-For"), limiter.limits.exempt_ips
+            )
+            verdict = limiter.check(sender or "default", ip, text)
+            if verdict != ALLOW:
+                logger.info("REST message from %s (%s) not processed: %s", sender, ip, verdict)
+                if verdict == SILENT:
+                    return response.json([])
+                reply = [{"recipient_id": sender or "default", **notice(verdict)}]
+                if verdict == RATE_LIMITED:
+                    return response.json(reply, status=429, headers={"Retry-After": "60"})
+                return response.json(reply)
 
             if bool_arg(request, "stream", default=False):
                 return response.stream(

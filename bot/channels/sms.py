@@ -76,7 +76,7 @@ def keyword_of(text: str, opted_out: bool) -> Keyword | None:
 
 
 class OptOutStore:
-    """Numbers that sent STOP, per channel (``sms:+1555...`` and ``whatsapp:+1555...``)."""
+    """Numbers that sent STOP, by conversation id (``sms-1555...`` and ``whatsapp-1555...``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

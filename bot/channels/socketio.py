@@ -31,9 +31,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot import action_guard
 from bot.channels.message import client_message
+from bot.channels.ratelimit import ALLOW, SILENT, Limits, RateLimiter, client_ip, notice
 
 logger = logging.getLogger(__name__)
+
+# Custom-action failures answer the citizen instead of leaving them without a reply.
+action_guard.install()
 
 
 class SocketIOOutput(RasaSocketIOOutput):
@@ -53,9 +58,20 @@ async def join_room(sio: AsyncServer, sid: str, room: str, namespace: str | None
 class SocketIOInput(RasaSocketIOInput):
     """socket.io input whose replies use :class:`SocketIOOutput`."""
 
+    limiter: RateLimiter | None = None
+
     @classmethod
     def name(cls) -> str:
         return "socketio"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> SocketIOInput:
+        """Stock keys plus ``rate_limit:`` (bot/channels/ratelimit.py)."""
+        channel = super().from_credentials(credentials)
+        assert isinstance(channel, SocketIOInput)
+        block = (credentials or {}).get("rate_limit") if isinstance(credentials, dict) else None
+        channel.limiter = RateLimiter(Limits.from_credentials(block))
+        return channel
 
     def get_output_channel(self) -> OutputChannel | None:
         """Used when Rasa sends a message the citizen did not trigger (e.g. an agent reply via
@@ -68,6 +84,7 @@ class SocketIOInput(RasaSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # cors_allowed_origins=[] leaves CORS to Sanic (Rasa's --cors), as the stock channel does.
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        limiter = self.limiter or RateLimiter(Limits.from_credentials(None))
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 
@@ -134,9 +151,24 @@ class SocketIOInput(RasaSocketIOInput):
             if not isinstance(text, str):
                 text = str(text)
 
+            output = SocketIOOutput(sio, self.bot_message_evt)
+            environ = sio.get_environ(sid, namespace=self.namespace) or {}
+            request = environ.get("sanic.request")
+            peer = getattr(request, "ip", None) or environ.get("REMOTE_ADDR")
+            forwarded = request.headers.get("X-Forwarded-For") if request is not None else None
+            ip = client_ip(peer, forwarded, limiter.limits.exempt_ips)
+            verdict = limiter.check(sender_id, ip, text)
+            if verdict != ALLOW:
+                logger.info(
+                    "socket.io message from %s (%s) not processed: %s", sender_id, ip, verdict
+                )
+                if verdict != SILENT:
+                    await output.send_response(sender_id, notice(verdict))
+                return
+
             message = UserMessage(
                 text,
-                SocketIOOutput(sio, self.bot_message_evt),
+                output,
                 sender_id,
                 input_channel=self.name(),
                 metadata=metadata,

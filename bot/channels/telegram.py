@@ -157,6 +157,7 @@ class TelegramInput(PlatformInput):
         Option("api_base_url", "https://api.telegram.org"),
         Option("callback_ttl_s", 7 * 86400.0, float),
     )
+    url_secret = "bot_token"
     required = ("bot_token", "secret_token")
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -166,10 +167,6 @@ class TelegramInput(PlatformInput):
     @classmethod
     def name(cls) -> str:
         return "telegram"
-
-    def redact(self, text: str) -> str:
-        token = self.config.get("bot_token") if hasattr(self, "config") else None
-        return text.replace(token, "***") if token else text
 
     def method_url(self, method: str) -> str:
         return f"{self.config['api_base_url'].rstrip('/')}/bot{self.config['bot_token']}/{method}"

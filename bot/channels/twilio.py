@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,6 +50,7 @@ from bot.channels.sms import Keyword, OptOutStore, keyword_of, segment_rule
 logger = logging.getLogger(__name__)
 
 WHATSAPP_PREFIX = "whatsapp:"
+E164 = re.compile(r"^\+[1-9][0-9]{4,14}$")
 WHATSAPP_LIMIT = 1600  # Twilio's maximum Body length
 MAX_FORM_FIELDS = 200
 UNSUBSCRIBED_ERROR = 21610  # Twilio: "Attempt to send to unsubscribed recipient"
@@ -79,23 +81,27 @@ def parse_form(body: bytes) -> tuple[list[tuple[str, str]] | None, str | None]:
 
 def signature_of(url: str, params: Iterable[tuple[str, str]], auth_token: str) -> str:
     data = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(auth_token.encode(), data.encode("utf-8"), hashlib.sha1).digest()
+    digest = hmac.new(auth_token.encode(), data.encode("utf-8", "replace"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
 
 def url_variants(url: str) -> list[str]:
     """The URL as given, and with the default port added or removed: Twilio signs the URL as
     configured in its console, which may or may not spell the port out."""
-    parts = urlsplit(url)
-    default = {"https": 443, "http": 80}.get(parts.scheme)
     variants = [url]
+    try:  # the Host header is the sender's choice: "host:abc" or "[::1" must not raise
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return variants
+    default = {"https": 443, "http": 80}.get(parts.scheme)
     if default is None or not parts.hostname:
         return variants
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-    if parts.port == default:
+    if port == default:
         variants.append(urlunsplit(parts._replace(netloc=userinfo + host)))
-    elif parts.port is None:
+    elif port is None:
         variants.append(urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{default}")))
     return variants
 
@@ -134,7 +140,11 @@ def parse_message(pairs: list[tuple[str, str]], whatsapp: bool) -> Parsed:
         parsed.ignored.append("message without text (media only)")
         return parsed
     address = sender[len(WHATSAPP_PREFIX) :] if whatsapp else sender
-    parsed.messages.append(Incoming(address, body, sid))
+    if not E164.match(address):
+        parsed.ignored.append("sender is not an E.164 phone number")
+        return parsed
+    # The conversation id carries the digits only ("sms-15551234567"): see platform.py.
+    parsed.messages.append(Incoming(address[1:], body, sid))
     return parsed
 
 
@@ -208,7 +218,7 @@ class TwilioInput(PlatformInput):
         return self.output_class(self)
 
     def address(self, conversation_id: str) -> str:
-        number = self.platform_id(conversation_id)
+        number = "+" + self.platform_id(conversation_id).lstrip("+")
         return WHATSAPP_PREFIX + number if self.whatsapp else number
 
     def parts(self, text: str) -> list[str]:
@@ -283,7 +293,10 @@ class TwilioInput(PlatformInput):
         proto = request.headers.get("X-Forwarded-Proto")
         host = request.headers.get("X-Forwarded-Host")
         if proto or host:
-            parts = urlsplit(request.url)
+            try:
+                parts = urlsplit(request.url)
+            except ValueError:
+                return urls
             urls.append(
                 urlunsplit(
                     parts._replace(
@@ -313,7 +326,7 @@ class TwilioInput(PlatformInput):
             ):
                 return self.forbidden(
                     "wrong X-Twilio-Signature (if Rasa is behind a proxy, set "
-                    f"{self.env_name('webhook_url')} to the URL registered at Twilio)"
+                    f"ASKAGENCY_{self.env_prefixes[0]}_WEBHOOK_URL to the URL registered at Twilio)"
                 )
             parsed = parse_message(pairs, self.whatsapp)
             if parsed.error:

@@ -1,0 +1,665 @@
+"""Messenger, X DMs, Twilio SMS/WhatsApp and Telegram end to end.
+
+The real Rasa server (with bot/credentials.yml), action server and console run as a second stack
+whose channel settings come from the environment (as an operator would set them) and point the
+platforms' API base URLs at an in-test fake: a local aiohttp server that records every send-API
+call and checks its authentication (Graph API access token, OAuth 1.0a signature, HTTP Basic,
+Telegram bot token in the path). Webhooks are signed here with an independent implementation of
+each platform's scheme. The FAQ outcome of each turn is read back from Rasa's tracker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from askagency.launcher import Stack, StackConfig, free_port
+from tests.e2e.conftest import RestClient, ensure_rasa_model
+from tests.e2e.test_handoff import Console, create_agent
+
+pytestmark = pytest.mark.e2e
+
+LAPTOP = "can I bring my laptop in my carry-on"
+LAPTOP_FAQ = "electronics-laptop-carry-on"
+# Short questions the sample KB may answer with "did you mean ...?"; which of them clarifies
+# depends on the thresholds, so the module asks the REST channel and uses the first that does.
+AMBIGUOUS_CANDIDATES = [
+    "lighter",
+    "lighters",
+    "knife",
+    "batteries",
+    "liquids",
+    "food",
+    "tools",
+    "medication",
+    "camping gear",
+    "sports equipment",
+    "baby",
+    "gun",
+]
+
+PAGE_TOKEN = "fb-page-token"
+APP_SECRET = "fb-app-secret"
+VERIFY_TOKEN = "fb-verify"
+X_KEY, X_SECRET, X_TOKEN, X_TOKEN_SECRET, X_ME = "x-ck", "x-cs", "x-at", "x-ats", "9000"
+TW_SID, TW_TOKEN, TW_FROM, WA_FROM = "AC00e2e", "tw-auth-token", "+15550001111", "+14155238886"
+TG_TOKEN, TG_SECRET = "424242:e2e-bot-token", "tg-webhook-secret"
+
+
+# --- the fake platform APIs ----------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    platform: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode()))
+
+    def to(self) -> str | None:
+        """The recipient, however the platform spells it."""
+        try:
+            if self.platform == "twilio":
+                return self.form().get("To")
+            data = self.json()
+        except ValueError:
+            return None
+        if self.platform == "messenger":
+            return str(data["recipient"]["id"])
+        if self.platform == "x":
+            return str(data["event"]["message_create"]["target"]["recipient_id"])
+        if self.platform == "telegram" and "chat_id" in data:
+            return str(data["chat_id"])
+        return None
+
+
+def _pct(value: str) -> str:
+    return quote(value, safe="-._~")
+
+
+def oauth_ok(method: str, url: str, header: str) -> bool:
+    """Verifies an OAuth 1.0a HMAC-SHA1 Authorization header (JSON body: not signed)."""
+    if not header.startswith("OAuth "):
+        return False
+    fields = {}
+    for part in header[6:].split(","):
+        key, _, value = part.strip().partition("=")
+        fields[unquote(key)] = unquote(value.strip('"'))
+    signature = fields.pop("oauth_signature", "")
+    if fields.get("oauth_consumer_key") != X_KEY or fields.get("oauth_token") != X_TOKEN:
+        return False
+    params = "&".join(f"{k}={v}" for k, v in sorted((_pct(k), _pct(v)) for k, v in fields.items()))
+    base = "&".join([method, _pct(url), _pct(params)])
+    key = f"{_pct(X_SECRET)}&{_pct(X_TOKEN_SECRET)}"
+    expected = base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha1).digest())
+    return hmac.compare_digest(signature, expected.decode())
+
+
+@dataclass
+class PlatformFake:
+    """All four send APIs on one local port, served from a thread with its own event loop."""
+
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[int]] = field(default_factory=dict)
+    url: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_for(self, marker: str, statuses: list[int]) -> None:
+        """The next calls whose body contains ``marker`` get these statuses, in order."""
+        with self._lock:
+            self.failures[marker] = list(statuses)
+
+    def _authorised(self, request: web.Request, body: bytes) -> tuple[str, bool]:
+        path = request.path
+        if path.endswith("/me/messages"):
+            return "messenger", request.query.get("access_token") == PAGE_TOKEN
+        if path == "/1.1/direct_messages/events/new.json":
+            return "x", oauth_ok("POST", self.url + path, request.headers.get("Authorization", ""))
+        if path.startswith("/2010-04-01/Accounts/"):
+            basic = "Basic " + base64.b64encode(f"{TW_SID}:{TW_TOKEN}".encode()).decode()
+            right_account = path == f"/2010-04-01/Accounts/{TW_SID}/Messages.json"
+            return "twilio", right_account and request.headers.get("Authorization") == basic
+        if path.startswith("/bot"):
+            return "telegram", path.startswith(f"/bot{TG_TOKEN}/")
+        return "unknown", False
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        platform, authorised = self._authorised(request, body)
+        status = 200 if authorised else 401
+        with self._lock:
+            for marker, statuses in self.failures.items():
+                if statuses and marker.encode() in body:
+                    status = statuses.pop(0)
+                    break
+            self.calls.append(
+                Call(
+                    platform, request.path, dict(request.query), dict(request.headers), body, status
+                )
+            )
+        if status != 200:
+            return web.json_response({"error": {"message": f"fake says {status}"}}, status=status)
+        return web.json_response({"ok": True, "result": True, "sid": "SM" + uuid.uuid4().hex})
+
+    def start(self) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", port).start()
+            ready.set()
+
+        def run() -> None:
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        assert ready.wait(10), "fake platform did not start"
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def matching(self, predicate: Callable[[Call], bool]) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if predicate(c)]
+
+    def wait(
+        self, predicate: Callable[[Call], bool], count: int = 1, timeout: float = 45.0
+    ) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.matching(predicate)
+            if len(found) >= count:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} calls, got {self.matching(predicate)}")
+
+
+# --- the stack ---------------------------------------------------------------------------------
+
+
+def copy_data_dir(source: Path, target: Path) -> None:
+    """The session's KB and index without its conversations (SQLite copied consistently)."""
+    for path in source.iterdir():
+        if (
+            path.name == "logs"
+            or path.name.startswith("rasa_")
+            or path.suffix in (".db-wal", ".db-shm")
+        ):
+            continue
+        if path.is_dir():
+            shutil.copytree(path, target / path.name)
+        elif path.suffix == ".db" or path.name.endswith(".sqlite"):
+            with sqlite3.connect(path) as src, sqlite3.connect(target / path.name) as dst:
+                src.backup(dst)
+        else:
+            shutil.copy2(path, target / path.name)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[PlatformFake]:
+    platform = PlatformFake()
+    platform.start()
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture(scope="module")
+def channel_stack(
+    stack_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, fake: PlatformFake
+) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("askagency-channels")
+    copy_data_dir(stack_data_dir, data_dir)
+    env = {
+        "ASKAGENCY_ANALYTICS_PORT": str(free_port()),
+        "ASKAGENCY_MESSENGER_APP_SECRET": APP_SECRET,
+        "ASKAGENCY_MESSENGER_PAGE_ACCESS_TOKEN": PAGE_TOKEN,
+        "ASKAGENCY_MESSENGER_VERIFY_TOKEN": VERIFY_TOKEN,
+        "ASKAGENCY_MESSENGER_API_BASE_URL": fake.url,
+        "ASKAGENCY_X_CONSUMER_KEY": X_KEY,
+        "ASKAGENCY_X_CONSUMER_SECRET": X_SECRET,
+        "ASKAGENCY_X_ACCESS_TOKEN": X_TOKEN,
+        "ASKAGENCY_X_ACCESS_TOKEN_SECRET": X_TOKEN_SECRET,
+        "ASKAGENCY_X_USER_ID": X_ME,
+        "ASKAGENCY_X_API_BASE_URL": fake.url,
+        "ASKAGENCY_TWILIO_ACCOUNT_SID": TW_SID,
+        "ASKAGENCY_TWILIO_AUTH_TOKEN": TW_TOKEN,
+        "ASKAGENCY_TWILIO_API_BASE_URL": fake.url,
+        "ASKAGENCY_SMS_FROM_NUMBER": TW_FROM,
+        "ASKAGENCY_WHATSAPP_FROM_NUMBER": WA_FROM,
+        "ASKAGENCY_TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "ASKAGENCY_TELEGRAM_SECRET_TOKEN": TG_SECRET,
+        "ASKAGENCY_TELEGRAM_API_BASE_URL": fake.url,
+    }
+    for prefix in ("MESSENGER", "X", "TWILIO", "TELEGRAM"):
+        env[f"ASKAGENCY_{prefix}_RETRY_BACKOFF_S"] = "0.05"
+    cfg = StackConfig(
+        data_dir=data_dir,
+        rasa_port=free_port(),
+        action_port=free_port(),
+        console_port=free_port(),
+        rasa_token="channels-e2e-token",
+        model_path=ensure_rasa_model(),
+        log_dir=data_dir / "logs",
+        extra_env=env,
+    )
+    with Stack(cfg) as running:
+        yield running
+
+
+class Webhooks:
+    """Signs and posts webhooks the way each platform does."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.base = stack.cfg.rasa_url
+
+    def post(self, channel: str, body: bytes, headers: dict[str, str]) -> int:
+        request = urllib.request.Request(
+            f"{self.base}/webhooks/{channel}/webhook", data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    def get(self, channel: str, query: dict[str, str]) -> tuple[int, bytes]:
+        url = f"{self.base}/webhooks/{channel}/webhook?{urlencode(query)}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def messenger(self, psid: str, mid: str, text: str, secret: str = APP_SECRET) -> int:
+        body = json.dumps(
+            {
+                "object": "page",
+                "entry": [
+                    {
+                        "id": "PAGE",
+                        "time": 1,
+                        "messaging": [
+                            {
+                                "sender": {"id": psid},
+                                "recipient": {"id": "PAGE"},
+                                "timestamp": 1,
+                                "message": {"mid": mid, "text": text},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return self.post("messenger", body, {"X-Hub-Signature-256": signature})
+
+    def x(self, sender: str, event_id: str, text: str, secret: str = X_SECRET) -> int:
+        body = json.dumps(
+            {
+                "for_user_id": X_ME,
+                "direct_message_events": [
+                    {
+                        "type": "message_create",
+                        "id": event_id,
+                        "created_timestamp": "1700000000000",
+                        "message_create": {
+                            "target": {"recipient_id": X_ME if sender != X_ME else "1"},
+                            "sender_id": sender,
+                            "message_data": {"text": text, "entities": {}},
+                        },
+                    }
+                ],
+            }
+        ).encode()
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        signature = "sha256=" + base64.b64encode(digest).decode()
+        return self.post("x", body, {"x-twitter-webhooks-signature": signature})
+
+    def twilio(self, channel: str, sender: str, sid: str, text: str, token: str = TW_TOKEN) -> int:
+        url = f"{self.base}/webhooks/{channel}/webhook"
+        form = {
+            "MessageSid": sid,
+            "AccountSid": TW_SID,
+            "From": sender,
+            "To": WA_FROM if channel == "whatsapp" else TW_FROM,
+            "Body": text,
+            "NumMedia": "0",
+        }
+        data = url + "".join(k + v for k, v in sorted(form.items()))
+        signature = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest())
+        headers = {
+            "X-Twilio-Signature": signature.decode(),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        return self.post(channel, urlencode(form).encode(), headers)
+
+    def telegram(self, update: dict[str, Any], secret: str = TG_SECRET) -> int:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+        return self.post("telegram", json.dumps(update).encode(), headers)
+
+    def tracker_events(self, conversation_id: str) -> list[dict[str, Any]]:
+        url = (
+            f"{self.base}/conversations/{quote(conversation_id, safe='')}/tracker"
+            f"?token={self.stack.cfg.rasa_token}"
+        )
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return json.loads(resp.read()).get("events") or []
+
+    def tracker_bot_customs(
+        self, conversation_id: str, at_least: int = 1, timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
+        """The ``custom`` of every bot event, once there are ``at_least`` of them: Rasa saves
+        the tracker after the turn, a moment after the platform got the reply."""
+        deadline = time.monotonic() + timeout
+        while True:
+            customs = [
+                (e.get("data") or {}).get("custom") or {}
+                for e in self.tracker_events(conversation_id)
+                if e.get("event") == "bot"
+            ]
+            if len(customs) >= at_least or time.monotonic() > deadline:
+                return customs
+            time.sleep(0.2)
+
+    def user_channels(self, conversation_id: str) -> list[str]:
+        events = self.tracker_events(conversation_id)
+        return [e.get("input_channel") for e in events if e.get("event") == "user"]
+
+
+@pytest.fixture(scope="module")
+def hooks(channel_stack: Stack) -> Webhooks:
+    return Webhooks(channel_stack)
+
+
+@pytest.fixture(scope="module")
+def ambiguous(channel_stack: Stack) -> str:
+    rest = RestClient(channel_stack.cfg.rasa_url)
+    for question in AMBIGUOUS_CANDIDATES:
+        messages = rest.send(f"probe-{uuid.uuid4().hex}", question)
+        custom = (messages[0].get("custom") or {}) if messages else {}
+        if custom.get("type") == "clarify" and len(custom.get("options") or []) >= 2:
+            return question
+    raise AssertionError(f"none of {AMBIGUOUS_CANDIDATES} makes the sample KB clarify")
+
+
+def sms_text(calls: list[Call]) -> str:
+    """The SMS parts of one message put back together (without their "(i/n)" markers)."""
+    return " ".join(re.sub(r" \(\d+/\d+\)$", "", c.form()["Body"]) for c in calls)
+
+
+def tg_message(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1700000000,
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": chat_id, "is_bot": False, "language_code": "en"},
+            "text": text,
+        },
+    }
+
+
+def new_number() -> int:
+    return int(uuid.uuid4().int % 10**9) + 10**9
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def test_messenger_question_gets_the_faq_answer(hooks: Webhooks, fake: PlatformFake) -> None:
+    psid = str(new_number())
+    status, challenge = hooks.get(
+        "messenger",
+        {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "c-123"},
+    )
+    assert (status, challenge) == (200, b"c-123")
+
+    assert hooks.messenger(psid, f"mid.{psid}", LAPTOP) == 200
+    (call,) = fake.wait(lambda c: c.to() == psid)
+    assert call.status == 200, "the fake refused the access token"
+    body = call.json()
+    assert body["recipient"] == {"id": psid} and body["messaging_type"] == "RESPONSE"
+    custom = hooks.tracker_bot_customs(f"messenger-{psid}")[-1]
+    assert custom["type"] == "faq_answer" and custom["faq_id"] == LAPTOP_FAQ
+    assert "laptop" in body["message"]["text"].lower()
+    assert custom["source_url"] in body["message"]["text"]
+    assert hooks.user_channels(f"messenger-{psid}") == ["messenger"]
+
+
+def test_x_dm_answer_is_signed_and_own_messages_are_ignored(
+    hooks: Webhooks, fake: PlatformFake
+) -> None:
+    user = str(new_number())
+    status, crc = hooks.get("x", {"crc_token": "crc-abc"})
+    expected = base64.b64encode(hmac.new(X_SECRET.encode(), b"crc-abc", hashlib.sha256).digest())
+    assert status == 200 and json.loads(crc) == {"response_token": "sha256=" + expected.decode()}
+
+    assert hooks.x(user, f"ev-{user}", LAPTOP) == 200
+    assert hooks.x(X_ME, f"ev-own-{user}", f"echo of our reply to {user}") == 200
+    (call,) = fake.wait(lambda c: c.to() == user)
+    assert call.status == 200, "the fake rejected the OAuth 1.0a signature"
+    create = call.json()["event"]["message_create"]
+    assert create["target"] == {"recipient_id": user}
+    assert "laptop" in create["message_data"]["text"].lower()
+    assert hooks.tracker_bot_customs(f"x-{user}")[-1]["faq_id"] == LAPTOP_FAQ
+    assert hooks.user_channels(f"x-{X_ME}") == []
+
+
+def test_sms_clarify_reply_2_selects_the_second_option(
+    hooks: Webhooks, fake: PlatformFake, ambiguous: str
+) -> None:
+    number = f"+1555{new_number() % 10**7:07d}"
+    conversation = f"sms-{number[1:]}"
+    assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", ambiguous) == 200
+    clarify = hooks.tracker_bot_customs(conversation)[-1]
+    assert clarify["type"] == "clarify"
+    options = clarify["options"]
+    fake.wait(lambda c: c.to() == number)
+    time.sleep(1)  # a long list goes out in several single-segment parts
+    listing = fake.matching(lambda c: c.to() == number)
+    assert all(c.status == 200 for c in listing), "the fake refused the Basic credentials"
+    assert all(c.form()["From"] == TW_FROM for c in listing)
+    assert all(len(c.form()["Body"]) <= 160 for c in listing)
+    shown = sms_text(listing)
+    for number_shown, option in enumerate(options, start=1):
+        assert f"{number_shown}. {option['title']}" in shown, shown
+
+    assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", "2") == 200
+    chosen = hooks.tracker_bot_customs(conversation, at_least=2)[-1]
+    assert chosen["type"] == "faq_answer" and chosen["faq_id"] == options[1]["faq_id"]
+    answer = fake.wait(lambda c: c.to() == number, count=len(listing) + 1)[len(listing) :]
+    assert all(len(c.form()["Body"]) <= 160 for c in answer)
+    assert hooks.user_channels(conversation) == ["sms", "sms"]
+
+
+def test_sms_stop_silences_the_number_until_start(hooks: Webhooks, fake: PlatformFake) -> None:
+    number = f"+1555{new_number() % 10**7:07d}"
+
+    def bodies() -> list[str]:
+        return [c.form()["Body"] for c in fake.matching(lambda c: c.to() == number)]
+
+    assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", "STOP") == 200
+    fake.wait(lambda c: c.to() == number)
+    assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", LAPTOP) == 200
+    time.sleep(3)
+    assert len(bodies()) == 1 and "unsubscribed" in bodies()[0]
+    assert hooks.user_channels(f"sms-{number[1:]}") == []  # the bot never saw either message
+    assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", "START") == 200
+    assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", LAPTOP) == 200
+    fake.wait(lambda c: c.to() == number, count=3)
+    assert "subscribed again" in bodies()[1]
+    assert hooks.tracker_bot_customs(f"sms-{number[1:]}")[-1]["faq_id"] == LAPTOP_FAQ
+
+
+def test_whatsapp_question_goes_out_from_the_whatsapp_number(
+    hooks: Webhooks, fake: PlatformFake
+) -> None:
+    number = f"+44770{new_number() % 10**6:06d}"
+    assert hooks.twilio("whatsapp", f"whatsapp:{number}", f"SM{uuid.uuid4().hex}", LAPTOP) == 200
+    (call,) = fake.wait(lambda c: c.to() == f"whatsapp:{number}")
+    form = call.form()
+    assert form["From"] == f"whatsapp:{WA_FROM}" and "laptop" in form["Body"].lower()
+    assert hooks.tracker_bot_customs(f"whatsapp-{number[1:]}")[-1]["faq_id"] == LAPTOP_FAQ
+
+
+def test_telegram_inline_keyboard_and_button_press(
+    hooks: Webhooks, fake: PlatformFake, ambiguous: str
+) -> None:
+    chat = new_number()
+    base_update = new_number()
+    assert hooks.telegram(tg_message(base_update, chat, ambiguous)) == 200
+    (keyboard_call,) = fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat))
+    assert keyboard_call.status == 200
+    options = hooks.tracker_bot_customs(f"telegram-{chat}")[-1]["options"]
+    rows = keyboard_call.json()["reply_markup"]["inline_keyboard"]
+    assert [row[0]["text"] for row in rows] == [o["title"] for o in options]
+
+    press = {
+        "update_id": base_update + 1,
+        "callback_query": {
+            "id": f"cq-{chat}",
+            "from": {"id": chat, "is_bot": False, "language_code": "en"},
+            "message": {"message_id": 1, "chat": {"id": chat, "type": "private"}},
+            "data": rows[1][0]["callback_data"],
+        },
+    }
+    assert hooks.telegram(press) == 200
+    fake.wait(lambda c: c.path.endswith("/answerCallbackQuery") and f"cq-{chat}".encode() in c.body)
+    fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat), count=2)
+    chosen = hooks.tracker_bot_customs(f"telegram-{chat}", at_least=2)[-1]
+    assert chosen["type"] == "faq_answer" and chosen["faq_id"] == options[1]["faq_id"]
+
+
+def test_wrong_signatures_are_rejected_and_nothing_is_processed(
+    hooks: Webhooks, fake: PlatformFake
+) -> None:
+    marker = str(new_number())
+    number = f"+1666{marker[-7:]}"
+    assert hooks.messenger(marker, f"m-{marker}", LAPTOP, secret="forged") == 403
+    assert hooks.x(marker, f"e-{marker}", LAPTOP, secret="forged") == 403
+    assert hooks.twilio("sms", number, f"SM{marker}", LAPTOP, token="forged") == 403
+    assert hooks.twilio("whatsapp", f"whatsapp:{number}", f"SM{marker}", LAPTOP, token="x") == 403
+    assert hooks.telegram(tg_message(int(marker), int(marker), LAPTOP), secret="forged") == 403
+    assert hooks.post("telegram", b"{}", {}) == 403  # no secret header at all
+    # Malformed bodies with a valid signature/secret are a 400; unknown events a 200.
+    assert hooks.telegram({"no": "update id"}) == 400
+    assert hooks.telegram({"update_id": int(marker), "my_chat_member": {}}) == 200
+    time.sleep(3)
+    recipients = {marker, number, f"whatsapp:{number}"}
+    assert fake.matching(lambda c: c.to() in recipients) == []
+    for conversation in (
+        f"messenger-{marker}",
+        f"x-{marker}",
+        f"sms-{number[1:]}",
+        f"telegram-{marker}",
+    ):
+        assert hooks.user_channels(conversation) == []
+
+
+def test_a_redelivered_message_is_answered_once(hooks: Webhooks, fake: PlatformFake) -> None:
+    psid, chat = str(new_number()), new_number()
+    number = f"+1777{new_number() % 10**7:07d}"
+    update = tg_message(new_number(), chat, LAPTOP)
+    sid = f"SM{uuid.uuid4().hex}"
+    for _ in range(3):
+        assert hooks.messenger(psid, f"mid.{psid}", LAPTOP) == 200
+        assert hooks.telegram(update) == 200
+        assert hooks.twilio("sms", number, sid, LAPTOP) == 200
+    fake.wait(lambda c: c.to() == psid)
+    fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat))
+    fake.wait(lambda c: c.to() == number)
+    time.sleep(3)
+    assert len(fake.matching(lambda c: c.to() == psid)) == 1
+    assert len(fake.matching(lambda c: c.to() == str(chat))) == 1
+    # One answer, split into single-segment SMS parts "(1/n)" .. "(n/n)", each sent once.
+    parts = [c.form()["Body"] for c in fake.matching(lambda c: c.to() == number)]
+    assert len(parts) == len(set(parts)) and parts[-1].endswith(f"({len(parts)}/{len(parts)})")
+    assert hooks.user_channels(f"messenger-{psid}") == ["messenger"]
+
+
+def test_send_api_errors_are_retried_or_logged_and_the_channel_keeps_working(
+    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+) -> None:
+    flaky, broken = str(new_number()), str(new_number())
+    fake.fail_for(flaky, [503])
+    fake.fail_for(broken, [400])
+    assert hooks.messenger(flaky, f"mid.{flaky}", LAPTOP) == 200
+    assert hooks.messenger(broken, f"mid.{broken}", LAPTOP) == 200
+    retried = fake.wait(lambda c: flaky.encode() in c.body, count=2)
+    assert [c.status for c in retried] == [503, 200]
+    assert retried[0].body == retried[1].body
+    fake.wait(lambda c: broken.encode() in c.body)
+    time.sleep(2)
+    assert [c.status for c in fake.matching(lambda c: broken.encode() in c.body)] == [400]
+    assert "not retried" in channel_stack.tail("rasa", 200)
+    # The same conversation still works afterwards.
+    assert hooks.messenger(broken, f"mid2.{broken}", LAPTOP) == 200
+    later = fake.wait(lambda c: broken.encode() in c.body, count=2)
+    assert later[-1].status == 200
+
+
+async def test_agent_reply_from_the_console_goes_out_on_telegram(
+    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+) -> None:
+    create_agent(channel_stack.cfg.data_dir, "tg-agent", "Agent Tess")
+    chat = new_number()
+    first = new_number()
+    assert hooks.telegram(tg_message(first, chat, "I want to talk to a person")) == 200
+    await asyncio.to_thread(
+        fake.wait, lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat)
+    )
+    assert hooks.tracker_bot_customs(f"telegram-{chat}")[-1]["type"] == "handoff"
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        console = Console(channel_stack.cfg.console_url, http)
+        await console.login("tg-agent")
+        ticket = await console.ticket_for(f"telegram-{chat}")
+        assert ticket["channel"] == "telegram"
+        reply = f"Hello from Tess, chat {chat}"
+        status, _ = await console.post(f"/api/tickets/{ticket['id']}/replies", {"text": reply})
+        assert status == 201
+        (sent,) = await asyncio.to_thread(
+            fake.wait, lambda c: c.path.endswith("/sendMessage") and reply.encode() in c.body
+        )
+        assert sent.json() == {"chat_id": chat, "text": reply}
+        await console.wait_delivery(ticket["id"])

@@ -1,0 +1,135 @@
+"""Test kit for the platform channels: a fake platform API, a Sanic server mounting channels,
+and a fake bot that answers the way Rasa does after a custom action."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from rasa.core.actions.action import create_bot_utterance
+from rasa.core.channels.channel import UserMessage, register
+from sanic import Sanic
+
+CLARIFY_BUTTONS = [
+    {"title": "Can I bring a lighter in my carry-on bag?", "payload": '/choose_faq{"faq_id":"a"}'},
+    {"title": "Can I pack a lighter in checked bags?", "payload": '/choose_faq{"faq_id":"b"}'},
+    {"title": "Torch lighters", "payload": '/choose_faq{"faq_id":"c"}'},
+]
+
+_app_names = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rasa_message(**draft: Any) -> dict[str, Any]:
+    """The dict Rasa's processor hands to ``OutputChannel.send_response``."""
+    return create_bot_utterance(dict(draft)).message()
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode()))
+
+
+@dataclass
+class FakePlatform:
+    """A local HTTP server standing in for a platform's send API. ``script`` holds
+    (status, json body, headers) answers used in order; afterwards every call gets 200."""
+
+    requests: list[Recorded] = field(default_factory=list)
+    script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
+    delay_s: float = 0.0
+    runner: web.AppRunner | None = None
+    url: str = ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests.append(
+            Recorded(
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                await request.read(),
+            )
+        )
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.script:
+            status, body, headers = self.script.pop(0)
+            return web.json_response(body, status=status, headers=headers)
+        return web.json_response({"ok": True, "result": {}, "sid": "SM1", "message_id": "m1"})
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    def sent(self, suffix: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith(suffix)]
+
+
+@dataclass
+class FakeBot:
+    """Answers like Rasa: "options" gets the clarify buttons, anything else an echo."""
+
+    seen: list[UserMessage] = field(default_factory=list)
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.seen.append(message)
+        if message.text == "options":
+            reply = rasa_message(
+                text="Did you mean one of these?",
+                buttons=CLARIFY_BUTTONS,
+                custom={"type": "clarify", "options": []},
+            )
+        else:
+            reply = rasa_message(text=f"You said: {message.text}", custom={"type": "echo"})
+        assert message.output_channel is not None
+        await message.output_channel.send_response(message.sender_id, reply)
+
+
+async def serve(handler: Any, *channels: Any) -> tuple[Any, str]:
+    """Mounts ``channels`` on a real Sanic server under /webhooks/ like ``rasa run``."""
+    Sanic.test_mode = True
+    app = Sanic(f"platform_channels_test_{next(_app_names)}")
+    register(list(channels), app, route="/webhooks/")
+    port = free_port()
+    server = await app.create_server(
+        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    )
+    await server.startup()
+    await server.start_serving()
+    app.ctx.agent = type("Agent", (), {"handle_message": staticmethod(handler)})()
+    return server, f"http://127.0.0.1:{port}"
+
+
+FAST = {"timeout_s": 2.0, "max_attempts": 3, "retry_backoff_s": 0.01}

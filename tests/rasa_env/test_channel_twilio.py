@@ -1,0 +1,283 @@
+"""Twilio SMS/WhatsApp channel: signatures, forms, numbered options, segments, keywords."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from channel_kit import CLARIFY_BUTTONS, FAST, FakeBot, FakePlatform, serve
+
+from bot.channels.common import split_text
+from bot.channels.sms import (
+    Keyword,
+    OptOutStore,
+    gsm7_length,
+    is_gsm7,
+    keyword_of,
+    segment_rule,
+)
+from bot.channels.twilio import (
+    SmsInput,
+    WhatsAppInput,
+    parse_form,
+    parse_message,
+    signature_of,
+    valid_signature,
+)
+
+SID = "AC123"
+TOKEN = "auth-token"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for prefix in ("SMS", "WHATSAPP", "TWILIO"):
+        for key in ("ACCOUNT_SID", "AUTH_TOKEN", "FROM_NUMBER", "WEBHOOK_URL", "API_BASE_URL"):
+            monkeypatch.delenv(f"ASKAGENCY_{prefix}_{key}", raising=False)
+
+
+def test_signature_matches_twilios_documented_example() -> None:
+    params = [
+        ("CallSid", "CA1234567890ABCDE"),
+        ("Caller", "+14158675310"),
+        ("Digits", "1234"),
+        ("From", "+14158675310"),
+        ("To", "+18005551212"),
+    ]
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert signature_of(url, params, "12345") == "GvWf1cFY/Q7PnoempGyD5oXAezc="
+    assert valid_signature([url], list(reversed(params)), "GvWf1cFY/Q7PnoempGyD5oXAezc=", "12345")
+    # Twilio may sign the URL with or without the default port.
+    with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2"
+    assert valid_signature([with_port], params, "GvWf1cFY/Q7PnoempGyD5oXAezc=", "12345")
+    assert not valid_signature([url], params[1:], "GvWf1cFY/Q7PnoempGyD5oXAezc=", "12345")
+    assert not valid_signature([url], params, None, "12345")
+
+
+def test_form_parsing_and_message_fields() -> None:
+    pairs, error = parse_form(b"MessageSid=SM1&From=%2B15551230000&To=%2B1555&Body=Hi+there")
+    assert error is None
+    (message,) = parse_message(pairs, whatsapp=False).messages
+    assert (message.sender, message.text, message.message_id) == ("15551230000", "Hi there", "SM1")
+
+    wa, _ = parse_form(b"MessageSid=SM2&From=whatsapp%3A%2B447700900123&Body=hola")
+    assert parse_message(wa, whatsapp=True).messages[0].sender == "447700900123"
+    assert not parse_message(wa, whatsapp=False).messages  # wrong webhook: ignored, logged
+
+    # Replies go to E.164 numbers only (and conversation ids stay URL-safe).
+    for sender in (b"12345", b"%2B1+2", b"%2B12ab456789"):
+        odd, _ = parse_form(b"MessageSid=SM9&Body=hi&From=" + sender)
+        assert not parse_message(odd, whatsapp=False).messages
+
+    status, _ = parse_form(b"MessageSid=SM3&MessageStatus=delivered&From=%2B1")
+    assert parse_message(status, whatsapp=False).ignored
+    media, _ = parse_form(b"MessageSid=SM4&From=%2B1&Body=&NumMedia=1")
+    assert not parse_message(media, whatsapp=False).messages
+    missing, _ = parse_form(b"Body=hi")
+    assert "MessageSid" in (parse_message(missing, whatsapp=False).error or "")
+
+    assert parse_form(b"\xff\xfe")[1]
+    assert parse_form(b"a=1&&=&b")[1]
+
+
+def test_sms_segments_depend_on_the_encoding() -> None:
+    assert is_gsm7("Liquids: 3.4 oz @ £1 {ok}") and gsm7_length("{}") == 4
+    assert segment_rule("plain text")[0] == 160
+    assert segment_rule("Prohibido ✈")[0] == 70
+    answer = "Laptops should be removed from your bag and placed in a separate bin. " * 6
+    limit, measure = segment_rule(answer)
+    parts = split_text(answer, limit, measure=measure, mark_parts=True)  # type: ignore[arg-type]
+    assert len(parts) == 3 and all(gsm7_length(p) <= 160 for p in parts)
+    words = answer.split()
+    assert [w for p in parts for w in p.rsplit(" ", 1)[0].split()] == words
+
+
+@pytest.mark.parametrize(
+    ("text", "opted_out", "keyword"),
+    [
+        ("STOP", False, Keyword.STOP),
+        (" unsubscribe ", False, Keyword.STOP),
+        ("start", True, Keyword.START),
+        ("yes", True, Keyword.START),
+        ("yes", False, None),
+        ("Help", False, Keyword.HELP),
+        ("stop sending me laptops", False, None),
+    ],
+)
+def test_keywords(text: str, opted_out: bool, keyword: Keyword | None) -> None:
+    assert keyword_of(text, opted_out) == keyword
+
+
+def test_opt_out_store_survives_a_new_instance(tmp_path: Path) -> None:
+    store = OptOutStore(tmp_path / "optout.db")
+    store.opt_out("sms-1")
+    assert OptOutStore(tmp_path / "optout.db").is_opted_out("sms-1")
+    store.opt_in("sms-1")
+    assert not store.is_opted_out("sms-1")
+
+
+def _signed(url: str, form: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    body = urlencode(form).encode()
+    headers = {
+        "X-Twilio-Signature": signature_of(url, sorted(form.items()), TOKEN),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    return body, headers
+
+
+def test_sms_webhook_end_to_end(tmp_path: Path) -> None:
+    async def scenario() -> dict[str, Any]:
+        fake = FakePlatform()
+        api = await fake.start()
+        bot = FakeBot()
+        channel = SmsInput.from_credentials(
+            {
+                "account_sid": SID,
+                "auth_token": TOKEN,
+                "from_number": "+15550000000",
+                "api_base_url": api,
+                "opt_out_db": str(tmp_path / "optout.db"),
+                **FAST,
+            }
+        )
+        server, base = await serve(bot, channel)
+        url = base + "/webhooks/sms/webhook"
+        out: dict[str, Any] = {"codes": []}
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def post(sid: str, text: str, tamper: bool = False) -> int:
+                    form = {"MessageSid": sid, "From": "+15551112222", "To": "+1555", "Body": text}
+                    body, headers = _signed(url, form)
+                    if tamper:
+                        body = body.replace(b"Body=", b"Body=x")
+                    async with http.post(url, data=body, headers=headers) as resp:
+                        await channel.drain()
+                        if sid == "SM1":
+                            out["twiml"] = await resp.text()
+                        return resp.status
+
+                out["codes"].append(await post("SM1", "options"))
+                out["codes"].append(await post("SM1", "options"))  # redelivery
+                out["codes"].append(await post("SM2", "2"))
+                out["codes"].append(await post("SM3", "evil", tamper=True))
+                async with http.post(url, data=b"Body=hi") as resp:
+                    out["codes"].append(resp.status)  # no signature at all
+                body, headers = _signed(url, {"Body": "no sid"})
+                async with http.post(url, data=body, headers=headers) as resp:
+                    out["codes"].append(resp.status)
+                out["codes"].append(await post("SM4", "STOP"))
+                out["codes"].append(await post("SM5", "are you there?"))
+                await channel.get_output_channel().send_text_message("sms-15551112222", "agent")
+                out["codes"].append(await post("SM6", "HELP"))
+                out["codes"].append(await post("SM7", "START"))
+                out["codes"].append(await post("SM8", "thanks " * 40))
+        finally:
+            await server.close()
+            await channel.http.close()
+            await fake.stop()
+        out["bot"], out["fake"] = bot, fake
+        return out
+
+    out = asyncio.run(scenario())
+    assert out["codes"] == [200, 200, 200, 403, 403, 400, 200, 200, 200, 200, 200]
+    assert out["twiml"].endswith("<Response></Response>")
+    seen = out["bot"].seen
+    assert [m.text for m in seen[:2]] == ["options", CLARIFY_BUTTONS[1]["payload"]]
+    assert all(m.sender_id == "sms-15551112222" and m.input_channel == "sms" for m in seen)
+    assert len(seen) == 3  # STOP, the message while opted out, HELP and START never reach the bot
+
+    sends = out["fake"].sent(f"/2010-04-01/Accounts/{SID}/Messages.json")
+    auth = base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    assert all(r.headers["Authorization"] == f"Basic {auth}" for r in sends)
+    forms = [r.form() for r in sends]
+    assert all(f["To"] == "+15551112222" and f["From"] == "+15550000000" for f in forms)
+    bodies = [f["Body"] for f in forms]
+    assert bodies[0] == (
+        "Did you mean one of these?\n\n1. Can I bring a lighter in my carry-on bag?\n"
+        "2. Can I pack a lighter in checked bags?\n3. Torch lighters"
+    )
+    assert bodies[1] == "You said: " + CLARIFY_BUTTONS[1]["payload"]
+    assert "unsubscribed" in bodies[2]  # STOP confirmed; the agent's message is NOT sent
+    assert "STOP to stop" in bodies[3]  # HELP
+    assert "subscribed again" in bodies[4]  # START
+    assert bodies[5].startswith("You said: thanks") and bodies[5].endswith("thanks (1/2)")
+    assert bodies[6].endswith("thanks (2/2)")
+    assert len(bodies) == 7 and all(len(b) <= 160 for b in bodies)
+
+
+def test_whatsapp_addresses_and_a_configured_public_url(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[int], FakePlatform, FakeBot]:
+        fake = FakePlatform()
+        api = await fake.start()
+        bot = FakeBot()
+        public = "https://bot.example.gov/webhooks/whatsapp/webhook"
+        channel = WhatsAppInput.from_credentials(
+            {
+                "account_sid": SID,
+                "auth_token": TOKEN,
+                "from_number": "+14155238886",
+                "api_base_url": api,
+                "webhook_url": public,
+                "opt_out_db": str(tmp_path / "optout.db"),
+                **FAST,
+            }
+        )
+        server, base = await serve(bot, channel)
+        codes = []
+        try:
+            async with aiohttp.ClientSession() as http:
+                form = {"MessageSid": "SMW1", "From": "whatsapp:+447700900123", "Body": "hola"}
+                for signed_url in (public, base + "/webhooks/whatsapp/webhook"):
+                    body, headers = _signed(signed_url, form)
+                    async with http.post(
+                        base + "/webhooks/whatsapp/webhook", data=body, headers=headers
+                    ) as r:
+                        codes.append(r.status)
+                    await channel.drain()
+        finally:
+            await server.close()
+            await channel.http.close()
+            await fake.stop()
+        return codes, fake, bot
+
+    codes, fake, bot = asyncio.run(scenario())
+    assert codes == [200, 403]  # only the registered public URL's signature counts
+    assert [m.sender_id for m in bot.seen] == ["whatsapp-447700900123"]
+    (sent,) = fake.requests
+    assert sent.form() == {
+        "To": "whatsapp:+447700900123",
+        "From": "whatsapp:+14155238886",
+        "Body": "You said: hola",
+    }
+
+
+def test_a_hostile_host_header_is_a_403_not_a_crash(tmp_path: Path) -> None:
+    async def scenario() -> list[int]:
+        bot = FakeBot()
+        channel = SmsInput.from_credentials(
+            {"account_sid": SID, "auth_token": TOKEN, "from_number": "+15550000000", **FAST}
+        )
+        server, base = await serve(bot, channel)
+        codes = []
+        try:
+            async with aiohttp.ClientSession() as http:
+                for host in ("127.0.0.1:notaport", "[::1", "bot.example.gov"):
+                    body, headers = _signed(base + "/webhooks/sms/webhook", {"MessageSid": "S"})
+                    headers = {**headers, "Host": host, "X-Forwarded-Host": host + ":x"}
+                    async with http.post(
+                        base + "/webhooks/sms/webhook", data=body, headers=headers
+                    ) as resp:
+                        codes.append(resp.status)
+        finally:
+            await server.close()
+        assert not bot.seen
+        return codes
+
+    codes = asyncio.run(scenario())
+    assert all(code in (400, 403) for code in codes), codes
