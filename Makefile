@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 RASA_INPUTS := config.yml bot/domain.yml bot/nlu.py $(wildcard bot/data/*.yml)
 
-.PHONY: help setup run run-scale test test-fast bench lint format clean-data train index browser
+.PHONY: help setup run run-scale test test-fast bench lint format clean-data train index browser fuzz
 
 help:
 	@echo "make run    - set up everything (venvs, model, sample KB, index) and start the assistant"
@@ -70,6 +70,14 @@ test: setup train browser
 test-fast: setup
 	$(PY) -m pytest -q -m "not e2e"
 
+# Longer fuzzing than `make test` (which runs the same fuzzers with 5 examples per operation).
+FUZZ_EXAMPLES ?= 100
+fuzz: setup train
+	ASKAGENCY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RASA_VENV)/bin/python -m pytest \
+	  -c tests/rasa_env/pytest.ini tests/rasa_env/test_channel_fuzz.py -q
+	ASKAGENCY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/e2e/test_fuzz_console.py tests/e2e/test_fuzz_webhook.py tests/e2e/test_abuse.py
+
 browser:
 	@scripts/ensure-browser.sh
 
@@ -86,3 +94,13 @@ format: $(VENV)/.installed
 
 clean-data:
 	rm -rf var/askagency.db* var/index var/logs
+
+# --- scale profile: PostgreSQL + Redis lock store + RabbitMQ, N Rasa replicas, M action servers -----
+# Settings in deploy/scale.env (environment wins); see docs/scale.md.
+run-scale: setup train
+	set -a && source deploy/scale.env && set +a && \
+	$(PY) -m askagency.launcher --profile scale --prepare-only && \
+	$(PY) -m askagency.cli kb load-sample --if-empty && \
+	$(PY) -m askagency.cli kb build-index && \
+	exec $(PY) -m askagency.launcher --profile scale \
+	  --rasa-replicas $$SCALE_RASA_REPLICAS --action-servers $$SCALE_ACTION_SERVERS

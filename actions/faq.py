@@ -18,11 +18,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import kb, learning
 from actions.handoff import hand_off
-from actions.messages import person_button, text
+from actions.messages import no_answer_in_language, not_translated_note, person_button, text
 from actions.tracker_info import latest_entity, latest_intent, latest_text, message_language
 from askagency.config import Settings, get_settings
 from handoff import conversation
 from handoff.triggers import Trigger
+from knowledge_base.multilingual import LanguageDecision
 from knowledge_base.types import Decision, FaqHit, Outcome
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class ActionAnswerFaq(Action):
             return events
 
         try:
-            decision = await asyncio.to_thread(kb.lookup, question, language, settings)
+            result = await asyncio.to_thread(kb.lookup_in_language, question, language, settings)
         except Exception as exc:
             # KnowledgeBaseUnavailable, or a bug in decide(): the citizen still gets a reply.
             logger.error("FAQ lookup failed for sender %s: %s", tracker.sender_id, exc)
@@ -122,22 +123,26 @@ class ActionAnswerFaq(Action):
             )
             return events
 
+        decision = result.decision
         trigger = await handoff_trigger(tracker, question, decision, settings)
         learning.note_decision(tracker, question, decision, language, trigger is not None)
         if trigger is not None:
             return events + await hand_off(dispatcher, tracker, trigger.reason, question)
-        return events + self._respond(dispatcher, tracker, decision, language, settings)
+        return events + self._respond(dispatcher, tracker, result, language, settings)
 
     def _respond(
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        decision: Decision,
+        result: LanguageDecision,
         language: str,
         settings: Settings,
     ) -> list[EventType]:
+        decision = result.decision
         if decision.outcome == Outcome.ANSWER and decision.hits:
             return self._answer(dispatcher, decision.hits[0], language)
+        if not result.kb_has_language:
+            return self._no_answer_in_language(dispatcher, tracker, decision, language)
         options = list(decision.hits[: settings.clarify_max_options])
         if decision.outcome == Outcome.CLARIFY and options:
             return self._clarify(dispatcher, options, language)
@@ -145,16 +150,26 @@ class ActionAnswerFaq(Action):
 
     @staticmethod
     def _answer(dispatcher: CollectingDispatcher, hit: FaqHit, language: str) -> list[EventType]:
-        dispatcher.utter_message(
-            text=answer_text(hit.answer, hit.source_url, hit.language or language),
-            json_message={
-                "type": "faq_answer",
-                "faq_id": hit.faq_id,
-                "score": round(float(hit.score), 3),
-                "source_url": hit.source_url,
-                "language": hit.language or language,
-            },
-        )
+        """The FAQ's answer; in another language than the citizen's (no translation in the
+        knowledge base) it starts with a note in the citizen's language and offers a person."""
+        answer_language = hit.language or language
+        body = answer_text(hit.answer, hit.source_url, answer_language)
+        custom: dict[str, Any] = {
+            "type": "faq_answer",
+            "faq_id": hit.faq_id,
+            "score": round(float(hit.score), 3),
+            "source_url": hit.source_url,
+            "language": answer_language,
+        }
+        if answer_language == language:
+            dispatcher.utter_message(text=body, json_message=custom)
+        else:
+            custom.update(translated=False, requested_language=language)
+            dispatcher.utter_message(
+                text=f"{not_translated_note(language)}\n{body}",
+                buttons=[person_button(language)],
+                json_message=custom,
+            )
         return [
             SlotSet("last_faq_id", hit.faq_id),
             SlotSet("consecutive_fallbacks", 0),
@@ -207,6 +222,25 @@ class ActionAnswerFaq(Action):
             json_message={
                 "type": "fallback",
                 "reason": "low_confidence",
+                "score": round(float(decision.top_score), 3),
+            },
+        )
+        return [SlotSet("consecutive_fallbacks", _fallback_count(tracker) + 1)]
+
+    @staticmethod
+    def _no_answer_in_language(
+        dispatcher: CollectingDispatcher, tracker: Tracker, decision: Decision, language: str
+    ) -> list[EventType]:
+        """Nothing confident, in a language the knowledge base lacks: say so in that language
+        and offer a person (who may speak it: tickets carry the language)."""
+        dispatcher.utter_message(
+            text=no_answer_in_language(language),
+            buttons=[person_button(language)],
+            json_message={
+                "type": "fallback",
+                "reason": "language_unavailable",
+                "language": language,
+                "translated": False,
                 "score": round(float(decision.top_score), 3),
             },
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from askagency.config import Settings, get_settings
 from knowledge_base.types import Decision, FaqHit
@@ -83,6 +83,29 @@ def lookup(text: str, language: str, settings: Settings | None = None) -> Decisi
     return _decide(list(hits), settings)
 
 
+def lookup_in_language(text: str, language: str, settings: Settings | None = None) -> Any:
+    """Like :func:`lookup`, but answers in the citizen's ``language`` when the knowledge base
+    has the FAQ in it, else in the default language marked as not translated
+    (``knowledge_base.multilingual``). Returns a ``LanguageDecision``."""
+    from knowledge_base import multilingual
+
+    settings = settings or get_settings()
+    try:
+        retriever = get_handle(settings).get()
+        return multilingual.lookup(
+            retriever,
+            text,
+            language,
+            main_language=settings.default_language,
+            k=settings.search_top_k,
+            decide=lambda hits: _decide(hits, settings),
+        )
+    except KnowledgeBaseUnavailable:
+        raise
+    except Exception as exc:  # the index/model may fail in many ways; none may crash a turn
+        raise KnowledgeBaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 def warm_up(settings: Settings | None = None) -> bool:
     """Load the model and the index now so the first citizen question is fast.
 
@@ -99,3 +122,15 @@ def warm_up(settings: Settings | None = None) -> bool:
         return False
     logger.info("knowledge base loaded")
     return True
+
+
+def status() -> dict[str, object]:
+    """What ``GET /ready`` reports about the index, without loading anything.
+
+    ``serving`` is the version answering questions; ``last_error`` is set when a newer index
+    could not be loaded (missing or corrupt file) and the previous one keeps serving.
+    """
+    handle = _handle
+    version = getattr(handle, "version", None) if handle is not None else None
+    last_error = getattr(handle, "last_error", None) if handle is not None else None
+    return {"serving": version, "last_error": last_error, "ok": version is not None}

@@ -24,10 +24,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rasa_sdk.endpoint import create_app  # noqa: E402
 from rasa_sdk.executor import ActionExecutor  # noqa: E402
-from sanic import Sanic  # noqa: E402
+from sanic import Sanic, response  # noqa: E402
+from sanic.request import Request  # noqa: E402
 
 from actions import kb  # noqa: E402
 from askagency.config import get_settings  # noqa: E402
+from askagency.readiness import database_status  # noqa: E402
+from knowledge_base import language  # noqa: E402
 
 logger = logging.getLogger("actions.server")
 
@@ -36,17 +39,40 @@ logger = logging.getLogger("actions.server")
 warnings.filterwarnings("ignore", message="Your versions of rasa and rasa_sdk might not be")
 
 
+def warm_up_language_detector() -> None:
+    try:
+        detector = language.get_detector()
+        if detector is not None:
+            detector.warm_up()
+    except Exception as exc:  # detection then falls back to the channel's language
+        logger.warning("language detector not available: %s: %s", type(exc).__name__, exc)
+
+
 def build_app(actions_package: str = "actions", warm_up: bool = True) -> Sanic:
     """The rasa-sdk Sanic app with our actions registered and a knowledge-base warm-up."""
     executor = ActionExecutor()
     executor.register_package(actions_package)
     app = create_app(executor, cors_origins="*")
 
+    async def ready(_: Request) -> response.HTTPResponse:
+        """200 when questions can be answered (an index is loaded and the database answers);
+        ``index.last_error`` reports a newer index that failed to load while the old one
+        keeps serving."""
+        index = kb.status()
+        database = await asyncio.to_thread(database_status)
+        ok = bool(index["ok"]) and bool(database["ok"])
+        body = {"status": "ready" if ok else "not_ready", "index": index, "database": database}
+        return response.json(body, status=200 if ok else 503)
+
+    app.add_route(ready, "/ready", methods=["GET"])
+
     if warm_up:
 
         async def load_knowledge_base(_: Sanic) -> None:
             started = time.perf_counter()
             loaded = await asyncio.to_thread(kb.warm_up)
+            # The language detector's models load on first use (about 3 s): not on a citizen.
+            await asyncio.to_thread(warm_up_language_detector)
             logger.info(
                 "knowledge base warm-up %s in %.1f s",
                 "done" if loaded else "skipped (not available yet)",

@@ -6,6 +6,8 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from knowledge_base import language
+
 
 def latest_text(tracker: Tracker) -> str:
     return str(tracker.latest_message.get("text") or "")
@@ -26,20 +28,22 @@ def latest_entity(tracker: Tracker, entity: str) -> str | None:
 
 def _normalise_language(value: Any) -> str | None:
     """``"es-MX"`` -> ``"es"``; anything that is not a plausible language tag -> None."""
-    if not isinstance(value, str):
-        return None
-    primary = value.strip().replace("_", "-").split("-")[0].lower()
-    if 2 <= len(primary) <= 3 and primary.isalpha():
-        return primary
-    return None
+    return language.normalise(value)
+
+
+def language_choice(tracker: Tracker, default: str) -> language.LanguageChoice:
+    """The language of this turn and where it came from (``knowledge_base.language`` rule).
+
+    The hint is the channel's message metadata ``language`` (the widget knows the page
+    language), else the ``language`` slot of earlier turns; a long, confidently detected text
+    overrides it, so a citizen who writes in Spanish on an English page is answered in Spanish.
+    """
+    metadata = tracker.latest_message.get("metadata") or {}
+    hint = _normalise_language(metadata.get("language")) if isinstance(metadata, dict) else None
+    hint = hint or _normalise_language(tracker.get_slot("language"))
+    return language.choose(latest_text(tracker), hint, default)
 
 
 def message_language(tracker: Tracker, default: str) -> str:
-    """The language of this turn: the channel's message metadata ``language`` wins (the widget
-    knows the page language), then the ``language`` slot from earlier turns, then ``default``."""
-    metadata = tracker.latest_message.get("metadata") or {}
-    if isinstance(metadata, dict):
-        language = _normalise_language(metadata.get("language"))
-        if language:
-            return language
-    return _normalise_language(tracker.get_slot("language")) or default
+    """The language of this turn (see :func:`language_choice`)."""
+    return language_choice(tracker, default).language

@@ -21,6 +21,7 @@ from typing import Any
 
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
+from askagency.readiness import database_status
 
 log = logging.getLogger("analytics.consumer")
 
@@ -45,11 +46,20 @@ class _HealthHandler(BaseHTTPRequestHandler):
     status: ConsumerStatus
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.split("?")[0] != "/health":
+        path = self.path.split("?")[0]
+        if path not in ("/health", "/ready"):
             self.send_error(404)
             return
-        body = json.dumps({"status": "ok", **asdict(self.status)}).encode()
-        self.send_response(200)
+        code, body_dict = 200, {"status": "ok", **asdict(self.status)}
+        if path == "/ready":
+            # Ready: the analytics tables can be written (the event source is reported in
+            # waiting_for_source; it may legitimately start later than the consumer).
+            database = database_status()
+            body_dict["database"] = database
+            if not database["ok"]:
+                code, body_dict["status"] = 503, "not_ready"
+        body = json.dumps(body_dict).encode()
+        self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from analytics.cli import app as report_app
+from askagency.privacy_cli import app as privacy_app
 from console.cli import app as users_app
 from knowledge_base.cli import app as kb_app
 
@@ -12,6 +13,9 @@ app = typer.Typer(help="AskAgency command line.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb", help="FAQ knowledge base: import, index, search, evaluate.")
 app.add_typer(users_app, name="users", help="Console accounts and roles.")
 app.add_typer(report_app, name="report", help="Leadership summary: Markdown + PNG charts.")
+app.add_typer(
+    privacy_app, name="privacy", help="Retention purge; export or delete a citizen's data."
+)
 
 if __name__ == "__main__":
     app()

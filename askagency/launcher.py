@@ -4,10 +4,17 @@ The same ``Stack`` is used by ``make run`` and by the end-to-end tests, so the
 tests exercise exactly the processes, flags and environment a newcomer gets.
 Each process writes to ``<log_dir>/<name>.log``; the launcher also echoes every
 line to the terminal with a coloured name prefix so there is one place to look.
+
+Two profiles, same code: ``embedded`` (default: SQLite everywhere, one process of each kind)
+and ``scale`` (``--profile scale``, see deploy/ and docs/scale.md): PostgreSQL for the KB,
+analytics and Rasa's tracker store, a Redis lock store, the RabbitMQ event broker, N Rasa
+replicas and M action servers, each group behind a round-robin proxy (deploy/proxy.py) on the
+ports the embedded profile uses, so channels and the console do not notice the difference.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -38,6 +45,8 @@ COLOURS = {
     "analytics": "\033[34m",
     "console": "\033[33m",
 }
+EMBEDDED_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.yml"
+SCALE_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.scale.yml"
 
 
 def free_port() -> int:
@@ -56,6 +65,110 @@ class ServiceSpec:
     health_url: str
     env: dict[str, str] = field(default_factory=dict)
     ready_timeout_s: float = 180.0
+    # ``/ready`` (its dependencies answer) where the process has one; the launcher waits for it
+    # instead of plain liveness so the first request after start does not fail.
+    ready_url: str | None = None
+
+    @property
+    def wait_url(self) -> str:
+        return self.ready_url or self.health_url
+
+
+@dataclass
+class ScaleConfig:
+    """Infrastructure and replica ports of the scale profile.
+
+    ``from_env`` reads the variables bot/endpoints.scale.yml and deploy/scale.env use, so the
+    launcher, Rasa, docker-compose and the tests agree on one set of names.
+    """
+
+    database_url: str  # KB, analytics, handoff tables (SQLAlchemy URL, PostgreSQL)
+    rasa_ports: list[int]  # one per Rasa replica, behind the proxy on StackConfig.rasa_port
+    action_ports: list[int]  # one per action server, behind the proxy on StackConfig.action_port
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    tracker_db: str = "askagency_tracker"  # Rasa's tracker store database
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    rabbitmq_host: str = "127.0.0.1"
+    rabbitmq_port: int = 5672
+    rabbitmq_user: str = "guest"
+    rabbitmq_password: str = "guest"
+    amqp_queue: str = "askagency_events"
+
+    def __post_init__(self) -> None:
+        if not self.rasa_ports or not self.action_ports:
+            raise ValueError("the scale profile needs at least one Rasa and one action server")
+        if not self.database_url.startswith("postgresql"):
+            raise ValueError(f"the scale profile stores in PostgreSQL, got {self.database_url!r}")
+        if not self.tracker_db.replace("_", "").isalnum() or not self.tracker_db.islower():
+            # Rasa creates it with an unquoted CREATE DATABASE.
+            raise ValueError(
+                f"tracker database name must be lower-case [a-z0-9_]: {self.tracker_db}"
+            )
+
+    @classmethod
+    def from_env(
+        cls,
+        rasa_replicas: int = 2,
+        action_replicas: int = 2,
+        environ: dict[str, str] | None = None,
+    ) -> ScaleConfig:
+        env = dict(os.environ if environ is None else environ)
+        host = env.get("ASKAGENCY_PG_HOST", "127.0.0.1")
+        port = int(env.get("ASKAGENCY_PG_PORT", "5432"))
+        user = env.get("ASKAGENCY_PG_USER", "postgres")
+        password = env.get("ASKAGENCY_PG_PASSWORD", "")
+        auth = f"{user}:{password}" if password else user
+        default_url = f"postgresql+psycopg://{auth}@{host}:{port}/askagency"
+        database_url = env.get("ASKAGENCY_DATABASE_URL", "")
+        return cls(
+            database_url=database_url if database_url.startswith("postgresql") else default_url,
+            rasa_ports=[free_port() for _ in range(rasa_replicas)],
+            action_ports=[free_port() for _ in range(action_replicas)],
+            pg_host=host,
+            pg_port=port,
+            pg_user=user,
+            pg_password=password,
+            tracker_db=env.get("ASKAGENCY_PG_DB", "askagency_tracker"),
+            redis_host=env.get("ASKAGENCY_REDIS_HOST", "127.0.0.1"),
+            redis_port=int(env.get("ASKAGENCY_REDIS_PORT", "6379")),
+            rabbitmq_host=env.get("ASKAGENCY_RABBITMQ_HOST", "127.0.0.1"),
+            rabbitmq_port=int(env.get("ASKAGENCY_RABBITMQ_PORT", "5672")),
+            rabbitmq_user=env.get("ASKAGENCY_RABBITMQ_USER", "guest"),
+            rabbitmq_password=env.get("ASKAGENCY_RABBITMQ_PASSWORD", "guest"),
+            amqp_queue=env.get("ASKAGENCY_AMQP_QUEUE", "askagency_events"),
+        )
+
+    @property
+    def amqp_url(self) -> str:
+        return (
+            f"amqp://{self.rabbitmq_user}:{self.rabbitmq_password}@"
+            f"{self.rabbitmq_host}:{self.rabbitmq_port}/%2F"
+        )
+
+    def env(self) -> dict[str, str]:
+        """What every process of the profile gets: Rasa reads the ``PG``/``REDIS``/``RABBITMQ``
+        values through endpoints.scale.yml, our processes read the ``ASKAGENCY_`` settings."""
+        return {
+            "ASKAGENCY_DATABASE_URL": self.database_url,
+            "ASKAGENCY_EVENT_BROKER": "rabbitmq",
+            "ASKAGENCY_AMQP_URL": self.amqp_url,
+            "ASKAGENCY_AMQP_QUEUE": self.amqp_queue,
+            "ASKAGENCY_PG_HOST": self.pg_host,
+            "ASKAGENCY_PG_PORT": str(self.pg_port),
+            "ASKAGENCY_PG_DB": self.tracker_db,
+            "ASKAGENCY_PG_USER": self.pg_user,
+            "ASKAGENCY_PG_PASSWORD": self.pg_password,
+            "ASKAGENCY_REDIS_HOST": self.redis_host,
+            "ASKAGENCY_REDIS_PORT": str(self.redis_port),
+            "ASKAGENCY_RABBITMQ_HOST": self.rabbitmq_host,
+            "ASKAGENCY_RABBITMQ_PORT": str(self.rabbitmq_port),
+            "ASKAGENCY_RABBITMQ_USER": self.rabbitmq_user,
+            "ASKAGENCY_RABBITMQ_PASSWORD": self.rabbitmq_password,
+        }
 
 
 @dataclass
@@ -71,6 +184,11 @@ class StackConfig:
     log_dir: Path
     with_console: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    scale: ScaleConfig | None = None  # None: the embedded profile
+
+    @property
+    def profile(self) -> str:
+        return "embedded" if self.scale is None else "scale"
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> StackConfig:
@@ -111,9 +229,8 @@ def analytics_port(cfg: StackConfig) -> int:
     return int(configured) if configured else cfg.console_port + 1
 
 
-def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
-    """The processes of the embedded profile, in start order."""
-    common = {
+def _common_env(cfg: StackConfig) -> dict[str, str]:
+    return {
         **OFFLINE_ENV,
         "ASKAGENCY_DATA_DIR": str(cfg.data_dir),
         "ASKAGENCY_RASA_URL": cfg.rasa_url,
@@ -124,61 +241,114 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
         "ASKAGENCY_TRACKER_DB": str(cfg.data_dir / "rasa_tracker.db"),
         "ASKAGENCY_EVENTS_DB": str(cfg.data_dir / "rasa_events.db"),
         "PYTHONPATH": str(PROJECT_ROOT),
+        **(cfg.scale.env() if cfg.scale else {}),
         **cfg.extra_env,
     }
-    specs = [
-        ServiceSpec(
-            name="actions",
-            argv=[sys.executable, "-m", "actions.server", "--port", str(cfg.action_port)],
-            health_url=f"http://127.0.0.1:{cfg.action_port}/health",
-            env=common,
-        ),
-        ServiceSpec(
-            name="analytics",
-            argv=[
-                sys.executable,
-                "-m",
-                "analytics.consumer",
-                "--health-port",
-                str(analytics_port(cfg)),
-            ],
-            health_url=f"http://127.0.0.1:{analytics_port(cfg)}/health",
-            env=common,
-        ),
-        ServiceSpec(
-            name="rasa",
-            argv=[
-                str(RASA_VENV / "bin" / "rasa"),
-                "run",
-                "--enable-api",
-                "--auth-token",
-                cfg.rasa_token,
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                str(cfg.rasa_port),
-                "--credentials",
-                str(PROJECT_ROOT / "bot" / "credentials.yml"),
-                "--endpoints",
-                str(PROJECT_ROOT / "bot" / "endpoints.yml"),
-                "--model",
-                str(cfg.model_path),
-                "--cors",
-                "*",
-            ],
-            health_url=f"http://127.0.0.1:{cfg.rasa_port}/",
-            env=common,
-        ),
-    ]
+
+
+def _actions_spec(name: str, port: int, env: dict[str, str]) -> ServiceSpec:
+    return ServiceSpec(
+        name=name,
+        argv=[sys.executable, "-m", "actions.server", "--port", str(port)],
+        health_url=f"http://127.0.0.1:{port}/health",
+        ready_url=f"http://127.0.0.1:{port}/ready",
+        env=env,
+    )
+
+
+def _analytics_spec(cfg: StackConfig, env: dict[str, str]) -> ServiceSpec:
+    argv = [sys.executable, "-m", "analytics.consumer", "--health-port", str(analytics_port(cfg))]
+    if cfg.scale:
+        argv += ["--source", "rabbitmq"]
+    return ServiceSpec(
+        name="analytics",
+        argv=argv,
+        health_url=f"http://127.0.0.1:{analytics_port(cfg)}/health",
+        ready_url=f"http://127.0.0.1:{analytics_port(cfg)}/ready",
+        env=env,
+    )
+
+
+def _rasa_spec(
+    cfg: StackConfig, name: str, port: int, endpoints: Path, env: dict[str, str]
+) -> ServiceSpec:
+    return ServiceSpec(
+        name=name,
+        argv=[
+            str(RASA_VENV / "bin" / "rasa"),
+            "run",
+            "--enable-api",
+            "--auth-token",
+            cfg.rasa_token,
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--credentials",
+            str(PROJECT_ROOT / "bot" / "credentials.yml"),
+            "--endpoints",
+            str(endpoints),
+            "--model",
+            str(cfg.model_path),
+            "--cors",
+            "*",
+        ],
+        health_url=f"http://127.0.0.1:{port}/",
+        env=env,
+        # N replicas load their models at the same time on the same cores.
+        ready_timeout_s=180.0 if endpoints == EMBEDDED_ENDPOINTS else 420.0,
+    )
+
+
+def _proxy_spec(name: str, port: int, upstream_ports: list[int], health_path: str) -> ServiceSpec:
+    argv = [sys.executable, "-m", "deploy.proxy", "--listen", f"127.0.0.1:{port}"]
+    for upstream in upstream_ports:
+        argv += ["--upstream", f"http://127.0.0.1:{upstream}"]
+    return ServiceSpec(
+        name=name,
+        argv=argv,
+        # Through the proxy to an upstream: ready means the path works end to end.
+        health_url=f"http://127.0.0.1:{port}{health_path}",
+        env={**OFFLINE_ENV, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+
+
+def _console_spec(cfg: StackConfig, env: dict[str, str]) -> ServiceSpec:
+    return ServiceSpec(
+        name="console",
+        argv=[sys.executable, "-m", "console", "--port", str(cfg.console_port)],
+        health_url=f"http://127.0.0.1:{cfg.console_port}/health",
+        ready_url=f"http://127.0.0.1:{cfg.console_port}/ready",
+        env=env,
+    )
+
+
+def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
+    """The processes of the stack's profile, in start order."""
+    env = _common_env(cfg)
+    if cfg.scale is None:
+        specs = [
+            _actions_spec("actions", cfg.action_port, env),
+            _analytics_spec(cfg, env),
+            _rasa_spec(cfg, "rasa", cfg.rasa_port, EMBEDDED_ENDPOINTS, env),
+        ]
+    else:
+        scale = cfg.scale
+        specs = [
+            *(
+                _actions_spec(f"actions-{i}", port, env)
+                for i, port in enumerate(scale.action_ports, 1)
+            ),
+            _proxy_spec("actions-lb", cfg.action_port, scale.action_ports, "/health"),
+            _analytics_spec(cfg, env),
+            *(
+                _rasa_spec(cfg, f"rasa-{i}", port, SCALE_ENDPOINTS, env)
+                for i, port in enumerate(scale.rasa_ports, 1)
+            ),
+            _proxy_spec("rasa-lb", cfg.rasa_port, scale.rasa_ports, "/"),
+        ]
     if cfg.with_console and console_available():
-        specs.append(
-            ServiceSpec(
-                name="console",
-                argv=[sys.executable, "-m", "console", "--port", str(cfg.console_port)],
-                health_url=f"http://127.0.0.1:{cfg.console_port}/health",
-                env=common,
-            )
-        )
+        specs.append(_console_spec(cfg, env))
     return specs
 
 
@@ -192,6 +362,54 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 class StartupError(RuntimeError):
     """A process exited or never became healthy; the message names it and its log."""
+
+
+def _check_tcp(what: str, host: str, port: int) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return
+    except OSError as exc:
+        raise StartupError(f"{what} is not reachable at {host}:{port}: {exc}") from exc
+
+
+def ensure_database(scale: ScaleConfig, name: str) -> None:
+    """Creates database ``name`` on the profile's PostgreSQL server when it does not exist."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from askagency.db import make_engine
+
+    admin_url = make_url(scale.database_url).set(database="postgres")
+    engine = make_engine(admin_url.render_as_string(hide_password=False))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def prepare_scale(scale: ScaleConfig) -> None:
+    """Before any process starts: the services answer, both databases exist, the app schema is
+    at head. A missing service is reported by name instead of as a replica's crash loop."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from askagency.migrate import upgrade
+
+    _check_tcp("PostgreSQL", scale.pg_host, scale.pg_port)
+    _check_tcp("Redis (lock store)", scale.redis_host, scale.redis_port)
+    _check_tcp("RabbitMQ (event broker)", scale.rabbitmq_host, scale.rabbitmq_port)
+    app_db = make_url(scale.database_url).database or "askagency"
+    try:
+        ensure_database(scale, app_db)
+        ensure_database(scale, scale.tracker_db)
+        upgrade(scale.database_url)
+    except SQLAlchemyError as exc:
+        raise StartupError(f"PostgreSQL preparation failed: {exc}") from exc
 
 
 class Stack:
@@ -209,6 +427,8 @@ class Stack:
     def start(self) -> None:
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
         self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.cfg.scale is not None:
+            prepare_scale(self.cfg.scale)
         try:
             for spec in service_specs(self.cfg):
                 self._spawn(spec)
@@ -236,7 +456,7 @@ class Stack:
     def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         """Copies a child's output to its log file and, when echoing, to the terminal."""
         assert proc.stdout is not None
-        colour = COLOURS.get(name, "")
+        colour = COLOURS.get(name.split("-")[0], "")
         with open(self.log_path(name), "ab", buffering=0) as log:
             for line in iter(proc.stdout.readline, b""):
                 log.write(line)
@@ -253,11 +473,11 @@ class Stack:
                     f"{spec.name} exited with code {proc.returncode} during start; "
                     f"see {self.log_path(spec.name)}:\n{self.tail(spec.name)}"
                 )
-            if http_ok(spec.health_url):
+            if http_ok(spec.wait_url):
                 return
             time.sleep(0.5)
         raise StartupError(
-            f"{spec.name} not ready at {spec.health_url} after {spec.ready_timeout_s:.0f} s; "
+            f"{spec.name} not ready at {spec.wait_url} after {spec.ready_timeout_s:.0f} s; "
             f"see {self.log_path(spec.name)}:\n{self.tail(spec.name)}"
         )
 
@@ -304,8 +524,32 @@ class Stack:
         self.stop()
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Start AskAgency (all processes).")
+    parser.add_argument("--profile", choices=("embedded", "scale"), default="embedded")
+    parser.add_argument("--rasa-replicas", type=int, default=2, help="scale profile only")
+    parser.add_argument("--action-servers", type=int, default=2, help="scale profile only")
+    parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="scale profile: check the services, create the databases, migrate, and exit",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     cfg = StackConfig.from_settings()
+    if args.profile == "scale":
+        cfg.scale = ScaleConfig.from_env(args.rasa_replicas, args.action_servers)
+        if args.prepare_only:
+            try:
+                prepare_scale(cfg.scale)
+            except StartupError as exc:
+                print(f"\033[31mscale profile not ready:\033[0m {exc}", file=sys.stderr)
+                return 1
+            print("scale profile: services reachable, databases ready")
+            return 0
     stack = Stack(cfg, echo=print)
     stop_event = threading.Event()
 
@@ -314,7 +558,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    print(f"Starting AskAgency (logs in {cfg.log_dir}) ...")
+    print(f"Starting AskAgency, {cfg.profile} profile (logs in {cfg.log_dir}) ...")
     try:
         stack.start()
     except StartupError as exc:

@@ -14,12 +14,70 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-BENCHMARKS = ["bench_banking77.py", "bench_retrieval.py", "bench_e2e.py"]
+BENCHMARKS = [
+    "bench_banking77.py",
+    "bench_retrieval.py",
+    "bench_e2e.py",
+    "bench_index_scale.py",
+    "bench_scale.py",
+    "bench_spanish.py",
+]
 
 
 def load(name: str) -> dict:
     path = RESULTS / name
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def scale_rows(scale: dict) -> list[tuple[str, object, str]]:
+    """Rows of the scale benchmarks (bench_index_scale.py, bench_scale.py)."""
+    rows: list[tuple[str, object, str]] = []
+    index = scale.get("index", {})
+    for size, target in (("10k", "<= 20"), ("100k", ""), ("1M", "<= 25")):
+        r = index.get(size, {})
+        kind = r.get("auto_kind", "?")
+        rows.append(
+            (f"retrieval p95 ms est, {size} ({kind})", r.get("retrieval_p95_ms_est"), target)
+        )
+        rows.append((f"  search-only p95 ms, {size}", r.get("search_p95_ms"), ""))
+        rows.append((f"  recall@1 vs flat, {size}", r.get("recall_at_1"), ""))
+    e2e = scale.get("e2e", {})
+    for profile in ("embedded", "scale"):
+        p = e2e.get(profile, {})
+        one = p.get("concurrency", {}).get("1", {})
+        rows.append(
+            (f"{profile}: 1 citizen p50 / p95 ms", _pair(one, "p50_ms", "p95_ms"), "60/150")
+        )
+        for level in ("8", "32"):
+            s = p.get("concurrency", {}).get(level, {})
+            rows.append(
+                (
+                    f"{profile}: {level} citizens p95 ms, turns/s",
+                    _pair(s, "p95_ms", "turns_per_s"),
+                    "",
+                )
+            )
+        rows.append((f"{profile}: p95 > 300 ms from C =", p.get("p95_passes_300ms_at"), ""))
+        rows.append(
+            (
+                f"{profile}: turns/s with p95 <= 300 ms",
+                p.get("max_turns_per_s_with_p95_le_300ms"),
+                ">= 50" if profile == "scale" else "",
+            )
+        )
+        for name, mem in sorted(p.get("rss", {}).items()):
+            rows.append(
+                (
+                    f"{profile}: RSS MB {name}",
+                    mem.get("rss_mb"),
+                    "<= 700" if name.startswith("actions") and "lb" not in name else "",
+                )
+            )
+    return rows
+
+
+def _pair(d: dict, a: str, b: str) -> str | None:
+    return f"{d[a]}/{d[b]}" if a in d and b in d else None
 
 
 def main() -> int:
@@ -45,6 +103,12 @@ def main() -> int:
         ("e2e REST turn p50 ms", latency.get("e2e_p50_ms"), "<= 80"),
         ("e2e REST turn p95 ms", latency.get("e2e_p95_ms"), ""),
     ]
+    spanish = load("spanish.json")
+    rows += [
+        ("Spanish top-1 (sample, 93 queries)", spanish.get("top1"), ">= 0.85"),
+        ("Spanish top-3", spanish.get("top3"), ""),
+    ]
+    rows += scale_rows(load("scale.json"))
     print(f"\n{'measure':<36}{'value':>12}  target")
     for name, value, target in rows:
         shown = (

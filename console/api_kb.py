@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
@@ -349,15 +349,19 @@ class UnansweredOut(BaseModel):
     suggestions_error: str | None = None
 
 
+# Database row ids: beyond 64 bits SQLite raises OverflowError (a 500, found by schemathesis).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class AcceptIn(BaseModel):
-    question_ids: list[int] = Field(min_length=1, max_length=5000)
+    question_ids: list[RowId] = Field(min_length=1, max_length=5000)
     faq_id: str = Field(min_length=1, max_length=64)
     variant: str = Field(min_length=3, max_length=500)
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class DismissIn(BaseModel):
-    question_ids: list[int] = Field(min_length=1, max_length=5000)
+    question_ids: list[RowId] = Field(min_length=1, max_length=5000)
 
 
 class QueueChangeOut(BaseModel):

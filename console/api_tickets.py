@@ -236,16 +236,24 @@ def _detail(session: Any, ticket_id: int, me: CurrentUser) -> TicketDetailOut:
 # ----------------------------------------------------------------------------- handlers
 @require_role(Role.AGENT)
 async def list_tickets(request: web.Request) -> web.Response:
-    """Open tickets (``?status=closed`` for the 100 most recently closed)."""
+    """Open tickets (``?status=closed`` for the 100 most recently closed); open ones in the
+    agent's languages come first, ``?language=es`` keeps only that language's."""
     me = _user(request)
     settings = request.app[SETTINGS_KEY]
     which = request.query.get("status", "open")
     if which not in ("open", "closed"):
         raise json_error(400, "status must be 'open' or 'closed'")
+    language = request.query.get("language", "").strip().lower()
+    if language and not (2 <= len(language) <= 16 and language.replace("-", "").isalpha()):
+        raise json_error(400, "language must be a language code such as 'es'")
 
     def load(session: Any) -> TicketListOut:
         now = service.now_utc()
         tickets = service.list_open(session) if which == "open" else service.list_closed(session)
+        if language:
+            tickets = [t for t in tickets if (t.language or "").lower() == language]
+        if which == "open":
+            tickets = service.route_by_language(tickets, list(me.languages or []))
         return TicketListOut(
             tickets=[_ticket_out(t, session, now) for t in tickets],
             agents_online=service.online_agents(session, settings.handoff_presence_window_s),
@@ -467,7 +475,10 @@ def setup(app: web.Application) -> None:
         list_tickets,
         summary="List open (or closed) tickets",
         response_model=TicketListOut,
-        query=[("status", "open (default) or closed", False)],
+        query=[
+            ("status", "open (default) or closed", False),
+            ("language", "only tickets in this language, e.g. es", False),
+        ],
         **r,
     )
     api_route(

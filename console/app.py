@@ -25,8 +25,12 @@ from console import (
     views_kb,
     widget_api,
 )
+from console import health as health_checks
+from console.health import database_errors_middleware
 from console.keys import SETTINGS_KEY
+from console.login_limit import login_limit_middleware
 from console.middleware import auth_middleware, security_headers_middleware
+from console.request_guard import request_guard_middleware
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,7 +50,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
     app = web.Application(
         client_max_size=25 * 1024 * 1024,  # CSV/JSONL imports; JSON bodies are checked per route
-        middlewares=[security_headers_middleware(settings.rasa_url), auth_middleware],
+        middlewares=[
+            security_headers_middleware(settings.rasa_url),
+            database_errors_middleware,
+            request_guard_middleware,
+            login_limit_middleware(settings),
+            auth_middleware,
+        ],
     )
     app[SETTINGS_KEY] = settings
     aiohttp_jinja2.setup(
@@ -67,4 +77,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     api_metrics.setup(app)
     views_kb.setup(app)
     api_kb.setup(app)
+    health_checks.setup(app)
     return app

@@ -56,6 +56,8 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise json_error(400, f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # "[[[[..." thousands deep (found by fuzzing)
+        raise json_error(400, "body is not valid JSON: nested too deeply") from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:

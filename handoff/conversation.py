@@ -74,7 +74,60 @@ TEXTS: dict[str, dict[str, str]] = {
             "This conversation with a person has ended. I'm the automated assistant again: "
             "please ask your question again."
         ),
-    }
+    },
+    "es": {
+        "online": (
+            "Le estoy comunicando con una persona. Permanezca en este chat; alguien le "
+            "responderá aquí en breve."
+        ),
+        "already": "Ya está esperando a una persona; le responderá aquí.",
+        "nobody_online": (
+            "He pasado su conversación a nuestro equipo. Ahora no hay nadie disponible; una "
+            "persona le responderá aquí lo antes posible."
+        ),
+        "after_hours": (
+            "He pasado su conversación a nuestro equipo. Ahora estamos cerrados; una persona le "
+            "responderá aquí a partir del {when}."
+        ),
+        "frustration": "Lamento que esto haya sido frustrante. ",
+        "unavailable": (
+            "Lo siento, ahora no puedo comunicarme con nuestro equipo. Inténtelo de nuevo en "
+            "unos minutos."
+        ),
+        "closed_resolved": (
+            "La persona ha cerrado esta conversación. Vuelvo a ser el asistente automático: "
+            "pregúnteme lo que necesite, o pida hablar con una persona si lo necesita."
+        ),
+        "closed_unresolved": (
+            "La persona ha cerrado esta conversación. Vuelvo a ser el asistente automático; si "
+            "todavía necesita ayuda, pida hablar con una persona en cualquier momento."
+        ),
+        "gone": (
+            "Esta conversación con una persona ha terminado. Vuelvo a ser el asistente "
+            "automático: vuelva a hacer su pregunta."
+        ),
+    },
+}
+
+# Day and month names for the after-hours time, so it does not depend on the server's locale.
+_DAYS = {
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+}
+_MONTHS = {
+    "es": (
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ),
 }
 
 
@@ -132,9 +185,14 @@ def requested_reason(events: list[dict[str, Any]]) -> Reason:
     return offered_reason(last_bot_custom(events)) or Reason.REQUESTED
 
 
-def _format_when(moment: datetime, hours: StaffedHours) -> str:
+def _format_when(moment: datetime, hours: StaffedHours, language: str = "en") -> str:
     local = moment.astimezone(hours.timezone)
-    return local.strftime("%A %d %B, %H:%M ") + (local.tzname() or "")
+    zone = local.tzname() or ""
+    if language in _DAYS:
+        day = _DAYS[language][local.weekday()]
+        month = _MONTHS[language][local.month - 1]
+        return f"{day} {local.day:02d} de {month}, {local:%H:%M} {zone}"
+    return local.strftime("%A %d %B, %H:%M ") + zone
 
 
 async def start_handoff(
@@ -177,7 +235,7 @@ async def start_handoff(
         message = text("already", language)
     elif not available.staffed and available.expected_reply_at is not None:
         message = text(
-            "after_hours", language, when=_format_when(available.expected_reply_at, hours)
+            "after_hours", language, when=_format_when(available.expected_reply_at, hours, language)
         )
     elif available.agents_online == 0:
         message = text("nobody_online", language)

@@ -351,6 +351,16 @@ def list_open(session: Session) -> list[Ticket]:
     return sorted(rows, key=lambda t: (t.priority != "high", t.created_at))
 
 
+def route_by_language(tickets: list[Ticket], languages: list[str] | None) -> list[Ticket]:
+    """Tickets in the agent's languages first (keeping the queue order within each part), so
+    a Spanish-speaking agent sees the Spanish conversations at the top of the inbox. An agent
+    with no languages recorded sees the queue unchanged."""
+    spoken = {language.lower() for language in languages or ()}
+    if not spoken:
+        return list(tickets)
+    return sorted(tickets, key=lambda t: (t.language or "").lower() not in spoken)
+
+
 def messages_after(session: Session, ticket_id: int, after_id: int = 0) -> list[TicketMessage]:
     return list(
         session.scalars(

@@ -15,7 +15,8 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ DEFAULT_BATCH_SIZE = 64
 # p50 84-154 ms / p95 550-660 ms (OpenMP threads wait for a busy core), with 1
 # thread p50 17-21 ms / p95 30-39 ms; batches are ~1.8x faster with 2 threads.
 SMALL_BATCH = 4
+# Recent citizen texts kept in memory per process (about 1.5 KB each at 384 dimensions).
+RECENT_TEXTS = 4096
 
 
 class EmbedderError(RuntimeError):
@@ -166,6 +169,11 @@ class Embedder:
         self.model_id = f"{model_fingerprint(model_path)}-s{max_seq_length}"
         self.cache = EmbeddingCache(cache_path) if cache_path else None
         self.model_calls = 0  # texts actually sent through the model (cache misses)
+        # Citizen texts embedded recently, in this process's memory only (never persisted): one
+        # turn embeds the question for retrieval and again, with the previous questions, for the
+        # rephrase check; profiling showed that re-embedding was 45% of the action server's CPU.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.recent_hits = 0
         self.batch_threads = max(1, min(4, os.cpu_count() or 1))
         self._model: Any = None
         self._dim: int | None = None
@@ -241,6 +249,8 @@ class Embedder:
             for text, key in keys.items():
                 if key in cached:
                     vectors[text] = cached[key]
+        if not use_cache:
+            vectors.update(self._recall(unique))
         missing = [t for t in unique if t not in vectors]
         if missing:
             fresh = self._run_model(missing)
@@ -249,11 +259,29 @@ class Embedder:
                 self.cache.put_many(
                     self.model_id, [(text_key(t), v) for t, v in zip(missing, fresh, strict=True)]
                 )
+            elif not use_cache:
+                self._remember(zip(missing, fresh, strict=True))
         return np.stack([vectors[t] for t in texts]).astype(np.float32, copy=False)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One query vector (1-D), never cached."""
-        return self._run_model([text])[0]
+        """One query vector (1-D); never persisted, kept briefly in memory (see ``encode``)."""
+        return self.encode([text], use_cache=False)[0]
+
+    def _recall(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            found = {t: self._recent[t] for t in texts if t in self._recent}
+            for text in found:
+                self._recent.move_to_end(text)
+            self.recent_hits += len(found)
+        return found
+
+    def _remember(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        with self._lock:
+            for text, vector in items:
+                self._recent[text] = vector
+                self._recent.move_to_end(text)
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
 
 
 def default_cache_path() -> Path:

@@ -31,6 +31,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
+from knowledge_base import ann
 from knowledge_base.embedder import Embedder
 from knowledge_base.lexical import CharTfidf
 from knowledge_base.types import FaqRecord
@@ -42,6 +43,9 @@ KEEP_VERSIONS = 3
 CLASSIFIER_C = 10.0
 CLASSIFIER_MAX_ITER = 300
 _FILES = ("meta.json", "faqs.json", "vectors.npy", "arrays.npz", "lexical.npz")
+# The saved FAISS index (flat or IVF, see knowledge_base/ann.py). Optional so bundles written
+# before it existed still load (their flat index is rebuilt from vectors.npy).
+INDEX_FILE = "vectors.faiss"
 
 
 class IndexLoadError(RuntimeError):
@@ -62,7 +66,9 @@ class Bundle:
     clf_coef: np.ndarray | None = None  # (n_faqs, dim) softmax weights
     clf_intercept: np.ndarray | None = None  # (n_faqs,)
     meta: dict[str, Any] = field(default_factory=dict)
-    index: Any = None  # faiss.IndexFlatIP, built from ``vectors``
+    # faiss index over ``vectors``: flat (exact) or IVF for large KBs (meta["index"] says which,
+    # with its recall@1 vs flat); built from ``vectors`` as flat when not given.
+    index: Any = None
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -83,12 +89,7 @@ class Bundle:
 
 
 def _flat_index(vectors: np.ndarray) -> Any:
-    import faiss
-
-    index = faiss.IndexFlatIP(int(vectors.shape[1]))
-    if vectors.shape[0]:
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+    return ann.flat_index(vectors)
 
 
 def _clean_texts(record: FaqRecord) -> list[str]:
@@ -200,13 +201,16 @@ def build_bundle(
     previous: Bundle | None = None,
     *,
     classifier: bool = True,
+    index_kind: str | None = None,
+    flat_max_rows: int | None = None,
 ) -> Bundle:
     """Embed, index and fit the scorer for ``records``.
 
     ``previous`` (the live bundle) warm-starts the classifier so publishing one
     edit is fast; the embedding cache already avoids re-embedding old texts.
     ``classifier=False`` skips the classifier (the retriever then ranks by the
-    hybrid similarity alone).
+    hybrid similarity alone). ``index_kind`` ("auto", "flat", "ivf") and
+    ``flat_max_rows`` default to the settings of the same names.
     """
     started = time.perf_counter()
     ids = [r.id for r in records]
@@ -239,6 +243,15 @@ def build_bundle(
     warm = _warm_start(previous, faqs, int(vectors.shape[1])) if classifier else None
     fitted = fit_classifier(vectors, row_faq_arr, len(faqs), warm) if classifier else None
     timings["classifier_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if index_kind is None or flat_max_rows is None:
+        from askagency.config import get_settings
+
+        settings = get_settings()
+        index_kind = index_kind or settings.index_kind
+        flat_max_rows = flat_max_rows or settings.index_flat_max_rows
+    vector_index, choice = ann.build_index(vectors, index_kind, flat_max_rows)
+    timings["index_s"] = time.perf_counter() - t
     created = datetime.now(UTC)
     content = hashlib.sha256(
         json.dumps([asdict(f) for f in faqs], sort_keys=True).encode()
@@ -257,6 +270,7 @@ def build_bundle(
         "classifier": "logreg-embeddings" if fitted else None,
         "warm_started": warm is not None,
         "lexical_stale_texts": stale,  # texts vectorised with a reused IDF (0 = refitted)
+        "index": choice.as_meta(),  # flat or IVF, nprobe and recall@1 vs flat
         "timings": timings,
         "build_s": time.perf_counter() - started,
     }
@@ -271,6 +285,7 @@ def build_bundle(
         clf_coef=fitted[0] if fitted else None,
         clf_intercept=fitted[1] if fitted else None,
         meta=meta,
+        index=vector_index,
     )
 
 
@@ -310,10 +325,12 @@ def _write_bundle_files(bundle: Bundle, folder: Path) -> dict[str, str]:
         arrays["clf_intercept"] = bundle.clf_intercept
     np.savez(folder / "arrays.npz", **arrays)
     sparse.save_npz(folder / "lexical.npz", bundle.lex_matrix, compressed=False)
-    checksums = {name: _sha256(folder / name) for name in _FILES if name != "meta.json"}
+    ann.write_index(bundle.index, folder / INDEX_FILE)
+    names = [n for n in _FILES if n != "meta.json"] + [INDEX_FILE]
+    checksums = {name: _sha256(folder / name) for name in names}
     meta = {**bundle.meta, "files": checksums}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
-    for name in _FILES:
+    for name in (*_FILES, INDEX_FILE):
         with (folder / name).open("rb") as handle:
             os.fsync(handle.fileno())
     return checksums
@@ -410,11 +427,17 @@ def load_bundle(folder: Path | str) -> Bundle:
         for name, expected in meta.get("files", {}).items():
             if _sha256(folder / name) != expected:
                 raise IndexLoadError(f"{folder / name} is corrupt (checksum mismatch)")
-        if set(meta.get("files", {})) != set(_FILES) - {"meta.json"}:
+        listed = set(meta.get("files", {})) - {INDEX_FILE}
+        if listed != set(_FILES) - {"meta.json"}:
             raise IndexLoadError(f"{folder}/meta.json does not list every bundle file")
         doc = json.loads((folder / "faqs.json").read_text("utf-8"))
         faqs = [FaqRecord(**{**f, "variants": tuple(f.get("variants", ()))}) for f in doc["faqs"]]
-        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        # Memory-mapped: action servers on one host share these pages through the page cache.
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        vector_index = None
+        if INDEX_FILE in meta.get("files", {}):
+            nprobe = int(meta.get("index", {}).get("nprobe", 0))
+            vector_index = ann.read_index(folder / INDEX_FILE, nprobe=nprobe, mmap=True)
         with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         lex_matrix = sparse.load_npz(folder / "lexical.npz").tocsr()
@@ -429,6 +452,7 @@ def load_bundle(folder: Path | str) -> Bundle:
             clf_coef=arrays.get("clf_coef"),
             clf_intercept=arrays.get("clf_intercept"),
             meta=meta,
+            index=vector_index,
         )
     except IndexLoadError:
         raise
@@ -441,6 +465,7 @@ def load_bundle(folder: Path | str) -> Bundle:
         or bundle.faq_offsets.shape != (len(faqs) + 1,)
         or bundle.lex_matrix.shape[0] != n
         or meta.get("n_vectors") != n
+        or bundle.index.ntotal != n
     ):
         raise IndexLoadError(f"Index bundle {folder} is inconsistent (row counts differ)")
     return bundle

@@ -69,3 +69,21 @@ def test_bad_input():
     with pytest.raises(TypeError):
         embedder.encode("a single string")
     assert embedder.encode([]).shape == (0, embedder.dim)
+
+
+def test_recent_citizen_texts_are_embedded_once_and_kept_only_in_memory(tmp_path):
+    embedder = fresh_embedder(tmp_path / "cache.sqlite")
+    query = embedder.encode_query("can I take my cat on the plane")
+    assert embedder.model_calls == 1
+    # The rephrase check embeds the question again with earlier ones: only the new text runs.
+    both = embedder.encode(
+        ["can I take my cat on the plane", "is a dog allowed in the cabin"], use_cache=False
+    )
+    assert embedder.model_calls == 2 and embedder.recent_hits == 1
+    np.testing.assert_array_equal(both[0], query)
+    assert embedder.cache is not None and embedder.cache.count() == 0
+    # Bounded: the oldest texts are forgotten.
+    from knowledge_base import embedder as module
+
+    embedder._remember((f"t{i}", query) for i in range(module.RECENT_TEXTS + 10))
+    assert len(embedder._recent) == module.RECENT_TEXTS and "t0" not in embedder._recent

@@ -1,0 +1,106 @@
+"""Spanish retrieval accuracy on the sample KB's labelled Spanish queries.
+
+Builds the sample KB (English + Spanish FAQs) in memory with the configured embedding model,
+then evaluates ``knowledge_base/sample/eval_queries_es.csv`` restricted to the Spanish FAQs:
+
+* ``language_scorer``: what the bot uses (knowledge_base/language_scorer.py: dense + Spanish
+  char TF-IDF + classifier over the Spanish variants);
+* ``nearest_neighbour``: the index's plain nearest variant (``dense_max``), the baseline.
+
+Writes bench/results/spanish.json (top1/top3/n and the decision rates).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RESULTS, ROOT, machine  # noqa: E402
+from knowledge_base.embedder import get_embedder  # noqa: E402
+from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
+from knowledge_base.index import build_bundle  # noqa: E402
+from knowledge_base.retriever import Retriever  # noqa: E402
+from knowledge_base.types import FaqRecord  # noqa: E402
+
+SAMPLE = ROOT / "knowledge_base" / "sample"
+
+
+def sample_records() -> list[FaqRecord]:
+    records = []
+    for name in ("faqs.jsonl", "faqs_es.jsonl"):
+        for line in (SAMPLE / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("status", "published") != "published":
+                continue
+            records.append(
+                FaqRecord(
+                    id=row["id"],
+                    language=row["language"],
+                    question=row["question"],
+                    answer=row["answer"],
+                    category=row.get("category", ""),
+                    source_url=row.get("source_url"),
+                    variants=tuple(row.get("variants") or ()),
+                    translation_group=row.get("translation_group") or row["id"],
+                )
+            )
+    return records
+
+
+def main(out: Path = RESULTS / "spanish.json") -> int:
+    from askagency.config import get_settings
+
+    settings = get_settings()
+    labelled = load_labelled(SAMPLE / "eval_queries_es.csv")
+    embedder = get_embedder(settings.embedding_model)
+    started = time.perf_counter()
+    bundle = build_bundle(sample_records(), embedder)
+    results: dict[str, object] = {
+        "file": "knowledge_base/sample/eval_queries_es.csv",
+        "n": sum(1 for _, e in labelled if e != "none"),
+        "n_out_of_scope": sum(1 for _, e in labelled if e == "none"),
+        "embedding_model": embedder.model_id,
+        "spanish_model": settings.embedding_models.get("es") or "(index model)",
+        "build_s": round(time.perf_counter() - started, 2),
+        "machine": machine(),
+    }
+    variants = {
+        "language_scorer": Retriever(bundle, embedder, main_language="en"),
+        "nearest_neighbour": Retriever(
+            bundle, embedder, scorer="dense_max", main_language="es", language_models={}
+        ),
+    }
+    for name, retriever in variants.items():
+        report = evaluate(retriever, labelled, settings, sweep=False, language="es")
+        results[name] = {
+            key: round(value, 4) if isinstance(value, float) else value
+            for key, value in json.loads(report.to_json()).items()
+            if key
+            in (
+                "top1",
+                "top3",
+                "answer_rate",
+                "answered_correct",
+                "answered_wrong",
+                "oos_precision",
+                "oos_recall",
+            )
+        }
+        print(f"{name:<20} top-1 {report.top1:.3f}  top-3 {report.top3:.3f}", flush=True)
+    chosen = results["language_scorer"]
+    assert isinstance(chosen, dict)
+    results["top1"], results["top3"] = chosen["top1"], chosen["top3"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

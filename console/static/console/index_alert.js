@@ -1,0 +1,27 @@
+// Shows a banner to editors and admins when the knowledge-base index is not healthy
+// (a new index failed to load and the previous one keeps serving, or none is loaded).
+// Data comes from GET /api/health/index; no inline script (CSP).
+(function () {
+  "use strict";
+  const banner = document.getElementById("index-alert");
+  if (!banner) return;
+
+  function show(message) {
+    banner.textContent = message;
+    banner.hidden = false;
+  }
+
+  fetch("/api/health/index", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    .then(function (resp) { return resp.ok ? resp.json() : null; })
+    .then(function (status) {
+      if (!status || status.ok) return;
+      if (status.last_error && status.serving) {
+        show("Knowledge-base index alert: the newest index could not be loaded (" +
+             status.last_error + "). The bot keeps answering from version " + status.serving +
+             ". Rebuild the index to fix it.");
+      } else {
+        show("Knowledge-base index alert: " + (status.error || status.last_error || "unknown problem"));
+      }
+    })
+    .catch(function () { /* the console itself is down; nothing to show */ });
+})();

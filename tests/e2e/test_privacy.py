@@ -1,0 +1,125 @@
+"""``askagency privacy export|delete|purge`` on data produced through Rasa's REST webhook, in
+every store of the running stack (tracker DB, event-broker DB, tickets, analytics)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from askagency.launcher import Stack
+from tests.e2e.conftest import RestClient, cli, custom_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+DAY = 86_400
+
+
+def export(stack: Stack, sender: str) -> dict[str, Any]:
+    return json.loads(cli(stack.cfg.data_dir, "privacy", "export", sender).stdout)
+
+
+def wait_for_analytics(stack: Stack, sender: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        data = export(stack, sender)
+        if data["analytics_events"] and data["analytics_conversations"]:
+            return data
+        if time.monotonic() > deadline:
+            raise AssertionError(f"analytics never saw {sender}: {data}")
+        time.sleep(1.0)
+
+
+def tracker_events(stack: Stack, sender: str) -> list[dict[str, Any]]:
+    url = f"{stack.cfg.rasa_url}/conversations/{sender}/tracker?token={stack.cfg.rasa_token}"
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())["events"]
+
+
+def citizen_with_ticket(rest: RestClient) -> str:
+    sender = f"privacy-{uuid.uuid4().hex[:10]}"
+    assert custom_of(rest.send(sender, "can I bring my laptop in my carry-on"))[0]["type"] == (
+        "faq_answer"
+    )
+    handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
+    assert handoff["type"] == "handoff", handoff
+    return sender
+
+
+def test_export_then_delete_a_citizen_across_all_stores(stack: Stack, rest: RestClient) -> None:
+    sender = citizen_with_ticket(rest)
+    bystander = citizen_with_ticket(rest)
+    data = wait_for_analytics(stack, sender)
+
+    texts = [e.get("text") for e in data["tracker_events"] if e.get("event") == "user"]
+    assert "can I bring my laptop in my carry-on" in texts
+    assert any(e.get("event") == "user" for e in data["event_broker_events"])
+    assert len(data["tickets"]) == 1 and data["tickets"][0]["conversation_id"] == sender
+    assert data["analytics_conversations"][0]["sender_id"] == sender
+
+    proc = cli(stack.cfg.data_dir, "privacy", "delete", sender, "--yes")
+    deleted = json.loads(proc.stdout)["deleted"]
+    assert deleted["tracker_events"] > 0 and deleted["event_broker_events"] > 0
+    assert deleted["tickets"] == 1 and deleted["analytics_conversations"] >= 1
+
+    after = export(stack, sender)
+    for key, value in after.items():
+        if isinstance(value, list):
+            assert value == [], (key, value)
+    # Rasa reads the tracker store on every request: the conversation is gone there too.
+    assert not [e for e in tracker_events(stack, sender) if e.get("event") == "user"]
+    # Nobody else lost anything.
+    other = export(stack, bystander)
+    assert other["tracker_events"] and other["tickets"]
+    # Deleting again is harmless.
+    again = json.loads(cli(stack.cfg.data_dir, "privacy", "delete", sender, "--yes").stdout)
+    assert set(again["deleted"].values()) == {0}
+
+
+def _backdate(stack: Stack, sender: str, days: int) -> None:
+    """Make one real conversation look ``days`` old in Rasa's two databases and analytics."""
+    shift = days * DAY
+    data_dir: Path = stack.cfg.data_dir
+    with sqlite3.connect(data_dir / "rasa_tracker.db") as db:
+        db.execute(
+            "UPDATE events SET timestamp = timestamp - ? WHERE sender_id = ?", (shift, sender)
+        )
+    with sqlite3.connect(data_dir / "rasa_events.db") as db:
+        rows = db.execute("SELECT id, data FROM events WHERE sender_id = ?", (sender,)).fetchall()
+        for row_id, raw in rows:
+            event = json.loads(raw)
+            event["timestamp"] = float(event.get("timestamp") or time.time()) - shift
+            db.execute("UPDATE events SET data = ? WHERE id = ?", (json.dumps(event), row_id))
+    with sqlite3.connect(data_dir / "askagency.db") as db:
+        db.execute("UPDATE analytics_event SET ts = ts - ? WHERE sender_id = ?", (shift, sender))
+
+
+def test_retention_purge_removes_only_old_transcripts(stack: Stack, rest: RestClient) -> None:
+    old = f"privacy-old-{uuid.uuid4().hex[:8]}"
+    recent = f"privacy-new-{uuid.uuid4().hex[:8]}"
+    rest.send(old, "can I bring my laptop in my carry-on")
+    rest.send(recent, "can I bring my laptop in my carry-on")
+    wait_for_analytics(stack, old)
+    wait_for_analytics(stack, recent)
+    _backdate(stack, old, days=120)
+
+    proc = cli(stack.cfg.data_dir, "privacy", "purge", "--older-than", "90")
+    deleted = json.loads(proc.stdout)["deleted"]
+    assert deleted["tracker_events"] > 0 and deleted["event_broker_events"] > 0
+    assert deleted["analytics_text_cleared"] > 0
+
+    gone = export(stack, old)
+    assert gone["tracker_events"] == [] and gone["event_broker_events"] == []
+    assert all(e["text"] is None for e in gone["analytics_events"])  # counts kept, text gone
+    kept = export(stack, recent)
+    assert kept["tracker_events"] and kept["event_broker_events"]
+    assert any(e["text"] for e in kept["analytics_events"])
+
+    bad = cli(stack.cfg.data_dir, "privacy", "purge", "--older-than", "-1", check=False)
+    assert bad.returncode == 2 and "zero or more days" in bad.stderr

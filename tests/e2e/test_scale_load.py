@@ -1,0 +1,367 @@
+"""Correctness under load on the scale profile (issue 10).
+
+Starts the real scale profile (askagency.launcher, ``ScaleConfig``): two Rasa replicas with the
+PostgreSQL tracker store, the Redis lock store and the RabbitMQ event broker behind the
+round-robin proxy, two action servers behind theirs, and the analytics consumer reading
+RabbitMQ into PostgreSQL. Then 50 citizens talk at once, 10 questions each, and:
+
+* every message gets exactly one reply, and it is the answer to *that* question;
+* each conversation's tracker (shared by both replicas) holds the turns in the order sent;
+* two messages of one conversation arriving at both replicas at the same moment are processed
+  one after the other (the lock store), never interleaved;
+* every user and bot event of the tracker store is in the analytics tables, none twice.
+
+It runs against PostgreSQL, Redis and RabbitMQ on 127.0.0.1, in its own databases and queue,
+dropped afterwards. Where a service is unreachable it skips with the reason, unless CI is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from askagency.config import PROJECT_ROOT
+from askagency.db import make_engine
+from askagency.launcher import OFFLINE_ENV, ScaleConfig, Stack, StackConfig, free_port
+from tests.stack import ensure_rasa_model
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PG_URL = os.environ.get(
+    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS = ("127.0.0.1", 6379)
+RABBITMQ = ("127.0.0.1", 5672)
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+TOKEN = "scale-load-token"
+CONVERSATIONS = 50
+MESSAGES = 10
+BURSTS = 10
+ANALYTICS_KINDS = ("user", "bot", "session_started")
+
+
+def _unreachable(message: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message + " (CI is set: the scale profile must be tested)")
+    pytest.skip(message)
+
+
+def _require_services() -> None:
+    for name, (host, port) in (("Redis", REDIS), ("RabbitMQ", RABBITMQ)):
+        try:
+            socket.create_connection((host, port), timeout=3).close()
+        except OSError as exc:
+            _unreachable(f"{name} is unreachable at {host}:{port}: {exc}")
+    engine = make_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        _unreachable(f"PostgreSQL is unreachable at {PG_URL}: {exc.orig}")
+    finally:
+        engine.dispose()
+
+
+def _admin(sql: str) -> None:
+    engine = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def _delete_queue(queue: str) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        connection.channel().queue_delete(queue=queue)
+    finally:
+        connection.close()
+
+
+def _cli(env: dict[str, str], *args: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "askagency.cli", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **OFFLINE_ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, f"askagency {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (loopback)
+        return json.loads(resp.read())
+
+
+def send(base_url: str, sender: str, message: str) -> list[dict[str, Any]]:
+    body = json.dumps({"sender": sender, "message": message, "metadata": {"language": "en"}})
+    req = urllib.request.Request(
+        f"{base_url}/webhooks/rest/webhook",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 (loopback)
+        assert resp.status == 200
+        return json.loads(resp.read())
+
+
+@dataclass
+class ScaleStack:
+    stack: Stack
+    app_db_url: str
+    questions: list[tuple[str, str]]  # (question, the FAQ it gets when asked alone)
+
+    @property
+    def url(self) -> str:
+        return self.stack.cfg.rasa_url
+
+    def replica_urls(self) -> list[str]:
+        assert self.stack.cfg.scale is not None
+        return [f"http://127.0.0.1:{p}" for p in self.stack.cfg.scale.rasa_ports]
+
+    def tracker_events(self, sender: str) -> list[dict[str, Any]]:
+        data = _get_json(f"{self.url}/conversations/{sender}/tracker?token={TOKEN}")
+        return data["events"]
+
+
+def _answered_alone(base_url: str) -> list[tuple[str, str]]:
+    """Canonical sample questions with the FAQ each gets when asked alone, in a fresh
+    conversation. Only those answered outright are used: under load each must get the same
+    answer. (Some canonical questions are close to another FAQ's and get "did you mean".)"""
+    path = PROJECT_ROOT / "knowledge_base" / "sample" / "faqs.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    candidates = [r["question"] for r in rows if r.get("language", "en") == "en"][:120]
+
+    def alone(question: str) -> tuple[str, str] | None:
+        replies = send(base_url, f"alone-{uuid.uuid4().hex[:8]}", question)
+        custom = (replies[0].get("custom") or {}) if len(replies) == 1 else {}
+        return (question, custom["faq_id"]) if custom.get("type") == "faq_answer" else None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answered = [qa for qa in pool.map(alone, candidates) if qa]
+    assert len(answered) >= 60, f"only {len(answered)} sample questions are answered outright"
+    return answered
+
+
+@pytest.fixture(scope="module")
+def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack]:
+    _require_services()
+    suffix = uuid.uuid4().hex[:8]
+    app_db, tracker_db, queue = f"askagency_load_{suffix}", f"askagency_trk_{suffix}", ""
+    app_db_url = make_url(PG_URL).set(database=app_db).render_as_string(hide_password=False)
+    _admin(f'CREATE DATABASE "{app_db}"')
+    data_dir = tmp_path_factory.mktemp("askagency-scale")
+    try:
+        env = {"ASKAGENCY_DATA_DIR": str(data_dir), "ASKAGENCY_DATABASE_URL": app_db_url}
+        _cli(env, "kb", "load-sample")
+        _cli(env, "kb", "build-index")
+        pg = make_url(PG_URL)
+        queue = f"askagency_load_{suffix}"
+        scale = ScaleConfig(
+            database_url=app_db_url,
+            rasa_ports=[free_port(), free_port()],
+            action_ports=[free_port(), free_port()],
+            pg_host=pg.host or "127.0.0.1",
+            pg_port=pg.port or 5432,
+            pg_user=pg.username or "postgres",
+            pg_password=pg.password or "",
+            tracker_db=tracker_db,
+            amqp_queue=queue,
+        )
+        cfg = StackConfig(
+            data_dir=data_dir,
+            rasa_port=free_port(),
+            action_port=free_port(),
+            console_port=free_port(),
+            rasa_token=TOKEN,
+            model_path=ensure_rasa_model(),
+            log_dir=data_dir / "logs",
+            with_console=False,
+            extra_env={"ASKAGENCY_ANALYTICS_PORT": str(free_port())},
+            scale=scale,
+        )
+        with Stack(cfg) as stack:
+            yield ScaleStack(stack, app_db_url, _answered_alone(stack.cfg.rasa_url))
+    finally:
+        if queue:
+            _delete_queue(queue)
+        for name in (app_db, tracker_db):
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _conversation(base_url: str, sender: str, plan: list[tuple[str, str]]) -> list[list[dict]]:
+    return [send(base_url, sender, question) for question, _faq in plan]
+
+
+def _plan(questions: list[tuple[str, str]], conversation: int) -> list[tuple[str, str]]:
+    """Ten different FAQs per conversation, spread over the whole sample KB."""
+    n = len(questions)
+    step = n // MESSAGES  # distinct within a conversation: asking twice would be a rephrase
+    return [questions[(conversation * 7 + step * j) % n] for j in range(MESSAGES)]
+
+
+def _assert_one_answer(replies: list[dict], faq_id: str, where: str) -> None:
+    assert len(replies) == 1, f"{where}: expected one reply, got {replies}"
+    custom = replies[0].get("custom") or {}
+    assert custom.get("type") == "faq_answer" and custom.get("faq_id") == faq_id, (
+        f"{where}: expected the answer of {faq_id}, got {replies[0]}"
+    )
+
+
+def _turns(events: list[dict[str, Any]]) -> list[tuple[str, list[dict]]]:
+    """(user text, bot events until the next user event) in tracker order."""
+    turns: list[tuple[str, list[dict]]] = []
+    for event in events:
+        if event["event"] == "user":
+            turns.append((event["text"], []))
+        elif event["event"] == "bot":
+            assert turns, f"bot event before any user event: {event}"
+            turns[-1][1].append(event)
+    return turns
+
+
+def _analytics_rows(db_url: str, senders: set[str]) -> Counter[tuple[str, str, float]]:
+    from analytics.models import AnalyticsEvent
+
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            rows = session.execute(
+                select(AnalyticsEvent.sender_id, AnalyticsEvent.kind, AnalyticsEvent.ts)
+            ).all()
+    finally:
+        engine.dispose()
+    return Counter((s, k, round(ts, 3)) for s, k, ts in rows if s in senders)
+
+
+def test_fifty_conversations_on_two_replicas(scale_stack: ScaleStack) -> None:
+    prefix = f"load-{uuid.uuid4().hex[:6]}"
+    senders = [f"{prefix}-{c:02d}" for c in range(CONVERSATIONS)]
+    plans = {s: _plan(scale_stack.questions, c) for c, s in enumerate(senders)}
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=CONVERSATIONS) as pool:
+        futures = {s: pool.submit(_conversation, scale_stack.url, s, plans[s]) for s in senders}
+        replies = {s: f.result(timeout=600) for s, f in futures.items()}
+    elapsed = time.monotonic() - started
+    print(f"\n{CONVERSATIONS * MESSAGES} turns in {elapsed:.1f} s")
+
+    # Every message answered once, with the answer to that message.
+    for sender in senders:
+        assert len(replies[sender]) == MESSAGES
+        for j, ((_question, faq_id), reply) in enumerate(
+            zip(plans[sender], replies[sender], strict=True)
+        ):
+            _assert_one_answer(reply, faq_id, f"{sender} message {j}")
+
+    # Both replicas and both action servers took part (round-robin through the proxies).
+    for proxy_url in (scale_stack.url, f"http://127.0.0.1:{scale_stack.stack.cfg.action_port}"):
+        upstreams = _get_json(f"{proxy_url}/_proxy/health")["upstreams"]
+        assert len(upstreams) == 2 and all(u["requests"] > 0 for u in upstreams), upstreams
+
+    # The shared tracker store holds each conversation in the order sent, one reply per turn.
+    trackers = {s: scale_stack.tracker_events(s) for s in senders}
+    for sender, events in trackers.items():
+        turns = _turns(events)
+        assert [t for t, _ in turns] == [q for q, _ in plans[sender]], sender
+        assert all(len(bots) == 1 for _, bots in turns), (sender, turns)
+
+    # Same-conversation messages at the same moment on both replicas: serialised by the lock.
+    burst_senders = [f"{prefix}-burst-{b}" for b in range(BURSTS)]
+    replica_a, replica_b = scale_stack.replica_urls()
+    questions = scale_stack.questions
+    with ThreadPoolExecutor(max_workers=2 * BURSTS) as pool:
+        burst = {}
+        for b, sender in enumerate(burst_senders):
+            first, second = (
+                questions[(5 * b) % len(questions)],
+                questions[(5 * b + 3) % len(questions)],
+            )
+            burst[sender] = (
+                (first, pool.submit(send, replica_a, sender, first[0])),
+                (second, pool.submit(send, replica_b, sender, second[0])),
+            )
+        for sender, pair in burst.items():
+            for (question, faq_id), future in pair:
+                _assert_one_answer(future.result(timeout=300), faq_id, f"{sender} {question!r}")
+    faq_of = dict(questions)
+    for sender, pair in burst.items():
+        events = scale_stack.tracker_events(sender)
+        trackers[sender] = events
+        turns = _turns(events)
+        assert sorted(t for t, _ in turns) == sorted(q for (q, _), _ in pair), (sender, turns)
+        for user_text, bots in turns:
+            # One turn's reply directly follows its own message: no interleaving.
+            assert len(bots) == 1, f"{sender}: turns interleaved: {turns}"
+            assert bots[0]["data"]["custom"]["faq_id"] == faq_of[user_text], (sender, turns)
+
+    # Analytics (RabbitMQ -> consumer -> PostgreSQL) has every event of the tracker store, once.
+    expected: Counter[tuple[str, str, float]] = Counter(
+        (sender, e["event"], round(e["timestamp"], 3))
+        for sender, events in trackers.items()
+        for e in events
+        if e["event"] in ANALYTICS_KINDS
+    )
+    assert sum(1 for k in expected if k[1] == "user") == CONVERSATIONS * MESSAGES + 2 * BURSTS
+    deadline = time.monotonic() + 180
+    stored: Counter[tuple[str, str, float]] = Counter()
+    while time.monotonic() < deadline:
+        stored = _analytics_rows(scale_stack.app_db_url, set(trackers))
+        if stored == expected:
+            break
+        time.sleep(1.0)
+    missing = expected - stored
+    extra = stored - expected
+    assert not missing and not extra, (
+        f"{sum(missing.values())} events missing from analytics (e.g. {list(missing)[:3]}), "
+        f"{sum(extra.values())} unexpected (e.g. {list(extra)[:3]})"
+    )
+
+
+def test_a_replica_going_away_loses_no_message(scale_stack: ScaleStack) -> None:
+    """The proxy retries a refused connection on the other replica; the conversation goes on
+    where it was, because its tracker lives in PostgreSQL, not in the stopped process."""
+    sender = f"failover-{uuid.uuid4().hex[:6]}"
+    plan = _plan(scale_stack.questions, 3)[:4]
+    _assert_one_answer(send(scale_stack.url, sender, plan[0][0]), plan[0][1], "before")
+    scale_stack.stack.stop("rasa-2")
+    try:
+        for question, faq_id in plan[1:]:
+            _assert_one_answer(send(scale_stack.url, sender, question), faq_id, "during")
+        turns = _turns(scale_stack.tracker_events(sender))
+        assert [t for t, _ in turns] == [q for q, _ in plan]
+    finally:
+        scale_stack.stack.restart("rasa-2")
+    health = _get_json(f"{scale_stack.url}/_proxy/health")
+    assert sum(u["failures"] for u in health["upstreams"]) >= 1
+
+
+def test_scale_profile_refuses_a_sqlite_database(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        ScaleConfig(database_url=f"sqlite:///{tmp_path / 'x.db'}", rasa_ports=[1], action_ports=[2])
+    with pytest.raises(ValueError, match="at least one"):
+        ScaleConfig(database_url=PG_URL, rasa_ports=[], action_ports=[2])
