@@ -53,3 +53,24 @@ def client_message(message: dict[str, Any]) -> dict[str, Any]:
         if value:
             out[key] = value
     return out
+
+
+# Intents a citizen's client may trigger directly with a "/intent{...}" payload (widget buttons,
+# quick replies). Everything else — notably the console-only external intents `agent_message`
+# and `handoff_closed` — must go through NLU, or a citizen could forge an agent's reply.
+CITIZEN_PAYLOAD_INTENTS = frozenset(
+    {"choose_faq", "ask_human", "feedback_good", "feedback_bad", "greet", "affirm", "deny"}
+)
+
+
+def citizen_text(text: str) -> str:
+    """The message as Rasa may see it: a ``/`` payload survives only for citizen intents."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return text
+    intent = stripped[1:].split("{", 1)[0].split("@", 1)[0].strip()
+    if intent in CITIZEN_PAYLOAD_INTENTS:
+        return stripped
+    while stripped.startswith("/"):
+        stripped = stripped[1:].strip()
+    return stripped

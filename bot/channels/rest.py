@@ -25,7 +25,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import action_guard
-from bot.channels.message import client_message
+from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import (
     ALLOW,
     RATE_LIMITED,
@@ -68,7 +68,7 @@ def parse_webhook_body(
     input_channel = body.get("input_channel")
     if input_channel is not None and not isinstance(input_channel, str):
         raise WebhookRequestError('"input_channel" must be a string')
-    return (None if sender is None else str(sender)), message, metadata, input_channel
+    return (None if sender is None else str(sender)), citizen_text(message), metadata, input_channel
 
 
 class SingleMessageCollectingOutput(CollectingOutputChannel):

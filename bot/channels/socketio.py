@@ -32,7 +32,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import action_guard
-from bot.channels.message import client_message
+from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import ALLOW, SILENT, Limits, RateLimiter, client_ip, notice
 
 logger = logging.getLogger(__name__)
@@ -150,6 +150,7 @@ class SocketIOInput(RasaSocketIOInput):
             text = data.get("message", "")
             if not isinstance(text, str):
                 text = str(text)
+            text = citizen_text(text)
 
             output = SocketIOOutput(sio, self.bot_message_evt)
             environ = sio.get_environ(sid, namespace=self.namespace) or {}
