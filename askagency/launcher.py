@@ -184,6 +184,8 @@ class StackConfig:
     log_dir: Path
     with_console: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Health port of the analytics consumer; None: ASKAGENCY_ANALYTICS_PORT, else console + 1.
+    analytics_port: int | None = None
     scale: ScaleConfig | None = None  # None: the embedded profile
 
     @property
@@ -226,6 +228,8 @@ def analytics_port(cfg: StackConfig) -> int:
     configured = cfg.extra_env.get("ASKAGENCY_ANALYTICS_PORT") or os.environ.get(
         "ASKAGENCY_ANALYTICS_PORT"
     )
+    if cfg.analytics_port is not None:
+        return cfg.analytics_port
     return int(configured) if configured else cfg.console_port + 1
 
 

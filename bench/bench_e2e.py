@@ -80,6 +80,7 @@ def main() -> None:
         rasa_port=free_port(),
         action_port=free_port(),
         console_port=free_port(),
+        analytics_port=free_port(),
         rasa_token="bench",
         model_path=ensure_rasa_model(),
         log_dir=data_dir / "logs",

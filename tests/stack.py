@@ -87,6 +87,7 @@ def stack(stack_data_dir: Path) -> Iterator[Stack]:
         rasa_port=free_port(),
         action_port=free_port(),
         console_port=free_port(),
+        analytics_port=free_port(),
         rasa_token="e2e-token",
         model_path=ensure_rasa_model(),
         log_dir=stack_data_dir / "logs",

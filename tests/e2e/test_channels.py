@@ -275,6 +275,7 @@ def channel_stack(
         rasa_port=free_port(),
         action_port=free_port(),
         console_port=free_port(),
+        analytics_port=free_port(),
         rasa_token="channels-e2e-token",
         model_path=ensure_rasa_model(),
         log_dir=data_dir / "logs",

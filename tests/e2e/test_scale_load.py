@@ -197,6 +197,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
             rasa_port=free_port(),
             action_port=free_port(),
             console_port=free_port(),
+            analytics_port=free_port(),
             rasa_token=TOKEN,
             model_path=ensure_rasa_model(),
             log_dir=data_dir / "logs",
