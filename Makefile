@@ -17,13 +17,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 RASA_INPUTS := config.yml bot/domain.yml bot/nlu.py $(wildcard bot/data/*.yml)
 
-.PHONY: help setup run run-scale test test-fast bench lint format clean-data train index browser fuzz
+.PHONY: help setup run run-scale test test-fast bench lint format clean-data train index browser fuzz fuzz
 
 help:
 	@echo "make run    - set up everything (venvs, model, sample KB, index) and start the assistant"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make bench  - run the benchmarks (results in bench/results/)"
 	@echo "make lint   - ruff check + format check"
+	@echo "make run-scale - the scale profile: PostgreSQL, Redis lock store, RabbitMQ, 2 Rasa + 2 action servers"
+	@echo "make fuzz   - longer fuzzing runs (webhook, console API, importers, schemathesis)"
 
 # --- environments -------------------------------------------------------------------------
 $(VENV)/.installed: pyproject.toml
