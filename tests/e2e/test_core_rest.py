@@ -61,15 +61,45 @@ def test_out_of_scope_question_gets_fallback_not_an_answer(rest: RestClient) -> 
     assert "/ask_human" in payloads
 
 
-def test_ambiguous_question_asks_to_clarify_and_a_choice_answers(rest: RestClient) -> None:
+ZORBULATOR_PAIR = [
+    {
+        "id": f"test-zorbulator-{where}",
+        "language": "en",
+        "category": "Special Items",
+        "question": f"Can I bring a zorbulator in my {bag}?",
+        "answer": f"Yes, a zorbulator may go in your {bag}.",
+        "variants": [f"zorbulator in a {bag}", f"zorbulator {where}"],
+        "source_url": f"https://www.tsa.gov/travel/zorbulator-{where}",
+        "status": "published",
+    }
+    for where, bag in [("carry-on", "carry-on bag"), ("checked", "checked bag")]
+]
+
+
+def test_ambiguous_question_asks_to_clarify_and_a_choice_answers(
+    stack: Stack, rest: RestClient
+) -> None:
+    """Two FAQs that fit the question equally well: the bot must ask, not guess. (A made-up
+    item keeps the case independent of how the sample KB's scores move when it is edited.)"""
+    path = Path(stack.cfg.data_dir) / "zorbulator.jsonl"
+    path.write_text("".join(json.dumps(faq) + "\n" for faq in ZORBULATOR_PAIR))
+    cli(stack.cfg.data_dir, "kb", "import", str(path), "--publish")
+    cli(stack.cfg.data_dir, "kb", "build-index")
+    expected = {faq["id"] for faq in ZORBULATOR_PAIR}
     sender = new_sender()
-    # One word fits the carry-on and the checked-bag knife FAQs about equally well.
-    messages = rest.send(sender, "knife")
-    custom = custom_of(messages)[0]
+    deadline = time.monotonic() + 10
+    while True:
+        sender = new_sender()
+        messages = rest.send(sender, "can I bring a zorbulator")
+        custom = custom_of(messages)[0]
+        offered = {o["faq_id"] for o in custom.get("options", [])}
+        if expected <= offered or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert custom["type"] == "clarify", messages
     options = custom["options"]
     assert 2 <= len(options) <= 3
-    assert {"sharp-knives-carry-on", "sharp-knives-checked"} <= {o["faq_id"] for o in options}
+    assert expected <= offered
     buttons = messages[0]["buttons"]
     assert [b["title"] for b in buttons] == [o["title"] for o in options]
     chosen = buttons[1]
