@@ -84,25 +84,10 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     """
     url = url or get_settings().database_url
     if revision in ("head", "heads"):
-        current = current_revisions(url)
-        if current == head_revisions():
+        if current_revisions(url) == head_revisions():
             return
-        if len(current) > 1:
-            _collapse_merged_branches(url, current)
         revision = "heads"
     command.upgrade(alembic_config(url), revision)
-
-
-def _collapse_merged_branches(url: str, current: set[str]) -> None:
-    """A database migrated while feature branches of the history were separate records one
-    revision per branch; once the branches are chained into one line, point it at the newest
-    of them (all of whose ancestors it already has) so the upgrade can continue."""
-    script = ScriptDirectory.from_config(alembic_config(url))
-    for candidate in current:
-        ancestors = {rev.revision for rev in script.iterate_revisions(candidate, "base")}
-        if current <= ancestors:
-            command.stamp(alembic_config(url), candidate, purge=True)
-            return
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:
