@@ -8,10 +8,14 @@ ONE running stack per pytest session (starting one costs about a minute on 2 cor
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +74,51 @@ class RestClient:
         status, body = self.post_raw(json.dumps(payload).encode())
         assert status == 200, (status, body[:500])
         return json.loads(body)
+
+
+class ConsoleClient:
+    """A staff member's HTTP session against the console (cookie + CSRF header)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.csrf = ""
+
+    def login(self, username: str, password: str) -> None:
+        form = urllib.parse.urlencode({"username": username, "password": password}).encode()
+        self.opener.open(self.base_url + "/console/login", data=form, timeout=30).read()
+        page = self.opener.open(self.base_url + "/console", timeout=30).read().decode()
+        match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+        assert match, page[:300]
+        self.csrf = match.group(1)
+
+    @property
+    def cookie(self) -> str:
+        """The session as a ``Cookie`` header value, for tools outside this opener."""
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
+    def raw(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=body,
+            method=method,
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "X-CSRF-Token": self.csrf,
+            },
+        )
+        try:
+            with self.opener.open(request, timeout=120) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def call(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+        data = None if body is None else json.dumps(body).encode()
+        status, raw = self.raw(method, path, data)
+        return status, json.loads(raw or b"null")
 
 
 @pytest.fixture(scope="session")

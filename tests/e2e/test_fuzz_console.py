@@ -11,16 +11,11 @@ raises it).
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import os
-import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +26,7 @@ from hypothesis import strategies as st
 
 from askagency.config import PROJECT_ROOT
 from askagency.launcher import OFFLINE_ENV, free_port, http_ok
-from tests.stack import cli
+from tests.stack import ConsoleClient, cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,45 +34,8 @@ EXAMPLES = int(os.environ.get("ASKAGENCY_FUZZ_EXAMPLES", "5"))
 ADMIN, PASSWORD = "fuzz-admin", "fuzz admin password"
 
 
-class Console:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-        self.csrf = ""
-
-    def login(self) -> None:
-        form = urllib.parse.urlencode({"username": ADMIN, "password": PASSWORD}).encode()
-        self.opener.open(self.base + "/console/login", data=form, timeout=30).read()
-        page = self.opener.open(self.base + "/console", timeout=30).read().decode()
-        match = re.search(r'name="csrf-token" content="([^"]+)"', page)
-        assert match, page[:300]
-        self.csrf = match.group(1)
-
-    @property
-    def cookie(self) -> str:
-        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
-
-    def raw(self, method: str, path: str, body: bytes) -> int:
-        request = urllib.request.Request(
-            self.base + path,
-            data=body,
-            method=method,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "X-CSRF-Token": self.csrf,
-            },
-        )
-        try:
-            with self.opener.open(request, timeout=120) as resp:
-                return resp.status
-        except urllib.error.HTTPError as err:
-            return err.code
-
-
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleClient]:
     data_dir = tmp_path_factory.mktemp("fuzz-console")
     cli(data_dir, "kb", "load-sample")
     cli(data_dir, "kb", "build-index")  # /api/kb/try answers, publish is incremental
@@ -110,8 +68,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 break
             assert proc.poll() is None, (data_dir / "console.log").read_text()[-2000:]
             time.sleep(0.5)
-        client = Console(base)
-        client.login()
+        client = ConsoleClient(base)
+        client.login(ADMIN, PASSWORD)
         client.data_dir = data_dir  # type: ignore[attr-defined]
         yield client
     finally:
@@ -120,13 +78,13 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         log.close()
 
 
-def test_schemathesis_finds_no_server_errors(console: Console) -> None:
+def test_schemathesis_finds_no_server_errors(console: ConsoleClient) -> None:
     report = Path(console.data_dir) / "schemathesis.txt"  # type: ignore[attr-defined]
     proc = subprocess.run(
         [
             str(Path(sys.executable).parent / "st"),
             "run",
-            console.base + "/api/openapi.json",
+            console.base_url + "/api/openapi.json",
             "--checks",
             "not_a_server_error",
             "--max-examples",
@@ -176,7 +134,9 @@ WRITE_ROUTES = [
 
 
 @pytest.mark.parametrize(("method", "path"), WRITE_ROUTES)
-def test_arbitrary_json_bodies_never_cause_a_500(console: Console, method: str, path: str) -> None:
+def test_arbitrary_json_bodies_never_cause_a_500(
+    console: ConsoleClient, method: str, path: str
+) -> None:
     @settings(
         max_examples=EXAMPLES * 4,
         deadline=None,
@@ -184,9 +144,9 @@ def test_arbitrary_json_bodies_never_cause_a_500(console: Console, method: str, 
     )
     @given(body=JSON_VALUES | st.binary(max_size=200).map(lambda b: {"_raw": b.hex()}))
     def run(body: Any) -> None:
-        status = console.raw(method, path, json.dumps(body).encode())
+        status, _ = console.raw(method, path, json.dumps(body).encode())
         assert status < 500, (method, path, body, status)
 
     run()
     for raw in (b"", b"{", b"\xff\xfe", b"[" * 5000):
-        assert console.raw(method, path, raw) < 500, (method, path, raw[:20])
+        assert console.raw(method, path, raw)[0] < 500, (method, path, raw[:20])

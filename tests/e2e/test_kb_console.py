@@ -8,14 +8,9 @@ restart or retraining. A thumbs-down on an answer queues that question too.
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import os
-import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -23,49 +18,13 @@ from typing import Any
 import pytest
 
 from askagency.launcher import Stack
-from tests.e2e.conftest import RestClient, cli, custom_of
+from tests.stack import ConsoleClient, RestClient, cli, custom_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EDITOR = "kb-e2e-editor"
 PASSWORD = "kb e2e editor password"
 GO_LIVE_S = 10.0
-
-
-class ConsoleClient:
-    """A staff member's HTTP session against the console (cookie + CSRF header)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-        self.csrf = ""
-
-    def login(self, username: str, password: str) -> None:
-        form = urllib.parse.urlencode({"username": username, "password": password}).encode()
-        self.opener.open(self.base_url + "/console/login", data=form, timeout=30).read()
-        page = self.opener.open(self.base_url + "/console", timeout=30).read().decode()
-        match = re.search(r'name="csrf-token" content="([^"]+)"', page)
-        assert match, page[:300]
-        self.csrf = match.group(1)
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "X-CSRF-Token": self.csrf,
-            },
-        )
-        try:
-            with self.opener.open(request, timeout=120) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
 
 
 @pytest.fixture(scope="module")
