@@ -3,38 +3,38 @@
 Thin on purpose: the actions call these after replying; the storage, redaction
 and clustering live in ``knowledge_base.unanswered``. Text is redacted here
 before it leaves the action (and again at storage). Recording runs in a worker
-thread in the background and swallows database errors, so a slow or broken
-database never delays or breaks a citizen's turn.
+thread in the background; while the database is down the writes wait in the spool
+(``askagency.spool``) instead of being lost, and a slow or broken database never delays or
+breaks a citizen's turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Tracker
-from sqlalchemy.orm import Session
 
 from askagency.privacy import redact
 from knowledge_base.types import Decision, Outcome
 
 logger = logging.getLogger(__name__)
 
-_pending: set[asyncio.Task[bool]] = set()
+_pending: set[asyncio.Task[str]] = set()
 
 
-def _record(work: Callable[[Session], object]) -> None:
-    """Run ``work`` in its own transaction off the event loop, without waiting."""
-    from knowledge_base.unanswered import record_safely
+def _record(kind: str, payload: dict[str, Any]) -> None:
+    """Write one record (``askagency.spool`` kind) off the event loop, without waiting. The
+    database gets it now, or the spool keeps it until the database is back."""
+    from askagency.spool import store
 
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # called outside the action server's loop (scripts, tests)
-        record_safely(work)
+        store(kind, payload)
         return
-    task = loop.create_task(asyncio.to_thread(record_safely, work))
+    task = loop.create_task(asyncio.to_thread(store, kind, payload))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
@@ -60,20 +60,16 @@ def _queue(
     top_faq_id: str | None = None,
     top_score: float | None = None,
 ) -> None:
-    from knowledge_base.unanswered import record_unanswered
+    from knowledge_base.unanswered import unanswered_payload
 
-    cleaned = redact(text)
-    _record(
-        lambda session: record_unanswered(
-            session, cleaned, reason, language, channel, top_faq_id, top_score
-        )
-    )
+    payload = unanswered_payload(redact(text), reason, language, channel, top_faq_id, top_score)
+    _record("unanswered", payload)
 
 
 def _answered(faq_id: str) -> None:
-    from knowledge_base.unanswered import record_answered
+    from knowledge_base.unanswered import answered_payload
 
-    _record(lambda session: record_answered(session, faq_id))
+    _record("faq_answered", answered_payload(faq_id))
 
 
 def note_decision(

@@ -29,7 +29,9 @@ from sanic.request import Request  # noqa: E402
 
 from actions import kb  # noqa: E402
 from askagency.config import get_settings  # noqa: E402
+from askagency.memory import release_free_memory  # noqa: E402
 from askagency.readiness import database_status  # noqa: E402
+from askagency.spool import Spool, get_spool  # noqa: E402
 from knowledge_base import language  # noqa: E402
 
 logger = logging.getLogger("actions.server")
@@ -57,14 +59,25 @@ def build_app(actions_package: str = "actions", warm_up: bool = True) -> Sanic:
     async def ready(_: Request) -> response.HTTPResponse:
         """200 when questions can be answered (an index is loaded and the database answers);
         ``index.last_error`` reports a newer index that failed to load while the old one
-        keeps serving."""
+        keeps serving; ``spool`` counts the writes waiting for the database."""
         index = kb.status()
         database = await asyncio.to_thread(database_status)
+        spooled = await asyncio.to_thread(get_spool().status)
         ok = bool(index["ok"]) and bool(database["ok"])
-        body = {"status": "ready" if ok else "not_ready", "index": index, "database": database}
+        body = {
+            "status": "ready" if ok else "not_ready",
+            "index": index,
+            "database": database,
+            "spool": spooled,
+        }
         return response.json(body, status=200 if ok else 503)
 
     app.add_route(ready, "/ready", methods=["GET"])
+
+    async def start_replayer(app_: Sanic) -> None:
+        app_.add_task(replay_spool_forever(), name="spool-replayer")
+
+    app.register_listener(start_replayer, "after_server_start")
 
     if warm_up:
 
@@ -73,6 +86,7 @@ def build_app(actions_package: str = "actions", warm_up: bool = True) -> Sanic:
             loaded = await asyncio.to_thread(kb.warm_up)
             # The language detector's models load on first use (about 3 s): not on a citizen.
             await asyncio.to_thread(warm_up_language_detector)
+            release_free_memory()  # the loaders' freed temporaries: ~45 MB RSS (docs/scale.md)
             logger.info(
                 "knowledge base warm-up %s in %.1f s",
                 "done" if loaded else "skipped (not available yet)",
@@ -81,6 +95,32 @@ def build_app(actions_package: str = "actions", warm_up: bool = True) -> Sanic:
 
         app.register_listener(load_knowledge_base, "before_server_start")
     return app
+
+
+async def replay_spool_forever() -> None:
+    """Writes spooled records to the database once it answers again, so recovery from an
+    outage needs no restart. Idle while the spool is empty and the database was not seen
+    failing."""
+    settings = get_settings()
+    spool = get_spool(settings)
+    while True:
+        await asyncio.sleep(settings.spool_retry_seconds)
+        try:
+            await asyncio.to_thread(replay_once, spool)
+        except Exception:  # noqa: BLE001 - the replayer must outlive any one failure
+            logger.exception(
+                "spool replay failed; retrying in %.0f s", settings.spool_retry_seconds
+            )
+
+
+def replay_once(spool: Spool) -> None:
+    """One replay pass; with nothing spooled, a database probe ends a noted outage."""
+    if spool.pending_count():
+        result = spool.replay()
+        if result.error and result.remaining:
+            logger.debug("spool: %d writes still waiting (%s)", result.remaining, result.error)
+    elif spool.down_since is not None and database_status()["ok"]:
+        spool.note_recovery(0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

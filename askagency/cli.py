@@ -6,6 +6,7 @@ import typer
 
 from analytics.cli import app as report_app
 from askagency.privacy_cli import app as privacy_app
+from askagency.spool_cli import app as spool_app
 from console.cli import app as users_app
 from knowledge_base.cli import app as kb_app
 
@@ -15,6 +16,10 @@ app.add_typer(users_app, name="users", help="Console accounts and roles.")
 app.add_typer(report_app, name="report", help="Leadership summary: Markdown + PNG charts.")
 app.add_typer(
     privacy_app, name="privacy", help="Retention purge; export or delete a citizen's data."
+)
+
+app.add_typer(
+    spool_app, name="spool", help="Writes kept while the database was down: status, replay."
 )
 
 if __name__ == "__main__":

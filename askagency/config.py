@@ -46,10 +46,17 @@ class Settings(BaseSettings):
     # Retrieval
     embedding_model: str = ""  # path or name of a sentence-transformers model
     embedding_batch_size: int = 64
+    # Performance (issue 10, docs/scale.md). Dynamic int8 quantisation of the embedding model:
+    # "queries" embeds citizen messages with it (stored question vectors stay float, so no
+    # rebuild), "all" also the index (changes the index's model id: rebuild), "none" = float.
+    embedding_int8: Literal["none", "queries", "all"] = "none"
+    # Index above index_flat_max_rows when index_kind is "auto": "ivf" (memory-mapped, shared by
+    # the action servers of a host) or "hnsw" (graph in each process's memory; ann.py).
+    index_large_kind: Literal["ivf", "hnsw"] = "ivf"
     search_top_k: int = 5
     # Vector index: "auto" = exact flat index up to index_flat_max_rows question texts, IVF
     # above (nprobe tuned to recall@1 >= 0.99 vs flat; knowledge_base/ann.py).
-    index_kind: Literal["auto", "flat", "ivf"] = "auto"
+    index_kind: Literal["auto", "flat", "ivf", "hnsw"] = "auto"
     index_flat_max_rows: int = 50_000
     # Decision thresholds (chosen with `askagency kb evaluate` on labelled data).
     answer_threshold: float = 0.65
@@ -75,6 +82,11 @@ class Settings(BaseSettings):
 
     # Limits
     max_message_chars: int = 2000
+
+    # Write spool (askagency/spool.py): while the database is down, writes the action server
+    # cannot make wait in <data_dir>/spool. After a database failure, writes go straight to the
+    # spool for this long, and the action server retries the replay this often.
+    spool_retry_seconds: float = Field(default=5.0, gt=0)
 
     # Services
     rasa_url: str = "http://127.0.0.1:5005"

@@ -50,7 +50,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A connect timeout so a database that silently drops packets fails a write within
+    # seconds (and it is spooled) instead of holding a citizen's turn until TCP gives up.
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 @lru_cache(maxsize=4)

@@ -5,6 +5,9 @@
 * ``GET /api/health/index`` (editors, admins): the action server's view of the knowledge-base
   index. Only the action server knows whether a new index failed to load while the previous one
   keeps serving, so the console asks its ``/ready`` instead of guessing from the files.
+* ``GET /api/health/spool`` (agents, editors, admins): whether the database answers and how many
+  writes of the action server wait in the write spool (``askagency.spool``) or were
+  dead-lettered, so staff know tickets may appear late instead of thinking none were opened.
 * :func:`database_errors_middleware`: a database outage answers 503 with a clear message (JSON
   for API calls) instead of a 500 with a traceback, and logs one clear line.
 """
@@ -21,6 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from askagency.readiness import database_status
+from askagency.spool import get_spool
 from console.auth import Handler, require_role, wants_json
 from console.jsonapi import json_error
 from console.keys import SETTINGS_KEY
@@ -104,6 +108,45 @@ async def index_health(request: web.Request) -> web.Response:
     return web.json_response(await fetch_index_status(url))
 
 
+class SpoolHealth(BaseModel):
+    ok: bool
+    database: dict[str, Any]
+    pending: int
+    dead: int
+    message: str | None = None
+
+
+def spool_health(settings: Any) -> dict[str, Any]:
+    """The database state and the spool's counts, with one sentence for the console banner."""
+    database = database_status()
+    counts = get_spool(settings).status()
+    pending, dead = int(counts["pending"]), int(counts["dead"])
+    parts = []
+    if not database["ok"]:
+        parts.append("The database is unavailable: the bot keeps answering and keeps its writes.")
+    if pending:
+        parts.append(
+            f"{pending} writes (tickets, citizen messages, unanswered questions) are spooled "
+            "and will appear when the database is back."
+        )
+    if dead:
+        parts.append(f"{dead} spooled writes could not be stored; see `askagency spool status`.")
+    ok = bool(database["ok"]) and not pending and not dead
+    return {
+        "ok": ok,
+        "database": database,
+        "pending": pending,
+        "dead": dead,
+        "message": " ".join(parts) or None,
+    }
+
+
+@require_role(Role.AGENT, Role.EDITOR)
+async def spool_health_route(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS_KEY]
+    return web.json_response(await asyncio.to_thread(spool_health, settings))
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/ready", ready)
     api_route(
@@ -115,4 +158,14 @@ def setup(app: web.Application) -> None:
         tags=["health"],
         roles=[Role.EDITOR, Role.ADMIN],
         response_model=IndexHealth,
+    )
+    api_route(
+        app,
+        "GET",
+        "/api/health/spool",
+        spool_health_route,
+        summary="Database state and writes waiting in the action server's write spool",
+        tags=["health"],
+        roles=[Role.AGENT, Role.EDITOR, Role.ADMIN],
+        response_model=SpoolHealth,
     )

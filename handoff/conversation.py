@@ -5,7 +5,10 @@ Used by the thin rasa-sdk actions in ``actions/handoff.py``. Each function reads
 (slots) plus at most ONE bot message, whose ``custom`` payload is the machine-readable contract:
 
 * ``{"type": "handoff", "ticket_id", "reason", "priority", "after_hours", "agents_online",
-  "expected_reply_at"}`` when a ticket is opened (or re-used);
+  "expected_reply_at"}`` when a ticket is opened (or re-used); while the database is down the
+  request waits in the write spool (``askagency.spool``) and the payload has ``"ticket_id":
+  null, "queued": true``: the ticket is created, with the citizen's later messages in order,
+  when the database is back;
 * ``{"type": "agent_message", "agent", "ticket_id", "message_id"}`` for an agent's reply;
 * ``{"type": "handoff_closed", "resolved", "ticket_id", "message_id"}`` when the bot is back.
 
@@ -22,12 +25,22 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
+from askagency.spool import Spool, SpoolRecord, SpoolRejected, get_spool, is_database_unavailable
 from handoff import service
 from handoff.hours import StaffedHours, build_hours
-from handoff.models import Reason
-from handoff.triggers import Trigger, TriggerSettings, evaluate_question, past_questions
+from handoff.models import MESSAGE_MAX_CHARS, Direction, Reason, TicketMessage
+from handoff.triggers import (
+    Trigger,
+    TriggerSettings,
+    evaluate_question,
+    past_questions,
+    priority_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +72,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "reply here from {when}."
         ),
         "frustration": "I'm sorry this has been frustrating. ",
+        "queued": (
+            "I've passed your conversation to our team. A person will reply here as soon as "
+            "possible; anything else you write here will reach them too."
+        ),
         "unavailable": (
             "Sorry, I can't reach our team right now. Please try again in a few minutes."
         ),
@@ -90,6 +107,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "responderá aquí a partir del {when}."
         ),
         "frustration": "Lamento que esto haya sido frustrante. ",
+        "queued": (
+            "He pasado su conversación a nuestro equipo. Una persona le responderá aquí lo antes "
+            "posible; todo lo que escriba aquí también les llegará."
+        ),
         "unavailable": (
             "Lo siento, ahora no puedo comunicarme con nuestro equipo. Inténtelo de nuevo en "
             "unos minutos."
@@ -223,9 +244,23 @@ async def start_handoff(
             )
             return result.ticket.id, result.created, result.ticket.priority, available
 
+    spool = get_spool(settings)
+    record = {
+        "conversation_id": conversation_id,
+        "reason": reason.value,
+        "channel": channel,
+        "language": language,
+        "trigger_text": trigger_text,
+        "requested_at": service.now_utc().isoformat(),
+    }
     try:
+        if spool.recently_failed() or await asyncio.to_thread(spool.has_pending, conversation_id):
+            return await _queue_handoff(spool, record, reason, language, hours)
         ticket_id, created, priority, available = await asyncio.to_thread(work)
-    except Exception as exc:  # database down or not migrated: the citizen still gets an answer
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            spool.note_failure(exc)
+            return await _queue_handoff(spool, record, reason, language, hours)
         logger.error("could not open a ticket for %s: %s", conversation_id, exc)
         return Reply(
             text=text("unavailable", language),
@@ -267,6 +302,104 @@ async def start_handoff(
     )
 
 
+async def _queue_handoff(
+    spool: Spool,
+    record: dict[str, Any],
+    reason: Reason,
+    language: str,
+    hours: StaffedHours,
+) -> Reply:
+    """The database cannot take the ticket: keep the request in the spool and tell the citizen
+    their conversation is with the team (it is: the ticket appears when the database is back).
+    The slot is set, so their next messages are relayed (spooled) behind the request."""
+    conversation_id = str(record["conversation_id"])
+    await asyncio.to_thread(spool.append, "handoff_open", record, conversation_id)
+    now = service.now_utc()
+    staffed = hours.is_staffed(now)
+    expected = None if staffed else hours.next_staffed_start(now)
+    if expected is not None:
+        message = text("after_hours", language, when=_format_when(expected, hours, language))
+    else:
+        message = text("queued", language)
+    if reason == Reason.FRUSTRATION:
+        message = text("frustration", language) + message
+    logger.warning("handoff queued in the spool for %s (%s)", conversation_id, reason.value)
+    return Reply(
+        slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
+        text=message,
+        custom={
+            "type": "handoff",
+            "ticket_id": None,
+            "queued": True,
+            "reason": reason.value,
+            "priority": priority_for(reason).value,
+            "after_hours": not staffed,
+            "agents_online": False,
+            "expected_reply_at": expected.isoformat() if expected else None,
+        },
+    )
+
+
+def _spooled_time(payload: dict[str, Any], name: str) -> datetime:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"payload has no {name} timestamp")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} has no time zone: {value!r}")
+    return moment
+
+
+def replay_open(session: Session, payload: dict[str, Any]) -> None:
+    """Spool kind ``handoff_open``: the ticket as it would have been opened at the time of the
+    request. Idempotent: an open ticket of the conversation is re-used."""
+    settings = get_settings()
+    requested_at = _spooled_time(payload, "requested_at")
+    available = service.availability(
+        session, staffed_hours(settings), settings.handoff_presence_window_s, now=requested_at
+    )
+    result = service.open_ticket(
+        session,
+        conversation_id=str(payload.get("conversation_id") or ""),
+        reason=str(payload.get("reason")),
+        channel=str(payload.get("channel") or ""),
+        language=str(payload.get("language") or "en"),
+        trigger_text=str(payload.get("trigger_text") or ""),
+        available=available,
+        console_base_url=console_base_url(settings),
+        now=requested_at,
+    )
+    logger.info(
+        "handoff replayed from the spool: ticket %d for %s",
+        result.ticket.id,
+        payload.get("conversation_id"),
+    )
+
+
+def replay_message(session: Session, payload: dict[str, Any]) -> None:
+    """Spool kind ``handoff_message``: a citizen message relayed while the database was down,
+    stored on the conversation's open ticket with its original time. Idempotent: the same
+    text at the same time is stored once."""
+    conversation_id = str(payload.get("conversation_id") or "")
+    body = payload.get("text")
+    if not isinstance(body, str):
+        raise ValueError("payload has no text")
+    sent_at = _spooled_time(payload, "sent_at")
+    ticket = service.open_ticket_for(session, conversation_id)
+    if ticket is None:
+        raise SpoolRejected(f"no open ticket for conversation {conversation_id!r}")
+    duplicate = session.scalar(
+        select(TicketMessage.id).where(
+            TicketMessage.ticket_id == ticket.id,
+            TicketMessage.direction == Direction.CITIZEN.value,
+            TicketMessage.created_at == sent_at,
+            TicketMessage.text == body[:MESSAGE_MAX_CHARS],
+        )
+    )
+    if duplicate is None:
+        service.add_citizen_message(session, conversation_id, body, now=sent_at)
+
+
 async def relay_to_agent(conversation_id: str, message_text: str, language: str) -> Reply:
     """Stores the citizen's message on the open ticket; silent. If the ticket was closed
     meanwhile (the hand-back is still on its way), the bot takes over at once."""
@@ -275,10 +408,28 @@ async def relay_to_agent(conversation_id: str, message_text: str, language: str)
         with session_scope() as session:
             return service.add_citizen_message(session, conversation_id, message_text) is not None
 
+    spool = get_spool()
+    record = {
+        "conversation_id": conversation_id,
+        "text": message_text,
+        "sent_at": service.now_utc().isoformat(),
+    }
     try:
+        if spool.recently_failed() or await asyncio.to_thread(spool.has_pending, conversation_id):
+            # Behind the conversation's spooled ticket (or earlier messages): keeps the order.
+            await asyncio.to_thread(spool.append, "handoff_message", record, conversation_id)
+            return Reply()
         stored = await asyncio.to_thread(work)
-    except Exception as exc:  # keep the conversation alive; the tracker still has the text
-        logger.error("could not relay a message of %s: %s", conversation_id, exc)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            spool.note_failure(exc)
+            await asyncio.to_thread(spool.append, "handoff_message", record, conversation_id)
+            return Reply()
+        # Not a database outage: kept in the spool's dead letters for an operator, not lost.
+        spool.dead_letter(
+            SpoolRecord("handoff_message", record, key=conversation_id),
+            f"{type(exc).__name__}: {exc}",
+        )
         return Reply()
     if stored:
         return Reply()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -404,10 +403,6 @@ def claim(session: Session, message_id: int, lease_s: float, now: datetime | Non
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
-
-
-def quote_id(conversation_id: str) -> str:
-    return quote(conversation_id, safe="")
 
 
 def list_closed(session: Session, limit: int = 100) -> list[Ticket]:

@@ -189,8 +189,9 @@ def usage_counts(session: Session) -> dict[str, int]:
 def record_safely(action: Callable[[Session], object], database_url: str | None = None) -> bool:
     """Run one recording in its own transaction; log and swallow database errors.
 
-    The bot must keep answering citizens when the database is down or locked, so
-    the action server never lets a failed recording break a turn.
+    For callers that cannot describe the write as data: a failed write is lost. The action
+    server records through :func:`askagency.spool.store` with the payloads below instead, so a
+    database outage delays its recordings instead of dropping them.
     """
     from askagency.db import session_scope
 
@@ -201,6 +202,75 @@ def record_safely(action: Callable[[Session], object], database_url: str | None 
     except Exception as exc:  # noqa: BLE001 - any storage failure is logged, never raised
         logger.warning("could not record to the unanswered queue: %s: %s", type(exc).__name__, exc)
         return False
+
+
+def _spooled_time(payload: dict[str, object], name: str) -> datetime:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"payload has no {name} timestamp")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} has no time zone: {value!r}")
+    return moment
+
+
+def unanswered_payload(
+    text: str,
+    reason: str,
+    language: str,
+    channel: str | None,
+    top_faq_id: str | None = None,
+    top_score: float | None = None,
+) -> dict[str, object]:
+    """A queued question as a spool record (``askagency.spool``): the time it was asked is
+    kept, so a replay after an outage files it when it happened."""
+    return {
+        "text": text,
+        "reason": str(reason),
+        "language": language,
+        "channel": channel,
+        "top_faq_id": top_faq_id,
+        "top_score": None if top_score is None else float(top_score),
+        "asked_at": utcnow().isoformat(),
+    }
+
+
+def replay_unanswered(session: Session, payload: dict[str, object]) -> None:
+    """Spool kind ``unanswered``. Idempotent: a question already stored with the same time and
+    text (a replay repeated after a crash) is not stored twice."""
+    asked_at = _spooled_time(payload, "asked_at")
+    text = str(payload.get("text") or "")
+    existing = session.scalar(
+        select(UnansweredQuestion.id).where(
+            UnansweredQuestion.created_at == asked_at,
+            UnansweredQuestion.text == clean_question(text),
+        )
+    )
+    if existing is not None:
+        return
+    channel, top_faq_id, score = (payload.get(k) for k in ("channel", "top_faq_id", "top_score"))
+    record_unanswered(
+        session,
+        text,
+        str(payload.get("reason")),
+        str(payload.get("language") or "en"),
+        channel if isinstance(channel, str) else None,
+        top_faq_id if isinstance(top_faq_id, str) else None,
+        float(score) if isinstance(score, int | float) else None,
+        now=asked_at,
+    )
+
+
+def answered_payload(faq_id: str) -> dict[str, object]:
+    return {"faq_id": faq_id, "answered_at": utcnow().isoformat()}
+
+
+def replay_answered(session: Session, payload: dict[str, object]) -> None:
+    """Spool kind ``faq_answered``: one answer counted (a crash mid-replay may count one twice)."""
+    faq_id = payload.get("faq_id")
+    if not isinstance(faq_id, str) or not faq_id:
+        raise ValueError("payload has no faq_id")
+    record_answered(session, faq_id, now=_spooled_time(payload, "answered_at"))
 
 
 # --- resolving ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Shows a banner to editors and admins when the knowledge-base index is not healthy
-// (a new index failed to load and the previous one keeps serving, or none is loaded).
+// (a new index failed to load and the previous one keeps serving, or none is loaded), and when
+// writes wait in the action server's spool or were dead-lettered (GET /api/health/spool).
 // Data comes from GET /api/health/index; no inline script (CSP).
 (function () {
   "use strict";
@@ -7,7 +8,7 @@
   if (!banner) return;
 
   function show(message) {
-    banner.textContent = message;
+    banner.textContent = banner.hidden ? message : banner.textContent + " " + message;
     banner.hidden = false;
   }
 
@@ -24,4 +25,12 @@
       }
     })
     .catch(function () { /* the console itself is down; nothing to show */ });
+
+  // Database outage and writes waiting in the action server's spool (askagency/spool.py).
+  fetch("/api/health/spool", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    .then(function (resp) { return resp.ok ? resp.json() : null; })
+    .then(function (status) {
+      if (status && !status.ok && status.message) show("Database alert: " + status.message);
+    })
+    .catch(function () { /* nothing to show */ });
 })();
