@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from askagency.config import Settings
 from askagency.db import get_sessionmaker, session_scope
 from console.auth import current_user, require_role
-from console.jsonapi import json_error, parse_json
+from console.jsonapi import in_transaction, json_error, json_model, parse_json
 from console.keys import SETTINGS_KEY
 from console.models import Role
 from console.openapi import api_route
@@ -37,7 +37,7 @@ from knowledge_base import io as kb_io
 from knowledge_base import store
 from knowledge_base import unanswered as queue
 from knowledge_base.conflicts import Conflict, conflicts_for, detect_conflicts
-from knowledge_base.health import content_health
+from knowledge_base.health import DuplicatePair, FaqIssue, content_health
 from knowledge_base.models import AuditLog, Faq, FaqStatus
 from knowledge_base.publish import Publisher, PublishResult, index_status, rebuild_index
 from knowledge_base.store import FaqInput
@@ -389,31 +389,15 @@ class ConflictsOut(BaseModel):
     margin: float
 
 
-class FaqIssueOut(BaseModel):
-    faq_id: str
-    question: str
-    language: str
-    category: str
-    status: str
-    detail: str
-    days: int
-
-
-class DuplicateOut(BaseModel):
-    faq_id: str
-    other_faq_id: str
-    language: str
-    question: str
-    other_question: str
-    score: float
-
-
 class HealthOut(BaseModel):
+    """The health report's own frozen dataclasses are the item types (pydantic serialises and
+    documents them), so the API cannot drift from knowledge_base/health.py."""
+
     generated_at: datetime
     counts: dict[str, int]
-    review_overdue: list[FaqIssueOut]
-    never_matched: list[FaqIssueOut]
-    near_duplicates: list[DuplicateOut]
+    review_overdue: list[FaqIssue]
+    never_matched: list[FaqIssue]
+    near_duplicates: list[DuplicatePair]
     conflicts: list[ConflictOut]
     similarity_error: str | None
 
@@ -540,18 +524,10 @@ def store_error(exc: Exception) -> web.HTTPException:
 _KNOWN_ERRORS = (store.StoreError, queue.UnansweredError, ValidationError, ValueError)
 
 
-def in_transaction(database_url: str, work: Callable[[Session], T]) -> T:
-    with session_scope(database_url) as session:
-        return work(session)
-
-
 async def write(request: web.Request, work: Callable[[Session], T]) -> T:
     """Run a change in one transaction off the loop; store errors become 4xx."""
     url = request.app[SETTINGS_KEY].database_url
-    try:
-        return await off_loop(in_transaction, url, work)
-    except _KNOWN_ERRORS as exc:
-        raise store_error(exc) from exc
+    return await in_transaction(work, url, _KNOWN_ERRORS, store_error)
 
 
 async def read(request: web.Request, work: Callable[[Session], T]) -> T:
@@ -706,7 +682,7 @@ def search_faqs(session: Session, params: dict[str, Any]) -> FaqListOut:
 async def api_list(request: web.Request) -> web.Response:
     params = list_query(request)
     result = await read(request, lambda s: search_faqs(s, params))
-    return web.json_response(text=result.model_dump_json())
+    return json_model(result)
 
 
 # ----------------------------------------------------------------------------- one FAQ
@@ -718,12 +694,12 @@ def _faq_id(request: web.Request) -> str:
 async def api_get(request: web.Request) -> web.Response:
     faq_id = _faq_id(request)
     result = await read(request, lambda s: faq_out(store.get_faq(s, faq_id)))
-    return web.json_response(text=result.model_dump_json())
+    return json_model(result)
 
 
 def _reply(faq: FaqOut | None, index: IndexOut | None, status: int = 200) -> web.Response:
     body = FaqWriteOut(faq=faq, index=index)
-    return web.json_response(text=body.model_dump_json(), status=status)
+    return json_model(body, status)
 
 
 @writers
@@ -844,7 +820,7 @@ def history_out(session: Session, faq_id: str) -> HistoryOut:
 async def api_history(request: web.Request) -> web.Response:
     faq_id = _faq_id(request)
     result = await read(request, lambda s: history_out(s, faq_id))
-    return web.json_response(text=result.model_dump_json())
+    return json_model(result)
 
 
 @writers
@@ -887,7 +863,7 @@ def index_status_out(rt: KbRuntime) -> IndexStatusOut:
 @readers
 async def api_index(request: web.Request) -> web.Response:
     out = await off_loop(index_status_out, runtime(request))
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 @writers
@@ -896,7 +872,7 @@ async def api_publish(request: web.Request) -> web.Response:
     assert out is not None
     if not out.ok:
         raise json_error(503, f"the index could not be rebuilt: {out.error}", out.model_dump())
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
@@ -950,7 +926,7 @@ async def api_try(request: web.Request) -> web.Response:
         out = await off_loop(try_question, rt, body.text, language)
     except Exception as exc:  # noqa: BLE001 - no index or model: say so, do not 500
         raise _model_unavailable(exc) from exc
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 # ----------------------------------------------------------------------------- unanswered
@@ -1002,7 +978,7 @@ async def api_unanswered(request: web.Request) -> web.Response:
         raise store_error(exc) from exc
     except Exception as exc:  # noqa: BLE001 - the embedding model is missing or broken
         raise _model_unavailable(exc) from exc
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 @writers
@@ -1020,7 +996,7 @@ async def api_accept(request: web.Request) -> web.Response:
     result = QueueChangeOut(
         resolved=len(set(body.question_ids)), faq=out, index=await publish_if(request, live)
     )
-    return web.json_response(text=result.model_dump_json())
+    return json_model(result)
 
 
 @writers
@@ -1028,7 +1004,7 @@ async def api_dismiss(request: web.Request) -> web.Response:
     body = await parse_json(request, DismissIn)
     who = actor(request)
     count = await write(request, lambda s: queue.dismiss(s, body.question_ids, who))
-    return web.json_response(text=QueueChangeOut(resolved=count).model_dump_json())
+    return json_model(QueueChangeOut(resolved=count))
 
 
 # ----------------------------------------------------------------------------- health
@@ -1055,7 +1031,7 @@ async def api_conflicts(request: web.Request) -> web.Response:
         out = await off_loop(conflicts_out, runtime(request), margin, faq_id)
     except Exception as exc:  # noqa: BLE001 - the embedding model is missing or broken
         raise _model_unavailable(exc) from exc
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 def health_out(rt: KbRuntime, limit: int) -> HealthOut:
@@ -1066,9 +1042,9 @@ def health_out(rt: KbRuntime, limit: int) -> HealthOut:
     return HealthOut(
         generated_at=report.generated_at,
         counts=counts,
-        review_overdue=[FaqIssueOut(**i.to_dict()) for i in report.review_overdue[:limit]],
-        never_matched=[FaqIssueOut(**i.to_dict()) for i in report.never_matched[:limit]],
-        near_duplicates=[DuplicateOut(**d.to_dict()) for d in report.near_duplicates[:limit]],
+        review_overdue=report.review_overdue[:limit],
+        never_matched=report.never_matched[:limit],
+        near_duplicates=report.near_duplicates[:limit],
         conflicts=[_conflict_out(c) for c in conflicts[:limit]],
         similarity_error=report.similarity_error,
     )
@@ -1078,7 +1054,7 @@ def health_out(rt: KbRuntime, limit: int) -> HealthOut:
 async def api_health(request: web.Request) -> web.Response:
     limit = _int_query(request, "limit", 100, 1, 5000)
     out = await off_loop(health_out, runtime(request), limit)
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 # ----------------------------------------------------------------------------- import/export
@@ -1157,7 +1133,7 @@ async def api_import_preview(request: web.Request) -> web.Response:
     data = await _upload(request)
     url = request.app[SETTINGS_KEY].database_url
     out = await off_loop(preview_import, url, data, fmt, name, mode, publish)
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 @writers
@@ -1190,7 +1166,7 @@ async def api_import_commit(request: web.Request) -> web.Response:
         unchanged=summary.unchanged,
         index=await publish_if(request, live),
     )
-    return web.json_response(text=out.model_dump_json())
+    return json_model(out)
 
 
 @readers

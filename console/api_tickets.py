@@ -22,9 +22,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from askagency.config import Settings
-from askagency.db import session_scope
 from console.auth import CurrentUser, current_user, require_role
-from console.jsonapi import json_error, parse_json
+from console.jsonapi import in_transaction, json_error, json_model, parse_json
 from console.keys import SETTINGS_KEY
 from console.models import Role, User
 from console.openapi import api_route
@@ -204,21 +203,21 @@ def _ticket_id(request: web.Request) -> int:
     return int(raw)
 
 
-def _ok(model: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(model.model_dump(mode="json"), status=status)
+def _handoff_error(exc: Exception) -> web.HTTPException:
+    assert isinstance(exc, service.HandoffError)
+    return json_error(exc.status, exc.message)
 
 
 async def _db(fn: Callable[[Any], T]) -> T:
     """Runs ``fn(session)`` in one transaction off the event loop; ticket errors -> JSON."""
+    return await in_transaction(fn, None, (service.HandoffError,), _handoff_error)
 
-    def work() -> T:
-        with session_scope() as session:
-            return fn(session)
 
-    try:
-        return await asyncio.to_thread(work)
-    except service.HandoffError as exc:
-        raise json_error(exc.status, exc.message) from exc
+def _wake_worker(request: web.Request) -> None:
+    """A reply was queued or a ticket closed: deliver now instead of at the next poll."""
+    worker = request.app.get(WORKER_KEY)
+    if worker is not None:
+        worker.wake()
 
 
 def _detail(session: Any, ticket_id: int, me: CurrentUser) -> TicketDetailOut:
@@ -260,13 +259,13 @@ async def list_tickets(request: web.Request) -> web.Response:
             me=_agent_out(me),
         )
 
-    return _ok(await _db(load))
+    return json_model(await _db(load))
 
 
 @require_role(Role.AGENT)
 async def get_ticket(request: web.Request) -> web.Response:
     ticket_id, me = _ticket_id(request), _user(request)
-    return _ok(await _db(lambda s: _detail(s, ticket_id, me)))
+    return json_model(await _db(lambda s: _detail(s, ticket_id, me)))
 
 
 @require_role(Role.AGENT)
@@ -277,10 +276,8 @@ async def post_reply(request: web.Request) -> web.Response:
     message = await _db(
         lambda s: _message_out(service.add_agent_reply(s, ticket_id, me.id, body.text))
     )
-    worker = request.app.get(WORKER_KEY)
-    if worker is not None:
-        worker.wake()
-    return _ok(message, status=201)
+    _wake_worker(request)
+    return json_model(message, status=201)
 
 
 @require_role(Role.AGENT)
@@ -292,7 +289,7 @@ async def post_assign(request: web.Request) -> web.Response:
         service.assign(session, ticket_id, body.agent_id, by_user_id=me.id)
         return _detail(session, ticket_id, me)
 
-    return _ok(await _db(work))
+    return json_model(await _db(work))
 
 
 @require_role(Role.AGENT)
@@ -300,7 +297,7 @@ async def post_note(request: web.Request) -> web.Response:
     ticket_id, me = _ticket_id(request), _user(request)
     body = await parse_json(request, NoteIn)
     note = await _db(lambda s: _note_out(service.add_note(s, ticket_id, me.id, body.text)))
-    return _ok(note, status=201)
+    return json_model(note, status=201)
 
 
 @require_role(Role.AGENT)
@@ -314,10 +311,8 @@ async def post_close(request: web.Request) -> web.Response:
         return _detail(session, ticket_id, me)
 
     detail = await _db(work)
-    worker = request.app.get(WORKER_KEY)
-    if worker is not None:
-        worker.wake()
-    return _ok(detail)
+    _wake_worker(request)
+    return json_model(detail)
 
 
 @require_role(Role.AGENT)
@@ -335,10 +330,8 @@ async def post_retry(request: web.Request) -> web.Response:
         return _message_out(delivery.retry(session, message.id))
 
     message = await _db(work)
-    worker = request.app.get(WORKER_KEY)
-    if worker is not None:
-        worker.wake()
-    return _ok(message)
+    _wake_worker(request)
+    return json_model(message)
 
 
 @require_role(Role.AGENT)
@@ -354,7 +347,7 @@ async def get_transcript(request: web.Request) -> web.Response:
         raise json_error(503, f"transcript unavailable: {exc}") from exc
     # Triggered intents (agent replies, hand-back) are user events there; this drops them.
     messages = messages_from_tracker(tracker)
-    return _ok(TranscriptOut(conversation_id=conversation_id, messages=messages))
+    return json_model(TranscriptOut(conversation_id=conversation_id, messages=messages))
 
 
 @require_role(Role.AGENT)
@@ -370,7 +363,7 @@ async def post_heartbeat(request: web.Request) -> web.Response:
             agents_online=service.online_agents(session, settings.handoff_presence_window_s)
         )
 
-    return _ok(await _db(work))
+    return json_model(await _db(work))
 
 
 @require_role(Role.AGENT)
@@ -379,7 +372,7 @@ async def get_canned(request: web.Request) -> web.Response:
     query = request.query.get("q", "")[:200]
     language = request.query.get("language", "")[:16] or None
     results = await _db(lambda s: canned.search(s, query, language))
-    return _ok(CannedOut(results=results))
+    return json_model(CannedOut(results=results))
 
 
 @require_role(Role.AGENT)

@@ -6,13 +6,19 @@ so CMS integrations and the console's own scripts handle them one way.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from askagency.db import session_scope
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 MAX_JSON_BYTES = 1024 * 1024
 
 
@@ -66,3 +72,28 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
             for err in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
         raise json_error(400, "invalid request body", details) from exc
+
+
+def json_model(model: BaseModel, status: int = 200) -> web.Response:
+    """A response model as the JSON body (pydantic's own serialisation: dates as ISO text)."""
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def in_transaction(
+    work: Callable[[Session], T],
+    database_url: str | None,
+    errors: tuple[type[Exception], ...],
+    to_http: Callable[[Exception], web.HTTPException],
+) -> T:
+    """Runs ``work(session)`` in one transaction off the event loop (the database calls block);
+    an exception of the ``errors`` types (the domain's "not found", "conflict", ...) becomes
+    the uniform JSON error ``to_http`` maps it to, and the transaction is rolled back."""
+
+    def run() -> T:
+        with session_scope(database_url) as session:
+            return work(session)
+
+    try:
+        return await asyncio.to_thread(run)
+    except errors as exc:
+        raise to_http(exc) from exc

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from handoff.service import quote_id
+from askagency.conversation_ids import RULE, is_addressable
 
 AGENT_MESSAGE_INTENT = "agent_message"
 HANDOFF_CLOSED_INTENT = "handoff_closed"
@@ -27,6 +27,21 @@ class RasaError(Exception):
         super().__init__(message)
         self.status = status
         self.permanent = permanent
+
+
+def conversation_path(conversation_id: str) -> str:
+    """The URL path segment that reaches ``conversation_id`` on Rasa's HTTP API.
+
+    Raises a permanent :class:`RasaError` for an id no URL can reach, instead of quoting it and
+    silently creating a different, empty conversation in the tracker store.
+    """
+    if not is_addressable(conversation_id):
+        raise RasaError(
+            f"conversation id {conversation_id[:80]!r} cannot be addressed through Rasa's HTTP "
+            f"API ({RULE})",
+            permanent=True,
+        )
+    return conversation_id
 
 
 class RasaClient:
@@ -46,13 +61,13 @@ class RasaClient:
     ) -> dict[str, Any]:
         """Runs ``intent`` on the conversation; returns Rasa's body (``tracker`` and, for
         channels without push, ``messages``)."""
-        url = f"{self.base_url}/conversations/{quote_id(conversation_id)}/trigger_intent"
+        url = f"{self.base_url}/conversations/{conversation_path(conversation_id)}/trigger_intent"
         body = {"name": intent, "entities": dict(entities)}
         params = self._params(output_channel="latest", include_events="AFTER_RESTART")
         return await self._request("POST", url, params, body)
 
     async def tracker(self, conversation_id: str) -> dict[str, Any]:
-        url = f"{self.base_url}/conversations/{quote_id(conversation_id)}/tracker"
+        url = f"{self.base_url}/conversations/{conversation_path(conversation_id)}/tracker"
         return await self._request("GET", url, self._params(include_events="ALL"), None)
 
     async def _request(

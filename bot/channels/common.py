@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 import re
@@ -129,6 +130,17 @@ class Parsed:
     messages: list[Incoming] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     error: str | None = None
+
+
+def json_object(body: bytes) -> dict[str, Any] | Parsed:
+    """A webhook body as a JSON object, or a :class:`Parsed` carrying the 400 reason."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..."
+        return Parsed(error="body is not valid JSON")
+    if not isinstance(data, dict):
+        return Parsed(error="body is not a JSON object")
+    return data
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -36,13 +35,14 @@ from bot.channels.common import (
     as_list,
     choices_of,
     id_text,
+    json_object,
     numbered_list,
     plain_text_of,
     same_secret,
     split_text,
     truncate,
 )
-from bot.channels.platform import OnNewMessage, PlatformInput, PlatformOutput
+from bot.channels.platform import PlatformInput, PlatformOutput
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,9 @@ def valid_signature(body: bytes, header: str | None, app_secret: str) -> bool:
 
 def parse_events(body: bytes) -> Parsed:
     """The messages in a Messenger webhook body; never raises."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return Parsed(error="body is not valid JSON")
-    if not isinstance(data, dict):
-        return Parsed(error="body is not a JSON object")
+    data = json_object(body)
+    if isinstance(data, Parsed):
+        return data
     parsed = Parsed()
     if data.get("object") != "page":
         parsed.ignored.append(f"object {str(data.get('object'))[:40]!r}")
@@ -191,9 +188,17 @@ class MessengerInput(PlatformInput):
     def get_output_channel(self) -> OutputChannel:
         return MessengerOutput(self)
 
-    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        blueprint = self.new_blueprint()
+    def read_webhook(self, request: Request) -> Parsed | HTTPResponse:
+        body = request.body or b""
+        header = request.headers.get("X-Hub-Signature-256")
+        if not valid_signature(body, header, self.config["app_secret"]):
+            return self.forbidden("missing or wrong X-Hub-Signature-256")
+        return parse_events(body)
 
+    def acknowledge(self) -> HTTPResponse:
+        return response.text("EVENT_RECEIVED")
+
+    def add_routes(self, blueprint: Blueprint) -> None:
         @blueprint.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
             mode = request.args.get("hub.mode")
@@ -208,20 +213,3 @@ class MessengerInput(PlatformInput):
             if not challenge:
                 return self.bad_request("verification without hub.challenge")
             return response.text(challenge)
-
-        @blueprint.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            refused = self.refuse(request)
-            if refused:
-                return refused
-            body = request.body or b""
-            header = request.headers.get("X-Hub-Signature-256")
-            if not valid_signature(body, header, self.config["app_secret"]):
-                return self.forbidden("missing or wrong X-Hub-Signature-256")
-            parsed = parse_events(body)
-            if parsed.error:
-                return self.bad_request(parsed.error)
-            self.accept(on_new_message, parsed)
-            return response.text("EVENT_RECEIVED")
-
-        return blueprint

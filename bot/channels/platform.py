@@ -5,9 +5,9 @@ once, and each new message is processed in a background task: platforms expect t
 answered within seconds and redeliver otherwise, while a Rasa turn with a custom action can
 take longer. Conversation ids are ``<channel>-<platform id>`` (e.g. ``telegram-12345``) so ids
 of different platforms never share a tracker; the output channel strips the prefix again. They
-contain only URL-unreserved characters: Rasa's HTTP API (Sanic 21) does not percent-decode the
-conversation id in ``/conversations/<id>/...``, so an id with ``:`` or ``+`` could not be
-reached by the console's handoff replies. Messages from other sender ids are ignored.
+contain only URL-unreserved characters, so they read the same in every URL and log (Rasa's HTTP
+API, Sanic 21, does not percent-decode ``/conversations/<id>/...``: see handoff/rasa_api.py).
+Messages from other sender ids are ignored.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from bot.channels.common import (
     Option,
     Parsed,
     PendingChoices,
-    TtlSet,
     log_ignored,
     resolve_options,
     user_text,
 )
 from bot.channels.http import PlatformHttp, RetryPolicy
 from bot.channels.message import client_message
+from bot.channels.shared_state import shared_redis_url, state_for
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ COMMON_OPTIONS = (
     Option("max_attempts", 3, int),
     Option("retry_backoff_s", 0.5, float),
     # A platform redelivers a webhook it thinks failed (Telegram until it gets a 2xx, Messenger
-    # and X for hours); ids seen in this window are dropped. Per process, in memory.
+    # and X for hours); ids seen in this window are dropped. Shared by the replicas through
+    # Redis when configured (bot/channels/shared_state.py), else per process.
     Option("dedup_ttl_s", 86400.0, float),
     Option("choices_ttl_s", 3600.0, float),
 )
@@ -65,7 +66,7 @@ class PlatformInput(InputChannel):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or resolve_options(self.env_prefixes, {}, self.all_options())
-        self.seen = TtlSet(float(self.config["dedup_ttl_s"]))
+        self.state = state_for(shared_redis_url(None))
         self.choices = PendingChoices(float(self.config["choices_ttl_s"]))
         self.http = PlatformHttp(
             self.name(),
@@ -159,7 +160,8 @@ class PlatformInput(InputChannel):
                     incoming.sender[:80],
                 )
                 continue
-            if not self.seen.add(incoming.message_id):
+            key = f"{self.name()}\x00{incoming.message_id}"
+            if not self.state.first_seen(key, float(self.config["dedup_ttl_s"])):
                 logger.info(
                     "%s webhook: message %s already processed (platform redelivery); skipped",
                     self.name(),
@@ -214,7 +216,21 @@ class PlatformInput(InputChannel):
         chosen = self.choices.resolve(conversation_id, incoming.text)
         return chosen if chosen is not None else user_text(incoming.text)
 
-    def new_blueprint(self) -> Blueprint:
+    def read_webhook(self, request: Request) -> Parsed | HTTPResponse:
+        """Checks the platform's signature and parses the body: the messages, or the 403/400
+        answer (:meth:`forbidden`, :meth:`bad_request`) when the request cannot be trusted."""
+        raise NotImplementedError
+
+    def acknowledge(self) -> HTTPResponse:
+        """The 200 answer the platform expects for an accepted webhook."""
+        return response.json({"status": "ok"})
+
+    def add_routes(self, blueprint: Blueprint) -> None:
+        """Extra routes a platform needs besides ``POST /webhook`` (e.g. a GET verification)."""
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        """``GET /`` (health), the platform's own routes and ``POST /webhook``: refused when
+        unconfigured or oversized, verified and parsed, acknowledged at once."""
         blueprint = Blueprint(f"askagency_{self.name()}_webhook", __name__)
 
         @blueprint.route("/", methods=["GET"])
@@ -224,6 +240,21 @@ class PlatformInput(InputChannel):
         @blueprint.listener("after_server_stop")
         async def close_http(*_: Any) -> None:
             await self.http.close()
+
+        self.add_routes(blueprint)
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            refused = self.refuse(request)
+            if refused:
+                return refused
+            parsed = self.read_webhook(request)
+            if isinstance(parsed, HTTPResponse):
+                return parsed
+            if parsed.error:
+                return self.bad_request(parsed.error)
+            self.accept(on_new_message, parsed)
+            return self.acknowledge()
 
         return blueprint
 

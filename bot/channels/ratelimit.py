@@ -1,9 +1,10 @@
 """Abuse limits for the REST and socket.io channels: per-sender and per-IP token buckets, and
 no re-answering of the same text in a loop.
 
-In memory, per Rasa process (the scale profile's N replicas each allow the configured rate; the
-numbers are per replica). Configuration: keys under the channel in bot/credentials.yml, or
-``ASKAGENCY_RATE_LIMIT_<KEY>`` in the environment (environment wins):
+The counts live in Redis when one is configured, shared by every Rasa replica of the scale
+profile (one limit for the whole service), else in this process (bot/channels/shared_state.py;
+Redis down: fail open to per-process counts). Configuration: keys under the channel in
+bot/credentials.yml, or ``ASKAGENCY_RATE_LIMIT_<KEY>`` in the environment (environment wins):
 
 * ``sender_per_minute`` (30) / ``sender_burst`` (15): one conversation;
 * ``ip_per_minute`` (300) / ``ip_burst`` (100): one client address;
@@ -12,19 +13,21 @@ numbers are per replica). Configuration: keys under the channel in bot/credentia
   taken from ``X-Forwarded-For`` (last entry, the one the proxy added) and limited;
 * ``repeat_limit`` (3) / ``repeat_window_s`` (30): the N-th identical text of one sender within
   the window gets one short notice, further copies get no reply until the window passes;
+* ``redis_url`` (unset): where the shared counts live; unset: the scale profile's Redis
+  (``ASKAGENCY_REDIS_HOST``/``_PORT``, db 2) when set, else memory; ``memory`` forces memory;
+* ``redis_key_prefix`` ("askagency:abuse");
 * ``enabled`` (true).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.channels.common import Option, resolve_options
+from bot.channels.shared_state import DEFAULT_PREFIX, State, shared_redis_url, state_for
 
 OPTIONS = (
     Option("enabled", True, bool),
@@ -35,8 +38,9 @@ OPTIONS = (
     Option("exempt_ips", "127.0.0.1,::1"),
     Option("repeat_limit", 3, int),
     Option("repeat_window_s", 30.0, float),
+    Option("redis_url", ""),
+    Option("redis_key_prefix", DEFAULT_PREFIX),
 )
-MAX_KEYS = 50_000  # bounded memory: the least recently seen keys are forgotten first
 
 ALLOW = "allow"
 RATE_LIMITED = "rate_limited"
@@ -60,23 +64,6 @@ def notice(reason: str) -> dict[str, Any]:
     return {"text": TEXTS[reason], "custom": {"type": "fallback", "reason": reason}}
 
 
-class TokenBucket:
-    """``rate`` tokens per second up to ``burst``; one message costs one token."""
-
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 @dataclass(frozen=True)
 class Limits:
     enabled: bool = True
@@ -87,6 +74,8 @@ class Limits:
     exempt_ips: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     repeat_limit: int = 3
     repeat_window_s: float = 30.0
+    redis_url: str = ""  # "": counts in this process
+    redis_key_prefix: str = DEFAULT_PREFIX
 
     @classmethod
     def from_credentials(
@@ -94,32 +83,26 @@ class Limits:
     ) -> Limits:
         values = resolve_options(("RATE_LIMIT",), credentials, OPTIONS, environ)
         exempt = frozenset(ip.strip() for ip in str(values.pop("exempt_ips")).split(",") if ip)
+        values["redis_url"] = shared_redis_url(values["redis_url"], environ)
         return cls(exempt_ips=exempt, **values)
 
 
-class _Lru(OrderedDict[str, Any]):
-    def touch(self, key: str, make: Callable[[], Any]) -> Any:
-        value = self.get(key)
-        if value is None:
-            value = make()
-            self[key] = value
-            if len(self) > MAX_KEYS:
-                self.popitem(last=False)
-        else:
-            self.move_to_end(key)
-        return value
-
-
 class RateLimiter:
-    """Decides, before Rasa sees a message, whether it is processed."""
+    """Decides, before Rasa sees a message, whether it is processed.
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    ``clock`` is wall-clock time: with Redis, buckets are shared between processes (and hosts),
+    so their timestamps must be comparable; a clock stepping back never adds tokens.
+    """
+
+    def __init__(
+        self,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+        state: State | None = None,
+    ) -> None:
         self.limits = limits
         self.clock = clock
-        self._senders = _Lru()
-        self._ips = _Lru()
-        self._repeats = _Lru()
-        self._lock = threading.Lock()
+        self.state = state or state_for(limits.redis_url, limits.redis_key_prefix)
 
     def check(self, sender: str | None, ip: str | None, text: str) -> str:
         """``ALLOW``, ``RATE_LIMITED``, ``REPEATED`` (notice) or ``SILENT`` (no reply)."""
@@ -127,21 +110,18 @@ class RateLimiter:
         if not limits.enabled:
             return ALLOW
         now = self.clock()
-        with self._lock:
-            if ip and ip not in limits.exempt_ips:
-                bucket = self._ips.touch(
-                    ip, lambda: TokenBucket(limits.ip_per_minute / 60, limits.ip_burst, now)
-                )
-                if not bucket.take(now):
-                    return RATE_LIMITED
-            if sender:
-                bucket = self._senders.touch(
-                    sender,
-                    lambda: TokenBucket(limits.sender_per_minute / 60, limits.sender_burst, now),
-                )
-                if not bucket.take(now):
-                    return RATE_LIMITED
-                return self._repeat(sender, text, now)
+        ip_rate = limits.ip_per_minute / 60
+        if (
+            ip
+            and ip not in limits.exempt_ips
+            and not self.state.take(f"ip\x00{ip}", ip_rate, limits.ip_burst, now)
+        ):
+            return RATE_LIMITED
+        if sender:
+            rate = limits.sender_per_minute / 60
+            if not self.state.take(f"sender\x00{sender}", rate, limits.sender_burst, now):
+                return RATE_LIMITED
+            return self._repeat(sender, text, now)
         return ALLOW
 
     def _repeat(self, sender: str, text: str, now: float) -> str:
@@ -149,12 +129,17 @@ class RateLimiter:
         if limits.repeat_limit < 2:
             return ALLOW
         key = f"{sender}\x00{' '.join(text.lower().split())}"
-        stamps: list[float] = self._repeats.touch(key, list)
-        stamps[:] = [t for t in stamps if now - t < limits.repeat_window_s]
-        stamps.append(now)
-        if len(stamps) < limits.repeat_limit:
+        count = self.state.hit(key, limits.repeat_window_s, now)
+        if count < limits.repeat_limit:
             return ALLOW
-        return REPEATED if len(stamps) == limits.repeat_limit else SILENT
+        return REPEATED if count == limits.repeat_limit else SILENT
+
+
+def limiter_for(credentials: Any) -> RateLimiter:
+    """The limiter of a channel, from the ``rate_limit:`` block under it in credentials.yml
+    (``credentials`` may be None or anything else when the channel has no block)."""
+    block = credentials.get("rate_limit") if isinstance(credentials, dict) else None
+    return RateLimiter(Limits.from_credentials(block))
 
 
 def client_ip(remote: str | None, forwarded_for: str | None, trusted: frozenset[str]) -> str:

@@ -24,15 +24,16 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from askagency.conversation_ids import RULE, is_addressable
 from bot import action_guard
 from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import (
     ALLOW,
     RATE_LIMITED,
     SILENT,
-    Limits,
     RateLimiter,
     client_ip,
+    limiter_for,
     notice,
 )
 
@@ -62,6 +63,9 @@ def parse_webhook_body(
     sender = body.get("sender")
     if sender is not None and not isinstance(sender, (str, int)):
         raise WebhookRequestError('"sender" must be a string')
+    if sender is not None and not is_addressable(str(sender)):
+        # A person's reply could never reach such a conversation (see askagency.conversation_ids).
+        raise WebhookRequestError(f'"sender" must be {RULE}')
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise WebhookRequestError('"metadata" must be a JSON object')
@@ -102,13 +106,12 @@ class RestInput(RasaRestInput):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> RestInput:
         """``rate_limit:`` under the channel in credentials.yml (bot/channels/ratelimit.py)."""
         channel = cls()
-        block = (credentials or {}).get("rate_limit") if isinstance(credentials, dict) else None
-        channel.limiter = RateLimiter(Limits.from_credentials(block))
+        channel.limiter = limiter_for(credentials)
         return channel
 
     def _limiter(self) -> RateLimiter:
         if self.limiter is None:
-            self.limiter = RateLimiter(Limits.from_credentials(None))
+            self.limiter = limiter_for(None)
         return self.limiter
 
     @staticmethod

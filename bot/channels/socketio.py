@@ -31,9 +31,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from askagency.conversation_ids import RULE, is_addressable
 from bot import action_guard
 from bot.channels.message import citizen_text, client_message
-from bot.channels.ratelimit import ALLOW, SILENT, Limits, RateLimiter, client_ip, notice
+from bot.channels.ratelimit import ALLOW, SILENT, RateLimiter, client_ip, limiter_for, notice
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ class SocketIOInput(RasaSocketIOInput):
         """Stock keys plus ``rate_limit:`` (bot/channels/ratelimit.py)."""
         channel = super().from_credentials(credentials)
         assert isinstance(channel, SocketIOInput)
-        block = (credentials or {}).get("rate_limit") if isinstance(credentials, dict) else None
-        channel.limiter = RateLimiter(Limits.from_credentials(block))
+        channel.limiter = limiter_for(credentials)
         return channel
 
     def get_output_channel(self) -> OutputChannel | None:
@@ -84,7 +84,7 @@ class SocketIOInput(RasaSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # cors_allowed_origins=[] leaves CORS to Sanic (Rasa's --cors), as the stock channel does.
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
-        limiter = self.limiter or RateLimiter(Limits.from_credentials(None))
+        limiter = self.limiter or limiter_for(None)
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 
@@ -115,7 +115,8 @@ class SocketIOInput(RasaSocketIOInput):
         async def session_request(sid: str, data: dict | None) -> None:
             if not isinstance(data, dict):
                 data = {}
-            if not data.get("session_id"):
+            if not data.get("session_id") or not is_addressable(str(data["session_id"])):
+                # A fresh id rather than one a person's reply could never reach.
                 data["session_id"] = uuid.uuid4().hex
             session_id = str(data["session_id"])
             if self.session_persistence:
@@ -136,6 +137,14 @@ class SocketIOInput(RasaSocketIOInput):
                     )
                     return
                 sender_id = str(data["session_id"])
+                if not is_addressable(sender_id):
+                    logger.warning(
+                        "socket.io %s sent a session_id a person's reply could not reach "
+                        "(%s); ignored",
+                        sid,
+                        RULE,
+                    )
+                    return
             else:
                 sender_id = sid
 

@@ -16,13 +16,12 @@ Button presses are acknowledged with ``answerCallbackQuery`` so the client stops
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
-from sanic import Blueprint, response
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -34,13 +33,14 @@ from bot.channels.common import (
     as_dict,
     choices_of,
     id_text,
+    json_object,
     language_tag,
     plain_text_of,
     same_secret,
     split_text,
     truncate,
 )
-from bot.channels.platform import OnNewMessage, PlatformInput, PlatformOutput
+from bot.channels.platform import PlatformInput, PlatformOutput
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,9 @@ EXPIRED_TEXT = "This option has expired. Please ask your question again."
 
 def parse_update(body: bytes) -> Parsed:
     """The message in a Telegram update; never raises."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return Parsed(error="body is not valid JSON")
-    if not isinstance(data, dict):
-        return Parsed(error="body is not a JSON object")
+    data = json_object(body)
+    if isinstance(data, Parsed):
+        return data
     update_id = data.get("update_id")
     if isinstance(update_id, bool) or not isinstance(update_id, int):
         return Parsed(error="update without an integer update_id")
@@ -207,21 +204,11 @@ class TelegramInput(PlatformInput):
             return START_PAYLOAD
         return await super().prepare(conversation_id, incoming)
 
-    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        blueprint = self.new_blueprint()
+    def read_webhook(self, request: Request) -> Parsed | HTTPResponse:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        if not same_secret(given, self.config["secret_token"]):
+            return self.forbidden("missing or wrong X-Telegram-Bot-Api-Secret-Token")
+        return parse_update(request.body or b"")
 
-        @blueprint.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            refused = self.refuse(request)
-            if refused:
-                return refused
-            given = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
-            if not same_secret(given, self.config["secret_token"]):
-                return self.forbidden("missing or wrong X-Telegram-Bot-Api-Secret-Token")
-            parsed = parse_update(request.body or b"")
-            if parsed.error:
-                return self.bad_request(parsed.error)
-            self.accept(on_new_message, parsed)
-            return response.json({"ok": True})
-
-        return blueprint
+    def acknowledge(self) -> HTTPResponse:
+        return response.json({"ok": True})

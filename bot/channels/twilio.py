@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 from rasa.core.channels.channel import OutputChannel
-from sanic import Blueprint, response
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -44,7 +44,7 @@ from bot.channels.common import (
     same_secret,
     split_text,
 )
-from bot.channels.platform import OnNewMessage, PlatformInput, PlatformOutput
+from bot.channels.platform import PlatformInput, PlatformOutput
 from bot.channels.sms import Keyword, OptOutStore, keyword_of, segment_rule
 
 logger = logging.getLogger(__name__)
@@ -307,34 +307,22 @@ class TwilioInput(PlatformInput):
             )
         return urls
 
-    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        blueprint = self.new_blueprint()
+    def read_webhook(self, request: Request) -> Parsed | HTTPResponse:
+        header = request.headers.get("X-Twilio-Signature")
+        if not header:
+            return self.forbidden("missing X-Twilio-Signature")
+        pairs, error = parse_form(request.body or b"")
+        if pairs is None:
+            return self.bad_request(error or "body is not a valid form")
+        if not valid_signature(self.signed_urls(request), pairs, header, self.config["auth_token"]):
+            return self.forbidden(
+                "wrong X-Twilio-Signature (if Rasa is behind a proxy, set "
+                f"ASKAGENCY_{self.env_prefixes[0]}_WEBHOOK_URL to the URL registered at Twilio)"
+            )
+        return parse_message(pairs, self.whatsapp)
 
-        @blueprint.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            refused = self.refuse(request)
-            if refused:
-                return refused
-            header = request.headers.get("X-Twilio-Signature")
-            if not header:
-                return self.forbidden("missing X-Twilio-Signature")
-            pairs, error = parse_form(request.body or b"")
-            if pairs is None:
-                return self.bad_request(error or "body is not a valid form")
-            if not valid_signature(
-                self.signed_urls(request), pairs, header, self.config["auth_token"]
-            ):
-                return self.forbidden(
-                    "wrong X-Twilio-Signature (if Rasa is behind a proxy, set "
-                    f"ASKAGENCY_{self.env_prefixes[0]}_WEBHOOK_URL to the URL registered at Twilio)"
-                )
-            parsed = parse_message(pairs, self.whatsapp)
-            if parsed.error:
-                return self.bad_request(parsed.error)
-            self.accept(on_new_message, parsed)
-            return response.text(EMPTY_TWIML, content_type="text/xml")
-
-        return blueprint
+    def acknowledge(self) -> HTTPResponse:
+        return response.text(EMPTY_TWIML, content_type="text/xml")
 
 
 class SmsInput(TwilioInput):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -39,12 +38,13 @@ from bot.channels.common import (
     as_dict,
     choices_of,
     id_text,
+    json_object,
     plain_text_of,
     same_secret,
     split_text,
     truncate,
 )
-from bot.channels.platform import OnNewMessage, PlatformInput, PlatformOutput
+from bot.channels.platform import PlatformInput, PlatformOutput
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,9 @@ def valid_signature(body: bytes, header: str | None, consumer_secret: str) -> bo
 def parse_events(body: bytes, own_user_id: str | None = None) -> Parsed:
     """The DMs in an Account Activity body; never raises. ``own_user_id``: when configured,
     events for any other subscribed account are ignored (replies go out as this account)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return Parsed(error="body is not valid JSON")
-    if not isinstance(data, dict):
-        return Parsed(error="body is not a JSON object")
+    data = json_object(body)
+    if isinstance(data, Parsed):
+        return data
     parsed = Parsed()
     for_user = id_text(data.get("for_user_id"))
     events = data.get("direct_message_events")
@@ -240,9 +237,14 @@ class XInput(PlatformInput):
     def get_output_channel(self) -> OutputChannel:
         return XOutput(self)
 
-    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        blueprint = self.new_blueprint()
+    def read_webhook(self, request: Request) -> Parsed | HTTPResponse:
+        body = request.body or b""
+        header = request.headers.get("x-twitter-webhooks-signature")
+        if not valid_signature(body, header, self.config["consumer_secret"]):
+            return self.forbidden("missing or wrong x-twitter-webhooks-signature")
+        return parse_events(body, self.config.get("user_id"))
 
+    def add_routes(self, blueprint: Blueprint) -> None:
         @blueprint.route("/webhook", methods=["GET"])
         async def crc(request: Request) -> HTTPResponse:
             if not self.config.get("consumer_secret"):
@@ -251,20 +253,3 @@ class XInput(PlatformInput):
             if not token:
                 return self.bad_request("CRC request without crc_token")
             return response.json(crc_response(token, self.config["consumer_secret"]))
-
-        @blueprint.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            refused = self.refuse(request)
-            if refused:
-                return refused
-            body = request.body or b""
-            header = request.headers.get("x-twitter-webhooks-signature")
-            if not valid_signature(body, header, self.config["consumer_secret"]):
-                return self.forbidden("missing or wrong x-twitter-webhooks-signature")
-            parsed = parse_events(body, self.config.get("user_id"))
-            if parsed.error:
-                return self.bad_request(parsed.error)
-            self.accept(on_new_message, parsed)
-            return response.json({"status": "ok"})
-
-        return blueprint

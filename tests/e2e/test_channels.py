@@ -664,3 +664,29 @@ async def test_agent_reply_from_the_console_goes_out_on_telegram(
         )
         assert sent.json() == {"chat_id": chat, "text": reply}
         await console.wait_delivery(ticket["id"])
+
+
+async def test_agent_reply_from_the_console_goes_out_by_sms(
+    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+) -> None:
+    """An SMS citizen (sender "+1555...") hands off; the agent's reply reaches the number."""
+    create_agent(channel_stack.cfg.data_dir, "sms-agent", "Agent Sol")
+    number = f"+1555{new_number() % 10**7:07d}"
+    conversation = f"sms-{number[1:]}"
+    assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", "I want to talk to a person") == 200
+    await asyncio.to_thread(fake.wait, lambda c: c.to() == number)
+    assert hooks.tracker_bot_customs(conversation)[-1]["type"] == "handoff"
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        console = Console(channel_stack.cfg.console_url, http)
+        await console.login("sms-agent")
+        ticket = await console.ticket_for(conversation)
+        assert ticket["channel"] == "sms"
+        reply = f"Hello from Sol, number {number}"
+        status, _ = await console.post(f"/api/tickets/{ticket['id']}/replies", {"text": reply})
+        assert status == 201
+        sent = await asyncio.to_thread(
+            fake.wait, lambda c: c.to() == number and "from Sol" in c.form().get("Body", "")
+        )
+        assert sms_text(sent) == reply and sent[0].form()["From"] == TW_FROM
+        await console.wait_delivery(ticket["id"])

@@ -366,3 +366,30 @@ def test_scale_profile_refuses_a_sqlite_database(tmp_path: Path) -> None:
         ScaleConfig(database_url=f"sqlite:///{tmp_path / 'x.db'}", rasa_ports=[1], action_ports=[2])
     with pytest.raises(ValueError, match="at least one"):
         ScaleConfig(database_url=PG_URL, rasa_ports=[], action_ports=[2])
+
+
+def _status(base_url: str, sender: str, message: str) -> int:
+    try:
+        send(base_url, sender, message)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return 200
+
+
+def test_abuse_limits_are_shared_by_the_replicas(scale_stack: ScaleStack) -> None:
+    """Through the round-robin proxy consecutive messages alternate between the replicas; the
+    limits live in Redis (bot/channels/shared_state.py), so the service as a whole allows one
+    sender burst (15 by default), not one per replica, and the third identical text is noticed
+    although no single replica saw it three times."""
+    loop = f"loop-{uuid.uuid4().hex[:6]}"
+    replies = [send(scale_stack.url, loop, "hello") for _ in range(3)]
+    assert replies[2] and (replies[2][0].get("custom") or {}).get("reason") == "repeated", replies
+
+    # 24 messages at once: all are checked before Rasa works through the accepted ones, so
+    # hardly any token refills meanwhile (0.5/s). Per replica, all 24 would pass (12 + 12).
+    sender = f"burst-{uuid.uuid4().hex[:6]}"
+    questions = [q for q, _ in scale_stack.questions[:24]]
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        statuses = list(pool.map(lambda q: _status(scale_stack.url, sender, q), questions))
+    allowed = statuses.count(200)
+    assert 15 <= allowed <= 17 and statuses.count(429) == 24 - allowed, statuses

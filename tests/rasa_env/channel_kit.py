@@ -132,4 +132,42 @@ async def serve(handler: Any, *channels: Any) -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
+class SocketCitizen:
+    """The widget's side of the socket.io channel: a confirmed session, bot messages kept."""
+
+    def __init__(self) -> None:
+        import socketio
+
+        self.client = socketio.AsyncClient()
+        self.received: list[Any] = []
+        self.session_id = ""
+        self.client.on("bot_uttered", self.received.append)
+
+    async def start(self, base: str, session_id: str) -> str:
+        """Connects (long-polling) and asks for ``session_id``; returns the confirmed id."""
+        confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.client.on("session_confirm", confirmed.set_result)
+        await self.client.connect(base, transports=["polling"])
+        await self.client.emit("session_request", {"session_id": session_id})
+        self.session_id = await asyncio.wait_for(confirmed, 5)
+        return self.session_id
+
+    async def say(self, text: str, **extra: Any) -> None:
+        await self.client.emit(
+            "user_uttered", {"message": text, "session_id": self.session_id, **extra}
+        )
+
+    async def wait_for(self, count: int, timeout_s: float = 5.0) -> list[Any]:
+        """The bot messages, once there are ``count`` of them (or the timeout passed)."""
+        for _ in range(int(timeout_s / 0.05)):
+            if len(self.received) >= count:
+                break
+            await asyncio.sleep(0.05)
+        return self.received
+
+    async def close(self) -> None:
+        # A polite disconnect over long-polling waits for the open poll (up to 25 s).
+        await self.client.eio.disconnect(abort=True)
+
+
 FAST = {"timeout_s": 2.0, "max_attempts": 3, "retry_backoff_s": 0.01}

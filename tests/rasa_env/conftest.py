@@ -8,3 +8,9 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 if importlib.util.find_spec("rasa") is None:
     # Collected by the main test run in .venv: these run with .venv-rasa (see pytest.ini here).
     collect_ignore_glob = ["test_*.py"]
+else:
+    # Channel state (rate limits, seen message ids) in this process, even in a shell that
+    # sourced deploy/scale.env: tests reuse fixed sender and message ids, which a shared Redis
+    # would remember between runs. The tests of the shared state configure Redis explicitly.
+    for _name in ("ASKAGENCY_REDIS_HOST", "ASKAGENCY_RATE_LIMIT_REDIS_URL"):
+        os.environ.pop(_name, None)

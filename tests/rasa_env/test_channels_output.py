@@ -9,17 +9,15 @@ aiohttp and a python-socketio client.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import socket
+import re
 from typing import Any
 
 import aiohttp
 import pytest
-import socketio
+from channel_kit import SocketCitizen, serve
 from rasa.core.actions.action import create_bot_utterance
-from rasa.core.channels.channel import UserMessage, register
-from sanic import Sanic
+from rasa.core.channels.channel import UserMessage
 
 from bot.channels.message import client_message
 from bot.channels.rest import (
@@ -138,6 +136,11 @@ def test_join_room_awaits_the_coroutine_and_accepts_a_plain_call() -> None:
         ({"sender": "a"}, '"message"'),
         ({"sender": "a", "message": 5}, '"message"'),
         ({"sender": {"x": 1}, "message": "hi"}, '"sender"'),
+        # Ids an agent's reply could never reach through Rasa's /conversations/<id> API.
+        ({"sender": "a b", "message": "hi"}, '"sender" must be letters'),
+        ({"sender": "%2B1555", "message": "hi"}, '"sender" must be letters'),
+        ({"sender": "josé", "message": "hi"}, '"sender" must be letters'),
+        ({"sender": "x" * 129, "message": "hi"}, "at most 128"),
         ({"sender": "a", "message": "hi", "metadata": "en"}, '"metadata"'),
         ({"sender": "a", "message": "hi", "input_channel": 3}, '"input_channel"'),
     ],
@@ -153,30 +156,6 @@ def test_parse_webhook_body_accepts_the_rest_format() -> None:
 
 
 # --- end to end on a real Sanic server ---------------------------------------------------------
-
-_app_names = itertools.count()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _serve(handler: Any, *channels: Any) -> tuple[Any, int]:
-    # Test mode lets several Sanic apps start in one process (Sanic 21's touch-up otherwise
-    # fails on the second one).
-    Sanic.test_mode = True
-    app = Sanic(f"channels_test_{next(_app_names)}")
-    register(list(channels), app, route="/webhooks/")
-    port = _free_port()
-    server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
-    )
-    await server.startup()
-    await server.start_serving()
-    app.ctx.agent = type("Agent", (), {"handle_message": staticmethod(handler)})()
-    return server, port
 
 
 async def fake_bot(message: UserMessage) -> None:
@@ -197,8 +176,8 @@ async def fake_bot(message: UserMessage) -> None:
 
 def test_rest_webhook_end_to_end() -> None:
     async def scenario() -> list[Any]:
-        server, port = await _serve(fake_bot, RestInput())
-        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        server, base = await serve(fake_bot, RestInput())
+        url = f"{base}/webhooks/rest/webhook"
         results = []
         try:
             async with aiohttp.ClientSession() as http:
@@ -231,30 +210,17 @@ def test_rest_webhook_end_to_end() -> None:
 def test_socketio_end_to_end_with_session_persistence() -> None:
     async def scenario() -> tuple[str, list[Any]]:
         channel = SocketIOInput(session_persistence=True)
-        server, port = await _serve(fake_bot, channel)
-        client = socketio.AsyncClient()
-        received: list[Any] = []
-        confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
-        client.on("session_confirm", lambda sid: confirmed.set_result(sid))
-        client.on("bot_uttered", lambda data: received.append(data))
+        server, base = await serve(fake_bot, channel)
+        citizen = SocketCitizen()
         try:
-            await client.connect(f"http://127.0.0.1:{port}", transports=["polling"])
-            await client.emit("session_request", {"session_id": "sess-42"})
-            session_id = await asyncio.wait_for(confirmed, 5)
-            await client.emit(
-                "user_uttered",
-                {"message": "hi", "session_id": session_id, "metadata": {"language": "es"}},
-            )
-            for _ in range(100):
-                if len(received) >= 2:
-                    break
-                await asyncio.sleep(0.05)
+            session_id = await citizen.start(base, "sess-42")
+            await citizen.say("hi", metadata={"language": "es"})
+            received = await citizen.wait_for(2)
             # Messages without session_id are ignored, not answered to someone else.
-            await client.emit("user_uttered", {"message": "lost"})
+            await citizen.client.emit("user_uttered", {"message": "lost"})
             await asyncio.sleep(0.3)
         finally:
-            # A polite disconnect over long-polling waits for the open poll (up to 25 s).
-            await client.eio.disconnect(abort=True)
+            await citizen.close()
             await server.close()
         return session_id, received
 
@@ -265,6 +231,26 @@ def test_socketio_end_to_end_with_session_persistence() -> None:
         {"text": "You said: hi (es)", "buttons": BUTTONS, "custom": CUSTOM},
         {"text": "Second", "custom": {"type": "prompt"}},
     ]
+
+
+def test_socketio_replaces_a_session_id_no_reply_could_reach() -> None:
+    async def scenario() -> tuple[str, list[Any]]:
+        channel = SocketIOInput(session_persistence=True)
+        server, base = await serve(fake_bot, channel)
+        citizen = SocketCitizen()
+        try:
+            session_id = await citizen.start(base, "a b/c")
+            await citizen.say("hi")
+            received = await citizen.wait_for(2)
+        finally:
+            await citizen.close()
+            await server.close()
+        return session_id, received
+
+    session_id, received = asyncio.run(scenario())
+
+    assert session_id != "a b/c" and re.fullmatch(r"[0-9a-f]{32}", session_id)
+    assert [message["text"] for message in received] == ["You said: hi (?)", "Second"]
 
 
 def test_socketio_output_channel_for_messages_the_citizen_did_not_trigger() -> None:

@@ -8,27 +8,18 @@ never overlap. Skips when Redis is unreachable, unless CI is set.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import threading
 import uuid
 
 import pytest
+from redis_kit import REDIS, require_redis
 
 from bot.lock_store import AtomicRedisLockStore
-
-REDIS = ("127.0.0.1", 6379)
 
 
 @pytest.fixture
 def stores() -> list[AtomicRedisLockStore]:
-    try:
-        socket.create_connection(REDIS, timeout=2).close()
-    except OSError as exc:
-        message = f"Redis is unreachable at {REDIS[0]}:{REDIS[1]}: {exc}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message + " (CI is set)")
-        pytest.skip(message)
+    require_redis()
     return [
         AtomicRedisLockStore(host=REDIS[0], port=REDIS[1], db=1, key_prefix="askagencytest")
         for _ in range(4)

@@ -9,8 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-import socketio
-from channel_kit import FakeBot, serve
+from channel_kit import FakeBot, SocketCitizen, serve
 
 from bot.channels.ratelimit import (
     ALLOW,
@@ -157,26 +156,16 @@ def test_socketio_channel_answers_politely_when_rate_limited() -> None:
 
     async def scenario() -> list[Any]:
         server, base = await serve(bot, channel)
-        client = socketio.AsyncClient()
-        received: list[Any] = []
-        confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
-        client.on("session_confirm", lambda sid: confirmed.set_result(sid))
-        client.on("bot_uttered", lambda data: received.append(data))
+        citizen = SocketCitizen()
         try:
-            await client.connect(base, transports=["polling"])
-            await client.emit("session_request", {"session_id": "rl-1"})
-            session_id = await asyncio.wait_for(confirmed, 5)
+            await citizen.start(base, "rl-1")
             for text in ("first", "second"):
-                await client.emit("user_uttered", {"message": text, "session_id": session_id})
-            for _ in range(100):
-                if len(received) >= 2:
-                    break
-                await asyncio.sleep(0.05)
+                await citizen.say(text)
+            return await citizen.wait_for(2)
         finally:
-            await client.eio.disconnect(abort=True)
+            await citizen.close()
             server.close()
             await server.wait_closed()
-        return received
 
     received = asyncio.run(scenario())
     assert received[0]["text"] == "You said: first"

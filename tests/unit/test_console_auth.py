@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +14,7 @@ from askagency.db import session_scope
 from console.app import create_app
 from console.auth import LOCKOUT_AFTER, AuthError, authenticate, create_user
 from console.models import Role, User
-
-PASSWORD = "correct horse battery"
+from tests.console_helpers import PASSWORD, login
 
 
 @pytest.fixture
@@ -30,22 +28,6 @@ def users(db_url: str) -> None:
 async def client(tmp_settings: Settings, users: None) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(create_app(tmp_settings))) as test_client:
         yield test_client
-
-
-async def login(client: TestClient, username: str, password: str = PASSWORD) -> int:
-    resp = await client.post(
-        "/console/login",
-        data={"username": username, "password": password, "next": "/console"},
-        allow_redirects=False,
-    )
-    return resp.status
-
-
-async def csrf_token(client: TestClient) -> str:
-    page = await (await client.get("/console")).text()
-    match = re.search(r'name="csrf-token" content="([^"]+)"', page)
-    assert match, page[:500]
-    return match.group(1)
 
 
 async def test_login_page_and_protected_redirect(client: TestClient) -> None:
@@ -81,10 +63,9 @@ async def test_login_sets_secure_session_cookie(client: TestClient) -> None:
 
 
 async def test_logout_requires_csrf_token(client: TestClient) -> None:
-    assert await login(client, "viewer") == 302
+    token = await login(client, "viewer")
     forged = await client.post("/console/logout", allow_redirects=False)
     assert forged.status == 403
-    token = await csrf_token(client)
     ok = await client.post("/console/logout", data={"csrf_token": token}, allow_redirects=False)
     assert ok.status == 302
     after = await client.get("/console", allow_redirects=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,8 +19,8 @@ from console.models import Role
 from handoff import service
 from knowledge_base import store
 from knowledge_base.store import FaqInput
-
-PASSWORD = "correct horse battery"
+from tests.console_helpers import PASSWORD
+from tests.console_helpers import login as console_login
 
 
 class FakeRasa:
@@ -106,10 +105,8 @@ async def client(
 
 
 async def login(client: TestClient, username: str = "ana") -> str:
-    resp = await client.post("/console/login", data={"username": username, "password": PASSWORD})
-    assert resp.status == 200
-    page = await (await client.get("/console")).text()
-    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    """Ana, the agent, by default."""
+    return await console_login(client, username)
 
 
 def open_ticket(conversation: str = "conv-1", reason: str = "low_confidence") -> int:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp.test_utils import TestClient
 
 from askagency.db import session_scope
 from console.auth import create_user
 from console.models import Role
 from handoff import service
-from tests.unit.test_handoff_console import PASSWORD, client, fake_rasa  # noqa: F401
+from tests.console_helpers import PASSWORD, login
+from tests.unit.test_handoff_console import client, fake_rasa  # noqa: F401
 
 
 def open_ticket(conversation: str, language: str) -> int:
@@ -23,13 +22,6 @@ def open_ticket(conversation: str, language: str) -> int:
             language=language,
             trigger_text="hola",
         ).ticket.id
-
-
-async def login(client: TestClient, username: str) -> None:  # noqa: F811
-    resp = await client.post("/console/login", data={"username": username, "password": PASSWORD})
-    assert resp.status == 200
-    page = await (await client.get("/console")).text()
-    assert re.search(r'name="csrf-token"', page)
 
 
 async def listed(client: TestClient, query: str = "") -> list[tuple[int, str]]:  # noqa: F811

@@ -38,8 +38,7 @@ from knowledge_base.publish import Publisher, PublishResult
 from knowledge_base.store import FaqInput
 from knowledge_base.types import FaqHit
 from knowledge_base.unanswered import UnansweredQuestion, record_unanswered
-
-PASSWORD = "correct horse battery"
+from tests.console_helpers import PASSWORD, login
 
 
 # ----------------------------------------------------------------------------- fakes
@@ -128,16 +127,7 @@ class Browser:
         self.csrf = ""
 
     async def login(self, username: str) -> None:
-        async with self.session.post(
-            self.server.make_url("/console/login"),
-            data={"username": username, "password": PASSWORD, "next": "/console"},
-            allow_redirects=False,
-        ) as resp:
-            assert resp.status == 302, await resp.text()
-        page = await self.request("GET", "/console")
-        match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-        assert match
-        self.csrf = match.group(1)
+        self.csrf = await login(self.session, username, url=self.server.make_url)
 
     async def request(
         self,

@@ -25,9 +25,9 @@ from askagency.db import session_scope
 from console.app import create_app
 from console.auth import create_user
 from console.models import Role
+from tests.console_helpers import PASSWORD, login
 from tests.unit.test_metrics_scenario import seed
 
-PASSWORD = "correct horse battery"
 RANGE = "from=2026-03-02&to=2026-03-03"
 
 
@@ -67,15 +67,6 @@ async def client(tmp_settings: Settings, db_url: str) -> AsyncIterator[TestClien
         seed(session)
     async with TestClient(TestServer(create_app(tmp_settings))) as test_client:
         yield test_client
-
-
-async def login(client: TestClient, username: str) -> None:
-    resp = await client.post(
-        "/console/login",
-        data={"username": username, "password": PASSWORD},
-        allow_redirects=False,
-    )
-    assert resp.status == 302
 
 
 def tile_values(html: str) -> dict[str, str]:
