@@ -236,6 +236,10 @@ def analytics_port(cfg: StackConfig) -> int:
 def _common_env(cfg: StackConfig) -> dict[str, str]:
     return {
         **OFFLINE_ENV,
+        # glibc gives each thread that allocates its own malloc arena (up to 8 per core); the
+        # action server's lookup threads each kept one with freed pages. With 2 arenas its RSS
+        # after 320 concurrent turns was 878-883 MB instead of 916 MB (docs/scale.md).
+        "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
         "ASKAGENCY_DATA_DIR": str(cfg.data_dir),
         "ASKAGENCY_RASA_URL": cfg.rasa_url,
         "ASKAGENCY_RASA_TOKEN": cfg.rasa_token,

@@ -15,6 +15,9 @@ timed with one FAISS thread, as the action server runs them, and flat also with 
 OpenMP threads, whose tail suffers when other processes hold the cores), the
 auto choice, query-embedding cost (real text, uncached) and retrieval = embed + search p50/p95,
 and the memory of a fresh process that loads the saved index memory-mapped vs read into RAM.
+At the ``--hnsw-sizes`` (default 100k and 1M) HNSW is built and measured the same way (build
+time, efSearch tuned to the same recall target, search latency, recall@1, memory), so the
+automatic IVF choice is checked against it.
 Writes the ``index`` key of bench/results/scale.json.
 """
 
@@ -106,10 +109,10 @@ def time_search(index: Any, queries: np.ndarray, limit_s: float = 20.0) -> dict[
     return summary(out)
 
 
-def memory_child(path: str, nprobe: int, mmap: bool) -> None:
+def memory_child(path: str, nprobe: int, mmap: bool, ef_search: int = 0) -> None:
     """Runs in a fresh process: load the index, search, print RSS split anon/file (MB)."""
     before = _rss()
-    index = ann.read_index(Path(path), nprobe=nprobe, mmap=mmap)
+    index = ann.read_index(Path(path), nprobe=nprobe, mmap=mmap, ef_search=ef_search)
     rng = np.random.default_rng(3)
     for _ in range(200):
         index.search(normalise(rng.standard_normal((1, DIM), dtype=np.float32)), DEPTH)
@@ -126,11 +129,12 @@ def _rss() -> dict[str, int]:
     return fields
 
 
-def memory(path: Path, nprobe: int) -> dict[str, Any]:
+def memory(path: Path, nprobe: int, ef_search: int = 0) -> dict[str, Any]:
     out = {}
     for mmap in (True, False):
+        args = ["--memory-child", str(path), str(nprobe), str(int(mmap)), str(ef_search)]
         proc = subprocess.run(
-            [sys.executable, __file__, "--memory-child", str(path), str(nprobe), str(int(mmap))],
+            [sys.executable, __file__, *args],
             capture_output=True,
             text=True,
             timeout=900,
@@ -141,7 +145,33 @@ def memory(path: Path, nprobe: int) -> dict[str, Any]:
     return out
 
 
-def bench_size(label: str, vectors: np.ndarray, query_vecs: np.ndarray, work: Path) -> dict:
+def bench_hnsw(label: str, vectors: np.ndarray, query_vecs: np.ndarray, work: Path) -> dict:
+    """HNSW (the opt-in alternative to IVF): build time, efSearch tuned like nprobe, search
+    latency with one FAISS thread, recall@1 vs flat, and the memory of a loading process."""
+    import faiss
+
+    index, choice = ann.build_index(vectors, kind="hnsw")
+    out: dict[str, Any] = choice.as_meta()
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        out["search"] = time_search(index, query_vecs)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    if label != "1M-random":
+        out["recall_at_1_real_queries"] = round(
+            ann.recall_at_1(index, query_vecs, ann.exact_top1(vectors, query_vecs)), 4
+        )
+    path = work / f"{label}.hnsw.faiss"
+    ann.write_index(index, path)
+    out["memory_mb"] = memory(path, 0, ef_search=choice.ef_search)
+    path.unlink()
+    return out
+
+
+def bench_size(
+    label: str, vectors: np.ndarray, query_vecs: np.ndarray, work: Path, with_hnsw: bool = False
+) -> dict:
     print(f"--- {label}: {vectors.shape[0]:,} rows", flush=True)
     result: dict[str, Any] = {"rows": int(vectors.shape[0])}
     started = time.perf_counter()
@@ -167,6 +197,8 @@ def bench_size(label: str, vectors: np.ndarray, query_vecs: np.ndarray, work: Pa
         result["ivf_recall_at_1_real_queries"] = round(
             ann.recall_at_1(index, query_vecs, ann.exact_top1(vectors, query_vecs)), 4
         )
+    if with_hnsw:
+        result["hnsw"] = bench_hnsw(label, vectors, query_vecs, work)
     result["auto_kind"] = ann.choose_kind(vectors.shape[0])
     result["recall_at_1"] = 1.0 if result["auto_kind"] == "flat" else choice.recall_at_1
     chosen = flat if result["auto_kind"] == "flat" else index
@@ -184,11 +216,14 @@ def bench_size(label: str, vectors: np.ndarray, query_vecs: np.ndarray, work: Pa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10k,100k,1M,1M-random")
-    parser.add_argument("--memory-child", nargs=3, metavar=("PATH", "NPROBE", "MMAP"))
+    parser.add_argument(
+        "--hnsw-sizes", default="100k,1M", help="sizes where HNSW is built and measured too"
+    )
+    parser.add_argument("--memory-child", nargs=4, metavar=("PATH", "NPROBE", "MMAP", "EF"))
     args = parser.parse_args()
     if args.memory_child:
-        path, nprobe, mmap = args.memory_child
-        memory_child(path, int(nprobe), mmap == "1")
+        path, nprobe, mmap, ef = args.memory_child
+        memory_child(path, int(nprobe), mmap == "1", int(ef))
         return 0
 
     from knowledge_base.embedder import get_embedder
@@ -203,14 +238,15 @@ def main() -> int:
         started = time.perf_counter()
         embedder.encode_query(text + " ?")
         embed_ms.append((time.perf_counter() - started) * 1000)
-    embed = summary(embed_ms)
+    embed = {**summary(embed_ms), "int8": embedder.int8}  # ASKAGENCY_EMBEDDING_INT8
     print(f"query embedding: {embed}", flush=True)
 
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="askagency-index-bench-") as tmp:
         for label in args.sizes.split(","):
             vectors = dataset(label, real)
-            result = bench_size(label, vectors, query_vecs, Path(tmp))
+            with_hnsw = label in args.hnsw_sizes.split(",")
+            result = bench_size(label, vectors, query_vecs, Path(tmp), with_hnsw)
             search = (
                 result["flat_search"] if result["auto_kind"] == "flat" else result["ivf_search"]
             )

@@ -18,10 +18,14 @@ BENCHMARKS = [
     "bench_banking77.py",
     "bench_retrieval.py",
     "bench_e2e.py",
+    "bench_query_embedding.py",
     "bench_index_scale.py",
+    "bench_memory.py",
     "bench_scale.py",
     "bench_spanish.py",
 ]
+SIZES = ("10k", "100k", "1M")
+LEVELS = ("1", "8", "32")
 
 
 def load(name: str) -> dict:
@@ -76,6 +80,54 @@ def scale_rows(scale: dict) -> list[tuple[str, object, str]]:
     return rows
 
 
+def scale_summary(scale: dict, memory: dict) -> dict:
+    """The issue's "Done when" view of scale.json: per KB size and per concurrency level.
+
+    Sizes come from bench_index_scale.py (retrieval = query embedding + search, recall@1 vs
+    flat, the index's memory) and bench_memory.py (the action server at 10k); concurrency
+    levels from bench_scale.py, which runs the sample KB (KB size changes a turn's cost only
+    through retrieval, the size rows)."""
+    index = scale.get("index", {})
+    sizes: dict[str, dict] = {}
+    steps = memory.get("steps", {})
+    server = steps.get("default") or next(iter(steps.values()), [])
+    for size in SIZES:
+        r = index.get(size, {})
+        if not r:
+            continue
+        mem = r.get("memory_mb", {})
+        sizes[size] = {
+            "index_kind": r.get("auto_kind"),
+            "retrieval_p50_ms": r.get("retrieval_p50_ms_est"),
+            "retrieval_p95_ms": r.get("retrieval_p95_ms_est"),
+            "search_p95_ms": r.get("search_p95_ms"),
+            "recall_at_1": r.get("recall_at_1"),
+            "index_rss_mb_mmap": mem.get("mmap", {}).get("VmRSS"),
+            "index_rss_mb_private_if_read": mem.get("read", {}).get("RssAnon"),
+        }
+    if server and "10k" in sizes:
+        sizes["10k"]["action_server_rss_mb"] = server[-1].get("VmRSS")
+    levels: dict[str, dict] = {}
+    for level in LEVELS:
+        for profile, p in scale.get("e2e", {}).items():
+            c = p.get("concurrency", {}).get(level) if isinstance(p, dict) else None
+            if not c:
+                continue
+            actions = [
+                m.get("rss_mb", 0)
+                for n, m in p.get("rss", {}).items()
+                if n.startswith("actions") and "lb" not in n
+            ]
+            levels.setdefault(level, {})[profile] = {
+                "p50_ms": c.get("p50_ms"),
+                "p95_ms": c.get("p95_ms"),
+                "p99_ms": c.get("p99_ms"),
+                "turns_per_s": c.get("turns_per_s"),
+                "action_server_rss_mb": max(actions) if actions else None,
+            }
+    return {"kb_size": sizes, "concurrency": levels}
+
+
 def _pair(d: dict, a: str, b: str) -> str | None:
     return f"{d[a]}/{d[b]}" if a in d and b in d else None
 
@@ -108,7 +160,29 @@ def main() -> int:
         ("Spanish top-1 (sample, 93 queries)", spanish.get("top1"), ">= 0.85"),
         ("Spanish top-3", spanish.get("top3"), ""),
     ]
-    rows += scale_rows(load("scale.json"))
+    scale = load("scale.json")
+    rows += scale_rows(scale)
+    if scale:
+        sys.path.insert(0, str(ROOT))
+        from bench.common import merge_result
+
+        merge_result("scale.json", {"summary": scale_summary(scale, load("memory.json"))})
+    steps = load("memory.json").get("steps", {})
+    for name in ("default", "float_2_languages"):
+        if steps.get(name):
+            label = "12 langs" if name == "default" else "2 langs"
+            rows.append(
+                (f"actions RSS MB 10k (bench), {label}", steps[name][-1]["VmRSS"], "<= 700")
+            )
+    query = load("query_embedding.json").get("latency", {}).get("one_busy_core.threads_1", {})
+    for name in ("float", "int8"):
+        rows.append(
+            (
+                f"query embedding {name} p50/p95 ms",
+                _pair(query.get(name, {}), "p50_ms", "p95_ms"),
+                "",
+            )
+        )
     print(f"\n{'measure':<36}{'value':>12}  target")
     for name, value, target in rows:
         shown = (

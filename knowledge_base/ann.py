@@ -8,10 +8,15 @@ the per-query cost nearly flat as the KB grows. Its ``nprobe`` is not guessed: i
 until recall@1 against the exact index reaches a target on paraphrase-like probe queries, and
 the measured recall is stored with the bundle so it is visible, not assumed.
 
-IVF was chosen over HNSW: HNSW builds take tens of minutes at a million vectors on 2 cores and
-its graph lives in anonymous memory; an IVF index is written as one file whose inverted lists
-``faiss.read_index(..., IO_FLAG_MMAP)`` maps instead of reading, so several action servers on
-one host share its pages through the page cache (flat indexes likewise with IO_FLAG_MMAP_IFC).
+HNSW (``IndexHNSWFlat``, a proximity graph) is offered as the alternative above
+``flat_max_rows`` (``ASKAGENCY_INDEX_LARGE_KIND=hnsw``, or ``index_kind="hnsw"``); its
+``efSearch`` is tuned against flat exactly like IVF's ``nprobe``. IVF stays the default: on
+2 cores HNSW builds several times slower and its graph (about 2*M neighbour ids per row) is
+read into each process's private memory: only the vectors part of the file can be mapped
+(bench/bench_index_scale.py, docs/scale.md). An IVF index is written as one file whose
+inverted lists ``faiss.read_index(..., IO_FLAG_MMAP)`` maps instead of reading, so several
+action servers on one host share its pages through the page cache (flat indexes likewise
+with IO_FLAG_MMAP_IFC).
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ FLAT_MAX_ROWS = 50_000
 RECALL_TARGET = 0.99
 PROBE_QUERIES = 500
 MAX_NPROBE = 256
-INDEX_KINDS = ("auto", "flat", "ivf")
+INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")
+LARGE_KINDS = ("ivf", "hnsw")
+# HNSW graph degree and build effort: FAISS's common defaults for 384-dim text embeddings;
+# efSearch is tuned from EF_SEARCH_START up to MAX_EF_SEARCH against flat.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+EF_SEARCH_START = 16
+MAX_EF_SEARCH = 1024
 
 
 class IndexFileError(RuntimeError):
@@ -39,10 +51,12 @@ class IndexFileError(RuntimeError):
 class IndexChoice:
     """What was built and how well it agrees with exact search (stored in the bundle meta)."""
 
-    kind: str  # "flat" or "ivf"
+    kind: str  # "flat", "ivf" or "hnsw"
     n_rows: int
     nlist: int = 0
     nprobe: int = 0
+    hnsw_m: int = 0
+    ef_search: int = 0
     recall_at_1: float = 1.0  # vs flat, on probe queries; 1.0 by definition for flat
     build_s: float = 0.0
 
@@ -50,12 +64,17 @@ class IndexChoice:
         return asdict(self)
 
 
-def choose_kind(n_rows: int, kind: str = "auto", flat_max_rows: int = FLAT_MAX_ROWS) -> str:
+def choose_kind(
+    n_rows: int, kind: str = "auto", flat_max_rows: int = FLAT_MAX_ROWS, large_kind: str = "ivf"
+) -> str:
+    """``auto``: exact flat up to ``flat_max_rows``, ``large_kind`` (IVF or HNSW) above."""
     if kind not in INDEX_KINDS:
         raise ValueError(f"unknown index kind {kind!r}: use one of {', '.join(INDEX_KINDS)}")
+    if large_kind not in LARGE_KINDS:
+        raise ValueError(f"unknown large index kind {large_kind!r}: use {' or '.join(LARGE_KINDS)}")
     if kind != "auto":
         return kind
-    return "flat" if n_rows <= flat_max_rows else "ivf"
+    return "flat" if n_rows <= flat_max_rows else large_kind
 
 
 def ivf_nlist(n_rows: int) -> int:
@@ -91,6 +110,19 @@ def ivf_index(vectors: np.ndarray, nlist: int | None = None, seed: int = 0) -> A
     index.cp.seed = seed
     index.train(_contiguous(sample))
     for start in range(0, n, 100_000):  # bounded temporary copies
+        index.add(_contiguous(vectors[start : start + 100_000]))
+    return index
+
+
+def hnsw_index(
+    vectors: np.ndarray, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
+) -> Any:
+    """HNSW graph over the raw vectors, inner product (rows are L2-normalised)."""
+    import faiss
+
+    index = faiss.IndexHNSWFlat(int(vectors.shape[1]), m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    for start in range(0, vectors.shape[0], 100_000):  # bounded temporary copies
         index.add(_contiguous(vectors[start : start + 100_000]))
     return index
 
@@ -149,21 +181,47 @@ def tune_nprobe(
         nprobe *= 2
 
 
+def tune_ef_search(
+    index: Any, queries: np.ndarray, exact: np.ndarray, target: float = RECALL_TARGET
+) -> tuple[int, float]:
+    """Smallest power-of-two efSearch (from EF_SEARCH_START) whose recall@1 vs flat reaches
+    ``target``: the HNSW counterpart of ``tune_nprobe``."""
+    ef, recall = EF_SEARCH_START, 0.0
+    while True:
+        index.hnsw.efSearch = ef
+        recall = recall_at_1(index, queries, exact)
+        if recall >= target or ef >= MAX_EF_SEARCH:
+            return ef, recall
+        ef *= 2
+
+
 def build_index(
     vectors: np.ndarray,
     kind: str = "auto",
     flat_max_rows: int = FLAT_MAX_ROWS,
     recall_target: float = RECALL_TARGET,
+    large_kind: str = "ivf",
 ) -> tuple[Any, IndexChoice]:
     """The index for ``vectors`` (L2-normalised rows) and the record of what was chosen."""
     started = time.perf_counter()
     n = int(vectors.shape[0])
-    chosen = choose_kind(n, kind, flat_max_rows)
+    chosen = choose_kind(n, kind, flat_max_rows, large_kind)
     if chosen == "flat" or n < 2:
         index = flat_index(vectors)
         return index, IndexChoice("flat", n, build_s=round(time.perf_counter() - started, 2))
-    index = ivf_index(vectors)
     queries = probe_queries(vectors)
+    if chosen == "hnsw":
+        index = hnsw_index(vectors)
+        ef, recall = tune_ef_search(index, queries, exact_top1(vectors, queries), recall_target)
+        return index, IndexChoice(
+            "hnsw",
+            n,
+            hnsw_m=HNSW_M,
+            ef_search=ef,
+            recall_at_1=round(recall, 4),
+            build_s=round(time.perf_counter() - started, 2),
+        )
+    index = ivf_index(vectors)
     nprobe, recall = tune_nprobe(index, queries, exact_top1(vectors, queries), recall_target)
     return index, IndexChoice(
         "ivf",
@@ -181,8 +239,9 @@ def write_index(index: Any, path: Path) -> None:
     faiss.write_index(index, str(path))
 
 
-def read_index(path: Path, nprobe: int = 0, mmap: bool = True) -> Any:
-    """Loads an index file; memory-mapped by default so processes share its pages."""
+def read_index(path: Path, nprobe: int = 0, mmap: bool = True, ef_search: int = 0) -> Any:
+    """Loads an index file; memory-mapped by default so processes share its pages (for HNSW
+    only the stored vectors: the graph is read into private memory)."""
     import faiss
 
     flags = faiss.IO_FLAG_READ_ONLY
@@ -197,4 +256,6 @@ def read_index(path: Path, nprobe: int = 0, mmap: bool = True) -> Any:
         raise IndexFileError(f"cannot load vector index {path}: {exc}") from exc
     if nprobe and hasattr(index, "nprobe"):
         index.nprobe = nprobe
+    if ef_search and hasattr(index, "hnsw"):
+        index.hnsw.efSearch = ef_search
     return index

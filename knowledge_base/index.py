@@ -203,14 +203,16 @@ def build_bundle(
     classifier: bool = True,
     index_kind: str | None = None,
     flat_max_rows: int | None = None,
+    large_kind: str | None = None,
 ) -> Bundle:
     """Embed, index and fit the scorer for ``records``.
 
     ``previous`` (the live bundle) warm-starts the classifier so publishing one
     edit is fast; the embedding cache already avoids re-embedding old texts.
     ``classifier=False`` skips the classifier (the retriever then ranks by the
-    hybrid similarity alone). ``index_kind`` ("auto", "flat", "ivf") and
-    ``flat_max_rows`` default to the settings of the same names.
+    hybrid similarity alone). ``index_kind`` ("auto", "flat", "ivf", "hnsw"),
+    ``flat_max_rows`` and ``large_kind`` (what "auto" picks above ``flat_max_rows``: "ivf" or
+    "hnsw") default to the settings ``index_kind``, ``index_flat_max_rows``, ``index_large_kind``.
     """
     started = time.perf_counter()
     ids = [r.id for r in records]
@@ -244,13 +246,16 @@ def build_bundle(
     fitted = fit_classifier(vectors, row_faq_arr, len(faqs), warm) if classifier else None
     timings["classifier_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    if index_kind is None or flat_max_rows is None:
+    if index_kind is None or flat_max_rows is None or large_kind is None:
         from askagency.config import get_settings
 
         settings = get_settings()
         index_kind = index_kind or settings.index_kind
         flat_max_rows = flat_max_rows or settings.index_flat_max_rows
-    vector_index, choice = ann.build_index(vectors, index_kind, flat_max_rows)
+        large_kind = large_kind or settings.index_large_kind
+    vector_index, choice = ann.build_index(
+        vectors, index_kind, flat_max_rows, large_kind=large_kind
+    )
     timings["index_s"] = time.perf_counter() - t
     created = datetime.now(UTC)
     content = hashlib.sha256(
@@ -436,8 +441,13 @@ def load_bundle(folder: Path | str) -> Bundle:
         vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
         vector_index = None
         if INDEX_FILE in meta.get("files", {}):
-            nprobe = int(meta.get("index", {}).get("nprobe", 0))
-            vector_index = ann.read_index(folder / INDEX_FILE, nprobe=nprobe, mmap=True)
+            chosen = meta.get("index", {})
+            vector_index = ann.read_index(
+                folder / INDEX_FILE,
+                nprobe=int(chosen.get("nprobe", 0)),
+                ef_search=int(chosen.get("ef_search", 0)),
+                mmap=True,
+            )
         with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         lex_matrix = sparse.load_npz(folder / "lexical.npz").tocsr()

@@ -68,7 +68,8 @@ class LanguageDetector:
     """A lingua detector for a fixed set of languages, built on first use (about 3 s for 12
     languages): importing this module stays cheap for processes that never detect."""
 
-    def __init__(self, languages: Iterable[str]) -> None:
+    def __init__(self, languages: Iterable[str], *, low_accuracy: bool = False) -> None:
+        self.low_accuracy = low_accuracy
         self.languages = tuple(sorted({code for code in map(normalise, languages) if code}))
         if len(self.languages) < 2:
             raise ValueError(f"language detection needs at least two languages, got {languages!r}")
@@ -84,7 +85,10 @@ class LanguageDetector:
                 chosen.append(Language.from_iso_code_639_1(IsoCode639_1.from_str(code)))
             except (ValueError, AttributeError) as exc:
                 raise ValueError(f"lingua has no language with ISO 639-1 code {code!r}") from exc
-        return LanguageDetectorBuilder.from_languages(*chosen).build()
+        builder = LanguageDetectorBuilder.from_languages(*chosen)
+        if self.low_accuracy:
+            builder = builder.with_low_accuracy_mode()
+        return builder.build()
 
     def _get(self) -> Any:
         with self._lock:

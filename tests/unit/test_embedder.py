@@ -87,3 +87,68 @@ def test_recent_citizen_texts_are_embedded_once_and_kept_only_in_memory(tmp_path
 
     embedder._remember((f"t{i}", query) for i in range(module.RECENT_TEXTS + 10))
     assert len(embedder._recent) == module.RECENT_TEXTS and "t0" not in embedder._recent
+
+
+def int8_embedder(tmp_path, mode):
+    """An int8-mode embedder reusing the loaded float model (quantised on a copy)."""
+    shared = shared_embedder()
+    embedder = Embedder(shared.model_path, cache_path=tmp_path / "cache.sqlite", int8=mode)
+    embedder._model = shared._load()
+    return embedder, shared
+
+
+def test_int8_queries_keep_stored_vectors_float_and_never_share_cache_keys(tmp_path):
+    embedder, float_embedder = int8_embedder(tmp_path, "queries")
+    # Stored question vectors: the float model's, so an index built in float still loads.
+    assert embedder.model_id == float_embedder.model_id
+    assert embedder.query_model_id == f"{float_embedder.model_id}-int8pc"
+    text = "can I bring a laptop in my hand luggage"
+    stored = embedder.encode([text])
+    np.testing.assert_allclose(stored, float_embedder.encode([text]), atol=1e-5)
+    # Citizen queries: the int8 model, close to the float vector but not the same.
+    query = embedder.encode_query(text)
+    np.testing.assert_allclose(np.linalg.norm(query), 1.0, atol=1e-5)
+    assert 0.85 < float(query @ stored[0]) < 0.9999
+    # Labelled test queries may be cached, under the int8 id: the same text as a stored
+    # question and as a query are two cache rows, each read back with its own precision.
+    as_query = embedder.encode([text], query=True)
+    np.testing.assert_allclose(as_query[0], query, atol=1e-5)
+    assert embedder.cache.count(embedder.model_id) == 1
+    assert embedder.cache.count(embedder.query_model_id) == 1
+    again = Embedder(embedder.model_path, cache_path=tmp_path / "cache.sqlite", int8="queries")
+    np.testing.assert_array_equal(again.encode([text]), stored)
+    np.testing.assert_array_equal(again.encode([text], query=True), as_query)
+    assert again.model_calls == 0 and not again.loaded
+
+
+def test_int8_everywhere_changes_the_index_model_id(tmp_path):
+    embedder, float_embedder = int8_embedder(tmp_path, "all")
+    assert embedder.model_id == embedder.query_model_id != float_embedder.model_id
+    stored = embedder.encode(["is a water bottle allowed"])
+    np.testing.assert_allclose(
+        stored[0], embedder.encode_query("is a water bottle allowed"), atol=1e-5
+    )
+
+
+def test_int8_query_model_alone_is_quantised_in_place_not_copied(tmp_path):
+    embedder = Embedder(shared_embedder().model_path, int8="queries")
+    embedder.encode_query("where is my refund")
+    assert embedder._int8_model is not None and embedder._model is None  # one copy in memory
+    assert embedder.encode(["where is my refund"], use_cache=False, query=False).shape == (
+        1,
+        embedder.dim,
+    )
+    assert embedder._model is not None  # stored-question vectors load the float model
+
+
+def test_few_texts_take_the_direct_path_with_the_same_vectors():
+    embedder = shared_embedder()
+    texts = ["how do I renew my passport", "lost card"]
+    direct = embedder._run_model(texts)
+    reference = embedder._load().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(direct, reference, atol=1e-5)
+
+
+def test_unknown_int8_mode_is_a_clear_error():
+    with pytest.raises(EmbedderError, match="int8 mode"):
+        Embedder(shared_embedder().model_path, int8="fp16")

@@ -77,4 +77,23 @@ def test_a_corrupt_index_file_is_refused(tmp_path):
 
 def test_unknown_index_kind_is_rejected():
     with pytest.raises(ValueError, match="unknown index kind"):
-        build_bundle(TINY_KB, shared_embedder(), index_kind="hnsw", flat_max_rows=10)
+        build_bundle(TINY_KB, shared_embedder(), index_kind="lsh", flat_max_rows=10)
+
+
+def test_hnsw_chosen_by_the_large_kind_setting_is_saved_and_reloaded_tuned(tmp_path, monkeypatch):
+    from askagency.config import get_settings
+
+    monkeypatch.setenv("ASKAGENCY_INDEX_LARGE_KIND", "hnsw")
+    monkeypatch.setenv("ASKAGENCY_INDEX_FLAT_MAX_ROWS", "1")
+    get_settings.cache_clear()
+    try:
+        bundle = build_bundle(TINY_KB, shared_embedder())
+    finally:
+        get_settings.cache_clear()
+    meta = bundle.meta["index"]
+    assert meta["kind"] == "hnsw" and meta["ef_search"] >= 16 and meta["recall_at_1"] >= 0.99
+    version = save_bundle(bundle, tmp_path)
+    loaded = load_current(tmp_path)
+    assert loaded.version == version and loaded.index.hnsw.efSearch == meta["ef_search"]
+    q = bundle.vectors[:3]
+    np.testing.assert_array_equal(loaded.index.search(q, 3)[1], bundle.index.search(q, 3)[1])

@@ -1,0 +1,212 @@
+"""Where the action server's memory goes (issue 10: <= 700 MB RSS at 10k variants).
+
+Each step runs in a fresh Python process that does what ``python -m actions.server`` does, in
+the same order, and prints RSS (total / anonymous = private / file-backed = shared pages such
+as torch's libraries and memory-mapped index files) after every step:
+
+  interpreter -> actions server imports (rasa-sdk, sanic, our actions) -> the index bundle
+  (10k BANKING77 variants, memory-mapped) -> torch + the embedding model (float or int8 query
+  model) -> the first query -> lingua with the configured languages.
+
+Then lingua alone per configuration (12 / 2 languages, high / low accuracy mode): RSS it adds
+and its accuracy on the sample's labelled English and Spanish queries (the method of
+docs/languages.md: no hint, so detection alone decides). ``--env`` runs the steps with
+``MALLOC_ARENA_MAX=2`` as the launcher sets it too. Writes bench/results/memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SAMPLE = ROOT / "knowledge_base" / "sample"
+ALL_LANGUAGES = ["en", "es", "fr", "de", "pt", "it", "zh", "vi", "ko", "tl", "ar", "ru"]
+
+
+def rss() -> dict[str, float]:
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+            fields[key] = round(int(line.split()[1]) / 1024, 1)
+    return fields
+
+
+def steps_child(index_dir: str, int8: str, languages: list[str]) -> None:
+    """The action server's start-up, one step at a time (runs in a fresh process)."""
+    out: list[dict[str, Any]] = [{"step": "interpreter", **rss()}]
+
+    def mark(step: str) -> None:
+        out.append({"step": step, **rss()})
+
+    os.environ["ASKAGENCY_INDEX_DIR"] = index_dir
+    os.environ["ASKAGENCY_EMBEDDING_INT8"] = int8
+    os.environ["ASKAGENCY_DETECT_LANGUAGES"] = json.dumps(languages)
+    from rasa_sdk.executor import ActionExecutor
+
+    import actions.server  # noqa: F401  (rasa-sdk, sanic, the console-free action imports)
+
+    ActionExecutor().register_package("actions")
+    mark("server imports + actions registered")
+    from knowledge_base.index import load_current
+
+    bundle = load_current(index_dir)
+    mark(f"index bundle loaded ({bundle.n_rows} rows)")
+    import sentence_transformers  # noqa: F401
+    import torch  # noqa: F401
+
+    mark("torch + sentence-transformers imported")
+    from actions import kb
+
+    kb.warm_up()
+    mark(f"model loaded + first query (int8={int8})")
+    for i in range(200):
+        kb.lookup(f"how do I top up my card {i}", "en")
+    mark("200 queries")
+    from knowledge_base import language
+
+    detector = language.get_detector()
+    if detector is not None:
+        detector.warm_up()
+        for text in ("¿Cómo renuevo mi pasaporte?", "Wie erneuere ich meinen Pass?"):
+            detector.detect(text)
+    mark(f"lingua warm ({len(languages)} languages)")
+    from askagency.memory import release_free_memory
+
+    release_free_memory()
+    mark("malloc_trim (as actions.server does after warm-up)")
+    print(json.dumps(out))
+
+
+def lingua_child(languages: list[str], low_accuracy: bool) -> None:
+    """RSS lingua adds and its decisions on the sample's labelled queries (fresh process)."""
+    from knowledge_base import language
+
+    before = rss()
+    detector = language.LanguageDetector(languages, low_accuracy=low_accuracy)
+    started = time.perf_counter()
+    detector.warm_up()
+    for text in ("¿Cómo renuevo mi pasaporte?", "Wie erneuere ich meinen Pass?"):
+        detector.detect(text)
+    load_s = time.perf_counter() - started
+    after = rss()
+    result: dict[str, Any] = {
+        "languages": len(languages),
+        "low_accuracy": low_accuracy,
+        "added_rss_mb": round(after["VmRSS"] - before["VmRSS"], 1),
+        "added_anon_mb": round(after["RssAnon"] - before["RssAnon"], 1),
+        "load_s": round(load_s, 2),
+    }
+    for lang, files in (
+        ("en", ["eval_queries.csv"]),
+        ("es", ["eval_queries_es.csv", "eval_queries_es_holdout.csv"]),
+    ):
+        texts: list[str] = []
+        for name in files:
+            if (SAMPLE / name).exists():
+                with (SAMPLE / name).open(encoding="utf-8", newline="") as fh:
+                    texts += [row["text"] for row in csv.DictReader(fh)]
+        counts = {"queries": len(texts), "detected_right": 0, "detected_wrong": 0, "fallback": 0}
+        for text in texts:
+            choice = language.choose(text, None, "en", detect=detector.detect)
+            if choice.source != "detected":
+                counts["fallback"] += 1
+            elif choice.language == lang:
+                counts["detected_right"] += 1
+            else:
+                counts["detected_wrong"] += 1
+        result[lang] = counts
+    print(json.dumps(result))
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> Any:
+    proc = subprocess.run(
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"child {args} failed: {proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def build_index(folder: Path) -> None:
+    """BANKING77 (10k variants) as the KB, saved like `askagency kb build-index` does."""
+    from bench.common import banking77_records
+    from knowledge_base.embedder import get_embedder
+    from knowledge_base.index import build_bundle, save_bundle
+
+    save_bundle(build_bundle(banking77_records(), get_embedder()), folder)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps-child", nargs=3, metavar=("INDEX_DIR", "INT8", "LANGS"))
+    parser.add_argument("--lingua-child", nargs=2, metavar=("LANGS", "LOW"))
+    parser.add_argument("--skip-lingua", action="store_true")
+    parser.add_argument("--only-lingua", action="store_true")
+    args = parser.parse_args()
+    if args.steps_child:
+        index_dir, int8, langs = args.steps_child
+        steps_child(index_dir, int8, json.loads(langs))
+        return 0
+    if args.lingua_child:
+        langs, low = args.lingua_child
+        lingua_child(json.loads(langs), low == "1")
+        return 0
+
+    from bench.common import merge_result
+
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="askagency-mem-bench-") as tmp:
+        if not args.only_lingua:
+            build_index(Path(tmp))
+        runs = (
+            {}
+            if args.only_lingua
+            else {
+                "float_12_languages_no_arena_limit": ("none", ALL_LANGUAGES, {}),
+                # What the launcher starts by default: float, 12 languages, 2 malloc arenas.
+                "default": ("none", ALL_LANGUAGES, {"MALLOC_ARENA_MAX": "2"}),
+                "int8_queries_12_languages": ("queries", ALL_LANGUAGES, {"MALLOC_ARENA_MAX": "2"}),
+                "float_2_languages": ("none", ["en", "es"], {"MALLOC_ARENA_MAX": "2"}),
+            }
+        )
+        for name, (int8, langs, env) in runs.items():
+            results.setdefault("steps", {})[name] = run_child(
+                ["--steps-child", tmp, int8, json.dumps(langs)], env
+            )
+            print(name, json.dumps(results["steps"][name], indent=1), flush=True)
+    if not args.skip_lingua:
+        results["lingua"] = []
+        for langs in (ALL_LANGUAGES, ["en", "es"]):
+            for low in (False, True):
+                row = run_child(["--lingua-child", json.dumps(langs), str(int(low))])
+                results["lingua"].append(row)
+                print(row, flush=True)
+    from bench.common import machine
+
+    results["machine"] = machine()
+    results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    path = merge_result("memory.json", results)
+    print(f"-> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
