@@ -180,3 +180,36 @@ def test_hits_carry_classifier_confidence_without_changing_ranking(bundle):
     # Scorers without the classifier report no confidence.
     hybrid = Retriever(bundle, shared_embedder(), scorer="hybrid").search(query, k=3)
     assert all(h.confidence == 0.0 for h in hybrid)
+
+
+def test_handle_prepares_other_languages_before_serving_a_new_version(tmp_path):
+    """A reloaded bundle is swapped in with its Spanish scorer already built, so the first
+    Spanish question after a publish does not wait for it."""
+    spanish = [
+        FaqRecord(
+            id="knives-es",
+            language="es",
+            question="¿Puedo llevar una navaja?",
+            answer="Las navajas solo en el equipaje facturado.",
+            category="items",
+            source_url="https://example.gov/knives",
+            translation_group="knives",
+            variants=("cuchillo en la mochila", "navaja suiza en el equipaje de mano"),
+        ),
+        FaqRecord(
+            id="liquids-es",
+            language="es",
+            question="¿Puedo llevar líquidos?",
+            answer="Envases de 100 ml o menos en una bolsa transparente.",
+            category="items",
+            source_url="https://example.gov/liquids",
+            translation_group="liquids",
+            variants=("champú en el equipaje de mano", "botella de agua en el control"),
+        ),
+    ]
+    save_bundle(build_bundle([*TINY_KB, *spanish], shared_embedder()), tmp_path)
+    handle = RetrieverHandle(tmp_path, shared_embedder())
+    retriever = handle.get()
+    assert set(retriever._language_scorers) == {"es"}
+    assert retriever._language_scorers["es"] is not None
+    assert retriever.search("navaja en la mochila", k=1, language="es")[0].faq_id == "knives-es"
