@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 RASA_INPUTS := config.yml bot/domain.yml bot/nlu.py $(wildcard bot/data/*.yml)
 
-.PHONY: help setup run run-scale test test-fast bench lint format clean-data train index browser fuzz fuzz
+.PHONY: help setup run run-scale test test-fast bench lint format readme clean-data train index browser fuzz
 
 help:
 	@echo "make run    - set up everything (venvs, model, sample KB, index) and start the assistant"
@@ -93,6 +93,9 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+readme:
+	python3 scripts/build_readme.py
 
 clean-data:
 	rm -rf var/askagency.db* var/index var/logs
