@@ -321,6 +321,12 @@ class Embedder:
         """One query vector (1-D); never persisted, kept briefly in memory (see ``encode``)."""
         return self.encode([text], use_cache=False)[0]
 
+    def forget_recent(self) -> None:
+        """Drops the in-memory vectors of recent citizen texts (benchmarks that must time the
+        model, not a repeat of the same questions)."""
+        with self._lock:
+            self._recent.clear()
+
     def _recall(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         with self._lock:
             found = {t: self._recent[t] for t in texts if t in self._recent}

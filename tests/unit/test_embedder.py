@@ -87,6 +87,10 @@ def test_recent_citizen_texts_are_embedded_once_and_kept_only_in_memory(tmp_path
 
     embedder._remember((f"t{i}", query) for i in range(module.RECENT_TEXTS + 10))
     assert len(embedder._recent) == module.RECENT_TEXTS and "t0" not in embedder._recent
+    # Forgotten on request (benchmarks): the same question runs through the model again.
+    embedder.forget_recent()
+    embedder.encode_query("can I take my cat on the plane")
+    assert embedder.model_calls == 3
 
 
 def int8_embedder(tmp_path, mode):
