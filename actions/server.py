@@ -103,14 +103,18 @@ async def replay_spool_forever() -> None:
     failing."""
     settings = get_settings()
     spool = get_spool(settings)
-    while True:
-        await asyncio.sleep(settings.spool_retry_seconds)
-        try:
-            await asyncio.to_thread(replay_once, spool)
-        except Exception:  # noqa: BLE001 - the replayer must outlive any one failure
-            logger.exception(
-                "spool replay failed; retrying in %.0f s", settings.spool_retry_seconds
-            )
+    try:
+        while True:
+            await asyncio.sleep(settings.spool_retry_seconds)
+            try:
+                await asyncio.to_thread(replay_once, spool)
+            except Exception:  # noqa: BLE001 - the replayer must outlive any one failure
+                logger.exception(
+                    "spool replay failed; retrying in %.0f s", settings.spool_retry_seconds
+                )
+    except asyncio.CancelledError:
+        # Server shutdown: whatever is still spooled stays on disk for the next start.
+        logger.debug("spool replayer stopped")
 
 
 def replay_once(spool: Spool) -> None:

@@ -188,7 +188,7 @@ class Retriever:
     def prepare_languages(self) -> list[str]:
         """Builds the scorer of every language the bundle has FAQs in (other than the main one)
         now, so no citizen's question waits for it (about 2.5 s for the sample's Spanish).
-        Called before a reloaded bundle is swapped in, while the previous one keeps serving."""
+        At start-up before the first question; after a reload right after the swap."""
         prepared = []
         for language in sorted({str(x) for x in self._languages.tolist() if x}):
             try:
@@ -416,7 +416,8 @@ class RetrieverHandle:
                 scorer=self.scorer,
                 max_chars=self.max_chars,
             )
-            retriever.prepare_languages()
+            if current is None:
+                retriever.prepare_languages()  # start-up: before the first question
         except IndexLoadError as exc:
             self.last_error = str(exc)
             if current is None:
@@ -430,6 +431,13 @@ class RetrieverHandle:
             self._failed_version = None
             self.last_error = None
             self.reloads += 1
+        if current is not None:
+            # A publish goes live at once; the other languages' scorers (about 2.5 s for the
+            # sample's Spanish) are built right after, off the request path. A question in such
+            # a language in that window waits for the build instead of failing.
+            threading.Thread(
+                target=retriever.prepare_languages, name="prepare-languages", daemon=True
+            ).start()
         return retriever
 
 

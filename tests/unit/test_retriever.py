@@ -207,9 +207,19 @@ def test_handle_prepares_other_languages_before_serving_a_new_version(tmp_path):
             variants=("champú en el equipaje de mano", "botella de agua en el control"),
         ),
     ]
-    save_bundle(build_bundle([*TINY_KB, *spanish], shared_embedder()), tmp_path)
+    bundle = build_bundle([*TINY_KB, *spanish], shared_embedder())
+    save_bundle(bundle, tmp_path)
     handle = RetrieverHandle(tmp_path, shared_embedder())
     retriever = handle.get()
+    # Start-up: built before the first question.
     assert set(retriever._language_scorers) == {"es"}
     assert retriever._language_scorers["es"] is not None
     assert retriever.search("navaja en la mochila", k=1, language="es")[0].faq_id == "knives-es"
+
+    # A publish: the new version serves at once, its Spanish scorer follows in the background.
+    save_bundle(bundle, tmp_path)
+    reloaded = handle.get()
+    assert reloaded is not retriever
+    for builder in [t for t in threading.enumerate() if t.name == "prepare-languages"]:
+        builder.join(timeout=60)  # (it may have finished already)
+    assert reloaded._language_scorers.get("es") is not None
