@@ -28,16 +28,18 @@ from askagency.launcher import OFFLINE_ENV, Stack, StackConfig, free_port
 MODEL_DIR = PROJECT_ROOT / "var" / "models"
 
 
-def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Runs ``askagency`` as a citizen's agency would, against ``data_dir``."""
-    env = {**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir)}
+def cli(
+    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``askagency`` as a citizen's agency would, against ``data_dir`` (``env``: more
+    settings, e.g. another database)."""
     proc = subprocess.run(
         [sys.executable, "-m", "askagency.cli", *args],
         cwd=PROJECT_ROOT,
-        env=env,
+        env={**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir), **(env or {})},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"askagency {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

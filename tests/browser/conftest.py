@@ -22,6 +22,7 @@ from askagency.config import PROJECT_ROOT
 from askagency.launcher import OFFLINE_ENV, free_port, http_ok
 
 # The real stack (Rasa server, action server, console with the sample KB), shared with tests/e2e.
+from tests.services import unavailable
 from tests.stack import cli  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
@@ -39,10 +40,7 @@ FAKE_TOKEN = "fake-token"
 def chromium_path() -> str:
     path = os.environ.get("ASKAGENCY_CHROMIUM", "/usr/bin/chromium")
     if not os.access(path, os.X_OK):
-        message = f"Chromium not found at {path} (run `make browser` or apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"Chromium not found at {path} (run `make browser` or apt install chromium)")
     return path
 
 

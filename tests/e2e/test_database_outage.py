@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -35,16 +32,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
-from askagency.launcher import OFFLINE_ENV, Stack, StackConfig, free_port
-from tests.stack import ConsoleClient, RestClient, custom_of, ensure_rasa_model
+from askagency.launcher import Stack, StackConfig, free_port
+from tests.services import PG_URL, pg_admin, require_postgres
+from tests.stack import ConsoleClient, RestClient, cli, custom_of, ensure_rasa_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PG_URL = os.environ.get(
-    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 TOKEN = "outage-token"
 PASSWORD = "outage agent password"
 UNANSWERABLE = "how many moons does jupiter have"
@@ -120,33 +114,6 @@ class TcpForwarder:
         self.transports.difference_update({writer.transport, up_writer.transport})
 
 
-def _unreachable(message: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message + " (CI is set: the database outage must be tested)")
-    pytest.skip(message)
-
-
-def _admin(sql: str) -> None:
-    engine = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
-def _cli(env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "askagency.cli", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **OFFLINE_ENV, **env},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, f"askagency {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
-
-
 def get_json(url: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (loopback)
@@ -170,29 +137,22 @@ class OutageStack:
 @pytest.fixture(scope="module")
 def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageStack]:
     server = make_url(PG_URL)
-    engine = make_engine(PG_URL)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        _unreachable(f"PostgreSQL is unreachable at {PG_URL}: {exc.orig}")
-    finally:
-        engine.dispose()
+    require_postgres()
     database = f"askagency_outage_{uuid.uuid4().hex[:8]}"
     direct_url = server.set(database=database).render_as_string(hide_password=False)
     forwarder = TcpForwarder(server.host or "127.0.0.1", server.port or 5432)
     app_url = server.set(database=database, host="127.0.0.1", port=forwarder.port).render_as_string(
         hide_password=False
     )
-    _admin(f'CREATE DATABASE "{database}"')
+    pg_admin(f'CREATE DATABASE "{database}"')
     forwarder.start()
     data_dir = tmp_path_factory.mktemp("askagency-outage")
     try:
         env = {"ASKAGENCY_DATA_DIR": str(data_dir), "ASKAGENCY_DATABASE_URL": app_url}
-        _cli(env, "kb", "load-sample")
-        _cli(env, "kb", "build-index")
-        _cli(
-            {**env, "ASKAGENCY_NEW_PASSWORD": PASSWORD},
+        cli(data_dir, "kb", "load-sample", env=env)
+        cli(data_dir, "kb", "build-index", env=env)
+        cli(
+            data_dir,
             "users",
             "create",
             "olga",
@@ -200,6 +160,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
             "agent",
             "--display-name",
             "Agent Olga",
+            env={**env, "ASKAGENCY_NEW_PASSWORD": PASSWORD},
         )
         cfg = StackConfig(
             data_dir=data_dir,
@@ -221,7 +182,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
             yield OutageStack(stack, forwarder, direct_url, console)
     finally:
         forwarder.stop()
-        _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _wait_for(check: Any, timeout: float, what: str) -> Any:

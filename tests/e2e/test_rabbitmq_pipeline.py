@@ -35,6 +35,7 @@ from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, RASA_VENV, free_port, http_ok
 from askagency.migrate import upgrade
 from tests.e2e.conftest import ensure_rasa_model
+from tests.services import AMQP_URL, PG_URL, fresh_schema, unavailable
 from tests.unit.test_metrics_scenario import (
     SCENARIO_FILTER,
     assert_scenario_human_times,
@@ -44,40 +45,13 @@ from tests.unit.test_metrics_scenario import (
 
 pytestmark = pytest.mark.e2e
 
-PG_SERVER_URL = os.environ.get(
-    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-AMQP_URL = os.environ.get("ASKAGENCY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-
-
-def _unreachable(what: str, error: object) -> None:
-    message = f"{what} is unreachable: {error}"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message + " (CI is set: the scale profile must be tested)")
-    pytest.skip(message)
-
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A database URL whose search_path is a fresh schema, dropped afterwards."""
-    admin = make_engine(PG_SERVER_URL)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        _unreachable(f"PostgreSQL at {PG_SERVER_URL}", exc.orig)
-    schema = f"analytics_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_SERVER_URL}?options=-csearch_path%3D{schema}"
-    try:
+    with fresh_schema("analytics") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @contextmanager
@@ -99,7 +73,7 @@ def queue() -> Iterator[str]:
         with amqp_channel() as channel:
             declare_queue(channel, name)
     except Exception as exc:  # noqa: BLE001 - any connection failure means "unreachable"
-        _unreachable(f"RabbitMQ at {AMQP_URL.split('@')[-1]}", repr(exc))
+        unavailable(f"RabbitMQ at {AMQP_URL.split('@')[-1]} is unreachable: {exc!r}")
     try:
         yield name
     finally:
@@ -287,7 +261,7 @@ def test_uncommitted_batch_goes_back_to_the_queue(pg_url: str, queue: str) -> No
 @pytest.fixture
 def rasa_database() -> Iterator[str]:
     """A PostgreSQL database for Rasa's tracker store, dropped afterwards."""
-    admin = make_engine(PG_SERVER_URL.rsplit("/", 1)[0] + "/postgres").execution_options(
+    admin = make_engine(PG_URL.rsplit("/", 1)[0] + "/postgres").execution_options(
         isolation_level="AUTOCOMMIT"
     )
     name = f"askagency_rasa_{uuid.uuid4().hex[:8]}"
@@ -296,7 +270,7 @@ def rasa_database() -> Iterator[str]:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
         admin.dispose()
-        _unreachable(f"PostgreSQL at {PG_SERVER_URL}", exc.orig)
+        unavailable(f"PostgreSQL at {PG_URL} is unreachable: {exc.orig}")
     try:
         yield name
     finally:
@@ -314,10 +288,12 @@ def test_rasa_pika_broker_feeds_postgres(
             sock.sendall(b"PING\r\n")
             assert sock.recv(16).startswith(b"+PONG")
     except (OSError, AssertionError) as exc:
-        _unreachable("Redis at 127.0.0.1:6379 (the scale profile's lock store)", repr(exc))
+        unavailable(
+            f"Redis (the scale profile's lock store) is unreachable at 127.0.0.1:6379: {exc!r}"
+        )
     model = ensure_rasa_model()
     port = free_port()
-    pg = PG_SERVER_URL.split("://", 1)[1]
+    pg = PG_URL.split("://", 1)[1]
     pg_user, pg_hostport = pg.split("@")[0], pg.split("@")[1].split("/")[0]
     env = {
         **os.environ,

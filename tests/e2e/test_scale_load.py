@@ -18,10 +18,7 @@ dropped afterwards. Where a service is unreachable it skips with the reason, unl
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,24 +31,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
-from askagency.launcher import OFFLINE_ENV, ScaleConfig, Stack, StackConfig, free_port
-from tests.stack import ensure_rasa_model
+from askagency.launcher import ScaleConfig, Stack, StackConfig, free_port
+from tests.services import AMQP_URL, PG_URL, pg_admin, require_postgres, unavailable
+from tests.stack import cli, ensure_rasa_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PG_URL = os.environ.get(
-    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 REDIS = ("127.0.0.1", 6379)
 RABBITMQ = ("127.0.0.1", 5672)
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 TOKEN = "scale-load-token"
 CONVERSATIONS = 50
 MESSAGES = 10
@@ -59,35 +52,13 @@ BURSTS = 10
 ANALYTICS_KINDS = ("user", "bot", "session_started")
 
 
-def _unreachable(message: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message + " (CI is set: the scale profile must be tested)")
-    pytest.skip(message)
-
-
 def _require_services() -> None:
     for name, (host, port) in (("Redis", REDIS), ("RabbitMQ", RABBITMQ)):
         try:
             socket.create_connection((host, port), timeout=3).close()
         except OSError as exc:
-            _unreachable(f"{name} is unreachable at {host}:{port}: {exc}")
-    engine = make_engine(PG_URL)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        _unreachable(f"PostgreSQL is unreachable at {PG_URL}: {exc.orig}")
-    finally:
-        engine.dispose()
-
-
-def _admin(sql: str) -> None:
-    engine = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
+            unavailable(f"{name} is unreachable at {host}:{port}: {exc}")
+    require_postgres()
 
 
 def _delete_queue(queue: str) -> None:
@@ -98,18 +69,6 @@ def _delete_queue(queue: str) -> None:
         connection.channel().queue_delete(queue=queue)
     finally:
         connection.close()
-
-
-def _cli(env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "askagency.cli", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **OFFLINE_ENV, **env},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, f"askagency {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
 
 
 def _get_json(url: str) -> Any:
@@ -173,12 +132,12 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
     suffix = uuid.uuid4().hex[:8]
     app_db, tracker_db, queue = f"askagency_load_{suffix}", f"askagency_trk_{suffix}", ""
     app_db_url = make_url(PG_URL).set(database=app_db).render_as_string(hide_password=False)
-    _admin(f'CREATE DATABASE "{app_db}"')
+    pg_admin(f'CREATE DATABASE "{app_db}"')
     data_dir = tmp_path_factory.mktemp("askagency-scale")
     try:
         env = {"ASKAGENCY_DATA_DIR": str(data_dir), "ASKAGENCY_DATABASE_URL": app_db_url}
-        _cli(env, "kb", "load-sample")
-        _cli(env, "kb", "build-index")
+        cli(data_dir, "kb", "load-sample", env=env)
+        cli(data_dir, "kb", "build-index", env=env)
         pg = make_url(PG_URL)
         queue = f"askagency_load_{suffix}"
         scale = ScaleConfig(
@@ -211,7 +170,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         if queue:
             _delete_queue(queue)
         for name in (app_db, tracker_db):
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _conversation(base_url: str, sender: str, plan: list[tuple[str, str]]) -> list[list[dict]]:

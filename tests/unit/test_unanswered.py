@@ -36,6 +36,7 @@ from knowledge_base.unanswered import (
     status_counts,
     usage_counts,
 )
+from tests.services import fresh_schema
 
 
 def unit(*values: float) -> np.ndarray:
@@ -387,33 +388,11 @@ async def test_recording_never_breaks_a_turn(tmp_settings: object) -> None:
 
 def test_queue_on_postgresql() -> None:
     """The scale profile: the same recording, counting and resolving on PostgreSQL
-    (a throw-away schema on the server from tests/unit/test_migrations.py)."""
-    import os
-    import uuid
-
-    from sqlalchemy import text
-    from sqlalchemy.exc import OperationalError
-
+    (a throw-away schema on the local server, tests/services.py)."""
     from askagency import migrate
     from askagency.db import make_engine
 
-    server = os.environ.get(
-        "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    admin = make_engine(server)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL unreachable under CI: {exc.orig}")
-        pytest.skip(f"PostgreSQL at {server} is unreachable")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{server}?options=-csearch_path%3D{schema}"
-    try:
+    with fresh_schema() as url:
         migrate.upgrade(url)
         engine = make_engine(url)
         try:
@@ -432,7 +411,3 @@ def test_queue_on_postgresql() -> None:
                 assert stored.resolved_at.utcoffset() is not None
         finally:
             engine.dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
