@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from askagency.config import get_settings
 from askagency.db import session_scope
+from askagency.spool import get_spool
 
 app = typer.Typer(help="Retention purge; export or delete one citizen's conversation.")
 
@@ -145,12 +146,15 @@ def export_sender(sender: str, tracker_url: str, events_url: str) -> dict[str, A
             "analytics_conversations": [_row(x) for x in conversations],
             "analytics_turns": [_row(x) for x in turns],
             "analytics_events": [_row(x) for x in events],
+            # Writes made while the database was down, not replayed yet (askagency/spool.py).
+            "spooled_writes": get_spool().records_for(sender),
         }
 
 
 def delete_sender(sender: str, tracker_url: str, events_url: str) -> dict[str, int]:
     """Remove one conversation from every store; returns rows deleted per store."""
-    counts: dict[str, int] = {}
+    # The spool first: once its records are gone no replay can write them back afterwards.
+    counts: dict[str, int] = {"spooled_writes": get_spool().forget(sender)}
     for name, url in (("tracker_events", tracker_url), ("event_broker_events", events_url)):
         with rasa_db(url) as conn:
             counts[name] = (

@@ -353,6 +353,39 @@ class Spool:
             return False
         return any(record.key == key for record in self.pending())
 
+    def records_for(self, key: str) -> dict[str, list[dict[str, Any]]]:
+        """A conversation's spooled and dead-lettered writes (privacy export)."""
+        pending = [json.loads(record.to_line()) for record in self.pending() if record.key == key]
+        dead = [entry for entry in self._dead_entries() if entry.get("key") == key]
+        return {"pending": pending, "dead": dead}
+
+    def forget(self, key: str) -> int:
+        """Deletes every spooled and dead-lettered write of conversation ``key`` (a citizen's
+        deletion request); returns how many. Holds the replay lock, so a replay cannot write
+        them to the database afterwards: delete here first, then in the database."""
+        removed = 0
+        with self._flock(REPLAY_LOCK_FILE), self._flock(LOCK_FILE):
+            for path in (self.pending_path, self.dead_path):
+                lines = self._lines(path)
+                keep = [line for line in lines if _line_key(line) != key]
+                if len(keep) != len(lines):
+                    removed += len(lines) - len(keep)
+                    _rewrite(path, keep)
+        if removed:
+            logger.warning("spool: deleted %d writes of one conversation on request", removed)
+        return removed
+
+    def _dead_entries(self) -> list[dict[str, Any]]:
+        entries = []
+        for line in self._lines(self.dead_path):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
+
     def status(self) -> dict[str, Any]:
         """What health endpoints and the CLI show."""
         pending = self.pending_count()
@@ -461,20 +494,35 @@ class Spool:
                 elif record.id not in done:
                     keep.append(line)
             if len(keep) != len(lines) or self._has_data(self.replayed_path):
-                tmp = self.pending_path.with_suffix(".tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    data = "".join(line + "\n" for line in keep).encode("utf-8")
-                    os.write(fd, data)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, self.pending_path)
-                _fsync_dir(self.directory)
+                _rewrite(self.pending_path, keep)
                 # Only now: the ids left in replayed.ids match no pending record any more.
                 with open(self.replayed_path, "wb") as handle:
                     handle.flush()
                     os.fsync(handle.fileno())
+
+
+def _line_key(line: str) -> str | None:
+    """The conversation key of a pending record or dead entry (None when it has none or the
+    line is unreadable: such lines stay for an operator)."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    key = data.get("key") if isinstance(data, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def _rewrite(path: Path, lines: list[str]) -> None:
+    """Replaces ``path`` with ``lines`` atomically (temporary file, fsync, rename)."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 @lru_cache(maxsize=8)

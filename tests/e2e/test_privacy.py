@@ -72,6 +72,7 @@ def test_export_then_delete_a_citizen_across_all_stores(stack: Stack, rest: Rest
     for key, value in after.items():
         if isinstance(value, list):
             assert value == [], (key, value)
+    assert after["spooled_writes"] == {"pending": [], "dead": []}
     # Rasa reads the tracker store on every request: the conversation is gone there too.
     assert not [e for e in tracker_events(stack, sender) if e.get("event") == "user"]
     # Nobody else lost anything.

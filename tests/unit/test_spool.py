@@ -324,3 +324,24 @@ def test_cli_status_and_replay(tmp_settings: Settings, db_url: str) -> None:
     assert replayed.exit_code == 0, replayed.output
     assert "replayed 1, dead-lettered 1, still pending 0" in replayed.output
     assert "dead letters: 1" in runner.invoke(app, ["spool", "status"]).output
+
+
+def test_a_citizens_deletion_request_removes_their_spooled_writes(spool: Spool, table: str) -> None:
+    """Privacy: a conversation deleted on request must not come back when the spool replays,
+    and its dead-lettered writes go too; others' writes stay."""
+    spool.append("probe", {"n": 1}, key="citizen-a")
+    spool.append("probe", {"n": 2}, key="citizen-b")
+    spool.append("probe", {"n": 3, "label": "kept"}, key="citizen-a")
+    spool.dead_letter(SpoolRecord("probe", {"n": 9}, key="citizen-a"), "IntegrityError: x")
+    spool.dead_letter(SpoolRecord("probe", {"n": 8}, key="citizen-b"), "IntegrityError: y")
+
+    exported = spool.records_for("citizen-a")
+    assert [r["payload"]["n"] for r in exported["pending"]] == [1, 3]
+    assert [d["payload"]["n"] for d in exported["dead"]] == [9]
+
+    assert spool.forget("citizen-a") == 3
+    assert spool.records_for("citizen-a") == {"pending": [], "dead": []}
+    assert spool.forget("citizen-a") == 0
+    assert spool.replay().replayed == 1
+    assert probe_rows() == [2]  # citizen-a's writes never reached the database
+    assert [d["key"] for d in dead_entries(spool)] == ["citizen-b"]
