@@ -120,6 +120,19 @@ def resolve(kind: str) -> ReplayFunction:
     return function
 
 
+def payload_time(payload: dict[str, Any], name: str) -> datetime:
+    """A time a replay function reads back from a record's payload (written with
+    ``isoformat()`` when the write was first tried). A missing or naive value makes the record
+    unwritable (ValueError: it goes to dead) rather than filed at the wrong time."""
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"payload has no {name} timestamp")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} has no time zone: {value!r}")
+    return moment
+
+
 def _utcnow() -> str:
     return datetime.now(UTC).isoformat()
 

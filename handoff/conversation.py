@@ -30,7 +30,14 @@ from sqlalchemy.orm import Session
 
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
-from askagency.spool import Spool, SpoolRecord, SpoolRejected, get_spool, is_database_unavailable
+from askagency.spool import (
+    Spool,
+    SpoolRecord,
+    SpoolRejected,
+    get_spool,
+    is_database_unavailable,
+    payload_time,
+)
 from handoff import service
 from handoff.hours import StaffedHours, build_hours
 from handoff.models import MESSAGE_MAX_CHARS, Direction, Reason, TicketMessage
@@ -340,21 +347,11 @@ async def _queue_handoff(
     )
 
 
-def _spooled_time(payload: dict[str, Any], name: str) -> datetime:
-    value = payload.get(name)
-    if not isinstance(value, str):
-        raise ValueError(f"payload has no {name} timestamp")
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} has no time zone: {value!r}")
-    return moment
-
-
 def replay_open(session: Session, payload: dict[str, Any]) -> None:
     """Spool kind ``handoff_open``: the ticket as it would have been opened at the time of the
     request. Idempotent: an open ticket of the conversation is re-used."""
     settings = get_settings()
-    requested_at = _spooled_time(payload, "requested_at")
+    requested_at = payload_time(payload, "requested_at")
     available = service.availability(
         session, staffed_hours(settings), settings.handoff_presence_window_s, now=requested_at
     )
@@ -384,7 +381,7 @@ def replay_message(session: Session, payload: dict[str, Any]) -> None:
     body = payload.get("text")
     if not isinstance(body, str):
         raise ValueError("payload has no text")
-    sent_at = _spooled_time(payload, "sent_at")
+    sent_at = payload_time(payload, "sent_at")
     ticket = service.open_ticket_for(session, conversation_id)
     if ticket is None:
         raise SpoolRejected(f"no open ticket for conversation {conversation_id!r}")

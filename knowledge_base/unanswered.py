@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from askagency.db import Base
 from askagency.privacy import redact
+from askagency.spool import payload_time
 from knowledge_base.models import (
     ACTOR_MAX_LEN,
     ID_MAX_LEN,
@@ -186,34 +187,6 @@ def usage_counts(session: Session) -> dict[str, int]:
     return {str(faq_id): int(count) for faq_id, count in rows}
 
 
-def record_safely(action: Callable[[Session], object], database_url: str | None = None) -> bool:
-    """Run one recording in its own transaction; log and swallow database errors.
-
-    For callers that cannot describe the write as data: a failed write is lost. The action
-    server records through :func:`askagency.spool.store` with the payloads below instead, so a
-    database outage delays its recordings instead of dropping them.
-    """
-    from askagency.db import session_scope
-
-    try:
-        with session_scope(database_url) as session:
-            action(session)
-        return True
-    except Exception as exc:  # noqa: BLE001 - any storage failure is logged, never raised
-        logger.warning("could not record to the unanswered queue: %s: %s", type(exc).__name__, exc)
-        return False
-
-
-def _spooled_time(payload: dict[str, object], name: str) -> datetime:
-    value = payload.get(name)
-    if not isinstance(value, str):
-        raise ValueError(f"payload has no {name} timestamp")
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} has no time zone: {value!r}")
-    return moment
-
-
 def unanswered_payload(
     text: str,
     reason: str,
@@ -238,7 +211,7 @@ def unanswered_payload(
 def replay_unanswered(session: Session, payload: dict[str, object]) -> None:
     """Spool kind ``unanswered``. Idempotent: a question already stored with the same time and
     text (a replay repeated after a crash) is not stored twice."""
-    asked_at = _spooled_time(payload, "asked_at")
+    asked_at = payload_time(payload, "asked_at")
     text = str(payload.get("text") or "")
     existing = session.scalar(
         select(UnansweredQuestion.id).where(
@@ -270,7 +243,7 @@ def replay_answered(session: Session, payload: dict[str, object]) -> None:
     faq_id = payload.get("faq_id")
     if not isinstance(faq_id, str) or not faq_id:
         raise ValueError("payload has no faq_id")
-    record_answered(session, faq_id, now=_spooled_time(payload, "answered_at"))
+    record_answered(session, faq_id, now=payload_time(payload, "answered_at"))
 
 
 # --- resolving ----------------------------------------------------------------------------------

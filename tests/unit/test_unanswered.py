@@ -31,7 +31,6 @@ from knowledge_base.unanswered import (
     open_questions,
     purge_before,
     record_answered,
-    record_safely,
     record_unanswered,
     status_counts,
     usage_counts,
@@ -92,19 +91,6 @@ def test_answer_counts(db_session: Session) -> None:
     assert usage_counts(db_session) == {"liquids": 2, "laptops": 1}
     usage = db_session.get(FaqUsage, "liquids")
     assert usage is not None and usage.last_answered_at >= usage.first_answered_at
-
-
-def test_record_safely_commits_and_swallows_errors(db_url: str) -> None:
-    assert record_safely(lambda s: record_unanswered(s, "where is lost and found", "handoff"))
-
-    def broken(_session: Session) -> None:
-        raise RuntimeError("database is locked")
-
-    assert record_safely(broken) is False
-    from askagency.db import session_scope
-
-    with session_scope() as session:
-        assert [q.text for q in open_questions(session)] == ["where is lost and found"]
 
 
 def test_accept_as_variant_adds_variant_and_closes_questions(db_session: Session) -> None:
