@@ -142,6 +142,28 @@ class ScaleConfig:
             amqp_queue=env.get("ASKAGENCY_AMQP_QUEUE", "askagency_events"),
         )
 
+    @classmethod
+    def for_database(
+        cls, database_url: str, tracker_db: str, amqp_queue: str, replicas: int = 2
+    ) -> ScaleConfig:
+        """``replicas`` Rasa and action servers on free ports, the app tables in
+        ``database_url`` and Rasa's tracker in ``tracker_db`` on the same PostgreSQL server
+        (the tests and benchmarks that run a scale stack on their own throw-away databases)."""
+        from sqlalchemy.engine import make_url
+
+        server = make_url(database_url)
+        return cls(
+            database_url=database_url,
+            rasa_ports=[free_port() for _ in range(replicas)],
+            action_ports=[free_port() for _ in range(replicas)],
+            pg_host=server.host or "127.0.0.1",
+            pg_port=server.port or 5432,
+            pg_user=server.username or "postgres",
+            pg_password=server.password or "",
+            tracker_db=tracker_db,
+            amqp_queue=amqp_queue,
+        )
+
     @property
     def amqp_url(self) -> str:
         return (

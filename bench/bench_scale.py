@@ -18,9 +18,7 @@ import argparse
 import asyncio
 import csv
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,37 +35,18 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from askagency.launcher import (  # noqa: E402
-    OFFLINE_ENV,
     ScaleConfig,
     Stack,
     StackConfig,
     free_port,
 )
 from bench.common import RESULTS, machine, merge_result  # noqa: E402
-from tests.stack import ensure_rasa_model  # noqa: E402
+from tests.services import PG_URL, delete_queue, pg_admin  # noqa: E402
+from tests.stack import cli, ensure_rasa_model  # noqa: E402
 
 LEVELS = (1, 2, 4, 8, 16, 32)
 P95_LIMIT_MS = 300.0
 TURNS_PER_CONVERSATION = 10
-PG_URL = os.environ.get(
-    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-
-def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    """``askagency`` against ``data_dir`` (and ``env``'s database), as an operator runs it."""
-    full_env = {**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir), **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "askagency.cli", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"askagency {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -204,54 +183,27 @@ def rss_mb(stack: Stack) -> dict[str, dict[str, float]]:
     return out
 
 
-def _pg_admin(sql: str) -> None:
-    from sqlalchemy import text
-
-    from askagency.db import make_engine
-
-    engine = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
 @contextmanager
 def scale_resources(data_dir: Path) -> Iterator[ScaleConfig]:
     """Own PostgreSQL databases and RabbitMQ queue for one benchmark run, removed afterwards."""
-    import pika
     from sqlalchemy.engine import make_url
 
     suffix = uuid.uuid4().hex[:8]
     app_db, tracker_db, queue = f"askagency_bench_{suffix}", f"askagency_btrk_{suffix}", ""
-    _pg_admin(f'CREATE DATABASE "{app_db}"')
-    pg = make_url(PG_URL)
-    app_url = pg.set(database=app_db).render_as_string(hide_password=False)
+    pg_admin(f'CREATE DATABASE "{app_db}"')
+    app_url = make_url(PG_URL).set(database=app_db).render_as_string(hide_password=False)
     try:
         env = {"ASKAGENCY_DATABASE_URL": app_url}
         cli(data_dir, "kb", "load-sample", env=env)
         cli(data_dir, "kb", "build-index", env=env)
         queue = f"askagency_bench_{suffix}"
-        yield ScaleConfig(
-            database_url=app_url,
-            rasa_ports=[free_port(), free_port()],
-            action_ports=[free_port(), free_port()],
-            pg_host=pg.host or "127.0.0.1",
-            pg_port=pg.port or 5432,
-            pg_user=pg.username or "postgres",
-            pg_password=pg.password or "",
-            tracker_db=tracker_db,
-            amqp_queue=queue,
-        )
+        yield ScaleConfig.for_database(app_url, tracker_db, queue)
     finally:
         if queue:
             with suppress(Exception):
-                connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-                connection.channel().queue_delete(queue=queue)
-                connection.close()
+                delete_queue(queue)
         for name in (app_db, tracker_db):
-            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def bench_profile(

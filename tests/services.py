@@ -90,3 +90,14 @@ def fresh_schema(prefix: str = "t") -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def delete_queue(queue: str, url: str = AMQP_URL) -> None:
+    """Removes a RabbitMQ queue a test or benchmark declared for itself."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        connection.channel().queue_delete(queue=queue)
+    finally:
+        connection.close()

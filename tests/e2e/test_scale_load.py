@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
 from askagency.launcher import ScaleConfig, Stack, StackConfig, free_port
-from tests.services import AMQP_URL, PG_URL, pg_admin, require_postgres, unavailable
+from tests.services import PG_URL, delete_queue, pg_admin, require_postgres, unavailable
 from tests.stack import cli, ensure_rasa_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -59,16 +59,6 @@ def _require_services() -> None:
         except OSError as exc:
             unavailable(f"{name} is unreachable at {host}:{port}: {exc}")
     require_postgres()
-
-
-def _delete_queue(queue: str) -> None:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    try:
-        connection.channel().queue_delete(queue=queue)
-    finally:
-        connection.close()
 
 
 def _get_json(url: str) -> Any:
@@ -138,19 +128,8 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         env = {"ASKAGENCY_DATA_DIR": str(data_dir), "ASKAGENCY_DATABASE_URL": app_db_url}
         cli(data_dir, "kb", "load-sample", env=env)
         cli(data_dir, "kb", "build-index", env=env)
-        pg = make_url(PG_URL)
         queue = f"askagency_load_{suffix}"
-        scale = ScaleConfig(
-            database_url=app_db_url,
-            rasa_ports=[free_port(), free_port()],
-            action_ports=[free_port(), free_port()],
-            pg_host=pg.host or "127.0.0.1",
-            pg_port=pg.port or 5432,
-            pg_user=pg.username or "postgres",
-            pg_password=pg.password or "",
-            tracker_db=tracker_db,
-            amqp_queue=queue,
-        )
+        scale = ScaleConfig.for_database(app_db_url, tracker_db, queue)
         cfg = StackConfig(
             data_dir=data_dir,
             rasa_port=free_port(),
@@ -168,7 +147,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
             yield ScaleStack(stack, app_db_url, _answered_alone(stack.cfg.rasa_url))
     finally:
         if queue:
-            _delete_queue(queue)
+            delete_queue(queue)
         for name in (app_db, tracker_db):
             pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

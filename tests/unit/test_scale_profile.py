@@ -1,4 +1,5 @@
-"""The scale profile's process plan (launcher) and its round-robin proxy (deploy/proxy.py)."""
+"""The launcher's process plan (embedded and scale profile, the environment its children get)
+and the scale profile's round-robin proxy (deploy/proxy.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from deploy.proxy import create_app, parse_listen
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/askagency"
 
 
-def _cfg(tmp_path: Path, scale: ScaleConfig | None) -> StackConfig:
+def _cfg(
+    tmp_path: Path, scale: ScaleConfig | None, extra_env: dict[str, str] | None = None
+) -> StackConfig:
     return StackConfig(
         data_dir=tmp_path,
         rasa_port=5005,
@@ -32,6 +35,7 @@ def _cfg(tmp_path: Path, scale: ScaleConfig | None) -> StackConfig:
         log_dir=tmp_path / "logs",
         with_console=False,
         scale=scale,
+        extra_env=extra_env or {},
     )
 
 
@@ -191,3 +195,43 @@ def test_proxy_rejects_bad_arguments() -> None:
         parse_listen("5005")
     with pytest.raises(ValueError, match="at least one upstream"):
         create_app([])
+
+
+def test_scale_config_for_a_database_takes_the_server_from_its_url() -> None:
+    url = "postgresql+psycopg://app:secret@db.internal:6543/askagency_app"
+    scale = ScaleConfig.for_database(url, "askagency_tracker_x", "queue_x", replicas=3)
+    assert (scale.pg_host, scale.pg_port, scale.pg_user, scale.pg_password) == (
+        "db.internal",
+        6543,
+        "app",
+        "secret",
+    )
+    assert (scale.database_url, scale.tracker_db, scale.amqp_queue) == (
+        url,
+        "askagency_tracker_x",
+        "queue_x",
+    )
+    assert len(set(scale.rasa_ports + scale.action_ports)) == 6
+
+
+# The launcher bounds glibc's malloc arenas for its children (docs/scale.md, action-server
+# memory), unless the operator set MALLOC_ARENA_MAX explicitly.
+
+
+def test_children_get_two_malloc_arenas_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    specs = {s.name: s for s in service_specs(_cfg(tmp_path, None))}
+    assert specs["actions"].env["MALLOC_ARENA_MAX"] == "2"
+    assert {s.env.get("MALLOC_ARENA_MAX") for s in specs.values()} == {"2"}
+
+
+def test_an_explicit_malloc_arena_value_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert service_specs(_cfg(tmp_path, None))[0].env["MALLOC_ARENA_MAX"] == "4"
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    cfg = _cfg(tmp_path, None, {"MALLOC_ARENA_MAX": "1"})
+    assert service_specs(cfg)[0].env["MALLOC_ARENA_MAX"] == "1"
