@@ -28,6 +28,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from askagency.config import PROJECT_ROOT, Settings, get_settings
 
@@ -213,6 +214,24 @@ class StackConfig:
     @property
     def profile(self) -> str:
         return "embedded" if self.scale is None else "scale"
+
+    @classmethod
+    def on_free_ports(
+        cls, data_dir: Path, rasa_token: str, model_path: Path, **options: Any
+    ) -> StackConfig:
+        """A throw-away stack (tests, benchmarks): every process on a free loopback port, logs
+        under ``data_dir``, so several can run side by side; ``options`` are the other fields."""
+        return cls(
+            data_dir=data_dir,
+            rasa_port=free_port(),
+            action_port=free_port(),
+            console_port=free_port(),
+            analytics_port=free_port(),
+            rasa_token=rasa_token,
+            model_path=model_path,
+            log_dir=data_dir / "logs",
+            **options,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> StackConfig:

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from askagency.launcher import Stack, StackConfig, free_port  # noqa: E402
+from askagency.launcher import Stack, StackConfig  # noqa: E402
 from tests.e2e.conftest import RestClient, cli, ensure_rasa_model  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latency.json"
@@ -113,15 +113,10 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="askagency-bench-"))
     cli(data_dir, "kb", "load-sample")
     cli(data_dir, "kb", "build-index")
-    cfg = StackConfig(
-        data_dir=data_dir,
-        rasa_port=free_port(),
-        action_port=free_port(),
-        console_port=free_port(),
-        analytics_port=free_port(),
-        rasa_token="bench",
-        model_path=ensure_rasa_model(),
-        log_dir=data_dir / "logs",
+    cfg = StackConfig.on_free_ports(
+        data_dir,
+        "bench",
+        ensure_rasa_model(),
         with_console=False,
         # One simulated citizen sends far faster than a person: the per-sender abuse limit
         # would answer 429, which is not what this benchmark measures.

@@ -38,7 +38,6 @@ from askagency.launcher import (  # noqa: E402
     ScaleConfig,
     Stack,
     StackConfig,
-    free_port,
 )
 from bench.common import RESULTS, machine, merge_result  # noqa: E402
 from tests.services import PG_URL, delete_queue, pg_admin  # noqa: E402
@@ -242,24 +241,14 @@ def bench_profile(
 
 @contextmanager
 def profile_config(profile: str, data_dir: Path) -> Iterator[StackConfig]:
-    common = {
-        "data_dir": data_dir,
-        "rasa_port": free_port(),
-        "action_port": free_port(),
-        "console_port": free_port(),
-        "rasa_token": "bench",
-        "model_path": ensure_rasa_model(),
-        "log_dir": data_dir / "logs",
-        "with_console": False,
-        "extra_env": {"ASKAGENCY_ANALYTICS_PORT": str(free_port())},
-    }
+    model = ensure_rasa_model()
     if profile == "embedded":
         cli(data_dir, "kb", "load-sample")
         cli(data_dir, "kb", "build-index")
-        yield StackConfig(**common)
+        yield StackConfig.on_free_ports(data_dir, "bench", model, with_console=False)
         return
     with scale_resources(data_dir) as scale:
-        yield StackConfig(**common, scale=scale)
+        yield StackConfig.on_free_ports(data_dir, "bench", model, with_console=False, scale=scale)
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from askagency.config import PROJECT_ROOT
-from askagency.launcher import OFFLINE_ENV, Stack, StackConfig, free_port
+from askagency.launcher import OFFLINE_ENV, Stack, StackConfig
 
 MODEL_DIR = PROJECT_ROOT / "var" / "models"
 
@@ -133,16 +133,7 @@ def stack_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def stack(stack_data_dir: Path) -> Iterator[Stack]:
-    cfg = StackConfig(
-        data_dir=stack_data_dir,
-        rasa_port=free_port(),
-        action_port=free_port(),
-        console_port=free_port(),
-        analytics_port=free_port(),
-        rasa_token="e2e-token",
-        model_path=ensure_rasa_model(),
-        log_dir=stack_data_dir / "logs",
-    )
+    cfg = StackConfig.on_free_ports(stack_data_dir, "e2e-token", ensure_rasa_model())
     with Stack(cfg) as running:
         yield running
 

@@ -270,16 +270,8 @@ def channel_stack(
     }
     for prefix in ("MESSENGER", "X", "TWILIO", "TELEGRAM"):
         env[f"ASKAGENCY_{prefix}_RETRY_BACKOFF_S"] = "0.05"
-    cfg = StackConfig(
-        data_dir=data_dir,
-        rasa_port=free_port(),
-        action_port=free_port(),
-        console_port=free_port(),
-        analytics_port=free_port(),
-        rasa_token="channels-e2e-token",
-        model_path=ensure_rasa_model(),
-        log_dir=data_dir / "logs",
-        extra_env=env,
+    cfg = StackConfig.on_free_ports(
+        data_dir, "channels-e2e-token", ensure_rasa_model(), extra_env=env
     )
     with Stack(cfg) as running:
         yield running

@@ -162,15 +162,10 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
             "Agent Olga",
             env={**env, "ASKAGENCY_NEW_PASSWORD": PASSWORD},
         )
-        cfg = StackConfig(
-            data_dir=data_dir,
-            rasa_port=free_port(),
-            action_port=free_port(),
-            console_port=free_port(),
-            analytics_port=free_port(),
-            rasa_token=TOKEN,
-            model_path=ensure_rasa_model(),
-            log_dir=data_dir / "logs",
+        cfg = StackConfig.on_free_ports(
+            data_dir,
+            TOKEN,
+            ensure_rasa_model(),
             extra_env={
                 "ASKAGENCY_DATABASE_URL": app_url,
                 "ASKAGENCY_SPOOL_RETRY_SECONDS": "1",

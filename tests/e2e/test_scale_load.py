@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
-from askagency.launcher import ScaleConfig, Stack, StackConfig, free_port
+from askagency.launcher import ScaleConfig, Stack, StackConfig
 from tests.services import PG_URL, delete_queue, pg_admin, require_postgres, unavailable
 from tests.stack import cli, ensure_rasa_model
 
@@ -130,17 +130,11 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         cli(data_dir, "kb", "build-index", env=env)
         queue = f"askagency_load_{suffix}"
         scale = ScaleConfig.for_database(app_db_url, tracker_db, queue)
-        cfg = StackConfig(
-            data_dir=data_dir,
-            rasa_port=free_port(),
-            action_port=free_port(),
-            console_port=free_port(),
-            analytics_port=free_port(),
-            rasa_token=TOKEN,
-            model_path=ensure_rasa_model(),
-            log_dir=data_dir / "logs",
+        cfg = StackConfig.on_free_ports(
+            data_dir,
+            TOKEN,
+            ensure_rasa_model(),
             with_console=False,
-            extra_env={"ASKAGENCY_ANALYTICS_PORT": str(free_port())},
             scale=scale,
         )
         with Stack(cfg) as stack:
