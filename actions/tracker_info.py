@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rasa_sdk import Tracker
 
 from knowledge_base import language
@@ -26,11 +24,6 @@ def latest_entity(tracker: Tracker, entity: str) -> str | None:
     return None
 
 
-def _normalise_language(value: Any) -> str | None:
-    """``"es-MX"`` -> ``"es"``; anything that is not a plausible language tag -> None."""
-    return language.normalise(value)
-
-
 def language_choice(tracker: Tracker, default: str) -> language.LanguageChoice:
     """The language of this turn and where it came from (``knowledge_base.language`` rule).
 
@@ -39,8 +32,8 @@ def language_choice(tracker: Tracker, default: str) -> language.LanguageChoice:
     overrides it, so a citizen who writes in Spanish on an English page is answered in Spanish.
     """
     metadata = tracker.latest_message.get("metadata") or {}
-    hint = _normalise_language(metadata.get("language")) if isinstance(metadata, dict) else None
-    hint = hint or _normalise_language(tracker.get_slot("language"))
+    hint = language.normalise(metadata.get("language")) if isinstance(metadata, dict) else None
+    hint = hint or language.normalise(tracker.get_slot("language"))
     return language.choose(latest_text(tracker), hint, default)
 
 

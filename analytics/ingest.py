@@ -31,6 +31,7 @@ from analytics.models import (
     AnalyticsRejectedEvent,
     AnalyticsTurn,
 )
+from knowledge_base.language import normalise as normalise_language
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +95,6 @@ def event_key(event: Mapping[str, Any]) -> str:
     """Content hash of an event: equal events (a replay) get equal keys."""
     canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def normalise_language(value: Any) -> str | None:
-    """``"es-MX"`` -> ``"es"``; anything that is not a plausible language tag -> None."""
-    if not isinstance(value, str):
-        return None
-    primary = value.strip().replace("_", "-").split("-")[0].lower()
-    if 2 <= len(primary) <= 3 and primary.isalpha():
-        return primary
-    return None
 
 
 def _decode(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
