@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import unavailable
+
 MODEL = Path(__file__).resolve().parents[2] / "var" / "models" / "askagency.tar.gz"
 
 HELD_OUT = [
@@ -30,7 +32,7 @@ HELD_OUT = [
 @pytest.fixture(scope="module")
 def agent():  # type: ignore[no-untyped-def]
     if not MODEL.exists():
-        pytest.skip("no trained model: run `make train`")
+        unavailable("no trained model: run `make train`")
     from rasa.core.agent import Agent
 
     return Agent.load(str(MODEL))
