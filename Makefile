@@ -45,6 +45,7 @@ $(RASA_VENV)/.installed: requirements-rasa.txt
 	@touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed
+	@scripts/ensure-dictionaries.sh
 
 # --- Rasa model: retrained only when its inputs change -----------------------------------------
 $(MODELS)/.trained: $(RASA_VENV)/.installed $(RASA_INPUTS)

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     # recommendation on knowledge_base/sample/eval_queries.csv (held-out paraphrases).
     answer_confidence: float = Field(default=0.25, ge=0.0, le=1.0)
     clarify_max_options: int = 3
+    # Per-language overrides of answer_threshold / clarify_threshold / answer_margin /
+    # answer_confidence, applied by the language of the top FAQ (knowledge_base/decision.py).
+    # Calibrate with `askagency kb evaluate FILE --language es --sweep`. The default is the
+    # sweep's recommendation for the sample KB's Spanish on eval_queries_es_dev.csv (its
+    # development file; eval_queries_es.csv stays the test). JSON in the environment:
+    # ASKAGENCY_LANGUAGE_THRESHOLDS='{"es": {"answer_threshold": 0.6}}'.
+    language_thresholds: dict[str, dict[str, float]] = Field(
+        default={
+            "es": {"answer_threshold": 0.45, "clarify_threshold": 0.35, "answer_confidence": 0.45}
+        }
+    )
     default_language: str = "en"
     # Languages (ISO 639-1) the detector chooses among (knowledge_base/language.py and
     # docs/languages.md); the detector takes about 200 MB in the action server for these 12.
@@ -79,6 +90,11 @@ class Settings(BaseSettings):
     # multilingual sentence-transformers folder); the others use `embedding_model`. JSON in the
     # environment: ASKAGENCY_EMBEDDING_MODELS='{"es": "/models/paraphrase-multilingual-MiniLM"}'.
     embedding_models: dict[str, str] = Field(default_factory=dict)
+    # Where bilingual dictionaries in dictd format are looked for (FreeDict's
+    # freedict-spa-eng etc., installed by `make setup`): a question in another language than
+    # the main one is also translated word by word for retrieval (knowledge_base/glossary.py).
+    # JSON list in the environment: ASKAGENCY_DICTIONARY_DIRS='["/usr/share/dictd"]'.
+    dictionary_dirs: list[str] = Field(default=["/usr/share/dictd"])
 
     # Limits
     max_message_chars: int = 2000

@@ -4,7 +4,10 @@ Builds the sample KB (English + Spanish FAQs) in memory with the configured embe
 then evaluates two labelled Spanish files restricted to the Spanish FAQs:
 
 * ``eval_queries_es.csv``: the issue's test set (never used to write variants or pick weights);
-* ``eval_queries_es_holdout.csv``: a second, independent file written before the scorer changed.
+* ``eval_queries_es_holdout.csv``: a second, independent file written before the scorer changed;
+* ``eval_queries_es_dev.csv``: the development file (the sample English queries translated into
+  Spanish without looking at the other two files), on which the Spanish decision thresholds
+  (``language_thresholds``) were calibrated with ``kb evaluate --sweep``.
 
 Each with two scorers:
 
@@ -34,7 +37,7 @@ from knowledge_base.retriever import Retriever  # noqa: E402
 from knowledge_base.types import FaqRecord  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
-FILES = ("eval_queries_es.csv", "eval_queries_es_holdout.csv")
+FILES = ("eval_queries_es.csv", "eval_queries_es_holdout.csv", "eval_queries_es_dev.csv")
 KEYS = (
     "top1",
     "top3",

@@ -17,8 +17,9 @@ still gates it, so out-of-scope questions keep going to a person.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from knowledge_base.types import Decision, FaqHit, Outcome
 
@@ -37,6 +38,38 @@ class DecisionSettings(Protocol):
     clarify_max_options: int
     # Optional ``answer_confidence`` (float in [0, 1]): read with getattr so settings
     # objects written before it existed keep working; missing or >= 1 turns it off.
+
+
+THRESHOLD_FIELDS = ("answer_threshold", "clarify_threshold", "answer_margin", "answer_confidence")
+
+
+@dataclass(frozen=True)
+class LanguageThresholds:
+    """The decision settings with one language's overrides applied."""
+
+    answer_threshold: float
+    clarify_threshold: float
+    answer_margin: float
+    clarify_max_options: int
+    answer_confidence: float | None
+
+
+def thresholds_for(settings: Any, language: str | None) -> Any:
+    """``settings`` with ``language_thresholds[language]`` applied, when it has any.
+
+    Why per language: scores of a language searched by the language scorer (another scale of
+    signals: translations, stems) are not on the main language's scale, so the same threshold
+    answers a different share of its questions. An agency calibrates each language with
+    ``askagency kb evaluate --language xx --sweep`` on labelled questions in it.
+    """
+    overrides: Mapping[str, float] = (getattr(settings, "language_thresholds", None) or {}).get(
+        language or "", {}
+    )
+    if not overrides:
+        return settings
+    values = {name: getattr(settings, name, None) for name in THRESHOLD_FIELDS}
+    values.update({k: float(v) for k, v in overrides.items() if k in THRESHOLD_FIELDS})
+    return LanguageThresholds(clarify_max_options=settings.clarify_max_options, **values)
 
 
 def _same_question(a: FaqHit, b: FaqHit, groups: dict[str, str]) -> bool:
@@ -66,6 +99,7 @@ def decide(
         return Decision(Outcome.HANDOFF, (), 0.0)
     groups = translation_groups or {}
     top = ranked[0]
+    settings = thresholds_for(settings, top.language)
     rivals = [h for h in ranked[1:] if not _same_question(top, h, groups)]
     margin = top.score - rivals[0].score if rivals else top.score
     if (

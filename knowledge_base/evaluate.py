@@ -40,6 +40,7 @@ from knowledge_base.decision import (
     DecisionSettings,
     confidence_lead,
     decide,
+    thresholds_for,
 )
 from knowledge_base.types import FaqHit, Outcome
 
@@ -252,6 +253,8 @@ def evaluate(
     """Run every labelled query through ``retriever.search_many`` and ``decide``."""
     if not labelled:
         raise ValueError("evaluate() needs at least one labelled query")
+    # The language's own thresholds (settings.language_thresholds), reported and swept from.
+    settings = thresholds_for(settings, language)
     started = time.perf_counter()
     texts = [t for t, _ in labelled]
     expected = [e for _, e in labelled]

@@ -14,6 +14,9 @@ in-scope ones. So for such a language the score combines, per FAQ (mean of its b
   original, whose variants are more numerous): the English model still places a Spanish
   question near English text sharing its names and cognates ("insulina", "CPAP", "REAL ID").
   An unrelated question is far from both sides, which pulls out-of-scope scores down;
+* the same cosine for the question translated word by word into the main language
+  (knowledge_base/glossary.py): "mis tijeras" -> "my scissors" lets the English model compare
+  meanings, not just shared letters. Only when a glossary for the language is found;
 
 times a classifier over embedding, character and word features of the language's variants
 (optionally the translations' embeddings). Built from a loaded bundle on the language's first
@@ -43,6 +46,7 @@ from sklearn.linear_model import LogisticRegression
 LEXICAL_WEIGHT = 1.0
 WORD_WEIGHT = 0.5
 PIVOT_WEIGHT = 1.0
+TRANSLATION_WEIGHT = 4.0
 PIVOT_IN_CLASSIFIER = False
 CLASSIFIER_WEIGHT = 0.5
 CLASSIFIER_C = 30.0
@@ -124,7 +128,8 @@ class LanguageScorer:
     ``vectors`` those texts' L2-normalised embeddings and ``encode`` the matching query
     encoder (texts -> normalised vectors). ``language`` picks the Snowball stemmer;
     ``pivot_vectors`` are the FAQs' translations' row vectors, ``pivot_offsets`` delimiting
-    them per FAQ like ``offsets`` (an empty range: no translation).
+    them per FAQ like ``offsets`` (an empty range: no translation). ``translate`` renders a
+    query in the pivot rows' language (a Glossary's ``translate``) for the translation signal.
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class LanguageScorer:
         language: str | None = None,
         pivot_vectors: np.ndarray | None = None,
         pivot_offsets: Sequence[int] | None = None,
+        translate: Callable[[str], str] | None = None,
     ) -> None:
         if len(offsets) != len(positions) + 1 or offsets[-1] != len(row_texts):
             raise ValueError("offsets must delimit every FAQ's rows")
@@ -169,6 +175,7 @@ class LanguageScorer:
         # them per FAQ, an empty range = no translation): the English model still places a
         # Spanish question near English text sharing its names and cognates.
         self.pivot_vectors = pivot_vectors
+        self.translate = translate
         self.pivot_starts = self.pivot_ends = None
         if pivot_vectors is not None:
             if pivot_offsets is None or len(pivot_offsets) != len(positions) + 1:
@@ -249,8 +256,16 @@ class LanguageScorer:
         pivot = self._pivot(np.asarray(q_vectors, dtype=np.float32))
         # An FAQ without a translation is averaged over the signals it has, so it is not
         # capped below the answer threshold for lacking one.
-        pivot_weight = PIVOT_WEIGHT * self._has_pivot()
-        hybrid = (dense + LEXICAL_WEIGHT * lexical + WORD_WEIGHT * words + pivot_weight * pivot) / (
+        has_pivot = self._has_pivot()
+        pivot_weight = PIVOT_WEIGHT * has_pivot
+        cross = pivot_weight * pivot
+        if self.translate is not None and self.pivot_vectors is not None and TRANSLATION_WEIGHT:
+            translated = self.encode([self.translate(q) or q for q in queries])
+            pivot_weight = pivot_weight + TRANSLATION_WEIGHT * has_pivot
+            cross = cross + TRANSLATION_WEIGHT * has_pivot * self._pivot(
+                np.asarray(translated, dtype=np.float32)
+            )
+        hybrid = (dense + LEXICAL_WEIGHT * lexical + WORD_WEIGHT * words + cross) / (
             1 + LEXICAL_WEIGHT + WORD_WEIGHT + pivot_weight
         )
         if self.classifier is not None:
@@ -283,14 +298,21 @@ class LanguageScorer:
 
 
 def build_language_scorer(
-    bundle: Any, language: str, embedder: Any, model_path: str | None = None
+    bundle: Any,
+    language: str,
+    embedder: Any,
+    model_path: str | None = None,
+    *,
+    main_language: str | None = None,
+    dictionary_dirs: Sequence[str] = (),
 ) -> LanguageScorer | None:
     """The scorer of ``language``'s FAQs in ``bundle`` (None when it has none).
 
     With ``model_path`` (the language's own sentence-transformers model) the variants are
     embedded with it, through the shared embedding cache, so only new texts cost time.
     Each FAQ's translations in the other languages (same ``translation_group``) are the
-    pivot rows of the cross-lingual signal.
+    pivot rows of the cross-lingual signal; with ``main_language`` the questions are also
+    translated into it (glossary from the project and ``dictionary_dirs``) for that signal.
     """
     positions = [i for i, faq in enumerate(bundle.faqs) if faq.language == language]
     if not positions:
@@ -330,6 +352,11 @@ def build_language_scorer(
     def encode(texts: list[str]) -> np.ndarray:
         return np.vstack([query_model.encode_query(t) for t in texts])
 
+    glossary = None
+    if main_language and main_language != language and pivot_vectors is not None:
+        from knowledge_base.glossary import glossary_for
+
+        glossary = glossary_for(language, main_language, tuple(dictionary_dirs))
     scorer = LanguageScorer(
         positions,
         row_texts,
@@ -339,6 +366,7 @@ def build_language_scorer(
         language=language,
         pivot_vectors=None if pivot_vectors is None else np.asarray(pivot_vectors, np.float32),
         pivot_offsets=pivot_offsets,
+        translate=glossary.translate if glossary is not None else None,
     )
     scorer.own_model = own_model
     scorer.bundle_rows = bundle_rows

@@ -93,6 +93,7 @@ class Retriever:
         max_chars: int = 2000,
         main_language: str | None = None,
         language_models: dict[str, str] | None = None,
+        dictionary_dirs: Sequence[str] | None = None,
     ) -> None:
         if scorer not in SCORERS:
             raise ValueError(f"Unknown scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
@@ -110,6 +111,7 @@ class Retriever:
         # None = the language has no FAQs). Settings are read only when one is needed.
         self._main_language = main_language
         self._language_models = language_models
+        self._dictionary_dirs = None if dictionary_dirs is None else tuple(dictionary_dirs)
         self._language_scorers: dict[str, LanguageScorer | None] = {}
         self._scorer_lock = threading.Lock()
 
@@ -167,7 +169,7 @@ class Retriever:
         embedding model); None means: use the main scoring below."""
         if not language:
             return None
-        if self._main_language is None or self._language_models is None:
+        if None in (self._main_language, self._language_models, self._dictionary_dirs):
             from askagency.config import get_settings
 
             settings = get_settings()
@@ -175,13 +177,20 @@ class Retriever:
                 self._main_language = settings.default_language
             if self._language_models is None:
                 self._language_models = dict(settings.embedding_models)
+            if self._dictionary_dirs is None:
+                self._dictionary_dirs = tuple(str(d) for d in settings.dictionary_dirs)
         model_path = self._language_models.get(language)
         if language == self._main_language and not model_path:
             return None
         with self._scorer_lock:
             if language not in self._language_scorers:
                 self._language_scorers[language] = build_language_scorer(
-                    self.bundle, language, self.embedder, model_path
+                    self.bundle,
+                    language,
+                    self.embedder,
+                    model_path,
+                    main_language=self._main_language,
+                    dictionary_dirs=self._dictionary_dirs or (),
                 )
             return self._language_scorers[language]
 

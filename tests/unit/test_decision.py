@@ -125,3 +125,30 @@ def test_confidence_rival_ignores_translations_of_the_same_question():
 def test_score_rule_still_answers_without_confidence():
     decision = decide(conf_hits((0.7, 0.3), (0.5, 0.3)), SC())
     assert decision.outcome is Outcome.ANSWER and decision.hits[0].faq_id == "f0"
+
+
+def test_language_thresholds_apply_by_the_top_hit_language() -> None:
+    """A language scored on another scale gets its own calibrated thresholds; the others keep
+    the global ones."""
+    from types import SimpleNamespace
+
+    from knowledge_base.decision import thresholds_for
+
+    settings = SimpleNamespace(
+        answer_threshold=0.65,
+        clarify_threshold=0.4,
+        answer_margin=0.05,
+        answer_confidence=1.0,
+        clarify_max_options=3,
+        language_thresholds={"es": {"answer_threshold": 0.45, "clarify_threshold": 0.35}},
+    )
+    spanish = [FaqHit("a-es", 0.5, "q", "a", "es"), FaqHit("b-es", 0.3, "q", "a", "es")]
+    english = [FaqHit("a", 0.5, "q", "a", "en"), FaqHit("b", 0.3, "q", "a", "en")]
+    assert decide(spanish, settings).outcome == Outcome.ANSWER
+    assert decide(english, settings).outcome == Outcome.CLARIFY
+    low = [FaqHit("a-es", 0.37, "q", "a", "es")]
+    assert decide(low, settings).outcome == Outcome.CLARIFY  # 0.35 clarify for Spanish
+    resolved = thresholds_for(settings, "es")
+    assert (resolved.answer_threshold, resolved.answer_margin) == (0.45, 0.05)
+    assert thresholds_for(settings, "en") is settings
+    assert thresholds_for(settings, None) is settings

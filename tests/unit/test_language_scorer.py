@@ -133,3 +133,38 @@ def test_an_faq_without_translation_is_not_penalised() -> None:
         {r[0]: r[1] for r in without}[second], rel=1e-5
     )
     assert {r[0]: r[1] for r in with_pivot}[second] > 0.3
+
+
+def test_translated_question_lifts_the_faq_of_its_translation() -> None:
+    """The Spanish side cannot tell the two FAQs apart and the raw question is far from both
+    translations; its word-by-word translation is near the second FAQ's, so that decides."""
+    texts = ["pregunta uno", "pregunta uno bis", "pregunta dos", "pregunta dos bis"]
+    vectors = np.tile(np.eye(8, dtype=np.float32)[0], (4, 1))
+    pivots = np.eye(8, dtype=np.float32)[[1, 2]]
+    seen: list[str] = []
+
+    def encode(batch: list[str]) -> np.ndarray:
+        seen.extend(batch)
+        return np.stack(
+            [np.eye(8, dtype=np.float32)[2 if t == "question two" else 3] for t in batch]
+        )
+
+    def build(translate: object) -> LanguageScorer:
+        return LanguageScorer(
+            [5, 6],
+            texts,
+            [0, 2, 4],
+            vectors,
+            encode,
+            pivot_vectors=pivots,
+            pivot_offsets=[0, 1, 2],
+            translate=translate,  # type: ignore[arg-type]
+        )
+
+    [ranked] = build(lambda text: "question two").score(["pregunta dos"])
+    assert ranked[0][0] == 6 and ranked[0][1] > ranked[1][1]
+    assert seen == ["pregunta dos", "question two"]
+    [flat] = build(None).score(["pregunta dos"])
+    lead = {r[0]: r[1] for r in ranked}
+    lead_without = {r[0]: r[1] for r in flat}
+    assert lead[6] - lead[5] > lead_without[6] - lead_without[5] + 0.1
