@@ -162,9 +162,9 @@ class Glossary:
                 table.setdefault(fold(word), translation)
             sources.append(str(project))
         src3, dst3 = ISO_639_3.get(source), ISO_639_3.get(target)
-        for directory in (Path(d) for d in dictionary_dirs):
-            if not src3 or not dst3:
-                break
+        # FreeDict names dictionaries by ISO 639-3 codes: without both, there is none to find.
+        directories = [Path(d) for d in dictionary_dirs] if src3 and dst3 else []
+        for directory in directories:
             forward = _dictd_files(directory, f"freedict-{src3}-{dst3}")
             if forward:
                 for headword, senses in read_dictd(*forward):
