@@ -15,10 +15,10 @@ import logging
 import signal
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from askagency.readiness import database_status
@@ -31,7 +31,7 @@ MAX_BACKOFF_S = 30.0
 @dataclass
 class ConsumerStatus:
     source: str
-    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    started_at: str = field(default_factory=lambda: now_utc().isoformat())
     batches: int = 0
     events_received: int = 0
     events_stored: int = 0
@@ -149,7 +149,7 @@ class Consumer:
         s.events_stored += result.stored
         s.duplicates += result.duplicates
         s.rejected += result.rejected
-        s.last_batch_at = datetime.now(UTC).isoformat()
+        s.last_batch_at = now_utc().isoformat()
         s.last_error = None
         log.info(
             "batch: %d received, %d stored, %d duplicates, %d rejected, %d conversations rebuilt",

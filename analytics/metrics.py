@@ -39,6 +39,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from analytics.models import AnalyticsConversation, AnalyticsTurn
+from askagency.clock import now_utc
 
 Resolution = Literal["bot", "agent", "unresolved"]
 RESOLUTIONS: tuple[Resolution, ...] = ("bot", "agent", "unresolved")
@@ -72,7 +73,7 @@ class MetricFilter:
         today: date | None = None,
     ) -> MetricFilter:
         """From query-string values; default: the last 30 days including today."""
-        today = today or datetime.now(UTC).date()
+        today = today or now_utc().date()
         try:
             end_date = date.fromisoformat(end) if end else today
             start_date = (

@@ -27,8 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from askagency.clock import now_utc
 from askagency.db import Base
-from knowledge_base.models import UtcDateTime, utcnow
+from knowledge_base.models import UtcDateTime
 
 SENDER_MAX_LEN = 255
 KEY_MAX_LEN = 300
@@ -51,7 +52,7 @@ class AnalyticsEvent(Base):
     channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     custom: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
 
     __table_args__ = (Index("ix_analytics_event_sender_ts", "sender_id", "ts"),)
 
@@ -128,7 +129,7 @@ class AnalyticsCheckpoint(Base):
     source: Mapped[str] = mapped_column(String(255), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     events_seen: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
 
 
 class AnalyticsRejectedEvent(Base):
@@ -143,4 +144,4 @@ class AnalyticsRejectedEvent(Base):
     position: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str] = mapped_column(String(500))
     raw: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from analytics.ingest import IngestResult, RawEvent, ingest
 from analytics.models import AnalyticsCheckpoint
+from askagency.clock import now_utc
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class SqlEventSource:
         result = ingest(session, [(str(i), data) for i, data in rows], self.name)
         checkpoint.position = rows[-1][0]
         checkpoint.events_seen += len(rows)
-        checkpoint.updated_at = datetime.now(UTC)
+        checkpoint.updated_at = now_utc()
         return result
 
     def close(self) -> None:
@@ -219,7 +219,7 @@ class RabbitEventSource:
                 checkpoint = _checkpoint(session, self.name)
                 checkpoint.position += len(messages)
                 checkpoint.events_seen += len(messages)
-                checkpoint.updated_at = datetime.now(UTC)
+                checkpoint.updated_at = now_utc()
         except BaseException:
             # Not committed: dropping the connection hands the messages back to the queue.
             self.close()

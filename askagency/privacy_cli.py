@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import typer
 from sqlalchemy import Connection, create_engine, delete, inspect, select, text, update
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from askagency.config import get_settings
 from askagency.db import session_scope
 from askagency.spool import get_spool
@@ -137,7 +138,7 @@ def export_sender(sender: str, tracker_url: str, events_url: str) -> dict[str, A
         ).all()
         return {
             "sender_id": sender,
-            "exported_at": datetime.now(UTC).isoformat(),
+            "exported_at": now_utc().isoformat(),
             "tracker_events": tracker,
             "event_broker_events": broker,
             "tickets": [_row(x) for x in tickets],
@@ -204,7 +205,7 @@ def purge_older_than(days: float, tracker_url: str, events_url: str) -> dict[str
     """
     if days < 0:
         raise ValueError("--older-than must be zero or more days")
-    cutoff = datetime.now(UTC) - timedelta(days=days)
+    cutoff = now_utc() - timedelta(days=days)
     cutoff_ts = cutoff.timestamp()
     counts: dict[str, int] = {}
     with rasa_db(tracker_url) as conn:

@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def payload_time(payload: dict[str, Any], name: str) -> datetime:
 
 
 def _utcnow() -> str:
-    return datetime.now(UTC).isoformat()
+    return now_utc().isoformat()
 
 
 def _error_text(exc: BaseException) -> str:

@@ -27,9 +27,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ASKAGENCY_DATA_DIR"] = tmp
         os.environ["ASKAGENCY_DATABASE_URL"] = f"sqlite:///{tmp}/askagency.db"
+        from askagency.clock import now_utc
         from askagency.migrate import upgrade
         from askagency.spool import Spool
-        from handoff.service import now_utc
         from knowledge_base.unanswered import unanswered_payload
 
         upgrade()

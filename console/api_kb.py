@@ -18,7 +18,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -26,6 +26,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from askagency.config import Settings
 from askagency.db import get_sessionmaker, session_scope
 from console.auth import current_user, require_role
@@ -441,7 +442,7 @@ def sms_length(text: str) -> SmsLength:
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return now_utc().date()
 
 
 def is_review_due(faq: Faq, on: date | None = None) -> bool:
@@ -1186,7 +1187,7 @@ async def api_export(request: web.Request) -> web.StreamResponse:
         return buffer.getvalue()
 
     text = await read(request, work)
-    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    stamp = now_utc().strftime("%Y%m%d")
     filename = f"faqs-{status_param}-{stamp}.{fmt}"
     return web.Response(
         text=text,

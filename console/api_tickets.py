@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from askagency.clock import now_utc
 from askagency.config import Settings
 from console.auth import CurrentUser, current_user, require_role
 from console.jsonapi import in_transaction, json_error, json_model, parse_json
@@ -222,7 +223,7 @@ def _wake_worker(request: web.Request) -> None:
 
 def _detail(session: Any, ticket_id: int, me: CurrentUser) -> TicketDetailOut:
     ticket = service.get_ticket(session, ticket_id)
-    now = service.now_utc()
+    now = now_utc()
     return TicketDetailOut(
         ticket=_ticket_out(ticket, session, now),
         messages=[_message_out(m) for m in service.messages_after(session, ticket_id)],
@@ -247,7 +248,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         raise json_error(400, "language must be a language code such as 'es'")
 
     def load(session: Any) -> TicketListOut:
-        now = service.now_utc()
+        now = now_utc()
         tickets = service.list_open(session) if which == "open" else service.list_closed(session)
         if language:
             tickets = [t for t in tickets if (t.language or "").lower() == language]

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from console.models import Role, User, WebSession
 
 SESSION_COOKIE = "askagency_session"
@@ -110,7 +111,7 @@ def authenticate(
     session: Session, username: str, password: str, now: datetime | None = None
 ) -> User:
     """Checks credentials and applies the lock-out rule; raises AuthError."""
-    now = now or datetime.now(UTC)
+    now = now or now_utc()
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
         # Same work and message as a wrong password: no user enumeration.
@@ -139,7 +140,7 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password-0")
 def start_session(session: Session, user: User) -> tuple[str, WebSession]:
     """Returns the cookie value (only its hash is stored) and the session row."""
     token = secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
+    now = now_utc()
     row = WebSession(
         token_hash=_token_hash(token),
         user_id=user.id,
@@ -160,7 +161,7 @@ def load_user(session: Session, token: str | None) -> CurrentUser | None:
     if not token:
         return None
     row = session.get(WebSession, _token_hash(token))
-    if row is None or row.expires_at <= datetime.now(UTC):
+    if row is None or row.expires_at <= now_utc():
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.active:

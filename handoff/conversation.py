@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from askagency.spool import (
@@ -258,7 +259,7 @@ async def start_handoff(
         "channel": channel,
         "language": language,
         "trigger_text": trigger_text,
-        "requested_at": service.now_utc().isoformat(),
+        "requested_at": now_utc().isoformat(),
     }
     try:
         if spool.recently_failed() or await asyncio.to_thread(spool.has_pending, conversation_id):
@@ -321,7 +322,7 @@ async def _queue_handoff(
     The slot is set, so their next messages are relayed (spooled) behind the request."""
     conversation_id = str(record["conversation_id"])
     await asyncio.to_thread(spool.append, "handoff_open", record, conversation_id)
-    now = service.now_utc()
+    now = now_utc()
     staffed = hours.is_staffed(now)
     expected = None if staffed else hours.next_staffed_start(now)
     if expected is not None:
@@ -409,7 +410,7 @@ async def relay_to_agent(conversation_id: str, message_text: str, language: str)
     record = {
         "conversation_id": conversation_id,
         "text": message_text,
-        "sent_at": service.now_utc().isoformat(),
+        "sent_at": now_utc().isoformat(),
     }
     try:
         if spool.recently_failed() or await asyncio.to_thread(spool.has_pending, conversation_id):

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from askagency.db import session_scope
 from handoff.models import Delivery, MessageKind, Ticket, TicketMessage
 from handoff.rasa_api import (
@@ -30,7 +31,7 @@ from handoff.rasa_api import (
     RasaError,
     bot_event_with,
 )
-from handoff.service import claim, now_utc
+from handoff.service import claim
 
 logger = logging.getLogger(__name__)
 

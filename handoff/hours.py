@@ -46,7 +46,7 @@ class StaffedHours:
 
     def _local(self, now: datetime) -> datetime:
         if now.tzinfo is None:
-            raise ValueError("naive datetime given; use datetime.now(UTC)")
+            raise ValueError("naive datetime given; use now_utc()")
         return now.astimezone(self.timezone)
 
     def is_staffed(self, now: datetime) -> bool:

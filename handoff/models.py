@@ -24,8 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import console.models  # noqa: F401 - registers console_user, which tickets reference
+from askagency.clock import now_utc
 from askagency.db import Base
-from knowledge_base.models import UtcDateTime, utcnow
+from knowledge_base.models import UtcDateTime
 
 CONVERSATION_ID_MAX_LEN = 255
 MESSAGE_MAX_CHARS = 4000
@@ -95,7 +96,7 @@ class Ticket(Base):
     assigned_agent_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("console_user.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
     first_agent_reply_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     after_hours: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -137,7 +138,7 @@ class TicketMessage(Base):
     author: Mapped[str] = mapped_column(String(128), default="")
     author_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
     delivery_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -169,7 +170,7 @@ class TicketNote(Base):
     )
     author: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
 
 
 class AgentPresence(Base):
@@ -180,4 +181,4 @@ class AgentPresence(Base):
     user_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("console_user.id", ondelete="CASCADE"), primary_key=True
     )
-    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)

@@ -6,12 +6,13 @@ transfer, note, close). Functions take a SQLAlchemy session and leave the commit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from console.models import Role, User
 from handoff.hours import StaffedHours
 from handoff.models import (
@@ -48,10 +49,6 @@ class TicketNotFound(HandoffError):
 
 class TicketClosed(HandoffError):
     status = 409
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency.clock import now_utc
 from knowledge_base.conflicts import Conflict, detect_conflicts
 from knowledge_base.models import Faq, FaqStatus
 from knowledge_base.store import list_faqs, published_records, to_record
@@ -177,7 +178,7 @@ def content_health(
     """Everything on the health page. ``embed`` (FAQ texts, may use the
     persistent cache) is optional: without a model the date and usage checks
     still work and ``similarity_error`` says why the rest is missing."""
-    now = datetime.now(UTC)
+    now = now_utc()
     today = today or now.date()
     report = HealthReport(
         generated_at=now,

@@ -23,7 +23,6 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
+from askagency.clock import now_utc
 from knowledge_base import ann
 from knowledge_base.embedder import Embedder
 from knowledge_base.lexical import CharTfidf
@@ -257,7 +257,7 @@ def build_bundle(
         vectors, index_kind, flat_max_rows, large_kind=large_kind
     )
     timings["index_s"] = time.perf_counter() - t
-    created = datetime.now(UTC)
+    created = now_utc()
     content = hashlib.sha256(
         json.dumps([asdict(f) for f in faqs], sort_keys=True).encode()
     ).hexdigest()
@@ -382,7 +382,7 @@ def save_bundle(bundle: Bundle, index_dir: Path | str, keep: int = KEEP_VERSIONS
     """
     root = Path(index_dir)
     root.mkdir(parents=True, exist_ok=True)
-    version = bundle.version or datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    version = bundle.version or now_utc().strftime("%Y%m%dT%H%M%S%fZ")
     if (root / version).exists():
         version = f"{version}-{uuid.uuid4().hex[:6]}"
     bundle.meta["version"] = version

@@ -29,6 +29,7 @@ from sqlalchemy.ext.orderinglist import ordering_list
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from askagency.clock import now_utc
 from askagency.db import Base
 
 ID_MAX_LEN = 64
@@ -57,15 +58,11 @@ class AuditAction(StrEnum):
     RESTORE = "restore"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC timestamps on every backend.
 
     SQLite has no timezone type and hands back naive datetimes; without this,
-    comparing a loaded value with ``utcnow()`` raises. Values are stored as UTC
+    comparing a loaded value with ``now_utc()`` raises. Values are stored as UTC
     and always come back tz-aware.
     """
 
@@ -76,7 +73,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; use datetime.now(UTC)")
+            raise ValueError("naive datetime given; use now_utc()")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -112,8 +109,8 @@ class Faq(Base):
     status: Mapped[str] = mapped_column(String(16), index=True, default=FaqStatus.DRAFT.value)
     review_by: Mapped[date | None] = mapped_column(Date, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
     created_by: Mapped[str] = mapped_column(String(ACTOR_MAX_LEN))
     updated_by: Mapped[str] = mapped_column(String(ACTOR_MAX_LEN))
 
@@ -146,7 +143,7 @@ class QuestionVariant(Base):
     )
     position: Mapped[int] = mapped_column(Integer, default=0)
     text: Mapped[str] = mapped_column(String(QUESTION_MAX_LEN))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
 
     faq: Mapped[Faq] = relationship(back_populates="variants")
 
@@ -167,7 +164,7 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
     actor: Mapped[str] = mapped_column(String(ACTOR_MAX_LEN))
     action: Mapped[str] = mapped_column(String(32))
     entity_type: Mapped[str] = mapped_column(String(32))

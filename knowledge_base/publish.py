@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from askagency.clock import now_utc
 from askagency.db import session_scope
 from knowledge_base.embedder import Embedder
 from knowledge_base.index import (
@@ -53,7 +53,7 @@ class PublishResult:
     embedded: int = 0  # texts that went through the model (cache misses)
     seconds: float = 0.0
     error: str | None = None
-    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    at: str = field(default_factory=lambda: now_utc().isoformat())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

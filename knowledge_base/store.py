@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from askagency.clock import now_utc
 from knowledge_base.models import (
     ACTOR_MAX_LEN,
     ANSWER_MAX_LEN,
@@ -31,7 +32,6 @@ from knowledge_base.models import (
     Faq,
     FaqStatus,
     QuestionVariant,
-    utcnow,
 )
 from knowledge_base.types import FaqRecord
 
@@ -318,7 +318,7 @@ def _audit(
     after: dict[str, Any] | None,
 ) -> AuditLog:
     entry = AuditLog(
-        at=utcnow(),
+        at=now_utc(),
         actor=actor,
         action=action.value,
         entity_type=ENTITY_FAQ,
@@ -348,7 +348,7 @@ def _set_variants(faq: Faq, texts: Iterable[str]) -> None:
     unique constraint never sees a delete-then-insert of the same text), drop
     the others, add the new ones, in the given order."""
     existing = {v.text: v for v in faq.variants}
-    now = utcnow()
+    now = now_utc()
     faq.variants[:] = [
         existing.get(text) or QuestionVariant(text=text, created_at=now) for text in texts
     ]
@@ -370,7 +370,7 @@ def _apply(faq: Faq, content: dict[str, Any]) -> None:
 
 def _touch(faq: Faq, actor: str) -> None:
     faq.version = faq.version + 1
-    faq.updated_at = utcnow()
+    faq.updated_at = now_utc()
     faq.updated_by = actor
 
 
@@ -402,7 +402,7 @@ def _insert(
 ) -> Faq:
     """Add a new FAQ and its audit entry (unflushed). Its version continues
     after ``after_version`` (a deleted incarnation's) so versions never repeat."""
-    now = utcnow()
+    now = now_utc()
     faq = Faq(
         id=data.id,
         version=after_version + 1,
@@ -507,7 +507,7 @@ def stats(session: Session, today: date | None = None) -> dict[str, Any]:
     ``review_overdue`` counts non-archived FAQs whose review date has passed:
     content nobody has confirmed is still true.
     """
-    today = today or datetime.now(UTC).date()
+    today = today or now_utc().date()
 
     def grouped(column: Any) -> dict[str, int]:
         rows = session.execute(select(column, func.count()).group_by(column).order_by(column))

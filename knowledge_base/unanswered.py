@@ -27,6 +27,7 @@ from sqlalchemy import CheckConstraint, Float, Integer, String, delete, func, se
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from askagency.clock import now_utc
 from askagency.db import Base
 from askagency.privacy import redact
 from askagency.spool import payload_time
@@ -37,7 +38,6 @@ from knowledge_base.models import (
     QUESTION_MAX_LEN,
     Faq,
     UtcDateTime,
-    utcnow,
 )
 from knowledge_base.store import FaqInput, get_faq, update_faq
 from knowledge_base.types import FaqHit
@@ -79,7 +79,7 @@ class UnansweredQuestion(Base):
     __tablename__ = "kb_unanswered"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
     language: Mapped[str] = mapped_column(String(LANGUAGE_MAX_LEN), index=True)
     text: Mapped[str] = mapped_column(String(QUESTION_MAX_LEN))
     reason: Mapped[str] = mapped_column(String(32))
@@ -105,8 +105,8 @@ class FaqUsage(Base):
 
     faq_id: Mapped[str] = mapped_column(String(ID_MAX_LEN), primary_key=True)
     answered_count: Mapped[int] = mapped_column(Integer, default=0)
-    first_answered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    last_answered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    first_answered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+    last_answered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
 
 
 # --- recording ----------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def record_unanswered(
     if len(cleaned) < MIN_QUESTION_CHARS:
         return None
     row = UnansweredQuestion(
-        created_at=now or utcnow(),
+        created_at=now or now_utc(),
         language=(language or "en").strip().lower()[:LANGUAGE_MAX_LEN] or "en",
         text=cleaned,
         reason=reason.value,
@@ -158,7 +158,7 @@ def record_unanswered(
 def record_answered(session: Session, faq_id: str, now: datetime | None = None) -> None:
     """Count one answer given from ``faq_id``; safe against two processes
     inserting the first row at the same time."""
-    now = now or utcnow()
+    now = now or now_utc()
     for _attempt in range(2):
         usage = session.get(FaqUsage, faq_id)
         if usage is not None:
@@ -204,7 +204,7 @@ def unanswered_payload(
         "channel": channel,
         "top_faq_id": top_faq_id,
         "top_score": None if top_score is None else float(top_score),
-        "asked_at": utcnow().isoformat(),
+        "asked_at": now_utc().isoformat(),
     }
 
 
@@ -235,7 +235,7 @@ def replay_unanswered(session: Session, payload: dict[str, object]) -> None:
 
 
 def answered_payload(faq_id: str) -> dict[str, object]:
-    return {"faq_id": faq_id, "answered_at": utcnow().isoformat()}
+    return {"faq_id": faq_id, "answered_at": now_utc().isoformat()}
 
 
 def replay_answered(session: Session, payload: dict[str, object]) -> None:
@@ -286,7 +286,7 @@ def _resolve(
     actor: str,
     faq_id: str | None,
 ) -> int:
-    now = utcnow()
+    now = now_utc()
     count = 0
     for row in rows:
         row.status = status.value

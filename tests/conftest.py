@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from askagency.clock import FakeClock, use_clock
 from askagency.config import Settings, get_settings
 from askagency.db import get_engine, get_sessionmaker
 
@@ -18,6 +20,19 @@ from tests.stack import rest, stack, stack_data_dir  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+# A Wednesday at noon UTC: tests that need a known instant install it with the ``clock`` fixture,
+# and the code under test then reads the same instant through askagency.clock.now_utc().
+FIXED_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """The product's clock, frozen at ``FIXED_NOW`` for this test; move it with ``advance``."""
+    fake = FakeClock(FIXED_NOW)
+    with use_clock(fake):
+        yield fake
 
 
 def _reset_caches() -> None:

@@ -15,6 +15,7 @@ from askagency.db import get_engine
 from console.app import create_app
 from console.health import DB_UNAVAILABLE, fetch_index_status
 from tests.console_helpers import login
+from tests.net import closed_port
 from tests.unit.test_console_auth import client as client  # noqa: F401 (fixture)
 from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
 
@@ -131,9 +132,8 @@ async def test_index_status_from_the_action_server() -> None:
 
 
 async def test_index_status_when_the_action_server_is_down() -> None:
-    from askagency.launcher import free_port
-
-    status = await fetch_index_status(f"http://127.0.0.1:{free_port()}/ready")
+    with closed_port() as port:
+        status = await fetch_index_status(f"http://127.0.0.1:{port}/ready")
     assert status["ok"] is False and "not reachable" in status["error"]
 
 
@@ -146,10 +146,12 @@ async def test_index_health_route_roles(
         assert (await test_client.get("/api/health/index", headers=json_headers)).status == 401
         await login(test_client, "viewer")
         assert (await test_client.get("/api/health/index", headers=json_headers)).status == 403
-    async with TestClient(TestServer(create_app(tmp_settings))) as test_client:
-        await login(test_client, "editor")
-        resp = await test_client.get("/api/health/index", headers=json_headers)
-        assert resp.status == 200  # nothing listens on the action port: reported, not raised
-        assert (await resp.json())["ok"] is False
-        page = await (await test_client.get("/console")).text()
-        assert 'id="index-alert"' in page
+    with closed_port() as port:
+        settings = tmp_settings.model_copy(update={"action_server_port": port})
+        async with TestClient(TestServer(create_app(settings))) as test_client:
+            await login(test_client, "editor")
+            resp = await test_client.get("/api/health/index", headers=json_headers)
+            assert resp.status == 200  # the action server is down: reported, not raised
+            assert (await resp.json())["ok"] is False
+            page = await (await test_client.get("/console")).text()
+            assert 'id="index-alert"' in page

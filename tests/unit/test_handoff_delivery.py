@@ -7,7 +7,7 @@ Rasa is stood in for by a small aiohttp server speaking the ``trigger_intent`` A
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
+from askagency.clock import FakeClock
 from askagency.db import session_scope
 from console.models import Role, User
 from handoff import delivery, service
@@ -77,15 +78,7 @@ def agents(db_url: str) -> list[int]:
     return ids
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def worker(client: RasaClient, clock: Clock) -> DeliveryWorker:
+def worker(client: RasaClient, clock: FakeClock) -> DeliveryWorker:
     return DeliveryWorker(client, Backoff(1.0, 8.0), poll_s=0.01, clock=clock)
 
 
@@ -120,9 +113,8 @@ def test_backoff_is_exponential_and_bounded() -> None:
     ]
 
 
-async def test_two_agents_replies_are_delivered_in_creation_order(rasa, agents) -> None:
+async def test_two_agents_replies_are_delivered_in_creation_order(rasa, agents, clock) -> None:
     fake, client = rasa
-    clock = Clock()
     ticket_id = ticket_with_replies("conv-a", agents, ["first", "second", "third"])
     w = worker(client, clock)
     # One message per ticket per round: order can never be overtaken.
@@ -135,9 +127,8 @@ async def test_two_agents_replies_are_delivered_in_creation_order(rasa, agents) 
     assert [s[1] for s in statuses(ticket_id)] == ["delivered"] * 3
 
 
-async def test_rasa_down_keeps_replies_pending_then_delivers(rasa, agents) -> None:
+async def test_rasa_down_keeps_replies_pending_then_delivers(rasa, agents, clock) -> None:
     fake, client = rasa
-    clock = Clock()
     ticket_id = ticket_with_replies("conv-b", agents, ["hello", "are you there?"])
     w = worker(client, clock)
     fake.mode = "down"
@@ -165,8 +156,7 @@ async def test_rasa_down_keeps_replies_pending_then_delivers(rasa, agents) -> No
     ]
 
 
-async def test_unreachable_rasa_is_a_retryable_error(agents) -> None:
-    clock = Clock()
+async def test_unreachable_rasa_is_a_retryable_error(agents, clock) -> None:
     ticket_id = ticket_with_replies("conv-c", agents, ["hello"])
     async with aiohttp.ClientSession() as http:
         w = worker(RasaClient(http, "http://127.0.0.1:9", "secret"), clock)
@@ -177,11 +167,11 @@ async def test_unreachable_rasa_is_a_retryable_error(agents) -> None:
     assert statuses(ticket_id)[0][1] == "pending"
 
 
-async def test_no_proof_of_delivery_is_a_failure(rasa, agents) -> None:
+async def test_no_proof_of_delivery_is_a_failure(rasa, agents, clock) -> None:
     fake, client = rasa
     fake.mode = "silent"  # e.g. the action server was down: Rasa answers 200, sends nothing
     ticket_id = ticket_with_replies("conv-d", agents, ["hello"])
-    assert await worker(client, Clock()).run_once() == 0
+    assert await worker(client, clock).run_once() == 0
     with session_scope() as session:
         message = session.scalars(select(TicketMessage)).one()
         assert message.delivery_status == "pending"
@@ -189,9 +179,8 @@ async def test_no_proof_of_delivery_is_a_failure(rasa, agents) -> None:
     assert statuses(ticket_id)[0][2] == 1
 
 
-async def test_permanent_error_fails_and_can_be_retried(rasa, agents) -> None:
+async def test_permanent_error_fails_and_can_be_retried(rasa, agents, clock) -> None:
     fake, client = rasa
-    clock = Clock()
     ticket_id = ticket_with_replies("conv-e", agents, ["hello"])
     fake.mode = "unauthorized"
     w = worker(client, clock)
@@ -206,21 +195,21 @@ async def test_permanent_error_fails_and_can_be_retried(rasa, agents) -> None:
     assert statuses(ticket_id)[0][1] == "delivered"
 
 
-async def test_close_is_delivered_after_the_replies(rasa, agents) -> None:
+async def test_close_is_delivered_after_the_replies(rasa, agents, clock) -> None:
     fake, client = rasa
     ticket_id = ticket_with_replies("conv-f", agents, ["bye"])
     with session_scope() as session:
         service.close_ticket(session, ticket_id, resolved=True)
-    w = worker(client, Clock())
+    w = worker(client, clock)
     while await w.run_once():
         pass
     assert [c[1] for c in fake.calls] == ["agent_message", "handoff_closed"]
     assert fake.calls[1][2]["handoff_resolved"] is True
 
 
-def test_lease_keeps_a_second_worker_off(agents) -> None:
+def test_lease_keeps_a_second_worker_off(agents, clock) -> None:
     ticket_with_replies("conv-g", agents, ["hello"])
-    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    now = clock.now
     with session_scope() as session:
         assert len(delivery.due_jobs(session, now)) == 1
     with session_scope() as session:

@@ -66,14 +66,11 @@ def test_database_refuses_a_second_open_ticket(people: dict[str, int]) -> None:
         session.flush()
 
 
-def test_closed_ticket_allows_a_new_one_and_records_times(people: dict[str, int]) -> None:
-    created = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+def test_closed_ticket_allows_a_new_one_and_records_times(people: dict[str, int], clock) -> None:
     with session_scope() as session:
-        ticket = service.open_ticket(
-            session, conversation_id="c1", reason="requested", now=created
-        ).ticket
-        reply_at = created + timedelta(seconds=95)
-        service.add_agent_reply(session, ticket.id, people["ana"], "Hello!", now=reply_at)
+        ticket = service.open_ticket(session, conversation_id="c1", reason="requested").ticket
+        clock.advance(seconds=95)
+        service.add_agent_reply(session, ticket.id, people["ana"], "Hello!")
         service.close_ticket(session, ticket.id, resolved=True, by_user_id=people["ana"])
         assert ticket.first_agent_reply_at - ticket.created_at == timedelta(seconds=95)
         assert ticket.status == "closed_resolved" and ticket.open_marker is None
