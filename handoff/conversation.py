@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency.channels import log_ref, trusted_channel
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from askagency.spool import (
@@ -232,8 +233,13 @@ async def start_handoff(
     trigger_text: str,
     settings: Settings | None = None,
 ) -> Reply:
-    """Opens (or re-uses) the conversation's ticket and tells the citizen what happens next."""
+    """Opens (or re-uses) the conversation's ticket and tells the citizen what happens next.
+
+    ``channel`` is the conversation's latest input channel; the ticket records the channel the
+    conversation can really belong to (:func:`askagency.channels.trusted_channel`), because
+    replies are sent through it."""
     settings = settings or get_settings()
+    channel = trusted_channel(conversation_id, channel)
     hours = staffed_hours(settings)
 
     def work() -> tuple[int, bool, str, service.Availability]:
@@ -268,7 +274,7 @@ async def start_handoff(
         if is_database_unavailable(exc):
             spool.note_failure(exc)
             return await _queue_handoff(spool, record, reason, language, hours)
-        logger.error("could not open a ticket for %s: %s", conversation_id, exc)
+        logger.error("could not open a ticket for %s: %s", log_ref(conversation_id), exc)
         return Reply(
             text=text("unavailable", language),
             custom={"type": "fallback", "reason": "handoff_unavailable"},
@@ -292,7 +298,7 @@ async def start_handoff(
         ticket_id,
         reason.value,
         priority,
-        conversation_id,
+        log_ref(conversation_id),
     )
     return Reply(
         slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
@@ -330,7 +336,9 @@ async def _queue_handoff(
         message = text("queued", language)
     if reason == Reason.FRUSTRATION:
         message = text("frustration", language) + message
-    logger.warning("handoff queued in the spool for %s (%s)", conversation_id, reason.value)
+    logger.warning(
+        "handoff queued in the spool for %s (%s)", log_ref(conversation_id), reason.value
+    )
     return Reply(
         slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
         text=message,
@@ -369,7 +377,7 @@ def replay_open(session: Session, payload: dict[str, Any]) -> None:
     logger.info(
         "handoff replayed from the spool: ticket %d for %s",
         result.ticket.id,
-        payload.get("conversation_id"),
+        log_ref(str(payload.get("conversation_id") or "")),
     )
 
 

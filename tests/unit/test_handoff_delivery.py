@@ -29,6 +29,7 @@ class FakeRasa:
     def __init__(self) -> None:
         self.mode = "ok"  # ok | down | silent | unauthorized
         self.calls: list[tuple[str, str, dict]] = []
+        self.output_channels: list[str] = []
         self.events: dict[str, list[dict]] = {}
 
     async def trigger(self, request: web.Request) -> web.Response:
@@ -37,7 +38,7 @@ class FakeRasa:
         if self.mode == "unauthorized":
             return web.json_response({"status": "failure"}, status=401)
         assert request.query["token"] == "secret"
-        assert request.query["output_channel"] == "latest"
+        self.output_channels.append(request.query["output_channel"])
         body = await request.json()
         conversation = request.match_info["cid"]
         self.calls.append((conversation, body["name"], body["entities"]))
@@ -77,9 +78,12 @@ def agents(db_url: str) -> list[int]:
     return ids
 
 
+START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+        self.now = START
 
     def __call__(self) -> datetime:
         return self.now
@@ -89,11 +93,17 @@ def worker(client: RasaClient, clock: Clock) -> DeliveryWorker:
     return DeliveryWorker(client, Backoff(1.0, 8.0), poll_s=0.01, clock=clock)
 
 
-def ticket_with_replies(conversation: str, agents: list[int], texts: list[str]) -> int:
+def ticket_with_replies(
+    conversation: str, agents: list[int], texts: list[str], channel: str = ""
+) -> int:
     with session_scope() as session:
-        ticket = service.open_ticket(session, conversation_id=conversation, reason="requested")
+        ticket = service.open_ticket(
+            session, conversation_id=conversation, reason="requested", channel=channel, now=START
+        )
         for i, text in enumerate(texts):
-            service.add_agent_reply(session, ticket.ticket.id, agents[i % len(agents)], text)
+            service.add_agent_reply(
+                session, ticket.ticket.id, agents[i % len(agents)], text, now=START
+            )
         return ticket.ticket.id
 
 
@@ -133,6 +143,31 @@ async def test_two_agents_replies_are_delivered_in_creation_order(rasa, agents) 
     assert [c[2]["handoff_text"] for c in fake.calls] == ["first", "second", "third"]
     assert [c[2]["handoff_agent"] for c in fake.calls] == ["Ana", "Ben", "Ana"]
     assert [s[1] for s in statuses(ticket_id)] == ["delivered"] * 3
+    # A web conversation: pushed to its socket.io room, never "latest" (a client's choice).
+    assert fake.output_channels == ["socketio"] * 3
+
+
+async def test_replies_go_out_on_the_ticket_channel_only_when_the_id_matches(rasa, agents) -> None:
+    """H1/H2: an ``sms`` ticket whose conversation is not ``sms-...`` (a REST client that
+    claimed ``input_channel: sms``) never becomes a text message; a real one does."""
+    fake, client = rasa
+    spoofed = ticket_with_replies("447700900123", agents, ["hello"], channel="sms")
+    squatter = ticket_with_replies("sms-15550009999", agents, ["hi"], channel="rest")
+    real = ticket_with_replies("sms-15551234567", agents, ["hey"], channel="sms")
+    w = worker(client, Clock())
+    assert await w.run_once() == 1
+    assert fake.calls == [("sms-15551234567", "agent_message", fake.calls[0][2])]
+    assert fake.output_channels == ["sms"]
+    assert statuses(real) == [("hey", "delivered", 1)]
+    for ticket_id in (spoofed, squatter):
+        (row,) = statuses(ticket_id)
+        assert row[1] == "failed"  # permanent: a retry cannot make the channel right
+    with session_scope() as session:
+        errors = session.scalars(
+            select(TicketMessage.last_error).where(TicketMessage.ticket_id == spoofed)
+        ).all()
+    assert "not sent" in errors[0] and "sms" in errors[0]
+    assert await w.run_once() == 0 and len(fake.calls) == 1
 
 
 async def test_rasa_down_keeps_replies_pending_then_delivers(rasa, agents) -> None:
@@ -210,7 +245,7 @@ async def test_close_is_delivered_after_the_replies(rasa, agents) -> None:
     fake, client = rasa
     ticket_id = ticket_with_replies("conv-f", agents, ["bye"])
     with session_scope() as session:
-        service.close_ticket(session, ticket_id, resolved=True)
+        service.close_ticket(session, ticket_id, resolved=True, now=START)
     w = worker(client, Clock())
     while await w.run_once():
         pass
