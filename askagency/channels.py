@@ -7,10 +7,13 @@ could make the agency text, WhatsApp, DM or Telegram anyone it chose, billed to 
 
 Messaging platforms own a conversation-id namespace: their webhooks (signed by the platform)
 create ids ``<channel>-<platform id>`` (``sms-15551234567``, ``telegram-42``; see
-bot/channels/platform.py), and the web channels refuse those prefixes. A message goes out on a
-platform only when the id carries that platform's prefix *and* the ticket recorded the same
-channel; web conversations get the reply pushed to their socket.io room and kept in the tracker
-(where REST clients and the widget's history read it).
+bot/channels/platform.py), and the web channels refuse those prefixes. A ticket records a
+platform only when the message that opened it came through that platform's webhook: its input
+channel is the platform *and* its message id is one the webhook made
+(:func:`platform_message_id`; the web channels let Rasa draw a random one, a client cannot
+choose it). A message goes out on a platform only when the id carries that platform's prefix
+*and* the ticket recorded the same channel; web conversations get the reply pushed to their
+socket.io room and kept in the tracker (where REST clients and the widget's history read it).
 
 No dependencies: imported by the Rasa channels (Python 3.10 env), the action server and the
 console.
@@ -41,18 +44,27 @@ def platform_of(conversation_id: str) -> str | None:
     return prefix if prefix in PLATFORM_CHANNELS else None
 
 
-def trusted_channel(conversation_id: str, input_channel: str | None) -> str:
+def platform_message_id(channel: str, platform_id: str) -> str:
+    """The Rasa message id a platform webhook gives a message (``sms-SM0123...``)."""
+    return f"{channel}-{platform_id}"
+
+
+def trusted_channel(
+    conversation_id: str, input_channel: str | None, message_id: str | None = None
+) -> str:
     """The channel to record on a ticket: the one the conversation can really belong to.
 
-    A platform id keeps its platform only when its messages came in through that platform's
-    webhook; a web id keeps the web channel it used. Anything else (a platform name claimed by
-    a web client, an empty or unknown name) is recorded as :data:`UNKNOWN_CHANNEL` for a
-    platform id (nothing will be sent) and as the web delivery channel for a web id.
+    A platform id keeps its platform only when the message came in through that platform's
+    webhook (``input_channel`` and ``message_id`` both say so); a web id keeps the web channel
+    it used. Anything else (a platform name claimed by a web client, an empty or unknown name)
+    is recorded as :data:`UNKNOWN_CHANNEL` for a platform id (nothing will be sent) and as the
+    web delivery channel for a web id.
     """
     claimed = (input_channel or "").strip()
     platform = platform_of(conversation_id)
     if platform is not None:
-        return platform if claimed == platform else UNKNOWN_CHANNEL
+        from_webhook = (message_id or "").startswith(platform_message_id(platform, ""))
+        return platform if claimed == platform and from_webhook else UNKNOWN_CHANNEL
     return claimed if claimed in WEB_CHANNELS else WEB_DELIVERY_CHANNEL
 
 

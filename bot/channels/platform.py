@@ -26,7 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from askagency.channels import log_ref
+from askagency.channels import log_ref, platform_message_id
 from bot.channels.buttons import EXPIRED_TEXT, ButtonTokens
 from bot.channels.common import (
     MAX_BODY_BYTES,
@@ -205,7 +205,7 @@ class PlatformInput(InputChannel):
                     self.get_output_channel(),
                     conversation_id,
                     input_channel=self.name(),
-                    message_id=f"{self.name()}-{incoming.message_id}",
+                    message_id=platform_message_id(self.name(), incoming.message_id),
                     metadata=metadata,
                 )
             )
