@@ -16,9 +16,10 @@ client can send any "button payload" it likes, and a payload is intent syntax.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -86,6 +87,8 @@ class PlatformInput(InputChannel):
             redact=self.redact,
         )
         self._tasks: set[asyncio.Task] = set()
+        # Per conversation: a lock and how many messages hold or wait for it.
+        self._order: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         missing = self.missing_settings()
         if missing:  # normal for a newcomer without platform accounts: INFO, not WARNING
             logger.info(
@@ -190,8 +193,29 @@ class PlatformInput(InputChannel):
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    @contextlib.asynccontextmanager
+    async def in_order(self, conversation_id: str) -> AsyncIterator[None]:
+        """One conversation's messages are handled one at a time, in the order they arrived
+        (asyncio locks are fair): "STOP" then "START" then a question must not race, now that
+        checking the opt-out list waits for the database."""
+        lock, users = self._order.setdefault(conversation_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                self._order.pop(conversation_id, None)
+
     async def handle(self, on_new_message: OnNewMessage, incoming: Incoming) -> None:
         conversation_id = self.conversation_id(incoming.sender)
+        async with self.in_order(conversation_id):
+            await self._handle(on_new_message, conversation_id, incoming)
+
+    async def _handle(
+        self, on_new_message: OnNewMessage, conversation_id: str, incoming: Incoming
+    ) -> None:
         try:
             text = await self.prepare(conversation_id, incoming)
             if text is None:

@@ -366,3 +366,44 @@ def test_a_hostile_host_header_is_a_403_not_a_crash(tmp_path: Path) -> None:
 
     codes = asyncio.run(scenario())
     assert all(code in (400, 403) for code in codes), codes
+
+
+def test_messages_of_one_number_are_handled_in_arrival_order(tmp_path: Path) -> None:
+    """STOP, START and a question posted back to back: the question is answered (the
+    opt-out checks wait for the database, so the three must not race)."""
+
+    async def scenario() -> tuple[FakeBot, FakePlatform]:
+        fake = FakePlatform()
+        api = await fake.start()
+        bot = FakeBot()
+        channel = SmsInput.from_credentials(
+            {
+                "account_sid": SID,
+                "auth_token": TOKEN,
+                "from_number": "+15550000000",
+                "api_base_url": api,
+                "database_url": migrated_database(tmp_path),
+                "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
+                **FAST,
+            }
+        )
+        server, base = await serve(bot, channel)
+        url = base + "/webhooks/sms/webhook"
+        try:
+            async with aiohttp.ClientSession() as http:
+                for sid, text in (("SMA", "STOP"), ("SMB", "START"), ("SMC", "hello")):
+                    form = {"MessageSid": sid, "From": "+15553334444", "To": "+1", "Body": text}
+                    body, headers = _signed(url, form)
+                    async with http.post(url, data=body, headers=headers) as resp:
+                        assert resp.status == 200
+                await channel.drain()
+        finally:
+            await server.close()
+            await channel.http.close()
+            await fake.stop()
+        return bot, fake
+
+    bot, fake = asyncio.run(scenario())
+    assert [m.text for m in bot.seen] == ["hello"]
+    bodies = [r.form()["Body"] for r in fake.requests]
+    assert len(bodies) == 3 and bodies[-1] == "You said: hello"
