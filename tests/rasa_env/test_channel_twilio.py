@@ -407,3 +407,43 @@ def test_messages_of_one_number_are_handled_in_arrival_order(tmp_path: Path) -> 
     assert [m.text for m in bot.seen] == ["hello"]
     bodies = [r.form()["Body"] for r in fake.requests]
     assert len(bodies) == 3 and bodies[-1] == "You said: hello"
+
+
+def test_the_opt_out_list_works_on_postgresql_from_rasas_env() -> None:
+    """The scale profile: Rasa (SQLAlchemy 1.4, psycopg2) reads the same table the app env
+    migrates, given the app's ``postgresql+psycopg://`` URL."""
+    import uuid
+
+    from sqlalchemy import MetaData, create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from askagency.opt_out import database_url, define_table
+    from tests.services import PG_URL, unavailable
+
+    url = database_url({"ASKAGENCY_DATABASE_URL": PG_URL})
+    assert url.startswith("postgresql+psycopg2://")
+    admin = create_engine(url)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL is unreachable at {PG_URL}: {exc}")
+    schema = f"optout_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = f"{url}?options=-csearch_path%3D{schema}"
+    try:
+        define_table(MetaData()).create(create_engine(scoped))  # the migration's table
+        replica_a, replica_b = OptOutList(scoped), OptOutList(scoped)
+        replica_a.opt_out("sms", "+15551234567")
+        replica_a.opt_out("sms", "+15551234567")
+        assert replica_b.is_opted_out("sms", "+15551234567")
+        replica_b.opt_in("sms", "+15551234567")
+        assert not replica_a.is_opted_out("sms", "+15551234567")
+        replica_a.close()
+        replica_b.close()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
