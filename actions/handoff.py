@@ -17,9 +17,10 @@ from handoff.models import Reason
 
 
 def apply(dispatcher: CollectingDispatcher, reply: conversation.Reply) -> list[EventType]:
-    """Utter the reply's one message (if any) and return its slot events."""
+    """Utter the reply's one message (if any) and return its slot events. ``reply.internal``
+    becomes the bot event's metadata (Rasa keeps extra keys there), not part of the message."""
     if reply.text is not None or reply.custom is not None:
-        dispatcher.utter_message(text=reply.text, json_message=reply.custom)
+        dispatcher.utter_message(text=reply.text, json_message=reply.custom, **reply.internal)
     return [SlotSet(name, value) for name, value in reply.slots.items()]
 
 
@@ -36,6 +37,8 @@ async def hand_off(
         language=language,
         trigger_text=trigger_text,
         settings=settings,
+        # Made by the channel, not the client: tells a platform webhook's message apart.
+        message_id=tracker.latest_message.get("message_id"),
     )
     return apply(dispatcher, reply)
 

@@ -4,12 +4,18 @@ One process instead of ``python -m rasa_sdk``'s Sanic primary + worker pair: the
 hold torch without using it (about 470 MB), and loading the model before Sanic switches to the
 'spawn' start method crashes the worker (STACK_NOTES pitfall 1). The knowledge base is loaded
 before the port opens, so ``GET /health`` answering means the first question will be fast.
+
+Only Rasa may run actions: ``/webhook`` and ``/actions`` need the shared secret header
+(askagency/secrets.py), and no CORS header is sent, so neither another process on the host or
+container network nor a web page aimed at this port can open tickets or write "citizen"
+messages into them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
 import os
 import sys
@@ -31,6 +37,7 @@ from actions import kb  # noqa: E402
 from askagency.config import get_settings  # noqa: E402
 from askagency.memory import release_free_memory  # noqa: E402
 from askagency.readiness import database_status  # noqa: E402
+from askagency.secrets import ACTION_SECRET_HEADER, action_secret  # noqa: E402
 from askagency.spool import Spool, get_spool  # noqa: E402
 from knowledge_base import language  # noqa: E402
 
@@ -50,11 +57,34 @@ def warm_up_language_detector() -> None:
         logger.warning("language detector not available: %s: %s", type(exc).__name__, exc)
 
 
-def build_app(actions_package: str = "actions", warm_up: bool = True) -> Sanic:
-    """The rasa-sdk Sanic app with our actions registered and a knowledge-base warm-up."""
+# Paths anyone may call: liveness and readiness probes (the launcher's and Kubernetes').
+PUBLIC_PATHS = frozenset({"/health", "/ready"})
+
+
+def require_secret(app: Sanic, secret: str) -> None:
+    """Refuses (401) every request but the probes without the right :data:`ACTION_SECRET_HEADER`."""
+    expected = secret.encode()
+
+    @app.on_request
+    async def check_secret(request: Request) -> response.HTTPResponse | None:
+        if request.path in PUBLIC_PATHS:
+            return None
+        given = (request.headers.get(ACTION_SECRET_HEADER) or "").encode()
+        if not hmac.compare_digest(given, expected):
+            logger.warning("refused %s %s: missing or wrong secret", request.method, request.path)
+            return response.json({"error": "missing or wrong action-server secret"}, status=401)
+        return None
+
+
+def build_app(
+    actions_package: str = "actions", warm_up: bool = True, secret: str | None = None
+) -> Sanic:
+    """The rasa-sdk Sanic app with our actions registered, the shared secret required (default:
+    :func:`askagency.secrets.action_secret`) and a knowledge-base warm-up."""
     executor = ActionExecutor()
     executor.register_package(actions_package)
-    app = create_app(executor, cors_origins="*")
+    app = create_app(executor, cors_origins="")  # Rasa calls server to server: no CORS
+    require_secret(app, secret or action_secret(get_settings().data_dir))
 
     async def ready(_: Request) -> response.HTTPResponse:
         """200 when questions can be answered (an index is loaded and the database answers);

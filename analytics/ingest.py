@@ -148,6 +148,11 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent | None:
     if kind == "bot":
         payload = data.get("data") if isinstance(data.get("data"), dict) else {}
         custom = payload.get("custom") if isinstance(payload.get("custom"), dict) else None
+        # Handoff messages keep the ticket number in the event's metadata, out of the citizen's
+        # sight (handoff/conversation.py); older events have it in custom.
+        internal = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        if custom is not None and "ticket_id" not in custom and "ticket_id" in internal:
+            custom = {**custom, "ticket_id": internal["ticket_id"]}
         return ParsedEvent(
             event_key=key,
             sender_id=sender,

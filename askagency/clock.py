@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+
+# Not ``datetime.UTC``: the custom Rasa channels import this module on Python 3.10.
+UTC = timezone.utc  # noqa: UP017
 
 Clock = Callable[[], datetime]
 """A callable returning the current time as a timezone-aware UTC datetime."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from askagency.config import PROJECT_ROOT, Settings, get_settings
+from askagency.secrets import ACTION_SECRET_ENV, action_secret
 
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 OFFLINE_ENV = {
@@ -318,6 +319,8 @@ def _common_env(cfg: StackConfig) -> dict[str, str]:
         "ASKAGENCY_ACTION_SERVER_PORT": str(cfg.action_port),
         "ASKAGENCY_CONSOLE_PORT": str(cfg.console_port),
         "ASKAGENCY_ACTION_URL": cfg.action_url,
+        # Rasa sends it to the action servers, which refuse calls without it.
+        ACTION_SECRET_ENV: action_secret(cfg.data_dir, {**os.environ, **cfg.extra_env}),
         "ASKAGENCY_TRACKER_DB": str(cfg.data_dir / "rasa_tracker.db"),
         "ASKAGENCY_EVENTS_DB": str(cfg.data_dir / "rasa_events.db"),
         "PYTHONPATH": str(PROJECT_ROOT),

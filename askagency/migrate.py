@@ -29,6 +29,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "handoff.models",
     "knowledge_base.unanswered",
     "analytics.models",
+    "askagency.opt_out_schema",
 )
 
 

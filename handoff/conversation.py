@@ -4,13 +4,17 @@ Used by the thin rasa-sdk actions in ``actions/handoff.py``. Each function reads
 ``Tracker``, talks to the shared database through ``handoff.service`` and returns the events
 (slots) plus at most ONE bot message, whose ``custom`` payload is the machine-readable contract:
 
-* ``{"type": "handoff", "ticket_id", "reason", "priority", "after_hours", "agents_online",
-  "expected_reply_at"}`` when a ticket is opened (or re-used); while the database is down the
-  request waits in the write spool (``askagency.spool``) and the payload has ``"ticket_id":
-  null, "queued": true``: the ticket is created, with the citizen's later messages in order,
-  when the database is back;
-* ``{"type": "agent_message", "agent", "ticket_id", "message_id"}`` for an agent's reply;
-* ``{"type": "handoff_closed", "resolved", "ticket_id", "message_id"}`` when the bot is back.
+* ``{"type": "handoff", "reason", "after_hours", "expected_reply_at"}`` when a ticket is
+  opened (or re-used); while the database is down the request waits in the write spool
+  (``askagency.spool``) and the payload has ``"queued": true``: the ticket is created, with the
+  citizen's later messages in order, when the database is back;
+* ``{"type": "agent_message", "agent", "message_id"}`` for an agent's reply;
+* ``{"type": "handoff_closed", "resolved", "message_id"}`` when the bot is back.
+
+Citizens see ``custom``, so it carries nothing about the agency's operation: not the
+sequential ticket number (it reveals the volume of requests), not how many agents are online
+or the ticket's priority. The ticket number travels in the bot event's metadata
+(:attr:`Reply.internal`), which channels never send to a client and analytics reads.
 
 While the ``handoff_active`` slot is true the relay stores every citizen message on the ticket
 and sends nothing, so the citizen hears only from the person.
@@ -28,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency.channels import log_ref, trusted_channel
 from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
@@ -47,7 +52,6 @@ from handoff.triggers import (
     TriggerSettings,
     evaluate_question,
     past_questions,
-    priority_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,9 @@ class Reply:
     slots: dict[str, Any] = field(default_factory=dict)
     text: str | None = None
     custom: dict[str, Any] | None = None
+    # Kept in the bot event's metadata (tracker, event broker, analytics), never sent to the
+    # citizen: every channel passes only text, buttons and ``custom`` on (client_message).
+    internal: dict[str, Any] = field(default_factory=dict)
 
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -232,9 +239,15 @@ async def start_handoff(
     language: str,
     trigger_text: str,
     settings: Settings | None = None,
+    message_id: str | None = None,
 ) -> Reply:
-    """Opens (or re-uses) the conversation's ticket and tells the citizen what happens next."""
+    """Opens (or re-uses) the conversation's ticket and tells the citizen what happens next.
+
+    ``channel`` and ``message_id`` are those of the message that asked; the ticket records the
+    channel the conversation can really belong to (:func:`askagency.channels.trusted_channel`),
+    because replies are sent through it."""
     settings = settings or get_settings()
+    channel = trusted_channel(conversation_id, channel, message_id)
     hours = staffed_hours(settings)
 
     def work() -> tuple[int, bool, str, service.Availability]:
@@ -269,7 +282,7 @@ async def start_handoff(
         if is_database_unavailable(exc):
             spool.note_failure(exc)
             return await _queue_handoff(spool, record, reason, language, hours)
-        logger.error("could not open a ticket for %s: %s", conversation_id, exc)
+        logger.error("could not open a ticket for %s: %s", log_ref(conversation_id), exc)
         return Reply(
             text=text("unavailable", language),
             custom={"type": "fallback", "reason": "handoff_unavailable"},
@@ -293,20 +306,18 @@ async def start_handoff(
         ticket_id,
         reason.value,
         priority,
-        conversation_id,
+        log_ref(conversation_id),
     )
     return Reply(
         slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
         text=message,
         custom={
             "type": "handoff",
-            "ticket_id": ticket_id,
             "reason": reason.value,
-            "priority": priority,
             "after_hours": available.after_hours,
-            "agents_online": available.agents_online > 0,
             "expected_reply_at": expected.isoformat() if expected else None,
         },
+        internal={"ticket_id": ticket_id},
     )
 
 
@@ -331,18 +342,17 @@ async def _queue_handoff(
         message = text("queued", language)
     if reason == Reason.FRUSTRATION:
         message = text("frustration", language) + message
-    logger.warning("handoff queued in the spool for %s (%s)", conversation_id, reason.value)
+    logger.warning(
+        "handoff queued in the spool for %s (%s)", log_ref(conversation_id), reason.value
+    )
     return Reply(
         slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
         text=message,
         custom={
             "type": "handoff",
-            "ticket_id": None,
             "queued": True,
             "reason": reason.value,
-            "priority": priority_for(reason).value,
             "after_hours": not staffed,
-            "agents_online": False,
             "expected_reply_at": expected.isoformat() if expected else None,
         },
     )
@@ -370,7 +380,7 @@ def replay_open(session: Session, payload: dict[str, Any]) -> None:
     logger.info(
         "handoff replayed from the spool: ticket %d for %s",
         result.ticket.id,
-        payload.get("conversation_id"),
+        log_ref(str(payload.get("conversation_id") or "")),
     )
 
 
@@ -434,7 +444,7 @@ async def relay_to_agent(conversation_id: str, message_text: str, language: str)
     return Reply(
         slots={HANDOFF_SLOT: False},
         text=text("gone", language),
-        custom={"type": "handoff_closed", "resolved": None, "ticket_id": None},
+        custom={"type": "handoff_closed", "resolved": None},
     )
 
 
@@ -474,9 +484,9 @@ def agent_message(latest_message: dict[str, Any], events: list[dict[str, Any]]) 
         custom={
             "type": "agent_message",
             "agent": str(_entity(latest_message, "handoff_agent") or ""),
-            "ticket_id": _entity(latest_message, "handoff_ticket"),
             "message_id": message_id,
         },
+        internal={"ticket_id": _entity(latest_message, "handoff_ticket")},
     )
 
 
@@ -496,9 +506,9 @@ def handoff_closed(
         custom={
             "type": "handoff_closed",
             "resolved": resolved,
-            "ticket_id": _entity(latest_message, "handoff_ticket"),
             "message_id": message_id,
         },
+        internal={"ticket_id": _entity(latest_message, "handoff_ticket")},
     )
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency.channels import ChannelMismatch, delivery_channel
 from askagency.clock import now_utc
 from askagency.db import session_scope
 from handoff.models import Delivery, MessageKind, Ticket, TicketMessage
@@ -55,6 +56,7 @@ class Job:
     message_id: int
     ticket_id: int
     conversation_id: str
+    channel: str  # recorded on the ticket when it opened
     kind: str
     text: str
     author: str
@@ -80,14 +82,14 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
     """The next message of every ticket with pending ones, if its retry time has come and
     this caller won its lease."""
     pending = session.execute(
-        select(TicketMessage, Ticket.conversation_id)
+        select(TicketMessage, Ticket.conversation_id, Ticket.channel)
         .join(Ticket, Ticket.id == TicketMessage.ticket_id)
         .where(TicketMessage.delivery_status == Delivery.PENDING.value)
         .order_by(TicketMessage.ticket_id, TicketMessage.id)
     ).all()
     jobs: list[Job] = []
     seen: set[int] = set()
-    for message, conversation_id in pending:
+    for message, conversation_id, channel in pending:
         if message.ticket_id in seen:
             continue  # an older message of this ticket goes first
         seen.add(message.ticket_id)
@@ -102,6 +104,7 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
                 message_id=message.id,
                 ticket_id=message.ticket_id,
                 conversation_id=conversation_id,
+                channel=channel or "",
                 kind=message.kind,
                 text=message.text,
                 author=message.author,
@@ -195,7 +198,8 @@ class DeliveryWorker:
         error: str | None = None
         permanent = False
         try:
-            body = await self.client.trigger_intent(job.conversation_id, intent, entities)
+            output = delivery_channel(job.conversation_id, job.channel)
+            body = await self.client.trigger_intent(job.conversation_id, intent, entities, output)
             if bot_event_with(body.get("tracker") or {}, job.message_id) is None:
                 error = (
                     "Rasa ran the intent but no message was sent (is the action server up and "
@@ -203,6 +207,8 @@ class DeliveryWorker:
                 )
         except RasaError as exc:
             error, permanent = str(exc), exc.permanent
+        except ChannelMismatch as exc:  # never sent, also not on retry
+            error, permanent = str(exc), True
 
         def save() -> None:
             with session_scope(self.db_url) as session:

@@ -1,9 +1,11 @@
 """The console's client for Rasa's HTTP API (``rasa run --enable-api --auth-token ...``).
 
 Agent replies and the hand-back are *external intents* triggered on the citizen's conversation
-with ``output_channel=latest``: Rasa runs the matching rule's action, which utters the message
-into the channel the citizen last wrote from (socket.io pushes it to the citizen's room; the
-REST channel has no push, so the message is kept in the tracker; see docs/handoff.md).
+with an explicit ``output_channel``: the channel recorded on the ticket, checked against the
+conversation id (askagency/channels.py), never ``latest`` (the channel of the last message,
+which a REST client could name). Rasa runs the matching rule's action, which utters the message
+through that channel (a platform's send API; socket.io pushes it to the citizen's room and the
+tracker keeps it for REST clients and the widget's history; see docs/handoff.md).
 """
 
 from __future__ import annotations
@@ -57,13 +59,21 @@ class RasaClient:
         return params
 
     async def trigger_intent(
-        self, conversation_id: str, intent: str, entities: Mapping[str, Any]
+        self,
+        conversation_id: str,
+        intent: str,
+        entities: Mapping[str, Any],
+        output_channel: str,
     ) -> dict[str, Any]:
-        """Runs ``intent`` on the conversation; returns Rasa's body (``tracker`` and, for
+        """Runs ``intent`` on the conversation and sends what the bot says through
+        ``output_channel`` (a registered input channel's name, from
+        :func:`askagency.channels.delivery_channel`); returns Rasa's body (``tracker`` and, for
         channels without push, ``messages``)."""
+        if not output_channel or output_channel == "latest":
+            raise RasaError("an explicit output channel is required", permanent=True)
         url = f"{self.base_url}/conversations/{conversation_path(conversation_id)}/trigger_intent"
         body = {"name": intent, "entities": dict(entities)}
-        params = self._params(output_channel="latest", include_events="AFTER_RESTART")
+        params = self._params(output_channel=output_channel, include_events="AFTER_RESTART")
         return await self._request("POST", url, params, body)
 
     async def tracker(self, conversation_id: str) -> dict[str, Any]:

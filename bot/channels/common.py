@@ -111,8 +111,8 @@ class Incoming:
     """One citizen message taken from a webhook, before it becomes a Rasa ``UserMessage``.
 
     ``sender`` is the platform's id (PSID, user id, chat id, phone number); ``message_id`` is
-    the platform's id of this delivery, used to drop redeliveries; ``is_payload`` marks text that
-    came from one of our own buttons (passed to Rasa unchanged).
+    the platform's id of this delivery, used to drop redeliveries; ``is_payload`` marks a button
+    press, whose text is a token to redeem (bot/channels/buttons.py), never a payload.
     """
 
     sender: str
@@ -175,7 +175,7 @@ def language_tag(value: Any) -> str | None:
 def user_text(text: str) -> str:
     """Typed text as Rasa should see it: a leading ``/`` would make Rasa skip NLU and trigger
     any intent with any entities (e.g. the console's ``agent_message``), so it is removed.
-    Button payloads are not typed text and do not go through here."""
+    Button presses are tokens, redeemed by bot/channels/buttons.py, not typed text."""
     stripped = text.strip()  # Rasa strips before looking for the "/"
     if not stripped.startswith("/"):
         return text

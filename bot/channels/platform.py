@@ -8,14 +8,18 @@ of different platforms never share a tracker; the output channel strips the pref
 contain only URL-unreserved characters, so they read the same in every URL and log (Rasa's HTTP
 API, Sanic 21, does not percent-decode ``/conversations/<id>/...``: see handoff/rasa_api.py).
 Messages from other sender ids are ignored.
+
+Buttons carry server-side tokens, never Rasa payloads (bot/channels/buttons.py): a platform
+client can send any "button payload" it likes, and a payload is intent syntax.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -23,6 +27,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from askagency.channels import log_ref, platform_message_id
+from bot.channels.buttons import EXPIRED_TEXT, ButtonTokens
 from bot.channels.common import (
     MAX_BODY_BYTES,
     Incoming,
@@ -51,6 +57,8 @@ COMMON_OPTIONS = (
     # Redis when configured (bot/channels/shared_state.py), else per process.
     Option("dedup_ttl_s", 86400.0, float),
     Option("choices_ttl_s", 3600.0, float),
+    # How long a button shown on a platform can be pressed (its token is kept this long).
+    Option("button_ttl_s", 7 * 86400.0, float),
 )
 
 
@@ -68,6 +76,7 @@ class PlatformInput(InputChannel):
         self.config = config or resolve_options(self.env_prefixes, {}, self.all_options())
         self.state = state_for(shared_redis_url(None))
         self.choices = PendingChoices(float(self.config["choices_ttl_s"]))
+        self.buttons = ButtonTokens(self.name(), self.state, float(self.config["button_ttl_s"]))
         self.http = PlatformHttp(
             self.name(),
             RetryPolicy(
@@ -78,6 +87,8 @@ class PlatformInput(InputChannel):
             redact=self.redact,
         )
         self._tasks: set[asyncio.Task] = set()
+        # Per conversation: a lock and how many messages hold or wait for it.
+        self._order: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         missing = self.missing_settings()
         if missing:  # normal for a newcomer without platform accounts: INFO, not WARNING
             logger.info(
@@ -182,8 +193,29 @@ class PlatformInput(InputChannel):
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    @contextlib.asynccontextmanager
+    async def in_order(self, conversation_id: str) -> AsyncIterator[None]:
+        """One conversation's messages are handled one at a time, in the order they arrived
+        (asyncio locks are fair): "STOP" then "START" then a question must not race, now that
+        checking the opt-out list waits for the database."""
+        lock, users = self._order.setdefault(conversation_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                self._order.pop(conversation_id, None)
+
     async def handle(self, on_new_message: OnNewMessage, incoming: Incoming) -> None:
         conversation_id = self.conversation_id(incoming.sender)
+        async with self.in_order(conversation_id):
+            await self._handle(on_new_message, conversation_id, incoming)
+
+    async def _handle(
+        self, on_new_message: OnNewMessage, conversation_id: str, incoming: Incoming
+    ) -> None:
         try:
             text = await self.prepare(conversation_id, incoming)
             if text is None:
@@ -197,7 +229,7 @@ class PlatformInput(InputChannel):
                     self.get_output_channel(),
                     conversation_id,
                     input_channel=self.name(),
-                    message_id=f"{self.name()}-{incoming.message_id}",
+                    message_id=platform_message_id(self.name(), incoming.message_id),
                     metadata=metadata,
                 )
             )
@@ -208,13 +240,26 @@ class PlatformInput(InputChannel):
             logger.exception("%s message %s: processing failed", self.name(), incoming.message_id)
 
     async def prepare(self, conversation_id: str, incoming: Incoming) -> str | None:
-        """The text Rasa gets: our button payloads unchanged, a number picking one of the
-        options just shown, else the typed text without intent syntax. None: do not process."""
+        """The text Rasa gets: the payload of one of our buttons (pressed, or picked by its
+        number), else the typed text without intent syntax. None: do not process.
+
+        A press whose token this conversation was not given (forged, or expired) is not
+        processed; the citizen is told the option expired."""
         if incoming.is_payload:
             self.choices.remember(conversation_id, [])
-            return incoming.text
+            payload = self.buttons.redeem(conversation_id, incoming.text)
+            if payload is None:
+                logger.info("%s: unknown or expired button pressed; not processed", self.name())
+                await self.get_output_channel().send_response(
+                    conversation_id, {"text": EXPIRED_TEXT}
+                )
+            return payload
         chosen = self.choices.resolve(conversation_id, incoming.text)
-        return chosen if chosen is not None else user_text(incoming.text)
+        if chosen is not None:
+            payload = self.buttons.redeem(conversation_id, chosen)
+            if payload is not None:
+                return payload
+        return user_text(incoming.text)
 
     def read_webhook(self, request: Request) -> Parsed | HTTPResponse:
         """Checks the platform's signature and parses the body: the messages, or the 403/400
@@ -278,10 +323,20 @@ class PlatformOutput(OutputChannel):
         shaped = client_message(message)
         if not shaped:
             return
+        if shaped.get("buttons"):  # the platform only ever sees tokens (bot/channels/buttons.py)
+            shaped["buttons"] = [
+                {
+                    "title": b["title"],
+                    "payload": self.channel.buttons.issue(recipient_id, b["payload"]),
+                }
+                for b in shaped["buttons"]
+            ]
         try:
             await self.deliver(recipient_id, shaped)
         except Exception:
-            logger.exception("%s: sending a message to %s failed", self.name(), recipient_id)
+            logger.exception(
+                "%s: sending a message to %s failed", self.name(), log_ref(recipient_id)
+            )
 
     async def deliver(self, conversation_id: str, message: dict[str, Any]) -> None:
         raise NotImplementedError

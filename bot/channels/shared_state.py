@@ -12,7 +12,9 @@ state serves all replicas:
   client send twice the limit across a window boundary;
 * repeated texts: a sorted set of timestamps per sender and text, trimmed, added to and counted
   in one MULTI/EXEC transaction;
-* platform message ids: ``SET NX PX``, true only for the first replica that sees the id.
+* platform message ids: ``SET NX PX``, true only for the first replica that sees the id;
+* button tokens (bot/channels/buttons.py): ``SET PX`` / ``GET``, so a button sent by one
+  replica works when the platform delivers the press to another.
 
 Every key has a TTL (a bucket's: the time to refill it completely, after which it equals a new
 one), so Redis holds only what is still needed. Keys contain a hash of the sender, address and
@@ -39,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from bot.channels.common import TtlSet
+from bot.channels.common import TtlMap, TtlSet
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,12 @@ class State(Protocol):
     def first_seen(self, key: str, ttl_s: float) -> bool:
         """True the first time ``key`` is seen within ``ttl_s`` seconds."""
 
+    def remember(self, key: str, value: str, ttl_s: float) -> None:
+        """Keeps ``value`` under ``key`` for ``ttl_s`` seconds."""
+
+    def recall(self, key: str) -> str | None:
+        """The value kept under ``key``, or None when there is none (or it expired)."""
+
 
 class _Lru(OrderedDict[str, Any]):
     def touch(self, key: str, make: Callable[[], Any]) -> Any:
@@ -134,6 +142,7 @@ class LocalState:
         self._buckets = _Lru()
         self._hits = _Lru()
         self._seen: dict[float, TtlSet] = {}
+        self._kept: dict[float, TtlMap[str]] = {}
         self._lock = threading.Lock()
 
     def take(self, key: str, rate: float, burst: float, now: float) -> bool:
@@ -159,6 +168,24 @@ class LocalState:
             if seen is None:
                 seen = self._seen[ttl_s] = TtlSet(ttl_s)
             return seen.add(key)
+
+    def remember(self, key: str, value: str, ttl_s: float) -> None:
+        with self._lock:
+            for ttl, kept in self._kept.items():
+                if ttl != ttl_s:
+                    kept.pop(key)
+            kept = self._kept.get(ttl_s)
+            if kept is None:
+                kept = self._kept[ttl_s] = TtlMap(ttl_s, max_entries=MAX_KEYS)
+            kept.set(key, value)
+
+    def recall(self, key: str) -> str | None:
+        with self._lock:
+            for kept in self._kept.values():
+                value = kept.get(key)
+                if value is not None:
+                    return value
+            return None
 
 
 class RedisState:
@@ -252,6 +279,23 @@ class RedisState:
             lambda r: bool(r.set(name, b"1", nx=True, px=max(1, int(ttl_s * 1000)))),
             lambda: self.fallback.first_seen(key, ttl_s),
         )
+
+    def remember(self, key: str, value: str, ttl_s: float) -> None:
+        name = self._key("kept", key)
+        self._call(
+            lambda r: r.set(name, value.encode(), px=max(1, int(ttl_s * 1000))),
+            lambda: self.fallback.remember(key, value, ttl_s),
+        )
+
+    def recall(self, key: str) -> str | None:
+        name = self._key("kept", key)
+
+        def remote(client: Any) -> str | None:
+            raw = client.get(name)
+            return None if raw is None else raw.decode()
+
+        # While Redis is down, what this replica kept meanwhile is still found.
+        return self._call(remote, lambda: self.fallback.recall(key))
 
 
 _shared: dict[tuple[str, str], RedisState] = {}

@@ -5,20 +5,21 @@ two) or, as soon as one character is outside GSM-7, 70 UCS-2 code units (emoji t
 Answers are split into one-segment messages between words, so no phone shows a word cut in two.
 
 Opt-out follows the carriers' keywords (the same ones Twilio's Advanced Opt-Out uses): STOP and
-its synonyms stop every message to that number until START. The list is a small SQLite file in
-the data directory, not memory: forgetting a STOP on restart would break the law (TCPA/CTIA).
+its synonyms stop every message to that number until START. The list is a table of the product
+database (askagency/opt_out.py), keyed by the E.164 number, shared by every Rasa replica and
+kept across restarts: forgetting a STOP would break the law (TCPA/CTIA).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from enum import Enum
 from pathlib import Path
+
+from askagency.channels import platform_of
+from askagency.opt_out import OPT_OUT_CHANNELS, OptOutList, normalise_number
 
 logger = logging.getLogger(__name__)
 
@@ -75,44 +76,24 @@ def keyword_of(text: str, opted_out: bool) -> Keyword | None:
     return None
 
 
-class OptOutStore:
-    """Numbers that sent STOP, by conversation id (``sms-1555...`` and ``whatsapp-1555...``)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, self._connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS channel_opt_out ("
-                "address TEXT PRIMARY KEY, opted_out_at REAL NOT NULL)"
-            )
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=5.0)
+def import_legacy_list(path: Path, opt_outs: OptOutList) -> int:
+    """Copies the STOPs of the old per-process SQLite file (keyed by conversation id,
+    ``sms-1555...``) into the shared list, then renames the file ``*.imported``. Returns how
+    many numbers were copied; a missing file is 0."""
+    if not path.is_file():
+        return 0
+    with closing(sqlite3.connect(path, timeout=5.0)) as db:
         try:
-            with db:  # commits, or rolls back on error
-                yield db
-        finally:
-            db.close()
-
-    def is_opted_out(self, address: str) -> bool:
-        with self._lock, self._connect() as db:
-            row = db.execute(
-                "SELECT 1 FROM channel_opt_out WHERE address = ?", (address,)
-            ).fetchone()
-        return row is not None
-
-    def opt_out(self, address: str) -> None:
-        with self._lock, self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO channel_opt_out (address, opted_out_at) VALUES (?, ?)",
-                (address, time.time()),
-            )
-        logger.info("%s opted out (STOP)", address)
-
-    def opt_in(self, address: str) -> None:
-        with self._lock, self._connect() as db:
-            db.execute("DELETE FROM channel_opt_out WHERE address = ?", (address,))
-        logger.info("%s opted in again (START)", address)
+            rows = db.execute("SELECT address FROM channel_opt_out").fetchall()
+        except sqlite3.DatabaseError:
+            rows = []
+    copied = 0
+    for (address,) in rows:
+        channel = platform_of(str(address))
+        number = normalise_number(str(address))
+        if channel in OPT_OUT_CHANNELS and number:
+            opt_outs.opt_out(channel, number)
+            copied += 1
+    path.rename(path.with_name(path.name + ".imported"))
+    logger.warning("imported %d opt-outs from %s into the database", copied, path.name)
+    return copied

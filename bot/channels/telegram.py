@@ -9,15 +9,15 @@ without the right one is refused. Handled updates (private chats only):
 
 Replies: ``POST {api_base_url}/bot<token>/sendMessage``; buttons become an inline keyboard, one
 button per row. Telegram caps ``callback_data`` at 64 bytes and a client can send any data, so
-each button carries a random token that maps to its payload (and chat) in memory for
-``callback_ttl_s``: a forged or expired token is answered with "expired" and not processed.
-Button presses are acknowledged with ``answerCallbackQuery`` so the client stops its spinner.
+each button carries a random token bound to the chat (bot/channels/buttons.py, like every
+platform) for ``button_ttl_s``: a forged or expired token is answered with "expired" and not
+processed. Button presses are acknowledged with ``answerCallbackQuery`` so the client stops its
+spinner.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
@@ -25,11 +25,11 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.buttons import EXPIRED_TEXT
 from bot.channels.common import (
     Incoming,
     Option,
     Parsed,
-    TtlMap,
     as_dict,
     choices_of,
     id_text,
@@ -46,9 +46,7 @@ logger = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096
 BUTTON_TEXT_LIMIT = 64
-CALLBACK_PREFIX = "o:"
 START_PAYLOAD = "/greet"
-EXPIRED_TEXT = "This option has expired. Please ask your question again."
 
 
 def parse_update(body: bytes) -> Parsed:
@@ -134,9 +132,8 @@ class TelegramOutput(PlatformOutput):
         for index, part in enumerate(parts):
             body: dict[str, Any] = {"chat_id": chat_id_value(chat_id), "text": part}
             if choices and index == len(parts) - 1:
-                body["reply_markup"] = keyboard(
-                    [(c.title, channel.callback_token(chat_id, c.payload)) for c in choices]
-                )
+                # Payloads are already tokens (PlatformOutput.send_response).
+                body["reply_markup"] = keyboard([(c.title, c.payload) for c in choices])
             result = await channel.http.request(
                 "POST", channel.method_url("sendMessage"), label="sendMessage", json_body=body
             )
@@ -152,14 +149,9 @@ class TelegramInput(PlatformInput):
         Option("bot_token", secret=True),
         Option("secret_token", secret=True),
         Option("api_base_url", "https://api.telegram.org"),
-        Option("callback_ttl_s", 7 * 86400.0, float),
     )
     url_secret = "bot_token"
     required = ("bot_token", "secret_token")
-
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
-        super().__init__(config)
-        self.callbacks: TtlMap[tuple[str, str]] = TtlMap(float(self.config["callback_ttl_s"]))
 
     @classmethod
     def name(cls) -> str:
@@ -168,19 +160,14 @@ class TelegramInput(PlatformInput):
     def method_url(self, method: str) -> str:
         return f"{self.config['api_base_url'].rstrip('/')}/bot{self.config['bot_token']}/{method}"
 
-    def callback_token(self, chat_id: str, payload: str) -> str:
-        token = CALLBACK_PREFIX + secrets.token_urlsafe(12)
-        self.callbacks.set(token, (chat_id, payload))
-        return token
-
     def get_output_channel(self) -> OutputChannel:
         return TelegramOutput(self)
 
     async def prepare(self, conversation_id: str, incoming: Incoming) -> str | None:
         query_id = incoming.extra.get("callback_query_id")
         if query_id is not None:
-            stored = self.callbacks.get(incoming.text)
-            valid = stored is not None and stored[0] == incoming.sender
+            payload = self.buttons.redeem(conversation_id, incoming.text)
+            valid = payload is not None
             await self.http.request(
                 "POST",
                 self.method_url("answerCallbackQuery"),
@@ -190,11 +177,11 @@ class TelegramInput(PlatformInput):
                     **({} if valid else {"text": EXPIRED_TEXT}),
                 },
             )
-            if not valid or stored is None:
-                logger.info("telegram: unknown or expired button from chat %s", incoming.sender)
+            if payload is None:
+                logger.info("telegram: unknown or expired button pressed; not processed")
                 return None
             self.choices.remember(conversation_id, [])
-            return stored[1]
+            return payload
         command = (
             incoming.text.strip().split(maxsplit=1)[0].split("@", 1)[0]
             if incoming.text.strip()

@@ -12,11 +12,14 @@ Replies go through the REST API, ``POST {api_base_url}/2010-04-01/Accounts/<sid>
 15 s webhook timeout). SMS has no buttons: options are a numbered list and the reply "2" picks
 option 2. Long SMS answers are split between words into single-segment messages marked
 ``(1/3)``; WhatsApp messages are split at 1600 characters. STOP/START/HELP are handled here and
-never reach the bot (see :mod:`bot.channels.sms`).
+never reach the bot (see :mod:`bot.channels.sms`); every outbound text first checks the shared
+opt-out list for the number it is addressed to (askagency/opt_out.py) and is not sent to a
+number that opted out, or when the list cannot be read (fail closed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -33,6 +36,8 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from askagency.channels import log_ref
+from askagency.opt_out import OptOutList, database_url, normalise_number
 from bot.channels.common import (
     Incoming,
     Option,
@@ -45,7 +50,7 @@ from bot.channels.common import (
     split_text,
 )
 from bot.channels.platform import PlatformInput, PlatformOutput
-from bot.channels.sms import Keyword, OptOutStore, keyword_of, segment_rule
+from bot.channels.sms import Keyword, import_legacy_list, keyword_of, segment_rule
 
 logger = logging.getLogger(__name__)
 
@@ -148,14 +153,23 @@ def parse_message(pairs: list[tuple[str, str]], whatsapp: bool) -> Parsed:
     return parsed
 
 
+_lists: dict[str, OptOutList] = {}
+
+
+def opt_out_list(url: str) -> OptOutList:
+    """One list (one connection pool) per database in this process, shared by SMS and
+    WhatsApp."""
+    found = _lists.get(url)
+    if found is None:
+        found = _lists[url] = OptOutList(url)
+    return found
+
+
 class TwilioOutput(PlatformOutput):
     channel_name = "twilio"
 
     async def deliver(self, conversation_id: str, message: dict[str, Any]) -> None:
         channel: TwilioInput = self.channel  # type: ignore[assignment]
-        if channel.opt_outs().is_opted_out(conversation_id):
-            logger.info("%s: %s opted out (STOP); message not sent", self.name(), conversation_id)
-            return
         text = plain_text_of(message)
         choices = choices_of(message)
         if choices:
@@ -194,13 +208,17 @@ class TwilioInput(PlatformInput):
         Option("help_text", DEFAULT_HELP),
         Option("stop_text", DEFAULT_STOP),
         Option("start_text", DEFAULT_START),
+        # The product database that holds the opt-out list (default: ASKAGENCY_DATABASE_URL,
+        # else the SQLite file in the data folder, as every other process resolves it).
+        Option("database_url"),
+        # The old per-process list (SQLite, keyed by conversation id): imported once, renamed.
         Option("opt_out_db"),
     )
     required = ("account_sid", "auth_token")
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self._opt_outs: OptOutStore | None = None
+        self._opt_outs: OptOutList | None = None
 
     def missing_settings(self) -> list[str]:
         missing = super().missing_settings()
@@ -208,17 +226,56 @@ class TwilioInput(PlatformInput):
             missing.append("from_number")
         return missing
 
-    def opt_outs(self) -> OptOutStore:
+    def opt_outs(self) -> OptOutList:
+        """The shared list; on first use, the STOPs of the old per-process file are moved in."""
         if self._opt_outs is None:
-            path = self.config.get("opt_out_db") or default_data_dir() / "channel_opt_out.db"
-            self._opt_outs = OptOutStore(Path(path))
+            opt_outs = opt_out_list(self.config.get("database_url") or database_url())
+            legacy = self.config.get("opt_out_db") or default_data_dir() / "channel_opt_out.db"
+            import_legacy_list(Path(legacy), opt_outs)
+            self._opt_outs = opt_outs
         return self._opt_outs
+
+    def number(self, conversation_id: str) -> str | None:
+        """The E.164 number a conversation's messages go to (None: not a phone number)."""
+        return normalise_number(self.platform_id(conversation_id))
+
+    async def is_opted_out(self, conversation_id: str) -> bool:
+        """True for a number that sent STOP; also when the list cannot be read (fail closed:
+        a message not sent is better than one sent against a STOP)."""
+        number = self.number(conversation_id)
+        if number is None:
+            return True
+        try:
+            return await asyncio.to_thread(self.opt_outs().is_opted_out, self.name(), number)
+        except Exception as exc:
+            logger.error(
+                "%s: the opt-out list cannot be read (%s: %s); message to %s not sent",
+                self.name(),
+                type(exc).__name__,
+                exc,
+                log_ref(conversation_id),
+            )
+            return True
+
+    async def record_opt_out(self, conversation_id: str, opted_out: bool) -> None:
+        number = self.number(conversation_id)
+        if number is None:
+            return
+        store = self.opt_outs()
+        change = store.opt_out if opted_out else store.opt_in
+        await asyncio.to_thread(change, self.name(), number)
+        logger.info(
+            "%s: %s %s",
+            self.name(),
+            log_ref(conversation_id),
+            "opted out (STOP)" if opted_out else "opted in again (START)",
+        )
 
     def get_output_channel(self) -> OutputChannel:
         return self.output_class(self)
 
     def address(self, conversation_id: str) -> str:
-        number = "+" + self.platform_id(conversation_id).lstrip("+")
+        number = self.number(conversation_id) or ""
         return WHATSAPP_PREFIX + number if self.whatsapp else number
 
     def parts(self, text: str) -> list[str]:
@@ -230,8 +287,18 @@ class TwilioInput(PlatformInput):
         segment, measure = segment_rule(text)
         return split_text(text, segment, measure=measure, mark_parts=True)  # type: ignore[arg-type]
 
-    async def send_text(self, conversation_id: str, text: str) -> None:
-        """Sends ``text`` (split) via the Messages API; stops at the first failed part."""
+    async def send_text(
+        self, conversation_id: str, text: str, *, keyword_reply: bool = False
+    ) -> None:
+        """Sends ``text`` (split) via the Messages API; stops at the first failed part.
+
+        Nothing is sent to a number on the opt-out list, except the answer to a STOP or HELP
+        keyword (``keyword_reply``), which carriers require."""
+        if not keyword_reply and await self.is_opted_out(conversation_id):
+            logger.info(
+                "%s: %s opted out (STOP); message not sent", self.name(), log_ref(conversation_id)
+            )
+            return
         config = self.config
         url = (
             f"{config['api_base_url'].rstrip('/')}/2010-04-01/Accounts/"
@@ -253,7 +320,7 @@ class TwilioInput(PlatformInput):
             )
             if not result.ok:
                 if isinstance(result.body, dict) and result.body.get("code") == UNSUBSCRIBED_ERROR:
-                    self.opt_outs().opt_out(conversation_id)
+                    await self.record_opt_out(conversation_id, opted_out=True)
                 return
 
     def from_address(self) -> str:
@@ -263,26 +330,27 @@ class TwilioInput(PlatformInput):
         return number
 
     async def prepare(self, conversation_id: str, incoming: Incoming) -> str | None:
-        store = self.opt_outs()
-        opted_out = store.is_opted_out(conversation_id)
+        opted_out = await self.is_opted_out(conversation_id)
         keyword = keyword_of(incoming.text, opted_out)
         replies = bool(self.config["keyword_replies"])
         if keyword is Keyword.STOP:
-            store.opt_out(conversation_id)
+            await self.record_opt_out(conversation_id, opted_out=True)
             if replies:
-                await self.send_text(conversation_id, self.config["stop_text"])
+                await self.send_text(conversation_id, self.config["stop_text"], keyword_reply=True)
             return None
         if keyword is Keyword.START:
-            store.opt_in(conversation_id)
+            await self.record_opt_out(conversation_id, opted_out=False)
             if replies:
                 await self.send_text(conversation_id, self.config["start_text"])
             return None
         if keyword is Keyword.HELP:
             if replies:
-                await self.send_text(conversation_id, self.config["help_text"])
+                await self.send_text(conversation_id, self.config["help_text"], keyword_reply=True)
             return None
         if opted_out:
-            logger.info("%s: message from opted-out %s not processed", self.name(), conversation_id)
+            logger.info(
+                "%s: message from opted-out %s not processed", self.name(), log_ref(conversation_id)
+            )
             return None
         return await super().prepare(conversation_id, incoming)
 

@@ -3,11 +3,15 @@
 Webhook ``/webhooks/x/webhook`` (register it as the Account Activity webhook URL):
 
 * ``GET ?crc_token=...``: the Challenge-Response Check, answered with
-  ``{"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, crc_token))}``.
+  ``{"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, crc_token))}``. That is
+  the very construction of the POST signature, so the endpoint would sign any webhook body an
+  attacker sent as a ``crc_token``; only tokens shaped like X's (16-128 base64/url-safe
+  characters, which no JSON body can be) are answered, anything else is a 400.
 * ``POST``: ``x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256 of the raw body, key =
   consumer secret>``. ``direct_message_events[]`` of type ``message_create`` become messages;
-  a quick-reply answer's ``metadata`` is our button payload. Messages the account itself sent
-  (``sender_id == for_user_id``, the echo of every reply) and every other event type are ignored.
+  a quick-reply answer's ``metadata`` is our button token (bot/channels/buttons.py). Messages
+  the account itself sent (``sender_id == for_user_id``, the echo of every reply) and every
+  other event type are ignored.
 
 Replies: ``POST {api_base_url}/1.1/direct_messages/events/new.json`` signed with OAuth 1.0a
 (consumer key/secret + the account's access token/secret); buttons become a ``quick_reply`` of
@@ -20,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -54,6 +59,8 @@ DESCRIPTION_LIMIT = 72
 METADATA_LIMIT = 1000
 OPTIONS_MAX = 20
 SEND_PATH = "/1.1/direct_messages/events/new.json"
+# X's CRC tokens are short base64 strings; a webhook body (a JSON object) never matches.
+CRC_TOKEN = re.compile(r"^[A-Za-z0-9+/=_-]{16,128}$")
 
 
 def hmac_b64(secret: str, data: bytes) -> str:
@@ -61,6 +68,9 @@ def hmac_b64(secret: str, data: bytes) -> str:
 
 
 def crc_response(crc_token: str, consumer_secret: str) -> dict[str, str]:
+    """The CRC answer; raises ValueError for a token not shaped like X's (see module doc)."""
+    if not CRC_TOKEN.match(crc_token):
+        raise ValueError("crc_token is not 16-128 base64 characters")
     return {"response_token": "sha256=" + hmac_b64(consumer_secret, crc_token.encode())}
 
 
@@ -252,4 +262,7 @@ class XInput(PlatformInput):
             token = request.args.get("crc_token")
             if not token:
                 return self.bad_request("CRC request without crc_token")
-            return response.json(crc_response(token, self.config["consumer_secret"]))
+            try:
+                return response.json(crc_response(token, self.config["consumer_secret"]))
+            except ValueError as exc:  # never sign arbitrary input: it could be a webhook body
+                return self.bad_request(f"CRC refused: {exc}")

@@ -44,7 +44,6 @@ def reply_for(text: str, language: str) -> list[dict[str, Any]]:
                 "text": "OK, I'll connect you with a person.",
                 "custom": {
                     "type": "handoff",
-                    "ticket_id": 7,
                     "reason": "requested",
                     "after_hours": True,
                     "expected_reply_at": "2030-01-07T09:00:00Z",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import uuid
 
 import pytest
@@ -53,7 +54,11 @@ def test_agent_logs_in_opens_ticket_and_replies(
     sender = f"browser-{uuid.uuid4().hex[:12]}"
     handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
     assert handoff["type"] == "handoff", handoff
-    ticket_id = handoff["ticket_id"]
+    # The citizen is not told the ticket number: find it by conversation, as an agent would.
+    with sqlite3.connect(stack.cfg.data_dir / "askagency.db") as db:
+        (ticket_id,) = db.execute(
+            "SELECT id FROM handoff_ticket WHERE conversation_id = ?", (sender,)
+        ).fetchone()
 
     page = pages.page()
     page.goto(f"{stack.cfg.console_url}/console/login?next=/console/inbox")

@@ -64,6 +64,7 @@ VERIFY_TOKEN = "fb-verify"
 X_KEY, X_SECRET, X_TOKEN, X_TOKEN_SECRET, X_ME = "x-ck", "x-cs", "x-at", "x-ats", "9000"
 TW_SID, TW_TOKEN, TW_FROM, WA_FROM = "AC00e2e", "tw-auth-token", "+15550001111", "+14155238886"
 TG_TOKEN, TG_SECRET = "424242:e2e-bot-token", "tg-webhook-secret"
+X_CRC = "Y3JjLXRva2VuLWZyb20teC1lMmU="  # shaped like X's CRC tokens (short base64)
 
 
 # --- the fake platform APIs ----------------------------------------------------------------------
@@ -325,8 +326,27 @@ class Webhooks:
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         return self.post("messenger", body, {"X-Hub-Signature-256": signature})
 
-    def x(self, sender: str, event_id: str, text: str, secret: str = X_SECRET) -> int:
-        body = json.dumps(
+    def x(
+        self,
+        sender: str,
+        event_id: str,
+        text: str,
+        secret: str = X_SECRET,
+        quick_reply: str | None = None,
+    ) -> int:
+        return self.x_signed(self.x_body(sender, event_id, text, quick_reply), secret)
+
+    def x_signed(self, body: bytes, secret: str = X_SECRET) -> int:
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        signature = "sha256=" + base64.b64encode(digest).decode()
+        return self.post("x", body, {"x-twitter-webhooks-signature": signature})
+
+    @staticmethod
+    def x_body(sender: str, event_id: str, text: str, quick_reply: str | None = None) -> bytes:
+        data: dict[str, Any] = {"text": text, "entities": {}}
+        if quick_reply is not None:
+            data["quick_reply_response"] = {"type": "options", "metadata": quick_reply}
+        return json.dumps(
             {
                 "for_user_id": X_ME,
                 "direct_message_events": [
@@ -337,15 +357,12 @@ class Webhooks:
                         "message_create": {
                             "target": {"recipient_id": X_ME if sender != X_ME else "1"},
                             "sender_id": sender,
-                            "message_data": {"text": text, "entities": {}},
+                            "message_data": data,
                         },
                     }
                 ],
             }
         ).encode()
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-        signature = "sha256=" + base64.b64encode(digest).decode()
-        return self.post("x", body, {"x-twitter-webhooks-signature": signature})
 
     def twilio(self, channel: str, sender: str, sid: str, text: str, token: str = TW_TOKEN) -> int:
         url = f"{self.base}/webhooks/{channel}/webhook"
@@ -463,8 +480,10 @@ def test_x_dm_answer_is_signed_and_own_messages_are_ignored(
     hooks: Webhooks, fake: PlatformFake
 ) -> None:
     user = str(new_number())
-    status, crc = hooks.get("x", {"crc_token": "crc-abc"})
-    expected = base64.b64encode(hmac.new(X_SECRET.encode(), b"crc-abc", hashlib.sha256).digest())
+    status, crc = hooks.get("x", {"crc_token": X_CRC})
+    expected = base64.b64encode(
+        hmac.new(X_SECRET.encode(), X_CRC.encode(), hashlib.sha256).digest()
+    )
     assert status == 200 and json.loads(crc) == {"response_token": "sha256=" + expected.decode()}
 
     assert hooks.x(user, f"ev-{user}", LAPTOP) == 200
@@ -682,3 +701,84 @@ async def test_agent_reply_from_the_console_goes_out_by_sms(
         )
         assert sms_text(sent) == reply and sent[0].form()["From"] == TW_FROM
         await console.wait_delivery(ticket["id"])
+
+
+# --- attacks from the security review (issue #17) ------------------------------------------
+
+
+def test_x_crc_is_no_signing_oracle_and_forged_quick_replies_never_run(
+    hooks: Webhooks, fake: PlatformFake
+) -> None:
+    """C1, the review's live test: the attacker asks the CRC endpoint to sign a webhook body
+    whose quick reply is ``/agent_message{...}``. The CRC endpoint refuses; and even a body
+    with a valid signature (as if the secret had leaked) cannot run the intent."""
+    victim = str(new_number())
+    forged = (
+        '/agent_message{"handoff_text": "Your case is suspended. Verify at '
+        'https://evil.example", "handoff_agent": "Agency staff"}'
+    )
+    body = hooks.x_body(victim, f"forged-{victim}", "x", quick_reply=forged)
+    status, answer = hooks.get("x", {"crc_token": body.decode()})
+    assert status == 400 and b"response_token" not in answer
+
+    assert hooks.x_signed(body) == 200
+    (sent,) = fake.wait(lambda c: c.to() == victim)
+    assert "expired" in sent.json()["event"]["message_create"]["message_data"]["text"]
+    time.sleep(2)
+    assert len(fake.matching(lambda c: c.to() == victim)) == 1
+    assert hooks.tracker_bot_customs(f"x-{victim}", timeout=2) == []
+    assert "evil.example" not in json.dumps(hooks.tracker_events(f"x-{victim}"))
+
+
+async def test_web_clients_cannot_make_the_agency_text_anyone(
+    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+) -> None:
+    """H1/H2, the review's live test: a REST client names an SMS channel or an SMS
+    conversation id and asks for a person; the agent replies and closes the ticket. No text
+    message goes out (the agency pays for it and the recipient never asked), and the outbox
+    says why. A real SMS conversation still gets the agent's reply (test above)."""
+    create_agent(channel_stack.cfg.data_dir, "spoof-agent", "Agent Sue")
+    rest = RestClient(channel_stack.cfg.rasa_url)
+    victim = f"44770{new_number() % 10**7:07d}"
+    squatted = f"1555{new_number() % 10**7:07d}"
+    attempts = [
+        {"sender": victim, "message": "/ask_human", "input_channel": "sms"},
+        {"sender": f"sms-{squatted}", "message": "/ask_human", "input_channel": "sms"},
+        {"sender": f"sms-{squatted}x", "message": "/ask_human"},
+    ]
+    for attempt in attempts:
+        # The web channels may refuse such a request outright (4xx); either way, no SMS.
+        rest.post_raw(json.dumps(attempt).encode())
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        console = Console(channel_stack.cfg.console_url, http)
+        await console.login("spoof-agent")
+        _, listing = await console.get("/api/tickets")
+        senders = {a["sender"] for a in attempts}
+        tickets = [t for t in listing["tickets"] if t["conversation_id"] in senders]
+        for ticket in tickets:
+            assert ticket["channel"] != "sms" or ticket["conversation_id"].startswith("sms-")
+            status, _ = await console.post(
+                f"/api/tickets/{ticket['id']}/replies", {"text": f"reply {ticket['id']}"}
+            )
+            assert status == 201
+            status, _ = await console.post(
+                f"/api/tickets/{ticket['id']}/close", {"resolved": False}
+            )
+            assert status == 200
+        deadline = time.monotonic() + 20
+        for ticket in tickets:
+            while True:
+                _, detail = await console.get(f"/api/tickets/{ticket['id']}")
+                outbox = [m for m in detail["messages"] if m["delivery_status"]]
+                if all(m["delivery_status"] != "pending" for m in outbox):
+                    break
+                assert time.monotonic() < deadline, outbox
+                await asyncio.sleep(0.3)
+            for message in outbox:  # a web conversation's tracker, or refused: never an SMS
+                assert message["delivery_status"] in ("delivered", "failed"), message
+                if message["delivery_status"] == "failed":
+                    assert "not sent" in (message["last_error"] or ""), message
+    time.sleep(2)
+    numbers = {f"+{victim}", f"+{squatted}", f"whatsapp:+{victim}"}
+    assert fake.matching(lambda c: c.platform == "twilio" and c.to() in numbers) == []

@@ -95,7 +95,7 @@ def test_handoff_ticket_carries_the_language(rest: RestClient, stack_data_dir: P
     assert any(w in messages[0]["text"] for w in ("persona", "equipo")), messages
     with sqlite3.connect(stack_data_dir / "askagency.db") as db:
         row = db.execute(
-            "SELECT language FROM handoff_ticket WHERE id = ?", (custom["ticket_id"],)
+            "SELECT language FROM handoff_ticket WHERE conversation_id = ?", (sender,)
         ).fetchone()
     assert row == ("es",)
 

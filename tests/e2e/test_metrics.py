@@ -66,7 +66,7 @@ SCRIPT: list[tuple[str, list[tuple[str, str]]]] = [
 
 
 @pytest.fixture(scope="module")
-def seeded(rest: RestClient) -> Seeded:
+def seeded(rest: RestClient, stack: Stack) -> Seeded:
     prefix = f"metrics-{uuid.uuid4().hex[:8]}"
     result = Seeded(senders=[f"{prefix}-{i}" for i in range(len(SCRIPT))], sent_at=time.time())
 
@@ -75,8 +75,13 @@ def seeded(rest: RestClient) -> Seeded:
         result.replies[sender].append([str((m.get("custom") or {}).get("type")) for m in replies])
         for message in replies:
             custom = message.get("custom") or {}
-            if custom.get("type") == "handoff" and custom.get("ticket_id") is not None:
-                result.tickets[sender] = int(custom["ticket_id"])
+            if custom.get("type") == "handoff" and not custom.get("queued"):
+                # Citizens are not told the ticket number (handoff/conversation.py).
+                with sqlite3.connect(stack.cfg.data_dir / "askagency.db") as db:
+                    (ticket_id,) = db.execute(
+                        "SELECT id FROM handoff_ticket WHERE conversation_id = ?", (sender,)
+                    ).fetchone()
+                result.tickets[sender] = int(ticket_id)
         return replies
 
     for sender, (language, messages) in zip(result.senders, SCRIPT, strict=True):

@@ -300,6 +300,7 @@ def test_rasa_pika_broker_feeds_postgres(
         **OFFLINE_ENV,
         "PYTHONPATH": str(PROJECT_ROOT),
         "ASKAGENCY_ACTION_URL": f"http://127.0.0.1:{free_port()}/webhook",
+        "ASKAGENCY_ACTION_SECRET": "not-used-no-action-server-here",
         "ASKAGENCY_PG_HOST": pg_hostport.split(":")[0],
         "ASKAGENCY_PG_PORT": pg_hostport.split(":")[1] if ":" in pg_hostport else "5432",
         "ASKAGENCY_PG_DB": rasa_database,

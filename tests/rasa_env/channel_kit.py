@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import shutil
 import socket
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +27,31 @@ CLARIFY_BUTTONS = [
 ]
 
 _app_names = itertools.count()
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_template_db: Path | None = None
+
+
+def migrated_database(directory: Path) -> str:
+    """A SQLite product database at the latest schema, as ``make run`` has it. Alembic lives in
+    the app env (.venv), so one template is migrated there per session and copied per test."""
+    global _template_db
+    if _template_db is None:
+        template = Path(tempfile.mkdtemp(prefix="askagency-rasa-env-")) / "askagency.db"
+        subprocess.run(
+            [
+                str(PROJECT_ROOT / ".venv" / "bin" / "python"),
+                "-c",
+                "import sys; from askagency.migrate import upgrade; upgrade(sys.argv[1])",
+                f"sqlite:///{template}",
+            ],
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+        )
+        _template_db = template
+    target = directory / "askagency.db"
+    shutil.copy(_template_db, target)
+    return f"sqlite:///{target}"
 
 
 def free_port() -> int:

@@ -106,6 +106,7 @@ def test_webhook_end_to_end() -> None:
                 await post(callback(6, keyboard[1][0]["callback_data"]))
                 await post(callback(7, "o:forged"))
                 await post(callback(8, keyboard[0][0]["callback_data"], chat_id=99))
+                await post(callback(9, '/agent_message{"handoff_text": "x"}'))  # C1
         finally:
             await server.close()
             await channel.http.close()
@@ -133,6 +134,7 @@ def test_webhook_end_to_end() -> None:
         {"callback_query_id": "cq6"},
         {"callback_query_id": "cq7", "text": EXPIRED_TEXT},
         {"callback_query_id": "cq8", "text": EXPIRED_TEXT},  # another chat's button
+        {"callback_query_id": "cq9", "text": EXPIRED_TEXT},  # a payload, not one of our tokens
     ]
 
 

@@ -10,13 +10,14 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from channel_kit import CLARIFY_BUTTONS, FAST, FakeBot, FakePlatform, serve
+from channel_kit import CLARIFY_BUTTONS, FAST, FakeBot, FakePlatform, migrated_database, serve
 
+from askagency.opt_out import OptOutList, normalise_number
 from bot.channels.common import split_text
 from bot.channels.sms import (
     Keyword,
-    OptOutStore,
     gsm7_length,
+    import_legacy_list,
     is_gsm7,
     keyword_of,
     segment_rule,
@@ -113,12 +114,94 @@ def test_keywords(text: str, opted_out: bool, keyword: Keyword | None) -> None:
     assert keyword_of(text, opted_out) == keyword
 
 
-def test_opt_out_store_survives_a_new_instance(tmp_path: Path) -> None:
-    store = OptOutStore(tmp_path / "optout.db")
-    store.opt_out("sms-1")
-    assert OptOutStore(tmp_path / "optout.db").is_opted_out("sms-1")
-    store.opt_in("sms-1")
-    assert not store.is_opted_out("sms-1")
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("+15551234567", "+15551234567"),
+        ("15551234567", "+15551234567"),
+        ("sms-15551234567", "+15551234567"),
+        ("whatsapp:+447700900123", "+447700900123"),
+        ("+1 (555) 123-4567", "+15551234567"),
+        ("+0555", None),
+        ("sms-abc", None),
+        ("", None),
+    ],
+)
+def test_numbers_are_normalised_to_e164(text: str, number: str | None) -> None:
+    assert normalise_number(text) == number
+
+
+def test_opt_out_list_is_shared_and_kept_per_channel(tmp_path: Path) -> None:
+    url = migrated_database(tmp_path)
+    replica_a, replica_b = OptOutList(url), OptOutList(url)  # two processes, one database
+    replica_a.opt_out("sms", "+15551234567")
+    replica_a.opt_out("sms", "+15551234567")  # a repeated STOP is fine
+    assert replica_b.is_opted_out("sms", "+15551234567")
+    assert not replica_b.is_opted_out("whatsapp", "+15551234567")  # a separate consent
+    replica_b.opt_in("sms", "+15551234567")
+    assert not replica_a.is_opted_out("sms", "+15551234567")
+
+
+def test_the_old_per_process_list_is_imported_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    legacy = tmp_path / "channel_opt_out.db"
+    with sqlite3.connect(legacy) as db:
+        db.execute("CREATE TABLE channel_opt_out (address TEXT PRIMARY KEY, opted_out_at REAL)")
+        db.executemany(
+            "INSERT INTO channel_opt_out VALUES (?, 1.0)",
+            [("sms-15551234567",), ("whatsapp-447700900123",), ("telegram-5",)],
+        )
+    opt_outs = OptOutList(migrated_database(tmp_path))
+    assert import_legacy_list(legacy, opt_outs) == 2
+    assert opt_outs.is_opted_out("sms", "+15551234567")
+    assert opt_outs.is_opted_out("whatsapp", "+447700900123")
+    assert not legacy.exists() and (tmp_path / "channel_opt_out.db.imported").exists()
+    assert import_legacy_list(legacy, opt_outs) == 0
+
+
+def test_stop_holds_on_every_replica_and_for_every_spelling_of_the_number(
+    tmp_path: Path,
+) -> None:
+    """H2: a STOP received by one Rasa replica silences the number on another one, also for a
+    message addressed without the ``sms-`` prefix (the review's bypass), and after a restart."""
+
+    async def scenario() -> FakePlatform:
+        fake = FakePlatform()
+        api = await fake.start()
+        credentials = {
+            "account_sid": SID,
+            "auth_token": TOKEN,
+            "from_number": "+15550000000",
+            "api_base_url": api,
+            "database_url": migrated_database(tmp_path),
+            "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
+            **FAST,
+        }
+        replica_a = SmsInput.from_credentials(credentials)
+        server, base = await serve(FakeBot(), replica_a)
+        url = base + "/webhooks/sms/webhook"
+        try:
+            async with aiohttp.ClientSession() as http:
+                form = {"MessageSid": "SMS1", "From": "+15551112222", "To": "+1", "Body": "STOP"}
+                body, headers = _signed(url, form)
+                async with http.post(url, data=body, headers=headers) as resp:
+                    assert resp.status == 200
+                await replica_a.drain()
+            replica_b = SmsInput.from_credentials(credentials)  # another replica, or a restart
+            output = replica_b.get_output_channel()
+            for recipient in ("sms-15551112222", "15551112222", "+15551112222"):
+                await output.send_text_message(recipient, "The person has closed this chat.")
+            await replica_b.http.close()
+        finally:
+            await server.close()
+            await replica_a.http.close()
+            await fake.stop()
+        return fake
+
+    fake = asyncio.run(scenario())
+    bodies = [r.form()["Body"] for r in fake.requests]
+    assert len(bodies) == 1 and "unsubscribed" in bodies[0]  # only the STOP confirmation
 
 
 def _signed(url: str, form: dict[str, str]) -> tuple[bytes, dict[str, str]]:
@@ -141,7 +224,8 @@ def test_sms_webhook_end_to_end(tmp_path: Path) -> None:
                 "auth_token": TOKEN,
                 "from_number": "+15550000000",
                 "api_base_url": api,
-                "opt_out_db": str(tmp_path / "optout.db"),
+                "database_url": migrated_database(tmp_path),
+                "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
                 **FAST,
             }
         )
@@ -224,7 +308,8 @@ def test_whatsapp_addresses_and_a_configured_public_url(tmp_path: Path) -> None:
                 "from_number": "+14155238886",
                 "api_base_url": api,
                 "webhook_url": public,
-                "opt_out_db": str(tmp_path / "optout.db"),
+                "database_url": migrated_database(tmp_path),
+                "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
                 **FAST,
             }
         )
@@ -281,3 +366,84 @@ def test_a_hostile_host_header_is_a_403_not_a_crash(tmp_path: Path) -> None:
 
     codes = asyncio.run(scenario())
     assert all(code in (400, 403) for code in codes), codes
+
+
+def test_messages_of_one_number_are_handled_in_arrival_order(tmp_path: Path) -> None:
+    """STOP, START and a question posted back to back: the question is answered (the
+    opt-out checks wait for the database, so the three must not race)."""
+
+    async def scenario() -> tuple[FakeBot, FakePlatform]:
+        fake = FakePlatform()
+        api = await fake.start()
+        bot = FakeBot()
+        channel = SmsInput.from_credentials(
+            {
+                "account_sid": SID,
+                "auth_token": TOKEN,
+                "from_number": "+15550000000",
+                "api_base_url": api,
+                "database_url": migrated_database(tmp_path),
+                "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
+                **FAST,
+            }
+        )
+        server, base = await serve(bot, channel)
+        url = base + "/webhooks/sms/webhook"
+        try:
+            async with aiohttp.ClientSession() as http:
+                for sid, text in (("SMA", "STOP"), ("SMB", "START"), ("SMC", "hello")):
+                    form = {"MessageSid": sid, "From": "+15553334444", "To": "+1", "Body": text}
+                    body, headers = _signed(url, form)
+                    async with http.post(url, data=body, headers=headers) as resp:
+                        assert resp.status == 200
+                await channel.drain()
+        finally:
+            await server.close()
+            await channel.http.close()
+            await fake.stop()
+        return bot, fake
+
+    bot, fake = asyncio.run(scenario())
+    assert [m.text for m in bot.seen] == ["hello"]
+    bodies = [r.form()["Body"] for r in fake.requests]
+    assert len(bodies) == 3 and bodies[-1] == "You said: hello"
+
+
+def test_the_opt_out_list_works_on_postgresql_from_rasas_env() -> None:
+    """The scale profile: Rasa (SQLAlchemy 1.4, psycopg2) reads the same table the app env
+    migrates, given the app's ``postgresql+psycopg://`` URL."""
+    import uuid
+
+    from sqlalchemy import MetaData, create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from askagency.opt_out import database_url, define_table
+    from tests.services import PG_URL, unavailable
+
+    url = database_url({"ASKAGENCY_DATABASE_URL": PG_URL})
+    assert url.startswith("postgresql+psycopg2://")
+    admin = create_engine(url)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL is unreachable at {PG_URL}: {exc}")
+    schema = f"optout_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = f"{url}?options=-csearch_path%3D{schema}"
+    try:
+        define_table(MetaData()).create(create_engine(scoped))  # the migration's table
+        replica_a, replica_b = OptOutList(scoped), OptOutList(scoped)
+        replica_a.opt_out("sms", "+15551234567")
+        replica_a.opt_out("sms", "+15551234567")
+        assert replica_b.is_opted_out("sms", "+15551234567")
+        replica_b.opt_in("sms", "+15551234567")
+        assert not replica_a.is_opted_out("sms", "+15551234567")
+        replica_a.close()
+        replica_b.close()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

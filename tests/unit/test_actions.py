@@ -445,9 +445,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+def _post_json(
+    url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -459,13 +463,19 @@ def _post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
 @pytest.mark.slow
 def test_action_server_process_starts_without_an_index_and_answers(tmp_path: Path) -> None:
     """The real ``python -m actions.server`` in one process: healthy although the index is
-    missing, and the FAQ action answers with the "unavailable" fallback instead of failing."""
+    missing, and the FAQ action answers with the "unavailable" fallback instead of failing.
+    L1: only a caller with the installation's shared secret (what Rasa sends) runs actions,
+    and no browser origin is allowed (no CORS header)."""
+    from askagency.secrets import ACTION_SECRET_ENV, ACTION_SECRET_HEADER, load_or_create_secret
+
     port = _free_port()
     env = {
         **os.environ,
         "ASKAGENCY_DATA_DIR": str(tmp_path),
         "ASKAGENCY_INDEX_DIR": str(tmp_path / "no-index-here"),
     }
+    env.pop(ACTION_SECRET_ENV, None)
+    secret = {ACTION_SECRET_HEADER: load_or_create_secret(tmp_path, "action_secret")}
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "actions.server", "--port", str(port)],
@@ -507,14 +517,38 @@ def test_action_server_process_starts_without_an_index_and_answers(tmp_path: Pat
                 "latest_action_name": "action_listen",
             },
         }
-        status, body = _post_json(f"http://127.0.0.1:{port}/webhook", call)
+        # The review's L1 test: a forged tracker from anyone who can reach the port.
+        forged = {
+            **call,
+            "next_action": "action_relay_to_agent",
+            "sender_id": "sms-15551234567",
+        }
+        assert _post_json(f"http://127.0.0.1:{port}/webhook", forged)[0] == 401
+        wrong = {ACTION_SECRET_HEADER: "askagency-dev-token"}
+        assert _post_json(f"http://127.0.0.1:{port}/webhook", forged, wrong)[0] == 401
+        preflight = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhook",
+            method="OPTIONS",
+            headers={
+                "Origin": "https://evil.example",
+                "Access-Control-Request-Method": "POST",
+            },
+        )
+        try:
+            with urllib.request.urlopen(preflight, timeout=10) as r:
+                allowed = r.headers.get("Access-Control-Allow-Origin")
+        except urllib.error.HTTPError as exc:
+            allowed = exc.headers.get("Access-Control-Allow-Origin")
+        assert allowed is None
+
+        status, body = _post_json(f"http://127.0.0.1:{port}/webhook", call, secret)
         assert status == 200, body
         assert len(body["responses"]) == 1
         assert body["responses"][0]["custom"] == {"type": "fallback", "reason": "unavailable"}
         assert body["responses"][0]["buttons"][0]["payload"] == "/ask_human"
 
         status, body = _post_json(
-            f"http://127.0.0.1:{port}/webhook", {**call, "next_action": "action_nope"}
+            f"http://127.0.0.1:{port}/webhook", {**call, "next_action": "action_nope"}, secret
         )
         assert status == 404
     finally:

@@ -35,11 +35,12 @@ async def test_start_handoff_opens_once_and_tells_the_citizen(settings: Settings
     custom = reply.custom
     assert custom["type"] == "handoff" and custom["reason"] == "requested"
     # always staffed by default, but nobody is online in this test
-    assert custom["after_hours"] is True and custom["agents_online"] is False
-    assert custom["expected_reply_at"] is None
+    assert custom["after_hours"] is True and custom["expected_reply_at"] is None
+    # L9: nothing about the agency's operation in what the citizen gets.
+    assert not {"ticket_id", "agents_online", "priority"} & set(custom)
     assert "Nobody is available right now" in reply.text
     with session_scope() as session:
-        ticket = session.get(Ticket, custom["ticket_id"])
+        ticket = session.get(Ticket, reply.internal["ticket_id"])
         assert ticket.channel == "socketio" and ticket.trigger_text == "talk to a person"
         assert ticket.transcript_url == f"https://console.agency.example/console/inbox/{ticket.id}"
 
@@ -51,8 +52,9 @@ async def test_start_handoff_opens_once_and_tells_the_citizen(settings: Settings
         trigger_text="argh",
         settings=settings,
     )
-    assert again.custom["ticket_id"] == custom["ticket_id"]
-    assert again.custom["priority"] == "high"
+    assert again.internal["ticket_id"] == reply.internal["ticket_id"]
+    with session_scope() as session:
+        assert session.get(Ticket, reply.internal["ticket_id"]).priority == "high"
     assert "already waiting" in again.text
 
 
@@ -113,12 +115,8 @@ def test_agent_message_is_uttered_once() -> None:
     )
     reply = conv.agent_message(latest, [])
     assert reply.text == "Hello, I'm Ana."
-    assert reply.custom == {
-        "type": "agent_message",
-        "agent": "Ana",
-        "ticket_id": 4,
-        "message_id": 17,
-    }
+    assert reply.custom == {"type": "agent_message", "agent": "Ana", "message_id": 17}
+    assert reply.internal == {"ticket_id": 4}
     delivered = [{"event": "bot", "data": {"custom": reply.custom}}]
     redelivery = conv.agent_message(latest, delivered)
     assert redelivery.text is None and redelivery.slots == {"handoff_active": True}

@@ -30,6 +30,7 @@ class FakeRasa:
     def __init__(self) -> None:
         self.mode = "ok"  # ok | down | silent | unauthorized
         self.calls: list[tuple[str, str, dict]] = []
+        self.output_channels: list[str] = []
         self.events: dict[str, list[dict]] = {}
 
     async def trigger(self, request: web.Request) -> web.Response:
@@ -38,7 +39,7 @@ class FakeRasa:
         if self.mode == "unauthorized":
             return web.json_response({"status": "failure"}, status=401)
         assert request.query["token"] == "secret"
-        assert request.query["output_channel"] == "latest"
+        self.output_channels.append(request.query["output_channel"])
         body = await request.json()
         conversation = request.match_info["cid"]
         self.calls.append((conversation, body["name"], body["entities"]))
@@ -82,9 +83,13 @@ def worker(client: RasaClient, clock: FakeClock) -> DeliveryWorker:
     return DeliveryWorker(client, Backoff(1.0, 8.0), poll_s=0.01, clock=clock)
 
 
-def ticket_with_replies(conversation: str, agents: list[int], texts: list[str]) -> int:
+def ticket_with_replies(
+    conversation: str, agents: list[int], texts: list[str], channel: str = ""
+) -> int:
     with session_scope() as session:
-        ticket = service.open_ticket(session, conversation_id=conversation, reason="requested")
+        ticket = service.open_ticket(
+            session, conversation_id=conversation, reason="requested", channel=channel
+        )
         for i, text in enumerate(texts):
             service.add_agent_reply(session, ticket.ticket.id, agents[i % len(agents)], text)
         return ticket.ticket.id
@@ -125,6 +130,33 @@ async def test_two_agents_replies_are_delivered_in_creation_order(rasa, agents, 
     assert [c[2]["handoff_text"] for c in fake.calls] == ["first", "second", "third"]
     assert [c[2]["handoff_agent"] for c in fake.calls] == ["Ana", "Ben", "Ana"]
     assert [s[1] for s in statuses(ticket_id)] == ["delivered"] * 3
+    # A web conversation: pushed to its socket.io room, never "latest" (a client's choice).
+    assert fake.output_channels == ["socketio"] * 3
+
+
+async def test_replies_go_out_on_the_ticket_channel_only_when_the_id_matches(
+    rasa, agents, clock
+) -> None:
+    """H1/H2: an ``sms`` ticket whose conversation is not ``sms-...`` (a REST client that
+    claimed ``input_channel: sms``) never becomes a text message; a real one does."""
+    fake, client = rasa
+    spoofed = ticket_with_replies("447700900123", agents, ["hello"], channel="sms")
+    squatter = ticket_with_replies("sms-15550009999", agents, ["hi"], channel="rest")
+    real = ticket_with_replies("sms-15551234567", agents, ["hey"], channel="sms")
+    w = worker(client, clock)
+    assert await w.run_once() == 1
+    assert fake.calls == [("sms-15551234567", "agent_message", fake.calls[0][2])]
+    assert fake.output_channels == ["sms"]
+    assert statuses(real) == [("hey", "delivered", 1)]
+    for ticket_id in (spoofed, squatter):
+        (row,) = statuses(ticket_id)
+        assert row[1] == "failed"  # permanent: a retry cannot make the channel right
+    with session_scope() as session:
+        errors = session.scalars(
+            select(TicketMessage.last_error).where(TicketMessage.ticket_id == spoofed)
+        ).all()
+    assert "not sent" in errors[0] and "sms" in errors[0]
+    assert await w.run_once() == 0 and len(fake.calls) == 1
 
 
 async def test_rasa_down_keeps_replies_pending_then_delivers(rasa, agents, clock) -> None:

@@ -265,3 +265,20 @@ def test_consumer_process_drains_restarts_and_serves_health(
 def test_passwords_never_reach_logs() -> None:
     assert _safe_url("amqp://guest:secret@rabbit:5672/%2F") == "amqp://guest:***@rabbit:5672/%2F"
     assert _safe_url("amqp://localhost") == "amqp://localhost"
+
+
+def test_the_ticket_number_is_read_from_the_bot_event_metadata() -> None:
+    """Handoff messages no longer show citizens the ticket number (L9); analytics still links
+    the conversation to its ticket through the event's metadata."""
+    handoff = {
+        "sender_id": "s9",
+        "event": "bot",
+        "timestamp": 1001.0,
+        "text": "I'm connecting you with a person.",
+        "data": {"custom": {"type": "handoff", "reason": "requested", "after_hours": False}},
+        "metadata": {"ticket_id": 42},
+    }
+    parsed = parse_event(json.dumps(handoff))
+    assert parsed is not None and parsed.custom["ticket_id"] == 42
+    (conv,) = build_conversations([parse_event(json.dumps(user_event(sender_id="s9"))), parsed])
+    assert conv.ticket_id == "42"

@@ -244,7 +244,8 @@ async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) ->
         settings=settings,
     )
     assert reply.slots["handoff_active"] is True
-    assert reply.custom["type"] == "handoff" and reply.custom["ticket_id"] is None
+    assert reply.custom["type"] == "handoff" and reply.custom["queued"] is True
+    assert reply.internal == {}  # no ticket yet
     assert reply.custom["queued"] is True
     assert "He pasado su conversación a nuestro equipo" in reply.text
     assert await conv.relay_to_agent("c-out", "my flight is at 6", "en") == conv.Reply()
