@@ -68,13 +68,22 @@ def test_scale_profile_runs_replicas_behind_proxies(tmp_path: Path) -> None:
         assert argv[argv.index("--port") + 1] == str(port)
         assert argv[argv.index("--endpoints") + 1] == str(SCALE_ENDPOINTS)
     # Channels and Rasa's action endpoint see one address each, as in the embedded profile.
-    assert specs["rasa-lb"].argv[-6:] == [
+    assert specs["rasa-lb"].argv[-7:] == [
         "--upstream",
         "http://127.0.0.1:7001",
         "--upstream",
         "http://127.0.0.1:7002",
         "--upstream",
         "http://127.0.0.1:7003",
+        "--allow-all",  # internal (loopback): the console reaches Rasa's HTTP API through it
+    ]
+    assert specs["actions-lb"].argv[-6:] == [
+        "--allow",
+        "/webhook",
+        "--allow",
+        "/health",
+        "--allow",
+        "/ready",
     ]
     assert "127.0.0.1:5005" in specs["rasa-lb"].argv
     assert "127.0.0.1:5055" in specs["actions-lb"].argv
@@ -169,7 +178,7 @@ async def test_proxy_skips_an_upstream_that_refuses_and_reports_when_all_do() ->
     await proxy.start_server()
     try:
         for _ in range(3):
-            resp = await proxy.get("/status")
+            resp = await proxy.get("/health")
             assert resp.status == 200 and (await resp.json())["upstream"] == "live"
         health = await (await proxy.get("/_proxy/health")).json()
         assert health["upstreams"][0]["failures"] >= 1
