@@ -37,7 +37,7 @@ from actions import kb  # noqa: E402
 from askagency.config import get_settings  # noqa: E402
 from askagency.memory import release_free_memory  # noqa: E402
 from askagency.readiness import database_status  # noqa: E402
-from askagency.secrets import ACTION_SECRET_HEADER, action_secret  # noqa: E402
+from askagency.secrets import ACTION_SECRET_HEADER, action_secret, private_umask  # noqa: E402
 from askagency.spool import Spool, get_spool  # noqa: E402
 from knowledge_base import language  # noqa: E402
 
@@ -170,6 +170,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    private_umask()  # the spool, SQLite files and logs it creates: this user's only
     args = parse_args(argv)
     logging.basicConfig(
         stream=sys.stdout,

@@ -22,6 +22,7 @@ from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from askagency.readiness import database_status
+from askagency.secrets import private_umask
 
 log = logging.getLogger("analytics.consumer")
 
@@ -178,6 +179,7 @@ def migrate_with_retry(url: str, attempts: int = 5) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    private_umask()  # the SQLite analytics tables it may create: this user's only
     settings = get_settings()
     parser = argparse.ArgumentParser(description="AskAgency analytics consumer")
     parser.add_argument("--source", choices=("sql", "rabbitmq"), default=settings.event_broker)

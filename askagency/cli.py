@@ -6,11 +6,21 @@ import typer
 
 from analytics.cli import app as report_app
 from askagency.privacy_cli import app as privacy_app
+from askagency.secrets import private_umask
 from askagency.spool_cli import app as spool_app
 from console.cli import app as users_app
 from knowledge_base.cli import app as kb_app
 
 app = typer.Typer(help="AskAgency command line.", no_args_is_help=True)
+
+
+@app.callback()
+def _private_files() -> None:
+    """AskAgency command line."""
+    # Databases, exports and index files it creates hold citizens' data: this user's only.
+    private_umask()
+
+
 app.add_typer(kb_app, name="kb", help="FAQ knowledge base: import, index, search, evaluate.")
 app.add_typer(users_app, name="users", help="Console accounts and roles.")
 app.add_typer(report_app, name="report", help="Leadership summary: Markdown + PNG charts.")

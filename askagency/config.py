@@ -14,9 +14,12 @@ import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from askagency.secrets import RASA_TOKEN_SECRET, is_loopback, load_or_create_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,13 +109,25 @@ class Settings(BaseSettings):
 
     # Services
     rasa_url: str = "http://127.0.0.1:5005"
-    rasa_token: str = "askagency-dev-token"
+    # Token of Rasa's HTTP API. Empty (the default): a random one generated once into
+    # <data_dir>/secrets/rasa_token (0600) and shared by every process of this data folder
+    # (askagency/secrets.py). There is deliberately no fixed default: it would be public.
+    rasa_token: str = ""
+    # Interface Rasa listens on under `make run`. Only loopback is safe with Rasa's HTTP API on
+    # the same listener; put deploy/proxy.py (public paths only) in front for the internet.
+    rasa_interface: str = "127.0.0.1"
+    # Origins (scheme://host[:port]) whose pages may call Rasa from a browser: the pages that
+    # embed the widget. Empty: the console's own origin (its demo page). "*" is refused.
+    # JSON in the environment: ASKAGENCY_WIDGET_ORIGINS='["https://www.agency.gov"]'.
+    widget_origins: list[str] = Field(default_factory=list)
     rasa_model_dir: Path = Field(default=PROJECT_ROOT / "var" / "models")
     action_server_port: int = 5055
     console_host: str = "127.0.0.1"
     console_port: int = 8080
-    # Set true when the console is served over HTTPS (adds the Secure cookie flag).
-    cookie_secure: bool = False
+    # Secure cookie flag (and HSTS). Unset: on, unless the console listens on loopback over
+    # plain HTTP (development); see secure_cookies_by_default.
+    cookie_secure: bool | None = None
+    _cookie_secure_explicit: bool = PrivateAttr(default=False)
     # Login attempts per client address (console/login_limit.py), on top of the per-account
     # lock-out: a burst, then this many per minute. Addresses of trusted proxies are keyed by
     # their X-Forwarded-For instead.
@@ -171,7 +186,54 @@ class Settings(BaseSettings):
             self.events_db = self.data_dir / "rasa_events.db"
         if not self.embedding_model:
             self.embedding_model = bundled_model_path()
+        if not self.rasa_token:
+            self.rasa_token = load_or_create_secret(self.data_dir, RASA_TOKEN_SECRET)
+        self._cookie_secure_explicit = self.cookie_secure is not None
+        if self.cookie_secure is None:
+            self.cookie_secure = secure_cookies_by_default(
+                self.console_host, self.handoff_console_base_url
+            )
+        if any(origin.strip() == "*" for origin in self.widget_origins):
+            raise ValueError(
+                "widget_origins must list the sites that embed the widget "
+                '(e.g. ["https://www.agency.gov"]); "*" would let any web page use Rasa'
+            )
         return self
+
+    def for_console_host(self, host: str) -> Settings:
+        """These settings for a console that listens on ``host`` (``python -m console --host``):
+        unless cookie_secure was set, its default follows where the console really listens."""
+        if host == self.console_host:
+            return self
+        update: dict[str, object] = {"console_host": host}
+        if not self._cookie_secure_explicit:
+            update["cookie_secure"] = secure_cookies_by_default(host, self.handoff_console_base_url)
+        copy = self.model_copy(update=update)
+        copy._cookie_secure_explicit = self._cookie_secure_explicit
+        return copy
+
+    def cors_origins(self) -> list[str]:
+        """The origins Rasa's CORS allows: ``widget_origins``, else the console's own."""
+        if self.widget_origins:
+            return [o.strip().rstrip("/") for o in self.widget_origins if o.strip()]
+        if self.handoff_console_base_url:
+            parts = urlsplit(self.handoff_console_base_url)
+            return [f"{parts.scheme}://{parts.netloc}"]
+        if is_loopback(self.console_host):
+            return [
+                f"http://127.0.0.1:{self.console_port}",
+                f"http://localhost:{self.console_port}",
+            ]
+        return [f"http://{self.console_host}:{self.console_port}"]
+
+
+def secure_cookies_by_default(console_host: str, public_url: str = "") -> bool:
+    """Secure cookies unless the console is a loopback development server on plain HTTP:
+    a console other machines reach must sit behind HTTPS (a session cookie sent in clear text
+    is a stolen session)."""
+    if public_url:
+        return public_url.lower().startswith("https://")
+    return not is_loopback(console_host)
 
 
 @lru_cache(maxsize=1)

@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from askagency.config import PROJECT_ROOT, Settings, get_settings
-from askagency.secrets import ACTION_SECRET_ENV, action_secret
+from askagency.secrets import (
+    ACTION_SECRET_ENV,
+    RASA_TOKEN_SECRET,
+    WeakSecretError,
+    action_secret,
+    check_api_token,
+    load_or_create_secret,
+    private_umask,
+)
 
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 OFFLINE_ENV = {
@@ -49,6 +57,8 @@ COLOURS = {
     "console": "\033[33m",
 }
 EMBEDDED_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.yml"
+# What the action servers' balancer forwards: Rasa's action calls and the probes.
+ACTIONS_PATHS = ["/webhook", "/health", "/ready"]
 SCALE_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.scale.yml"
 
 
@@ -238,6 +248,11 @@ class StackConfig:
     model_path: Path
     log_dir: Path
     with_console: bool = True
+    # Interface of the Rasa server(s); anything but loopback needs a strong token and a proxy
+    # that forwards only the public paths (deploy/proxy.py).
+    rasa_interface: str = "127.0.0.1"
+    # Rasa's --cors: the widget's origins; empty = the console's own (loopback) origin.
+    cors_origins: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     # Health port of the analytics consumer; None: ASKAGENCY_ANALYTICS_PORT, else console + 1.
     analytics_port: int | None = None
@@ -249,17 +264,24 @@ class StackConfig:
 
     @classmethod
     def on_free_ports(
-        cls, data_dir: Path, rasa_token: str, model_path: Path, **options: Any
+        cls,
+        data_dir: Path,
+        rasa_token: str | None = None,
+        model_path: Path | None = None,
+        **options: Any,
     ) -> StackConfig:
         """A throw-away stack (tests, benchmarks): every process on a free loopback port, logs
-        under ``data_dir``, so several can run side by side; ``options`` are the other fields."""
+        under ``data_dir``, so several can run side by side; ``options`` are the other fields.
+        ``rasa_token`` None: the data folder's generated token, as under ``make run``."""
+        if model_path is None:
+            raise TypeError("on_free_ports needs model_path")
         return cls(
             data_dir=data_dir,
             rasa_port=free_port(),
             action_port=free_port(),
             console_port=free_port(),
             analytics_port=free_port(),
-            rasa_token=rasa_token,
+            rasa_token=rasa_token or load_or_create_secret(data_dir, RASA_TOKEN_SECRET),
             model_path=model_path,
             log_dir=data_dir / "logs",
             **options,
@@ -277,7 +299,18 @@ class StackConfig:
             rasa_token=settings.rasa_token,
             model_path=settings.rasa_model_dir,
             log_dir=settings.data_dir / "logs",
+            rasa_interface=settings.rasa_interface,
+            cors_origins=settings.cors_origins(),
         )
+
+    def rasa_cors(self) -> list[str]:
+        """Origins for Rasa's --cors (never "*")."""
+        if self.cors_origins:
+            return list(self.cors_origins)
+        return [
+            f"http://127.0.0.1:{self.console_port}",
+            f"http://localhost:{self.console_port}",
+        ]
 
     @property
     def rasa_url(self) -> str:
@@ -355,16 +388,18 @@ def _analytics_spec(cfg: StackConfig, env: dict[str, str]) -> ServiceSpec:
 def _rasa_spec(
     cfg: StackConfig, name: str, port: int, endpoints: Path, env: dict[str, str]
 ) -> ServiceSpec:
+    # bot.serve passes ASKAGENCY_RASA_TOKEN (in ``env``, not in argv: `ps` shows argv to every
+    # local user) to `rasa run --auth-token`, after refusing a weak one.
     return ServiceSpec(
         name=name,
         argv=[
-            str(RASA_VENV / "bin" / "rasa"),
+            str(RASA_VENV / "bin" / "python"),
+            "-m",
+            "bot.serve",
             "run",
             "--enable-api",
-            "--auth-token",
-            cfg.rasa_token,
             "--interface",
-            "127.0.0.1",
+            cfg.rasa_interface,
             "--port",
             str(port),
             "--credentials",
@@ -374,7 +409,7 @@ def _rasa_spec(
             "--model",
             str(cfg.model_path),
             "--cors",
-            "*",
+            *cfg.rasa_cors(),
         ],
         health_url=f"http://127.0.0.1:{port}/",
         env=env,
@@ -383,10 +418,15 @@ def _rasa_spec(
     )
 
 
-def _proxy_spec(name: str, port: int, upstream_ports: list[int], health_path: str) -> ServiceSpec:
+def _proxy_spec(
+    name: str, port: int, upstream_ports: list[int], health_path: str, allow: list[str]
+) -> ServiceSpec:
+    """A round-robin proxy on loopback; ``allow``: the path prefixes it forwards (["*"]: all,
+    for the internal Rasa balancer the console reaches the HTTP API through)."""
     argv = [sys.executable, "-m", "deploy.proxy", "--listen", f"127.0.0.1:{port}"]
     for upstream in upstream_ports:
         argv += ["--upstream", f"http://127.0.0.1:{upstream}"]
+    argv += ["--allow-all"] if allow == ["*"] else [a for p in allow for a in ("--allow", p)]
     return ServiceSpec(
         name=name,
         argv=argv,
@@ -422,13 +462,16 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
                 _actions_spec(f"actions-{i}", port, env)
                 for i, port in enumerate(scale.action_ports, 1)
             ),
-            _proxy_spec("actions-lb", cfg.action_port, scale.action_ports, "/health"),
+            _proxy_spec(
+                "actions-lb", cfg.action_port, scale.action_ports, "/health", ACTIONS_PATHS
+            ),
             _analytics_spec(cfg, env),
             *(
                 _rasa_spec(cfg, f"rasa-{i}", port, SCALE_ENDPOINTS, env)
                 for i, port in enumerate(scale.rasa_ports, 1)
             ),
-            _proxy_spec("rasa-lb", cfg.rasa_port, scale.rasa_ports, "/"),
+            # Internal (loopback, like the replicas): the console needs Rasa's HTTP API.
+            _proxy_spec("rasa-lb", cfg.rasa_port, scale.rasa_ports, "/", ["*"]),
         ]
     if cfg.with_console and console_available():
         specs.append(_console_spec(cfg, env))
@@ -508,8 +551,15 @@ class Stack:
         return self.cfg.log_dir / f"{name}.log"
 
     def start(self) -> None:
-        self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            check_api_token(self.cfg.rasa_token, self.cfg.rasa_interface)
+        except WeakSecretError as exc:
+            raise StartupError(f"refusing to start Rasa: {exc}") from exc
+        # Conversations, tickets and logs live here: the user's own, like the spool.
+        for folder in (self.cfg.data_dir, self.cfg.log_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with suppress(OSError):
+                os.chmod(folder, 0o700)
         if self.cfg.scale is not None:
             prepare_scale(self.cfg.scale)
         try:
@@ -530,6 +580,7 @@ class Stack:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: Ctrl-C is handled by us, in order
+            umask=0o077,  # databases, logs, exports: readable by this user only
         )
         self.procs[spec.name] = proc
         thread = threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True)
@@ -540,7 +591,8 @@ class Stack:
         """Copies a child's output to its log file and, when echoing, to the terminal."""
         assert proc.stdout is not None
         colour = COLOURS.get(name.split("-")[0], "")
-        with open(self.log_path(name), "ab", buffering=0) as log:
+        fd = os.open(self.log_path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(fd, "ab", buffering=0) as log:
             for line in iter(proc.stdout.readline, b""):
                 log.write(line)
                 if self.echo:
@@ -622,7 +674,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    cfg = StackConfig.from_settings()
+    private_umask()
+    try:
+        cfg = StackConfig.from_settings()
+    except ValueError as exc:  # e.g. widget_origins ["*"], an unreadable token file
+        print(f"\033[31mconfiguration error:\033[0m {exc}", file=sys.stderr)
+        return 1
     if args.profile == "scale":
         cfg.scale = ScaleConfig.from_env(args.rasa_replicas, args.action_servers)
         if args.prepare_only:
@@ -652,6 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     if "console" in stack.procs:
         print(f"  Demo page    : {cfg.console_url}/")
         print(f"  Console      : {cfg.console_url}/console")
+    secret = cfg.data_dir / "secrets" / RASA_TOKEN_SECRET
+    if secret.exists() and secret.read_text().strip() == cfg.rasa_token:
+        print(f"  Rasa API     : {cfg.rasa_url} (token in {secret}, mode 0600)")
     print("  Press Ctrl-C to stop.\n")
     while not stop_event.is_set():
         for name, proc in list(stack.procs.items()):

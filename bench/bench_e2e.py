@@ -115,8 +115,7 @@ def main() -> None:
     cli(data_dir, "kb", "build-index")
     cfg = StackConfig.on_free_ports(
         data_dir,
-        "bench",
-        ensure_rasa_model(),
+        model_path=ensure_rasa_model(),
         with_console=False,
         # One simulated citizen sends far faster than a person: the per-sender abuse limit
         # would answer 429, which is not what this benchmark measures.

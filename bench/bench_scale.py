@@ -245,10 +245,10 @@ def profile_config(profile: str, data_dir: Path) -> Iterator[StackConfig]:
     if profile == "embedded":
         cli(data_dir, "kb", "load-sample")
         cli(data_dir, "kb", "build-index")
-        yield StackConfig.on_free_ports(data_dir, "bench", model, with_console=False)
+        yield StackConfig.on_free_ports(data_dir, model_path=model, with_console=False)
         return
     with scale_resources(data_dir) as scale:
-        yield StackConfig.on_free_ports(data_dir, "bench", model, with_console=False, scale=scale)
+        yield StackConfig.on_free_ports(data_dir, model_path=model, with_console=False, scale=scale)
 
 
 def main() -> int:

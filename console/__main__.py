@@ -8,15 +8,19 @@ import logging
 from aiohttp import web
 
 from askagency.config import get_settings
+from askagency.secrets import private_umask
 from console.app import create_app
 
 
 def main() -> None:
+    private_umask()  # exports, SQLite files, index versions: this user's only
     settings = get_settings()
     parser = argparse.ArgumentParser(description="AskAgency console")
     parser.add_argument("--host", default=settings.console_host)
     parser.add_argument("--port", type=int, default=settings.console_port)
     args = parser.parse_args()
+    # e.g. --host 0.0.0.0 in a container: the Secure-cookie default follows the real listener.
+    settings = settings.for_console_host(args.host)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -46,6 +46,24 @@ async def demo_page(request: web.Request) -> dict[str, object]:
     return {"rasa_url": settings.rasa_url, "settings": settings}
 
 
+# aiohttp's default Server header names its and Python's versions: a free fingerprint.
+SERVER_HEADER = "askagency"
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def transport_headers(settings: Settings):  # type: ignore[no-untyped-def]
+    """``on_response_prepare`` hook: a version-less Server header on every response (errors
+    and static files included), and HSTS when the console is served over HTTPS (cookie_secure),
+    so a browser never again talks to it in clear text."""
+
+    async def hook(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Server"] = SERVER_HEADER
+        if settings.cookie_secure:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+
+    return hook
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
     app = web.Application(
@@ -59,6 +77,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         ],
     )
     app[SETTINGS_KEY] = settings
+    app.on_response_prepare.append(transport_headers(settings))
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),

@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from console.auth import Handler
+from console.auth import Handler, require_role
+from console.models import Role
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def build_spec(operations: Sequence[ApiOperation]) -> dict[str, Any]:
     }
 
 
+@require_role(Role.VIEWER)  # the API's map is for staff, not for whoever probes the host
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(build_spec(request.app.get(OPERATIONS_KEY, [])))
 

@@ -133,7 +133,7 @@ def stack_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def stack(stack_data_dir: Path) -> Iterator[Stack]:
-    cfg = StackConfig.on_free_ports(stack_data_dir, "e2e-token", ensure_rasa_model())
+    cfg = StackConfig.on_free_ports(stack_data_dir, model_path=ensure_rasa_model())
     with Stack(cfg) as running:
         yield running
 

@@ -271,9 +271,7 @@ def channel_stack(
     }
     for prefix in ("MESSENGER", "X", "TWILIO", "TELEGRAM"):
         env[f"ASKAGENCY_{prefix}_RETRY_BACKOFF_S"] = "0.05"
-    cfg = StackConfig.on_free_ports(
-        data_dir, "channels-e2e-token", ensure_rasa_model(), extra_env=env
-    )
+    cfg = StackConfig.on_free_ports(data_dir, model_path=ensure_rasa_model(), extra_env=env)
     with Stack(cfg) as running:
         yield running
 

@@ -39,7 +39,6 @@ from tests.stack import ConsoleClient, RestClient, cli, custom_of, ensure_rasa_m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TOKEN = "outage-token"
 PASSWORD = "outage agent password"
 UNANSWERABLE = "how many moons does jupiter have"
 FOLLOW_UPS = ("my flight leaves at 6 tomorrow", "I am at gate B12 now")
@@ -164,8 +163,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
         )
         cfg = StackConfig.on_free_ports(
             data_dir,
-            TOKEN,
-            ensure_rasa_model(),
+            model_path=ensure_rasa_model(),
             extra_env={
                 "ASKAGENCY_DATABASE_URL": app_url,
                 "ASKAGENCY_SPOOL_RETRY_SECONDS": "1",

@@ -45,7 +45,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REDIS = ("127.0.0.1", 6379)
 RABBITMQ = ("127.0.0.1", 5672)
-TOKEN = "scale-load-token"
 CONVERSATIONS = 50
 MESSAGES = 10
 BURSTS = 10
@@ -93,7 +92,9 @@ class ScaleStack:
         return [f"http://127.0.0.1:{p}" for p in self.stack.cfg.scale.rasa_ports]
 
     def tracker_events(self, sender: str) -> list[dict[str, Any]]:
-        data = _get_json(f"{self.url}/conversations/{sender}/tracker?token={TOKEN}")
+        data = _get_json(
+            f"{self.url}/conversations/{sender}/tracker?token={self.stack.cfg.rasa_token}"
+        )
         return data["events"]
 
 
@@ -132,8 +133,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         scale = ScaleConfig.for_database(app_db_url, tracker_db, queue)
         cfg = StackConfig.on_free_ports(
             data_dir,
-            TOKEN,
-            ensure_rasa_model(),
+            model_path=ensure_rasa_model(),
             with_console=False,
             scale=scale,
         )

@@ -25,13 +25,12 @@ from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
 # Routes that are public on purpose, each with the reason.
 PUBLIC = {
     ("GET", "/health"): "liveness probe",
-    ("GET", "/ready"): "readiness probe (no data beyond ok/not ok)",
+    ("GET", "/ready"): "readiness probe (no data beyond ok/not ok: test_ready_reveals_no_detail)",
     ("GET", "/"): "demo agency page with the widget",
     ("GET", "/static"): "static assets",
     ("GET", "/console/login"): "login form",
     ("POST", "/console/login"): "login (rate-limited per address, lock-out per account)",
     ("POST", "/console/logout"): "logout (ends the caller's own session only)",
-    ("GET", "/api/openapi.json"): "API description",
     ("GET", "/api/widget/history"): "widget history (checks its own signed conversation token)",
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -149,6 +148,75 @@ async def test_security_headers(anonymous: TestClient) -> None:
     assert login_page.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'self'" in login_page.headers["Content-Security-Policy"]
     assert "no-store" in login_page.headers["Cache-Control"]
+
+
+async def test_ready_reveals_no_detail_of_the_database(
+    tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """L9: the public probe said ``database unavailable: OperationalError: connection ... to
+    server at "<host>", port <n> failed`` (host, address, user); now ok / not ok only."""
+    from askagency.config import get_settings
+    from askagency.db import get_engine
+    from askagency.launcher import free_port
+
+    port = free_port()  # nobody listens there: the database is down
+    url = f"postgresql+psycopg://dbadmin:pw@127.0.0.1:{port}/askagency"
+    monkeypatch.setenv("ASKAGENCY_DATABASE_URL", url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    app = create_app(get_settings())
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/ready")
+        text = await resp.text()
+    assert resp.status == 503
+    assert await resp.json() == {
+        "status": "not_ready",
+        "database": {"ok": False, "error": "database unavailable"},
+    }
+    for secret in (str(port), "127.0.0.1", "dbadmin", "OperationalError", "psycopg"):
+        assert secret not in text, secret
+    assert str(port) in caplog.text  # the operator still sees why, in the log
+
+
+async def test_api_description_needs_a_login(anonymous: TestClient) -> None:
+    """L9: /api/openapi.json (every route, its roles and bodies) was public."""
+    resp = await anonymous.get("/api/openapi.json", headers={"Accept": "application/json"})
+    assert resp.status == 401
+    await login(anonymous, "viewer")
+    resp = await anonymous.get("/api/openapi.json")
+    assert resp.status == 200 and "/api/tickets" in str((await resp.json())["paths"])
+
+
+async def test_server_header_names_no_version(anonymous: TestClient) -> None:
+    """L9: aiohttp announced ``Python/3.11 aiohttp/3.x`` on every response."""
+    for path in ("/health", "/console/login", "/nope", "/static/widget/askagency-widget.js"):
+        server = (await anonymous.get(path)).headers.get("Server", "")
+        assert server == "askagency", (path, server)
+
+
+async def test_cookie_secure_and_hsts_when_not_a_loopback_dev_server(
+    tmp_settings: Settings,
+    users: None,  # noqa: F811
+) -> None:
+    """L12: cookie_secure defaulted to False everywhere and no HSTS was sent; now a console
+    that listens beyond loopback (``--host 0.0.0.0``, compose) sets both unless told not to."""
+    assert tmp_settings.cookie_secure is False  # loopback development server: plain HTTP works
+    public = tmp_settings.for_console_host("0.0.0.0")
+    assert public.cookie_secure is True
+    async with TestClient(TestServer(create_app(public))) as client:
+        resp = await client.post(
+            "/console/login",
+            data={"username": "admin", "password": "correct horse battery"},
+            allow_redirects=False,
+        )
+        assert resp.status == 302
+        assert "Secure" in resp.headers["Set-Cookie"]
+        assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+    explicit = Settings(data_dir=tmp_settings.data_dir, console_host="0.0.0.0", cookie_secure=False)
+    assert explicit.cookie_secure is False  # an explicit setting wins
+    assert explicit.for_console_host("10.0.0.5").cookie_secure is False
+    async with TestClient(TestServer(create_app(tmp_settings))) as client:
+        assert "Strict-Transport-Security" not in (await client.get("/health")).headers
 
 
 async def test_session_cookie_flags(anonymous: TestClient) -> None:

@@ -257,6 +257,7 @@ async def test_sse_streams_new_citizen_messages(client: TestClient) -> None:
 
 
 async def test_openapi_documents_the_inbox_api(client: TestClient) -> None:
+    await console_login(client, "vic")
     spec = await (await client.get("/api/openapi.json")).json()
     assert "/api/tickets/{ticket_id}/replies" in spec["paths"]
     assert "409" in spec["paths"]["/api/tickets/{ticket_id}/replies"]["post"]["responses"]

@@ -174,6 +174,7 @@ async def test_csv_exports(client: TestClient) -> None:
 
 
 async def test_openapi_documents_the_metrics_api(client: TestClient) -> None:
+    await login(client, "viewer")
     spec = await (await client.get("/api/openapi.json")).json()
     assert "/api/metrics" in spec["paths"] and "/api/metrics/conversations" in spec["paths"]
     params = {p["name"] for p in spec["paths"]["/api/metrics"]["get"]["parameters"]}

@@ -68,13 +68,22 @@ def test_scale_profile_runs_replicas_behind_proxies(tmp_path: Path) -> None:
         assert argv[argv.index("--port") + 1] == str(port)
         assert argv[argv.index("--endpoints") + 1] == str(SCALE_ENDPOINTS)
     # Channels and Rasa's action endpoint see one address each, as in the embedded profile.
-    assert specs["rasa-lb"].argv[-6:] == [
+    assert specs["rasa-lb"].argv[-7:] == [
         "--upstream",
         "http://127.0.0.1:7001",
         "--upstream",
         "http://127.0.0.1:7002",
         "--upstream",
         "http://127.0.0.1:7003",
+        "--allow-all",  # internal (loopback): the console reaches Rasa's HTTP API through it
+    ]
+    assert specs["actions-lb"].argv[-6:] == [
+        "--allow",
+        "/webhook",
+        "--allow",
+        "/health",
+        "--allow",
+        "/ready",
     ]
     assert "127.0.0.1:5005" in specs["rasa-lb"].argv
     assert "127.0.0.1:5055" in specs["actions-lb"].argv
@@ -169,7 +178,7 @@ async def test_proxy_skips_an_upstream_that_refuses_and_reports_when_all_do() ->
     await proxy.start_server()
     try:
         for _ in range(3):
-            resp = await proxy.get("/status")
+            resp = await proxy.get("/health")
             assert resp.status == 200 and (await resp.json())["upstream"] == "live"
         health = await (await proxy.get("/_proxy/health")).json()
         assert health["upstreams"][0]["failures"] >= 1
@@ -235,3 +244,68 @@ def test_an_explicit_malloc_arena_value_wins(
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     cfg = _cfg(tmp_path, None, {"MALLOC_ARENA_MAX": "1"})
     assert service_specs(cfg)[0].env["MALLOC_ARENA_MAX"] == "1"
+
+
+async def test_proxy_forwards_only_the_public_paths_of_rasa() -> None:
+    """H3/L9: the proxy published on every host interface forwarded every path, so Rasa's HTTP
+    API (transcripts, trigger_intent, DELETE /model), ``/`` and ``/version`` were public."""
+    paths: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        paths.append(request.raw_path)
+        return web.json_response({"ok": True})
+
+    upstream_app = web.Application()
+    upstream_app.router.add_route("*", "/{tail:.*}", record)
+    upstream = TestServer(upstream_app)
+    await upstream.start_server()
+    proxy = TestClient(TestServer(create_app([str(upstream.make_url(""))])))
+    await proxy.start_server()
+    try:
+        refused = [
+            ("GET", "/conversations/sms-15551234567/tracker?token=askagency-dev-token"),
+            ("POST", "/conversations/x/trigger_intent?output_channel=latest"),
+            ("GET", "/model"),
+            ("DELETE", "/model"),
+            ("GET", "/status"),
+            ("GET", "/version"),
+            ("GET", "/"),
+            ("GET", "/domain"),
+            ("GET", "/webhooks/../conversations/x/tracker"),
+            ("GET", "/webhooks/rest/%2e%2e/%2e%2e/conversations/x/tracker"),
+            ("GET", "/webhooks%2f..%2fconversations/x/tracker"),
+            ("GET", "/socket.io/..%5c..%5cstatus"),
+            ("GET", "/webhooksX/rest"),
+            ("GET", "/healthz"),
+        ]
+        for method, path in refused:
+            resp = await proxy.request(method, path)
+            assert resp.status == 404, (method, path, resp.status)
+        assert paths == [], f"reached Rasa: {paths}"
+        allowed = [
+            ("POST", "/webhooks/rest/webhook"),
+            ("POST", "/webhooks/telegram/webhook"),
+            ("GET", "/socket.io/?EIO=4&transport=polling"),
+            ("GET", "/health"),
+        ]
+        for method, path in allowed:
+            resp = await proxy.request(method, path, data=b"{}" if method == "POST" else None)
+            assert resp.status == 200, (method, path, resp.status)
+        assert paths == [p for _m, p in allowed]
+        health = await proxy.get("/_proxy/health")
+        text = await health.text()
+        assert str(upstream.port) not in text and "127.0.0.1" not in text  # no upstream URLs
+        assert health.headers["Server"] == "askagency-proxy"  # no aiohttp/Python versions
+    finally:
+        await proxy.close()
+        await upstream.close()
+
+
+def test_proxy_command_line_chooses_what_it_forwards() -> None:
+    from deploy.proxy import PUBLIC_PREFIXES, path_allowed
+
+    assert PUBLIC_PREFIXES == ("/webhooks/", "/socket.io/", "/health")
+    assert path_allowed("/conversations/x/tracker", None)  # --allow-all: internal balancers
+    assert path_allowed("/webhook", ("/webhook", "/health")) and not path_allowed(
+        "/webhooks/rest/webhook", ("/webhook",)
+    )
