@@ -149,6 +149,15 @@ def test_a_payload_with_nul_bytes_is_kept_in_the_rejected_table(db_session: Sess
     assert result.rejected == 1 and "\x00" not in row.raw and "not JSON" in row.error
 
 
+def test_ingest_writes_nothing_the_caller_does_not_commit(db_session: Session) -> None:
+    """On SQLite too: the rows and the consumer's checkpoint commit together or not at all."""
+    db_session.execute(select(func.count()).select_from(AnalyticsEvent))  # a read first
+    result = ingest(db_session, [(None, e) for e in scenario_events()[:12]], "test")
+    assert result.stored > 0
+    db_session.rollback()
+    assert counts(db_session) == (0, 0, 0)
+
+
 def test_rejected_events_are_kept_once_and_do_not_stop_the_batch(db_session: Session) -> None:
     good = scenario_events()[:12]
     bad = '{"event": "user", "timestamp": 1, "text": "call me on +44 20 7946 0958"}'
