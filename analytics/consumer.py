@@ -126,8 +126,12 @@ class Consumer:
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             except Exception as exc:  # noqa: BLE001 - keep consuming; the batch is retried
-                log.exception("batch failed; it will be retried")
-                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                # Only errors that are not about one event get here (the database or the
+                # broker down): analytics.ingest quarantines an event the database refuses.
+                # The short form: SQLAlchemy's message lists every value of the batch.
+                log.error("batch failed; it will be retried: %s", short_error(exc))
+                log.debug("batch failure traceback", exc_info=True)
+                self.status.last_error = short_error(exc)
                 if self.once:
                     raise
                 self.stop.wait(backoff)
@@ -160,6 +164,13 @@ class Consumer:
             result.rejected,
             result.conversations_rebuilt,
         )
+
+
+def short_error(exc: BaseException) -> str:
+    """``Type: first line`` of the driver's error, without the statement and its parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 def migrate_with_retry(url: str, attempts: int = 5) -> None:

@@ -17,15 +17,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from analytics.models import (
+    CHANNEL_MAX_LEN,
+    INTENT_MAX_LEN,
+    LABEL_MAX_LEN,
+    SENDER_MAX_LEN,
     AnalyticsConversation,
     AnalyticsEvent,
     AnalyticsRejectedEvent,
@@ -49,6 +55,33 @@ UNKNOWN = "unknown"
 MAX_TEXT_CHARS = 2000
 MAX_RAW_CHARS = 20_000
 _IN_CHUNK = 500
+# Rasa's timestamps are epoch seconds; outside these bounds datetime cannot represent them and a
+# conversation rebuild would fail on every retry (year 1970 to year 9999 minus a day).
+MIN_TS = 0.0
+MAX_TS = 253_402_214_400.0
+# The keys of a bot event's ``custom`` payload that metrics read. Nothing else is stored: agent
+# messages and other custom payloads may quote what a citizen wrote.
+CUSTOM_KEYS = (
+    "type",
+    "faq_id",
+    "score",
+    "language",
+    "reason",
+    "after_hours",
+    "ticket_id",
+    "resolved",
+)
+# What a database refuses because of one event's content (a value too long, a NUL byte, a
+# constraint): that event is quarantined. Anything else (the database unreachable, a missing
+# table) fails the batch, which the consumer retries; quarantining then would lose good events.
+EVENT_ERRORS: tuple[type[Exception], ...] = (
+    DataError,
+    IntegrityError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    ArithmeticError,
+)
 
 
 class EventError(ValueError):
@@ -91,6 +124,42 @@ def redact_text(text: str) -> str:
     return redact(text[:MAX_TEXT_CHARS])
 
 
+def clean_label(value: Any, max_len: int) -> str | None:
+    """A short label (channel, intent, faq id) as a column of ``max_len`` can hold it: text
+    without NUL or other control characters, whitespace trimmed, cut to ``max_len``; None when
+    nothing is left. The channel and intent come from the client or the NLU, so any length or
+    byte can arrive; PostgreSQL refuses NUL and over-long values and would fail the batch."""
+    if value is None or isinstance(value, bool):
+        return None
+    if not isinstance(value, str | int | float):
+        return None
+    text = "".join(ch for ch in str(value) if ch.isprintable()).strip()
+    return text[:max_len] or None
+
+
+def clean_text(text: str) -> str:
+    """Citizen text without NUL bytes (PostgreSQL text cannot hold them)."""
+    return text.replace("\x00", "")
+
+
+def _clean_custom(custom: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the keys metrics read, each a bounded scalar."""
+    kept: dict[str, Any] = {}
+    for key in CUSTOM_KEYS:
+        value = custom.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            kept[key] = value
+        elif isinstance(value, int):
+            kept[key] = value if abs(value) < 2**53 else None
+        elif isinstance(value, float):
+            kept[key] = value if math.isfinite(value) else None
+        else:
+            kept[key] = clean_label(value, LABEL_MAX_LEN)
+    return {k: v for k, v in kept.items() if v is not None}
+
+
 def event_key(event: Mapping[str, Any]) -> str:
     """Content hash of an event: equal events (a replay) get equal keys."""
     canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -112,7 +181,11 @@ def _decode(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
 def parse_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent | None:
     """A broker payload -> ParsedEvent; None for event kinds metrics do not use.
 
-    Raises EventError when the payload is not a Rasa event (no sender, kind or timestamp).
+    Every field comes out in a shape every column can store (review finding M5): labels are
+    cut to their column's size and stripped of NUL and control characters, citizen text loses
+    NUL bytes, bot ``custom`` keeps only what metrics read. Raises EventError when the payload
+    is not a Rasa event (no sender, kind or timestamp) or its sender id or timestamp cannot be
+    stored as they are: a sender id is an identity, so it is never cut (two senders would merge).
     """
     data = _decode(raw)
     kind = data.get("event")
@@ -126,8 +199,14 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent | None:
         raise EventError("missing or non-numeric 'timestamp'")
     if kind not in RELEVANT_KINDS:
         return None
-    key = event_key(data)
+    if len(sender) > SENDER_MAX_LEN or not sender.isprintable():
+        raise EventError(
+            f"'sender_id' longer than {SENDER_MAX_LEN} characters or with control characters"
+        )
     ts = float(timestamp)
+    if not MIN_TS <= ts <= MAX_TS:  # also refuses NaN
+        raise EventError("'timestamp' out of range (epoch seconds, 1970 to 9999)")
+    key = event_key(data)
     if kind == "user":
         parse = data.get("parse_data") if isinstance(data.get("parse_data"), dict) else {}
         intent = (parse.get("intent") or {}).get("name") if isinstance(parse, dict) else None
@@ -135,24 +214,26 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent | None:
         text = data.get("text")
         if isinstance(text, str) and text.startswith(EXTERNAL_PREFIX):
             return ParsedEvent(event_key=key, sender_id=sender, ts=ts, kind="external")
+        cleaned = redact_text(clean_text(text)) if isinstance(text, str) else ""
         return ParsedEvent(
             event_key=key,
             sender_id=sender,
             ts=ts,
             kind=kind,
-            intent=str(intent) if intent else None,
-            text=redact_text(text) if isinstance(text, str) and text else None,
-            channel=str(data.get("input_channel") or "") or None,
+            intent=clean_label(intent, INTENT_MAX_LEN) if intent else None,
+            text=cleaned or None,
+            channel=clean_label(data.get("input_channel"), CHANNEL_MAX_LEN),
             language=normalise_language(metadata.get("language")),
         )
     if kind == "bot":
         payload = data.get("data") if isinstance(data.get("data"), dict) else {}
-        custom = payload.get("custom") if isinstance(payload.get("custom"), dict) else None
+        raw_custom = payload.get("custom") if isinstance(payload.get("custom"), dict) else None
         # Handoff messages keep the ticket number in the event's metadata, out of the citizen's
         # sight (handoff/conversation.py); older events have it in custom.
         internal = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-        if custom is not None and "ticket_id" not in custom and "ticket_id" in internal:
-            custom = {**custom, "ticket_id": internal["ticket_id"]}
+        if raw_custom is not None and "ticket_id" not in raw_custom and "ticket_id" in internal:
+            raw_custom = {**raw_custom, "ticket_id": internal["ticket_id"]}
+        custom = _clean_custom(raw_custom) if raw_custom is not None else None
         return ParsedEvent(
             event_key=key,
             sender_id=sender,
@@ -413,7 +494,7 @@ def _raw_text(payload: str | bytes | Mapping[str, Any]) -> str:
 def reject(session: Session, source: str, position: str | None, payload: Any, error: str) -> bool:
     """Keeps a malformed event (redacted) with its reason; False if it was already kept."""
     raw = _raw_text(payload)
-    raw_key = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    raw_key = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
     exists = session.scalar(
         select(AnalyticsRejectedEvent.id).where(AnalyticsRejectedEvent.raw_key == raw_key)
     )
@@ -424,10 +505,10 @@ def reject(session: Session, source: str, position: str | None, payload: Any, er
     session.add(
         AnalyticsRejectedEvent(
             raw_key=raw_key,
-            source=source[:255],
-            position=position,
-            error=error[:500],
-            raw=redact(raw[:MAX_RAW_CHARS]),
+            source=clean_text(source)[:255],
+            position=clean_text(position)[:64] if position is not None else None,
+            error=redact(clean_text(error)[:500]),
+            raw=redact(clean_text(raw[:MAX_RAW_CHARS])),
         )
     )
     log.warning("rejected event at %s %s: %s", source, position, error)
@@ -478,14 +559,24 @@ def rebuild_sender(session: Session, sender_id: str, since_ts: float) -> int:
     return len(conversations)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A parsed event with where it came from, so a refused one can be quarantined as sent."""
+
+    event: ParsedEvent
+    position: str | None
+    payload: str | bytes | Mapping[str, Any]
+
+
 def ingest(session: Session, items: Iterable[RawEvent], source: str) -> IngestResult:
     """Stores new events from ``items`` and rebuilds the conversations they touch.
 
     Runs inside the caller's transaction so that a consumer can commit its checkpoint with the
-    rows. Malformed events are kept in ``analytics_rejected_event`` and do not stop the batch.
+    rows. Malformed events are kept in ``analytics_rejected_event`` and do not stop the batch;
+    neither does an event the database refuses (see :func:`_store`).
     """
     result = IngestResult()
-    parsed: dict[str, ParsedEvent] = {}
+    parsed: dict[str, _Pending] = {}
     for position, payload in items:
         result.received += 1
         try:
@@ -500,10 +591,14 @@ def ingest(session: Session, items: Iterable[RawEvent], source: str) -> IngestRe
         if event.event_key in parsed:
             result.duplicates += 1
             continue
-        parsed[event.event_key] = event
+        parsed[event.event_key] = _Pending(event, position, payload)
     existing = _existing_keys(session, list(parsed))
     result.duplicates += len(existing)
-    new_events = [e for k, e in parsed.items() if k not in existing]
+    _store(session, [p for k, p in parsed.items() if k not in existing], source, result)
+    return result
+
+
+def _insert_and_rebuild(session: Session, events: Sequence[ParsedEvent]) -> int:
     session.add_all(
         AnalyticsEvent(
             event_key=e.event_key,
@@ -516,13 +611,66 @@ def ingest(session: Session, items: Iterable[RawEvent], source: str) -> IngestRe
             language=e.language,
             custom=e.custom,
         )
-        for e in new_events
+        for e in events
     )
     session.flush()
-    result.stored = len(new_events)
     earliest: dict[str, float] = {}
-    for e in new_events:
+    for e in events:
         earliest[e.sender_id] = min(e.ts, earliest.get(e.sender_id, e.ts))
-    for sender_id, since in sorted(earliest.items()):
-        result.conversations_rebuilt += rebuild_sender(session, sender_id, since)
-    return result
+    return sum(
+        rebuild_sender(session, sender_id, since) for sender_id, since in sorted(earliest.items())
+    )
+
+
+def _store(session: Session, pending: list[_Pending], source: str, result: IngestResult) -> None:
+    """Stores ``pending`` and rebuilds its conversations under a savepoint.
+
+    Why a savepoint and halving: one event the database refuses (review finding M5: a value
+    too long, a NUL byte) used to fail the whole batch, which the consumer then retried forever
+    while the queue grew. Now a refused group is rolled back to its savepoint and split in
+    halves until the refused event is alone; it goes to ``analytics_rejected_event`` with the
+    database's reason and every other event is stored. A batch without a bad event costs one
+    savepoint; k bad events cost about 2·k·log2(n) savepoints. Errors that are not about one
+    event's content (the database unreachable) are not caught: the batch fails and is retried.
+    """
+    if not pending:
+        return
+    if not _savepoints_work(session):
+        # SQLite accepts any length and NUL, and parse_event refuses what rebuilding cannot
+        # handle: store the batch as one, and let an unforeseen error fail it as before.
+        result.conversations_rebuilt += _insert_and_rebuild(session, [p.event for p in pending])
+        result.stored += len(pending)
+        return
+    try:
+        with session.begin_nested():
+            rebuilt = _insert_and_rebuild(session, [p.event for p in pending])
+    except EVENT_ERRORS as exc:
+        if len(pending) > 1:
+            middle = len(pending) // 2
+            _store(session, pending[:middle], source, result)
+            _store(session, pending[middle:], source, result)
+            return
+        (item,) = pending
+        if _existing_keys(session, [item.event.event_key]):
+            result.duplicates += 1  # a concurrent consumer stored it first (unique key)
+            return
+        reject(session, source, item.position, item.payload, _refusal(exc))
+        result.rejected += 1
+        return
+    result.stored += len(pending)
+    result.conversations_rebuilt += rebuilt
+
+
+def _savepoints_work(session: Session) -> bool:
+    """False on SQLite: Python's sqlite3 driver opens no transaction before a SAVEPOINT, so
+    releasing one would commit the rows ahead of the caller's checkpoint."""
+    return session.get_bind().dialect.name != "sqlite"
+
+
+def _refusal(exc: BaseException) -> str:
+    """Why an event could not be stored, without the statement or its parameters (SQLAlchemy's
+    message lists every value of the batch, citizen text included) and without PostgreSQL's
+    DETAIL line (it quotes the refused row)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"not stored: {type(orig).__name__}: {lines[0] if lines else ''}"

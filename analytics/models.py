@@ -33,6 +33,11 @@ from knowledge_base.models import UtcDateTime
 
 SENDER_MAX_LEN = 255
 KEY_MAX_LEN = 300
+# Column sizes that analytics.ingest cuts values to before storing them (PostgreSQL refuses a
+# longer value and, before that cut, one such event failed its whole batch forever).
+CHANNEL_MAX_LEN = 64
+INTENT_MAX_LEN = 128
+LABEL_MAX_LEN = 64  # faq id, ticket id, handoff reason
 
 
 class AnalyticsEvent(Base):
@@ -47,9 +52,9 @@ class AnalyticsEvent(Base):
     # Rasa's epoch seconds, kept as a float so differences are exact to the microsecond.
     ts: Mapped[float] = mapped_column(Float)
     kind: Mapped[str] = mapped_column(String(32))  # user, bot, external, session_started, restart
-    intent: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    intent: Mapped[str | None] = mapped_column(String(INTENT_MAX_LEN), nullable=True)
     text: Mapped[str | None] = mapped_column(Text, nullable=True)  # user text, PII-redacted
-    channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(CHANNEL_MAX_LEN), nullable=True)
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     custom: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
@@ -69,7 +74,7 @@ class AnalyticsConversation(Base):
     start_ts: Mapped[float] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    channel: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN), index=True)
     language: Mapped[str] = mapped_column(String(16), index=True)
     user_messages: Mapped[int] = mapped_column(Integer)
     questions: Mapped[int] = mapped_column(Integer)  # turns answered, clarified or fallen back
@@ -77,9 +82,9 @@ class AnalyticsConversation(Base):
     fallbacks: Mapped[int] = mapped_column(Integer)
     clarifies: Mapped[int] = mapped_column(Integer)
     handed_off: Mapped[bool] = mapped_column(Boolean)
-    handoff_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    handoff_reason: Mapped[str | None] = mapped_column(String(LABEL_MAX_LEN), nullable=True)
     handoff_after_hours: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(LABEL_MAX_LEN), nullable=True, index=True)
     handoff_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     first_agent_reply_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -111,10 +116,10 @@ class AnalyticsTurn(Base):
     response_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     # answer | clarify | fallback | handoff | feedback | relay | control | none
     outcome: Mapped[str] = mapped_column(String(16), index=True)
-    intent: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    faq_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    intent: Mapped[str | None] = mapped_column(String(INTENT_MAX_LEN), nullable=True)
+    faq_id: Mapped[str | None] = mapped_column(String(LABEL_MAX_LEN), nullable=True, index=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    channel: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN))
     language: Mapped[str] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text, nullable=True)  # redacted
 

@@ -208,20 +208,16 @@ CONVERSATION_COLUMNS = (
 )
 
 
-def pseudonym(sender_id: str) -> str:
-    """Sender ids can be phone numbers (SMS, WhatsApp): exports carry a stable hash instead."""
-    import hashlib
-
-    return "c_" + hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:16]
-
-
-def conversations_table(records: Sequence[ConversationFacts]) -> Table:
-    """Per-conversation export: pseudonymous ids, citizen text redacted again on the way out."""
+def conversations_table(records: Sequence[ConversationFacts], key: bytes | None = None) -> Table:
+    """Per-conversation export: pseudonymous ids (keyed, :mod:`analytics.pseudonyms`; ``key``
+    defaults to this installation's), citizen text redacted again on the way out."""
+    from analytics.pseudonyms import pseudonym, pseudonym_key
     from askagency.privacy import redact
 
+    key = pseudonym_key() if key is None else key
     rows = tuple(
         (
-            pseudonym(c.sender_id) + c.key[len(c.sender_id) :],
+            pseudonym(c.sender_id, key) + c.key[len(c.sender_id) :],
             c.started_at.isoformat(),
             c.ended_at.isoformat(),
             c.channel,

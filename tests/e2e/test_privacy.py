@@ -4,6 +4,7 @@ every store of the running stack (tracker DB, event-broker DB, tickets, analytic
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import urllib.request
@@ -15,6 +16,7 @@ import pytest
 
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, cli, custom_of
+from tests.stack import ConsoleClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -124,3 +126,83 @@ def test_retention_purge_removes_only_old_transcripts(stack: Stack, rest: RestCl
 
     bad = cli(stack.cfg.data_dir, "privacy", "purge", "--older-than", "-1", check=False)
     assert bad.returncode == 2 and "zero or more days" in bad.stderr
+
+
+# --- review finding M6: the identifiers the redaction missed, on the real stack ------------------
+
+# The review's inputs, each with a fragment that must never be stored in clear.
+REVIEW_PII = [
+    ("Mi pasaporte es C12345678", "12345678"),
+    ("pass C1234567", "1234567"),
+    ("licencia de conducir D1234567", "1234567"),
+    ("A-number A123456789", "123456789"),
+    ("card 4111.1111.1111.1111", "4111.1111"),
+    ("IBAN DE89370400440532013000", "370400440532013000"),
+    ("DOB 03/12/1985", "03/12/1985"),
+    ("born 1985-03-12", "1985-03-12"),
+    ("vivo en Calle Mayor 12, Madrid", "Mayor 12"),
+]
+# Questions no FAQ answers (so each lands in the unanswered queue), far apart in meaning.
+ODD_QUESTIONS = [
+    "where can I moor my zeppelin",
+    "can my parrot sing opera at the gate",
+    "do you rent submarines by the hour",
+    "may I juggle torches in the lounge",
+    "is llama insurance sold here",
+    "can my robot vacuum travel alone",
+    "is there a sauna behind terminal nine",
+    "can I bring a harp made of ice",
+    "do wizards get a discount",
+]
+VIEWER = "privacy-e2e-viewer"
+VIEWER_PASSWORD = "privacy e2e viewer password"
+
+
+def test_review_identifiers_never_reach_the_queue_or_analytics_in_clear(
+    stack: Stack, rest: RestClient
+) -> None:
+    """The review's live test: odd questions carrying each identifier the old redaction kept; a
+    viewer reads the unanswered queue (the ones the bot was unsure about) and analytics exports
+    every one of them: none of the numbers is there in clear (each was on the old code)."""
+    os.environ["ASKAGENCY_NEW_PASSWORD"] = VIEWER_PASSWORD
+    try:
+        proc = cli(stack.cfg.data_dir, "users", "create", VIEWER, "--role", "viewer", check=False)
+    finally:
+        os.environ.pop("ASKAGENCY_NEW_PASSWORD", None)
+    assert proc.returncode == 0 or "already exists" in proc.stdout, proc.stdout + proc.stderr
+    viewer = ConsoleClient(stack.cfg.console_url)
+    viewer.login(VIEWER, VIEWER_PASSWORD)
+
+    marker = uuid.uuid4().hex[:6]
+    senders = []
+    unsure = 0  # questions the bot was not sure about: each goes to the unanswered queue
+    for question, (pii, _secret) in zip(ODD_QUESTIONS, REVIEW_PII, strict=True):
+        sender = f"privacy-m6-{uuid.uuid4().hex[:10]}"
+        senders.append(sender)
+        replies = custom_of(rest.send(sender, f"{question} {marker}? {pii}"))
+        unsure += any(r.get("type") in ("clarify", "fallback") for r in replies)
+    assert unsure >= len(REVIEW_PII) // 2
+
+    def queued() -> list[str]:
+        # Distinct questions and the tightest clustering: every question shows as an example.
+        status, body = viewer.call("GET", "/api/kb/unanswered?limit=1000&threshold=0.99")
+        assert status == 200, body
+        return [
+            example["text"]
+            for cluster in body["clusters"]  # type: ignore[index]
+            for example in cluster["examples"]
+            if marker in example["text"]
+        ]
+
+    deadline = time.monotonic() + 60
+    texts = queued()
+    while len(texts) < unsure and time.monotonic() < deadline:
+        time.sleep(0.5)
+        texts = queued()
+    assert len(texts) >= unsure, texts
+    exported = [
+        json.dumps(wait_for_analytics(stack, sender)["analytics_events"]) for sender in senders
+    ]
+    for (pii, secret), stored in zip(REVIEW_PII, exported, strict=True):
+        assert not any(secret in text for text in texts), (pii, texts)
+        assert secret not in stored, (pii, stored)

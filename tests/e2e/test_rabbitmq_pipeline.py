@@ -28,7 +28,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from analytics.metrics import compute_dashboard
-from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
+from analytics.models import (
+    AnalyticsConversation,
+    AnalyticsEvent,
+    AnalyticsRejectedEvent,
+    AnalyticsTurn,
+)
 from analytics.sources import RASA_EXCHANGE, RabbitEventSource, declare_queue
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
@@ -222,6 +227,57 @@ def test_consumer_survives_a_crash_and_redeliveries(
         consumer.stop()
     assert counts(pg_url) == stored
     assert dashboard(pg_url).model_dump() == d.model_dump()
+
+
+def test_a_poison_event_does_not_stall_the_queue(pg_url: str, queue: str, tmp_path: Path) -> None:
+    """Review finding M5, end to end: the review's payloads (an 80-character input_channel, a NUL
+    in the text) used to fail every insert of their batch, and the consumer retried that batch
+    forever while the queue grew. Now they are stored cleaned, every later event arrives, the
+    queue drains, and an event PostgreSQL refuses anyway (a CHECK constraint stands in for what
+    nobody foresaw) is quarantined alone."""
+    engine = make_engine(pg_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "ALTER TABLE analytics_event ADD CONSTRAINT no_poison "
+                    "CHECK (text IS NULL OR text NOT LIKE '%poison pill%')"
+                )
+            )
+    finally:
+        engine.dispose()
+    base = {"event": "user", "timestamp": 1_800_000_000.0, "parse_data": {}, "metadata": {}}
+    poison = [
+        {**base, "sender_id": "poison-1", "text": "hello", "input_channel": "c" * 80},
+        {**base, "sender_id": "poison-2", "text": "hello\u0000world", "input_channel": "rest"},
+        {**base, "sender_id": "poison-3", "text": "a poison pill", "input_channel": "rest"},
+    ]
+    events = scenario_events()
+    publish(queue, poison + events)
+    consumer = ConsumerProcess(pg_url, queue, tmp_path / "consumer.log", batch_size=50)
+    try:
+        consumer.wait_until(lambda s: s["events_received"] == len(poison) + len(events))
+        assert queue_depth(queue) == 0
+        status = health(consumer.port)
+        assert status["rejected"] == 1 and status["last_error"] is None
+    finally:
+        consumer.stop()
+    assert "batch failed" not in (tmp_path / "consumer.log").read_text()
+    engine = make_engine(pg_url)
+    try:
+        with Session(engine) as session:
+            channels = dict(
+                session.execute(
+                    select(AnalyticsConversation.sender_id, AnalyticsConversation.channel)
+                ).all()
+            )
+            assert channels["poison-1"] == "c" * 64 and "poison-2" in channels
+            assert "poison-3" not in channels
+            (rejected,) = session.scalars(select(AnalyticsRejectedEvent)).all()
+            assert "no_poison" in rejected.error and "poison-3" in rejected.raw
+    finally:
+        engine.dispose()
+    assert_scenario_summary(dashboard(pg_url))  # the events after the poison all counted
 
 
 def test_uncommitted_batch_goes_back_to_the_queue(pg_url: str, queue: str) -> None:

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from analytics import ingest as ingest_mod
@@ -28,7 +29,7 @@ from analytics.models import (
 )
 from analytics.sources import SourceUnavailable, SqlEventSource, _safe_url
 from askagency.config import PROJECT_ROOT, Settings
-from askagency.db import session_scope
+from askagency.db import make_engine, session_scope
 from askagency.launcher import free_port, http_ok
 from tests.unit.test_metrics_scenario import RESPONSES, scenario_events
 
@@ -91,6 +92,70 @@ def test_irrelevant_and_external_events() -> None:
 def test_malformed_events_raise_clear_errors(payload: str | bytes, message: str) -> None:
     with pytest.raises(EventError, match=message):
         parse_event(payload)
+
+
+def test_every_field_is_cut_to_what_its_column_holds() -> None:
+    event = parse_event(
+        user_event(
+            text="hi\u0000 there",
+            input_channel="\u0000" + "c" * 80,
+            parse_data={"intent": {"name": "i" * 300}},
+        )
+    )
+    assert event is not None and event.text == "hi there"
+    assert event.channel == "c" * 64 and event.intent == "i" * 128
+    bot = parse_event(
+        {
+            "sender_id": "s1",
+            "event": "bot",
+            "timestamp": 2,
+            "text": "an agent quoting 202-555-0143",
+            "data": {
+                "custom": {
+                    "type": "handoff",
+                    "reason": "r" * 100,
+                    "ticket_id": 10**30,
+                    "score": float("nan"),
+                    "agent_text": "my card is 4111 1111 1111 1111",
+                }
+            },
+        }
+    )
+    assert bot is not None and bot.custom == {"type": "handoff", "reason": "r" * 64}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"sender_id": "s" * 256}, "sender_id"),
+        ({"sender_id": "a\u0000b"}, "sender_id"),
+        ({"timestamp": 1e300}, "timestamp"),
+        ({"timestamp": -5}, "timestamp"),
+    ],
+)
+def test_events_that_cannot_be_stored_as_sent_are_rejected(
+    extra: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(EventError, match=message):
+        parse_event(json.dumps(user_event(**extra)))
+    with pytest.raises(EventError, match="timestamp"):
+        parse_event('{"sender_id": "s", "event": "user", "timestamp": NaN}')
+
+
+def test_a_payload_with_nul_bytes_is_kept_in_the_rejected_table(db_session: Session) -> None:
+    result = ingest(db_session, [("7", b"\x00\xff not json \x00")], "test")
+    db_session.commit()
+    (row,) = db_session.scalars(select(AnalyticsRejectedEvent)).all()
+    assert result.rejected == 1 and "\x00" not in row.raw and "not JSON" in row.error
+
+
+def test_ingest_writes_nothing_the_caller_does_not_commit(db_session: Session) -> None:
+    """On SQLite too: the rows and the consumer's checkpoint commit together or not at all."""
+    db_session.execute(select(func.count()).select_from(AnalyticsEvent))  # a read first
+    result = ingest(db_session, [(None, e) for e in scenario_events()[:12]], "test")
+    assert result.stored > 0
+    db_session.rollback()
+    assert counts(db_session) == (0, 0, 0)
 
 
 def test_rejected_events_are_kept_once_and_do_not_stop_the_batch(db_session: Session) -> None:
@@ -282,3 +347,87 @@ def test_the_ticket_number_is_read_from_the_bot_event_metadata() -> None:
     assert parsed is not None and parsed.custom["ticket_id"] == 42
     (conv,) = build_conversations([parse_event(json.dumps(user_event(sender_id="s9"))), parsed])
     assert conv.ticket_id == "42"
+
+
+# --- poison events on PostgreSQL (review finding M5) ---------------------------------------------
+
+
+def poison_events() -> list[dict[str, Any]]:
+    """The review's live test, as Rasa publishes it: an 80-character input_channel, and a NUL
+    byte in the citizen text. PostgreSQL refuses both as they are."""
+    return [
+        user_event(sender_id="poison-1", timestamp=5000.0, text="hello", input_channel="c" * 80),
+        user_event(sender_id="poison-2", timestamp=5001.0, text="hello\u0000world"),
+    ]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema migrated to head (skips, or fails under CI, without PostgreSQL)."""
+    from askagency.migrate import upgrade
+    from tests.services import fresh_schema
+
+    with fresh_schema("ingest") as url:
+        upgrade(url)
+        yield url
+
+
+def test_review_poison_payloads_are_normalised_and_stored_on_postgresql(pg_url: str) -> None:
+    good = scenario_events()
+    items = [(None, json.dumps(e)) for e in [*good[:10], *poison_events(), *good[10:]]]
+    engine = make_engine(pg_url)
+    try:
+        with Session(engine) as session:
+            result = ingest(session, items, "test")
+            session.commit()
+        assert result.rejected == 0 and result.received == len(items)
+        with Session(engine) as session:
+            by_sender = {
+                e.sender_id: e
+                for e in session.scalars(select(AnalyticsEvent))
+                if e.sender_id.startswith("poison-")
+            }
+            assert by_sender["poison-1"].channel == "c" * 64
+            assert by_sender["poison-2"].text == "helloworld"
+            senders = set(session.scalars(select(AnalyticsConversation.sender_id)))
+            assert {"poison-1", "poison-2"} <= senders
+            # Every conversation of the scenario (events before and after the poison) is there.
+            assert session.scalar(select(func.count()).select_from(AnalyticsConversation)) == 6 + 2
+    finally:
+        engine.dispose()
+
+
+def test_an_event_the_database_refuses_is_quarantined_and_the_rest_is_stored(
+    pg_url: str,
+) -> None:
+    """Whatever PostgreSQL refuses that parse_event did not foresee (here a CHECK constraint
+    stands in for it) costs that one event, never the batch: the rest is stored and the refused
+    event lands in analytics_rejected_event with the database's reason."""
+    engine = make_engine(pg_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "ALTER TABLE analytics_event ADD CONSTRAINT no_poison "
+                    "CHECK (text IS NULL OR text NOT LIKE '%poison pill%')"
+                )
+            )
+        good = scenario_events()
+        bad = user_event(sender_id="s-bad", timestamp=7000.0, text="a poison pill, 202-555-0143")
+        items = [(None, json.dumps(e)) for e in [*good[:7], bad, *good[7:]]]
+        with Session(engine) as session:
+            result = ingest(session, items, "test")
+            session.commit()
+        assert (result.rejected, result.received) == (1, len(items))
+        with Session(engine) as session:
+            (rejected,) = session.scalars(select(AnalyticsRejectedEvent)).all()
+            assert "no_poison" in rejected.error and "202-555-0143" not in rejected.raw
+            assert "s-bad" not in set(session.scalars(select(AnalyticsEvent.sender_id)))
+            assert session.scalar(select(func.count()).select_from(AnalyticsConversation)) == 6
+            again = ingest(session, items, "test")  # a redelivery: nothing new, nothing doubled
+            session.commit()
+        assert again.stored == 0 and again.rejected == 1
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(AnalyticsRejectedEvent)) == 1
+    finally:
+        engine.dispose()

@@ -4,8 +4,11 @@ real HTTP (aiohttp test server) on the seeded scenario."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import re
+import stat
 from collections.abc import AsyncIterator
 from datetime import date
 
@@ -20,6 +23,7 @@ from analytics.metrics import (
     rate,
     staff_hours_saved,
 )
+from analytics.pseudonyms import PSEUDONYM_KEY_ENV, PSEUDONYM_SECRET_NAME
 from askagency.config import Settings
 from askagency.db import session_scope
 from console.app import create_app
@@ -171,6 +175,43 @@ async def test_csv_exports(client: TestClient) -> None:
     assert spanish["first_question"] == "mi correo es [EMAIL], ¿puedo llevar un dron?"
     assert (spanish["resolution"], spanish["human_first_response_s"]) == ("agent", "120.0")
     assert (await client.get("/console/dashboard/export/nope.csv")).status == 404
+
+
+async def test_export_pseudonyms_cannot_be_recomputed_from_a_phone_number(
+    client: TestClient, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding L8: the pseudonym was sha256(sender id)[:16], so a viewer could hash every
+    phone number of an area code and find the SMS/WhatsApp citizen behind a row. It is now an
+    HMAC under this installation's secret key (0600 in the data folder), stable across exports."""
+    monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
+    await login(client, "viewer")
+
+    async def spanish_row() -> dict[str, str]:
+        resp = await client.get(f"/console/dashboard/export/conversations.csv?{RANGE}")
+        rows = list(csv.DictReader(io.StringIO(await resp.text())))
+        return next(r for r in rows if r["language"] == "es")
+
+    row = await spanish_row()
+    sender = "+15551234567"  # the scenario's SMS-style citizen
+    pseudonym_part = row["conversation"].split("@")[0]
+    # The review's brute-force check: the unkeyed hash of the number is not what is exported.
+    assert pseudonym_part != "c_" + hashlib.sha256(sender.encode()).hexdigest()[:16]
+    key_file = tmp_settings.data_dir / "secrets" / PSEUDONYM_SECRET_NAME
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip().encode()
+    expected = hmac.new(key, sender.encode(), hashlib.sha256).hexdigest()[:16]
+    assert pseudonym_part == "c_" + expected
+    assert (await spanish_row())["conversation"] == row["conversation"]  # stable
+    api = await (await client.get(f"/api/metrics/conversations?{RANGE}")).json()
+    assert row["conversation"] in {c["conversation"] for c in api["conversations"]}
+    # Replicas without a shared data folder configure one key for all of them.
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "shared-key-of-all-replicas")
+    configured = (await spanish_row())["conversation"].split("@")[0]
+    assert (
+        configured
+        == "c_"
+        + hmac.new(b"shared-key-of-all-replicas", sender.encode(), hashlib.sha256).hexdigest()[:16]
+    )
 
 
 async def test_openapi_documents_the_metrics_api(client: TestClient) -> None:
