@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -39,9 +40,11 @@ TAGS = ("inbox",)
 ROLES = ("agent", "admin")
 RASA_KEY = web.AppKey("handoff_rasa", RasaClient)
 WORKER_KEY = web.AppKey("handoff_worker", DeliveryWorker)
+STREAMS_KEY = web.AppKey("handoff_streams", Counter)  # user id -> open SSE streams
 SSE_POLL_S = 1.0
 SSE_KEEPALIVE_S = 15.0
 SSE_MAX_S = 600.0  # EventSource reconnects by itself; bounded streams free server resources
+SSE_MAX_PER_USER = 6  # open event streams per user and console process (tabs of one agent)
 PAGE_DEFAULT = 50  # tickets per page of the inbox list
 PAGE_MAX = 500
 SPAM_BATCH_MAX = 500  # tickets one "close as spam" may close
@@ -427,9 +430,28 @@ async def get_canned(request: web.Request) -> web.Response:
 @require_role(Role.AGENT)
 async def ticket_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``message`` (new or changed message: citizen text, delivery status),
-    ``ticket`` (status or assignment changed). Polls the database once a second."""
-    ticket_id = _ticket_id(request)
+    ``ticket`` (status or assignment changed). Polls the database once a second.
+
+    Each stream costs a query a second for up to ``SSE_MAX_S``: one user may hold at most
+    ``SSE_MAX_PER_USER`` at once (429 beyond), so a stolen or scripted session cannot
+    multiply the load."""
+    ticket_id, me = _ticket_id(request), _user(request)
     await _db(lambda s: service.get_ticket(s, ticket_id))  # 404 before the stream starts
+    streams = request.app[STREAMS_KEY]
+    if streams[me.id] >= SSE_MAX_PER_USER:
+        raise json_error(
+            429, f"too many open event streams (at most {SSE_MAX_PER_USER}); close some tabs"
+        )
+    streams[me.id] += 1
+    try:
+        return await _stream_events(request, ticket_id)
+    finally:
+        streams[me.id] -= 1
+        if streams[me.id] <= 0:
+            del streams[me.id]
+
+
+async def _stream_events(request: web.Request, ticket_id: int) -> web.StreamResponse:
     raw_after = request.query.get("after", "")
     after = int(raw_after) if raw_after.isdigit() and len(raw_after) < 12 else 0
 
@@ -452,7 +474,7 @@ async def ticket_events(request: web.Request) -> web.StreamResponse:
         return messages, state
 
     try:
-        while time.monotonic() - started < SSE_MAX_S:
+        while time.monotonic() - started < SSE_MAX_S and not _gone(request):
             messages, state = await _db(snapshot)
             for message in messages:
                 key = (message.delivery_status, message.attempts, message.last_error)
@@ -475,6 +497,12 @@ async def ticket_events(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return response
+
+
+def _gone(request: web.Request) -> bool:
+    """The client closed the stream: stop polling now (frees its slot within a second)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _sse(response: web.StreamResponse, event: str, data: Any) -> None:
@@ -508,6 +536,7 @@ async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
+    app[STREAMS_KEY] = Counter()
     app.cleanup_ctx.append(_delivery_ctx)
     r = {"tags": TAGS, "roles": ROLES}
     api_route(

@@ -348,3 +348,28 @@ async def test_close_as_spam_sends_nothing_to_the_citizen(
         "/api/tickets/close-spam", json={"ticket_ids": [control]}, headers={"X-CSRF-Token": vic}
     )
     assert viewer.status == 403 and "role" in (await viewer.json())["error"]
+
+
+async def test_event_streams_per_user_are_capped(client: TestClient) -> None:
+    """L15: every SSE stream polls the database each second for ten minutes, and one session
+    could open any number of them."""
+    from console.api_tickets import SSE_MAX_PER_USER
+
+    await login(client)
+    ticket_id = open_ticket()
+    url = f"/api/tickets/{ticket_id}/events"
+    streams = [await client.get(url) for _ in range(SSE_MAX_PER_USER)]
+    assert all(s.status == 200 for s in streams)
+    refused = await client.get(url)
+    assert refused.status == 429
+    assert "too many open event streams" in (await refused.json())["error"]
+    streams.pop().close()  # closing a tab frees its slot
+    for _ in range(50):
+        again = await client.get(url)
+        if again.status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert again.status == 200
+    again.close()
+    for stream in streams:
+        stream.close()
