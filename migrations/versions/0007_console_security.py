@@ -1,7 +1,7 @@
 """Console security (issue 17): per-(account, address) login failures; the client key of a ticket.
 
-Revision ID: 0006_console_security
-Revises: 0005
+Revision ID: 0007_console_security
+Revises: 0006_opt_out
 Create Date: 2026-12-04
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_console_security"
-down_revision: str | Sequence[str] | None = "0005"
+revision: str = "0007_console_security"
+down_revision: str | Sequence[str] | None = "0006_opt_out"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -331,7 +331,7 @@ async def test_ticket_flood_is_paged_and_closed_as_spam_without_messaging(
     for sender in senders:
         handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
         assert handoff["type"] == "handoff", handoff
-        ids.append(handoff["ticket_id"])
+        ids.append((await console.ticket_for(sender))["id"])
     status, page = await console.get("/api/tickets?limit=2")
     assert status == 200 and len(page["tickets"]) == 2
     assert page["total"] >= 4 and page["next_offset"] == 2
@@ -339,8 +339,9 @@ async def test_ticket_flood_is_paged_and_closed_as_spam_without_messaging(
     assert status == 200 and result["closed"] == sorted(ids)
 
     control = f"control-{run}"
-    handoff = custom_of(rest.send(control, "I want to talk to a person"))[0]
-    status, _ = await console.post(f"/api/tickets/{handoff['ticket_id']}/close", {"resolved": True})
+    assert custom_of(rest.send(control, "I want to talk to a person"))[0]["type"] == "handoff"
+    control_id = (await console.ticket_for(control))["id"]
+    status, _ = await console.post(f"/api/tickets/{control_id}/close", {"resolved": True})
     assert status == 200
     deadline = time.monotonic() + 30
     while not any(
