@@ -24,6 +24,18 @@ def apply(dispatcher: CollectingDispatcher, reply: conversation.Reply) -> list[E
     return [SlotSet(name, value) for name, value in reply.slots.items()]
 
 
+CLIENT_KEY = "client_key"  # metadata the web channels set server-side (never client input)
+
+
+def client_key(tracker: Tracker) -> str:
+    """Who is asking, for the open-ticket caps: the keyed hash of the client's address that
+    the REST/socket.io channel puts in the message metadata, else the conversation id (a
+    platform conversation is one phone number or account)."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    key = metadata.get(CLIENT_KEY) if isinstance(metadata, dict) else None
+    return key if isinstance(key, str) and key else tracker.sender_id
+
+
 async def hand_off(
     dispatcher: CollectingDispatcher, tracker: Tracker, reason: Reason, trigger_text: str
 ) -> list[EventType]:
@@ -39,6 +51,7 @@ async def hand_off(
         settings=settings,
         # Made by the channel, not the client: tells a platform webhook's message apart.
         message_id=tracker.latest_message.get("message_id"),
+        client_key=client_key(tracker),
     )
     return apply(dispatcher, reply)
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analytics.metrics import WEEKDAYS, Breakdown, ConversationFacts, Dashboard
+from askagency.csv_safe import csv_safe
 
 Cell = str | int | float | None
 
@@ -33,15 +34,8 @@ def rows_to_csv(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if v is None else _csv_safe(v) for v in row])
+        writer.writerow(["" if v is None else csv_safe(v) for v in row])
     return buffer.getvalue()
-
-
-def _csv_safe(value: Cell) -> Cell:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def pct(value: float | None) -> str:

@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     login_burst: int = 20
     login_per_minute: float = 10.0
     trusted_proxies: str = "127.0.0.1,::1"
+    # Console sessions (console/auth.py): a session ends after this many idle minutes, and at the
+    # latest this many hours after the login, whatever the activity. The cookie itself is a
+    # browser-session cookie (gone when the browser closes).
+    console_session_idle_minutes: float = Field(default=30.0, gt=0)
+    console_session_max_hours: float = Field(default=12.0, gt=0)
 
     # Analytics: where Rasa's event broker writes and how the consumer reads it.
     event_broker: str = "sql"  # "sql" (embedded: Rasa's SQL broker file) or "rabbitmq" (scale)
@@ -163,6 +168,11 @@ class Settings(BaseSettings):
     handoff_rephrase_window: int = 3  # earlier questions compared with the current one
     # An agent counts as online this long after the inbox's last heartbeat.
     handoff_presence_window_s: int = 90
+    # Ticket flooding (handoff/service.py): open tickets one client (web: a keyed hash of its
+    # address; platforms: the conversation) may hold at once, and tickets the whole agency
+    # accepts per hour. Over either, the citizen is told to try later and no ticket is opened.
+    handoff_max_open_per_client: int = Field(default=3, ge=1)
+    handoff_max_opened_per_hour: int = Field(default=500, ge=1)
     # Public address of the console, for transcript links in tickets (default: host and port).
     handoff_console_base_url: str = ""
     # Outbox delivery of agent replies to Rasa: poll interval and exponential backoff bounds.

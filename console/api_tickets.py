@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -39,9 +40,14 @@ TAGS = ("inbox",)
 ROLES = ("agent", "admin")
 RASA_KEY = web.AppKey("handoff_rasa", RasaClient)
 WORKER_KEY = web.AppKey("handoff_worker", DeliveryWorker)
+STREAMS_KEY = web.AppKey("handoff_streams", Counter)  # user id -> open SSE streams
 SSE_POLL_S = 1.0
 SSE_KEEPALIVE_S = 15.0
 SSE_MAX_S = 600.0  # EventSource reconnects by itself; bounded streams free server resources
+SSE_MAX_PER_USER = 6  # open event streams per user and console process (tabs of one agent)
+PAGE_DEFAULT = 50  # tickets per page of the inbox list
+PAGE_MAX = 500
+SPAM_BATCH_MAX = 500  # tickets one "close as spam" may close
 
 T = TypeVar("T")
 
@@ -61,6 +67,14 @@ class AssignIn(BaseModel):
 
 class CloseIn(BaseModel):
     resolved: bool
+
+
+class SpamIn(BaseModel):
+    ticket_ids: list[int] = Field(min_length=1, max_length=SPAM_BATCH_MAX)
+
+
+class SpamOut(BaseModel):
+    closed: list[int]
 
 
 class AgentOut(BaseModel):
@@ -112,6 +126,9 @@ class TicketOut(BaseModel):
 
 class TicketListOut(BaseModel):
     tickets: list[TicketOut]
+    total: int = Field(description="tickets matching the filter, across all pages")
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page; null on the last")
     agents_online: int
     me: AgentOut
 
@@ -143,13 +160,16 @@ def _agent_out(user: User | CurrentUser) -> AgentOut:
     return AgentOut(id=user.id, name=name, languages=list(user.languages or []))
 
 
-def _ticket_out(ticket: Ticket, session: Any, now: datetime) -> TicketOut:
+def _ticket_out(
+    ticket: Ticket, session: Any, now: datetime, pending: int | None = None
+) -> TicketOut:
+    """``pending`` comes from one grouped query for a list page; a single ticket counts its
+    own."""
     agent = session.get(User, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
     end = ticket.closed_at or now
     first = ticket.first_agent_reply_at
-    pending = sum(
-        1 for m in ticket.messages if m.direction == "agent" and m.delivery_status == "pending"
-    )
+    if pending is None:
+        pending = service.pending_reply_counts(session, [ticket.id]).get(ticket.id, 0)
     return TicketOut(
         id=ticket.id,
         conversation_id=ticket.conversation_id,
@@ -234,10 +254,20 @@ def _detail(session: Any, ticket_id: int, me: CurrentUser) -> TicketDetailOut:
 
 
 # ----------------------------------------------------------------------------- handlers
+def _page_param(request: web.Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or len(raw) > 9 or int(raw) > maximum:
+        raise json_error(400, f"{name} must be a whole number from 0 to {maximum}")
+    return int(raw)
+
+
 @require_role(Role.AGENT)
 async def list_tickets(request: web.Request) -> web.Response:
-    """Open tickets (``?status=closed`` for the 100 most recently closed); open ones in the
-    agent's languages come first, ``?language=es`` keeps only that language's."""
+    """A page of open tickets (``?status=closed``: most recently closed first); open ones in
+    the agent's languages come first, ``?language=es`` keeps only that language's. ``limit``
+    (default 50) and ``offset`` page through; ``total`` counts them all."""
     me = _user(request)
     settings = request.app[SETTINGS_KEY]
     which = request.query.get("status", "open")
@@ -246,21 +276,42 @@ async def list_tickets(request: web.Request) -> web.Response:
     language = request.query.get("language", "").strip().lower()
     if language and not (2 <= len(language) <= 16 and language.replace("-", "").isalpha()):
         raise json_error(400, "language must be a language code such as 'es'")
+    limit = max(1, _page_param(request, "limit", PAGE_DEFAULT, PAGE_MAX))
+    offset = _page_param(request, "offset", 0, 10**9)
 
     def load(session: Any) -> TicketListOut:
         now = now_utc()
-        tickets = service.list_open(session) if which == "open" else service.list_closed(session)
-        if language:
-            tickets = [t for t in tickets if (t.language or "").lower() == language]
-        if which == "open":
-            tickets = service.route_by_language(tickets, list(me.languages or []))
+        page = service.list_page(
+            session,
+            which,
+            limit=limit,
+            offset=offset,
+            language=language,
+            agent_languages=list(me.languages or []),
+        )
+        pending = service.pending_reply_counts(session, [t.id for t in page.tickets])
+        end = offset + len(page.tickets)
         return TicketListOut(
-            tickets=[_ticket_out(t, session, now) for t in tickets],
+            tickets=[_ticket_out(t, session, now, pending.get(t.id, 0)) for t in page.tickets],
+            total=page.total,
+            offset=offset,
+            next_offset=end if end < page.total else None,
             agents_online=service.online_agents(session, settings.handoff_presence_window_s),
             me=_agent_out(me),
         )
 
     return json_model(await _db(load))
+
+
+@require_role(Role.AGENT)
+async def post_close_spam(request: web.Request) -> web.Response:
+    """Closes many tickets at once as spam: nothing is sent to anyone (no hand-back message),
+    so clearing a flood costs no SMS and tells the flooder nothing."""
+    me = _user(request)
+    body = await parse_json(request, SpamIn)
+    closed = await _db(lambda s: service.close_as_spam(s, body.ticket_ids, me.id))
+    logger.warning("%s closed %d ticket(s) as spam", me.username, len(closed))
+    return json_model(SpamOut(closed=closed))
 
 
 @require_role(Role.AGENT)
@@ -379,9 +430,28 @@ async def get_canned(request: web.Request) -> web.Response:
 @require_role(Role.AGENT)
 async def ticket_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``message`` (new or changed message: citizen text, delivery status),
-    ``ticket`` (status or assignment changed). Polls the database once a second."""
-    ticket_id = _ticket_id(request)
+    ``ticket`` (status or assignment changed). Polls the database once a second.
+
+    Each stream costs a query a second for up to ``SSE_MAX_S``: one user may hold at most
+    ``SSE_MAX_PER_USER`` at once (429 beyond), so a stolen or scripted session cannot
+    multiply the load."""
+    ticket_id, me = _ticket_id(request), _user(request)
     await _db(lambda s: service.get_ticket(s, ticket_id))  # 404 before the stream starts
+    streams = request.app[STREAMS_KEY]
+    if streams[me.id] >= SSE_MAX_PER_USER:
+        raise json_error(
+            429, f"too many open event streams (at most {SSE_MAX_PER_USER}); close some tabs"
+        )
+    streams[me.id] += 1
+    try:
+        return await _stream_events(request, ticket_id)
+    finally:
+        streams[me.id] -= 1
+        if streams[me.id] <= 0:
+            del streams[me.id]
+
+
+async def _stream_events(request: web.Request, ticket_id: int) -> web.StreamResponse:
     raw_after = request.query.get("after", "")
     after = int(raw_after) if raw_after.isdigit() and len(raw_after) < 12 else 0
 
@@ -404,7 +474,7 @@ async def ticket_events(request: web.Request) -> web.StreamResponse:
         return messages, state
 
     try:
-        while time.monotonic() - started < SSE_MAX_S:
+        while time.monotonic() - started < SSE_MAX_S and not _gone(request):
             messages, state = await _db(snapshot)
             for message in messages:
                 key = (message.delivery_status, message.attempts, message.last_error)
@@ -427,6 +497,12 @@ async def ticket_events(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return response
+
+
+def _gone(request: web.Request) -> bool:
+    """The client closed the stream: stop polling now (frees its slot within a second)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _sse(response: web.StreamResponse, event: str, data: Any) -> None:
@@ -460,6 +536,7 @@ async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
+    app[STREAMS_KEY] = Counter()
     app.cleanup_ctx.append(_delivery_ctx)
     r = {"tags": TAGS, "roles": ROLES}
     api_route(
@@ -472,7 +549,19 @@ def setup(app: web.Application) -> None:
         query=[
             ("status", "open (default) or closed", False),
             ("language", "only tickets in this language, e.g. es", False),
+            ("limit", f"tickets per page (default {PAGE_DEFAULT}, at most {PAGE_MAX})", False),
+            ("offset", "tickets to skip (the previous page's next_offset)", False),
         ],
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/tickets/close-spam",
+        post_close_spam,
+        summary="Close many tickets as spam; nothing is sent to the citizens",
+        request_model=SpamIn,
+        response_model=SpamOut,
         **r,
     )
     api_route(

@@ -28,7 +28,7 @@ from console import (
 from console import health as health_checks
 from console.health import database_errors_middleware
 from console.keys import SETTINGS_KEY
-from console.login_limit import login_limit_middleware
+from console.login_limit import TRUSTED_KEY, login_limit_middleware, trusted_proxies
 from console.middleware import auth_middleware, security_headers_middleware
 from console.request_guard import request_guard_middleware
 
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     )
     app[SETTINGS_KEY] = settings
     app.on_response_prepare.append(transport_headers(settings))
+    app[TRUSTED_KEY] = trusted_proxies(settings)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),

@@ -3,8 +3,18 @@
 Every route declares the least role it needs with ``@require_role``; the
 middleware resolves the session cookie once per request. State-changing
 requests (POST/PUT/PATCH/DELETE) must carry the session's CSRF token in the
-``X-CSRF-Token`` header or a ``csrf_token`` form field. Repeated failed logins
-lock the account with exponential backoff.
+``X-CSRF-Token`` header or a ``csrf_token`` form field.
+
+Failed logins are counted per (account name, client address) and forgotten after
+``FAILURE_WINDOW``: past ``FREE_FAILURES`` the address must wait longer and longer
+between attempts on that account, while the owner logs in from their own address as
+usual, so nobody can lock someone else out. Every refusal (unknown user, inactive
+user, wrong password, too soon) shows one message after the same argon2 work, so the
+answer does not tell which accounts exist.
+
+Sessions end after ``console_session_idle_minutes`` without a request and at the
+latest ``console_session_max_hours`` after the login (server-side; the cookie is a
+browser-session cookie).
 """
 
 from __future__ import annotations
@@ -20,22 +30,43 @@ from typing import Any
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
-from console.models import Role, User, WebSession
+from askagency.config import Settings
+from console.models import LoginFailure, Role, User, WebSession
 
 SESSION_COOKIE = "askagency_session"
-SESSION_TTL = timedelta(hours=12)
-LOCKOUT_AFTER = 5  # failed attempts before the first lock
-LOCKOUT_BASE = timedelta(seconds=30)  # doubles with each further failure, capped below
-LOCKOUT_MAX = timedelta(minutes=30)
+FREE_FAILURES = 5  # failures per (account, address) before attempts are paced
+FAILURE_WINDOW = timedelta(minutes=15)  # a failure older than this no longer counts
+DELAY_BASE = timedelta(seconds=2)  # wait after the first paced failure; doubles with each
+DELAY_MAX = timedelta(minutes=5)
+SESSION_TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often
+LOGIN_REFUSED = (
+    "Wrong username or password. After several failed attempts, wait a few minutes "
+    "before trying again."
+)
 ROLE_RANK = {Role.VIEWER: 0, Role.AGENT: 1, Role.EDITOR: 2, Role.ADMIN: 3}
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _hasher = PasswordHasher()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long a console session lives: ``idle`` without requests, ``lifetime`` at most."""
+
+    idle: timedelta
+    lifetime: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionPolicy:
+        return cls(
+            idle=timedelta(minutes=settings.console_session_idle_minutes),
+            lifetime=timedelta(hours=settings.console_session_max_hours),
+        )
 
 
 class AuthError(Exception):
@@ -107,65 +138,128 @@ def create_user(
     return user
 
 
+def _address_hash(address: str) -> str:
+    return hashlib.sha256(address.encode()).hexdigest()
+
+
+def failure_delay(failures: int) -> timedelta:
+    """How long after the last failure the next attempt must wait (zero for the free ones)."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(DELAY_BASE * 2 ** min(failures - FREE_FAILURES, 20), DELAY_MAX)
+
+
+def _live_failures(row: LoginFailure | None, now: datetime) -> int:
+    """The row's count, or 0 once the last failure is older than the window (decay)."""
+    if row is None or now - row.last_failure_at > FAILURE_WINDOW:
+        return 0
+    return row.failures
+
+
 def authenticate(
-    session: Session, username: str, password: str, now: datetime | None = None
+    session: Session, username: str, password: str, address: str, now: datetime | None = None
 ) -> User:
-    """Checks credentials and applies the lock-out rule; raises AuthError."""
+    """The user whose credentials these are, or AuthError(LOGIN_REFUSED).
+
+    ``address`` is the client address (console/login_limit.client_address). The argon2
+    verification runs in every case, against a dummy hash for unknown or inactive users, so
+    neither the message nor the time tells an existing account from a missing one.
+    """
     now = now or now_utc()
+    session.execute(delete(LoginFailure).where(LoginFailure.last_failure_at < now - FAILURE_WINDOW))
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
-        # Same work and message as a wrong password: no user enumeration.
-        verify_password(_DUMMY_HASH, password)
-        raise AuthError("Wrong username or password.")
-    if user.locked_until and user.locked_until > now:
-        wait = int((user.locked_until - now).total_seconds()) + 1
-        raise AuthError(f"Too many failed attempts. Try again in {wait} seconds.")
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= LOCKOUT_AFTER:
-            factor = 2 ** (user.failed_logins - LOCKOUT_AFTER)
-            user.locked_until = now + min(LOCKOUT_BASE * factor, LOCKOUT_MAX)
-        raise AuthError("Wrong username or password.")
-    user.failed_logins = 0
-    user.locked_until = None
+    known = user is not None and user.active
+    password_ok = verify_password(user.password_hash if known else _DUMMY_HASH, password)
+    key = (username, _address_hash(address))
+    row = session.get(LoginFailure, key)
+    failures = _live_failures(row, now)
+    if row is not None and failures and now < row.last_failure_at + failure_delay(failures):
+        raise AuthError(LOGIN_REFUSED)  # too soon: not counted, so waiting is enough
+    if not (known and password_ok):
+        if row is None:
+            session.add(
+                LoginFailure(
+                    username=username, address_hash=key[1], failures=1, last_failure_at=now
+                )
+            )
+        else:
+            row.failures = failures + 1
+            row.last_failure_at = now
+        raise AuthError(LOGIN_REFUSED)
+    assert user is not None
+    if row is not None:
+        session.delete(row)
     user.last_login_at = now
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
 
 
+def unlock(session: Session, username: str) -> int:
+    """Forgets every recorded failure of ``username`` (all addresses); returns how many."""
+    rows = session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    return int(rows.rowcount or 0)
+
+
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0")
 
 
-def start_session(session: Session, user: User) -> tuple[str, WebSession]:
-    """Returns the cookie value (only its hash is stored) and the session row."""
+def start_session(session: Session, user: User, policy: SessionPolicy) -> tuple[str, WebSession]:
+    """Returns the cookie value (only its hash is stored) and the session row. Sessions that
+    have run out (anyone's) are deleted here, so the table does not grow."""
     token = secrets.token_urlsafe(32)
     now = now_utc()
+    purge_sessions(session, policy, now)
     row = WebSession(
         token_hash=_token_hash(token),
         user_id=user.id,
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
-        expires_at=now + SESSION_TTL,
+        expires_at=now + policy.lifetime,
         last_seen_at=now,
     )
     session.add(row)
     return token, row
 
 
+def purge_sessions(session: Session, policy: SessionPolicy, now: datetime | None = None) -> int:
+    """Deletes sessions past their lifetime or idle for longer than allowed."""
+    now = now or now_utc()
+    result = session.execute(
+        delete(WebSession).where(
+            or_(WebSession.expires_at <= now, WebSession.last_seen_at <= now - policy.idle)
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def revoke_sessions(session: Session, user_id: int) -> int:
+    """Logs the user out everywhere (password change, deactivation, role change)."""
+    result = session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return int(result.rowcount or 0)
+
+
 def end_session(session: Session, token: str) -> None:
     session.execute(delete(WebSession).where(WebSession.token_hash == _token_hash(token)))
 
 
-def load_user(session: Session, token: str | None) -> CurrentUser | None:
+def load_user(session: Session, token: str | None, policy: SessionPolicy) -> CurrentUser | None:
+    """The session's user, or None when the session is unknown, idle too long, past its
+    lifetime or its user inactive. Records activity at most once a minute (one write)."""
     if not token:
         return None
     row = session.get(WebSession, _token_hash(token))
-    if row is None or row.expires_at <= now_utc():
+    if row is None:
+        return None
+    now = now_utc()
+    if row.expires_at <= now or now - row.last_seen_at >= policy.idle:
+        session.delete(row)
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
+    if now - row.last_seen_at >= SESSION_TOUCH_EVERY:
+        row.last_seen_at = now
     return CurrentUser(
         id=user.id,
         username=user.username,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from askagency.db import session_scope
 from askagency.migrate import upgrade
-from console.auth import create_user, hash_password
+from console.auth import create_user, hash_password, revoke_sessions, unlock
 from console.models import Role, User
 
 app = typer.Typer(no_args_is_help=True, help="Console user accounts.")
@@ -49,25 +51,97 @@ def create(
     out.print(f"created {role.value} [bold]{username}[/bold]")
 
 
+def _user_named(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ValueError(f"no user {username!r}")
+    return user
+
+
+def _change(username: str, change: Callable[[Session, User], str]) -> None:
+    """Applies ``change`` to the user in one transaction; prints its message or the error."""
+    upgrade()
+    try:
+        with session_scope() as session:
+            message = change(session, _user_named(session, username))
+    except ValueError as exc:
+        out.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    out.print(message)
+
+
 @app.command("set-password")
 def set_password(
     username: str, password_stdin: bool = typer.Option(False, help="Read from standard input")
 ) -> None:
-    """Replace a user's password and unlock the account."""
-    upgrade()
+    """Replace a user's password, log them out everywhere and forget failed logins."""
     password = _read_password(password_stdin)
-    try:
-        with session_scope() as session:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                raise ValueError(f"no user {username!r}")
-            user.password_hash = hash_password(password)
-            user.failed_logins = 0
-            user.locked_until = None
-    except ValueError as exc:
-        out.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    out.print(f"password of [bold]{username}[/bold] changed")
+
+    def change(session: Session, user: User) -> str:
+        user.password_hash = hash_password(password)
+        revoked = revoke_sessions(session, user.id)
+        unlock(session, user.username)
+        return f"password of [bold]{username}[/bold] changed; {revoked} session(s) ended"
+
+    _change(username, change)
+
+
+@app.command("unlock")
+def unlock_user(username: str) -> None:
+    """Forget the user's failed logins (from every address), so no delay applies."""
+
+    def change(session: Session, user: User) -> str:
+        count = unlock(session, user.username)
+        return f"[bold]{username}[/bold] unlocked ({count} address(es) had failures)"
+
+    _change(username, change)
+
+
+@app.command("deactivate")
+def deactivate(username: str) -> None:
+    """Disable the account and end its sessions (the history stays; `activate` undoes it)."""
+
+    def change(session: Session, user: User) -> str:
+        user.active = False
+        revoked = revoke_sessions(session, user.id)
+        return f"[bold]{username}[/bold] deactivated; {revoked} session(s) ended"
+
+    _change(username, change)
+
+
+@app.command("activate")
+def activate(username: str) -> None:
+    """Enable a deactivated account again."""
+
+    def change(session: Session, user: User) -> str:
+        user.active = True
+        return f"[bold]{username}[/bold] activated"
+
+    _change(username, change)
+
+
+@app.command("set-role")
+def set_role(
+    username: str, role: Role = typer.Option(..., help="admin, editor, agent or viewer")
+) -> None:
+    """Change the user's role; their sessions end, so the new role applies at once."""
+
+    def change(session: Session, user: User) -> str:
+        user.role = Role(role).value
+        revoked = revoke_sessions(session, user.id)
+        return f"[bold]{username}[/bold] is now {role.value}; {revoked} session(s) ended"
+
+    _change(username, change)
+
+
+@app.command("revoke-sessions")
+def revoke(username: str) -> None:
+    """Log the user out on every device."""
+
+    def change(session: Session, user: User) -> str:
+        return f"{revoke_sessions(session, user.id)} session(s) of [bold]{username}[/bold] ended"
+
+    _change(username, change)
 
 
 @app.command("list")

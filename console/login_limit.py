@@ -19,6 +19,8 @@ from aiohttp import web
 from askagency.config import Settings
 
 MAX_ADDRESSES = 10_000
+# The trusted proxy addresses, parsed once; the login view keys failures by the same address.
+TRUSTED_KEY = web.AppKey("trusted_proxies", frozenset)
 
 
 class LoginLimiter:
@@ -57,9 +59,13 @@ def client_address(request: web.Request, trusted: frozenset[str]) -> str:
     return peer
 
 
+def trusted_proxies(settings: Settings) -> frozenset[str]:
+    return frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+
+
 def login_limit_middleware(settings: Settings):  # type: ignore[no-untyped-def]
     limiter = LoginLimiter(settings.login_burst, settings.login_per_minute)
-    trusted = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    trusted = trusted_proxies(settings)
 
     @web.middleware
     async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from askagency.db import session_scope
@@ -9,26 +11,35 @@ from console.auth import (
     SESSION_COOKIE,
     UNSAFE_METHODS,
     USER_KEY,
+    CurrentUser,
     Handler,
+    SessionPolicy,
     csrf_ok,
     load_user,
     wants_json,
 )
+from console.keys import SETTINGS_KEY
 
 FORM_KEY = web.RequestKey("form", dict)  # the parsed form, when the CSRF check read it
 
-# Paths a browser may POST to without a console session (they carry their own checks).
+# Paths a browser may POST to without a console session (they carry their own checks: the
+# login form has its own pre-session token, console/views_auth.py).
 CSRF_EXEMPT_PREFIXES = ("/console/login", "/api/widget/")
+
+
+def _session_user(token: str, policy: SessionPolicy) -> CurrentUser | None:
+    with session_scope() as session:
+        return load_user(session, token, policy)
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
+    user = None
     if token:
-        with session_scope() as session:
-            user = load_user(session, token)
-    else:
-        user = None
+        # Blocking database I/O: off the event loop, so SSE streams and health keep answering.
+        policy = SessionPolicy.from_settings(request.app[SETTINGS_KEY])
+        user = await asyncio.to_thread(_session_user, token, policy)
     request[USER_KEY] = user
     if (
         request.method in UNSAFE_METHODS

@@ -55,3 +55,20 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+
+
+class LoginFailure(Base):
+    """Failed logins of one account name from one client address, within a decaying window.
+
+    Keyed by (username, address) so that guessing from one address slows down only that
+    address: the owner of the account logs in from theirs as usual (no lock-out of someone
+    else). Unknown usernames get rows too, so they behave exactly like real accounts.
+    """
+
+    __tablename__ = "console_login_failure"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # sha256 of the client address: enough to tell addresses apart, no IP kept at rest.
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -57,6 +58,9 @@ from handoff.triggers import (
 logger = logging.getLogger(__name__)
 
 HANDOFF_SLOT = "handoff_active"
+# Handoffs refused by the flooding caps in this process, by cap ("client", "global"); each is
+# also logged, and the bot's reply carries custom reason "handoff_limited" for analytics.
+HANDOFF_REFUSED: Counter[str] = Counter()
 
 
 @dataclass
@@ -94,6 +98,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "unavailable": (
             "Sorry, I can't reach our team right now. Please try again in a few minutes."
         ),
+        "busy": (
+            "Sorry, our team cannot take more conversations from you right now. Please try "
+            "again later, or use our other contact options."
+        ),
         "closed_resolved": (
             "The person has closed this conversation. I'm the automated assistant again: ask me "
             "anything, or ask for a person if you need one."
@@ -129,6 +137,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "unavailable": (
             "Lo siento, ahora no puedo comunicarme con nuestro equipo. Inténtelo de nuevo en "
             "unos minutos."
+        ),
+        "busy": (
+            "Lo siento, ahora nuestro equipo no puede atender más conversaciones suyas. "
+            "Inténtelo de nuevo más tarde o use nuestras otras vías de contacto."
         ),
         "closed_resolved": (
             "La persona ha cerrado esta conversación. Vuelvo a ser el asistente automático: "
@@ -240,15 +252,22 @@ async def start_handoff(
     trigger_text: str,
     settings: Settings | None = None,
     message_id: str | None = None,
+    client_key: str = "",
 ) -> Reply:
     """Opens (or re-uses) the conversation's ticket and tells the citizen what happens next.
 
     ``channel`` and ``message_id`` are those of the message that asked; the ticket records the
     channel the conversation can really belong to (:func:`askagency.channels.trusted_channel`),
-    because replies are sent through it."""
+    because replies are sent through it. ``client_key`` identifies the client for the flooding
+    caps (``service.TicketLimits``); over a cap the citizen is told so, and no ticket is opened
+    and no agent notified."""
     settings = settings or get_settings()
     channel = trusted_channel(conversation_id, channel, message_id)
     hours = staffed_hours(settings)
+    limits = service.TicketLimits(
+        max_open_per_client=settings.handoff_max_open_per_client,
+        max_opened_per_hour=settings.handoff_max_opened_per_hour,
+    )
 
     def work() -> tuple[int, bool, str, service.Availability]:
         with session_scope() as session:
@@ -262,6 +281,8 @@ async def start_handoff(
                 trigger_text=trigger_text,
                 available=available,
                 console_base_url=console_base_url(settings),
+                client_key=client_key,
+                limits=limits,
             )
             return result.ticket.id, result.created, result.ticket.priority, available
 
@@ -272,12 +293,22 @@ async def start_handoff(
         "channel": channel,
         "language": language,
         "trigger_text": trigger_text,
+        "client_key": client_key,
         "requested_at": now_utc().isoformat(),
     }
     try:
         if spool.recently_failed() or await asyncio.to_thread(spool.has_pending, conversation_id):
             return await _queue_handoff(spool, record, reason, language, hours)
         ticket_id, created, priority, available = await asyncio.to_thread(work)
+    except service.TicketLimitReached as exc:
+        HANDOFF_REFUSED[exc.scope] += 1
+        logger.warning(
+            "handoff refused (%s cap, %d so far): %s", exc.scope, HANDOFF_REFUSED[exc.scope], exc
+        )
+        return Reply(
+            text=text("busy", language),
+            custom={"type": "fallback", "reason": "handoff_limited"},
+        )
     except Exception as exc:
         if is_database_unavailable(exc):
             spool.note_failure(exc)
@@ -376,6 +407,7 @@ def replay_open(session: Session, payload: dict[str, Any]) -> None:
         available=available,
         console_base_url=console_base_url(settings),
         now=requested_at,
+        client_key=str(payload.get("client_key") or ""),
     )
     logger.info(
         "handoff replayed from the spool: ticket %d for %s",

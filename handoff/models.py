@@ -104,6 +104,9 @@ class Ticket(Base):
     # The citizen's words that triggered the handoff (shown in the inbox).
     trigger_text: Mapped[str] = mapped_column(Text, default="")
     transcript_url: Mapped[str] = mapped_column(String(2000), default="")
+    # Who opened it, as the channel keyed them (a keyed hash of the web client's address, or the
+    # platform conversation id): caps the open tickets one client may hold (handoff.service).
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", passive_deletes=True

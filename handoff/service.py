@@ -5,10 +5,11 @@ transfer, note, close). Functions take a SQLAlchemy session and leave the commit
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +50,47 @@ class TicketNotFound(HandoffError):
 
 class TicketClosed(HandoffError):
     status = 409
+
+
+class TicketLimitReached(HandoffError):
+    """No ticket opened: the client already holds its share of open tickets (``scope``
+    "client") or the agency took its hourly budget of new tickets ("global")."""
+
+    status = 429
+
+    def __init__(self, message: str, scope: str) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+
+@dataclass(frozen=True)
+class TicketLimits:
+    """Ticket-flooding caps (settings ``handoff_max_open_per_client`` and
+    ``handoff_max_opened_per_hour``)."""
+
+    max_open_per_client: int
+    max_opened_per_hour: int
+
+
+def client_key_hash(client_key: str) -> str:
+    """What is stored on the ticket: a fixed-size digest, never the address or phone number."""
+    return hashlib.sha256(client_key.encode()).hexdigest()
+
+
+def check_limits(session: Session, key_hash: str, limits: TicketLimits, now: datetime) -> None:
+    """Raises TicketLimitReached when a new ticket would exceed a cap (two COUNT queries)."""
+    open_for_client = session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.client_key == key_hash, Ticket.status.in_(OPEN_STATUSES))
+    )
+    if (open_for_client or 0) >= limits.max_open_per_client:
+        raise TicketLimitReached("this client already has its open tickets", "client")
+    opened_last_hour = session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.created_at > now - timedelta(hours=1))
+    )
+    if (opened_last_hour or 0) >= limits.max_opened_per_hour:
+        raise TicketLimitReached("the hourly budget of new tickets is used up", "global")
 
 
 @dataclass(frozen=True)
@@ -127,8 +169,15 @@ def open_ticket(
     available: Availability | None = None,
     console_base_url: str = "",
     now: datetime | None = None,
+    client_key: str = "",
+    limits: TicketLimits | None = None,
 ) -> OpenResult:
     """The conversation's open ticket, created if there is none.
+
+    ``client_key`` names who asked (the channel's keyed hash of a web client's address, else
+    the conversation id); with ``limits``, a new ticket beyond the client's open-ticket cap or
+    the agency's hourly budget raises TicketLimitReached instead (re-using the conversation's
+    open ticket is always allowed).
 
     A duplicate trigger (the citizen clicks "talk to a person" twice, or two triggers race in
     two action-server workers) reuses the open ticket: the UNIQUE ``open_marker`` turns the
@@ -143,8 +192,12 @@ def open_ticket(
         _raise_priority(existing, reason)
         return OpenResult(existing, created=False)
     now = now or now_utc()
+    key_hash = client_key_hash(client_key or conversation_id)
+    if limits is not None:
+        check_limits(session, key_hash, limits, now)
     ticket = Ticket(
         conversation_id=conversation_id,
+        client_key=key_hash,
         open_marker=conversation_id,
         channel=(channel or "")[:64],
         language=(language or "en")[:16],
@@ -341,20 +394,94 @@ def close_ticket(
 
 def list_open(session: Session) -> list[Ticket]:
     """Open tickets, high priority first, then oldest first (who waited longest)."""
-    rows = session.scalars(
-        select(Ticket).where(Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.created_at)
+    return list_page(session, "open", limit=None).tickets
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    tickets: list[Ticket]
+    total: int  # all tickets matching the filter, not just this page
+
+
+def list_page(
+    session: Session,
+    which: str,
+    *,
+    limit: int | None,
+    offset: int = 0,
+    language: str = "",
+    agent_languages: list[str] | None = None,
+) -> TicketPage:
+    """One page of the inbox, ordered and counted in SQL (a flood of tickets costs the page
+    size, not the whole queue). Open: tickets in the agent's languages first, then high
+    priority, then the longest wait. Closed: the most recently closed first."""
+    if which == "open":
+        query = select(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
+    else:
+        query = select(Ticket).where(Ticket.status.not_in(OPEN_STATUSES))
+    if language:
+        query = query.where(func.lower(Ticket.language) == language.lower())
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if which == "open":
+        spoken = sorted({code.lower() for code in agent_languages or ()})
+        order = []
+        if spoken:
+            order.append(case((func.lower(Ticket.language).in_(spoken), 0), else_=1))
+        order += [case((Ticket.priority == "high", 0), else_=1), Ticket.created_at, Ticket.id]
+        query = query.order_by(*order)
+    else:
+        query = query.order_by(Ticket.closed_at.desc(), Ticket.id.desc())
+    query = query.offset(max(0, offset))
+    if limit is not None:
+        query = query.limit(limit)
+    return TicketPage(tickets=list(session.scalars(query)), total=int(total))
+
+
+def pending_reply_counts(session: Session, ticket_ids: list[int]) -> dict[int, int]:
+    """Agent replies still in the outbox, per ticket, in one grouped query."""
+    if not ticket_ids:
+        return {}
+    rows = session.execute(
+        select(TicketMessage.ticket_id, func.count())
+        .where(
+            TicketMessage.ticket_id.in_(ticket_ids),
+            TicketMessage.direction == Direction.AGENT.value,
+            TicketMessage.delivery_status == Delivery.PENDING.value,
+        )
+        .group_by(TicketMessage.ticket_id)
+    )
+    return {int(ticket_id): int(count) for ticket_id, count in rows}
+
+
+def close_as_spam(
+    session: Session, ticket_ids: list[int], by_user_id: int, now: datetime | None = None
+) -> list[int]:
+    """Closes the open ones of ``ticket_ids`` without telling the citizen anything (no
+    hand-back in the outbox): flooding tickets are cleared without messaging the flooder, or
+    a victim whose number a flooder used. Returns the ids actually closed."""
+    now = now or now_utc()
+    by = session.get(User, by_user_id)
+    tickets = session.scalars(
+        select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.status.in_(OPEN_STATUSES))
     ).all()
-    return sorted(rows, key=lambda t: (t.priority != "high", t.created_at))
-
-
-def route_by_language(tickets: list[Ticket], languages: list[str] | None) -> list[Ticket]:
-    """Tickets in the agent's languages first (keeping the queue order within each part), so
-    a Spanish-speaking agent sees the Spanish conversations at the top of the inbox. An agent
-    with no languages recorded sees the queue unchanged."""
-    spoken = {language.lower() for language in languages or ()}
-    if not spoken:
-        return list(tickets)
-    return sorted(tickets, key=lambda t: (t.language or "").lower() not in spoken)
+    for ticket in tickets:
+        ticket.status = Status.CLOSED_UNRESOLVED.value
+        ticket.closed_at = now
+        ticket.open_marker = None
+        session.add(
+            TicketMessage(
+                ticket_id=ticket.id,
+                direction=Direction.SYSTEM.value,
+                kind=MessageKind.TEXT.value,
+                author=by.display_name if by else "system",
+                author_id=by.id if by else None,
+                text="closed as spam (nothing sent to the citizen)",
+                created_at=now,
+                attempts=0,
+            )
+        )
+    session.flush()
+    return sorted(t.id for t in tickets)
 
 
 def messages_after(session: Session, ticket_id: int, after_id: int = 0) -> list[TicketMessage]:
@@ -403,11 +530,4 @@ def claim(session: Session, message_id: int, lease_s: float, now: datetime | Non
 
 
 def list_closed(session: Session, limit: int = 100) -> list[Ticket]:
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(Ticket.status.not_in(OPEN_STATUSES))
-            .order_by(Ticket.closed_at.desc())
-            .limit(limit)
-        )
-    )
+    return list_page(session, "closed", limit=limit).tickets

@@ -23,6 +23,7 @@ from typing import Any, Literal, TextIO
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from askagency.csv_safe import csv_safe, csv_unguard
 from knowledge_base.models import AuditAction, Faq, FaqStatus
 from knowledge_base.store import (
     VARIANT_SEPARATOR,
@@ -248,7 +249,7 @@ def _csv_rows(text: str) -> Iterable[_RawRow]:
                 ],
             )
             continue
-        values: dict[str, Any] = dict(zip(header, cells, strict=True))
+        values: dict[str, Any] = dict(zip(header, map(csv_unguard, cells), strict=True))
         raw_variants = values.get("variants", "")
         values["variants"] = (
             [part.strip() for part in raw_variants.split(VARIANT_SEPARATOR)]
@@ -436,7 +437,8 @@ def export_csv(
         writer.writerow(COLUMNS)
         for row in rows:
             cells = dict(row, variants=CSV_VARIANT_JOIN.join(row["variants"]))
-            writer.writerow(["" if cells[c] is None else cells[c] for c in COLUMNS])
+            # Citizen wording reaches FAQ text via the unanswered queue: no formulas (L10).
+            writer.writerow(["" if cells[c] is None else csv_safe(cells[c]) for c in COLUMNS])
 
     _write(dest, write)
     return len(rows)

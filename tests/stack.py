@@ -133,7 +133,14 @@ def stack_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def stack(stack_data_dir: Path) -> Iterator[Stack]:
-    cfg = StackConfig.on_free_ports(stack_data_dir, model_path=ensure_rasa_model())
+    # Every test client is on 127.0.0.1, so once the web channels key clients by address
+    # (client_key) they would all share one open-ticket cap: the shared stack lifts it; the
+    # cap itself is tested in tests/unit/test_handoff_flood.py.
+    cfg = StackConfig.on_free_ports(
+        stack_data_dir,
+        model_path=ensure_rasa_model(),
+        extra_env={"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"},
+    )
     with Stack(cfg) as running:
         yield running
 

@@ -14,7 +14,9 @@ import uuid
 import pytest
 
 from askagency.config import PROJECT_ROOT
+from askagency.db import session_scope
 from askagency.launcher import Stack
+from handoff import service
 from tests.browser.conftest import PageFactory, cli
 from tests.e2e.conftest import RestClient, custom_of
 
@@ -102,3 +104,55 @@ def test_agent_logs_in_opens_ticket_and_replies(
     page.get_by_role("button", name="Close as resolved").click()
     page.locator("#ticket-status", has_text="closed resolved").wait_for()
     assert page.get_by_role("button", name="Send reply").is_disabled()
+
+
+def test_flood_is_paged_and_closed_as_spam(pages: PageFactory, stack: Stack, agent: str) -> None:
+    """M3 in the inbox: a flood shows 50 rows with the total, *Load more* adds the next 50, and
+    ticked tickets are closed as spam in one go (nothing is sent to those conversations)."""
+    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
+    run = uuid.uuid4().hex[:8]
+    with session_scope(database) as session:
+        ids = [
+            service.open_ticket(
+                session,
+                conversation_id=f"flood-{run}-{i}",
+                reason="requested",
+                channel="rest",
+                trigger_text=f"flood {i}",
+            ).ticket.id
+            for i in range(55)
+        ]
+    try:
+        page = pages.page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{stack.cfg.console_url}/console/login?next=/console/inbox")
+        page.get_by_label("Username").fill(agent)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name=re.compile("log in", re.I)).click()
+        page.wait_for_url("**/console/inbox")
+        count = page.locator("#ticket-count")
+        count.filter(has_text="Showing 50 of").wait_for()
+        total = int(count.inner_text().rsplit(" ", 1)[1])
+        assert total >= 55
+        assert page.locator("#ticket-rows tr").count() == 50
+        page.get_by_role("button", name=re.compile("Load more")).click()
+        count.filter(has_text=f"Showing {min(total, 100)} of {total}").wait_for()
+
+        picked = ids[:2]
+        for ticket_id in picked:
+            page.get_by_label(f"Select ticket #{ticket_id}", exact=True).check()
+        page.get_by_role("button", name="Close 2 as spam").click()
+        for ticket_id in picked:
+            page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]').wait_for(
+                state="detached"
+            )
+        count.filter(has_text=f"of {total - 2}").wait_for()
+        with session_scope(database) as session:
+            closed = [service.get_ticket(session, i) for i in picked]
+            assert all(
+                t.status == "closed_unresolved" and not t.messages[-1].delivery_status
+                for t in closed
+            )
+    finally:
+        with session_scope(database) as session:
+            service.close_as_spam(session, ids, by_user_id=0)

@@ -94,7 +94,7 @@ class Console:
             return resp.status, await resp.json()
 
     async def ticket_for(self, conversation_id: str) -> dict[str, Any]:
-        status, listing = await self.get("/api/tickets")
+        status, listing = await self.get("/api/tickets?limit=500")
         assert status == 200, listing
         found = [t for t in listing["tickets"] if t["conversation_id"] == conversation_id]
         assert len(found) == 1, listing
@@ -317,3 +317,38 @@ async def test_reply_while_rasa_is_down_is_kept_and_delivered_after_restart(
 async def test_unknown_ticket_is_a_clear_404(console: Console) -> None:
     status, error = await console.post("/api/tickets/987654/replies", {"text": "hello"})
     assert status == 404 and "does not exist" in error["error"]
+
+
+async def test_ticket_flood_is_paged_and_closed_as_spam_without_messaging(
+    stack: Stack, rest: RestClient, console: Console
+) -> None:
+    """M3: a flood of tickets is listed a page at a time, and the bulk spam close ends the
+    handoffs without a hand-back message to any of the flooding conversations (on paid
+    channels each would have been an SMS), while a normal close still reaches its citizen."""
+    run = uuid.uuid4().hex[:8]
+    senders = [f"spam-{run}-{i}" for i in range(4)]
+    ids = []
+    for sender in senders:
+        handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
+        assert handoff["type"] == "handoff", handoff
+        ids.append((await console.ticket_for(sender))["id"])
+    status, page = await console.get("/api/tickets?limit=2")
+    assert status == 200 and len(page["tickets"]) == 2
+    assert page["total"] >= 4 and page["next_offset"] == 2
+    status, result = await console.post("/api/tickets/close-spam", {"ticket_ids": ids})
+    assert status == 200 and result["closed"] == sorted(ids)
+
+    control = f"control-{run}"
+    assert custom_of(rest.send(control, "I want to talk to a person"))[0]["type"] == "handoff"
+    control_id = (await console.ticket_for(control))["id"]
+    status, _ = await console.post(f"/api/tickets/{control_id}/close", {"resolved": True})
+    assert status == 200
+    deadline = time.monotonic() + 30
+    while not any(
+        m.get("type") == "handoff_closed" for m in await tracker_bot_messages(stack, control)
+    ):
+        assert time.monotonic() < deadline, "the normal close never reached the citizen"
+        await asyncio.sleep(0.3)
+    for sender in senders:
+        told = [m.get("type") for m in await tracker_bot_messages(stack, sender)]
+        assert told == ["handoff"], (sender, told)

@@ -29,7 +29,7 @@ PUBLIC = {
     ("GET", "/"): "demo agency page with the widget",
     ("GET", "/static"): "static assets",
     ("GET", "/console/login"): "login form",
-    ("POST", "/console/login"): "login (rate-limited per address, lock-out per account)",
+    ("POST", "/console/login"): "login (address limit, account+address pacing, own CSRF)",
     ("POST", "/console/logout"): "logout (ends the caller's own session only)",
     ("GET", "/api/widget/history"): "widget history (checks its own signed conversation token)",
 }

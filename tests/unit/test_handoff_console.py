@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import event
 
 from askagency.config import Settings, get_settings
-from askagency.db import session_scope
+from askagency.db import get_engine, session_scope
 from console.app import create_app
 from console.auth import create_user
 from console.models import Role
@@ -26,6 +27,7 @@ from tests.console_helpers import login as console_login
 class FakeRasa:
     def __init__(self) -> None:
         self.triggered: list[dict] = []
+        self.conversations: list[str] = []  # the conversation of each trigger, in order
         self.events: list[dict] = [
             {"event": "user", "text": "can i bring a sword", "timestamp": 1.0},
             {
@@ -45,6 +47,7 @@ class FakeRasa:
     async def trigger(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.triggered.append(body)
+        self.conversations.append(request.match_info["cid"])
         custom = {"type": body["name"], "message_id": body["entities"]["handoff_message"]}
         self.events.append({"event": "bot", "text": "x", "data": {"custom": custom}})
         return web.json_response({"tracker": {"events": self.events}})
@@ -261,3 +264,113 @@ async def test_openapi_documents_the_inbox_api(client: TestClient) -> None:
     spec = await (await client.get("/api/openapi.json")).json()
     assert "/api/tickets/{ticket_id}/replies" in spec["paths"]
     assert "409" in spec["paths"]["/api/tickets/{ticket_id}/replies"]["post"]["responses"]
+
+
+# --- M3: a flood of tickets costs one page, and is cleared without messaging anyone ----------
+
+
+async def test_inbox_list_is_paged_and_counted_in_sql(client: TestClient) -> None:
+    """M3: /api/tickets serialised every open ticket and lazy-loaded each one's messages
+    (N+1 queries), so a ticket flood made the inbox time out."""
+    token = await login(client)
+    ids = [open_ticket(f"flood-{i}") for i in range(120)]
+    for ticket_id in ids[:60]:  # pending replies on many tickets: counted in one query
+        resp = await client.post(
+            f"/api/tickets/{ticket_id}/replies",
+            json={"text": "hello"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert resp.status == 201
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = get_engine(get_settings().database_url)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = await (await client.get("/api/tickets")).json()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(first["tickets"]) == 50 and first["total"] == 120 and first["next_offset"] == 50
+    message_queries = [s for s in statements if "handoff_message" in s]
+    assert len(message_queries) <= 1, message_queries
+    assert len(statements) < 15, statements
+    listed = [t["id"] for t in first["tickets"]]
+    last = await (await client.get("/api/tickets?offset=100&limit=50")).json()
+    assert len(last["tickets"]) == 20 and last["next_offset"] is None
+    middle = await (await client.get("/api/tickets?offset=50")).json()
+    listed += [t["id"] for t in middle["tickets"]] + [t["id"] for t in last["tickets"]]
+    assert sorted(listed) == ids  # every ticket on exactly one page
+    pending = {t["id"]: t["pending_replies"] for t in first["tickets"] + middle["tickets"]}
+    assert all(pending[i] in (0, 1) for i in ids[:60]) and all(pending[i] == 0 for i in ids[60:100])
+    for bad in ("limit=501", "limit=-1", "offset=x"):
+        resp = await client.get(f"/api/tickets?{bad}")
+        assert resp.status == 400, bad
+        assert "must be a whole number" in (await resp.json())["error"]
+
+
+async def test_close_as_spam_sends_nothing_to_the_citizen(
+    client: TestClient, fake_rasa: FakeRasa
+) -> None:
+    """M3: clearing a flood one "close" at a time queued a hand-back message per ticket (an SMS
+    each on paid channels). The bulk spam close closes them and sends nothing."""
+    token = await login(client)
+    headers = {"X-CSRF-Token": token}
+    spam = [open_ticket(f"spam-{i}") for i in range(3)]
+    control = open_ticket("real-citizen")
+    forged = await client.post("/api/tickets/close-spam", json={"ticket_ids": spam})
+    assert forged.status == 403  # CSRF as everywhere
+    resp = await client.post(
+        "/api/tickets/close-spam", json={"ticket_ids": [*spam, 999]}, headers=headers
+    )
+    assert resp.status == 200
+    assert (await resp.json())["closed"] == spam
+    again = await client.post("/api/tickets/close-spam", json={"ticket_ids": spam}, headers=headers)
+    assert (await again.json())["closed"] == []
+    too_many = await client.post(
+        "/api/tickets/close-spam", json={"ticket_ids": list(range(1, 502))}, headers=headers
+    )
+    assert too_many.status == 400
+    listing = await (await client.get("/api/tickets")).json()
+    assert [t["id"] for t in listing["tickets"]] == [control]
+    # A normal close is delivered; by the time it is, a spam hand-back would have been too.
+    await client.post(f"/api/tickets/{control}/close", json={"resolved": True}, headers=headers)
+    for _ in range(100):
+        if "real-citizen" in fake_rasa.conversations:
+            break
+        await asyncio.sleep(0.05)
+    assert fake_rasa.conversations == ["real-citizen"]
+    detail = await (await client.get(f"/api/tickets/{spam[0]}")).json()
+    assert detail["ticket"]["status"] == "closed_unresolved"
+    assert "closed as spam" in detail["messages"][-1]["text"]
+    vic = await login(client, "vic")
+    viewer = await client.post(
+        "/api/tickets/close-spam", json={"ticket_ids": [control]}, headers={"X-CSRF-Token": vic}
+    )
+    assert viewer.status == 403 and "role" in (await viewer.json())["error"]
+
+
+async def test_event_streams_per_user_are_capped(client: TestClient) -> None:
+    """L15: every SSE stream polls the database each second for ten minutes, and one session
+    could open any number of them."""
+    from console.api_tickets import SSE_MAX_PER_USER
+
+    await login(client)
+    ticket_id = open_ticket()
+    url = f"/api/tickets/{ticket_id}/events"
+    streams = [await client.get(url) for _ in range(SSE_MAX_PER_USER)]
+    assert all(s.status == 200 for s in streams)
+    refused = await client.get(url)
+    assert refused.status == 429
+    assert "too many open event streams" in (await refused.json())["error"]
+    streams.pop().close()  # closing a tab frees its slot
+    for _ in range(50):
+        again = await client.get(url)
+        if again.status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert again.status == 200
+    again.close()
+    for stream in streams:
+        stream.close()

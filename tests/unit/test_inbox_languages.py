@@ -53,11 +53,14 @@ async def test_bad_language_filter_is_a_clear_error(client: TestClient) -> None:
     assert "language must be a language code" in await resp.text()
 
 
-def test_route_by_language_keeps_queue_order_without_languages() -> None:
-    class T:
-        def __init__(self, language: str) -> None:
-            self.language = language
+def test_language_routing_keeps_queue_order_within_each_part(db_url: str) -> None:
+    """The order is SQL's (handoff.service.list_page), so a page is cut after ordering."""
+    ids = [open_ticket(f"conv-{code}", code) for code in ("fr", "en", "es")]
+    with session_scope() as session:
 
-    queue = [T("fr"), T("en"), T("es")]
-    assert service.route_by_language(queue, []) == queue
-    assert [t.language for t in service.route_by_language(queue, ["ES"])] == ["es", "fr", "en"]
+        def order(languages: list[str]) -> list[int]:
+            page = service.list_page(session, "open", limit=None, agent_languages=languages)
+            return [t.id for t in page.tickets]
+
+        assert order([]) == ids
+        assert order(["ES"]) == [ids[2], ids[0], ids[1]]

@@ -87,28 +87,63 @@
   }
 
   // ------------------------------------------------------------------ inbox list
+  var PAGE = 50; // tickets per "Load more"; the server returns at most PAGE_MAX per request
+  var PAGE_MAX = 500;
+
   function initInbox(root) {
     var rows = document.getElementById("ticket-rows");
     var online = document.getElementById("agents-online");
     var refreshed = document.getElementById("refreshed");
     var errorNode = document.getElementById("inbox-error");
+    var moreButton = document.getElementById("load-more");
+    var countNode = document.getElementById("ticket-count");
+    var spamButton = document.getElementById("close-spam");
     var which = "open";
+    var shown = PAGE;
+    var selected = {}; // ticket id -> true, kept across refreshes
+    var COLUMNS = 10;
+
+    function selectedIds() {
+      return Object.keys(selected).map(Number);
+    }
+
+    function updateSpamButton() {
+      var count = selectedIds().length;
+      spamButton.disabled = count === 0 || which !== "open";
+      spamButton.textContent = count ? "Close " + count + " as spam" : "Close selected as spam";
+    }
 
     function render(data) {
       var myLanguages = (data.me && data.me.languages) || [];
+      var present = {};
       rows.textContent = "";
       if (!data.tickets.length) {
         var empty = el("tr");
         var cell = el("td", "muted", which === "open" ? "No open tickets. " : "No closed tickets yet.");
-        cell.colSpan = 9;
+        cell.colSpan = COLUMNS;
         empty.appendChild(cell);
         rows.appendChild(empty);
       }
       data.tickets.forEach(function (t) {
+        present[t.id] = true;
         var tr = el("tr");
         tr.setAttribute("data-ticket-id", String(t.id));
         if (t.priority === "high") tr.classList.add("high");
         if (myLanguages.length && myLanguages.indexOf(t.language) < 0) tr.classList.add("other-language");
+        var pick = el("td");
+        if (which === "open") {
+          var box = el("input");
+          box.type = "checkbox";
+          box.className = "pick";
+          box.setAttribute("aria-label", "Select ticket #" + t.id);
+          box.checked = !!selected[t.id];
+          box.addEventListener("change", function () {
+            if (box.checked) selected[t.id] = true; else delete selected[t.id];
+            updateSpamButton();
+          });
+          pick.appendChild(box);
+        }
+        tr.appendChild(pick);
         var link = el("a", null, "#" + t.id);
         link.href = "/console/inbox/" + encodeURIComponent(t.id);
         var first = el("td");
@@ -131,20 +166,50 @@
         tr.appendChild(el("td", null, (t.trigger_text || "").slice(0, 120)));
         rows.appendChild(tr);
       });
+      // A ticket that left the list (closed elsewhere, or beyond the page) is deselected.
+      selectedIds().forEach(function (id) { if (!present[id]) delete selected[id]; });
+      updateSpamButton();
+      countNode.textContent = "Showing " + data.tickets.length + " of " + data.total;
+      var more = data.total - data.tickets.length;
+      moreButton.hidden = !(more > 0 && shown < PAGE_MAX);
+      moreButton.textContent = "Load more (" + more + " not shown)";
       online.textContent = String(data.agents_online);
       refreshed.textContent = "Updated " + new Date().toLocaleTimeString();
     }
 
     function load() {
-      api("GET", "/api/tickets?status=" + which).then(function (data) {
+      api("GET", "/api/tickets?status=" + which + "&limit=" + shown).then(function (data) {
         showError(errorNode, null);
         render(data);
       }).catch(function (error) { showError(errorNode, error); });
     }
 
+    moreButton.addEventListener("click", function () {
+      shown = Math.min(PAGE_MAX, shown + PAGE);
+      load();
+    });
+
+    spamButton.addEventListener("click", function () {
+      var ids = selectedIds();
+      if (!ids.length) return;
+      var question = "Close " + ids.length + " ticket(s) as spam? Nothing is sent to the citizens.";
+      if (!window.confirm(question)) return;
+      spamButton.disabled = true;
+      api("POST", "/api/tickets/close-spam", { ticket_ids: ids }).then(function () {
+        selected = {};
+        showError(errorNode, null);
+        load();
+      }).catch(function (error) {
+        showError(errorNode, error);
+        updateSpamButton();
+      });
+    });
+
     Array.prototype.forEach.call(root.querySelectorAll('input[name="which"]'), function (radio) {
       radio.addEventListener("change", function () {
         which = radio.value;
+        shown = PAGE;
+        selected = {};
         load();
       });
     });
