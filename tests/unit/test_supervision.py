@@ -23,10 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from askagency import launcher
 from askagency.launcher import ServiceSpec, Stack, StackConfig, StartupError, free_port
 from askagency.supervision import SOCKET_ENV, Program, process_states, render_config
+from tests.console_helpers import login
+from tests.unit.test_console_auth import client as client  # noqa: F401 (fixture)
+from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
 
 SERVER = (
     "import http.server, os, sys\n"
@@ -159,19 +163,23 @@ def test_stop_takes_every_process_and_supervisord_down(cfg: StackConfig, monkeyp
     assert not stack.socket_path.exists()
 
 
-def test_a_process_that_keeps_failing_to_start_is_given_up_and_reported(
-    cfg: StackConfig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    port, flag = free_port(), cfg.data_dir / "broken"
-    # Serves normally until the flag file exists; from then on every start exits with 3.
-    crashy = server_spec("gamma", port)
-    crashy.argv = [
+def crashy_spec(name: str, port: int, flag: Path) -> ServiceSpec:
+    """Serves normally until ``flag`` exists; from then on every start exits with 3."""
+    spec = server_spec(name, port)
+    spec.argv = [
         sys.executable,
         "-c",
         f"import os, sys\nif os.path.exists({str(flag)!r}): sys.exit(3)\n" + SERVER,
         str(port),
     ]
-    other = free_port()
+    return spec
+
+
+def test_a_process_that_keeps_failing_to_start_is_given_up_and_reported(
+    cfg: StackConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag, other = cfg.data_dir / "broken", free_port()
+    crashy = crashy_spec("gamma", free_port(), flag)
     monkeypatch.setattr(
         launcher, "service_specs", lambda _cfg: [server_spec("alpha", other), crashy]
     )
@@ -281,3 +289,33 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+async def test_the_console_health_view_shows_a_process_given_up(
+    cfg: StackConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    client: TestClient,  # noqa: F811
+) -> None:
+    """The real console app asks the real supervisord (the socket the launcher hands every
+    program): agents and editors get the message the banner (index_alert.js) shows."""
+    flag = cfg.data_dir / "broken"
+    monkeypatch.setattr(
+        launcher, "service_specs", lambda _cfg: [crashy_spec("actions", free_port(), flag)]
+    )
+    json_headers = {"Accept": "application/json"}
+    with Stack(cfg) as stack:
+        monkeypatch.setenv(SOCKET_ENV, str(stack.socket_path))
+        assert (await client.get("/api/health/processes", headers=json_headers)).status == 401
+        await login(client, "agent")
+        resp = await client.get("/api/health/processes", headers=json_headers)
+        body = await resp.json()
+        assert resp.status == 200 and body["supervised"], body
+        assert [p["name"] for p in body["processes"]] == ["actions"]
+        wait_for(lambda: stack.procs["actions"].state == "RUNNING", 10, "actions RUNNING")
+        flag.write_text("x")
+        os.kill(stack.procs["actions"].pid, signal.SIGKILL)
+        wait_for(lambda: stack.procs["actions"].state == "FATAL", 30, "actions given up")
+        body = await (await client.get("/api/health/processes", headers=json_headers)).json()
+    assert body["ok"] is False
+    assert body["processes"][0]["state"] == "FATAL"
+    assert body["message"].startswith("Process alert: actions crashed repeatedly"), body
