@@ -2,6 +2,10 @@
 
 The same ``Stack`` is used by ``make run`` and by the end-to-end tests, so the
 tests exercise exactly the processes, flags and environment a newcomer gets.
+The processes run under supervisord (askagency/supervision.py): a crashed one is restarted
+while the others keep serving, one that keeps crashing while it starts is given up and
+reported; the launcher starts them in order, waits for each one's readiness, relays crashes
+and recoveries (``<log_dir>/launcher.log``) and stops everything on Ctrl-C or SIGTERM.
 Each process writes to ``<log_dir>/<name>.log``; the launcher also echoes every
 line to the terminal with a coloured name prefix so there is one place to look.
 
@@ -583,6 +587,9 @@ class Stack:
         self.procs: dict[str, ProcessHandle] = {}
         self.specs: dict[str, ServiceSpec] = {}
         self.events: list[SupervisionEvent] = []
+        # Seconds from the start of start() until each process was ready (the drill compares
+        # a restart with a first start).
+        self.ready_after_s: dict[str, float] = {}
         self.run_dir = cfg.data_dir / "run"
         self.socket_path = socket_path_for(self.run_dir)
         self.supervisord: subprocess.Popen[bytes] | None = None
@@ -607,6 +614,7 @@ class Stack:
         try:
             specs = service_specs(self.cfg)
             self.specs = {spec.name: spec for spec in specs}
+            began = time.monotonic()
             self._start_thread(self._monitor, _size(self.cfg.log_dir / "supervisord.log"))
             self._launch_supervisord(specs)
             for spec in specs:  # all load in parallel; readiness is awaited in order
@@ -616,6 +624,7 @@ class Stack:
                 self.procs[spec.name] = ProcessHandle(self, spec)
             for spec in specs:
                 self._wait_ready(spec)
+                self.ready_after_s[spec.name] = time.monotonic() - began
         except BaseException:
             self.stop()
             raise
@@ -632,7 +641,8 @@ class Stack:
                 self.rpc(timeout=2).getState()
                 raise StartupError(
                     f"a supervisord already runs this stack ({self.socket_path}): another "
-                    "launcher uses this data directory; stop it first"
+                    "launcher uses this data directory. Stop it with Ctrl-C, or, if its "
+                    f"launcher was killed, with: kill $(cat {self.run_dir / 'supervisord.pid'})"
                 )
             self.socket_path.unlink()  # left over from a launcher that was killed
         programs = [
