@@ -539,13 +539,16 @@ class SupervisionEvent:
 
 class ProcessHandle:
     """A supervised process as tests and benchmarks knew it from ``subprocess.Popen``:
-    ``pid`` (the current one: it changes when supervisord restarts the process), ``poll()``
-    (None while running or restarting), ``args`` (its command line)."""
+    ``pid`` (the current one: it changes when supervisord restarts the process), ``args`` (its
+    command line) and ``poll()``: None while it runs and has not crashed since this handle was
+    made (by ``start()`` or ``restart()``), so "the process survived this" stays checkable
+    although supervisord hides a crash by restarting."""
 
     def __init__(self, stack: Stack, spec: ServiceSpec) -> None:
         self._stack = stack
         self.name = spec.name
         self.args = spec.argv
+        self._events_seen = len(stack.events)
 
     def info(self) -> dict[str, Any]:
         return self._stack.info(self.name)
@@ -558,11 +561,19 @@ class ProcessHandle:
     def state(self) -> str:
         return str(self.info()["statename"])
 
+    def crashes(self) -> list[SupervisionEvent]:
+        """The crashes and failed starts reported since this handle was made."""
+        return [
+            e
+            for e in self._stack.events[self._events_seen :]
+            if e.name == self.name and e.kind in ("crashed", "start_failed", "fatal")
+        ]
+
     def poll(self) -> int | None:
         info = self.info()
-        if info["statename"] in RUNNING_STATES or info["statename"] == "BACKOFF":
+        if info["statename"] in RUNNING_STATES and not self.crashes():
             return None
-        return int(info["exitstatus"])
+        return int(info["exitstatus"]) or -1
 
     @property
     def returncode(self) -> int | None:

@@ -118,6 +118,8 @@ def test_a_killed_process_is_restarted_while_the_other_keeps_serving(
     new = pid_served(a)
     assert new != old and stack.procs["alpha"].pid == new
     assert pid_served(b) == beta_pid, "the other process must not be restarted"
+    # poll() keeps Popen's meaning for the tests that check a process survived something.
+    assert stack.procs["beta"].poll() is None and stack.procs["alpha"].poll() is not None
     kinds = [(e.name, e.kind) for e in stack.events]
     assert kinds == [("alpha", "crashed"), ("alpha", "recovered")], kinds
     recovered = stack.events[-1]
@@ -146,6 +148,7 @@ def test_stop_one_stays_stopped_and_restart_brings_it_back(
     assert not view["ok"] and "alpha was stopped" in view["message"]
     stack.restart("alpha")
     assert pid_served(a) == stack.procs["alpha"].pid != old
+    assert stack.procs["alpha"].poll() is None
     assert not stack.events, "a stop or restart we asked for is not a crash"
 
 
