@@ -94,6 +94,7 @@ def render_config(
         "",
         "[supervisord]",
         "nodaemon=true",
+        "silent=true",  # its log goes to the file only; the launcher relays what matters
         f"logfile={_ini(log_dir / 'supervisord.log')}",
         "logfile_maxbytes=10MB",
         "logfile_backups=3",

@@ -260,9 +260,13 @@ def test_config_values_are_escaped(tmp_path: Path) -> None:
         )
 
 
-def test_launcher_main_stops_everything_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_launcher_main_stops_everything_on_ctrl_c_and_sigterm(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     """``python -m askagency.launcher`` as ``make run`` starts it (with a stand-in for the
-    stack's programs, see tests/supervised_main.py): SIGTERM stops every process, exit 0."""
+    stack's programs, see tests/supervised_main.py): Ctrl-C (SIGINT) or SIGTERM stops every
+    process and supervisord, exit 0."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.supervised_main", str(tmp_path / "data"), str(port)],
@@ -274,7 +278,8 @@ def test_launcher_main_stops_everything_on_sigterm(tmp_path: Path) -> None:
     try:
         wait_for(lambda: _answers(port), 30, "the stand-in server answers")
         served = pid_served(port)
-        proc.send_signal(signal.SIGTERM)
+        supervisord_pid = int((tmp_path / "data" / "run" / "supervisord.pid").read_text())
+        proc.send_signal(signum)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -284,6 +289,7 @@ def test_launcher_main_stops_everything_on_sigterm(tmp_path: Path) -> None:
     assert "AskAgency is running" in text and "Stopped." in text
     assert "serving" in text, "program output is echoed with its name"
     wait_for(lambda: not alive(served), 5, "the server is gone")
+    wait_for(lambda: not alive(supervisord_pid), 5, "supervisord is gone")
 
 
 def _answers(port: int) -> bool:
