@@ -782,7 +782,8 @@ class Stack:
             if closing:
                 break
             for name, since in list(recovering.items()):
-                if name not in starting and http_ok(self.specs[name].wait_url, timeout=1.0):
+                # Ready can come before supervisord's ``startsecs`` have passed.
+                if http_ok(self.specs[name].wait_url, timeout=1.0):
                     seconds = time.monotonic() - since
                     del recovering[name]
                     self._report(

@@ -270,7 +270,10 @@ def run_phase(stack: Stack, console: ConsoleClient, victim: str) -> tuple[Phase,
     assert stack.procs[victim].pid != pid, f"{victim} was not restarted"
     time.sleep(3)  # a few questions after the recovery too
     # The launcher's own report of the recovery (it checks readiness every 0.5 s).
-    recovered = [e for e in stack.events[events_before:] if e.kind == "recovered"]
+    deadline = time.monotonic() + 10
+    while not (recovered := [e for e in stack.events[events_before:] if e.kind == "recovered"]):
+        assert time.monotonic() < deadline, stack.events[events_before:]
+        time.sleep(0.5)
     assert [e.name for e in recovered] == [victim], stack.events[events_before:]
     phase.supervisor_s = recovered[0].seconds
     stream.finish()

@@ -126,6 +126,10 @@ def test_a_killed_process_is_restarted_while_the_other_keeps_serving(
     assert recovered.seconds is not None and recovered.seconds < 10
     log = (stack.cfg.log_dir / "launcher.log").read_text()
     assert "alpha crashed: terminated by SIGKILL" in log and "alpha recovered" in log
+    view = process_states(stack.socket_path)  # ready, maybe not yet past start_secs
+    if {p["name"]: p["state"] for p in view["processes"]}["alpha"] == "STARTING":
+        assert "alpha is starting" in view["message"]
+    wait_for(lambda: stack.procs["alpha"].state == "RUNNING", 10, "alpha RUNNING")
     view = process_states(stack.socket_path)
     assert view["ok"] and {p["name"]: p["state"] for p in view["processes"]} == {
         "alpha": "RUNNING",
