@@ -2,6 +2,10 @@
 
 The same ``Stack`` is used by ``make run`` and by the end-to-end tests, so the
 tests exercise exactly the processes, flags and environment a newcomer gets.
+The processes run under supervisord (askagency/supervision.py): a crashed one is restarted
+while the others keep serving, one that keeps crashing while it starts is given up and
+reported; the launcher starts them in order, waits for each one's readiness, relays crashes
+and recoveries (``<log_dir>/launcher.log``) and stops everything on Ctrl-C or SIGTERM.
 Each process writes to ``<log_dir>/<name>.log``; the launcher also echoes every
 line to the terminal with a coloured name prefix so there is one place to look.
 
@@ -15,8 +19,10 @@ ports the embedded profile uses, so channels and the console do not notice the d
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -25,12 +31,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import xmlrpc.client
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from askagency.clock import now_utc
 from askagency.config import PROJECT_ROOT, Settings, get_settings
 from askagency.secrets import (
     ACTION_SECRET_ENV,
@@ -40,6 +48,15 @@ from askagency.secrets import (
     check_api_token,
     load_or_create_secret,
     private_umask,
+)
+from askagency.supervision import (
+    RPC_TIMEOUT_S,
+    RUNNING_STATES,
+    SOCKET_ENV,
+    Program,
+    render_config,
+    rpc,
+    socket_path_for,
 )
 
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
@@ -111,6 +128,11 @@ class ServiceSpec:
     # ``/ready`` (its dependencies answer) where the process has one; the launcher waits for it
     # instead of plain liveness so the first request after start does not fail.
     ready_url: str | None = None
+    # Restart policy (supervisord, askagency/supervision.py): alive ``start_secs`` after a spawn
+    # counts as started; ``start_retries`` failed starts in a row (1 s, 2 s, ... apart) and the
+    # process is given up (FATAL, reported). A crash after a good start restarts it at once.
+    start_secs: int = 5
+    start_retries: int = 5
 
     @property
     def wait_url(self) -> str:
@@ -415,6 +437,7 @@ def _rasa_spec(
         env=env,
         # N replicas load their models at the same time on the same cores.
         ready_timeout_s=180.0 if endpoints == EMBEDDED_ENDPOINTS else 420.0,
+        start_secs=20,  # a model that fails to load exits within seconds: that is a failed start
     )
 
 
@@ -538,17 +561,107 @@ def prepare_scale(scale: ScaleConfig) -> None:
         raise StartupError(f"PostgreSQL preparation failed: {exc}") from exc
 
 
+# The lines of supervisord's log the launcher relays (supervisor/process.py writes them).
+SUPERVISORD_EVENT = re.compile(
+    r" (?:INFO|WARN|CRIT|ERRO) (?P<what>spawned|success|exited|gave up): "
+    r"'?(?P<name>[\w.-]+)'? ?\(?(?P<detail>.*?)\)?$"
+)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+@dataclass
+class SupervisionEvent:
+    """One state change the launcher relayed (also in ``<log_dir>/launcher.log``)."""
+
+    name: str
+    kind: str  # "crashed", "start_failed", "fatal", "recovered"
+    text: str
+    at: float  # time.monotonic()
+    seconds: float | None = None  # "recovered": from the crash seen to ready again
+
+
+class ProcessHandle:
+    """A supervised process as tests and benchmarks knew it from ``subprocess.Popen``:
+    ``pid`` (the current one: it changes when supervisord restarts the process), ``args`` (its
+    command line) and ``poll()``: None while it runs and has not crashed since this handle was
+    made (by ``start()`` or ``restart()``), so "the process survived this" stays checkable
+    although supervisord hides a crash by restarting."""
+
+    def __init__(self, stack: Stack, spec: ServiceSpec) -> None:
+        self._stack = stack
+        self.name = spec.name
+        self.args = spec.argv
+        self._events_seen = len(stack.events)
+
+    def info(self) -> dict[str, Any]:
+        return self._stack.info(self.name)
+
+    @property
+    def pid(self) -> int:
+        return int(self.info()["pid"])
+
+    @property
+    def state(self) -> str:
+        return str(self.info()["statename"])
+
+    def crashes(self) -> list[SupervisionEvent]:
+        """The crashes and failed starts reported since this handle was made."""
+        return [
+            e
+            for e in self._stack.events[self._events_seen :]
+            if e.name == self.name and e.kind in ("crashed", "start_failed", "fatal")
+        ]
+
+    def poll(self) -> int | None:
+        info = self.info()
+        if info["statename"] in RUNNING_STATES and not self.crashes():
+            return None
+        return int(info["exitstatus"]) or -1
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+
 class Stack:
-    """Owns the child processes; ``stop()`` always terminates every one of them."""
+    """The processes of one stack under a supervisord of its own (askagency/supervision.py).
+
+    ``start()`` writes the supervisord configuration under ``<data_dir>/run``, starts
+    supervisord, starts the programs in order and waits for each one's readiness URL; from then
+    on supervisord restarts a crashed process while the others keep serving, and a monitor
+    thread reports every crash, give-up (FATAL) and recovery to ``<log_dir>/launcher.log``, to
+    ``echo`` and to :attr:`events`. ``stop()`` always takes every process down.
+    """
+
+    POLL_S = 0.5
 
     def __init__(self, cfg: StackConfig, echo: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         self.echo = echo
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, ProcessHandle] = {}
+        self.specs: dict[str, ServiceSpec] = {}
+        self.events: list[SupervisionEvent] = []
+        # Seconds from the start of start() until each process was ready (the drill compares
+        # a restart with a first start).
+        self.ready_after_s: dict[str, float] = {}
+        self.run_dir = cfg.data_dir / "run"
+        self.socket_path = socket_path_for(self.run_dir)
+        self.supervisord: subprocess.Popen[bytes] | None = None
+        self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def log_path(self, name: str) -> Path:
         return self.cfg.log_dir / f"{name}.log"
+
+    def rpc(self, timeout: float = RPC_TIMEOUT_S) -> Any:
+        """supervisord's XML-RPC namespace ``supervisor`` (a new connection per call)."""
+        return rpc(self.socket_path, timeout).supervisor
+
+    def info(self, name: str) -> dict[str, Any]:
+        return dict(self.rpc().getProcessInfo(name))
 
     def start(self) -> None:
         try:
@@ -563,49 +676,84 @@ class Stack:
         if self.cfg.scale is not None:
             prepare_scale(self.cfg.scale)
         try:
-            for spec in service_specs(self.cfg):
-                self._spawn(spec)
-            for spec in service_specs(self.cfg):
+            specs = service_specs(self.cfg)
+            self.specs = {spec.name: spec for spec in specs}
+            began = time.monotonic()
+            self._start_thread(self._monitor, _size(self.cfg.log_dir / "supervisord.log"))
+            self._launch_supervisord(specs)
+            for spec in specs:  # all load in parallel; readiness is awaited in order
+                if self.echo:
+                    self._start_thread(self._follow, spec.name, _size(self.log_path(spec.name)))
+                self.rpc().startProcess(spec.name, False)
+                self.procs[spec.name] = ProcessHandle(self, spec)
+            for spec in specs:
                 self._wait_ready(spec)
+                self.ready_after_s[spec.name] = time.monotonic() - began
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, spec: ServiceSpec) -> None:
-        env = {**os.environ, **spec.env}
-        proc = subprocess.Popen(
-            spec.argv,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: Ctrl-C is handled by us, in order
-            umask=0o077,  # databases, logs, exports: readable by this user only
-        )
-        self.procs[spec.name] = proc
-        thread = threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True)
+    def _start_thread(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
-        """Copies a child's output to its log file and, when echoing, to the terminal."""
-        assert proc.stdout is not None
-        colour = COLOURS.get(name.split("-")[0], "")
-        fd = os.open(self.log_path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with open(fd, "ab", buffering=0) as log:
-            for line in iter(proc.stdout.readline, b""):
-                log.write(line)
-                if self.echo:
-                    text = line.decode("utf-8", "replace").rstrip()
-                    self.echo(f"{colour}{name:>8}\033[0m | {text}")
+    def _launch_supervisord(self, specs: list[ServiceSpec]) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            with suppress(OSError, xmlrpc.client.Error, http.client.HTTPException):
+                self.rpc(timeout=2).getState()
+                raise StartupError(
+                    f"a supervisord already runs this stack ({self.socket_path}): another "
+                    "launcher uses this data directory. Stop it with Ctrl-C, or, if its "
+                    f"launcher was killed, with: kill $(cat {self.run_dir / 'supervisord.pid'})"
+                )
+            self.socket_path.unlink()  # left over from a launcher that was killed
+        programs = [
+            Program(
+                name=spec.name,
+                argv=spec.argv,
+                env={**spec.env, SOCKET_ENV: str(self.socket_path)},
+                log_file=self.log_path(spec.name),
+                start_secs=spec.start_secs,
+                start_retries=spec.start_retries,
+            )
+            for spec in specs
+        ]
+        conf = self.run_dir / "supervisord.conf"
+        conf.write_text(
+            render_config(programs, self.socket_path, self.run_dir, self.cfg.log_dir, PROJECT_ROOT)
+        )
+        out_path = self.cfg.log_dir / "supervisord.out"
+        with open(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
+            self.supervisord = subprocess.Popen(
+                [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the launcher only; it stops in order
+                umask=0o077,  # its own log and socket: this user only
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.supervisord.poll() is not None:
+                raise StartupError(
+                    f"supervisord exited with code {self.supervisord.returncode}; "
+                    f"see {out_path}:\n{out_path.read_text(errors='replace')[-2000:]}"
+                )
+            with suppress(OSError, xmlrpc.client.Error, http.client.HTTPException):
+                if self.rpc(timeout=2).getState()["statename"] == "RUNNING":
+                    return
+            time.sleep(0.2)
+        raise StartupError(f"supervisord did not answer on {self.socket_path} within 30 s")
 
     def _wait_ready(self, spec: ServiceSpec) -> None:
         deadline = time.monotonic() + spec.ready_timeout_s
-        proc = self.procs[spec.name]
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if self.info(spec.name)["statename"] == "FATAL":
                 raise StartupError(
-                    f"{spec.name} exited with code {proc.returncode} during start; "
+                    f"{spec.name} exited {spec.start_retries + 1} times during start; "
                     f"see {self.log_path(spec.name)}:\n{self.tail(spec.name)}"
                 )
             if http_ok(spec.wait_url):
@@ -616,39 +764,178 @@ class Stack:
             f"see {self.log_path(spec.name)}:\n{self.tail(spec.name)}"
         )
 
+    def _report(self, event: SupervisionEvent, colour: str) -> None:
+        self.events.append(event)
+        stamp = now_utc().isoformat(timespec="seconds")
+        with open(self.cfg.log_dir / "launcher.log", "a", encoding="utf-8") as log:
+            log.write(f"{stamp} {event.name} {event.kind}: {event.text}\n")
+        if self.echo:
+            self.echo(f"{colour}{'launcher':>8} | {event.name}: {event.text}\033[0m")
+
+    def _monitor(self, offset: int) -> None:
+        """Relays supervisord's state changes, read from its own log (``supervisord.log``, from
+        ``offset``): every exit nobody asked for (a crash, or a failed start when the process had
+        not yet stayed up ``start_secs``), a process given up (FATAL), and the recovery time
+        once the restarted process answers its readiness URL again. The log has each event,
+        in order; polling the XML-RPC state would merge events that happen between two polls."""
+        path = self.cfg.log_dir / "supervisord.log"
+        crashes: dict[str, int] = {}
+        starting: set[str] = set()
+        recovering: dict[str, float] = {}
+        handle = None
+        pending = b""
+        while True:
+            closing = self._closing.wait(self.POLL_S)
+            if handle is None and path.exists():
+                handle = open(path, "rb")  # noqa: SIM115 (kept open while following)
+                handle.seek(offset)
+            if handle is not None:
+                with suppress(OSError):
+                    if os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+                        pending += handle.read()  # the rest of the rotated file first
+                        handle.close()
+                        handle = open(path, "rb")  # noqa: SIM115 (rotated: the new file)
+                pending += handle.read()
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                match = SUPERVISORD_EVENT.search(raw.decode("utf-8", "replace"))
+                if not match or match["name"] not in self.specs:
+                    continue
+                what, name, detail = match["what"], match["name"], match["detail"]
+                if what == "spawned":
+                    starting.add(name)
+                elif what == "success":
+                    starting.discard(name)
+                elif what == "exited":
+                    crashes[name] = crashes.get(name, 0) + 1
+                    recovering.setdefault(name, time.monotonic())
+                    during_start = name in starting
+                    starting.discard(name)
+                    self._report(
+                        SupervisionEvent(
+                            name,
+                            "start_failed" if during_start else "crashed",
+                            f"{detail.split(';')[0]}{' while starting' if during_start else ''}"
+                            f"; restarting (crash {crashes[name]} since the start)",
+                            time.monotonic(),
+                        ),
+                        "\033[31m",
+                    )
+                elif what == "gave up":
+                    recovering.pop(name, None)
+                    self._report(
+                        SupervisionEvent(
+                            name,
+                            "fatal",
+                            f"GIVEN UP after {crashes.get(name, 0)} crashes: it keeps exiting "
+                            f"while starting. See {self.log_path(name)}:\n{self.tail(name, 8)}",
+                            time.monotonic(),
+                        ),
+                        "\033[1;31m",
+                    )
+            if closing:
+                break
+            for name, since in list(recovering.items()):
+                # Ready can come before supervisord's ``startsecs`` have passed.
+                if http_ok(self.specs[name].wait_url, timeout=1.0):
+                    seconds = time.monotonic() - since
+                    del recovering[name]
+                    self._report(
+                        SupervisionEvent(
+                            name,
+                            "recovered",
+                            f"ready again {seconds:.1f} s after the crash",
+                            time.monotonic(),
+                            seconds,
+                        ),
+                        "\033[32m",
+                    )
+        if handle is not None:
+            handle.close()
+
+    def _follow(self, name: str, offset: int) -> None:
+        """Echoes a program's log file (supervisord writes it) to the terminal from ``offset``
+        (its size before the start); follows supervisord's rotation."""
+        path = self.log_path(name)
+        colour = COLOURS.get(name.split("-")[0], "")
+        handle = None
+        while not self._closing.is_set():
+            if handle is None:
+                if not path.exists():
+                    time.sleep(0.2)
+                    continue
+                handle = open(path, "rb")  # noqa: SIM115 (kept open while following)
+                handle.seek(offset)
+            line = handle.readline()
+            if line and self.echo:
+                text = line.decode("utf-8", "replace").rstrip()
+                self.echo(f"{colour}{name:>8}\033[0m | {text}")
+                continue
+            with suppress(OSError):
+                if os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+                    handle.close()
+                    handle, offset = None, 0  # rotated: the new file from its start
+                    continue
+            time.sleep(0.2)
+        if handle is not None:
+            handle.close()
+
     def tail(self, name: str, lines: int = 30) -> str:
         path = self.log_path(name)
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def supervisor_alive(self) -> bool:
+        return self.supervisord is not None and self.supervisord.poll() is None
+
+    def _stop_one(self, name: str, timeout: float) -> None:
+        try:
+            self.rpc(timeout=timeout + 10).stopProcess(name, True)
+        except xmlrpc.client.Fault as fault:
+            if "NOT_RUNNING" not in fault.faultString and "BAD_NAME" not in fault.faultString:
+                raise
+
     def stop(self, name: str | None = None, timeout: float = 15.0) -> None:
-        """SIGTERM (the processes shut down cleanly), then SIGKILL what is left."""
-        names = [name] if name else list(reversed(self.procs))
-        for n in names:
-            proc = self.procs.get(n)
-            if proc and proc.poll() is None:
-                with suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for n in names:
-            proc = self.procs.get(n)
-            if not proc:
-                continue
+        """One process (it stays stopped: supervisord restarts only crashes), or everything
+        in reverse start order and then supervisord. SIGTERM to the process group, SIGKILL
+        after ``stop_wait_secs``."""
+        if name is not None:
+            if self.supervisor_alive():
+                self._stop_one(name, timeout)
+            self.procs.pop(name, None)
+            return
+        self._closing.set()
+        if self.supervisord is None:
+            return
+        if self.supervisord.poll() is None:
+            with suppress(OSError, xmlrpc.client.Error, http.client.HTTPException):
+                for n in reversed(list(self.specs)):
+                    self._stop_one(n, timeout)
+            with suppress(OSError, xmlrpc.client.Error, http.client.HTTPException):
+                self.rpc().shutdown()
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                self.supervisord.wait(timeout + 15)
             except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        for n in names:
-            self.procs.pop(n, None)
+                # SIGTERM makes supervisord stop its programs (as groups) and exit.
+                with suppress(ProcessLookupError):
+                    os.killpg(self.supervisord.pid, signal.SIGTERM)
+                try:
+                    self.supervisord.wait(timeout + 15)
+                except subprocess.TimeoutExpired:
+                    with suppress(ProcessLookupError):
+                        os.killpg(self.supervisord.pid, signal.SIGKILL)
+                    self.supervisord.wait(5)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.procs.clear()
 
     def restart(self, name: str) -> None:
-        """Stops and starts one service again (used by fault tests)."""
+        """Stops and starts one service again and waits until it is ready (fault tests)."""
         self.stop(name)
-        spec = next(s for s in service_specs(self.cfg) if s.name == name)
-        self._spawn(spec)
+        spec = self.specs[name]
+        self.rpc().startProcess(name, False)
+        self.procs[name] = ProcessHandle(self, spec)
         self._wait_ready(spec)
 
     def __enter__(self) -> Stack:
@@ -690,7 +977,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print("scale profile: services reachable, databases ready")
             return 0
-    stack = Stack(cfg, echo=print)
+    stack = Stack(cfg, echo=lambda line: print(line, flush=True))
     stop_event = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -712,19 +999,18 @@ def main(argv: list[str] | None = None) -> int:
     secret = cfg.data_dir / "secrets" / RASA_TOKEN_SECRET
     if secret.exists() and secret.read_text().strip() == cfg.rasa_token:
         print(f"  Rasa API     : {cfg.rasa_url} (token in {secret}, mode 0600)")
-    print("  Press Ctrl-C to stop.\n")
-    while not stop_event.is_set():
-        for name, proc in list(stack.procs.items()):
-            if proc.poll() is not None:
-                print(
-                    f"\033[31m{name} exited ({proc.returncode}); stopping.\033[0m", file=sys.stderr
-                )
-                stop_event.set()
-        stop_event.wait(1.0)
-    print("Stopping ...")
+    print(f"  Supervisor   : {stack.socket_path} (crashed processes are restarted)")
+    print("  Press Ctrl-C to stop.\n", flush=True)
+    code = 0
+    while not stop_event.wait(1.0):
+        if not stack.supervisor_alive():
+            print("\033[31msupervisord exited; stopping.\033[0m", file=sys.stderr)
+            code = 1
+            break
+    print("Stopping ...", flush=True)
     stack.stop()
-    print("Stopped.")
-    return 0
+    print("Stopped.", flush=True)
+    return code
 
 
 if __name__ == "__main__":

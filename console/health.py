@@ -8,6 +8,10 @@
 * ``GET /api/health/spool`` (agents, editors, admins): whether the database answers and how many
   writes of the action server wait in the write spool (``askagency.spool``) or were
   dead-lettered, so staff know tickets may appear late instead of thinking none were opened.
+* ``GET /api/health/processes`` (agents, editors, admins): the state of every process of the
+  stack as its supervisor (supervisord, started by ``make run``) reports it, and one sentence
+  for the banner when a process is restarting after a crash or was given up after crashing
+  repeatedly (askagency/supervision.py).
 * :func:`database_errors_middleware`: a database outage answers 503 with a clear message (JSON
   for API calls) instead of a 500 with a traceback, and logs one clear line.
 """
@@ -25,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from askagency.readiness import database_status
 from askagency.spool import get_spool
+from askagency.supervision import process_states
 from console.auth import Handler, require_role, wants_json
 from console.jsonapi import json_error
 from console.keys import SETTINGS_KEY
@@ -147,6 +152,26 @@ async def spool_health_route(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(spool_health, settings))
 
 
+class ProcessState(BaseModel):
+    name: str
+    state: str  # supervisord's: STARTING, RUNNING, BACKOFF, STOPPED, EXITED, FATAL, ...
+    pid: int | None = None
+    uptime_s: int | None = None
+    exit_status: int | None = None
+
+
+class ProcessesHealth(BaseModel):
+    ok: bool
+    supervised: bool
+    processes: list[ProcessState]
+    message: str | None = None
+
+
+@require_role(Role.AGENT, Role.EDITOR)
+async def processes_health(_request: web.Request) -> web.Response:
+    return web.json_response(await asyncio.to_thread(process_states))
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/ready", ready)
     api_route(
@@ -168,4 +193,14 @@ def setup(app: web.Application) -> None:
         tags=["health"],
         roles=[Role.AGENT, Role.EDITOR, Role.ADMIN],
         response_model=SpoolHealth,
+    )
+    api_route(
+        app,
+        "GET",
+        "/api/health/processes",
+        processes_health,
+        summary="State of every process of the stack, as its supervisor reports it",
+        tags=["health"],
+        roles=[Role.AGENT, Role.EDITOR, Role.ADMIN],
+        response_model=ProcessesHealth,
     )

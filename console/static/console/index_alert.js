@@ -1,6 +1,8 @@
 // Shows a banner to editors and admins when the knowledge-base index is not healthy
 // (a new index failed to load and the previous one keeps serving, or none is loaded), and when
-// writes wait in the action server's spool or were dead-lettered (GET /api/health/spool).
+// writes wait in the action server's spool or were dead-lettered (GET /api/health/spool), and
+// when a process of the stack is restarting after a crash or was given up after crashing
+// repeatedly (GET /api/health/processes, from the process supervisor).
 // Data comes from GET /api/health/index; no inline script (CSP).
 (function () {
   "use strict";
@@ -31,6 +33,14 @@
     .then(function (resp) { return resp.ok ? resp.json() : null; })
     .then(function (status) {
       if (status && !status.ok && status.message) show("Database alert: " + status.message);
+    })
+    .catch(function () { /* nothing to show */ });
+
+  // A process restarting after a crash, or given up (askagency/supervision.py).
+  fetch("/api/health/processes", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    .then(function (resp) { return resp.ok ? resp.json() : null; })
+    .then(function (status) {
+      if (status && !status.ok && status.message) show(status.message);
     })
     .catch(function () { /* nothing to show */ });
 })();
