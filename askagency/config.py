@@ -18,6 +18,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from askagency.limits import MAX_MESSAGE_CHARS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -97,7 +99,7 @@ class Settings(BaseSettings):
     dictionary_dirs: list[str] = Field(default=["/usr/share/dictd"])
 
     # Limits
-    max_message_chars: int = 2000
+    max_message_chars: int = MAX_MESSAGE_CHARS
 
     # Write spool (askagency/spool.py): while the database is down, writes the action server
     # cannot make wait in <data_dir>/spool. After a database failure, writes go straight to the
@@ -118,7 +120,14 @@ class Settings(BaseSettings):
     # their X-Forwarded-For instead.
     login_burst: int = 20
     login_per_minute: float = 10.0
+    # Web conversation ownership and client addresses (issue 17, H1/M2). trusted_proxies:
+    # addresses or CIDR ranges of our own reverse proxies; behind them the client is the
+    # right-most X-Forwarded-For hop outside these ranges (askagency/client_address.py). Rasa's
+    # channels read the same ASKAGENCY_TRUSTED_PROXIES. conversation_secret signs web
+    # conversation ids (askagency/conversation_token.py); empty: generated once into
+    # <data_dir>/conversation_secret (0600). Every Rasa replica and the console need the same.
     trusted_proxies: str = "127.0.0.1,::1"
+    conversation_secret: str = ""
 
     # Analytics: where Rasa's event broker writes and how the consumer reads it.
     event_broker: str = "sql"  # "sql" (embedded: Rasa's SQL broker file) or "rabbitmq" (scale)

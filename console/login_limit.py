@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from askagency.client_address import Network, parse_networks
+from askagency.client_address import client_address as shared_client_address
 from askagency.config import Settings
 
 MAX_ADDRESSES = 10_000
@@ -46,20 +48,14 @@ class LoginLimiter:
         return wait
 
 
-def client_address(request: web.Request, trusted: frozenset[str]) -> str:
-    """The peer, or the last X-Forwarded-For entry when the peer is one of our proxies."""
-    peer = request.remote or ""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if peer in trusted and forwarded:
-        last = forwarded.split(",")[-1].strip()
-        if last:
-            return last
-    return peer
+def client_address(request: web.Request, trusted: tuple[Network, ...]) -> str:
+    """The client behind our trusted proxies (askagency/client_address.py, one rule for all)."""
+    return shared_client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
 
 
 def login_limit_middleware(settings: Settings):  # type: ignore[no-untyped-def]
     limiter = LoginLimiter(settings.login_burst, settings.login_per_minute)
-    trusted = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    trusted = parse_networks(settings.trusted_proxies)
 
     @web.middleware
     async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
