@@ -15,7 +15,7 @@ Conversation ownership (bot/channels/web_guard.py): ``session_request`` carries
 ``{"session_id", "token"}`` of a conversation the server issued earlier; a missing or wrong
 token gets a NEW conversation instead. ``session_confirm`` answers ``{"session_id", "token"}``
 and binds the socket to that conversation: the socket joins only its room, and its messages go
-only to that conversation (a ``session_id`` in a message that differs is refused). Messages
+only to that conversation (a message must name it as ``session_id``; any other is refused). Messages
 over ``max_message_chars`` get the "too long" reply without reaching Rasa; packets over
 ``askagency.limits.MAX_WEB_BODY_BYTES`` are refused by the socket.io server itself.
 """
@@ -159,10 +159,9 @@ class SocketIOInput(RasaSocketIOInput):
                         sid,
                     )
                     return
-                claimed = data.get("session_id")
-                if claimed is not None and str(claimed) != bound:
+                if str(data.get("session_id")) != bound:
                     logger.warning(
-                        "socket.io %s sent a message for another conversation; ignored", sid
+                        "socket.io %s sent a message without its own session_id; ignored", sid
                     )
                     return
                 sender_id = str(bound)
