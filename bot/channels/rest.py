@@ -30,6 +30,7 @@ from rasa.core.channels.rest import QueueOutputChannel
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from rasa.utils.endpoints import bool_arg
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -84,6 +85,12 @@ def parse_webhook_body(body: Any) -> tuple[str, str, dict[str, Any] | None, Any]
     if metadata is not None and not isinstance(metadata, dict):
         raise WebhookRequestError('"metadata" must be a JSON object')
     return str(sender), citizen_text(message), metadata, body.get("token")
+
+
+def _payload_too_large(request: Request, _exc: Exception) -> HTTPResponse:
+    length = request.headers.get("content-length", "")
+    size = int(length) if length.isdigit() else MAX_REQUEST_BYTES
+    return response.json([web_guard.too_long_body(size)], status=413)
 
 
 class SingleMessageCollectingOutput(CollectingOutputChannel):
@@ -176,8 +183,10 @@ class RestInput(RasaRestInput):
 
         @webhook.listener("before_server_start")
         async def cap_request_size(app: Any, _loop: Any) -> None:
-            # Sanic reads up to 100 MB by default; bigger bodies are cut off at the socket.
+            # Sanic reads up to 100 MB by default; bigger bodies are cut off at the socket and
+            # answered with the same "too long" message as an oversized webhook body.
             app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, MAX_REQUEST_BYTES)
+            app.error_handler.add(PayloadTooLarge, _payload_too_large)
 
         @webhook.route("/session", methods=["POST"])
         async def session(request: Request) -> HTTPResponse:

@@ -148,6 +148,44 @@ def test_rest_channel_enforces_limits_over_http() -> None:
     assert [m.text for m in bot.seen] == ["q0", "q1", "x", "x", "x"]  # Rasa never saw the rest
 
 
+def test_clients_behind_a_trusted_proxy_range_get_their_own_buckets() -> None:
+    """M2: behind a chain of our proxies (an ingress on 10.x that appends the client, then the
+    local proxy on loopback that appends the ingress), each client address has its own bucket
+    (old code: every citizen shared the ingress's bucket), and a client cannot pick its key by
+    writing its own X-Forwarded-For entries."""
+    bot = FakeBot()
+    block = {
+        "ip_burst": 2,
+        "ip_per_minute": 1,
+        "exempt_ips": "",
+        "trusted_proxies": "127.0.0.0/8,10.0.0.0/8",
+    }
+    channel = RestInput.from_credentials({"rate_limit": block})
+
+    async def scenario() -> list[int]:
+        server, base = await serve(bot, channel)
+        try:
+            statuses = []
+            for i, chain in enumerate(
+                [
+                    "203.0.113.1, 10.1.1.1",
+                    "203.0.113.1, 10.1.1.1",
+                    "198.51.100.99, 203.0.113.1, 10.1.1.1",  # A pretends to be someone else
+                    "203.0.113.2, 10.1.1.1",  # another citizen behind the same ingress
+                ]
+            ):
+                status, _, _ = await _post(
+                    base, signed(f"m2-{i}", message="hi"), {"X-Forwarded-For": chain}
+                )
+                statuses.append(status)
+            return statuses
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(scenario()) == [200, 200, 429, 200]
+
+
 def test_rest_channel_does_not_re_answer_a_loop() -> None:
     bot = FakeBot()
     channel = RestInput.from_credentials({})
