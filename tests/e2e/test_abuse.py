@@ -156,7 +156,7 @@ def test_rest_conversation_ids_come_from_the_server_and_need_their_token(
         status, raw = post(stack, json.dumps({**body, "message": "intruder", **forged}).encode())
         assert status == 403, (forged, status, raw[:200])
     status, raw = post(stack, json.dumps({"message": "/ask_human"}).encode())
-    assert status == 400 and b'"sender" is required' in raw
+    assert status == 400 and '"sender" is required' in json.loads(raw)["error"]
     assert "intruder" not in _tracker_user_texts(stack, conversation_id)
 
 
