@@ -73,9 +73,7 @@ def test_irrelevant_and_external_events() -> None:
     assert parse_event({"sender_id": "s", "event": "action", "timestamp": 1, "name": "x"}) is None
     assert parse_event({"sender_id": "s", "event": "slot", "timestamp": 1}) is None
     # Rasa's own external event (UserUttered.create_external): prefix AND is_external flag.
-    external = parse_event(
-        user_event(text="EXTERNAL: agent_reply", metadata={"is_external": True})
-    )
+    external = parse_event(user_event(text="EXTERNAL: agent_reply", metadata={"is_external": True}))
     assert external is not None and external.kind == "external"
     # L7: a citizen typing the prefix (or sending the flag) is still counted as a citizen.
     for typed in (
