@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import learning
 from actions.tracker_info import latest_text, message_language
 from askagency.config import get_settings
+from askagency.rasa_events import CLIENT_KEY_METADATA
 from handoff import conversation
 from handoff.models import Reason
 
@@ -24,15 +25,12 @@ def apply(dispatcher: CollectingDispatcher, reply: conversation.Reply) -> list[E
     return [SlotSet(name, value) for name, value in reply.slots.items()]
 
 
-CLIENT_KEY = "client_key"  # metadata the web channels set server-side (never client input)
-
-
 def client_key(tracker: Tracker) -> str:
     """Who is asking, for the open-ticket caps: the keyed hash of the client's address that
     the REST/socket.io channel puts in the message metadata, else the conversation id (a
     platform conversation is one phone number or account)."""
     metadata = (tracker.latest_message or {}).get("metadata") or {}
-    key = metadata.get(CLIENT_KEY) if isinstance(metadata, dict) else None
+    key = metadata.get(CLIENT_KEY_METADATA) if isinstance(metadata, dict) else None
     return key if isinstance(key, str) and key else tracker.sender_id
 
 

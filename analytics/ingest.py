@@ -37,6 +37,7 @@ from analytics.models import (
     AnalyticsRejectedEvent,
     AnalyticsTurn,
 )
+from askagency.rasa_events import is_external_event
 from knowledge_base.language import normalise as normalise_language
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 RELEVANT_KINDS = frozenset({"user", "bot", "session_started", "restart"})
 # Rasa's trigger_intent API records a user event with this text prefix; it is not a citizen
 # message (agent replies and reminders use it) and is stored as kind "external".
-EXTERNAL_PREFIX = "EXTERNAL: "
 
 BOUNDARY_KINDS = ("session_started", "restart")
 FEEDBACK_INTENTS = {"feedback_good": "good", "feedback_bad": "bad"}
@@ -212,7 +212,7 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent | None:
         intent = (parse.get("intent") or {}).get("name") if isinstance(parse, dict) else None
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         text = data.get("text")
-        if isinstance(text, str) and text.startswith(EXTERNAL_PREFIX):
+        if is_external_event(text, metadata):
             return ParsedEvent(event_key=key, sender_id=sender, ts=ts, kind="external")
         cleaned = redact_text(clean_text(text)) if isinstance(text, str) else ""
         return ParsedEvent(

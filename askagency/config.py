@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from askagency.limits import MAX_MESSAGE_CHARS
 from askagency.secrets import RASA_TOKEN_SECRET, is_loopback, load_or_create_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +101,7 @@ class Settings(BaseSettings):
     dictionary_dirs: list[str] = Field(default=["/usr/share/dictd"])
 
     # Limits
-    max_message_chars: int = 2000
+    max_message_chars: int = MAX_MESSAGE_CHARS
 
     # Write spool (askagency/spool.py): while the database is down, writes the action server
     # cannot make wait in <data_dir>/spool. After a database failure, writes go straight to the
@@ -133,7 +134,14 @@ class Settings(BaseSettings):
     # their X-Forwarded-For instead.
     login_burst: int = 20
     login_per_minute: float = 10.0
+    # Web conversation ownership and client addresses (issue 17, H1/M2). trusted_proxies:
+    # addresses or CIDR ranges of our own reverse proxies; behind them the client is the
+    # right-most X-Forwarded-For hop outside these ranges (askagency/client_address.py). Rasa's
+    # channels read the same ASKAGENCY_TRUSTED_PROXIES. conversation_secret signs web
+    # conversation ids (askagency/conversation_token.py); empty: generated once into
+    # <data_dir>/secrets/conversation_secret (0600). Every Rasa replica and the console need the same.
     trusted_proxies: str = "127.0.0.1,::1"
+    conversation_secret: str = ""
     # Console sessions (console/auth.py): a session ends after this many idle minutes, and at the
     # latest this many hours after the login, whatever the activity. The cookie itself is a
     # browser-session cookie (gone when the browser closes).

@@ -24,3 +24,14 @@ RULE = f"letters, digits and -._~!$&'()*+,;=:@ only, at most {MAX_ID_CHARS} char
 def is_addressable(conversation_id: str) -> bool:
     """True when Rasa's HTTP API can reach this conversation by its id."""
     return len(conversation_id) <= MAX_ID_CHARS and bool(PATH_SAFE_ID.match(conversation_id))
+
+
+# Conversation ids of the messaging platforms: ``<channel name>-<platform id>``
+# (bot/channels/platform.py). The web channels (REST, socket.io) refuse them, or a web client
+# could write into a citizen's SMS/Telegram/... conversation and receive its replies.
+PLATFORM_PREFIXES = ("sms-", "whatsapp-", "telegram-", "messenger-", "x-")
+
+
+def is_platform_id(conversation_id: str) -> bool:
+    """True for an id that belongs to a messaging platform's channel (case-insensitive)."""
+    return conversation_id.lower().startswith(PLATFORM_PREFIXES)

@@ -41,7 +41,7 @@ from askagency.launcher import (  # noqa: E402
 )
 from bench.common import RESULTS, machine, merge_result  # noqa: E402
 from tests.services import PG_URL, delete_queue, pg_admin  # noqa: E402
-from tests.stack import cli, ensure_rasa_model  # noqa: E402
+from tests.stack import cli, ensure_rasa_model, signed_body  # noqa: E402
 
 LEVELS = (1, 2, 4, 8, 16, 32)
 P95_LIMIT_MS = 300.0
@@ -80,7 +80,7 @@ async def citizen(
             sender = f"bench-{uuid.uuid4().hex[:10]}"
         text = texts[(offset + turn * 37) % len(texts)]
         turn += 1
-        payload = {"sender": sender, "message": text, "metadata": {"language": "en"}}
+        payload = signed_body(sender, text, metadata={"language": "en"})
         started = time.perf_counter()
         try:
             async with session.post(url, json=payload) as resp:

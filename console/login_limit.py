@@ -16,11 +16,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from askagency.client_address import Network, parse_networks
+from askagency.client_address import client_address as shared_client_address
 from askagency.config import Settings
 
 MAX_ADDRESSES = 10_000
 # The trusted proxy addresses, parsed once; the login view keys failures by the same address.
-TRUSTED_KEY = web.AppKey("trusted_proxies", frozenset)
+TRUSTED_KEY = web.AppKey("trusted_proxies", tuple)
 
 
 class LoginLimiter:
@@ -48,19 +50,14 @@ class LoginLimiter:
         return wait
 
 
-def client_address(request: web.Request, trusted: frozenset[str]) -> str:
-    """The peer, or the last X-Forwarded-For entry when the peer is one of our proxies."""
-    peer = request.remote or ""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if peer in trusted and forwarded:
-        last = forwarded.split(",")[-1].strip()
-        if last:
-            return last
-    return peer
+def client_address(request: web.Request, trusted: tuple[Network, ...]) -> str:
+    """The client behind our trusted proxies (askagency/client_address.py, one rule for all)."""
+    return shared_client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
 
 
-def trusted_proxies(settings: Settings) -> frozenset[str]:
-    return frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+def trusted_proxies(settings: Settings) -> tuple[Network, ...]:
+    """Our own reverse proxies (addresses or CIDR ranges), parsed once per app."""
+    return parse_networks(settings.trusted_proxies)
 
 
 def login_limit_middleware(settings: Settings):  # type: ignore[no-untyped-def]

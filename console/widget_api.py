@@ -5,14 +5,16 @@ conversation, including agent replies that arrived meanwhile. Rasa's tracker sto
 every message, so the console reads it through Rasa's HTTP API instead of keeping a second copy,
 and hands the widget only what it displays (no slots, intents or scores of user messages).
 
-The session id is the only credential the widget has (it is also what joins the socket.io room),
-so it must be unguessable: the widget makes a random UUID; anything else is refused here.
+The conversation id is issued by Rasa's socket.io channel together with a signed token
+(askagency/conversation_token.py); the widget sends the token in the ``X-Conversation-Token``
+header and this endpoint recomputes it with the same server secret. Without the right token
+there is no history: knowing (or guessing) an id is not enough. Ids of the messaging platforms
+are refused whatever the token.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -21,24 +23,22 @@ import aiohttp
 from aiohttp import web
 
 from askagency.config import Settings
+from askagency.conversation_ids import is_addressable, is_platform_id
+from askagency.conversation_token import ConversationSigner, load_secret
+from askagency.rasa_events import is_external_event
 from console.keys import SETTINGS_KEY
 
 logger = logging.getLogger(__name__)
 
 HISTORY_PATH = "/api/widget/history"
-MAX_SESSION_ID_CHARS = 36
+TOKEN_HEADER = "X-Conversation-Token"
 MAX_MESSAGES = 500
 RASA_TIMEOUT_S = 5.0
-SESSION_ID_RE = re.compile(
-    r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.IGNORECASE
-)
-# rasa.shared.core.constants EXTERNAL_MESSAGE_PREFIX / IS_EXTERNAL (Rasa is not importable here).
-EXTERNAL_PREFIX = "EXTERNAL: "
-EXTERNAL_METADATA_KEY = "is_external"
 # Bot-message keys the widget understands; anything else in the tracker stays server-side.
 _BOT_DATA_KEYS = ("image", "attachment")
 
 HTTP_KEY = web.AppKey("widget_http", aiohttp.ClientSession)
+SIGNER_KEY = web.AppKey("widget_signer", ConversationSigner)
 
 
 class RasaUnavailable(Exception):
@@ -51,8 +51,8 @@ class RasaUnavailable(Exception):
 
 
 def valid_session_id(value: str | None) -> bool:
-    """UUID-shaped (with or without dashes) and short: what the widget generates."""
-    return bool(value) and len(value) <= MAX_SESSION_ID_CHARS and bool(SESSION_ID_RE.match(value))
+    """An id Rasa can address that is not a messaging platform's."""
+    return bool(value) and is_addressable(value) and not is_platform_id(value)
 
 
 def _buttons(raw: Any) -> list[dict[str, str]]:
@@ -71,12 +71,6 @@ def _button_title(payload: str, shown_buttons: Iterable[dict[str, str]]) -> str 
         if button["payload"] == payload:
             return button["title"]
     return None
-
-
-def _is_external(text: str, metadata: dict[str, Any]) -> bool:
-    """Intents triggered through Rasa's API (an agent's reply, a ticket closing) are stored as
-    user events ``EXTERNAL: <intent>``; the citizen never typed them."""
-    return bool(metadata.get(EXTERNAL_METADATA_KEY)) or text.startswith(EXTERNAL_PREFIX)
 
 
 def messages_from_tracker(tracker: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,7 +92,7 @@ def messages_from_tracker(tracker: dict[str, Any]) -> list[dict[str, Any]]:
             metadata = event.get("metadata") or {}
             if not isinstance(metadata, dict):
                 metadata = {}
-            if not isinstance(text, str) or not text or _is_external(text, metadata):
+            if not isinstance(text, str) or not text or is_external_event(text, metadata):
                 continue
             message: dict[str, Any] = {"role": "citizen", "text": text, "timestamp": timestamp}
             if text.startswith("/"):
@@ -161,21 +155,36 @@ async def fetch_tracker(
     return body if isinstance(body, dict) else {"events": []}
 
 
+_CORS = {"Access-Control-Allow-Origin": "*"}
+
+
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
     # Any page embedding the widget may read its own conversation; no cookies are involved.
-    headers = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
-    return web.json_response(body, status=status, headers=headers)
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store", **_CORS})
+
+
+async def widget_history_preflight(_: web.Request) -> web.Response:
+    """CORS preflight: the token travels in a header (not the URL, which proxies log)."""
+    return web.Response(
+        status=204,
+        headers={
+            **_CORS,
+            "Access-Control-Allow-Methods": "GET",
+            "Access-Control-Allow-Headers": TOKEN_HEADER,
+            "Access-Control-Max-Age": "600",
+        },
+    )
 
 
 async def widget_history(request: web.Request) -> web.Response:
     """The visible messages of one widget conversation, for the widget to redraw after a reload."""
     session_id = request.query.get("session_id", "").strip()
     if not valid_session_id(session_id):
+        return _json({"error": "session_id must be the id the assistant issued."}, status=400)
+    if not request.app[SIGNER_KEY].verify(session_id, request.headers.get(TOKEN_HEADER)):
         return _json(
-            {
-                "error": "session_id must be the widget's UUID (32 hex digits, dashes optional).",
-            },
-            status=400,
+            {"error": f"the {TOKEN_HEADER} header is missing or not this conversation's token."},
+            status=403,
         )
     settings = request.app[SETTINGS_KEY]
     try:
@@ -197,5 +206,10 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Wire the widget API into the console app (called by ``console.app.create_app``)."""
+    settings: Settings = app[SETTINGS_KEY]
+    app[SIGNER_KEY] = ConversationSigner(
+        load_secret(settings.data_dir, settings.conversation_secret)
+    )
     app.cleanup_ctx.append(_http_client)
     app.router.add_get(HISTORY_PATH, widget_history)
+    app.router.add_route("OPTIONS", HISTORY_PATH, widget_history_preflight)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from askagency.rasa_events import is_external_event
 from handoff.models import Priority, Reason
 
 Encoder = Callable[[list[str]], Any]  # texts -> (n, d) L2-normalised float array
@@ -187,11 +188,10 @@ def past_questions(events: Iterable[Mapping[str, Any]]) -> list[PastQuestion]:
             if pending is not None:
                 questions.append(PastQuestion(pending, answered))
             pending, answered = None, None
-            metadata = event.get("metadata") or {}
-            if isinstance(metadata, Mapping) and metadata.get("is_external"):
+            text = event.get("text") or ""
+            if is_external_event(text, event.get("metadata")):
                 continue
             intent = (event.get("parse_data") or {}).get("intent") or {}
-            text = event.get("text") or ""
             if intent.get("name") in QUESTION_INTENTS and not text.startswith("/"):
                 pending = text
         elif kind == "bot":

@@ -23,9 +23,22 @@ from pathlib import Path
 import pytest
 
 from askagency.config import PROJECT_ROOT
+from askagency.conversation_token import SECRET_ENV, ConversationSigner
 from askagency.launcher import OFFLINE_ENV, Stack, StackConfig
 
 MODEL_DIR = PROJECT_ROOT / "var" / "models"
+
+# Every stack the tests start signs web conversations with this secret (the services inherit the
+# environment), so a test may name its own REST senders and sign them, as an integration holding
+# the secret may (askagency/conversation_token.py). Browsers get ids from the server as usual.
+TEST_CONVERSATION_SECRET = "e2e-tests-conversation-secret-0123456789abcdef"
+os.environ[SECRET_ENV] = TEST_CONVERSATION_SECRET
+SIGNER = ConversationSigner(TEST_CONVERSATION_SECRET.encode())
+
+
+def signed_body(sender: str, message: str, **extra: object) -> dict[str, object]:
+    """A REST webhook body for ``sender`` carrying its conversation token."""
+    return {"sender": sender, "token": SIGNER.token(sender), "message": message, **extra}
 
 
 def cli(
@@ -70,12 +83,21 @@ class RestClient:
             return err.code, err.read()
 
     def send(self, sender: str, message: str, **metadata: object) -> list[dict]:
-        payload: dict[str, object] = {"sender": sender, "message": message}
+        """One message as ``sender`` (signed with the test secret, see ``signed_body``)."""
+        payload = signed_body(sender, message)
         if metadata:
             payload["metadata"] = metadata
         status, body = self.post_raw(json.dumps(payload).encode())
         assert status == 200, (status, body[:500])
         return json.loads(body)
+
+    def new_conversation(self) -> tuple[str, str]:
+        """``(conversation_id, token)`` issued by the server, as a client without the secret
+        gets them."""
+        status, body = self.post_raw(b"{}", "/webhooks/rest/session")
+        assert status == 200, (status, body[:500])
+        issued = json.loads(body)
+        return issued["conversation_id"], issued["token"]
 
 
 class ConsoleClient:

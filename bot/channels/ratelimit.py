@@ -8,9 +8,12 @@ bot/credentials.yml, or ``ASKAGENCY_RATE_LIMIT_<KEY>`` in the environment (envir
 
 * ``sender_per_minute`` (30) / ``sender_burst`` (15): one conversation;
 * ``ip_per_minute`` (300) / ``ip_burst`` (100): one client address;
-* ``exempt_ips`` ("127.0.0.1,::1"): addresses never limited per IP: the operator's own tools,
-  tests and the local proxy. Behind a reverse proxy on such an address the client address is
-  taken from ``X-Forwarded-For`` (last entry, the one the proxy added) and limited;
+* ``exempt_ips`` ("127.0.0.1,::1"): client addresses never limited per IP: the operator's own
+  tools and tests;
+* ``trusted_proxies`` (unset: ``ASKAGENCY_TRUSTED_PROXIES``, else loopback): addresses or CIDR
+  ranges of our own reverse proxies (compose's ``rasa-lb`` network, a k8s Ingress). Behind them
+  the client is the right-most ``X-Forwarded-For`` hop that is not one of them
+  (askagency/client_address.py); the header from any other peer is ignored;
 * ``repeat_limit`` (3) / ``repeat_window_s`` (30): the N-th identical text of one sender within
   the window gets one short notice, further copies get no reply until the window passes;
 * ``redis_url`` (unset): where the shared counts live; unset: the scale profile's Redis
@@ -21,12 +24,15 @@ bot/credentials.yml, or ``ASKAGENCY_RATE_LIMIT_<KEY>`` in the environment (envir
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.channels.common import Option, resolve_options
+from askagency.client_address import DEFAULT_TRUSTED_PROXIES, Network, parse_networks
+from askagency.client_address import client_address as _client_address
+from bot.channels.common import ConfigError, Option, resolve_options
 from bot.channels.shared_state import DEFAULT_PREFIX, State, shared_redis_url, state_for
 
 OPTIONS = (
@@ -36,6 +42,7 @@ OPTIONS = (
     Option("ip_per_minute", 300.0, float),
     Option("ip_burst", 100.0, float),
     Option("exempt_ips", "127.0.0.1,::1"),
+    Option("trusted_proxies", ""),
     Option("repeat_limit", 3, int),
     Option("repeat_window_s", 30.0, float),
     Option("redis_url", ""),
@@ -72,6 +79,7 @@ class Limits:
     ip_per_minute: float = 300.0
     ip_burst: float = 100.0
     exempt_ips: frozenset[str] = frozenset({"127.0.0.1", "::1"})
+    trusted_proxies: tuple[Network, ...] = parse_networks(DEFAULT_TRUSTED_PROXIES)
     repeat_limit: int = 3
     repeat_window_s: float = 30.0
     redis_url: str = ""  # "": counts in this process
@@ -83,6 +91,13 @@ class Limits:
     ) -> Limits:
         values = resolve_options(("RATE_LIMIT",), credentials, OPTIONS, environ)
         exempt = frozenset(ip.strip() for ip in str(values.pop("exempt_ips")).split(",") if ip)
+        environ = os.environ if environ is None else environ
+        proxies = str(values.pop("trusted_proxies") or "").strip()
+        proxies = proxies or environ.get("ASKAGENCY_TRUSTED_PROXIES", "").strip()
+        try:
+            values["trusted_proxies"] = parse_networks(proxies or DEFAULT_TRUSTED_PROXIES)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         values["redis_url"] = shared_redis_url(values["redis_url"], environ)
         return cls(exempt_ips=exempt, **values)
 
@@ -142,13 +157,8 @@ def limiter_for(credentials: Any) -> RateLimiter:
     return RateLimiter(Limits.from_credentials(block))
 
 
-def client_ip(remote: str | None, forwarded_for: str | None, trusted: frozenset[str]) -> str:
-    """The address to limit: ``X-Forwarded-For``'s last entry when the direct peer is one of
-    our own (exempt) proxies, otherwise the peer itself (a header from anyone else is ignored,
-    so clients cannot choose their own key)."""
-    remote = remote or ""
-    if remote in trusted and forwarded_for:
-        last = forwarded_for.split(",")[-1].strip()
-        if last:
-            return last
-    return remote
+def client_ip(remote: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
+    """The address to limit: the right-most ``X-Forwarded-For`` hop that is not one of our
+    trusted proxies when the direct peer is one, otherwise the peer itself (a header from
+    anyone else is ignored, so clients cannot choose their own key)."""
+    return _client_address(remote, forwarded_for, trusted)

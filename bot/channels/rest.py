@@ -5,6 +5,15 @@ list items, so a client cannot tell which metadata belongs to which text. This s
 name ``rest`` (URL ``/webhooks/rest/webhook``) and the request format, but every list item is
 ``{"recipient_id", "text", "buttons"?, "custom"?}``. Malformed requests get a 400 with a reason
 instead of a 500.
+
+Who may write into a conversation (bot/channels/web_guard.py): a client first asks
+``POST /webhooks/rest/session`` for ``{"conversation_id", "token"}`` and then sends
+``{"sender": <conversation_id>, "token": <token>, "message": ...}``; an integration holding the
+server secret may sign its own ids instead. ``sender`` is required (no shared ``default``
+conversation), ids of the messaging platforms are refused, and ``input_channel`` is always
+``rest``: a client never chooses where replies are sent. Bodies over
+``askagency.limits.MAX_WEB_BODY_BYTES`` and messages over ``max_message_chars`` get the "too
+long" reply without reaching Rasa.
 """
 
 from __future__ import annotations
@@ -21,11 +30,14 @@ from rasa.core.channels.rest import QueueOutputChannel
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from rasa.utils.endpoints import bool_arg
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from askagency.conversation_ids import RULE, is_addressable
+from askagency.limits import MAX_REQUEST_BYTES, MAX_WEB_BODY_BYTES
 from bot import action_guard
+from bot.channels import web_guard
 from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import (
     ALLOW,
@@ -47,13 +59,11 @@ class WebhookRequestError(ValueError):
     """The webhook body cannot be turned into a user message."""
 
 
-def parse_webhook_body(
-    body: Any,
-) -> tuple[str | None, str, dict[str, Any] | None, str | None]:
-    """Validate a webhook body; returns ``(sender, message, metadata, input_channel)``.
+def parse_webhook_body(body: Any) -> tuple[str, str, dict[str, Any] | None, Any]:
+    """Validate a webhook body; returns ``(sender, message, metadata, token)``.
 
-    ``sender`` may be missing (Rasa then uses its default sender id), ``message`` must be a
-    string, ``metadata`` an object.
+    ``sender`` is required, ``message`` must be a string, ``metadata`` an object. A client's
+    ``input_channel`` is ignored: replies go back through this channel only.
     """
     if not isinstance(body, dict):
         raise WebhookRequestError("the request body must be a JSON object")
@@ -61,18 +71,26 @@ def parse_webhook_body(
     if not isinstance(message, str):
         raise WebhookRequestError('"message" must be a string')
     sender = body.get("sender")
-    if sender is not None and not isinstance(sender, (str, int)):
+    if sender is None or sender == "":
+        raise WebhookRequestError(
+            '"sender" is required: POST /webhooks/rest/session gives a conversation id '
+            'and its "token"'
+        )
+    if not isinstance(sender, (str, int)) or isinstance(sender, bool):
         raise WebhookRequestError('"sender" must be a string')
-    if sender is not None and not is_addressable(str(sender)):
+    if not is_addressable(str(sender)):
         # A person's reply could never reach such a conversation (see askagency.conversation_ids).
         raise WebhookRequestError(f'"sender" must be {RULE}')
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise WebhookRequestError('"metadata" must be a JSON object')
-    input_channel = body.get("input_channel")
-    if input_channel is not None and not isinstance(input_channel, str):
-        raise WebhookRequestError('"input_channel" must be a string')
-    return (None if sender is None else str(sender)), citizen_text(message), metadata, input_channel
+    return str(sender), citizen_text(message), metadata, body.get("token")
+
+
+def _payload_too_large(request: Request, _exc: Exception) -> HTTPResponse:
+    length = request.headers.get("content-length", "")
+    size = int(length) if length.isdigit() else MAX_REQUEST_BYTES
+    return response.json([web_guard.too_long_body(size)], status=413)
 
 
 class SingleMessageCollectingOutput(CollectingOutputChannel):
@@ -136,7 +154,7 @@ class RestInput(RasaRestInput):
         self,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         text: str,
-        sender_id: str | None,
+        sender_id: str,
         input_channel: str,
         metadata: dict[str, Any] | None,
     ) -> Callable[[Any], Awaitable[None]]:
@@ -163,31 +181,66 @@ class RestInput(RasaRestInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        @webhook.listener("before_server_start")
+        async def cap_request_size(app: Any, _loop: Any) -> None:
+            # Sanic reads up to 100 MB by default; bigger bodies are cut off at the socket and
+            # answered with the same "too long" message as an oversized webhook body.
+            app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, MAX_REQUEST_BYTES)
+            app.error_handler.add(PayloadTooLarge, _payload_too_large)
+
+        @webhook.route("/session", methods=["POST"])
+        async def session(request: Request) -> HTTPResponse:
+            """A new conversation id and its token (the only way to start a conversation
+            without the server secret)."""
+            limiter = self._limiter()
+            ip = client_ip(
+                request.ip, request.headers.get("X-Forwarded-For"), limiter.limits.trusted_proxies
+            )
+            if limiter.check(None, ip, "") == RATE_LIMITED:
+                return response.json(
+                    {"error": "too many new conversations from your address; try again later"},
+                    status=429,
+                    headers={"Retry-After": "60"},
+                )
+            conversation_id, token = web_guard.signer().issue()
+            return response.json({"conversation_id": conversation_id, "token": token})
+
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            size = len(request.body or b"")
+            if size > MAX_WEB_BODY_BYTES:
+                return response.json([web_guard.too_long_body(size)], status=413)
             try:
                 body = json.loads(request.body or b"null")
-            except ValueError:
+            except (ValueError, RecursionError):
                 return response.json({"error": "the request body is not valid JSON"}, status=400)
             try:
-                sender, text, metadata, input_channel = parse_webhook_body(body)
+                sender, text, metadata, token = parse_webhook_body(body)
             except WebhookRequestError as exc:
                 return response.json({"error": str(exc)}, status=400)
-            input_channel = input_channel or self.name()
+            refused = web_guard.ownership_error(sender, token)
+            if refused:
+                logger.info("REST message refused: %s", refused)
+                return response.json({"error": refused}, status=403)
+            input_channel = self.name()
 
             limiter = self._limiter()
             ip = client_ip(
-                request.ip, request.headers.get("X-Forwarded-For"), limiter.limits.exempt_ips
+                request.ip, request.headers.get("X-Forwarded-For"), limiter.limits.trusted_proxies
             )
-            verdict = limiter.check(sender or "default", ip, text)
+            verdict = limiter.check(sender, ip, text)
             if verdict != ALLOW:
-                logger.info("REST message from %s (%s) not processed: %s", sender, ip, verdict)
+                logger.info("REST message not processed: %s", verdict)
                 if verdict == SILENT:
                     return response.json([])
-                reply = [{"recipient_id": sender or "default", **notice(verdict)}]
+                reply = [{"recipient_id": sender, **notice(verdict)}]
                 if verdict == RATE_LIMITED:
                     return response.json(reply, status=429, headers={"Retry-After": "60"})
                 return response.json(reply)
+            long_reply = web_guard.too_long(text, metadata)
+            if long_reply is not None:
+                return response.json([{"recipient_id": sender, **long_reply}])
+            metadata = web_guard.server_metadata(metadata, ip)
 
             if bool_arg(request, "stream", default=False):
                 return response.stream(
@@ -207,9 +260,9 @@ class RestInput(RasaRestInput):
                     )
                 )
             except CancelledError:
-                logger.error("REST message from %s timed out", sender)
+                logger.error("REST message timed out")
             except Exception:
-                logger.exception("REST message from %s failed", sender)
+                logger.exception("REST message failed")
             return response.json(collector.messages)
 
         return webhook

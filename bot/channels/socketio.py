@@ -10,6 +10,14 @@ Fixes two problems of rasa 3.6's stock channel (docs: shared/STACK_NOTES.md, pit
 
 Keeps the stock name ``socketio`` and its credentials keys and events (``session_request``,
 ``session_confirm``, user/bot message events).
+
+Conversation ownership (bot/channels/web_guard.py): ``session_request`` carries
+``{"session_id", "token"}`` of a conversation the server issued earlier; a missing or wrong
+token gets a NEW conversation instead. ``session_confirm`` answers ``{"session_id", "token"}``
+and binds the socket to that conversation: the socket joins only its room, and its messages go
+only to that conversation (a message must name it as ``session_id``; any other is refused). Messages
+over ``max_message_chars`` get the "too long" reply without reaching Rasa; packets over
+``askagency.limits.MAX_WEB_BODY_BYTES`` are refused by the socket.io server itself.
 """
 
 from __future__ import annotations
@@ -17,7 +25,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,8 +38,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from askagency.conversation_ids import RULE, is_addressable
+from askagency.limits import MAX_WEB_BODY_BYTES
 from bot import action_guard
+from bot.channels import web_guard
 from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import ALLOW, SILENT, RateLimiter, client_ip, limiter_for, notice
 
@@ -83,7 +91,9 @@ class SocketIOInput(RasaSocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # cors_allowed_origins=[] leaves CORS to Sanic (Rasa's --cors), as the stock channel does.
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        sio = AsyncServer(
+            async_mode="sanic", cors_allowed_origins=[], max_http_buffer_size=MAX_WEB_BODY_BYTES
+        )
         limiter = self.limiter or limiter_for(None)
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
@@ -113,15 +123,25 @@ class SocketIOInput(RasaSocketIOInput):
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: dict | None) -> None:
-            if not isinstance(data, dict):
-                data = {}
-            if not data.get("session_id") or not is_addressable(str(data["session_id"])):
-                # A fresh id rather than one a person's reply could never reach.
-                data["session_id"] = uuid.uuid4().hex
-            session_id = str(data["session_id"])
+            data = data if isinstance(data, dict) else {}
+            session_id = data.get("session_id")
+            session_id = str(session_id) if isinstance(session_id, (str, int)) else None
+            token = data.get("token")
+            refused = web_guard.ownership_error(session_id, token)
+            if refused:
+                if session_id:
+                    logger.info("socket.io %s: new conversation instead (%s)", sid, refused)
+                session_id, token = web_guard.signer().issue()
+            assert session_id is not None
+            await sio.save_session(sid, {"conversation_id": session_id}, namespace=self.namespace)
             if self.session_persistence:
                 await join_room(sio, sid, session_id, self.namespace)
-            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            await sio.emit(
+                "session_confirm",
+                {"session_id": session_id, "token": token},
+                room=sid,
+                namespace=self.namespace,
+            )
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: str, data: Any) -> None:
@@ -129,22 +149,22 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.warning("socket.io %s sent a message that is not an object; ignored", sid)
                 return
             if self.session_persistence:
-                if not data.get("session_id"):
+                bound = (await sio.get_session(sid, namespace=self.namespace)).get(
+                    "conversation_id"
+                )
+                if not bound:
                     logger.warning(
-                        "socket.io %s sent a message without session_id; ignored "
+                        "socket.io %s sent a message before its session was confirmed; ignored "
                         "(send session_request first)",
                         sid,
                     )
                     return
-                sender_id = str(data["session_id"])
-                if not is_addressable(sender_id):
+                if str(data.get("session_id")) != bound:
                     logger.warning(
-                        "socket.io %s sent a session_id a person's reply could not reach "
-                        "(%s); ignored",
-                        sid,
-                        RULE,
+                        "socket.io %s sent a message without its own session_id; ignored", sid
                     )
                     return
+                sender_id = str(bound)
             else:
                 sender_id = sid
 
@@ -166,15 +186,18 @@ class SocketIOInput(RasaSocketIOInput):
             request = environ.get("sanic.request")
             peer = getattr(request, "ip", None) or environ.get("REMOTE_ADDR")
             forwarded = request.headers.get("X-Forwarded-For") if request is not None else None
-            ip = client_ip(peer, forwarded, limiter.limits.exempt_ips)
+            ip = client_ip(peer, forwarded, limiter.limits.trusted_proxies)
             verdict = limiter.check(sender_id, ip, text)
             if verdict != ALLOW:
-                logger.info(
-                    "socket.io message from %s (%s) not processed: %s", sender_id, ip, verdict
-                )
+                logger.info("socket.io message from %s not processed: %s", sid, verdict)
                 if verdict != SILENT:
                     await output.send_response(sender_id, notice(verdict))
                 return
+            long_reply = web_guard.too_long(text, metadata)
+            if long_reply is not None:
+                await output.send_response(sender_id, long_reply)
+                return
+            metadata = web_guard.server_metadata(metadata, ip)
 
             message = UserMessage(
                 text,

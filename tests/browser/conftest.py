@@ -35,6 +35,8 @@ CHROMIUM_ARGS = [
 ]
 AXE_JS = HERE / "vendor" / "axe.min.js"
 FAKE_TOKEN = "fake-token"
+# Signs widget conversations in the fake stack (fake Rasa issues, the console checks).
+FAKE_CONVERSATION_SECRET = "browser-tests-conversation-secret-0123456789"
 
 
 def chromium_path() -> str:
@@ -148,6 +150,7 @@ def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStack]:
         "ASKAGENCY_DATA_DIR": str(tmp / "data"),
         "ASKAGENCY_RASA_URL": rasa_url,
         "ASKAGENCY_RASA_TOKEN": FAKE_TOKEN,
+        "ASKAGENCY_CONVERSATION_SECRET": FAKE_CONVERSATION_SECRET,
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -156,6 +159,7 @@ def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStack]:
             procs.append(
                 subprocess.Popen(
                     [str(rasa_python), str(HERE / "fake_rasa.py"), str(rasa_port), FAKE_TOKEN],
+                    env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )

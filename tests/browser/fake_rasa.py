@@ -1,7 +1,8 @@
 """A scripted stand-in for Rasa's socket.io channel and tracker API, for fast widget tests.
 
 Runs under ``.venv-rasa`` (it has python-socketio and aiohttp). It speaks the same protocol as
-``bot/channels/socketio.py`` (``session_request`` -> ``session_confirm``; ``user_uttered`` ->
+``bot/channels/socketio.py`` (``session_request {session_id?, token?}`` -> ``session_confirm
+{session_id, token}``, signed with the same secret the console checks; ``user_uttered`` ->
 one ``bot_uttered`` per message with ``custom`` kept whole) and serves
 ``GET /conversations/{id}/tracker?token=...`` from the events it recorded, so the console's
 history endpoint can be exercised too. It also lets a test play the agent:
@@ -15,12 +16,20 @@ Usage: ``python fake_rasa.py PORT TOKEN``
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import socketio
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from askagency.conversation_token import (  # noqa: E402
+    ConversationSigner,
+    secret_from_environment,
+)
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 5205
 TOKEN = sys.argv[2] if len(sys.argv) > 2 else "fake-token"
@@ -31,6 +40,8 @@ app = web.Application()
 sio.attach(app, socketio_path="/socket.io")
 EVENTS: dict[str, list[dict[str, Any]]] = {}
 RECEIVED: list[dict[str, Any]] = []
+SIGNER = ConversationSigner(secret_from_environment(Path(os.environ["ASKAGENCY_DATA_DIR"])))
+BOUND: dict[str, str] = {}  # socket id -> its conversation
 
 
 def reply_for(text: str, language: str) -> list[dict[str, Any]]:
@@ -106,15 +117,21 @@ def record_bot(session_id: str, message: dict[str, Any]) -> None:
 
 @sio.on("session_request")
 async def session_request(sid: str, data: Any) -> None:
-    session_id = (data or {}).get("session_id") or sid
+    data = data if isinstance(data, dict) else {}
+    session_id, token = data.get("session_id"), data.get("token")
+    if not SIGNER.verify(session_id, token):
+        session_id, token = SIGNER.issue()
+    BOUND[sid] = session_id
     await sio.enter_room(sid, session_id)
-    await sio.emit("session_confirm", session_id, room=sid)
+    await sio.emit("session_confirm", {"session_id": session_id, "token": token}, room=sid)
 
 
 @sio.on("user_uttered")
 async def user_uttered(sid: str, data: dict[str, Any]) -> None:
+    session_id = BOUND.get(sid)
+    if session_id is None or data.get("session_id") != session_id:
+        return  # like the real channel: only the socket's own, confirmed conversation
     RECEIVED.append(data)
-    session_id = data["session_id"]
     metadata = data.get("metadata") or {}
     EVENTS.setdefault(session_id, []).append(
         {"event": "user", "timestamp": time.time(), "text": data["message"], "metadata": metadata}

@@ -11,11 +11,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from askagency.config import Settings
+from askagency.conversation_token import ConversationSigner
 from console.app import create_app
-from console.widget_api import messages_from_tracker, valid_session_id
+from console.widget_api import TOKEN_HEADER, messages_from_tracker, valid_session_id
 
-SID = "0123456789abcdef0123456789abcdef"
-TOKEN = "history-token"
+SID = "web-0123456789abcdef0123456789abcdef"
+TOKEN = "history-token"  # Rasa's API token
+SECRET = "widget-api-tests-conversation-secret-0123456789"
+SIGNER = ConversationSigner(SECRET.encode())
+
+
+def owner(session_id: str) -> dict[str, str]:
+    """The header the widget sends: the conversation's signed token."""
+    return {TOKEN_HEADER: SIGNER.token(session_id)}
+
 
 TRACKER_EVENTS: list[dict[str, Any]] = [
     {"event": "action", "name": "action_session_start", "timestamp": 1.0},
@@ -66,8 +75,25 @@ def test_session_id_rules() -> None:
     assert not valid_session_id("")
     assert not valid_session_id(None)
     assert not valid_session_id("../" + SID)
-    assert not valid_session_id(SID + "00")
-    assert not valid_session_id("g" * 32)
+    assert not valid_session_id("x" * 129)
+    for platform_id in ("sms-15551234567", "WhatsApp-1555", "telegram-42", "messenger-1", "x-9"):
+        assert not valid_session_id(platform_id)
+
+
+def test_citizen_cannot_hide_messages_with_the_external_prefix_or_flag() -> None:
+    """L7: only Rasa's own external events (prefix AND is_external) are hidden."""
+    events = [
+        {"event": "user", "text": "EXTERNAL: abusive text", "timestamp": 1.0},
+        {"event": "user", "text": "hidden?", "timestamp": 2.0, "metadata": {"is_external": 1}},
+        {
+            "event": "user",
+            "text": "EXTERNAL: agent_message",
+            "timestamp": 3.0,
+            "metadata": {"is_external": True},
+        },
+    ]
+    texts = [m["text"] for m in messages_from_tracker({"events": events})]
+    assert texts == ["EXTERNAL: abusive text", "hidden?"]
 
 
 def test_messages_from_tracker_keeps_only_what_the_widget_shows() -> None:
@@ -120,7 +146,9 @@ async def rasa() -> AsyncIterator[tuple[TestServer, list[web.Request]]]:
 
 
 async def console_client(rasa_url: str, token: str, tmp_path: Path) -> TestClient:
-    settings = Settings(data_dir=tmp_path, rasa_url=rasa_url, rasa_token=token)
+    settings = Settings(
+        data_dir=tmp_path, rasa_url=rasa_url, rasa_token=token, conversation_secret=SECRET
+    )
     client = TestClient(TestServer(create_app(settings)))
     await client.start_server()
     return client
@@ -130,7 +158,9 @@ async def test_history_ok(rasa: tuple[TestServer, list[web.Request]], tmp_path: 
     server, seen = rasa
     client = await console_client(str(server.make_url("")).rstrip("/"), TOKEN, tmp_path)
     try:
-        resp = await client.get("/api/widget/history", params={"session_id": SID})
+        resp = await client.get(
+            "/api/widget/history", params={"session_id": SID}, headers=owner(SID)
+        )
         assert resp.status == 200
         assert resp.headers["Cache-Control"] == "no-store"
         assert resp.headers["Access-Control-Allow-Origin"] == "*"
@@ -147,18 +177,24 @@ async def test_history_errors(rasa: tuple[TestServer, list[web.Request]], tmp_pa
     rasa_url = str(server.make_url("")).rstrip("/")
     client = await console_client(rasa_url, TOKEN, tmp_path)
     try:
-        for bad in ("", "abc", "x" * 500, "../conversations", SID + "<script>"):
-            resp = await client.get("/api/widget/history", params={"session_id": bad})
+        for bad in ("", "x" * 500, "../conversations", SID + "<script>", "sms-15551234567"):
+            resp = await client.get(
+                "/api/widget/history", params={"session_id": bad}, headers=owner(bad)
+            )
             assert resp.status == 400, bad
             assert "session_id" in (await resp.json())["error"]
         resp = await client.get("/api/widget/history")
         assert resp.status == 400
 
-        resp = await client.get("/api/widget/history", params={"session_id": "a" * 32})
+        resp = await client.get(
+            "/api/widget/history", params={"session_id": "a" * 32}, headers=owner("a" * 32)
+        )
         assert resp.status == 404
         assert (await resp.json())["error"]
 
-        resp = await client.get("/api/widget/history", params={"session_id": "f" * 32})
+        resp = await client.get(
+            "/api/widget/history", params={"session_id": "f" * 32}, headers=owner("f" * 32)
+        )
         assert resp.status == 502
         assert "500" in (await resp.json())["error"]
     finally:
@@ -166,7 +202,9 @@ async def test_history_errors(rasa: tuple[TestServer, list[web.Request]], tmp_pa
 
     wrong_token = await console_client(rasa_url, "wrong", tmp_path)
     try:
-        resp = await wrong_token.get("/api/widget/history", params={"session_id": SID})
+        resp = await wrong_token.get(
+            "/api/widget/history", params={"session_id": SID}, headers=owner(SID)
+        )
         assert resp.status == 502
         assert "token" in (await resp.json())["error"]
     finally:
@@ -178,9 +216,48 @@ async def test_history_rasa_down_is_503(tmp_path: Path) -> None:
 
     client = await console_client(f"http://127.0.0.1:{free_port()}", TOKEN, tmp_path)
     try:
-        resp = await client.get("/api/widget/history", params={"session_id": SID})
+        resp = await client.get(
+            "/api/widget/history", params={"session_id": SID}, headers=owner(SID)
+        )
         assert resp.status == 503
         body = await resp.json()
         assert "not reachable" in body["error"]
+    finally:
+        await client.close()
+
+
+async def test_history_needs_the_conversations_own_token(
+    rasa: tuple[TestServer, list[web.Request]], tmp_path: Path
+) -> None:
+    """H1: knowing a conversation id is not enough to read it (old code: 200 for any id)."""
+    server, seen = rasa
+    client = await console_client(str(server.make_url("")).rstrip("/"), TOKEN, tmp_path)
+    try:
+        other = "web-ffffffffffffffffffffffffffffffff"
+        attempts = [
+            {},
+            {TOKEN_HEADER: ""},
+            {TOKEN_HEADER: "v1.forged"},
+            owner(other),  # a valid token, but of another conversation
+            {TOKEN_HEADER: ConversationSigner(b"another-server-secret-0123456789").token(SID)},
+        ]
+        for headers in attempts:
+            resp = await client.get(
+                "/api/widget/history", params={"session_id": SID}, headers=headers
+            )
+            assert resp.status == 403, headers
+            assert TOKEN_HEADER in (await resp.json())["error"]
+        assert seen == []  # Rasa was never asked
+
+        preflight = await client.options(
+            "/api/widget/history",
+            headers={
+                "Origin": "https://agency.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": TOKEN_HEADER.lower(),
+            },
+        )
+        assert preflight.status == 204
+        assert TOKEN_HEADER in preflight.headers["Access-Control-Allow-Headers"]
     finally:
         await client.close()

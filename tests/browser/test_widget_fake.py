@@ -260,15 +260,24 @@ def test_history_endpoint_rejects_bad_ids_and_unknown_sessions(fake_stack: FakeS
     import urllib.error
     import urllib.request
 
-    def get(query: str) -> tuple[int, dict]:
-        url = f"{fake_stack.console_url}/api/widget/history?{query}"
+    from askagency.conversation_token import ConversationSigner
+    from tests.browser.conftest import FAKE_CONVERSATION_SECRET
+
+    signer = ConversationSigner(FAKE_CONVERSATION_SECRET.encode())
+
+    def get(session_id: str, token: str | None = None) -> tuple[int, dict]:
+        url = f"{fake_stack.console_url}/api/widget/history?session_id={session_id}"
+        headers = {"X-Conversation-Token": signer.token(session_id) if token is None else token}
         try:
-            with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback)
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 (loopback)
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read())
 
-    assert get("session_id=../../etc")[0] == 400
-    assert get("session_id=" + "a" * 200)[0] == 400
-    status, body = get("session_id=0123456789abcdef0123456789abcdef")
+    assert get("../../etc")[0] == 400
+    assert get("a" * 200)[0] == 400
+    assert get("sms-15551234567")[0] == 400
+    assert get("web-0123456789abcdef0123456789abcdef", token="v1.guess")[0] == 403
+    status, body = get("web-0123456789abcdef0123456789abcdef")
     assert status == 404 and "error" in body

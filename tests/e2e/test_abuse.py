@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -14,6 +15,7 @@ import pytest
 
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, custom_of
+from tests.stack import signed_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,11 +49,11 @@ def test_one_client_address_behind_the_proxy_is_rate_limited(stack: Stack) -> No
     # before Rasa (cheap), but each one spends the address's tokens. Then a NEW conversation
     # from that address is refused, while one from another address is answered.
     address = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
-    spam = json.dumps({"sender": f"spam-{uuid.uuid4().hex[:8]}", "message": "/greet"}).encode()
+    spam = json.dumps(signed_body(f"spam-{uuid.uuid4().hex[:8]}", "/greet")).encode()
     for _ in range(150):
         post(stack, spam, {"X-Forwarded-For": address})
 
-    fresh = json.dumps({"sender": f"fresh-{uuid.uuid4().hex[:8]}", "message": "/greet"}).encode()
+    fresh = json.dumps(signed_body(f"fresh-{uuid.uuid4().hex[:8]}", "/greet")).encode()
     status, body = post(stack, fresh, {"X-Forwarded-For": address})
     assert status == 429, (status, body[:200])
     assert json.loads(body)[0]["custom"] == {"type": "fallback", "reason": "rate_limited"}
@@ -68,6 +70,8 @@ BAD_BODIES = [
     b'{"sender": "x", "message": "y", "metadata": "no"}',
     b"\xff\xfe\x00garbage",
     b'{"sender": "x", "message": "' + b"a" * 300_000 + b'"}',
+    json.dumps(signed_body("x", "y", metadata="no")).encode(),
+    json.dumps(signed_body("x", "a" * 300_000)).encode(),
 ]
 
 
@@ -80,8 +84,9 @@ def test_a_load_of_bad_requests_leaves_the_service_answering(
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(fire, range(400)))
     assert 500 not in statuses, sorted(set(statuses))
-    # 429: the many copies from sender "x" hit its per-sender limit, as they should.
-    assert set(statuses) <= {200, 400, 413, 429}, sorted(set(statuses))
+    # 429: the many copies from sender "x" hit its per-sender limit, as they should;
+    # 403: a sender without its conversation token.
+    assert set(statuses) <= {200, 400, 403, 413, 429}, sorted(set(statuses))
     messages = rest.send(
         f"after-load-{uuid.uuid4().hex[:8]}", "can I bring my laptop in my carry-on"
     )
@@ -102,3 +107,76 @@ def test_rasa_http_api_needs_the_token_and_listens_on_loopback_only(stack: Stack
         assert resp.status == 200
     argv = stack.procs["rasa"].args
     assert argv[argv.index("--interface") + 1] == "127.0.0.1"
+
+
+# --- issue 17: the review's live attacks against the real stack ---------------------------------
+
+
+def _tracker_user_texts(stack: Stack, conversation_id: str) -> list[str]:
+    url = (
+        f"{stack.cfg.rasa_url}/conversations/{conversation_id}/tracker?token={stack.cfg.rasa_token}"
+    )
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        events = json.loads(resp.read()).get("events") or []
+    return [e.get("text") for e in events if e.get("event") == "user"]
+
+
+def test_rest_cannot_open_a_ticket_in_an_sms_conversation(stack: Stack) -> None:
+    """H1/H2: the issue's live test (``sender: sms-+15550001111``, ``input_channel: sms``)
+    opened ticket #7 on channel sms; now refused before Rasa, with or without a token."""
+    victim = "sms-15550001111"
+    attempts = [
+        {
+            "sender": "sms-+15550001111",
+            "message": "I want to talk to a person",
+            "input_channel": "sms",
+        },
+        {"sender": victim, "message": "/ask_human", "input_channel": "sms"},
+        signed_body(victim, "/ask_human", input_channel="sms"),
+        signed_body("telegram-4242", "/ask_human"),
+    ]
+    for body in attempts:
+        status, raw = post(stack, json.dumps(body).encode())
+        assert status == 403, (status, raw[:200])
+    assert _tracker_user_texts(stack, victim) == []
+
+
+def test_rest_conversation_ids_come_from_the_server_and_need_their_token(
+    stack: Stack, rest: RestClient
+) -> None:
+    """H1/L13: a client without the secret gets an id and token from /webhooks/rest/session;
+    the same id without (or with another) token is refused; no sender is a 400."""
+    conversation_id, token = rest.new_conversation()
+    other_id, other_token = rest.new_conversation()
+    assert conversation_id.startswith("web-") and conversation_id != other_id
+    body = {"sender": conversation_id, "message": "can I bring my laptop in my carry-on"}
+    status, raw = post(stack, json.dumps({**body, "token": token}).encode())
+    assert status == 200 and custom_of(json.loads(raw))[0]["type"] == "faq_answer"
+    for forged in ({}, {"token": other_token}, {"token": token[:-2] + "AA"}):
+        status, raw = post(stack, json.dumps({**body, "message": "intruder", **forged}).encode())
+        assert status == 403, (forged, status, raw[:200])
+    status, raw = post(stack, json.dumps({"message": "/ask_human"}).encode())
+    assert status == 400 and '"sender" is required' in json.loads(raw)["error"]
+    assert "intruder" not in _tracker_user_texts(stack, conversation_id)
+
+
+@pytest.mark.parametrize("size", ["2 MB of short words", "300 kB message", "2001 characters"])
+def test_oversized_messages_are_refused_at_the_channel(stack: Stack, size: str) -> None:
+    """M1: the issue's 2 MB body of 400,000 short words took 31 s; now it is answered at once
+    with the "too long" reply and never reaches NLU or the action server."""
+    sender = f"big-{uuid.uuid4().hex[:8]}"
+    message = {
+        "2 MB of short words": "word " * 400_000,
+        "300 kB message": "a" * 300_000,
+        "2001 characters": "b" * 2001,
+    }[size]
+    body = json.dumps(signed_body(sender, message)).encode()
+    started = time.perf_counter()
+    status, raw = post(stack, body)
+    elapsed = time.perf_counter() - started
+    reply = json.loads(raw)
+    assert status in (200, 413), (status, raw[:200])
+    assert reply[0]["custom"] == {"type": "fallback", "reason": "too_long"}
+    assert "too long" in reply[0]["text"]
+    assert elapsed < 1.0, elapsed  # generous for a shared CI machine; measured ~10-50 ms
+    assert _tracker_user_texts(stack, sender) == []

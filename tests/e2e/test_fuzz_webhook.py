@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, custom_of
+from tests.stack import signed_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,7 +40,7 @@ TEXTS = (
 @given(text=TEXTS)
 def test_any_text_gets_a_reply_not_an_error(rest: RestClient, text: str) -> None:
     status, body = rest.post_raw(
-        json.dumps({"sender": f"fuzz-{uuid.uuid4().hex[:10]}", "message": text}).encode()
+        json.dumps(signed_body(f"fuzz-{uuid.uuid4().hex[:10]}", text)).encode()
     )
     assert status == 200, (status, body[:300], text[:80])
     assert isinstance(json.loads(body), list)

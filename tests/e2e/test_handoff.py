@@ -126,7 +126,8 @@ class SocketCitizen:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.session_id = uuid.uuid4().hex
+        self.session_id = ""  # issued by the server in session_confirm, with its token
+        self.token = ""
         self.sio = socketio.AsyncClient(reconnection=False)
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.confirmed = asyncio.Event()
@@ -136,12 +137,13 @@ class SocketCitizen:
     async def _on_bot(self, data: dict[str, Any]) -> None:
         await self.inbox.put(data)
 
-    async def _on_confirm(self, _data: Any) -> None:
+    async def _on_confirm(self, data: Any) -> None:
+        self.session_id, self.token = data["session_id"], data["token"]
         self.confirmed.set()
 
     async def connect(self) -> None:
         await self.sio.connect(self.url, socketio_path="/socket.io", transports=["websocket"])
-        await self.sio.emit("session_request", {"session_id": self.session_id})
+        await self.sio.emit("session_request", {})  # a new conversation
         await asyncio.wait_for(self.confirmed.wait(), 10)
 
     async def say(self, text: str) -> None:

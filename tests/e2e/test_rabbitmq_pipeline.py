@@ -41,6 +41,7 @@ from askagency.launcher import OFFLINE_ENV, RASA_VENV, free_port, http_ok
 from askagency.migrate import upgrade
 from tests.e2e.conftest import ensure_rasa_model
 from tests.services import AMQP_URL, PG_URL, fresh_schema, unavailable
+from tests.stack import signed_body
 from tests.unit.test_metrics_scenario import (
     SCENARIO_FILTER,
     assert_scenario_human_times,
@@ -405,9 +406,7 @@ def test_rasa_pika_broker_feeds_postgres(
         assert http_ok(f"http://127.0.0.1:{port}/"), log.read_text()[-4000:]
         senders = [f"scale-{uuid.uuid4().hex[:6]}" for _ in range(3)]
         for sender in senders:
-            body = json.dumps(
-                {"sender": sender, "message": "hello", "metadata": {"language": "en"}}
-            )
+            body = json.dumps(signed_body(sender, "hello", metadata={"language": "en"}))
             req = urllib.request.Request(
                 f"http://127.0.0.1:{port}/webhooks/rest/webhook",
                 data=body.encode(),

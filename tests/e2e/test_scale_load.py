@@ -39,7 +39,7 @@ from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
 from askagency.launcher import ScaleConfig, Stack, StackConfig
 from tests.services import PG_URL, delete_queue, pg_admin, require_postgres, unavailable
-from tests.stack import cli, ensure_rasa_model
+from tests.stack import cli, ensure_rasa_model, signed_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -66,7 +66,7 @@ def _get_json(url: str) -> Any:
 
 
 def send(base_url: str, sender: str, message: str) -> list[dict[str, Any]]:
-    body = json.dumps({"sender": sender, "message": message, "metadata": {"language": "en"}})
+    body = json.dumps(signed_body(sender, message, metadata={"language": "en"}))
     req = urllib.request.Request(
         f"{base_url}/webhooks/rest/webhook",
         data=body.encode(),

@@ -161,6 +161,13 @@ async def serve(handler: Any, *channels: Any) -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
+def signed(sender: str, **body: Any) -> dict[str, Any]:
+    """A REST body for ``sender`` with its conversation token (signed with the test secret)."""
+    from bot.channels.web_guard import signer
+
+    return {"sender": sender, "token": signer().token(sender), **body}
+
+
 class SocketCitizen:
     """The widget's side of the socket.io channel: a confirmed session, bot messages kept."""
 
@@ -170,15 +177,25 @@ class SocketCitizen:
         self.client = socketio.AsyncClient()
         self.received: list[Any] = []
         self.session_id = ""
+        self.token = ""
         self.client.on("bot_uttered", self.received.append)
 
-    async def start(self, base: str, session_id: str) -> str:
-        """Connects (long-polling) and asks for ``session_id``; returns the confirmed id."""
+    async def start(
+        self, base: str, session_id: str | None = None, token: str | None = None
+    ) -> str:
+        """Connects (long-polling) and asks for ``session_id`` with ``token`` (default: its
+        valid token; no ``session_id``: a new conversation); returns the confirmed id."""
+        from bot.channels.web_guard import signer
+
         confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.client.on("session_confirm", confirmed.set_result)
         await self.client.connect(base, transports=["polling"])
-        await self.client.emit("session_request", {"session_id": session_id})
-        self.session_id = await asyncio.wait_for(confirmed, 5)
+        request: dict[str, Any] = {}
+        if session_id is not None:
+            request = {"session_id": session_id, "token": token or signer().token(session_id)}
+        await self.client.emit("session_request", request)
+        answer = await asyncio.wait_for(confirmed, 5)
+        self.session_id, self.token = answer["session_id"], answer["token"]
         return self.session_id
 
     async def say(self, text: str, **extra: Any) -> None:

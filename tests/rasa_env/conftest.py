@@ -14,3 +14,6 @@ else:
     # would remember between runs. The tests of the shared state configure Redis explicitly.
     for _name in ("ASKAGENCY_REDIS_HOST", "ASKAGENCY_RATE_LIMIT_REDIS_URL"):
         os.environ.pop(_name, None)
+    # Web conversations are signed with this secret (askagency/conversation_token.py); the
+    # tests sign their own senders with it, as an integration holding the secret may.
+    os.environ["ASKAGENCY_CONVERSATION_SECRET"] = "rasa-env-tests-conversation-secret-0123456789"

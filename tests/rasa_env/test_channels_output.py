@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from channel_kit import SocketCitizen, serve
+from channel_kit import SocketCitizen, serve, signed
 from rasa.core.actions.action import create_bot_utterance
 from rasa.core.channels.channel import UserMessage
 
@@ -142,7 +142,9 @@ def test_join_room_awaits_the_coroutine_and_accepts_a_plain_call() -> None:
         ({"sender": "josé", "message": "hi"}, '"sender" must be letters'),
         ({"sender": "x" * 129, "message": "hi"}, "at most 128"),
         ({"sender": "a", "message": "hi", "metadata": "en"}, '"metadata"'),
-        ({"sender": "a", "message": "hi", "input_channel": 3}, '"input_channel"'),
+        # L13: no shared "default" conversation.
+        ({"message": "hi"}, '"sender" is required'),
+        ({"sender": "", "message": "hi"}, '"sender" is required'),
     ],
 )
 def test_parse_webhook_body_rejects_malformed_bodies(body: Any, error: str) -> None:
@@ -151,8 +153,11 @@ def test_parse_webhook_body_rejects_malformed_bodies(body: Any, error: str) -> N
 
 
 def test_parse_webhook_body_accepts_the_rest_format() -> None:
-    body = {"sender": 7, "message": "hi", "metadata": {"language": "es"}}
-    assert parse_webhook_body(body) == ("7", "hi", {"language": "es"}, None)
+    body = {"sender": 7, "message": "hi", "metadata": {"language": "es"}, "token": "t"}
+    assert parse_webhook_body(body) == ("7", "hi", {"language": "es"}, "t")
+    # H2: a client's input_channel is not even read.
+    with_channel = {"sender": "a", "message": "hi", "input_channel": "sms"}
+    assert parse_webhook_body(with_channel) == ("a", "hi", None, None)
 
 
 # --- end to end on a real Sanic server ---------------------------------------------------------
@@ -181,12 +186,12 @@ def test_rest_webhook_end_to_end() -> None:
         results = []
         try:
             async with aiohttp.ClientSession() as http:
-                body = {"sender": "s1", "message": "hi", "metadata": {"language": "en"}}
+                body = signed("s1", message="hi", metadata={"language": "en"})
                 async with http.post(url, json=body) as resp:
                     results.append((resp.status, await resp.json()))
                 async with http.post(url, data=b"{not json") as resp:
                     results.append((resp.status, await resp.json()))
-                async with http.post(url, json={"sender": "s1"}) as resp:
+                async with http.post(url, json=signed("s1")) as resp:
                     results.append((resp.status, await resp.json()))
                 async with http.post(url + "?stream=true", json=body) as resp:
                     lines = [json.loads(x) for x in (await resp.text()).splitlines() if x]
@@ -249,7 +254,7 @@ def test_socketio_replaces_a_session_id_no_reply_could_reach() -> None:
 
     session_id, received = asyncio.run(scenario())
 
-    assert session_id != "a b/c" and re.fullmatch(r"[0-9a-f]{32}", session_id)
+    assert session_id != "a b/c" and re.fullmatch(r"web-[0-9a-f]{32}", session_id)
     assert [message["text"] for message in received] == ["You said: hi (?)", "Second"]
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from channel_kit import FakeBot, SocketCitizen, serve
+from channel_kit import FakeBot, SocketCitizen, serve, signed
 
+from askagency.client_address import parse_networks
+from bot.channels.common import ConfigError
 from bot.channels.ratelimit import (
     ALLOW,
     RATE_LIMITED,
@@ -80,10 +82,27 @@ def test_configuration_from_credentials_and_environment() -> None:
 
 
 def test_client_ip_trusts_forwarded_for_only_from_our_proxies() -> None:
-    trusted = frozenset({"127.0.0.1"})
+    trusted = parse_networks("127.0.0.1")
     assert client_ip("127.0.0.1", "198.51.100.1, 203.0.113.5", trusted) == "203.0.113.5"
     assert client_ip("198.51.100.7", "1.1.1.1", trusted) == "198.51.100.7"  # spoof ignored
     assert client_ip("127.0.0.1", None, trusted) == "127.0.0.1"
+
+
+def test_client_ip_takes_the_right_most_hop_outside_our_proxy_ranges() -> None:
+    """M2: behind a chain of our own proxies (compose's rasa-lb, an Ingress) the client is the
+    right-most untrusted hop; what the client wrote to the left of it is not its key."""
+    trusted = parse_networks("127.0.0.1/32, 10.0.0.0/8, fd00::/8")
+    # client 203.0.113.9 claims to be 1.2.3.4; ingress 10.1.1.1 appended the real address,
+    # then the internal proxy 10.0.0.5 appended the ingress.
+    chain = "1.2.3.4, 203.0.113.9, 10.1.1.1"
+    assert client_ip("10.0.0.5", chain, trusted) == "203.0.113.9"
+    assert client_ip("::ffff:10.0.0.5", chain, trusted) == "203.0.113.9"  # IPv4-mapped peer
+    assert client_ip("10.0.0.5", "garbage, 10.1.1.1", trusted) == "10.1.1.1"
+    assert client_ip("203.0.113.77", chain, trusted) == "203.0.113.77"  # untrusted peer
+    limits = Limits.from_credentials(None, environ={"ASKAGENCY_TRUSTED_PROXIES": "10.0.0.0/8"})
+    assert client_ip("10.9.9.9", "198.51.100.2", limits.trusted_proxies) == "198.51.100.2"
+    with pytest.raises(ConfigError, match="not-an-ip"):
+        Limits.from_credentials({"trusted_proxies": "not-an-ip"}, environ={})
 
 
 async def _post(base: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
@@ -103,11 +122,11 @@ def test_rest_channel_enforces_limits_over_http() -> None:
     async def scenario() -> list[Any]:
         server, base = await serve(bot, channel)
         try:
-            results = [await _post(base, {"sender": "a", "message": f"q{i}"}) for i in range(3)]
+            results = [await _post(base, signed("a", message=f"q{i}")) for i in range(3)]
             # Behind our proxy (loopback): the forwarded client address is limited per IP.
             proxied = {"X-Forwarded-For": "203.0.113.50"}
             for i in range(4):
-                results.append(await _post(base, {"sender": f"p{i}", "message": "x"}, proxied))
+                results.append(await _post(base, signed(f"p{i}", message="x"), proxied))
             return results
         finally:
             server.close()
@@ -129,6 +148,44 @@ def test_rest_channel_enforces_limits_over_http() -> None:
     assert [m.text for m in bot.seen] == ["q0", "q1", "x", "x", "x"]  # Rasa never saw the rest
 
 
+def test_clients_behind_a_trusted_proxy_range_get_their_own_buckets() -> None:
+    """M2: behind a chain of our proxies (an ingress on 10.x that appends the client, then the
+    local proxy on loopback that appends the ingress), each client address has its own bucket
+    (old code: every citizen shared the ingress's bucket), and a client cannot pick its key by
+    writing its own X-Forwarded-For entries."""
+    bot = FakeBot()
+    block = {
+        "ip_burst": 2,
+        "ip_per_minute": 1,
+        "exempt_ips": "",
+        "trusted_proxies": "127.0.0.0/8,10.0.0.0/8",
+    }
+    channel = RestInput.from_credentials({"rate_limit": block})
+
+    async def scenario() -> list[int]:
+        server, base = await serve(bot, channel)
+        try:
+            statuses = []
+            for i, chain in enumerate(
+                [
+                    "203.0.113.1, 10.1.1.1",
+                    "203.0.113.1, 10.1.1.1",
+                    "198.51.100.99, 203.0.113.1, 10.1.1.1",  # A pretends to be someone else
+                    "203.0.113.2, 10.1.1.1",  # another citizen behind the same ingress
+                ]
+            ):
+                status, _, _ = await _post(
+                    base, signed(f"m2-{i}", message="hi"), {"X-Forwarded-For": chain}
+                )
+                statuses.append(status)
+            return statuses
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(scenario()) == [200, 200, 429, 200]
+
+
 def test_rest_channel_does_not_re_answer_a_loop() -> None:
     bot = FakeBot()
     channel = RestInput.from_credentials({})
@@ -136,7 +193,7 @@ def test_rest_channel_does_not_re_answer_a_loop() -> None:
     async def scenario() -> list[Any]:
         server, base = await serve(bot, channel)
         try:
-            return [await _post(base, {"sender": "loop", "message": "hello"}) for _ in range(5)]
+            return [await _post(base, signed("loop", message="hello")) for _ in range(5)]
         finally:
             server.close()
             await server.wait_closed()

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis
-from channel_kit import FakeBot, free_port, serve
+from channel_kit import FakeBot, free_port, serve, signed
 from redis_kit import REDIS, require_redis
 
 from bot.channels.ratelimit import ALLOW, RATE_LIMITED, REPEATED, SILENT, Limits, RateLimiter
@@ -189,7 +189,7 @@ def test_two_rest_servers_share_one_limit_over_http(prefix: str) -> None:
         servers = [await serve(bot, channel) for channel in channels]
         try:
             return [
-                await _post(servers[i % 2][1], {"sender": "+15551234567", "message": f"q{i}"})
+                await _post(servers[i % 2][1], signed("+15551234567", message=f"q{i}"))
                 for i in range(5)
             ]
         finally:

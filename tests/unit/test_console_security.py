@@ -32,6 +32,7 @@ PUBLIC = {
     ("POST", "/console/login"): "login (address limit, account+address pacing, own CSRF)",
     ("POST", "/console/logout"): "logout (ends the caller's own session only)",
     ("GET", "/api/widget/history"): "widget history (checks its own signed conversation token)",
+    ("OPTIONS", "/api/widget/history"): "CORS preflight of the widget history (no data)",
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes whose decorator lets a role in but whose handler refuses it (a finer check).

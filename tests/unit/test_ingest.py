@@ -73,8 +73,16 @@ def test_event_key_ignores_key_order_but_not_content() -> None:
 def test_irrelevant_and_external_events() -> None:
     assert parse_event({"sender_id": "s", "event": "action", "timestamp": 1, "name": "x"}) is None
     assert parse_event({"sender_id": "s", "event": "slot", "timestamp": 1}) is None
-    external = parse_event(user_event(text="EXTERNAL: agent_reply"))
+    # Rasa's own external event (UserUttered.create_external): prefix AND is_external flag.
+    external = parse_event(user_event(text="EXTERNAL: agent_reply", metadata={"is_external": True}))
     assert external is not None and external.kind == "external"
+    # L7: a citizen typing the prefix (or sending the flag) is still counted as a citizen.
+    for typed in (
+        user_event(text="EXTERNAL: abusive text"),
+        user_event(text="hidden", metadata={"is_external": True}),
+    ):
+        parsed = parse_event(typed)
+        assert parsed is not None and parsed.kind == "user"
 
 
 @pytest.mark.parametrize(

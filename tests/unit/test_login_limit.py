@@ -51,3 +51,33 @@ async def test_login_attempts_per_address_are_limited(
         assert "Too many login attempts" in await resp.text()
         # Behind our proxy another client is keyed by its forwarded address and may log in.
         assert await attempt("viewer", PASSWORD, "198.51.100.4") == 302
+
+
+async def test_clients_behind_a_trusted_proxy_chain_are_keyed_by_their_own_address(
+    tmp_settings: Settings,
+    users: None,  # noqa: F811
+) -> None:
+    """M2 (issue 17): behind an ingress on 10.x (trusted as a CIDR range) and the local proxy,
+    the key is the right-most untrusted hop (old code: the ingress's address, shared by every
+    client; a CIDR entry was not even understood)."""
+    settings = tmp_settings.model_copy(
+        update={
+            "login_burst": 1,
+            "login_per_minute": 1.0,
+            "trusted_proxies": "127.0.0.0/8,10.0.0.0/8",
+        }
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+
+        async def attempt(chain: str) -> int:
+            resp = await client.post(
+                "/console/login",
+                data={"username": "admin", "password": "wrong password!"},
+                headers={"X-Forwarded-For": chain},
+                allow_redirects=False,
+            )
+            return resp.status
+
+        assert await attempt("203.0.113.1, 10.1.1.1") == 401
+        assert await attempt("198.51.100.9, 203.0.113.1, 10.1.1.1") == 429  # still 203.0.113.1
+        assert await attempt("203.0.113.2, 10.1.1.1") == 401  # another citizen, own bucket

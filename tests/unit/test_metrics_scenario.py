@@ -122,7 +122,14 @@ def scenario_events() -> list[dict[str, Any]]:
     handoff_ts = c.now - 1.0
     c.user("¿hola?", "greet", "socketio", "es")  # relayed to the agent: the bot stays silent
     c.now = handoff_ts + 120
-    c._add({"event": "user", "text": "EXTERNAL: agent_reply", "parse_data": {}})
+    c._add(
+        {
+            "event": "user",
+            "text": "EXTERNAL: agent_reply",
+            "parse_data": {},
+            "metadata": {"is_external": True},
+        }
+    )
     c._add(
         {
             "event": "bot",

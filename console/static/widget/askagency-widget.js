@@ -85,27 +85,29 @@
       }
     },
   };
+  // The assistant issues the conversation id and a signed token (session_confirm); the widget
+  // keeps both and proves ownership with the token on every join and history read. An id the
+  // widget made up itself would be refused, so nothing is generated here.
   var SESSION_KEY = "askagency:session:" + config.serverUrl;
+  var TOKEN_KEY = "askagency:token:" + config.serverUrl;
   var LANG_KEY = "askagency:lang";
 
-  function newSessionId() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40; // UUID version 4
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    var hex = "";
-    for (var i = 0; i < bytes.length; i++) {
-      hex += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
-    }
-    return hex;
-  }
-
-  var SESSION_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+  var SESSION_RE = /^[A-Za-z0-9._~-]{1,128}$/;
+  var TOKEN_RE = /^[A-Za-z0-9._~-]{1,128}$/;
   var storedSession = store.get(SESSION_KEY);
-  var isReturning = !!(storedSession && SESSION_RE.test(storedSession));
-  var sessionId = isReturning ? storedSession : newSessionId();
-  store.set(SESSION_KEY, sessionId);
-  var SEEN_KEY = "askagency:seen:" + sessionId;
+  var storedToken = store.get(TOKEN_KEY);
+  var isReturning = !!(
+    storedSession &&
+    SESSION_RE.test(storedSession) &&
+    storedToken &&
+    TOKEN_RE.test(storedToken)
+  );
+  var sessionId = isReturning ? storedSession : null;
+  var sessionToken = isReturning ? storedToken : null;
+
+  function seenKey() {
+    return "askagency:seen:" + sessionId;
+  }
 
   // ---------------------------------------------------------------- small helpers
   function loadScript(src) {
@@ -275,7 +277,7 @@
   var typingTimer = null;
   var isOpen = false;
   var unread = 0;
-  var seenCount = positiveInt(store.get(SEEN_KEY), 0);
+  var seenCount = sessionId ? positiveInt(store.get(seenKey()), 0) : 0;
   var botMessageCount = 0;
   var historyPending = false;
   var liveBuffer = [];
@@ -544,7 +546,7 @@
   function markSeen() {
     unread = 0;
     seenCount = botMessageCount;
-    store.set(SEEN_KEY, seenCount);
+    if (sessionId) store.set(seenKey(), seenCount);
   }
 
   function scrollToEnd() {
@@ -899,7 +901,10 @@
     ui.log.setAttribute("aria-busy", "true");
     var url = new URL(config.historyUrl, document.baseURI);
     url.searchParams.set("session_id", sessionId);
-    return fetch(url.href, { credentials: "omit", headers: { Accept: "application/json" } })
+    return fetch(url.href, {
+      credentials: "omit",
+      headers: { Accept: "application/json", "X-Conversation-Token": sessionToken },
+    })
       .then(function (resp) {
         if (resp.status === 404) return { messages: [] };
         if (!resp.ok) throw new Error("history HTTP " + resp.status);
@@ -958,7 +963,11 @@
   }
 
   function flushQueue() {
-    while (socket && confirmed && queue.length) socket.emit("user_uttered", queue.shift());
+    while (socket && confirmed && queue.length) {
+      var queued = queue.shift();
+      queued.session_id = sessionId; // queued before the assistant issued it
+      socket.emit("user_uttered", queued);
+    }
   }
 
   // ---------------------------------------------------------------- socket.io
@@ -978,13 +987,30 @@
     });
     socket.on("connect", function () {
       confirmed = false;
-      socket.emit("session_request", { session_id: sessionId });
+      socket.emit(
+        "session_request",
+        sessionId ? { session_id: sessionId, token: sessionToken } : {}
+      );
     });
     socket.on("session_confirm", function (data) {
-      var confirmedId = typeof data === "string" ? data : data && data.session_id;
-      if (confirmedId && confirmedId !== sessionId && window.console) {
-        console.warn("AskAgency widget: server confirmed another session id", confirmedId);
+      var confirmedId = data && typeof data === "object" ? data.session_id : null;
+      var token = data && typeof data === "object" ? data.token : null;
+      if (
+        typeof confirmedId !== "string" ||
+        !SESSION_RE.test(confirmedId) ||
+        typeof token !== "string" ||
+        !TOKEN_RE.test(token)
+      ) {
+        if (window.console) console.warn("AskAgency widget: unusable session_confirm", data);
+        return;
       }
+      if (sessionId && confirmedId !== sessionId && window.console) {
+        console.warn("AskAgency widget: the assistant started a new conversation");
+      }
+      sessionId = confirmedId;
+      sessionToken = token;
+      store.set(SESSION_KEY, sessionId);
+      store.set(TOKEN_KEY, sessionToken);
       confirmed = true;
       setConnState("connected");
       flushQueue();
