@@ -139,7 +139,8 @@ class Settings(BaseSettings):
     # right-most X-Forwarded-For hop outside these ranges (askagency/client_address.py). Rasa's
     # channels read the same ASKAGENCY_TRUSTED_PROXIES. conversation_secret signs web
     # conversation ids (askagency/conversation_token.py); empty: generated once into
-    # <data_dir>/secrets/conversation_secret (0600). Every Rasa replica and the console need the same.
+    # <data_dir>/secrets/conversation_secret (0600). Every Rasa replica and the console need
+    # the same.
     trusted_proxies: str = "127.0.0.1,::1"
     conversation_secret: str = ""
     # Console sessions (console/auth.py): a session ends after this many idle minutes, and at the

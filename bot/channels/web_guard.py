@@ -37,7 +37,8 @@ TRUSTED_PROXIES_ENV = "ASKAGENCY_TRUSTED_PROXIES"
 
 @lru_cache(maxsize=1)
 def signer() -> ConversationSigner:
-    """The process's signer (secret from the environment or ``<data_dir>/secrets/conversation_secret``)."""
+    """The process's signer (secret from the environment, else the generated
+    ``<data_dir>/secrets/conversation_secret``)."""
     return ConversationSigner(secret_from_environment(default_data_dir()))
 
 
