@@ -9,7 +9,7 @@ and the console accept it as long as they share the secret.
 
 The secret comes from ``ASKAGENCY_CONVERSATION_SECRET`` when set (at least
 `MIN_SECRET_CHARS` characters), else from ``<data_dir>/secrets/conversation_secret``,
-generated once with mode 0600. There is no fixed default: a public default would let anyone sign ids.
+generated once with mode 0600. There is no fixed default: a public one would let anyone sign ids.
 
 No dependencies beyond the standard library: imported by the Rasa channels (Python 3.10 env)
 and the console alike.
