@@ -286,6 +286,53 @@ async def test_console_without_a_token_setting_refuses_every_bearer(
         assert (await client.get("/metrics", headers={"Authorization": "Bearer "})).status == 401
 
 
+async def test_handoffs_opened_and_the_delivery_backlog(
+    tmp_settings: Settings,
+    users: None,  # noqa: F811
+) -> None:
+    """A real ticket (the handoff code the action runs) and a real agent reply that cannot be
+    delivered (Rasa refuses connections): one handoff opened, one message in the backlog."""
+    from askagency.db import session_scope
+    from console.models import User
+    from handoff import conversation, service
+    from handoff.models import Reason
+    from tests.net import closed_port
+
+    def opened(found: dict[Any, float]) -> float:
+        return value(found, "askagency_handoffs_opened_total", reason="frustration")
+
+    with closed_port() as port:
+        settings = tmp_settings.model_copy(
+            update={"metrics_token": TOKEN, "rasa_url": f"http://127.0.0.1:{port}"}
+        )
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        async with TestClient(TestServer(create_app(settings))) as client:
+            before = samples(await (await client.get("/metrics", headers=bearer)).text())
+            first = await conversation.start_handoff(
+                conversation_id="c-metrics",
+                reason=Reason.FRUSTRATION,
+                channel="rest",
+                language="en",
+                trigger_text="this is useless",
+                settings=settings,
+            )
+            # The same conversation again re-uses its ticket: not a second handoff.
+            await conversation.start_handoff(
+                conversation_id="c-metrics",
+                reason=Reason.FRUSTRATION,
+                channel="rest",
+                language="en",
+                trigger_text="still useless",
+                settings=settings,
+            )
+            with session_scope() as session:
+                agent = session.query(User).filter_by(username="agent").one()
+                service.add_agent_reply(session, first.internal["ticket_id"], agent.id, "Hi")
+            after = samples(await (await client.get("/metrics", headers=bearer)).text())
+    assert opened(after) == opened(before) + 1
+    assert value(after, "askagency_delivery_backlog") == 1.0
+
+
 # --- analytics consumer --------------------------------------------------------------------
 
 
