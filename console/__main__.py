@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from aiohttp import web
@@ -23,7 +24,14 @@ def main() -> None:
     # e.g. --host 0.0.0.0 in a container: the Secure-cookie default follows the real listener.
     settings = settings.for_console_host(args.host)
     configure_logging(stream=sys.stderr)
-    web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None)
+    # aiohttp's "Running on" banner through logging too, so JSON logs stay one object a line.
+    web.run_app(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=logging.getLogger("console").info,
+    )
 
 
 if __name__ == "__main__":

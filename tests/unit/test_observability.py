@@ -140,7 +140,9 @@ def action_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], str]]:
             process.wait(timeout=20)
     # ASKAGENCY_LOG_FORMAT=json: every line the server logged is one JSON object.
     lines = [line for line in log_path.read_text().splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines if line.startswith("{")]
+    not_json = [line for line in lines if not line.startswith("{")]
+    assert not_json == [], not_json[:5]
+    records = [json.loads(line) for line in lines]
     assert any(r["logger"] == "actions.server" for r in records), lines[:20]
 
 
