@@ -20,6 +20,7 @@ from actions import kb, learning
 from actions.handoff import hand_off
 from actions.messages import no_answer_in_language, not_translated_note, person_button, text
 from actions.tracker_info import latest_entity, latest_intent, latest_text, message_language
+from askagency import metrics
 from askagency.config import Settings, get_settings
 from handoff import conversation
 from handoff.triggers import Trigger
@@ -74,6 +75,18 @@ async def handoff_trigger(
         return None
 
 
+def count_outcome(sent: list[dict[str, Any]]) -> None:
+    """Counts the turn in ``askagency_turns_total`` by the ``custom.type`` of the reply it got:
+    read from what was really sent, so every path (errors, handoffs, choices) is counted the
+    way the citizen saw it. Empty-message prompts are not question turns and are not counted."""
+    for message in reversed(sent):
+        custom = message.get("custom") or {}
+        outcome = metrics.TURN_OUTCOMES.get(str(custom.get("type")))
+        if outcome is not None:
+            metrics.TURNS.labels(outcome=outcome).inc()
+            return
+
+
 class ActionAnswerFaq(Action):
     """Answers a question (or a clarify button choice) from the FAQ index."""
 
@@ -86,6 +99,12 @@ class ActionAnswerFaq(Action):
         tracker: Tracker,
         domain: dict[str, Any],
     ) -> list[EventType]:
+        sent_before = len(dispatcher.messages)
+        events = await self._turn(dispatcher, tracker)
+        count_outcome(dispatcher.messages[sent_before:])
+        return events
+
+    async def _turn(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         settings = get_settings()
         language = message_language(tracker, settings.default_language)
         events: list[EventType] = []

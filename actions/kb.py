@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Protocol
 
+from askagency import metrics
 from askagency.config import Settings, get_settings
 from knowledge_base.types import Decision, FaqHit
 
@@ -75,12 +77,15 @@ def lookup(text: str, language: str, settings: Settings | None = None) -> Decisi
     :class:`KnowledgeBaseUnavailable` for anything that prevents a lookup.
     """
     settings = settings or get_settings()
+    started = time.perf_counter()
     try:
         retriever = get_handle(settings).get()
         hits = retriever.search(text, k=settings.search_top_k, language=language)
     except Exception as exc:  # the index/model may fail in many ways; none may crash a turn
         raise KnowledgeBaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    return _decide(list(hits), settings)
+    decision = _decide(list(hits), settings)
+    metrics.RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
+    return decision
 
 
 def lookup_in_language(text: str, language: str, settings: Settings | None = None) -> Any:
@@ -90,9 +95,10 @@ def lookup_in_language(text: str, language: str, settings: Settings | None = Non
     from knowledge_base import multilingual
 
     settings = settings or get_settings()
+    started = time.perf_counter()
     try:
         retriever = get_handle(settings).get()
-        return multilingual.lookup(
+        result = multilingual.lookup(
             retriever,
             text,
             language,
@@ -100,6 +106,8 @@ def lookup_in_language(text: str, language: str, settings: Settings | None = Non
             k=settings.search_top_k,
             decide=lambda hits: _decide(hits, settings),
         )
+        metrics.RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
+        return result
     except KnowledgeBaseUnavailable:
         raise
     except Exception as exc:  # the index/model may fail in many ways; none may crash a turn
@@ -122,6 +130,11 @@ def warm_up(settings: Settings | None = None) -> bool:
         return False
     logger.info("knowledge base loaded")
     return True
+
+
+def current_handle() -> _Handle | None:
+    """The handle if one was created (metrics read it without loading anything)."""
+    return _handle
 
 
 def status() -> dict[str, object]:

@@ -27,6 +27,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The model loader's "Loading weights" bar is not a log line (and breaks JSON logs).
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from rasa_sdk.endpoint import create_app  # noqa: E402
 from rasa_sdk.executor import ActionExecutor  # noqa: E402
@@ -34,7 +36,9 @@ from sanic import Sanic, response  # noqa: E402
 from sanic.request import Request  # noqa: E402
 
 from actions import kb  # noqa: E402
+from askagency import metrics  # noqa: E402
 from askagency.config import get_settings  # noqa: E402
+from askagency.logging_setup import configure_logging  # noqa: E402
 from askagency.memory import release_free_memory  # noqa: E402
 from askagency.readiness import database_status  # noqa: E402
 from askagency.secrets import ACTION_SECRET_HEADER, action_secret, private_umask  # noqa: E402
@@ -59,6 +63,8 @@ def warm_up_language_detector() -> None:
 
 # Paths anyone may call: liveness and readiness probes (the launcher's and Kubernetes').
 PUBLIC_PATHS = frozenset({"/health", "/ready"})
+# Prometheus has no action secret: /metrics checks the metrics token instead (when set).
+METRICS_PATH = "/metrics"
 
 
 def require_secret(app: Sanic, secret: str) -> None:
@@ -67,7 +73,7 @@ def require_secret(app: Sanic, secret: str) -> None:
 
     @app.on_request
     async def check_secret(request: Request) -> response.HTTPResponse | None:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or request.path == METRICS_PATH:
             return None
         given = (request.headers.get(ACTION_SECRET_HEADER) or "").encode()
         if not hmac.compare_digest(given, expected):
@@ -103,6 +109,7 @@ def build_app(
         return response.json(body, status=200 if ok else 503)
 
     app.add_route(ready, "/ready", methods=["GET"])
+    add_metrics(app, executor)
 
     async def start_replayer(app_: Sanic) -> None:
         app_.add_task(replay_spool_forever(), name="spool-replayer")
@@ -125,6 +132,72 @@ def build_app(
 
         app.register_listener(load_knowledge_base, "before_server_start")
     return app
+
+
+def add_metrics(app: Sanic, executor: ActionExecutor) -> None:
+    """``GET /metrics`` (the metrics token when ``ASKAGENCY_METRICS_TOKEN`` is set: this port
+    is internal, but not everything on its network is Prometheus), the action latency
+    histogram, and the spool and index gauges read at scrape time."""
+    known_actions = frozenset(executor.actions)
+
+    async def serve_metrics(request: Request) -> response.HTTPResponse:
+        token = get_settings().metrics_token
+        if token and not metrics.bearer_ok(request.headers.get("authorization"), token):
+            return response.json({"error": "missing or wrong metrics token"}, status=401)
+        body = await asyncio.to_thread(metrics.render)
+        return response.raw(body, content_type=metrics.CONTENT_TYPE_LATEST)
+
+    app.add_route(serve_metrics, METRICS_PATH, methods=["GET"])
+
+    @app.on_request
+    async def start_timer(request: Request) -> None:
+        if request.path == "/webhook":
+            request.ctx.started = time.perf_counter()
+
+    @app.on_response
+    async def observe_action(request: Request, _response: response.HTTPResponse) -> None:
+        started = getattr(request.ctx, "started", None)
+        if started is None:
+            return
+        try:
+            name = (request.json or {}).get("next_action")
+        except Exception:  # noqa: BLE001 - a malformed body was already refused
+            name = None
+        # Only registered names: the label set stays small whatever a caller sends.
+        label = name if name in known_actions else "unknown"
+        metrics.ACTION_SECONDS.labels(action=label).observe(time.perf_counter() - started)
+
+    metrics.register_gauge(
+        "askagency_spool_depth",
+        "Writes waiting in the spool for the database (askagency/spool.py).",
+        lambda: get_spool().pending_count(),
+    )
+    metrics.register_gauge(
+        "askagency_spool_dead_letters",
+        "Spooled writes the database refused for good (see askagency spool).",
+        lambda: get_spool().dead_count(),
+    )
+    metrics.register_gauge(
+        "askagency_index_info",
+        "1 for the index version answering questions (label version).",
+        lambda: {(version,): 1.0} if (version := kb.status()["serving"]) else {},
+        labels=("version",),
+    )
+    metrics.register_gauge(
+        "askagency_index_loaded_timestamp_seconds",
+        "When the serving index version was loaded (Unix time).",
+        lambda: getattr(kb.current_handle(), "loaded_at", None),
+    )
+    metrics.register_gauge(
+        "askagency_index_reloads",
+        "Index versions loaded since the start (a publish adds one).",
+        lambda: getattr(kb.current_handle(), "reloads", None),
+    )
+    metrics.register_gauge(
+        "askagency_index_load_failing",
+        "1 while a newer index failed to load and the previous one keeps serving.",
+        lambda: 1.0 if kb.status()["last_error"] else 0.0,
+    )
 
 
 async def replay_spool_forever() -> None:
@@ -172,11 +245,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     private_umask()  # the spool, SQLite files and logs it creates: this user's only
     args = parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level, stream=sys.stdout)
     app = build_app(warm_up=not args.no_warm_up)
     logger.info("action server listening on http://%s:%d/webhook", args.host, args.port)
     app.run(

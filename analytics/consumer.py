@@ -13,14 +13,18 @@ import argparse
 import json
 import logging
 import signal
+import sys
 import threading
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from askagency import metrics
 from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
+from askagency.logging_setup import configure_logging
 from askagency.readiness import database_status
 from askagency.secrets import private_umask
 
@@ -43,11 +47,36 @@ class ConsumerStatus:
     waiting_for_source: bool = False
 
 
+def batch_lag_seconds(status: ConsumerStatus) -> float:
+    """Seconds since the last batch was ingested (since the start before the first one).
+    It also grows while nothing happens: alert on it together with Rasa's turns."""
+    since = datetime.fromisoformat(status.last_batch_at or status.started_at)
+    return max(0.0, (now_utc() - since).total_seconds())
+
+
 class _HealthHandler(BaseHTTPRequestHandler):
     status: ConsumerStatus
+    metrics_token: str = ""
+
+    def _metrics(self) -> None:
+        """``GET /metrics``; with a metrics token configured, only with that bearer token."""
+        if self.metrics_token and not metrics.bearer_ok(
+            self.headers.get("Authorization"), self.metrics_token
+        ):
+            self.send_error(401, "missing or wrong metrics token")
+            return
+        body = metrics.render()
+        self.send_response(200)
+        self.send_header("Content-Type", metrics.CONTENT_TYPE_LATEST)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?")[0]
+        if path == "/metrics":
+            self._metrics()
+            return
         if path not in ("/health", "/ready"):
             self.send_error(404)
             return
@@ -70,8 +99,23 @@ class _HealthHandler(BaseHTTPRequestHandler):
         return
 
 
-def start_health_server(host: str, port: int, status: ConsumerStatus) -> ThreadingHTTPServer:
-    handler = type("HealthHandler", (_HealthHandler,), {"status": status})
+def start_health_server(
+    host: str, port: int, status: ConsumerStatus, metrics_token: str = ""
+) -> ThreadingHTTPServer:
+    """``/health``, ``/ready`` and ``/metrics`` on an internal listener, in a thread."""
+    handler = type(
+        "HealthHandler", (_HealthHandler,), {"status": status, "metrics_token": metrics_token}
+    )
+    metrics.register_gauge(
+        "askagency_analytics_batch_lag_seconds",
+        "Seconds since the analytics consumer last ingested a batch.",
+        lambda: batch_lag_seconds(status),
+    )
+    metrics.register_gauge(
+        "askagency_analytics_waiting_for_source",
+        "1 while the consumer cannot read Rasa's event broker.",
+        lambda: 1.0 if status.waiting_for_source else 0.0,
+    )
     server = ThreadingHTTPServer((host, port), handler)
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server
@@ -156,6 +200,9 @@ class Consumer:
         s.rejected += result.rejected
         s.last_batch_at = now_utc().isoformat()
         s.last_error = None
+        metrics.ANALYTICS_BATCHES.inc()
+        metrics.ANALYTICS_EVENTS_INGESTED.inc(result.stored)
+        metrics.ANALYTICS_EVENTS_REJECTED.inc(result.rejected)
         log.info(
             "batch: %d received, %d stored, %d duplicates, %d rejected, %d conversations rebuilt",
             result.received,
@@ -198,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--health-port", type=int, default=0, help="0: no health endpoint")
     parser.add_argument("--once", action="store_true", help="drain what is there, then exit")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(stream=sys.stderr)
     migrate_with_retry(settings.database_url)
     consumer = Consumer(settings, args.source, once=args.once)
     server = None
     if args.health_port:
-        server = start_health_server(args.health_host, args.health_port, consumer.status)
+        server = start_health_server(
+            args.health_host, args.health_port, consumer.status, settings.metrics_token
+        )
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("signal %d: finishing the current batch", signum)

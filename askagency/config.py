@@ -194,6 +194,12 @@ class Settings(BaseSettings):
     staffed_hours: str = ""
     staffed_holidays: str = ""
 
+    # Observability (askagency/metrics.py, askagency/logging_setup.py, docs/scale.md).
+    # Bearer token Prometheus sends to GET /metrics; empty: the console lets only an admin in,
+    # the internal listeners (action server, analytics consumer) answer without one.
+    metrics_token: str = ""
+    log_format: Literal["text", "json"] = "text"
+
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:
         self.data_dir = Path(self.data_dir)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from aiohttp import web
 
 from askagency.config import get_settings
+from askagency.logging_setup import configure_logging
 from askagency.secrets import private_umask
 from console.app import create_app
 
@@ -21,10 +23,15 @@ def main() -> None:
     args = parser.parse_args()
     # e.g. --host 0.0.0.0 in a container: the Secure-cookie default follows the real listener.
     settings = settings.for_console_host(args.host)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    configure_logging(stream=sys.stderr)
+    # aiohttp's "Running on" banner through logging too, so JSON logs stay one object a line.
+    web.run_app(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=logging.getLogger("console").info,
     )
-    web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None)
 
 
 if __name__ == "__main__":

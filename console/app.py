@@ -18,6 +18,7 @@ from console import (
     api_metrics,
     api_tickets,
     openapi,
+    prometheus,
     views_auth,
     views_dashboard,
     views_home,
@@ -98,4 +99,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     views_kb.setup(app)
     api_kb.setup(app)
     health_checks.setup(app)
+    prometheus.setup(app)
     return app

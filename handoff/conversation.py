@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency import metrics
 from askagency.channels import log_ref, trusted_channel
 from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
@@ -318,6 +319,8 @@ async def start_handoff(
             text=text("unavailable", language),
             custom={"type": "fallback", "reason": "handoff_unavailable"},
         )
+    if created:
+        metrics.HANDOFFS_OPENED.labels(reason=reason.value).inc()
     if not created:
         message = text("already", language)
     elif not available.staffed and available.expected_reply_at is not None:
@@ -409,6 +412,8 @@ def replay_open(session: Session, payload: dict[str, Any]) -> None:
         now=requested_at,
         client_key=str(payload.get("client_key") or ""),
     )
+    if result.created:
+        metrics.HANDOFFS_OPENED.labels(reason=str(result.ticket.reason)).inc()
     logger.info(
         "handoff replayed from the spool: ticket %d for %s",
         result.ticket.id,

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from askagency.clock import now_utc
 from knowledge_base.embedder import Embedder
 from knowledge_base.index import CURRENT_FILE, Bundle, IndexLoadError, load_bundle, read_current
 from knowledge_base.language_scorer import LanguageScorer, build_language_scorer
@@ -371,6 +372,7 @@ class RetrieverHandle:
         self.max_chars = max_chars
         self.last_error: str | None = None
         self.reloads = 0
+        self.loaded_at: float | None = None  # Unix time the serving version was loaded
         self._retriever: Retriever | None = None
         self._signature: tuple[int, int, int] | None = None
         self._failed_version: str | None = None
@@ -440,6 +442,7 @@ class RetrieverHandle:
             self._failed_version = None
             self.last_error = None
             self.reloads += 1
+            self.loaded_at = now_utc().timestamp()
         if current is not None:
             # A publish goes live at once; the other languages' scorers (about 2.5 s for the
             # sample's Spanish) are built right after, off the request path. A question in such
