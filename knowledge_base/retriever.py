@@ -36,6 +36,7 @@ import numpy as np
 from knowledge_base.embedder import Embedder
 from knowledge_base.index import CURRENT_FILE, Bundle, IndexLoadError, load_bundle, read_current
 from knowledge_base.language_scorer import LanguageScorer, build_language_scorer
+from knowledge_base.normalise import Normaliser
 from knowledge_base.types import FaqHit
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class Retriever:
         main_language: str | None = None,
         language_models: dict[str, str] | None = None,
         dictionary_dirs: Sequence[str] | None = None,
+        normalise: bool | None = None,
     ) -> None:
         if scorer not in SCORERS:
             raise ValueError(f"Unknown scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
@@ -114,6 +116,10 @@ class Retriever:
         self._dictionary_dirs = None if dictionary_dirs is None else tuple(dictionary_dirs)
         self._language_scorers: dict[str, LanguageScorer | None] = {}
         self._scorer_lock = threading.Lock()
+        # Spelling/texting normalisation of main-language queries (settings.query_normalisation
+        # when None), built from the KB's own words on first use.
+        self._normalise = normalise
+        self._normaliser: Normaliser | None = None
 
     @property
     def version(self) -> str:
@@ -127,6 +133,7 @@ class Retriever:
         language_scorer = self.language_scorer(language)
         if language_scorer is not None:
             return self._hits(self._language_scored(language_scorer, [query])[0][:k])
+        query = self.normalised(query)
         vector = self.embedder.encode_query(query)
         return self._hits(self.score_vector(query, vector, language)[:k])
 
@@ -153,16 +160,50 @@ class Retriever:
                 zip(present, self._language_scored(language_scorer, present, encoded), strict=True)
             )
             return [self._hits(scored[q][:k]) if q else [] for q in queries]
+        normalised = {q: self.normalised(q) for q in present}
         vectors = dict(
             zip(
                 present,
-                self.embedder.encode(present, use_cache=cache_queries, query=True),
+                self.embedder.encode(
+                    [normalised[q] for q in present], use_cache=cache_queries, query=True
+                ),
                 strict=True,
             )
         )
         return [
-            self._hits(self.score_vector(q, vectors[q], language)[:k]) if q else [] for q in queries
+            self._hits(self.score_vector(normalised[q], vectors[q], language)[:k]) if q else []
+            for q in queries
         ]
+
+    def normalised(self, query: str) -> str:
+        """``query`` with texting shorthand expanded and misspellings corrected against the
+        main language's KB words (knowledge_base/normalise.py); unchanged when switched off."""
+        if self._normalise is None:
+            from askagency.config import get_settings
+
+            self._normalise = bool(getattr(get_settings(), "query_normalisation", False))
+        if not self._normalise:
+            return query
+        normaliser = self._normaliser
+        if normaliser is None:
+            if self._main_language is None:
+                from askagency.config import get_settings
+
+                self._main_language = get_settings().default_language
+            main = self._main_language
+            texts = [
+                text
+                for i, faq in enumerate(self.bundle.faqs)
+                if faq.language == main
+                for text in (
+                    faq.answer,
+                    *self.bundle.row_texts[
+                        self.bundle.faq_offsets[i] : self.bundle.faq_offsets[i + 1]
+                    ],
+                )
+            ]
+            normaliser = self._normaliser = Normaliser(main, texts)
+        return normaliser(query)
 
     def language_scorer(self, language: str | None) -> LanguageScorer | None:
         """The scorer for ``language`` when it is not the main language (or has its own

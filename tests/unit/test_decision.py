@@ -37,9 +37,29 @@ def test_just_below_answer_threshold_clarifies():
 
 
 def test_small_margin_clarifies_with_both_options():
+    # 0.41 is above clarify_threshold but far below the top (default gap 0.10): not offered.
     decision = decide(hits(0.9, 0.86, 0.41, 0.39, 0.2), S())
     assert decision.outcome is Outcome.CLARIFY
-    assert [h.faq_id for h in decision.hits] == ["f0", "f1", "f2"]  # 0.39 is out of reach
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1"]
+
+
+def test_clarify_options_stay_within_the_gap_and_above_the_threshold():
+    @dataclass
+    class Gap(S):
+        clarify_max_gap: float = 0.2
+
+    decision = decide(hits(0.55, 0.50, 0.35, 0.34), Gap())
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1"]  # 0.35 < clarify 0.4
+    decision = decide(hits(0.58, 0.45, 0.38), Gap(clarify_threshold=0.3))
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1", "f2"]  # 0.38 = top - 0.2
+    decision = decide(hits(0.58, 0.37), Gap(clarify_threshold=0.3))
+    assert [h.faq_id for h in decision.hits] == ["f0"]  # 0.21 below the top
+
+
+def test_a_lone_strong_candidate_is_a_single_option_clarify():
+    decision = decide(hits(0.55, 0.30, 0.29), S())
+    assert decision.outcome is Outcome.CLARIFY
+    assert [h.faq_id for h in decision.hits] == ["f0"]  # asked as "Did you mean ...?"
 
 
 def test_clarify_options_capped():
