@@ -172,3 +172,24 @@ def test_language_thresholds_apply_by_the_top_hit_language() -> None:
     assert (resolved.answer_threshold, resolved.answer_margin) == (0.45, 0.05)
     assert thresholds_for(settings, "en") is settings
     assert thresholds_for(settings, None) is settings
+
+
+def test_the_confidence_rule_has_its_own_floor():
+    """answer_confidence_floor: the classifier may answer only from that score up, while the
+    clarify threshold below it still offers the FAQ instead of handing off."""
+
+    @dataclass
+    class Floor(S):
+        answer_confidence: float = 0.2
+        answer_confidence_floor: float = 0.5
+
+    def confident(score: float) -> list[FaqHit]:
+        return [
+            FaqHit("f0", score, "q0", "a0", "en", confidence=0.9),
+            FaqHit("f1", score - 0.01, "q1", "a1", "en", confidence=0.05),
+        ]
+
+    assert decide(confident(0.52), Floor()).outcome is Outcome.ANSWER
+    assert decide(confident(0.45), Floor()).outcome is Outcome.CLARIFY
+    # Never below clarify_threshold, whatever the floor says.
+    assert decide(confident(0.35), Floor(answer_confidence_floor=0.1)).outcome is Outcome.HANDOFF

@@ -178,7 +178,12 @@ def test_confidence_rule_in_report_and_sweep():
     assert report.answered_correct == pytest.approx(1 / 3)  # q1 via confidence
     assert report.answered_wrong == 0  # q2 lead 0.05 -> clarify
     assert report.oos_recall == 1.0  # o1 below clarify_threshold
-    rows = {(r.answer_threshold, r.clarify_threshold, r.answer_confidence): r for r in report.sweep}
+    # Rows with the confidence rule's floor at the clarify threshold (decide()'s default).
+    rows = {
+        (r.answer_threshold, r.clarify_threshold, r.answer_confidence): r
+        for r in report.sweep
+        if r.answer_confidence_floor == r.clarify_threshold
+    }
     assert {r.answer_confidence for r in report.sweep} >= {0.25, 1.0}
     # The sweep reproduces decide(): same thresholds, same numbers.
     row = rows[(0.6, 0.4, 0.25)]
