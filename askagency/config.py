@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     # Decision thresholds (chosen with `askagency kb evaluate --sweep` on labelled data, applied
     # with `--apply`; docs/quality.md). Defaults: the sweep's recommendation for the sample KB on
     # its English development file knowledge_base/sample/eval_queries_dev.csv.
-    answer_threshold: float = 0.75
-    clarify_threshold: float = 0.50
+    answer_threshold: float = 0.70
+    clarify_threshold: float = 0.45
     answer_margin: float = 0.05
     # Also answer an in-scope question when the classifier's probability for the top FAQ leads
     # the next different FAQ's by at least answer_confidence and its score is at least
