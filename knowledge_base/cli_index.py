@@ -171,8 +171,9 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
             f"{_fmt(report.oos_precision)} / {_fmt(report.oos_recall)}",
         ),
         (
-            "thresholds (answer, clarify, margin)",
-            "{answer_threshold}, {clarify_threshold}, {answer_margin}".format(**report.thresholds),
+            "thresholds (answer, clarify, margin, lead, lead floor)",
+            "{answer_threshold}, {clarify_threshold}, {answer_margin}, {answer_confidence}, "
+            "{answer_confidence_floor}".format(**report.thresholds),
         ),
     ]
     for name, value in rows:
@@ -230,6 +231,7 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
             f"recommended: ASKAGENCY_ANSWER_THRESHOLD={best.answer_threshold:.2f} "
             f"ASKAGENCY_CLARIFY_THRESHOLD={best.clarify_threshold:.2f} "
             f"ASKAGENCY_ANSWER_CONFIDENCE={best.answer_confidence:.2f} "
+            f"ASKAGENCY_ANSWER_CONFIDENCE_FLOOR={best.answer_confidence_floor or 0:.2f} "
             f"(correct {_fmt(best.answered_correct)}, wrong {_fmt(best.answered_wrong)}, "
             f"OOS recall {_fmt(best.oos_recall)})"
         )
@@ -295,4 +297,4 @@ def _apply(report: EvalReport, settings: Settings, language: str | None, env_fil
                 f"[yellow]{name} is also set in the environment, which wins over {env_file}"
                 "[/yellow]"
             )
-    console.print("restart the action server (make run) for the new thresholds to take effect")
+    console.print("restart the action server for the new thresholds to take effect")
