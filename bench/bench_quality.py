@@ -4,8 +4,9 @@ Builds the sample KB (English + Spanish FAQs) in memory with the configured embe
 runs ``knowledge_base.evaluate`` (the code behind ``askagency kb evaluate``) on every labelled
 file, each searched in its own language, with two decision settings:
 
-* ``before``: the thresholds before issue #20 (answer 0.65, clarify 0.40, classifier lead 0.25
-  from the clarify threshold up, every option above the clarify threshold offered);
+* ``before``: the retriever and thresholds before issue #20 (classifier weight 0.1; answer 0.65,
+  clarify 0.40, classifier lead 0.25 from the clarify threshold up, every option above the
+  clarify threshold offered);
 * ``after``: the current defaults (chosen on the development files, docs/quality.md).
 
 Development files (``eval_queries_dev.csv``, ``eval_queries_es_dev.csv``) are where settings are
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_spanish import sample_records  # noqa: E402
 from bench.common import RESULTS, ROOT, machine  # noqa: E402
+from knowledge_base import retriever as retriever_module  # noqa: E402
 from knowledge_base.embedder import get_embedder  # noqa: E402
 from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
@@ -47,6 +49,7 @@ BEFORE = {
         "es": {"answer_threshold": 0.45, "clarify_threshold": 0.35, "answer_confidence": 0.45}
     },
 }
+BEFORE_CLASSIFIER_WEIGHT = 0.1
 KEYS = (
     "n_in_scope",
     "n_out_of_scope",
@@ -94,12 +97,22 @@ def main(out: Path = RESULTS / "quality.json") -> int:
         },
         "files": {},
     }
-    variants = {"before": settings.model_copy(update=BEFORE), "after": settings}
+    results["settings"]["before"]["classifier_weight"] = BEFORE_CLASSIFIER_WEIGHT
+    results["settings"]["after"]["classifier_weight"] = retriever_module.CLASSIFIER_WEIGHT
+    variants = {
+        "before": (settings.model_copy(update=BEFORE), BEFORE_CLASSIFIER_WEIGHT),
+        "after": (settings, retriever_module.CLASSIFIER_WEIGHT),
+    }
     for name, language, role in FILES:
         labelled = load_labelled(SAMPLE / name)
         entry: dict[str, Any] = {"language": language, "role": role}
-        for label, chosen in variants.items():
-            report = evaluate(retriever, labelled, chosen, sweep=False, language=language)
+        for label, (chosen, weight) in variants.items():
+            current = retriever_module.CLASSIFIER_WEIGHT
+            retriever_module.CLASSIFIER_WEIGHT = weight
+            try:
+                report = evaluate(retriever, labelled, chosen, sweep=False, language=language)
+            finally:
+                retriever_module.CLASSIFIER_WEIGHT = current
             entry[label] = summary(report)
             print(
                 f"{name:<30} {label:<6} right {report.answered_correct:.3f} wrong "

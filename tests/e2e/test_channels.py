@@ -56,6 +56,10 @@ AMBIGUOUS_CANDIDATES = [
     "sports equipment",
     "baby",
     "gun",
+    # Since issue #20 clarify options stay within 0.10 of the top score and the clarify
+    # threshold is 0.45, so the one-word questions above get a single "Did you mean" option
+    # or a handoff; this one still gets two.
+    "liquids rule",
 ]
 
 PAGE_TOKEN = "fb-page-token"

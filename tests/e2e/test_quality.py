@@ -40,22 +40,22 @@ def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
 
 def test_english_quality_on_the_test_file(stack_data_dir: Path, tmp_path: Path) -> None:
     report = evaluate(stack_data_dir, tmp_path, "eval_queries.csv")
-    # Measured: top-1 76.6%, answered right 28.3% / wrong 1.1% of all queries, right FAQ within
-    # one click for 67.4% of the in-scope ones, 63 of 66 out-of-scope handed off (95.5%). The
+    # Measured: top-1 77.3%, answered right 28.3% / wrong 1.1% of all queries, right FAQ within
+    # one click for 69.1% of the in-scope ones, 63 of 66 out-of-scope handed off (95.5%). The
     # thresholds come from the development file, not this one. Issue goals not reached: right
     # >= 70%, one click >= 95%.
     assert report["n_in_scope"] == 291 and report["n_out_of_scope"] == 66
     assert report["thresholds"]["answer_threshold"] == 0.70  # the dev-file calibration
-    assert report["top1"] >= 0.75, report
+    assert report["top1"] >= 0.76, report
     assert report["answered_correct"] >= 0.27, report
     assert report["answered_wrong"] <= 0.02, report
-    assert report["within_one_click"] >= 0.65, report
+    assert report["within_one_click"] >= 0.67, report
     assert report["oos_recall"] >= 0.93, report
 
 
 def test_english_quality_on_the_development_file(stack_data_dir: Path, tmp_path: Path) -> None:
     report = evaluate(stack_data_dir, tmp_path, "eval_queries_dev.csv")
-    # Measured: top-1 90.6%, right 50.3% / wrong 1.9%, one click 86.6%, OOS recall 82.1%.
+    # Measured: top-1 90.3%, right 50.3% / wrong 1.9%, one click 86.8%, OOS recall 82.1%.
     assert report["n_in_scope"] == 424 and report["n_out_of_scope"] == 162
     assert report["top1"] >= 0.89, report
     assert report["answered_correct"] >= 0.49, report
