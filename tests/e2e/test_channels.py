@@ -549,7 +549,8 @@ def test_telegram_inline_keyboard_and_button_press(
     assert keyboard_call.status == 200
     options = hooks.tracker_bot_customs(f"telegram-{chat}")[-1]["options"]
     rows = keyboard_call.json()["reply_markup"]["inline_keyboard"]
-    assert [row[0]["text"] for row in rows] == [o["title"] for o in options]
+    # The clarify's buttons are its options plus "None of these" (issue #20).
+    assert [row[0]["text"] for row in rows] == [*(o["title"] for o in options), "None of these"]
 
     press = {
         "update_id": base_update + 1,
