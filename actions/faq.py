@@ -30,6 +30,9 @@ from knowledge_base.types import Decision, FaqHit, Outcome
 logger = logging.getLogger(__name__)
 
 CHOOSE_FAQ_INTENT = "choose_faq"
+# The clarify's "None of these" / "No" choice: not a valid FAQ id (ids never start with "-"),
+# so it can never collide with one.
+NONE_OF_THESE = "-none"
 
 
 def choose_payload(faq_id: str) -> str:
@@ -199,11 +202,25 @@ class ActionAnswerFaq(Action):
     def _clarify(
         dispatcher: CollectingDispatcher, options: list[FaqHit], language: str
     ) -> list[EventType]:
-        dispatcher.utter_message(
-            text=text("clarify", language),
-            buttons=[
+        """The clarify question. One option is asked as a yes/no "Did you mean ...?"; several
+        are listed; either way the last button says none fits (rephrase or a person)."""
+        if len(options) == 1:
+            prompt = text("did_you_mean", language, question=options[0].question)
+            buttons = [
+                {"title": text("yes", language), "payload": choose_payload(options[0].faq_id)},
+                {"title": text("no", language), "payload": choose_payload(NONE_OF_THESE)},
+            ]
+        else:
+            prompt = text("clarify", language)
+            buttons = [
                 {"title": hit.question, "payload": choose_payload(hit.faq_id)} for hit in options
-            ],
+            ]
+            buttons.append(
+                {"title": text("none_of_these", language), "payload": choose_payload(NONE_OF_THESE)}
+            )
+        dispatcher.utter_message(
+            text=prompt,
+            buttons=buttons,
             json_message={
                 "type": "clarify",
                 "options": [
@@ -265,10 +282,28 @@ class ActionAnswerFaq(Action):
         )
         return [SlotSet("consecutive_fallbacks", _fallback_count(tracker) + 1)]
 
+    @staticmethod
+    def _rejected(
+        dispatcher: CollectingDispatcher, tracker: Tracker, language: str
+    ) -> list[EventType]:
+        """No clarify option fits: invite a rephrasing and offer a person. The question is
+        already in the unanswered queue (queued as "clarified" when the options were shown)."""
+        dispatcher.utter_message(
+            text=text("rejected", language),
+            buttons=[person_button(language)],
+            json_message={"type": "fallback", "reason": "none_of_these"},
+        )
+        return [
+            SlotSet("clarify_options", None),
+            SlotSet("consecutive_fallbacks", _fallback_count(tracker) + 1),
+        ]
+
     def _answer_choice(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, language: str
     ) -> list[EventType]:
         faq_id = latest_entity(tracker, "faq_id") or tracker.get_slot("faq_id")
+        if faq_id == NONE_OF_THESE:
+            return self._rejected(dispatcher, tracker, language)
         for option in tracker.get_slot("clarify_options") or []:
             if isinstance(option, dict) and option.get("faq_id") == faq_id:
                 hit = FaqHit(

@@ -12,6 +12,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "source": "Source: {url}",
         "clarify": "Did you mean one of these?",
+        "did_you_mean": "Did you mean: {question}",
+        "yes": "Yes",
+        "no": "No",
+        "none_of_these": "None of these",
+        "rejected": ("Sorry about that. Please ask again in other words, or talk to a person."),
         "low_confidence": (
             "Sorry, I couldn't find an answer to that. You can rephrase your question, "
             "or talk to a person."
@@ -33,6 +38,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "es": {
         "source": "Fuente: {url}",
         "clarify": "¿Quiso decir alguna de estas?",
+        "did_you_mean": "¿Se refiere a esta pregunta? {question}",
+        "yes": "Sí",
+        "no": "No",
+        "none_of_these": "Ninguna de estas",
+        "rejected": ("Disculpe. Vuelva a preguntar con otras palabras o hable con una persona."),
         "low_confidence": (
             "Lo siento, no encontré una respuesta. Puede reformular su pregunta "
             "o hablar con una persona."

@@ -62,16 +62,27 @@ class Settings(BaseSettings):
     # above (nprobe tuned to recall@1 >= 0.99 vs flat; knowledge_base/ann.py).
     index_kind: Literal["auto", "flat", "ivf", "hnsw"] = "auto"
     index_flat_max_rows: int = 50_000
-    # Decision thresholds (chosen with `askagency kb evaluate` on labelled data).
-    answer_threshold: float = 0.65
-    clarify_threshold: float = 0.40
+    # Decision thresholds (chosen with `askagency kb evaluate --sweep` on labelled data, applied
+    # with `--apply`; docs/quality.md). Defaults: the sweep's recommendation for the sample KB on
+    # its English development file knowledge_base/sample/eval_queries_dev.csv.
+    answer_threshold: float = 0.70
+    clarify_threshold: float = 0.45
     answer_margin: float = 0.05
-    # Also answer an in-scope question (score >= clarify_threshold) when the classifier's
-    # probability for the top FAQ leads the next different FAQ's by at least this much
-    # (knowledge_base/decision.py); 1.0 turns that rule off. Defaults: the sweep's
-    # recommendation on knowledge_base/sample/eval_queries.csv (held-out paraphrases).
-    answer_confidence: float = Field(default=0.25, ge=0.0, le=1.0)
+    # Also answer an in-scope question when the classifier's probability for the top FAQ leads
+    # the next different FAQ's by at least answer_confidence and its score is at least
+    # answer_confidence_floor (never below clarify_threshold; knowledge_base/decision.py);
+    # answer_confidence 1.0 turns that rule off.
+    answer_confidence: float = Field(default=0.20, ge=0.0, le=1.0)
+    answer_confidence_floor: float = Field(default=0.55, ge=0.0, le=1.0)
     clarify_max_options: int = 3
+    # Spelling/texting normalisation of main-language questions before search
+    # (knowledge_base/normalise.py). Off: on the development file it did not help (docs/quality.md).
+    query_normalisation: bool = False
+    # Most question variants one FAQ may have (knowledge_base/store.py: import and console).
+    max_variants: int = Field(default=50, ge=1, le=10_000)
+    # Clarify options score at least (top score - clarify_max_gap): an FAQ far below the top
+    # one is not offered; a single option left is asked as a yes/no "Did you mean ...?".
+    clarify_max_gap: float = Field(default=0.10, ge=0.0, le=1.0)
     # Per-language overrides of answer_threshold / clarify_threshold / answer_margin /
     # answer_confidence, applied by the language of the top FAQ (knowledge_base/decision.py).
     # Calibrate with `askagency kb evaluate FILE --language es --sweep`. The default is the
@@ -80,7 +91,12 @@ class Settings(BaseSettings):
     # ASKAGENCY_LANGUAGE_THRESHOLDS='{"es": {"answer_threshold": 0.6}}'.
     language_thresholds: dict[str, dict[str, float]] = Field(
         default={
-            "es": {"answer_threshold": 0.45, "clarify_threshold": 0.35, "answer_confidence": 0.45}
+            "es": {
+                "answer_threshold": 0.45,
+                "clarify_threshold": 0.35,
+                "answer_confidence": 0.45,
+                "answer_confidence_floor": 0.35,
+            }
         }
     )
     default_language: str = "en"

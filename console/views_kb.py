@@ -36,7 +36,7 @@ from console.models import Role
 from console.nav import page_context
 from knowledge_base import store
 from knowledge_base.models import ANSWER_MAX_LEN, QUESTION_MAX_LEN, FaqStatus
-from knowledge_base.store import MAX_VARIANTS
+from knowledge_base.store import max_variants
 
 readers = require_role(Role.VIEWER, Role.EDITOR)
 
@@ -123,7 +123,7 @@ def _editor_context(
         statuses=[s.value for s in FaqStatus],
         answer_limit=ANSWER_MAX_LEN,
         question_limit=QUESTION_MAX_LEN,
-        max_variants=MAX_VARIANTS,
+        max_variants=max_variants(),
         sms_single=SMS_SINGLE,
         sms_part=SMS_PART,
     )

@@ -165,13 +165,15 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
         ("answered correctly", _fmt(report.answered_correct)),
         ("answered wrongly", _fmt(report.answered_wrong)),
         ("clarify offers the right FAQ", _fmt(report.clarify_contains_expected)),
+        ("right FAQ within one click (in scope)", _fmt(report.within_one_click)),
         (
             "out-of-scope precision / recall",
             f"{_fmt(report.oos_precision)} / {_fmt(report.oos_recall)}",
         ),
         (
-            "thresholds (answer, clarify, margin)",
-            "{answer_threshold}, {clarify_threshold}, {answer_margin}".format(**report.thresholds),
+            "thresholds (answer, clarify, margin, lead, lead floor)",
+            "{answer_threshold}, {clarify_threshold}, {answer_margin}, {answer_confidence}, "
+            "{answer_confidence_floor}".format(**report.thresholds),
         ),
     ]
     for name, value in rows:
@@ -228,6 +230,8 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
         console.print(
             f"recommended: ASKAGENCY_ANSWER_THRESHOLD={best.answer_threshold:.2f} "
             f"ASKAGENCY_CLARIFY_THRESHOLD={best.clarify_threshold:.2f} "
+            f"ASKAGENCY_ANSWER_CONFIDENCE={best.answer_confidence:.2f} "
+            f"ASKAGENCY_ANSWER_CONFIDENCE_FLOOR={best.answer_confidence_floor or 0:.2f} "
             f"(correct {_fmt(best.answered_correct)}, wrong {_fmt(best.answered_wrong)}, "
             f"OOS recall {_fmt(best.oos_recall)})"
         )
@@ -248,6 +252,14 @@ def evaluate_command(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Data folder (default: settings)."
     ),
+    apply: bool = typer.Option(
+        False,
+        "--apply",
+        help="Write the recommended thresholds into the settings file (--env-file).",
+    ),
+    env_file: Path = typer.Option(
+        Path(".env"), "--env-file", help="Settings file --apply writes (default: ./.env)."
+    ),
 ) -> None:
     """Accuracy, decision rates, out-of-scope detection and a threshold sweep."""
     settings = _settings(data_dir)
@@ -257,9 +269,32 @@ def evaluate_command(
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     retriever = _retriever(settings)
-    report = evaluate(retriever, labelled, settings, sweep=sweep, language=language)
-    _print_report(report, sweep)
+    report = evaluate(retriever, labelled, settings, sweep=sweep or apply, language=language)
+    _print_report(report, sweep or apply)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(report.to_json() + "\n", encoding="utf-8")
         console.print(f"report written to {json_out}")
+    if apply:
+        _apply(report, settings, language, env_file)
+
+
+def _apply(report: EvalReport, settings: Settings, language: str | None, env_file: Path) -> None:
+    """--apply: the recommendation into the settings file (restart or reload to use it)."""
+    import os
+
+    from knowledge_base.tuning import apply_recommendation
+
+    if report.recommended is None:
+        err_console.print("[red]nothing applied: no thresholds meet the constraints[/red]")
+        raise typer.Exit(3)
+    written = apply_recommendation(report.recommended, settings, language, env_file)
+    for line in written:
+        console.print(f"applied to {env_file}: {line}")
+        name = line.split("=", 1)[0]
+        if name in os.environ:
+            err_console.print(
+                f"[yellow]{name} is also set in the environment, which wins over {env_file}"
+                "[/yellow]"
+            )
+    console.print("restart the action server for the new thresholds to take effect")

@@ -5,14 +5,19 @@ Answering needs both a high score and a clear lead over the next FAQ: two
 near-identical candidates mean the bot should ask, not guess.
 
 A second way to answer uses the retriever's classifier: a question that is in
-scope (score >= clarify_threshold) and whose top FAQ leads the next different FAQ
-by >= answer_confidence in classifier probability is answered too. Paraphrases
+scope (score >= answer_confidence_floor, itself >= clarify_threshold) and whose top
+FAQ leads the next different FAQ by >= answer_confidence in classifier probability
+is answered too. Paraphrases
 far from every stored variant score low on similarity, yet the classifier (fitted
 on all variants) often singles out their FAQ; on the sample KB's held-out queries
 this lead separates right from wrong top hits better than the score (AUC 0.87 vs
 0.84): correct direct answers rose from 18% to 31% at the same 1.1% wrong answers
 (35% at the 2% limit), and on BANKING77 from 74% to 85% at <= 2% wrong. The score
 still gates it, so out-of-scope questions keep going to a person.
+
+Clarify options are the hits within ``clarify_max_gap`` of the top score (and above
+clarify_threshold): a list whose second option is far below the first only dilutes the
+right one. One option left makes the clarify a yes/no "Did you mean ...?" (actions/faq.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ EPSILON = 1e-9
 # answer_confidence at or above this turns the confidence rule off (a lead of 1.0
 # needs a single FAQ with probability 1, which says nothing).
 CONFIDENCE_OFF = 1.0
+# Default clarify_max_gap for settings objects without one (chosen on the development files:
+# docs/quality.md).
+DEFAULT_CLARIFY_GAP = 0.10
 
 
 class DecisionSettings(Protocol):
@@ -38,9 +46,17 @@ class DecisionSettings(Protocol):
     clarify_max_options: int
     # Optional ``answer_confidence`` (float in [0, 1]): read with getattr so settings
     # objects written before it existed keep working; missing or >= 1 turns it off.
+    # Optional ``clarify_max_gap``: clarify options score at least top - gap (getattr too).
 
 
-THRESHOLD_FIELDS = ("answer_threshold", "clarify_threshold", "answer_margin", "answer_confidence")
+THRESHOLD_FIELDS = (
+    "answer_threshold",
+    "clarify_threshold",
+    "answer_margin",
+    "answer_confidence",
+    "answer_confidence_floor",
+    "clarify_max_gap",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,8 @@ class LanguageThresholds:
     answer_margin: float
     clarify_max_options: int
     answer_confidence: float | None
+    answer_confidence_floor: float | None = None
+    clarify_max_gap: float | None = None
 
 
 def thresholds_for(settings: Any, language: str | None) -> Any:
@@ -83,17 +101,40 @@ def confidence_lead(top: FaqHit, rivals: Sequence[FaqHit]) -> float:
     return top.confidence - max((h.confidence for h in rivals), default=0.0)
 
 
+def confidence_floor(settings: Any) -> float:
+    """The lowest top score the confidence rule answers at: ``answer_confidence_floor``, never
+    below clarify_threshold (a question handed off as out of scope is never answered)."""
+    floor = getattr(settings, "answer_confidence_floor", None)
+    clarify = float(settings.clarify_threshold)
+    return clarify if floor is None else max(clarify, float(floor))
+
+
+def clarify_gap(settings: Any) -> float:
+    """How far below the top score a clarify option may be (``clarify_max_gap``)."""
+    gap = getattr(settings, "clarify_max_gap", None)
+    return DEFAULT_CLARIFY_GAP if gap is None else float(gap)
+
+
+def clarify_options(ranked: Sequence[FaqHit], settings: Any) -> tuple[FaqHit, ...]:
+    """The clarify buttons: hits at or above clarify_threshold and within clarify_max_gap
+    of the top one, at most clarify_max_options (the top hit always)."""
+    floor = max(settings.clarify_threshold, ranked[0].score - clarify_gap(settings)) - EPSILON
+    options = [ranked[0], *(h for h in ranked[1:] if h.score >= floor)]
+    return tuple(options[: max(1, settings.clarify_max_options)])
+
+
 def decide(
     hits: Sequence[FaqHit],
     settings: DecisionSettings,
     translation_groups: dict[str, str] | None = None,
 ) -> Decision:
     """ANSWER when top >= answer_threshold and it leads the next *different*
-    FAQ by >= answer_margin, or when top >= clarify_threshold and its classifier
-    confidence leads every different FAQ's by >= answer_confidence; CLARIFY
+    FAQ by >= answer_margin, or when top >= answer_confidence_floor (default: the
+    clarify_threshold) and its classifier confidence leads every different FAQ's by
+    >= answer_confidence; CLARIFY
     when top >= clarify_threshold, offering the hits within reach (score >=
-    clarify_threshold) up to clarify_max_options; otherwise HANDOFF with the
-    near misses for the agent's context."""
+    clarify_threshold and >= top - clarify_max_gap) up to clarify_max_options;
+    otherwise HANDOFF with the near misses for the agent's context."""
     ranked = sorted(hits, key=lambda h: -h.score)
     if not ranked:
         return Decision(Outcome.HANDOFF, (), 0.0)
@@ -112,14 +153,12 @@ def decide(
         answer_confidence is not None
         and answer_confidence < CONFIDENCE_OFF
         and top.confidence > 0.0
-        and top.score >= settings.clarify_threshold - EPSILON
+        and top.score >= confidence_floor(settings) - EPSILON
         and confidence_lead(top, rivals) >= answer_confidence - EPSILON
     ):
         return Decision(Outcome.ANSWER, (top,), top.score)
     if top.score >= settings.clarify_threshold - EPSILON:
-        options = [h for h in ranked if h.score >= settings.clarify_threshold - EPSILON]
-        max_options = max(1, settings.clarify_max_options)
-        return Decision(Outcome.CLARIFY, tuple(options[:max_options]), top.score)
+        return Decision(Outcome.CLARIFY, clarify_options(ranked, settings), top.score)
     return Decision(
         Outcome.HANDOFF, tuple(ranked[: max(1, settings.clarify_max_options)]), top.score
     )

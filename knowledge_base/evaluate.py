@@ -7,16 +7,21 @@ Definitions (all rates are shares of *all* labelled queries unless noted):
 - top1 / top3: expected FAQ ranked first / in the first three, in-scope queries only.
 - answered_correct / answered_wrong: outcome ANSWER with the expected / any other FAQ
   (answering an out-of-scope query is wrong).
+- within_one_click: in-scope queries answered with the expected FAQ or clarified with it among
+  the options (share of in-scope queries); clarify_options_mean: buttons per clarify.
 - OOS (out of scope, label "none"): predicted OOS = outcome HANDOFF.
   precision = OOS handoffs / all handoffs; recall = OOS handoffs / OOS queries.
-- Recommended thresholds: the (answer, clarify, confidence) triple that maximises
-  answered_correct subject to answered_wrong <= 2% and OOS recall >= 80% (when the
-  file has OOS queries); among triples with the same correct answers the lowest
-  answer, then the lowest clarify threshold that still meets the constraints wins,
-  so questions the bot is unsure about get a clarify question rather than a
-  handoff; remaining ties go to the stricter confidence (1.0 = rule off).
-- The confidence axis is decide()'s second answer rule (top score >= clarify
-  threshold and classifier-probability lead >= answer_confidence). The labelled
+- Recommended thresholds: the (answer, clarify, confidence, confidence floor) settings that
+  maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 80% (when the
+  file has OOS queries); among those with the same correct answers, the most in-scope
+  questions reaching the right FAQ within one click (answered, or offered by the clarify),
+  then the lowest answer, then the lowest clarify threshold, so questions the bot is unsure
+  about get a clarify question rather than a handoff; remaining ties go to the stricter
+  confidence (1.0 = rule off).
+- The confidence axis is decide()'s second answer rule (top score >= answer_confidence_floor,
+  itself >= the clarify threshold, and classifier-probability lead >= answer_confidence):
+  its own floor lets the clarify threshold sit lower (more clarify, fewer handoffs) without
+  the classifier answering weaker matches. The labelled
   queries must be held out from the FAQ variants the classifier was fitted on, or
   the probabilities are overconfident and the recommendation too lax.
 """
@@ -38,6 +43,8 @@ from knowledge_base.decision import (
     CONFIDENCE_OFF,
     EPSILON,
     DecisionSettings,
+    clarify_gap,
+    confidence_floor,
     confidence_lead,
     decide,
     thresholds_for,
@@ -100,6 +107,8 @@ class SweepRow:
     oos_precision: float | None
     meets_constraints: bool
     answer_confidence: float = CONFIDENCE_OFF
+    within_one_click: float | None = None
+    answer_confidence_floor: float | None = None
 
 
 @dataclass
@@ -129,14 +138,17 @@ class EvalReport:
     index_version: str
     scorer: str
     seconds: float
+    within_one_click: float | None = None
+    clarify_options_mean: float | None = None
     confusions: list[Confusion] = field(default_factory=list)
     sweep: list[SweepRow] = field(default_factory=list)
     recommended: SweepRow | None = None
     recommendation_rule: str = (
         f"maximise answered_correct subject to answered_wrong <= {MAX_WRONG_RATE:.0%} and "
-        f"oos_recall >= {MIN_OOS_RECALL:.0%} (if OOS queries exist); ties: the lowest answer, "
-        "then clarify threshold that still meets the constraints (clarify rather than hand "
-        "off), then the stricter answer_confidence (1.0 = off)"
+        f"oos_recall >= {MIN_OOS_RECALL:.0%} (if OOS queries exist); ties: the most in-scope "
+        "questions with the right FAQ within one click, then the lowest answer, then clarify "
+        "threshold (clarify rather than hand off), then the stricter answer_confidence "
+        "(1.0 = off), then the lowest answer_confidence_floor"
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,15 +188,39 @@ def _signals(hits: Sequence[FaqHit]) -> tuple[float, float, float, float]:
 
 
 def _outcome_arrays(
-    signals: _Signals, answer: float, clarify: float, margin: float, confidence: float
+    signals: _Signals,
+    answer: float,
+    clarify: float,
+    margin: float,
+    confidence: float,
+    floor: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised ``decide`` (same rules) for the threshold sweep."""
     in_scope = signals.tops >= clarify - EPSILON
     answered = (signals.tops >= answer - EPSILON) & (signals.margins >= margin - EPSILON)
     if confidence < CONFIDENCE_OFF:
-        answered |= in_scope & signals.confident & (signals.leads >= confidence - EPSILON)
+        lowest = clarify if floor is None else max(clarify, floor)
+        answered |= (
+            (signals.tops >= lowest - EPSILON)
+            & signals.confident
+            & (signals.leads >= confidence - EPSILON)
+        )
     clarified = ~answered & in_scope
     return answered, clarified
+
+
+def _expected_option(
+    results: Sequence[Sequence[FaqHit]], expected: Sequence[str], max_options: int
+) -> np.ndarray:
+    """Per query, the expected FAQ's score when it is among the first ``max_options`` hits
+    (a clarify could offer it), else -inf."""
+    out = np.full(len(results), -np.inf)
+    for i, (hits, exp) in enumerate(zip(results, expected, strict=True)):
+        for hit in hits[: max(1, max_options)]:
+            if hit.faq_id == exp:
+                out[i] = hit.score
+                break
+    return out
 
 
 def _sweep(
@@ -192,36 +228,51 @@ def _sweep(
     top1_correct: np.ndarray,
     oos: np.ndarray,
     margin: float,
+    expected_option: np.ndarray | None = None,
+    gap: float = 1.0,
 ) -> list[SweepRow]:
     n = len(signals.tops)
+    in_scope = ~oos
     rows = []
-    for a in ANSWER_GRID:
-        for c in CLARIFY_GRID:
-            if c > a:
-                continue
-            for conf in CONFIDENCE_GRID:
-                answered, clarified = _outcome_arrays(signals, a, c, margin, conf)
-                handoff = ~answered & ~clarified
-                correct = float((answered & top1_correct).sum()) / n
-                wrong = float((answered & ~top1_correct).sum()) / n
-                recall = _ratio((handoff & oos).sum(), oos.sum())
-                precision = _ratio((handoff & oos).sum(), handoff.sum())
-                ok = bool(wrong <= MAX_WRONG_RATE and (recall is None or recall >= MIN_OOS_RECALL))
-                rows.append(
-                    SweepRow(
-                        a,
-                        c,
-                        float(answered.mean()),
-                        float(clarified.mean()),
-                        float(handoff.mean()),
-                        correct,
-                        wrong,
-                        recall,
-                        precision,
-                        ok,
-                        conf,
-                    )
-                )
+    combos = [
+        (a, c, conf, floor)
+        for a in ANSWER_GRID
+        for c in CLARIFY_GRID
+        if c <= a
+        for conf in CONFIDENCE_GRID
+        # The confidence rule's own floor (>= clarify); irrelevant when the rule is off.
+        for floor in ([c] if conf >= CONFIDENCE_OFF else [f for f in CLARIFY_GRID if c <= f <= a])
+    ]
+    for a, c, conf, floor in combos:
+        answered, clarified = _outcome_arrays(signals, a, c, margin, conf, floor)
+        handoff = ~answered & ~clarified
+        correct = float((answered & top1_correct).sum()) / n
+        wrong = float((answered & ~top1_correct).sum()) / n
+        recall = _ratio((handoff & oos).sum(), oos.sum())
+        precision = _ratio((handoff & oos).sum(), handoff.sum())
+        one_click = None
+        if expected_option is not None:
+            reach = np.maximum(c, signals.tops - gap) - EPSILON
+            reached = (answered & top1_correct) | (clarified & (expected_option >= reach))
+            one_click = _ratio((reached & in_scope).sum(), in_scope.sum())
+        ok = bool(wrong <= MAX_WRONG_RATE and (recall is None or recall >= MIN_OOS_RECALL))
+        rows.append(
+            SweepRow(
+                a,
+                c,
+                float(answered.mean()),
+                float(clarified.mean()),
+                float(handoff.mean()),
+                correct,
+                wrong,
+                recall,
+                precision,
+                ok,
+                conf,
+                one_click,
+                floor,
+            )
+        )
     return rows
 
 
@@ -232,10 +283,12 @@ def recommend(rows: Sequence[SweepRow]) -> SweepRow | None:
     return max(
         ok,
         key=lambda r: (
-            r.answered_correct,
+            round(r.answered_correct, 9),
+            round(r.within_one_click or 0.0, 9),
             -r.answer_threshold,
             -r.clarify_threshold,
             r.answer_confidence,
+            -(r.answer_confidence_floor or 0.0),
         ),
     )
 
@@ -278,6 +331,15 @@ def evaluate(
         if c
     ]
 
+    one_click = [
+        bool(a and t) or (c and e in [h.faq_id for h in d.hits])
+        for d, e, a, c, t in zip(
+            decisions, expected, answered, clarified, top1_correct, strict=True
+        )
+        if e != OUT_OF_SCOPE
+    ]
+    option_counts = [len(d.hits) for d, c in zip(decisions, clarified, strict=True) if c]
+
     confusion_counts: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], str] = {}
     for text, exp, got, is_answered in zip(texts, expected, top1_ids, answered, strict=True):
@@ -294,7 +356,16 @@ def evaluate(
         for (exp, got), count in confusion_counts.most_common(max_confusions)
     ]
     sweep_rows = (
-        _sweep(_Signals.of(results), top1_correct, oos, settings.answer_margin) if sweep else []
+        _sweep(
+            _Signals.of(results),
+            top1_correct,
+            oos,
+            settings.answer_margin,
+            _expected_option(results, expected, settings.clarify_max_options),
+            clarify_gap(settings),
+        )
+        if sweep
+        else []
     )
     return EvalReport(
         n_queries=n,
@@ -315,11 +386,15 @@ def evaluate(
             "clarify_threshold": settings.clarify_threshold,
             "answer_margin": settings.answer_margin,
             "answer_confidence": getattr(settings, "answer_confidence", CONFIDENCE_OFF),
+            "answer_confidence_floor": confidence_floor(settings),
             "clarify_max_options": settings.clarify_max_options,
+            "clarify_max_gap": clarify_gap(settings),
         },
         index_version=str(getattr(retriever, "version", "")),
         scorer=str(getattr(retriever, "scorer", "")),
         seconds=time.perf_counter() - started,
+        within_one_click=_ratio(sum(one_click), len(one_click)),
+        clarify_options_mean=_ratio(sum(option_counts), len(option_counts)),
         confusions=confusions,
         sweep=sweep_rows,
         recommended=recommend(sweep_rows) if sweep else None,

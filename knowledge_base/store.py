@@ -36,7 +36,21 @@ from knowledge_base.models import (
 from knowledge_base.types import FaqRecord
 
 ENTITY_FAQ = "faq"
+# Default of the ``max_variants`` setting: the most question variants one FAQ may have. Why a
+# cap: every variant is one vector and one classifier row, and a list of hundreds is more often
+# a paste error than wording. A KB that grows by accepting unanswered questions as variants
+# (or an imported intent data set: BANKING77 has up to ~160 examples per intent) raises it with
+# ASKAGENCY_MAX_VARIANTS.
 MAX_VARIANTS = 50
+
+
+def max_variants() -> int:
+    """The configured cap on variants per FAQ (setting ``max_variants``)."""
+    from askagency.config import get_settings
+
+    return int(getattr(get_settings(), "max_variants", MAX_VARIANTS))
+
+
 VARIANT_SEPARATOR = "|"  # CSV joins variants with " | ", so a variant cannot contain it
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -228,8 +242,12 @@ class FaqInput(BaseModel):
             raise ValueError("must be a list of questions")
         if not isinstance(value, list | tuple):
             return value
-        if len(value) > MAX_VARIANTS:
-            raise ValueError(f"at most {MAX_VARIANTS} variants allowed (got {len(value)})")
+        cap = max_variants()
+        if len(value) > cap:
+            raise ValueError(
+                f"at most {cap} variants allowed (got {len(value)}); "
+                "raise the max_variants setting (ASKAGENCY_MAX_VARIANTS) for larger FAQs"
+            )
         cleaned: list[str] = []
         seen: dict[str, int] = {}
         question = info.data.get("question")

@@ -29,6 +29,7 @@ TOPICS = (
     "metrics.md",
     "channels.md",
     "languages.md",
+    "quality.md",
     "security.md",
     "scale.md",
 )

@@ -56,6 +56,10 @@ AMBIGUOUS_CANDIDATES = [
     "sports equipment",
     "baby",
     "gun",
+    # Since issue #20 clarify options stay within 0.10 of the top score and the clarify
+    # threshold is 0.45, so the one-word questions above get a single "Did you mean" option
+    # or a handoff; this one still gets two.
+    "liquids rule",
 ]
 
 PAGE_TOKEN = "fb-page-token"
@@ -562,7 +566,8 @@ def test_telegram_inline_keyboard_and_button_press(
     assert keyboard_call.status == 200
     options = hooks.tracker_bot_customs(f"telegram-{chat}")[-1]["options"]
     rows = keyboard_call.json()["reply_markup"]["inline_keyboard"]
-    assert [row[0]["text"] for row in rows] == [o["title"] for o in options]
+    # The clarify's buttons are its options plus "None of these" (issue #20).
+    assert [row[0]["text"] for row in rows] == [*(o["title"] for o in options), "None of these"]
 
     press = {
         "update_id": base_update + 1,

@@ -189,8 +189,11 @@ async def test_clarify_offers_at_most_the_configured_options_as_buttons(
     message = messages[0]
     assert message["text"] == "Did you mean one of these?"
     assert message["buttons"] == [
-        {"title": f"Question faq{i}?", "payload": f'/choose_faq{{"faq_id":"faq{i}"}}'}
-        for i in range(3)
+        *(
+            {"title": f"Question faq{i}?", "payload": f'/choose_faq{{"faq_id":"faq{i}"}}'}
+            for i in range(3)
+        ),
+        {"title": "None of these", "payload": '/choose_faq{"faq_id":"-none"}'},
     ]
     assert message["custom"] == {
         "type": "clarify",
@@ -203,6 +206,42 @@ async def test_clarify_offers_at_most_the_configured_options_as_buttons(
     remembered = slot_events(events)["clarify_options"]
     assert [o["faq_id"] for o in remembered] == ["faq0", "faq1", "faq2"]
     assert remembered[0]["answer"] == "Answer faq0."
+
+
+async def test_a_single_clarify_option_is_a_yes_no_question(settings, decisions) -> None:
+    use(Decision(Outcome.CLARIFY, (hit("faq0", 0.55),), top_score=0.55))
+
+    messages, events = await run(tracker())
+
+    message = messages[0]
+    assert message["text"] == "Did you mean: Question faq0?"
+    assert message["buttons"] == [
+        {"title": "Yes", "payload": '/choose_faq{"faq_id":"faq0"}'},
+        {"title": "No", "payload": '/choose_faq{"faq_id":"-none"}'},
+    ]
+    assert message["custom"]["type"] == "clarify"
+    assert [o["faq_id"] for o in message["custom"]["options"]] == ["faq0"]
+    assert [o["faq_id"] for o in slot_events(events)["clarify_options"]] == ["faq0"]
+
+
+async def test_none_of_these_invites_a_rephrasing_and_offers_a_person(settings, decisions) -> None:
+    retriever = use(Decision(Outcome.HANDOFF))
+    t = tracker(
+        text='/choose_faq{"faq_id":"-none"}',
+        intent="choose_faq",
+        entities=[{"entity": "faq_id", "value": "-none"}],
+        slots={"clarify_options": [{"faq_id": "faq0", "answer": "x"}], "language": "en"},
+    )
+
+    messages, events = await run(t)
+
+    assert retriever.calls == []
+    assert messages[0]["custom"] == {"type": "fallback", "reason": "none_of_these"}
+    assert "other words" in messages[0]["text"]
+    assert messages[0]["buttons"] == [{"title": "Talk to a person", "payload": "/ask_human"}]
+    slots = slot_events(events)
+    assert slots["clarify_options"] is None and slots["consecutive_fallbacks"] == 1
+    assert "last_faq_id" not in slots
 
 
 def test_choose_payload_is_the_choose_faq_intent_with_a_json_entity() -> None:

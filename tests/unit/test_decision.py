@@ -37,9 +37,29 @@ def test_just_below_answer_threshold_clarifies():
 
 
 def test_small_margin_clarifies_with_both_options():
+    # 0.41 is above clarify_threshold but far below the top (default gap 0.10): not offered.
     decision = decide(hits(0.9, 0.86, 0.41, 0.39, 0.2), S())
     assert decision.outcome is Outcome.CLARIFY
-    assert [h.faq_id for h in decision.hits] == ["f0", "f1", "f2"]  # 0.39 is out of reach
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1"]
+
+
+def test_clarify_options_stay_within_the_gap_and_above_the_threshold():
+    @dataclass
+    class Gap(S):
+        clarify_max_gap: float = 0.2
+
+    decision = decide(hits(0.55, 0.50, 0.35, 0.34), Gap())
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1"]  # 0.35 < clarify 0.4
+    decision = decide(hits(0.58, 0.45, 0.38), Gap(clarify_threshold=0.3))
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1", "f2"]  # 0.38 = top - 0.2
+    decision = decide(hits(0.58, 0.37), Gap(clarify_threshold=0.3))
+    assert [h.faq_id for h in decision.hits] == ["f0"]  # 0.21 below the top
+
+
+def test_a_lone_strong_candidate_is_a_single_option_clarify():
+    decision = decide(hits(0.55, 0.30, 0.29), S())
+    assert decision.outcome is Outcome.CLARIFY
+    assert [h.faq_id for h in decision.hits] == ["f0"]  # asked as "Did you mean ...?"
 
 
 def test_clarify_options_capped():
@@ -152,3 +172,24 @@ def test_language_thresholds_apply_by_the_top_hit_language() -> None:
     assert (resolved.answer_threshold, resolved.answer_margin) == (0.45, 0.05)
     assert thresholds_for(settings, "en") is settings
     assert thresholds_for(settings, None) is settings
+
+
+def test_the_confidence_rule_has_its_own_floor():
+    """answer_confidence_floor: the classifier may answer only from that score up, while the
+    clarify threshold below it still offers the FAQ instead of handing off."""
+
+    @dataclass
+    class Floor(S):
+        answer_confidence: float = 0.2
+        answer_confidence_floor: float = 0.5
+
+    def confident(score: float) -> list[FaqHit]:
+        return [
+            FaqHit("f0", score, "q0", "a0", "en", confidence=0.9),
+            FaqHit("f1", score - 0.01, "q1", "a1", "en", confidence=0.05),
+        ]
+
+    assert decide(confident(0.52), Floor()).outcome is Outcome.ANSWER
+    assert decide(confident(0.45), Floor()).outcome is Outcome.CLARIFY
+    # Never below clarify_threshold, whatever the floor says.
+    assert decide(confident(0.35), Floor(answer_confidence_floor=0.1)).outcome is Outcome.HANDOFF

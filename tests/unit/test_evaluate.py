@@ -178,7 +178,12 @@ def test_confidence_rule_in_report_and_sweep():
     assert report.answered_correct == pytest.approx(1 / 3)  # q1 via confidence
     assert report.answered_wrong == 0  # q2 lead 0.05 -> clarify
     assert report.oos_recall == 1.0  # o1 below clarify_threshold
-    rows = {(r.answer_threshold, r.clarify_threshold, r.answer_confidence): r for r in report.sweep}
+    # Rows with the confidence rule's floor at the clarify threshold (decide()'s default).
+    rows = {
+        (r.answer_threshold, r.clarify_threshold, r.answer_confidence): r
+        for r in report.sweep
+        if r.answer_confidence_floor == r.clarify_threshold
+    }
     assert {r.answer_confidence for r in report.sweep} >= {0.25, 1.0}
     # The sweep reproduces decide(): same thresholds, same numbers.
     row = rows[(0.6, 0.4, 0.25)]
@@ -209,3 +214,17 @@ def test_with_thresholds_sets_confidence_only_when_given():
     assert with_thresholds(SC(), 0.7, 0.5, 0.3).answer_confidence == 0.3
     with pytest.raises(TypeError):
         with_thresholds(S(), 0.7, 0.5, 0.3)  # settings without the field: clear error
+
+
+def test_right_faq_within_one_click_in_report_and_sweep():
+    """In scope: q1 q2 answered right, q4 clarified with a among its options -> 3 of 5; the
+    sweep row at the same thresholds says the same."""
+    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True)
+    assert report.within_one_click == pytest.approx(3 / 5)
+    assert report.clarify_options_mean == pytest.approx(3 / 2)  # q4: a, b; o3: c
+    row = next(
+        r
+        for r in report.sweep
+        if (r.answer_threshold, r.clarify_threshold, r.answer_confidence) == (0.6, 0.4, 1.0)
+    )
+    assert row.within_one_click == pytest.approx(report.within_one_click)

@@ -337,3 +337,20 @@ def test_audit_timestamps_are_utc(db_session: Session) -> None:
     entry = db_session.scalars(select(AuditLog)).one()
     assert entry.at.tzinfo is not None
     assert before <= entry.at <= datetime.now(UTC)
+
+
+def test_the_variant_cap_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KB that grows by accepted unanswered questions (or an imported intent data set) raises
+    the cap with ASKAGENCY_MAX_VARIANTS instead of being refused at 50."""
+    from askagency.config import get_settings
+
+    many = [f"variant {i}" for i in range(120)]
+    assert "at most 50" in field_errors(variants=many)["variants"]
+    monkeypatch.setenv("ASKAGENCY_MAX_VARIANTS", "150")
+    get_settings.cache_clear()
+    try:
+        assert FaqInput.model_validate({**make_input().model_dump(), "variants": many}).variants
+        assert "at most 150" in field_errors(variants=[*many, *many])["variants"]
+    finally:
+        monkeypatch.delenv("ASKAGENCY_MAX_VARIANTS")
+        get_settings.cache_clear()

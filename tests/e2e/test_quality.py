@@ -1,0 +1,64 @@
+"""English answer-quality gate (issue #20): ``askagency kb evaluate`` on the sample KB.
+
+Like the Spanish gate in test_languages.py: the real CLI on the sample KB built by
+``kb load-sample`` + ``kb build-index``, at the default settings. The floors are what was
+measured (bench/results/quality.json, docs/quality.md), a little below so noise in the last
+digit does not fail the build, never the issue's goals that were not reached: a change that
+makes answers worse cannot land, and one that reaches the goals should raise them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import cli
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "knowledge_base" / "sample"
+
+
+def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
+    report_file = tmp_path / f"{name}.json"
+    cli(
+        data_dir,
+        "kb",
+        "evaluate",
+        str(SAMPLE / name),
+        "--language",
+        "en",
+        "--no-sweep",
+        "--json",
+        str(report_file),
+    )
+    return json.loads(report_file.read_text())
+
+
+def test_english_quality_on_the_test_file(stack_data_dir: Path, tmp_path: Path) -> None:
+    report = evaluate(stack_data_dir, tmp_path, "eval_queries.csv")
+    # Measured: top-1 77.3%, answered right 28.3% / wrong 1.1% of all queries, right FAQ within
+    # one click for 69.1% of the in-scope ones, 63 of 66 out-of-scope handed off (95.5%). The
+    # thresholds come from the development file, not this one. Issue goals not reached: right
+    # >= 70%, one click >= 95%.
+    assert report["n_in_scope"] == 291 and report["n_out_of_scope"] == 66
+    assert report["thresholds"]["answer_threshold"] == 0.70  # the dev-file calibration
+    assert report["top1"] >= 0.76, report
+    assert report["answered_correct"] >= 0.27, report
+    assert report["answered_wrong"] <= 0.02, report
+    assert report["within_one_click"] >= 0.67, report
+    assert report["oos_recall"] >= 0.93, report
+
+
+def test_english_quality_on_the_development_file(stack_data_dir: Path, tmp_path: Path) -> None:
+    report = evaluate(stack_data_dir, tmp_path, "eval_queries_dev.csv")
+    # Measured: top-1 90.3%, right 50.3% / wrong 1.9%, one click 86.8%, OOS recall 82.1%.
+    assert report["n_in_scope"] == 424 and report["n_out_of_scope"] == 162
+    assert report["top1"] >= 0.89, report
+    assert report["answered_correct"] >= 0.49, report
+    assert report["answered_wrong"] <= 0.02, report
+    assert report["within_one_click"] >= 0.85, report
+    assert report["oos_recall"] >= 0.80, report
