@@ -224,7 +224,7 @@ def copy_data_dir(source: Path, target: Path) -> None:
     """The session's KB and index without its conversations (SQLite copied consistently)."""
     for path in source.iterdir():
         if (
-            path.name == "logs"
+            path.name in ("logs", "run")  # run/: the source stack's supervisord socket and specs
             or path.name.startswith("rasa_")
             or path.suffix in (".db-wal", ".db-shm")
         ):

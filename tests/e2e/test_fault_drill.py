@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 
 from askagency.db import make_engine
 from askagency.launcher import Stack, StackConfig, http_ok, service_specs
-from tests.stack import ConsoleClient, cli, ensure_rasa_model
+from tests.stack import ConsoleClient, cli, ensure_rasa_model, signed_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -100,7 +100,7 @@ def send_until_delivered(stack: Stack, sender: str, text: str) -> tuple[int, Any
         attempts += 1
         try:
             status, body = post_json(
-                stack.cfg.rasa_url + "/webhooks/rest/webhook", {"sender": sender, "message": text}
+                stack.cfg.rasa_url + "/webhooks/rest/webhook", signed_body(sender, text)
             )
             if status != 502 and status != 503:
                 return attempts, (status, body)
