@@ -370,26 +370,37 @@ def close_ticket(
     ticket = get_ticket(session, ticket_id)
     _require_open(ticket)
     now = now or now_utc()
+    by = session.get(User, by_user_id) if by_user_id else None
+    message = _mark_closed(
+        session, ticket, resolved, by, now, "resolved" if resolved else "not resolved"
+    )
+    # The hand-back goes through the outbox, behind any pending replies.
+    message.kind = MessageKind.CLOSE.value
+    message.delivery_status = Delivery.PENDING.value
+    message.next_attempt_at = now
+    session.flush()
+    return ticket
+
+
+def _mark_closed(
+    session: Session, ticket: Ticket, resolved: bool, by: User | None, now: datetime, note: str
+) -> TicketMessage:
+    """Closes ``ticket`` and records who closed it as a system message (nothing queued)."""
     ticket.status = (Status.CLOSED_RESOLVED if resolved else Status.CLOSED_UNRESOLVED).value
     ticket.closed_at = now
     ticket.open_marker = None
-    by = session.get(User, by_user_id) if by_user_id else None
-    session.add(
-        TicketMessage(
-            ticket_id=ticket.id,
-            direction=Direction.SYSTEM.value,
-            kind=MessageKind.CLOSE.value,
-            author=by.display_name if by else "system",
-            author_id=by.id if by else None,
-            text="resolved" if resolved else "not resolved",
-            created_at=now,
-            delivery_status=Delivery.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-        )
+    message = TicketMessage(
+        ticket_id=ticket.id,
+        direction=Direction.SYSTEM.value,
+        kind=MessageKind.TEXT.value,
+        author=by.display_name if by else "system",
+        author_id=by.id if by else None,
+        text=note,
+        created_at=now,
+        attempts=0,
     )
-    session.flush()
-    return ticket
+    session.add(message)
+    return message
 
 
 def list_open(session: Session) -> list[Ticket]:
@@ -465,20 +476,8 @@ def close_as_spam(
         select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.status.in_(OPEN_STATUSES))
     ).all()
     for ticket in tickets:
-        ticket.status = Status.CLOSED_UNRESOLVED.value
-        ticket.closed_at = now
-        ticket.open_marker = None
-        session.add(
-            TicketMessage(
-                ticket_id=ticket.id,
-                direction=Direction.SYSTEM.value,
-                kind=MessageKind.TEXT.value,
-                author=by.display_name if by else "system",
-                author_id=by.id if by else None,
-                text="closed as spam (nothing sent to the citizen)",
-                created_at=now,
-                attempts=0,
-            )
+        _mark_closed(
+            session, ticket, False, by, now, "closed as spam (nothing sent to the citizen)"
         )
     session.flush()
     return sorted(t.id for t in tickets)
