@@ -42,6 +42,7 @@ from sqlalchemy import func, select
 
 from askagency.db import make_engine
 from askagency.launcher import Stack, StackConfig, http_ok, service_specs
+from handoff.models import Ticket
 from tests.stack import ConsoleClient, cli, ensure_rasa_model, signed_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -198,7 +199,14 @@ def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stac
         "Agent Dora",
         env={"ASKAGENCY_NEW_PASSWORD": PASSWORD},
     )
-    cfg = StackConfig.on_free_ports(data_dir, TOKEN, ensure_rasa_model())
+    # One ticket per phase, all from 127.0.0.1: lift the per-client open-ticket cap (tested in
+    # tests/unit/test_handoff_flood.py) as the shared stack does.
+    cfg = StackConfig.on_free_ports(
+        data_dir,
+        TOKEN,
+        ensure_rasa_model(),
+        extra_env={"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"},
+    )
     with Stack(cfg) as stack:
         console = ConsoleClient(cfg.console_url)
         console.login("dora", PASSWORD)
@@ -235,14 +243,30 @@ def analytics_user_count(data_dir: Path, senders: list[str]) -> dict[str, int]:
     return {sender: count for sender, count in rows}
 
 
+def open_ticket_id(data_dir: Path, conversation_id: str) -> int:
+    """The id of the conversation's open ticket, from the stack's database."""
+    engine = make_engine(f"sqlite:///{data_dir / 'askagency.db'}")
+    try:
+        with engine.connect() as conn:
+            ticket_id = conn.execute(
+                select(Ticket.id).where(
+                    Ticket.conversation_id == conversation_id, Ticket.open_marker.is_not(None)
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(ticket_id)
+
+
 def run_phase(stack: Stack, console: ConsoleClient, victim: str) -> tuple[Phase, dict[str, Any]]:
     phase = Phase(victim)
     citizen = f"drill-ticket-{victim}-{uuid.uuid4().hex[:6]}"
     _, result = send_until_delivered(stack, citizen, "I want to talk to a person")
     assert result and result[0] == 200, result
     handoff = (result[1][0].get("custom") or {}) if result[1] else {}
-    assert handoff.get("type") == "handoff" and handoff.get("ticket_id"), result
-    ticket_id = handoff["ticket_id"]
+    assert handoff.get("type") == "handoff", result
+    # Citizens are not told the ticket number (security review L9): read it where staff do.
+    ticket_id = open_ticket_id(stack.cfg.data_dir, citizen)
 
     stream = QuestionStream(stack, phase)
     stream.start()
