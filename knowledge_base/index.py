@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 import warnings
@@ -417,6 +418,21 @@ def prune_versions(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
     return removed
 
 
+# numpy parses .npy headers with ast.literal_eval, and CPython 3.11's AST constructor is not
+# thread-safe ("AST constructor recursion depth mismatch" when two threads load at once, as the
+# index reader test and a reload beside a request do): one loader at a time parses headers.
+_ARRAY_HEADER_LOCK = threading.Lock()
+
+
+def _load_arrays(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray], sparse.csr_matrix]:
+    # Memory-mapped: action servers on one host share these pages through the page cache.
+    vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
+    with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    lex_matrix = sparse.load_npz(folder / "lexical.npz").tocsr()
+    return vectors, arrays, lex_matrix
+
+
 def load_bundle(folder: Path | str) -> Bundle:
     """Load and verify one version folder; any problem raises IndexLoadError."""
     folder = Path(folder)
@@ -437,8 +453,8 @@ def load_bundle(folder: Path | str) -> Bundle:
             raise IndexLoadError(f"{folder}/meta.json does not list every bundle file")
         doc = json.loads((folder / "faqs.json").read_text("utf-8"))
         faqs = [FaqRecord(**{**f, "variants": tuple(f.get("variants", ()))}) for f in doc["faqs"]]
-        # Memory-mapped: action servers on one host share these pages through the page cache.
-        vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        with _ARRAY_HEADER_LOCK:
+            vectors, arrays, lex_matrix = _load_arrays(folder)
         vector_index = None
         if INDEX_FILE in meta.get("files", {}):
             chosen = meta.get("index", {})
@@ -448,9 +464,6 @@ def load_bundle(folder: Path | str) -> Bundle:
                 ef_search=int(chosen.get("ef_search", 0)),
                 mmap=True,
             )
-        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        lex_matrix = sparse.load_npz(folder / "lexical.npz").tocsr()
         bundle = Bundle(
             faqs=faqs,
             row_texts=list(doc["row_texts"]),
