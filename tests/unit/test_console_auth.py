@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 import console.auth as auth
-from askagency.clock import FakeClock, use_clock
+from askagency.clock import FakeClock
 from askagency.config import Settings
 from askagency.db import session_scope
 from console.app import create_app
@@ -30,7 +30,6 @@ from console.cli import app as users_cli
 from console.models import LoginFailure, Role, User, WebSession
 from tests.console_helpers import PASSWORD, login
 
-START = datetime(2031, 3, 4, 10, 0, tzinfo=UTC)
 ATTACKER, OWNER = "203.0.113.9", "198.51.100.7"
 ERROR = re.compile(r'<p class="error" role="alert">([^<]*)</p>')
 
@@ -48,13 +47,6 @@ async def client(tmp_settings: Settings, users: None) -> AsyncIterator[TestClien
     settings = tmp_settings.model_copy(update={"login_burst": 1000, "login_per_minute": 1000.0})
     async with TestClient(TestServer(create_app(settings))) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def clock() -> AsyncIterator[FakeClock]:
-    fake = FakeClock(START)
-    with use_clock(fake):
-        yield fake
 
 
 async def post_login(

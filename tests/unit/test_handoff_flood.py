@@ -4,7 +4,6 @@ real handoff action (rasa-sdk's own Tracker and dispatcher) on a migrated databa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,22 +12,19 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions.handoff import ActionHandoff
-from askagency.clock import FakeClock, use_clock
+from askagency.clock import FakeClock
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from handoff import conversation, service
 from handoff.models import Ticket
 
-START = datetime(2031, 3, 4, 10, 0, tzinfo=UTC)
-
 
 @pytest.fixture
-def settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def settings(db_url: str, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Settings]:
     monkeypatch.setenv("ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT", "3")
     monkeypatch.setenv("ASKAGENCY_HANDOFF_MAX_OPENED_PER_HOUR", "10")
     get_settings.cache_clear()
-    with use_clock(FakeClock(START)):
-        yield get_settings()
+    yield get_settings()
     get_settings.cache_clear()
 
 
@@ -104,7 +100,9 @@ async def test_without_a_client_key_the_conversation_is_the_key(settings: Settin
     assert all(len(key) == 64 for key in keys)  # a digest, never the number itself
 
 
-async def test_hourly_budget_caps_tickets_from_many_clients(settings: Settings) -> None:
+async def test_hourly_budget_caps_tickets_from_many_clients(
+    settings: Settings, clock: FakeClock
+) -> None:
     """Many addresses (M2, botnets) each under the per-client cap still cannot open more than
     the agency's hourly budget; the budget frees up as the hour slides."""
     for i in range(10):
@@ -112,6 +110,5 @@ async def test_hourly_budget_caps_tickets_from_many_clients(settings: Settings) 
     messages, slots = await run(ask_human("c-10", "client-10"))
     assert messages[0]["custom"]["reason"] == "handoff_limited" and not slots
     assert open_tickets() == 10
-    clock = FakeClock(START + timedelta(hours=1, seconds=1))
-    with use_clock(clock):
-        assert (await run(ask_human("c-10", "client-10")))[1]["handoff_active"] is True
+    clock.advance(hours=1, seconds=1)
+    assert (await run(ask_human("c-10", "client-10")))[1]["handoff_active"] is True
