@@ -8,12 +8,15 @@ reached at all (checked against the real server, tests/e2e/test_handoff_reserved
 channels refuse such ids when a message arrives, instead of letting the citizen hand off to a
 person whose reply could never be delivered.
 
-No dependencies: imported by the Rasa channels (Python 3.10 env) and the console alike.
+Standard library only (plus askagency.channels): imported by the Rasa channels (Python 3.10
+env) and the console alike.
 """
 
 from __future__ import annotations
 
 import re
+
+from askagency.channels import PLATFORM_CHANNELS
 
 # RFC 3986 ``pchar`` without ``%``: the characters Sanic takes literally in a path segment.
 PATH_SAFE_ID = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$")
@@ -29,7 +32,7 @@ def is_addressable(conversation_id: str) -> bool:
 # Conversation ids of the messaging platforms: ``<channel name>-<platform id>``
 # (bot/channels/platform.py). The web channels (REST, socket.io) refuse them, or a web client
 # could write into a citizen's SMS/Telegram/... conversation and receive its replies.
-PLATFORM_PREFIXES = ("sms-", "whatsapp-", "telegram-", "messenger-", "x-")
+PLATFORM_PREFIXES = tuple(f"{channel}-" for channel in PLATFORM_CHANNELS)
 
 
 def is_platform_id(conversation_id: str) -> bool:
