@@ -35,6 +35,20 @@ SID = "AC123"
 TOKEN = "auth-token"
 
 
+def sms_credentials(api: str, tmp_path: Path) -> dict[str, Any]:
+    """An SMS channel on the fake Twilio API at ``api`` with a migrated product database (the
+    shared opt-out table) and a legacy opt-out file to import."""
+    return {
+        "account_sid": SID,
+        "auth_token": TOKEN,
+        "from_number": "+15550000000",
+        "api_base_url": api,
+        "database_url": migrated_database(tmp_path),
+        "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
+        **FAST,
+    }
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for prefix in ("SMS", "WHATSAPP", "TWILIO"):
@@ -169,15 +183,7 @@ def test_stop_holds_on_every_replica_and_for_every_spelling_of_the_number(
     async def scenario() -> FakePlatform:
         fake = FakePlatform()
         api = await fake.start()
-        credentials = {
-            "account_sid": SID,
-            "auth_token": TOKEN,
-            "from_number": "+15550000000",
-            "api_base_url": api,
-            "database_url": migrated_database(tmp_path),
-            "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
-            **FAST,
-        }
+        credentials = sms_credentials(api, tmp_path)
         replica_a = SmsInput.from_credentials(credentials)
         server, base = await serve(FakeBot(), replica_a)
         url = base + "/webhooks/sms/webhook"
@@ -218,17 +224,7 @@ def test_sms_webhook_end_to_end(tmp_path: Path) -> None:
         fake = FakePlatform()
         api = await fake.start()
         bot = FakeBot()
-        channel = SmsInput.from_credentials(
-            {
-                "account_sid": SID,
-                "auth_token": TOKEN,
-                "from_number": "+15550000000",
-                "api_base_url": api,
-                "database_url": migrated_database(tmp_path),
-                "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
-                **FAST,
-            }
-        )
+        channel = SmsInput.from_credentials(sms_credentials(api, tmp_path))
         server, base = await serve(bot, channel)
         url = base + "/webhooks/sms/webhook"
         out: dict[str, Any] = {"codes": []}
@@ -376,17 +372,7 @@ def test_messages_of_one_number_are_handled_in_arrival_order(tmp_path: Path) -> 
         fake = FakePlatform()
         api = await fake.start()
         bot = FakeBot()
-        channel = SmsInput.from_credentials(
-            {
-                "account_sid": SID,
-                "auth_token": TOKEN,
-                "from_number": "+15550000000",
-                "api_base_url": api,
-                "database_url": migrated_database(tmp_path),
-                "opt_out_db": str(tmp_path / "legacy_opt_out.db"),
-                **FAST,
-            }
-        )
+        channel = SmsInput.from_credentials(sms_credentials(api, tmp_path))
         server, base = await serve(bot, channel)
         url = base + "/webhooks/sms/webhook"
         try:
