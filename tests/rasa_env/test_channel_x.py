@@ -151,21 +151,26 @@ def test_dm_bodies_with_quick_reply_options() -> None:
     assert "description" not in options[2]
 
 
+def x_channel(api: str) -> XInput:
+    """The X channel on the fake X API at ``api``."""
+    return XInput.from_credentials(
+        {
+            "consumer_key": "ck",
+            "consumer_secret": SECRET,
+            "access_token": "at",
+            "access_token_secret": "ats",
+            "api_base_url": api,
+            **FAST,
+        }
+    )
+
+
 def test_webhook_end_to_end() -> None:
     async def scenario() -> dict[str, Any]:
         fake = FakePlatform()
         api = await fake.start()
         bot = FakeBot()
-        channel = XInput.from_credentials(
-            {
-                "consumer_key": "ck",
-                "consumer_secret": SECRET,
-                "access_token": "at",
-                "access_token_secret": "ats",
-                "api_base_url": api,
-                **FAST,
-            }
-        )
+        channel = x_channel(api)
         server, base = await serve(bot, channel)
         url = base + "/webhooks/x/webhook"
         out: dict[str, Any] = {}
@@ -227,16 +232,7 @@ def test_crc_oracle_and_forged_quick_reply_never_reach_rasa() -> None:
         fake = FakePlatform()
         api = await fake.start()
         bot = FakeBot()
-        channel = XInput.from_credentials(
-            {
-                "consumer_key": "ck",
-                "consumer_secret": SECRET,
-                "access_token": "at",
-                "access_token_secret": "ats",
-                "api_base_url": api,
-                **FAST,
-            }
-        )
+        channel = x_channel(api)
         server, base = await serve(bot, channel)
         url = base + "/webhooks/x/webhook"
         out: dict[str, Any] = {}
