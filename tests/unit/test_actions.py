@@ -31,6 +31,7 @@ from actions.faq import ActionAnswerFaq, choose_payload
 from actions.feedback import ActionFeedback
 from askagency.config import Settings, get_settings
 from knowledge_base.types import Decision, FaqHit, Outcome
+from tests.unit.action_calls import faq_call
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -535,27 +536,7 @@ def test_action_server_process_starts_without_an_index_and_answers(tmp_path: Pat
                 assert time.monotonic() < deadline, "action server did not become healthy"
                 time.sleep(0.3)
 
-        call = {
-            "next_action": "action_answer_faq",
-            "sender_id": "citizen-1",
-            "version": "3.6.21",
-            "domain": {},
-            "tracker": {
-                "sender_id": "citizen-1",
-                "slots": {},
-                "latest_message": {
-                    "text": "can I bring a knife",
-                    "intent": {"name": "ask_question", "confidence": 0.9},
-                    "entities": [],
-                    "metadata": {"language": "en"},
-                },
-                "events": [],
-                "paused": False,
-                "followup_action": None,
-                "active_loop": {},
-                "latest_action_name": "action_listen",
-            },
-        }
+        call = faq_call("can I bring a knife")
         # The review's L1 test: a forged tracker from anyone who can reach the port.
         forged = {
             **call,

@@ -35,6 +35,7 @@ from console.app import create_app
 from knowledge_base.decision import decide
 from knowledge_base.index import build_bundle, save_bundle
 from tests.console_helpers import login
+from tests.unit.action_calls import faq_call
 from tests.unit.kb_tiny import TINY_KB, shared_embedder
 from tests.unit.test_actions import FakeHandle, FakeRetriever, hit, tracker
 from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
@@ -145,30 +146,6 @@ def action_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], str]]:
     assert not_json == [], not_json[:5]
     records = [json.loads(line) for line in lines]
     assert any(r["logger"] == "actions.server" for r in records), lines[:20]
-
-
-def faq_call(question: str) -> dict[str, Any]:
-    return {
-        "next_action": "action_answer_faq",
-        "sender_id": "citizen-1",
-        "version": "3.6.21",
-        "domain": {},
-        "tracker": {
-            "sender_id": "citizen-1",
-            "slots": {},
-            "latest_message": {
-                "text": question,
-                "intent": {"name": "ask_question", "confidence": 0.9},
-                "entities": [],
-                "metadata": {"language": "en"},
-            },
-            "events": [],
-            "paused": False,
-            "followup_action": None,
-            "active_loop": {},
-            "latest_action_name": "action_listen",
-        },
-    }
 
 
 @pytest.mark.slow
