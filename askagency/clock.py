@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 # Not ``datetime.UTC``: the custom Rasa channels import this module on Python 3.10.
 UTC = timezone.utc  # noqa: UP017
@@ -40,11 +40,6 @@ def now_utc() -> datetime:
     if value.tzinfo is None:
         raise ValueError("the installed clock returned a naive datetime")
     return value.astimezone(UTC)
-
-
-def today_utc() -> date:
-    """Today's date in UTC, from the installed clock."""
-    return now_utc().date()
 
 
 def installed_clock() -> Clock:

@@ -403,11 +403,6 @@ def _mark_closed(
     return message
 
 
-def list_open(session: Session) -> list[Ticket]:
-    """Open tickets, high priority first, then oldest first (who waited longest)."""
-    return list_page(session, "open", limit=None).tickets
-
-
 @dataclass(frozen=True)
 class TicketPage:
     tickets: list[Ticket]
@@ -526,7 +521,3 @@ def claim(session: Session, message_id: int, lease_s: float, now: datetime | Non
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
-
-
-def list_closed(session: Session, limit: int = 100) -> list[Ticket]:
-    return list_page(session, "closed", limit=limit).tickets

@@ -20,7 +20,6 @@ from actions.messages import person_button, text
 from askagency.client_address import (
     DEFAULT_TRUSTED_PROXIES,
     Network,
-    client_address,
     parse_networks,
 )
 from askagency.conversation_ids import RULE, is_addressable, is_platform_id
@@ -95,7 +94,3 @@ def too_long_body(size: int) -> dict[str, Any]:
 def server_metadata(metadata: dict[str, Any] | None, address: str) -> dict[str, Any]:
     """Client metadata with ``is_external`` dropped and ``client_key`` set by the server."""
     return client_metadata(metadata, signer().client_key(address or "unknown"))
-
-
-def address_of(peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
-    return client_address(peer, forwarded_for, trusted)
