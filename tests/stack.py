@@ -153,15 +153,16 @@ def stack_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
+# Every test client is on 127.0.0.1, and the web channels key clients by address (client_key),
+# so they would all share one open-ticket cap: test stacks lift it. The cap itself is tested in
+# tests/unit/test_handoff_flood.py.
+NO_TICKET_CAP_ENV = {"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"}
+
+
 @pytest.fixture(scope="session")
 def stack(stack_data_dir: Path) -> Iterator[Stack]:
-    # Every test client is on 127.0.0.1, so once the web channels key clients by address
-    # (client_key) they would all share one open-ticket cap: the shared stack lifts it; the
-    # cap itself is tested in tests/unit/test_handoff_flood.py.
     cfg = StackConfig.on_free_ports(
-        stack_data_dir,
-        model_path=ensure_rasa_model(),
-        extra_env={"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"},
+        stack_data_dir, model_path=ensure_rasa_model(), extra_env=NO_TICKET_CAP_ENV
     )
     with Stack(cfg) as running:
         yield running

@@ -43,7 +43,13 @@ from sqlalchemy import func, select
 from askagency.db import make_engine
 from askagency.launcher import Stack, StackConfig, http_ok, service_specs
 from handoff.models import Ticket
-from tests.stack import ConsoleClient, cli, ensure_rasa_model, signed_body
+from tests.stack import (
+    NO_TICKET_CAP_ENV,
+    ConsoleClient,
+    cli,
+    ensure_rasa_model,
+    signed_body,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -199,13 +205,9 @@ def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stac
         "Agent Dora",
         env={"ASKAGENCY_NEW_PASSWORD": PASSWORD},
     )
-    # One ticket per phase, all from 127.0.0.1: lift the per-client open-ticket cap (tested in
-    # tests/unit/test_handoff_flood.py) as the shared stack does.
+    # One ticket per phase, all from 127.0.0.1.
     cfg = StackConfig.on_free_ports(
-        data_dir,
-        TOKEN,
-        ensure_rasa_model(),
-        extra_env={"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"},
+        data_dir, TOKEN, ensure_rasa_model(), extra_env=NO_TICKET_CAP_ENV
     )
     with Stack(cfg) as stack:
         console = ConsoleClient(cfg.console_url)
