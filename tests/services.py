@@ -64,17 +64,16 @@ def pg_admin(sql: str, url: str = PG_URL) -> None:
 
 
 @contextmanager
-def fresh_schema(prefix: str = "t") -> Iterator[str]:
+def fresh_schema(prefix: str = "t", url: str = PG_URL) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a new, empty schema, dropped afterwards: tests
-    share the server's ``test`` database without seeing each other's tables."""
+    share the server's ``test`` database without seeing each other's tables. ``url`` may name
+    another driver (Rasa's env has psycopg2 and SQLAlchemy 1.4, so no askagency.db here)."""
     import uuid
 
-    from sqlalchemy import text
+    from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
-    from askagency.db import make_engine
-
-    admin = make_engine(PG_URL)
+    admin = create_engine(url)
     try:
         with admin.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -85,7 +84,7 @@ def fresh_schema(prefix: str = "t") -> Iterator[str]:
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield f"{url}?options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

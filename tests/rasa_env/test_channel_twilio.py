@@ -398,28 +398,14 @@ def test_messages_of_one_number_are_handled_in_arrival_order(tmp_path: Path) -> 
 def test_the_opt_out_list_works_on_postgresql_from_rasas_env() -> None:
     """The scale profile: Rasa (SQLAlchemy 1.4, psycopg2) reads the same table the app env
     migrates, given the app's ``postgresql+psycopg://`` URL."""
-    import uuid
-
-    from sqlalchemy import MetaData, create_engine, text
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy import MetaData, create_engine
 
     from askagency.opt_out import database_url, define_table
-    from tests.services import PG_URL, unavailable
+    from tests.services import PG_URL, fresh_schema
 
     url = database_url({"ASKAGENCY_DATABASE_URL": PG_URL})
     assert url.startswith("postgresql+psycopg2://")
-    admin = create_engine(url)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        unavailable(f"PostgreSQL is unreachable at {PG_URL}: {exc}")
-    schema = f"optout_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = f"{url}?options=-csearch_path%3D{schema}"
-    try:
+    with fresh_schema("optout", url) as scoped:
         define_table(MetaData()).create(create_engine(scoped))  # the migration's table
         replica_a, replica_b = OptOutList(scoped), OptOutList(scoped)
         replica_a.opt_out("sms", "+15551234567")
@@ -429,7 +415,3 @@ def test_the_opt_out_list_works_on_postgresql_from_rasas_env() -> None:
         assert not replica_a.is_opted_out("sms", "+15551234567")
         replica_a.close()
         replica_b.close()
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
