@@ -5,9 +5,10 @@
   expansion in credentials.yml stops the server when a variable is unset, so a newcomer without
   platform accounts could not start ``make run``; reading the environment here avoids that. A
   channel whose secret is missing stays mounted and rejects every webhook with 403.
-* :class:`TtlSet` / :class:`TtlMap`: in-memory, per-process memory with expiry, used to drop
-  platform redeliveries (the same message id is processed once) and to remember the options a
-  citizen can pick by number.
+* :class:`TtlSet` / :class:`TtlMap`: in-memory, per-process memory with expiry, behind the
+  channels' state of the embedded profile (bot/channels/shared_state.py :class:`LocalState`).
+* :class:`Choice`, :func:`choices_of`, :func:`numbered_list`: the options a citizen can pick
+  by number (kept per conversation by bot/channels/choices.py).
 * :func:`split_text`: long answers split between words to a platform's length limit.
 * :func:`user_text`: typed text never reaches Rasa as an intent shortcut (``/intent{...}``).
 """
@@ -269,39 +270,6 @@ class TtlSet:
 class Choice:
     title: str
     payload: str
-
-
-class PendingChoices:
-    """The options last shown to a conversation as a numbered list, so "2" selects option 2.
-
-    Valid for the citizen's next message only (any other reply clears them) and for
-    ``ttl_s`` seconds.
-    """
-
-    def __init__(self, ttl_s: float = 3600.0) -> None:
-        self._map: TtlMap[list[Choice]] = TtlMap(ttl_s)
-
-    def remember(self, conversation_id: str, choices: list[Choice]) -> None:
-        if choices:
-            self._map.set(conversation_id, choices)
-        else:
-            self._map.pop(conversation_id)
-
-    def resolve(self, conversation_id: str, text: str) -> str | None:
-        """The payload the reply selects (by number or exact title), or None; either way the
-        pending options are used up."""
-        choices = self._map.pop(conversation_id)
-        if not choices:
-            return None
-        answer = text.strip().rstrip(".)").strip()
-        if answer.isdigit() and len(answer) <= 3:
-            index = int(answer) - 1
-            return choices[index].payload if 0 <= index < len(choices) else None
-        folded = answer.casefold()
-        for choice in choices:
-            if choice.title.strip().casefold() == folded:
-                return choice.payload
-        return None
 
 
 def numbered_list(titles: Sequence[str]) -> str:

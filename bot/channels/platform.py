@@ -29,12 +29,12 @@ from sanic.response import HTTPResponse
 
 from askagency.channels import log_ref, platform_message_id
 from bot.channels.buttons import EXPIRED_TEXT, ButtonTokens
+from bot.channels.choices import PendingChoices
 from bot.channels.common import (
     MAX_BODY_BYTES,
     Incoming,
     Option,
     Parsed,
-    PendingChoices,
     log_ignored,
     resolve_options,
     user_text,
@@ -56,6 +56,7 @@ COMMON_OPTIONS = (
     # and X for hours); ids seen in this window are dropped. Shared by the replicas through
     # Redis when configured (bot/channels/shared_state.py), else per process.
     Option("dedup_ttl_s", 86400.0, float),
+    # How long options sent as a numbered list can be picked by number (shared like the ids).
     Option("choices_ttl_s", 3600.0, float),
     # How long a button shown on a platform can be pressed (its token is kept this long).
     Option("button_ttl_s", 7 * 86400.0, float),
@@ -75,7 +76,7 @@ class PlatformInput(InputChannel):
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or resolve_options(self.env_prefixes, {}, self.all_options())
         self.state = state_for(shared_redis_url(None))
-        self.choices = PendingChoices(float(self.config["choices_ttl_s"]))
+        self.choices = PendingChoices(self.state, self.name(), float(self.config["choices_ttl_s"]))
         self.buttons = ButtonTokens(self.name(), self.state, float(self.config["button_ttl_s"]))
         self.http = PlatformHttp(
             self.name(),

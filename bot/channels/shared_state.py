@@ -14,7 +14,9 @@ state serves all replicas:
   in one MULTI/EXEC transaction;
 * platform message ids: ``SET NX PX``, true only for the first replica that sees the id;
 * button tokens (bot/channels/buttons.py): ``SET PX`` / ``GET``, so a button sent by one
-  replica works when the platform delivers the press to another.
+  replica works when the platform delivers the press to another;
+* numbered choices (bot/channels/choices.py): ``SET PX`` / ``GETDEL`` (Redis 6.2 or later), so
+  the "2" a citizen texts back selects option 2 whichever replica receives it, and only once.
 
 Every key has a TTL (a bucket's: the time to refill it completely, after which it equals a new
 one), so Redis holds only what is still needed. Keys contain a hash of the sender, address and
@@ -104,7 +106,7 @@ def digest(*parts: str) -> str:
 
 
 class State(Protocol):
-    """The three operations the limiter and the channels need; ``now`` is wall-clock seconds."""
+    """The operations the limiter and the channels need; ``now`` is wall-clock seconds."""
 
     def take(self, key: str, rate: float, burst: float, now: float) -> bool:
         """Takes one token of bucket ``key`` (``rate`` tokens/s up to ``burst``)."""
@@ -120,6 +122,10 @@ class State(Protocol):
 
     def recall(self, key: str) -> str | None:
         """The value kept under ``key``, or None when there is none (or it expired)."""
+
+    def pop(self, key: str) -> str | None:
+        """Like :meth:`recall`, and removes the value in the same step: of two callers (two
+        replicas) popping the same key at once, only one gets it."""
 
 
 class _Lru(OrderedDict[str, Any]):
@@ -138,7 +144,8 @@ class _Lru(OrderedDict[str, Any]):
 class LocalState:
     """State of this process only (the embedded profile, and the fallback while Redis is down)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # expiry of first_seen / remember (tests pass a fake clock)
         self._buckets = _Lru()
         self._hits = _Lru()
         self._seen: dict[float, TtlSet] = {}
@@ -166,7 +173,7 @@ class LocalState:
         with self._lock:
             seen = self._seen.get(ttl_s)
             if seen is None:
-                seen = self._seen[ttl_s] = TtlSet(ttl_s)
+                seen = self._seen[ttl_s] = TtlSet(ttl_s, clock=self.clock)
             return seen.add(key)
 
     def remember(self, key: str, value: str, ttl_s: float) -> None:
@@ -176,7 +183,7 @@ class LocalState:
                     kept.pop(key)
             kept = self._kept.get(ttl_s)
             if kept is None:
-                kept = self._kept[ttl_s] = TtlMap(ttl_s, max_entries=MAX_KEYS)
+                kept = self._kept[ttl_s] = TtlMap(ttl_s, max_entries=MAX_KEYS, clock=self.clock)
             kept.set(key, value)
 
     def recall(self, key: str) -> str | None:
@@ -184,6 +191,14 @@ class LocalState:
             for kept in self._kept.values():
                 value = kept.get(key)
                 if value is not None:
+                    return value
+            return None
+
+    def pop(self, key: str) -> str | None:
+        with self._lock:
+            for kept in self._kept.values():
+                value = kept.pop(key)
+                if value is not None:  # remember keeps a key under one TTL only
                     return value
             return None
 
@@ -296,6 +311,16 @@ class RedisState:
 
         # While Redis is down, what this replica kept meanwhile is still found.
         return self._call(remote, lambda: self.fallback.recall(key))
+
+    def pop(self, key: str) -> str | None:
+        name = self._key("kept", key)
+
+        def remote(client: Any) -> str | None:
+            raw = client.getdel(name)  # atomic: one replica gets the value, the others None
+            return None if raw is None else raw.decode()
+
+        # As recall: while Redis is down, what this replica kept meanwhile is still found.
+        return self._call(remote, lambda: self.fallback.pop(key))
 
 
 _shared: dict[tuple[str, str], RedisState] = {}

@@ -8,11 +8,11 @@ import logging
 import pytest
 from channel_kit import FakePlatform, free_port
 
+from bot.channels.choices import PendingChoices
 from bot.channels.common import (
     Choice,
     ConfigError,
     Option,
-    PendingChoices,
     TtlMap,
     TtlSet,
     language_tag,
@@ -22,6 +22,7 @@ from bot.channels.common import (
     user_text,
 )
 from bot.channels.http import PlatformHttp, RetryPolicy
+from bot.channels.shared_state import LocalState
 
 OPTIONS = (Option("token"), Option("attempts", 3, int), Option("replies", True, bool))
 
@@ -72,7 +73,7 @@ def test_ttl_map_get_pop_and_expiry() -> None:
 
 
 def test_pending_choices_select_by_number_or_title_once() -> None:
-    choices = PendingChoices()
+    choices = PendingChoices(LocalState(), "sms")
     options = [Choice("Lighter in carry-on", "/a"), Choice("Lighter in checked bag", "/b")]
     choices.remember("sms-1", options)
     assert choices.resolve("sms-1", " 2 ") == "/b"
@@ -81,6 +82,8 @@ def test_pending_choices_select_by_number_or_title_once() -> None:
     assert choices.resolve("sms-1", "lighter IN carry-on") == "/a"
     choices.remember("sms-1", options)
     assert choices.resolve("sms-1", "7") is None  # out of range
+    choices.remember("sms-1", options)
+    assert choices.resolve("sms-1", "²") is None  # a digit, not a number (found by fuzzing)
     choices.remember("sms-1", options)
     assert choices.resolve("sms-1", "something else") is None
     assert choices.resolve("sms-1", "1") is None  # a different reply cleared them

@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.channels import messenger, telegram, twilio, x
-from bot.channels.common import Parsed, PendingChoices, split_text, user_text
+from bot.channels.choices import PendingChoices
+from bot.channels.common import Choice, Parsed, split_text, user_text
+from bot.channels.shared_state import LocalState
 from bot.channels.sms import keyword_of, segment_rule
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -230,5 +232,8 @@ def test_sms_parts_fit_one_segment(text: str) -> None:
 def test_text_helpers_never_raise(text: str, opted_out: bool) -> None:
     assert not user_text(text).strip().startswith("/")
     keyword_of(text, opted_out)
-    choices = PendingChoices()
+    choices = PendingChoices(LocalState(), "sms")
     assert choices.resolve("c", text) is None
+    choices.remember("c", [Choice("Yes", "/a"), Choice(text, "/b")])
+    assert choices.resolve("c", text) in (None, "/a", "/b")
+    assert choices.resolve("c", "1") is None  # used up by the reply, whatever it was

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import redis
 from channel_kit import CLARIFY_BUTTONS, FAST, FakeBot, FakePlatform, migrated_database, serve
+from redis_kit import REDIS, require_redis
 
 from askagency.opt_out import OptOutList, normalise_number
+from bot.channels import platform
 from bot.channels.common import split_text
+from bot.channels.shared_state import RedisState
 from bot.channels.sms import (
     Keyword,
     gsm7_length,
@@ -289,6 +294,60 @@ def test_sms_webhook_end_to_end(tmp_path: Path) -> None:
     assert bodies[5].startswith("You said: thanks") and bodies[5].endswith("thanks (1/2)")
     assert bodies[6].endswith("thanks (2/2)")
     assert len(bodies) == 7 and all(len(b) <= 160 for b in bodies)
+
+
+def test_a_number_texted_back_to_another_replica_selects_the_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two SMS replicas behind a load balancer sharing Redis (the scale profile): replica A
+    sends the numbered options, the citizen's "2" reaches replica B, which selects option 2;
+    the options are then used up on both."""
+    require_redis()
+    prefix = f"askagency-test:{uuid.uuid4().hex}"
+    url = f"redis://{REDIS[0]}:{REDIS[1]}/2"
+    # Each replica its own connection, as two processes; a test prefix (platform.py asks
+    # state_for for the configured Redis).
+    monkeypatch.setattr(platform, "state_for", lambda _url: RedisState(url, prefix))
+
+    async def scenario() -> tuple[FakeBot, FakePlatform]:
+        fake = FakePlatform()
+        api = await fake.start()
+        bot = FakeBot()
+        credentials = sms_credentials(api, tmp_path)
+        replicas = [SmsInput.from_credentials(credentials) for _ in range(2)]
+        servers = [await serve(bot, replica) for replica in replicas]
+        try:
+            async with aiohttp.ClientSession() as http:
+                for sid, text, index in (
+                    ("SMR1", "options", 0),
+                    ("SMR2", "2", 1),
+                    ("SMR3", "2", 0),
+                ):
+                    webhook = servers[index][1] + "/webhooks/sms/webhook"
+                    form = {"MessageSid": sid, "From": "+15551112222", "To": "+1", "Body": text}
+                    body, headers = _signed(webhook, form)
+                    async with http.post(webhook, data=body, headers=headers) as resp:
+                        assert resp.status == 200
+                    await replicas[index].drain()
+        finally:
+            for (server, _), replica in zip(servers, replicas, strict=True):
+                await server.close()
+                await replica.http.close()
+            await fake.stop()
+        return bot, fake
+
+    try:
+        bot, fake = asyncio.run(scenario())
+        stored = redis.Redis.from_url(url).keys(f"{prefix}:*")
+    finally:
+        client = redis.Redis.from_url(url)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+    assert [m.text for m in bot.seen] == ["options", CLARIFY_BUTTONS[1]["payload"], "2"]
+    bodies = [r.form()["Body"] for r in fake.requests]
+    assert bodies[0].endswith("2. Can I pack a lighter in checked bags?\n3. Torch lighters")
+    assert bodies[1:] == ["You said: " + CLARIFY_BUTTONS[1]["payload"], "You said: 2"]
+    assert all(b"15551112222" not in key for key in stored)
 
 
 def test_whatsapp_addresses_and_a_configured_public_url(tmp_path: Path) -> None:
