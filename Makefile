@@ -46,6 +46,7 @@ $(RASA_VENV)/.installed: requirements-rasa.txt
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed
 	@scripts/ensure-dictionaries.sh
+	@scripts/ensure-haproxy.sh
 
 # --- Rasa model: retrained only when its inputs change -----------------------------------------
 $(MODELS)/.trained: $(RASA_VENV)/.installed $(RASA_INPUTS)

@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     # (askagency/secrets.py). There is deliberately no fixed default: it would be public.
     rasa_token: str = ""
     # Interface Rasa listens on under `make run`. Only loopback is safe with Rasa's HTTP API on
-    # the same listener; put deploy/proxy.py (public paths only) in front for the internet.
+    # the same listener; put HAProxy (python -m askagency.loadbalancer) in front for the internet.
     rasa_interface: str = "127.0.0.1"
     # Origins (scheme://host[:port]) whose pages may call Rasa from a browser: the pages that
     # embed the widget. Empty: the console's own origin (its demo page). "*" is refused.

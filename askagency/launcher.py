@@ -12,8 +12,9 @@ line to the terminal with a coloured name prefix so there is one place to look.
 Two profiles, same code: ``embedded`` (default: SQLite everywhere, one process of each kind)
 and ``scale`` (``--profile scale``, see deploy/ and docs/scale.md): PostgreSQL for the KB,
 analytics and Rasa's tracker store, a Redis lock store, the RabbitMQ event broker, N Rasa
-replicas and M action servers, each group behind a round-robin proxy (deploy/proxy.py) on the
-ports the embedded profile uses, so channels and the console do not notice the difference.
+replicas and M action servers behind HAProxy (askagency/loadbalancer.py, deploy/haproxy/), which
+listens on the ports the embedded profile uses, so channels and Rasa do not notice the
+difference; the console reaches Rasa's API on a loopback-only port of the same balancer.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from askagency import loadbalancer
 from askagency.clock import now_utc
 from askagency.config import PROJECT_ROOT, Settings, get_settings
+from askagency.loadbalancer import BalancerPorts
 from askagency.secrets import (
     ACTION_SECRET_ENV,
     RASA_TOKEN_SECRET,
@@ -75,7 +78,6 @@ COLOURS = {
 }
 EMBEDDED_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.yml"
 # What the action servers' balancer forwards: Rasa's action calls and the probes.
-ACTIONS_PATHS = ["/webhook", "/health", "/ready"]
 SCALE_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.scale.yml"
 
 
@@ -148,8 +150,10 @@ class ScaleConfig:
     """
 
     database_url: str  # KB, analytics, handoff tables (SQLAlchemy URL, PostgreSQL)
-    rasa_ports: list[int]  # one per Rasa replica, behind the proxy on StackConfig.rasa_port
-    action_ports: list[int]  # one per action server, behind the proxy on StackConfig.action_port
+    rasa_ports: list[int]  # one per Rasa replica, behind HAProxy on StackConfig.rasa_port
+    action_ports: list[int]  # one per action server, behind HAProxy on StackConfig.action_port
+    rasa_api_port: int = 5006  # HAProxy's loopback-only frontend to Rasa's HTTP API (console)
+    lb_stats_port: int = 8404  # HAProxy's loopback /stats and /metrics
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
     pg_user: str = "postgres"
@@ -193,6 +197,8 @@ class ScaleConfig:
             database_url=database_url if database_url.startswith("postgresql") else default_url,
             rasa_ports=[free_port() for _ in range(rasa_replicas)],
             action_ports=[free_port() for _ in range(action_replicas)],
+            rasa_api_port=int(env.get("ASKAGENCY_RASA_API_PORT", "5006")),
+            lb_stats_port=int(env.get("ASKAGENCY_LB_STATS_PORT", "8404")),
             pg_host=host,
             pg_port=port,
             pg_user=user,
@@ -221,6 +227,8 @@ class ScaleConfig:
             database_url=database_url,
             rasa_ports=[free_port() for _ in range(replicas)],
             action_ports=[free_port() for _ in range(replicas)],
+            rasa_api_port=free_port(),
+            lb_stats_port=free_port(),
             pg_host=server.host or "127.0.0.1",
             pg_port=server.port or 5432,
             pg_user=server.username or "postgres",
@@ -270,8 +278,9 @@ class StackConfig:
     model_path: Path
     log_dir: Path
     with_console: bool = True
-    # Interface of the Rasa server(s); anything but loopback needs a strong token and a proxy
-    # that forwards only the public paths (deploy/proxy.py).
+    # Where channels reach Rasa: Rasa's own interface in the embedded profile (anything but
+    # loopback needs a strong token and a proxy that forwards only the public paths); HAProxy's
+    # public frontend in the scale profile, whose replicas listen on loopback.
     rasa_interface: str = "127.0.0.1"
     # Rasa's --cors: the widget's origins; empty = the console's own (loopback) origin.
     cors_origins: list[str] = field(default_factory=list)
@@ -336,7 +345,25 @@ class StackConfig:
 
     @property
     def rasa_url(self) -> str:
+        """Where channels post: Rasa, or the scale profile's public balancer."""
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def rasa_api_url(self) -> str:
+        """Rasa's HTTP API (token-protected): Rasa itself, or the balancer's loopback-only
+        frontend in the scale profile (the public one forwards only channels)."""
+        if self.scale is not None:
+            return f"http://127.0.0.1:{self.scale.rasa_api_port}"
+        return self.rasa_url
+
+    def balancer_ports(self) -> BalancerPorts:
+        assert self.scale is not None, "only the scale profile has a load balancer"
+        return BalancerPorts(
+            bind=f"{self.rasa_interface}:{self.rasa_port}",
+            rasa_api_port=self.scale.rasa_api_port,
+            actions_port=self.action_port,
+            stats_port=self.scale.lb_stats_port,
+        )
 
     @property
     def action_url(self) -> str:
@@ -369,7 +396,7 @@ def _common_env(cfg: StackConfig) -> dict[str, str]:
         # after 320 concurrent turns was 878-883 MB instead of 916 MB (docs/scale.md).
         "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
         "ASKAGENCY_DATA_DIR": str(cfg.data_dir),
-        "ASKAGENCY_RASA_URL": cfg.rasa_url,
+        "ASKAGENCY_RASA_URL": cfg.rasa_api_url,
         "ASKAGENCY_RASA_TOKEN": cfg.rasa_token,
         "ASKAGENCY_ACTION_SERVER_PORT": str(cfg.action_port),
         "ASKAGENCY_CONSOLE_PORT": str(cfg.console_port),
@@ -421,7 +448,8 @@ def _rasa_spec(
             "run",
             "--enable-api",
             "--interface",
-            cfg.rasa_interface,
+            # Scale replicas are reached through the balancer only.
+            cfg.rasa_interface if cfg.scale is None else "127.0.0.1",
             "--port",
             str(port),
             "--credentials",
@@ -441,22 +469,42 @@ def _rasa_spec(
     )
 
 
-def _proxy_spec(
-    name: str, port: int, upstream_ports: list[int], health_path: str, allow: list[str]
-) -> ServiceSpec:
-    """A round-robin proxy on loopback; ``allow``: the path prefixes it forwards (["*"]: all,
-    for the internal Rasa balancer the console reaches the HTTP API through)."""
-    argv = [sys.executable, "-m", "deploy.proxy", "--listen", f"127.0.0.1:{port}"]
-    for upstream in upstream_ports:
-        argv += ["--upstream", f"http://127.0.0.1:{upstream}"]
-    argv += ["--allow-all"] if allow == ["*"] else [a for p in allow for a in ("--allow", p)]
+def _balancer_spec(cfg: StackConfig) -> ServiceSpec:
+    """HAProxy in front of the replicas (deploy/haproxy/haproxy.cfg, written into the run folder
+    by :func:`prepare_balancer`). Ready when its public ``/health`` says a Rasa replica is up."""
+    ports = cfg.balancer_ports()
+    run_dir = cfg.data_dir / "run"
     return ServiceSpec(
-        name=name,
-        argv=argv,
-        # Through the proxy to an upstream: ready means the path works end to end.
-        health_url=f"http://127.0.0.1:{port}{health_path}",
-        env={**OFFLINE_ENV, "PYTHONPATH": str(PROJECT_ROOT)},
+        name="lb",
+        argv=loadbalancer.command(
+            [run_dir / f"haproxy-{t.name}" for t in loadbalancer.SCALE_CONFIGS]
+        ),
+        health_url=ports.health_url,
+        env={**ports.env(run_dir)},
+        ready_timeout_s=60.0,
+        start_secs=2,
     )
+
+
+def prepare_balancer(cfg: StackConfig) -> None:
+    """Writes HAProxy's configuration for this stack's replicas and has HAProxy check it."""
+    assert cfg.scale is not None
+    run_dir = cfg.data_dir / "run"
+    upstreams = {
+        "rasa": [
+            loadbalancer.Upstream(f"rasa-{i}", port)
+            for i, port in enumerate(cfg.scale.rasa_ports, 1)
+        ],
+        "actions": [
+            loadbalancer.Upstream(f"actions-{i}", port)
+            for i, port in enumerate(cfg.scale.action_ports, 1)
+        ],
+    }
+    try:
+        configs = loadbalancer.write_configs(upstreams, run_dir, loadbalancer.SCALE_CONFIGS)
+        loadbalancer.check_config(configs, cfg.balancer_ports().env(run_dir))
+    except loadbalancer.LoadBalancerError as exc:
+        raise StartupError(str(exc)) from exc
 
 
 def _console_spec(cfg: StackConfig, env: dict[str, str]) -> ServiceSpec:
@@ -485,16 +533,13 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
                 _actions_spec(f"actions-{i}", port, env)
                 for i, port in enumerate(scale.action_ports, 1)
             ),
-            _proxy_spec(
-                "actions-lb", cfg.action_port, scale.action_ports, "/health", ACTIONS_PATHS
-            ),
             _analytics_spec(cfg, env),
             *(
                 _rasa_spec(cfg, f"rasa-{i}", port, SCALE_ENDPOINTS, env)
                 for i, port in enumerate(scale.rasa_ports, 1)
             ),
-            # Internal (loopback, like the replicas): the console needs Rasa's HTTP API.
-            _proxy_spec("rasa-lb", cfg.rasa_port, scale.rasa_ports, "/", ["*"]),
+            # After the replicas: its readiness is "a Rasa replica passes the checks".
+            _balancer_spec(cfg),
         ]
     if cfg.with_console and console_available():
         specs.append(_console_spec(cfg, env))
@@ -675,6 +720,7 @@ class Stack:
                 os.chmod(folder, 0o700)
         if self.cfg.scale is not None:
             prepare_scale(self.cfg.scale)
+            prepare_balancer(self.cfg)
         try:
             specs = service_specs(self.cfg)
             self.specs = {spec.name: spec for spec in specs}
@@ -998,7 +1044,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  Console      : {cfg.console_url}/console")
     secret = cfg.data_dir / "secrets" / RASA_TOKEN_SECRET
     if secret.exists() and secret.read_text().strip() == cfg.rasa_token:
-        print(f"  Rasa API     : {cfg.rasa_url} (token in {secret}, mode 0600)")
+        print(f"  Rasa API     : {cfg.rasa_api_url} (token in {secret}, mode 0600)")
+    if cfg.scale is not None:
+        print(
+            f"  Balancer     : HAProxy, stats {cfg.balancer_ports().stats_csv_url[:-4]}, "
+            f"Prometheus http://127.0.0.1:{cfg.scale.lb_stats_port}/metrics"
+        )
     print(f"  Supervisor   : {stack.socket_path} (crashed processes are restarted)")
     print("  Press Ctrl-C to stop.\n", flush=True)
     code = 0

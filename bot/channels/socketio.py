@@ -18,6 +18,13 @@ and binds the socket to that conversation: the socket joins only its room, and i
 only to that conversation (a message must name it as ``session_id``; any other is refused). Messages
 over ``max_message_chars`` get the "too long" reply without reaching Rasa; packets over
 ``askagency.limits.MAX_WEB_BODY_BYTES`` are refused by the socket.io server itself.
+
+Several Rasa replicas (the scale profile): a widget's socket lives on the replica it connected
+to, but an agent reply or a turn may be processed by another. When the channels share a Redis
+(:func:`bot.channels.shared_state.shared_redis_url`: the scale profile's, or ``redis_url`` in
+the channel's ``rate_limit:`` block) the server uses python-socketio's ``AsyncRedisManager``:
+every emit to a room is published on the Redis channel :data:`SOCKETIO_CHANNEL` and delivered by
+whichever replica holds that room's sockets. Without Redis, rooms are this process's own.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from askagency.limits import MAX_WEB_BODY_BYTES
 from bot import action_guard
@@ -45,6 +52,9 @@ from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import ALLOW, SILENT, RateLimiter, client_ip, limiter_for, notice
 
 logger = logging.getLogger(__name__)
+
+# Redis pub/sub channel of the replicas' socket.io servers (pub/sub ignores Redis db numbers).
+SOCKETIO_CHANNEL = "askagency-socketio"
 
 # Custom-action failures answer the citizen instead of leaving them without a reply.
 action_guard.install()
@@ -90,11 +100,23 @@ class SocketIOInput(RasaSocketIOInput):
         return SocketIOOutput(self.sio, self.bot_message_evt)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        limiter = self.limiter or limiter_for(None)
+        redis_url = limiter.limits.redis_url
         # cors_allowed_origins=[] leaves CORS to Sanic (Rasa's --cors), as the stock channel does.
         sio = AsyncServer(
-            async_mode="sanic", cors_allowed_origins=[], max_http_buffer_size=MAX_WEB_BODY_BYTES
+            async_mode="sanic",
+            cors_allowed_origins=[],
+            max_http_buffer_size=MAX_WEB_BODY_BYTES,
+            # An emit is delivered by this replica first, then published: with Redis down the
+            # widgets connected here still get their replies (python-socketio logs the failure).
+            client_manager=AsyncRedisManager(
+                redis_url,
+                channel=SOCKETIO_CHANNEL,
+                redis_options={"socket_connect_timeout": 1.0},
+            )
+            if redis_url
+            else None,
         )
-        limiter = self.limiter or limiter_for(None)
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 

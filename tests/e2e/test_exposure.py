@@ -1,11 +1,11 @@
 """What the running stack exposes (security review H3, L9, L11, L12), against the real Rasa,
-console and deploy/proxy.py:
+console and HAProxy with deploy/haproxy/haproxy.cfg (``python -m askagency.loadbalancer``):
 
 * Rasa's HTTP API takes the data folder's generated token, not the published
   ``askagency-dev-token``; the token is in a 0600 file and not on any command line;
 * a CORS preflight from a foreign site is not allowed (it was ``--cors "*"``);
-* the public proxy forwards the webhooks and socket.io to the real Rasa and answers 404 for the
-  HTTP API, ``/`` and ``/version``, whatever token or path trick comes with the request;
+* the public balancer forwards the webhooks and socket.io to the real Rasa and answers 404 for
+  the HTTP API, ``/`` and ``/version``, whatever token or path trick comes with the request;
 * databases and logs the stack creates are readable by their user only.
 """
 
@@ -87,21 +87,23 @@ def test_cors_preflight_from_a_foreign_site_is_not_allowed(stack: Stack) -> None
 
 
 @pytest.fixture(scope="module")
-def public_proxy(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """deploy/proxy.py with its default (public) allow-list in front of the real Rasa, as
-    docs/channels.md tells an agency to expose the channels."""
+def public_balancer(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """HAProxy's public frontend in front of the real Rasa, started as docs/channels.md tells
+    an agency to expose the channels of ``make run``."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("public-proxy") / "proxy.log"
-    log = open(log_path, "wb")  # noqa: SIM115 (closed in finally)
+    run_dir = tmp_path_factory.mktemp("public-balancer")
+    log = open(run_dir / "haproxy.log", "wb")  # noqa: SIM115 (closed in finally)
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "deploy.proxy",
+            "askagency.loadbalancer",
             "--listen",
             f"127.0.0.1:{port}",
-            "--upstream",
-            stack.cfg.rasa_url,
+            "--rasa-port",
+            str(stack.cfg.rasa_port),
+            "--run-dir",
+            str(run_dir),
         ],
         cwd=PROJECT_ROOT,
         env={**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(PROJECT_ROOT)},
@@ -111,8 +113,10 @@ def public_proxy(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while not http_ok(url + "/_proxy/health"):
-            assert proc.poll() is None and time.monotonic() < deadline, "proxy did not start"
+        while not http_ok(url + "/health"):
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                "HAProxy did not start: " + (run_dir / "haproxy.log").read_text()
+            )
             time.sleep(0.2)
         yield url
     finally:
@@ -121,8 +125,8 @@ def public_proxy(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
         log.close()
 
 
-def test_public_proxy_forwards_channels_and_hides_the_rasa_api(
-    stack: Stack, public_proxy: str
+def test_public_balancer_forwards_channels_and_hides_the_rasa_api(
+    stack: Stack, public_balancer: str
 ) -> None:
     token = stack.cfg.rasa_token
     refused = [
@@ -137,18 +141,19 @@ def test_public_proxy_forwards_channels_and_hides_the_rasa_api(
         ("GET", f"/webhooks/rest/%2e%2e/%2e%2e/conversations/x/tracker?token={token}"),
     ]
     for method, path in refused:
-        status, headers, body = request(public_proxy + path, method)
+        status, headers, body = request(public_balancer + path, method)
         assert status == 404, (method, path, status, body[:200])
-        assert b"Rasa" not in body and "aiohttp" not in headers.get("Server", "")
+        assert b"Rasa" not in body and "Server" not in headers
     # Rasa is really there: the same paths answer directly on its (loopback) listener.
     assert request(f"{stack.cfg.rasa_url}/version")[0] == 200
     # The channels go through: a citizen's REST turn and the widget's socket.io handshake.
-    replies = RestClient(public_proxy).send(f"exposure-{uuid.uuid4().hex[:8]}", "hello")
+    replies = RestClient(public_balancer).send(f"exposure-{uuid.uuid4().hex[:8]}", "hello")
     assert replies and replies[0].get("text"), replies
-    status, _headers, body = request(public_proxy + "/socket.io/?EIO=4&transport=polling")
+    status, _headers, body = request(public_balancer + "/socket.io/?EIO=4&transport=polling")
     assert status == 200 and b"sid" in body, body[:200]
-    health = json.loads(request(public_proxy + "/_proxy/health")[2])
-    assert stack.cfg.rasa_url not in json.dumps(health)  # no upstream addresses
+    # Its own health answer names no upstream.
+    status, _headers, body = request(public_balancer + "/health")
+    assert status == 200 and str(stack.cfg.rasa_port).encode() not in body
 
 
 def test_console_exposes_no_versions_or_api_map(stack: Stack) -> None:

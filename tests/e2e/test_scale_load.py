@@ -1,8 +1,8 @@
-"""Correctness under load on the scale profile (issue 10).
+"""Correctness under load on the scale profile (issues 10 and 18).
 
 Starts the real scale profile (askagency.launcher, ``ScaleConfig``): two Rasa replicas with the
-PostgreSQL tracker store, the Redis lock store and the RabbitMQ event broker behind the
-round-robin proxy, two action servers behind theirs, and the analytics consumer reading
+PostgreSQL tracker store, the Redis lock store and the RabbitMQ event broker, two action
+servers, all behind the real HAProxy (deploy/haproxy/), and the analytics consumer reading
 RabbitMQ into PostgreSQL. Then 50 citizens talk at once, 10 questions each, and:
 
 * every message gets exactly one reply, and it is the answer to *that* question;
@@ -10,6 +10,11 @@ RabbitMQ into PostgreSQL. Then 50 citizens talk at once, 10 questions each, and:
 * two messages of one conversation arriving at both replicas at the same moment are processed
   one after the other (the lock store), never interleaved;
 * every user and bot event of the tracker store is in the analytics tables, none twice.
+
+State that must not live in one replica (issue 18): a widget connected through the balancer gets
+agent replies whichever replica sends them (socket.io's Redis manager); a Telegram button shown
+by one replica works when pressed on the other; STOP texted to one replica holds on the other;
+a replica killed with SIGKILL mid-load costs no more than the turns it was working on.
 
 It runs against PostgreSQL, Redis and RabbitMQ on 127.0.0.1, in its own databases and queue,
 dropped afterwards. Where a service is unreachable it skips with the reason, unless CI is set.
@@ -36,8 +41,27 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from askagency.config import PROJECT_ROOT
-from askagency.db import make_engine
-from askagency.launcher import ScaleConfig, Stack, StackConfig
+from askagency.db import make_engine, session_scope
+from askagency.launcher import ScaleConfig, Stack, StackConfig, http_ok
+from askagency.loadbalancer import server_stats
+from console.models import Role, User
+from handoff import service
+from handoff.delivery import Backoff, DeliveryWorker
+from handoff.rasa_api import RasaClient
+from tests.e2e.test_channels import (
+    AMBIGUOUS_CANDIDATES,
+    LAPTOP,
+    TG_SECRET,
+    TG_TOKEN,
+    TW_FROM,
+    TW_SID,
+    TW_TOKEN,
+    PlatformFake,
+    Webhooks,
+    new_number,
+    tg_message,
+)
+from tests.e2e.test_handoff import SocketCitizen
 from tests.services import PG_URL, delete_queue, pg_admin, require_postgres, unavailable
 from tests.stack import cli, ensure_rasa_model, signed_body
 
@@ -83,8 +107,11 @@ class ScaleStack:
     app_db_url: str
     questions: list[tuple[str, str]]  # (question, the FAQ it gets when asked alone)
 
+    platforms: PlatformFake
+
     @property
     def url(self) -> str:
+        """The balancer's public frontend, where channels post."""
         return self.stack.cfg.rasa_url
 
     def replica_urls(self) -> list[str]:
@@ -93,9 +120,19 @@ class ScaleStack:
 
     def tracker_events(self, sender: str) -> list[dict[str, Any]]:
         data = _get_json(
-            f"{self.url}/conversations/{sender}/tracker?token={self.stack.cfg.rasa_token}"
+            f"{self.stack.cfg.rasa_api_url}/conversations/{sender}/tracker"
+            f"?token={self.stack.cfg.rasa_token}"
         )
         return data["events"]
+
+    def balancer_stats(self) -> dict[tuple[str, str], dict[str, str]]:
+        return server_stats(self.stack.cfg.balancer_ports().stats_csv_url)
+
+    def webhooks_on(self, replica: int) -> Webhooks:
+        """Signs platform webhooks and posts them straight to one replica."""
+        hooks = Webhooks(self.stack)
+        hooks.base = self.replica_urls()[replica]
+        return hooks
 
 
 def _answered_alone(base_url: str) -> list[tuple[str, str]]:
@@ -120,6 +157,8 @@ def _answered_alone(base_url: str) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack]:
     _require_services()
+    platforms = PlatformFake()
+    platforms.start()
     suffix = uuid.uuid4().hex[:8]
     app_db, tracker_db, queue = f"askagency_load_{suffix}", f"askagency_trk_{suffix}", ""
     app_db_url = make_url(PG_URL).set(database=app_db).render_as_string(hide_password=False)
@@ -131,15 +170,26 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         cli(data_dir, "kb", "build-index", env=env)
         queue = f"askagency_load_{suffix}"
         scale = ScaleConfig.for_database(app_db_url, tracker_db, queue)
+        platform_env = {
+            "ASKAGENCY_TWILIO_ACCOUNT_SID": TW_SID,
+            "ASKAGENCY_TWILIO_AUTH_TOKEN": TW_TOKEN,
+            "ASKAGENCY_TWILIO_API_BASE_URL": platforms.url,
+            "ASKAGENCY_SMS_FROM_NUMBER": TW_FROM,
+            "ASKAGENCY_TELEGRAM_BOT_TOKEN": TG_TOKEN,
+            "ASKAGENCY_TELEGRAM_SECRET_TOKEN": TG_SECRET,
+            "ASKAGENCY_TELEGRAM_API_BASE_URL": platforms.url,
+        }
         cfg = StackConfig.on_free_ports(
             data_dir,
             model_path=ensure_rasa_model(),
             with_console=False,
             scale=scale,
+            extra_env=platform_env,
         )
         with Stack(cfg) as stack:
-            yield ScaleStack(stack, app_db_url, _answered_alone(stack.cfg.rasa_url))
+            yield ScaleStack(stack, app_db_url, _answered_alone(stack.cfg.rasa_url), platforms)
     finally:
+        platforms.stop()
         if queue:
             delete_queue(queue)
         for name in (app_db, tracker_db):
@@ -211,10 +261,14 @@ def test_fifty_conversations_on_two_replicas(scale_stack: ScaleStack) -> None:
         ):
             _assert_one_answer(reply, faq_id, f"{sender} message {j}")
 
-    # Both replicas and both action servers took part (round-robin through the proxies).
-    for proxy_url in (scale_stack.url, f"http://127.0.0.1:{scale_stack.stack.cfg.action_port}"):
-        upstreams = _get_json(f"{proxy_url}/_proxy/health")["upstreams"]
-        assert len(upstreams) == 2 and all(u["requests"] > 0 for u in upstreams), upstreams
+    # Both replicas and both action servers took part (HAProxy's own counters).
+    stats = scale_stack.balancer_stats()
+    for backend, servers in (
+        ("rasa", ("rasa-1", "rasa-2")),
+        ("actions", ("actions-1", "actions-2")),
+    ):
+        sessions = {name: int(stats[(backend, name)]["stot"]) for name in servers}
+        assert all(n > 0 for n in sessions.values()), (backend, sessions)
 
     # The shared tracker store holds each conversation in the order sent, one reply per turn.
     trackers = {s: scale_stack.tracker_events(s) for s in senders}
@@ -276,7 +330,7 @@ def test_fifty_conversations_on_two_replicas(scale_stack: ScaleStack) -> None:
 
 
 def test_a_replica_going_away_loses_no_message(scale_stack: ScaleStack) -> None:
-    """The proxy retries a refused connection on the other replica; the conversation goes on
+    """HAProxy retries a refused connection on the other replica; the conversation goes on
     where it was, because its tracker lives in PostgreSQL, not in the stopped process."""
     sender = f"failover-{uuid.uuid4().hex[:6]}"
     plan = _plan(scale_stack.questions, 3)[:4]
@@ -289,8 +343,7 @@ def test_a_replica_going_away_loses_no_message(scale_stack: ScaleStack) -> None:
         assert [t for t, _ in turns] == [q for q, _ in plan]
     finally:
         scale_stack.stack.restart("rasa-2")
-    health = _get_json(f"{scale_stack.url}/_proxy/health")
-    assert sum(u["failures"] for u in health["upstreams"]) >= 1
+    _wait_replica_up(scale_stack, "rasa-2")
 
 
 def test_scale_profile_refuses_a_sqlite_database(tmp_path: Path) -> None:
@@ -309,7 +362,7 @@ def _status(base_url: str, sender: str, message: str) -> int:
 
 
 def test_abuse_limits_are_shared_by_the_replicas(scale_stack: ScaleStack) -> None:
-    """Through the round-robin proxy consecutive messages alternate between the replicas; the
+    """Through the balancer (round robin) consecutive messages alternate between the replicas; the
     limits live in Redis (bot/channels/shared_state.py), so the service as a whole allows one
     sender burst (15 by default), not one per replica, and the third identical text is noticed
     although no single replica saw it three times."""
@@ -325,3 +378,199 @@ def test_abuse_limits_are_shared_by_the_replicas(scale_stack: ScaleStack) -> Non
         statuses = list(pool.map(lambda q: _status(scale_stack.url, sender, q), questions))
     allowed = statuses.count(200)
     assert 15 <= allowed <= 17 and statuses.count(429) == 24 - allowed, statuses
+
+
+def _wait_replica_up(scale_stack: ScaleStack, name: str, timeout: float = 420.0) -> None:
+    """Until replica ``name`` answers and HAProxy sends it traffic again (a Rasa replica loads
+    its model for a minute or more on two busy cores)."""
+    index = int(name.rsplit("-", 1)[1]) - 1
+    url = scale_stack.replica_urls()[index] + "/webhooks/rest/"
+    deadline = time.monotonic() + timeout
+    while not (http_ok(url) and scale_stack.balancer_stats()[("rasa", name)]["status"] == "UP"):
+        assert time.monotonic() < deadline, (
+            f"{name} did not come back: {scale_stack.stack.tail(name)}"
+        )
+        time.sleep(1.0)
+
+
+def test_the_public_port_forwards_channels_only(scale_stack: ScaleStack) -> None:
+    """H3 on the scale profile: the balancer's public frontend hides Rasa's HTTP API; the
+    console's loopback frontend has it."""
+    token = scale_stack.stack.cfg.rasa_token
+    path = f"/conversations/x/tracker?token={token}"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _get_json(scale_stack.url + path)
+    assert refused.value.code == 404
+    assert _get_json(scale_stack.stack.cfg.rasa_api_url + path)["sender_id"] == "x"
+    assert http_ok(scale_stack.url + "/health")
+
+
+def _agent(db_url: str) -> int:
+    with session_scope(db_url) as session:
+        user = User(
+            username=f"agent-{uuid.uuid4().hex[:8]}",
+            display_name="Agent Ada",
+            password_hash="not-used",
+            role=Role.AGENT.value,
+            languages=["en"],
+            active=True,
+            failed_logins=0,
+        )
+        session.add(user)
+        session.flush()
+        return int(user.id)
+
+
+async def test_a_widget_gets_agent_replies_sent_through_either_replica(
+    scale_stack: ScaleStack,
+) -> None:
+    """The widget's socket lives on the replica the balancer chose; an agent reply is sent by
+    whichever replica the console's request reaches. One reply goes out through each replica,
+    so one of them is always the other replica: both must reach the widget."""
+    import aiohttp
+
+    citizen = SocketCitizen(scale_stack.url)  # through HAProxy, as a browser connects
+    await citizen.connect()
+    try:
+        await citizen.say("I want to talk to a person")
+        handoff = await citizen.next()
+        assert handoff["custom"]["type"] == "handoff", handoff
+        agent = _agent(scale_stack.app_db_url)
+        texts = ["Reply sent through replica 1", "Reply sent through replica 2"]
+        with session_scope(scale_stack.app_db_url) as session:
+            ticket = service.open_ticket_for(session, citizen.session_id)
+            assert ticket is not None and ticket.channel == "socketio"
+            for text in texts:
+                service.add_agent_reply(session, ticket.id, agent, text)
+        async with aiohttp.ClientSession() as http:
+            for replica_url in scale_stack.replica_urls():
+                client = RasaClient(http, replica_url, scale_stack.stack.cfg.rasa_token)
+                worker = DeliveryWorker(client, Backoff(1.0, 8.0), db_url=scale_stack.app_db_url)
+                assert await worker.run_once() == 1  # one message per ticket per round
+        received = [await citizen.next(timeout=30), await citizen.next(timeout=30)]
+        assert [m["text"] for m in received] == texts
+        assert all(m["custom"]["type"] == "agent_message" for m in received)
+    finally:
+        await citizen.sio.disconnect()
+
+
+def test_a_telegram_button_works_when_pressed_on_the_other_replica(
+    scale_stack: ScaleStack,
+) -> None:
+    fake = scale_stack.platforms
+    first, second = scale_stack.webhooks_on(0), scale_stack.webhooks_on(1)
+    chat, update = new_number(), new_number()
+    ambiguous = next(
+        q
+        for q in AMBIGUOUS_CANDIDATES
+        if (send(scale_stack.url, f"probe-{uuid.uuid4().hex[:8]}", q)[0].get("custom") or {}).get(
+            "type"
+        )
+        == "clarify"
+    )
+    assert first.telegram(tg_message(update, chat, ambiguous)) == 200
+    (keyboard,) = fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat))
+    rows = keyboard.json().get("reply_markup", {}).get("inline_keyboard") or []
+    assert len(rows) >= 2, (ambiguous, keyboard.json())
+    press = {
+        "update_id": update + 1,
+        "callback_query": {
+            "id": f"cq-{chat}",
+            "from": {"id": chat, "is_bot": False, "language_code": "en"},
+            "message": {"message_id": 1, "chat": {"id": chat, "type": "private"}},
+            "data": rows[0][0]["callback_data"],
+        },
+    }
+    assert second.telegram(press) == 200  # the token was issued by the first replica
+    answer = fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat), count=2)
+    text = answer[1].json()["text"]
+    assert "expired" not in text.lower(), text
+    customs = [
+        (e.get("data") or {}).get("custom") or {}
+        for e in scale_stack.tracker_events(f"telegram-{chat}")
+        if e.get("event") == "bot"
+    ]
+    assert customs[-1].get("type") == "faq_answer", customs
+
+
+def test_stop_texted_to_one_replica_holds_on_the_other(scale_stack: ScaleStack) -> None:
+    fake = scale_stack.platforms
+    first, second = scale_stack.webhooks_on(0), scale_stack.webhooks_on(1)
+    number = f"+1555{new_number() % 10**7:07d}"
+    assert first.twilio("sms", number, f"SM{uuid.uuid4().hex}", "STOP") == 200
+    (confirmation,) = fake.wait(lambda c: c.to() == number)
+    assert "unsubscribed" in confirmation.form()["Body"]
+    assert second.twilio("sms", number, f"SM{uuid.uuid4().hex}", LAPTOP) == 200
+    time.sleep(3)
+    assert len(fake.matching(lambda c: c.to() == number)) == 1  # nothing more was sent
+    assert [
+        e for e in scale_stack.tracker_events(f"sms-{number[1:]}") if e["event"] == "user"
+    ] == []
+
+
+def _wait_dead(pid: int) -> float:
+    """The moment process ``pid`` is a zombie or gone (its sockets closed)."""
+    status = Path(f"/proc/{pid}/status")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            state = next(ln for ln in status.read_text().splitlines() if ln.startswith("State:"))
+        except (OSError, StopIteration):
+            return time.monotonic()
+        if "Z" in state.split()[1]:
+            return time.monotonic()
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} survived SIGKILL for 30 s")
+
+
+def test_a_replica_killed_mid_load_costs_only_its_turns_in_flight(scale_stack: ScaleStack) -> None:
+    """SIGKILL of a Rasa replica while four citizens keep asking: the balancer stops sending it
+    work, supervisord restarts it, and at most the turns it held when it died fail."""
+    import os
+    import signal
+    import threading
+
+    workers = 4
+    questions = scale_stack.questions
+    stop = threading.Event()
+    outcomes: list[tuple[float, float, bool]] = []  # started, ended, answered
+    lock = threading.Lock()
+
+    def citizen(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            question, faq_id = questions[(7 * n + i) % len(questions)]
+            i += 1
+            began = time.monotonic()
+            try:
+                replies = send(scale_stack.url, f"kill-{n}-{uuid.uuid4().hex[:6]}", question)
+                ok = (replies[0].get("custom") or {}).get("faq_id") == faq_id
+            except (urllib.error.URLError, OSError):
+                ok = False
+            with lock:
+                outcomes.append((began, time.monotonic(), ok))
+
+    threads = [threading.Thread(target=citizen, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(5)
+        pid = scale_stack.stack.procs["rasa-2"].pid
+        os.kill(pid, signal.SIGKILL)
+        # The kernel tears a large process down over some milliseconds; until its sockets are
+        # closed a request can still be handed to it. Gone = a zombie or no process at all.
+        dead_at = _wait_dead(pid)
+        time.sleep(15)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(180)
+    failed = [(b, e) for b, e, ok in outcomes if not ok]
+    after = [ok for b, _e, ok in outcomes if b > dead_at]
+    print(f"\n{len(outcomes)} turns, {len(failed)} failed, {len(after)} after the kill")
+    assert after and all(after[-10:]), "turns after the kill must be answered"
+    # Only turns that were running on the replica when it died may fail.
+    assert len(failed) <= workers, failed
+    assert all(b <= dead_at for b, _e in failed), (dead_at, failed)
+    _wait_replica_up(scale_stack, "rasa-2")
+    assert send(scale_stack.replica_urls()[1], f"back-{uuid.uuid4().hex[:6]}", questions[0][0])

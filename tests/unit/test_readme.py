@@ -26,29 +26,30 @@ def test_readme_is_up_to_date_with_docs() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_topic_page_becomes_a_level_two_section_with_root_links() -> None:
+def test_the_index_takes_each_pages_title_and_opening_sentence() -> None:
     page = "\n".join(
         [
-            "# Title",
-            "See ![shot](screenshots/a.png), [sec](security.md#abuse), [top](#x),",
-            "[code](../bot/lock_store.py) and [web](https://example.org/a.md).",
+            "# Title of the page",
+            "",
+            "*(a note)*",
+            "",
+            "First sentence, with a [link](x.md). Second sentence.",
+            "still the first paragraph.",
+            "",
             "## Part",
-            "```bash",
-            "# a shell comment, not a heading; [kept](screenshots/b.png)",
-            "```",
-            "#### Deep",
         ]
     )
-    assert _builder().topic_section(page).split("\n") == [
-        "## Title",
-        "See ![shot](docs/screenshots/a.png), [sec](docs/security.md#abuse), [top](#x),",
-        "[code](bot/lock_store.py) and [web](https://example.org/a.md).",
-        "### Part",
-        "```bash",
-        "# a shell comment, not a heading; [kept](screenshots/b.png)",
-        "```",
-        "##### Deep",
-    ]
+    assert _builder().page_summary(page) == (
+        "Title of the page",
+        "First sentence, with a [link](x.md).",
+    )
+
+
+def test_the_readme_is_a_front_page_that_links_every_topic() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 300
+    for name in _builder().TOPICS:
+        assert f"](docs/{name})" in readme, name
 
 
 def test_every_topic_page_is_in_the_readme() -> None:

@@ -1,23 +1,20 @@
-"""The launcher's process plan (embedded and scale profile, the environment its children get)
-and the scale profile's round-robin proxy (deploy/proxy.py)."""
+"""The launcher's process plan (embedded and scale profile, the environment its children get).
+The scale profile's load balancer itself: tests/unit/test_loadbalancer.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from askagency.launcher import (
     EMBEDDED_ENDPOINTS,
     SCALE_ENDPOINTS,
     ScaleConfig,
     StackConfig,
-    free_port,
     service_specs,
 )
-from deploy.proxy import create_app, parse_listen
+from askagency.loadbalancer import INTERNAL_CONFIG, PUBLIC_CONFIG
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/askagency"
 
@@ -50,48 +47,61 @@ def test_embedded_profile_is_unchanged(tmp_path: Path) -> None:
     assert "ASKAGENCY_DATABASE_URL" not in specs[0].env
 
 
-def test_scale_profile_runs_replicas_behind_proxies(tmp_path: Path) -> None:
-    scale = ScaleConfig(database_url=PG, rasa_ports=[7001, 7002, 7003], action_ports=[7101, 7102])
+def test_scale_profile_runs_replicas_behind_haproxy(tmp_path: Path) -> None:
+    scale = ScaleConfig(
+        database_url=PG,
+        rasa_ports=[7001, 7002, 7003],
+        action_ports=[7101, 7102],
+        rasa_api_port=7200,
+        lb_stats_port=7300,
+    )
     specs = {s.name: s for s in service_specs(_cfg(tmp_path, scale))}
     assert list(specs) == [
         "actions-1",
         "actions-2",
-        "actions-lb",
         "analytics",
         "rasa-1",
         "rasa-2",
         "rasa-3",
-        "rasa-lb",
+        "lb",
     ]
     for i, port in enumerate([7001, 7002, 7003], 1):
         argv = specs[f"rasa-{i}"].argv
         assert argv[argv.index("--port") + 1] == str(port)
         assert argv[argv.index("--endpoints") + 1] == str(SCALE_ENDPOINTS)
-    # Channels and Rasa's action endpoint see one address each, as in the embedded profile.
-    assert specs["rasa-lb"].argv[-7:] == [
-        "--upstream",
-        "http://127.0.0.1:7001",
-        "--upstream",
-        "http://127.0.0.1:7002",
-        "--upstream",
-        "http://127.0.0.1:7003",
-        "--allow-all",  # internal (loopback): the console reaches Rasa's HTTP API through it
+        # Replicas are reached through the balancer only, whatever the public interface.
+        assert argv[argv.index("--interface") + 1] == "127.0.0.1"
+    # One HAProxy: the public frontend on the usual port, the internal ones on loopback.
+    lb = specs["lb"]
+    run_dir = tmp_path / "run"
+    assert lb.argv[1:] == [
+        "-db",
+        "-f",
+        str(run_dir / f"haproxy-{PUBLIC_CONFIG.name}"),
+        "-f",
+        str(run_dir / f"haproxy-{INTERNAL_CONFIG.name}"),
     ]
-    assert specs["actions-lb"].argv[-6:] == [
-        "--allow",
-        "/webhook",
-        "--allow",
-        "/health",
-        "--allow",
-        "/ready",
-    ]
-    assert "127.0.0.1:5005" in specs["rasa-lb"].argv
-    assert "127.0.0.1:5055" in specs["actions-lb"].argv
+    assert lb.env["ASKAGENCY_LB_BIND"] == "127.0.0.1:5005"
+    assert lb.env["ASKAGENCY_LB_ACTIONS_PORT"] == "5055"
+    assert lb.env["ASKAGENCY_LB_RASA_API_PORT"] == "7200"
+    assert lb.health_url == "http://127.0.0.1:5005/health"
     env = specs["rasa-1"].env
+    # Rasa's action endpoint is the balancer; the console reaches Rasa's API on its loopback port.
     assert env["ASKAGENCY_ACTION_URL"] == "http://127.0.0.1:5055/webhook"
+    assert env["ASKAGENCY_RASA_URL"] == "http://127.0.0.1:7200"
     assert env["ASKAGENCY_DATABASE_URL"] == PG and env["ASKAGENCY_PG_DB"] == "askagency_tracker"
     assert env["ASKAGENCY_REDIS_PORT"] == "6379" and env["ASKAGENCY_AMQP_QUEUE"]
     assert specs["analytics"].argv[-2:] == ["--source", "rabbitmq"]
+
+
+def test_a_published_scale_profile_publishes_only_the_balancer(tmp_path: Path) -> None:
+    scale = ScaleConfig(database_url=PG, rasa_ports=[7001], action_ports=[7101])
+    cfg = _cfg(tmp_path, scale)
+    cfg.rasa_interface = "0.0.0.0"  # noqa: S104 (what an operator sets to publish)
+    specs = {s.name: s for s in service_specs(cfg)}
+    assert specs["lb"].env["ASKAGENCY_LB_BIND"] == "0.0.0.0:5005"
+    argv = specs["rasa-1"].argv
+    assert argv[argv.index("--interface") + 1] == "127.0.0.1"
 
 
 def test_every_variable_of_the_scale_endpoints_file_is_set(tmp_path: Path) -> None:
@@ -124,86 +134,6 @@ def test_scale_config_from_env_and_validation() -> None:
         ScaleConfig(database_url=PG, rasa_ports=[1], action_ports=[2], tracker_db="Bad-Name")
     with pytest.raises(ValueError, match="PostgreSQL"):
         ScaleConfig(database_url="sqlite:///x.db", rasa_ports=[1], action_ports=[2])
-
-
-def _upstream(name: str, seen: list[str]) -> web.Application:
-    async def echo(request: web.Request) -> web.Response:
-        seen.append(name)
-        body = await request.read()
-        return web.json_response(
-            {
-                "upstream": name,
-                "path": request.path_qs,
-                "method": request.method,
-                "body": body.decode(),
-                "xff": request.headers.get("X-Forwarded-For"),
-            },
-            status=201 if request.method == "POST" else 200,
-        )
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", echo)
-    return app
-
-
-async def test_proxy_round_robins_and_passes_requests_through() -> None:
-    seen: list[str] = []
-    servers = [TestServer(_upstream(n, seen)) for n in ("a", "b")]
-    for server in servers:
-        await server.start_server()
-    proxy = TestClient(TestServer(create_app([str(s.make_url("")) for s in servers])))
-    await proxy.start_server()
-    try:
-        for i in range(4):
-            resp = await proxy.post(f"/webhooks/rest/webhook?x={i}", data=f'{{"n": {i}}}')
-            assert resp.status == 201
-            data = await resp.json()
-            assert data["path"] == f"/webhooks/rest/webhook?x={i}"
-            assert data["body"] == f'{{"n": {i}}}' and data["xff"] == "127.0.0.1"
-        assert seen in (["a", "b", "a", "b"], ["b", "a", "b", "a"])
-        health = await (await proxy.get("/_proxy/health")).json()
-        assert [u["requests"] for u in health["upstreams"]] == [2, 2]
-    finally:
-        await proxy.close()
-        for server in servers:
-            await server.close()
-
-
-async def test_proxy_skips_an_upstream_that_refuses_and_reports_when_all_do() -> None:
-    seen: list[str] = []
-    live = TestServer(_upstream("live", seen))
-    await live.start_server()
-    dead = f"http://127.0.0.1:{free_port()}"  # nobody listens there
-    proxy = TestClient(TestServer(create_app([dead, str(live.make_url(""))])))
-    await proxy.start_server()
-    try:
-        for _ in range(3):
-            resp = await proxy.get("/health")
-            assert resp.status == 200 and (await resp.json())["upstream"] == "live"
-        health = await (await proxy.get("/_proxy/health")).json()
-        assert health["upstreams"][0]["failures"] >= 1
-        assert health["upstreams"][0]["available"] is False
-    finally:
-        await proxy.close()
-        await live.close()
-    all_dead = TestClient(TestServer(create_app([dead])))
-    await all_dead.start_server()
-    try:
-        resp = await all_dead.post("/webhooks/rest/webhook", data="{}")
-        assert resp.status == 502
-        assert "no upstream accepted" in (await resp.json())["error"]
-    finally:
-        await all_dead.close()
-
-
-def test_proxy_rejects_bad_arguments() -> None:
-    import argparse
-
-    assert parse_listen("127.0.0.1:5005") == ("127.0.0.1", 5005)
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_listen("5005")
-    with pytest.raises(ValueError, match="at least one upstream"):
-        create_app([])
 
 
 def test_scale_config_for_a_database_takes_the_server_from_its_url() -> None:
@@ -244,68 +174,3 @@ def test_an_explicit_malloc_arena_value_wins(
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     cfg = _cfg(tmp_path, None, {"MALLOC_ARENA_MAX": "1"})
     assert service_specs(cfg)[0].env["MALLOC_ARENA_MAX"] == "1"
-
-
-async def test_proxy_forwards_only_the_public_paths_of_rasa() -> None:
-    """H3/L9: the proxy published on every host interface forwarded every path, so Rasa's HTTP
-    API (transcripts, trigger_intent, DELETE /model), ``/`` and ``/version`` were public."""
-    paths: list[str] = []
-
-    async def record(request: web.Request) -> web.Response:
-        paths.append(request.raw_path)
-        return web.json_response({"ok": True})
-
-    upstream_app = web.Application()
-    upstream_app.router.add_route("*", "/{tail:.*}", record)
-    upstream = TestServer(upstream_app)
-    await upstream.start_server()
-    proxy = TestClient(TestServer(create_app([str(upstream.make_url(""))])))
-    await proxy.start_server()
-    try:
-        refused = [
-            ("GET", "/conversations/sms-15551234567/tracker?token=askagency-dev-token"),
-            ("POST", "/conversations/x/trigger_intent?output_channel=latest"),
-            ("GET", "/model"),
-            ("DELETE", "/model"),
-            ("GET", "/status"),
-            ("GET", "/version"),
-            ("GET", "/"),
-            ("GET", "/domain"),
-            ("GET", "/webhooks/../conversations/x/tracker"),
-            ("GET", "/webhooks/rest/%2e%2e/%2e%2e/conversations/x/tracker"),
-            ("GET", "/webhooks%2f..%2fconversations/x/tracker"),
-            ("GET", "/socket.io/..%5c..%5cstatus"),
-            ("GET", "/webhooksX/rest"),
-            ("GET", "/healthz"),
-        ]
-        for method, path in refused:
-            resp = await proxy.request(method, path)
-            assert resp.status == 404, (method, path, resp.status)
-        assert paths == [], f"reached Rasa: {paths}"
-        allowed = [
-            ("POST", "/webhooks/rest/webhook"),
-            ("POST", "/webhooks/telegram/webhook"),
-            ("GET", "/socket.io/?EIO=4&transport=polling"),
-            ("GET", "/health"),
-        ]
-        for method, path in allowed:
-            resp = await proxy.request(method, path, data=b"{}" if method == "POST" else None)
-            assert resp.status == 200, (method, path, resp.status)
-        assert paths == [p for _m, p in allowed]
-        health = await proxy.get("/_proxy/health")
-        text = await health.text()
-        assert str(upstream.port) not in text and "127.0.0.1" not in text  # no upstream URLs
-        assert health.headers["Server"] == "askagency-proxy"  # no aiohttp/Python versions
-    finally:
-        await proxy.close()
-        await upstream.close()
-
-
-def test_proxy_command_line_chooses_what_it_forwards() -> None:
-    from deploy.proxy import PUBLIC_PREFIXES, path_allowed
-
-    assert PUBLIC_PREFIXES == ("/webhooks/", "/socket.io/", "/health")
-    assert path_allowed("/conversations/x/tracker", None)  # --allow-all: internal balancers
-    assert path_allowed("/webhook", ("/webhook", "/health")) and not path_allowed(
-        "/webhooks/rest/webhook", ("/webhook",)
-    )
