@@ -1,8 +1,9 @@
-"""Logging in to the console inside unit tests (aiohttp ``TestClient`` or ``ClientSession``).
+"""Console accounts and logging in, for tests (aiohttp ``TestClient`` or ``ClientSession``).
 
 One place for the login form post and the CSRF token the console puts in every page's
 ``<meta name="csrf-token">``; the tests that exercise login itself (failures, lock-out, cookies)
-post the form themselves.
+post the form themselves. :func:`add_staff_account` makes an account row for tests that never
+log in.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 PASSWORD = "correct horse battery"
 CSRF_META = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -37,3 +40,22 @@ async def login(
     body = await resp.text()
     assert resp.status == 302, (resp.status, body[:500])
     return await csrf_token(http, url)
+
+
+def add_staff_account(session: Session, username: str, role: str, display_name: str = "") -> int:
+    """A console account without a real password hash (these tests never log in: argon2 is
+    slow); returns its id."""
+    from console.models import User
+
+    user = User(
+        username=username,
+        display_name=display_name or username.title(),
+        password_hash="not-used",
+        role=role,
+        languages=["en"],
+        active=True,
+        failed_logins=0,
+    )
+    session.add(user)
+    session.flush()
+    return int(user.id)

@@ -451,6 +451,19 @@ def tg_message(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
     }
 
 
+def tg_press(update_id: int, chat_id: int, data: str) -> dict[str, Any]:
+    """A Telegram update for a press of the inline button carrying ``data``."""
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cq-{chat_id}",
+            "from": {"id": chat_id, "is_bot": False, "language_code": "en"},
+            "message": {"message_id": 1, "chat": {"id": chat_id, "type": "private"}},
+            "data": data,
+        },
+    }
+
+
 def new_number() -> int:
     return int(uuid.uuid4().int % 10**9) + 10**9
 
@@ -569,16 +582,7 @@ def test_telegram_inline_keyboard_and_button_press(
     # The clarify's buttons are its options plus "None of these" (issue #20).
     assert [row[0]["text"] for row in rows] == [*(o["title"] for o in options), "None of these"]
 
-    press = {
-        "update_id": base_update + 1,
-        "callback_query": {
-            "id": f"cq-{chat}",
-            "from": {"id": chat, "is_bot": False, "language_code": "en"},
-            "message": {"message_id": 1, "chat": {"id": chat, "type": "private"}},
-            "data": rows[1][0]["callback_data"],
-        },
-    }
-    assert hooks.telegram(press) == 200
+    assert hooks.telegram(tg_press(base_update + 1, chat, rows[1][0]["callback_data"])) == 200
     fake.wait(lambda c: c.path.endswith("/answerCallbackQuery") and f"cq-{chat}".encode() in c.body)
     fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat), count=2)
     chosen = hooks.tracker_bot_customs(f"telegram-{chat}", at_least=2)[-1]

@@ -44,10 +44,11 @@ from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine, session_scope
 from askagency.launcher import ScaleConfig, Stack, StackConfig, http_ok
 from askagency.loadbalancer import server_stats
-from console.models import Role, User
+from console.models import Role
 from handoff import service
 from handoff.delivery import Backoff, DeliveryWorker
 from handoff.rasa_api import RasaClient
+from tests.console_helpers import add_staff_account
 from tests.e2e.test_channels import (
     AMBIGUOUS_CANDIDATES,
     LAPTOP,
@@ -60,6 +61,7 @@ from tests.e2e.test_channels import (
     Webhooks,
     new_number,
     tg_message,
+    tg_press,
 )
 from tests.e2e.test_handoff import SocketCitizen
 from tests.services import PG_URL, delete_queue, pg_admin, require_postgres, unavailable
@@ -405,22 +407,6 @@ def test_the_public_port_forwards_channels_only(scale_stack: ScaleStack) -> None
     assert http_ok(scale_stack.url + "/health")
 
 
-def _agent(db_url: str) -> int:
-    with session_scope(db_url) as session:
-        user = User(
-            username=f"agent-{uuid.uuid4().hex[:8]}",
-            display_name="Agent Ada",
-            password_hash="not-used",
-            role=Role.AGENT.value,
-            languages=["en"],
-            active=True,
-            failed_logins=0,
-        )
-        session.add(user)
-        session.flush()
-        return int(user.id)
-
-
 async def test_a_widget_gets_agent_replies_sent_through_either_replica(
     scale_stack: ScaleStack,
 ) -> None:
@@ -435,7 +421,10 @@ async def test_a_widget_gets_agent_replies_sent_through_either_replica(
         await citizen.say("I want to talk to a person")
         handoff = await citizen.next()
         assert handoff["custom"]["type"] == "handoff", handoff
-        agent = _agent(scale_stack.app_db_url)
+        with session_scope(scale_stack.app_db_url) as session:
+            agent = add_staff_account(
+                session, f"agent-{uuid.uuid4().hex[:8]}", Role.AGENT.value, "Agent Ada"
+            )
         texts = ["Reply sent through replica 1", "Reply sent through replica 2"]
         with session_scope(scale_stack.app_db_url) as session:
             ticket = service.open_ticket_for(session, citizen.session_id)
@@ -472,15 +461,7 @@ def test_a_telegram_button_works_when_pressed_on_the_other_replica(
     (keyboard,) = fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat))
     rows = keyboard.json().get("reply_markup", {}).get("inline_keyboard") or []
     assert len(rows) >= 2, (ambiguous, keyboard.json())
-    press = {
-        "update_id": update + 1,
-        "callback_query": {
-            "id": f"cq-{chat}",
-            "from": {"id": chat, "is_bot": False, "language_code": "en"},
-            "message": {"message_id": 1, "chat": {"id": chat, "type": "private"}},
-            "data": rows[0][0]["callback_data"],
-        },
-    }
+    press = tg_press(update + 1, chat, rows[0][0]["callback_data"])
     assert second.telegram(press) == 200  # the token was issued by the first replica
     answer = fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat), count=2)
     text = answer[1].json()["text"]

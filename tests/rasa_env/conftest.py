@@ -2,6 +2,9 @@
 
 import importlib.util
 import os
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
@@ -17,3 +20,11 @@ else:
     # Web conversations are signed with this secret (askagency/conversation_token.py); the
     # tests sign their own senders with it, as an integration holding the secret may.
     os.environ["ASKAGENCY_CONVERSATION_SECRET"] = "rasa-env-tests-conversation-secret-0123456789"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis key prefix of the test's own (redis_kit.fresh_prefix)."""
+    from redis_kit import fresh_prefix
+
+    yield from fresh_prefix()

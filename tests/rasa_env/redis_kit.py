@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import socket
+import uuid
+from collections.abc import Iterator
+
+import redis
 
 from tests.services import unavailable
 
 REDIS = ("127.0.0.1", 6379)
+# The channels' shared state lives in db 2 (bot/channels/shared_state.py DERIVED_DB).
+URL = f"redis://{REDIS[0]}:{REDIS[1]}/2"
 
 
 def require_redis() -> None:
@@ -16,3 +22,15 @@ def require_redis() -> None:
     except OSError as exc:
         message = f"Redis is unreachable at {REDIS[0]}:{REDIS[1]}: {exc}"
         unavailable(message)
+
+
+def fresh_prefix() -> Iterator[str]:
+    """A key prefix of one test's own in the real Redis (so tests never see each other's keys),
+    its keys deleted afterwards: the ``prefix`` fixture (conftest.py). Skips without Redis,
+    fails under CI."""
+    require_redis()
+    prefix = f"askagency-test:{uuid.uuid4().hex}"
+    yield prefix
+    client = redis.Redis.from_url(URL)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)

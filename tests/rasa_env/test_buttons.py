@@ -3,17 +3,11 @@ button was sent to, only while it is valid, only for citizen intents, and on any
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
 import redis
-from redis_kit import REDIS, require_redis
+from redis_kit import URL
 
 from bot.channels.buttons import ButtonTokens, looks_like_token
 from bot.channels.shared_state import LocalState, RedisState
-
-URL = f"redis://{REDIS[0]}:{REDIS[1]}/2"
 
 
 def test_a_token_stands_for_its_payload_in_its_conversation_only() -> None:
@@ -38,16 +32,6 @@ def test_tokens_expire() -> None:
     tokens = ButtonTokens("x", LocalState(), ttl_s=0.0)
     token = tokens.issue("x-1", "/ask_human")
     assert tokens.redeem("x-1", token) is None
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    require_redis()
-    prefix = f"askagency-test:{uuid.uuid4().hex}"
-    yield prefix
-    client = redis.Redis.from_url(URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
 
 
 def test_a_press_reaching_another_replica_works(prefix: str) -> None:

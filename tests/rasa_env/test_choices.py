@@ -10,30 +10,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
-import pytest
 import redis
-from redis_kit import REDIS, require_redis
+from redis_kit import URL
 
 from bot.channels.choices import PendingChoices
 from bot.channels.common import Choice
 from bot.channels.shared_state import LocalState, RedisState
 from tests.net import closed_port
 
-URL = f"redis://{REDIS[0]}:{REDIS[1]}/2"
 OPTIONS = [Choice("Lighter in carry-on", "b:token-carry-on"), Choice("Torch lighters", "b:t2")]
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    require_redis()
-    prefix = f"askagency-test:{uuid.uuid4().hex}"
-    yield prefix
-    client = redis.Redis.from_url(URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
 
 
 def replicas(prefix: str, ttl_s: float = 60.0) -> tuple[PendingChoices, PendingChoices]:

@@ -18,14 +18,12 @@ import aiohttp
 import pytest
 import redis
 from channel_kit import FakeBot, free_port, serve, signed
-from redis_kit import REDIS, require_redis
+from redis_kit import URL
 
 from bot.channels.ratelimit import ALLOW, RATE_LIMITED, REPEATED, SILENT, Limits, RateLimiter
 from bot.channels.rest import RestInput
 from bot.channels.shared_state import LocalState, RedisState, shared_redis_url
 from bot.channels.telegram import TelegramInput
-
-URL = f"redis://{REDIS[0]}:{REDIS[1]}/2"
 
 
 class Clock:
@@ -34,16 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def prefix() -> str:
-    require_redis()
-    prefix = f"askagency-test:{uuid.uuid4().hex}"
-    yield prefix
-    client = redis.Redis.from_url(URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
 
 
 def replicas(prefix: str, clock: Clock, **limits: Any) -> list[RateLimiter]:

@@ -17,11 +17,12 @@ from sqlalchemy import select
 
 from askagency.clock import FakeClock
 from askagency.db import session_scope
-from console.models import Role, User
+from console.models import Role
 from handoff import delivery, service
 from handoff.delivery import Backoff, DeliveryWorker
 from handoff.models import TicketMessage
 from handoff.rasa_api import RasaClient
+from tests.console_helpers import add_staff_account
 
 
 class FakeRasa:
@@ -61,22 +62,8 @@ async def rasa() -> AsyncIterator[tuple[FakeRasa, RasaClient]]:
 
 @pytest.fixture
 def agents(db_url: str) -> list[int]:
-    ids = []
     with session_scope() as session:
-        for name in ("ana", "ben"):
-            user = User(
-                username=name,
-                display_name=name.title(),
-                password_hash="not-used",
-                role=Role.AGENT.value,
-                languages=["en"],
-                active=True,
-                failed_logins=0,
-            )
-            session.add(user)
-            session.flush()
-            ids.append(user.id)
-    return ids
+        return [add_staff_account(session, name, Role.AGENT.value) for name in ("ana", "ben")]
 
 
 def worker(client: RasaClient, clock: FakeClock) -> DeliveryWorker:

@@ -10,31 +10,21 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from askagency.db import session_scope
-from console.models import Role, User
+from console.models import Role
 from handoff import service
 from handoff.hours import build_hours
 from handoff.models import Delivery, MessageKind, Ticket, TicketMessage
+from tests.console_helpers import add_staff_account
 
 
 @pytest.fixture
 def people(db_url: str) -> dict[str, int]:
     """Accounts without a real password hash: these tests never log in (argon2 is slow)."""
-    ids = {}
     with session_scope() as session:
-        for name, role in (("ana", Role.AGENT), ("ben", Role.AGENT), ("ed", Role.EDITOR)):
-            user = User(
-                username=name,
-                display_name=name.title(),
-                password_hash="not-used",
-                role=role.value,
-                languages=["en"],
-                active=True,
-                failed_logins=0,
-            )
-            session.add(user)
-            session.flush()
-            ids[name] = user.id
-    return ids
+        return {
+            name: add_staff_account(session, name, role.value)
+            for name, role in (("ana", Role.AGENT), ("ben", Role.AGENT), ("ed", Role.EDITOR))
+        }
 
 
 def open_one(conversation: str = "c1", reason: str = "low_confidence", **kw: object) -> int:
