@@ -127,16 +127,53 @@ class Retriever:
         # when None), built from the KB's own words on first use.
         self._normalise = normalise
         self._normaliser: Normaliser | None = None
+        # The version this one replaced, while this one's other-language scorers are being
+        # built (RetrieverHandle): it answers those languages meanwhile, so no citizen's question
+        # waits seconds for a build on the request path. Released by prepare_languages().
+        self._predecessor: Retriever | None = None
 
     @property
     def version(self) -> str:
         return self.bundle.version
+
+    def succeed(self, predecessor: Retriever) -> None:
+        """Let ``predecessor`` answer the languages whose scorers this one has not built yet."""
+        self._predecessor = predecessor
+
+    def _resolve_language_settings(self) -> None:
+        """Settings are read only when a language question needs them."""
+        if None in (self._main_language, self._language_models, self._dictionary_dirs):
+            from askagency.config import get_settings
+
+            settings = get_settings()
+            if self._main_language is None:
+                self._main_language = settings.default_language
+            if self._language_models is None:
+                self._language_models = dict(settings.embedding_models)
+            if self._dictionary_dirs is None:
+                self._dictionary_dirs = tuple(str(d) for d in settings.dictionary_dirs)
+
+    def _scorer_ready(self, language: str) -> bool:
+        """True when a question in ``language`` needs no scorer build (built, or the main
+        language, which the bundle's own index scores)."""
+        self._resolve_language_settings()
+        return language in self._language_scorers or (
+            language == self._main_language and language not in (self._language_models or {})
+        )
 
     def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]:
         """Best FAQs first, one hit per FAQ; empty query -> []."""
         query = clean_query(text, self.max_chars)
         if not query or self.bundle.n_rows == 0 or k <= 0:
             return []
+        predecessor = self._predecessor
+        if (
+            language
+            and predecessor is not None
+            and not self._scorer_ready(language)
+            and predecessor._scorer_ready(language)
+        ):
+            return predecessor.search(text, k, language)
         language_scorer = self.language_scorer(language)
         if language_scorer is not None:
             return self._hits(self._language_scored(language_scorer, [query])[0][:k])
@@ -217,16 +254,8 @@ class Retriever:
         embedding model); None means: use the main scoring below."""
         if not language:
             return None
-        if None in (self._main_language, self._language_models, self._dictionary_dirs):
-            from askagency.config import get_settings
-
-            settings = get_settings()
-            if self._main_language is None:
-                self._main_language = settings.default_language
-            if self._language_models is None:
-                self._language_models = dict(settings.embedding_models)
-            if self._dictionary_dirs is None:
-                self._dictionary_dirs = tuple(str(d) for d in settings.dictionary_dirs)
+        self._resolve_language_settings()
+        assert self._language_models is not None
         model_path = self._language_models.get(language)
         if language == self._main_language and not model_path:
             return None
@@ -253,6 +282,7 @@ class Retriever:
                     prepared.append(language)
             except Exception:  # noqa: BLE001 - the first question in it retries and reports
                 logger.exception("could not prepare the %s scorer of %s", language, self.version)
+        self._predecessor = None  # its bundle and scorers can be freed now
         return prepared
 
     def _language_scored(
@@ -476,6 +506,8 @@ class RetrieverHandle:
             )
             if current is None:
                 retriever.prepare_languages()  # start-up: before the first question
+            else:
+                retriever.succeed(current)
         except IndexLoadError as exc:
             self.last_error = str(exc)
             if current is None:
@@ -492,8 +524,9 @@ class RetrieverHandle:
             self.loaded_at = now_utc().timestamp()
         if current is not None:
             # A publish goes live at once; the other languages' scorers (about 2.5 s for the
-            # sample's Spanish) are built right after, off the request path. A question in such
-            # a language in that window waits for the build instead of failing.
+            # sample's Spanish, far more on busy cores) are built right after, off the request
+            # path. A question in such a language in that window is answered by the version
+            # being replaced, which has its scorer (Retriever.succeed).
             threading.Thread(
                 target=retriever.prepare_languages, name="prepare-languages", daemon=True
             ).start()

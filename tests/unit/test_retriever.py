@@ -182,32 +182,35 @@ def test_hits_carry_classifier_confidence_without_changing_ranking(bundle):
     assert all(h.confidence == 0.0 for h in hybrid)
 
 
+# Two Spanish FAQs next to the tiny English KB.
+SPANISH = [
+    FaqRecord(
+        id="knives-es",
+        language="es",
+        question="¿Puedo llevar una navaja?",
+        answer="Las navajas solo en el equipaje facturado.",
+        category="items",
+        source_url="https://example.gov/knives",
+        translation_group="knives",
+        variants=("cuchillo en la mochila", "navaja suiza en el equipaje de mano"),
+    ),
+    FaqRecord(
+        id="liquids-es",
+        language="es",
+        question="¿Puedo llevar líquidos?",
+        answer="Envases de 100 ml o menos en una bolsa transparente.",
+        category="items",
+        source_url="https://example.gov/liquids",
+        translation_group="liquids",
+        variants=("champú en el equipaje de mano", "botella de agua en el control"),
+    ),
+]
+
+
 def test_handle_prepares_other_languages_before_serving_a_new_version(tmp_path):
     """A reloaded bundle is swapped in with its Spanish scorer already built, so the first
     Spanish question after a publish does not wait for it."""
-    spanish = [
-        FaqRecord(
-            id="knives-es",
-            language="es",
-            question="¿Puedo llevar una navaja?",
-            answer="Las navajas solo en el equipaje facturado.",
-            category="items",
-            source_url="https://example.gov/knives",
-            translation_group="knives",
-            variants=("cuchillo en la mochila", "navaja suiza en el equipaje de mano"),
-        ),
-        FaqRecord(
-            id="liquids-es",
-            language="es",
-            question="¿Puedo llevar líquidos?",
-            answer="Envases de 100 ml o menos en una bolsa transparente.",
-            category="items",
-            source_url="https://example.gov/liquids",
-            translation_group="liquids",
-            variants=("champú en el equipaje de mano", "botella de agua en el control"),
-        ),
-    ]
-    bundle = build_bundle([*TINY_KB, *spanish], shared_embedder())
+    bundle = build_bundle([*TINY_KB, *SPANISH], shared_embedder())
     save_bundle(bundle, tmp_path)
     handle = RetrieverHandle(tmp_path, shared_embedder())
     retriever = handle.get()
@@ -223,3 +226,34 @@ def test_handle_prepares_other_languages_before_serving_a_new_version(tmp_path):
     for builder in [t for t in threading.enumerate() if t.name == "prepare-languages"]:
         builder.join(timeout=60)  # (it may have finished already)
     assert reloaded._language_scorers.get("es") is not None
+    assert reloaded._predecessor is None  # released once its own scorer was built
+
+
+def test_a_new_version_leaves_other_languages_to_its_predecessor_until_built(tmp_path):
+    """During the build after a publish (seconds, more on busy cores), a Spanish question is
+    answered by the version being replaced instead of waiting for the build on the request
+    path; English, scored by the bundle's own index, is the new version's at once."""
+    old = Retriever(
+        build_bundle([*TINY_KB, *SPANISH], shared_embedder()),
+        shared_embedder(),
+        main_language="en",
+        language_models={},
+        dictionary_dirs=(),
+    )
+    old.prepare_languages()
+    new = Retriever(
+        build_bundle([*TINY_KB, *SPANISH], shared_embedder()),
+        shared_embedder(),
+        main_language="en",
+        language_models={},
+        dictionary_dirs=(),
+    )
+    new.succeed(old)
+    hits = new.search("navaja en la mochila", k=1, language="es")
+    assert hits[0].faq_id == "knives-es"
+    assert new._language_scorers == {}  # nothing was built on the request path
+    assert new.search("pocket knife", k=1, language="en")[0].faq_id == "knives"
+    assert new._language_scorers == {}
+    assert new.prepare_languages() == ["es"]
+    assert new._predecessor is None
+    assert new.search("navaja en la mochila", k=1, language="es")[0].faq_id == "knives-es"
