@@ -1,7 +1,7 @@
 """The action server's single, lazily created connection to the knowledge base.
 
 Created on first use (or by :func:`warm_up` when the server starts), never at import time:
-loading torch and the model during import crashes Sanic's worker start (STACK_NOTES pitfall 1)
+loading torch and the model during import crashes Sanic's worker start (see actions/server.py)
 and would make importing the actions for tests slow. The :class:`RetrieverHandle` itself notices
 new index versions, so staff edits reach the bot without a restart.
 """

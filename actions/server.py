@@ -2,8 +2,9 @@
 
 One process instead of ``python -m rasa_sdk``'s Sanic primary + worker pair: the primary would
 hold torch without using it (about 470 MB), and loading the model before Sanic switches to the
-'spawn' start method crashes the worker (STACK_NOTES pitfall 1). The knowledge base is loaded
-before the port opens, so ``GET /health`` answering means the first question will be fast.
+'spawn' start method crashes the worker (torch's threads do not survive the switch). The
+knowledge base is loaded before the port opens, so ``GET /health`` answering means the first
+question will be fast.
 
 Only Rasa may run actions: ``/webhook`` and ``/actions`` need the shared secret header
 (askagency/secrets.py), and no CORS header is sent, so neither another process on the host or
@@ -47,8 +48,8 @@ from knowledge_base import language  # noqa: E402
 
 logger = logging.getLogger("actions.server")
 
-# rasa 3.6 calling rasa-sdk 3.21 is measured to work (STACK_NOTES); the SDK would repeat this
-# warning in the log of every new server.
+# rasa 3.6 calling rasa-sdk 3.21 is measured to work (the whole test suite runs it); the SDK
+# would repeat this warning in the log of every new server.
 warnings.filterwarnings("ignore", message="Your versions of rasa and rasa_sdk might not be")
 
 

@@ -1,4 +1,4 @@
-"""Every leadership metric, defined once (shared/ARCHITECTURE.md "Metric definitions").
+"""Every leadership metric, defined once (docs/metrics.md lists the definitions).
 
 The dashboard, the JSON API, the CSV exports, the ``askagency report`` command and the tests
 all call :func:`compute_dashboard` (or :func:`conversation_records`), so a number means the same

@@ -19,7 +19,10 @@ from knowledge_base.types import FaqRecord  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-BANKING77 = Path(os.environ.get("ASKAGENCY_BANKING77", "/work/shared/bench/banking77"))
+# The BANKING77 files live next to the project (../shared/bench/banking77), not in it.
+BANKING77 = Path(
+    os.environ.get("ASKAGENCY_BANKING77", ROOT.parent / "shared" / "bench" / "banking77")
+)
 
 
 def read_rows(path: Path) -> list[tuple[str, str]]:

@@ -1,8 +1,8 @@
 """Sentence embeddings for FAQ questions and citizen queries.
 
 The model is loaded lazily on first use, never at import time: importing it
-while the action server starts crashes Sanic's worker spawn (STACK_NOTES pitfall
-1), and most commands (import, stats) never need it. Question embeddings are kept
+while the action server starts crashes Sanic's worker spawn (see actions/server.py), and
+most commands (import, stats) never need it. Question embeddings are kept
 in a persistent cache keyed by (model id, sha256 of text) so that rebuilding the
 index after a staff edit re-embeds only new or changed texts. Citizen queries are
 never written to that cache: they may contain personal data.

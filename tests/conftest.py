@@ -1,5 +1,5 @@
 """Fixtures shared by every test package: an isolated data directory and a
-migrated database, so no test ever touches /work/main/var."""
+migrated database, so no test ever touches the project's var/."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """socket.io channel that emits ONE ``bot_uttered`` event per bot message.
 
-Fixes two problems of rasa 3.6's stock channel (docs: shared/STACK_NOTES.md, pitfalls 2 and 3):
+Fixes two problems of rasa 3.6's stock channel:
 
 * a flat ``custom`` dict was passed as keyword arguments to ``sio.emit`` and crashed; here the
   event payload is ``{"text", "buttons"?, "custom"?}`` with ``custom`` kept whole;

@@ -79,7 +79,7 @@ def test_clarify_boundary_and_handoff():
 
 
 def test_unrelated_low_score_is_never_answered():
-    # STACK_NOTES pitfall 4: an unrelated FAQ at 0.13 must not be answered.
+    # MiniLM scores an unrelated FAQ around 0.13: that must never be answered.
     assert decide(hits(0.13), S()).outcome is Outcome.HANDOFF
 
 
