@@ -5,6 +5,11 @@ Starts its own stack (sample KB, free ports), warms it up, then times each POST 
 question (first-turn cost) and one long conversation (the tracker grows, and Rasa
 sends it to the action server every turn). A greeting series (no custom action) is
 the in-process baseline for what our action adds.
+
+The floor (issue 19): in the same run, before AskAgency's stack, a stock Rasa 3.6 assistant
+(bench/rasa_floor.py: default pipeline and policies, in-memory tracker, one trivial rasa-sdk
+action) is timed the same way, so "AskAgency's FAQ turn / stock custom-action turn" compares two
+numbers measured minutes apart on the same machine.
 Writes e2e_* keys into bench/results/latency.json and prints a table.
 """
 
@@ -18,13 +23,18 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from askagency.launcher import Stack, StackConfig  # noqa: E402
+import rasa_floor  # noqa: E402 (bench/ is sys.path[0] when run as a script)
+import yaml  # noqa: E402
+
+from askagency.launcher import Stack, StackConfig, free_port  # noqa: E402
+from askagency.secrets import ACTION_SECRET_HEADER, action_secret  # noqa: E402
 from tests.e2e.conftest import RestClient, cli, ensure_rasa_model  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latency.json"
@@ -55,6 +65,83 @@ def timed_turns(client: RestClient, texts: list[str], same_sender: bool) -> list
         client.send(sender, text)
         out.append((time.perf_counter() - start) * 1000)
     return out
+
+
+def timed_plain_turns(base_url: str, texts: list[str]) -> list[float]:
+    """REST turns on a stock Rasa (no ownership tokens), a new sender each."""
+    out = []
+    for text in texts:
+        body = json.dumps({"sender": f"floor-{uuid.uuid4().hex[:8]}", "message": text}).encode()
+        request = urllib.request.Request(
+            f"{base_url}/webhooks/rest/webhook",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 (loopback)
+            replies = json.loads(resp.read())
+        out.append((time.perf_counter() - start) * 1000)
+        assert replies, f"the stock assistant did not answer {text!r}"
+    return out
+
+
+def action_round_trips(stack: Stack, n: int = 200) -> dict[str, dict[str, float]]:
+    """Where a turn's time goes, part 1: one call of ``action_detect_language`` (which Rasa makes
+    on every user message, greetings included, to fill the language slot) straight to the
+    action server, with the domain Rasa 3.6 sends along in every call and without it."""
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
+    secret = action_secret(stack.cfg.data_dir)
+
+    def body(with_domain: bool) -> bytes:
+        call = {
+            "next_action": "action_detect_language",
+            "sender_id": "bench-direct",
+            "version": "3.6.21",
+            "domain": domain if with_domain else {},
+            "tracker": {
+                "sender_id": "bench-direct",
+                "slots": {},
+                "latest_message": {
+                    "text": "hello",
+                    "intent": {"name": "greet", "confidence": 0.99},
+                    "entities": [],
+                    "metadata": {"language": "en"},
+                },
+                "events": [],
+                "paused": False,
+                "followup_action": None,
+                "active_loop": {},
+                "latest_action_name": "action_listen",
+            },
+        }
+        return json.dumps(call).encode()
+
+    out = {}
+    for name, with_domain in (("with_domain", True), ("without_domain", False)):
+        payload = body(with_domain)
+        timings = []
+        for i in range(n + 20):
+            request = urllib.request.Request(
+                stack.cfg.action_url,
+                data=payload,
+                headers={"Content-Type": "application/json", ACTION_SECRET_HEADER: secret},
+            )
+            start = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 (loopback)
+                resp.read()
+            if i >= 20:  # warm-up
+                timings.append((time.perf_counter() - start) * 1000)
+        out[name] = {**summarise(timings), "request_bytes": len(payload)}
+    return out
+
+
+def stock_floor(turns: int) -> dict[str, dict[str, float]]:
+    questions = ["can I bring my laptop in my carry-on", "what ID do I need to fly"]
+    with rasa_floor.running(free_port(), free_port()) as url:
+        timed_plain_turns(url, questions * 10)  # warm-up
+        action = summarise(timed_plain_turns(url, [questions[i % 2] for i in range(turns)]))
+        greet = summarise(timed_plain_turns(url, ["hello"] * min(100, turns)))
+    return {"custom_action": action, "greet": greet}
 
 
 def publish_to_answer(client: RestClient, data_dir: Path, rounds: int = 3) -> dict[str, object]:
@@ -110,6 +197,7 @@ def main() -> None:
         queries = [r["text"] for r in csv.DictReader(fh) if r["expected_faq_id"] != "none"]
     texts = [queries[i % len(queries)] for i in range(args.turns)]
 
+    floor = stock_floor(args.turns)
     data_dir = Path(tempfile.mkdtemp(prefix="askagency-bench-"))
     cli(data_dir, "kb", "load-sample")
     cli(data_dir, "kb", "build-index")
@@ -127,6 +215,7 @@ def main() -> None:
         new_sender = summarise(timed_turns(client, texts, same_sender=False))
         same_sender = summarise(timed_turns(client, texts, same_sender=True))
         greet = summarise(timed_turns(client, ["hello"] * min(100, args.turns), False))
+        round_trips = action_round_trips(stack)
         publish = publish_to_answer(client, data_dir)
 
     print(f"{'series':<28}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'n':>6}")
@@ -134,6 +223,10 @@ def main() -> None:
         ("FAQ question, new sender", new_sender),
         ("FAQ question, same sender", same_sender),
         ("greeting (no custom action)", greet),
+        ("stock Rasa: custom action", floor["custom_action"]),
+        ("stock Rasa: greeting", floor["greet"]),
+        ("action call, Rasa's domain", round_trips["with_domain"]),
+        ("action call, no domain", round_trips["without_domain"]),
     ]:
         print(f"{name:<28}{s['p50_ms']:>10}{s['p95_ms']:>10}{s['p99_ms']:>10}{s['n']:>6}")
     print(
@@ -151,6 +244,14 @@ def main() -> None:
             "e2e_same_sender": same_sender,
             "e2e_greet_baseline": greet,
             "e2e_ratio_faq_over_greet_p50": round(new_sender["p50_ms"] / greet["p50_ms"], 2),
+            "e2e_stock_rasa_floor": floor,
+            "e2e_action_round_trip": round_trips,
+            "e2e_ratio_faq_over_stock_action_p50": round(
+                new_sender["p50_ms"] / floor["custom_action"]["p50_ms"], 2
+            ),
+            "e2e_ratio_faq_over_stock_action_p95": round(
+                new_sender["p95_ms"] / floor["custom_action"]["p95_ms"], 2
+            ),
             "load_avg_1m": round(os.getloadavg()[0], 2),
         },
     )
