@@ -36,6 +36,7 @@ import yaml  # noqa: E402
 from askagency.launcher import Stack, StackConfig, free_port  # noqa: E402
 from askagency.secrets import ACTION_SECRET_HEADER, action_secret  # noqa: E402
 from tests.e2e.conftest import RestClient, cli, ensure_rasa_model  # noqa: E402
+from tests.unit.action_calls import action_call  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latency.json"
 
@@ -93,27 +94,13 @@ def action_round_trips(stack: Stack, n: int = 200) -> dict[str, dict[str, float]
     secret = action_secret(stack.cfg.data_dir)
 
     def body(with_domain: bool) -> bytes:
-        call = {
-            "next_action": "action_detect_language",
-            "sender_id": "bench-direct",
-            "version": "3.6.21",
-            "domain": domain if with_domain else {},
-            "tracker": {
-                "sender_id": "bench-direct",
-                "slots": {},
-                "latest_message": {
-                    "text": "hello",
-                    "intent": {"name": "greet", "confidence": 0.99},
-                    "entities": [],
-                    "metadata": {"language": "en"},
-                },
-                "events": [],
-                "paused": False,
-                "followup_action": None,
-                "active_loop": {},
-                "latest_action_name": "action_listen",
-            },
-        }
+        call = action_call(
+            "action_detect_language",
+            "hello",
+            "greet",
+            "bench-direct",
+            domain if with_domain else None,
+        )
         return json.dumps(call).encode()
 
     out = {}
