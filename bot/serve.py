@@ -72,7 +72,9 @@ def rasa_argv(argv: list[str], environ: dict[str, str]) -> list[str]:
     interface = (option_values(argv, "-i", "--interface") or [RASA_DEFAULT_INTERFACE])[0]
     token = resolve_token(environ)
     check_api_token(token, interface)
-    return ["rasa", *argv, "--auth-token", token]
+    # One argument: a generated token may start with "-", which argparse would take for an
+    # option ("--auth-token: expected one argument": Rasa would not start).
+    return ["rasa", *argv, f"--auth-token={token}"]
 
 
 def main() -> None:

@@ -105,7 +105,7 @@ def test_bot_serve_argv_refusals_and_token_placement(tmp_path: Path) -> None:
     # Accepted: the generated token of the data folder, appended for Rasa's parser only.
     argv = rasa_argv(["run", "-i", "127.0.0.1", "--cors", "http://127.0.0.1:8080"], env)
     token = Settings(data_dir=tmp_path).rasa_token
-    assert argv[-2:] == ["--auth-token", token] and argv[0] == "rasa"
+    assert argv[-1] == f"--auth-token={token}" and argv[0] == "rasa"
 
 
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs .venv-rasa (make setup)")
