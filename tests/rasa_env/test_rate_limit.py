@@ -89,7 +89,7 @@ def test_client_ip_trusts_forwarded_for_only_from_our_proxies() -> None:
 
 
 def test_client_ip_takes_the_right_most_hop_outside_our_proxy_ranges() -> None:
-    """M2: behind a chain of our own proxies (compose's rasa-lb, an Ingress) the client is the
+    """M2: behind a chain of our own proxies (compose's edge, an Ingress) the client is the
     right-most untrusted hop; what the client wrote to the left of it is not its key."""
     trusted = parse_networks("127.0.0.1/32, 10.0.0.0/8, fd00::/8")
     # client 203.0.113.9 claims to be 1.2.3.4; ingress 10.1.1.1 appended the real address,
