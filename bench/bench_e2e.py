@@ -68,6 +68,16 @@ def timed_turns(client: RestClient, texts: list[str], same_sender: bool) -> list
     return out
 
 
+def answered_outright(client: RestClient, queries: list[str]) -> list[str]:
+    """The questions the bot answers outright when asked alone (a new citizen each)."""
+    answered = []
+    for query in queries:
+        replies = client.send(f"probe-{uuid.uuid4().hex[:8]}", query)
+        if replies and (replies[0].get("custom") or {}).get("type") == "faq_answer":
+            answered.append(query)
+    return answered
+
+
 def timed_plain_turns(base_url: str, texts: list[str]) -> list[float]:
     """REST turns on a stock Rasa (no ownership tokens), a new sender each."""
     out = []
@@ -200,7 +210,14 @@ def main() -> None:
         client = RestClient(stack.cfg.rasa_url)
         timed_turns(client, texts[:20], same_sender=False)  # warm-up
         new_sender = summarise(timed_turns(client, texts, same_sender=False))
+        # The test file's questions in one conversation: after a few unanswered ones the
+        # citizen is handed to a person, and the rest are relayed to the agent (silent turns).
         same_sender = summarise(timed_turns(client, texts, same_sender=True))
+        # One long conversation the bot keeps answering: questions it answers outright.
+        answered = answered_outright(client, queries)
+        long_answered = summarise(
+            timed_turns(client, [answered[i % len(answered)] for i in range(args.turns)], True)
+        )
         greet = summarise(timed_turns(client, ["hello"] * min(100, args.turns), False))
         round_trips = action_round_trips(stack)
         publish = publish_to_answer(client, data_dir)
@@ -208,7 +225,8 @@ def main() -> None:
     print(f"{'series':<28}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'n':>6}")
     for name, s in [
         ("FAQ question, new sender", new_sender),
-        ("FAQ question, same sender", same_sender),
+        ("200 test questions, one sender", same_sender),
+        ("200 answered questions, one sender", long_answered),
         ("greeting (no custom action)", greet),
         ("stock Rasa: custom action", floor["custom_action"]),
         ("stock Rasa: greeting", floor["greet"]),
@@ -229,6 +247,7 @@ def main() -> None:
             "e2e_p95_ms": new_sender["p95_ms"],
             "e2e_new_sender": new_sender,
             "e2e_same_sender": same_sender,
+            "e2e_same_sender_answered": long_answered,
             "e2e_greet_baseline": greet,
             "e2e_ratio_faq_over_greet_p50": round(new_sender["p50_ms"] / greet["p50_ms"], 2),
             "e2e_stock_rasa_floor": floor,
