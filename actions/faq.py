@@ -20,7 +20,9 @@ from actions import kb, learning
 from actions.handoff import hand_off
 from actions.messages import no_answer_in_language, not_translated_note, person_button, text
 from actions.tracker_info import latest_entity, latest_intent, latest_text, message_language
+from askagency import bot_messages as msg
 from askagency import metrics
+from askagency.bot_messages import FallbackReason
 from askagency.config import Settings, get_settings
 from handoff import conversation
 from handoff.triggers import Trigger
@@ -29,7 +31,7 @@ from knowledge_base.types import Decision, FaqHit, Outcome
 
 logger = logging.getLogger(__name__)
 
-CHOOSE_FAQ_INTENT = "choose_faq"
+CHOOSE_FAQ_INTENT = msg.INTENT_CHOOSE_FAQ
 # The clarify's "None of these" / "No" choice: not a valid FAQ id (ids never start with "-"),
 # so it can never collide with one.
 NONE_OF_THESE = "-none"
@@ -48,7 +50,7 @@ def answer_text(answer: str, source_url: str | None, language: str) -> str:
 
 
 def _fallback_count(tracker: Tracker) -> int:
-    value = tracker.get_slot("consecutive_fallbacks")
+    value = tracker.get_slot(msg.SLOT_CONSECUTIVE_FALLBACKS)
     try:
         return int(value or 0)
     except (TypeError, ValueError):
@@ -84,7 +86,7 @@ def count_outcome(sent: list[dict[str, Any]]) -> None:
     way the citizen saw it. Empty-message prompts are not question turns and are not counted."""
     for message in reversed(sent):
         custom = message.get("custom") or {}
-        outcome = metrics.TURN_OUTCOMES.get(str(custom.get("type")))
+        outcome = msg.TURN_OUTCOMES.get(str(msg.type_of(custom)))
         if outcome is not None:
             metrics.TURNS.labels(outcome=outcome).inc()
             return
@@ -109,10 +111,10 @@ class ActionAnswerFaq(Action):
 
     async def _turn(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         settings = get_settings()
-        language = message_language(tracker, settings.default_language)
+        language = message_language(tracker, settings)
         events: list[EventType] = []
-        if tracker.get_slot("language") != language:
-            events.append(SlotSet("language", language))
+        if tracker.get_slot(msg.SLOT_LANGUAGE) != language:
+            events.append(SlotSet(msg.SLOT_LANGUAGE, language))
 
         if latest_intent(tracker) == CHOOSE_FAQ_INTENT:
             return events + self._answer_choice(dispatcher, tracker, language)
@@ -120,7 +122,7 @@ class ActionAnswerFaq(Action):
         question = latest_text(tracker).strip()
         if not question:
             dispatcher.utter_message(
-                text=text("empty", language), json_message={"type": "prompt", "reason": "empty"}
+                text=text("empty", language), json_message=msg.prompt(FallbackReason.EMPTY)
             )
             return events
         if len(question) > settings.max_message_chars:
@@ -129,7 +131,7 @@ class ActionAnswerFaq(Action):
                     "too_long", language, length=len(question), limit=settings.max_message_chars
                 ),
                 buttons=[person_button(language)],
-                json_message={"type": "fallback", "reason": "too_long"},
+                json_message=msg.fallback(FallbackReason.TOO_LONG),
             )
             return events
 
@@ -141,7 +143,7 @@ class ActionAnswerFaq(Action):
             dispatcher.utter_message(
                 text=text("unavailable", language),
                 buttons=[person_button(language)],
-                json_message={"type": "fallback", "reason": "unavailable"},
+                json_message=msg.fallback(FallbackReason.UNAVAILABLE),
             )
             return events
 
@@ -176,26 +178,24 @@ class ActionAnswerFaq(Action):
         knowledge base) it starts with a note in the citizen's language and offers a person."""
         answer_language = hit.language or language
         body = answer_text(hit.answer, hit.source_url, answer_language)
-        custom: dict[str, Any] = {
-            "type": "faq_answer",
-            "faq_id": hit.faq_id,
-            "score": round(float(hit.score), 3),
-            "source_url": hit.source_url,
-            "language": answer_language,
-        }
+        custom = msg.faq_answer(
+            faq_id=hit.faq_id,
+            score=hit.score,
+            source_url=hit.source_url,
+            language=answer_language,
+        )
         if answer_language == language:
             dispatcher.utter_message(text=body, json_message=custom)
         else:
-            custom.update(translated=False, requested_language=language)
             dispatcher.utter_message(
                 text=f"{not_translated_note(language)}\n{body}",
                 buttons=[person_button(language)],
-                json_message=custom,
+                json_message=msg.untranslated(custom, language),
             )
         return [
-            SlotSet("last_faq_id", hit.faq_id),
-            SlotSet("consecutive_fallbacks", 0),
-            SlotSet("clarify_options", None),
+            SlotSet(msg.SLOT_LAST_FAQ_ID, hit.faq_id),
+            SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, 0),
+            SlotSet(msg.SLOT_CLARIFY_OPTIONS, None),
         ]
 
     @staticmethod
@@ -221,17 +221,12 @@ class ActionAnswerFaq(Action):
         dispatcher.utter_message(
             text=prompt,
             buttons=buttons,
-            json_message={
-                "type": "clarify",
-                "options": [
-                    {
-                        "faq_id": hit.faq_id,
-                        "title": hit.question,
-                        "score": round(float(hit.score), 3),
-                    }
+            json_message=msg.clarify(
+                [
+                    msg.clarify_option(faq_id=hit.faq_id, title=hit.question, score=hit.score)
                     for hit in options
-                ],
-            },
+                ]
+            ),
         )
         # Remember the options so the button press is answered without another search.
         remembered = [
@@ -246,7 +241,10 @@ class ActionAnswerFaq(Action):
             }
             for hit in options
         ]
-        return [SlotSet("clarify_options", remembered), SlotSet("consecutive_fallbacks", 0)]
+        return [
+            SlotSet(msg.SLOT_CLARIFY_OPTIONS, remembered),
+            SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, 0),
+        ]
 
     @staticmethod
     def _low_confidence(
@@ -255,13 +253,9 @@ class ActionAnswerFaq(Action):
         dispatcher.utter_message(
             text=text("low_confidence", language),
             buttons=[person_button(language)],
-            json_message={
-                "type": "fallback",
-                "reason": "low_confidence",
-                "score": round(float(decision.top_score), 3),
-            },
+            json_message=msg.fallback(FallbackReason.LOW_CONFIDENCE, score=decision.top_score),
         )
-        return [SlotSet("consecutive_fallbacks", _fallback_count(tracker) + 1)]
+        return [SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, _fallback_count(tracker) + 1)]
 
     @staticmethod
     def _no_answer_in_language(
@@ -272,15 +266,14 @@ class ActionAnswerFaq(Action):
         dispatcher.utter_message(
             text=no_answer_in_language(language),
             buttons=[person_button(language)],
-            json_message={
-                "type": "fallback",
-                "reason": "language_unavailable",
-                "language": language,
-                "translated": False,
-                "score": round(float(decision.top_score), 3),
-            },
+            json_message=msg.fallback(
+                FallbackReason.LANGUAGE_UNAVAILABLE,
+                language=language,
+                translated=False,
+                score=decision.top_score,
+            ),
         )
-        return [SlotSet("consecutive_fallbacks", _fallback_count(tracker) + 1)]
+        return [SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, _fallback_count(tracker) + 1)]
 
     @staticmethod
     def _rejected(
@@ -291,20 +284,20 @@ class ActionAnswerFaq(Action):
         dispatcher.utter_message(
             text=text("rejected", language),
             buttons=[person_button(language)],
-            json_message={"type": "fallback", "reason": "none_of_these"},
+            json_message=msg.fallback(FallbackReason.NONE_OF_THESE),
         )
         return [
-            SlotSet("clarify_options", None),
-            SlotSet("consecutive_fallbacks", _fallback_count(tracker) + 1),
+            SlotSet(msg.SLOT_CLARIFY_OPTIONS, None),
+            SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, _fallback_count(tracker) + 1),
         ]
 
     def _answer_choice(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, language: str
     ) -> list[EventType]:
-        faq_id = latest_entity(tracker, "faq_id") or tracker.get_slot("faq_id")
+        faq_id = latest_entity(tracker, msg.ENTITY_FAQ_ID) or tracker.get_slot(msg.SLOT_FAQ_ID)
         if faq_id == NONE_OF_THESE:
             return self._rejected(dispatcher, tracker, language)
-        for option in tracker.get_slot("clarify_options") or []:
+        for option in tracker.get_slot(msg.SLOT_CLARIFY_OPTIONS) or []:
             if isinstance(option, dict) and option.get("faq_id") == faq_id:
                 hit = FaqHit(
                     faq_id=str(option["faq_id"]),
@@ -320,6 +313,6 @@ class ActionAnswerFaq(Action):
         logger.info("choose_faq for %r which is not among the last clarify options", faq_id)
         dispatcher.utter_message(
             text=text("unknown_option", language),
-            json_message={"type": "fallback", "reason": "unknown_option"},
+            json_message=msg.fallback(FallbackReason.UNKNOWN_OPTION),
         )
         return []

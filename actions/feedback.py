@@ -16,10 +16,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import learning
 from actions.handoff import hand_off
 from actions.tracker_info import latest_intent, message_language
+from askagency.bot_messages import INTENT_FEEDBACK_BAD, INTENT_FEEDBACK_GOOD, SLOT_LAST_FEEDBACK
 from askagency.config import get_settings
 from handoff.models import Reason
 
-_VERDICTS = {"feedback_good": "good", "feedback_bad": "bad"}
+_VERDICTS = {INTENT_FEEDBACK_GOOD: "good", INTENT_FEEDBACK_BAD: "bad"}
 
 
 class ActionFeedback(Action):
@@ -37,11 +38,11 @@ class ActionFeedback(Action):
             # Only the feedback rules run this action; anything else is a rule mistake.
             return []
         if verdict == "bad":
-            language = message_language(tracker, get_settings().default_language)
+            language = message_language(tracker, get_settings())
             learning.note_unhelpful_answer(tracker, "thumbs_down", language)
         if verdict == "bad" and get_settings().handoff_negative_feedback_mode == "direct":
             events = await hand_off(dispatcher, tracker, Reason.NEGATIVE_FEEDBACK, "")
-            return [SlotSet("last_feedback", verdict), *events]
+            return [SlotSet(SLOT_LAST_FEEDBACK, verdict), *events]
         # "bad" offers a person; clicking it opens a ticket with reason negative_feedback.
         dispatcher.utter_message(response=f"utter_feedback_{verdict}")
-        return [SlotSet("last_feedback", verdict)]
+        return [SlotSet(SLOT_LAST_FEEDBACK, verdict)]

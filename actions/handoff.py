@@ -39,7 +39,7 @@ async def hand_off(
 ) -> list[EventType]:
     """Opens (or re-uses) the ticket and tells the citizen; shared by every trigger."""
     settings = get_settings()
-    language = message_language(tracker, settings.default_language)
+    language = message_language(tracker, settings)
     reply = await conversation.start_handoff(
         conversation_id=tracker.sender_id,
         reason=reason,
@@ -65,7 +65,7 @@ class ActionHandoff(Action):
     ) -> list[EventType]:
         reason = conversation.requested_reason(tracker.events)
         # Asked for a person right after an answer: that answer did not do the job.
-        language = message_language(tracker, get_settings().default_language)
+        language = message_language(tracker, get_settings())
         learning.note_unhelpful_answer(tracker, "handoff", language)
         return await hand_off(dispatcher, tracker, reason, latest_text(tracker))
 
@@ -79,7 +79,7 @@ class ActionRelayToAgent(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        language = message_language(tracker, get_settings().default_language)
+        language = message_language(tracker, get_settings())
         reply = await conversation.relay_to_agent(tracker.sender_id, latest_text(tracker), language)
         return apply(dispatcher, reply)
 
@@ -105,6 +105,6 @@ class ActionHandoffClosed(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        language = message_language(tracker, get_settings().default_language)
+        language = message_language(tracker, get_settings())
         reply = conversation.handoff_closed(tracker.latest_message, tracker.events, language)
         return apply(dispatcher, reply)

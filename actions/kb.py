@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from askagency import metrics
 from askagency.config import Settings, get_settings
-from knowledge_base.types import Decision, FaqHit
+from knowledge_base.types import Decision, FaqHit, FaqRetrieverHandle
 
 logger = logging.getLogger(__name__)
 
@@ -24,37 +24,24 @@ class KnowledgeBaseUnavailable(RuntimeError):
     """The index or the model cannot be loaded (missing, corrupt, still building)."""
 
 
-class _Retriever(Protocol):
-    def search(self, text: str, k: int, language: str) -> list[FaqHit]: ...
-
-
-class _Handle(Protocol):
-    def get(self) -> _Retriever: ...
-
-
-_handle: _Handle | None = None
+_handle: FaqRetrieverHandle | None = None
 _lock = threading.Lock()
 
 
-def set_handle(handle: _Handle | None) -> None:
+def set_handle(handle: FaqRetrieverHandle | None) -> None:
     """Replace the process-wide handle (tests inject a fake; ``None`` recreates it lazily)."""
     global _handle
     with _lock:
         _handle = handle
 
 
-def _create_handle(settings: Settings) -> _Handle:
-    from knowledge_base.embedder import get_embedder
-    from knowledge_base.retriever import RetrieverHandle
+def _create_handle(settings: Settings) -> FaqRetrieverHandle:
+    from knowledge_base.factory import open_retriever  # loads faiss and sklearn: not at import
 
-    return RetrieverHandle(
-        settings.index_dir,
-        get_embedder(settings.embedding_model),
-        max_chars=settings.max_message_chars,
-    )
+    return open_retriever(settings)
 
 
-def get_handle(settings: Settings | None = None) -> _Handle:
+def get_handle(settings: Settings | None = None) -> FaqRetrieverHandle:
     """The shared handle, created on first call. A failed creation is not cached, so the next
     request retries (e.g. after the model files appear)."""
     global _handle
@@ -132,7 +119,7 @@ def warm_up(settings: Settings | None = None) -> bool:
     return True
 
 
-def current_handle() -> _Handle | None:
+def current_handle() -> FaqRetrieverHandle | None:
     """The handle if one was created (metrics read it without loading anything)."""
     return _handle
 

@@ -16,6 +16,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.tracker_info import language_choice
+from askagency.bot_messages import SLOT_LANGUAGE
 from askagency.config import get_settings
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,9 @@ class ActionDetectLanguage(Action):
         tracker: Tracker,
         domain: dict[str, Any],
     ) -> list[EventType]:
-        choice = language_choice(tracker, get_settings().default_language)
+        choice = language_choice(tracker, get_settings())
         if choice.source == "detected":
             logger.debug("sender %s writes %s (%s)", tracker.sender_id, choice.language, choice)
-        if tracker.get_slot("language") == choice.language:
+        if tracker.get_slot(SLOT_LANGUAGE) == choice.language:
             return []
-        return [SlotSet("language", choice.language)]
+        return [SlotSet(SLOT_LANGUAGE, choice.language)]

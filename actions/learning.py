@@ -16,6 +16,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from askagency.bot_messages import MessageType, is_type
 from askagency.privacy import redact
 from knowledge_base.types import Decision, Outcome
 
@@ -103,7 +104,7 @@ def last_answered_question(events: list[dict[str, Any]]) -> tuple[str, str] | No
         if kind == "bot" and answered is None:
             data = event.get("data") or {}
             custom = data.get("custom") if isinstance(data, dict) else None
-            if not isinstance(custom, dict) or custom.get("type") != "faq_answer":
+            if not is_type(custom, MessageType.FAQ_ANSWER):
                 return None
             answered = str(custom.get("faq_id") or "")
         elif kind == "user" and answered is not None:

@@ -55,7 +55,7 @@ warnings.filterwarnings("ignore", message="Your versions of rasa and rasa_sdk mi
 
 def warm_up_language_detector() -> None:
     try:
-        detector = language.get_detector()
+        detector = language.get_detector(get_settings().detect_languages)
         if detector is not None:
             detector.warm_up()
     except Exception as exc:  # detection then falls back to the channel's language

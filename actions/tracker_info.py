@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rasa_sdk import Tracker
 
+from askagency.bot_messages import SLOT_LANGUAGE
+from askagency.config import Settings
 from knowledge_base import language
 
 
@@ -24,7 +26,7 @@ def latest_entity(tracker: Tracker, entity: str) -> str | None:
     return None
 
 
-def language_choice(tracker: Tracker, default: str) -> language.LanguageChoice:
+def language_choice(tracker: Tracker, settings: Settings) -> language.LanguageChoice:
     """The language of this turn and where it came from (``knowledge_base.language`` rule).
 
     The hint is the channel's message metadata ``language`` (the widget knows the page
@@ -33,10 +35,11 @@ def language_choice(tracker: Tracker, default: str) -> language.LanguageChoice:
     """
     metadata = tracker.latest_message.get("metadata") or {}
     hint = language.normalise(metadata.get("language")) if isinstance(metadata, dict) else None
-    hint = hint or language.normalise(tracker.get_slot("language"))
-    return language.choose(latest_text(tracker), hint, default)
+    hint = hint or language.normalise(tracker.get_slot(SLOT_LANGUAGE))
+    detect = language.detect_function(settings.detect_languages)
+    return language.choose(latest_text(tracker), hint, settings.default_language, detect)
 
 
-def message_language(tracker: Tracker, default: str) -> str:
+def message_language(tracker: Tracker, settings: Settings) -> str:
     """The language of this turn (see :func:`language_choice`)."""
-    return language_choice(tracker, default).language
+    return language_choice(tracker, settings).language

@@ -37,6 +37,7 @@ from analytics.models import (
     AnalyticsRejectedEvent,
     AnalyticsTurn,
 )
+from askagency.bot_messages import SCORED_TYPES, MessageType, type_of
 from askagency.rasa_events import is_external_event
 from knowledge_base.language import normalise as normalise_language
 
@@ -333,14 +334,14 @@ def _split_sessions(events: Sequence[EventLike]) -> list[list[EventLike]]:
 def _handle_bot(conv: ConversationFacts, turn: TurnFacts | None, event: EventLike) -> None:
     """Applies one bot event to the conversation and to the open turn."""
     custom = event.custom or {}
-    kind = custom.get("type")
+    kind = type_of(custom)
     if event.language and not conv.bot_language:
         conv.bot_language = event.language
-    if kind == "agent_message":
+    if kind == MessageType.AGENT_MESSAGE:
         if conv.handed_off and conv.first_agent_reply_ts is None:
             conv.first_agent_reply_ts = event.ts
         return
-    if kind == "handoff_closed":
+    if kind == MessageType.HANDOFF_CLOSED:
         conv.closed_ts = event.ts
         conv.closed_resolved = bool(custom.get("resolved"))
         return
@@ -349,14 +350,14 @@ def _handle_bot(conv: ConversationFacts, turn: TurnFacts | None, event: EventLik
             turn.first_bot_ts = event.ts
         if isinstance(kind, str):
             turn.bot_types.append(kind)
-        if kind == "faq_answer" and turn.faq_id is None:
+        if kind == MessageType.FAQ_ANSWER and turn.faq_id is None:
             faq_id = custom.get("faq_id")
             turn.faq_id = str(faq_id) if faq_id not in (None, "") else None
-        if kind in ("faq_answer", "clarify", "fallback") and turn.score is None:
+        if kind in SCORED_TYPES and turn.score is None:
             score = custom.get("score")
             if isinstance(score, int | float) and not isinstance(score, bool):
                 turn.score = float(score)
-    if kind == "handoff" and not conv.handed_off:
+    if kind == MessageType.HANDOFF and not conv.handed_off:
         conv.handed_off = True
         conv.handoff_ts = event.ts
         reason = custom.get("reason")
@@ -399,10 +400,10 @@ def build_conversations(events: Sequence[EventLike]) -> list[ConversationFacts]:
             elif event.kind == "external":
                 turn = None  # what follows answers the trigger, not the citizen's last message
             elif event.kind == "bot":
-                custom_type = (event.custom or {}).get("type")
-                if custom_type == "handoff":
+                custom_type = type_of(event.custom)
+                if custom_type == MessageType.HANDOFF:
                     handoff_active = True
-                elif custom_type == "handoff_closed":
+                elif custom_type == MessageType.HANDOFF_CLOSED:
                     handoff_active = False
                 _handle_bot(conv, turn, event)
         if conv.turns:

@@ -216,6 +216,12 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     log_format: Literal["text", "json"] = "text"
 
+    @property
+    def embedding_cache(self) -> Path:
+        """The persistent cache of question vectors, shared by every process of this data
+        folder (index builds, console publishes, the action server's language models)."""
+        return Path(self.data_dir) / "cache" / "embeddings.sqlite"
+
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:
         self.data_dir = Path(self.data_dir)

@@ -25,14 +25,6 @@ __all__ = ["CONTENT_TYPE_LATEST", "bearer_ok", "register_gauge", "render"]
 # Seconds: a turn's action is tens of ms when the index is warm, seconds on a cold model.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-# The outcome of a question turn, from the ``custom.type`` of the reply action_answer_faq sent.
-TURN_OUTCOMES: Mapping[str, str] = {
-    "faq_answer": "answered",
-    "clarify": "clarify",
-    "fallback": "fallback",
-    "handoff": "handoff",
-}
-
 TURNS = Counter(
     "askagency_turns", "Question turns answered by the FAQ action, by outcome.", ["outcome"]
 )

@@ -17,22 +17,28 @@ from rich.table import Table  # noqa: E402
 
 from askagency.config import get_settings  # noqa: E402
 from bench.common import banking77_queries, banking77_records, timer, write_result  # noqa: E402
-from knowledge_base.embedder import get_embedder  # noqa: E402
 from knowledge_base.evaluate import evaluate  # noqa: E402
+from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import DEFAULT_SCORER, SCORERS, Retriever  # noqa: E402
 
 
 def main() -> int:
     settings = get_settings()
-    embedder = get_embedder()
+    embedder = embedder_for(settings)
     records = banking77_records()
     queries = banking77_queries()
     with timer() as build:
         bundle = build_bundle(records, embedder)
     scorers = {}
     for scorer in SCORERS:
-        retriever = Retriever(bundle, embedder, scorer=scorer, max_chars=settings.max_message_chars)
+        retriever = Retriever(
+            bundle,
+            embedder,
+            scorer=scorer,
+            max_chars=settings.max_message_chars,
+            languages=language_options(settings),
+        )
         report = evaluate(retriever, queries, settings, sweep=False)
         scorers[scorer] = {"top1": report.top1, "top3": report.top3, "eval_s": report.seconds}
     best = scorers[DEFAULT_SCORER]

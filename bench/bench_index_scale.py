@@ -226,9 +226,10 @@ def main() -> int:
         memory_child(path, int(nprobe), mmap == "1", int(ef))
         return 0
 
-    from knowledge_base.embedder import get_embedder
+    from askagency.config import get_settings
+    from knowledge_base.factory import embedder_for
 
-    embedder = get_embedder()
+    embedder = embedder_for(get_settings())
     real = real_rows(embedder)
     texts = [t for t, _ in banking77_queries()][:300]
     query_vecs = normalise(embedder.encode(texts))  # cached: the search-only series

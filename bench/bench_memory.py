@@ -75,9 +75,10 @@ def steps_child(index_dir: str, int8: str, languages: list[str]) -> None:
     for i in range(200):
         kb.lookup(f"how do I top up my card {i}", "en")
     mark("200 queries")
+    from askagency.config import get_settings
     from knowledge_base import language
 
-    detector = language.get_detector()
+    detector = language.get_detector(get_settings().detect_languages)
     if detector is not None:
         detector.warm_up()
         for text in ("¿Cómo renuevo mi pasaporte?", "Wie erneuere ich meinen Pass?"):
@@ -147,11 +148,12 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> Any:
 
 def build_index(folder: Path) -> None:
     """BANKING77 (10k variants) as the KB, saved like `askagency kb build-index` does."""
+    from askagency.config import get_settings
     from bench.common import banking77_records
-    from knowledge_base.embedder import get_embedder
+    from knowledge_base.factory import embedder_for
     from knowledge_base.index import build_bundle, save_bundle
 
-    save_bundle(build_bundle(banking77_records(), get_embedder()), folder)
+    save_bundle(build_bundle(banking77_records(), embedder_for(get_settings())), folder)
 
 
 def main() -> int:

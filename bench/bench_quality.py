@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_spanish import sample_records  # noqa: E402
 from bench.common import RESULTS, ROOT, machine  # noqa: E402
 from knowledge_base import retriever as retriever_module  # noqa: E402
-from knowledge_base.embedder import get_embedder  # noqa: E402
 from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
+from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
 
@@ -80,10 +80,10 @@ def main(out: Path = RESULTS / "quality.json") -> int:
     from askagency.config import get_settings
 
     settings = get_settings()
-    embedder = get_embedder(settings.embedding_model)
+    embedder = embedder_for(settings)
     started = time.perf_counter()
     bundle = build_bundle(sample_records(), embedder)
-    retriever = Retriever(bundle, embedder, main_language="en")
+    retriever = Retriever(bundle, embedder, languages=language_options(settings))
     results: dict[str, Any] = {
         "embedding_model": embedder.model_id,
         "build_s": round(time.perf_counter() - started, 2),

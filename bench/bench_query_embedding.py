@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from askagency.config import get_settings  # noqa: E402
 from bench.common import banking77_queries, banking77_records, machine, merge_result  # noqa: E402
-from knowledge_base.embedder import INT8_MODES, Embedder, default_cache_path  # noqa: E402
+from knowledge_base.embedder import INT8_MODES, Embedder  # noqa: E402
 from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.io import parse_file  # noqa: E402
@@ -109,7 +109,7 @@ def sample_records() -> list[FaqRecord]:
 
 def accuracy(model_path: str, mode: str) -> dict[str, Any]:
     settings = get_settings()
-    embedder = Embedder(model_path, cache_path=default_cache_path(), int8=mode)  # type: ignore[arg-type]
+    embedder = Embedder(model_path, cache_path=settings.embedding_cache, int8=mode)  # type: ignore[arg-type]
     result: dict[str, Any] = {}
     for name, records, labelled in (
         ("banking77", banking77_records(), banking77_queries()),

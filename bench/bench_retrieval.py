@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from askagency.config import get_settings  # noqa: E402
 from bench.common import (  # noqa: E402
     BANKING77,
     banking77_queries,
@@ -40,7 +41,8 @@ from bench.common import (  # noqa: E402
     read_rows,
     write_result,
 )
-from knowledge_base.embedder import Embedder, get_embedder  # noqa: E402
+from knowledge_base.embedder import Embedder  # noqa: E402
+from knowledge_base.factory import embedder_for  # noqa: E402
 from knowledge_base.index import Bundle, build_bundle, save_bundle  # noqa: E402
 from knowledge_base.retriever import Retriever, RetrieverHandle  # noqa: E402
 from knowledge_base.types import FaqRecord  # noqa: E402
@@ -149,7 +151,7 @@ def latency(retriever: Retriever, queries: list[str]) -> dict[str, float]:
 
 
 def main() -> int:
-    embedder = get_embedder()
+    embedder = embedder_for(get_settings())
     t = time.perf_counter()
     embedder.encode_query("warm up the model")
     model_load_s = time.perf_counter() - t

@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, ROOT, machine  # noqa: E402
-from knowledge_base.embedder import get_embedder  # noqa: E402
 from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
+from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
 from knowledge_base.types import FaqRecord  # noqa: E402
@@ -77,7 +78,7 @@ def main(out: Path = RESULTS / "spanish.json") -> int:
     from askagency.config import get_settings
 
     settings = get_settings()
-    embedder = get_embedder(settings.embedding_model)
+    embedder = embedder_for(settings)
     started = time.perf_counter()
     bundle = build_bundle(sample_records(), embedder)
     results: dict[str, object] = {
@@ -93,9 +94,12 @@ def main(out: Path = RESULTS / "spanish.json") -> int:
         "machine": machine(),
     }
     scorers = {
-        "language_scorer": Retriever(bundle, embedder, main_language="en"),
+        "language_scorer": Retriever(bundle, embedder, languages=language_options(settings)),
         "nearest_neighbour": Retriever(
-            bundle, embedder, scorer="dense_max", main_language="es", language_models={}
+            bundle,
+            embedder,
+            scorer="dense_max",
+            languages=replace(language_options(settings), main_language="es", language_models={}),
         ),
     }
     files: dict[str, dict[str, object]] = {}

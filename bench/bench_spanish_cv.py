@@ -37,7 +37,7 @@ from bench.bench_spanish import sample_records  # noqa: E402
 from bench.common import RESULTS, machine  # noqa: E402
 from knowledge_base import language_scorer as ls  # noqa: E402
 from knowledge_base.decision import decide, thresholds_for  # noqa: E402
-from knowledge_base.embedder import get_embedder  # noqa: E402
+from knowledge_base.factory import embedder_for  # noqa: E402
 from knowledge_base.glossary import glossary_for  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.types import FaqHit, Outcome  # noqa: E402
@@ -164,7 +164,7 @@ def main(out: Path = RESULTS / "spanish_cv.json") -> int:
     from askagency.config import get_settings
 
     settings = get_settings()
-    embedder = get_embedder(settings.embedding_model)
+    embedder = embedder_for(settings)
     started = time.perf_counter()
     bundle = build_bundle(sample_records(), embedder)
     folds = make_folds(bundle)

@@ -31,10 +31,12 @@ from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.shared.core.events import BotUttered, Event
 from rasa.shared.exceptions import RasaException
 
+from askagency.bot_messages import INTENT_ASK_HUMAN, FallbackReason, fallback
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
-FALLBACK_CUSTOM = {"type": "fallback", "reason": "unavailable"}
+FALLBACK_CUSTOM = fallback(FallbackReason.UNAVAILABLE)
 
 # Same texts as actions/messages.py "unavailable" / "talk_to_person" (kept here because Rasa's
 # environment must not depend on the action server's package).
@@ -72,7 +74,7 @@ def unavailable_event(language: str | None) -> BotUttered:
     return BotUttered(
         text=text,
         data={
-            "buttons": [{"title": button, "payload": "/ask_human"}],
+            "buttons": [{"title": button, "payload": "/" + INTENT_ASK_HUMAN}],
             "custom": dict(FALLBACK_CUSTOM),
         },
         metadata={"askagency_failure": "action_server_unavailable"},

@@ -42,7 +42,7 @@ from knowledge_base.health import DuplicatePair, FaqIssue, content_health
 from knowledge_base.models import AuditLog, Faq, FaqStatus
 from knowledge_base.publish import Publisher, PublishResult, index_status, rebuild_index
 from knowledge_base.store import FaqInput
-from knowledge_base.types import FaqHit
+from knowledge_base.types import FaqHit, FaqRetriever, FaqRetrieverHandle, TextEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class KbRuntime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._embedder: Any = None
-        self._handle: Any = None
+        self._embedder: TextEmbedder | None = None
+        self._handle: FaqRetrieverHandle | None = None
         self._memo: queue.QueryEmbeddingMemo | None = None
         self._warming: asyncio.Task[None] | None = None
         self.publisher = Publisher(self.rebuild)
@@ -88,12 +88,11 @@ class KbRuntime:
         assert self.settings.index_dir is not None
         return Path(self.settings.index_dir)
 
-    def embedder(self) -> Any:
+    def embedder(self) -> TextEmbedder:
         if self._embedder is None:
-            from knowledge_base.embedder import get_embedder
+            from knowledge_base.factory import embedder_for
 
-            cache = Path(self.settings.data_dir) / "cache" / "embeddings.sqlite"
-            self._embedder = get_embedder(self.settings.embedding_model, str(cache))
+            self._embedder = embedder_for(self.settings)
         return self._embedder
 
     def warm_up(self) -> None:
@@ -110,16 +109,21 @@ class KbRuntime:
             self._warming = asyncio.get_running_loop().create_task(asyncio.to_thread(self.warm_up))
 
     def rebuild(self) -> PublishResult:
-        return rebuild_index(self.index_dir, self.embedder(), self.settings.database_url)
+        from knowledge_base.factory import index_options
 
-    def retriever(self) -> Any:
+        return rebuild_index(
+            self.index_dir,
+            self.embedder(),
+            self.settings.database_url,
+            options=index_options(self.settings),
+        )
+
+    def retriever(self) -> FaqRetriever:
         """The retriever over the live bundle (reloads when CURRENT moves)."""
         if self._handle is None:
-            from knowledge_base.retriever import RetrieverHandle
+            from knowledge_base.factory import open_retriever
 
-            self._handle = RetrieverHandle(
-                self.index_dir, self.embedder(), max_chars=self.settings.max_message_chars
-            )
+            self._handle = open_retriever(self.settings, self.embedder())
         return self._handle.get()
 
     def search(self, text: str, language: str | None, k: int) -> list[FaqHit]:

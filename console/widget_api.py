@@ -22,6 +22,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from askagency.bot_messages import MessageType, is_type
 from askagency.config import Settings
 from askagency.conversation_ids import is_addressable, is_platform_id
 from askagency.conversation_token import ConversationSigner, load_secret
@@ -112,7 +113,7 @@ def messages_from_tracker(tracker: dict[str, Any]) -> list[dict[str, Any]]:
             custom = data.get("custom") if isinstance(data.get("custom"), dict) else None
             if not text and not buttons and not custom:
                 continue
-            role = "agent" if custom and custom.get("type") == "agent_message" else "bot"
+            role = "agent" if is_type(custom, MessageType.AGENT_MESSAGE) else "bot"
             message = {"role": role, "text": text or "", "timestamp": timestamp}
             if buttons:
                 message["buttons"] = buttons

@@ -4,12 +4,12 @@ Used by the thin rasa-sdk actions in ``actions/handoff.py``. Each function reads
 ``Tracker``, talks to the shared database through ``handoff.service`` and returns the events
 (slots) plus at most ONE bot message, whose ``custom`` payload is the machine-readable contract:
 
-* ``{"type": "handoff", "reason", "after_hours", "expected_reply_at"}`` when a ticket is
+* :func:`askagency.bot_messages.handoff` when a ticket is
   opened (or re-used); while the database is down the request waits in the write spool
   (``askagency.spool``) and the payload has ``"queued": true``: the ticket is created, with the
   citizen's later messages in order, when the database is back;
-* ``{"type": "agent_message", "agent", "message_id"}`` for an agent's reply;
-* ``{"type": "handoff_closed", "resolved", "message_id"}`` when the bot is back.
+* :func:`~askagency.bot_messages.agent_message` for an agent's reply;
+* :func:`~askagency.bot_messages.handoff_closed` when the bot is back.
 
 Citizens see ``custom``, so it carries nothing about the agency's operation: not the
 sequential ticket number (it reveals the volume of requests), not how many agents are online
@@ -33,7 +33,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency import bot_messages as msg
 from askagency import metrics
+from askagency.bot_messages import FallbackReason
 from askagency.channels import log_ref, trusted_channel
 from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
@@ -58,7 +60,7 @@ from handoff.triggers import (
 
 logger = logging.getLogger(__name__)
 
-HANDOFF_SLOT = "handoff_active"
+HANDOFF_SLOT = msg.SLOT_HANDOFF_ACTIVE
 # Handoffs refused by the flooding caps in this process, by cap ("client", "global"); each is
 # also logged, and the bot's reply carries custom reason "handoff_limited" for analytics.
 HANDOFF_REFUSED: Counter[str] = Counter()
@@ -220,9 +222,10 @@ def last_bot_custom(events: list[dict[str, Any]]) -> dict[str, Any]:
 def offered_reason(custom: dict[str, Any]) -> Reason | None:
     """The reason a bot message offered a person for: its low-confidence fallback or its
     answer to "this didn't help" (both carry a "Talk to a person" button)."""
-    if custom.get("type") == "fallback" and custom.get("reason") == "low_confidence":
+    kind = msg.type_of(custom)
+    if kind == msg.MessageType.FALLBACK and custom.get("reason") == FallbackReason.LOW_CONFIDENCE:
         return Reason.LOW_CONFIDENCE
-    if custom.get("type") == "feedback_ack" and custom.get("feedback") == "bad":
+    if kind == msg.MessageType.FEEDBACK_ACK and custom.get("feedback") == "bad":
         return Reason.NEGATIVE_FEEDBACK
     return None
 
@@ -308,7 +311,7 @@ async def start_handoff(
         )
         return Reply(
             text=text("busy", language),
-            custom={"type": "fallback", "reason": "handoff_limited"},
+            custom=msg.fallback(FallbackReason.HANDOFF_LIMITED),
         )
     except Exception as exc:
         if is_database_unavailable(exc):
@@ -317,7 +320,7 @@ async def start_handoff(
         logger.error("could not open a ticket for %s: %s", log_ref(conversation_id), exc)
         return Reply(
             text=text("unavailable", language),
-            custom={"type": "fallback", "reason": "handoff_unavailable"},
+            custom=msg.fallback(FallbackReason.HANDOFF_UNAVAILABLE),
         )
     if created:
         metrics.HANDOFFS_OPENED.labels(reason=reason.value).inc()
@@ -343,14 +346,13 @@ async def start_handoff(
         log_ref(conversation_id),
     )
     return Reply(
-        slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
+        slots={HANDOFF_SLOT: True, msg.SLOT_CONSECUTIVE_FALLBACKS: 0},
         text=message,
-        custom={
-            "type": "handoff",
-            "reason": reason.value,
-            "after_hours": available.after_hours,
-            "expected_reply_at": expected.isoformat() if expected else None,
-        },
+        custom=msg.handoff(
+            reason=reason.value,
+            after_hours=available.after_hours,
+            expected_reply_at=expected.isoformat() if expected else None,
+        ),
         internal={"ticket_id": ticket_id},
     )
 
@@ -380,15 +382,14 @@ async def _queue_handoff(
         "handoff queued in the spool for %s (%s)", log_ref(conversation_id), reason.value
     )
     return Reply(
-        slots={HANDOFF_SLOT: True, "consecutive_fallbacks": 0},
+        slots={HANDOFF_SLOT: True, msg.SLOT_CONSECUTIVE_FALLBACKS: 0},
         text=message,
-        custom={
-            "type": "handoff",
-            "queued": True,
-            "reason": reason.value,
-            "after_hours": not staffed,
-            "expected_reply_at": expected.isoformat() if expected else None,
-        },
+        custom=msg.handoff(
+            reason=reason.value,
+            after_hours=not staffed,
+            expected_reply_at=expected.isoformat() if expected else None,
+            queued=True,
+        ),
     )
 
 
@@ -481,7 +482,7 @@ async def relay_to_agent(conversation_id: str, message_text: str, language: str)
     return Reply(
         slots={HANDOFF_SLOT: False},
         text=text("gone", language),
-        custom={"type": "handoff_closed", "resolved": None},
+        custom=msg.handoff_closed(resolved=None),
     )
 
 
@@ -508,8 +509,8 @@ def _already_sent(events: list[dict[str, Any]], message_id: Any) -> bool:
 
 def agent_message(latest_message: dict[str, Any], events: list[dict[str, Any]]) -> Reply:
     """The agent's reply, triggered by the console as the external intent ``agent_message``."""
-    body = _entity(latest_message, "handoff_text")
-    message_id = _entity(latest_message, "handoff_message")
+    body = _entity(latest_message, msg.ENTITY_HANDOFF_TEXT)
+    message_id = _entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
     if not isinstance(body, str) or not body.strip():
         logger.warning("agent_message without text ignored: %r", latest_message.get("entities"))
         return Reply(slots={HANDOFF_SLOT: True})
@@ -518,12 +519,11 @@ def agent_message(latest_message: dict[str, Any], events: list[dict[str, Any]]) 
     return Reply(
         slots={HANDOFF_SLOT: True},
         text=body,
-        custom={
-            "type": "agent_message",
-            "agent": str(_entity(latest_message, "handoff_agent") or ""),
-            "message_id": message_id,
-        },
-        internal={"ticket_id": _entity(latest_message, "handoff_ticket")},
+        custom=msg.agent_message(
+            agent=str(_entity(latest_message, msg.ENTITY_HANDOFF_AGENT) or ""),
+            message_id=message_id,
+        ),
+        internal={"ticket_id": _entity(latest_message, msg.ENTITY_HANDOFF_TICKET)},
     )
 
 
@@ -531,21 +531,17 @@ def handoff_closed(
     latest_message: dict[str, Any], events: list[dict[str, Any]], language: str
 ) -> Reply:
     """The console closed the ticket: the bot answers again from the next message on."""
-    message_id = _entity(latest_message, "handoff_message")
-    resolved = _entity(latest_message, "handoff_resolved")
+    message_id = _entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
+    resolved = _entity(latest_message, msg.ENTITY_HANDOFF_RESOLVED)
     resolved = resolved is True or str(resolved).lower() == "true"
-    slots = {HANDOFF_SLOT: False, "consecutive_fallbacks": 0}
+    slots = {HANDOFF_SLOT: False, msg.SLOT_CONSECUTIVE_FALLBACKS: 0}
     if _already_sent(events, message_id):
         return Reply(slots=slots)
     return Reply(
         slots=slots,
         text=text("closed_resolved" if resolved else "closed_unresolved", language),
-        custom={
-            "type": "handoff_closed",
-            "resolved": resolved,
-            "message_id": message_id,
-        },
-        internal={"ticket_id": _entity(latest_message, "handoff_ticket")},
+        custom=msg.handoff_closed(resolved=resolved, message_id=message_id),
+        internal={"ticket_id": _entity(latest_message, msg.ENTITY_HANDOFF_TICKET)},
     )
 
 
@@ -554,9 +550,9 @@ def embedding_encoder(settings: Settings, loaded_only: bool = False) -> Any:
     index uses). ``loaded_only``: None unless the model is already in memory, so a check never
     pays for loading it (the lexical measure is used instead). Citizen texts are never written
     to the embedding cache."""
-    from knowledge_base.embedder import get_embedder
+    from knowledge_base.factory import embedder_for
 
-    embedder = get_embedder(settings.embedding_model)
+    embedder = embedder_for(settings)
     if loaded_only and not embedder.loaded:
         return None
     return lambda texts: embedder.encode(texts, use_cache=False)

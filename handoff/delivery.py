@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from askagency import bot_messages as msg
 from askagency.channels import ChannelMismatch, delivery_channel
 from askagency.clock import now_utc
 from askagency.db import session_scope
@@ -66,15 +67,15 @@ class Job:
         """The external intent and entities that deliver this message."""
         if self.kind == MessageKind.CLOSE.value:
             return HANDOFF_CLOSED_INTENT, {
-                "handoff_ticket": self.ticket_id,
-                "handoff_message": self.message_id,
-                "handoff_resolved": self.text == "resolved",
+                msg.ENTITY_HANDOFF_TICKET: self.ticket_id,
+                msg.ENTITY_HANDOFF_MESSAGE: self.message_id,
+                msg.ENTITY_HANDOFF_RESOLVED: self.text == "resolved",
             }
         return AGENT_MESSAGE_INTENT, {
-            "handoff_text": self.text,
-            "handoff_agent": self.author,
-            "handoff_ticket": self.ticket_id,
-            "handoff_message": self.message_id,
+            msg.ENTITY_HANDOFF_TEXT: self.text,
+            msg.ENTITY_HANDOFF_AGENT: self.author,
+            msg.ENTITY_HANDOFF_TICKET: self.ticket_id,
+            msg.ENTITY_HANDOFF_MESSAGE: self.message_id,
         }
 
 

@@ -15,10 +15,11 @@ from typing import Any
 
 import aiohttp
 
+from askagency.bot_messages import INTENT_AGENT_MESSAGE, INTENT_HANDOFF_CLOSED
 from askagency.conversation_ids import RULE, is_addressable
 
-AGENT_MESSAGE_INTENT = "agent_message"
-HANDOFF_CLOSED_INTENT = "handoff_closed"
+AGENT_MESSAGE_INTENT = INTENT_AGENT_MESSAGE
+HANDOFF_CLOSED_INTENT = INTENT_HANDOFF_CLOSED
 
 
 class RasaError(Exception):

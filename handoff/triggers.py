@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from askagency.bot_messages import MessageType, is_type
 from askagency.rasa_events import is_external_event
 from handoff.models import Priority, Reason
 
@@ -196,9 +197,9 @@ def past_questions(events: Iterable[Mapping[str, Any]]) -> list[PastQuestion]:
                 pending = text
         elif kind == "bot":
             custom = _custom(event)
-            if custom.get("type") == "faq_answer" and custom.get("faq_id") is not None:
+            if is_type(custom, MessageType.FAQ_ANSWER) and custom.get("faq_id") is not None:
                 answered = str(custom["faq_id"])
-            elif custom.get("type") == "handoff_closed":
+            elif is_type(custom, MessageType.HANDOFF_CLOSED):
                 # A new episode: what was asked before the person helped is not a rephrase.
                 questions, pending, answered = [], None, None
     # The last user event is the current question: leave it out.

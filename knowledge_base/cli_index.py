@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -21,6 +22,9 @@ from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, loa
 from knowledge_base.index import IndexLoadError
 from knowledge_base.types import Outcome
 
+if TYPE_CHECKING:
+    from knowledge_base.retriever import Retriever
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -32,17 +36,11 @@ def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir)
 
 
-def _retriever(settings: Settings):  # type: ignore[no-untyped-def]
-    from knowledge_base.embedder import get_embedder
-    from knowledge_base.retriever import RetrieverHandle
+def _retriever(settings: Settings) -> Retriever:
+    from knowledge_base.factory import open_retriever
 
-    embedder = get_embedder(
-        settings.embedding_model, str(Path(settings.data_dir) / "cache" / "embeddings.sqlite")
-    )
     try:
-        return RetrieverHandle(
-            settings.index_dir, embedder, max_chars=settings.max_message_chars
-        ).get()
+        return open_retriever(settings).get()
     except IndexLoadError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -61,7 +59,7 @@ def build_index_command(
     """Embed the published FAQs and make a new index version live."""
     from askagency import migrate
     from askagency.db import session_scope
-    from knowledge_base.embedder import get_embedder
+    from knowledge_base.factory import embedder_for, index_options
     from knowledge_base.index import build_bundle, load_current, save_bundle
     from knowledge_base.publish import index_lock
     from knowledge_base.store import published_records
@@ -74,9 +72,7 @@ def build_index_command(
         err_console.print(f"[red]cannot prepare the database: {exc}[/red]")
         raise typer.Exit(2) from exc
     index_dir = Path(settings.index_dir or Path(settings.data_dir) / "index")
-    embedder = get_embedder(
-        settings.embedding_model, str(Path(settings.data_dir) / "cache" / "embeddings.sqlite")
-    )
+    embedder = embedder_for(settings)
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -94,7 +90,9 @@ def build_index_command(
                 previous = None
             progress.update(task, description=f"embedding and fitting {len(records)} FAQs")
             calls = embedder.model_calls
-            bundle = build_bundle(records, embedder, previous=previous)
+            bundle = build_bundle(
+                records, embedder, previous=previous, options=index_options(settings)
+            )
             progress.update(task, description="writing the new version")
             version = save_bundle(bundle, index_dir)
     meta = bundle.meta

@@ -205,6 +205,12 @@ class Embedder:
         self._dim: int | None = None
         self._lock = threading.RLock()
 
+    def for_model(self, model_path: str) -> Embedder:
+        """Another model with this one's cache, batch size and precision (a language's own
+        embedding model, setting ``embedding_models``)."""
+        cache = self.cache.path if self.cache is not None else None
+        return get_embedder(model_path, cache, self.batch_size, self.int8)
+
     def _load_float(self) -> Any:
         try:
             from sentence_transformers import SentenceTransformer
@@ -374,31 +380,19 @@ def _forward(model: Any, texts: list[str]) -> np.ndarray:
     return torch.nn.functional.normalize(output, p=2, dim=1).numpy()
 
 
-def default_cache_path() -> Path:
-    from askagency.config import get_settings
-
-    return Path(get_settings().data_dir) / "cache" / "embeddings.sqlite"
-
-
-def get_embedder(model_path: str | None = None, cache_path: str | None = None) -> Embedder:
-    """The one factory: one embedder (and one loaded model) per model path per process.
-
-    Defaults are resolved before the cache lookup so ``get_embedder()`` and
-    ``get_embedder(settings.embedding_model)`` share one model.
-    """
-    from askagency.config import get_settings
-
-    settings = get_settings()
-    return _cached_embedder(
-        model_path or settings.embedding_model,
-        str(cache_path or default_cache_path()),
-        settings.embedding_batch_size,
-        settings.embedding_int8,
-    )
+def get_embedder(
+    model_path: str,
+    cache_path: Path | str | None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    int8: Int8Mode = "none",
+) -> Embedder:
+    """The one factory: one embedder (and one loaded model) per model, cache and precision per
+    process. ``knowledge_base.factory.embedder_for(settings)`` passes the settings' values."""
+    return _cached_embedder(model_path, str(cache_path) if cache_path else "", batch_size, int8)
 
 
 @lru_cache(maxsize=4)
 def _cached_embedder(
     model_path: str, cache_path: str, batch_size: int, int8: Int8Mode = "none"
 ) -> Embedder:
-    return Embedder(model_path, cache_path=cache_path, batch_size=batch_size, int8=int8)
+    return Embedder(model_path, cache_path=cache_path or None, batch_size=batch_size, int8=int8)

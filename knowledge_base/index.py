@@ -196,15 +196,26 @@ def _lexical(
     return lexical, matrix, 0
 
 
+@dataclass(frozen=True)
+class IndexOptions:
+    """Which vector index a build makes (settings ``index_kind``, ``index_flat_max_rows``,
+    ``index_large_kind``; ``knowledge_base.factory.index_options`` reads them)."""
+
+    kind: str = "auto"
+    flat_max_rows: int = ann.FLAT_MAX_ROWS
+    large_kind: str = "ivf"
+
+
+DEFAULT_INDEX_OPTIONS = IndexOptions()
+
+
 def build_bundle(
     records: Sequence[FaqRecord],
     embedder: Embedder,
     previous: Bundle | None = None,
     *,
     classifier: bool = True,
-    index_kind: str | None = None,
-    flat_max_rows: int | None = None,
-    large_kind: str | None = None,
+    options: IndexOptions = DEFAULT_INDEX_OPTIONS,
 ) -> Bundle:
     """Embed, index and fit the scorer for ``records``.
 
@@ -247,15 +258,8 @@ def build_bundle(
     fitted = fit_classifier(vectors, row_faq_arr, len(faqs), warm) if classifier else None
     timings["classifier_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    if index_kind is None or flat_max_rows is None or large_kind is None:
-        from askagency.config import get_settings
-
-        settings = get_settings()
-        index_kind = index_kind or settings.index_kind
-        flat_max_rows = flat_max_rows or settings.index_flat_max_rows
-        large_kind = large_kind or settings.index_large_kind
     vector_index, choice = ann.build_index(
-        vectors, index_kind, flat_max_rows, large_kind=large_kind
+        vectors, options.kind, options.flat_max_rows, large_kind=options.large_kind
     )
     timings["index_s"] = time.perf_counter() - t
     created = now_utc()

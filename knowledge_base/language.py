@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -115,12 +115,13 @@ def choose(
     text: str,
     hint: str | None,
     default: str,
-    detect: Any = None,
+    detect: Callable[[str], Detection | None] | None = None,
 ) -> LanguageChoice:
     """The language of one message (see the module docstring for the rule).
 
-    ``detect`` is a ``text -> Detection | None`` callable (default: the process-wide detector);
-    a failing detector never breaks a turn, the hint or the default is used instead.
+    ``detect`` is a ``text -> Detection | None`` callable (:func:`detect_function`; None when
+    detection is off); a failing detector never breaks a turn, the hint or the default is used
+    instead.
     """
     hint = normalise(hint)
     fallback = LanguageChoice(hint, "hint") if hint else LanguageChoice(default, "default")
@@ -130,10 +131,10 @@ def choose(
     words = _WORD.findall(stripped)
     letters = sum(len(w) for w in words)
     needed_words = OVERRIDE_WORDS if hint else DETECT_WORDS
-    if len(words) < needed_words or (hint and letters < OVERRIDE_LETTERS):
+    if detect is None or len(words) < needed_words or (hint and letters < OVERRIDE_LETTERS):
         return fallback
     try:
-        detection = (detect or default_detect)(stripped)
+        detection = detect(stripped)
     except Exception as exc:  # a detector problem must not cost the citizen an answer
         logger.error("language detection failed: %s: %s", type(exc).__name__, exc)
         return fallback
@@ -145,28 +146,25 @@ def choose(
     return LanguageChoice(fallback.language, fallback.source, detection)
 
 
-_detector: LanguageDetector | None = None
+_detectors: dict[frozenset[str], LanguageDetector] = {}
 _detector_lock = threading.Lock()
 
 
-def get_detector(languages: Iterable[str] | None = None) -> LanguageDetector | None:
-    """The process-wide detector for the configured ``detect_languages``; None when fewer than
-    two are configured (detection off: the channel's hint or the default language decide,
+def get_detector(languages: Iterable[str]) -> LanguageDetector | None:
+    """The process-wide detector for these languages (setting ``detect_languages``); None when
+    fewer than two are given (detection off: the channel's hint or the default language decide,
     and the action server saves the detector's memory, about 200 MB for 12 languages)."""
-    global _detector
+    codes = frozenset(code for code in map(normalise, languages) if code)
+    if len(codes) < 2:
+        return None
     with _detector_lock:
-        if _detector is None:
-            if languages is None:
-                from askagency.config import get_settings
-
-                languages = get_settings().detect_languages
-            codes = {code for code in map(normalise, languages) if code}
-            if len(codes) < 2:
-                return None
-            _detector = LanguageDetector(codes)
-        return _detector
+        detector = _detectors.get(codes)
+        if detector is None:
+            detector = _detectors[codes] = LanguageDetector(codes)
+        return detector
 
 
-def default_detect(text: str) -> Detection | None:
-    detector = get_detector()
-    return detector.detect(text) if detector is not None else None
+def detect_function(languages: Iterable[str]) -> Callable[[str], Detection | None] | None:
+    """The ``detect`` argument of :func:`choose` for these languages (None: detection off)."""
+    detector = get_detector(languages)
+    return detector.detect if detector is not None else None

@@ -337,9 +337,7 @@ def build_language_scorer(
     pivot_vectors = None
     own_model = None
     if model_path:
-        from knowledge_base.embedder import get_embedder
-
-        own_model = get_embedder(model_path)
+        own_model = embedder.for_model(model_path)
         vectors = own_model.encode(row_texts)
         if len(pivot_rows):
             pivot_vectors = own_model.encode([bundle.row_texts[r] for r in pivot_rows])

@@ -14,13 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
-from knowledge_base.types import Decision, FaqHit, FaqRecord, Outcome
-
-
-class _Searcher(Protocol):
-    def search(self, text: str, k: int, language: str) -> list[FaqHit]: ...
+from knowledge_base.types import Decision, FaqHit, FaqRecord, FaqRetriever, Outcome
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ def translate_hit(hit: FaqHit, record: FaqRecord) -> FaqHit:
 
 
 def lookup(
-    retriever: _Searcher,
+    retriever: FaqRetriever,
     text: str,
     language: str,
     *,

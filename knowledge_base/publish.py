@@ -30,8 +30,10 @@ from askagency.db import session_scope
 from knowledge_base.embedder import Embedder
 from knowledge_base.index import (
     CURRENT_FILE,
+    DEFAULT_INDEX_OPTIONS,
     Bundle,
     IndexLoadError,
+    IndexOptions,
     build_bundle,
     load_current,
     read_current,
@@ -84,7 +86,10 @@ def _previous_bundle(index_dir: Path) -> Bundle | None:
 
 
 def rebuild_index(
-    index_dir: Path | str, embedder: Embedder, database_url: str | None = None
+    index_dir: Path | str,
+    embedder: Embedder,
+    database_url: str | None = None,
+    options: IndexOptions = DEFAULT_INDEX_OPTIONS,
 ) -> PublishResult:
     """Build a bundle from the database's published FAQs, save it and make it
     CURRENT. Blocking (embedding, classifier fit, fsync): run it in a thread."""
@@ -94,7 +99,9 @@ def rebuild_index(
         with session_scope(database_url) as session:
             records = published_records(session)
         calls_before = embedder.model_calls
-        bundle = build_bundle(records, embedder, previous=_previous_bundle(index_dir))
+        bundle = build_bundle(
+            records, embedder, previous=_previous_bundle(index_dir), options=options
+        )
         version = save_bundle(bundle, index_dir)
     result = PublishResult(
         ok=True,

@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +89,22 @@ class ScoredFaq:
     confidence: float = 0.0  # classifier probability among the searched FAQs (sums to 1)
 
 
+@dataclass(frozen=True)
+class LanguageOptions:
+    """How a retriever treats languages: the main language (scored by the bundle's own index),
+    other languages' own embedding models, the dictd folders for word-by-word glossaries and
+    whether main-language queries are normalised. ``knowledge_base.factory.language_options``
+    fills it from the settings; the library reads no global configuration."""
+
+    main_language: str = "en"
+    language_models: Mapping[str, str] = field(default_factory=dict)
+    dictionary_dirs: tuple[str, ...] = ()
+    normalise: bool = False
+
+
+DEFAULT_LANGUAGE_OPTIONS = LanguageOptions()
+
+
 class Retriever:
     """Scores FAQs of one bundle for a query."""
 
@@ -99,10 +115,7 @@ class Retriever:
         *,
         scorer: str = DEFAULT_SCORER,
         max_chars: int = 2000,
-        main_language: str | None = None,
-        language_models: dict[str, str] | None = None,
-        dictionary_dirs: Sequence[str] | None = None,
-        normalise: bool | None = None,
+        languages: LanguageOptions = DEFAULT_LANGUAGE_OPTIONS,
     ) -> None:
         if scorer not in SCORERS:
             raise ValueError(f"Unknown scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
@@ -117,15 +130,12 @@ class Retriever:
         self.max_chars = max_chars
         self._languages = np.array([f.language for f in bundle.faqs])
         # Other languages than the main one are scored by a LanguageScorer (built on first use;
-        # None = the language has no FAQs). Settings are read only when one is needed.
-        self._main_language = main_language
-        self._language_models = language_models
-        self._dictionary_dirs = None if dictionary_dirs is None else tuple(dictionary_dirs)
+        # None = the language has no FAQs).
+        self.languages = languages
         self._language_scorers: dict[str, LanguageScorer | None] = {}
         self._scorer_lock = threading.Lock()
-        # Spelling/texting normalisation of main-language queries (settings.query_normalisation
-        # when None), built from the KB's own words on first use.
-        self._normalise = normalise
+        # Spelling/texting normalisation of main-language queries (languages.normalise), built
+        # from the KB's own words on first use.
         self._normaliser: Normaliser | None = None
         # The version this one replaced, while this one's other-language scorers are being
         # built (RetrieverHandle): it answers those languages meanwhile, so no citizen's question
@@ -140,25 +150,12 @@ class Retriever:
         """Let ``predecessor`` answer the languages whose scorers this one has not built yet."""
         self._predecessor = predecessor
 
-    def _resolve_language_settings(self) -> None:
-        """Settings are read only when a language question needs them."""
-        if None in (self._main_language, self._language_models, self._dictionary_dirs):
-            from askagency.config import get_settings
-
-            settings = get_settings()
-            if self._main_language is None:
-                self._main_language = settings.default_language
-            if self._language_models is None:
-                self._language_models = dict(settings.embedding_models)
-            if self._dictionary_dirs is None:
-                self._dictionary_dirs = tuple(str(d) for d in settings.dictionary_dirs)
-
     def _scorer_ready(self, language: str) -> bool:
         """True when a question in ``language`` needs no scorer build (built, or the main
         language, which the bundle's own index scores)."""
-        self._resolve_language_settings()
+        main = self.languages.main_language
         return language in self._language_scorers or (
-            language == self._main_language and language not in (self._language_models or {})
+            language == main and language not in self.languages.language_models
         )
 
     def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]:
@@ -222,19 +219,11 @@ class Retriever:
     def normalised(self, query: str) -> str:
         """``query`` with texting shorthand expanded and misspellings corrected against the
         main language's KB words (knowledge_base/normalise.py); unchanged when switched off."""
-        if self._normalise is None:
-            from askagency.config import get_settings
-
-            self._normalise = bool(getattr(get_settings(), "query_normalisation", False))
-        if not self._normalise:
+        if not self.languages.normalise:
             return query
         normaliser = self._normaliser
         if normaliser is None:
-            if self._main_language is None:
-                from askagency.config import get_settings
-
-                self._main_language = get_settings().default_language
-            main = self._main_language
+            main = self.languages.main_language
             texts = [
                 text
                 for i, faq in enumerate(self.bundle.faqs)
@@ -254,10 +243,8 @@ class Retriever:
         embedding model); None means: use the main scoring below."""
         if not language:
             return None
-        self._resolve_language_settings()
-        assert self._language_models is not None
-        model_path = self._language_models.get(language)
-        if language == self._main_language and not model_path:
+        model_path = self.languages.language_models.get(language)
+        if language == self.languages.main_language and not model_path:
             return None
         with self._scorer_lock:
             if language not in self._language_scorers:
@@ -266,8 +253,8 @@ class Retriever:
                     language,
                     self.embedder,
                     model_path,
-                    main_language=self._main_language,
-                    dictionary_dirs=self._dictionary_dirs or (),
+                    main_language=self.languages.main_language,
+                    dictionary_dirs=self.languages.dictionary_dirs,
                 )
             return self._language_scorers[language]
 
@@ -442,11 +429,13 @@ class RetrieverHandle:
         *,
         scorer: str = DEFAULT_SCORER,
         max_chars: int = 2000,
+        languages: LanguageOptions = DEFAULT_LANGUAGE_OPTIONS,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.scorer = scorer
         self.max_chars = max_chars
+        self.languages = languages
         self.last_error: str | None = None
         self.reloads = 0
         self.loaded_at: float | None = None  # Unix time the serving version was loaded
@@ -503,6 +492,7 @@ class RetrieverHandle:
                 self.embedder,
                 scorer=self.scorer,
                 max_chars=self.max_chars,
+                languages=self.languages,
             )
             if current is None:
                 retriever.prepare_languages()  # start-up: before the first question

@@ -1,14 +1,27 @@
-"""Plain data contracts shared by the store, the index, the actions and the console.
+"""Plain data contracts shared by the store, the index, the actions and the console, and the
+public protocols of the retrieval path.
 
 They are deliberately free of SQLAlchemy and numpy so that any package can pass
 them around (and pickle/JSON them into an index bundle) without importing the
 heavy parts.
+
+The protocols (in the spirit of haystack's retriever and document-store protocols) are what a
+caller may rely on: :class:`FaqRetriever` (``knowledge_base.retriever.Retriever``),
+:class:`FaqRetrieverHandle` (``knowledge_base.retriever.RetrieverHandle``, which follows new index
+versions) and :class:`TextEmbedder` (``knowledge_base.embedder.Embedder``). Tests and benchmarks
+substitute their own implementations (``tests/fakes.py``); ``knowledge_base.factory.open_retriever``
+builds the real ones from the settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -64,3 +77,34 @@ class Decision:
     outcome: Outcome
     hits: tuple[FaqHit, ...] = field(default_factory=tuple)
     top_score: float = 0.0
+
+
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (inner product = cosine similarity)."""
+
+    model_id: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(
+        self, texts: Sequence[str], *, use_cache: bool = True, query: bool | None = None
+    ) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+@runtime_checkable
+class FaqRetriever(Protocol):
+    """Ranks the FAQs of one index version for a question: best first, one hit per FAQ."""
+
+    def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]: ...
+
+
+@runtime_checkable
+class FaqRetrieverHandle(Protocol):
+    """The serving retriever; ``get`` returns the current index version's (it may change
+    between calls when staff publish) and raises when no index can be loaded."""
+
+    def get(self) -> FaqRetriever: ...

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from askagency import bot_messages as msg
+
 # Keys of Rasa's bot message dict that reach the client; everything else (timestamp,
 # utter_action, template names, ...) is internal to Rasa.
 _PASS_THROUGH = ("image", "attachment", "elements")
@@ -59,7 +61,15 @@ def client_message(message: dict[str, Any]) -> dict[str, Any]:
 # quick replies). Everything else — notably the console-only external intents `agent_message`
 # and `handoff_closed` — must go through NLU, or a citizen could forge an agent's reply.
 CITIZEN_PAYLOAD_INTENTS = frozenset(
-    {"choose_faq", "ask_human", "feedback_good", "feedback_bad", "greet", "affirm", "deny"}
+    {
+        msg.INTENT_CHOOSE_FAQ,
+        msg.INTENT_ASK_HUMAN,
+        msg.INTENT_FEEDBACK_GOOD,
+        msg.INTENT_FEEDBACK_BAD,
+        "greet",
+        "affirm",
+        "deny",
+    }
 )
 
 

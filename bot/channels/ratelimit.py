@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from askagency.bot_messages import FallbackReason, fallback
 from askagency.client_address import DEFAULT_TRUSTED_PROXIES, Network, parse_networks
 from askagency.client_address import client_address as _client_address
 from bot.channels.common import ConfigError, Option, resolve_options
@@ -50,8 +51,8 @@ OPTIONS = (
 )
 
 ALLOW = "allow"
-RATE_LIMITED = "rate_limited"
-REPEATED = "repeated"  # first blocked copy: a short notice
+RATE_LIMITED = FallbackReason.RATE_LIMITED.value
+REPEATED = FallbackReason.REPEATED.value  # first blocked copy: a short notice
 SILENT = "silent"  # later copies: no reply
 
 TEXTS = {
@@ -68,7 +69,7 @@ TEXTS = {
 
 def notice(reason: str) -> dict[str, Any]:
     """The one bot message a blocked citizen gets (same shape as every bot message)."""
-    return {"text": TEXTS[reason], "custom": {"type": "fallback", "reason": reason}}
+    return {"text": TEXTS[reason], "custom": fallback(FallbackReason(reason))}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from actions.messages import person_button, text
+from askagency.bot_messages import FallbackReason, fallback
 from askagency.client_address import (
     DEFAULT_TRUSTED_PROXIES,
     Network,
@@ -30,7 +31,7 @@ from bot.channels.common import default_data_dir
 
 logger = logging.getLogger(__name__)
 
-TOO_LONG = "too_long"
+TOO_LONG = FallbackReason.TOO_LONG.value
 TRUSTED_PROXIES_ENV = "ASKAGENCY_TRUSTED_PROXIES"
 
 
@@ -77,7 +78,7 @@ def too_long(message: str, metadata: dict[str, Any] | None) -> dict[str, Any] | 
     return {
         "text": text(TOO_LONG, language, length=length, limit=limit),
         "buttons": [person_button(language)],
-        "custom": {"type": "fallback", "reason": TOO_LONG},
+        "custom": fallback(FallbackReason.TOO_LONG),
     }
 
 
@@ -87,7 +88,7 @@ def too_long_body(size: int) -> dict[str, Any]:
     return {
         "text": text(TOO_LONG, "en", length=size, limit=limit),
         "buttons": [person_button("en")],
-        "custom": {"type": "fallback", "reason": TOO_LONG},
+        "custom": fallback(FallbackReason.TOO_LONG),
     }
 
 

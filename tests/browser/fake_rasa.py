@@ -25,6 +25,8 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from askagency.bot_messages import MessageType
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from askagency.conversation_token import (  # noqa: E402
     ConversationSigner,
@@ -48,13 +50,15 @@ def reply_for(text: str, language: str) -> list[dict[str, Any]]:
     """The scripted bot: enough variety to render every message kind the widget supports."""
     lowered = text.lower()
     if text.startswith("/feedback_"):
-        return [{"text": "Thank you for the feedback!", "custom": {"type": "feedback_ack"}}]
+        return [
+            {"text": "Thank you for the feedback!", "custom": {"type": MessageType.FEEDBACK_ACK}}
+        ]
     if text == "/ask_human":
         return [
             {
                 "text": "OK, I'll connect you with a person.",
                 "custom": {
-                    "type": "handoff",
+                    "type": MessageType.HANDOFF,
                     "reason": "requested",
                     "after_hours": True,
                     "expected_reply_at": "2030-01-07T09:00:00Z",
@@ -77,7 +81,10 @@ def reply_for(text: str, language: str) -> list[dict[str, Any]]:
                         "payload": '/choose_faq{"faq_id":"liquids-medication"}',
                     },
                 ],
-                "custom": {"type": "clarify", "options": ["liquids", "liquids-medication"]},
+                "custom": {
+                    "type": MessageType.CLARIFY,
+                    "options": ["liquids", "liquids-medication"],
+                },
             }
         ]
     if "xss" in lowered:
@@ -85,13 +92,13 @@ def reply_for(text: str, language: str) -> list[dict[str, Any]]:
             {
                 "text": f"Answer with markup {XSS} and a link https://example.gov/ok.",
                 "custom": {
-                    "type": "faq_answer",
+                    "type": MessageType.FAQ_ANSWER,
                     "faq_id": "xss",
                     "source_url": "javascript:window.__xss=2",
                 },
             }
         ]
-    return [{"text": "Sorry, I didn't get that.", "custom": {"type": "fallback"}}]
+    return [{"text": "Sorry, I didn't get that.", "custom": {"type": MessageType.FALLBACK}}]
 
 
 def answer(faq_id: str, text: str) -> dict[str, Any]:
@@ -100,7 +107,7 @@ def answer(faq_id: str, text: str) -> dict[str, Any]:
     return {
         "text": f"{text}\nSource: {url}",
         "custom": {
-            "type": "faq_answer",
+            "type": MessageType.FAQ_ANSWER,
             "faq_id": faq_id,
             "score": 0.9,
             "source_url": url,
@@ -155,7 +162,7 @@ async def tracker(request: web.Request) -> web.Response:
 async def agent(request: web.Request) -> web.Response:
     body = await request.json()
     session_id = request.match_info["sid"]
-    custom = {"type": "agent_message", "agent": body.get("agent", "Agent")}
+    custom = {"type": MessageType.AGENT_MESSAGE, "agent": body.get("agent", "Agent")}
     for key in ("after_hours", "expected_reply_at"):
         if key in body:
             custom[key] = body[key]

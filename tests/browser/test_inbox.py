@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.db import session_scope
 from askagency.launcher import Stack
@@ -55,7 +56,7 @@ def test_agent_logs_in_opens_ticket_and_replies(
     rest = RestClient(stack.cfg.rasa_url)
     sender = f"browser-{uuid.uuid4().hex[:12]}"
     handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
-    assert handoff["type"] == "handoff", handoff
+    assert handoff["type"] == MessageType.HANDOFF, handoff
     # The citizen is not told the ticket number: find it by conversation, as an agent would.
     with sqlite3.connect(stack.cfg.data_dir / "askagency.db") as db:
         (ticket_id,) = db.execute(

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.launcher import Stack
 from tests.browser.conftest import PageFactory, cli
@@ -72,7 +73,7 @@ def test_edit_publish_and_citizen_gets_new_answer(
 ) -> None:
     rest = RestClient(stack.cfg.rasa_url)
     before = ask(rest, QUESTION)
-    assert before["type"] == "faq_answer" and before["faq_id"] == FAQ_ID, before
+    assert before["type"] == MessageType.FAQ_ANSWER and before["faq_id"] == FAQ_ID, before
     marker = f"Update {uuid.uuid4().hex[:6]}"
 
     page = pages.page(width=1280, height=900)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from askagency.bot_messages import MessageType
 from askagency.config import Settings
 from askagency.conversation_token import ConversationSigner
 from console.app import create_app
@@ -39,7 +40,7 @@ TRACKER_EVENTS: list[dict[str, Any]] = [
                 {"title": "Liquids rule", "payload": '/choose_faq{"faq_id": "l1"}'},
                 {"title": "Liquid medication", "payload": '/choose_faq{"faq_id": "l2"}'},
             ],
-            "custom": {"type": "clarify", "options": ["l1", "l2"]},
+            "custom": {"type": MessageType.CLARIFY, "options": ["l1", "l2"]},
         },
     },
     {"event": "user", "text": '/choose_faq{"faq_id": "l2"}', "timestamp": 3.0},
@@ -48,7 +49,13 @@ TRACKER_EVENTS: list[dict[str, Any]] = [
         "event": "bot",
         "text": "Medication is allowed.",
         "timestamp": 3.1,
-        "data": {"custom": {"type": "faq_answer", "faq_id": "l2", "source_url": "https://x.gov/m"}},
+        "data": {
+            "custom": {
+                "type": MessageType.FAQ_ANSWER,
+                "faq_id": "l2",
+                "source_url": "https://x.gov/m",
+            }
+        },
     },
     {"event": "user", "text": "/feedback_good", "timestamp": 4.0, "metadata": {"faq_id": "l2"}},
     {"event": "user", "text": "/ask_human", "timestamp": 5.0},
@@ -63,7 +70,7 @@ TRACKER_EVENTS: list[dict[str, Any]] = [
         "event": "bot",
         "text": "Hi, Maria here.",
         "timestamp": 6.0,
-        "data": {"custom": {"type": "agent_message", "agent": "Maria"}},
+        "data": {"custom": {"type": MessageType.AGENT_MESSAGE, "agent": "Maria"}},
     },
     {"event": "bot", "text": None, "timestamp": 7.0, "data": {}},
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.launcher import Stack
 from tests.browser.conftest import PageFactory, cli
@@ -45,11 +46,11 @@ def ask_laptop(w: Widget):  # type: ignore[no-untyped-def]
     checked bag), so depending on the tuned margin the bot may first ask which one is meant;
     then the citizen picks the carry-on option, as a person would."""
     reply = w.ask_and_wait(LAPTOP_QUESTION)
-    if reply.get_attribute("data-type") == "clarify":
+    if reply.get_attribute("data-type") == MessageType.CLARIFY:
         before = w.messages("bot").count()
         reply.get_by_role("button", name="carry-on").first.click()
         reply = w.wait_for_reply(before)
-    assert reply.get_attribute("data-type") == "faq_answer", reply.inner_text()
+    assert reply.get_attribute("data-type") == MessageType.FAQ_ANSWER, reply.inner_text()
     return reply
 
 
@@ -67,7 +68,7 @@ def test_question_answer_source_link_and_feedback(pages: PageFactory, stack: Sta
     answer.get_by_role("button", name="Yes, this answer was helpful").click()
     assert answer.locator(".aaw-feedback-thanks").is_visible()
     ack = w.wait_for_reply(before)
-    assert ack.get_attribute("data-type") == "feedback_ack", ack.inner_text()
+    assert ack.get_attribute("data-type") == MessageType.FEEDBACK_ACK, ack.inner_text()
     assert w.messages("citizen").count() in (1, 2)  # the question (and a clarify choice)
 
 
@@ -75,7 +76,7 @@ def test_clarify_button_click(pages: PageFactory, stack: Stack) -> None:
     w = Widget(pages.page()).load(stack.cfg.console_url).open()
     for query in CLARIFY_CANDIDATES:
         reply = w.ask_and_wait(query)
-        if reply.get_attribute("data-type") == "clarify":
+        if reply.get_attribute("data-type") == MessageType.CLARIFY:
             break
     else:
         pytest.fail(f"none of {CLARIFY_CANDIDATES} made the bot ask a clarifying question")
@@ -87,7 +88,7 @@ def test_clarify_button_click(pages: PageFactory, stack: Stack) -> None:
     options.first.click()
     chosen = w.wait_for_reply(before)
     assert w.messages("citizen").last.locator(".aaw-text").inner_text() == title
-    assert chosen.get_attribute("data-type") == "faq_answer", chosen.inner_text()
+    assert chosen.get_attribute("data-type") == MessageType.FAQ_ANSWER, chosen.inner_text()
     assert chosen.locator("a.aaw-source-link").count() == 1
 
 
@@ -97,7 +98,7 @@ def test_talk_to_a_person(pages: PageFactory, stack: Stack) -> None:
     w.page.get_by_role("button", name="Talk to a person", exact=True).click()
     reply = w.wait_for_reply(before)
     assert w.messages("citizen").last.locator(".aaw-text").inner_text() == "Talk to a person"
-    assert reply.get_attribute("data-type") in ("handoff", "handoff_info"), reply.inner_text()
+    assert reply.get_attribute("data-type") == MessageType.HANDOFF, reply.inner_text()
     assert "person" in reply.inner_text().lower()
 
 
@@ -111,7 +112,7 @@ def test_reload_keeps_the_conversation(pages: PageFactory, stack: Stack) -> None
     w.launcher.wait_for()
     assert w.session_id() == session_id
     w.open()
-    restored = w.bot_of_type("faq_answer")
+    restored = w.bot_of_type(MessageType.FAQ_ANSWER)
     restored.first.wait_for()
     assert restored.first.locator(".aaw-text").inner_text() == answer_text
     assert w.messages("citizen").first.locator(".aaw-text").inner_text() == LAPTOP_QUESTION
@@ -150,13 +151,13 @@ def test_keyboard_only(pages: PageFactory, stack: Stack) -> None:
     page.keyboard.type(LAPTOP_QUESTION)
     page.keyboard.press("Enter")
     reply = w.wait_for_reply(before)
-    if reply.get_attribute("data-type") == "clarify":
+    if reply.get_attribute("data-type") == MessageType.CLARIFY:
         shift_tab_to("aaw-quick-btn", "carry-on")
         before = w.messages("bot").count()
         page.keyboard.press("Enter")
         reply = w.wait_for_reply(before)
         assert "aaw-input" in page.evaluate(focused)
-    assert reply.get_attribute("data-type") == "faq_answer", reply.inner_text()
+    assert reply.get_attribute("data-type") == MessageType.FAQ_ANSWER, reply.inner_text()
 
     # Tab forward from the input reaches Send; Shift+Tab goes back past "Talk to a person" to
     # the feedback buttons, which Space activates.
@@ -222,7 +223,7 @@ def test_xss_in_citizen_message_and_faq_answer_renders_as_text(
     assert w.messages("citizen").first.locator(".aaw-text").inner_text() == XSS
 
     answer = w.ask_and_wait("what is the zebra giraffe marmalade rule")
-    assert answer.get_attribute("data-type") == "faq_answer", answer.inner_text()
+    assert answer.get_attribute("data-type") == MessageType.FAQ_ANSWER, answer.inner_text()
     assert XSS in answer.locator(".aaw-text").inner_text()
     assert w.page.locator(".aaw-root img").count() == 0
     w.page.wait_for_timeout(300)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from tests.browser.conftest import FakeStack, PageFactory
 from tests.browser.widget import XSS, Widget, describe, serious
 
@@ -24,7 +25,7 @@ def test_answer_with_source_feedback_and_language_metadata(
     w = Widget(pages.page()).load(fake_stack.console_url).open()
     answer = w.ask_and_wait("can I bring my laptop in my carry-on")
 
-    assert answer.get_attribute("data-type") == "faq_answer"
+    assert answer.get_attribute("data-type") == MessageType.FAQ_ANSWER
     # The "Source: <url>" line meant for text-only channels becomes the one source link.
     assert answer.locator(".aaw-text").inner_text() == "Yes, laptops are allowed."
     assert answer.get_by_role("link").count() == 1
@@ -52,7 +53,7 @@ def test_clarify_buttons_send_payload_and_show_title(
 ) -> None:
     w = Widget(pages.page()).load(fake_stack.console_url).open()
     clarify = w.ask_and_wait("what about liquids")
-    assert clarify.get_attribute("data-type") == "clarify"
+    assert clarify.get_attribute("data-type") == MessageType.CLARIFY
     group = clarify.get_by_role("group", name="Suggested replies")
     assert group.get_by_role("button").all_inner_texts() == [
         "Liquids in carry-on",
@@ -251,7 +252,7 @@ def test_lost_connection_is_announced_and_messages_wait(
 
     down["yes"] = False  # ... and sent, then answered, when the server is back
     answer = w.wait_for_reply(before, timeout=30_000)
-    assert answer.get_attribute("data-type") == "faq_answer"
+    assert answer.get_attribute("data-type") == MessageType.FAQ_ANSWER
     assert w.page.locator(".aaw-conn").is_hidden()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.browser.conftest import PageFactory
 from tests.browser.widget import Widget
@@ -20,7 +21,7 @@ def test_spanish_picker_gets_spanish_answers(pages: PageFactory, stack: Stack) -
     box.fill("¿puedo llevar un cuchillo en el avión?")
     box.press("Enter")
     answer = w.wait_for_reply(before)
-    assert answer.get_attribute("data-type") == "faq_answer", answer.inner_text()
+    assert answer.get_attribute("data-type") == MessageType.FAQ_ANSWER, answer.inner_text()
     assert answer.get_attribute("data-faq-id") == "sharp-knives-carry-on-es"
     assert "Fuente:" in answer.inner_text() or answer.locator("a.aaw-source-link").count() == 1
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, custom_of
 from tests.stack import signed_body
@@ -38,8 +39,8 @@ def post(stack: Stack, body: bytes, headers: dict[str, str] | None = None) -> tu
 def test_same_text_in_a_loop_is_answered_twice_then_noticed_then_ignored(rest: RestClient) -> None:
     sender = f"loop-{uuid.uuid4().hex[:8]}"
     replies = [rest.send(sender, "hello") for _ in range(5)]
-    assert custom_of(replies[0])[0]["type"] == "greeting"
-    assert custom_of(replies[2]) == [{"type": "fallback", "reason": "repeated"}]
+    assert custom_of(replies[0])[0]["type"] == MessageType.GREETING
+    assert custom_of(replies[2]) == [{"type": MessageType.FALLBACK, "reason": "repeated"}]
     assert replies[3] == [] and replies[4] == []
 
 
@@ -56,7 +57,7 @@ def test_one_client_address_behind_the_proxy_is_rate_limited(stack: Stack) -> No
     fresh = json.dumps(signed_body(f"fresh-{uuid.uuid4().hex[:8]}", "/greet")).encode()
     status, body = post(stack, fresh, {"X-Forwarded-For": address})
     assert status == 429, (status, body[:200])
-    assert json.loads(body)[0]["custom"] == {"type": "fallback", "reason": "rate_limited"}
+    assert json.loads(body)[0]["custom"] == {"type": MessageType.FALLBACK, "reason": "rate_limited"}
     status, _ = post(stack, fresh, {"X-Forwarded-For": "198.51.100.200"})
     assert status == 200
 
@@ -90,7 +91,7 @@ def test_a_load_of_bad_requests_leaves_the_service_answering(
     messages = rest.send(
         f"after-load-{uuid.uuid4().hex[:8]}", "can I bring my laptop in my carry-on"
     )
-    assert custom_of(messages)[0]["type"] == "faq_answer"
+    assert custom_of(messages)[0]["type"] == MessageType.FAQ_ANSWER
     assert stack.procs["rasa"].poll() is None
     assert os.path.exists(stack.log_path("rasa"))
 
@@ -151,7 +152,7 @@ def test_rest_conversation_ids_come_from_the_server_and_need_their_token(
     assert conversation_id.startswith("web-") and conversation_id != other_id
     body = {"sender": conversation_id, "message": "can I bring my laptop in my carry-on"}
     status, raw = post(stack, json.dumps({**body, "token": token}).encode())
-    assert status == 200 and custom_of(json.loads(raw))[0]["type"] == "faq_answer"
+    assert status == 200 and custom_of(json.loads(raw))[0]["type"] == MessageType.FAQ_ANSWER
     for forged in ({}, {"token": other_token}, {"token": token[:-2] + "AA"}):
         status, raw = post(stack, json.dumps({**body, "message": "intruder", **forged}).encode())
         assert status == 403, (forged, status, raw[:200])
@@ -176,7 +177,7 @@ def test_oversized_messages_are_refused_at_the_channel(stack: Stack, size: str) 
     elapsed = time.perf_counter() - started
     reply = json.loads(raw)
     assert status in (200, 413), (status, raw[:200])
-    assert reply[0]["custom"] == {"type": "fallback", "reason": "too_long"}
+    assert reply[0]["custom"] == {"type": MessageType.FALLBACK, "reason": "too_long"}
     assert "too long" in reply[0]["text"]
     assert elapsed < 1.0, elapsed  # generous for a shared CI machine; measured ~10-50 ms
     assert _tracker_user_texts(stack, sender) == []

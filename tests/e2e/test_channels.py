@@ -33,6 +33,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack, StackConfig, free_port
 from tests.e2e.conftest import RestClient, ensure_rasa_model
 from tests.e2e.test_handoff import Console, create_agent
@@ -428,7 +429,7 @@ def ambiguous(channel_stack: Stack) -> str:
     for question in AMBIGUOUS_CANDIDATES:
         messages = rest.send(f"probe-{uuid.uuid4().hex}", question)
         custom = (messages[0].get("custom") or {}) if messages else {}
-        if custom.get("type") == "clarify" and len(custom.get("options") or []) >= 2:
+        if custom.get("type") == MessageType.CLARIFY and len(custom.get("options") or []) >= 2:
             return question
     raise AssertionError(f"none of {AMBIGUOUS_CANDIDATES} makes the sample KB clarify")
 
@@ -485,7 +486,7 @@ def test_messenger_question_gets_the_faq_answer(hooks: Webhooks, fake: PlatformF
     body = call.json()
     assert body["recipient"] == {"id": psid} and body["messaging_type"] == "RESPONSE"
     custom = hooks.tracker_bot_customs(f"messenger-{psid}")[-1]
-    assert custom["type"] == "faq_answer" and custom["faq_id"] == LAPTOP_FAQ
+    assert custom["type"] == MessageType.FAQ_ANSWER and custom["faq_id"] == LAPTOP_FAQ
     assert "laptop" in body["message"]["text"].lower()
     assert custom["source_url"] in body["message"]["text"]
     assert hooks.user_channels(f"messenger-{psid}") == ["messenger"]
@@ -519,7 +520,7 @@ def test_sms_clarify_reply_2_selects_the_second_option(
     conversation = f"sms-{number[1:]}"
     assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", ambiguous) == 200
     clarify = hooks.tracker_bot_customs(conversation)[-1]
-    assert clarify["type"] == "clarify"
+    assert clarify["type"] == MessageType.CLARIFY
     options = clarify["options"]
     fake.wait(lambda c: c.to() == number)
     time.sleep(1)  # a long list goes out in several single-segment parts
@@ -533,7 +534,7 @@ def test_sms_clarify_reply_2_selects_the_second_option(
 
     assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", "2") == 200
     chosen = hooks.tracker_bot_customs(conversation, at_least=2)[-1]
-    assert chosen["type"] == "faq_answer" and chosen["faq_id"] == options[1]["faq_id"]
+    assert chosen["type"] == MessageType.FAQ_ANSWER and chosen["faq_id"] == options[1]["faq_id"]
     answer = fake.wait(lambda c: c.to() == number, count=len(listing) + 1)[len(listing) :]
     assert all(len(c.form()["Body"]) <= 160 for c in answer)
     assert hooks.user_channels(conversation) == ["sms", "sms"]
@@ -586,7 +587,7 @@ def test_telegram_inline_keyboard_and_button_press(
     fake.wait(lambda c: c.path.endswith("/answerCallbackQuery") and f"cq-{chat}".encode() in c.body)
     fake.wait(lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat), count=2)
     chosen = hooks.tracker_bot_customs(f"telegram-{chat}", at_least=2)[-1]
-    assert chosen["type"] == "faq_answer" and chosen["faq_id"] == options[1]["faq_id"]
+    assert chosen["type"] == MessageType.FAQ_ANSWER and chosen["faq_id"] == options[1]["faq_id"]
 
 
 def test_wrong_signatures_are_rejected_and_nothing_is_processed(
@@ -667,7 +668,7 @@ async def test_agent_reply_from_the_console_goes_out_on_telegram(
     await asyncio.to_thread(
         fake.wait, lambda c: c.path.endswith("/sendMessage") and c.to() == str(chat)
     )
-    assert hooks.tracker_bot_customs(f"telegram-{chat}")[-1]["type"] == "handoff"
+    assert hooks.tracker_bot_customs(f"telegram-{chat}")[-1]["type"] == MessageType.HANDOFF
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         console = Console(channel_stack.cfg.console_url, http)
@@ -693,7 +694,7 @@ async def test_agent_reply_from_the_console_goes_out_by_sms(
     conversation = f"sms-{number[1:]}"
     assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", "I want to talk to a person") == 200
     await asyncio.to_thread(fake.wait, lambda c: c.to() == number)
-    assert hooks.tracker_bot_customs(conversation)[-1]["type"] == "handoff"
+    assert hooks.tracker_bot_customs(conversation)[-1]["type"] == MessageType.HANDOFF
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         console = Console(channel_stack.cfg.console_url, http)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, cli, custom_of
 
@@ -28,7 +29,7 @@ def test_laptop_question_gets_the_faq_answer_with_source(rest: RestClient) -> No
     assert len(messages) == 1, messages
     message = messages[0]
     custom = message["custom"]
-    assert custom["type"] == "faq_answer"
+    assert custom["type"] == MessageType.FAQ_ANSWER
     assert custom["faq_id"] == "electronics-laptop-carry-on"
     assert custom["source_url"].startswith("https://")
     assert custom["source_url"] in message["text"]
@@ -46,7 +47,7 @@ def test_laptop_question_gets_the_faq_answer_with_source(rest: RestClient) -> No
 )
 def test_common_questions_are_answered(rest: RestClient, question: str, faq_id: str) -> None:
     custom = custom_of(rest.send(new_sender(), question))
-    assert custom[0]["type"] == "faq_answer", custom
+    assert custom[0]["type"] == MessageType.FAQ_ANSWER, custom
     assert custom[0]["faq_id"] == faq_id
 
 
@@ -96,7 +97,7 @@ def test_ambiguous_question_asks_to_clarify_and_a_choice_answers(
         if expected <= offered or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert custom["type"] == "clarify", messages
+    assert custom["type"] == MessageType.CLARIFY, messages
     options = custom["options"]
     assert 2 <= len(options) <= 3
     assert expected <= offered
@@ -105,7 +106,7 @@ def test_ambiguous_question_asks_to_clarify_and_a_choice_answers(
     assert buttons[-1]["title"] == "None of these"  # rephrase or a person
     chosen = buttons[1]
     answer = rest.send(sender, chosen["payload"])
-    assert custom_of(answer)[0]["type"] == "faq_answer"
+    assert custom_of(answer)[0]["type"] == MessageType.FAQ_ANSWER
     assert custom_of(answer)[0]["faq_id"] == options[1]["faq_id"]
 
 
@@ -116,13 +117,13 @@ def test_every_bot_message_carries_custom_type(rest: RestClient) -> None:
         assert messages, text
         for message in messages:
             assert message.get("custom", {}).get("type"), (text, message)
-    assert custom_of(rest.send(new_sender(), "hi there"))[0]["type"] == "greeting"
+    assert custom_of(rest.send(new_sender(), "hi there"))[0]["type"] == MessageType.GREETING
 
 
 def test_oversized_and_empty_messages_get_polite_replies(rest: RestClient) -> None:
     long_text = "can I bring " + "a very long list of things " * 120
     custom = custom_of(rest.send(new_sender(), long_text))
-    assert custom[0] == {**custom[0], "type": "fallback", "reason": "too_long"}
+    assert custom[0] == {**custom[0], "type": MessageType.FALLBACK, "reason": "too_long"}
     empty = rest.send(new_sender(), "   ")
     assert empty and "faq_answer" not in [c.get("type") for c in custom_of(empty)]
 
@@ -132,7 +133,7 @@ def test_malformed_payloads_are_rejected_and_service_keeps_answering(rest: RestC
         status, _ = rest.post_raw(body)
         assert 400 <= status < 500, (body, status)
     custom = custom_of(rest.send(new_sender(), "can I bring my laptop in my carry-on"))
-    assert custom[0]["type"] == "faq_answer"
+    assert custom[0]["type"] == MessageType.FAQ_ANSWER
 
 
 def test_rebuilt_index_goes_live_without_restart(stack: Stack, rest: RestClient) -> None:
@@ -159,5 +160,5 @@ def test_rebuilt_index_goes_live_without_restart(stack: Stack, rest: RestClient)
         if custom.get("faq_id") == "food-live-lobster" or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert custom["type"] == "faq_answer"
+    assert custom["type"] == MessageType.FAQ_ANSWER
     assert custom["faq_id"] == "food-live-lobster"

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from askagency.bot_messages import MessageType
 from askagency.db import make_engine
 from askagency.launcher import Stack, StackConfig, free_port
 from tests.services import PG_URL, pg_admin, require_postgres
@@ -230,12 +231,15 @@ def test_writes_during_a_database_outage_arrive_when_it_is_back(
     env.forwarder.cut()
     try:
         fallback = custom_of(rest.send(sender, UNANSWERABLE, language="en"))
-        assert fallback[0]["type"] == "fallback" and fallback[0]["reason"] == "low_confidence"
+        assert (
+            fallback[0]["type"] == MessageType.FALLBACK
+            and fallback[0]["reason"] == "low_confidence"
+        )
 
         replies = rest.send(sender, "/ask_human")
         assert len(replies) == 1, replies
         handoff = replies[0]["custom"]
-        assert handoff["type"] == "handoff" and handoff["queued"] is True, handoff
+        assert handoff["type"] == MessageType.HANDOFF and handoff["queued"] is True, handoff
         assert "ticket_id" not in handoff and handoff["reason"] == "low_confidence"
         assert "passed your conversation to our team" in replies[0]["text"]
 

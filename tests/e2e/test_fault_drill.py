@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from askagency.bot_messages import MessageType
 from askagency.db import make_engine
 from askagency.launcher import Stack, StackConfig, http_ok, service_specs
 from handoff.models import Ticket
@@ -126,10 +127,13 @@ def classify(asked: Asked, result: tuple[int, Any] | None) -> None:
     asked.reply = body
     customs = [m.get("custom") or {} for m in body] if status == 200 and body else []
     if any(
-        c.get("type") == "faq_answer" and c.get("faq_id") == QUESTIONS[asked.text] for c in customs
+        c.get("type") == MessageType.FAQ_ANSWER and c.get("faq_id") == QUESTIONS[asked.text]
+        for c in customs
     ):
         asked.outcome = "answer"
-    elif any(c.get("type") == "fallback" and c.get("reason") == "unavailable" for c in customs):
+    elif any(
+        c.get("type") == MessageType.FALLBACK and c.get("reason") == "unavailable" for c in customs
+    ):
         asked.outcome = "fallback"
     else:
         asked.outcome = "other"
@@ -266,7 +270,7 @@ def run_phase(stack: Stack, console: ConsoleClient, victim: str) -> tuple[Phase,
     _, result = send_until_delivered(stack, citizen, "I want to talk to a person")
     assert result and result[0] == 200, result
     handoff = (result[1][0].get("custom") or {}) if result[1] else {}
-    assert handoff.get("type") == "handoff", result
+    assert handoff.get("type") == MessageType.HANDOFF, result
     # Citizens are not told the ticket number (security review L9): read it where staff do.
     ticket_id = open_ticket_id(stack.cfg.data_dir, citizen)
 
@@ -372,7 +376,7 @@ def test_kill_each_process_in_turn_under_load(
             assert citizen_messages.count(ticket["citizen_text"]) == 1, detail["messages"]
         else:  # the action server was down: the citizen was told, nothing silently dropped
             customs = [m.get("custom") or {} for m in result[1]]
-            assert {"type": "fallback", "reason": "unavailable"} in customs, result
+            assert {"type": MessageType.FALLBACK, "reason": "unavailable"} in customs, result
             assert ticket["citizen_text"] not in citizen_messages
 
     # Every user turn of the drill is in the analytics tables exactly once (the consumer was

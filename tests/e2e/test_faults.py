@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack, analytics_port
 from knowledge_base.index import CURRENT_FILE, read_current, write_current
 from tests.e2e.conftest import RestClient, custom_of
@@ -58,9 +59,9 @@ def action_base(stack: Stack) -> str:
 
 def assert_answered(messages: list[dict]) -> None:
     customs = custom_of(messages)
-    assert any(c.get("type") == "faq_answer" and c.get("faq_id") == FAQ_ID for c in customs), (
-        messages
-    )
+    assert any(
+        c.get("type") == MessageType.FAQ_ANSWER and c.get("faq_id") == FAQ_ID for c in customs
+    ), messages
 
 
 def assert_unavailable_fallback(messages: list[dict]) -> None:
@@ -68,7 +69,7 @@ def assert_unavailable_fallback(messages: list[dict]) -> None:
     fallback = [m for m in messages if (m.get("custom") or {}).get("reason") == "unavailable"]
     assert fallback, messages
     message = fallback[0]
-    assert message["custom"] == {"type": "fallback", "reason": "unavailable"}
+    assert message["custom"] == {"type": MessageType.FALLBACK, "reason": "unavailable"}
     assert "can't look that up right now" in message["text"]
     assert {"title": "Talk to a person", "payload": "/ask_human"} in message["buttons"]
 

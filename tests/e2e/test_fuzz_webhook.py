@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, custom_of
 from tests.stack import signed_body
@@ -75,5 +76,5 @@ def test_bot_still_answers_after_fuzzing(stack: Stack, rest: RestClient) -> None
     messages = rest.send(
         f"fuzz-after-{uuid.uuid4().hex[:8]}", "can I bring my laptop in my carry-on"
     )
-    assert custom_of(messages)[0]["type"] == "faq_answer"
+    assert custom_of(messages)[0]["type"] == MessageType.FAQ_ANSWER
     assert stack.procs["rasa"].poll() is None and stack.procs["actions"].poll() is None

@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 import socketio
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, cli, custom_of
 
@@ -180,7 +181,7 @@ async def test_socketio_citizen_and_agent_full_round_trip(stack: Stack, console:
     try:
         await citizen.say("I want to talk to a person")
         handoff = await citizen.next()
-        assert handoff["custom"]["type"] == "handoff", handoff
+        assert handoff["custom"]["type"] == MessageType.HANDOFF, handoff
         assert handoff["custom"]["reason"] == "requested"
         assert handoff["custom"]["after_hours"] is False
         # L9: the citizen is not told the ticket number, the staffing or the priority.
@@ -207,7 +208,7 @@ async def test_socketio_citizen_and_agent_full_round_trip(stack: Stack, console:
         assert status == 201 and queued["delivery_status"] == "pending"
         reply = await citizen.next()
         assert reply["text"] == "Hi, this is Eve. Yes, you can."
-        assert reply["custom"]["type"] == "agent_message"
+        assert reply["custom"]["type"] == MessageType.AGENT_MESSAGE
         assert reply["custom"]["agent"] == "Agent Eve"
         await console.wait_delivery(ticket["id"])
         _, detail = await console.get(f"/api/tickets/{ticket['id']}")
@@ -217,12 +218,14 @@ async def test_socketio_citizen_and_agent_full_round_trip(stack: Stack, console:
         status, _ = await console.post(f"/api/tickets/{ticket['id']}/close", {"resolved": True})
         assert status == 200
         closed = await citizen.next()
-        assert closed["custom"]["type"] == "handoff_closed" and closed["custom"]["resolved"]
+        assert (
+            closed["custom"]["type"] == MessageType.HANDOFF_CLOSED and closed["custom"]["resolved"]
+        )
 
         # The bot is back: the next question gets an FAQ answer.
         await citizen.say(LAPTOP_QUESTION)
         answer = await citizen.next()
-        assert answer["custom"]["type"] == "faq_answer", answer
+        assert answer["custom"]["type"] == MessageType.FAQ_ANSWER, answer
 
         status, error = await console.post(
             f"/api/tickets/{ticket['id']}/replies", {"text": "one more thing"}
@@ -237,9 +240,9 @@ async def test_rest_low_confidence_offer_two_agents_and_tracker_delivery(
 ) -> None:
     sender = f"rest-{uuid.uuid4().hex}"
     fallback = custom_of(rest.send(sender, OUT_OF_SCOPE))[0]
-    assert fallback["type"] == "fallback" and fallback["reason"] == "low_confidence"
+    assert fallback["type"] == MessageType.FALLBACK and fallback["reason"] == "low_confidence"
     handoff = custom_of(rest.send(sender, "/ask_human"))[0]  # the offered button's payload
-    assert handoff["type"] == "handoff" and handoff["reason"] == "low_confidence"
+    assert handoff["type"] == MessageType.HANDOFF and handoff["reason"] == "low_confidence"
     assert rest.send(sender, "/ask_human") == []  # already with a person: relayed, silent
 
     ticket = await console.ticket_for(sender)
@@ -263,7 +266,7 @@ async def test_rest_low_confidence_offer_two_agents_and_tracker_delivery(
     delivered = [
         m["text"]
         for m in await tracker_bot_messages(stack, sender)
-        if m.get("type") == "agent_message"
+        if m.get("type") == MessageType.AGENT_MESSAGE
     ]
     assert delivered == written and set(written) == {"first reply", "second reply"}
 
@@ -271,14 +274,14 @@ async def test_rest_low_confidence_offer_two_agents_and_tracker_delivery(
     assert status == 200
     await console.wait_delivery(ticket["id"])
     answer = custom_of(rest.send(sender, LAPTOP_QUESTION))[0]
-    assert answer["type"] == "faq_answer"
+    assert answer["type"] == MessageType.FAQ_ANSWER
 
 
 async def test_two_fallbacks_in_a_row_hand_off(rest: RestClient, console: Console) -> None:
     sender = f"rest-{uuid.uuid4().hex}"
-    assert custom_of(rest.send(sender, OUT_OF_SCOPE))[0]["type"] == "fallback"
+    assert custom_of(rest.send(sender, OUT_OF_SCOPE))[0]["type"] == MessageType.FALLBACK
     second = custom_of(rest.send(sender, OUT_OF_SCOPE_2))[0]
-    assert second["type"] == "handoff" and second["reason"] == "repeated_fallback", second
+    assert second["type"] == MessageType.HANDOFF and second["reason"] == "repeated_fallback", second
     ticket = await console.ticket_for(sender)
     status, _ = await console.post(f"/api/tickets/{ticket['id']}/close", {"resolved": False})
     assert status == 200
@@ -289,7 +292,7 @@ async def test_reply_while_rasa_is_down_is_kept_and_delivered_after_restart(
 ) -> None:
     sender = f"rest-{uuid.uuid4().hex}"
     handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
-    assert handoff["type"] == "handoff"
+    assert handoff["type"] == MessageType.HANDOFF
     ticket_id = (await console.ticket_for(sender))["id"]
     stack.stop("rasa")
     try:
@@ -332,7 +335,7 @@ async def test_ticket_flood_is_paged_and_closed_as_spam_without_messaging(
     ids = []
     for sender in senders:
         handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
-        assert handoff["type"] == "handoff", handoff
+        assert handoff["type"] == MessageType.HANDOFF, handoff
         ids.append((await console.ticket_for(sender))["id"])
     status, page = await console.get("/api/tickets?limit=2")
     assert status == 200 and len(page["tickets"]) == 2
@@ -341,13 +344,17 @@ async def test_ticket_flood_is_paged_and_closed_as_spam_without_messaging(
     assert status == 200 and result["closed"] == sorted(ids)
 
     control = f"control-{run}"
-    assert custom_of(rest.send(control, "I want to talk to a person"))[0]["type"] == "handoff"
+    assert (
+        custom_of(rest.send(control, "I want to talk to a person"))[0]["type"]
+        == MessageType.HANDOFF
+    )
     control_id = (await console.ticket_for(control))["id"]
     status, _ = await console.post(f"/api/tickets/{control_id}/close", {"resolved": True})
     assert status == 200
     deadline = time.monotonic() + 30
     while not any(
-        m.get("type") == "handoff_closed" for m in await tracker_bot_messages(stack, control)
+        m.get("type") == MessageType.HANDOFF_CLOSED
+        for m in await tracker_bot_messages(stack, control)
     ):
         assert time.monotonic() < deadline, "the normal close never reached the citizen"
         await asyncio.sleep(0.3)

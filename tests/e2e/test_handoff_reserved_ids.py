@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, custom_of
 from tests.e2e.test_handoff import (  # noqa: F401 (fixtures)
@@ -31,9 +32,9 @@ async def test_agent_reply_reaches_a_conversation_id_starting_with_plus(
     console: Console,  # noqa: F811
 ) -> None:
     sender = f"+1555{uuid.uuid4().int % 10**7:07d}"
-    assert custom_of(rest.send(sender, OUT_OF_SCOPE))[0]["type"] == "fallback"
+    assert custom_of(rest.send(sender, OUT_OF_SCOPE))[0]["type"] == MessageType.FALLBACK
     handoff = custom_of(rest.send(sender, "/ask_human"))[0]
-    assert handoff["type"] == "handoff"
+    assert handoff["type"] == MessageType.HANDOFF
     ticket = await console.ticket_for(sender)
     assert ticket["conversation_id"] == sender
 

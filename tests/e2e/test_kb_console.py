@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.stack import ConsoleClient, RestClient, cli, custom_of
 
@@ -114,7 +115,7 @@ def test_unanswered_question_is_queued_redacted_and_answered_once_accepted(
 
     def answered() -> dict[str, Any] | None:
         reply = custom_of(rest.send(sender(), question))[0]
-        return reply if reply.get("type") == "faq_answer" else None
+        return reply if reply.get("type") == MessageType.FAQ_ANSWER else None
 
     reply = wait_for(answered, timeout=GO_LIVE_S, interval=0.5)
     elapsed = time.monotonic() - started
@@ -131,7 +132,7 @@ def test_unanswered_question_is_queued_redacted_and_answered_once_accepted(
 def test_thumbs_down_queues_the_answered_question(rest: RestClient, console: ConsoleClient) -> None:
     citizen = sender()
     answer = custom_of(rest.send(citizen, "Can I bring an empty water bottle through security?"))
-    assert answer[0]["type"] == "faq_answer", answer
+    assert answer[0]["type"] == MessageType.FAQ_ANSWER, answer
     rest.send(citizen, "that didn't help")
     cluster = wait_for(lambda: find_cluster(console, "empty water bottle through security"), 10)
     assert cluster is not None

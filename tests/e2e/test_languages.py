@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from tests.e2e.conftest import RestClient, cli, custom_of
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +43,7 @@ def test_spanish_question_gets_the_spanish_faq_of_its_group(
     messages = rest.send(new_sender(), question, language="es")
     assert len(messages) == 1, messages
     custom = messages[0]["custom"]
-    assert custom["type"] == "faq_answer", messages
+    assert custom["type"] == MessageType.FAQ_ANSWER, messages
     assert custom["faq_id"] == f"{group}-es"
     assert custom["language"] == "es"
     assert "translated" not in custom
@@ -52,7 +53,7 @@ def test_spanish_question_gets_the_spanish_faq_of_its_group(
 def test_spanish_is_detected_without_the_widget_hint(rest: RestClient) -> None:
     messages = rest.send(new_sender(), "¿puedo llevar un cuchillo en mi equipaje de mano?")
     custom = custom_of(messages)[0]
-    assert custom["type"] == "faq_answer", messages
+    assert custom["type"] == MessageType.FAQ_ANSWER, messages
     assert custom["faq_id"].endswith("-es")
     assert custom["language"] == "es"
 
@@ -60,7 +61,7 @@ def test_spanish_is_detected_without_the_widget_hint(rest: RestClient) -> None:
 def test_control_responses_follow_the_language(rest: RestClient) -> None:
     sender = new_sender()
     greeting = rest.send(sender, "hola", language="es")
-    assert custom_of(greeting)[0]["type"] == "greeting"
+    assert custom_of(greeting)[0]["type"] == MessageType.GREETING
     assert greeting[0]["text"].startswith("¡Hola!"), greeting
     thanks = rest.send(sender, "muchas gracias", language="es")
     assert thanks[0]["text"].startswith("¡De nada!"), thanks
@@ -76,7 +77,7 @@ def test_a_language_the_kb_lacks_gets_a_note_and_a_person(rest: RestClient) -> N
     custom = messages[0]["custom"]
     assert custom["translated"] is False, custom
     assert custom["type"] in ("faq_answer", "fallback")
-    if custom["type"] == "faq_answer":
+    if custom["type"] == MessageType.FAQ_ANSWER:
         assert custom["language"] == "en" and custom["requested_language"] == "fr"
         assert messages[0]["text"].startswith("Cette réponse n'est pas encore disponible")
     else:
@@ -90,7 +91,7 @@ def test_handoff_ticket_carries_the_language(rest: RestClient, stack_data_dir: P
     sender = new_sender()
     messages = rest.send(sender, "quiero hablar con una persona", language="es")
     custom = custom_of(messages)[0]
-    assert custom["type"] == "handoff", messages
+    assert custom["type"] == MessageType.HANDOFF, messages
     # The handoff texts are Spanish too.
     assert any(w in messages[0]["text"] for w in ("persona", "equipo")), messages
     with sqlite3.connect(stack_data_dir / "askagency.db") as db:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from analytics.metrics import MetricFilter, compute_dashboard, percentile
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
+from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, Stack
@@ -75,7 +76,7 @@ def seeded(rest: RestClient, stack: Stack) -> Seeded:
         result.replies[sender].append([str((m.get("custom") or {}).get("type")) for m in replies])
         for message in replies:
             custom = message.get("custom") or {}
-            if custom.get("type") == "handoff" and not custom.get("queued"):
+            if custom.get("type") == MessageType.HANDOFF and not custom.get("queued"):
                 # Citizens are not told the ticket number (handoff/conversation.py).
                 with sqlite3.connect(stack.cfg.data_dir / "askagency.db") as db:
                     (ticket_id,) = db.execute(
@@ -91,7 +92,9 @@ def seeded(rest: RestClient, stack: Stack) -> Seeded:
             replies = send(sender, text, language)
             if text.startswith("/feedback_"):
                 result.feedback[sender] = text.removeprefix("/feedback_")
-            clarify = [m for m in replies if (m.get("custom") or {}).get("type") == "clarify"]
+            clarify = [
+                m for m in replies if (m.get("custom") or {}).get("type") == MessageType.CLARIFY
+            ]
             if expectation == "answer" and clarify and clarify[0].get("buttons"):
                 # The citizen picks the first option, as in the widget.
                 send(sender, clarify[0]["buttons"][0]["payload"], language)

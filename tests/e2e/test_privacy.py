@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from tests.e2e.conftest import RestClient, cli, custom_of
 from tests.stack import ConsoleClient
@@ -50,7 +51,7 @@ def citizen_with_ticket(rest: RestClient) -> str:
         "faq_answer"
     )
     handoff = custom_of(rest.send(sender, "I want to talk to a person"))[0]
-    assert handoff["type"] == "handoff", handoff
+    assert handoff["type"] == MessageType.HANDOFF, handoff
     return sender
 
 

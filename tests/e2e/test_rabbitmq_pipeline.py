@@ -35,6 +35,7 @@ from analytics.models import (
     AnalyticsTurn,
 )
 from analytics.sources import RASA_EXCHANGE, RabbitEventSource, declare_queue
+from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, RASA_VENV, free_port, http_ok
@@ -414,7 +415,7 @@ def test_rasa_pika_broker_feeds_postgres(
             )
             with urllib.request.urlopen(req, timeout=60) as resp:
                 replies = json.loads(resp.read())
-            assert replies and replies[0]["custom"]["type"] == "greeting"
+            assert replies and replies[0]["custom"]["type"] == MessageType.GREETING
         consumer.wait_until(lambda s: s["events_stored"] >= 3 * 3, timeout=60)
         engine = make_engine(pg_url)
         try:

@@ -40,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine, session_scope
 from askagency.launcher import ScaleConfig, Stack, StackConfig, http_ok
@@ -148,7 +149,9 @@ def _answered_alone(base_url: str) -> list[tuple[str, str]]:
     def alone(question: str) -> tuple[str, str] | None:
         replies = send(base_url, f"alone-{uuid.uuid4().hex[:8]}", question)
         custom = (replies[0].get("custom") or {}) if len(replies) == 1 else {}
-        return (question, custom["faq_id"]) if custom.get("type") == "faq_answer" else None
+        return (
+            (question, custom["faq_id"]) if custom.get("type") == MessageType.FAQ_ANSWER else None
+        )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         answered = [qa for qa in pool.map(alone, candidates) if qa]
@@ -212,7 +215,7 @@ def _plan(questions: list[tuple[str, str]], conversation: int) -> list[tuple[str
 def _assert_one_answer(replies: list[dict], faq_id: str, where: str) -> None:
     assert len(replies) == 1, f"{where}: expected one reply, got {replies}"
     custom = replies[0].get("custom") or {}
-    assert custom.get("type") == "faq_answer" and custom.get("faq_id") == faq_id, (
+    assert custom.get("type") == MessageType.FAQ_ANSWER and custom.get("faq_id") == faq_id, (
         f"{where}: expected the answer of {faq_id}, got {replies[0]}"
     )
 
@@ -420,7 +423,7 @@ async def test_a_widget_gets_agent_replies_sent_through_either_replica(
     try:
         await citizen.say("I want to talk to a person")
         handoff = await citizen.next()
-        assert handoff["custom"]["type"] == "handoff", handoff
+        assert handoff["custom"]["type"] == MessageType.HANDOFF, handoff
         with session_scope(scale_stack.app_db_url) as session:
             agent = add_staff_account(
                 session, f"agent-{uuid.uuid4().hex[:8]}", Role.AGENT.value, "Agent Ada"
@@ -438,7 +441,7 @@ async def test_a_widget_gets_agent_replies_sent_through_either_replica(
                 assert await worker.run_once() == 1  # one message per ticket per round
         received = [await citizen.next(timeout=30), await citizen.next(timeout=30)]
         assert [m["text"] for m in received] == texts
-        assert all(m["custom"]["type"] == "agent_message" for m in received)
+        assert all(m["custom"]["type"] == MessageType.AGENT_MESSAGE for m in received)
     finally:
         await citizen.sio.disconnect()
 
@@ -471,7 +474,7 @@ def test_a_telegram_button_works_when_pressed_on_the_other_replica(
         for e in scale_stack.tracker_events(f"telegram-{chat}")
         if e.get("event") == "bot"
     ]
-    assert customs[-1].get("type") == "faq_answer", customs
+    assert customs[-1].get("type") == MessageType.FAQ_ANSWER, customs
 
 
 def test_stop_texted_to_one_replica_holds_on_the_other(scale_stack: ScaleStack) -> None:

@@ -29,6 +29,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import kb
 from actions.faq import ActionAnswerFaq, choose_payload
 from actions.feedback import ActionFeedback
+from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from knowledge_base.types import Decision, FaqHit, Outcome
 from tests.unit.action_calls import faq_call
@@ -152,7 +153,7 @@ async def test_answer_message_has_text_source_and_metadata(settings, decisions) 
     assert message["text"] == "Answer knives.\nSource: https://example.gov/faq"
     assert message["buttons"] == []
     assert message["custom"] == {
-        "type": "faq_answer",
+        "type": MessageType.FAQ_ANSWER,
         "faq_id": "knives",
         "score": 0.835,
         "source_url": "https://example.gov/faq",
@@ -197,7 +198,7 @@ async def test_clarify_offers_at_most_the_configured_options_as_buttons(
         {"title": "None of these", "payload": '/choose_faq{"faq_id":"-none"}'},
     ]
     assert message["custom"] == {
-        "type": "clarify",
+        "type": MessageType.CLARIFY,
         "options": [
             {"faq_id": "faq0", "title": "Question faq0?", "score": 0.55},
             {"faq_id": "faq1", "title": "Question faq1?", "score": 0.54},
@@ -220,7 +221,7 @@ async def test_a_single_clarify_option_is_a_yes_no_question(settings, decisions)
         {"title": "Yes", "payload": '/choose_faq{"faq_id":"faq0"}'},
         {"title": "No", "payload": '/choose_faq{"faq_id":"-none"}'},
     ]
-    assert message["custom"]["type"] == "clarify"
+    assert message["custom"]["type"] == MessageType.CLARIFY
     assert [o["faq_id"] for o in message["custom"]["options"]] == ["faq0"]
     assert [o["faq_id"] for o in slot_events(events)["clarify_options"]] == ["faq0"]
 
@@ -237,7 +238,7 @@ async def test_none_of_these_invites_a_rephrasing_and_offers_a_person(settings, 
     messages, events = await run(t)
 
     assert retriever.calls == []
-    assert messages[0]["custom"] == {"type": "fallback", "reason": "none_of_these"}
+    assert messages[0]["custom"] == {"type": MessageType.FALLBACK, "reason": "none_of_these"}
     assert "other words" in messages[0]["text"]
     assert messages[0]["buttons"] == [{"title": "Talk to a person", "payload": "/ask_human"}]
     slots = slot_events(events)
@@ -261,7 +262,11 @@ async def test_low_confidence_offers_a_person_and_counts_fallbacks(settings, dec
     message = messages[0]
     assert "talk to a person" in message["text"]
     assert message["buttons"] == [{"title": "Talk to a person", "payload": "/ask_human"}]
-    assert message["custom"] == {"type": "fallback", "reason": "low_confidence", "score": 0.212}
+    assert message["custom"] == {
+        "type": MessageType.FALLBACK,
+        "reason": "low_confidence",
+        "score": 0.212,
+    }
     assert slot_events(events)["consecutive_fallbacks"] == 1
 
 
@@ -281,7 +286,7 @@ async def test_too_long_message_is_not_searched(settings, decisions) -> None:
     assert retriever.calls == []
     assert len(messages) == 1
     assert "51 characters" in messages[0]["text"] and "50" in messages[0]["text"]
-    assert messages[0]["custom"] == {"type": "fallback", "reason": "too_long"}
+    assert messages[0]["custom"] == {"type": MessageType.FALLBACK, "reason": "too_long"}
     assert messages[0]["buttons"][0]["payload"] == "/ask_human"
     assert "last_faq_id" not in slot_events(events)
 
@@ -303,7 +308,7 @@ async def test_empty_message_gets_a_prompt(settings, decisions, text: str) -> No
     assert retriever.calls == []
     assert len(messages) == 1
     assert "question" in messages[0]["text"]
-    assert messages[0]["custom"] == {"type": "prompt", "reason": "empty"}
+    assert messages[0]["custom"] == {"type": MessageType.PROMPT, "reason": "empty"}
 
 
 @pytest.mark.parametrize(
@@ -325,7 +330,7 @@ async def test_unavailable_knowledge_base_answers_gracefully(
     assert len(messages) == 1
     assert "can't look that up" in messages[0]["text"]
     assert messages[0]["buttons"] == [{"title": "Talk to a person", "payload": "/ask_human"}]
-    assert messages[0]["custom"] == {"type": "fallback", "reason": "unavailable"}
+    assert messages[0]["custom"] == {"type": MessageType.FALLBACK, "reason": "unavailable"}
     assert any("FAQ lookup failed" in r.getMessage() for r in caplog.records)
     assert "consecutive_fallbacks" not in slot_events(events)
 
@@ -370,7 +375,7 @@ async def test_choose_faq_answers_from_the_remembered_options(settings, decision
     assert len(messages) == 1
     assert messages[0]["text"] == "3-1-1 rule.\nSource: https://example.gov/liquids"
     assert messages[0]["custom"] == {
-        "type": "faq_answer",
+        "type": MessageType.FAQ_ANSWER,
         "faq_id": "liquids",
         "score": 0.512,
         "source_url": "https://example.gov/liquids",
@@ -391,7 +396,7 @@ async def test_choose_faq_for_an_unknown_option_asks_again(settings, decisions) 
     messages, events = await run(t)
 
     assert retriever.calls == []
-    assert messages[0]["custom"] == {"type": "fallback", "reason": "unknown_option"}
+    assert messages[0]["custom"] == {"type": MessageType.FALLBACK, "reason": "unknown_option"}
     assert "last_faq_id" not in slot_events(events)
 
 
@@ -564,7 +569,10 @@ def test_action_server_process_starts_without_an_index_and_answers(tmp_path: Pat
         status, body = _post_json(f"http://127.0.0.1:{port}/webhook", call, secret)
         assert status == 200, body
         assert len(body["responses"]) == 1
-        assert body["responses"][0]["custom"] == {"type": "fallback", "reason": "unavailable"}
+        assert body["responses"][0]["custom"] == {
+            "type": MessageType.FALLBACK,
+            "reason": "unavailable",
+        }
         assert body["responses"][0]["buttons"][0]["payload"] == "/ask_human"
 
         status, body = _post_json(

@@ -19,6 +19,7 @@ from actions.handoff import (
     ActionHandoffClosed,
     ActionRelayToAgent,
 )
+from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from handoff import service
@@ -99,7 +100,7 @@ async def test_second_fallback_in_a_row_opens_a_ticket(settings, monkeypatch) ->
     messages, slots = await run(ActionAnswerFaq(), make_tracker(slots={"consecutive_fallbacks": 1}))
     assert len(messages) == 1
     custom = messages[0]["custom"]
-    assert custom["type"] == "handoff" and custom["reason"] == "repeated_fallback"
+    assert custom["type"] == MessageType.HANDOFF and custom["reason"] == "repeated_fallback"
     assert slots["handoff_active"] is True
     with session_scope() as session:
         ticket = service.open_ticket_for(session, "citizen-7")
@@ -137,7 +138,7 @@ async def test_asking_the_same_again_after_an_answer_is_frustration(settings, mo
         {
             "event": "bot",
             "text": "Yes.",
-            "data": {"custom": {"type": "faq_answer", "faq_id": "laptops"}},
+            "data": {"custom": {"type": MessageType.FAQ_ANSWER, "faq_id": "laptops"}},
         },
     ]
     # no model loaded in unit tests: the lexical measure decides
@@ -148,13 +149,16 @@ async def test_asking_the_same_again_after_an_answer_is_frustration(settings, mo
     other, _ = await run(
         ActionAnswerFaq(), make_tracker("what about liquids", events=earlier, sender="c-8")
     )
-    assert other[0]["custom"]["type"] == "faq_answer"
+    assert other[0]["custom"]["type"] == MessageType.FAQ_ANSWER
 
 
 async def test_ask_human_after_an_offer_keeps_the_offers_reason(settings) -> None:
     offered = [
         {"event": "user", "text": "blue form?", "parse_data": {"intent": {"name": "ask_question"}}},
-        {"event": "bot", "data": {"custom": {"type": "fallback", "reason": "low_confidence"}}},
+        {
+            "event": "bot",
+            "data": {"custom": {"type": MessageType.FALLBACK, "reason": "low_confidence"}},
+        },
     ]
     messages, slots = await run(
         ActionHandoff(), make_tracker("/ask_human", "ask_human", events=offered)
@@ -182,7 +186,7 @@ async def test_relay_deliver_and_close(settings) -> None:
     external = make_tracker("EXTERNAL: agent_message", "agent_message", entities=entities)
     messages, _ = await run(ActionDeliverAgentMessage(), external)
     assert messages[0]["text"] == "Hi, Eve here."
-    assert messages[0]["custom"]["type"] == "agent_message"
+    assert messages[0]["custom"]["type"] == MessageType.AGENT_MESSAGE
 
     close = [
         {"entity": "handoff_resolved", "value": True},
@@ -192,7 +196,10 @@ async def test_relay_deliver_and_close(settings) -> None:
         ActionHandoffClosed(),
         make_tracker("EXTERNAL: handoff_closed", "handoff_closed", entities=close),
     )
-    assert messages[0]["custom"]["type"] == "handoff_closed" and slots["handoff_active"] is False
+    assert (
+        messages[0]["custom"]["type"] == MessageType.HANDOFF_CLOSED
+        and slots["handoff_active"] is False
+    )
 
 
 async def test_bad_feedback_offers_or_hands_over(settings, monkeypatch) -> None:

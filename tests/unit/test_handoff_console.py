@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event
 
+from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from askagency.db import get_engine, session_scope
 from console.app import create_app
@@ -34,7 +35,7 @@ class FakeRasa:
                 "event": "bot",
                 "text": "Sorry, I couldn't find an answer.",
                 "timestamp": 1.1,
-                "data": {"custom": {"type": "fallback"}},
+                "data": {"custom": {"type": MessageType.FALLBACK}},
             },
             {
                 "event": "user",

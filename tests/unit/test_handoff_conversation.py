@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from handoff import conversation as conv
@@ -33,7 +34,7 @@ async def test_start_handoff_opens_once_and_tells_the_citizen(settings: Settings
     )
     assert reply.slots == {"handoff_active": True, "consecutive_fallbacks": 0}
     custom = reply.custom
-    assert custom["type"] == "handoff" and custom["reason"] == "requested"
+    assert custom["type"] == MessageType.HANDOFF and custom["reason"] == "requested"
     # always staffed by default, but nobody is online in this test
     assert custom["after_hours"] is True and custom["expected_reply_at"] is None
     # L9: nothing about the agency's operation in what the citizen gets.
@@ -102,7 +103,7 @@ async def test_relay_stores_silently_and_hands_back_when_ticket_gone(settings: S
         service.close_ticket(session, ticket.id, resolved=True)
     back = await conv.relay_to_agent("c3", "hello?", "en")
     assert back.slots == {"handoff_active": False}
-    assert back.custom["type"] == "handoff_closed"
+    assert back.custom["type"] == MessageType.HANDOFF_CLOSED
 
 
 def _external(**entities: object) -> dict:
@@ -115,7 +116,7 @@ def test_agent_message_is_uttered_once() -> None:
     )
     reply = conv.agent_message(latest, [])
     assert reply.text == "Hello, I'm Ana."
-    assert reply.custom == {"type": "agent_message", "agent": "Ana", "message_id": 17}
+    assert reply.custom == {"type": MessageType.AGENT_MESSAGE, "agent": "Ana", "message_id": 17}
     assert reply.internal == {"ticket_id": 4}
     delivered = [{"event": "bot", "data": {"custom": reply.custom}}]
     redelivery = conv.agent_message(latest, delivered)
@@ -128,7 +129,7 @@ def test_handoff_closed_gives_control_back() -> None:
         _external(handoff_resolved=True, handoff_ticket=4, handoff_message=20), [], "en"
     )
     assert reply.slots["handoff_active"] is False
-    assert reply.custom["type"] == "handoff_closed" and reply.custom["resolved"] is True
+    assert reply.custom["type"] == MessageType.HANDOFF_CLOSED and reply.custom["resolved"] is True
     unresolved = conv.handoff_closed(_external(handoff_resolved=False), [], "en")
     assert unresolved.custom["resolved"] is False and "still need help" in unresolved.text
 
@@ -138,7 +139,7 @@ def test_requested_reason_follows_the_bots_own_offer() -> None:
         {"event": "user", "text": "blue form?"},
         {
             "event": "bot",
-            "data": {"custom": {"type": "fallback", "reason": "low_confidence"}},
+            "data": {"custom": {"type": MessageType.FALLBACK, "reason": "low_confidence"}},
         },
         {"event": "user", "text": "/ask_human"},
     ]
@@ -146,12 +147,12 @@ def test_requested_reason_follows_the_bots_own_offer() -> None:
     later = [
         *offered[:2],
         {"event": "user", "text": "hm"},
-        {"event": "bot", "data": {"custom": {"type": "fallback"}}},
+        {"event": "bot", "data": {"custom": {"type": MessageType.FALLBACK}}},
         {"event": "user", "text": "/ask_human"},
     ]
     assert conv.requested_reason(later) == Reason.REQUESTED
     feedback = [
-        {"event": "bot", "data": {"custom": {"type": "feedback_ack", "feedback": "bad"}}},
+        {"event": "bot", "data": {"custom": {"type": MessageType.FEEDBACK_ACK, "feedback": "bad"}}},
         {"event": "user", "text": "/ask_human"},
     ]
     assert conv.requested_reason(feedback) == Reason.NEGATIVE_FEEDBACK

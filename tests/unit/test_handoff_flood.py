@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions.handoff import ActionHandoff
+from askagency.bot_messages import MessageType
 from askagency.clock import FakeClock
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
@@ -70,10 +71,12 @@ async def test_one_client_cannot_flood_the_inbox_with_new_conversation_ids(
     refused_before = conversation.HANDOFF_REFUSED["client"]
     for i in range(3):
         messages, slots = await run(ask_human(f"flood-{i}", "client-A"))
-        assert messages[0]["custom"]["type"] == "handoff" and slots["handoff_active"] is True
+        assert (
+            messages[0]["custom"]["type"] == MessageType.HANDOFF and slots["handoff_active"] is True
+        )
     messages, slots = await run(ask_human("flood-3", "client-A"))
     assert messages[0]["text"] == conversation.text("busy", "en")
-    assert messages[0]["custom"] == {"type": "fallback", "reason": "handoff_limited"}
+    assert messages[0]["custom"] == {"type": MessageType.FALLBACK, "reason": "handoff_limited"}
     assert "handoff_active" not in slots
     assert open_tickets() == 3
     assert conversation.HANDOFF_REFUSED["client"] == refused_before + 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from askagency.bot_messages import MessageType
 from handoff.models import Priority, Reason
 from handoff.triggers import (
     PastQuestion,
@@ -142,12 +143,12 @@ def _bot(custom: dict) -> dict:
 def test_past_questions_from_tracker_events() -> None:
     events = [
         _user("hello", "greet"),
-        _bot({"type": "greeting"}),
+        _bot({"type": MessageType.GREETING}),
         _user("can i bring liquids"),
-        _bot({"type": "faq_answer", "faq_id": "liquids"}),
+        _bot({"type": MessageType.FAQ_ANSWER, "faq_id": "liquids"}),
         _user('/choose_faq{"faq_id":"x"}', "choose_faq"),
         _user("blue form", "nlu_fallback"),
-        _bot({"type": "fallback"}),
+        _bot({"type": MessageType.FALLBACK}),
         _user("EXTERNAL: agent_message", "agent_message", is_external=True),
         _user("current question"),
     ]
@@ -160,11 +161,11 @@ def test_past_questions_from_tracker_events() -> None:
 def test_past_questions_restart_after_a_handoff_ends() -> None:
     events = [
         _user("can i bring liquids"),
-        _bot({"type": "faq_answer", "faq_id": "liquids"}),
+        _bot({"type": MessageType.FAQ_ANSWER, "faq_id": "liquids"}),
         _user("talk to a person", "ask_human"),
-        _bot({"type": "handoff_closed", "resolved": True}),
+        _bot({"type": MessageType.HANDOFF_CLOSED, "resolved": True}),
         _user("laptops?"),
-        _bot({"type": "faq_answer", "faq_id": "laptops"}),
+        _bot({"type": MessageType.FAQ_ANSWER, "faq_id": "laptops"}),
         _user("current"),
     ]
     assert past_questions(events) == [PastQuestion("laptops?", "laptops")]

@@ -8,7 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from knowledge_base.index import INDEX_FILE, build_bundle, load_bundle, load_current, save_bundle
+from knowledge_base.factory import index_options
+from knowledge_base.index import (
+    INDEX_FILE,
+    IndexOptions,
+    build_bundle,
+    load_bundle,
+    load_current,
+    save_bundle,
+)
 from knowledge_base.retriever import Retriever
 from tests.unit.kb_tiny import TINY_KB, shared_embedder
 
@@ -16,7 +24,9 @@ from tests.unit.kb_tiny import TINY_KB, shared_embedder
 @pytest.fixture(scope="module")
 def ivf_bundle():
     # A threshold of 1 row forces the large-KB path on the tiny KB.
-    return build_bundle(TINY_KB, shared_embedder(), index_kind="auto", flat_max_rows=1)
+    return build_bundle(
+        TINY_KB, shared_embedder(), options=IndexOptions(kind="auto", flat_max_rows=1)
+    )
 
 
 def test_small_kb_gets_a_flat_index_by_default():
@@ -33,7 +43,10 @@ def test_above_the_threshold_the_index_is_ivf_with_measured_recall(ivf_bundle):
 
 
 def test_ivf_bundle_answers_like_the_flat_one(ivf_bundle):
-    flat = Retriever(build_bundle(TINY_KB, shared_embedder(), index_kind="flat"), shared_embedder())
+    flat = Retriever(
+        build_bundle(TINY_KB, shared_embedder(), options=IndexOptions(kind="flat")),
+        shared_embedder(),
+    )
     ivf = Retriever(ivf_bundle, shared_embedder())
     for record in TINY_KB:
         question = record.question_texts()[0]
@@ -77,7 +90,7 @@ def test_a_corrupt_index_file_is_refused(tmp_path):
 
 def test_unknown_index_kind_is_rejected():
     with pytest.raises(ValueError, match="unknown index kind"):
-        build_bundle(TINY_KB, shared_embedder(), index_kind="lsh", flat_max_rows=10)
+        build_bundle(TINY_KB, shared_embedder(), options=IndexOptions(kind="lsh", flat_max_rows=10))
 
 
 def test_hnsw_chosen_by_the_large_kind_setting_is_saved_and_reloaded_tuned(tmp_path, monkeypatch):
@@ -87,7 +100,7 @@ def test_hnsw_chosen_by_the_large_kind_setting_is_saved_and_reloaded_tuned(tmp_p
     monkeypatch.setenv("ASKAGENCY_INDEX_FLAT_MAX_ROWS", "1")
     get_settings.cache_clear()
     try:
-        bundle = build_bundle(TINY_KB, shared_embedder())
+        bundle = build_bundle(TINY_KB, shared_embedder(), options=index_options(get_settings()))
     finally:
         get_settings.cache_clear()
     meta = bundle.meta["index"]

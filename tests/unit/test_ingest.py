@@ -28,6 +28,7 @@ from analytics.models import (
     AnalyticsTurn,
 )
 from analytics.sources import SourceUnavailable, SqlEventSource, _safe_url
+from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT, Settings
 from askagency.db import make_engine, session_scope
 from askagency.launcher import free_port, http_ok
@@ -56,7 +57,7 @@ def test_user_event_is_parsed_and_redacted() -> None:
 
 
 def test_bot_event_keeps_custom_metadata() -> None:
-    custom = {"type": "faq_answer", "faq_id": "liquids", "score": 0.8, "language": "fr"}
+    custom = {"type": MessageType.FAQ_ANSWER, "faq_id": "liquids", "score": 0.8, "language": "fr"}
     event = parse_event(
         {"sender_id": "s1", "event": "bot", "timestamp": 2, "data": {"custom": custom}}
     )
@@ -120,7 +121,7 @@ def test_every_field_is_cut_to_what_its_column_holds() -> None:
             "text": "an agent quoting 202-555-0143",
             "data": {
                 "custom": {
-                    "type": "handoff",
+                    "type": MessageType.HANDOFF,
                     "reason": "r" * 100,
                     "ticket_id": 10**30,
                     "score": float("nan"),
@@ -129,7 +130,7 @@ def test_every_field_is_cut_to_what_its_column_holds() -> None:
             },
         }
     )
-    assert bot is not None and bot.custom == {"type": "handoff", "reason": "r" * 64}
+    assert bot is not None and bot.custom == {"type": MessageType.HANDOFF, "reason": "r" * 64}
 
 
 @pytest.mark.parametrize(
@@ -348,7 +349,9 @@ def test_the_ticket_number_is_read_from_the_bot_event_metadata() -> None:
         "event": "bot",
         "timestamp": 1001.0,
         "text": "I'm connecting you with a person.",
-        "data": {"custom": {"type": "handoff", "reason": "requested", "after_hours": False}},
+        "data": {
+            "custom": {"type": MessageType.HANDOFF, "reason": "requested", "after_hours": False}
+        },
         "metadata": {"ticket_id": 42},
     }
     parsed = parse_event(json.dumps(handoff))

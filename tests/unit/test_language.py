@@ -108,11 +108,15 @@ def test_real_rule_on_mixed_signals(detector) -> None:
     assert choose(english, "es", "en", detect=detector.detect).language == "en"
 
 
-def test_detection_can_be_switched_off(monkeypatch) -> None:
-    monkeypatch.setattr(language, "_detector", None)
+def test_detection_can_be_switched_off() -> None:
     assert language.get_detector(["en"]) is None
     assert language.get_detector([]) is None
-    monkeypatch.setattr(language, "get_detector", lambda languages=None: None)
+    assert language.detect_function(["en", "EN"]) is None
     text = "puedo llevar mi computadora portatil en el avion"
-    assert language.default_detect(text) is None
-    assert choose(text, "en", "en").language == "en"
+    assert choose(text, "en", "en", detect=None).language == "en"
+
+
+def test_one_detector_per_language_set() -> None:
+    first = language.get_detector(["en", "es"])
+    assert first is not None and language.get_detector(["es-MX", "en"]) is first
+    assert language.get_detector(["en", "fr"]) is not first

@@ -20,6 +20,7 @@ from analytics import metrics, tables
 from analytics.ingest import ingest
 from analytics.metrics import MetricFilter, compute_dashboard
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
+from askagency.bot_messages import MessageType
 
 DAY1 = datetime(2026, 3, 2, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -86,7 +87,7 @@ class Conversation:
 
 def answer(faq_id: str, score: float, language: str = "en") -> dict[str, Any]:
     return {
-        "type": "faq_answer",
+        "type": MessageType.FAQ_ANSWER,
         "faq_id": faq_id,
         "score": score,
         "source_url": f"https://example.gov/{faq_id}",
@@ -97,16 +98,16 @@ def answer(faq_id: str, score: float, language: str = "en") -> dict[str, Any]:
 def scenario_events() -> list[dict[str, Any]]:
     """Six conversations (A, B, C on day 1; D, E and A's second session on day 2)."""
     a = Conversation("citizen-a", DAY1 + timedelta(hours=10)).session_start()
-    a.user("hello", "greet").bot(20, {"type": "greeting"})
+    a.user("hello", "greet").bot(20, {"type": MessageType.GREETING})
     a.user("Can I bring liquids?", "ask_question").bot(50, answer("liquids", 0.82))
     a.user("/feedback_good", "feedback_good").bot(10, {"type": "feedback_thanks"})
     # A comes back the next morning: Rasa starts a new session for the same sender.
     a.now = (DAY2 + timedelta(hours=9)).timestamp()
-    a.session_start().user("hi again", "greet").bot(20, {"type": "greeting"})
+    a.session_start().user("hi again", "greet").bot(20, {"type": MessageType.GREETING})
 
     b = Conversation("citizen-b", DAY1 + timedelta(hours=10, minutes=5)).session_start()
     b.user("laptop rules", "ask_question").bot(
-        40, {"type": "clarify", "options": [{"faq_id": "laptops"}, {"faq_id": "tablets"}]}
+        40, {"type": MessageType.CLARIFY, "options": [{"faq_id": "laptops"}, {"faq_id": "tablets"}]}
     )
     b.user('/choose_faq{"faq_id": "laptops"}', "choose_faq").bot(30, answer("laptops", 0.7))
     b.user("/feedback_bad", "feedback_bad").bot(15, {"type": "feedback_sorry"})
@@ -114,10 +115,10 @@ def scenario_events() -> list[dict[str, Any]]:
     c = Conversation("+15551234567", DAY1 + timedelta(hours=10, minutes=30)).session_start()
     c.user(
         "mi correo es ana@example.com, ¿puedo llevar un dron?", "ask_question", "socketio", "es"
-    ).bot(60, {"type": "fallback", "reason": "low_confidence", "score": 0.21})
+    ).bot(60, {"type": MessageType.FALLBACK, "reason": "low_confidence", "score": 0.21})
     c.user("/ask_human", "ask_human", "socketio", "es").bot(
         25,
-        {"type": "handoff", "ticket_id": 1, "reason": "requested", "after_hours": False},
+        {"type": MessageType.HANDOFF, "ticket_id": 1, "reason": "requested", "after_hours": False},
     )
     handoff_ts = c.now - 1.0
     c.user("¿hola?", "greet", "socketio", "es")  # relayed to the agent: the bot stays silent
@@ -134,7 +135,7 @@ def scenario_events() -> list[dict[str, Any]]:
         {
             "event": "bot",
             "text": "Sí, con condiciones.",
-            "data": {"custom": {"type": "agent_message", "agent": "Ana", "ticket_id": 1}},
+            "data": {"custom": {"type": MessageType.AGENT_MESSAGE, "agent": "Ana", "ticket_id": 1}},
         }
     )
     c.now = handoff_ts + 600
@@ -142,7 +143,7 @@ def scenario_events() -> list[dict[str, Any]]:
         {
             "event": "bot",
             "text": "…",
-            "data": {"custom": {"type": "handoff_closed", "resolved": True}},
+            "data": {"custom": {"type": MessageType.HANDOFF_CLOSED, "resolved": True}},
         }
     )
 
@@ -151,16 +152,21 @@ def scenario_events() -> list[dict[str, Any]]:
 
     e = Conversation("citizen-e", DAY2 + timedelta(hours=22, minutes=10)).session_start()
     e.user("my phone is 555-234-5678 why was I flagged", "ask_question").bot(
-        80, {"type": "fallback", "reason": "low_confidence", "score": 0.1}
+        80, {"type": MessageType.FALLBACK, "reason": "low_confidence", "score": 0.1}
     )
     e.user("why was I flagged", "ask_question").bot(
-        35, {"type": "handoff", "ticket_id": 2, "reason": "repeated_fallback"}
+        35, {"type": MessageType.HANDOFF, "ticket_id": 2, "reason": "repeated_fallback"}
     )
     handoff_e = e.now - 1.0
     e.now = handoff_e + 300
-    e._add({"event": "bot", "data": {"custom": {"type": "agent_message", "agent": "Bo"}}})
+    e._add({"event": "bot", "data": {"custom": {"type": MessageType.AGENT_MESSAGE, "agent": "Bo"}}})
     e.now = handoff_e + 3600
-    e._add({"event": "bot", "data": {"custom": {"type": "handoff_closed", "resolved": False}}})
+    e._add(
+        {
+            "event": "bot",
+            "data": {"custom": {"type": MessageType.HANDOFF_CLOSED, "resolved": False}},
+        }
+    )
 
     # A sender who opened the widget and never wrote: not a conversation.
     idle = Conversation("citizen-idle", DAY2 + timedelta(hours=12)).session_start()

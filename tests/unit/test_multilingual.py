@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import kb
 from actions.faq import ActionAnswerFaq
 from actions.language import ActionDetectLanguage
+from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from knowledge_base import multilingual
 from knowledge_base.decision import decide
@@ -174,7 +175,7 @@ async def test_action_notes_a_missing_translation_and_offers_a_person(settings) 
 async def test_action_in_a_language_the_kb_lacks_offers_a_person(settings) -> None:
     kb.set_handle(FakeHandle(FakeRetriever({"en": [hit("drone", 0.1)]})))
     [message] = await answer("Est-ce que je peux emporter un drone dans l'avion ?", language="fr")
-    assert message["custom"]["type"] == "fallback"
+    assert message["custom"]["type"] == MessageType.FALLBACK
     assert message["custom"]["reason"] == "language_unavailable"
     assert message["custom"]["language"] == "fr"
     assert "français" in message["text"]

@@ -28,9 +28,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionAnswerFaq
 from analytics.consumer import Consumer, start_health_server
+from askagency.bot_messages import TURN_OUTCOMES
 from askagency.config import Settings, get_settings
 from askagency.logging_setup import configure_logging
-from askagency.metrics import TURN_OUTCOMES
 from console.app import create_app
 from knowledge_base.decision import decide
 from knowledge_base.index import build_bundle, save_bundle
@@ -197,7 +197,7 @@ def turn_counts(metrics: Any) -> dict[str, float]:
     found = samples(metrics.render().decode())
     return {
         outcome: value(found, "askagency_turns_total", outcome=outcome)
-        for outcome in metrics.TURN_OUTCOMES.values()
+        for outcome in TURN_OUTCOMES.values()
     }
 
 

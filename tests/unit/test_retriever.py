@@ -9,7 +9,13 @@ import time
 import pytest
 
 from knowledge_base.index import CURRENT_FILE, IndexLoadError, build_bundle, save_bundle
-from knowledge_base.retriever import SCORERS, Retriever, RetrieverHandle, clean_query
+from knowledge_base.retriever import (
+    SCORERS,
+    LanguageOptions,
+    Retriever,
+    RetrieverHandle,
+    clean_query,
+)
 from knowledge_base.types import FaqRecord
 from tests.unit.kb_tiny import TINY_KB, shared_embedder
 
@@ -236,17 +242,13 @@ def test_a_new_version_leaves_other_languages_to_its_predecessor_until_built(tmp
     old = Retriever(
         build_bundle([*TINY_KB, *SPANISH], shared_embedder()),
         shared_embedder(),
-        main_language="en",
-        language_models={},
-        dictionary_dirs=(),
+        languages=LanguageOptions(main_language="en"),
     )
     old.prepare_languages()
     new = Retriever(
         build_bundle([*TINY_KB, *SPANISH], shared_embedder()),
         shared_embedder(),
-        main_language="en",
-        language_models={},
-        dictionary_dirs=(),
+        languages=LanguageOptions(main_language="en"),
     )
     new.succeed(old)
     hits = new.search("navaja en la mochila", k=1, language="es")

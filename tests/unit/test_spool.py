@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from askagency.db import get_engine, session_scope
 from askagency.spool import (
@@ -244,7 +245,7 @@ async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) ->
         settings=settings,
     )
     assert reply.slots["handoff_active"] is True
-    assert reply.custom["type"] == "handoff" and reply.custom["queued"] is True
+    assert reply.custom["type"] == MessageType.HANDOFF and reply.custom["queued"] is True
     assert reply.internal == {}  # no ticket yet
     assert reply.custom["queued"] is True
     assert "He pasado su conversación a nuestro equipo" in reply.text

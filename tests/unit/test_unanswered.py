@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions import learning
+from askagency.bot_messages import MessageType
 from knowledge_base import store
 from knowledge_base.models import AuditLog
 from knowledge_base.store import FaqInput
@@ -316,7 +317,11 @@ def _tracker(text: str, intent: str, events: list[dict]) -> Tracker:
 
 ANSWERED = [
     {"event": "user", "text": "my email is a@b.co, can I bring gel?", "input_channel": "rest"},
-    {"event": "bot", "text": "Yes.", "data": {"custom": {"type": "faq_answer", "faq_id": "gels"}}},
+    {
+        "event": "bot",
+        "text": "Yes.",
+        "data": {"custom": {"type": MessageType.FAQ_ANSWER, "faq_id": "gels"}},
+    },
     {"event": "user", "text": "that didn't help", "input_channel": "rest"},
 ]
 
@@ -326,7 +331,7 @@ def test_last_answered_question_reads_the_conversation() -> None:
         "my email is a@b.co, can I bring gel?",
         "gels",
     )
-    fallback = [ANSWERED[0], {"event": "bot", "data": {"custom": {"type": "fallback"}}}]
+    fallback = [ANSWERED[0], {"event": "bot", "data": {"custom": {"type": MessageType.FALLBACK}}}]
     assert learning.last_answered_question(fallback) is None
     button = [{"event": "user", "text": '/choose_faq{"faq_id":"gels"}'}, *ANSWERED[1:]]
     assert learning.last_answered_question(button) is None

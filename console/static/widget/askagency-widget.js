@@ -27,15 +27,11 @@
   var DEFAULT_PRIMARY = "#0b4f8a";
   var QUEUE_LIMIT = 20;
   var TYPING_TIMEOUT_MS = 20000;
-  var HANDOFF_START = { handoff: 1, handoff_info: 1, agent_message: 1 };
-  var HANDOFF_END = {
-    handoff_closed: 1,
-    handoff_end: 1,
-    handoff_resolved: 1,
-    faq_answer: 1,
-    clarify: 1,
-    fallback: 1,
-  };
+  // custom.type values of bot messages (askagency/bot_messages.py; tests/unit/test_bot_messages.py
+  // checks these lists against it): a person takes over after the first, the bot is back after
+  // the second.
+  var HANDOFF_START = { handoff: 1, agent_message: 1 };
+  var HANDOFF_END = { handoff_closed: 1, faq_answer: 1, clarify: 1, fallback: 1 };
   var URL_RE = /https?:\/\/[^\s<>"']+/g;
   var TRAILING_PUNCT_RE = /[.,;:!?)\]]+$/;
 

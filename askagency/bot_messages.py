@@ -1,0 +1,208 @@
+"""The bot's message contract: what every bot message's ``custom`` payload may say, and the
+slots, intents and entities the actions, channels, console and analytics share.
+
+Every bot message in every channel carries ``custom = {"type": <MessageType>, ...}`` so clients
+(the widget, platform channels), the handoff relay, analytics and tests read the outcome of a
+turn from data, not from the wording. The types and their fields were once string literals
+repeated in Python, YAML and JavaScript; this module is the one place they are written, in the
+spirit of ``rasa_sdk/events.py`` (builders returning plain dicts) and rasa-sdk's ``SLOT_*``
+constants. ``tests/unit/test_bot_messages.py`` checks ``bot/domain.yml`` and the widget against
+it, so a type the widget or a domain response uses but this module does not name fails a test.
+
+It runs in both environments: the action server (Python 3.11) and Rasa's own (Python 3.10, for
+the custom channels), so it uses the standard library only and no ``enum.StrEnum``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class _Value(str, Enum):  # noqa: UP042 - StrEnum is Python 3.11+, Rasa runs 3.10
+    """A string enum whose ``str()`` is its value on Python 3.10 too (json, f-strings, logs)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class MessageType(_Value):
+    """``custom.type`` of a bot message."""
+
+    # Retrieval outcomes of a question turn (action_answer_faq).
+    FAQ_ANSWER = "faq_answer"
+    CLARIFY = "clarify"
+    FALLBACK = "fallback"
+    PROMPT = "prompt"
+    # Handoff to a person (handoff/conversation.py).
+    HANDOFF = "handoff"
+    AGENT_MESSAGE = "agent_message"
+    HANDOFF_CLOSED = "handoff_closed"
+    # Responses of simple intents (bot/domain.yml) and the widget's own greeting.
+    GREETING = "greeting"
+    GOODBYE = "goodbye"
+    THANKS = "thanks"
+    BOT_CHALLENGE = "bot_challenge"
+    CHITCHAT = "chitchat"
+    FEEDBACK_ACK = "feedback_ack"
+
+
+class FallbackReason(_Value):
+    """``custom.reason`` of a ``fallback`` or ``prompt`` message: why there is no answer."""
+
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    UNAVAILABLE = "unavailable"
+    LOW_CONFIDENCE = "low_confidence"
+    LANGUAGE_UNAVAILABLE = "language_unavailable"
+    NONE_OF_THESE = "none_of_these"
+    UNKNOWN_OPTION = "unknown_option"
+    HANDOFF_LIMITED = "handoff_limited"
+    HANDOFF_UNAVAILABLE = "handoff_unavailable"
+    RATE_LIMITED = "rate_limited"
+    REPEATED = "repeated"
+
+
+# The outcome of a question turn, from the type of the reply action_answer_faq sent (metrics).
+TURN_OUTCOMES: dict[str, str] = {
+    MessageType.FAQ_ANSWER: "answered",
+    MessageType.CLARIFY: "clarify",
+    MessageType.FALLBACK: "fallback",
+    MessageType.HANDOFF: "handoff",
+}
+# Replies that carry the retriever's score of the question (analytics reads it).
+SCORED_TYPES = frozenset({MessageType.FAQ_ANSWER, MessageType.CLARIFY, MessageType.FALLBACK})
+# A person takes over after these; the bot answers again after the others (the widget's
+# "waiting for a person" state follows them).
+HANDOFF_START_TYPES = frozenset({MessageType.HANDOFF, MessageType.AGENT_MESSAGE})
+HANDOFF_END_TYPES = frozenset(
+    {
+        MessageType.HANDOFF_CLOSED,
+        MessageType.FAQ_ANSWER,
+        MessageType.CLARIFY,
+        MessageType.FALLBACK,
+    }
+)
+
+# --- slots (bot/domain.yml) ------------------------------------------------------------------
+SLOT_FAQ_ID = "faq_id"
+SLOT_HANDOFF_ACTIVE = "handoff_active"
+SLOT_LANGUAGE = "language"
+SLOT_LAST_FAQ_ID = "last_faq_id"
+SLOT_CLARIFY_OPTIONS = "clarify_options"
+SLOT_CONSECUTIVE_FALLBACKS = "consecutive_fallbacks"
+SLOT_LAST_FEEDBACK = "last_feedback"
+SLOTS = frozenset(
+    {
+        SLOT_FAQ_ID,
+        SLOT_HANDOFF_ACTIVE,
+        SLOT_LANGUAGE,
+        SLOT_LAST_FAQ_ID,
+        SLOT_CLARIFY_OPTIONS,
+        SLOT_CONSECUTIVE_FALLBACKS,
+        SLOT_LAST_FEEDBACK,
+    }
+)
+
+# --- intents the code (not only the stories) relies on ---------------------------------------
+INTENT_CHOOSE_FAQ = "choose_faq"
+INTENT_ASK_HUMAN = "ask_human"
+INTENT_FEEDBACK_GOOD = "feedback_good"
+INTENT_FEEDBACK_BAD = "feedback_bad"
+# External intents the console triggers through Rasa's HTTP API, with data in their entities.
+INTENT_AGENT_MESSAGE = "agent_message"
+INTENT_HANDOFF_CLOSED = "handoff_closed"
+
+ENTITY_FAQ_ID = "faq_id"
+ENTITY_HANDOFF_TEXT = "handoff_text"
+ENTITY_HANDOFF_AGENT = "handoff_agent"
+ENTITY_HANDOFF_TICKET = "handoff_ticket"
+ENTITY_HANDOFF_MESSAGE = "handoff_message"
+ENTITY_HANDOFF_RESOLVED = "handoff_resolved"
+
+
+# --- builders of ``custom`` payloads ----------------------------------------------------------
+def _score(value: float) -> float:
+    return round(float(value), 3)
+
+
+def faq_answer(
+    *, faq_id: str, score: float, source_url: str | None, language: str
+) -> dict[str, Any]:
+    """An FAQ's answer. ``language`` is the answer's; see :func:`untranslated`."""
+    return {
+        "type": MessageType.FAQ_ANSWER.value,
+        "faq_id": faq_id,
+        "score": _score(score),
+        "source_url": source_url,
+        "language": language,
+    }
+
+
+def untranslated(custom: dict[str, Any], requested_language: str) -> dict[str, Any]:
+    """Marks a payload whose text is not in the citizen's language (the KB lacks it)."""
+    return {**custom, "translated": False, "requested_language": requested_language}
+
+
+def clarify_option(*, faq_id: str, title: str, score: float) -> dict[str, Any]:
+    return {"faq_id": faq_id, "title": title, "score": _score(score)}
+
+
+def clarify(options: list[dict[str, Any]]) -> dict[str, Any]:
+    """ "Did you mean ...?" with the candidate FAQs (:func:`clarify_option`), best first."""
+    return {"type": MessageType.CLARIFY.value, "options": options}
+
+
+def fallback(reason: FallbackReason, **fields: Any) -> dict[str, Any]:
+    """No answer, and why. ``score`` (if given) is rounded like every other score."""
+    if "score" in fields:
+        fields["score"] = _score(fields["score"])
+    return {"type": MessageType.FALLBACK.value, "reason": reason.value, **fields}
+
+
+def prompt(reason: FallbackReason) -> dict[str, Any]:
+    """The bot asks the citizen for something (an empty message gets an example question)."""
+    return {"type": MessageType.PROMPT.value, "reason": reason.value}
+
+
+def handoff(
+    *,
+    reason: str,
+    after_hours: bool,
+    expected_reply_at: str | None,
+    queued: bool = False,
+) -> dict[str, Any]:
+    """The conversation is with a person now. ``expected_reply_at`` (ISO 8601) is set out of
+    staffed hours; ``queued`` while the database is down and the request waits in the spool.
+    Nothing about the agency's operation (ticket number, agents online) goes to the citizen."""
+    custom: dict[str, Any] = {"type": MessageType.HANDOFF.value}
+    if queued:
+        custom["queued"] = True
+    custom.update(reason=reason, after_hours=after_hours, expected_reply_at=expected_reply_at)
+    return custom
+
+
+def agent_message(*, agent: str, message_id: Any) -> dict[str, Any]:
+    """A person's reply; ``message_id`` makes a redelivery recognisable."""
+    return {"type": MessageType.AGENT_MESSAGE.value, "agent": agent, "message_id": message_id}
+
+
+def handoff_closed(*, resolved: bool | None, message_id: Any = None) -> dict[str, Any]:
+    """The bot answers again. ``resolved`` is None when the ticket vanished."""
+    return {
+        "type": MessageType.HANDOFF_CLOSED.value,
+        "resolved": resolved,
+        "message_id": message_id,
+    }
+
+
+def type_of(custom: Any) -> str | None:
+    """``custom.type`` of a payload read from a tracker or a channel, None when absent."""
+    if isinstance(custom, dict):
+        kind = custom.get("type")
+        return kind if isinstance(kind, str) else None
+    return None
+
+
+def is_type(custom: Any, kind: MessageType) -> bool:
+    return type_of(custom) == kind.value
