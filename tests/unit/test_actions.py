@@ -32,6 +32,7 @@ from actions.feedback import ActionFeedback
 from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from knowledge_base.types import Decision, FaqHit, Outcome
+from tests.fakes import FakeHandle, FakeRetriever
 from tests.unit.action_calls import faq_call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,30 +49,6 @@ def hit(faq_id: str, score: float, url: str | None = "https://example.gov/faq") 
         source_url=url,
         matched_text=f"Question {faq_id}?",
     )
-
-
-class FakeRetriever:
-    def __init__(self, hits: list[FaqHit], error: Exception | None = None) -> None:
-        self.hits = hits
-        self.error = error
-        self.calls: list[tuple[str, int, str]] = []
-
-    def search(self, text: str, k: int, language: str) -> list[FaqHit]:
-        self.calls.append((text, k, language))
-        if self.error:
-            raise self.error
-        return self.hits
-
-
-class FakeHandle:
-    def __init__(self, retriever: FakeRetriever | None = None, error: Exception | None = None):
-        self.retriever = retriever or FakeRetriever([])
-        self.error = error
-
-    def get(self) -> FakeRetriever:
-        if self.error:
-            raise self.error
-        return self.retriever
 
 
 @pytest.fixture

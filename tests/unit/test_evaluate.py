@@ -15,6 +15,7 @@ from knowledge_base.evaluate import (
     with_thresholds,
 )
 from knowledge_base.types import FaqHit
+from tests.fakes import FakeRetriever
 
 
 @dataclass
@@ -27,19 +28,6 @@ class S:
 
 def hit(faq_id: str, score: float) -> FaqHit:
     return FaqHit(faq_id, score, faq_id, "answer", "en")
-
-
-class FakeRetriever:
-    """Canned hits per query text."""
-
-    version = "test-version"
-    scorer = "fake"
-
-    def __init__(self, table: dict[str, list[FaqHit]]) -> None:
-        self.table = table
-
-    def search_many(self, texts, k=5, language=None, cache_queries=False):
-        return [self.table[t][:k] for t in texts]
 
 
 TABLE = {
@@ -72,7 +60,7 @@ LABELS = [
 
 
 def test_known_numbers():
-    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True)
+    report = evaluate(FakeRetriever(by_text=TABLE), LABELS, S(), sweep=True)
     assert report.n_queries == 8 and report.n_in_scope == 5 and report.n_out_of_scope == 3
     assert report.top1 == pytest.approx(3 / 5)  # q1 q2 q4
     assert report.top3 == pytest.approx(4 / 5)  # + q3
@@ -86,11 +74,11 @@ def test_known_numbers():
     assert report.oos_precision == pytest.approx(1 / 2)  # handoffs: q5, o1
     confusions = {(c.expected, c.got): (c.count, c.example) for c in report.confusions}
     assert confusions == {("a", "b"): (2, "q3"), ("none", "c"): (1, "o2")}
-    assert report.index_version == "test-version"
+    assert report.index_version == FakeRetriever.version
 
 
 def test_sweep_and_recommendation_rule():
-    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True)
+    report = evaluate(FakeRetriever(by_text=TABLE), LABELS, S(), sweep=True)
     by_pair = {(r.answer_threshold, r.clarify_threshold): r for r in report.sweep}
     assert all(c <= a for a, c in by_pair)
     # Same thresholds as the settings reproduce the headline numbers.
@@ -112,20 +100,20 @@ def test_sweep_and_recommendation_rule():
 
 
 def test_json_round_trip():
-    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=False)
+    report = evaluate(FakeRetriever(by_text=TABLE), LABELS, S(), sweep=False)
     data = json.loads(report.to_json())
     assert (
         data["top1"] == pytest.approx(0.6) and data["sweep"] == [] and data["recommended"] is None
     )
     assert data["confusions"][0]["expected"] == "a"
-    swept = json.loads(evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True).to_json())
+    swept = json.loads(evaluate(FakeRetriever(by_text=TABLE), LABELS, S(), sweep=True).to_json())
     assert swept["recommended"]["meets_constraints"] is True
     assert len(swept["sweep"]) > 50
 
 
 def test_empty_labelled_set_is_an_error():
     with pytest.raises(ValueError):
-        evaluate(FakeRetriever(TABLE), [], S())
+        evaluate(FakeRetriever(by_text=TABLE), [], S())
 
 
 def test_load_labelled(tmp_path):
@@ -173,7 +161,7 @@ class SC(S):
 
 
 def test_confidence_rule_in_report_and_sweep():
-    report = evaluate(FakeRetriever(CONF_TABLE), CONF_LABELS, SC(), sweep=True)
+    report = evaluate(FakeRetriever(by_text=CONF_TABLE), CONF_LABELS, SC(), sweep=True)
     assert report.thresholds["answer_confidence"] == 0.25
     assert report.answered_correct == pytest.approx(1 / 3)  # q1 via confidence
     assert report.answered_wrong == 0  # q2 lead 0.05 -> clarify
@@ -219,7 +207,7 @@ def test_with_thresholds_sets_confidence_only_when_given():
 def test_right_faq_within_one_click_in_report_and_sweep():
     """In scope: q1 q2 answered right, q4 clarified with a among its options -> 3 of 5; the
     sweep row at the same thresholds says the same."""
-    report = evaluate(FakeRetriever(TABLE), LABELS, S(), sweep=True)
+    report = evaluate(FakeRetriever(by_text=TABLE), LABELS, S(), sweep=True)
     assert report.within_one_click == pytest.approx(3 / 5)
     assert report.clarify_options_mean == pytest.approx(3 / 2)  # q4: a, b; o3: c
     row = next(

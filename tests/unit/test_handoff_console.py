@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event
 
@@ -23,48 +22,29 @@ from knowledge_base import store
 from knowledge_base.store import FaqInput
 from tests.console_helpers import PASSWORD
 from tests.console_helpers import login as console_login
+from tests.fakes import FakeRasa
 
-
-class FakeRasa:
-    def __init__(self) -> None:
-        self.triggered: list[dict] = []
-        self.conversations: list[str] = []  # the conversation of each trigger, in order
-        self.events: list[dict] = [
-            {"event": "user", "text": "can i bring a sword", "timestamp": 1.0},
-            {
-                "event": "bot",
-                "text": "Sorry, I couldn't find an answer.",
-                "timestamp": 1.1,
-                "data": {"custom": {"type": MessageType.FALLBACK}},
-            },
-            {
-                "event": "user",
-                "text": "EXTERNAL: agent_message",
-                "timestamp": 2.0,
-                "metadata": {"is_external": True},
-            },
-        ]
-
-    async def trigger(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.triggered.append(body)
-        self.conversations.append(request.match_info["cid"])
-        custom = {"type": body["name"], "message_id": body["entities"]["handoff_message"]}
-        self.events.append({"event": "bot", "text": "x", "data": {"custom": custom}})
-        return web.json_response({"tracker": {"events": self.events}})
-
-    async def tracker(self, request: web.Request) -> web.Response:
-        assert request.query.get("token") == "t0k"
-        return web.json_response({"events": self.events})
+SEED_EVENTS: list[dict] = [
+    {"event": "user", "text": "can i bring a sword", "timestamp": 1.0},
+    {
+        "event": "bot",
+        "text": "Sorry, I couldn't find an answer.",
+        "timestamp": 1.1,
+        "data": {"custom": {"type": MessageType.FALLBACK}},
+    },
+    {
+        "event": "user",
+        "text": "EXTERNAL: agent_message",
+        "timestamp": 2.0,
+        "metadata": {"is_external": True},
+    },
+]
 
 
 @pytest.fixture
 async def fake_rasa(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRasa]:
-    fake = FakeRasa()
-    app = web.Application()
-    app.router.add_post("/conversations/{cid}/trigger_intent", fake.trigger)
-    app.router.add_get("/conversations/{cid}/tracker", fake.tracker)
-    async with TestServer(app) as server:
+    fake = FakeRasa("t0k", SEED_EVENTS)
+    async with TestServer(fake.app()) as server:
         monkeypatch.setenv("ASKAGENCY_RASA_URL", str(server.make_url("")).rstrip("/"))
         monkeypatch.setenv("ASKAGENCY_RASA_TOKEN", "t0k")
         monkeypatch.setenv("ASKAGENCY_HANDOFF_DELIVERY_POLL_S", "0.05")
@@ -154,8 +134,8 @@ async def test_inbox_lists_and_agent_replies_and_closes(
     assert detail["ticket"]["status"] == "assigned"
     assert detail["ticket"]["assigned_agent"]["name"] == "Ana"
     assert detail["ticket"]["first_response_seconds"] is not None
-    assert fake_rasa.triggered[0]["entities"]["handoff_text"] == "Hi, I am Ana."
-    assert fake_rasa.triggered[0]["entities"]["handoff_agent"] == "Ana"
+    assert fake_rasa.calls[0].entities["handoff_text"] == "Hi, I am Ana."
+    assert fake_rasa.calls[0].entities["handoff_agent"] == "Ana"
 
     transcript = await (await client.get(f"/api/tickets/{ticket_id}/transcript")).json()
     texts = [m["text"] for m in transcript["messages"]]
@@ -171,11 +151,11 @@ async def test_inbox_lists_and_agent_replies_and_closes(
     assert closed.status == 200
     assert (await closed.json())["ticket"]["status"] == "closed_resolved"
     for _ in range(100):
-        if any(t["name"] == "handoff_closed" for t in fake_rasa.triggered):
+        if any(c.name == "handoff_closed" for c in fake_rasa.calls):
             break
         await asyncio.sleep(0.05)
-    assert fake_rasa.triggered[-1]["name"] == "handoff_closed"
-    assert fake_rasa.triggered[-1]["entities"]["handoff_resolved"] is True
+    assert fake_rasa.calls[-1].name == "handoff_closed"
+    assert fake_rasa.calls[-1].entities["handoff_resolved"] is True
 
 
 async def test_errors_are_clear_json(client: TestClient) -> None:

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
@@ -23,40 +22,13 @@ from handoff.delivery import Backoff, DeliveryWorker
 from handoff.models import TicketMessage
 from handoff.rasa_api import RasaClient
 from tests.console_helpers import add_staff_account
-
-
-class FakeRasa:
-    """Answers like ``POST /conversations/{id}/trigger_intent`` of rasa 3.6."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"  # ok | down | silent | unauthorized
-        self.calls: list[tuple[str, str, dict]] = []
-        self.output_channels: list[str] = []
-        self.events: dict[str, list[dict]] = {}
-
-    async def trigger(self, request: web.Request) -> web.Response:
-        if self.mode == "down":
-            return web.json_response({"status": "failure"}, status=503)
-        if self.mode == "unauthorized":
-            return web.json_response({"status": "failure"}, status=401)
-        assert request.query["token"] == "secret"
-        self.output_channels.append(request.query["output_channel"])
-        body = await request.json()
-        conversation = request.match_info["cid"]
-        self.calls.append((conversation, body["name"], body["entities"]))
-        events = self.events.setdefault(conversation, [])
-        if self.mode == "ok":
-            custom = {"type": body["name"], "message_id": body["entities"]["handoff_message"]}
-            events.append({"event": "bot", "text": "x", "data": {"custom": custom}})
-        return web.json_response({"tracker": {"sender_id": conversation, "events": events}})
+from tests.fakes import FakeRasa
 
 
 @pytest.fixture
 async def rasa() -> AsyncIterator[tuple[FakeRasa, RasaClient]]:
-    fake = FakeRasa()
-    app = web.Application()
-    app.router.add_post("/conversations/{cid}/trigger_intent", fake.trigger)
-    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+    fake = FakeRasa("secret")
+    async with TestServer(fake.app()) as server, aiohttp.ClientSession() as http:
         yield fake, RasaClient(http, str(server.make_url("")), "secret")
 
 

@@ -18,6 +18,7 @@ from askagency.config import Settings, get_settings
 from knowledge_base import multilingual
 from knowledge_base.decision import decide
 from knowledge_base.types import FaqHit, FaqRecord, Outcome
+from tests.fakes import FakeHandle, FakeRetriever
 
 FAQS = [
     FaqRecord("knife", "en", "Can I bring a knife?", "No, pack it in checked bags.", "sharp"),
@@ -39,27 +40,7 @@ def hit(faq_id: str, score: float) -> FaqHit:
     return FaqHit(faq_id, score, faq.question, faq.answer, faq.language, faq.category)
 
 
-class FakeRetriever:
-    """Scores per language from a table; records the languages searched."""
-
-    def __init__(self, table: dict[str, list[FaqHit]]) -> None:
-        self.table = table
-        self.calls: list[str] = []
-        self.bundle = SimpleNamespace(faqs=FAQS)
-
-    def search(self, text: str, k: int, language: str) -> list[FaqHit]:
-        self.calls.append(language)
-        return list(self.table.get(language, []))[:k]
-
-
-class FakeHandle:
-    def __init__(self, retriever: FakeRetriever) -> None:
-        self.retriever = retriever
-
-    def get(self) -> FakeRetriever:
-        return self.retriever
-
-
+BUNDLE = SimpleNamespace(faqs=FAQS)
 S = SimpleNamespace(
     answer_threshold=0.6, clarify_threshold=0.4, answer_margin=0.05, clarify_max_options=3
 )
@@ -72,16 +53,20 @@ def run_lookup(retriever: FakeRetriever, language: str) -> multilingual.Language
 
 
 def test_answer_in_the_citizens_language_when_the_kb_has_it() -> None:
-    retriever = FakeRetriever({"es": [hit("knife-es", 0.8)], "en": [hit("knife", 0.9)]})
+    retriever = FakeRetriever(
+        bundle=BUNDLE, by_language={"es": [hit("knife-es", 0.8)], "en": [hit("knife", 0.9)]}
+    )
     result = run_lookup(retriever, "es")
     assert result.decision.outcome == Outcome.ANSWER
     assert result.decision.hits[0].faq_id == "knife-es"
     assert result.translated and result.kb_has_language
-    assert retriever.calls == ["es"]
+    assert retriever.languages_searched == ["es"]
 
 
 def test_main_language_match_is_answered_with_its_translation() -> None:
-    retriever = FakeRetriever({"es": [hit("knife-es", 0.3)], "en": [hit("knife", 0.9)]})
+    retriever = FakeRetriever(
+        bundle=BUNDLE, by_language={"es": [hit("knife-es", 0.3)], "en": [hit("knife", 0.9)]}
+    )
     result = run_lookup(retriever, "es")
     assert result.decision.hits[0].faq_id == "knife-es"
     assert result.decision.hits[0].answer == "No, documéntelo."
@@ -90,23 +75,27 @@ def test_main_language_match_is_answered_with_its_translation() -> None:
 
 
 def test_untranslated_faq_is_answered_in_the_main_language() -> None:
-    retriever = FakeRetriever({"es": [hit("knife-es", 0.3)], "en": [hit("drone", 0.9)]})
+    retriever = FakeRetriever(
+        bundle=BUNDLE, by_language={"es": [hit("knife-es", 0.3)], "en": [hit("drone", 0.9)]}
+    )
     result = run_lookup(retriever, "es")
     assert result.decision.hits[0].faq_id == "drone"
     assert not result.translated and result.kb_has_language
 
 
 def test_nothing_confident_keeps_the_citizens_language_decision() -> None:
-    retriever = FakeRetriever({"es": [hit("knife-es", 0.45)], "en": [hit("drone", 0.45)]})
+    retriever = FakeRetriever(
+        bundle=BUNDLE, by_language={"es": [hit("knife-es", 0.45)], "en": [hit("drone", 0.45)]}
+    )
     result = run_lookup(retriever, "es")
     assert result.decision.outcome == Outcome.CLARIFY
     assert [h.faq_id for h in result.decision.hits] == ["knife-es"]
 
 
 def test_language_the_kb_lacks_searches_the_main_language() -> None:
-    retriever = FakeRetriever({"en": [hit("drone", 0.9)]})
+    retriever = FakeRetriever(bundle=BUNDLE, by_language={"en": [hit("drone", 0.9)]})
     result = run_lookup(retriever, "fr")
-    assert retriever.calls == ["en"]
+    assert retriever.languages_searched == ["en"]
     assert not result.kb_has_language and not result.translated
 
 
@@ -151,7 +140,9 @@ async def answer(text: str, **metadata: Any) -> list[dict[str, Any]]:
 
 
 async def test_action_answers_spanish_from_the_translation(settings) -> None:
-    kb.set_handle(FakeHandle(FakeRetriever({"es": [hit("knife-es", 0.8)]})))
+    kb.set_handle(
+        FakeHandle(FakeRetriever(bundle=BUNDLE, by_language={"es": [hit("knife-es", 0.8)]}))
+    )
     [message] = await answer("¿puedo llevar un cuchillo?", language="es")
     assert message["custom"]["faq_id"] == "knife-es"
     assert message["custom"]["language"] == "es"
@@ -161,7 +152,11 @@ async def test_action_answers_spanish_from_the_translation(settings) -> None:
 
 async def test_action_notes_a_missing_translation_and_offers_a_person(settings) -> None:
     kb.set_handle(
-        FakeHandle(FakeRetriever({"es": [hit("knife-es", 0.2)], "en": [hit("drone", 0.9)]}))
+        FakeHandle(
+            FakeRetriever(
+                bundle=BUNDLE, by_language={"es": [hit("knife-es", 0.2)], "en": [hit("drone", 0.9)]}
+            )
+        )
     )
     [message] = await answer("¿puedo llevar un dron?", language="es")
     custom = message["custom"]
@@ -173,7 +168,7 @@ async def test_action_notes_a_missing_translation_and_offers_a_person(settings) 
 
 
 async def test_action_in_a_language_the_kb_lacks_offers_a_person(settings) -> None:
-    kb.set_handle(FakeHandle(FakeRetriever({"en": [hit("drone", 0.1)]})))
+    kb.set_handle(FakeHandle(FakeRetriever(bundle=BUNDLE, by_language={"en": [hit("drone", 0.1)]})))
     [message] = await answer("Est-ce que je peux emporter un drone dans l'avion ?", language="fr")
     assert message["custom"]["type"] == MessageType.FALLBACK
     assert message["custom"]["reason"] == "language_unavailable"

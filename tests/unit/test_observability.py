@@ -35,9 +35,10 @@ from console.app import create_app
 from knowledge_base.decision import decide
 from knowledge_base.index import build_bundle, save_bundle
 from tests.console_helpers import login
+from tests.fakes import FakeHandle, FakeRetriever
 from tests.unit.action_calls import faq_call
 from tests.unit.kb_tiny import TINY_KB, shared_embedder
-from tests.unit.test_actions import FakeHandle, FakeRetriever, hit, tracker
+from tests.unit.test_actions import hit, tracker
 from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
 from tests.unit.test_ingest import rasa_broker_file
 from tests.unit.test_metrics_scenario import scenario_events
