@@ -6,8 +6,9 @@ Every bot message in every channel carries ``custom = {"type": <MessageType>, ..
 turn from data, not from the wording. The types and their fields were once string literals
 repeated in Python, YAML and JavaScript; this module is the one place they are written, in the
 spirit of ``rasa_sdk/events.py`` (builders returning plain dicts) and rasa-sdk's ``SLOT_*``
-constants. ``tests/unit/test_bot_messages.py`` checks ``bot/domain.yml`` and the widget against
-it, so a type the widget or a domain response uses but this module does not name fails a test.
+constants. ``tests/unit/askagency/test_bot_messages.py`` checks ``bot/domain.yml`` and the
+widget against it, so a type the widget or a domain response uses but this module does not
+name fails a test.
 
 It runs in both environments: the action server (Python 3.11) and Rasa's own (Python 3.10, for
 the custom channels), so it uses the standard library only and no ``enum.StrEnum``.

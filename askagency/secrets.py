@@ -35,7 +35,7 @@ RASA_TOKEN_ENV = "ASKAGENCY_RASA_TOKEN"
 ACTION_SECRET_NAME = "action_secret"
 ACTION_SECRET_ENV = "ASKAGENCY_ACTION_SECRET"
 # Also spelled out in bot/endpoints.yml and bot/endpoints.scale.yml (YAML cannot import it);
-# tests/unit/test_action_secret.py checks they agree.
+# tests/unit/actions/test_server.py checks they agree.
 ACTION_SECRET_HEADER = "X-AskAgency-Action-Secret"
 # Shorter tokens are refused on a listener other hosts can reach (a generated one has 43).
 MIN_TOKEN_CHARS = 24

@@ -3,7 +3,7 @@
 Why: the old international-phone pattern backtracked through tens of thousands of digit splits
 per "+1" followed by 34 digits (review finding L3): about 100 ms per crafted message per call,
 and a message is redacted two or three times. The patterns are now linear; this prints the
-figures the unit test (tests/unit/test_privacy.py) only checks as a ratio.
+figures the unit test (tests/unit/askagency/test_privacy.py) only checks as a ratio.
 
     .venv/bin/python bench/bench_redaction.py
 Writes bench/results/redaction.json.

@@ -47,7 +47,7 @@ async def serve_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=content_type.strip(), charset=charset)
 
 
-# For the route audit (tests/unit/test_console_security.py): of the console's users, only an
+# For the route audit (tests/unit/console/test_security.py): of the console's users, only an
 # admin; the bearer token is the one way in without a session.
 serve_metrics.__dict__["required_roles"] = {Role.ADMIN}
 

@@ -1,7 +1,7 @@
 # Image for the Python 3.11 processes: action server, analytics consumer, console, CLI (the same
 # image runs each one with a different command; deploy/docker-compose.yml, deploy/kubernetes/).
 # Build from the project root: docker build -f deploy/Dockerfile.app -t askagency-app .
-# Checked statically by tests/unit/test_deploy_images.py (every project module the entry points
+# Checked statically by tests/unit/deploy/test_images.py (every project module the entry points
 # import is copied; hadolint). Never built on the development machines (no Docker engine there).
 FROM python:3.11-slim-bookworm
 

@@ -155,7 +155,7 @@ def stack_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Every test client is on 127.0.0.1, and the web channels key clients by address (client_key),
 # so they would all share one open-ticket cap: test stacks lift it. The cap itself is tested in
-# tests/unit/test_handoff_flood.py.
+# tests/unit/handoff/test_flood.py.
 NO_TICKET_CAP_ENV = {"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"}
 
 

@@ -1,6 +1,6 @@
 """``python -m tests.supervised_main DATA_DIR PORT``: the launcher's ``main()`` (what
 ``make run`` runs) with one small HTTP server instead of the stack's programs, so
-tests/unit/test_supervision.py can check signals and output without loading Rasa."""
+tests/unit/askagency/test_supervision.py can check signals and output without loading Rasa."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 from askagency import launcher
 from askagency.config import get_settings
-from tests.unit.test_supervision import server_spec
+from tests.unit.askagency.test_supervision import server_spec
 
 if __name__ == "__main__":
     data_dir, port = sys.argv[1], int(sys.argv[2])

@@ -2,7 +2,7 @@
 work, the page passes axe (WCAG 2.1 AA), agents are kept out; plus the README screenshot.
 
 A real console process serves a data directory seeded with the known scenario of
-tests/unit/test_metrics_scenario.py (ingested through the real ingestion code). Set
+tests/unit/analytics/test_scenario.py (ingested through the real ingestion code). Set
 ASKAGENCY_UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/dashboard.png.
 """
 
@@ -24,7 +24,7 @@ from askagency.launcher import OFFLINE_ENV, free_port
 from askagency.migrate import upgrade
 from tests.browser.conftest import PageFactory, _wait_http
 from tests.browser.widget import AXE_JS, describe, serious
-from tests.unit.test_metrics_scenario import seed
+from tests.unit.analytics.test_scenario import seed
 
 PASSWORD = "correct horse battery"
 RANGE = "from=2026-03-02&to=2026-03-03"

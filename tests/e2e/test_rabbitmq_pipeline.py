@@ -43,7 +43,7 @@ from askagency.migrate import upgrade
 from tests.e2e.conftest import ensure_rasa_model
 from tests.services import AMQP_URL, PG_URL, fresh_schema, unavailable
 from tests.stack import signed_body
-from tests.unit.test_metrics_scenario import (
+from tests.unit.analytics.test_scenario import (
     SCENARIO_FILTER,
     assert_scenario_human_times,
     assert_scenario_summary,

@@ -32,7 +32,7 @@ from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT, Settings
 from askagency.db import make_engine, session_scope
 from askagency.launcher import free_port, http_ok
-from tests.unit.test_metrics_scenario import RESPONSES, scenario_events
+from tests.unit.analytics.test_scenario import RESPONSES, scenario_events
 
 
 def user_event(**extra: Any) -> dict[str, Any]:

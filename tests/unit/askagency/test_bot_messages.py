@@ -13,7 +13,7 @@ import yaml
 from askagency import bot_messages as msg
 from askagency.bot_messages import FallbackReason, MessageType
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
 WIDGET = (ROOT / "console" / "static" / "widget" / "askagency-widget.js").read_text()
 TYPES = {kind.value for kind in MessageType}

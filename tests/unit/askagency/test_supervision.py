@@ -29,8 +29,8 @@ from askagency import launcher
 from askagency.launcher import ServiceSpec, Stack, StackConfig, StartupError, free_port
 from askagency.supervision import SOCKET_ENV, Program, process_states, render_config
 from tests.console_helpers import login
-from tests.unit.test_console_auth import client as client  # noqa: F401 (fixture)
-from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
+from tests.unit.console.test_auth import client as client  # noqa: F401 (fixture)
+from tests.unit.console.test_auth import users  # noqa: F401 (fixture)
 
 SERVER = (
     "import http.server, os, sys\n"

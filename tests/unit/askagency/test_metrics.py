@@ -37,13 +37,13 @@ from knowledge_base.index import build_bundle, save_bundle
 from tests.console_helpers import login
 from tests.fakes import FakeHandle, FakeRetriever
 from tests.unit.action_calls import faq_call
+from tests.unit.actions.test_faq import hit, tracker
+from tests.unit.analytics.test_ingest import rasa_broker_file
+from tests.unit.analytics.test_scenario import scenario_events
+from tests.unit.console.test_auth import users  # noqa: F401 (fixture)
 from tests.unit.kb_tiny import TINY_KB, shared_embedder
-from tests.unit.test_actions import hit, tracker
-from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
-from tests.unit.test_ingest import rasa_broker_file
-from tests.unit.test_metrics_scenario import scenario_events
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "prometheus-scrape-token-0123456789"
 
 
@@ -172,7 +172,8 @@ def test_action_server_counts_a_faq_turn_and_guards_metrics(
     )
     assert status == 200, body
     # Whether the decision rules answer or clarify on this four-FAQ index is theirs to say
-    # (tests/unit/test_decision.py); the turn is counted under the outcome of the reply it sent.
+    # (tests/unit/knowledge_base/test_decision.py); the turn is counted under the outcome of the
+    # reply it sent.
     sent = body["responses"][0]["custom"]["type"]
     outcome = TURN_OUTCOMES[sent]
     assert outcome in ("answered", "clarify"), body

@@ -35,7 +35,7 @@ from knowledge_base.types import Decision, FaqHit, Outcome
 from tests.fakes import FakeHandle, FakeRetriever
 from tests.unit.action_calls import faq_call
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def hit(faq_id: str, score: float, url: str | None = "https://example.gov/faq") -> FaqHit:
@@ -232,7 +232,7 @@ def test_choose_payload_is_the_choose_faq_intent_with_a_json_entity() -> None:
 async def test_low_confidence_offers_a_person_and_counts_fallbacks(settings, decisions) -> None:
     use(Decision(Outcome.HANDOFF, (hit("far", 0.21234),), top_score=0.21234))
 
-    # (a second fallback in a row hands over to a person: tests/unit/test_handoff_actions.py)
+    # (a second fallback in a row hands over to a person: tests/unit/actions/test_handoff.py)
     messages, events = await run(tracker(slots={"consecutive_fallbacks": 0.0}))
 
     assert len(messages) == 1

@@ -30,7 +30,7 @@ from console.app import create_app
 from console.auth import create_user
 from console.models import Role
 from tests.console_helpers import PASSWORD, login
-from tests.unit.test_metrics_scenario import seed
+from tests.unit.analytics.test_scenario import seed
 
 RANGE = "from=2026-03-02&to=2026-03-03"
 

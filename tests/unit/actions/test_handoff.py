@@ -1,5 +1,5 @@
 """The handoff actions with rasa-sdk's own Tracker and dispatcher on a migrated database; the
-knowledge base is faked (as in test_actions.py)."""
+knowledge base is faked (as in test_faq.py)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from askagency.config import Settings
 from console.app import create_app
 from console.login_limit import LoginLimiter
-from tests.unit.test_console_auth import PASSWORD, users  # noqa: F401 (fixture)
+from tests.unit.console.test_auth import PASSWORD, users  # noqa: F401 (fixture)
 
 
 def test_bucket_allows_a_burst_then_paces() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXTERNAL = {
     "agent_message": "action_deliver_agent_message",
     "handoff_closed": "action_handoff_closed",

@@ -1,5 +1,5 @@
 """The launcher's process plan (embedded and scale profile, the environment its children get).
-The scale profile's load balancer itself: tests/unit/test_loadbalancer.py."""
+The scale profile's load balancer itself: tests/unit/askagency/test_loadbalancer.py."""
 
 from __future__ import annotations
 

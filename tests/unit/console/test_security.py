@@ -20,7 +20,7 @@ from askagency.config import Settings
 from console.app import create_app
 from console.models import Role
 from tests.console_helpers import login
-from tests.unit.test_console_auth import users  # noqa: F401 (fixture)
+from tests.unit.console.test_auth import users  # noqa: F401 (fixture)
 
 # Routes that are public on purpose, each with the reason.
 PUBLIC = {

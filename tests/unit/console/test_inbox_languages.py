@@ -9,7 +9,7 @@ from console.auth import create_user
 from console.models import Role
 from handoff import service
 from tests.console_helpers import PASSWORD, login
-from tests.unit.test_handoff_console import client, fake_rasa  # noqa: F401
+from tests.unit.console.test_inbox import client, fake_rasa  # noqa: F401
 
 
 def open_ticket(conversation: str, language: str) -> int:

@@ -96,7 +96,7 @@ def test_dockerignore_keeps_local_state_and_tests_out() -> None:
         ".venv-rasa",
         "var/askagency.db",
         "var/secrets/action_secret",
-        "tests/unit/test_io.py",
+        "tests/unit/knowledge_base/test_io.py",
         ".git/config",
         ".env",
         "console/__pycache__/app.pyc",
