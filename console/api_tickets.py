@@ -24,10 +24,10 @@ from pydantic import BaseModel, Field
 
 from askagency.clock import now_utc
 from askagency.config import Settings
+from askagency.staff import Role, User
 from console.auth import CurrentUser, current_user, require_role
 from console.jsonapi import in_transaction, json_error, json_model, parse_json
 from console.keys import SETTINGS_KEY
-from console.models import Role, User
 from console.openapi import api_route
 from handoff import canned, delivery, service
 from handoff.delivery import Backoff, DeliveryWorker
