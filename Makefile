@@ -59,8 +59,8 @@ train: $(MODELS)/.trained
 
 # --- knowledge base -------------------------------------------------------------------------
 index: $(VENV)/.installed
-	$(PY) -m askagency.cli kb load-sample --if-empty
-	$(PY) -m askagency.cli kb build-index
+	$(PY) -m agencyctl.cli kb load-sample --if-empty
+	$(PY) -m agencyctl.cli kb build-index
 
 # --- the two commands -----------------------------------------------------------------------
 run: setup train index
@@ -110,7 +110,7 @@ clean-data:
 run-scale: setup train
 	set -a && source deploy/scale.env && set +a && \
 	$(PY) -m askagency.launcher --profile scale --prepare-only && \
-	$(PY) -m askagency.cli kb load-sample --if-empty && \
-	$(PY) -m askagency.cli kb build-index && \
+	$(PY) -m agencyctl.cli kb load-sample --if-empty && \
+	$(PY) -m agencyctl.cli kb build-index && \
 	exec $(PY) -m askagency.launcher --profile scale \
 	  --rasa-replicas $$SCALE_RASA_REPLICAS --action-servers $$SCALE_ACTION_SERVERS

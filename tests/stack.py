@@ -47,7 +47,7 @@ def cli(
     """Runs ``askagency`` as a citizen's agency would, against ``data_dir`` (``env``: more
     settings, e.g. another database)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "askagency.cli", *args],
+        [sys.executable, "-m", "agencyctl.cli", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir), **(env or {})},
         capture_output=True,
