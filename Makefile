@@ -23,7 +23,7 @@ help:
 	@echo "make run    - set up everything (venvs, model, sample KB, index) and start the assistant"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make bench  - run the benchmarks (results in bench/results/)"
-	@echo "make lint   - ruff check + format check"
+	@echo "make lint   - ruff check + format check + import contracts (package layers)"
 	@echo "make run-scale - the scale profile: PostgreSQL, Redis lock store, RabbitMQ, 2 Rasa + 2 action servers"
 	@echo "make fuzz   - longer fuzzing runs (webhook, console API, importers, schemathesis)"
 
@@ -94,6 +94,7 @@ bench: setup train
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
