@@ -23,7 +23,7 @@ help:
 	@echo "make run    - set up everything (venvs, model, sample KB, index) and start the assistant"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make bench  - run the benchmarks (results in bench/results/)"
-	@echo "make lint   - ruff check + format check"
+	@echo "make lint   - ruff check + format check + import contracts (package layers)"
 	@echo "make run-scale - the scale profile: PostgreSQL, Redis lock store, RabbitMQ, 2 Rasa + 2 action servers"
 	@echo "make fuzz   - longer fuzzing runs (webhook, console API, importers, schemathesis)"
 
@@ -59,8 +59,8 @@ train: $(MODELS)/.trained
 
 # --- knowledge base -------------------------------------------------------------------------
 index: $(VENV)/.installed
-	$(PY) -m askagency.cli kb load-sample --if-empty
-	$(PY) -m askagency.cli kb build-index
+	$(PY) -m agencyctl.cli kb load-sample --if-empty
+	$(PY) -m agencyctl.cli kb build-index
 
 # --- the two commands -----------------------------------------------------------------------
 run: setup train index
@@ -94,6 +94,7 @@ bench: setup train
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
@@ -110,7 +111,7 @@ clean-data:
 run-scale: setup train
 	set -a && source deploy/scale.env && set +a && \
 	$(PY) -m askagency.launcher --profile scale --prepare-only && \
-	$(PY) -m askagency.cli kb load-sample --if-empty && \
-	$(PY) -m askagency.cli kb build-index && \
+	$(PY) -m agencyctl.cli kb load-sample --if-empty && \
+	$(PY) -m agencyctl.cli kb build-index && \
 	exec $(PY) -m askagency.launcher --profile scale \
 	  --rasa-replicas $$SCALE_RASA_REPLICAS --action-servers $$SCALE_ACTION_SERVERS

@@ -16,9 +16,12 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from actions.spool_kinds import SPOOL_KINDS
 from askagency.bot_messages import MessageType, is_type
 from askagency.privacy import redact
+from askagency.spool import store
 from knowledge_base.types import Decision, Outcome
+from knowledge_base.unanswered import answered_payload, unanswered_payload
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +31,12 @@ _pending: set[asyncio.Task[str]] = set()
 def _record(kind: str, payload: dict[str, Any]) -> None:
     """Write one record (``askagency.spool`` kind) off the event loop, without waiting. The
     database gets it now, or the spool keeps it until the database is back."""
-    from askagency.spool import store
-
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # called outside the action server's loop (scripts, tests)
-        store(kind, payload)
+        store(kind, payload, SPOOL_KINDS)
         return
-    task = loop.create_task(asyncio.to_thread(store, kind, payload))
+    task = loop.create_task(asyncio.to_thread(store, kind, payload, SPOOL_KINDS))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
@@ -61,15 +62,11 @@ def _queue(
     top_faq_id: str | None = None,
     top_score: float | None = None,
 ) -> None:
-    from knowledge_base.unanswered import unanswered_payload
-
     payload = unanswered_payload(redact(text), reason, language, channel, top_faq_id, top_score)
     _record("unanswered", payload)
 
 
 def _answered(faq_id: str) -> None:
-    from knowledge_base.unanswered import answered_payload
-
     _record("faq_answered", answered_payload(faq_id))
 
 

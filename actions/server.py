@@ -37,6 +37,7 @@ from sanic import Sanic, response  # noqa: E402
 from sanic.request import Request  # noqa: E402
 
 from actions import kb  # noqa: E402
+from actions.spool_kinds import SPOOL_KINDS  # noqa: E402
 from askagency import metrics  # noqa: E402
 from askagency.config import get_settings  # noqa: E402
 from askagency.logging_setup import configure_logging  # noqa: E402
@@ -224,7 +225,7 @@ async def replay_spool_forever() -> None:
 def replay_once(spool: Spool) -> None:
     """One replay pass; with nothing spooled, a database probe ends a noted outage."""
     if spool.pending_count():
-        result = spool.replay()
+        result = spool.replay(SPOOL_KINDS)
         if result.error and result.remaining:
             logger.debug("spool: %d writes still waiting (%s)", result.remaining, result.error)
     elif spool.down_since is not None and database_status()["ok"]:

@@ -1,6 +1,6 @@
 """``askagency report``: the leadership summary for a date range, as files.
 
-Mounted by askagency/cli.py. Reads the configured database (ASKAGENCY_DATA_DIR /
+Mounted by agencyctl/cli.py. Reads the configured database (ASKAGENCY_DATA_DIR /
 ASKAGENCY_DATABASE_URL), migrating it first so a fresh data directory gives an empty report
 rather than an error.
 """

@@ -17,8 +17,8 @@ thing everywhere. Definitions:
 * **Handoff rate**: handed-off conversations / conversations; reasons as the bot reported them.
 * **Human first-response time** = ticket created -> first agent reply; **time to close** =
   ticket created -> closed; both in seconds over the tickets created in the period (channel and
-  language of the ticket). Tickets come from the handoff tables; without them, from the
-  conversations' handoff events.
+  language of the ticket). Tickets come from the handoff tables; a handoff without a ticket
+  row, from its conversation's handoff events.
 * **CSAT** = conversations whose last feedback was positive / conversations with feedback.
 * **Mission value**: staff hours saved = contained conversations x minutes per human-handled
   contact / 60; FTE equivalent = hours saved / (hours per FTE per week x weeks in the period).
@@ -35,11 +35,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.models import AnalyticsConversation, AnalyticsTurn
 from askagency.clock import now_utc
+from handoff.models import Status, Ticket
+from knowledge_base.models import Faq
+from knowledge_base.unanswered import UnansweredQuestion
 
 Resolution = Literal["bot", "agent", "unresolved"]
 RESOLUTIONS: tuple[Resolution, ...] = ("bot", "agent", "unresolved")
@@ -47,7 +50,6 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 731
 TOP_N = 10
-LOW_CONFIDENCE_OUTCOMES = ("fallback", "clarify")
 
 
 class FilterError(ValueError):
@@ -217,10 +219,6 @@ class TurnFacts:
     text: str | None
 
 
-def _has_table(session: Session, name: str) -> bool:
-    return inspect(session.get_bind()).has_table(name)
-
-
 def _filtered(query, model, flt: MetricFilter):  # type: ignore[no-untyped-def]
     if flt.channel:
         query = query.where(model.channel == flt.channel)
@@ -236,8 +234,6 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter | None):  # type: ignore[no-untyped-def]
-    from handoff.models import Status, Ticket
-
     query = select(Ticket)
     if ids is not None:
         query = query.where(Ticket.id.in_(list(ids)))
@@ -255,14 +251,6 @@ def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter 
         yield ticket, resolved
 
 
-def _use_ticket_table(session: Session) -> bool:
-    try:
-        import handoff.models  # noqa: F401
-    except ImportError:
-        return False
-    return _has_table(session, "handoff_ticket")
-
-
 def load_conversations(session: Session, flt: MetricFilter) -> list[ConversationFacts]:
     """The conversations of the period, each joined with its ticket when there is one."""
     query = _filtered(
@@ -276,7 +264,7 @@ def load_conversations(session: Session, flt: MetricFilter) -> list[Conversation
     rows = list(session.scalars(query))
     tickets: dict[str, tuple[bool | None, float | None, float | None]] = {}
     ticket_ids = {int(r.ticket_id) for r in rows if r.ticket_id and r.ticket_id.isdigit()}
-    if ticket_ids and _use_ticket_table(session):
+    if ticket_ids:
         for ticket, resolved in _ticket_rows(session, ticket_ids, None):
             tickets[str(ticket.id)] = (
                 resolved,
@@ -324,32 +312,27 @@ def load_tickets(
     """Handoffs of the period with their human timings.
 
     Ticket rows (created in the period) are the source of truth; a handed-off conversation of
-    the period whose ticket is not in the handoff tables (or when there are none) is counted
+    the period whose ticket is not in the handoff tables is counted
     from its own handoff events, so every handoff is counted exactly once.
     """
     tickets: list[TicketFacts] = []
     known: set[str] = set()
     convs = load_conversations(session, flt) if convs is None else convs
-    if _use_ticket_table(session):
-        for t, resolved in _ticket_rows(session, None, flt):
-            tickets.append(
-                TicketFacts(
-                    created_at=t.created_at,
-                    first_agent_reply_at=t.first_agent_reply_at,
-                    closed_at=t.closed_at,
-                    resolved=resolved,
-                    reason=t.reason,
-                    channel=t.channel,
-                    language=t.language,
-                )
+    for t, resolved in _ticket_rows(session, None, flt):
+        tickets.append(
+            TicketFacts(
+                created_at=t.created_at,
+                first_agent_reply_at=t.first_agent_reply_at,
+                closed_at=t.closed_at,
+                resolved=resolved,
+                reason=t.reason,
+                channel=t.channel,
+                language=t.language,
             )
-        from handoff.models import Ticket
-
-        wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
-        if wanted:
-            known = {
-                str(i) for i in session.scalars(select(Ticket.id).where(Ticket.id.in_(wanted)))
-            }
+        )
+    wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
+    if wanted:
+        known = {str(i) for i in session.scalars(select(Ticket.id).where(Ticket.id.in_(wanted)))}
     for c in convs:
         if c.handed_off and c.ticket_id not in known and c.handoff_at is not None:
             tickets.append(
@@ -467,7 +450,7 @@ class Unanswered(BaseModel):
     question: str
     count: int
     last_seen: str
-    source: str  # "queue" (knowledge_base.unanswered) or "turns" (low-confidence turns)
+    source: str  # "queue" (knowledge_base.unanswered); kept in the JSON API and CSV
 
 
 class Dashboard(BaseModel):
@@ -653,9 +636,7 @@ def top_faqs(session: Session, turns: Sequence[TurnFacts], limit: int = TOP_N) -
                 scores[t.faq_id].append(t.score)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     titles: dict[str, str] = {}
-    if ranked and _has_table(session, "kb_faq"):
-        from knowledge_base.models import Faq
-
+    if ranked:
         ids = [faq_id for faq_id, _ in ranked]
         rows = session.execute(select(Faq.id, Faq.question).where(Faq.id.in_(ids)))
         titles = {faq_id: question for faq_id, question in rows.tuples()}
@@ -699,32 +680,18 @@ def _group_questions(
     ]
 
 
-def top_unanswered(
-    session: Session, flt: MetricFilter, turns: Sequence[TurnFacts], limit: int = TOP_N
-) -> list[Unanswered]:
+def top_unanswered(session: Session, flt: MetricFilter, limit: int = TOP_N) -> list[Unanswered]:
     """The most frequent questions the bot could not answer well, grouped by wording.
 
-    Source: the knowledge base's unanswered queue when it exists (it also holds handoff and
-    thumbs-down questions); otherwise the period's low-confidence (fallback/clarify) turns.
+    Source: the knowledge base's unanswered queue (it also holds handoff and thumbs-down
+    questions, which the analytics turns do not show).
     """
-    if _has_table(session, "kb_unanswered"):
-        try:
-            from knowledge_base.unanswered import UnansweredQuestion
-        except ImportError:
-            UnansweredQuestion = None  # noqa: N806
-        if UnansweredQuestion is not None:
-            query = select(UnansweredQuestion.text, UnansweredQuestion.created_at).where(
-                UnansweredQuestion.created_at >= flt.start_dt,
-                UnansweredQuestion.created_at < flt.end_dt,
-            )
-            query = _filtered(query, UnansweredQuestion, flt)
-            return _group_questions(session.execute(query).tuples(), "queue", limit)
-    items = (
-        (t.text, t.started_at)
-        for t in turns
-        if t.outcome in LOW_CONFIDENCE_OUTCOMES and t.text and not t.text.startswith("/")
+    query = select(UnansweredQuestion.text, UnansweredQuestion.created_at).where(
+        UnansweredQuestion.created_at >= flt.start_dt,
+        UnansweredQuestion.created_at < flt.end_dt,
     )
-    return _group_questions(items, "turns", limit)
+    query = _filtered(query, UnansweredQuestion, flt)
+    return _group_questions(session.execute(query).tuples(), "queue", limit)
 
 
 def filter_options(session: Session) -> tuple[list[str], list[str]]:
@@ -763,7 +730,7 @@ def compute_dashboard(
         by_channel=_breakdown(lambda c: c.channel, convs, lambda t: t.channel, turns),
         by_language=_breakdown(lambda c: c.language, convs, lambda t: t.language, turns),
         top_faqs=top_faqs(session, turns),
-        top_unanswered=top_unanswered(session, flt, turns),
+        top_unanswered=top_unanswered(session, flt),
     )
 
 

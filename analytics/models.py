@@ -28,8 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from askagency.clock import now_utc
-from askagency.db import Base
-from knowledge_base.models import UtcDateTime
+from askagency.db import Base, UtcDateTime
 
 SENDER_MAX_LEN = 255
 KEY_MAX_LEN = 300

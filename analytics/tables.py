@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analytics.metrics import WEEKDAYS, Breakdown, ConversationFacts, Dashboard
+from analytics.pseudonyms import pseudonym, pseudonym_key
 from askagency.csv_safe import csv_safe
+from askagency.privacy import redact
 
 Cell = str | int | float | None
 
@@ -205,9 +207,6 @@ CONVERSATION_COLUMNS = (
 def conversations_table(records: Sequence[ConversationFacts], key: bytes | None = None) -> Table:
     """Per-conversation export: pseudonymous ids (keyed, :mod:`analytics.pseudonyms`; ``key``
     defaults to this installation's), citizen text redacted again on the way out."""
-    from analytics.pseudonyms import pseudonym, pseudonym_key
-    from askagency.privacy import redact
-
     key = pseudonym_key() if key is None else key
     rows = tuple(
         (

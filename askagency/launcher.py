@@ -374,10 +374,6 @@ class StackConfig:
         return f"http://127.0.0.1:{self.console_port}"
 
 
-def console_available() -> bool:
-    return (PROJECT_ROOT / "console" / "app.py").exists()
-
-
 def analytics_port(cfg: StackConfig) -> int:
     """Health port of the analytics consumer: ASKAGENCY_ANALYTICS_PORT, else console port + 1."""
     configured = cfg.extra_env.get("ASKAGENCY_ANALYTICS_PORT") or os.environ.get(
@@ -541,7 +537,7 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
             # After the replicas: its readiness is "a Rasa replica passes the checks".
             _balancer_spec(cfg),
         ]
-    if cfg.with_console and console_available():
+    if cfg.with_console:
         specs.append(_console_spec(cfg, env))
     return specs
 

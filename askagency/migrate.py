@@ -2,13 +2,11 @@
 
 The CLI, the launcher and the tests call ``upgrade()`` before touching the
 database so that a fresh data directory just works; when the database is
-already at head this costs one small query.
+already at head this costs one small query. Which modules define tables is
+the composition root's to say (``agencyctl.models``), not this module's.
 """
 
 from __future__ import annotations
-
-import importlib
-import importlib.util
 
 from alembic import command
 from alembic.config import Config
@@ -20,26 +18,6 @@ from askagency.db import make_engine
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-
-# Every module that defines tables on askagency.db.Base. Add new ones here: the
-# Alembic environment (autogenerate) and the models-vs-migrations test use it.
-MODEL_MODULES: tuple[str, ...] = (
-    "knowledge_base.models",
-    "console.models",
-    "handoff.models",
-    "knowledge_base.unanswered",
-    "analytics.models",
-    "askagency.opt_out_schema",
-)
-
-
-def import_models() -> None:
-    """Register every table on ``Base.metadata``."""
-    for module in MODEL_MODULES:
-        # Feature packages may be absent in a partial checkout; the rest still migrate.
-        parent = module.rsplit(".", 1)[0]
-        if importlib.util.find_spec(parent) and importlib.util.find_spec(module):
-            importlib.import_module(module)
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -27,23 +27,23 @@ conversation's open ticket, relayed messages and unanswered questions are matche
 original time and text), so only an FAQ answer count can be one too high. A torn last line from
 a crash during an append is moved to ``dead.jsonl`` on the next replay.
 
-Replay functions are registered by kind in :data:`KINDS` (``"module:function"``, imported
-lazily so this module stays free of the domain packages); each takes ``(session, payload)``
-and runs in its own transaction.
+Which function writes a record of a given kind is the caller's to say: :func:`store` and
+:meth:`Spool.replay` take a ``kinds`` mapping (kind -> function taking ``(session, payload)``,
+run in its own transaction). The product's mapping is ``actions.spool_kinds.SPOOL_KINDS``, next
+to the action server that makes these writes; this module knows none of the feature packages.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import importlib
 import json
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,20 +56,13 @@ from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
+from askagency.db import session_scope
 
 logger = logging.getLogger(__name__)
 
 ReplayFunction = Callable[[Session, dict[str, Any]], None]
-
-# kind -> "module:function" taking (session, payload). One line per write path that must survive
-# a database outage.
-KINDS: dict[str, str] = {
-    "unanswered": "knowledge_base.unanswered:replay_unanswered",
-    "faq_answered": "knowledge_base.unanswered:replay_answered",
-    "handoff_open": "handoff.conversation:replay_open",
-    "handoff_message": "handoff.conversation:replay_message",
-}
-_registered: dict[str, ReplayFunction] = {}
+ReplayKinds = Mapping[str, ReplayFunction]
+"""Record kind -> the function that writes such a record's payload to the database."""
 
 PENDING_FILE = "pending.jsonl"
 DEAD_FILE = "dead.jsonl"
@@ -105,19 +98,12 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError)
 
 
-def register(kind: str, function: ReplayFunction) -> None:
-    """Adds a replay function at run time (tests, extensions); :data:`KINDS` covers ours."""
-    _registered[kind] = function
-
-
-def resolve(kind: str) -> ReplayFunction:
-    if kind in _registered:
-        return _registered[kind]
-    target = KINDS.get(kind)
-    if target is None:
+def resolve(kinds: ReplayKinds, kind: str) -> ReplayFunction:
+    """The function writing records of ``kind``; SpoolRejected (the record goes to dead) for a
+    kind ``kinds`` does not know."""
+    function = kinds.get(kind)
+    if function is None:
         raise SpoolRejected(f"unknown record kind {kind!r}")
-    module, name = target.split(":")
-    function: ReplayFunction = getattr(importlib.import_module(module), name)
     return function
 
 
@@ -134,7 +120,7 @@ def payload_time(payload: dict[str, Any], name: str) -> datetime:
     return moment
 
 
-def _utcnow() -> str:
+def _now_iso() -> str:
     return now_utc().isoformat()
 
 
@@ -151,7 +137,7 @@ class SpoolRecord:
     kind: str
     payload: dict[str, Any]
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    created_at: str = field(default_factory=_utcnow)
+    created_at: str = field(default_factory=_now_iso)
     key: str | None = None
 
     def to_line(self) -> str:
@@ -307,7 +293,7 @@ class Spool:
 
     def dead_letter(self, record: SpoolRecord | None, error: str, raw: str | None = None) -> None:
         """Moves a record (or an unreadable line) to ``dead.jsonl`` with why; logged loudly."""
-        entry: dict[str, Any] = {"dead_at": _utcnow(), "error": error}
+        entry: dict[str, Any] = {"dead_at": _now_iso(), "error": error}
         if record is not None:
             entry.update(
                 id=record.id,
@@ -428,7 +414,7 @@ class Spool:
             self.last_error = _error_text(exc)
             first = self.down_since is None
             if first:
-                self.down_since = _utcnow()
+                self.down_since = _now_iso()
         if first:
             logger.error(
                 "database down, spooling writes to %s (%s)", self.pending_path, self.last_error
@@ -445,11 +431,10 @@ class Spool:
 
     # --- replay -----------------------------------------------------------------------------
 
-    def replay(self, database_url: str | None = None) -> ReplayResult:
-        """Writes pending records in order, one transaction each; stops at the first database
-        error (the rest stay pending); records that can never be written go to dead."""
-        from askagency.db import session_scope
-
+    def replay(self, kinds: ReplayKinds, database_url: str | None = None) -> ReplayResult:
+        """Writes pending records in order with the function ``kinds`` names for each, one
+        transaction each; stops at the first database error (the rest stay pending); records
+        that can never be written (an unknown kind among them) go to dead."""
         result = ReplayResult()
         with self._flock(REPLAY_LOCK_FILE, blocking=False) as got:
             if not got:
@@ -470,7 +455,7 @@ class Spool:
                 if record.id in done:
                     continue
                 try:
-                    function = resolve(record.kind)
+                    function = resolve(kinds, record.kind)
                     with session_scope(database_url) as session:
                         function(session, record.payload)
                 except Exception as exc:  # noqa: BLE001 - classified below, never lost
@@ -554,25 +539,24 @@ def get_spool(settings: Settings | None = None) -> Spool:
 def store(
     kind: str,
     payload: dict[str, Any],
+    kinds: ReplayKinds,
     *,
     key: str | None = None,
     database_url: str | None = None,
     spool: Spool | None = None,
 ) -> str:
-    """Writes one record to the database now, or keeps it in the spool.
+    """Writes one record to the database now (with ``kinds[kind]``), or keeps it in the spool.
 
     Returns ``"stored"``, ``"spooled"`` (database unavailable, or an earlier write of the same
     conversation still waits) or ``"dead"`` (the write can never succeed; kept in dead.jsonl).
     Never raises for a storage problem: the caller is answering a citizen.
     """
-    from askagency.db import session_scope
-
     spool = spool or get_spool()
     if spool.recently_failed() or (key is not None and spool.has_pending(key)):
         spool.append(kind, payload, key)
         return "spooled"
     try:
-        function = resolve(kind)
+        function = resolve(kinds, kind)
         with session_scope(database_url) as session:
             function(session, payload)
     except Exception as exc:  # noqa: BLE001 - classified below, never lost

@@ -35,8 +35,7 @@ import yaml  # noqa: E402
 
 from askagency.launcher import Stack, StackConfig, free_port  # noqa: E402
 from askagency.secrets import ACTION_SECRET_HEADER, action_secret  # noqa: E402
-from tests.e2e.conftest import RestClient, cli, ensure_rasa_model  # noqa: E402
-from tests.unit.action_calls import action_call  # noqa: E402
+from bench.stack_client import RestClient, action_call, cli, ensure_rasa_model  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latency.json"
 

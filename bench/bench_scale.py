@@ -40,8 +40,8 @@ from askagency.launcher import (  # noqa: E402
     StackConfig,
 )
 from bench.common import RESULTS, machine, merge_result  # noqa: E402
-from tests.services import PG_URL, delete_queue, pg_admin  # noqa: E402
-from tests.stack import cli, ensure_rasa_model, signed_body  # noqa: E402
+from bench.local_services import PG_URL, delete_queue, pg_admin  # noqa: E402
+from bench.stack_client import cli, ensure_rasa_model, signed_body  # noqa: E402
 
 LEVELS = (1, 2, 4, 8, 16, 32)
 P95_LIMIT_MS = 300.0

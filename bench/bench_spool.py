@@ -27,6 +27,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ASKAGENCY_DATA_DIR"] = tmp
         os.environ["ASKAGENCY_DATABASE_URL"] = f"sqlite:///{tmp}/askagency.db"
+        from actions.spool_kinds import SPOOL_KINDS
         from askagency.clock import now_utc
         from askagency.migrate import upgrade
         from askagency.spool import Spool
@@ -66,7 +67,7 @@ def main() -> None:
         has_pending = spool.has_pending("bench")
         lookup_ms = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        result = spool.replay()
+        result = spool.replay(SPOOL_KINDS)
         replay_s = time.perf_counter() - start
         assert has_pending and result.replayed == RECORDS + 1 and result.remaining == 0, result
     samples.sort()

@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 from askagency.clock import now_utc
 from askagency.config import Settings
 from askagency.db import get_sessionmaker, session_scope
+from askagency.staff import Role
 from console.auth import current_user, require_role
 from console.jsonapi import in_transaction, json_error, json_model, parse_json
 from console.keys import SETTINGS_KEY
-from console.models import Role
 from console.openapi import api_route
 from knowledge_base import io as kb_io
 from knowledge_base import store

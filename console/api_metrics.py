@@ -17,10 +17,10 @@ from pydantic import BaseModel
 from analytics import metrics, tables
 from analytics.metrics import Dashboard, FilterError, MetricFilter
 from askagency.db import session_scope
+from askagency.staff import Role
 from console.auth import require_role
 from console.jsonapi import json_error
 from console.keys import SETTINGS_KEY
-from console.models import Role
 from console.openapi import api_route
 
 TAGS = ("metrics",)

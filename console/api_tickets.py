@@ -24,11 +24,12 @@ from pydantic import BaseModel, Field
 
 from askagency.clock import now_utc
 from askagency.config import Settings
+from askagency.staff import Role, User
 from console.auth import CurrentUser, current_user, require_role
 from console.jsonapi import in_transaction, json_error, json_model, parse_json
 from console.keys import SETTINGS_KEY
-from console.models import Role, User
 from console.openapi import api_route
+from console.widget_api import messages_from_tracker
 from handoff import canned, delivery, service
 from handoff.delivery import Backoff, DeliveryWorker
 from handoff.models import MESSAGE_MAX_CHARS, Ticket, TicketMessage, TicketNote
@@ -389,8 +390,6 @@ async def post_retry(request: web.Request) -> web.Response:
 @require_role(Role.AGENT)
 async def get_transcript(request: web.Request) -> web.Response:
     """The whole conversation as the citizen saw it, from Rasa's tracker."""
-    from console.widget_api import messages_from_tracker
-
     ticket_id = _ticket_id(request)
     conversation_id = await _db(lambda s: service.get_ticket(s, ticket_id).conversation_id)
     try:

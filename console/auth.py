@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
 from askagency.config import Settings
-from console.models import LoginFailure, Role, User, WebSession
+from askagency.staff import Role, User
+from console.models import LoginFailure, WebSession
 
 SESSION_COOKIE = "askagency_session"
 FREE_FAILURES = 5  # failures per (account, address) before attempts are paced

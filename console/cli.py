@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from askagency.db import session_scope
 from askagency.migrate import upgrade
+from askagency.staff import Role, User
 from console.auth import create_user, hash_password, revoke_sessions, unlock
-from console.models import Role, User
 
 app = typer.Typer(no_args_is_help=True, help="Console user accounts.")
 out = Console()

@@ -29,11 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from askagency.readiness import database_status
 from askagency.spool import get_spool
+from askagency.staff import Role
 from askagency.supervision import process_states
 from console.auth import Handler, require_role, wants_json
 from console.jsonapi import json_error
 from console.keys import SETTINGS_KEY
-from console.models import Role
 from console.openapi import api_route
 
 logger = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from askagency.staff import Role
 from console.auth import CurrentUser, current_user
-from console.models import Role
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from askagency.staff import Role
 from console.auth import Handler, require_role
-from console.models import Role
 
 
 @dataclass(frozen=True)

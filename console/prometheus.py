@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from askagency import metrics
 from askagency.db import session_scope
+from askagency.staff import Role
 from console.auth import current_user
 from console.keys import SETTINGS_KEY
-from console.models import Role
 from handoff.models import Delivery, TicketMessage
 
 METRICS_PATH = "/metrics"

@@ -14,7 +14,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from analytics import tables
-from analytics.metrics import Dashboard, FilterError
+from analytics.metrics import WEEKDAYS, Dashboard, FilterError
 from analytics.tables import Table, fmt, pct
 from console.api_metrics import ALLOWED, MetricsQuery, conversations, load_dashboard, parse_query
 from console.auth import require_role
@@ -144,8 +144,6 @@ def display(table: Table) -> dict[str, Any]:
 
 def heat_rows(d: Dashboard) -> list[dict[str, Any]]:
     """Weekday rows of (count, shade level 0-5) for the heat map table."""
-    from analytics.metrics import WEEKDAYS
-
     peak = max((n for row in d.heatmap for n in row), default=0)
     return [
         {

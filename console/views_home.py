@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
+from askagency.staff import Role
 from console.auth import require_role
-from console.models import Role
 from console.nav import page_context
 
 

@@ -12,9 +12,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from askagency.db import session_scope
+from askagency.staff import Role
 from console.auth import require_role
 from console.keys import SETTINGS_KEY
-from console.models import Role
 from console.nav import page_context
 from handoff.models import Ticket
 

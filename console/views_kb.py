@@ -18,6 +18,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from askagency.db import session_scope
+from askagency.staff import Role
 from console.api_kb import (
     PER_PAGE_MAX,
     REVIEW_FILTERS,
@@ -32,7 +33,6 @@ from console.api_kb import (
     search_faqs,
 )
 from console.auth import current_user, require_role
-from console.models import Role
 from console.nav import page_context
 from knowledge_base import store
 from knowledge_base.models import ANSWER_MAX_LEN, QUESTION_MAX_LEN, FaqStatus

@@ -34,8 +34,9 @@ COPY pyproject.toml README.md ./
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 # Every project package the entry points import (actions.server, console, analytics.consumer,
-# askagency.cli), plus the files they read at run time (templates, static files, sample KB,
+# agencyctl.cli), plus the files they read at run time (templates, static files, sample KB,
 # migrations).
+COPY agencyctl agencyctl
 COPY askagency askagency
 COPY knowledge_base knowledge_base
 COPY actions actions

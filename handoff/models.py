@@ -23,10 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-import console.models  # noqa: F401 - registers console_user, which tickets reference
 from askagency.clock import now_utc
-from askagency.db import Base
-from knowledge_base.models import UtcDateTime
+from askagency.db import Base, UtcDateTime
+from askagency.staff import User
 
 CONVERSATION_ID_MAX_LEN = 255
 MESSAGE_MAX_CHARS = 4000
@@ -94,7 +93,7 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL.value)
     status: Mapped[str] = mapped_column(String(32), default=Status.WAITING.value, index=True)
     assigned_agent_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("console_user.id", ondelete="SET NULL"), nullable=True, index=True
+        Integer, ForeignKey(User.id, ondelete="SET NULL"), nullable=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
     first_agent_reply_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -169,7 +168,7 @@ class TicketNote(Base):
         Integer, ForeignKey("handoff_ticket.id", ondelete="CASCADE"), index=True
     )
     author_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("console_user.id", ondelete="SET NULL"), nullable=True
+        Integer, ForeignKey(User.id, ondelete="SET NULL"), nullable=True
     )
     author: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
@@ -182,6 +181,6 @@ class AgentPresence(Base):
     __tablename__ = "handoff_presence"
 
     user_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("console_user.id", ondelete="CASCADE"), primary_key=True
+        Integer, ForeignKey(User.id, ondelete="CASCADE"), primary_key=True
     )
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)

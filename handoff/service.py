@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
-from console.models import Role, User
+from askagency.staff import Role, User
 from handoff.hours import StaffedHours
 from handoff.models import (
     MESSAGE_MAX_CHARS,

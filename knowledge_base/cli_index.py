@@ -16,7 +16,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from askagency.config import Settings, get_settings
-from knowledge_base.cli import app
 from knowledge_base.decision import decide
 from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, load_labelled
 from knowledge_base.index import IndexLoadError
@@ -50,7 +49,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-@app.command("build-index")
 def build_index_command(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Data folder (default: settings)."
@@ -109,7 +107,6 @@ def build_index_command(
         err_console.print("[yellow]no published FAQs: every question will be handed off[/yellow]")
 
 
-@app.command("search")
 def search_command(
     text: str = typer.Argument(..., help="The question to look up."),
     k: int = typer.Option(5, "-k", "--top-k", min=1, max=50, help="Number of FAQs to show."),
@@ -235,7 +232,6 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
         )
 
 
-@app.command("evaluate")
 def evaluate_command(
     file: Path = typer.Argument(
         ..., help="CSV with header text,expected_faq_id ('none' = out of scope)."
@@ -296,3 +292,10 @@ def _apply(report: EvalReport, settings: Settings, language: str | None, env_fil
                 "[/yellow]"
             )
     console.print("restart the action server for the new thresholds to take effect")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the retrieval commands to ``app`` (the ``askagency kb`` group), in help order."""
+    app.command("build-index")(build_index_command)
+    app.command("search")(search_command)
+    app.command("evaluate")(evaluate_command)

@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 from askagency import migrate as migrations
 from askagency.config import get_settings
 from askagency.db import session_scope
-from knowledge_base.cli import app
 from knowledge_base.io import (
     ImportSummary,
     ParseResult,
@@ -101,7 +100,6 @@ def _import(
     return summary
 
 
-@app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="CSV or JSONL file of FAQs."),
     fmt: str = typer.Option("auto", "--format", help="auto, csv or jsonl."),
@@ -126,7 +124,6 @@ def import_command(
     console.print(f"{file}: {len(parsed.rows)} FAQs ({parsed.format}); {prefix}{summary}")
 
 
-@app.command("export")
 def export_command(
     file: Path = typer.Argument(..., help="Destination file (.csv or .jsonl); - for stdout."),
     fmt: str = typer.Option("auto", "--format", help="auto (from extension), csv or jsonl."),
@@ -148,7 +145,6 @@ def export_command(
     err_console.print(f"exported {count} FAQs to {'standard output' if str(file) == '-' else file}")
 
 
-@app.command("stats")
 def stats_command() -> None:
     """Counts of FAQs by status, language and category."""
     _ready()
@@ -166,7 +162,6 @@ def stats_command() -> None:
     console.print(table)
 
 
-@app.command("load-sample")
 def load_sample_command(
     if_empty: bool = typer.Option(
         False, "--if-empty", help="Do nothing when the knowledge base already has FAQs."
@@ -202,9 +197,17 @@ def load_sample_command(
     console.print(f"sample FAQs from {names}: {summary}")
 
 
-@app.command("migrate")
 def migrate_command() -> None:
     """Bring the database schema to the latest version."""
     _ready()
     url = get_settings().database_url
     console.print(f"database at revision {migrations.current_revision(url)}: {_safe(url)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the store commands to ``app`` (the ``askagency kb`` group), in help order."""
+    app.command("import")(import_command)
+    app.command("export")(export_command)
+    app.command("stats")(stats_command)
+    app.command("load-sample")(load_sample_command)
+    app.command("migrate")(migrate_command)

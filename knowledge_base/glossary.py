@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from knowledge_base.language_scorer import fold, word_analyzer
+from knowledge_base.text import fold, word_analyzer
 
 logger = logging.getLogger(__name__)
 

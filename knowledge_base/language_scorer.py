@@ -30,9 +30,6 @@ the queries with that model (through the embedding cache) instead of the index's
 
 from __future__ import annotations
 
-import re
-import threading
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +37,9 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+
+from knowledge_base.glossary import glossary_for
+from knowledge_base.text import fold, word_analyzer
 
 # Chosen by cross-validation on the sample KB's own Spanish variants (bench/bench_spanish_cv.py),
 # not on the labelled query files; see docs/languages.md.
@@ -51,63 +51,6 @@ PIVOT_IN_CLASSIFIER = False
 CLASSIFIER_WEIGHT = 0.5
 CLASSIFIER_C = 30.0
 TOP_VARIANTS = 3
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: "¿Qué líquidos?" and "que liquidos" match fully."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-_WORD = re.compile(r"\w+")
-# ISO 639-1 codes (what FAQs carry) -> Snowball algorithm names.
-_SNOWBALL_NAMES = {
-    "es": "spanish",
-    "fr": "french",
-    "de": "german",
-    "pt": "portuguese",
-    "it": "italian",
-    "nl": "dutch",
-    "ru": "russian",
-    "sv": "swedish",
-    "da": "danish",
-    "no": "norwegian",
-    "fi": "finnish",
-    "hu": "hungarian",
-    "ro": "romanian",
-    "tr": "turkish",
-    "ca": "catalan",
-    "en": "english",
-    "ar": "arabic",
-    "id": "indonesian",
-    "el": "greek",
-}
-
-
-def word_analyzer(language: str | None) -> Callable[[str], list[str]]:
-    """Folded words reduced to their Snowball stem ("pastillas"/"pastilla" -> "pastill"),
-    so inflected forms match as whole words; plain folded words when Snowball has no
-    stemmer for ``language``."""
-    stem: Callable[[list[str]], list[str]] = list
-    if language:
-        import snowballstemmer
-
-        name = _SNOWBALL_NAMES.get(language, language)
-        if name in {n.lower() for n in snowballstemmer.algorithms()}:
-            # A Snowball stemmer keeps state while it works: one per thread, because the
-            # action server scores messages concurrently.
-            local = threading.local()
-
-            def stem(words: list[str]) -> list[str]:
-                stemmer = getattr(local, "stemmer", None)
-                if stemmer is None:
-                    stemmer = local.stemmer = snowballstemmer.stemmer(name)
-                return stemmer.stemWords(words)
-
-    def analyze(text: str) -> list[str]:
-        return [w for w in stem(_WORD.findall(fold(text))) if len(w) > 1]
-
-    return analyze
 
 
 def _top_mean(matrix: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -352,8 +295,6 @@ def build_language_scorer(
 
     glossary = None
     if main_language and main_language != language and pivot_vectors is not None:
-        from knowledge_base.glossary import glossary_for
-
         glossary = glossary_for(language, main_language, tuple(dictionary_dirs))
     scorer = LanguageScorer(
         positions,

@@ -8,7 +8,7 @@ reviewers can see who changed what.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -16,7 +16,6 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -24,13 +23,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.orderinglist import ordering_list
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
 from askagency.clock import now_utc
-from askagency.db import Base
+from askagency.db import Base, UtcDateTime
 
 ID_MAX_LEN = 64
 LANGUAGE_MAX_LEN = 16
@@ -56,33 +53,6 @@ class AuditAction(StrEnum):
     DELETE = "delete"
     IMPORT = "import"
     RESTORE = "restore"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC timestamps on every backend.
-
-    SQLite has no timezone type and hands back naive datetimes; without this,
-    comparing a loaded value with ``now_utc()`` raises. Values are stored as UTC
-    and always come back tz-aware.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use now_utc()")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 _STATUS_SQL = ", ".join(f"'{s.value}'" for s in FaqStatus)

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from askagency.clock import now_utc
-from askagency.db import Base
+from askagency.db import Base, UtcDateTime
 from askagency.privacy import redact
 from askagency.spool import payload_time
 from knowledge_base.models import (
@@ -37,7 +37,6 @@ from knowledge_base.models import (
     LANGUAGE_MAX_LEN,
     QUESTION_MAX_LEN,
     Faq,
-    UtcDateTime,
 )
 from knowledge_base.store import FaqInput, get_faq, update_faq
 from knowledge_base.types import FaqHit

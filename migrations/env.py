@@ -13,15 +13,13 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
+from agencyctl.models import metadata
 from askagency.config import get_settings
-from askagency.db import Base, make_engine
-from askagency.migrate import import_models
-
-# Model modules are listed in askagency.migrate.MODEL_MODULES.
-import_models()
+from askagency.db import make_engine
 
 config = context.config
-target_metadata = Base.metadata
+# Every table of every package (the modules are listed in agencyctl.models).
+target_metadata = metadata()
 
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)

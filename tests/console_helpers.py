@@ -45,7 +45,7 @@ async def login(
 def add_staff_account(session: Session, username: str, role: str, display_name: str = "") -> int:
     """A console account without a real password hash (these tests never log in: argon2 is
     slow); returns its id."""
-    from console.models import User
+    from askagency.staff import User
 
     user = User(
         username=username,

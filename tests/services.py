@@ -2,8 +2,9 @@
 
 Why one rule: PostgreSQL, Redis and RabbitMQ tests skip with the reason on a developer's machine
 without them, but under CI (``CI`` set) an absent service is a failure: the scale profile must be
-tested, not silently skipped. Imports only ``os`` and ``pytest`` at module level, so the Rasa
-environment's tests can use it too.
+tested, not silently skipped. The service URLs and admin helpers are in bench/local_services.py
+(the benchmarks use them too, and import no test code). Imports only ``os``, ``pytest`` and that
+module at module level, so the Rasa environment's tests can use it too.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from typing import NoReturn
 
 import pytest
 
-PG_URL = os.environ.get(
-    "ASKAGENCY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-AMQP_URL = os.environ.get("ASKAGENCY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+from bench.local_services import AMQP_URL, PG_URL, delete_queue, pg_admin  # noqa: F401 (re-exported)
 
 
 def in_ci() -> bool:
@@ -49,20 +47,6 @@ def require_postgres(url: str = PG_URL) -> None:
         engine.dispose()
 
 
-def pg_admin(sql: str, url: str = PG_URL) -> None:
-    """Runs one statement outside a transaction (CREATE / DROP DATABASE)."""
-    from sqlalchemy import text
-
-    from askagency.db import make_engine
-
-    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
 @contextmanager
 def fresh_schema(prefix: str = "t", url: str = PG_URL) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a new, empty schema, dropped afterwards: tests
@@ -89,14 +73,3 @@ def fresh_schema(prefix: str = "t", url: str = PG_URL) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
-
-
-def delete_queue(queue: str, url: str = AMQP_URL) -> None:
-    """Removes a RabbitMQ queue a test or benchmark declared for itself."""
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        connection.channel().queue_delete(queue=queue)
-    finally:
-        connection.close()

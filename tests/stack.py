@@ -1,6 +1,7 @@
 """The real stack for end-to-end and browser tests: Rasa server (.venv-rasa), action
 server, analytics consumer and console on free ports with a throw-away data directory,
-fed through the real CLI.
+fed through the real CLI. The client side (CLI runner, REST client, signed bodies, the Rasa
+model) is bench/stack_client.py, shared with the benchmarks.
 
 The fixtures are registered once, in tests/conftest.py, so every test package shares
 ONE running stack per pytest session (starting one costs about a minute on 2 cores).
@@ -10,10 +11,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,82 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from askagency.config import PROJECT_ROOT
-from askagency.conversation_token import SECRET_ENV, ConversationSigner
-from askagency.launcher import OFFLINE_ENV, Stack, StackConfig
-
-MODEL_DIR = PROJECT_ROOT / "var" / "models"
-
-# Every stack the tests start signs web conversations with this secret (the services inherit the
-# environment), so a test may name its own REST senders and sign them, as an integration holding
-# the secret may (askagency/conversation_token.py). Browsers get ids from the server as usual.
-TEST_CONVERSATION_SECRET = "e2e-tests-conversation-secret-0123456789abcdef"
-os.environ[SECRET_ENV] = TEST_CONVERSATION_SECRET
-SIGNER = ConversationSigner(TEST_CONVERSATION_SECRET.encode())
-
-
-def signed_body(sender: str, message: str, **extra: object) -> dict[str, object]:
-    """A REST webhook body for ``sender`` carrying its conversation token."""
-    return {"sender": sender, "token": SIGNER.token(sender), "message": message, **extra}
-
-
-def cli(
-    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Runs ``askagency`` as a citizen's agency would, against ``data_dir`` (``env``: more
-    settings, e.g. another database)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "askagency.cli", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"askagency {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def ensure_rasa_model() -> Path:
-    """`make test` trains first; running pytest alone trains here if needed."""
-    if not list(MODEL_DIR.glob("*.tar.gz")):
-        subprocess.run(["make", "train"], cwd=PROJECT_ROOT, check=True, timeout=900)
-    return MODEL_DIR
-
-
-class RestClient:
-    """Talks to Rasa's REST channel the way a channel integration does."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    def post_raw(self, body: bytes, path: str = "/webhooks/rest/webhook") -> tuple[int, bytes]:
-        req = urllib.request.Request(
-            self.base_url + path, data=body, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read()
-
-    def send(self, sender: str, message: str, **metadata: object) -> list[dict]:
-        """One message as ``sender`` (signed with the test secret, see ``signed_body``)."""
-        payload = signed_body(sender, message)
-        if metadata:
-            payload["metadata"] = metadata
-        status, body = self.post_raw(json.dumps(payload).encode())
-        assert status == 200, (status, body[:500])
-        return json.loads(body)
-
-    def new_conversation(self) -> tuple[str, str]:
-        """``(conversation_id, token)`` issued by the server, as a client without the secret
-        gets them."""
-        status, body = self.post_raw(b"{}", "/webhooks/rest/session")
-        assert status == 200, (status, body[:500])
-        issued = json.loads(body)
-        return issued["conversation_id"], issued["token"]
+from askagency.launcher import Stack, StackConfig
+from bench.stack_client import (  # noqa: F401 (re-exported for the tests)
+    RestClient,
+    cli,
+    ensure_rasa_model,
+    signed_body,
+)
 
 
 class ConsoleClient:

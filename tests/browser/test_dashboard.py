@@ -35,8 +35,8 @@ SCREENSHOT = PROJECT_ROOT / "docs" / "screenshots" / "dashboard.png"
 def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from sqlalchemy.orm import Session
 
+    from askagency.staff import Role
     from console.auth import create_user
-    from console.models import Role
 
     data_dir = tmp_path_factory.mktemp("dashboard") / "data"
     data_dir.mkdir()

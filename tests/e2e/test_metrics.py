@@ -363,7 +363,7 @@ def test_live_dashboard_api_shows_the_chat(stack: Stack, seeded: Seeded) -> None
     username = f"viewer{uuid.uuid4().hex[:6]}"
     password = "metrics-viewer-password"
     subprocess.run(
-        [sys.executable, "-m", "askagency.cli", "users", "create", username, "--role",
+        [sys.executable, "-m", "agencyctl.cli", "users", "create", username, "--role",
          "viewer", "--password-stdin"],
         input=password,
         text=True,

@@ -45,7 +45,7 @@ from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine, session_scope
 from askagency.launcher import ScaleConfig, Stack, StackConfig, http_ok
 from askagency.loadbalancer import server_stats
-from console.models import Role
+from askagency.staff import Role
 from handoff import service
 from handoff.delivery import Backoff, DeliveryWorker
 from handoff.rasa_api import RasaClient

@@ -26,9 +26,9 @@ from analytics.metrics import (
 from analytics.pseudonyms import PSEUDONYM_KEY_ENV, PSEUDONYM_SECRET_NAME
 from askagency.config import Settings
 from askagency.db import session_scope
+from askagency.staff import Role
 from console.app import create_app
 from console.auth import create_user
-from console.models import Role
 from tests.console_helpers import PASSWORD, login
 from tests.unit.analytics.test_scenario import seed
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from askagency.cli import app
+from agencyctl.cli import app
 from tests.unit.analytics.test_scenario import seed
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -279,7 +279,7 @@ async def test_handoffs_opened_and_the_delivery_backlog(
     """A real ticket (the handoff code the action runs) and a real agent reply that cannot be
     delivered (Rasa refuses connections): one handoff opened, one message in the backlog."""
     from askagency.db import session_scope
-    from console.models import User
+    from askagency.staff import User
     from handoff import conversation, service
     from handoff.models import Reason
     from tests.net import closed_port

@@ -13,8 +13,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agencyctl.models import metadata
 from askagency import migrate
-from askagency.db import Base, make_engine
+from askagency.db import make_engine
 from knowledge_base import store
 from knowledge_base.store import FaqInput
 from tests.services import fresh_schema
@@ -35,12 +36,11 @@ def postgres_url() -> Iterator[str]:
 
 
 def _schema_diffs(url: str) -> list[object]:
-    migrate.import_models()
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            return list(compare_metadata(context, Base.metadata))
+            return list(compare_metadata(context, metadata()))
     finally:
         engine.dispose()
 

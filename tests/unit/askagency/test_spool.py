@@ -22,12 +22,11 @@ from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from askagency.db import get_engine, session_scope
 from askagency.spool import (
+    ReplayFunction,
     Spool,
     SpoolRecord,
     get_spool,
     is_database_unavailable,
-    register,
-    resolve,
     store,
 )
 
@@ -37,8 +36,12 @@ def spool(tmp_path: Path) -> Spool:
     return Spool(tmp_path / "spool", retry_seconds=60)
 
 
+# The replay functions of the scratch kinds below (the product's are actions.spool_kinds).
+KINDS: dict[str, ReplayFunction] = {}
+
+
 @pytest.fixture
-def table(db_url: str) -> str:
+def table(db_url: str) -> Iterator[str]:
     """A scratch table in the migrated test database, and a replay kind writing to it."""
     with session_scope() as session:
         session.execute(text("CREATE TABLE spool_probe (n INTEGER PRIMARY KEY, label TEXT)"))
@@ -51,8 +54,9 @@ def table(db_url: str) -> str:
             {"n": payload["n"], "label": payload.get("label", "")},
         )
 
-    register("probe", write)
-    return db_url
+    KINDS["probe"] = write
+    yield db_url
+    KINDS.clear()
 
 
 def probe_rows() -> list[int]:
@@ -66,22 +70,22 @@ def dead_entries(spool: Spool) -> list[dict[str, Any]]:
 
 def test_records_replay_in_order_and_leave_an_empty_spool(spool: Spool, table: str) -> None:
     order: list[int] = []
-    register("ordered", lambda _session, payload: order.append(payload["n"]))
+    KINDS["ordered"] = lambda _session, payload: order.append(payload["n"])
     for n in range(5):
         spool.append("ordered", {"n": n})
     assert spool.pending_count() == 5
-    result = spool.replay()
+    result = spool.replay(KINDS)
     assert (result.replayed, result.dead, result.remaining, result.error) == (5, 0, 0, None)
     assert order == [0, 1, 2, 3, 4]
     assert spool.pending_count() == 0 and spool.pending_path.read_text() == ""
-    assert spool.replay().replayed == 0  # nothing twice
+    assert spool.replay(KINDS).replayed == 0  # nothing twice
 
 
 def test_a_database_error_stops_the_replay_and_keeps_the_rest(spool: Spool, table: str) -> None:
     spool.append("probe", {"n": 1})
     spool.append("probe", {"n": 2, "boom": "db"})
     spool.append("probe", {"n": 3})
-    result = spool.replay()
+    result = spool.replay(KINDS)
     assert result.replayed == 1 and result.remaining == 2
     assert result.error and "OperationalError" in result.error
     assert probe_rows() == [1]
@@ -95,7 +99,7 @@ def test_records_that_can_never_be_written_go_to_dead_not_away(spool: Spool, tab
     spool.append("probe", {"label": "no n"})  # bad payload: KeyError
     spool.append("no_such_kind", {"x": 1})
     spool.append("probe", {"n": 2})
-    result = spool.replay()
+    result = spool.replay(KINDS)
     assert (result.replayed, result.dead, result.remaining) == (2, 3, 0)
     assert probe_rows() == [1, 2]
     dead = dead_entries(spool)
@@ -115,7 +119,7 @@ def test_unreadable_and_torn_lines_are_dead_lettered(spool: Spool, table: str) -
         handle.write('["a list"]\n')
         handle.write('{"id": "x", "kind": "probe", "payload": {"n": 9')  # torn by a crash
     spool.append("probe", {"n": 2})  # must not be glued to the torn line
-    result = spool.replay()
+    result = spool.replay(KINDS)
     assert (result.replayed, result.dead, result.remaining) == (2, 3, 0)
     assert probe_rows() == [1, 2]
     raws = [d["raw"] for d in dead_entries(spool)]
@@ -144,7 +148,7 @@ def test_concurrent_appends_from_several_processes(spool: Spool, table: str) -> 
     for worker in range(3):  # each process's records in the order it wrote them
         mine = [r.payload["n"] for r in records if r.payload["n"] // 10_000 == worker]
         assert mine == sorted(mine) and len(mine) == 150
-    assert spool.replay().replayed == 450
+    assert spool.replay(KINDS).replayed == 450
     assert len(probe_rows()) == 450
 
 
@@ -157,17 +161,17 @@ def test_crash_after_commit_replays_at_most_that_record(spool: Spool, table: str
         session.execute(text("INSERT INTO spool_probe (n) VALUES (1)"))
     spool.replayed_path.write_text(first.id + "\n")  # ... and marked, then the crash
     assert spool.pending_count() == 1
-    result = spool.replay()
+    result = spool.replay(KINDS)
     assert (result.replayed, result.dead) == (1, 0)
     assert probe_rows() == [1, 2]
 
 
 def test_store_writes_now_or_spools_on_an_outage(spool: Spool, table: str) -> None:
-    assert store("probe", {"n": 1}, spool=spool) == "stored"
-    assert store("probe", {"n": 2, "boom": "db"}, spool=spool) == "spooled"
+    assert store("probe", {"n": 1}, KINDS, spool=spool) == "stored"
+    assert store("probe", {"n": 2, "boom": "db"}, KINDS, spool=spool) == "spooled"
     # Within retry_seconds of the failure: straight to the spool, no database attempt.
-    assert store("probe", {"n": 3}, spool=spool) == "spooled"
-    assert store("probe", {"n": 1}, spool=Spool(spool.directory)) == "dead"  # duplicate key
+    assert store("probe", {"n": 3}, KINDS, spool=spool) == "spooled"
+    assert store("probe", {"n": 1}, KINDS, spool=Spool(spool.directory)) == "dead"  # duplicate key
     assert [r.payload["n"] for r in spool.pending()] == [2, 3]
     assert probe_rows() == [1]
 
@@ -177,8 +181,8 @@ def test_a_conversations_later_writes_wait_behind_its_pending_ones(
 ) -> None:
     spool.append("probe", {"n": 5}, key="conv-a")
     fresh = Spool(spool.directory)  # another process: no outage seen
-    assert store("probe", {"n": 6}, key="conv-a", spool=fresh) == "spooled"
-    assert store("probe", {"n": 7}, key="conv-b", spool=fresh) == "stored"
+    assert store("probe", {"n": 6}, KINDS, key="conv-a", spool=fresh) == "spooled"
+    assert store("probe", {"n": 7}, KINDS, key="conv-b", spool=fresh) == "stored"
     assert [r.payload["n"] for r in fresh.pending()] == [5, 6]
 
 
@@ -225,6 +229,7 @@ def outage(db_url: str, tmp_settings: Settings) -> Iterator[dict[str, Any]]:
 
 async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) -> None:
     from actions import learning
+    from actions.spool_kinds import SPOOL_KINDS
     from handoff import conversation as conv
     from handoff.models import Ticket, TicketMessage
     from knowledge_base.unanswered import UnansweredQuestion, usage_counts
@@ -256,10 +261,10 @@ async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) ->
     assert sorted(kinds[:2]) == ["faq_answered", "unanswered"]
     assert kinds[2:] == ["handoff_open", "handoff_message", "handoff_message"]
     records = spool.pending()
-    assert spool.replay().remaining == 5  # still down: nothing lost, nothing written
+    assert spool.replay(SPOOL_KINDS).remaining == 5  # still down: nothing lost, nothing written
 
     outage["restore"]()
-    result = spool.replay()
+    result = spool.replay(SPOOL_KINDS)
     assert (result.replayed, result.dead, result.remaining) == (5, 0, 0)
     with session_scope() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.conversation_id == "c-out"))
@@ -279,7 +284,7 @@ async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) ->
     for record in records:
         if record.kind != "faq_answered":
             with session_scope() as session:
-                resolve(record.kind)(session, record.payload)
+                SPOOL_KINDS[record.kind](session, record.payload)
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 1
         assert session.scalar(select(func.count()).select_from(TicketMessage)) == 2
@@ -311,7 +316,7 @@ def test_console_reports_spooled_and_dead_writes(tmp_settings: Settings, db_url:
 def test_cli_status_and_replay(tmp_settings: Settings, db_url: str) -> None:
     from typer.testing import CliRunner
 
-    from askagency.cli import app
+    from agencyctl.cli import app
     from knowledge_base.unanswered import unanswered_payload
 
     spool = get_spool(tmp_settings)
@@ -344,6 +349,6 @@ def test_a_citizens_deletion_request_removes_their_spooled_writes(spool: Spool, 
     assert spool.forget("citizen-a") == 3
     assert spool.records_for("citizen-a") == {"pending": [], "dead": []}
     assert spool.forget("citizen-a") == 0
-    assert spool.replay().replayed == 1
+    assert spool.replay(KINDS).replayed == 1
     assert probe_rows() == [2]  # citizen-a's writes never reached the database
     assert [d["key"] for d in dead_entries(spool)] == ["citizen-b"]

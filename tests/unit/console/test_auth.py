@@ -16,6 +16,7 @@ import console.auth as auth
 from askagency.clock import FakeClock
 from askagency.config import Settings
 from askagency.db import session_scope
+from askagency.staff import Role, User
 from console.app import create_app
 from console.auth import (
     FAILURE_WINDOW,
@@ -27,7 +28,7 @@ from console.auth import (
     failure_delay,
 )
 from console.cli import app as users_cli
-from console.models import LoginFailure, Role, User, WebSession
+from console.models import LoginFailure, WebSession
 from tests.console_helpers import PASSWORD, login
 
 ATTACKER, OWNER = "203.0.113.9", "198.51.100.7"

@@ -14,9 +14,9 @@ from sqlalchemy import event
 from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
 from askagency.db import get_engine, session_scope
+from askagency.staff import Role
 from console.app import create_app
 from console.auth import create_user
-from console.models import Role
 from handoff import service
 from knowledge_base import store
 from knowledge_base.store import FaqInput

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from askagency.db import session_scope
+from askagency.staff import Role
 from console.auth import create_user
-from console.models import Role
 from handoff import service
 from tests.console_helpers import PASSWORD, login
 from tests.unit.console.test_inbox import client, fake_rasa  # noqa: F401

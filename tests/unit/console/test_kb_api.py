@@ -28,10 +28,10 @@ from sqlalchemy import func, select
 from askagency import migrate
 from askagency.config import Settings
 from askagency.db import get_engine, session_scope
+from askagency.staff import Role
 from console import api_kb
 from console.app import create_app
 from console.auth import create_user
-from console.models import Role
 from knowledge_base import store
 from knowledge_base.models import AuditLog, Faq
 from knowledge_base.publish import Publisher, PublishResult

@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from askagency.config import Settings
+from askagency.staff import Role
 from console.app import create_app
-from console.models import Role
 from tests.console_helpers import login
 from tests.unit.console.test_auth import users  # noqa: F401 (fixture)
 

@@ -39,7 +39,7 @@ def app_roots() -> list[str]:
     """The app image's entry points: action server (rasa-sdk imports every module of the
     ``actions`` package by name, so all of them), console, analytics consumer, CLI."""
     actions = [f"actions.{p.stem}" for p in (ROOT / "actions").glob("*.py") if p.stem != "__init__"]
-    return ["actions", *actions, "console.__main__", "analytics.consumer", "askagency.cli"]
+    return ["actions", *actions, "console.__main__", "analytics.consumer", "agencyctl.cli"]
 
 
 def rasa_roots() -> list[str]:

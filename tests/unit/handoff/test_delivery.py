@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from askagency.clock import FakeClock
 from askagency.db import session_scope
-from console.models import Role
+from askagency.staff import Role
 from handoff import delivery, service
 from handoff.delivery import Backoff, DeliveryWorker
 from handoff.models import TicketMessage

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from askagency.db import session_scope
-from console.models import Role
+from askagency.staff import Role
 from handoff import service
 from handoff.hours import build_hours
 from handoff.models import Delivery, MessageKind, Ticket, TicketMessage

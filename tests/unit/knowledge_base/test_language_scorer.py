@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from knowledge_base.language_scorer import LanguageScorer, fold, word_analyzer
+from knowledge_base.language_scorer import LanguageScorer
+from knowledge_base.text import fold, word_analyzer
 
 TEXTS = [
     "¿Puedo llevar un cuchillo?",

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from actions.spool_kinds import SPOOL_KINDS
 from askagency.spool import get_spool
 
 app = typer.Typer(help="Writes kept on disk while the database was unavailable.")
@@ -54,7 +55,7 @@ def status(
 @app.command()
 def replay() -> None:
     """Write the pending records to the database now, in order (exit 1 if some still wait)."""
-    result = get_spool().replay()
+    result = get_spool().replay(SPOOL_KINDS)
     if result.busy:
         console.print("[yellow]another process is replaying the spool right now[/yellow]")
         raise typer.Exit(1)

@@ -1,13 +1,16 @@
-"""The ``askagency`` command line: one Typer app that mounts each package's commands."""
+"""The ``askagency`` command line: one Typer app that mounts each package's commands.
+
+The console script ``askagency`` and ``python -m agencyctl.cli`` both run :data:`app`.
+"""
 
 from __future__ import annotations
 
 import typer
 
+from agencyctl.privacy_cli import app as privacy_app
+from agencyctl.spool_cli import app as spool_app
 from analytics.cli import app as report_app
-from askagency.privacy_cli import app as privacy_app
 from askagency.secrets import private_umask
-from askagency.spool_cli import app as spool_app
 from console.cli import app as users_app
 from knowledge_base.cli import app as kb_app
 

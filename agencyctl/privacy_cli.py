@@ -29,10 +29,14 @@ import typer
 from sqlalchemy import Connection, create_engine, delete, inspect, select, text, update
 from sqlalchemy.orm import Session
 
+from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
 from askagency.clock import now_utc
 from askagency.config import get_settings
 from askagency.db import session_scope
+from askagency.migrate import upgrade
 from askagency.spool import get_spool
+from handoff.models import Ticket, TicketMessage, TicketNote
+from knowledge_base.unanswered import UnansweredQuestion
 
 app = typer.Typer(help="Retention purge; export or delete one citizen's conversation.")
 
@@ -40,8 +44,6 @@ app = typer.Typer(help="Retention purge; export or delete one citizen's conversa
 @app.callback()
 def _schema() -> None:
     """Bring the schema to head first, so a fresh install purges nothing instead of failing."""
-    from askagency.migrate import upgrade
-
     upgrade()
 
 
@@ -82,10 +84,6 @@ def _event_rows(conn: Connection | None, sender: str) -> list[dict[str, Any]]:
 
 def _tables(session: Session) -> dict[str, Any]:
     """The ORM models of every store that holds conversation data."""
-    from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
-    from handoff.models import Ticket, TicketMessage, TicketNote
-    from knowledge_base.unanswered import UnansweredQuestion
-
     return {
         "ticket": Ticket,
         "ticket_message": TicketMessage,
