@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import random
 import re
 import signal
 import socket
@@ -43,13 +42,13 @@ from askagency import loadbalancer
 from askagency.clock import now_utc
 from askagency.config import PROJECT_ROOT, Settings, get_settings
 from askagency.loadbalancer import BalancerPorts
+from askagency.ports import free_port
 from askagency.secrets import (
     ACTION_SECRET_ENV,
     RASA_TOKEN_SECRET,
     WeakSecretError,
     action_secret,
     check_api_token,
-    load_or_create_secret,
     private_umask,
 )
 from askagency.supervision import (
@@ -79,43 +78,6 @@ COLOURS = {
 EMBEDDED_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.yml"
 # What the action servers' balancer forwards: Rasa's action calls and the probes.
 SCALE_ENDPOINTS = PROJECT_ROOT / "bot" / "endpoints.scale.yml"
-
-
-_handed_out: set[int] = set()
-
-
-def _ephemeral_start() -> int:
-    try:
-        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
-        return int(text.split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (for tests running several stacks).
-
-    Chosen *below* the kernel's ephemeral range: a port the kernel hands out (bind to port 0)
-    can be taken by any outgoing connection between this check and the service binding it,
-    which made a whole test stack fail with "address already in use" in CI. Below the range
-    only another listener could take it, and the ports this process handed out are not reused.
-    """
-    top = min(_ephemeral_start(), 32768)
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(max(1024, top - 12000), top)
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    with socket.socket() as sock:  # a crowded range: let the kernel choose
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -213,30 +175,6 @@ class ScaleConfig:
             amqp_queue=env.get("ASKAGENCY_AMQP_QUEUE", "askagency_events"),
         )
 
-    @classmethod
-    def for_database(
-        cls, database_url: str, tracker_db: str, amqp_queue: str, replicas: int = 2
-    ) -> ScaleConfig:
-        """``replicas`` Rasa and action servers on free ports, the app tables in
-        ``database_url`` and Rasa's tracker in ``tracker_db`` on the same PostgreSQL server
-        (the tests and benchmarks that run a scale stack on their own throw-away databases)."""
-        from sqlalchemy.engine import make_url
-
-        server = make_url(database_url)
-        return cls(
-            database_url=database_url,
-            rasa_ports=[free_port() for _ in range(replicas)],
-            action_ports=[free_port() for _ in range(replicas)],
-            rasa_api_port=free_port(),
-            lb_stats_port=free_port(),
-            pg_host=server.host or "127.0.0.1",
-            pg_port=server.port or 5432,
-            pg_user=server.username or "postgres",
-            pg_password=server.password or "",
-            tracker_db=tracker_db,
-            amqp_queue=amqp_queue,
-        )
-
     @property
     def amqp_url(self) -> str:
         return (
@@ -292,31 +230,6 @@ class StackConfig:
     @property
     def profile(self) -> str:
         return "embedded" if self.scale is None else "scale"
-
-    @classmethod
-    def on_free_ports(
-        cls,
-        data_dir: Path,
-        rasa_token: str | None = None,
-        model_path: Path | None = None,
-        **options: Any,
-    ) -> StackConfig:
-        """A throw-away stack (tests, benchmarks): every process on a free loopback port, logs
-        under ``data_dir``, so several can run side by side; ``options`` are the other fields.
-        ``rasa_token`` None: the data folder's generated token, as under ``make run``."""
-        if model_path is None:
-            raise TypeError("on_free_ports needs model_path")
-        return cls(
-            data_dir=data_dir,
-            rasa_port=free_port(),
-            action_port=free_port(),
-            console_port=free_port(),
-            analytics_port=free_port(),
-            rasa_token=rasa_token or load_or_create_secret(data_dir, RASA_TOKEN_SECRET),
-            model_path=model_path,
-            log_dir=data_dir / "logs",
-            **options,
-        )
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> StackConfig:

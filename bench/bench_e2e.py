@@ -33,9 +33,11 @@ sys.path.insert(0, str(ROOT))
 import rasa_floor  # noqa: E402 (bench/ is sys.path[0] when run as a script)
 import yaml  # noqa: E402
 
-from askagency.launcher import Stack, StackConfig, free_port  # noqa: E402
+from askagency.launcher import Stack  # noqa: E402
+from askagency.ports import free_port  # noqa: E402
 from askagency.secrets import ACTION_SECRET_HEADER, action_secret  # noqa: E402
 from bench.stack_client import RestClient, action_call, cli, ensure_rasa_model  # noqa: E402
+from bench.throwaway import stack_config  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latency.json"
 
@@ -197,7 +199,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="askagency-bench-"))
     cli(data_dir, "kb", "load-sample")
     cli(data_dir, "kb", "build-index")
-    cfg = StackConfig.on_free_ports(
+    cfg = stack_config(
         data_dir,
         model_path=ensure_rasa_model(),
         with_console=False,

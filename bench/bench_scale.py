@@ -42,6 +42,7 @@ from askagency.launcher import (  # noqa: E402
 from bench.common import RESULTS, machine, merge_result  # noqa: E402
 from bench.local_services import PG_URL, delete_queue, pg_admin  # noqa: E402
 from bench.stack_client import cli, ensure_rasa_model, signed_body  # noqa: E402
+from bench.throwaway import scale_config, stack_config  # noqa: E402
 
 LEVELS = (1, 2, 4, 8, 16, 32)
 P95_LIMIT_MS = 300.0
@@ -196,7 +197,7 @@ def scale_resources(data_dir: Path) -> Iterator[ScaleConfig]:
         cli(data_dir, "kb", "load-sample", env=env)
         cli(data_dir, "kb", "build-index", env=env)
         queue = f"askagency_bench_{suffix}"
-        yield ScaleConfig.for_database(app_url, tracker_db, queue)
+        yield scale_config(app_url, tracker_db, queue)
     finally:
         if queue:
             with suppress(Exception):
@@ -245,10 +246,10 @@ def profile_config(profile: str, data_dir: Path) -> Iterator[StackConfig]:
     if profile == "embedded":
         cli(data_dir, "kb", "load-sample")
         cli(data_dir, "kb", "build-index")
-        yield StackConfig.on_free_ports(data_dir, model_path=model, with_console=False)
+        yield stack_config(data_dir, model_path=model, with_console=False)
         return
     with scale_resources(data_dir) as scale:
-        yield StackConfig.on_free_ports(data_dir, model_path=model, with_console=False, scale=scale)
+        yield stack_config(data_dir, model_path=model, with_console=False, scale=scale)
 
 
 def main() -> int:

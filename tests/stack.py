@@ -20,13 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from askagency.launcher import Stack, StackConfig
+from askagency.launcher import Stack
 from bench.stack_client import (  # noqa: F401 (re-exported for the tests)
     RestClient,
     cli,
     ensure_rasa_model,
     signed_body,
 )
+from bench.throwaway import stack_config
 
 
 class ConsoleClient:
@@ -90,9 +91,7 @@ NO_TICKET_CAP_ENV = {"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"}
 
 @pytest.fixture(scope="session")
 def stack(stack_data_dir: Path) -> Iterator[Stack]:
-    cfg = StackConfig.on_free_ports(
-        stack_data_dir, model_path=ensure_rasa_model(), extra_env=NO_TICKET_CAP_ENV
-    )
+    cfg = stack_config(stack_data_dir, model_path=ensure_rasa_model(), extra_env=NO_TICKET_CAP_ENV)
     with Stack(cfg) as running:
         yield running
 

@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 
 from askagency.config import PROJECT_ROOT
-from askagency.launcher import OFFLINE_ENV, free_port, http_ok
+from askagency.launcher import OFFLINE_ENV, http_ok
+
+# The real stack (Rasa server, action server, console with the sample KB), shared with tests/e2e.
+from askagency.ports import free_port
 
 # The real stack (Rasa server, action server, console with the sample KB), shared with tests/e2e.
 from tests.services import unavailable

@@ -20,8 +20,9 @@ import pytest
 
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
-from askagency.launcher import OFFLINE_ENV, free_port
+from askagency.launcher import OFFLINE_ENV
 from askagency.migrate import upgrade
+from askagency.ports import free_port
 from tests.browser.conftest import PageFactory, _wait_http
 from tests.browser.widget import AXE_JS, describe, serious
 from tests.unit.analytics.test_scenario import seed

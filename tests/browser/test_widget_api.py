@@ -219,7 +219,7 @@ async def test_history_errors(rasa: tuple[TestServer, list[web.Request]], tmp_pa
 
 
 async def test_history_rasa_down_is_503(tmp_path: Path) -> None:
-    from askagency.launcher import free_port
+    from askagency.ports import free_port
 
     client = await console_client(f"http://127.0.0.1:{free_port()}", TOKEN, tmp_path)
     try:

@@ -34,7 +34,9 @@ import pytest
 from aiohttp import web
 
 from askagency.bot_messages import MessageType
-from askagency.launcher import Stack, StackConfig, free_port
+from askagency.launcher import Stack
+from askagency.ports import free_port
+from bench.throwaway import stack_config
 from tests.e2e.conftest import RestClient, ensure_rasa_model
 from tests.e2e.test_handoff import Console, create_agent
 
@@ -276,7 +278,7 @@ def channel_stack(
     }
     for prefix in ("MESSENGER", "X", "TWILIO", "TELEGRAM"):
         env[f"ASKAGENCY_{prefix}_RETRY_BACKOFF_S"] = "0.05"
-    cfg = StackConfig.on_free_ports(data_dir, model_path=ensure_rasa_model(), extra_env=env)
+    cfg = stack_config(data_dir, model_path=ensure_rasa_model(), extra_env=env)
     with Stack(cfg) as running:
         yield running
 

@@ -34,7 +34,9 @@ from sqlalchemy.orm import Session
 
 from askagency.bot_messages import MessageType
 from askagency.db import make_engine
-from askagency.launcher import Stack, StackConfig, free_port
+from askagency.launcher import Stack
+from askagency.ports import free_port
+from bench.throwaway import stack_config
 from tests.services import PG_URL, pg_admin, require_postgres
 from tests.stack import ConsoleClient, RestClient, cli, custom_of, ensure_rasa_model
 
@@ -162,7 +164,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
             "Agent Olga",
             env={**env, "ASKAGENCY_NEW_PASSWORD": PASSWORD},
         )
-        cfg = StackConfig.on_free_ports(
+        cfg = stack_config(
             data_dir,
             model_path=ensure_rasa_model(),
             extra_env={

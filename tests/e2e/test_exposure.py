@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from askagency.config import PROJECT_ROOT, Settings
-from askagency.launcher import OFFLINE_ENV, Stack, free_port, http_ok
+from askagency.launcher import OFFLINE_ENV, Stack, http_ok
+from askagency.ports import free_port
 from tests.e2e.conftest import RestClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

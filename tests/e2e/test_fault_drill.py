@@ -42,7 +42,8 @@ from sqlalchemy import func, select
 
 from askagency.bot_messages import MessageType
 from askagency.db import make_engine
-from askagency.launcher import Stack, StackConfig, http_ok, service_specs
+from askagency.launcher import Stack, http_ok, service_specs
+from bench.throwaway import stack_config
 from handoff.models import Ticket
 from tests.stack import (
     NO_TICKET_CAP_ENV,
@@ -210,9 +211,7 @@ def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stac
         env={"ASKAGENCY_NEW_PASSWORD": PASSWORD},
     )
     # One ticket per phase, all from 127.0.0.1.
-    cfg = StackConfig.on_free_ports(
-        data_dir, TOKEN, ensure_rasa_model(), extra_env=NO_TICKET_CAP_ENV
-    )
+    cfg = stack_config(data_dir, TOKEN, ensure_rasa_model(), extra_env=NO_TICKET_CAP_ENV)
     with Stack(cfg) as stack:
         console = ConsoleClient(cfg.console_url)
         console.login("dora", PASSWORD)

@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from askagency.config import PROJECT_ROOT
-from askagency.launcher import OFFLINE_ENV, free_port, http_ok
+from askagency.launcher import OFFLINE_ENV, http_ok
+from askagency.ports import free_port
 from tests.stack import ConsoleClient, cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -38,8 +38,9 @@ from analytics.sources import RASA_EXCHANGE, RabbitEventSource, declare_queue
 from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
-from askagency.launcher import OFFLINE_ENV, RASA_VENV, free_port, http_ok
+from askagency.launcher import OFFLINE_ENV, RASA_VENV, http_ok
 from askagency.migrate import upgrade
+from askagency.ports import free_port
 from tests.e2e.conftest import ensure_rasa_model
 from tests.services import AMQP_URL, PG_URL, fresh_schema, unavailable
 from tests.stack import signed_body

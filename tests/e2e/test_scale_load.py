@@ -43,9 +43,10 @@ from sqlalchemy.orm import Session
 from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine, session_scope
-from askagency.launcher import ScaleConfig, Stack, StackConfig, http_ok
+from askagency.launcher import ScaleConfig, Stack, http_ok
 from askagency.loadbalancer import server_stats
 from askagency.staff import Role
+from bench.throwaway import scale_config, stack_config
 from handoff import service
 from handoff.delivery import Backoff, DeliveryWorker
 from handoff.rasa_api import RasaClient
@@ -174,7 +175,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         cli(data_dir, "kb", "load-sample", env=env)
         cli(data_dir, "kb", "build-index", env=env)
         queue = f"askagency_load_{suffix}"
-        scale = ScaleConfig.for_database(app_db_url, tracker_db, queue)
+        scale = scale_config(app_db_url, tracker_db, queue)
         platform_env = {
             "ASKAGENCY_TWILIO_ACCOUNT_SID": TW_SID,
             "ASKAGENCY_TWILIO_AUTH_TOKEN": TW_TOKEN,
@@ -184,7 +185,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
             "ASKAGENCY_TELEGRAM_SECRET_TOKEN": TG_SECRET,
             "ASKAGENCY_TELEGRAM_API_BASE_URL": platforms.url,
         }
-        cfg = StackConfig.on_free_ports(
+        cfg = stack_config(
             data_dir,
             model_path=ensure_rasa_model(),
             with_console=False,

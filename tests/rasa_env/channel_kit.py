@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from aiohttp import web
 from rasa.core.actions.action import create_bot_utterance
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
+
+from askagency.ports import free_port
 
 CLARIFY_BUTTONS = [
     {"title": "Can I bring a lighter in my carry-on bag?", "payload": '/choose_faq{"faq_id":"a"}'},
@@ -52,12 +53,6 @@ def migrated_database(directory: Path) -> str:
     target = directory / "askagency.db"
     shutil.copy(_template_db, target)
     return f"sqlite:///{target}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rasa_message(**draft: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from actions.faq import ActionAnswerFaq, choose_payload
 from actions.feedback import ActionFeedback
 from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
+from askagency.ports import free_port
 from knowledge_base.types import Decision, FaqHit, Outcome
 from tests.fakes import FakeHandle, FakeRetriever
 from tests.unit.action_calls import faq_call
@@ -461,12 +461,6 @@ def test_every_rule_is_off_while_a_person_has_the_conversation() -> None:
         assert {"slot_was_set": [{"handoff_active": False}]} in rule.get("condition", []), rule
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post_json(
     url: str, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
@@ -490,7 +484,7 @@ def test_action_server_process_starts_without_an_index_and_answers(tmp_path: Pat
     and no browser origin is allowed (no CORS header)."""
     from askagency.secrets import ACTION_SECRET_ENV, ACTION_SECRET_HEADER, load_or_create_secret
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "ASKAGENCY_DATA_DIR": str(tmp_path),

@@ -31,7 +31,8 @@ from analytics.sources import SourceUnavailable, SqlEventSource, _safe_url
 from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT, Settings
 from askagency.db import make_engine, session_scope
-from askagency.launcher import free_port, http_ok
+from askagency.launcher import http_ok
+from askagency.ports import free_port
 from tests.unit.analytics.test_scenario import RESPONSES, scenario_events
 
 

@@ -15,6 +15,7 @@ from askagency.launcher import (
     service_specs,
 )
 from askagency.loadbalancer import INTERNAL_CONFIG, PUBLIC_CONFIG
+from bench.throwaway import scale_config
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/askagency"
 
@@ -138,7 +139,7 @@ def test_scale_config_from_env_and_validation() -> None:
 
 def test_scale_config_for_a_database_takes_the_server_from_its_url() -> None:
     url = "postgresql+psycopg://app:secret@db.internal:6543/askagency_app"
-    scale = ScaleConfig.for_database(url, "askagency_tracker_x", "queue_x", replicas=3)
+    scale = scale_config(url, "askagency_tracker_x", "queue_x", replicas=3)
     assert (scale.pg_host, scale.pg_port, scale.pg_user, scale.pg_password) == (
         "db.internal",
         6543,

@@ -30,8 +30,8 @@ import pytest
 from aiohttp import web
 
 from askagency import loadbalancer as lb
-from askagency.launcher import free_port
 from askagency.limits import MAX_WEB_BODY_BYTES
+from askagency.ports import free_port
 from tests.net import closed_port
 
 

@@ -31,6 +31,7 @@ from analytics.consumer import Consumer, start_health_server
 from askagency.bot_messages import TURN_OUTCOMES
 from askagency.config import Settings, get_settings
 from askagency.logging_setup import configure_logging
+from askagency.ports import free_port
 from console.app import create_app
 from knowledge_base.decision import decide
 from knowledge_base.index import build_bundle, save_bundle
@@ -81,14 +82,6 @@ def post_json(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- action server -------------------------------------------------------------------------

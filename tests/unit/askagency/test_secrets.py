@@ -18,6 +18,7 @@ import pytest
 from askagency.config import PROJECT_ROOT, Settings
 from askagency.launcher import RASA_VENV, Stack, StackConfig, StartupError, service_specs
 from askagency.secrets import WeakSecretError, check_api_token, load_or_create_secret
+from bench.throwaway import stack_config
 
 RASA_PYTHON = RASA_VENV / "bin" / "python"
 
@@ -39,7 +40,7 @@ def test_the_token_is_generated_per_data_folder_private_and_stable(tmp_path: Pat
 
 
 def test_stack_token_comes_from_the_same_place(tmp_path: Path) -> None:
-    cfg = StackConfig.on_free_ports(tmp_path, model_path=tmp_path)
+    cfg = stack_config(tmp_path, model_path=tmp_path)
     assert cfg.rasa_token == Settings(data_dir=tmp_path).rasa_token
 
 
@@ -56,9 +57,7 @@ def test_launcher_refuses_the_public_default_token_before_starting_anything(
     tmp_path: Path,
 ) -> None:
     for token, interface in (("askagency-dev-token", "127.0.0.1"), ("short", "0.0.0.0")):
-        cfg = StackConfig.on_free_ports(
-            tmp_path, token, tmp_path, rasa_interface=interface, with_console=False
-        )
+        cfg = stack_config(tmp_path, token, tmp_path, rasa_interface=interface, with_console=False)
         stack = Stack(cfg)
         with pytest.raises(StartupError, match="refusing to start Rasa"):
             stack.start()
@@ -66,7 +65,7 @@ def test_launcher_refuses_the_public_default_token_before_starting_anything(
 
 
 def test_rasa_command_line_holds_no_token_and_no_wildcard_cors(tmp_path: Path) -> None:
-    cfg = StackConfig.on_free_ports(tmp_path, model_path=tmp_path, with_console=False)
+    cfg = stack_config(tmp_path, model_path=tmp_path, with_console=False)
     rasa = next(s for s in service_specs(cfg) if s.name == "rasa")
     assert cfg.rasa_token not in " ".join(rasa.argv)
     assert "--auth-token" not in rasa.argv

@@ -26,8 +26,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from askagency import launcher
-from askagency.launcher import ServiceSpec, Stack, StackConfig, StartupError, free_port
+from askagency.launcher import ServiceSpec, Stack, StackConfig, StartupError
+from askagency.ports import free_port
 from askagency.supervision import SOCKET_ENV, Program, process_states, render_config
+from bench.throwaway import stack_config
 from tests.console_helpers import login
 from tests.unit.console.test_auth import client as client  # noqa: F401 (fixture)
 from tests.unit.console.test_auth import users  # noqa: F401 (fixture)
@@ -84,7 +86,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> StackConfig:
-    return StackConfig.on_free_ports(tmp_path / "data", "t", tmp_path / "model", with_console=False)
+    return stack_config(tmp_path / "data", "t", tmp_path / "model", with_console=False)
 
 
 @pytest.fixture

@@ -158,7 +158,7 @@ async def test_ready_reveals_no_detail_of_the_database(
     server at "<host>", port <n> failed`` (host, address, user); now ok / not ok only."""
     from askagency.config import get_settings
     from askagency.db import get_engine
-    from askagency.launcher import free_port
+    from askagency.ports import free_port
 
     port = free_port()  # nobody listens there: the database is down
     url = f"postgresql+psycopg://dbadmin:pw@127.0.0.1:{port}/askagency"
