@@ -12,30 +12,44 @@ import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from analytics import metrics, tables
 from analytics.metrics import Dashboard, FilterError, MetricFilter
 from askagency.db import session_scope
 from askagency.staff import Role
 from console.auth import require_role
-from console.jsonapi import json_error
+from console.jsonapi import QueryError, json_error, validate_query
 from console.keys import SETTINGS_KEY
 from console.openapi import api_route
 
 TAGS = ("metrics",)
-ROLES = ("viewer", "editor", "admin")
 ALLOWED = (Role.VIEWER, Role.EDITOR)  # require_role adds admin; agents get 403
 MAX_CONVERSATIONS = 10_000
 
-FILTER_QUERY = (
-    ("from", "First day, ISO date (default: 29 days before 'to')", False),
-    ("to", "Last day, ISO date, inclusive (default: today, UTC)", False),
-    ("channel", "Only this channel (e.g. rest, socketio)", False),
-    ("language", "Only this language (e.g. en)", False),
-    ("minutes_per_contact", "Staff minutes per human-handled contact (default: settings)", False),
-    ("hours_per_fte", "Working hours per FTE per week (default: settings)", False),
-)
+
+class FilterParams(BaseModel):
+    """The dashboard's filters, as the API and the page take them."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    from_: str | None = Field(
+        None, alias="from", description="First day, ISO date (default: 29 days before 'to')"
+    )
+    to: str | None = Field(None, description="Last day, ISO date, inclusive (default: today)")
+    channel: str | None = Field(None, description="Only this channel (e.g. rest, socketio)")
+    language: str | None = Field(None, description="Only this language (e.g. en)")
+    minutes_per_contact: float | None = Field(
+        None, ge=0.0, le=100_000, description="Staff minutes per contact (default: settings)"
+    )
+    hours_per_fte: float | None = Field(
+        None, ge=0.1, le=100_000, description="Working hours per FTE per week (default: settings)"
+    )
+
+
+class ConversationParams(FilterParams):
+    offset: int = Field(0, ge=0, le=10_000_000, description="Skip this many conversations")
+    limit: int = Field(1000, ge=0, le=MAX_CONVERSATIONS, description="At most this many")
 
 
 @dataclass(frozen=True)
@@ -59,34 +73,20 @@ class MetricsQuery:
         return urlencode(params)
 
 
-def _number(request: web.Request, name: str, default: float, minimum: float) -> float:
-    raw = request.query.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise FilterError(f"{name} must be a number, got {raw!r}") from exc
-    if not value >= minimum or value > 100_000:
-        raise FilterError(f"{name} must be between {minimum:g} and 100000")
-    return value
-
-
 def parse_query(request: web.Request) -> MetricsQuery:
     """The request's filters; raises FilterError with a message the user can act on."""
     settings = request.app[SETTINGS_KEY]
-    flt = MetricFilter.parse(
-        request.query.get("from"),
-        request.query.get("to"),
-        request.query.get("channel"),
-        request.query.get("language"),
-    )
+    try:
+        params = validate_query(request, FilterParams)
+    except QueryError as exc:
+        raise FilterError(str(exc)) from exc
+    flt = MetricFilter.parse(params.from_, params.to, params.channel, params.language)
+    minutes = params.minutes_per_contact
+    hours = params.hours_per_fte
     return MetricsQuery(
         flt=flt,
-        minutes_per_contact=_number(
-            request, "minutes_per_contact", settings.metrics_minutes_per_contact, 0.0
-        ),
-        hours_per_fte=_number(request, "hours_per_fte", settings.metrics_hours_per_fte, 0.1),
+        minutes_per_contact=settings.metrics_minutes_per_contact if minutes is None else minutes,
+        hours_per_fte=settings.metrics_hours_per_fte if hours is None else hours,
     )
 
 
@@ -133,15 +133,6 @@ class ConversationList(BaseModel):
     conversations: list[ConversationRecord]
 
 
-def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) > maximum:
-        raise FilterError(f"{name} must be a whole number from 0 to {maximum}")
-    return int(raw)
-
-
 @require_role(*ALLOWED)
 async def get_metrics(request: web.Request) -> web.Response:
     try:
@@ -155,9 +146,9 @@ async def get_metrics(request: web.Request) -> web.Response:
 async def get_conversations(request: web.Request) -> web.Response:
     try:
         query = parse_query(request)
-        offset = _int_param(request, "offset", 0, 10_000_000)
-        limit = _int_param(request, "limit", 1000, MAX_CONVERSATIONS)
-    except FilterError as exc:
+        page = validate_query(request, ConversationParams)
+        offset, limit = page.offset, page.limit
+    except (FilterError, QueryError) as exc:
         raise json_error(400, str(exc)) from exc
     records = await asyncio.to_thread(conversations, query)
     table = tables.conversations_table(records[offset : offset + limit])
@@ -177,9 +168,8 @@ def setup(app: web.Application) -> None:
         get_metrics,
         summary="Every dashboard metric for a date range and filters",
         tags=TAGS,
-        roles=ROLES,
         response_model=Dashboard,
-        query=FILTER_QUERY,
+        query_model=FilterParams,
     )
     api_route(
         app,
@@ -188,11 +178,6 @@ def setup(app: web.Application) -> None:
         get_conversations,
         summary="Per-conversation facts (pseudonymous ids, PII redacted)",
         tags=TAGS,
-        roles=ROLES,
         response_model=ConversationList,
-        query=(
-            *FILTER_QUERY,
-            ("offset", "Skip this many conversations", False),
-            ("limit", f"At most this many (default 1000, max {MAX_CONVERSATIONS})", False),
-        ),
+        query_model=ConversationParams,
     )

@@ -16,17 +16,17 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import aiohttp
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from askagency.clock import now_utc
 from askagency.config import Settings
 from askagency.staff import Role, User
 from console.auth import CurrentUser, current_user, require_role
-from console.jsonapi import in_transaction, json_error, json_model, parse_json
+from console.jsonapi import in_transaction, json_error, json_model, parse_json, parse_query
 from console.keys import SETTINGS_KEY
 from console.openapi import api_route
 from console.widget_api import messages_from_tracker
@@ -38,7 +38,6 @@ from handoff.rasa_api import RasaClient, RasaError
 logger = logging.getLogger(__name__)
 
 TAGS = ("inbox",)
-ROLES = ("agent", "admin")
 RASA_KEY = web.AppKey("handoff_rasa", RasaClient)
 WORKER_KEY = web.AppKey("handoff_worker", DeliveryWorker)
 STREAMS_KEY = web.AppKey("handoff_streams", Counter)  # user id -> open SSE streams
@@ -255,13 +254,37 @@ def _detail(session: Any, ticket_id: int, me: CurrentUser) -> TicketDetailOut:
 
 
 # ----------------------------------------------------------------------------- handlers
-def _page_param(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name, "")
-    if not raw:
-        return default
-    if not raw.isdigit() or len(raw) > 9 or int(raw) > maximum:
-        raise json_error(400, f"{name} must be a whole number from 0 to {maximum}")
-    return int(raw)
+def _language_code(value: str) -> str:
+    value = value.strip().lower()
+    if value and not (2 <= len(value) <= 16 and value.replace("-", "").isalpha()):
+        raise ValueError("language must be a language code such as 'es'")
+    return value
+
+
+class TicketListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["open", "closed"] = Field("open", description="open or closed tickets")
+    language: Annotated[str, AfterValidator(_language_code)] = Field(
+        "", description="only tickets in this language, e.g. es"
+    )
+    limit: int = Field(PAGE_DEFAULT, ge=0, le=PAGE_MAX, description="tickets per page")
+    offset: int = Field(
+        0, ge=0, le=10**9, description="tickets to skip (the previous page's next_offset)"
+    )
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    after: int = Field(0, ge=0, lt=10**12, description="last message id already shown")
+
+
+class CannedQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field("", description="search text (the first 200 characters)")
+    language: str | None = Field(None, max_length=16, description="e.g. en")
 
 
 @require_role(Role.AGENT)
@@ -271,14 +294,9 @@ async def list_tickets(request: web.Request) -> web.Response:
     (default 50) and ``offset`` page through; ``total`` counts them all."""
     me = _user(request)
     settings = request.app[SETTINGS_KEY]
-    which = request.query.get("status", "open")
-    if which not in ("open", "closed"):
-        raise json_error(400, "status must be 'open' or 'closed'")
-    language = request.query.get("language", "").strip().lower()
-    if language and not (2 <= len(language) <= 16 and language.replace("-", "").isalpha()):
-        raise json_error(400, "language must be a language code such as 'es'")
-    limit = max(1, _page_param(request, "limit", PAGE_DEFAULT, PAGE_MAX))
-    offset = _page_param(request, "offset", 0, 10**9)
+    params = parse_query(request, TicketListQuery)
+    which, language = params.status, params.language.lower()
+    limit, offset = max(1, params.limit), params.offset
 
     def load(session: Any) -> TicketListOut:
         now = now_utc()
@@ -420,8 +438,8 @@ async def post_heartbeat(request: web.Request) -> web.Response:
 @require_role(Role.AGENT)
 async def get_canned(request: web.Request) -> web.Response:
     """Published FAQ answers matching ``q`` (lexical; the last word matches as a prefix)."""
-    query = request.query.get("q", "")[:200]
-    language = request.query.get("language", "")[:16] or None
+    params = parse_query(request, CannedQuery)
+    query, language = params.q[:200], params.language
     results = await _db(lambda s: canned.search(s, query, language))
     return json_model(CannedOut(results=results))
 
@@ -451,8 +469,7 @@ async def ticket_events(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream_events(request: web.Request, ticket_id: int) -> web.StreamResponse:
-    raw_after = request.query.get("after", "")
-    after = int(raw_after) if raw_after.isdigit() and len(raw_after) < 12 else 0
+    after = parse_query(request, EventsQuery).after
 
     response = web.StreamResponse(
         headers={
@@ -537,7 +554,7 @@ async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     app[STREAMS_KEY] = Counter()
     app.cleanup_ctx.append(_delivery_ctx)
-    r = {"tags": TAGS, "roles": ROLES}
+    r = {"tags": TAGS}
     api_route(
         app,
         "GET",
@@ -545,12 +562,7 @@ def setup(app: web.Application) -> None:
         list_tickets,
         summary="List open (or closed) tickets",
         response_model=TicketListOut,
-        query=[
-            ("status", "open (default) or closed", False),
-            ("language", "only tickets in this language, e.g. es", False),
-            ("limit", f"tickets per page (default {PAGE_DEFAULT}, at most {PAGE_MAX})", False),
-            ("offset", "tickets to skip (the previous page's next_offset)", False),
-        ],
+        query_model=TicketListQuery,
         **r,
     )
     api_route(
@@ -589,7 +601,7 @@ def setup(app: web.Application) -> None:
         "/api/tickets/{ticket_id}/events",
         ticket_events,
         summary="Server-sent events (text/event-stream): new messages, status changes",
-        query=[("after", "last message id already shown", False)],
+        query_model=EventsQuery,
         responses={404: "No such ticket"},
         **r,
     )
@@ -663,6 +675,6 @@ def setup(app: web.Application) -> None:
         get_canned,
         summary="Search published FAQ answers to reuse as replies",
         response_model=CannedOut,
-        query=[("q", "search text", False), ("language", "e.g. en", False)],
+        query_model=CannedQuery,
         **r,
     )

@@ -14,9 +14,9 @@ from aiohttp import web
 
 from askagency.config import Settings, get_settings
 from console import (
-    api_kb,
     api_metrics,
     api_tickets,
+    kb,
     openapi,
     prometheus,
     views_auth,
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     views_dashboard.setup(app)
     api_metrics.setup(app)
     views_kb.setup(app)
-    api_kb.setup(app)
+    kb.setup(app)
     health_checks.setup(app)
     prometheus.setup(app)
     return app

@@ -181,7 +181,6 @@ def setup(app: web.Application) -> None:
         index_health,
         summary="Knowledge-base index status as the action server sees it",
         tags=["health"],
-        roles=[Role.EDITOR, Role.ADMIN],
         response_model=IndexHealth,
     )
     api_route(
@@ -191,7 +190,6 @@ def setup(app: web.Application) -> None:
         spool_health_route,
         summary="Database state and writes waiting in the action server's write spool",
         tags=["health"],
-        roles=[Role.AGENT, Role.EDITOR, Role.ADMIN],
         response_model=SpoolHealth,
     )
     api_route(
@@ -201,6 +199,5 @@ def setup(app: web.Application) -> None:
         processes_health,
         summary="State of every process of the stack, as its supervisor reports it",
         tags=["health"],
-        roles=[Role.AGENT, Role.EDITOR, Role.ADMIN],
         response_model=ProcessesHealth,
     )

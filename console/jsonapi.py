@@ -51,6 +51,38 @@ def json_error(status: int, message: str, details: object = None) -> web.HTTPExc
     return exc_cls(text=body, content_type="application/json")
 
 
+class QueryError(ValueError):
+    """A query string that does not fit its model; ``details`` lists field and reason."""
+
+    def __init__(self, message: str, details: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def validate_query(request: web.Request, model: type[M]) -> M:
+    """The query string validated against ``model`` (empty values count as absent). Pages use
+    it directly to show the message; the JSON API goes through :func:`parse_query`."""
+    data = {key: value for key, value in request.query.items() if value != ""}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]} for err in errors
+        ]
+        first = details[0]
+        raise QueryError(f"query parameter {first['field']}: {first['reason']}", details) from exc
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """:func:`validate_query`, with a 400 of the same shape as a bad body. The model is also what
+    OpenAPI documents (``openapi.api_route(query_model=...)``), so the two cannot disagree."""
+    try:
+        return validate_query(request, model)
+    except QueryError as exc:
+        raise json_error(400, str(exc), exc.details) from exc
+
+
 async def parse_json(request: web.Request, model: type[M]) -> M:
     """The request body validated against ``model``; 400 with field errors otherwise."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:

@@ -28,7 +28,7 @@ class ApiOperation:
     roles: tuple[str, ...]
     request_model: type[BaseModel] | None = None
     response_model: type[BaseModel] | None = None
-    query: tuple[tuple[str, str, bool], ...] = ()  # (name, description, required)
+    query_model: type[BaseModel] | None = None
     responses: dict[int, str] = field(default_factory=dict)
 
 
@@ -43,13 +43,18 @@ def api_route(
     *,
     summary: str,
     tags: Sequence[str],
-    roles: Sequence[str],
+    roles: Sequence[str] | None = None,
     request_model: type[BaseModel] | None = None,
     response_model: type[BaseModel] | None = None,
-    query: Sequence[tuple[str, str, bool]] = (),
+    query_model: type[BaseModel] | None = None,
     responses: dict[int, str] | None = None,
 ) -> None:
-    """Adds the route and records its contract for the OpenAPI document."""
+    """Adds the route and records its contract for the OpenAPI document. ``roles`` default to
+    the ones the handler's ``require_role`` decorator enforces, so they are written once;
+    ``query_model`` is the pydantic model the handler parses its query with
+    (``jsonapi.parse_query``)."""
+    if roles is None:
+        roles = roles_of(handler)
     app.router.add_route(method, path, handler)
     if OPERATIONS_KEY not in app:
         app[OPERATIONS_KEY] = []
@@ -62,10 +67,41 @@ def api_route(
             roles=tuple(roles),
             request_model=request_model,
             response_model=response_model,
-            query=tuple(query),
+            query_model=query_model,
             responses=dict(responses or {}),
         )
     )
+
+
+def roles_of(handler: Handler) -> tuple[str, ...]:
+    """The roles ``require_role`` lets through (admin included), in the enum's order."""
+    required = getattr(handler, "required_roles", None)
+    if not required:
+        raise ValueError(f"{handler.__name__} has no require_role decorator: pass roles=")
+    return tuple(role.value for role in Role if role in required)
+
+
+def _query_params(model: type[BaseModel] | None) -> list[dict[str, Any]]:
+    """One OpenAPI query parameter per field of ``model`` (type, bounds, enum, default)."""
+    if model is None:
+        return []
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", "")
+        prop.pop("title", None)
+        params.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "description": description,
+                "schema": prop,
+            }
+        )
+    return params
 
 
 def _path_params(path: str) -> list[dict[str, Any]]:
@@ -100,17 +136,7 @@ def build_spec(operations: Sequence[ApiOperation]) -> dict[str, Any]:
             "summary": op.summary,
             "tags": list(op.tags),
             "description": f"Roles: {', '.join(op.roles)}.",
-            "parameters": _path_params(op.path)
-            + [
-                {
-                    "name": n,
-                    "in": "query",
-                    "required": r,
-                    "description": d,
-                    "schema": {"type": "string"},
-                }
-                for n, d, r in op.query
-            ],
+            "parameters": _path_params(op.path) + _query_params(op.query_model),
             "responses": {
                 "200": {
                     "description": "OK",

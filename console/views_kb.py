@@ -19,26 +19,17 @@ from aiohttp import web
 
 from askagency.db import session_scope
 from askagency.staff import Role
-from console.api_kb import (
-    PER_PAGE_MAX,
-    REVIEW_FILTERS,
-    SMS_PART,
-    SMS_SINGLE,
-    SORT_FIELDS,
-    faq_out,
-    history_out,
-    index_status_out,
-    list_query,
-    runtime,
-    search_faqs,
-)
-from console.auth import current_user, require_role
+from console.auth import current_user
+from console.kb.faqs import list_query, search_faqs
+from console.kb.history import history_out
+from console.kb.live import index_status_out
+from console.kb.queries import PER_PAGE_MAX, REVIEW_FILTERS, SORT_FIELDS
+from console.kb.runtime import readers, runtime
+from console.kb.schemas import SMS_PART, SMS_SINGLE, faq_out
 from console.nav import page_context
 from knowledge_base import store
 from knowledge_base.models import ANSWER_MAX_LEN, QUESTION_MAX_LEN, FaqStatus
 from knowledge_base.store import max_variants
-
-readers = require_role(Role.VIEWER, Role.EDITOR)
 
 TABS = (
     ("list", "/console/kb", "FAQs"),

@@ -5,7 +5,8 @@ cannot run in a unit test, or a test needs to choose its answers, it uses these.
   and ``FaqRetrieverHandle`` with canned hits (one list, per language, or per query text).
 * :class:`FakeRasa` is Rasa 3.6's ``trigger_intent`` and ``tracker`` HTTP endpoints, for the
   handoff relay and the inbox.
-* :func:`bag_of_words` is a deterministic stand-in for sentence embeddings.
+* :func:`bag_of_words` is a deterministic stand-in for sentence embeddings, and
+  :class:`DatabaseRetriever` ranks the database's FAQs with it.
 
 The real stack (tests/stack.py) is used wherever the component itself can run.
 """
@@ -20,6 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from aiohttp import web
 
+from askagency.db import session_scope
+from knowledge_base import store
 from knowledge_base.types import FaqHit
 
 
@@ -161,3 +164,37 @@ def bag_of_words(texts: list[str], dim: int = 64) -> np.ndarray:
         norm = np.linalg.norm(vector) or 1.0
         rows.append(vector / norm)
     return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
+
+
+class DatabaseRetriever:
+    """Ranks the database's published FAQs with :func:`bag_of_words`: the console's knowledge-base
+    pages without a model or an index."""
+
+    version = "fake-1"
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]:
+        with session_scope(self.database_url) as session:
+            records = store.published_records(session, language=language)
+        query = bag_of_words([text])[0]
+        hits = []
+        for record in records:
+            texts = list(record.question_texts())
+            scores = bag_of_words(texts) @ query
+            best = int(np.argmax(scores))
+            hits.append(
+                FaqHit(
+                    faq_id=record.id,
+                    score=float(scores[best]),
+                    question=record.question,
+                    answer=record.answer,
+                    language=record.language,
+                    category=record.category,
+                    source_url=record.source_url,
+                    matched_text=texts[best],
+                )
+            )
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]

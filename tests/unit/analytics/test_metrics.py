@@ -138,9 +138,9 @@ async def test_json_api_matches_the_definitions(client: TestClient) -> None:
     [
         ("from=2026-13-01", "dates must look like"),
         ("from=2026-03-05&to=2026-03-01", "is after"),
-        ("minutes_per_contact=abc", "must be a number"),
-        ("hours_per_fte=0", "between"),
-        ("limit=-1", "whole number"),
+        ("minutes_per_contact=abc", "minutes_per_contact: Input should be a valid number"),
+        ("hours_per_fte=0", "hours_per_fte: Input should be greater than or equal to 0.1"),
+        ("limit=-1", "limit: Input should be greater than or equal to 0"),
     ],
 )
 async def test_bad_filters_get_clear_errors(client: TestClient, query: str, message: str) -> None:

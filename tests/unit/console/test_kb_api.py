@@ -9,9 +9,7 @@ index once, end to end inside one process.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,63 +27,21 @@ from askagency import migrate
 from askagency.config import Settings
 from askagency.db import get_engine, session_scope
 from askagency.staff import Role
-from console import api_kb
 from console.app import create_app
 from console.auth import create_user
+from console.kb import runtime as kb_runtime
+from console.kb import schemas as kb_schemas
 from knowledge_base import store
 from knowledge_base.models import AuditLog, Faq
 from knowledge_base.publish import Publisher, PublishResult
 from knowledge_base.store import FaqInput
-from knowledge_base.types import FaqHit
 from knowledge_base.unanswered import UnansweredQuestion, record_unanswered
 from tests.console_helpers import PASSWORD, login
+from tests.fakes import DatabaseRetriever, bag_of_words
 
 
 # ----------------------------------------------------------------------------- fakes
-def bag_of_words(texts: list[str]) -> np.ndarray:
-    """Deterministic stand-in for sentence embeddings: hashed word counts."""
-    rows = []
-    for text in texts:
-        vector = np.zeros(64, dtype=np.float32)
-        for word in re.findall(r"[a-z]+", text.lower()):
-            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
-        norm = np.linalg.norm(vector) or 1.0
-        rows.append(vector / norm)
-    return np.stack(rows) if rows else np.zeros((0, 64), dtype=np.float32)
-
-
-class FakeRetriever:
-    version = "fake-1"
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-
-    def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]:
-        with session_scope(self.database_url) as session:
-            records = store.published_records(session, language=language)
-        query = bag_of_words([text])[0]
-        hits = []
-        for record in records:
-            texts = list(record.question_texts())
-            scores = bag_of_words(texts) @ query
-            best = int(np.argmax(scores))
-            hits.append(
-                FaqHit(
-                    faq_id=record.id,
-                    score=float(scores[best]),
-                    question=record.question,
-                    answer=record.answer,
-                    language=record.language,
-                    category=record.category,
-                    source_url=record.source_url,
-                    matched_text=texts[best],
-                )
-            )
-        hits.sort(key=lambda h: -h.score)
-        return hits[:k]
-
-
-class FakeRuntime(api_kb.KbRuntime):
+class FakeRuntime(kb_runtime.KbRuntime):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.rebuilds = 0
@@ -99,8 +55,8 @@ class FakeRuntime(api_kb.KbRuntime):
             count = len(store.published_records(session))
         return PublishResult(ok=True, version=f"v{self.rebuilds}", faqs=count)
 
-    def retriever(self) -> FakeRetriever:
-        return FakeRetriever(self.settings.database_url)
+    def retriever(self) -> DatabaseRetriever:
+        return DatabaseRetriever(self.settings.database_url)
 
     def embed_faq_texts(self, texts: Any) -> np.ndarray:
         return bag_of_words(list(texts))
@@ -240,7 +196,7 @@ class Ctx:
 async def ctx(tmp_settings: Settings, seeded: str) -> AsyncIterator[Ctx]:
     app = create_app(tmp_settings)
     runtime = FakeRuntime(tmp_settings)
-    app[api_kb.RUNTIME_KEY] = runtime
+    app[kb_runtime.RUNTIME_KEY] = runtime
     server = TestServer(app)
     await server.start_server()
     context = Ctx(server, runtime)
@@ -896,20 +852,20 @@ async def test_real_publish_and_try(tmp_settings: Settings, seeded: str) -> None
 
 
 def test_sms_length_counts_gsm_and_unicode() -> None:
-    assert api_kb.sms_length("a" * 160).model_dump() == {
+    assert kb_schemas.sms_length("a" * 160).model_dump() == {
         "chars": 160,
         "segments": 1,
         "unicode": False,
     }
-    assert api_kb.sms_length("a" * 161).segments == 2
-    assert api_kb.sms_length("a" * 306).segments == 2
-    assert api_kb.sms_length("a" * 307).segments == 3
-    assert api_kb.sms_length("¿Puedo llevar líquidos?").unicode is True
-    assert api_kb.sms_length("x" * 71 + "í").segments == 2
+    assert kb_schemas.sms_length("a" * 161).segments == 2
+    assert kb_schemas.sms_length("a" * 306).segments == 2
+    assert kb_schemas.sms_length("a" * 307).segments == 3
+    assert kb_schemas.sms_length("¿Puedo llevar líquidos?").unicode is True
+    assert kb_schemas.sms_length("x" * 71 + "í").segments == 2
 
 
 def test_review_due_ignores_archived(clock) -> None:
     faq = Faq(review_by=clock.now.date() - timedelta(days=1), status="archived")
-    assert api_kb.is_review_due(faq) is False
+    assert kb_schemas.is_review_due(faq) is False
     faq.status = "draft"
-    assert api_kb.is_review_due(faq) is True
+    assert kb_schemas.is_review_due(faq) is True
