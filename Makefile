@@ -28,20 +28,21 @@ help:
 	@echo "make fuzz   - longer fuzzing runs (webhook, console API, importers, schemathesis)"
 
 # --- environments -------------------------------------------------------------------------
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON311)" || scripts/find-python.sh 3.11
 	@test -x $(PY) || $(PYTHON311) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# Pin the CPU build of torch first: letting pip choose pulls several GB of CUDA packages.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	# Exact versions of every dependency (constraints.txt): a fresh clone gets what CI tested.
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $@
 
-$(RASA_VENV)/.installed: requirements-rasa.txt
+$(RASA_VENV)/.installed: requirements-rasa.txt constraints-rasa.txt
 	@test -n "$(PYTHON310)" || scripts/find-python.sh 3.10
 	@test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/python -m pip install -q --upgrade pip
-	$(RASA_VENV)/bin/python -m pip install -q -r requirements-rasa.txt
+	$(RASA_VENV)/bin/python -m pip install -q -c constraints-rasa.txt -r requirements-rasa.txt
 	@touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed

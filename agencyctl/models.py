@@ -1,7 +1,7 @@
 """Every module that defines tables on ``askagency.db.Base``.
 
 Why a list: one Alembic history migrates every table, and both its environment
-(migrations/env.py, for autogenerate) and the models-vs-migrations test need the complete
+(askagency/migrations/env.py, for autogenerate) and the models-vs-migrations test need the complete
 ``Base.metadata``. A new module with tables is added here.
 """
 

@@ -20,9 +20,8 @@ from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from askagency.limits import MAX_MESSAGE_CHARS
+from askagency.paths import PROJECT_ROOT, default_data_dir  # noqa: F401 (re-exported)
 from askagency.secrets import RASA_TOKEN_SECRET, is_loopback, load_or_create_secret
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def bundled_model_path() -> str:
@@ -43,7 +42,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASKAGENCY_", env_file=".env", extra="ignore")
 
     # Storage
-    data_dir: Path = Field(default=PROJECT_ROOT / "var")
+    data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""  # default: sqlite file under data_dir
     index_dir: Path | None = None  # default: data_dir / "index"
 
@@ -137,7 +136,7 @@ class Settings(BaseSettings):
     # embed the widget. Empty: the console's own origin (its demo page). "*" is refused.
     # JSON in the environment: ASKAGENCY_WIDGET_ORIGINS='["https://www.agency.gov"]'.
     widget_origins: list[str] = Field(default_factory=list)
-    rasa_model_dir: Path = Field(default=PROJECT_ROOT / "var" / "models")
+    rasa_model_dir: Path = Field(default_factory=lambda: default_data_dir() / "models")
     action_server_port: int = 5055
     console_host: str = "127.0.0.1"
     console_port: int = 8080

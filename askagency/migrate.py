@@ -8,16 +8,19 @@ the composition root's to say (``agencyctl.models``), not this module's.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from askagency.config import PROJECT_ROOT, get_settings
-from askagency.db import make_engine
+from askagency.config import get_settings
+from askagency.db import Base, make_engine
 
-ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# Inside the package, so a wheel carries them (pyproject.toml package-data).
+ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
+MIGRATIONS_DIR = ALEMBIC_INI.parent / "migrations"
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -27,6 +30,9 @@ def alembic_config(url: str | None = None) -> Config:
     cfg.attributes["url"] = url or get_settings().database_url
     # Called from inside an application: keep its logging configuration.
     cfg.attributes["skip_logging"] = True
+    # Upgrades compare nothing; the tables imported so far are enough (autogenerate, from the
+    # alembic command line, loads every package's: migrations/env.py).
+    cfg.attributes["target_metadata"] = Base.metadata
     return cfg
 
 

@@ -30,11 +30,11 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, and_, create_e
 from sqlalchemy.exc import IntegrityError
 
 from askagency.clock import now_utc
+from askagency.paths import default_data_dir
 
 TABLE_NAME = "channel_opt_out"
 OPT_OUT_CHANNELS = ("sms", "whatsapp")
 E164 = re.compile(r"^\+[1-9][0-9]{4,14}$")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def define_table(metadata: MetaData) -> Table:
@@ -66,7 +66,7 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     url = environ.get("ASKAGENCY_DATABASE_URL", "").strip()
     if not url:
-        data_dir = environ.get("ASKAGENCY_DATA_DIR", "").strip() or str(PROJECT_ROOT / "var")
+        data_dir = environ.get("ASKAGENCY_DATA_DIR", "").strip() or str(default_data_dir())
         url = f"sqlite:///{Path(data_dir) / 'askagency.db'}"
     if url.startswith("postgresql+psycopg://") and importlib.util.find_spec("psycopg") is None:
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]  # the Rasa env ships psycopg2

@@ -43,8 +43,6 @@ COPY actions actions
 COPY console console
 COPY analytics analytics
 COPY handoff handoff
-COPY migrations migrations
-COPY alembic.ini ./
 RUN pip install -e . \
     && mkdir -p /data \
     && chown askagency:askagency /data

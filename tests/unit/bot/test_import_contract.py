@@ -23,6 +23,7 @@ RASA_SAFE = {
     "askagency.conversation_token",
     "askagency.limits",
     "askagency.opt_out",
+    "askagency.paths",
     "askagency.rasa_events",
     "askagency.secrets",
 }

@@ -8,18 +8,30 @@ escaping), ``sqlalchemy.url`` in alembic.ini, then ``get_settings().database_url
 
 from __future__ import annotations
 
+import importlib
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, MetaData
 
-from agencyctl.models import metadata
 from askagency.config import get_settings
 from askagency.db import make_engine
 
 config = context.config
-# Every table of every package (the modules are listed in agencyctl.models).
-target_metadata = metadata()
+
+
+def _target_metadata() -> MetaData:
+    """What askagency.migrate hands over; from the alembic command line (a developer writing a
+    migration with --autogenerate) every table of every package, listed by the composition root
+    (agencyctl.models), imported by name because the foundation package depends on no feature
+    package."""
+    given = config.attributes.get("target_metadata")
+    if given is not None:
+        return given
+    return importlib.import_module("agencyctl.models").metadata()
+
+
+target_metadata = _target_metadata()
 
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
