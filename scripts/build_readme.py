@@ -27,6 +27,9 @@ TOPICS = (
     "quality.md",
     "security.md",
     "scale.md",
+    "knowledge_base.md",
+    "benchmarks.md",
+    "development.md",
 )
 TITLE = re.compile(r"^#\s+(?P<title>.+?)\s*$")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s")
