@@ -19,7 +19,7 @@ from askagency.db import session_scope
 from askagency.launcher import Stack
 from handoff import service
 from tests.browser.conftest import PageFactory, cli
-from tests.e2e.conftest import RestClient, custom_of
+from tests.stack import RestClient, custom_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

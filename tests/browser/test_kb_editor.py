@@ -21,7 +21,7 @@ from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.launcher import Stack
 from tests.browser.conftest import PageFactory, cli
-from tests.e2e.conftest import RestClient, custom_of
+from tests.stack import RestClient, custom_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

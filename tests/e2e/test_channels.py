@@ -37,8 +37,8 @@ from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
 from askagency.ports import free_port
 from bench.throwaway import stack_config
-from tests.e2e.conftest import RestClient, ensure_rasa_model
 from tests.e2e.test_handoff import Console, create_agent
+from tests.stack import RestClient, ensure_rasa_model
 
 pytestmark = pytest.mark.e2e
 

@@ -28,7 +28,7 @@ import pytest
 from askagency.config import PROJECT_ROOT, Settings
 from askagency.launcher import OFFLINE_ENV, Stack, http_ok
 from askagency.ports import free_port
-from tests.e2e.conftest import RestClient
+from tests.stack import RestClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -30,9 +30,9 @@ import pytest
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack, analytics_port
 from knowledge_base.index import CURRENT_FILE, read_current, write_current
-from tests.e2e.conftest import RestClient, custom_of
 from tests.e2e.test_kb_console import ConsoleClient
 from tests.e2e.test_kb_console import console as console  # noqa: F401 (fixture)
+from tests.stack import RestClient, custom_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
-from tests.e2e.conftest import RestClient, custom_of
-from tests.stack import signed_body
+from tests.stack import RestClient, custom_of, signed_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -27,7 +27,7 @@ import socketio
 
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
-from tests.e2e.conftest import RestClient, cli, custom_of
+from tests.stack import RestClient, cli, custom_of
 
 pytestmark = pytest.mark.e2e
 

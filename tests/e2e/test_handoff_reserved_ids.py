@@ -14,7 +14,6 @@ import pytest
 
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
-from tests.e2e.conftest import RestClient, custom_of
 from tests.e2e.test_handoff import (  # noqa: F401 (fixtures)
     OUT_OF_SCOPE,
     Console,
@@ -22,6 +21,7 @@ from tests.e2e.test_handoff import (  # noqa: F401 (fixtures)
     console,
     tracker_bot_messages,
 )
+from tests.stack import RestClient, custom_of
 
 pytestmark = pytest.mark.e2e
 

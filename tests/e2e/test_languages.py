@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from askagency.bot_messages import MessageType
-from tests.e2e.conftest import RestClient, cli, custom_of
+from tests.stack import RestClient, cli, custom_of
 
 pytestmark = pytest.mark.e2e
 

@@ -34,7 +34,7 @@ from askagency.config import PROJECT_ROOT
 from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, Stack
 from askagency.migrate import upgrade
-from tests.e2e.conftest import RestClient, cli
+from tests.stack import RestClient, cli
 
 pytestmark = pytest.mark.e2e
 

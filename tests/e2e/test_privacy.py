@@ -16,8 +16,7 @@ import pytest
 
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
-from tests.e2e.conftest import RestClient, cli, custom_of
-from tests.stack import ConsoleClient
+from tests.stack import ConsoleClient, RestClient, cli, custom_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import cli
+from tests.stack import cli
 
 pytestmark = pytest.mark.e2e
 

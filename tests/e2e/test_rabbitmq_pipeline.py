@@ -41,9 +41,8 @@ from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, RASA_VENV, http_ok
 from askagency.migrate import upgrade
 from askagency.ports import free_port
-from tests.e2e.conftest import ensure_rasa_model
 from tests.services import AMQP_URL, PG_URL, fresh_schema, unavailable
-from tests.stack import signed_body
+from tests.stack import ensure_rasa_model, signed_body
 from tests.unit.analytics.test_scenario import (
     SCENARIO_FILTER,
     assert_scenario_human_times,
