@@ -25,9 +25,8 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from askagency.bot_messages import MessageType
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from askagency.bot_messages import MessageType  # noqa: E402
 from askagency.conversation_token import (  # noqa: E402
     ConversationSigner,
     secret_from_environment,
