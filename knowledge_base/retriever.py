@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +150,19 @@ class Retriever:
         """Let ``predecessor`` answer the languages whose scorers this one has not built yet."""
         self._predecessor = predecessor
 
+    def _ready_predecessor(self, language: str) -> Retriever | None:
+        """The newest earlier version that can answer ``language`` without a build.
+
+        Walks the chain, not only the direct predecessor: two publishes in quick succession
+        (on busy cores the build takes longer than the gap between them) leave a predecessor
+        whose own build has not finished either, and the question must not wait for a build."""
+        predecessor = self._predecessor
+        while predecessor is not None:
+            if predecessor._scorer_ready(language):
+                return predecessor
+            predecessor = predecessor._predecessor
+        return None
+
     def _scorer_ready(self, language: str) -> bool:
         """True when a question in ``language`` needs no scorer build (built, or the main
         language, which the bundle's own index scores)."""
@@ -163,14 +176,10 @@ class Retriever:
         query = clean_query(text, self.max_chars)
         if not query or self.bundle.n_rows == 0 or k <= 0:
             return []
-        predecessor = self._predecessor
-        if (
-            language
-            and predecessor is not None
-            and not self._scorer_ready(language)
-            and predecessor._scorer_ready(language)
-        ):
-            return predecessor.search(text, k, language)
+        if language and not self._scorer_ready(language):
+            ready = self._ready_predecessor(language)
+            if ready is not None:
+                return ready.search(text, k, language)
         language_scorer = self.language_scorer(language)
         if language_scorer is not None:
             return self._hits(self._language_scored(language_scorer, [query])[0][:k])
@@ -258,12 +267,18 @@ class Retriever:
                 )
             return self._language_scorers[language]
 
-    def prepare_languages(self) -> list[str]:
+    def prepare_languages(self, wanted: Callable[[], bool] = lambda: True) -> list[str]:
         """Builds the scorer of every language the bundle has FAQs in (other than the main one)
         now, so no citizen's question waits for it (about 2.5 s for the sample's Spanish).
-        At start-up before the first question; after a reload right after the swap."""
+        At start-up before the first question; after a reload right after the swap.
+
+        ``wanted`` is asked before each build: a version already replaced by a newer publish
+        stops building (its successor answers through the chain of predecessors), so quick
+        successive publishes do not pile up builds on the same cores."""
         prepared = []
         for language in sorted({str(x) for x in self._languages.tolist() if x}):
+            if not wanted():
+                return prepared
             try:
                 if self.language_scorer(language) is not None:
                     prepared.append(language)
@@ -518,7 +533,10 @@ class RetrieverHandle:
             # path. A question in such a language in that window is answered by the version
             # being replaced, which has its scorer (Retriever.succeed).
             threading.Thread(
-                target=retriever.prepare_languages, name="prepare-languages", daemon=True
+                target=retriever.prepare_languages,
+                kwargs={"wanted": lambda: self._retriever is retriever},
+                name="prepare-languages",
+                daemon=True,
             ).start()
         return retriever
 

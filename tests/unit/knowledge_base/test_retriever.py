@@ -259,3 +259,31 @@ def test_a_new_version_leaves_other_languages_to_its_predecessor_until_built(tmp
     assert new.prepare_languages() == ["es"]
     assert new._predecessor is None
     assert new.search("navaja en la mochila", k=1, language="es")[0].faq_id == "knives-es"
+
+
+def test_quick_successive_publishes_answer_from_the_newest_ready_version(tmp_path):
+    """Two publishes closer together than a build (busy cores): the middle version has not
+    built its Spanish scorer either, so the newest answers through the chain from the last
+    ready version, and the superseded version stops building (CI saw the question wait for
+    the build past Rasa's action timeout)."""
+    options = LanguageOptions(main_language="en")
+    ready = Retriever(
+        build_bundle([*TINY_KB, *SPANISH], shared_embedder()), shared_embedder(), languages=options
+    )
+    ready.prepare_languages()
+    middle = Retriever(
+        build_bundle([*TINY_KB, *SPANISH], shared_embedder()), shared_embedder(), languages=options
+    )
+    middle.succeed(ready)
+    newest = Retriever(
+        build_bundle([*TINY_KB, *SPANISH], shared_embedder()), shared_embedder(), languages=options
+    )
+    newest.succeed(middle)
+
+    assert newest.search("navaja en la mochila", k=1, language="es")[0].faq_id == "knives-es"
+    assert newest._language_scorers == {} and middle._language_scorers == {}
+
+    assert middle.prepare_languages(wanted=lambda: False) == []  # superseded: builds nothing
+    assert middle._language_scorers == {}
+    assert newest.prepare_languages(wanted=lambda: True) == ["es"]
+    assert newest._predecessor is None
