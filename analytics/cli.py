@@ -27,6 +27,9 @@ def report(
     hours_per_fte: float = typer.Option(
         None, help="Working hours per FTE per week (default: settings)"
     ),
+    cost_per_contact: float = typer.Option(
+        None, help="Cost of one staff-handled contact, for a money figure (default: settings)"
+    ),
 ) -> None:
     from analytics.metrics import FilterError, MetricFilter, compute_dashboard
     from analytics.report import write_report
@@ -46,14 +49,22 @@ def report(
     upgrade(settings.database_url)
     try:
         with session_scope(settings.database_url) as session:
-            dashboard = compute_dashboard(session, flt, minutes, hours)
+            dashboard = compute_dashboard(
+                session,
+                flt,
+                minutes,
+                hours,
+                settings.metrics_cost_per_contact if cost_per_contact is None else cost_per_contact,
+                settings.metrics_currency,
+            )
     except FilterError as exc:
         raise typer.BadParameter(str(exc)) from exc
     files = write_report(dashboard, out)
     s = dashboard.summary
     typer.echo(
         f"{s.conversations} conversations from {flt.start} to {flt.end}; "
-        f"{s.mission.staff_hours_saved:.1f} staff hours saved."
+        f"{s.mission.staff_hours_saved:.1f} staff hours saved"
+        + (f" ({s.mission.money()})." if s.mission.money() else ".")
     )
     typer.echo(
         f"Wrote {files.markdown} with {len(files.charts)} charts and {len(files.csvs)} CSVs."

@@ -411,6 +411,13 @@ def build_conversations(events: Sequence[EventLike]) -> list[ConversationFacts]:
     return result
 
 
+def repeated_answers(turns: Sequence[TurnFacts]) -> int:
+    """Answer turns whose FAQ an earlier answer of the same conversation already gave: the
+    citizen asked again (the same count the 0008 migration computes for stored turns)."""
+    answered = [t.faq_id for t in turns if t.outcome == "answer" and t.faq_id]
+    return len(answered) - len(set(answered))
+
+
 def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
@@ -434,6 +441,7 @@ def _conversation_row(conv: ConversationFacts) -> AnalyticsConversation:
         answers=outcomes.count("answer"),
         fallbacks=outcomes.count("fallback"),
         clarifies=outcomes.count("clarify"),
+        repeated_answers=repeated_answers(conv.turns),
         handed_off=conv.handed_off,
         handoff_reason=conv.handoff_reason,
         handoff_after_hours=conv.handoff_after_hours,

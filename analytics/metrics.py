@@ -135,7 +135,15 @@ def rate(numerator: int, denominator: int) -> float | None:
 
 
 def is_bot_resolved(conv: ConversationFacts) -> bool:
-    return not conv.handed_off and conv.answers > 0 and conv.feedback != "bad"
+    """The bot settled it: at least one answer, and no handoff, no thumbs-down and no
+    question asked again (an FAQ answered twice). A greeting-only or fallback-only
+    conversation has no answer, so it is never resolved by the bot."""
+    return (
+        not conv.handed_off
+        and conv.answers > 0
+        and conv.feedback != "bad"
+        and conv.repeated_answers == 0
+    )
 
 
 def resolution_of(conv: ConversationFacts) -> Resolution:
@@ -144,8 +152,9 @@ def resolution_of(conv: ConversationFacts) -> Resolution:
     return "bot" if is_bot_resolved(conv) else "unresolved"
 
 
-def staff_hours_saved(contained: int, minutes_per_contact: float) -> float:
-    return contained * minutes_per_contact / 60.0
+def staff_hours_saved(resolved: int, minutes_per_contact: float) -> float:
+    """Each conversation the bot resolved is one contact staff did not have to handle."""
+    return resolved * minutes_per_contact / 60.0
 
 
 def fte_equivalent(hours_saved: float, hours_per_fte: float, days: int) -> float:
@@ -178,6 +187,7 @@ class ConversationFacts:
     handoff_at: datetime | None = None  # from the conversation's own events
     first_agent_reply_at: datetime | None = None
     closed_at: datetime | None = None
+    repeated_answers: int = 0
 
     @property
     def resolution(self) -> Resolution:
@@ -301,6 +311,7 @@ def load_conversations(session: Session, flt: MetricFilter) -> list[Conversation
                 handoff_at=r.handoff_at,
                 first_agent_reply_at=r.first_agent_reply_at,
                 closed_at=r.closed_at,
+                repeated_answers=r.repeated_answers,
             )
         )
     return facts
@@ -389,10 +400,18 @@ class Percentiles(BaseModel):
 class MissionValue(BaseModel):
     minutes_per_contact: float
     hours_per_fte: float
-    contained_conversations: int
+    resolved_conversations: int  # resolved by the bot (is_bot_resolved), the only ones counted
     staff_hours_saved: float
     fte_equivalent: float
-    assumption: str
+    cost_per_contact: float | None  # optional: what one staff-handled contact costs
+    currency: str
+    cost_saved: float | None  # resolved conversations x cost per contact
+    method: str  # which conversations count, printed next to the number
+    assumption: str  # the assumed minutes, hours and cost
+
+    def money(self) -> str | None:
+        """The money figure as leadership reads it ("1,234.00 USD"), None without a cost."""
+        return None if self.cost_saved is None else f"{self.cost_saved:,.2f} {self.currency}"
 
 
 class Summary(BaseModel):
@@ -482,23 +501,43 @@ def _percentiles(values: Sequence[float]) -> Percentiles:
     return Percentiles(count=len(values), p50=rounded(50), p90=rounded(90), p99=rounded(99))
 
 
+MISSION_METHOD = (
+    "Counts only conversations the bot resolved: at least one answer, and no handoff, no "
+    "thumbs-down and no question asked again. Greeting-only and fallback-only conversations, "
+    "and every handed-off one, count for nothing."
+)
+
+
 def mission_value(
-    contained: int, days: int, minutes_per_contact: float, hours_per_fte: float
+    resolved: int,
+    days: int,
+    minutes_per_contact: float,
+    hours_per_fte: float,
+    cost_per_contact: float | None = None,
+    currency: str = "USD",
 ) -> MissionValue:
-    hours = staff_hours_saved(contained, minutes_per_contact)
+    hours = staff_hours_saved(resolved, minutes_per_contact)
     fte = fte_equivalent(hours, hours_per_fte, days)
     period_hours = hours_per_fte * days / 7.0
     assumption = (
-        f"Assumes each contained conversation saves {minutes_per_contact:g} minutes of staff "
+        f"Assumes each resolved conversation saves {minutes_per_contact:g} minutes of staff "
         f"time (one human-handled contact) and one FTE works {hours_per_fte:g} hours a week "
         f"({period_hours:.1f} hours in these {days} days)."
     )
+    cost_saved = None
+    if cost_per_contact is not None:
+        cost_saved = round(resolved * cost_per_contact, 2)
+        assumption += f" One staff-handled contact costs {cost_per_contact:,.2f} {currency}."
     return MissionValue(
         minutes_per_contact=minutes_per_contact,
         hours_per_fte=hours_per_fte,
-        contained_conversations=contained,
+        resolved_conversations=resolved,
         staff_hours_saved=round(hours, 3),
         fte_equivalent=round(fte, 4),
+        cost_per_contact=cost_per_contact,
+        currency=currency,
+        cost_saved=cost_saved,
+        method=MISSION_METHOD,
         assumption=assumption,
     )
 
@@ -510,6 +549,8 @@ def summarise(
     days: int,
     minutes_per_contact: float,
     hours_per_fte: float,
+    cost_per_contact: float | None = None,
+    currency: str = "USD",
 ) -> Summary:
     n = len(convs)
     handed_off = [c for c in convs if c.handed_off]
@@ -541,7 +582,9 @@ def summarise(
         feedback_good=good,
         feedback_bad=bad,
         csat=rate(good, good + bad),
-        mission=mission_value(contained, days, minutes_per_contact, hours_per_fte),
+        mission=mission_value(
+            resolutions["bot"], days, minutes_per_contact, hours_per_fte, cost_per_contact, currency
+        ),
     )
 
 
@@ -706,10 +749,14 @@ def compute_dashboard(
     flt: MetricFilter,
     minutes_per_contact: float,
     hours_per_fte: float,
+    cost_per_contact: float | None = None,
+    currency: str = "USD",
 ) -> Dashboard:
     """Every number the dashboard, API, exports and report show, for one filter."""
     if minutes_per_contact < 0 or hours_per_fte <= 0:
         raise FilterError("minutes per contact must be >= 0 and hours per FTE > 0")
+    if cost_per_contact is not None and cost_per_contact < 0:
+        raise FilterError("cost per contact must be >= 0")
     convs = load_conversations(session, flt)
     turns = load_turns(session, flt)
     tickets = load_tickets(session, flt, convs)
@@ -723,7 +770,16 @@ def compute_dashboard(
         language=flt.language,
         channels=channels,
         languages=languages,
-        summary=summarise(convs, turns, tickets, flt.days, minutes_per_contact, hours_per_fte),
+        summary=summarise(
+            convs,
+            turns,
+            tickets,
+            flt.days,
+            minutes_per_contact,
+            hours_per_fte,
+            cost_per_contact,
+            currency,
+        ),
         daily=_daily(flt, convs, turns),
         handoff_reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
         heatmap=heatmap(convs),

@@ -80,6 +80,10 @@ class AnalyticsConversation(Base):
     answers: Mapped[int] = mapped_column(Integer)
     fallbacks: Mapped[int] = mapped_column(Integer)
     clarifies: Mapped[int] = mapped_column(Integer)
+    # Answer turns that gave an FAQ this conversation had already been given: the citizen asked
+    # the same thing again, so the first answer did not settle it (analytics.metrics: such a
+    # conversation is not resolved by the bot).
+    repeated_answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     handed_off: Mapped[bool] = mapped_column(Boolean)
     handoff_reason: Mapped[str | None] = mapped_column(String(LABEL_MAX_LEN), nullable=True)
     handoff_after_hours: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -189,7 +189,8 @@ def render_markdown(d: Dashboard, charts: dict[str, Path]) -> str:
         "## Mission value",
         "",
         f"**{m.staff_hours_saved:,.1f} staff hours saved, {m.fte_equivalent:,.2f} FTE "
-        f"equivalent.** {m.assumption}",
+        f"equivalent{', ' + m.money() + ' of staff time' if m.money() else ''}.** "
+        f"{m.method} {m.assumption}",
         "",
         "## Charts",
         "",

@@ -62,7 +62,11 @@ def headline(d: Dashboard) -> Table:
     rows: list[tuple[Cell, ...]] = [
         ("Conversations", s.conversations, ""),
         ("Containment", s.containment_rate, "share of conversations with no handoff"),
-        ("Bot-resolution rate", s.bot_resolution_rate, "answered, no handoff, no thumbs-down"),
+        (
+            "Bot-resolution rate",
+            s.bot_resolution_rate,
+            "answered, no handoff, no thumbs-down, no question asked again",
+        ),
         ("Bot-resolved, confirmed by thumbs-up", s.bot_resolved_confirmed, ""),
         ("Handoff rate", s.handoff_rate, ""),
         ("Agent-resolved", s.agent_resolved, "tickets closed as resolved"),
@@ -74,7 +78,12 @@ def headline(d: Dashboard) -> Table:
         ("Human first response p90 (s)", s.human_first_response_s.p90, ""),
         ("Time to close p50 (s)", s.time_to_close_s.p50, ""),
         ("CSAT", s.csat, f"{s.feedback_good} positive / {s.feedback_bad} negative"),
-        ("Staff hours saved", s.mission.staff_hours_saved, s.mission.assumption),
+        (
+            "Staff hours saved",
+            s.mission.staff_hours_saved,
+            f"{s.mission.method} {s.mission.assumption}",
+        ),
+        ("Staff cost saved", s.mission.cost_saved, s.mission.currency),
         ("FTE equivalent", s.mission.fte_equivalent, ""),
     ]
     return Table("headline", "Headline metrics", ("metric", "value", "note"), tuple(rows))

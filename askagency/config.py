@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     # full-time employee per week (FTE equivalent = hours saved / (hours per FTE x weeks)).
     metrics_minutes_per_contact: float = 6.0
     metrics_hours_per_fte: float = 37.5
+    # Optional money figure: what one staff-handled contact costs the agency (None: not shown),
+    # in this currency (an ISO 4217 code, printed as given).
+    metrics_cost_per_contact: float | None = Field(None, ge=0)
+    metrics_currency: str = Field("USD", min_length=1, max_length=8)
 
     # Human handoff (docs/handoff.md). "offer": a below-threshold answer offers a person button;
     # "direct": it opens a ticket at once. Negative feedback works the same way.

@@ -45,6 +45,12 @@ class FilterParams(BaseModel):
     hours_per_fte: float | None = Field(
         None, ge=0.1, le=100_000, description="Working hours per FTE per week (default: settings)"
     )
+    cost_per_contact: float | None = Field(
+        None,
+        ge=0.0,
+        le=1_000_000,
+        description="Cost of one staff-handled contact, for the money figure (default: settings)",
+    )
 
 
 class ConversationParams(FilterParams):
@@ -59,6 +65,8 @@ class MetricsQuery:
     flt: MetricFilter
     minutes_per_contact: float
     hours_per_fte: float
+    cost_per_contact: float | None = None
+    currency: str = "USD"
 
     def query_string(self) -> str:
         from urllib.parse import urlencode
@@ -70,6 +78,8 @@ class MetricsQuery:
             params["language"] = self.flt.language
         params["minutes_per_contact"] = f"{self.minutes_per_contact:g}"
         params["hours_per_fte"] = f"{self.hours_per_fte:g}"
+        if self.cost_per_contact is not None:
+            params["cost_per_contact"] = f"{self.cost_per_contact:g}"
         return urlencode(params)
 
 
@@ -87,13 +97,24 @@ def parse_query(request: web.Request) -> MetricsQuery:
         flt=flt,
         minutes_per_contact=settings.metrics_minutes_per_contact if minutes is None else minutes,
         hours_per_fte=settings.metrics_hours_per_fte if hours is None else hours,
+        cost_per_contact=(
+            settings.metrics_cost_per_contact
+            if params.cost_per_contact is None
+            else params.cost_per_contact
+        ),
+        currency=settings.metrics_currency,
     )
 
 
 def compute(query: MetricsQuery) -> Dashboard:
     with session_scope() as session:
         return metrics.compute_dashboard(
-            session, query.flt, query.minutes_per_contact, query.hours_per_fte
+            session,
+            query.flt,
+            query.minutes_per_contact,
+            query.hours_per_fte,
+            query.cost_per_contact,
+            query.currency,
         )
 
 

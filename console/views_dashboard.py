@@ -111,7 +111,8 @@ def tiles(d: Dashboard) -> list[dict[str, Any]]:
             "label": "Staff hours saved",
             "value": f"{m.staff_hours_saved:,.1f} h",
             "raw": m.staff_hours_saved,
-            "hint": f"{m.contained_conversations} contained x {m.minutes_per_contact:g} min",
+            "hint": f"{m.resolved_conversations} resolved by the bot x "
+            f"{m.minutes_per_contact:g} min" + (f" = {m.money()}" if m.money() else ""),
         },
         {
             "key": "fte_equivalent",

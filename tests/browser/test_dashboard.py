@@ -126,9 +126,11 @@ def test_dashboard_draws_the_seeded_numbers(
     assert tile(page, "bot_response_p90") == "78.0 ms"
     assert tile(page, "human_first_response_p50") == "3 min 30 s"
     assert tile(page, "csat") == "50.0%"
-    assert tile(page, "staff_hours_saved") == "0.4 h"
-    assert tile(page, "fte_equivalent") == "0.04"
-    assert "Assumes each contained conversation saves 6 minutes" in page.inner_text(".mission")
+    assert tile(page, "staff_hours_saved") == "0.2 h"
+    assert tile(page, "fte_equivalent") == "0.02"
+    mission = page.inner_text(".mission")
+    assert "Counts only conversations the bot resolved" in mission
+    assert "Assumes each resolved conversation saves 6 minutes" in mission
 
     volume = chart_data(page, "volume_by_channel")
     assert volume["labels"] == ["2026-03-02", "2026-03-03"]

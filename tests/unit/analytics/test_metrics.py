@@ -91,10 +91,12 @@ async def test_dashboard_page_for_viewer_shows_every_tile(client: TestClient) ->
     assert float(tiles["bot_response_p90"]) == 78.0
     assert float(tiles["human_first_response_p50"]) == 210.0
     assert float(tiles["csat"]) == 0.5
-    assert float(tiles["staff_hours_saved"]) == pytest.approx(0.4)
-    assert float(tiles["fte_equivalent"]) == pytest.approx(0.0373)
+    assert float(tiles["staff_hours_saved"]) == pytest.approx(0.2)
+    assert float(tiles["fte_equivalent"]) == pytest.approx(0.0187)
     assert "3 min 30 s" in html and "32.5 ms" in html and "66.7%" in html
-    assert "Assumes each contained conversation saves 6 minutes" in html
+    assert "Assumes each resolved conversation saves 6 minutes" in html
+    assert "Counts only conversations the bot resolved" in html
+    assert "2 resolved by the bot x 6 min" in html
     for name in ("volume_by_channel", "response_times", "resolution_mix", "handoffs_by_reason"):
         assert f'id="chart-{name}"' in html and f'data-table="{name}"' in html
     assert 'data-table="hour_of_day"' in html and 'class="heat-5">3<' in html
@@ -123,8 +125,13 @@ async def test_json_api_matches_the_definitions(client: TestClient) -> None:
     assert body["channel"] == "rest" and body["summary"]["conversations"] == 5
     resp = await client.get(f"/api/metrics?{RANGE}&minutes_per_contact=12&hours_per_fte=40")
     mission = (await resp.json())["summary"]["mission"]
-    assert mission["staff_hours_saved"] == pytest.approx(0.8)
+    assert mission["staff_hours_saved"] == pytest.approx(0.4)
     assert "12 minutes" in mission["assumption"] and "40 hours a week" in mission["assumption"]
+    assert mission["cost_saved"] is None  # no cost per contact configured: no money figure
+    resp = await client.get(f"/api/metrics?{RANGE}&cost_per_contact=7.5")
+    mission = (await resp.json())["summary"]["mission"]
+    assert (mission["resolved_conversations"], mission["cost_saved"]) == (2, 15.0)
+    assert mission["currency"] == "USD" and "costs 7.50 USD" in mission["assumption"]
     conversations = await (await client.get(f"/api/metrics/conversations?{RANGE}")).json()
     assert conversations["total"] == 6 and len(conversations["conversations"]) == 6
     text = str(conversations)
@@ -140,6 +147,7 @@ async def test_json_api_matches_the_definitions(client: TestClient) -> None:
         ("from=2026-03-05&to=2026-03-01", "is after"),
         ("minutes_per_contact=abc", "minutes_per_contact: Input should be a valid number"),
         ("hours_per_fte=0", "hours_per_fte: Input should be greater than or equal to 0.1"),
+        ("cost_per_contact=-1", "cost_per_contact: Input should be greater than or equal to 0"),
         ("limit=-1", "limit: Input should be greater than or equal to 0"),
     ],
 )

@@ -20,7 +20,7 @@ def test_report_writes_markdown_charts_and_csvs(db_session: Session, tmp_path: P
         app, ["report", "--from", "2026-03-02", "--to", "2026-03-03", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "6 conversations from 2026-03-02 to 2026-03-03; 0.4 staff hours saved." in result.output
+    assert "6 conversations from 2026-03-02 to 2026-03-03; 0.2 staff hours saved." in result.output
     markdown = (out / "report.md").read_text()
     assert "Period: 2026-03-02 to 2026-03-03 (2 days, UTC)." in markdown
     assert "| Containment (no handoff) | 66.7% |" in markdown
@@ -28,7 +28,11 @@ def test_report_writes_markdown_charts_and_csvs(db_session: Session, tmp_path: P
     assert "| Bot response time p50 / p90 / p99 | 32.5 ms / 78.0 ms / 97.8 ms |" in markdown
     assert "| Human first response p50 / p90 | 210.0 s / 282.0 s |" in markdown
     assert "| CSAT | 50.0% (1 positive, 1 negative) |" in markdown
-    assert "**0.4 staff hours saved, 0.04 FTE equivalent.** Assumes each contained" in markdown
+    assert (
+        "**0.2 staff hours saved, 0.02 FTE equivalent.** Counts only conversations the bot "
+        "resolved" in markdown
+    )
+    assert "Assumes each resolved conversation saves 6 minutes" in markdown
     assert "| liquids | – | 2 | 0.86 |" in markdown
     for png in ("volume_by_channel", "response_times", "resolution_mix", "handoffs_by_reason"):
         assert f"]({png}.png)" in markdown

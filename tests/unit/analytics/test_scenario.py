@@ -20,6 +20,7 @@ from analytics import metrics, tables
 from analytics.ingest import ingest
 from analytics.metrics import MetricFilter, compute_dashboard
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
+from analytics.report import render_markdown
 from askagency.bot_messages import MessageType
 
 DAY1 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -235,8 +236,13 @@ def assert_scenario_summary(d: metrics.Dashboard) -> None:
     assert s.bot_response_ms.p90 == pytest.approx(78.0, abs=1e-3)
     assert s.bot_response_ms.p99 == pytest.approx(97.8, abs=1e-3)
     assert (s.feedback_good, s.feedback_bad, s.csat) == (1, 1, 0.5)
-    assert s.mission.staff_hours_saved == pytest.approx(0.4)
-    assert s.mission.fte_equivalent == pytest.approx(round(0.4 / (37.5 * 2 / 7), 4))
+    # Only the 2 conversations the bot resolved count, not the 4 without a handoff (one is
+    # greeting-only, one ended with a thumbs-down).
+    assert s.mission.resolved_conversations == 2
+    assert s.mission.staff_hours_saved == pytest.approx(0.2)
+    assert s.mission.fte_equivalent == pytest.approx(round(0.2 / (37.5 * 2 / 7), 4))
+    assert s.mission.method.startswith("Counts only conversations the bot resolved")
+    assert (s.mission.cost_saved, s.mission.money()) == (None, None)
     assert "6 minutes" in s.mission.assumption and "37.5 hours a week" in s.mission.assumption
 
 
@@ -324,7 +330,8 @@ def test_filters(seeded: Session) -> None:
     day2 = dashboard(seeded, MetricFilter(DAY2.date(), DAY2.date()))
     assert day2.summary.conversations == 3
     assert day2.summary.bot_response_ms.p50 == 57.5
-    assert day2.summary.mission.fte_equivalent == pytest.approx(round(0.2 / (37.5 / 7), 4))
+    # one of day 2's two conversations without a handoff is resolved by the bot: 6 min
+    assert day2.summary.mission.fte_equivalent == pytest.approx(round(0.1 / (37.5 / 7), 4))
     day1 = dashboard(seeded, MetricFilter(DAY1.date() - timedelta(days=9), DAY1.date()))
     assert day1.summary.conversations == 3 and day1.days == 10
     nothing = dashboard(seeded, MetricFilter(DAY1.date() - timedelta(days=9), DAY1.date(), "x"))
@@ -447,3 +454,35 @@ def test_late_events_rebuild_the_conversation(db_session: Session) -> None:
 
 def test_module_constants_agree_with_models() -> None:
     assert {"answer", "clarify", "fallback"} == ingest_mod.QUESTION_OUTCOMES
+
+
+def test_a_question_asked_again_is_not_resolved_by_the_bot(db_session: Session) -> None:
+    """The same FAQ answered twice means the first answer did not settle it: that conversation
+    earns no staff hours; two different FAQs answered is two questions settled."""
+    again = Conversation("citizen-again", DAY1 + timedelta(hours=11)).session_start()
+    again.user("can I bring liquids", "ask_question").bot(30, answer("liquids", 0.8))
+    again.user("so how much liquid can I take", "ask_question").bot(30, answer("liquids", 0.8))
+    two = Conversation("citizen-two", DAY1 + timedelta(hours=12)).session_start()
+    two.user("can I bring liquids", "ask_question").bot(30, answer("liquids", 0.8))
+    two.user("and my laptop?", "ask_question").bot(30, answer("laptops", 0.8))
+    events = again.events + two.events
+    ingest(db_session, [(str(i), e) for i, e in enumerate(events)], "test")
+    db_session.commit()
+    rows = {
+        c.sender_id: c.repeated_answers
+        for c in db_session.scalars(select(AnalyticsConversation)).all()
+    }
+    assert rows == {"citizen-again": 1, "citizen-two": 0}
+    s = dashboard(db_session).summary
+    assert (s.contained, s.bot_resolved, s.unresolved) == (2, 1, 1)
+    assert s.mission.resolved_conversations == 1
+    assert s.mission.staff_hours_saved == pytest.approx(0.1)
+
+
+def test_cost_per_contact_gives_a_money_figure(seeded: Session) -> None:
+    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5, cost_per_contact=12.5, currency="EUR")
+    assert (d.summary.mission.cost_saved, d.summary.mission.money()) == (25.0, "25.00 EUR")
+    markdown = render_markdown(d, {})
+    assert "0.2 staff hours saved, 0.02 FTE equivalent, 25.00 EUR of staff time." in markdown
+    with pytest.raises(metrics.FilterError, match="cost per contact"):
+        compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5, cost_per_contact=-1)

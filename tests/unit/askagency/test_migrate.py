@@ -140,3 +140,48 @@ def test_alembic_command_line_config_points_at_project() -> None:
     config = migrate.alembic_config("sqlite://")
     assert Path(config.get_main_option("script_location")) == migrate.MIGRATIONS_DIR
     assert all(head >= "0001" for head in migrate.head_revisions())
+
+
+def _check_repeated_answers_backfill(url: str) -> None:
+    """0008 counts, for conversations stored before it, the answers that repeat an FAQ."""
+    migrate.upgrade(url, "0007_console_security")
+    engine = make_engine(url)
+    now = "2026-03-02 10:00:00+00:00"
+    conversation = (
+        "INSERT INTO analytics_conversation (id, conversation_key, sender_id, start_ts,"
+        " started_at, ended_at, channel, language, user_messages, questions, answers, fallbacks,"
+        " clarifies, handed_off) VALUES (:id, :key, 's', 0, :now, :now, 'rest', 'en', 3, 3, 3,"
+        " 0, 0, :false)"
+    )
+    turn = (
+        "INSERT INTO analytics_turn (conversation_id, seq, user_ts, started_at, outcome, faq_id,"
+        " channel, language) VALUES (:cid, :seq, 0, :now, :outcome, :faq, 'rest', 'en')"
+    )
+    try:
+        with engine.begin() as connection:
+            for cid, faqs in ((1, ["liquids", "liquids", "laptops"]), (2, ["liquids", None])):
+                connection.execute(
+                    text(conversation), {"id": cid, "key": f"s@{cid}", "now": now, "false": False}
+                )
+                for seq, faq in enumerate(faqs, 1):
+                    outcome = "answer" if faq else "fallback"
+                    connection.execute(
+                        text(turn),
+                        {"cid": cid, "seq": seq, "now": now, "outcome": outcome, "faq": faq},
+                    )
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT id, repeated_answers FROM analytics_conversation ORDER BY id")
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, 1), (2, 0)]
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_repeated_answers_backfill(sqlite_url: str) -> None:
+    _check_repeated_answers_backfill(sqlite_url)
+
+
+def test_postgres_repeated_answers_backfill(postgres_url: str) -> None:
+    _check_repeated_answers_backfill(postgres_url)
