@@ -17,7 +17,9 @@ app = typer.Typer(help="Leadership summary report (Markdown + PNG charts + CSV).
 @app.callback(invoke_without_command=True)
 def report(
     start: str = typer.Option(None, "--from", help="First day, e.g. 2026-03-01 (default: 30 days)"),
-    end: str = typer.Option(None, "--to", help="Last day, inclusive (default: today, UTC)"),
+    end: str = typer.Option(
+        None, "--to", help="Last day, inclusive (default: today in the agency's time zone)"
+    ),
     out: Path = typer.Option(..., "--out", help="Folder to write report.md, charts and CSVs to"),
     channel: str = typer.Option(None, help="Only this channel (e.g. rest)"),
     language: str = typer.Option(None, help="Only this language (e.g. en)"),
@@ -39,7 +41,7 @@ def report(
 
     settings = get_settings()
     try:
-        flt = MetricFilter.parse(start, end, channel, language)
+        flt = MetricFilter.parse(start, end, channel, language, zone=settings.staffed_timezone)
     except FilterError as exc:
         raise typer.BadParameter(str(exc)) from exc
     minutes = (

@@ -5,14 +5,16 @@ all call :func:`compute_dashboard` (or :func:`conversation_records`), so a numbe
 thing everywhere. Definitions:
 
 * A **conversation** is one Rasa session of one sender with at least one citizen message; it
-  belongs to the UTC day its first message was sent. Filters apply to the conversation's
-  channel and language (of its first message).
+  belongs to the day its first message was sent, in the agency's time zone (the setting
+  ``staffed_timezone``, UTC by default; the heat map uses the same zone). Filters apply to the
+  conversation's channel and language (of its first message).
 * **Bot response time**: citizen message event -> first bot event of that turn, in ms;
   percentiles use linear interpolation between closest ranks (numpy's default). Turns where
   the bot stays silent (a person has the conversation) have no response time.
 * **Containment**: share of conversations with no handoff.
 * **Resolution** (each conversation is exactly one of): *bot-resolved* = at least one FAQ
-  answer, no handoff and no negative feedback (positive feedback makes it *confirmed*);
+  answer, no handoff, no negative feedback and no FAQ answered twice (positive feedback makes
+  it *confirmed*);
   *agent-resolved* = handed off and the ticket closed as resolved; *unresolved* = the rest.
 * **Handoff rate**: handed-off conversations / conversations; reasons as the bot reported them.
 * **Human first-response time** = ticket created -> first agent reply; **time to close** =
@@ -20,8 +22,9 @@ thing everywhere. Definitions:
   language of the ticket). Tickets come from the handoff tables; a handoff without a ticket
   row, from its conversation's handoff events.
 * **CSAT** = conversations whose last feedback was positive / conversations with feedback.
-* **Mission value**: staff hours saved = contained conversations x minutes per human-handled
-  contact / 60; FTE equivalent = hours saved / (hours per FTE per week x weeks in the period).
+* **Mission value**: staff hours saved = bot-resolved conversations x minutes per
+  human-handled contact / 60 (optionally x cost per contact for a money figure); FTE
+  equivalent = hours saved / (hours per FTE per week x weeks in the period).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -56,14 +60,26 @@ class FilterError(ValueError):
     """A date range or filter the user must correct; the message says how."""
 
 
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; a FilterError that says what is wrong otherwise."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise FilterError(
+            f"unknown time zone {name!r}: use an IANA name such as America/Denver"
+        ) from exc
+
+
 @dataclass(frozen=True)
 class MetricFilter:
-    """Inclusive UTC date range plus optional channel and language."""
+    """Inclusive date range of the agency's calendar days (in ``zone``, an IANA time zone such
+    as America/Denver), plus optional channel and language."""
 
     start: date
     end: date
     channel: str | None = None
     language: str | None = None
+    zone: str = "UTC"
 
     @classmethod
     def parse(
@@ -73,9 +89,11 @@ class MetricFilter:
         channel: str | None = None,
         language: str | None = None,
         today: date | None = None,
+        zone: str = "UTC",
     ) -> MetricFilter:
-        """From query-string values; default: the last 30 days including today."""
-        today = today or now_utc().date()
+        """From query-string values; default: the last 30 days including today (in ``zone``)."""
+        tz = time_zone(zone)
+        today = today or now_utc().astimezone(tz).date()
         try:
             end_date = date.fromisoformat(end) if end else today
             start_date = (
@@ -94,7 +112,16 @@ class MetricFilter:
             end=end_date,
             channel=(channel or "").strip() or None,
             language=(language or "").strip().lower() or None,
+            zone=zone,
         )
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return time_zone(self.zone)
+
+    def local(self, moment: datetime) -> datetime:
+        """``moment`` on the agency's clock (days, weekdays and hours are counted there)."""
+        return moment.astimezone(self.tz)
 
     @property
     def days(self) -> int:
@@ -102,12 +129,12 @@ class MetricFilter:
 
     @property
     def start_dt(self) -> datetime:
-        return datetime.combine(self.start, time.min, tzinfo=UTC)
+        return datetime.combine(self.start, time.min, tzinfo=self.tz)
 
     @property
     def end_dt(self) -> datetime:
         """Exclusive upper bound: midnight after the last day."""
-        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=self.tz)
 
     def dates(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
@@ -476,6 +503,7 @@ class Dashboard(BaseModel):
     start: str
     end: str
     days: int
+    time_zone: str  # the agency's zone: days, weekdays and hours are counted in it
     channel: str | None
     language: str | None
     channels: list[str]
@@ -483,7 +511,7 @@ class Dashboard(BaseModel):
     summary: Summary
     daily: list[DayPoint]
     handoff_reasons: dict[str, int]
-    heatmap: list[list[int]]  # [weekday Mon..Sun][hour 0..23] conversations started (UTC)
+    heatmap: list[list[int]]  # [weekday Mon..Sun][hour 0..23] conversations started (time_zone)
     by_channel: list[Breakdown]
     by_language: list[Breakdown]
     top_faqs: list[TopFaq]
@@ -593,11 +621,11 @@ def _daily(
 ) -> list[DayPoint]:
     conv_by_day: dict[date, list[ConversationFacts]] = defaultdict(list)
     for c in convs:
-        conv_by_day[c.started_at.date()].append(c)
+        conv_by_day[flt.local(c.started_at).date()].append(c)
     response_by_day: dict[date, list[float]] = defaultdict(list)
     for t in turns:
         if t.response_ms is not None:
-            response_by_day[t.started_at.date()].append(t.response_ms)
+            response_by_day[flt.local(t.started_at).date()].append(t.response_ms)
     points = []
     for day in flt.dates():
         day_convs = conv_by_day.get(day, [])
@@ -662,10 +690,12 @@ def _breakdown(
     return rows
 
 
-def heatmap(convs: Sequence[ConversationFacts]) -> list[list[int]]:
+def heatmap(flt: MetricFilter, convs: Sequence[ConversationFacts]) -> list[list[int]]:
+    """Conversations started per weekday and hour on the agency's clock."""
     grid = [[0] * 24 for _ in WEEKDAYS]
     for c in convs:
-        grid[c.started_at.weekday()][c.started_at.hour] += 1
+        local = flt.local(c.started_at)
+        grid[local.weekday()][local.hour] += 1
     return grid
 
 
@@ -766,6 +796,7 @@ def compute_dashboard(
         start=flt.start.isoformat(),
         end=flt.end.isoformat(),
         days=flt.days,
+        time_zone=flt.zone,
         channel=flt.channel,
         language=flt.language,
         channels=channels,
@@ -782,7 +813,7 @@ def compute_dashboard(
         ),
         daily=_daily(flt, convs, turns),
         handoff_reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
-        heatmap=heatmap(convs),
+        heatmap=heatmap(flt, convs),
         by_channel=_breakdown(lambda c: c.channel, convs, lambda t: t.channel, turns),
         by_language=_breakdown(lambda c: c.language, convs, lambda t: t.language, turns),
         top_faqs=top_faqs(session, turns),

@@ -121,7 +121,7 @@ def chart_heatmap(d: Dashboard, path: Path) -> Path:
     image = ax.imshow(d.heatmap, aspect="auto", cmap="Blues")
     ax.set_yticks(range(7), WEEKDAYS)
     ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
-    ax.set_title("Conversations by weekday and hour (UTC)")
+    ax.set_title(f"Conversations by weekday and hour ({d.time_zone})")
     fig.colorbar(image, ax=ax)
     return _save(fig, path)
 
@@ -156,7 +156,7 @@ def _markdown_table(table: Table, limit: int | None = None) -> str:
 def render_markdown(d: Dashboard, charts: dict[str, Path]) -> str:
     s = d.summary
     m = s.mission
-    scope = f"{d.start} to {d.end} ({d.days} days, UTC)"
+    scope = f"{d.start} to {d.end} ({d.days} days, {d.time_zone})"
     if d.channel:
         scope += f", channel {d.channel}"
     if d.language:

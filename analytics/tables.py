@@ -131,7 +131,7 @@ def hour_of_day(d: Dashboard) -> Table:
     rows = tuple((day, *counts) for day, counts in zip(WEEKDAYS, d.heatmap, strict=True))
     return Table(
         "hour_of_day",
-        "Conversations started by weekday and hour (UTC)",
+        f"Conversations started by weekday and hour ({d.time_zone})",
         ("weekday", *(f"{h:02d}" for h in range(24))),
         rows,
     )

@@ -90,7 +90,13 @@ def parse_query(request: web.Request) -> MetricsQuery:
         params = validate_query(request, FilterParams)
     except QueryError as exc:
         raise FilterError(str(exc)) from exc
-    flt = MetricFilter.parse(params.from_, params.to, params.channel, params.language)
+    flt = MetricFilter.parse(
+        params.from_,
+        params.to,
+        params.channel,
+        params.language,
+        zone=settings.staffed_timezone,
+    )
     minutes = params.minutes_per_contact
     hours = params.hours_per_fte
     return MetricsQuery(

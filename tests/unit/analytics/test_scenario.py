@@ -486,3 +486,30 @@ def test_cost_per_contact_gives_a_money_figure(seeded: Session) -> None:
     assert "0.2 staff hours saved, 0.02 FTE equivalent, 25.00 EUR of staff time." in markdown
     with pytest.raises(metrics.FilterError, match="cost per contact"):
         compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5, cost_per_contact=-1)
+
+
+def test_days_and_hours_are_counted_on_the_agencys_clock(db_session: Session) -> None:
+    """A question at 02:30 UTC on Tuesday is Monday 21:30 in New York: the agency's day and
+    heat-map cell, not UTC's (issue 22: days in the agency time zone)."""
+    late = Conversation("citizen-late", datetime(2026, 3, 3, 2, 30, tzinfo=UTC)).session_start()
+    late.user("can I bring liquids", "ask_question").bot(30, answer("liquids", 0.8))
+    ingest(db_session, [(str(i), e) for i, e in enumerate(late.events)], "test")
+    db_session.commit()
+
+    monday_utc = MetricFilter(DAY1.date(), DAY1.date())
+    assert compute_dashboard(db_session, monday_utc, 6.0, 37.5).summary.conversations == 0
+    monday_ny = MetricFilter.parse("2026-03-02", "2026-03-02", zone="America/New_York")
+    ny = compute_dashboard(db_session, monday_ny, 6.0, 37.5)
+    assert (ny.summary.conversations, ny.daily[0].conversations) == (1, 1)
+    assert ny.time_zone == "America/New_York"
+    assert ny.heatmap[0][21] == 1  # Monday, 21:00-22:00 in New York (UTC-5 in early March)
+    assert sum(map(sum, ny.heatmap)) == 1
+    both_utc = compute_dashboard(db_session, SCENARIO_FILTER, 6.0, 37.5)
+    assert both_utc.heatmap[1][2] == 1 and both_utc.time_zone == "UTC"
+    assert "(1 days, America/New_York)" in render_markdown(ny, {})
+
+    # Daylight saving: New York's 2026-03-08 has 23 hours, and the filter's bounds know it.
+    spring = MetricFilter.parse("2026-03-08", "2026-03-08", zone="America/New_York")
+    assert spring.end_dt.astimezone(UTC) - spring.start_dt.astimezone(UTC) == timedelta(hours=23)
+    with pytest.raises(metrics.FilterError, match="unknown time zone 'Mars/Olympus'"):
+        MetricFilter.parse(None, None, zone="Mars/Olympus")
