@@ -38,6 +38,7 @@ def report(
     from askagency.config import get_settings
     from askagency.db import session_scope
     from askagency.migrate import upgrade
+    from handoff.hours import hours_from_settings
 
     settings = get_settings()
     try:
@@ -58,6 +59,7 @@ def report(
                 hours,
                 settings.metrics_cost_per_contact if cost_per_contact is None else cost_per_contact,
                 settings.metrics_currency,
+                hours_from_settings(settings),
             )
     except FilterError as exc:
         raise typer.BadParameter(str(exc)) from exc

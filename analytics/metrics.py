@@ -44,6 +44,8 @@ from sqlalchemy.orm import Session
 
 from analytics.models import AnalyticsConversation, AnalyticsTurn
 from askagency.clock import now_utc
+from askagency.staff import User
+from handoff.hours import StaffedHours, build_hours
 from handoff.models import Status, Ticket
 from knowledge_base.models import Faq
 from knowledge_base.unanswered import UnansweredQuestion
@@ -230,6 +232,7 @@ class TicketFacts:
     reason: str
     channel: str
     language: str
+    agent: str | None = None  # the assigned agent's username (None: nobody took it)
 
     @property
     def first_response_s(self) -> float | None:
@@ -356,7 +359,13 @@ def load_tickets(
     tickets: list[TicketFacts] = []
     known: set[str] = set()
     convs = load_conversations(session, flt) if convs is None else convs
-    for t, resolved in _ticket_rows(session, None, flt):
+    rows = list(_ticket_rows(session, None, flt))
+    agent_ids = {t.assigned_agent_id for t, _ in rows if t.assigned_agent_id is not None}
+    usernames: dict[int, str] = {}
+    if agent_ids:
+        query = select(User.id, User.username).where(User.id.in_(agent_ids))
+        usernames = {user_id: name for user_id, name in session.execute(query).tuples()}
+    for t, resolved in rows:
         tickets.append(
             TicketFacts(
                 created_at=t.created_at,
@@ -366,6 +375,7 @@ def load_tickets(
                 reason=t.reason,
                 channel=t.channel,
                 language=t.language,
+                agent=usernames.get(t.assigned_agent_id),
             )
         )
     wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
@@ -456,6 +466,9 @@ class Summary(BaseModel):
     unresolved: int
     bot_response_ms: Percentiles
     human_first_response_s: Percentiles
+    # Only the time inside staffed hours (handoff.hours): a ticket opened on Friday night and
+    # answered at Monday's opening waited 0 s of anybody's working time.
+    human_first_response_staffed_s: Percentiles
     time_to_close_s: Percentiles
     tickets: int
     feedback_good: int
@@ -473,6 +486,18 @@ class DayPoint(BaseModel):
     response_p99_ms: float | None
     resolution: dict[str, int]
     handoffs_by_reason: dict[str, int]
+
+
+class AgentFigures(BaseModel):
+    """One agent's handoffs of the period, for supervisors."""
+
+    agent: str  # username, or "unassigned"
+    tickets: int
+    replied: int
+    first_response_p50_s: float | None
+    first_response_staffed_p50_s: float | None
+    resolved: int
+    resolution_rate: float | None  # resolved / closed
 
 
 class Breakdown(BaseModel):
@@ -516,6 +541,7 @@ class Dashboard(BaseModel):
     by_language: list[Breakdown]
     top_faqs: list[TopFaq]
     top_unanswered: list[Unanswered]
+    by_agent: list[AgentFigures]
 
 
 # --- computing -------------------------------------------------------------------------------
@@ -570,6 +596,39 @@ def mission_value(
     )
 
 
+ALWAYS_STAFFED = build_hours("UTC", "")
+UNASSIGNED = "unassigned"
+
+
+def by_agent(tickets: Sequence[TicketFacts], staffed: StaffedHours) -> list[AgentFigures]:
+    """Per assigned agent (most tickets first): volume, first response (wall clock and staffed
+    hours only) and resolution of closed tickets."""
+    groups: dict[str, list[TicketFacts]] = defaultdict(list)
+    for t in tickets:
+        groups[t.agent or UNASSIGNED].append(t)
+    rows = []
+    for agent, items in groups.items():
+        replied = [t for t in items if t.first_agent_reply_at is not None]
+        closed = [t for t in items if t.resolved is not None]
+        resolved = sum(1 for t in closed if t.resolved)
+        wall = _percentiles([v for t in replied if (v := t.first_response_s) is not None])
+        in_hours = _percentiles(
+            [staffed.staffed_seconds(t.created_at, t.first_agent_reply_at) for t in replied]  # type: ignore[arg-type]
+        )
+        rows.append(
+            AgentFigures(
+                agent=agent,
+                tickets=len(items),
+                replied=len(replied),
+                first_response_p50_s=wall.p50,
+                first_response_staffed_p50_s=in_hours.p50,
+                resolved=resolved,
+                resolution_rate=rate(resolved, len(closed)),
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.tickets, r.agent))
+
+
 def summarise(
     convs: Sequence[ConversationFacts],
     turns: Sequence[TurnFacts],
@@ -579,6 +638,7 @@ def summarise(
     hours_per_fte: float,
     cost_per_contact: float | None = None,
     currency: str = "USD",
+    staffed: StaffedHours = ALWAYS_STAFFED,
 ) -> Summary:
     n = len(convs)
     handed_off = [c for c in convs if c.handed_off]
@@ -605,6 +665,13 @@ def summarise(
         unresolved=resolutions["unresolved"],
         bot_response_ms=_percentiles(response),
         human_first_response_s=_percentiles(first_response),
+        human_first_response_staffed_s=_percentiles(
+            [
+                staffed.staffed_seconds(t.created_at, t.first_agent_reply_at)
+                for t in tickets
+                if t.first_agent_reply_at is not None
+            ]
+        ),
         time_to_close_s=_percentiles(to_close),
         tickets=len(tickets),
         feedback_good=good,
@@ -781,8 +848,12 @@ def compute_dashboard(
     hours_per_fte: float,
     cost_per_contact: float | None = None,
     currency: str = "USD",
+    staffed: StaffedHours = ALWAYS_STAFFED,
 ) -> Dashboard:
-    """Every number the dashboard, API, exports and report show, for one filter."""
+    """Every number the dashboard, API, exports and report show, for one filter.
+
+    ``staffed`` is the agency's staffed-hours schedule (``handoff.hours.hours_from_settings``)
+    for first-response times counted in staffed hours only."""
     if minutes_per_contact < 0 or hours_per_fte <= 0:
         raise FilterError("minutes per contact must be >= 0 and hours per FTE > 0")
     if cost_per_contact is not None and cost_per_contact < 0:
@@ -810,6 +881,7 @@ def compute_dashboard(
             hours_per_fte,
             cost_per_contact,
             currency,
+            staffed,
         ),
         daily=_daily(flt, convs, turns),
         handoff_reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
@@ -818,6 +890,7 @@ def compute_dashboard(
         by_language=_breakdown(lambda c: c.language, convs, lambda t: t.language, turns),
         top_faqs=top_faqs(session, turns),
         top_unanswered=top_unanswered(session, flt),
+        by_agent=by_agent(tickets, staffed),
     )
 
 

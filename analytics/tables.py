@@ -76,6 +76,16 @@ def headline(d: Dashboard) -> Table:
         ("Bot response time p99 (ms)", s.bot_response_ms.p99, ""),
         ("Human first response p50 (s)", s.human_first_response_s.p50, ""),
         ("Human first response p90 (s)", s.human_first_response_s.p90, ""),
+        (
+            "Human first response in staffed hours p50 (s)",
+            s.human_first_response_staffed_s.p50,
+            "only time inside staffed hours counts",
+        ),
+        (
+            "Human first response in staffed hours p90 (s)",
+            s.human_first_response_staffed_s.p90,
+            "",
+        ),
         ("Time to close p50 (s)", s.time_to_close_s.p50, ""),
         ("CSAT", s.csat, f"{s.feedback_good} positive / {s.feedback_bad} negative"),
         (
@@ -125,6 +135,35 @@ def resolution_mix(d: Dashboard) -> Table:
 def handoffs_by_reason(d: Dashboard) -> Table:
     rows = tuple((reason, n) for reason, n in d.handoff_reasons.items())
     return Table("handoffs_by_reason", "Handoffs by reason", ("reason", "handoffs"), rows)
+
+
+def agents(d: Dashboard) -> Table:
+    rows = tuple(
+        (
+            a.agent,
+            a.tickets,
+            a.replied,
+            a.first_response_p50_s,
+            a.first_response_staffed_p50_s,
+            a.resolved,
+            a.resolution_rate,
+        )
+        for a in d.by_agent
+    )
+    return Table(
+        "by_agent",
+        "Handoffs by agent",
+        (
+            "agent",
+            "tickets",
+            "replied",
+            "first_response_p50_s",
+            "first_response_staffed_p50_s",
+            "resolved",
+            "resolution_rate",
+        ),
+        rows,
+    )
 
 
 def hour_of_day(d: Dashboard) -> Table:
@@ -185,6 +224,7 @@ def all_tables(d: Dashboard) -> dict[str, Table]:
         response_times(d),
         resolution_mix(d),
         handoffs_by_reason(d),
+        agents(d),
         hour_of_day(d),
         _breakdown("by_channel", "By channel", "channel", d.by_channel),
         _breakdown("by_language", "By language", "language", d.by_language),

@@ -22,6 +22,7 @@ from console.auth import require_role
 from console.jsonapi import QueryError, json_error, validate_query
 from console.keys import SETTINGS_KEY
 from console.openapi import api_route
+from handoff.hours import HoursConfigError, StaffedHours, hours_from_settings
 
 TAGS = ("metrics",)
 ALLOWED = (Role.VIEWER, Role.EDITOR)  # require_role adds admin; agents get 403
@@ -67,6 +68,7 @@ class MetricsQuery:
     hours_per_fte: float
     cost_per_contact: float | None = None
     currency: str = "USD"
+    staffed: StaffedHours = metrics.ALWAYS_STAFFED
 
     def query_string(self) -> str:
         from urllib.parse import urlencode
@@ -109,7 +111,15 @@ def parse_query(request: web.Request) -> MetricsQuery:
             else params.cost_per_contact
         ),
         currency=settings.metrics_currency,
+        staffed=_staffed_hours(settings),
     )
+
+
+def _staffed_hours(settings: object) -> StaffedHours:
+    try:
+        return hours_from_settings(settings)
+    except HoursConfigError as exc:  # a configuration mistake: say which setting
+        raise FilterError(f"staffed hours setting: {exc}") from exc
 
 
 def compute(query: MetricsQuery) -> Dashboard:
@@ -121,6 +131,7 @@ def compute(query: MetricsQuery) -> Dashboard:
             query.hours_per_fte,
             query.cost_per_contact,
             query.currency,
+            query.staffed,
         )
 
 

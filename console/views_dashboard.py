@@ -100,6 +100,13 @@ def tiles(d: Dashboard) -> list[dict[str, Any]]:
             "hint": f"{s.tickets} tickets; median time to close {duration(s.time_to_close_s.p50)}",
         },
         {
+            "key": "human_first_response_staffed_p50",
+            "label": "Human first response in staffed hours (median)",
+            "value": duration(s.human_first_response_staffed_s.p50),
+            "raw": s.human_first_response_staffed_s.p50,
+            "hint": "nights, weekends and holidays not counted",
+        },
+        {
             "key": "csat",
             "label": "CSAT",
             "value": pct(s.csat),

@@ -73,6 +73,36 @@ class StaffedHours:
                     return candidate.astimezone(UTC)
         raise HoursConfigError("the staffed hours never open (check hours and holidays)")
 
+    def staffed_seconds(self, start: datetime, end: datetime) -> float:
+        """Seconds between ``start`` and ``end`` that fall inside staffed hours (holidays
+        excluded): the business-hours first-response time, as Chatwoot reports it. A ticket
+        opened on Friday evening and answered Monday at opening counts the minutes it waited
+        while someone could have answered, not the weekend."""
+        if end <= start:
+            return 0.0
+        # Differences in UTC: aware datetimes that share a zone subtract as wall-clock times,
+        # which is an hour off across a daylight-saving change.
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        first = self._local(start).date()
+        last = self._local(end).date()
+        total = 0.0
+        day = first - timedelta(days=1)  # a window of the day before may run past midnight
+        while day <= last and (day - first).days <= MAX_LOOKAHEAD_DAYS:
+            if day not in self.holidays:
+                for w in self.windows:
+                    if w.weekday != day.weekday():
+                        continue
+                    opens = _wall_clock(day, w.start, self.timezone)
+                    closes = (
+                        _wall_clock(day + timedelta(days=1), 0, self.timezone)
+                        if w.end >= 24 * 60
+                        else _wall_clock(day, w.end, self.timezone)
+                    )
+                    overlap = min(end, closes.astimezone(UTC)) - max(start, opens.astimezone(UTC))
+                    total += max(overlap.total_seconds(), 0.0)
+            day += timedelta(days=1)
+        return total
+
 
 def _wall_clock(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """Local wall-clock time; a start inside a DST gap moves to the first valid instant."""

@@ -250,6 +250,8 @@ def assert_scenario_human_times(d: metrics.Dashboard) -> None:
     s = d.summary
     assert s.tickets == 2
     assert (s.human_first_response_s.p50, s.human_first_response_s.p90) == (210.0, 282.0)
+    # Always staffed by default: staffed-hours first response equals the wall-clock one.
+    assert s.human_first_response_staffed_s.p50 == 210.0
     assert (s.time_to_close_s.p50, s.time_to_close_s.p90) == (2100.0, 3300.0)
 
 
@@ -360,6 +362,7 @@ def test_tables_and_csv(seeded: Session) -> None:
         "response_times",
         "resolution_mix",
         "handoffs_by_reason",
+        "by_agent",
         "hour_of_day",
         "by_channel",
         "by_language",
@@ -513,3 +516,45 @@ def test_days_and_hours_are_counted_on_the_agencys_clock(db_session: Session) ->
     assert spring.end_dt.astimezone(UTC) - spring.start_dt.astimezone(UTC) == timedelta(hours=23)
     with pytest.raises(metrics.FilterError, match="unknown time zone 'Mars/Olympus'"):
         MetricFilter.parse(None, None, zone="Mars/Olympus")
+
+
+def test_first_response_in_staffed_hours_and_per_agent(seeded: Session) -> None:
+    """Ticket 1 (Monday 10:31 UTC, answered in 120 s) was inside staffed hours; ticket 2
+    (Tuesday 22:11 UTC, answered in 300 s) was after closing, so it waited 0 s of staffed
+    time. Supervisors see each agent's tickets (issue 22, item 5)."""
+    from askagency.staff import User
+    from handoff.hours import build_hours
+    from handoff.models import Ticket
+
+    dana = User(username="dana", display_name="Dana", password_hash="x", role="agent")
+    seeded.add(dana)
+    seeded.flush()
+    seeded.get(Ticket, 1).assigned_agent_id = dana.id
+    seeded.flush()
+
+    staffed = build_hours("UTC", "mon-fri 09:00-17:00")
+    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5, staffed=staffed)
+    s = d.summary
+    assert (s.human_first_response_s.p50, s.human_first_response_staffed_s.p50) == (210.0, 60.0)
+    assert [a.model_dump() for a in d.by_agent] == [
+        {
+            "agent": "dana",
+            "tickets": 1,
+            "replied": 1,
+            "first_response_p50_s": 120.0,
+            "first_response_staffed_p50_s": 120.0,
+            "resolved": 1,
+            "resolution_rate": 1.0,
+        },
+        {
+            "agent": "unassigned",
+            "tickets": 1,
+            "replied": 1,
+            "first_response_p50_s": 300.0,
+            "first_response_staffed_p50_s": 0.0,
+            "resolved": 0,
+            "resolution_rate": 0.0,
+        },
+    ]
+    by_agent = tables.all_tables(d)["by_agent"]
+    assert by_agent.rows[0][:3] == ("dana", 1, 1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -84,3 +85,36 @@ def test_bad_configuration_is_explained(zone: str, spec: str, holidays: str, mes
 def test_naive_datetime_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         build_hours("UTC", WEEK).is_staffed(datetime(2026, 11, 25, 12, 0))  # noqa: DTZ001
+
+
+def _at(text: str, zone: str = "America/New_York") -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone))
+
+
+def test_staffed_seconds_count_only_open_hours() -> None:
+    """Business-hours first response (as Chatwoot reports it): the weekend and the night do not
+    count, a holiday does not count, and an always-open schedule counts everything."""
+    hours = build_hours("America/New_York", "mon-fri 09:00-17:00", "2026-03-04")
+    # Within one opening: 30 minutes.
+    assert hours.staffed_seconds(_at("2026-03-02T10:00"), _at("2026-03-02T10:30")) == 1800
+    # Friday 16:30 -> Monday 09:15: 30 min on Friday + 15 min on Monday.
+    assert hours.staffed_seconds(_at("2026-03-06T16:30"), _at("2026-03-09T09:15")) == 2700
+    # Tuesday 16:00 -> Thursday 10:00 across the Wednesday holiday: 1 h + 1 h.
+    assert hours.staffed_seconds(_at("2026-03-03T16:00"), _at("2026-03-05T10:00")) == 7200
+    # Opened at night, answered before opening: no staffed time passed.
+    assert hours.staffed_seconds(_at("2026-03-02T20:00"), _at("2026-03-03T08:00")) == 0
+    assert hours.staffed_seconds(_at("2026-03-02T11:00"), _at("2026-03-02T10:00")) == 0
+    # Given in UTC, counted on the agency's clock: 13:00Z is 08:00 in New York (EST).
+    start = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    assert hours.staffed_seconds(start, start + timedelta(hours=2)) == 3600
+    always = build_hours("Europe/Paris", "")
+    assert always.staffed_seconds(start, start + timedelta(days=2)) == 2 * 86400
+
+
+def test_staffed_seconds_across_daylight_saving() -> None:
+    """New York springs forward on 2026-03-08: an always-open Sunday has 23 hours."""
+    always = build_hours("America/New_York", "")
+    assert always.staffed_seconds(_at("2026-03-08T00:00"), _at("2026-03-09T00:00")) == 23 * 3600
+    night = build_hours("America/New_York", "sat-sun 22:00-24:00")
+    # Saturday 22:00 -> Sunday 23:00: Saturday's two hours + Sunday's first hour of its window.
+    assert night.staffed_seconds(_at("2026-03-07T22:00"), _at("2026-03-08T23:00")) == 3 * 3600
