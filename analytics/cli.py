@@ -32,9 +32,17 @@ def report(
     cost_per_contact: float = typer.Option(
         None, help="Cost of one staff-handled contact, for a money figure (default: settings)"
     ),
+    weeks: int = typer.Option(
+        8,
+        min=0,
+        max=104,
+        help="Week-over-week and a trend of this many full weeks ending on or before --to "
+        "(0: none)",
+    ),
 ) -> None:
     from analytics.metrics import FilterError, MetricFilter, compute_dashboard
     from analytics.report import write_report
+    from analytics.weekly import compute_weekly
     from askagency.config import get_settings
     from askagency.db import session_scope
     from askagency.migrate import upgrade
@@ -49,21 +57,31 @@ def report(
         settings.metrics_minutes_per_contact if minutes_per_contact is None else minutes_per_contact
     )
     hours = settings.metrics_hours_per_fte if hours_per_fte is None else hours_per_fte
+    if weeks == 1:
+        raise typer.BadParameter("--weeks: a trend needs at least 2 weeks (or 0 for none)")
+    cost = settings.metrics_cost_per_contact if cost_per_contact is None else cost_per_contact
+    staffed = hours_from_settings(settings)
     upgrade(settings.database_url)
+    weekly = None
     try:
         with session_scope(settings.database_url) as session:
             dashboard = compute_dashboard(
-                session,
-                flt,
-                minutes,
-                hours,
-                settings.metrics_cost_per_contact if cost_per_contact is None else cost_per_contact,
-                settings.metrics_currency,
-                hours_from_settings(settings),
+                session, flt, minutes, hours, cost, settings.metrics_currency, staffed
             )
+            if weeks:
+                weekly = compute_weekly(
+                    session,
+                    flt,
+                    minutes,
+                    hours,
+                    weeks=weeks,
+                    cost_per_contact=cost,
+                    currency=settings.metrics_currency,
+                    staffed=staffed,
+                )
     except FilterError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    files = write_report(dashboard, out)
+    files = write_report(dashboard, out, weekly)
     s = dashboard.summary
     typer.echo(
         f"{s.conversations} conversations from {flt.start} to {flt.end}; "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from analytics.metrics import WEEKDAYS, Dashboard
 from analytics.tables import Table, all_tables, fmt, pct
+from analytics.weekly import WeeklyTrend, weekly_tables
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 RESOLUTION_COLOURS = {"bot": "#009E73", "agent": "#0072B2", "unresolved": "#D55E00"}
@@ -153,7 +154,35 @@ def _markdown_table(table: Table, limit: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(d: Dashboard, charts: dict[str, Path]) -> str:
+def render_weekly(t: WeeklyTrend) -> str:
+    """The week-over-week and trend section (change_rate cells print as percentages)."""
+    tables = weekly_tables(t)
+    newest = t.weeks[-1].week
+    return "\n".join(
+        [
+            f"## Week over week (week of {newest} against the week before, {t.time_zone})",
+            "",
+            _markdown_table(tables["week_over_week"]),
+            "",
+            "### Conversations by channel",
+            "",
+            _markdown_table(tables["week_over_week_by_channel"]),
+            "",
+            "### Conversations by language",
+            "",
+            _markdown_table(tables["week_over_week_by_language"]),
+            "",
+            f"## {len(t.weeks)}-week trend (weeks start on Monday)",
+            "",
+            _markdown_table(tables["weekly_trend"]),
+            "",
+        ]
+    )
+
+
+def render_markdown(
+    d: Dashboard, charts: dict[str, Path], weekly: WeeklyTrend | None = None
+) -> str:
     s = d.summary
     m = s.mission
     scope = f"{d.start} to {d.end} ({d.days} days, {d.time_zone})"
@@ -204,6 +233,8 @@ def render_markdown(d: Dashboard, charts: dict[str, Path]) -> str:
     }
     for key, path in charts.items():
         parts += [f"![{titles[key]}]({path.name})", ""]
+    if weekly is not None:
+        parts += [render_weekly(weekly)]
     parts += [
         "## Top FAQs",
         "",
@@ -224,8 +255,9 @@ def render_markdown(d: Dashboard, charts: dict[str, Path]) -> str:
     return "\n".join(parts)
 
 
-def write_report(d: Dashboard, out_dir: Path) -> ReportFiles:
-    """Writes report.md, one PNG per chart and one CSV per metric table into ``out_dir``."""
+def write_report(d: Dashboard, out_dir: Path, weekly: WeeklyTrend | None = None) -> ReportFiles:
+    """Writes report.md, one PNG per chart and one CSV per metric table into ``out_dir``
+    (with ``weekly``, also the week-over-week section and its CSVs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = {
         "volume": chart_volume(d, out_dir / "volume_by_channel.png"),
@@ -235,10 +267,11 @@ def write_report(d: Dashboard, out_dir: Path) -> ReportFiles:
         "heatmap": chart_heatmap(d, out_dir / "hour_of_day.png"),
     }
     csvs = {}
-    for name, table in all_tables(d).items():
+    tables = {**all_tables(d), **(weekly_tables(weekly) if weekly is not None else {})}
+    for name, table in tables.items():
         path = out_dir / f"{name}.csv"
         path.write_text(table.to_csv(), encoding="utf-8")
         csvs[name] = path
     markdown = out_dir / "report.md"
-    markdown.write_text(render_markdown(d, charts), encoding="utf-8")
+    markdown.write_text(render_markdown(d, charts, weekly), encoding="utf-8")
     return ReportFiles(markdown=markdown, charts=charts, csvs=csvs)
