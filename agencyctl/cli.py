@@ -10,6 +10,7 @@ import typer
 from agencyctl.privacy_cli import app as privacy_app
 from agencyctl.spool_cli import app as spool_app
 from analytics.cli import app as report_app
+from analytics.cli import rebuild_app as analytics_app
 from askagency.secrets import private_umask
 from console.cli import app as users_app
 from knowledge_base.cli import app as kb_app
@@ -27,6 +28,7 @@ def _private_files() -> None:
 app.add_typer(kb_app, name="kb", help="FAQ knowledge base: import, index, search, evaluate.")
 app.add_typer(users_app, name="users", help="Console accounts and roles.")
 app.add_typer(report_app, name="report", help="Leadership summary: Markdown + PNG charts.")
+app.add_typer(analytics_app, name="analytics", help="Analytics data: rebuild stored conversations.")
 app.add_typer(
     privacy_app, name="privacy", help="Retention purge; export or delete a citizen's data."
 )

@@ -16,6 +16,7 @@ import askagency.opt_out_schema
 import askagency.staff
 import console.models
 import handoff.models
+import knowledge_base.locations.models
 import knowledge_base.models
 import knowledge_base.unanswered
 from askagency.db import Base
@@ -28,6 +29,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     knowledge_base.unanswered,
     analytics.models,
     askagency.opt_out_schema,
+    knowledge_base.locations.models,
 )
 
 

@@ -23,6 +23,7 @@ def report(
     out: Path = typer.Option(..., "--out", help="Folder to write report.md, charts and CSVs to"),
     channel: str = typer.Option(None, help="Only this channel (e.g. rest)"),
     language: str = typer.Option(None, help="Only this language (e.g. en)"),
+    location: str = typer.Option(None, help="Only this location (a code, e.g. DEN, or unknown)"),
     minutes_per_contact: float = typer.Option(
         None, help="Staff minutes per human-handled contact (default: settings)"
     ),
@@ -50,7 +51,9 @@ def report(
 
     settings = get_settings()
     try:
-        flt = MetricFilter.parse(start, end, channel, language, zone=settings.staffed_timezone)
+        flt = MetricFilter.parse(
+            start, end, channel, language, zone=settings.staffed_timezone, location=location
+        )
     except FilterError as exc:
         raise typer.BadParameter(str(exc)) from exc
     minutes = (
@@ -89,5 +92,36 @@ def report(
         + (f" ({s.mission.money()})." if s.mission.money() else ".")
     )
     typer.echo(
-        f"Wrote {files.markdown} with {len(files.charts)} charts and {len(files.csvs)} CSVs."
+        f"Wrote {files.markdown}, {files.pdf.name}, {len(files.charts)} charts and "
+        f"{len(files.csvs)} CSVs."
     )
+
+
+rebuild_app = typer.Typer(help="Analytics data: rebuild conversations from stored events.")
+
+
+@rebuild_app.command("rebuild")
+def rebuild(
+    start: str = typer.Option(
+        ..., "--from", help="Rebuild conversations that started on or after this day (ISO)"
+    ),
+) -> None:
+    """Recompute stored conversations (their location, after the location list changed)."""
+    from datetime import date, datetime, time
+
+    from analytics.ingest import rebuild_since
+    from analytics.metrics import time_zone
+    from askagency.config import get_settings
+    from askagency.db import session_scope
+    from askagency.migrate import upgrade
+
+    settings = get_settings()
+    try:
+        day = date.fromisoformat(start)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--from must look like 2026-01-31: {exc}") from exc
+    since = datetime.combine(day, time.min, tzinfo=time_zone(settings.staffed_timezone))
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        written = rebuild_since(session, since)
+    typer.echo(f"Rebuilt {written} conversations since {day} ({settings.staffed_timezone}).")

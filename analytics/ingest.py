@@ -39,7 +39,10 @@ from analytics.models import (
 )
 from askagency.bot_messages import SCORED_TYPES, MessageType, type_of
 from askagency.rasa_events import is_external_event
+from knowledge_base import sentiment
 from knowledge_base.language import normalise as normalise_language
+from knowledge_base.locations import store as location_store
+from knowledge_base.locations.matching import UNKNOWN_LOCATION, LocationMatcher, normalise_code
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ class ParsedEvent:
     text: str | None = None
     channel: str | None = None
     language: str | None = None
+    location: str | None = None
     custom: dict[str, Any] | None = None
 
 
@@ -112,6 +116,7 @@ class EventLike(Protocol):
     text: str | None
     channel: str | None
     language: str | None
+    location: str | None
     custom: dict[str, Any] | None
 
 
@@ -225,6 +230,7 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent | None:
             text=cleaned or None,
             channel=clean_label(data.get("input_channel"), CHANNEL_MAX_LEN),
             language=normalise_language(metadata.get("language")),
+            location=normalise_code(metadata.get("location")),
         )
     if kind == "bot":
         payload = data.get("data") if isinstance(data.get("data"), dict) else {}
@@ -258,6 +264,7 @@ class TurnFacts:
     channel: str
     language: str | None
     relay: bool
+    location_hint: str | None = None  # the message's ``location`` metadata, not yet checked
     first_bot_ts: float | None = None
     bot_types: list[str] = field(default_factory=list)
     faq_id: str | None = None
@@ -316,6 +323,21 @@ class ConversationFacts:
     def language(self) -> str:
         first = next((t.language for t in self.turns if t.language), None)
         return first or self.bot_language or UNKNOWN
+
+    def location(self, places: LocationMatcher) -> str:
+        """The location this conversation is about: the first known location its messages'
+        metadata name (the widget's page, the channel's configuration: deliberate settings),
+        else the first location a citizen's message names, else ``unknown``. A code that is
+        not in the agency's list (forged, retired) is ignored."""
+        for turn in self.turns:
+            known = places.known(turn.location_hint)
+            if known:
+                return known
+        for turn in self.turns:
+            named = places.find(turn.text)
+            if named:
+                return named
+        return UNKNOWN_LOCATION
 
 
 def _split_sessions(events: Sequence[EventLike]) -> list[list[EventLike]]:
@@ -392,6 +414,7 @@ def build_conversations(events: Sequence[EventLike]) -> list[ConversationFacts]:
                     channel=event.channel or UNKNOWN,
                     language=event.language,
                     relay=handoff_active,
+                    location_hint=event.location,
                 )
                 conv.turns.append(turn)
                 verdict = FEEDBACK_INTENTS.get(event.intent or "")
@@ -422,8 +445,19 @@ def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
-def _conversation_row(conv: ConversationFacts) -> AnalyticsConversation:
+def message_sentiment(text: str | None, language: str | None) -> float | None:
+    """The sentiment of a citizen's message (``knowledge_base.sentiment``); None for a button
+    press (its text is a payload) or a language without a lexicon."""
+    if not text or text.lstrip().startswith("/"):
+        return None
+    score = sentiment.compound(text, language)
+    return None if score is None else round(score, 4)
+
+
+def _conversation_row(conv: ConversationFacts, places: LocationMatcher) -> AnalyticsConversation:
     language = conv.language
+    scores = [message_sentiment(t.text, t.language or language) for t in conv.turns]
+    scored = [s for s in scores if s is not None]
     outcomes = [t.outcome for t in conv.turns]
     first_question = next(
         (t.text for t in conv.turns if t.outcome in QUESTION_OUTCOMES and t.text), None
@@ -436,6 +470,7 @@ def _conversation_row(conv: ConversationFacts) -> AnalyticsConversation:
         ended_at=_dt(conv.end_ts),
         channel=conv.channel,
         language=language,
+        location=conv.location(places),
         user_messages=len(conv.turns),
         questions=sum(o in QUESTION_OUTCOMES for o in outcomes),
         answers=outcomes.count("answer"),
@@ -452,6 +487,10 @@ def _conversation_row(conv: ConversationFacts) -> AnalyticsConversation:
         closed_resolved=conv.closed_resolved,
         feedback=conv.feedback,
         first_question=first_question,
+        sentiment_start=scored[0] if scored else None,
+        sentiment_end=scored[-1] if scored else None,
+        sentiment_messages=len(scored),
+        negative_messages=sum(1 for s in scored if s <= sentiment.NEGATIVE_UPTO),
     )
     row.turns = [
         AnalyticsTurn(
@@ -466,8 +505,9 @@ def _conversation_row(conv: ConversationFacts) -> AnalyticsConversation:
             channel=t.channel,
             language=t.language or language,
             text=t.text,
+            sentiment=score,
         )
-        for t in conv.turns
+        for t, score in zip(conv.turns, scores, strict=True)
     ]
     return row
 
@@ -536,9 +576,13 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
-def rebuild_sender(session: Session, sender_id: str, since_ts: float) -> int:
+def rebuild_sender(
+    session: Session, sender_id: str, since_ts: float, places: LocationMatcher | None = None
+) -> int:
     """Rebuilds the sender's conversations from the session containing ``since_ts`` onwards;
-    returns how many conversations were written."""
+    returns how many conversations were written. ``places``: the agency's locations (default:
+    read from the database)."""
+    places = places if places is not None else location_store.matcher(session)
     boundary = session.scalar(
         select(func.max(AnalyticsEvent.ts)).where(
             AnalyticsEvent.sender_id == sender_id,
@@ -563,9 +607,31 @@ def rebuild_sender(session: Session, sender_id: str, since_ts: float) -> int:
         query = query.where(AnalyticsEvent.ts >= boundary)
     events = list(session.scalars(query.order_by(AnalyticsEvent.ts, AnalyticsEvent.id)))
     conversations = build_conversations(events)
-    session.add_all(_conversation_row(c) for c in conversations)
+    session.add_all(_conversation_row(c, places) for c in conversations)
     session.flush()
     return len(conversations)
+
+
+def rebuild_since(session: Session, since: datetime, senders_per_commit: int = 500) -> int:
+    """Rebuilds every conversation that started at or after ``since`` from its stored events,
+    with the location list as it is now (staff added an alias, or a location): the consumer
+    rebuilds a conversation only when new events of it arrive. Commits every
+    ``senders_per_commit`` senders so that a year of traffic does not become one transaction;
+    returns how many conversations were written."""
+    places = location_store.matcher(session)
+    firsts = session.execute(
+        select(AnalyticsConversation.sender_id, func.min(AnalyticsConversation.start_ts))
+        .where(AnalyticsConversation.started_at >= since)
+        .group_by(AnalyticsConversation.sender_id)
+        .order_by(AnalyticsConversation.sender_id)
+    ).all()
+    written = 0
+    for done, (sender_id, first_ts) in enumerate(firsts, start=1):
+        written += rebuild_sender(session, sender_id, first_ts, places)
+        if done % senders_per_commit == 0:
+            session.commit()
+    session.commit()
+    return written
 
 
 @dataclass(frozen=True)
@@ -618,6 +684,7 @@ def _insert_and_rebuild(session: Session, events: Sequence[ParsedEvent]) -> int:
             text=e.text,
             channel=e.channel,
             language=e.language,
+            location=e.location,
             custom=e.custom,
         )
         for e in events
@@ -626,8 +693,10 @@ def _insert_and_rebuild(session: Session, events: Sequence[ParsedEvent]) -> int:
     earliest: dict[str, float] = {}
     for e in events:
         earliest[e.sender_id] = min(e.ts, earliest.get(e.sender_id, e.ts))
+    places = location_store.matcher(session)
     return sum(
-        rebuild_sender(session, sender_id, since) for sender_id, since in sorted(earliest.items())
+        rebuild_sender(session, sender_id, since, places)
+        for sender_id, since in sorted(earliest.items())
     )
 
 

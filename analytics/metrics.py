@@ -7,7 +7,9 @@ thing everywhere. Definitions:
 * A **conversation** is one Rasa session of one sender with at least one citizen message; it
   belongs to the day its first message was sent, in the agency's time zone (the setting
   ``staffed_timezone``, UTC by default; the heat map uses the same zone). Filters apply to the
-  conversation's channel and language (of its first message).
+  conversation's channel and language (of its first message) and location (the first known
+  location its messages' metadata name, else the first one the citizen names; see
+  ``knowledge_base.locations``).
 * **Bot response time**: citizen message event -> first bot event of that turn, in ms;
   percentiles use linear interpolation between closest ranks (numpy's default). Turns where
   the bot stays silent (a person has the conversation) have no response time.
@@ -19,8 +21,8 @@ thing everywhere. Definitions:
 * **Handoff rate**: handed-off conversations / conversations; reasons as the bot reported them.
 * **Human first-response time** = ticket created -> first agent reply; **time to close** =
   ticket created -> closed; both in seconds over the tickets created in the period (channel and
-  language of the ticket). Tickets come from the handoff tables; a handoff without a ticket
-  row, from its conversation's handoff events.
+  language of the ticket, location of its conversation). Tickets come from the handoff tables;
+  a handoff without a ticket row, from its conversation's handoff events.
 * **CSAT** = conversations whose last feedback was positive / conversations with feedback.
 * **Mission value**: staff hours saved = bot-resolved conversations x minutes per
   human-handled contact / 60 (optionally x cost per contact for a money figure); FTE
@@ -39,14 +41,16 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from analytics.models import AnalyticsConversation, AnalyticsTurn
+from analytics.sentiment import SentimentSummary, summarise_sentiment
 from askagency.clock import now_utc
 from askagency.staff import User
 from handoff.hours import StaffedHours, build_hours
 from handoff.models import Status, Ticket
+from knowledge_base.locations.matching import UNKNOWN_LOCATION, normalise_code
 from knowledge_base.models import Faq
 from knowledge_base.unanswered import UnansweredQuestion
 
@@ -72,16 +76,30 @@ def time_zone(name: str) -> ZoneInfo:
         ) from exc
 
 
+def _location_code(value: str | None) -> str | None:
+    """A location filter value: a code (any case), ``unknown``, or empty for all locations."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.lower() == UNKNOWN_LOCATION:
+        return UNKNOWN_LOCATION
+    code = normalise_code(value)
+    if code is None:
+        raise FilterError(f"{value[:40]!r} is not a location code (for example DEN)")
+    return code
+
+
 @dataclass(frozen=True)
 class MetricFilter:
     """Inclusive date range of the agency's calendar days (in ``zone``, an IANA time zone such
-    as America/Denver), plus optional channel and language."""
+    as America/Denver), plus optional channel, language and location (a location code)."""
 
     start: date
     end: date
     channel: str | None = None
     language: str | None = None
     zone: str = "UTC"
+    location: str | None = None
 
     @classmethod
     def parse(
@@ -92,6 +110,7 @@ class MetricFilter:
         language: str | None = None,
         today: date | None = None,
         zone: str = "UTC",
+        location: str | None = None,
     ) -> MetricFilter:
         """From query-string values; default: the last 30 days including today (in ``zone``)."""
         tz = time_zone(zone)
@@ -115,6 +134,7 @@ class MetricFilter:
             channel=(channel or "").strip() or None,
             language=(language or "").strip().lower() or None,
             zone=zone,
+            location=_location_code(location),
         )
 
     @property
@@ -217,6 +237,11 @@ class ConversationFacts:
     first_agent_reply_at: datetime | None = None
     closed_at: datetime | None = None
     repeated_answers: int = 0
+    location: str = UNKNOWN_LOCATION
+    sentiment_start: float | None = None
+    sentiment_end: float | None = None
+    sentiment_messages: int = 0
+    negative_messages: int = 0
 
     @property
     def resolution(self) -> Resolution:
@@ -257,6 +282,8 @@ class TurnFacts:
     channel: str  # of the conversation, like every filter
     language: str
     text: str | None
+    location: str = UNKNOWN_LOCATION  # of the conversation
+    sentiment: float | None = None
 
 
 def _filtered(query, model, flt: MetricFilter):  # type: ignore[no-untyped-def]
@@ -264,7 +291,24 @@ def _filtered(query, model, flt: MetricFilter):  # type: ignore[no-untyped-def]
         query = query.where(model.channel == flt.channel)
     if flt.language:
         query = query.where(model.language == flt.language)
+    if flt.location:
+        query = query.where(_at_location(model, flt.location))
     return query
+
+
+def _at_location(model, location: str):  # type: ignore[no-untyped-def]
+    """The condition "about ``location``" for a table. A ticket is about the location of the
+    conversation it was opened from; the unanswered queue has no conversation, so a location
+    filter reads unanswered questions from the conversations' turns instead (top_unanswered)."""
+    if model is AnalyticsConversation:
+        return AnalyticsConversation.location == location
+    if model is Ticket:
+        of_location = select(AnalyticsConversation.ticket_id).where(
+            AnalyticsConversation.location == location,
+            AnalyticsConversation.ticket_id.is_not(None),
+        )
+        return cast(Ticket.id, String).in_(of_location)
+    raise FilterError(f"{model.__name__} cannot be filtered by location")
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -342,6 +386,11 @@ def load_conversations(session: Session, flt: MetricFilter) -> list[Conversation
                 first_agent_reply_at=r.first_agent_reply_at,
                 closed_at=r.closed_at,
                 repeated_answers=r.repeated_answers,
+                location=r.location,
+                sentiment_start=r.sentiment_start,
+                sentiment_end=r.sentiment_end,
+                sentiment_messages=r.sentiment_messages,
+                negative_messages=r.negative_messages,
             )
         )
     return facts
@@ -400,7 +449,12 @@ def load_tickets(
 def load_turns(session: Session, flt: MetricFilter) -> list[TurnFacts]:
     """Turns of the period's conversations (the conversation's filters apply)."""
     query = _filtered(
-        select(AnalyticsTurn, AnalyticsConversation.channel, AnalyticsConversation.language)
+        select(
+            AnalyticsTurn,
+            AnalyticsConversation.channel,
+            AnalyticsConversation.language,
+            AnalyticsConversation.location,
+        )
         .join(AnalyticsConversation)
         .where(
             AnalyticsConversation.started_at >= flt.start_dt,
@@ -419,8 +473,10 @@ def load_turns(session: Session, flt: MetricFilter) -> list[TurnFacts]:
             channel=channel,
             language=language,
             text=t.text,
+            location=location,
+            sentiment=t.sentiment,
         )
-        for t, channel, language in session.execute(query).tuples()
+        for t, channel, language, location in session.execute(query).tuples()
     ]
 
 
@@ -474,6 +530,7 @@ class Summary(BaseModel):
     feedback_good: int
     feedback_bad: int
     csat: float | None
+    sentiment: SentimentSummary
     mission: MissionValue
 
 
@@ -508,6 +565,7 @@ class Breakdown(BaseModel):
     handoff_rate: float | None
     response_p50_ms: float | None
     response_p90_ms: float | None
+    negative_rate: float | None  # conversations with a negative message / scored ones
 
 
 class TopFaq(BaseModel):
@@ -531,14 +589,17 @@ class Dashboard(BaseModel):
     time_zone: str  # the agency's zone: days, weekdays and hours are counted in it
     channel: str | None
     language: str | None
+    location: str | None
     channels: list[str]
     languages: list[str]
+    locations: list[str]
     summary: Summary
     daily: list[DayPoint]
     handoff_reasons: dict[str, int]
     heatmap: list[list[int]]  # [weekday Mon..Sun][hour 0..23] conversations started (time_zone)
     by_channel: list[Breakdown]
     by_language: list[Breakdown]
+    by_location: list[Breakdown]
     top_faqs: list[TopFaq]
     top_unanswered: list[Unanswered]
     by_agent: list[AgentFigures]
@@ -677,6 +738,7 @@ def summarise(
         feedback_good=good,
         feedback_bad=bad,
         csat=rate(good, good + bad),
+        sentiment=summarise_sentiment(convs, turns),
         mission=mission_value(
             resolutions["bot"], days, minutes_per_contact, hours_per_fte, cost_per_contact, currency
         ),
@@ -752,6 +814,7 @@ def _breakdown(
                 handoff_rate=rate(handed, n),
                 response_p50_ms=None if p50 is None else round(p50, 3),
                 response_p90_ms=None if p90 is None else round(p90, 3),
+                negative_rate=summarise_sentiment(members, ()).negative_rate,
             )
         )
     return rows
@@ -820,12 +883,25 @@ def _group_questions(
     ]
 
 
-def top_unanswered(session: Session, flt: MetricFilter, limit: int = TOP_N) -> list[Unanswered]:
+def top_unanswered(
+    session: Session,
+    flt: MetricFilter,
+    limit: int = TOP_N,
+    turns: Sequence[TurnFacts] | None = None,
+) -> list[Unanswered]:
     """The most frequent questions the bot could not answer well, grouped by wording.
 
     Source: the knowledge base's unanswered queue (it also holds handoff and thumbs-down
-    questions, which the analytics turns do not show).
+    questions, which the analytics turns do not show). The queue does not know which
+    conversation a question came from, so under a location filter the questions are the
+    location's fallback and clarify turns (source ``turns``).
     """
+    if flt.location:
+        turns = load_turns(session, flt) if turns is None else turns
+        unanswered = (
+            (t.text, t.started_at) for t in turns if t.outcome in ("fallback", "clarify") and t.text
+        )
+        return _group_questions(unanswered, "turns", limit)
     query = select(UnansweredQuestion.text, UnansweredQuestion.created_at).where(
         UnansweredQuestion.created_at >= flt.start_dt,
         UnansweredQuestion.created_at < flt.end_dt,
@@ -834,11 +910,24 @@ def top_unanswered(session: Session, flt: MetricFilter, limit: int = TOP_N) -> l
     return _group_questions(session.execute(query).tuples(), "queue", limit)
 
 
-def filter_options(session: Session) -> tuple[list[str], list[str]]:
-    """Every channel and language seen, for the dashboard's filter menus."""
-    channels = session.scalars(select(AnalyticsConversation.channel).distinct())
-    languages = session.scalars(select(AnalyticsConversation.language).distinct())
-    return sorted(channels), sorted(languages)
+@dataclass(frozen=True)
+class FilterOptions:
+    """Every channel, language and location seen, for the dashboard's filter menus."""
+
+    channels: list[str]
+    languages: list[str]
+    locations: list[str]
+
+
+def filter_options(session: Session) -> FilterOptions:
+    def seen(column) -> list[str]:  # type: ignore[no-untyped-def]
+        return sorted(session.scalars(select(column).distinct()))
+
+    return FilterOptions(
+        channels=seen(AnalyticsConversation.channel),
+        languages=seen(AnalyticsConversation.language),
+        locations=seen(AnalyticsConversation.location),
+    )
 
 
 def compute_dashboard(
@@ -861,7 +950,7 @@ def compute_dashboard(
     convs = load_conversations(session, flt)
     turns = load_turns(session, flt)
     tickets = load_tickets(session, flt, convs)
-    channels, languages = filter_options(session)
+    options = filter_options(session)
     reasons = Counter(c.handoff_reason or "unknown" for c in convs if c.handed_off)
     return Dashboard(
         start=flt.start.isoformat(),
@@ -870,8 +959,10 @@ def compute_dashboard(
         time_zone=flt.zone,
         channel=flt.channel,
         language=flt.language,
-        channels=channels,
-        languages=languages,
+        location=flt.location,
+        channels=options.channels,
+        languages=options.languages,
+        locations=options.locations,
         summary=summarise(
             convs,
             turns,
@@ -888,8 +979,9 @@ def compute_dashboard(
         heatmap=heatmap(flt, convs),
         by_channel=_breakdown(lambda c: c.channel, convs, lambda t: t.channel, turns),
         by_language=_breakdown(lambda c: c.language, convs, lambda t: t.language, turns),
+        by_location=_breakdown(lambda c: c.location, convs, lambda t: t.location, turns),
         top_faqs=top_faqs(session, turns),
-        top_unanswered=top_unanswered(session, flt),
+        top_unanswered=top_unanswered(session, flt, turns=turns),
         by_agent=by_agent(tickets, staffed),
     )
 

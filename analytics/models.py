@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from askagency.clock import now_utc
 from askagency.db import Base, UtcDateTime
+from askagency.location_codes import CODE_MAX_LEN, UNKNOWN_LOCATION
 
 SENDER_MAX_LEN = 255
 KEY_MAX_LEN = 300
@@ -37,6 +38,7 @@ KEY_MAX_LEN = 300
 CHANNEL_MAX_LEN = 64
 INTENT_MAX_LEN = 128
 LABEL_MAX_LEN = 64  # faq id, ticket id, handoff reason
+LOCATION_MAX_LEN = CODE_MAX_LEN
 
 
 class AnalyticsEvent(Base):
@@ -55,6 +57,9 @@ class AnalyticsEvent(Base):
     text: Mapped[str | None] = mapped_column(Text, nullable=True)  # user text, PII-redacted
     channel: Mapped[str | None] = mapped_column(String(CHANNEL_MAX_LEN), nullable=True)
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # A user event's ``location`` metadata (the widget's page, or the channel's configuration),
+    # as sent: it is checked against the location list when conversations are built.
+    location: Mapped[str | None] = mapped_column(String(LOCATION_MAX_LEN), nullable=True)
     custom: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
 
@@ -75,6 +80,14 @@ class AnalyticsConversation(Base):
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
     channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN), index=True)
     language: Mapped[str] = mapped_column(String(16), index=True)
+    # The location the conversation is about (analytics.ingest.conversation_location), or
+    # "unknown".
+    location: Mapped[str] = mapped_column(
+        String(LOCATION_MAX_LEN),
+        index=True,
+        default=UNKNOWN_LOCATION,
+        server_default=UNKNOWN_LOCATION,
+    )
     user_messages: Mapped[int] = mapped_column(Integer)
     questions: Mapped[int] = mapped_column(Integer)  # turns answered, clarified or fallen back
     answers: Mapped[int] = mapped_column(Integer)
@@ -93,6 +106,12 @@ class AnalyticsConversation(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     closed_resolved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     feedback: Mapped[str | None] = mapped_column(String(8), nullable=True)  # good | bad (last)
+    # Sentiment of the citizen's messages (analytics.sentiment): the first and the last scored
+    # message, how many were scored (English and Spanish) and how many of those were negative.
+    sentiment_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sentiment_end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sentiment_messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    negative_messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     first_question: Mapped[str | None] = mapped_column(Text, nullable=True)  # redacted
 
     turns: Mapped[list[AnalyticsTurn]] = relationship(
@@ -125,6 +144,9 @@ class AnalyticsTurn(Base):
     channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN))
     language: Mapped[str] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text, nullable=True)  # redacted
+    # VADER compound score of the citizen's message in [-1, 1]; None: not scored (another
+    # language, or a button press).
+    sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     conversation: Mapped[AnalyticsConversation] = relationship(back_populates="turns")
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.metrics import WEEKDAYS, Dashboard
+from analytics.pdf import render_pdf
+from analytics.plotting import PALETTE, pyplot
 from analytics.tables import Table, all_tables, fmt, pct
 from analytics.weekly import WeeklyTrend, weekly_tables
 
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 RESOLUTION_COLOURS = {"bot": "#009E73", "agent": "#0072B2", "unresolved": "#D55E00"}
 
 
@@ -23,26 +24,18 @@ class ReportFiles:
     markdown: Path
     charts: dict[str, Path]
     csvs: dict[str, Path]
-
-
-def _plt():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    pdf: Path
 
 
 def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _plt().close(fig)
+    pyplot().close(fig)
     return path
 
 
 def chart_volume(d: Dashboard, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     days = [p.day[5:] for p in d.daily]
     channels = sorted({c for p in d.daily for c in p.by_channel})
     fig, ax = plt.subplots(figsize=(7, 3))
@@ -60,7 +53,7 @@ def chart_volume(d: Dashboard, path: Path) -> Path:
 
 
 def chart_response(d: Dashboard, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     days = [p.day[5:] for p in d.daily]
     fig, ax = plt.subplots(figsize=(7, 3))
     for label, attr, colour in (
@@ -85,7 +78,7 @@ def chart_response(d: Dashboard, path: Path) -> Path:
 
 
 def chart_resolution(d: Dashboard, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     days = [p.day[5:] for p in d.daily]
     fig, ax = plt.subplots(figsize=(7, 3))
     bottom = [0] * len(days)
@@ -102,7 +95,7 @@ def chart_resolution(d: Dashboard, path: Path) -> Path:
 
 
 def chart_handoffs(d: Dashboard, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     reasons = list(d.handoff_reasons)
     fig, ax = plt.subplots(figsize=(7, 2.5))
     if reasons:
@@ -117,7 +110,7 @@ def chart_handoffs(d: Dashboard, path: Path) -> Path:
 
 
 def chart_heatmap(d: Dashboard, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 2.6))
     image = ax.imshow(d.heatmap, aspect="auto", cmap="Blues")
     ax.set_yticks(range(7), WEEKDAYS)
@@ -162,6 +155,8 @@ def render_weekly(t: WeeklyTrend) -> str:
         [
             f"## Week over week (week of {newest} against the week before, {t.time_zone})",
             "",
+            *[f"* {sentence}" for sentence in t.highlights],
+            *([""] if t.highlights else []),
             _markdown_table(tables["week_over_week"]),
             "",
             "### Conversations by channel",
@@ -172,12 +167,31 @@ def render_weekly(t: WeeklyTrend) -> str:
             "",
             _markdown_table(tables["week_over_week_by_language"]),
             "",
+            "### Conversations by location",
+            "",
+            _markdown_table(tables["week_over_week_by_location"]),
+            "",
+            *_location_sections(tables["week_over_week_per_location"]),
             f"## {len(t.weeks)}-week trend (weeks start on Monday)",
             "",
             _markdown_table(tables["weekly_trend"]),
             "",
         ]
     )
+
+
+def _location_sections(table: Table) -> list[str]:
+    """One small week-over-week table per location (none under a location filter)."""
+    lines: list[str] = []
+    for location in dict.fromkeys(row[0] for row in table.rows):
+        rows = tuple(row[1:] for row in table.rows if row[0] == location)
+        lines += [
+            f"### {location}",
+            "",
+            _markdown_table(Table(table.name, location, table.columns[1:], rows)),
+            "",
+        ]
+    return lines
 
 
 def render_markdown(
@@ -190,6 +204,8 @@ def render_markdown(
         scope += f", channel {d.channel}"
     if d.language:
         scope += f", language {d.language}"
+    if d.location:
+        scope += f", location {d.location}"
     tables = all_tables(d)
     ms = s.bot_response_ms
     parts = [
@@ -214,6 +230,15 @@ def render_markdown(
         f"{fmt(s.human_first_response_s.p90, 's')} |",
         f"| Time to close p50 | {fmt(s.time_to_close_s.p50, 's')} |",
         f"| CSAT | {pct(s.csat)} ({s.feedback_good} positive, {s.feedback_bad} negative) |",
+        f"| Negative sentiment | {pct(s.sentiment.negative_rate)} of "
+        f"{s.sentiment.scored_conversations} scored conversations"
+        + (
+            f", mostly about {', '.join(s.sentiment.negative_topics)}"
+            if s.sentiment.negative_topics
+            else ""
+        )
+        + f"; mean at the start {fmt(s.sentiment.start_mean)}, at the end "
+        f"{fmt(s.sentiment.end_mean)} |",
         "",
         "## Mission value",
         "",
@@ -248,6 +273,10 @@ def render_markdown(
         "",
         _markdown_table(tables["by_channel"]),
         "",
+        "## By location",
+        "",
+        _markdown_table(tables["by_location"]),
+        "",
         "Definitions: docs/metrics.md. Data tables for every chart are in the CSV files next to "
         "this report.",
         "",
@@ -256,8 +285,8 @@ def render_markdown(
 
 
 def write_report(d: Dashboard, out_dir: Path, weekly: WeeklyTrend | None = None) -> ReportFiles:
-    """Writes report.md, one PNG per chart and one CSV per metric table into ``out_dir``
-    (with ``weekly``, also the week-over-week section and its CSVs)."""
+    """Writes report.md, the one-page report.pdf, one PNG per chart and one CSV per metric
+    table into ``out_dir`` (with ``weekly``, also the week-over-week section and its CSVs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = {
         "volume": chart_volume(d, out_dir / "volume_by_channel.png"),
@@ -274,4 +303,5 @@ def write_report(d: Dashboard, out_dir: Path, weekly: WeeklyTrend | None = None)
         csvs[name] = path
     markdown = out_dir / "report.md"
     markdown.write_text(render_markdown(d, charts, weekly), encoding="utf-8")
-    return ReportFiles(markdown=markdown, charts=charts, csvs=csvs)
+    pdf = render_pdf(d, weekly, out_dir / "report.pdf")
+    return ReportFiles(markdown=markdown, charts=charts, csvs=csvs, pdf=pdf)

@@ -57,6 +57,9 @@ def fmt(value: Cell, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+NEGATIVE_RATE = "Negative sentiment rate"
+
+
 def headline(d: Dashboard) -> Table:
     s = d.summary
     rows: list[tuple[Cell, ...]] = [
@@ -88,6 +91,19 @@ def headline(d: Dashboard) -> Table:
         ),
         ("Time to close p50 (s)", s.time_to_close_s.p50, ""),
         ("CSAT", s.csat, f"{s.feedback_good} positive / {s.feedback_bad} negative"),
+        (
+            NEGATIVE_RATE,
+            s.sentiment.negative_rate,
+            f"conversations with a negative message, of {s.sentiment.scored_conversations} "
+            "scored (English and Spanish)",
+        ),
+        ("Sentiment at the start (mean)", s.sentiment.start_mean, "VADER compound, -1 to 1"),
+        ("Sentiment at the end (mean)", s.sentiment.end_mean, ""),
+        (
+            "Negative messages are mostly about",
+            ", ".join(s.sentiment.negative_topics) or None,
+            "",
+        ),
         (
             "Staff hours saved",
             s.mission.staff_hours_saved,
@@ -186,6 +202,7 @@ def _breakdown(name: str, title: str, key: str, items: Sequence[Breakdown]) -> T
             b.handoff_rate,
             b.response_p50_ms,
             b.response_p90_ms,
+            b.negative_rate,
         )
         for b in items
     )
@@ -197,6 +214,7 @@ def _breakdown(name: str, title: str, key: str, items: Sequence[Breakdown]) -> T
         "handoff_rate",
         "response_p50_ms",
         "response_p90_ms",
+        "negative_rate",
     )
     return Table(name, title, columns, rows)
 
@@ -228,6 +246,7 @@ def all_tables(d: Dashboard) -> dict[str, Table]:
         hour_of_day(d),
         _breakdown("by_channel", "By channel", "channel", d.by_channel),
         _breakdown("by_language", "By language", "language", d.by_language),
+        _breakdown("by_location", "By location", "location", d.by_location),
         top_faqs(d),
         top_unanswered(d),
     ]
@@ -240,6 +259,7 @@ CONVERSATION_COLUMNS = (
     "ended_at",
     "channel",
     "language",
+    "location",
     "user_messages",
     "questions",
     "answers",
@@ -264,6 +284,7 @@ def conversations_table(records: Sequence[ConversationFacts], key: bytes | None 
             c.ended_at.isoformat(),
             c.channel,
             c.language,
+            c.location,
             c.user_messages,
             c.questions,
             c.answers,

@@ -10,6 +10,7 @@ number means exactly what the same number means on the dashboard.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 
 from pydantic import BaseModel
@@ -23,6 +24,7 @@ from analytics.metrics import (
     compute_dashboard,
 )
 from analytics.tables import Table
+from askagency.location_codes import UNKNOWN_LOCATION
 from handoff.hours import StaffedHours
 
 DEFAULT_WEEKS = 8
@@ -36,6 +38,7 @@ class WeekPoint(BaseModel):
     handoffs: int
     human_first_response_staffed_p50_s: float | None
     csat: float | None
+    negative_rate: float | None  # conversations with a negative message / scored ones
     staff_hours_saved: float
 
 
@@ -52,10 +55,18 @@ class WeeklyTrend(BaseModel):
     time_zone: str
     channel: str | None
     language: str | None
+    location: str | None
     weeks: list[WeekPoint]  # oldest first; the last one is the newest full week
     changes: list[Change]
     by_channel: list[Change]  # conversations per channel, this week against the previous
     by_language: list[Change]
+    by_location: list[Change]
+    # Every headline figure per location (the locations of either week), this week against
+    # the previous: "handoffs at DEN rose 30%".
+    location_changes: dict[str, list[Change]]
+    # Sentences for the top of the report: how negative sentiment moved, overall and at each
+    # location, and what the negative messages were mostly about.
+    highlights: list[str]
 
 
 def last_full_week_end(day: date) -> date:
@@ -79,6 +90,7 @@ def _point(monday: date, d: Dashboard) -> WeekPoint:
         handoffs=s.handoffs,
         human_first_response_staffed_p50_s=s.human_first_response_staffed_s.p50,
         csat=s.csat,
+        negative_rate=s.sentiment.negative_rate,
         staff_hours_saved=s.mission.staff_hours_saved,
     )
 
@@ -91,6 +103,7 @@ def _changes(now: WeekPoint, before: WeekPoint) -> list[Change]:
         "handoffs",
         "human_first_response_staffed_p50_s",
         "csat",
+        "negative_rate",
         "staff_hours_saved",
     )
     return [
@@ -119,30 +132,67 @@ def _split(now: list[Breakdown], before: list[Breakdown]) -> list[Change]:
     ]
 
 
+def sentiment_highlight(location: str | None, now: Dashboard, before: Dashboard) -> str | None:
+    """ "Negative sentiment at DEN rose 30% (12.0% of conversations, from 9.2%), mostly about
+    line, wait." None when this week has no scored conversation."""
+    s, p = now.summary.sentiment, before.summary.sentiment
+    if s.negative_rate is None:
+        return None
+    where = {None: "", UNKNOWN_LOCATION: " with no known location"}.get(location, f" at {location}")
+    if p.negative_rate is None:
+        moved, since = "was", " (no scored conversation the week before)"
+    elif s.negative_rate == p.negative_rate:
+        moved, since = "held at", ""
+    else:
+        direction = "rose" if s.negative_rate > p.negative_rate else "fell"
+        change = relative_change(s.negative_rate, p.negative_rate)  # None from 0%
+        moved = f"{direction} {abs(change):.0%} to" if change is not None else f"{direction} to"
+        since = f" (from {p.negative_rate:.1%})"
+    about = f", mostly about {', '.join(s.negative_topics[:3])}" if s.negative_topics else ""
+    return (
+        f"Negative sentiment{where} {moved} {s.negative_rate:.1%} of conversations{since}{about}."
+    )
+
+
 def weekly_trend(
     flt: MetricFilter,
     dashboard_of: Callable[[MetricFilter], Dashboard],
     weeks: int = DEFAULT_WEEKS,
 ) -> WeeklyTrend:
     """``weeks`` full weeks ending with the last full week on or before ``flt.end``, with the
-    filter's channel, language and time zone (its start is not used)."""
+    filter's channel, language, location and time zone (its start is not used); without a
+    location filter, also every location's figures for the newest two weeks."""
     if weeks < 2:
         raise ValueError("a trend needs at least 2 weeks")
     last_sunday = last_full_week_end(flt.end)
     mondays = [last_sunday - timedelta(days=6 + 7 * i) for i in reversed(range(weeks))]
-    boards = [
-        dashboard_of(MetricFilter(m, m + timedelta(days=6), flt.channel, flt.language, flt.zone))
-        for m in mondays
-    ]
+
+    def week(monday: date, location: str | None) -> MetricFilter:
+        return replace(flt, start=monday, end=monday + timedelta(days=6), location=location)
+
+    boards = [dashboard_of(week(m, flt.location)) for m in mondays]
     points = [_point(m, d) for m, d in zip(mondays, boards, strict=True)]
+    by_location = _split(boards[-1].by_location, boards[-2].by_location)
+    highlights = [sentiment_highlight(flt.location, boards[-1], boards[-2])]
+    location_changes = {}
+    for change in by_location if flt.location is None else []:
+        now, before = (dashboard_of(week(m, change.metric)) for m in (mondays[-1], mondays[-2]))
+        location_changes[change.metric] = _changes(
+            _point(mondays[-1], now), _point(mondays[-2], before)
+        )
+        highlights.append(sentiment_highlight(change.metric, now, before))
     return WeeklyTrend(
         time_zone=flt.zone,
         channel=flt.channel,
         language=flt.language,
+        location=flt.location,
         weeks=points,
         changes=_changes(points[-1], points[-2]),
         by_channel=_split(boards[-1].by_channel, boards[-2].by_channel),
         by_language=_split(boards[-1].by_language, boards[-2].by_language),
+        by_location=by_location,
+        location_changes=location_changes,
+        highlights=[h for h in highlights if h],
     )
 
 
@@ -185,11 +235,23 @@ def change_table(name: str, title: str, changes: list[Change]) -> Table:
     return Table(name, title, columns, rows)
 
 
+def location_changes_table(t: WeeklyTrend) -> Table:
+    columns = ("location", "metric", "this_week", "previous_week", "change_rate")
+    rows = tuple(
+        (location, c.metric, c.this_week, c.previous_week, c.change)
+        for location, changes in t.location_changes.items()
+        for c in changes
+    )
+    return Table("week_over_week_per_location", "Each location, week over week", columns, rows)
+
+
 def weekly_tables(t: WeeklyTrend) -> dict[str, Table]:
     tables = [
         change_table("week_over_week", "Week over week", t.changes),
         change_table("week_over_week_by_channel", "Conversations by channel", t.by_channel),
         change_table("week_over_week_by_language", "Conversations by language", t.by_language),
+        change_table("week_over_week_by_location", "Conversations by location", t.by_location),
+        location_changes_table(t),
         trend_table(t),
     ]
     return {table.name: table for table in tables}

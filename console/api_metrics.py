@@ -1,9 +1,10 @@
 """JSON API of the leadership metrics: the whole dashboard, and the conversations behind it.
 
 Both routes take the dashboard's filters as query parameters (``from``, ``to`` as ISO dates,
-``channel``, ``language``, and optionally ``minutes_per_contact`` / ``hours_per_fte`` to try
-other mission-value assumptions) and are open to viewers, editors and admins. Numbers come from
-:mod:`analytics.metrics` only. Conversation ids are pseudonymous and citizen text is redacted.
+``channel``, ``language``, ``location``, and optionally ``minutes_per_contact`` /
+``hours_per_fte`` to try other mission-value assumptions) and are open to viewers, editors
+and admins. Numbers come from :mod:`analytics.metrics` only. Conversation ids are
+pseudonymous and citizen text is redacted.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class FilterParams(BaseModel):
     to: str | None = Field(None, description="Last day, ISO date, inclusive (default: today)")
     channel: str | None = Field(None, description="Only this channel (e.g. rest, socketio)")
     language: str | None = Field(None, description="Only this language (e.g. en)")
+    location: str | None = Field(
+        None, max_length=16, description="Only this location: a code (e.g. DEN) or unknown"
+    )
     minutes_per_contact: float | None = Field(
         None, ge=0.0, le=100_000, description="Staff minutes per contact (default: settings)"
     )
@@ -78,6 +82,8 @@ class MetricsQuery:
             params["channel"] = self.flt.channel
         if self.flt.language:
             params["language"] = self.flt.language
+        if self.flt.location:
+            params["location"] = self.flt.location
         params["minutes_per_contact"] = f"{self.minutes_per_contact:g}"
         params["hours_per_fte"] = f"{self.hours_per_fte:g}"
         if self.cost_per_contact is not None:
@@ -98,6 +104,7 @@ def parse_query(request: web.Request) -> MetricsQuery:
         params.channel,
         params.language,
         zone=settings.staffed_timezone,
+        location=params.location,
     )
     minutes = params.minutes_per_contact
     hours = params.hours_per_fte
@@ -152,6 +159,7 @@ class ConversationRecord(BaseModel):
     ended_at: str
     channel: str
     language: str
+    location: str
     user_messages: int
     questions: int
     answers: int

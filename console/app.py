@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from askagency.config import Settings, get_settings
+from askagency.location_codes import normalise_code
 from console import (
     api_metrics,
     api_tickets,
@@ -42,9 +43,11 @@ async def health(_request: web.Request) -> web.Response:
 
 @aiohttp_jinja2.template("demo.html")
 async def demo_page(request: web.Request) -> dict[str, object]:
-    """The demo agency page with the widget embedded by one script tag."""
+    """The demo agency page with the widget embedded by one script tag. ``?location=DEN``
+    shows it as one airport's page (the widget's ``data-location``)."""
     settings = request.app[SETTINGS_KEY]
-    return {"rasa_url": settings.rasa_url, "settings": settings}
+    location = normalise_code(request.query.get("location", "")) or ""
+    return {"rasa_url": settings.rasa_url, "settings": settings, "location": location}
 
 
 # aiohttp's default Server header names its and Python's versions: a free fingerprint.

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from analytics import tables
 from analytics.metrics import WEEKDAYS, Dashboard, FilterError
-from analytics.tables import Table, fmt, pct
+from analytics.sentiment import SentimentSummary
+from analytics.tables import NEGATIVE_RATE, Table, fmt, pct
 from console.api_metrics import ALLOWED, MetricsQuery, conversations, load_dashboard, parse_query
 from console.auth import require_role
 from console.keys import SETTINGS_KEY
@@ -42,6 +43,15 @@ def millis(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _sentiment_hint(s: SentimentSummary) -> str:
+    """ "of 40 scored conversations; mostly about line, wait": where the tile's number comes
+    from and what the negative messages were about."""
+    hint = f"of {s.scored_conversations} scored conversations"
+    if s.negative_topics:
+        hint += "; mostly about " + ", ".join(s.negative_topics[:3])
+    return hint
 
 
 def tiles(d: Dashboard) -> list[dict[str, Any]]:
@@ -114,6 +124,13 @@ def tiles(d: Dashboard) -> list[dict[str, Any]]:
             "hint": f"{s.feedback_good} positive, {s.feedback_bad} negative",
         },
         {
+            "key": "negative_rate",
+            "label": "Negative sentiment",
+            "value": pct(s.sentiment.negative_rate),
+            "raw": s.sentiment.negative_rate,
+            "hint": _sentiment_hint(s.sentiment),
+        },
+        {
             "key": "staff_hours_saved",
             "label": "Staff hours saved",
             "value": f"{m.staff_hours_saved:,.1f} h",
@@ -170,7 +187,7 @@ def _headline_table(d: Dashboard) -> dict[str, Any]:
     rows = []
     for metric, value, note in table.rows:
         name = str(metric)
-        if name in ("Containment", "Bot-resolution rate", "Handoff rate", "CSAT"):
+        if name in ("Containment", "Bot-resolution rate", "Handoff rate", "CSAT", NEGATIVE_RATE):
             shown = pct(value if isinstance(value, float) else None)
         elif "(ms)" in name:
             shown = millis(value if isinstance(value, float) else None)
@@ -218,7 +235,7 @@ def _csv_response(text: str, filename: str) -> web.Response:
 
 def _filename(query: MetricsQuery, name: str) -> str:
     parts = [name, query.flt.start.isoformat(), query.flt.end.isoformat()]
-    parts += [p for p in (query.flt.channel, query.flt.language) if p]
+    parts += [p for p in (query.flt.channel, query.flt.language, query.flt.location) if p]
     safe = "_".join("".join(ch for ch in p if ch.isalnum() or ch in "-_") for p in parts)
     return f"askagency_{safe}.csv"
 

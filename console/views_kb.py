@@ -1,5 +1,5 @@
 """Knowledge-base pages of the console: FAQ list, editor, history, "Try it",
-unanswered queue, content health, import/export.
+unanswered queue, content health, import/export, locations.
 
 The list, editor and history are rendered on the server (they are plain
 database reads); every change, and the pages that need the embedding model
@@ -23,11 +23,13 @@ from console.auth import current_user
 from console.kb.faqs import list_query, search_faqs
 from console.kb.history import history_out
 from console.kb.live import index_status_out
+from console.kb.locations import list_out
 from console.kb.queries import PER_PAGE_MAX, REVIEW_FILTERS, SORT_FIELDS
 from console.kb.runtime import readers, runtime
 from console.kb.schemas import SMS_PART, SMS_SINGLE, faq_out
 from console.nav import page_context
 from knowledge_base import store
+from knowledge_base.locations.models import ALIAS_MAX_LEN, CODE_MAX_LEN, NAME_MAX_LEN
 from knowledge_base.models import ANSWER_MAX_LEN, QUESTION_MAX_LEN, FaqStatus
 from knowledge_base.store import max_variants
 
@@ -37,6 +39,7 @@ TABS = (
     ("unanswered", "/console/kb/unanswered", "Unanswered"),
     ("health", "/console/kb/health", "Content health"),
     ("import", "/console/kb/import", "Import / export"),
+    ("locations", "/console/kb/locations", "Locations"),
 )
 
 
@@ -187,6 +190,24 @@ async def import_page(request: web.Request) -> web.Response:
     return _render(request, "kb_import.html", _context(request, "import"))
 
 
+@readers
+async def locations_page(request: web.Request) -> web.Response:
+    with session_scope() as session:
+        items = list_out(session).items
+    return _render(
+        request,
+        "kb_locations.html",
+        _context(
+            request,
+            "locations",
+            locations=items,
+            code_limit=CODE_MAX_LEN,
+            name_limit=NAME_MAX_LEN,
+            alias_limit=ALIAS_MAX_LEN,
+        ),
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/console/kb", list_page)
     app.router.add_get("/console/kb/new", new_page)
@@ -196,3 +217,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console/kb/unanswered", unanswered_page)
     app.router.add_get("/console/kb/health", health_page)
     app.router.add_get("/console/kb/import", import_page)
+    app.router.add_get("/console/kb/locations", locations_page)

@@ -1,5 +1,8 @@
 """Store commands of `askagency kb`: import, export, stats, load-sample, migrate.
 
+``load-sample`` also adds the sample locations (``sample/locations.csv``) that are not in the
+location list yet.
+
 Every command first migrates the database (a no-op when it is current) so a
 newcomer can run any of them on a fresh data directory. Import refuses a file
 with any error and writes nothing: staff fix the file and run it again.
@@ -30,10 +33,13 @@ from knowledge_base.io import (
     import_rows,
     parse_file,
 )
+from knowledge_base.locations import store as location_store
 from knowledge_base.store import StoreError, count_faqs, stats
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_FILES = ("faqs.jsonl", "faqs_es.jsonl")
+SAMPLE_LOCATIONS = "locations.csv"
+SAMPLE_ACTOR = "sample"
 MAX_ERRORS_SHOWN = 200
 
 console = Console()
@@ -164,17 +170,25 @@ def stats_command() -> None:
 
 def load_sample_command(
     if_empty: bool = typer.Option(
-        False, "--if-empty", help="Do nothing when the knowledge base already has FAQs."
+        False,
+        "--if-empty",
+        help="Load the sample FAQs only into an empty knowledge base, and the sample locations "
+        "only into an empty location list.",
     ),
 ) -> None:
-    """Import and publish the bundled sample FAQs (English and Spanish)."""
+    """Import and publish the bundled sample FAQs (English and Spanish); add the sample
+    locations that are not in the location list yet."""
     _ready()
-    if if_empty:
-        with session_scope() as session:
-            existing = count_faqs(session)
-        if existing:
-            console.print(f"knowledge base already has {existing} FAQs; sample not loaded")
-            return
+    with session_scope() as session:
+        existing = count_faqs(session) if if_empty else 0
+    if existing:
+        console.print(f"knowledge base already has {existing} FAQs; sample not loaded")
+    else:
+        _load_sample_faqs()
+    _load_sample_locations(if_empty)
+
+
+def _load_sample_faqs() -> None:
     files = [SAMPLE_DIR / name for name in SAMPLE_FILES if (SAMPLE_DIR / name).is_file()]
     if not files:
         err_console.print(f"[red]no sample files found in {SAMPLE_DIR}[/red]")
@@ -195,6 +209,27 @@ def load_sample_command(
     summary = _import(combined, "sample", publish=True, dry_run=False, label="loading sample")
     names = ", ".join(path.name for path in files)
     console.print(f"sample FAQs from {names}: {summary}")
+
+
+def _load_sample_locations(if_empty: bool) -> None:
+    """Adds the sample locations whose code is not in the list (staff changes are kept)."""
+    path = SAMPLE_DIR / SAMPLE_LOCATIONS
+    if not path.is_file():
+        return
+    try:
+        items = location_store.read_csv(path.read_text(encoding="utf-8-sig"))
+    except location_store.LocationError as exc:
+        err_console.print(f"[red]{path}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    with session_scope() as session:
+        present = len(location_store.list_locations(session))
+        if if_empty and present:
+            console.print(f"location list already has {present} locations; sample not loaded")
+            return
+        added, skipped = location_store.add_missing(session, items, SAMPLE_ACTOR)
+    console.print(f"sample locations from {path.name}: {added} added, {len(skipped)} skipped")
+    for reason in skipped:
+        console.print(f"  skipped {reason}")
 
 
 def migrate_command() -> None:

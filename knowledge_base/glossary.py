@@ -109,7 +109,7 @@ def read_tsv(path: Path) -> Iterator[tuple[str, str]]:
         yield word.strip(), translation.strip()
 
 
-def _dictd_files(directory: Path, name: str) -> tuple[Path, Path] | None:
+def dictd_files(directory: Path, name: str) -> tuple[Path, Path] | None:
     index = directory / f"{name}.index"
     for suffix in (".dict.dz", ".dict"):
         body = directory / f"{name}{suffix}"
@@ -165,12 +165,12 @@ class Glossary:
         # FreeDict names dictionaries by ISO 639-3 codes: without both, there is none to find.
         directories = [Path(d) for d in dictionary_dirs] if src3 and dst3 else []
         for directory in directories:
-            forward = _dictd_files(directory, f"freedict-{src3}-{dst3}")
+            forward = dictd_files(directory, f"freedict-{src3}-{dst3}")
             if forward:
                 for headword, senses in read_dictd(*forward):
                     table.setdefault(fold(headword), senses[0][0])
                 sources.append(str(forward[0]))
-            backward = _dictd_files(directory, f"freedict-{dst3}-{src3}")
+            backward = dictd_files(directory, f"freedict-{dst3}-{src3}")
             if backward:
                 for headword, senses in read_dictd(*backward):
                     for translation in senses[0][:1]:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from askagency.location_codes import normalise_code
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +70,46 @@ def _convert(raw: Any, option: Option, source: str) -> Any:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: expected a number, got {raw!r}") from exc
     return str(raw)
+
+
+@dataclass(frozen=True)
+class ChannelLocations:
+    """Which agency location a platform channel's messages are about (issue 22: "a number per
+    airport"). Configured as the channel's ``location`` setting: ``DEN`` for the whole channel,
+    or ``+13035550100=DEN, +13125550100=ORD`` per address the citizen wrote to (the Twilio
+    number, the Messenger page id, the X account id), with ``*=DEN`` for the rest.
+
+    Set on the server, so a citizen cannot choose it; analytics still counts a code only when
+    it is in the agency's location list."""
+
+    default: str | None = None
+    by_address: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: str | None, source: str = "location") -> ChannelLocations:
+        default: str | None = None
+        by_address: dict[str, str] = {}
+        for part in (raw or "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            address, has_address, code_text = part.rpartition("=")
+            code = normalise_code(code_text)
+            if code is None:
+                raise ConfigError(f"{source}: {code_text.strip()!r} is not a location code")
+            address = address.strip()
+            if not has_address or address == "*":
+                default = code
+            elif address:
+                by_address[address] = code
+            else:
+                raise ConfigError(f"{source}: {part!r} has no address before '='")
+        return cls(default=default, by_address=by_address)
+
+    def for_address(self, address: str | None) -> str | None:
+        if address is not None and address in self.by_address:
+            return self.by_address[address]
+        return self.default
 
 
 def resolve_options(
@@ -121,6 +163,8 @@ class Incoming:
     message_id: str
     is_payload: bool = False
     language: str | None = None
+    # The address the citizen wrote to (our number, page or account): picks the location.
+    recipient: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

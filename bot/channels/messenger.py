@@ -79,6 +79,7 @@ def parse_events(body: bytes) -> Parsed:
 
 def _incoming(event: dict[str, Any], parsed: Parsed) -> Incoming | None:
     sender = id_text(as_dict(event.get("sender")).get("id"))
+    page = id_text(as_dict(event.get("recipient")).get("id"))  # picks the location
     if sender is None:
         parsed.ignored.append("event without sender id")
         return None
@@ -91,17 +92,17 @@ def _incoming(event: dict[str, Any], parsed: Parsed) -> Incoming | None:
         mid = id_text(message.get("mid"))
         payload = as_dict(message.get("quick_reply")).get("payload")
         if mid and isinstance(payload, str) and payload:
-            return Incoming(sender, payload, mid, is_payload=True)
+            return Incoming(sender, payload, mid, is_payload=True, recipient=page)
         text = message.get("text")
         if mid and isinstance(text, str):
-            return Incoming(sender, text, mid)
+            return Incoming(sender, text, mid, recipient=page)
         parsed.ignored.append("message without text (attachment or sticker)")
         return None
     if isinstance(postback, dict):
         payload = postback.get("payload")
         mid = id_text(postback.get("mid")) or _postback_id(sender, event)
         if isinstance(payload, str) and payload and mid:
-            return Incoming(sender, payload, mid, is_payload=True)
+            return Incoming(sender, payload, mid, is_payload=True, recipient=page)
         parsed.ignored.append("postback without payload")
         return None
     kinds = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))

@@ -32,6 +32,7 @@ from bot.channels.buttons import EXPIRED_TEXT, ButtonTokens
 from bot.channels.choices import PendingChoices
 from bot.channels.common import (
     MAX_BODY_BYTES,
+    ChannelLocations,
     Incoming,
     Option,
     Parsed,
@@ -60,6 +61,9 @@ COMMON_OPTIONS = (
     Option("choices_ttl_s", 3600.0, float),
     # How long a button shown on a platform can be pressed (its token is kept this long).
     Option("button_ttl_s", 7 * 86400.0, float),
+    # The agency location this channel's messages are about (common.ChannelLocations):
+    # "DEN", or "+13035550100=DEN,+13125550100=ORD" per number, page or account written to.
+    Option("location", ""),
 )
 
 
@@ -78,6 +82,7 @@ class PlatformInput(InputChannel):
         self.state = state_for(shared_redis_url(None))
         self.choices = PendingChoices(self.state, self.name(), float(self.config["choices_ttl_s"]))
         self.buttons = ButtonTokens(self.name(), self.state, float(self.config["button_ttl_s"]))
+        self.locations = ChannelLocations.parse(self.config["location"], self.env_name("location"))
         self.http = PlatformHttp(
             self.name(),
             RetryPolicy(
@@ -224,6 +229,9 @@ class PlatformInput(InputChannel):
             metadata: dict[str, Any] = {"channel_message_id": incoming.message_id}
             if incoming.language:
                 metadata["language"] = incoming.language
+            location = self.locations.for_address(incoming.recipient)
+            if location:
+                metadata["location"] = location
             await on_new_message(
                 UserMessage(
                     text,

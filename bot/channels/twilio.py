@@ -149,7 +149,9 @@ def parse_message(pairs: list[tuple[str, str]], whatsapp: bool) -> Parsed:
         parsed.ignored.append("sender is not an E.164 phone number")
         return parsed
     # The conversation id carries the digits only ("sms-15551234567"): see platform.py.
-    parsed.messages.append(Incoming(address[1:], body, sid))
+    # The number the citizen wrote to picks the location (a number per airport).
+    recipient = form.get("To", "").strip().removeprefix(WHATSAPP_PREFIX) or None
+    parsed.messages.append(Incoming(address[1:], body, sid, recipient=recipient))
     return parsed
 
 

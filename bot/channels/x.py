@@ -111,9 +111,11 @@ def parse_events(body: bytes, own_user_id: str | None = None) -> Parsed:
             continue
         quick = as_dict(data_.get("quick_reply_response")).get("metadata")
         if isinstance(quick, str) and quick:
-            parsed.messages.append(Incoming(sender, quick, event_id, is_payload=True))
+            parsed.messages.append(
+                Incoming(sender, quick, event_id, is_payload=True, recipient=for_user)
+            )
         elif isinstance(data_.get("text"), str):
-            parsed.messages.append(Incoming(sender, data_["text"], event_id))
+            parsed.messages.append(Incoming(sender, data_["text"], event_id, recipient=for_user))
         else:
             parsed.ignored.append("message_create without text")
     return parsed

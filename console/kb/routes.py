@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from pydantic import BaseModel
 
-from console.kb import content_health, faqs, history, live, transfer, unanswered
+from console.kb import content_health, faqs, history, live, locations, transfer, unanswered
 from console.kb import queries as q
 from console.kb import schemas as s
 from console.kb.runtime import RUNTIME_KEY, KbRuntime
@@ -20,6 +20,7 @@ TAGS = ("knowledge base",)
 FAQ = "/api/kb/faqs/{faq_id}"
 UNKNOWN = {404: "Unknown FAQ"}
 CONFLICT = {404: "Unknown FAQ", 409: "Someone saved a newer version"}
+LOCATION = "/api/kb/locations/{code}"
 
 
 class Route(NamedTuple):
@@ -82,6 +83,18 @@ ROUTES = (
           responses={409: "File differs from the preview, or ids exist in create mode"}),
     Route("GET", "/api/kb/export", transfer.api_export, "Export FAQs as CSV or JSONL",
           query=q.ExportQuery),
+    Route("GET", "/api/kb/locations", locations.api_list,
+          "Every location (airport, office) with its aliases", response=s.LocationListOut),
+    Route("POST", "/api/kb/locations/import", locations.api_import,
+          "Create or replace locations from a CSV body (code,name,aliases,active); all or nothing",
+          response=s.LocationImportOut, responses={413: "File too large"}),
+    Route("GET", "/api/kb/locations/export", locations.api_export,
+          "Export the locations as CSV (the import format)"),
+    Route("PUT", LOCATION, locations.api_put,
+          "Create or replace a location (201 when created); the body's code, if sent, must match",
+          s.LocationPutIn, s.LocationOut, responses={201: "Created"}),
+    Route("DELETE", LOCATION, locations.api_delete, "Remove a location from the list",
+          response=s.LocationDeletedOut, responses={404: "Unknown location"}),
 )  # fmt: skip
 
 

@@ -8,10 +8,11 @@ import math
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from askagency.clock import now_utc
 from knowledge_base.health import DuplicatePair, FaqIssue
+from knowledge_base.locations.store import LocationIn, LocationOut
 from knowledge_base.models import Faq, FaqStatus
 from knowledge_base.store import FaqInput
 
@@ -371,3 +372,34 @@ def faq_summary(faq: Faq) -> FaqSummary:
         updated_at=faq.updated_at,
         updated_by=faq.updated_by,
     )
+
+
+# --- locations (console/kb/locations.py) -------------------------------------------------------
+
+
+class LocationPutIn(LocationIn):
+    """A location's full new content; the code comes from the path. ``code`` may be sent (a
+    location read from the API, changed and sent back) but must then be the path's code."""
+
+    code: str | None = Field(  # type: ignore[assignment]
+        None, max_length=16, description="omit, or the code in the URL (codes cannot change)"
+    )
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str | None) -> str | None:
+        return None if value is None else LocationIn._code(value)
+
+
+class LocationListOut(BaseModel):
+    items: list[LocationOut] = Field(description="every location, active or not, by code")
+
+
+class LocationDeletedOut(BaseModel):
+    deleted: str = Field(description="the code of the location removed")
+
+
+class LocationImportOut(BaseModel):
+    imported: int = Field(description="locations in the file (each created or replaced)")
+    created: int
+    updated: int

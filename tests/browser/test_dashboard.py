@@ -126,6 +126,9 @@ def test_dashboard_draws_the_seeded_numbers(
     assert tile(page, "bot_response_p90") == "78.0 ms"
     assert tile(page, "human_first_response_p50") == "3 min 30 s"
     assert tile(page, "csat") == "50.0%"
+    assert tile(page, "negative_rate") == "33.3%"
+    negative = page.locator(".tile[data-metric='negative_rate']").inner_text()
+    assert "of 6 scored conversations; mostly about esperando, flagged, hora" in negative
     assert tile(page, "staff_hours_saved") == "0.2 h"
     assert tile(page, "fte_equivalent") == "0.02"
     mission = page.inner_text(".mission")
@@ -177,6 +180,13 @@ def test_filters_redraw_with_the_filtered_numbers(pages: PageFactory, console_ur
     assert chart_data(page, "volume_by_channel")["datasets"] == [
         {"label": "socketio", "data": [1, 0]}
     ]
+    page.select_option("#f-channel", "")
+    page.select_option("#f-location", "DEN")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**location=DEN**")
+    page.wait_for_selector("#dashboard[data-charts-ready='true']")
+    assert tile(page, "conversations") == "2"  # citizen A's two sessions on the Denver page
+    assert "location DEN" in page.inner_text("#dashboard > p.muted")
     page.goto(f"{console_url}/console/dashboard?from=2026-03-09&to=2026-03-01")
     assert "is after" in page.inner_text("[role=alert]")
 

@@ -108,6 +108,22 @@ def test_handoff_after_hours_agent_label_and_history_after_tab_closed(
     assert texts.index("laptop") < texts.index("Talk to a person") < texts.index("Maria")
 
 
+def test_the_pages_location_is_sent_with_every_message(
+    pages: PageFactory, fake_stack: FakeStack
+) -> None:
+    """An airport's page embeds the widget with data-location (here the demo page's
+    ``?location=``): every message carries the code, so reports count the conversation there."""
+    w = Widget(pages.page()).load(fake_stack.console_url + "/?location=den").open()
+    w.ask_and_wait("can I bring my laptop in my carry-on")
+    sent = [m for m in fake_stack.received() if m["session_id"] == w.session_id()]
+    assert sent[0]["metadata"] == {"language": "en", "location": "DEN"}
+
+    hostile = Widget(pages.page()).load(fake_stack.console_url + '/?location="><b>x').open()
+    hostile.ask_and_wait("can I bring my laptop in my carry-on")
+    sent = [m for m in fake_stack.received() if m["session_id"] == hostile.session_id()]
+    assert sent[0]["metadata"] == {"language": "en"}  # not a code: nothing sent
+
+
 def test_spanish_from_picker_is_used_for_ui_and_sent_to_the_bot(
     pages: PageFactory, fake_stack: FakeStack
 ) -> None:

@@ -46,8 +46,10 @@ from tests.stack import ensure_rasa_model, signed_body
 from tests.unit.analytics.test_scenario import (
     SCENARIO_FILTER,
     assert_scenario_human_times,
+    assert_scenario_sentiment,
     assert_scenario_summary,
     scenario_events,
+    seed_locations,
 )
 
 pytestmark = pytest.mark.e2e
@@ -200,6 +202,13 @@ def test_consumer_survives_a_crash_and_redeliveries(
 ) -> None:
     events = scenario_events()
     half = len(events) // 2
+    engine = make_engine(pg_url)
+    try:
+        with Session(engine) as session:
+            seed_locations(session)  # the agency's list, before any event arrives
+            session.commit()
+    finally:
+        engine.dispose()
     publish(queue, events[:half])
     consumer = ConsumerProcess(pg_url, queue, tmp_path / "consumer.log")
     try:
@@ -220,6 +229,14 @@ def test_consumer_survives_a_crash_and_redeliveries(
     d = dashboard(pg_url)
     assert_scenario_summary(d)
     assert_scenario_human_times(d)  # from the handoff events: no ticket rows in this schema
+    assert_scenario_sentiment(d)  # scored by the consumer process
+    # Locations through the real consumer: A's page (DEN), C's words (MIA), D's channel (ORD).
+    assert {b.key: b.conversations for b in d.by_location} == {
+        "DEN": 2,
+        "MIA": 1,
+        "ORD": 1,
+        "unknown": 2,
+    }
     stored = counts(pg_url)
     publish(queue, events)  # the whole stream again
     consumer = ConsumerProcess(pg_url, queue, tmp_path / "consumer.log", batch_size=500)
@@ -405,9 +422,20 @@ def test_rasa_pika_broker_feeds_postgres(
             assert rasa.poll() is None, log.read_text()[-4000:]
             time.sleep(0.5)
         assert http_ok(f"http://127.0.0.1:{port}/"), log.read_text()[-4000:]
+        engine = make_engine(pg_url)
+        try:
+            with Session(engine) as session:
+                seed_locations(session)
+                session.commit()
+        finally:
+            engine.dispose()
         senders = [f"scale-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+        # The widget's data-location travels through Rasa and the broker: a page's code, a
+        # forged code, and none.
+        pages = dict(zip(senders, ("den", "ZZZ", None), strict=True))
         for sender in senders:
-            body = json.dumps(signed_body(sender, "hello", metadata={"language": "en"}))
+            metadata = {"language": "en", **({"location": pages[sender]} if pages[sender] else {})}
+            body = json.dumps(signed_body(sender, "hello", metadata=metadata))
             req = urllib.request.Request(
                 f"http://127.0.0.1:{port}/webhooks/rest/webhook",
                 data=body.encode(),
@@ -422,6 +450,8 @@ def test_rasa_pika_broker_feeds_postgres(
             with Session(engine) as session:
                 conversations = session.scalars(select(AnalyticsConversation)).all()
                 assert sorted(c.sender_id for c in conversations) == sorted(senders)
+                located = {c.sender_id: c.location for c in conversations}
+                assert [located[s] for s in senders] == ["DEN", "unknown", "unknown"]
                 turns = session.scalars(select(AnalyticsTurn)).all()
                 assert [t.outcome for t in turns] == ["control"] * 3
                 assert all(t.channel == "rest" and 0 < t.response_ms < 5000 for t in turns)

@@ -13,11 +13,12 @@ import aiohttp
 import pytest
 import redis
 from channel_kit import CLARIFY_BUTTONS, FAST, FakeBot, FakePlatform, migrated_database, serve
+from rasa.core.channels.channel import UserMessage
 from redis_kit import REDIS, require_redis
 
 from askagency.opt_out import OptOutList, normalise_number
 from bot.channels import platform
-from bot.channels.common import split_text
+from bot.channels.common import ChannelLocations, ConfigError, split_text
 from bot.channels.shared_state import RedisState
 from bot.channels.sms import (
     Keyword,
@@ -474,3 +475,63 @@ def test_the_opt_out_list_works_on_postgresql_from_rasas_env() -> None:
         assert not replica_a.is_opted_out("sms", "+15551234567")
         replica_a.close()
         replica_b.close()
+
+
+def test_the_number_written_to_sets_the_location(tmp_path: Path) -> None:
+    """A number per airport (issue 22): the channel's ``location`` setting maps the number the
+    citizen texted to a location code, set by the server in the message metadata."""
+
+    async def scenario() -> list[UserMessage]:
+        fake = FakePlatform()
+        api = await fake.start()
+        bot = FakeBot()
+        credentials = {
+            **sms_credentials(api, tmp_path),
+            "location": "+13035550100=den, *=ORD",
+        }
+        channel = SmsInput.from_credentials(credentials)
+        server, base = await serve(bot, channel)
+        url = base + "/webhooks/sms/webhook"
+        try:
+            async with aiohttp.ClientSession() as http:
+                for sid, to in (("SM1", "+13035550100"), ("SM2", "+13125550100")):
+                    form = {"MessageSid": sid, "From": "+15551112222", "To": to, "Body": "hi"}
+                    body, headers = _signed(url, form)
+                    async with http.post(url, data=body, headers=headers) as resp:
+                        assert resp.status == 200
+                    await channel.drain()
+        finally:
+            await server.close()
+            await channel.http.close()
+            await fake.stop()
+        return bot.seen
+
+    seen = asyncio.run(scenario())
+    assert [m.metadata["location"] for m in seen] == ["DEN", "ORD"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "default", "by_address"),
+    [
+        ("", None, {}),
+        ("den", "DEN", {}),
+        (
+            "+13035550100=DEN, +13125550100=ord",
+            None,
+            {"+13035550100": "DEN", "+13125550100": "ORD"},
+        ),
+        ("*=ATL,123456=JFK", "ATL", {"123456": "JFK"}),
+    ],
+)
+def test_channel_location_settings(
+    setting: str, default: str | None, by_address: dict[str, str]
+) -> None:
+    parsed = ChannelLocations.parse(setting)
+    assert (parsed.default, dict(parsed.by_address)) == (default, by_address)
+    assert parsed.for_address("nobody") == default
+
+
+@pytest.mark.parametrize("setting", ["DEN;drop", "+1303=", "=DEN", "+1303=not a code"])
+def test_a_malformed_location_setting_names_the_problem(setting: str) -> None:
+    with pytest.raises(ConfigError, match="(?i)location"):
+        ChannelLocations.parse(setting, "ASKAGENCY_SMS_LOCATION")

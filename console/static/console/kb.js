@@ -738,7 +738,126 @@
     });
   }
 
-  const pages = { edit: initEditor, history: initHistory, try: initTry, unanswered: initUnanswered, health: initHealth, import: initImport };
+  // ------------------------------------------------------------------ locations
+  function initLocations() {
+    const message = document.getElementById("locations-message");
+    showFlash(message);
+    const form = document.getElementById("location-form");
+    if (!form) return; // viewers: the table and the export only
+    const table = document.getElementById("locations-table");
+    const code = document.getElementById("location-code");
+    const name = document.getElementById("location-name");
+    const aliases = document.getElementById("location-aliases");
+    const active = document.getElementById("location-active");
+
+    // After a change the page reloads at the top, where the message is.
+    function reloadWith(text) {
+      flash(text, "ok");
+      history.scrollRestoration = "manual";
+      location.reload();
+    }
+
+    function clearErrors() {
+      form.querySelectorAll(".field-error").forEach((p) => (p.textContent = ""));
+      form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    }
+
+    function fieldError(field, reason) {
+      const slot = form.querySelector(`[data-error-for="${field}"]`);
+      const input = form.querySelector(`[name="${field}"]`);
+      if (!slot) return false;
+      slot.textContent = reason;
+      if (input) input.setAttribute("aria-invalid", "true");
+      return true;
+    }
+
+    function rowOf(value) {
+      return [...table.querySelectorAll("tbody tr[data-code]")].find((tr) => tr.dataset.code === value);
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors();
+      const value = code.value.trim().toUpperCase();
+      if (!value) {
+        fieldError("code", "Enter a code, for example DEN.");
+        code.focus();
+        return;
+      }
+      const existed = Boolean(rowOf(value));
+      const body = {
+        name: name.value,
+        aliases: aliases.value.split(/[\n,]/).map((a) => a.trim()).filter(Boolean),
+        active: active.checked,
+      };
+      const save = document.getElementById("location-save");
+      save.disabled = true;
+      say(message, "Saving…");
+      try {
+        const saved = await api("PUT", `/api/kb/locations/${encodeURIComponent(value)}`, body);
+        reloadWith(`${existed ? "Saved" : "Added"} ${saved.code} (${saved.name}).`);
+      } catch (err) {
+        const rest = [];
+        for (const item of Array.isArray(err.details) ? err.details : []) {
+          const field = String(item.field || "").split(".")[0];
+          if (!fieldError(field, item.reason)) rest.push(`${item.field}: ${item.reason}`);
+        }
+        say(message, err.message + (rest.length ? ": " + rest.join("; ") : ""), "error");
+        const first = form.querySelector('[aria-invalid="true"]');
+        if (first) first.focus();
+        save.disabled = false;
+      }
+    });
+
+    form.addEventListener("reset", () => {
+      clearErrors();
+      say(message, "");
+    });
+
+    table.addEventListener("click", async (event) => {
+      const btn = event.target.closest("button");
+      const row = btn && btn.closest("tr[data-code]");
+      if (!row) return;
+      const value = row.dataset.code;
+      if (btn.classList.contains("location-edit")) {
+        clearErrors();
+        code.value = value;
+        name.value = row.dataset.name;
+        aliases.value = row.dataset.aliases;
+        active.checked = row.dataset.active === "true";
+        say(message, `Editing ${value}: change the fields below and save.`);
+        name.focus();
+        return;
+      }
+      if (btn.classList.contains("location-delete")) {
+        if (!window.confirm(`Delete location ${value}? Past conversations keep the code in reports.`)) return;
+        btn.disabled = true;
+        try {
+          await api("DELETE", `/api/kb/locations/${encodeURIComponent(value)}`);
+          reloadWith(`Deleted ${value}.`);
+        } catch (err) {
+          say(message, err.message, "error");
+          btn.disabled = false;
+        }
+      }
+    });
+
+    const importForm = document.getElementById("locations-import-form");
+    importForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const file = document.getElementById("locations-file").files[0];
+      if (!file) return;
+      say(message, `Importing ${file.name}…`);
+      try {
+        const result = await api("POST", "/api/kb/locations/import", undefined, await file.arrayBuffer());
+        reloadWith(`Imported ${result.imported} location${result.imported === 1 ? "" : "s"} from ${file.name}: ${result.created} new, ${result.updated} replaced.`);
+      } catch (err) {
+        say(message, err.message, "error");
+      }
+    });
+  }
+
+  const pages = { edit: initEditor, history: initHistory, try: initTry, unanswered: initUnanswered, health: initHealth, import: initImport, locations: initLocations };
   if (pages[page]) pages[page]();
   if (page === "list") showFlash(document.getElementById("kb-flash"));
 })();

@@ -3,7 +3,12 @@
  *
  *   <script src="https://console.example.gov/static/widget/askagency-widget.js" defer
  *           data-server-url="https://bot.example.gov" data-title="Ask the Agency"
- *           data-primary-color="#0b4f8a" data-lang="en" data-greeting="Hi!"></script>
+ *           data-primary-color="#0b4f8a" data-lang="en" data-greeting="Hi!"
+ *           data-location="DEN"></script>
+ *
+ * data-location (optional): the code of the agency location this page is about (an airport,
+ * an office), from the location list staff keep in the console; leadership reports count the
+ * conversation there. A code not in the list is ignored by analytics.
  *
  * The script loads its stylesheet, its UI strings (i18n.js) and the vendored socket.io client
  * from next to itself, then talks to Rasa's socket.io channel. Safety rules kept throughout:
@@ -46,6 +51,16 @@
     return n > 0 ? n : fallback;
   }
 
+  /** "den " -> "DEN"; anything that is not a location code (askagency/location_codes.py) -> "". */
+  function locationCode(value) {
+    var code = (value || "").trim().toUpperCase();
+    if (!/^[A-Z0-9][A-Z0-9_-]{0,15}$/.test(code)) {
+      if (code && window.console) console.warn("AskAgency widget: data-location must be a location code such as DEN");
+      return "";
+    }
+    return code;
+  }
+
   var config = {
     serverUrl: attr("server-url") || "",
     socketPath: attr("socket-path") || "/socket.io/",
@@ -55,6 +70,7 @@
     greeting: attr("greeting"),
     historyUrl: attr("history-url"),
     maxLength: positiveInt(attr("max-length"), 2000),
+    location: locationCode(attr("location")),
   };
   if (config.historyUrl === null) {
     config.historyUrl = new URL("/api/widget/history", scriptUrl).href;
@@ -943,6 +959,7 @@
       scrollToEnd();
     }
     var metadata = { language: lang };
+    if (config.location) metadata.location = config.location;
     if (options.metadata) {
       Object.keys(options.metadata).forEach(function (k) {
         metadata[k] = options.metadata[k];

@@ -33,7 +33,7 @@ from askagency.config import PROJECT_ROOT, Settings
 from askagency.db import make_engine, session_scope
 from askagency.launcher import http_ok
 from askagency.ports import free_port
-from tests.unit.analytics.test_scenario import RESPONSES, scenario_events
+from tests.unit.analytics.test_scenario import RESPONSES, scenario_events, seed_locations
 
 
 def user_event(**extra: Any) -> dict[str, Any]:
@@ -443,3 +443,90 @@ def test_an_event_the_database_refuses_is_quarantined_and_the_rest_is_stored(
             assert session.scalar(select(func.count()).select_from(AnalyticsRejectedEvent)) == 1
     finally:
         engine.dispose()
+
+
+# --- locations ---------------------------------------------------------------------------------
+
+
+def _location_of(session: Session, sender: str) -> str:
+    return session.scalar(
+        select(AnalyticsConversation.location).where(AnalyticsConversation.sender_id == sender)
+    )
+
+
+def _say(sender: str, text: str, location: str | None = None, ts: float = 1000.5) -> dict:
+    metadata: dict[str, Any] = {"language": "en"}
+    if location is not None:
+        metadata["location"] = location
+    return user_event(sender_id=sender, text=text, timestamp=ts, metadata=metadata)
+
+
+def test_a_conversations_location_comes_from_its_page_or_its_words(db_session: Session) -> None:
+    """The page's (or channel's) code wins over a place the citizen names; a code that is not
+    in the agency's list (forged, or mistyped in a page) is ignored, not reported."""
+    seed_locations(db_session)
+    events = [
+        _say("page", "can I bring liquids at O'Hare?", location="den"),
+        _say("named", "¿puedo llevar agua en el aeropuerto de Denver?"),
+        _say("forged", "waiting at ohare terminal 3", location="ZZZ"),
+        _say("forged-only", "can I bring liquids", location="<script>"),
+        _say("lower-case-code", "is the den at mia open"),
+        _say("nothing", "hello"),
+    ]
+    ingest(db_session, [(None, e) for e in events], "test")
+    db_session.commit()
+    got = {s: _location_of(db_session, s) for s in ("page", "named", "forged", "forged-only")}
+    assert got == {"page": "DEN", "named": "DEN", "forged": "ORD", "forged-only": "unknown"}
+    assert _location_of(db_session, "lower-case-code") == "unknown"  # "den", "mia": words
+    assert _location_of(db_session, "nothing") == "unknown"
+
+
+def test_a_change_to_the_location_list_applies_to_the_next_events(db_session: Session) -> None:
+    from knowledge_base.locations import store as location_store
+
+    seed_locations(db_session)
+    ingest(db_session, [(None, _say("s", "I'm at Midway airport"))], "test")
+    db_session.commit()
+    assert _location_of(db_session, "s") == "unknown"
+    location_store.save(
+        db_session,
+        location_store.LocationIn(code="MDW", name="Chicago Midway", aliases=["Midway airport"]),
+        "staff",
+    )
+    db_session.commit()
+    # A later message of the conversation rebuilds it with the new list.
+    ingest(db_session, [(None, _say("s", "are you there?", ts=1010.0))], "test")
+    db_session.commit()
+    assert _location_of(db_session, "s") == "MDW"
+    ohare = db_session.get(location_store.Location, "ORD")
+    retired = location_store.LocationIn(
+        code="ORD", name=ohare.name, aliases=ohare.aliases, active=False
+    )
+    location_store.save(db_session, retired, "staff")
+    db_session.commit()
+    ingest(db_session, [(None, _say("t", "at O'Hare now", ts=1020.0))], "test")
+    db_session.commit()
+    assert _location_of(db_session, "t") == "unknown"  # inactive: no longer recognised
+
+
+def test_rebuild_command_applies_a_new_location_to_stored_conversations(
+    db_session: Session,
+) -> None:
+    from typer.testing import CliRunner
+
+    from agencyctl.cli import app
+    from knowledge_base.locations import store as location_store
+
+    ingest(db_session, [(None, _say("old", "I'm at Midway airport"))], "test")
+    db_session.commit()
+    assert _location_of(db_session, "old") == "unknown"
+    item = location_store.LocationIn(code="MDW", name="Chicago Midway", aliases=["Midway"])
+    location_store.save(db_session, item, "staff")
+    db_session.commit()
+    result = CliRunner().invoke(app, ["analytics", "rebuild", "--from", "1970-01-01"])
+    assert result.exit_code == 0, result.output
+    assert "Rebuilt 1 conversations" in result.output
+    db_session.expire_all()
+    assert _location_of(db_session, "old") == "MDW"
+    bad = CliRunner().invoke(app, ["analytics", "rebuild", "--from", "yesterday"])
+    assert bad.exit_code != 0 and "2026-01-31" in bad.output

@@ -180,7 +180,9 @@ async def test_csv_exports(client: TestClient) -> None:
     assert len(rows) == 6
     assert all(r["conversation"].startswith("c_") for r in rows)
     spanish = next(r for r in rows if r["language"] == "es")
-    assert spanish["first_question"] == "mi correo es [EMAIL], ¿puedo llevar un dron?"
+    assert spanish["first_question"] == (
+        "mi correo es [EMAIL], ¿puedo llevar un dron en el aeropuerto de Miami?"
+    )
     assert (spanish["resolution"], spanish["human_first_response_s"]) == ("agent", "120.0")
     assert (await client.get("/console/dashboard/export/nope.csv")).status == 404
 

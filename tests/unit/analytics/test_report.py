@@ -29,6 +29,11 @@ def test_report_writes_markdown_charts_and_csvs(db_session: Session, tmp_path: P
     assert "| Human first response p50 / p90 | 210.0 s / 282.0 s |" in markdown
     assert "| CSAT | 50.0% (1 positive, 1 negative) |" in markdown
     assert (
+        "| Negative sentiment | 33.3% of 6 scored conversations, mostly about esperando, "
+        "flagged, hora, line, llevo; mean at the start 0.11, at the end -0.05 |"
+    ) in markdown
+    assert "| MIA | 1 | 0.0% | 0.0% | 100.0% | 42.5 | 56.5 | 100.0% |" in markdown  # by location
+    assert (
         "**0.2 staff hours saved, 0.02 FTE equivalent.** Counts only conversations the bot "
         "resolved" in markdown
     )

@@ -3,12 +3,22 @@ exactly. The same scenario seeds the dashboard's browser test and its screenshot
 
 Day 1 is Monday 2026-03-02, day 2 Tuesday 2026-03-03 (UTC). Bot response times (ms):
 A 20, 50, 10 | B 40, 30, 15 | C 60, 25 (then a silent relay turn) | D 100 | E 80, 35 | A2 20.
+
+Sentiment (VADER compound): C's relayed message -0.5994 and E's second -0.3612 are negative,
+A's second session +0.6808 is positive, every other scored message 0.0.
+
+Locations (the sample list is loaded first): A's page says ``den`` (both sessions: DEN); C names
+"el aeropuerto de Miami" (MIA); D's channel is configured for ORD; E's client sends a code that
+is not in the list (``ZZZ``) and B names none: both unknown.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +32,7 @@ from analytics.metrics import MetricFilter, compute_dashboard
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
 from analytics.report import render_markdown
 from askagency.bot_messages import MessageType
+from knowledge_base.locations import store as location_store
 
 DAY1 = datetime(2026, 3, 2, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -32,10 +43,11 @@ SCENARIO_FILTER = MetricFilter(DAY1.date(), DAY2.date())
 class Conversation:
     """Builds one sender's events in Rasa 3.6's broker format, at controlled times."""
 
-    def __init__(self, sender: str, start: datetime) -> None:
+    def __init__(self, sender: str, start: datetime, location: str | None = None) -> None:
         self.sender = sender
         self.now = start.timestamp()
         self.events: list[dict[str, Any]] = []
+        self.location = location  # the ``location`` metadata of every citizen message
 
     def _add(self, event: dict[str, Any]) -> None:
         self.events.append({"sender_id": self.sender, "timestamp": self.now, **event})
@@ -53,7 +65,9 @@ class Conversation:
     def user(
         self, text: str, intent: str, channel: str = "rest", language: str | None = "en"
     ) -> Conversation:
-        metadata = {"language": language} if language else {}
+        metadata: dict[str, Any] = {"language": language} if language else {}
+        if self.location:
+            metadata["location"] = self.location
         self._add(
             {
                 "event": "user",
@@ -98,13 +112,15 @@ def answer(faq_id: str, score: float, language: str = "en") -> dict[str, Any]:
 
 def scenario_events() -> list[dict[str, Any]]:
     """Six conversations (A, B, C on day 1; D, E and A's second session on day 2)."""
-    a = Conversation("citizen-a", DAY1 + timedelta(hours=10)).session_start()
+    a = Conversation("citizen-a", DAY1 + timedelta(hours=10), location="den").session_start()
     a.user("hello", "greet").bot(20, {"type": MessageType.GREETING})
     a.user("Can I bring liquids?", "ask_question").bot(50, answer("liquids", 0.82))
     a.user("/feedback_good", "feedback_good").bot(10, {"type": "feedback_thanks"})
     # A comes back the next morning: Rasa starts a new session for the same sender.
     a.now = (DAY2 + timedelta(hours=9)).timestamp()
-    a.session_start().user("hi again", "greet").bot(20, {"type": MessageType.GREETING})
+    a.session_start().user("hi again, thanks for the help yesterday", "greet").bot(
+        20, {"type": MessageType.GREETING}
+    )
 
     b = Conversation("citizen-b", DAY1 + timedelta(hours=10, minutes=5)).session_start()
     b.user("laptop rules", "ask_question").bot(
@@ -115,14 +131,18 @@ def scenario_events() -> list[dict[str, Any]]:
 
     c = Conversation("+15551234567", DAY1 + timedelta(hours=10, minutes=30)).session_start()
     c.user(
-        "mi correo es ana@example.com, ¿puedo llevar un dron?", "ask_question", "socketio", "es"
+        "mi correo es ana@example.com, ¿puedo llevar un dron en el aeropuerto de Miami?",
+        "ask_question",
+        "socketio",
+        "es",
     ).bot(60, {"type": MessageType.FALLBACK, "reason": "low_confidence", "score": 0.21})
     c.user("/ask_human", "ask_human", "socketio", "es").bot(
         25,
         {"type": MessageType.HANDOFF, "ticket_id": 1, "reason": "requested", "after_hours": False},
     )
     handoff_ts = c.now - 1.0
-    c.user("¿hola?", "greet", "socketio", "es")  # relayed to the agent: the bot stays silent
+    # Relayed to the agent (the bot stays silent), and negative.
+    c.user("¿hola? llevo una hora esperando, qué desastre", "greet", "socketio", "es")
     c.now = handoff_ts + 120
     c._add(
         {
@@ -148,14 +168,16 @@ def scenario_events() -> list[dict[str, Any]]:
         }
     )
 
-    d = Conversation("citizen-d", DAY2 + timedelta(hours=22)).session_start()
+    d = Conversation("citizen-d", DAY2 + timedelta(hours=22), location="ORD").session_start()
     d.user("liquids in carry on", "ask_question").bot(100, answer("liquids", 0.9))
 
-    e = Conversation("citizen-e", DAY2 + timedelta(hours=22, minutes=10)).session_start()
+    e = Conversation(
+        "citizen-e", DAY2 + timedelta(hours=22, minutes=10), location="ZZZ"
+    ).session_start()
     e.user("my phone is 555-234-5678 why was I flagged", "ask_question").bot(
         80, {"type": MessageType.FALLBACK, "reason": "low_confidence", "score": 0.1}
     )
-    e.user("why was I flagged", "ask_question").bot(
+    e.user("why was I flagged? this line is ridiculous", "ask_question").bot(
         35, {"type": MessageType.HANDOFF, "ticket_id": 2, "reason": "repeated_fallback"}
     )
     handoff_e = e.now - 1.0
@@ -209,7 +231,18 @@ def seed_tickets(session: Session) -> None:
     session.flush()
 
 
+SAMPLE_LOCATIONS = Path(__file__).parents[3] / "knowledge_base" / "sample" / "locations.csv"
+
+
+def seed_locations(session: Session) -> None:
+    """The sample location list (ATL, DEN, JFK, LAX, MIA, ORD), as `kb load-sample` loads it."""
+    items = location_store.read_csv(SAMPLE_LOCATIONS.read_text(encoding="utf-8"))
+    location_store.import_items(session, items, "test")
+    session.flush()
+
+
 def seed(session: Session, with_tickets: bool = True) -> None:
+    seed_locations(session)
     ingest(session, [(str(i), e) for i, e in enumerate(scenario_events())], "test")
     if with_tickets:
         seed_tickets(session)
@@ -246,6 +279,20 @@ def assert_scenario_summary(d: metrics.Dashboard) -> None:
     assert "6 minutes" in s.mission.assumption and "37.5 hours a week" in s.mission.assumption
 
 
+def assert_scenario_sentiment(d: metrics.Dashboard) -> None:
+    """Messages scored when conversations are built, through whichever consumer built them."""
+    m = d.summary.sentiment
+    # A 2 (the feedback press is not text), A2 1, B 1 (two presses), C 2, D 1, E 2.
+    assert (m.scored_messages, m.negative_messages) == (9, 2)
+    assert (m.scored_conversations, m.negative_conversations) == (6, 2)
+    assert m.negative_rate == pytest.approx(0.3333)
+    assert m.start_mean == pytest.approx(round(0.6808 / 6, 4))
+    assert m.end_mean == pytest.approx(round((0.6808 - 0.5994 - 0.3612) / 6, 4))
+    assert (m.improved, m.worsened) == (0, 2)  # C and E ended worse than they began
+    # Function words ("this", "hola") and feelings ("ridiculous", "desastre") are not topics.
+    assert m.negative_topics == ["esperando", "flagged", "hora", "line", "llevo"]
+
+
 def assert_scenario_human_times(d: metrics.Dashboard) -> None:
     s = d.summary
     assert s.tickets == 2
@@ -269,6 +316,7 @@ def test_every_headline_metric(seeded: Session) -> None:
     d = dashboard(seeded)
     assert_scenario_summary(d)
     assert_scenario_human_times(d)
+    assert_scenario_sentiment(d)
     assert d.handoff_reasons == {"repeated_fallback": 1, "requested": 1}
     assert d.channels == ["rest", "socketio"] and d.languages == ["en", "es"]
 
@@ -296,6 +344,13 @@ def test_series_heatmap_and_breakdowns(seeded: Session) -> None:
     assert by_channel["socketio"].response_p50_ms == 42.5  # 60 and 25
     by_language = {b.key: b for b in d.by_language}
     assert by_language["es"].conversations == 1 and by_language["en"].conversations == 5
+    by_location = {b.key: b.conversations for b in d.by_location}
+    assert by_location == {"DEN": 2, "MIA": 1, "ORD": 1, "unknown": 2}
+    assert d.locations == ["DEN", "MIA", "ORD", "unknown"]
+    negative = {b.key: b.negative_rate for b in d.by_location}
+    assert negative == {"DEN": 0.0, "MIA": 1.0, "ORD": 0.0, "unknown": 0.5}
+    turns = metrics.load_turns(seeded, SCENARIO_FILTER)
+    assert [t.sentiment for t in turns if t.sentiment] == [-0.5994, 0.6808, -0.3612]
 
 
 def test_top_faqs_and_unanswered(seeded: Session) -> None:
@@ -336,6 +391,24 @@ def test_filters(seeded: Session) -> None:
     assert day2.summary.mission.fte_equivalent == pytest.approx(round(0.1 / (37.5 / 7), 4))
     day1 = dashboard(seeded, MetricFilter(DAY1.date() - timedelta(days=9), DAY1.date()))
     assert day1.summary.conversations == 3 and day1.days == 10
+    miami = dashboard(seeded, MetricFilter(DAY1.date(), DAY2.date(), location="MIA"))
+    assert (miami.summary.conversations, miami.summary.agent_resolved) == (1, 1)
+    assert miami.summary.tickets == 1  # ticket 1 was opened from the Miami conversation
+    assert miami.summary.human_first_response_s.p50 == 120.0
+    unknown = dashboard(seeded, MetricFilter(DAY1.date(), DAY2.date(), location="unknown"))
+    assert unknown.summary.conversations == 2  # B (named none) and E (a code not in the list)
+    assert (unknown.summary.tickets, unknown.summary.handoffs) == (1, 1)
+    denver = dashboard(seeded, MetricFilter(DAY1.date(), DAY2.date(), location="DEN"))
+    assert (denver.summary.conversations, denver.summary.bot_resolved) == (2, 1)
+    assert denver.summary.tickets == 0
+    # The unanswered queue knows no conversation: under a location filter, the location's
+    # fallback and clarify turns are the unanswered questions.
+    assert [(u.question[:12], u.source) for u in unknown.top_unanswered] == [
+        ("my phone is ", "turns"),
+        ("laptop rules", "turns"),
+    ]
+    with pytest.raises(metrics.FilterError, match="not a location code"):
+        MetricFilter.parse(None, None, location="DEN; drop table")
     nothing = dashboard(seeded, MetricFilter(DAY1.date() - timedelta(days=9), DAY1.date(), "x"))
     assert nothing.summary.conversations == 0
     assert nothing.summary.containment_rate is None and nothing.summary.csat is None
@@ -366,6 +439,7 @@ def test_tables_and_csv(seeded: Session) -> None:
         "hour_of_day",
         "by_channel",
         "by_language",
+        "by_location",
         "top_faqs",
         "top_unanswered",
     }
@@ -381,8 +455,11 @@ def test_tables_and_csv(seeded: Session) -> None:
     assert "[EMAIL]" in csv_text
     lines = csv_text.splitlines()
     assert len(lines) == 7 and lines[0].startswith("conversation,started_at")
-    resolutions = sorted(line.split(",")[10] for line in lines[1:])
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    resolutions = sorted(row["resolution"] for row in rows)
     assert resolutions == ["agent", "bot", "bot", "unresolved", "unresolved", "unresolved"]
+    locations = sorted(row["location"] for row in rows)
+    assert locations == ["DEN", "DEN", "MIA", "ORD", "unknown", "unknown"]
 
 
 # --- idempotency ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ RASA_SAFE = {
     "actions.messages",
     "askagency.bot_messages",
     "askagency.channels",
+    "askagency.location_codes",
     "askagency.client_address",
     "askagency.clock",
     "askagency.conversation_ids",

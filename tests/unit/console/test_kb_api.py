@@ -320,6 +320,10 @@ async def test_openapi_documents_every_kb_route(ctx: Ctx) -> None:
         "/api/kb/import/preview",
         "/api/kb/import/commit",
         "/api/kb/export",
+        "/api/kb/locations",
+        "/api/kb/locations/import",
+        "/api/kb/locations/export",
+        "/api/kb/locations/{code}",
     }
     put = spec["paths"]["/api/kb/faqs/{faq_id}"]["put"]
     assert put["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
