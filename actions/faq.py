@@ -58,7 +58,7 @@ def _fallback_count(tracker: Tracker) -> int:
 
 
 async def handoff_trigger(
-    tracker: Tracker, question: str, decision: Decision, settings: Settings
+    tracker: Tracker, question: str, decision: Decision, settings: Settings, language: str
 ) -> Trigger | None:
     """Whether this question turn goes to a person (frustration, asked again, repeated
     fallbacks, or low confidence in direct mode). Never breaks the turn: on any error the
@@ -74,6 +74,7 @@ async def handoff_trigger(
             fallbacks_before=_fallback_count(tracker),
             settings=settings,
             encode=conversation.embedding_encoder(settings, loaded_only=True),
+            language=language,
         )
     except Exception as exc:
         logger.error("handoff trigger check failed for %s: %s", tracker.sender_id, exc)
@@ -148,7 +149,7 @@ class ActionAnswerFaq(Action):
             return events
 
         decision = result.decision
-        trigger = await handoff_trigger(tracker, question, decision, settings)
+        trigger = await handoff_trigger(tracker, question, decision, settings, language)
         learning.note_decision(tracker, question, decision, language, trigger is not None)
         if trigger is not None:
             return events + await hand_off(dispatcher, tracker, trigger.reason, question)

@@ -567,9 +567,11 @@ def question_trigger(
     fallbacks_before: int,
     settings: Settings,
     encode: Any = None,
+    language: str = "en",
 ) -> Trigger | None:
     """The handoff trigger of a question turn after retrieval decided ``outcome``
-    (answer | clarify | handoff), or None to answer as usual."""
+    (answer | clarify | handoff), or None to answer as usual. ``language``: the turn's, for
+    the frustration check (English and Spanish)."""
     low_confidence = outcome == "handoff"
     trigger = evaluate_question(
         question,
@@ -579,6 +581,7 @@ def question_trigger(
         fallbacks_in_a_row=fallbacks_before + 1 if low_confidence else 0,
         cfg=TriggerSettings.from_settings(settings),
         encode=encode,
+        language=language,
     )
     if trigger is not None:
         return trigger

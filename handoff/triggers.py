@@ -20,12 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from askagency.bot_messages import MessageType, is_type
 from askagency.rasa_events import is_external_event
 from handoff.models import Priority, Reason
+from knowledge_base import sentiment as knowledge_sentiment
 
 Encoder = Callable[[list[str]], Any]  # texts -> (n, d) L2-normalised float array
 
@@ -77,16 +77,10 @@ class Trigger:
         return priority_for(self.reason)
 
 
-@lru_cache(maxsize=1)
-def _vader() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
-def sentiment(text: str) -> float:
-    """VADER compound score in [-1, 1] (English lexicon; other languages score near 0)."""
-    return float(_vader().polarity_scores(text)["compound"])
+def sentiment(text: str, language: str = "en") -> float:
+    """VADER compound score in [-1, 1] in English or Spanish (``knowledge_base.sentiment``, the
+    same score analytics reports); 0 for a language without a lexicon."""
+    return knowledge_sentiment.compound(text, language) or 0.0
 
 
 def tokens(text: str) -> set[str]:
@@ -149,6 +143,7 @@ def evaluate_question(
     fallbacks_in_a_row: int,
     cfg: TriggerSettings,
     encode: Encoder | None = None,
+    language: str = "en",
 ) -> Trigger | None:
     """The handoff trigger of a question turn, strongest first.
 
@@ -156,7 +151,7 @@ def evaluate_question(
     this turn when it is a fallback. Low confidence itself is not decided here: it depends on
     the configured offer/direct mode (see ``actions``).
     """
-    score = sentiment(text)
+    score = sentiment(text, language)
     if not answerable and score <= cfg.frustration_threshold:
         return Trigger(Reason.FRUSTRATION, f"negative sentiment {score:.2f}")
     match = find_rephrase(text, would_answer_faq_id, past, cfg, encode)

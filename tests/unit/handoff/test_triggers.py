@@ -57,6 +57,17 @@ def test_frustration_when_negative_and_not_answerable() -> None:
     assert "negative sentiment" in trigger.detail
 
 
+def test_frustration_in_spanish() -> None:
+    """The Spanish lexicon (knowledge_base/sentiment.py) scores Spanish anger; before it,
+    every Spanish message scored about 0 and never counted as frustration."""
+    angry = "¡Esto es inútil, estoy harto y muy enojado!"
+    assert sentiment(angry, "es") <= -0.5
+    trigger = evaluate(angry, language="es")
+    assert trigger is not None and trigger.reason == Reason.FRUSTRATION
+    assert evaluate("¿puedo llevar un cuchillo?", language="es") is None
+    assert sentiment("c'est inutile", "fr") == 0.0  # no lexicon: never frustration
+
+
 def test_negative_but_answerable_question_is_answered() -> None:
     # VADER scores this legitimate question about -0.67; the bot can answer it.
     assert sentiment("fake gun in luggage") <= -0.5
