@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,9 @@ from typing import Any
 import pytest
 
 from askagency.config import PROJECT_ROOT
-from askagency.db import make_engine
-from askagency.launcher import OFFLINE_ENV
-from askagency.migrate import upgrade
-from askagency.ports import free_port
-from tests.browser.conftest import PageFactory, _wait_http
-from tests.browser.widget import AXE_JS, describe, serious
+from tests.browser.conftest import PageFactory
+from tests.browser.console_process import standalone_console
+from tests.browser.widget import describe, run_axe, serious
 from tests.unit.analytics.test_scenario import seed
 
 PASSWORD = "correct horse battery"
@@ -41,36 +36,14 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     data_dir = tmp_path_factory.mktemp("dashboard") / "data"
     data_dir.mkdir()
-    url = f"sqlite:///{data_dir / 'askagency.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine) as session:
+
+    def seed_data(session: Session) -> None:
         seed(session)
         for role in (Role.VIEWER, Role.AGENT):
             create_user(session, role.value, PASSWORD, role)
-        session.commit()
-    engine.dispose()
-    port = free_port()
-    log = data_dir / "console.log"
-    env = {**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir)}
-    env.pop("ASKAGENCY_DATABASE_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/health", proc, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+
+    with standalone_console(data_dir, seed_data) as url:
+        yield url
 
 
 def login(page: Any, base: str, username: str) -> None:
@@ -198,19 +171,7 @@ def test_dashboard_is_accessible(pages: PageFactory, console_url: str) -> None:
     open_dashboard(page, console_url)
     for summary in page.locator("details > summary").all():
         summary.click()
-    page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
-    violations = page.evaluate(
-        """async () => {
-            const r = await axe.run(document, {
-                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
-                resultTypes: ['violations'],
-            });
-            return r.violations.map(v => ({
-                id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary),
-            }));
-        }"""
-    )
+    violations = run_axe(page)
     assert serious(violations) == [], describe(violations)
 
 

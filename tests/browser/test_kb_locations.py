@@ -7,21 +7,14 @@ A real console process serves a fresh data directory (no Rasa needed), as in tes
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from askagency.config import PROJECT_ROOT
-from askagency.db import make_engine
-from askagency.launcher import OFFLINE_ENV
-from askagency.migrate import upgrade
-from askagency.ports import free_port
-from tests.browser.conftest import PageFactory, _wait_http
-from tests.browser.widget import AXE_JS, describe, serious
+from tests.browser.conftest import PageFactory
+from tests.browser.console_process import standalone_console
+from tests.browser.widget import describe, run_axe, serious
 
 PASSWORD = "correct horse battery"
 
@@ -37,39 +30,17 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     data_dir = tmp_path_factory.mktemp("locations") / "data"
     data_dir.mkdir()
-    url = f"sqlite:///{data_dir / 'askagency.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine) as session:
+
+    def seed_data(session: Session) -> None:
         create_user(session, "editor", PASSWORD, Role.EDITOR)
         store.save(
             session,
             LocationIn(code="ORD", name="Chicago O'Hare International Airport", aliases=["O'Hare"]),
             "seed",
         )
-        session.commit()
-    engine.dispose()
-    port = free_port()
-    log = data_dir / "console.log"
-    env = {**os.environ, **OFFLINE_ENV, "ASKAGENCY_DATA_DIR": str(data_dir)}
-    env.pop("ASKAGENCY_DATABASE_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/health", proc, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+
+    with standalone_console(data_dir, seed_data) as url:
+        yield url
 
 
 def open_locations(page: Any, base: str) -> None:
@@ -128,17 +99,5 @@ def test_locations_page_is_accessible(pages: PageFactory, console_url: str) -> N
     page = pages.page(bypass_csp=True)
     open_locations(page, console_url)
     page.get_by_role("button", name="Edit ORD").click()
-    page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
-    violations = page.evaluate(
-        """async () => {
-            const r = await axe.run(document, {
-                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
-                resultTypes: ['violations'],
-            });
-            return r.violations.map(v => ({
-                id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary),
-            }));
-        }"""
-    )
+    violations = run_axe(page)
     assert serious(violations) == [], describe(violations)

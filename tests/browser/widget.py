@@ -76,20 +76,26 @@ class Widget:
 
     def axe(self) -> list[dict[str, Any]]:
         """axe-core (vendored) over the whole page with the widget open; returns violations."""
-        self.page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
-        result = self.page.evaluate(
-            """async () => {
-                const r = await axe.run(document, {
-                    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
-                    resultTypes: ['violations'],
-                });
-                return r.violations.map(v => ({
-                    id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary),
-                }));
-            }"""
-        )
-        return list(result)
+        return run_axe(self.page)
+
+
+def run_axe(page: Any) -> list[dict[str, Any]]:
+    """axe-core (vendored) over the whole page, WCAG 2.1 A and AA rules; returns violations.
+    It is injected as an inline script: console pages need ``bypass_csp`` for that."""
+    page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {
+                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                resultTypes: ['violations'],
+            });
+            return r.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary),
+            }));
+        }"""
+    )
+    return list(result)
 
 
 def serious(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
