@@ -159,25 +159,20 @@ def render_weekly(t: WeeklyTrend) -> str:
             *([""] if t.highlights else []),
             _markdown_table(tables["week_over_week"]),
             "",
-            "### Conversations by channel",
-            "",
-            _markdown_table(tables["week_over_week_by_channel"]),
-            "",
-            "### Conversations by language",
-            "",
-            _markdown_table(tables["week_over_week_by_language"]),
-            "",
-            "### Conversations by location",
-            "",
-            _markdown_table(tables["week_over_week_by_location"]),
-            "",
+            *_section("### Conversations by channel", tables["week_over_week_by_channel"]),
+            *_section("### Conversations by language", tables["week_over_week_by_language"]),
+            *_section("### Conversations by location", tables["week_over_week_by_location"]),
             *_location_sections(tables["week_over_week_per_location"]),
-            f"## {len(t.weeks)}-week trend (weeks start on Monday)",
-            "",
-            _markdown_table(tables["weekly_trend"]),
-            "",
+            *_section(
+                f"## {len(t.weeks)}-week trend (weeks start on Monday)", tables["weekly_trend"]
+            ),
         ]
     )
+
+
+def _section(heading: str, table: Table) -> list[str]:
+    """A Markdown heading with its table under it."""
+    return [heading, "", _markdown_table(table), ""]
 
 
 def _location_sections(table: Table) -> list[str]:
@@ -185,12 +180,7 @@ def _location_sections(table: Table) -> list[str]:
     lines: list[str] = []
     for location in dict.fromkeys(row[0] for row in table.rows):
         rows = tuple(row[1:] for row in table.rows if row[0] == location)
-        lines += [
-            f"### {location}",
-            "",
-            _markdown_table(Table(table.name, location, table.columns[1:], rows)),
-            "",
-        ]
+        lines += _section(f"### {location}", Table(table.name, location, table.columns[1:], rows))
     return lines
 
 
@@ -261,22 +251,10 @@ def render_markdown(
     if weekly is not None:
         parts += [render_weekly(weekly)]
     parts += [
-        "## Top FAQs",
-        "",
-        _markdown_table(tables["top_faqs"]),
-        "",
-        "## Top unanswered questions (personal data redacted)",
-        "",
-        _markdown_table(tables["top_unanswered"]),
-        "",
-        "## By channel",
-        "",
-        _markdown_table(tables["by_channel"]),
-        "",
-        "## By location",
-        "",
-        _markdown_table(tables["by_location"]),
-        "",
+        *_section("## Top FAQs", tables["top_faqs"]),
+        *_section("## Top unanswered questions (personal data redacted)", tables["top_unanswered"]),
+        *_section("## By channel", tables["by_channel"]),
+        *_section("## By location", tables["by_location"]),
         "Definitions: docs/metrics.md. Data tables for every chart are in the CSV files next to "
         "this report.",
         "",
