@@ -27,7 +27,11 @@ def _private_files() -> None:
 
 app.add_typer(kb_app, name="kb", help="FAQ knowledge base: import, index, search, evaluate.")
 app.add_typer(users_app, name="users", help="Console accounts and roles.")
-app.add_typer(report_app, name="report", help="Leadership summary: Markdown + PNG charts.")
+app.add_typer(
+    report_app,
+    name="report",
+    help="Leadership summary: Markdown + PDF + PNG charts; `report send` e-mails the weekly one.",
+)
 app.add_typer(analytics_app, name="analytics", help="Analytics data: rebuild stored conversations.")
 app.add_typer(
     privacy_app, name="privacy", help="Retention purge; export or delete a citizen's data."

@@ -11,6 +11,7 @@ from types import ModuleType
 
 from sqlalchemy import MetaData
 
+import analytics.delivery
 import analytics.models
 import askagency.opt_out_schema
 import askagency.staff
@@ -30,6 +31,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     analytics.models,
     askagency.opt_out_schema,
     knowledge_base.locations.models,
+    analytics.delivery,
 )
 
 

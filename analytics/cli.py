@@ -1,4 +1,5 @@
-"""``askagency report``: the leadership summary for a date range, as files.
+"""``askagency report``: the leadership summary for a date range, as files; ``askagency report
+send``: the weekly report by e-mail, once per week (analytics/delivery.py).
 
 Mounted by agencyctl/cli.py. Reads the configured database (ASKAGENCY_DATA_DIR /
 ASKAGENCY_DATABASE_URL), migrating it first so a fresh data directory gives an empty report
@@ -16,11 +17,14 @@ app = typer.Typer(help="Leadership summary report (Markdown + PNG charts + CSV).
 
 @app.callback(invoke_without_command=True)
 def report(
+    ctx: typer.Context,
     start: str = typer.Option(None, "--from", help="First day, e.g. 2026-03-01 (default: 30 days)"),
     end: str = typer.Option(
         None, "--to", help="Last day, inclusive (default: today in the agency's time zone)"
     ),
-    out: Path = typer.Option(..., "--out", help="Folder to write report.md, charts and CSVs to"),
+    out: Path = typer.Option(
+        None, "--out", help="Folder to write report.md, charts and CSVs to (required)"
+    ),
     channel: str = typer.Option(None, help="Only this channel (e.g. rest)"),
     language: str = typer.Option(None, help="Only this language (e.g. en)"),
     location: str = typer.Option(None, help="Only this location (a code, e.g. DEN, or unknown)"),
@@ -41,6 +45,15 @@ def report(
         "(0: none)",
     ),
 ) -> None:
+    # `report` writes files; `report send` (a subcommand) e-mails the weekly report. Click runs
+    # this callback before a subcommand too: then it does nothing.
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise typer.BadParameter(
+            "Missing option: the folder to write the report to ('report send' e-mails it)",
+            param_hint="'--out'",
+        )
     from analytics.metrics import FilterError, MetricFilter, compute_dashboard
     from analytics.report import write_report
     from analytics.weekly import compute_weekly
@@ -95,6 +108,57 @@ def report(
         f"Wrote {files.markdown}, {files.pdf.name}, {len(files.charts)} charts and "
         f"{len(files.csvs)} CSVs."
     )
+
+
+@app.command("send")
+def send(
+    week_of: str = typer.Option(
+        None,
+        "--week-of",
+        help="Send the week (Monday to Sunday) containing this day, e.g. 2026-03-02 "
+        "(default: the last full week)",
+    ),
+    if_due: bool = typer.Option(
+        False,
+        "--if-due",
+        help="Only when this week's ASKAGENCY_REPORT_SCHEDULE moment has passed (for a "
+        "scheduler; exits 0 when not due)",
+    ),
+    to: list[str] = typer.Option(
+        None,
+        "--to",
+        help="Send a copy to this address instead of ASKAGENCY_REPORT_RECIPIENTS (repeatable; "
+        "not recorded as the week's delivery)",
+    ),
+) -> None:
+    """E-mail the weekly report (one-page PDF + CSV zip) once per week; see docs/metrics.md."""
+    from datetime import date
+
+    from analytics.delivery import DeliveryError, send_weekly
+    from analytics.metrics import FilterError
+    from askagency.config import get_settings
+    from askagency.migrate import upgrade
+    from handoff.hours import HoursConfigError
+
+    settings = get_settings()
+    day = None
+    if week_of:
+        try:
+            day = date.fromisoformat(week_of)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--week-of must look like 2026-03-02: {exc}") from exc
+    addresses = [a.strip() for a in to or [] if a.strip()]
+    bad = [a for a in addresses if "@" not in a or any(c in a for c in " ,;<>\r\n")]
+    if bad:
+        raise typer.BadParameter(f"--to {bad[0]!r} is not an e-mail address")
+    upgrade(settings.database_url)
+    try:
+        result = send_weekly(settings, week_of=day, to=addresses, if_due=if_due)
+    except (DeliveryError, FilterError, HoursConfigError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(result.message)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 rebuild_app = typer.Typer(help="Analytics data: rebuild conversations from stored events.")

@@ -5,6 +5,11 @@ It reads Rasa's event broker (the SQL broker file by default, RabbitMQ with
 yet (Rasa still starting, RabbitMQ restarting): it logs, waits and retries. A small HTTP
 endpoint (``GET /health``) tells the launcher it is up and shows its progress. SIGTERM/SIGINT
 finish the current batch and stop.
+
+It also sends the weekly report e-mail when ``report_schedule`` is set: at most once a minute
+it asks :func:`analytics.delivery.send_weekly` with ``if_due`` (nothing before the scheduled
+moment, one SELECT after it), so a single-machine installation needs no scheduler of its own.
+``--no-weekly-email`` leaves that to something else (the Kubernetes CronJob).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import signal
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -31,6 +36,7 @@ from askagency.secrets import private_umask
 log = logging.getLogger("analytics.consumer")
 
 MAX_BACKOFF_S = 30.0
+WEEKLY_EMAIL_CHECK = timedelta(minutes=1)
 
 
 @dataclass
@@ -124,11 +130,20 @@ def start_health_server(
 class Consumer:
     """Runs one source until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, source_kind: str, once: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source_kind: str,
+        once: bool = False,
+        weekly_email: bool = True,
+    ) -> None:
         from analytics.sources import RabbitEventSource, SqlEventSource
 
         self.settings = settings
         self.once = once
+        # The scheduled e-mail (analytics.delivery); off when something else sends it.
+        self.weekly_email = weekly_email and bool(settings.report_schedule)
+        self._weekly_checked_at: datetime | None = None
         self.stop = threading.Event()
         if source_kind == "sql":
             self.source: Any = SqlEventSource.for_file(
@@ -157,6 +172,7 @@ class Consumer:
 
         backoff = self.settings.analytics_poll_seconds
         while not self.stop.is_set():
+            self.check_weekly_email()
             try:
                 result = self._poll()
             except SourceUnavailable as exc:
@@ -190,6 +206,24 @@ class Consumer:
             elif self.kind == "sql":
                 self.stop.wait(self.settings.analytics_poll_seconds)
         self.source.close()
+
+    def check_weekly_email(self) -> None:
+        """Sends the weekly report when it is due and not sent yet; checks at most once a
+        minute. A failure is logged (and recorded by analytics.delivery): consuming goes on."""
+        if not self.weekly_email:
+            return
+        now = now_utc()
+        last = self._weekly_checked_at
+        if last is not None and last <= now < last + WEEKLY_EMAIL_CHECK:
+            return
+        self._weekly_checked_at = now
+        from analytics.delivery import send_weekly
+
+        try:  # send_weekly logs what it sent or why sending failed
+            send_weekly(self.settings, now, if_due=True)
+        except Exception as exc:  # noqa: BLE001 - the e-mail must never stop the consumer
+            log.error("weekly report e-mail: %s", short_error(exc))
+            log.debug("weekly report failure traceback", exc_info=True)
 
     def _record(self, result: Any) -> None:
         s = self.status
@@ -244,10 +278,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--health-host", default="127.0.0.1")
     parser.add_argument("--health-port", type=int, default=0, help="0: no health endpoint")
     parser.add_argument("--once", action="store_true", help="drain what is there, then exit")
+    parser.add_argument(
+        "--no-weekly-email",
+        action="store_true",
+        help="do not send the scheduled weekly report (a CronJob runs 'askagency report send')",
+    )
     args = parser.parse_args(argv)
     configure_logging(stream=sys.stderr)
     migrate_with_retry(settings.database_url)
-    consumer = Consumer(settings, args.source, once=args.once)
+    consumer = Consumer(
+        settings, args.source, once=args.once, weekly_email=not args.no_weekly_email
+    )
     server = None
     if args.health_port:
         server = start_health_server(

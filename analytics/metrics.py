@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
@@ -258,6 +258,7 @@ class TicketFacts:
     channel: str
     language: str
     agent: str | None = None  # the assigned agent's username (None: nobody took it)
+    team: str | None = None  # the assigned agent's team today (None: no agent, or no team)
 
     @property
     def first_response_s(self) -> float | None:
@@ -410,10 +411,10 @@ def load_tickets(
     convs = load_conversations(session, flt) if convs is None else convs
     rows = list(_ticket_rows(session, None, flt))
     agent_ids = {t.assigned_agent_id for t, _ in rows if t.assigned_agent_id is not None}
-    usernames: dict[int, str] = {}
+    staff: dict[int, tuple[str, str | None]] = {}
     if agent_ids:
-        query = select(User.id, User.username).where(User.id.in_(agent_ids))
-        usernames = {user_id: name for user_id, name in session.execute(query).tuples()}
+        query = select(User.id, User.username, User.team).where(User.id.in_(agent_ids))
+        staff = {user_id: (name, team) for user_id, name, team in session.execute(query).tuples()}
     for t, resolved in rows:
         tickets.append(
             TicketFacts(
@@ -424,7 +425,8 @@ def load_tickets(
                 reason=t.reason,
                 channel=t.channel,
                 language=t.language,
-                agent=usernames.get(t.assigned_agent_id),
+                agent=staff[t.assigned_agent_id][0] if t.assigned_agent_id in staff else None,
+                team=staff[t.assigned_agent_id][1] if t.assigned_agent_id in staff else None,
             )
         )
     wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
@@ -545,16 +547,23 @@ class DayPoint(BaseModel):
     handoffs_by_reason: dict[str, int]
 
 
-class AgentFigures(BaseModel):
-    """One agent's handoffs of the period, for supervisors."""
+class HandoffFigures(BaseModel):
+    """A group's handoffs of the period (one agent's, one team's), for supervisors."""
 
-    agent: str  # username, or "unassigned"
     tickets: int
     replied: int
     first_response_p50_s: float | None
     first_response_staffed_p50_s: float | None
     resolved: int
     resolution_rate: float | None  # resolved / closed
+
+
+class AgentFigures(HandoffFigures):
+    agent: str  # username, or "unassigned"
+
+
+class TeamFigures(HandoffFigures):
+    team: str  # the assigned agent's team today, "no team", or "unassigned"
 
 
 class Breakdown(BaseModel):
@@ -603,6 +612,7 @@ class Dashboard(BaseModel):
     top_faqs: list[TopFaq]
     top_unanswered: list[Unanswered]
     by_agent: list[AgentFigures]
+    by_team: list[TeamFigures]
 
 
 # --- computing -------------------------------------------------------------------------------
@@ -659,16 +669,20 @@ def mission_value(
 
 ALWAYS_STAFFED = build_hours("UTC", "")
 UNASSIGNED = "unassigned"
+NO_TEAM = "no team"
 
 
-def by_agent(tickets: Sequence[TicketFacts], staffed: StaffedHours) -> list[AgentFigures]:
-    """Per assigned agent (most tickets first): volume, first response (wall clock and staffed
-    hours only) and resolution of closed tickets."""
+def _handoff_groups(
+    tickets: Sequence[TicketFacts], key: Callable[[TicketFacts], str], staffed: StaffedHours
+) -> list[tuple[str, dict[str, Any]]]:
+    """Tickets grouped by ``key`` (most tickets first, then by name), each with the
+    HandoffFigures fields: volume, first response (wall clock and staffed hours only) and
+    resolution of closed tickets."""
     groups: dict[str, list[TicketFacts]] = defaultdict(list)
     for t in tickets:
-        groups[t.agent or UNASSIGNED].append(t)
+        groups[key(t)].append(t)
     rows = []
-    for agent, items in groups.items():
+    for name, items in groups.items():
         replied = [t for t in items if t.first_agent_reply_at is not None]
         closed = [t for t in items if t.resolved is not None]
         resolved = sum(1 for t in closed if t.resolved)
@@ -676,18 +690,35 @@ def by_agent(tickets: Sequence[TicketFacts], staffed: StaffedHours) -> list[Agen
         in_hours = _percentiles(
             [staffed.staffed_seconds(t.created_at, t.first_agent_reply_at) for t in replied]  # type: ignore[arg-type]
         )
-        rows.append(
-            AgentFigures(
-                agent=agent,
-                tickets=len(items),
-                replied=len(replied),
-                first_response_p50_s=wall.p50,
-                first_response_staffed_p50_s=in_hours.p50,
-                resolved=resolved,
-                resolution_rate=rate(resolved, len(closed)),
-            )
-        )
-    return sorted(rows, key=lambda r: (-r.tickets, r.agent))
+        figures = {
+            "tickets": len(items),
+            "replied": len(replied),
+            "first_response_p50_s": wall.p50,
+            "first_response_staffed_p50_s": in_hours.p50,
+            "resolved": resolved,
+            "resolution_rate": rate(resolved, len(closed)),
+        }
+        rows.append((name, figures))
+    return sorted(rows, key=lambda row: (-row[1]["tickets"], row[0]))
+
+
+def by_agent(tickets: Sequence[TicketFacts], staffed: StaffedHours) -> list[AgentFigures]:
+    """Per assigned agent: their handoff figures."""
+    groups = _handoff_groups(tickets, lambda t: t.agent or UNASSIGNED, staffed)
+    return [AgentFigures(agent=name, **figures) for name, figures in groups]
+
+
+def _team_of(ticket: TicketFacts) -> str:
+    if ticket.agent is None:
+        return UNASSIGNED
+    return ticket.team or NO_TEAM
+
+
+def by_team(tickets: Sequence[TicketFacts], staffed: StaffedHours) -> list[TeamFigures]:
+    """Per team of the assigned agent (the team the person is in today: moving someone moves
+    their history with them, as a supervisor reading "my team" expects)."""
+    groups = _handoff_groups(tickets, _team_of, staffed)
+    return [TeamFigures(team=name, **figures) for name, figures in groups]
 
 
 def summarise(
@@ -947,6 +978,15 @@ def compute_dashboard(
         raise FilterError("minutes per contact must be >= 0 and hours per FTE > 0")
     if cost_per_contact is not None and cost_per_contact < 0:
         raise FilterError("cost per contact must be >= 0")
+    # Large periods add up the daily roll-ups instead (docs/metrics.md, "Speed at volume");
+    # imported here because analytics.rollup_read builds on this module.
+    from analytics.rollup_read import dashboard as from_rollups
+
+    fast = from_rollups(
+        session, flt, minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed
+    )
+    if fast is not None:
+        return fast
     convs = load_conversations(session, flt)
     turns = load_turns(session, flt)
     tickets = load_tickets(session, flt, convs)
@@ -983,6 +1023,7 @@ def compute_dashboard(
         top_faqs=top_faqs(session, turns),
         top_unanswered=top_unanswered(session, flt, turns=turns),
         by_agent=by_agent(tickets, staffed),
+        by_team=by_team(tickets, staffed),
     )
 
 

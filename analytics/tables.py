@@ -12,7 +12,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analytics.metrics import WEEKDAYS, Breakdown, ConversationFacts, Dashboard
+from analytics.metrics import WEEKDAYS, Breakdown, ConversationFacts, Dashboard, HandoffFigures
 from analytics.pseudonyms import pseudonym, pseudonym_key
 from askagency.csv_safe import csv_safe
 from askagency.privacy import redact
@@ -153,33 +153,32 @@ def handoffs_by_reason(d: Dashboard) -> Table:
     return Table("handoffs_by_reason", "Handoffs by reason", ("reason", "handoffs"), rows)
 
 
+HANDOFF_COLUMNS = (
+    "tickets",
+    "replied",
+    "first_response_p50_s",
+    "first_response_staffed_p50_s",
+    "resolved",
+    "resolution_rate",
+)
+
+
+def _handoff_table(
+    name: str, title: str, key: str, groups: Sequence[tuple[str, HandoffFigures]]
+) -> Table:
+    """Per-agent or per-team handoff figures, one row per group."""
+    rows = tuple((label, *(getattr(g, c) for c in HANDOFF_COLUMNS)) for label, g in groups)
+    return Table(name, title, (key, *HANDOFF_COLUMNS), rows)
+
+
 def agents(d: Dashboard) -> Table:
-    rows = tuple(
-        (
-            a.agent,
-            a.tickets,
-            a.replied,
-            a.first_response_p50_s,
-            a.first_response_staffed_p50_s,
-            a.resolved,
-            a.resolution_rate,
-        )
-        for a in d.by_agent
-    )
-    return Table(
-        "by_agent",
-        "Handoffs by agent",
-        (
-            "agent",
-            "tickets",
-            "replied",
-            "first_response_p50_s",
-            "first_response_staffed_p50_s",
-            "resolved",
-            "resolution_rate",
-        ),
-        rows,
-    )
+    groups = [(a.agent, a) for a in d.by_agent]
+    return _handoff_table("by_agent", "Handoffs by agent", "agent", groups)
+
+
+def teams(d: Dashboard) -> Table:
+    groups = [(t.team, t) for t in d.by_team]
+    return _handoff_table("by_team", "Handoffs by team", "team", groups)
 
 
 def hour_of_day(d: Dashboard) -> Table:
@@ -243,6 +242,7 @@ def all_tables(d: Dashboard) -> dict[str, Table]:
         resolution_mix(d),
         handoffs_by_reason(d),
         agents(d),
+        teams(d),
         hour_of_day(d),
         _breakdown("by_channel", "By channel", "channel", d.by_channel),
         _breakdown("by_language", "By language", "language", d.by_language),

@@ -11,12 +11,14 @@ variables by the launcher.
 from __future__ import annotations
 
 import importlib.util
+import re
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from askagency.limits import MAX_MESSAGE_CHARS
@@ -179,6 +181,25 @@ class Settings(BaseSettings):
     # in this currency (an ISO 4217 code, printed as given).
     metrics_cost_per_contact: float | None = Field(None, ge=0)
     metrics_currency: str = Field("USD", min_length=1, max_length=8)
+    # The weekly report by e-mail (analytics/delivery.py, docs/metrics.md "Weekly e-mail"): when
+    # ("mon 08:00": a weekday and a 24-hour time on the agency's clock, staffed_timezone; empty:
+    # no scheduled e-mail), to whom (JSON list in the environment:
+    # ASKAGENCY_REPORT_RECIPIENTS='["director@agency.gov"]'), from which address, and how many
+    # weeks of trend it shows.
+    report_schedule: str = ""
+    report_recipients: list[str] = Field(default_factory=list)
+    report_from: str = ""
+    report_weeks: int = Field(default=8, ge=2, le=104)
+    # The SMTP server (relay) that sends it. "starttls" upgrades the connection on port 587,
+    # "ssl" is TLS from the start (port 465), "none" is plain text (a relay on this machine or
+    # a test server only). Logs in when smtp_username is set. The password is never logged or
+    # shown (SecretStr: its repr is stars).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
 
     # Human handoff (docs/handoff.md). "offer": a below-threshold answer offers a person button;
     # "direct": it opens a ticket at once. Negative feedback works the same way.
@@ -218,6 +239,27 @@ class Settings(BaseSettings):
     # the internal listeners (action server, analytics consumer) answer without one.
     metrics_token: str = ""
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("report_schedule")
+    @classmethod
+    def _check_report_schedule(cls, value: str) -> str:
+        schedule = parse_report_schedule(value)  # ValueError: says what the form is
+        if schedule is None:
+            return ""
+        weekday, at = schedule
+        return f"{WEEKDAY_NAMES[weekday]} {at:%H:%M}"
+
+    @field_validator("report_recipients")
+    @classmethod
+    def _check_report_recipients(cls, value: list[str]) -> list[str]:
+        addresses = [address.strip() for address in value if address.strip()]
+        for address in addresses:
+            if not _ADDRESS.match(address):
+                raise ValueError(
+                    f"report_recipients: {address[:80]!r} is not an e-mail address (give a JSON "
+                    'list of plain addresses, e.g. ["director@agency.gov"])'
+                )
+        return addresses
 
     @property
     def embedding_cache(self) -> Path:
@@ -275,6 +317,34 @@ class Settings(BaseSettings):
                 f"http://localhost:{self.console_port}",
             ]
         return [f"http://{self.console_host}:{self.console_port}"]
+
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SCHEDULE = re.compile(r"^([a-z]+)\s+(\d{1,2}):(\d{2})$")
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+
+
+def parse_report_schedule(text: str) -> tuple[int, time] | None:
+    """ "mon 08:00" -> (0, 08:00) (Monday is 0, as in ``date.weekday()``); "" -> None. Full day
+    names and one-digit hours are accepted ("Monday 8:00"); anything else is a ValueError that
+    shows the expected form."""
+    text = " ".join(text.split()).lower()
+    if not text:
+        return None
+    advice = (
+        f"report_schedule {text[:40]!r} is not a weekday and a 24-hour time such as "
+        '"mon 08:00" (the agency\'s time zone, staffed_timezone; empty: no scheduled e-mail)'
+    )
+    match = _SCHEDULE.match(text)
+    if not match:
+        raise ValueError(advice)
+    day, hour, minute = match.group(1), int(match.group(2)), int(match.group(3))
+    full = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    if day in full:
+        day = day[:3]
+    if day not in WEEKDAY_NAMES or hour > 23 or minute > 59:
+        raise ValueError(advice)
+    return WEEKDAY_NAMES.index(day), time(hour, minute)
 
 
 def secure_cookies_by_default(console_host: str, public_url: str = "") -> bool:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
 from askagency.config import Settings
-from askagency.staff import Role, User
+from askagency.staff import Role, User, team_name
 from console.models import LoginFailure, WebSession
 
 SESSION_COOKIE = "askagency_session"
@@ -122,6 +122,7 @@ def create_user(
     role: Role,
     display_name: str | None = None,
     languages: list[str] | None = None,
+    team: str | None = None,
 ) -> User:
     if session.scalar(select(User).where(User.username == username)):
         raise ValueError(f"user {username!r} already exists")
@@ -131,6 +132,7 @@ def create_user(
         password_hash=hash_password(password),
         role=Role(role).value,
         languages=languages or ["en"],
+        team=team_name(team),
         active=True,
         failed_logins=0,
     )

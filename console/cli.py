@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from askagency.db import session_scope
 from askagency.migrate import upgrade
-from askagency.staff import Role, User
+from askagency.staff import Role, User, team_name
 from console.auth import create_user, hash_password, revoke_sessions, unlock
 
 app = typer.Typer(no_args_is_help=True, help="Console user accounts.")
@@ -36,6 +36,7 @@ def create(
     role: Role = typer.Option(..., help="admin, editor, agent or viewer"),
     display_name: str = typer.Option("", help="Name shown to colleagues and citizens"),
     languages: str = typer.Option("en", help="Comma-separated languages the person serves"),
+    team: str = typer.Option("", help="Team the person's figures are reported under"),
     password_stdin: bool = typer.Option(False, help="Read the password from standard input"),
 ) -> None:
     """Create a console account (password from --password-stdin, env or a prompt)."""
@@ -44,7 +45,7 @@ def create(
     langs = [code.strip() for code in languages.split(",") if code.strip()]
     try:
         with session_scope() as session:
-            create_user(session, username, password, role, display_name or None, langs)
+            create_user(session, username, password, role, display_name or None, langs, team)
     except ValueError as exc:
         out.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -134,6 +135,27 @@ def set_role(
     _change(username, change)
 
 
+@app.command("set-team")
+def set_team(
+    username: str,
+    team: str = typer.Argument(..., help='Team name; "" removes the person from their team'),
+) -> None:
+    """Put the user in a team (the dashboard and report show figures per team)."""
+    try:  # validated before the transaction: a bad name changes nothing
+        name = team_name(team)
+    except ValueError as exc:
+        out.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+    def change(session: Session, user: User) -> str:
+        user.team = name
+        if name is None:
+            return f"[bold]{username}[/bold] is in no team"
+        return f"[bold]{username}[/bold] is now in team {name!r}"
+
+    _change(username, change)
+
+
 @app.command("revoke-sessions")
 def revoke(username: str) -> None:
     """Log the user out on every device."""
@@ -148,7 +170,7 @@ def revoke(username: str) -> None:
 def list_users() -> None:
     """List console accounts."""
     upgrade()
-    table = Table("username", "name", "role", "languages", "active")
+    table = Table("username", "name", "role", "languages", "team", "active")
     with session_scope() as session:
         for user in session.scalars(select(User).order_by(User.username)):
             table.add_row(
@@ -156,6 +178,7 @@ def list_users() -> None:
                 user.display_name,
                 user.role,
                 ",".join(user.languages or []),
+                user.team or "",
                 "yes" if user.active else "no",
             )
     out.print(table)

@@ -8,15 +8,22 @@ may open it; agents get 403.
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+import threading
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from analytics import tables
-from analytics.metrics import WEEKDAYS, Dashboard, FilterError
+from analytics.metrics import WEEKDAYS, Dashboard, FilterError, compute_dashboard
+from analytics.pdf import render_pdf
 from analytics.sentiment import SentimentSummary
 from analytics.tables import NEGATIVE_RATE, Table, fmt, pct
+from analytics.weekly import compute_weekly
+from askagency.db import session_scope
 from console.api_metrics import ALLOWED, MetricsQuery, conversations, load_dashboard, parse_query
 from console.auth import require_role
 from console.keys import SETTINGS_KEY
@@ -261,6 +268,49 @@ async def export_csv(request: web.Request) -> web.Response:
     return _csv_response(table.to_csv(), _filename(query, name))
 
 
+# matplotlib's pyplot keeps global state: one PDF is drawn at a time.
+_PDF_LOCK = threading.Lock()
+
+
+def report_pdf_bytes(query: MetricsQuery, weeks: int) -> bytes:
+    """The one-page report of ``askagency report`` for the dashboard's filter: the period's
+    figures and a trend of ``weeks`` full weeks ending on or before its last day."""
+    with session_scope() as session:
+        assumptions = (query.minutes_per_contact, query.hours_per_fte)
+        d = compute_dashboard(
+            session, query.flt, *assumptions, query.cost_per_contact, query.currency, query.staffed
+        )
+        weekly = compute_weekly(
+            session,
+            query.flt,
+            *assumptions,
+            weeks=weeks,
+            cost_per_contact=query.cost_per_contact,
+            currency=query.currency,
+            staffed=query.staffed,
+        )
+    with tempfile.TemporaryDirectory(prefix="askagency-pdf-") as folder, _PDF_LOCK:
+        return render_pdf(d, weekly, Path(folder) / "report.pdf").read_bytes()
+
+
+@require_role(*ALLOWED)
+async def report_pdf(request: web.Request) -> web.Response:
+    """``GET /console/dashboard/report.pdf?<the dashboard's filters>``: the one-page report."""
+    weeks = request.app[SETTINGS_KEY].report_weeks
+    try:
+        query = parse_query(request)
+        data = await asyncio.to_thread(report_pdf_bytes, query, weeks)
+    except FilterError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    filename = _filename(query, "report").removesuffix(".csv") + ".pdf"
+    return web.Response(
+        body=data,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/console/dashboard", dashboard_page)
     app.router.add_get("/console/dashboard/export/{name}.csv", export_csv)
+    app.router.add_get("/console/dashboard/report.pdf", report_pdf)

@@ -436,6 +436,7 @@ def test_tables_and_csv(seeded: Session) -> None:
         "resolution_mix",
         "handoffs_by_reason",
         "by_agent",
+        "by_team",
         "hour_of_day",
         "by_channel",
         "by_language",
@@ -635,3 +636,37 @@ def test_first_response_in_staffed_hours_and_per_agent(seeded: Session) -> None:
     ]
     by_agent = tables.all_tables(d)["by_agent"]
     assert by_agent.rows[0][:3] == ("dana", 1, 1)
+
+
+def test_handoffs_per_team(seeded: Session) -> None:
+    """Supervisors read figures per team (issue 22, item 5): a ticket counts under its agent's
+    team today; an agent without a team under "no team"; a ticket nobody took, "unassigned"."""
+    from askagency.staff import User
+    from handoff.models import Ticket
+
+    dana = User(username="dana", display_name="Dana", password_hash="x", role="agent", team="DEN")
+    eli = User(username="eli", display_name="Eli", password_hash="x", role="agent")
+    seeded.add_all([dana, eli])
+    seeded.flush()
+    seeded.get(Ticket, 1).assigned_agent_id = dana.id
+    seeded.flush()
+
+    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5)
+    assert [(t.team, t.tickets, t.replied, t.first_response_p50_s) for t in d.by_team] == [
+        ("DEN", 1, 1, 120.0),
+        ("unassigned", 1, 1, 300.0),
+    ]
+
+    # Moving the ticket to an agent without a team moves it to "no team"; renaming the team
+    # moves the history with the person.
+    seeded.get(Ticket, 2).assigned_agent_id = eli.id
+    dana.team = "Denver"
+    seeded.flush()
+    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5)
+    assert [(t.team, t.tickets, t.resolved) for t in d.by_team] == [
+        ("Denver", 1, 1),
+        ("no team", 1, 0),
+    ]
+    table = tables.all_tables(d)["by_team"]
+    assert table.columns[0] == "team"
+    assert table.rows[1][:2] == ("no team", 1)

@@ -329,6 +329,36 @@ async def test_deactivated_user_cannot_log_in_until_activated(client: TestClient
     assert result.exit_code == 1 and "no user" in result.output
 
 
+async def test_users_set_team_and_create_with_a_team(client: TestClient) -> None:
+    """Teams for per-team figures (issue 22, item 5): a name is trimmed, blank removes it, a
+    bad one is refused and changes nothing."""
+    runner = CliRunner()
+
+    def team_of(username: str) -> str | None:
+        with session_scope() as session:
+            return session.scalar(select(User.team).where(User.username == username))
+
+    assert runner.invoke(users_cli, ["set-team", "agent", "  DEN   checkpoint "]).exit_code == 0
+    assert team_of("agent") == "DEN checkpoint"
+    bad = runner.invoke(users_cli, ["set-team", "agent", "x" * 65])
+    assert bad.exit_code == 1 and "at most 64 characters" in bad.output
+    assert runner.invoke(users_cli, ["set-team", "agent", "night\x1bshift"]).exit_code == 1
+    assert team_of("agent") == "DEN checkpoint"
+    assert runner.invoke(users_cli, ["set-team", "agent", " "]).exit_code == 0
+    assert team_of("agent") is None
+    assert runner.invoke(users_cli, ["set-team", "nobody", "DEN"]).exit_code == 1
+
+    created = runner.invoke(
+        users_cli,
+        ["create", "newbie", "--role", "agent", "--team", "MIA", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert team_of("newbie") == "MIA"
+    listing = runner.invoke(users_cli, ["list"])
+    assert "MIA" in listing.output
+
+
 # --- L5: login CSRF ------------------------------------------------------------------------
 
 
