@@ -20,6 +20,11 @@ from analytics.weekly import WeeklyTrend
 
 A4 = (8.27, 11.69)  # inches
 MAX_LOCATIONS = 8
+HIGHLIGHTS_TOP = 0.925  # figure fraction
+HIGHLIGHT_PT = 8.5
+HIGHLIGHT_SPACING = 1.4
+HIGHLIGHT_LINE = HIGHLIGHT_PT * HIGHLIGHT_SPACING / 72 / A4[1]  # one line, in figure fraction
+MAX_HIGHLIGHT_LINES = 8  # what fits above the headline table and the charts
 INK = "#1a1a1a"
 MUTED = "#555555"
 
@@ -32,6 +37,18 @@ def _seconds(value: float | None) -> str:
     if value < 7200:
         return f"{value / 60:.0f} min"
     return f"{value / 3600:.1f} h"
+
+
+def highlight_lines(highlights: list[str]) -> list[str]:
+    """The highlight sentences as bullet lines, whole sentences only, at most
+    :data:`MAX_HIGHLIGHT_LINES` (the rest are in the Markdown report and the CSVs)."""
+    lines: list[str] = []
+    for sentence in highlights:
+        wrapped = textwrap.wrap("• " + sentence, 110, subsequent_indent="  ")
+        if len(lines) + len(wrapped) > MAX_HIGHLIGHT_LINES:
+            break
+        lines += wrapped
+    return lines
 
 
 def headline_rows(d: Dashboard) -> list[tuple[str, str]]:
@@ -163,14 +180,20 @@ def render_pdf(d: Dashboard, weekly: WeeklyTrend | None, path: Path) -> Path:
         0.06, 0.965, "AskAgency assistant: leadership report", fontsize=16, weight="bold", color=INK
     )
     fig.text(0.06, 0.945, scope_line(d), fontsize=9, color=MUTED)
-    lines: list[str] = []
-    for sentence in (weekly.highlights if weekly else [])[:4]:
-        lines += textwrap.wrap("• " + sentence, 110, subsequent_indent="  ")
+    lines = highlight_lines(weekly.highlights if weekly else [])
     fig.text(
-        0.06, 0.925, "\n".join(lines) or " ", fontsize=8.5, va="top", color=INK, linespacing=1.4
+        0.06,
+        HIGHLIGHTS_TOP,
+        "\n".join(lines) or " ",
+        fontsize=HIGHLIGHT_PT,
+        va="top",
+        color=INK,
+        linespacing=HIGHLIGHT_SPACING,
     )
+    # The headline table starts below the highlights, however many lines they took.
+    table_top = HIGHLIGHTS_TOP - len(lines) * HIGHLIGHT_LINE - 0.015
     _table(
-        fig.add_axes((0.06, 0.62, 0.88, 0.25)),
+        fig.add_axes((0.06, table_top - 0.17, 0.88, 0.17)),
         [tuple(r) for r in headline_rows(d)],
         ("Headline", "Value"),
         (0.55, 0.45),

@@ -154,6 +154,11 @@ def sentiment_highlight(location: str | None, now: Dashboard, before: Dashboard)
     )
 
 
+def _negative_now_or_before(now: Dashboard, before: Dashboard) -> bool:
+    rates = (now.summary.sentiment.negative_rate, before.summary.sentiment.negative_rate)
+    return any(rate for rate in rates)
+
+
 def weekly_trend(
     flt: MetricFilter,
     dashboard_of: Callable[[MetricFilter], Dashboard],
@@ -175,12 +180,18 @@ def weekly_trend(
     by_location = _split(boards[-1].by_location, boards[-2].by_location)
     highlights = [sentiment_highlight(flt.location, boards[-1], boards[-2])]
     location_changes = {}
+    noteworthy: list[tuple[float, str]] = []
     for change in by_location if flt.location is None else []:
         now, before = (dashboard_of(week(m, change.metric)) for m in (mondays[-1], mondays[-2]))
         location_changes[change.metric] = _changes(
             _point(mondays[-1], now), _point(mondays[-2], before)
         )
-        highlights.append(sentiment_highlight(change.metric, now, before))
+        if _negative_now_or_before(now, before):
+            sentence = sentiment_highlight(change.metric, now, before)
+            noteworthy.append((now.summary.sentiment.negative_rate or 0.0, sentence or ""))
+    # Locations where citizens were unhappy this week come first; one where nobody was
+    # negative either week has nothing to say.
+    highlights += [sentence for _, sentence in sorted(noteworthy, key=lambda n: -n[0])]
     return WeeklyTrend(
         time_zone=flt.zone,
         channel=flt.channel,

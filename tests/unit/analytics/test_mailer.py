@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from analytics.mailer import MailError, send
 from askagency.clock import FakeClock, use_clock
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
+from askagency.paths import PROJECT_ROOT
 from askagency.ports import free_port
 from tests.unit.analytics.test_scenario import seed
 
@@ -134,13 +136,15 @@ class RenderedPdf:
 
 def render_pdf_page(data: bytes) -> RenderedPdf:
     """Renders the first page with PDFium (what Chrome uses) to a PNG; the ink share tells a
-    real page from a blank one."""
+    real page from a blank one. ``ASKAGENCY_UPDATE_SCREENSHOTS=1`` refreshes the docs' image."""
     import pypdfium2
 
     document = pypdfium2.PdfDocument(data)
     try:
         page = document[0]
         size = page.get_size()
+        if os.environ.get("ASKAGENCY_UPDATE_SCREENSHOTS") == "1":  # the page docs/metrics.md shows
+            page.render(scale=1.6).to_pil().save(PROJECT_ROOT / "docs/screenshots/report-page.png")
         image = page.render(scale=1).to_pil().convert("L")
         histogram = image.histogram()
         ink = sum(histogram[:200]) / (image.width * image.height)
@@ -499,11 +503,8 @@ def test_one_claim_wins_among_concurrent_senders(backend: str, tmp_path: Path) -
 def test_the_consumer_process_accepts_no_weekly_email(settings: Settings, smtp: SmtpServer) -> None:
     """`python -m analytics.consumer --no-weekly-email` (how Kubernetes runs it, next to the
     CronJob) starts, drains and sends nothing, whatever the day."""
-    import os
     import subprocess
     import sys
-
-    from askagency.paths import PROJECT_ROOT
 
     env = dict(os.environ)  # the test's settings: data folder, database, SMTP server, schedule
     command = [sys.executable, "-m", "analytics.consumer", "--once", "--no-weekly-email"]

@@ -30,7 +30,7 @@ def test_report_writes_markdown_charts_and_csvs(db_session: Session, tmp_path: P
     assert "| CSAT | 50.0% (1 positive, 1 negative) |" in markdown
     assert (
         "| Negative sentiment | 33.3% of 6 scored conversations, mostly about esperando, "
-        "flagged, hora, line, llevo; mean at the start 0.11, at the end -0.05 |"
+        "flagged, hora, line; mean at the start 0.11, at the end -0.05 |"
     ) in markdown
     assert "| MIA | 1 | 0.0% | 0.0% | 100.0% | 42.5 | 56.5 | 100.0% |" in markdown  # by location
     assert (
@@ -91,3 +91,15 @@ def test_report_rejects_bad_dates_clearly(db_session: Session, tmp_path: Path) -
     assert result.exit_code == 2
     assert "is after" in result.output
     assert not (tmp_path / "report.md").exists()
+
+
+def test_pdf_highlights_keep_whole_sentences_within_their_space() -> None:
+    """Four long highlights overflowed onto the headline table; now whole sentences only,
+    never more lines than the page keeps for them."""
+    from analytics.pdf import MAX_HIGHLIGHT_LINES, highlight_lines
+
+    sentence = "Negative sentiment at DEN rose 30% to 12.0% of conversations (from 9.2%), " * 2
+    lines = highlight_lines([sentence.strip()] * 6)
+    assert 0 < len(lines) <= MAX_HIGHLIGHT_LINES
+    assert sum(line.startswith("• ") for line in lines) == len(lines) // 2  # 2 lines each
+    assert highlight_lines(["Short."]) == ["• Short."]

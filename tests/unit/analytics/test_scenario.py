@@ -290,7 +290,7 @@ def assert_scenario_sentiment(d: metrics.Dashboard) -> None:
     assert m.end_mean == pytest.approx(round((0.6808 - 0.5994 - 0.3612) / 6, 4))
     assert (m.improved, m.worsened) == (0, 2)  # C and E ended worse than they began
     # Function words ("this", "hola") and feelings ("ridiculous", "desastre") are not topics.
-    assert m.negative_topics == ["esperando", "flagged", "hora", "line", "llevo"]
+    assert m.negative_topics == ["esperando", "flagged", "hora", "line"]
 
 
 def assert_scenario_human_times(d: metrics.Dashboard) -> None:
