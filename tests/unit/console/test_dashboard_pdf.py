@@ -3,32 +3,17 @@ dashboard's roles, rendered with PDFium to check it is one real page."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from askagency.config import Settings
-from askagency.db import session_scope
-from askagency.staff import Role
-from console.app import create_app
-from console.auth import create_user
-from tests.console_helpers import PASSWORD, login
+from tests.console_helpers import login
+from tests.unit.analytics import test_metrics
 from tests.unit.analytics.test_mailer import A4_POINTS, render_pdf_page
-from tests.unit.analytics.test_scenario import seed
 
 WEEK = "from=2026-03-02&to=2026-03-08"
-
-
-@pytest.fixture
-async def client(tmp_settings: Settings, db_url: str) -> AsyncIterator[TestClient]:
-    with session_scope() as session:
-        for role in Role:
-            create_user(session, role.value, PASSWORD, role)
-        seed(session)
-    async with TestClient(TestServer(create_app(tmp_settings))) as test_client:
-        yield test_client
+client = test_metrics.client  # the console with every role and the seeded scenario
 
 
 async def test_viewer_downloads_the_one_page_report(client: TestClient, tmp_path: Path) -> None:
