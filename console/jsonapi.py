@@ -106,6 +106,17 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
         raise json_error(400, "invalid request body", details) from exc
 
 
+async def read_upload(request: web.Request, max_bytes: int, what: str, limit: str) -> bytes:
+    """The request body of a file upload: 400 naming ``what`` to send when it is empty, 413
+    naming ``limit`` (e.g. "2 MB") when it is larger than ``max_bytes``."""
+    data = await request.read()
+    if not data:
+        raise json_error(400, f"send {what} as the request body")
+    if len(data) > max_bytes:
+        raise json_error(413, f"file larger than {limit}")
+    return data
+
+
 def json_model(model: BaseModel, status: int = 200) -> web.Response:
     """A response model as the JSON body (pydantic's own serialisation: dates as ISO text)."""
     return web.json_response(text=model.model_dump_json(), status=status)

@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
-from console.jsonapi import in_transaction, json_error, json_model, parse_json
+from console.jsonapi import in_transaction, json_error, json_model, parse_json, read_upload
 from console.kb.runtime import actor, readers, writers
 from console.kb.schemas import (
     LocationDeletedOut,
@@ -97,11 +97,9 @@ async def api_delete(request: web.Request) -> web.Response:
 
 
 async def _csv_body(request: web.Request) -> str:
-    data = await request.read()
-    if not data:
-        raise json_error(400, "send the CSV file (code,name,aliases,active) as the request body")
-    if len(data) > locations.MAX_CSV_BYTES:
-        raise json_error(413, f"file larger than {locations.MAX_CSV_BYTES // 1000} kB")
+    what = "the CSV file (code,name,aliases,active)"
+    limit = f"{locations.MAX_CSV_BYTES // 1000} kB"
+    data = await read_upload(request, locations.MAX_CSV_BYTES, what, limit)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

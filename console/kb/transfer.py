@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
 from askagency.db import get_sessionmaker
-from console.jsonapi import json_error, json_model, parse_query
+from console.jsonapi import json_error, json_model, parse_query, read_upload
 from console.kb.queries import ExportQuery, ImportCommitQuery, ImportQuery
 from console.kb.runtime import (
     actor,
@@ -78,12 +78,8 @@ def preview_import(
 
 
 async def _upload(request: web.Request) -> bytes:
-    data = await request.read()
-    if not data:
-        raise json_error(400, "send the CSV or JSONL file as the request body")
-    if len(data) > kb_io.MAX_FILE_BYTES:
-        raise json_error(413, f"file larger than {kb_io.MAX_FILE_BYTES // (1024 * 1024)} MB")
-    return data
+    limit = f"{kb_io.MAX_FILE_BYTES // (1024 * 1024)} MB"
+    return await read_upload(request, kb_io.MAX_FILE_BYTES, "the CSV or JSONL file", limit)
 
 
 @writers
