@@ -54,7 +54,8 @@ def report(
             "Missing option: the folder to write the report to ('report send' e-mails it)",
             param_hint="'--out'",
         )
-    from analytics.metrics import FilterError, MetricFilter, compute_dashboard
+    from analytics.dashboard import compute_dashboard
+    from analytics.metrics import FilterError, MetricFilter
     from analytics.report import write_report
     from analytics.weekly import compute_weekly
     from askagency.config import get_settings
@@ -173,6 +174,7 @@ def rebuild(
     """Recompute stored conversations (their location, after the location list changed)."""
     from datetime import date, datetime, time
 
+    from analytics import rollup
     from analytics.ingest import rebuild_since
     from analytics.metrics import time_zone
     from askagency.config import get_settings
@@ -189,3 +191,36 @@ def rebuild(
     with session_scope(settings.database_url) as session:
         written = rebuild_since(session, since)
     typer.echo(f"Rebuilt {written} conversations since {day} ({settings.staffed_timezone}).")
+    # Ingest kept the roll-ups in step with every rebuilt conversation; recounting the days
+    # from ``day`` on also repairs them if they were ever edited by hand.
+    with session_scope(settings.database_url) as session:
+        built = rollup.rebuild(session, settings.staffed_timezone, since=day)
+    typer.echo(f"Daily roll-ups recounted from {day}: {built.daily_rows} day rows ({built.zone}).")
+
+
+@rebuild_app.command("rollup")
+def rollup_command(
+    rebuild_all: bool = typer.Option(
+        False, "--rebuild", help="Recount every day from the conversation rows"
+    ),
+) -> None:
+    """Show the daily roll-ups' time zone; with --rebuild, recount them (also done by the
+    analytics consumer when the time zone setting changed)."""
+    from analytics import rollup
+    from askagency.config import get_settings
+    from askagency.db import session_scope
+    from askagency.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        zone = rollup.built_zone(session)
+        if not rebuild_all:
+            current = "current" if zone == settings.staffed_timezone else "STALE: use --rebuild"
+            typer.echo(f"Daily roll-ups: {zone or 'never built'} ({current}).")
+            return
+        built = rollup.rebuild(session, settings.staffed_timezone)
+    typer.echo(
+        f"Daily roll-ups rebuilt in {built.zone}: {built.conversations} conversations, "
+        f"{built.daily_rows} day rows, {built.count_rows} labelled counts."
+    )

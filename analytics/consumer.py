@@ -270,6 +270,18 @@ def migrate_with_retry(url: str, attempts: int = 5) -> None:
             threading.Event().wait(attempt)
 
 
+def ensure_rollups(url: str, zone: str) -> None:
+    """Builds the daily roll-ups when they were never built or the agency's time zone setting
+    changed since (analytics.rollup): until then the dashboard reads the rows, correct but slow
+    at volume. From here on, ingest keeps them up to date."""
+    from analytics import rollup
+
+    with session_scope(url) as session:
+        built = rollup.ensure(session, zone)
+    if built is not None:
+        log.info("daily roll-ups built in %s: %d conversations", zone, built.conversations)
+
+
 def main(argv: list[str] | None = None) -> int:
     private_umask()  # the SQLite analytics tables it may create: this user's only
     settings = get_settings()
@@ -286,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(stream=sys.stderr)
     migrate_with_retry(settings.database_url)
+    ensure_rollups(settings.database_url, settings.staffed_timezone)
     consumer = Consumer(
         settings, args.source, once=args.once, weekly_email=not args.no_weekly_email
     )

@@ -36,8 +36,9 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from analytics.dashboard import compute_dashboard
 from analytics.mailer import MailError, compose, send
-from analytics.metrics import Dashboard, MetricFilter, compute_dashboard, time_zone
+from analytics.metrics import Dashboard, MetricFilter, time_zone
 from analytics.report import ReportFiles, write_report
 from analytics.weekly import WeeklyTrend, compute_weekly
 from askagency.clock import now_utc

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from analytics import rollup
 from analytics.models import (
     CHANNEL_MAX_LEN,
     INTENT_MAX_LEN,
@@ -577,12 +578,20 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
 
 
 def rebuild_sender(
-    session: Session, sender_id: str, since_ts: float, places: LocationMatcher | None = None
+    session: Session,
+    sender_id: str,
+    since_ts: float,
+    places: LocationMatcher | None = None,
+    rollups: rollup.Maintainer | None = None,
 ) -> int:
     """Rebuilds the sender's conversations from the session containing ``since_ts`` onwards;
     returns how many conversations were written. ``places``: the agency's locations (default:
-    read from the database)."""
+    read from the database). The daily roll-ups lose the old conversations' contribution and
+    gain the new ones' (analytics.rollup); a caller that passes ``rollups`` writes them itself
+    (once for a batch of senders)."""
     places = places if places is not None else location_store.matcher(session)
+    own = rollups is None
+    rollups = rollups if rollups is not None else rollup.Maintainer.of(session)
     boundary = session.scalar(
         select(func.max(AnalyticsEvent.ts)).where(
             AnalyticsEvent.sender_id == sender_id,
@@ -600,6 +609,8 @@ def rebuild_sender(
         )
     )
     if old_ids:
+        session.flush()  # rows of this transaction count towards what is subtracted
+        rollups.subtract_stored(session, old_ids)
         session.execute(delete(AnalyticsTurn).where(AnalyticsTurn.conversation_id.in_(old_ids)))
         session.execute(delete(AnalyticsConversation).where(AnalyticsConversation.id.in_(old_ids)))
     query = select(AnalyticsEvent).where(AnalyticsEvent.sender_id == sender_id)
@@ -607,8 +618,12 @@ def rebuild_sender(
         query = query.where(AnalyticsEvent.ts >= boundary)
     events = list(session.scalars(query.order_by(AnalyticsEvent.ts, AnalyticsEvent.id)))
     conversations = build_conversations(events)
-    session.add_all(_conversation_row(c, places) for c in conversations)
+    rows = [_conversation_row(c, places) for c in conversations]
+    session.add_all(rows)
+    rollups.add_new(rows)
     session.flush()
+    if own:
+        rollups.write(session)
     return len(conversations)
 
 
@@ -694,10 +709,13 @@ def _insert_and_rebuild(session: Session, events: Sequence[ParsedEvent]) -> int:
     for e in events:
         earliest[e.sender_id] = min(e.ts, earliest.get(e.sender_id, e.ts))
     places = location_store.matcher(session)
-    return sum(
-        rebuild_sender(session, sender_id, since, places)
+    rollups = rollup.Maintainer.of(session)
+    rebuilt = sum(
+        rebuild_sender(session, sender_id, since, places, rollups)
         for sender_id, since in sorted(earliest.items())
     )
+    rollups.write(session)
+    return rebuilt
 
 
 def _store(session: Session, pending: list[_Pending], source: str, result: IngestResult) -> None:

@@ -1,8 +1,8 @@
 """Every leadership metric, defined once (docs/metrics.md lists the definitions).
 
 The dashboard, the JSON API, the CSV exports, the ``askagency report`` command and the tests
-all call :func:`compute_dashboard` (or :func:`conversation_records`), so a number means the same
-thing everywhere. Definitions:
+all call :func:`analytics.dashboard.compute_dashboard` (or :func:`conversation_records`), so a
+number means the same thing everywhere. Definitions:
 
 * A **conversation** is one Rasa session of one sender with at least one citizen message; it
   belongs to the day its first message was sent, in the agency's time zone (the setting
@@ -32,7 +32,6 @@ thing everywhere. Definitions:
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from analytics.models import AnalyticsConversation, AnalyticsTurn
@@ -52,10 +51,12 @@ from handoff.hours import StaffedHours, build_hours
 from handoff.models import Status, Ticket
 from knowledge_base.locations.matching import UNKNOWN_LOCATION, normalise_code
 from knowledge_base.models import Faq
-from knowledge_base.unanswered import UnansweredQuestion
+from knowledge_base.unanswered import UnansweredQuestion, wording_key
 
 Resolution = Literal["bot", "agent", "unresolved"]
 RESOLUTIONS: tuple[Resolution, ...] = ("bot", "agent", "unresolved")
+# Staffed around the clock: first response in staffed hours equals the wall-clock one.
+ALWAYS_STAFFED = build_hours("UTC", "")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 731
@@ -259,6 +260,8 @@ class TicketFacts:
     language: str
     agent: str | None = None  # the assigned agent's username (None: nobody took it)
     team: str | None = None  # the assigned agent's team today (None: no agent, or no team)
+    # Seconds of staffed hours until the first agent reply (None: no reply yet).
+    first_response_staffed_s: float | None = None
 
     @property
     def first_response_s(self) -> float | None:
@@ -319,7 +322,20 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter | None):  # type: ignore[no-untyped-def]
-    query = select(Ticket)
+    """(row, resolved) per ticket: the columns metrics read, with the assigned agent's username
+    and team (plain rows, not ORM objects: a year has tens of thousands of tickets)."""
+    query = select(
+        Ticket.id,
+        Ticket.created_at,
+        Ticket.first_agent_reply_at,
+        Ticket.closed_at,
+        Ticket.status,
+        Ticket.reason,
+        Ticket.channel,
+        Ticket.language,
+        User.username.label("agent"),
+        User.team.label("team"),
+    ).outerjoin(User, User.id == Ticket.assigned_agent_id)
     if ids is not None:
         query = query.where(Ticket.id.in_(list(ids)))
     if flt is not None:
@@ -328,7 +344,7 @@ def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter 
             Ticket,
             flt,
         )
-    for ticket in session.scalars(query):
+    for ticket in session.execute(query):
         resolved = {
             Status.CLOSED_RESOLVED.value: True,
             Status.CLOSED_UNRESOLVED.value: False,
@@ -398,9 +414,13 @@ def load_conversations(session: Session, flt: MetricFilter) -> list[Conversation
 
 
 def load_tickets(
-    session: Session, flt: MetricFilter, convs: Sequence[ConversationFacts] | None = None
+    session: Session,
+    flt: MetricFilter,
+    convs: Sequence[ConversationFacts] | None = None,
+    staffed: StaffedHours = ALWAYS_STAFFED,
 ) -> list[TicketFacts]:
-    """Handoffs of the period with their human timings.
+    """Handoffs of the period with their human timings (first response in staffed hours by
+    ``staffed``, computed once per ticket here, since the summary, agents and teams all use it).
 
     Ticket rows (created in the period) are the source of truth; a handed-off conversation of
     the period whose ticket is not in the handoff tables is counted
@@ -409,13 +429,7 @@ def load_tickets(
     tickets: list[TicketFacts] = []
     known: set[str] = set()
     convs = load_conversations(session, flt) if convs is None else convs
-    rows = list(_ticket_rows(session, None, flt))
-    agent_ids = {t.assigned_agent_id for t, _ in rows if t.assigned_agent_id is not None}
-    staff: dict[int, tuple[str, str | None]] = {}
-    if agent_ids:
-        query = select(User.id, User.username, User.team).where(User.id.in_(agent_ids))
-        staff = {user_id: (name, team) for user_id, name, team in session.execute(query).tuples()}
-    for t, resolved in rows:
+    for t, resolved in _ticket_rows(session, None, flt):
         tickets.append(
             TicketFacts(
                 created_at=t.created_at,
@@ -425,8 +439,9 @@ def load_tickets(
                 reason=t.reason,
                 channel=t.channel,
                 language=t.language,
-                agent=staff[t.assigned_agent_id][0] if t.assigned_agent_id in staff else None,
-                team=staff[t.assigned_agent_id][1] if t.assigned_agent_id in staff else None,
+                agent=t.agent,
+                team=t.team,
+                first_response_staffed_s=_staffed_s(staffed, t.created_at, t.first_agent_reply_at),
             )
         )
     wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
@@ -443,9 +458,16 @@ def load_tickets(
                     reason=c.handoff_reason or "unknown",
                     channel=c.channel,
                     language=c.language,
+                    first_response_staffed_s=_staffed_s(
+                        staffed, c.handoff_at, c.first_agent_reply_at
+                    ),
                 )
             )
     return tickets
+
+
+def _staffed_s(staffed: StaffedHours, start: datetime, reply: datetime | None) -> float | None:
+    return None if reply is None else staffed.staffed_seconds(start, reply)
 
 
 def load_turns(session: Session, flt: MetricFilter) -> list[TurnFacts]:
@@ -667,13 +689,12 @@ def mission_value(
     )
 
 
-ALWAYS_STAFFED = build_hours("UTC", "")
 UNASSIGNED = "unassigned"
 NO_TEAM = "no team"
 
 
 def _handoff_groups(
-    tickets: Sequence[TicketFacts], key: Callable[[TicketFacts], str], staffed: StaffedHours
+    tickets: Sequence[TicketFacts], key: Callable[[TicketFacts], str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """Tickets grouped by ``key`` (most tickets first, then by name), each with the
     HandoffFigures fields: volume, first response (wall clock and staffed hours only) and
@@ -688,7 +709,7 @@ def _handoff_groups(
         resolved = sum(1 for t in closed if t.resolved)
         wall = _percentiles([v for t in replied if (v := t.first_response_s) is not None])
         in_hours = _percentiles(
-            [staffed.staffed_seconds(t.created_at, t.first_agent_reply_at) for t in replied]  # type: ignore[arg-type]
+            [v for t in replied if (v := t.first_response_staffed_s) is not None]
         )
         figures = {
             "tickets": len(items),
@@ -702,9 +723,9 @@ def _handoff_groups(
     return sorted(rows, key=lambda row: (-row[1]["tickets"], row[0]))
 
 
-def by_agent(tickets: Sequence[TicketFacts], staffed: StaffedHours) -> list[AgentFigures]:
+def by_agent(tickets: Sequence[TicketFacts]) -> list[AgentFigures]:
     """Per assigned agent: their handoff figures."""
-    groups = _handoff_groups(tickets, lambda t: t.agent or UNASSIGNED, staffed)
+    groups = _handoff_groups(tickets, lambda t: t.agent or UNASSIGNED)
     return [AgentFigures(agent=name, **figures) for name, figures in groups]
 
 
@@ -714,10 +735,10 @@ def _team_of(ticket: TicketFacts) -> str:
     return ticket.team or NO_TEAM
 
 
-def by_team(tickets: Sequence[TicketFacts], staffed: StaffedHours) -> list[TeamFigures]:
+def by_team(tickets: Sequence[TicketFacts]) -> list[TeamFigures]:
     """Per team of the assigned agent (the team the person is in today: moving someone moves
     their history with them, as a supervisor reading "my team" expects)."""
-    groups = _handoff_groups(tickets, _team_of, staffed)
+    groups = _handoff_groups(tickets, _team_of)
     return [TeamFigures(team=name, **figures) for name, figures in groups]
 
 
@@ -730,7 +751,6 @@ def summarise(
     hours_per_fte: float,
     cost_per_contact: float | None = None,
     currency: str = "USD",
-    staffed: StaffedHours = ALWAYS_STAFFED,
 ) -> Summary:
     n = len(convs)
     handed_off = [c for c in convs if c.handed_off]
@@ -758,11 +778,7 @@ def summarise(
         bot_response_ms=_percentiles(response),
         human_first_response_s=_percentiles(first_response),
         human_first_response_staffed_s=_percentiles(
-            [
-                staffed.staffed_seconds(t.created_at, t.first_agent_reply_at)
-                for t in tickets
-                if t.first_agent_reply_at is not None
-            ]
+            [v for t in tickets if (v := t.first_response_staffed_s) is not None]
         ),
         time_to_close_s=_percentiles(to_close),
         tickets=len(tickets),
@@ -887,17 +903,14 @@ def top_faqs(session: Session, turns: Sequence[TurnFacts], limit: int = TOP_N) -
     ]
 
 
-def normalise_question(text: str) -> str:
-    """Wording key for grouping: case, spacing and trailing punctuation do not matter."""
-    return re.sub(r"\s+", " ", text.casefold()).strip().rstrip("?!. ")
-
-
 def _group_questions(
     items: Iterable[tuple[str, datetime]], source: str, limit: int
 ) -> list[Unanswered]:
+    """Groups turn texts by wording in Python (the location branch: a few thousand turns).
+    The queue is grouped in SQL instead (_queue_top)."""
     groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     for text, when in items:
-        key = normalise_question(text)
+        key = wording_key(text)
         if key:
             groups[key].append((text, when))
     ranked = sorted(
@@ -933,12 +946,65 @@ def top_unanswered(
             (t.text, t.started_at) for t in turns if t.outcome in ("fallback", "clarify") and t.text
         )
         return _group_questions(unanswered, "turns", limit)
-    query = select(UnansweredQuestion.text, UnansweredQuestion.created_at).where(
-        UnansweredQuestion.created_at >= flt.start_dt,
-        UnansweredQuestion.created_at < flt.end_dt,
+    return _queue_top(session, flt, limit)
+
+
+def _queue_rows(query, flt: MetricFilter):  # type: ignore[no-untyped-def]
+    """``query`` narrowed to the queue rows of the period, channel and language (rows whose
+    wording is empty, such as "???", are no question and were never counted)."""
+    return _filtered(
+        query.where(
+            UnansweredQuestion.created_at >= flt.start_dt,
+            UnansweredQuestion.created_at < flt.end_dt,
+            UnansweredQuestion.wording != "",
+        ),
+        UnansweredQuestion,
+        flt,
     )
-    query = _filtered(query, UnansweredQuestion, flt)
-    return _group_questions(session.execute(query).tuples(), "queue", limit)
+
+
+def _codepoint_order(session: Session, column):  # type: ignore[no-untyped-def]
+    """``column`` compared by code point on every backend, so ties rank the same on SQLite
+    (BINARY already) and PostgreSQL (whose default collation is the locale's)."""
+    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+
+
+def _queue_top(session: Session, flt: MetricFilter, limit: int) -> list[Unanswered]:
+    """The queue's most frequent wordings, counted by the database (a year is ~1M rows; reading
+    them into Python took seconds). Most asked first, then the most recently asked, then the
+    wording in code-point order."""
+    wording = UnansweredQuestion.wording
+    count = func.count().label("n")
+    last_seen = func.max(UnansweredQuestion.created_at).label("last_seen")  # UtcDateTime
+    ranked = (
+        _queue_rows(select(wording, count, last_seen), flt)
+        .group_by(wording)
+        .order_by(count.desc(), last_seen.desc(), _codepoint_order(session, wording))
+        .limit(limit)
+    )
+    top = session.execute(ranked).all()
+    shown = _most_common_texts(session, flt, [row[0] for row in top])
+    return [
+        Unanswered(question=shown[key], count=n, last_seen=last.isoformat(), source="queue")
+        for key, n, last in top
+    ]
+
+
+def _most_common_texts(session: Session, flt: MetricFilter, wordings: list[str]) -> dict[str, str]:
+    """Per wording, the text citizens typed most often (a tie: the one asked first), read for
+    the few wordings shown only."""
+    if not wordings:
+        return {}
+    text, first_id = UnansweredQuestion.text, func.min(UnansweredQuestion.id)
+    query = _queue_rows(
+        select(UnansweredQuestion.wording, text, func.count(), first_id), flt
+    ).where(UnansweredQuestion.wording.in_(wordings))
+    best: dict[str, tuple[tuple[int, int], str]] = {}
+    for key, typed, n, first in session.execute(query.group_by(UnansweredQuestion.wording, text)):
+        rank = (-n, first)
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, typed)
+    return {key: typed for key, (_rank, typed) in best.items()}
 
 
 @dataclass(frozen=True)
@@ -961,7 +1027,7 @@ def filter_options(session: Session) -> FilterOptions:
     )
 
 
-def compute_dashboard(
+def exact_dashboard(
     session: Session,
     flt: MetricFilter,
     minutes_per_contact: float,
@@ -970,26 +1036,14 @@ def compute_dashboard(
     currency: str = "USD",
     staffed: StaffedHours = ALWAYS_STAFFED,
 ) -> Dashboard:
-    """Every number the dashboard, API, exports and report show, for one filter.
+    """Every number of the dashboard from the period's conversation, turn and ticket rows:
+    exact, and what small periods use (analytics.dashboard.compute_dashboard chooses).
 
     ``staffed`` is the agency's staffed-hours schedule (``handoff.hours.hours_from_settings``)
     for first-response times counted in staffed hours only."""
-    if minutes_per_contact < 0 or hours_per_fte <= 0:
-        raise FilterError("minutes per contact must be >= 0 and hours per FTE > 0")
-    if cost_per_contact is not None and cost_per_contact < 0:
-        raise FilterError("cost per contact must be >= 0")
-    # Large periods add up the daily roll-ups instead (docs/metrics.md, "Speed at volume");
-    # imported here because analytics.rollup_read builds on this module.
-    from analytics.rollup_read import dashboard as from_rollups
-
-    fast = from_rollups(
-        session, flt, minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed
-    )
-    if fast is not None:
-        return fast
     convs = load_conversations(session, flt)
     turns = load_turns(session, flt)
-    tickets = load_tickets(session, flt, convs)
+    tickets = load_tickets(session, flt, convs, staffed)
     options = filter_options(session)
     reasons = Counter(c.handoff_reason or "unknown" for c in convs if c.handed_off)
     return Dashboard(
@@ -1012,7 +1066,6 @@ def compute_dashboard(
             hours_per_fte,
             cost_per_contact,
             currency,
-            staffed,
         ),
         daily=_daily(flt, convs, turns),
         handoff_reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
@@ -1022,8 +1075,8 @@ def compute_dashboard(
         by_location=_breakdown(lambda c: c.location, convs, lambda t: t.location, turns),
         top_faqs=top_faqs(session, turns),
         top_unanswered=top_unanswered(session, flt, turns=turns),
-        by_agent=by_agent(tickets, staffed),
-        by_team=by_team(tickets, staffed),
+        by_agent=by_agent(tickets),
+        by_team=by_team(tickets),
     )
 
 

@@ -11,13 +11,14 @@ facts (and from handoff tickets), so one module owns what "resolved" or "contain
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -175,3 +176,105 @@ class AnalyticsRejectedEvent(Base):
     error: Mapped[str] = mapped_column(String(500))
     raw: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+
+
+# --- daily roll-ups (analytics.rollup) ----------------------------------------------------------
+#
+# Pre-aggregated figures per agency day and (channel, language, location), so the dashboard and the
+# report read a few thousand rows instead of a year's conversations and turns. Maintained by
+# analytics.ingest (each rebuilt conversation subtracts its old contribution and adds its new
+# one), rebuildable from the rows at any time; docs/metrics.md, "Speed at volume".
+
+ROLLUP_KIND_MAX_LEN = 16
+HOURS = tuple(f"h{hour:02d}" for hour in range(24))  # the heat map's columns, on the agency clock
+
+
+def _count() -> Any:
+    return mapped_column(Integer, default=0, server_default="0")
+
+
+class AnalyticsDaily(Base):
+    """Additive figures of the conversations that started on one agency day with one channel,
+    language and location. Sentiment sums are in units of 1e-4 (scores are stored rounded to
+    four places), so adding and subtracting contributions is exact."""
+
+    __tablename__ = "analytics_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    location: Mapped[str] = mapped_column(String(LOCATION_MAX_LEN), primary_key=True)
+    conversations: Mapped[int] = _count()
+    user_messages: Mapped[int] = _count()
+    handoffs: Mapped[int] = _count()
+    bot_resolved: Mapped[int] = _count()
+    bot_resolved_confirmed: Mapped[int] = _count()
+    feedback_good: Mapped[int] = _count()
+    feedback_bad: Mapped[int] = _count()
+    scored_conversations: Mapped[int] = _count()
+    negative_conversations: Mapped[int] = _count()
+    scored_messages: Mapped[int] = _count()
+    negative_messages: Mapped[int] = _count()
+    sentiment_start_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    sentiment_start_count: Mapped[int] = _count()
+    sentiment_end_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    sentiment_end_count: Mapped[int] = _count()
+    improved: Mapped[int] = _count()
+    worsened: Mapped[int] = _count()
+    # Conversations started in each hour of the day (agency clock): the heat map.
+    h00: Mapped[int] = _count()
+    h01: Mapped[int] = _count()
+    h02: Mapped[int] = _count()
+    h03: Mapped[int] = _count()
+    h04: Mapped[int] = _count()
+    h05: Mapped[int] = _count()
+    h06: Mapped[int] = _count()
+    h07: Mapped[int] = _count()
+    h08: Mapped[int] = _count()
+    h09: Mapped[int] = _count()
+    h10: Mapped[int] = _count()
+    h11: Mapped[int] = _count()
+    h12: Mapped[int] = _count()
+    h13: Mapped[int] = _count()
+    h14: Mapped[int] = _count()
+    h15: Mapped[int] = _count()
+    h16: Mapped[int] = _count()
+    h17: Mapped[int] = _count()
+    h18: Mapped[int] = _count()
+    h19: Mapped[int] = _count()
+    h20: Mapped[int] = _count()
+    h21: Mapped[int] = _count()
+    h22: Mapped[int] = _count()
+    h23: Mapped[int] = _count()
+
+
+class AnalyticsDailyCount(Base):
+    """A labelled count of one agency day and (channel, language, location): ``kind`` says what
+    the label is (``response``: a bot response-time bucket; ``faq``: an FAQ answered, with its
+    scores' sum in units of 1e-6; ``reason``: a handoff reason; ``topic``: a word of a negative
+    message, counted once per message)."""
+
+    __tablename__ = "analytics_daily_count"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    location: Mapped[str] = mapped_column(String(LOCATION_MAX_LEN), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(ROLLUP_KIND_MAX_LEN), primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_MAX_LEN), primary_key=True)
+    n: Mapped[int] = _count()
+    score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    scored: Mapped[int] = _count()
+
+    __table_args__ = (Index("ix_analytics_daily_count_kind_day", "kind", "day"),)
+
+
+class AnalyticsRollupState(Base):
+    """What the roll-ups were built with: ``zone`` (the agency time zone their days are in).
+    No row: the roll-ups were never built, and the dashboard reads the rows themselves."""
+
+    __tablename__ = "analytics_rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)

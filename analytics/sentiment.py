@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -73,16 +73,28 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def topic_words(text: str) -> set[str]:
+    """The content words of one message (no function or sentiment words): what a negative
+    message counts towards the topics. Shared with the daily roll-ups (analytics.rollup)."""
+    stopwords = topic_stopwords()
+    words = set(_WORD.findall(fold(text)))
+    return {w for w in words if w not in stopwords and not is_sentiment_word(w)}
+
+
+def top_topics(counts: Mapping[str, int], limit: int = TOPICS) -> list[str]:
+    """The most frequent words (ties alphabetically); a word seen once only counts when there
+    are no more than ``limit`` words at all."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [word for word, n in ranked[:limit] if n > 1 or len(ranked) <= limit]
+
+
 def negative_topics(turns: Iterable[ScoredTurn], limit: int = TOPICS) -> list[str]:
     """The content words negative messages share most (each counted once per message)."""
     counts: Counter[str] = Counter()
-    stopwords = topic_stopwords()
     for t in turns:
         if is_negative(t.sentiment) and t.text:
-            words = set(_WORD.findall(fold(t.text)))
-            counts.update(w for w in words if w not in stopwords and not is_sentiment_word(w))
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [word for word, n in ranked[:limit] if n > 1 or len(ranked) <= limit]
+            counts.update(topic_words(t.text))
+    return top_topics(counts, limit)
 
 
 def summarise_sentiment(

@@ -3,7 +3,7 @@
 AskTSA's team sent leadership a weekly trend report; this is its core. Weeks run Monday to
 Sunday on the agency's clock (the filter's time zone), and the newest week is the last full
 one: a report made on a Wednesday compares last week with the week before, not three days
-with seven. Every figure comes from :func:`analytics.metrics.compute_dashboard`, so a weekly
+with seven. Every figure comes from :func:`analytics.dashboard.compute_dashboard`, so a weekly
 number means exactly what the same number means on the dashboard.
 """
 
@@ -16,13 +16,8 @@ from datetime import date, timedelta
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from analytics.metrics import (
-    ALWAYS_STAFFED,
-    Breakdown,
-    Dashboard,
-    MetricFilter,
-    compute_dashboard,
-)
+from analytics.dashboard import compute_dashboard
+from analytics.metrics import ALWAYS_STAFFED, Breakdown, Dashboard, MetricFilter
 from analytics.tables import Table
 from askagency.location_codes import UNKNOWN_LOCATION
 from handoff.hours import StaffedHours

@@ -24,6 +24,7 @@ BENCHMARKS = [
     "bench_scale.py",
     "bench_spanish.py",
     "bench_nlu.py",
+    "bench_analytics_scale.py",
 ]
 # Benchmarks of the Rasa side run with Rasa's own Python.
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -209,6 +210,12 @@ def main() -> int:
                 "",
             )
         )
+    analytics = load("analytics_scale.json")
+    for name in ("year", "last_7_days"):
+        timing = analytics.get("dashboard", {}).get(name, {})
+        rows.append((f"analytics dashboard {name} median s", timing.get("median_s"), "< 1"))
+    weekly = analytics.get("weekly_report", {}).get("compute_weekly_8_weeks", {})
+    rows.append(("analytics weekly (8 weeks) median s", weekly.get("median_s"), "< 1"))
     print(f"\n{'measure':<36}{'value':>12}  target")
     for name, value, target in rows:
         shown = (

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics import metrics, tables
+from analytics.dashboard import compute_dashboard
 from analytics.metrics import Dashboard, FilterError, MetricFilter
 from askagency.db import session_scope
 from askagency.staff import Role
@@ -131,7 +132,7 @@ def _staffed_hours(settings: object) -> StaffedHours:
 
 def compute(query: MetricsQuery) -> Dashboard:
     with session_scope() as session:
-        return metrics.compute_dashboard(
+        return compute_dashboard(
             session,
             query.flt,
             query.minutes_per_contact,

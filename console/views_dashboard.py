@@ -18,7 +18,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from analytics import tables
-from analytics.metrics import WEEKDAYS, Dashboard, FilterError, compute_dashboard
+from analytics.dashboard import compute_dashboard
+from analytics.metrics import WEEKDAYS, Dashboard, FilterError
 from analytics.pdf import render_pdf
 from analytics.sentiment import SentimentSummary
 from analytics.tables import NEGATIVE_RATE, Table, fmt, pct

@@ -133,7 +133,8 @@ def test_dashboard_splits_metrics_by_language(rest: RestClient, stack_data_dir: 
 
     from sqlalchemy.orm import Session
 
-    from analytics.metrics import MetricFilter, compute_dashboard
+    from analytics.dashboard import compute_dashboard
+    from analytics.metrics import MetricFilter
     from askagency.db import make_engine
 
     sender = new_sender()

@@ -27,7 +27,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics.metrics import MetricFilter, compute_dashboard, percentile
+from analytics.dashboard import compute_dashboard
+from analytics.metrics import MetricFilter, percentile
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
 from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT

@@ -27,7 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from analytics.metrics import compute_dashboard
+from analytics.dashboard import compute_dashboard
 from analytics.models import (
     AnalyticsConversation,
     AnalyticsEvent,

@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from analytics import ingest as ingest_mod
 from analytics import metrics, tables
+from analytics.dashboard import compute_dashboard
 from analytics.ingest import ingest
-from analytics.metrics import MetricFilter, compute_dashboard
+from analytics.metrics import MetricFilter
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
 from analytics.report import render_markdown
 from askagency.bot_messages import MessageType

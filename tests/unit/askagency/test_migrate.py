@@ -185,3 +185,70 @@ def test_sqlite_repeated_answers_backfill(sqlite_url: str) -> None:
 
 def test_postgres_repeated_answers_backfill(postgres_url: str) -> None:
     _check_repeated_answers_backfill(postgres_url)
+
+
+def _wording_migration():  # type: ignore[no-untyped-def]
+    """Revision 0014 as a module (migration files are not importable by package path)."""
+    import importlib.util
+
+    path = migrate.MIGRATIONS_DIR / "versions" / "0014_unanswered_wording.py"
+    spec = importlib.util.spec_from_file_location("migration_0014", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check_wording_backfill(url: str) -> None:
+    """0014 gives the questions stored before it their wording key, a batch at a time."""
+    migrate.upgrade(url, "0013_daily_rollup")
+    engine = make_engine(url)
+    texts = ["Can I bring a DRONE?", "can i  bring a drone", "Straße?!", "???", "Gels OK. "] * 3
+    expected = ["can i bring a drone", "can i bring a drone", "strasse", "", "gels ok"] * 3
+    insert = (
+        "INSERT INTO kb_unanswered (created_at, language, text, reason, status)"
+        " VALUES ('2026-03-02 10:00:00+00:00', 'en', :text, 'low_confidence', 'open')"
+    )
+    select_wording = text("SELECT wording FROM kb_unanswered ORDER BY id")
+    try:
+        with engine.begin() as connection:
+            for question in texts:
+                connection.execute(text(insert), {"text": question})
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            assert list(connection.scalars(select_wording)) == expected
+        module = _wording_migration()
+        module.BATCH = 4  # several rounds, the last one short
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE kb_unanswered SET wording = 'x'"))
+            module._backfill(connection)
+            assert list(connection.scalars(select_wording)) == expected
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_wording_backfill(sqlite_url: str) -> None:
+    _check_wording_backfill(sqlite_url)
+
+
+def test_postgres_wording_backfill(postgres_url: str) -> None:
+    _check_wording_backfill(postgres_url)
+
+
+def test_wording_backfill_uses_the_knowledge_base_rule() -> None:
+    """The migration's frozen copy of wording_key agrees with the application's."""
+    from knowledge_base.unanswered import wording_key
+
+    samples = [
+        "Can I bring a drone?",
+        "  CAN\tI bring\n a drone ?!. ",
+        "Straße",
+        "ΣΊΣΥΦΟΣ?",
+        "???",
+        "",
+        "wait... what?",
+        "x" * 499 + "ß",
+        "100 ml. ",
+    ]
+    frozen = _wording_migration()._wording_key
+    assert [frozen(s) for s in samples] == [wording_key(s) for s in samples]

@@ -1,0 +1,257 @@
+"""Reading the daily roll-ups (analytics.rollup): sums, labelled counts and histograms of a
+period, and the few lean row queries the roll-up dashboard needs besides.
+
+Why a module of its own: analytics.metrics turns these figures into the dashboard (it owns every
+definition), and analytics.rollup, which maintains the tables, builds on analytics.metrics'
+definitions; this module sits below both and imports neither. The dashboard uses the roll-ups
+when they are in the filter's time zone and the period holds more than :data:`EXACT_UP_TO`
+conversations (docs/metrics.md, "Speed at volume").
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
+
+from analytics.models import (
+    AnalyticsConversation,
+    AnalyticsDaily,
+    AnalyticsDailyCount,
+    AnalyticsRollupState,
+    AnalyticsTurn,
+)
+from handoff.models import Status, Ticket
+
+# Periods with at most this many conversations are computed from the rows (exact percentiles):
+# the exact path takes well under a second there (docs/scale.md, "Analytics at volume").
+EXACT_UP_TO = 2_000
+ZONE = "zone"  # the state row naming the time zone the roll-up days are in
+# Bot response-time histogram: bucket 0 holds [0, 1) ms, bucket i (1..MAX_BUCKET-1) holds
+# [10^((i-1)/20), 10^(i/20)) ms, the last everything from 10^6 ms (16.7 minutes) on.
+BUCKETS_PER_DECADE = 20
+MAX_BUCKET = 6 * BUCKETS_PER_DECADE + 1
+SENTIMENT_UNIT = 10_000  # sentiment scores are stored rounded to 4 places
+SCORE_UNIT = 1_000_000  # retrieval scores summed in micro-units
+DAILY_FIELDS = tuple(
+    c.name
+    for c in AnalyticsDaily.__table__.columns
+    if c.name not in ("day", "channel", "language", "location")
+)
+
+Histogram = dict[int, int]
+
+
+class Period(Protocol):
+    """A dashboard filter (analytics.metrics.MetricFilter): days, bounds and dimensions."""
+
+    start: date
+    end: date
+    channel: str | None
+    language: str | None
+    location: str | None
+
+    @property
+    def start_dt(self) -> datetime: ...
+
+    @property
+    def end_dt(self) -> datetime: ...
+
+
+def built_zone(session: Session) -> str | None:
+    """The time zone the roll-ups' days are in; None when they were never built."""
+    query = select(AnalyticsRollupState.value).where(AnalyticsRollupState.name == ZONE)
+    return session.scalar(query)
+
+
+def bucket_of(ms: float) -> int:
+    """The histogram bucket of a response time (negative times, clock skew, go to bucket 0)."""
+    if not ms >= 1.0:  # also NaN
+        return 0
+    return min(int(math.floor(math.log10(ms) * BUCKETS_PER_DECADE)) + 1, MAX_BUCKET)
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """[low, high) of a bucket in ms; the overflow bucket reports its lower bound only."""
+    if bucket <= 0:
+        return 0.0, 1.0
+    low = 10 ** ((bucket - 1) / BUCKETS_PER_DECADE)
+    if bucket >= MAX_BUCKET:
+        return low, low
+    return low, 10 ** (bucket / BUCKETS_PER_DECADE)
+
+
+def _filtered(query: Any, model: Any, flt: Period) -> Any:
+    """The roll-up rows of the period's days and the filter's dimensions."""
+    return _dimensions(query.where(model.day >= flt.start, model.day <= flt.end), model, flt)
+
+
+def daily_sums(session: Session, flt: Period, *by: str) -> dict[tuple[Any, ...], Counter[str]]:
+    """Every additive figure of the period, grouped by the key columns ``by``."""
+    keys = [getattr(AnalyticsDaily, name) for name in by]
+    sums = [func.sum(getattr(AnalyticsDaily, f)).label(f) for f in DAILY_FIELDS]
+    query = _filtered(select(*keys, *sums), AnalyticsDaily, flt).group_by(*keys)
+    result: dict[tuple[Any, ...], Counter[str]] = {}
+    for row in session.execute(query):
+        values = row._mapping
+        result[tuple(values[name] for name in by)] = Counter(
+            {f: int(values[f] or 0) for f in DAILY_FIELDS}
+        )
+    return result
+
+
+def label_sums(
+    session: Session, flt: Period, kind: str, *by: str
+) -> dict[tuple[Any, ...], dict[str, tuple[int, int, int]]]:
+    """Labelled counts of one kind: key columns ``by`` -> label -> (n, score sum, scored)."""
+    c = AnalyticsDailyCount
+    keys = [getattr(c, name) for name in by]
+    query = _filtered(
+        select(*keys, c.label, func.sum(c.n), func.sum(c.score_sum), func.sum(c.scored)),
+        c,
+        flt,
+    )
+    query = query.where(c.kind == kind).group_by(*keys, c.label)
+    result: dict[tuple[Any, ...], dict[str, tuple[int, int, int]]] = defaultdict(dict)
+    for *key, label, n, score, scored in session.execute(query).tuples():
+        if n:
+            result[tuple(key)][label] = (int(n), int(score or 0), int(scored or 0))
+    return result
+
+
+def histograms(session: Session, flt: Period, by: str) -> dict[Any, Histogram]:
+    """Bot response-time histograms of the period per value of the key column ``by``."""
+    return {
+        key[0]: {int(label): n for label, (n, _, _) in labels.items()}
+        for key, labels in label_sums(session, flt, "response", by).items()
+    }
+
+
+DIMENSIONS = ("channel", "language", "location")
+
+
+def dimension_histograms(session: Session, flt: Period) -> dict[str, dict[Any, Histogram]]:
+    """Bot response-time histograms per channel, per language and per location, from one
+    query (one scan of the period's response rows instead of one per dimension)."""
+    result: dict[str, dict[Any, Histogram]] = {name: defaultdict(dict) for name in DIMENSIONS}
+    for key, labels in label_sums(session, flt, "response", *DIMENSIONS).items():
+        for name, value in zip(DIMENSIONS, key, strict=True):
+            hist = result[name][value]
+            for label, (n, _, _) in labels.items():
+                hist[int(label)] = hist.get(int(label), 0) + n
+    return {name: dict(hists) for name, hists in result.items()}
+
+
+def _rank_value(ordered: list[tuple[int, int]], rank: int) -> float:
+    """The estimated ``rank``-th smallest value (0-based): its bucket, and inside the bucket
+    its place among the bucket's values, log-linearly (linearly in the [0, 1) ms bucket)."""
+    seen = 0
+    for bucket, count in ordered:
+        if rank < seen + count:
+            low, high = bucket_bounds(bucket)
+            share = (rank - seen + 0.5) / count
+            if low == high:
+                return low
+            return share * high if low == 0 else float(low * (high / low) ** share)
+        seen += count
+    return bucket_bounds(ordered[-1][0])[0]
+
+
+def hist_percentile(hist: Histogram, q: float) -> float | None:
+    """The q-th percentile of a histogram with the exact path's rule (linear interpolation
+    between the ranks around (n-1)·q/100), each rank's value estimated inside its bucket: the
+    result is within one bucket's ratio (10^(1/20), 12.2%) of the exact percentile."""
+    ordered = sorted((b, n) for b, n in hist.items() if n > 0)
+    total = sum(n for _, n in ordered)
+    if total == 0:
+        return None
+    position = (total - 1) * q / 100.0
+    low, high = math.floor(position), math.ceil(position)
+    below = _rank_value(ordered, low)
+    if low == high:
+        return below
+    return below + (_rank_value(ordered, high) - below) * (position - low)
+
+
+def merge(hists: Iterable[Histogram]) -> Histogram:
+    total: dict[int, int] = defaultdict(int)
+    for h in hists:
+        for bucket, n in h.items():
+            total[bucket] += n
+    return dict(total)
+
+
+def _dimensions(query: Any, model: Any, flt: Period) -> Any:
+    for name in ("channel", "language", "location"):
+        value = getattr(flt, name)
+        if value:
+            query = query.where(getattr(model, name) == value)
+    return query
+
+
+def handed_off(session: Session, flt: Period) -> list[Any]:
+    """The period's handed-off conversations with their ticket's status (None: no ticket row)."""
+    c = AnalyticsConversation
+    query = (
+        select(
+            c.conversation_key,
+            c.sender_id,
+            c.started_at,
+            c.ended_at,
+            c.channel,
+            c.language,
+            c.location,
+            c.handoff_reason,
+            c.ticket_id,
+            c.handoff_at,
+            c.first_agent_reply_at,
+            c.closed_at,
+            c.closed_resolved,
+            Ticket.id.label("ticket_row"),
+            Ticket.status,
+        )
+        .outerjoin(Ticket, cast(Ticket.id, String) == c.ticket_id)
+        .where(c.handed_off.is_(True), c.started_at >= flt.start_dt, c.started_at < flt.end_dt)
+    )
+    return list(session.execute(_dimensions(query, c, flt)))
+
+
+def ticket_resolved(row: Any) -> bool | None:
+    """As analytics.metrics.load_conversations: the ticket row's status when there is one,
+    else what the conversation's own close event said."""
+    if row.ticket_row is None:
+        return row.closed_resolved  # type: ignore[no-any-return]
+    return {Status.CLOSED_RESOLVED.value: True, Status.CLOSED_UNRESOLVED.value: False}.get(
+        row.status
+    )
+
+
+def unanswered_rows(session: Session, flt: Period) -> list[Any]:
+    """Fallback and clarify turns with text (what top_unanswered reads under a location)."""
+    c, t = AnalyticsConversation, AnalyticsTurn
+    query = (
+        select(t.started_at, t.outcome, t.text)
+        .join(c)
+        .where(
+            c.started_at >= flt.start_dt,
+            c.started_at < flt.end_dt,
+            t.outcome.in_(("fallback", "clarify")),
+            t.text.is_not(None),
+        )
+    )
+    return list(session.execute(_dimensions(query, c, flt)))
+
+
+def options(session: Session) -> tuple[list[str], list[str], list[str]]:
+    """Every channel, language and location the roll-ups have (the filter menus)."""
+
+    def seen(column: Any) -> list[str]:
+        return sorted(session.scalars(select(column).distinct()))
+
+    d = AnalyticsDaily
+    return seen(d.channel), seen(d.language), seen(d.location)
