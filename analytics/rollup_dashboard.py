@@ -100,7 +100,6 @@ def _handoffs_without_ticket_row(rows: Sequence[Any]) -> list[ConversationFacts]
             location=r.location,
         )
         for r in rows
-        if r.ticket_row is None
     ]
 
 
@@ -282,12 +281,12 @@ def _assemble_from_rollups(
     currency: str,
     staffed: StaffedHours,
 ) -> Dashboard:
-    handoffs = rollup_read.handed_off(session, flt)
     agent_by_day: Counter[date] = Counter(
-        flt.local(r.started_at).date() for r in handoffs if rollup_read.ticket_resolved(r)
+        flt.local(started).date() for started in rollup_read.agent_resolved_starts(session, flt)
     )
     agent = sum(agent_by_day.values())
-    tickets = load_tickets(session, flt, _handoffs_without_ticket_row(handoffs), staffed)
+    without_ticket_row = rollup_read.handoffs_without_ticket_row(session, flt)
+    tickets = load_tickets(session, flt, _handoffs_without_ticket_row(without_ticket_row), staffed)
     day_hists = rollup_read.histograms(session, flt, "day")
     dimension_hists = rollup_read.dimension_histograms(session, flt)
     reasons = rollup_read.label_sums(session, flt, "reason", "day")

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from analytics.models import (
@@ -194,41 +194,51 @@ def _dimensions(query: Any, model: Any, flt: Period) -> Any:
     return query
 
 
-def handed_off(session: Session, flt: Period) -> list[Any]:
-    """The period's handed-off conversations with their ticket's status (None: no ticket row)."""
+def _handoffs(flt: Period, *columns: Any) -> Any:
+    """The period's handed-off conversations joined with their ticket row, if there is one."""
     c = AnalyticsConversation
     query = (
-        select(
-            c.conversation_key,
-            c.sender_id,
-            c.started_at,
-            c.ended_at,
-            c.channel,
-            c.language,
-            c.location,
-            c.handoff_reason,
-            c.ticket_id,
-            c.handoff_at,
-            c.first_agent_reply_at,
-            c.closed_at,
-            c.closed_resolved,
-            Ticket.id.label("ticket_row"),
-            Ticket.status,
-        )
+        select(*columns)
+        .select_from(c)
         .outerjoin(Ticket, cast(Ticket.id, String) == c.ticket_id)
         .where(c.handed_off.is_(True), c.started_at >= flt.start_dt, c.started_at < flt.end_dt)
     )
-    return list(session.execute(_dimensions(query, c, flt)))
+    return _dimensions(query, c, flt)
 
 
-def ticket_resolved(row: Any) -> bool | None:
-    """As analytics.metrics.load_conversations: the ticket row's status when there is one,
-    else what the conversation's own close event said."""
-    if row.ticket_row is None:
-        return row.closed_resolved  # type: ignore[no-any-return]
-    return {Status.CLOSED_RESOLVED.value: True, Status.CLOSED_UNRESOLVED.value: False}.get(
-        row.status
+def agent_resolved_starts(session: Session, flt: Period) -> list[datetime]:
+    """When each agent-resolved conversation of the period started. As
+    analytics.metrics.load_conversations: resolved by its ticket row's status when there is
+    one, else by what the conversation's own close event said. One column, decided in SQL."""
+    c = AnalyticsConversation
+    resolved = or_(
+        Ticket.status == Status.CLOSED_RESOLVED.value,
+        and_(Ticket.id.is_(None), c.closed_resolved.is_(True)),
     )
+    return list(session.scalars(_handoffs(flt, c.started_at).where(resolved)))
+
+
+def handoffs_without_ticket_row(session: Session, flt: Period) -> list[Any]:
+    """Handed-off conversations of the period whose ticket is not in the handoff tables
+    (counted from their own handoff events, as analytics.metrics.load_tickets does)."""
+    c = AnalyticsConversation
+    query = _handoffs(
+        flt,
+        c.conversation_key,
+        c.sender_id,
+        c.started_at,
+        c.ended_at,
+        c.channel,
+        c.language,
+        c.location,
+        c.handoff_reason,
+        c.ticket_id,
+        c.handoff_at,
+        c.first_agent_reply_at,
+        c.closed_at,
+        c.closed_resolved,
+    ).where(Ticket.id.is_(None))
+    return list(session.execute(query))
 
 
 def unanswered_rows(session: Session, flt: Period) -> list[Any]:

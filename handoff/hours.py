@@ -43,6 +43,11 @@ class StaffedHours:
     timezone: ZoneInfo
     windows: tuple[Window, ...] = ()
     holidays: frozenset[date] = field(default_factory=frozenset)
+    # Each local day's openings in UTC, computed once: reports ask for tens of thousands of
+    # tickets' staffed seconds, nearly all on the same few hundred days.
+    _openings: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def _local(self, now: datetime) -> datetime:
         if now.tzinfo is None:
@@ -88,20 +93,31 @@ class StaffedHours:
         total = 0.0
         day = first - timedelta(days=1)  # a window of the day before may run past midnight
         while day <= last and (day - first).days <= MAX_LOOKAHEAD_DAYS:
-            if day not in self.holidays:
-                for w in self.windows:
-                    if w.weekday != day.weekday():
-                        continue
-                    opens = _wall_clock(day, w.start, self.timezone)
-                    closes = (
-                        _wall_clock(day + timedelta(days=1), 0, self.timezone)
-                        if w.end >= 24 * 60
-                        else _wall_clock(day, w.end, self.timezone)
-                    )
-                    overlap = min(end, closes.astimezone(UTC)) - max(start, opens.astimezone(UTC))
-                    total += max(overlap.total_seconds(), 0.0)
+            for opens, closes in self._openings_of(day):
+                overlap = min(end, closes) - max(start, opens)
+                total += max(overlap.total_seconds(), 0.0)
             day += timedelta(days=1)
         return total
+
+    def _openings_of(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The (opens, closes) instants in UTC of ``day``'s windows; none on a holiday."""
+        cached = self._openings.get(day)
+        if cached is not None:
+            return cached
+        openings = []
+        if day not in self.holidays:
+            for w in self.windows:
+                if w.weekday != day.weekday():
+                    continue
+                opens = _wall_clock(day, w.start, self.timezone)
+                closes = (
+                    _wall_clock(day + timedelta(days=1), 0, self.timezone)
+                    if w.end >= 24 * 60
+                    else _wall_clock(day, w.end, self.timezone)
+                )
+                openings.append((opens.astimezone(UTC), closes.astimezone(UTC)))
+        self._openings[day] = found = tuple(openings)
+        return found
 
 
 def _wall_clock(day: date, minute: int, zone: ZoneInfo) -> datetime:
