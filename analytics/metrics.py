@@ -1080,6 +1080,23 @@ def exact_dashboard(
     )
 
 
+def exact_summary(
+    session: Session,
+    flt: MetricFilter,
+    minutes_per_contact: float,
+    hours_per_fte: float,
+    cost_per_contact: float | None = None,
+    currency: str = "USD",
+    staffed: StaffedHours = ALWAYS_STAFFED,
+) -> Summary:
+    """Only the headline figures of :func:`exact_dashboard`, from the period's rows."""
+    convs = load_conversations(session, flt)
+    turns = load_turns(session, flt)
+    tickets = load_tickets(session, flt, convs, staffed)
+    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency)
+    return summarise(convs, turns, tickets, flt.days, *assumptions)
+
+
 def conversation_records(session: Session, flt: MetricFilter) -> list[ConversationFacts]:
     """Per-conversation facts with their resolution (the per-conversation export)."""
     return load_conversations(session, flt)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -31,6 +32,8 @@ from analytics.metrics import (
     DayPoint,
     MetricFilter,
     Percentiles,
+    Summary,
+    TicketFacts,
     TopFaq,
     TurnFacts,
     by_agent,
@@ -237,6 +240,22 @@ def _rollup_breakdown_of(
     return _rollup_breakdown(sums, hists)
 
 
+def _period_total(
+    session: Session, flt: MetricFilter, exact_up_to: int, *by: str
+) -> tuple[dict[tuple[Any, ...], Counter[str]], Counter[str]] | None:
+    """The period's roll-up sums grouped by ``by``, and their total; None when the exact path
+    must answer (the roll-ups are missing or in another time zone, or the period is small)."""
+    if rollup_read.built_zone(session) != flt.zone:
+        return None
+    grouped = rollup_read.daily_sums(session, flt, *by)
+    total: Counter[str] = Counter()
+    for s in grouped.values():
+        total.update(s)
+    if total["conversations"] <= exact_up_to:
+        return None
+    return grouped, total
+
+
 def dashboard_from_rollups(
     session: Session,
     flt: MetricFilter,
@@ -247,65 +266,70 @@ def dashboard_from_rollups(
     staffed: StaffedHours = ALWAYS_STAFFED,
     exact_up_to: int = rollup_read.EXACT_UP_TO,
 ) -> Dashboard | None:
-    """The dashboard from the roll-ups; None when the exact path must answer (the roll-ups
-    are missing or in another time zone, or the period is small)."""
-    if rollup_read.built_zone(session) != flt.zone:
+    """The dashboard from the roll-ups; None when the exact path must answer."""
+    found = _period_total(session, flt, exact_up_to, "day", "channel")
+    if found is None:
         return None
-    by_day_channel = rollup_read.daily_sums(session, flt, "day", "channel")
-    total: Counter[str] = Counter()
-    for s in by_day_channel.values():
-        total.update(s)
-    if total["conversations"] <= exact_up_to:
-        return None
-    return _assemble_from_rollups(
-        session,
-        flt,
-        by_day_channel,
-        total,
-        minutes_per_contact,
-        hours_per_fte,
-        cost_per_contact,
-        currency,
-        staffed,
-    )
+    by_day_channel, total = found
+    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
+    return _assemble_from_rollups(session, flt, by_day_channel, total, *assumptions)
 
 
-def _assemble_from_rollups(
+def summary_from_rollups(
     session: Session,
     flt: MetricFilter,
-    by_day_channel: dict[tuple[Any, ...], Counter[str]],
+    minutes_per_contact: float,
+    hours_per_fte: float,
+    cost_per_contact: float | None = None,
+    currency: str = "USD",
+    staffed: StaffedHours = ALWAYS_STAFFED,
+    exact_up_to: int = rollup_read.EXACT_UP_TO,
+) -> Summary | None:
+    """Only the dashboard's headline figures (what a week of the trend needs), without the
+    series, breakdowns and top lists; None when the exact path must answer."""
+    found = _period_total(session, flt, exact_up_to)
+    if found is None:
+        return None
+    _, total = found
+    response = rollup_read.label_sums(session, flt, "response").get((), {})
+    hist = {int(label): n for label, (n, _, _) in response.items()}
+    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
+    return _rollup_summary(session, flt, total, hist, *assumptions).summary
+
+
+@dataclass(frozen=True)
+class _SummaryParts:
+    summary: Summary
+    tickets: list[TicketFacts]
+    agent_by_day: Counter[date]
+
+
+def _rollup_summary(
+    session: Session,
+    flt: MetricFilter,
     total: Counter[str],
+    response_hist: rollup_read.Histogram,
     minutes_per_contact: float,
     hours_per_fte: float,
     cost_per_contact: float | None,
     currency: str,
     staffed: StaffedHours,
-) -> Dashboard:
+) -> _SummaryParts:
+    """The headline figures from the period's roll-up total, plus what the rest of the
+    dashboard reuses (the tickets, agent-resolved conversations per day)."""
+    handoffs = rollup_read.handoffs(session, flt)
     agent_by_day: Counter[date] = Counter(
-        flt.local(started).date() for started in rollup_read.agent_resolved_starts(session, flt)
+        flt.local(started).date() for started in handoffs.agent_resolved_starts
     )
     agent = sum(agent_by_day.values())
-    without_ticket_row = rollup_read.handoffs_without_ticket_row(session, flt)
-    tickets = load_tickets(session, flt, _handoffs_without_ticket_row(without_ticket_row), staffed)
-    day_hists = rollup_read.histograms(session, flt, "day")
-    dimension_hists = rollup_read.dimension_histograms(session, flt)
-    reasons = rollup_read.label_sums(session, flt, "reason", "day")
-    reason_totals: Counter[str] = Counter()
-    for labels in reasons.values():
-        reason_totals.update({label: v[0] for label, v in labels.items()})
+    ticketless = _handoffs_without_ticket_row(handoffs.without_ticket_row)
+    tickets = load_tickets(session, flt, ticketless, staffed)
     topics = {
         word: v[0] for word, v in rollup_read.label_sums(session, flt, "topic").get((), {}).items()
     }
     n, bot = total["conversations"], total["bot_resolved"]
     base = summarise(
-        [],
-        [],
-        tickets,
-        flt.days,
-        minutes_per_contact,
-        hours_per_fte,
-        cost_per_contact,
-        currency,
+        [], [], tickets, flt.days, minutes_per_contact, hours_per_fte, cost_per_contact, currency
     )
     summary = base.model_copy(
         update={
@@ -321,7 +345,7 @@ def _assemble_from_rollups(
             "agent_resolved": agent,
             "agent_resolution_rate": rate(agent, total["handoffs"]),
             "unresolved": n - bot - agent,
-            "bot_response_ms": _hist_percentiles(rollup_read.merge(day_hists.values())),
+            "bot_response_ms": _hist_percentiles(response_hist),
             "feedback_good": total["feedback_good"],
             "feedback_bad": total["feedback_bad"],
             "csat": rate(total["feedback_good"], total["feedback_good"] + total["feedback_bad"]),
@@ -331,6 +355,31 @@ def _assemble_from_rollups(
             ),
         }
     )
+    return _SummaryParts(summary, tickets, agent_by_day)
+
+
+def _assemble_from_rollups(
+    session: Session,
+    flt: MetricFilter,
+    by_day_channel: dict[tuple[Any, ...], Counter[str]],
+    total: Counter[str],
+    minutes_per_contact: float,
+    hours_per_fte: float,
+    cost_per_contact: float | None,
+    currency: str,
+    staffed: StaffedHours,
+) -> Dashboard:
+    day_hists = rollup_read.histograms(session, flt, "day")
+    dimension_hists = rollup_read.dimension_histograms(session, flt)
+    reasons = rollup_read.label_sums(session, flt, "reason", "day")
+    reason_totals: Counter[str] = Counter()
+    for labels in reasons.values():
+        reason_totals.update({label: v[0] for label, v in labels.items()})
+    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
+    parts = _rollup_summary(
+        session, flt, total, rollup_read.merge(day_hists.values()), *assumptions
+    )
+    summary, tickets, agent_by_day = parts.summary, parts.tickets, parts.agent_by_day
     channels, languages, locations = rollup_read.options(session)
     unanswered_turns = _rollup_unanswered(session, flt) if flt.location else None
     return Dashboard(

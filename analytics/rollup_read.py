@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.models import (
@@ -31,6 +32,7 @@ from handoff.models import Status, Ticket
 # Periods with at most this many conversations are computed from the rows (exact percentiles):
 # the exact path takes well under a second there (docs/scale.md, "Analytics at volume").
 EXACT_UP_TO = 2_000
+ID_CHUNK = 10_000  # ids per IN (...) list: SQLite allows 32,766 bound parameters
 ZONE = "zone"  # the state row naming the time zone the roll-up days are in
 # Bot response-time histogram: bucket 0 holds [0, 1) ms, bucket i (1..MAX_BUCKET-1) holds
 # [10^((i-1)/20), 10^(i/20)) ms, the last everything from 10^6 ms (16.7 minutes) on.
@@ -194,36 +196,56 @@ def _dimensions(query: Any, model: Any, flt: Period) -> Any:
     return query
 
 
-def _handoffs(flt: Period, *columns: Any) -> Any:
-    """The period's handed-off conversations joined with their ticket row, if there is one."""
+@dataclass(frozen=True)
+class Handoffs:
+    """The period's handed-off conversations as the roll-up dashboard needs them."""
+
+    agent_resolved_starts: list[datetime]  # when each agent-resolved conversation started
+    without_ticket_row: list[Any]  # whole rows of those whose ticket is not in the tables
+
+
+def handoffs(session: Session, flt: Period) -> Handoffs:
+    """Read with indexes only, whatever the database: the handed-off conversations of the
+    period (a partial index), their tickets' status by primary key, and whole rows only for the
+    few without a ticket row. As analytics.metrics.load_conversations, a conversation is
+    agent-resolved by its ticket row's status when there is one, else by what its own close
+    event said."""
     c = AnalyticsConversation
-    query = (
-        select(*columns)
-        .select_from(c)
-        .outerjoin(Ticket, cast(Ticket.id, String) == c.ticket_id)
-        .where(c.handed_off.is_(True), c.started_at >= flt.start_dt, c.started_at < flt.end_dt)
+    lean = select(c.id, c.started_at, c.ticket_id, c.closed_resolved).where(
+        c.handed_off.is_(True), c.started_at >= flt.start_dt, c.started_at < flt.end_dt
     )
-    return _dimensions(query, c, flt)
+    rows = session.execute(_dimensions(lean, c, flt)).all()
+    numbers = {int(r.ticket_id) for r in rows if _is_ticket_number(r.ticket_id)}
+    status = _ticket_status(session, numbers)
+    resolved_starts, ticketless = [], []
+    for r in rows:
+        ticket = int(r.ticket_id) if _is_ticket_number(r.ticket_id) else None
+        if ticket in status:
+            if status[ticket] == Status.CLOSED_RESOLVED.value:
+                resolved_starts.append(r.started_at)
+        else:
+            ticketless.append(r.id)
+            if r.closed_resolved:
+                resolved_starts.append(r.started_at)
+    return Handoffs(resolved_starts, _whole_rows(session, ticketless))
 
 
-def agent_resolved_starts(session: Session, flt: Period) -> list[datetime]:
-    """When each agent-resolved conversation of the period started. As
-    analytics.metrics.load_conversations: resolved by its ticket row's status when there is
-    one, else by what the conversation's own close event said. One column, decided in SQL."""
+def _is_ticket_number(value: str | None) -> bool:
+    return value is not None and value.isascii() and value.isdigit() and len(value) <= 9
+
+
+def _ticket_status(session: Session, ids: set[int]) -> dict[int, str]:
+    status: dict[int, str] = {}
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), ID_CHUNK):
+        query = select(Ticket.id, Ticket.status).where(Ticket.id.in_(ordered[i : i + ID_CHUNK]))
+        status.update(session.execute(query).tuples().all())
+    return status
+
+
+def _whole_rows(session: Session, ids: list[int]) -> list[Any]:
     c = AnalyticsConversation
-    resolved = or_(
-        Ticket.status == Status.CLOSED_RESOLVED.value,
-        and_(Ticket.id.is_(None), c.closed_resolved.is_(True)),
-    )
-    return list(session.scalars(_handoffs(flt, c.started_at).where(resolved)))
-
-
-def handoffs_without_ticket_row(session: Session, flt: Period) -> list[Any]:
-    """Handed-off conversations of the period whose ticket is not in the handoff tables
-    (counted from their own handoff events, as analytics.metrics.load_tickets does)."""
-    c = AnalyticsConversation
-    query = _handoffs(
-        flt,
+    columns = (
         c.conversation_key,
         c.sender_id,
         c.started_at,
@@ -237,8 +259,11 @@ def handoffs_without_ticket_row(session: Session, flt: Period) -> list[Any]:
         c.first_agent_reply_at,
         c.closed_at,
         c.closed_resolved,
-    ).where(Ticket.id.is_(None))
-    return list(session.execute(query))
+    )
+    rows: list[Any] = []
+    for i in range(0, len(ids), ID_CHUNK):
+        rows += session.execute(select(*columns).where(c.id.in_(ids[i : i + ID_CHUNK]))).all()
+    return rows
 
 
 def unanswered_rows(session: Session, flt: Period) -> list[Any]:

@@ -3,8 +3,9 @@
 AskTSA's team sent leadership a weekly trend report; this is its core. Weeks run Monday to
 Sunday on the agency's clock (the filter's time zone), and the newest week is the last full
 one: a report made on a Wednesday compares last week with the week before, not three days
-with seven. Every figure comes from :func:`analytics.dashboard.compute_dashboard`, so a weekly
-number means exactly what the same number means on the dashboard.
+with seven. Every figure comes from :func:`analytics.dashboard.compute_dashboard` (or its
+headline figures alone, :func:`analytics.dashboard.compute_summary`), so a weekly number means
+exactly what the same number means on the dashboard.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from datetime import date, timedelta
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from analytics.dashboard import compute_dashboard
-from analytics.metrics import ALWAYS_STAFFED, Breakdown, Dashboard, MetricFilter
+from analytics.dashboard import compute_dashboard, compute_summary
+from analytics.metrics import ALWAYS_STAFFED, Breakdown, Dashboard, MetricFilter, Summary
 from analytics.tables import Table
 from askagency.location_codes import UNKNOWN_LOCATION
 from handoff.hours import StaffedHours
@@ -75,8 +76,7 @@ def relative_change(now: float | None, before: float | None) -> float | None:
     return (now - before) / before
 
 
-def _point(monday: date, d: Dashboard) -> WeekPoint:
-    s = d.summary
+def _point(monday: date, s: Summary) -> WeekPoint:
     return WeekPoint(
         week=monday.isoformat(),
         conversations=s.conversations,
@@ -127,10 +127,10 @@ def _split(now: list[Breakdown], before: list[Breakdown]) -> list[Change]:
     ]
 
 
-def sentiment_highlight(location: str | None, now: Dashboard, before: Dashboard) -> str | None:
+def sentiment_highlight(location: str | None, now: Summary, before: Summary) -> str | None:
     """ "Negative sentiment at DEN rose 30% (12.0% of conversations, from 9.2%), mostly about
     line, wait." None when this week has no scored conversation."""
-    s, p = now.summary.sentiment, before.summary.sentiment
+    s, p = now.sentiment, before.sentiment
     if s.negative_rate is None:
         return None
     where = {None: "", UNKNOWN_LOCATION: " with no known location"}.get(location, f" at {location}")
@@ -149,19 +149,22 @@ def sentiment_highlight(location: str | None, now: Dashboard, before: Dashboard)
     )
 
 
-def _negative_now_or_before(now: Dashboard, before: Dashboard) -> bool:
-    rates = (now.summary.sentiment.negative_rate, before.summary.sentiment.negative_rate)
+def _negative_now_or_before(now: Summary, before: Summary) -> bool:
+    rates = (now.sentiment.negative_rate, before.sentiment.negative_rate)
     return any(rate for rate in rates)
 
 
 def weekly_trend(
     flt: MetricFilter,
     dashboard_of: Callable[[MetricFilter], Dashboard],
+    summary_of: Callable[[MetricFilter], Summary],
     weeks: int = DEFAULT_WEEKS,
 ) -> WeeklyTrend:
     """``weeks`` full weeks ending with the last full week on or before ``flt.end``, with the
     filter's channel, language, location and time zone (its start is not used); without a
-    location filter, also every location's figures for the newest two weeks."""
+    location filter, also every location's figures for the newest two weeks. The newest two
+    weeks are whole dashboards (their channels, languages and locations are compared); the
+    other weeks and the locations need only the headline figures (``summary_of``)."""
     if weeks < 2:
         raise ValueError("a trend needs at least 2 weeks")
     last_sunday = last_full_week_end(flt.end)
@@ -170,20 +173,22 @@ def weekly_trend(
     def week(monday: date, location: str | None) -> MetricFilter:
         return replace(flt, start=monday, end=monday + timedelta(days=6), location=location)
 
-    boards = [dashboard_of(week(m, flt.location)) for m in mondays]
-    points = [_point(m, d) for m, d in zip(mondays, boards, strict=True)]
-    by_location = _split(boards[-1].by_location, boards[-2].by_location)
-    highlights = [sentiment_highlight(flt.location, boards[-1], boards[-2])]
+    newest = [dashboard_of(week(m, flt.location)) for m in mondays[-2:]]
+    summaries = [summary_of(week(m, flt.location)) for m in mondays[:-2]]
+    summaries += [board.summary for board in newest]
+    points = [_point(m, s) for m, s in zip(mondays, summaries, strict=True)]
+    by_location = _split(newest[-1].by_location, newest[-2].by_location)
+    highlights = [sentiment_highlight(flt.location, summaries[-1], summaries[-2])]
     location_changes = {}
     noteworthy: list[tuple[float, str]] = []
     for change in by_location if flt.location is None else []:
-        now, before = (dashboard_of(week(m, change.metric)) for m in (mondays[-1], mondays[-2]))
+        now, before = (summary_of(week(m, change.metric)) for m in (mondays[-1], mondays[-2]))
         location_changes[change.metric] = _changes(
             _point(mondays[-1], now), _point(mondays[-2], before)
         )
         if _negative_now_or_before(now, before):
             sentence = sentiment_highlight(change.metric, now, before)
-            noteworthy.append((now.summary.sentiment.negative_rate or 0.0, sentence or ""))
+            noteworthy.append((now.sentiment.negative_rate or 0.0, sentence or ""))
     # Locations where citizens were unhappy this week come first; one where nobody was
     # negative either week has nothing to say.
     highlights += [sentence for _, sentence in sorted(noteworthy, key=lambda n: -n[0])]
@@ -194,8 +199,8 @@ def weekly_trend(
         location=flt.location,
         weeks=points,
         changes=_changes(points[-1], points[-2]),
-        by_channel=_split(boards[-1].by_channel, boards[-2].by_channel),
-        by_language=_split(boards[-1].by_language, boards[-2].by_language),
+        by_channel=_split(newest[-1].by_channel, newest[-2].by_channel),
+        by_language=_split(newest[-1].by_language, newest[-2].by_language),
         by_location=by_location,
         location_changes=location_changes,
         highlights=[h for h in highlights if h],
@@ -215,18 +220,15 @@ def compute_weekly(
 ) -> WeeklyTrend:
     """:func:`weekly_trend` over the database, with the dashboard's assumptions."""
 
-    def dashboard_of(week: MetricFilter) -> Dashboard:
-        return compute_dashboard(
-            session,
-            week,
-            minutes_per_contact,
-            hours_per_fte,
-            cost_per_contact,
-            currency,
-            staffed,
-        )
+    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
 
-    return weekly_trend(flt, dashboard_of, weeks)
+    def dashboard_of(week: MetricFilter) -> Dashboard:
+        return compute_dashboard(session, week, *assumptions)
+
+    def summary_of(week: MetricFilter) -> Summary:
+        return compute_summary(session, week, *assumptions)
+
+    return weekly_trend(flt, dashboard_of, summary_of, weeks)
 
 
 def trend_table(t: WeeklyTrend) -> Table:

@@ -483,8 +483,10 @@ def measure(url: str, runs: int) -> dict[str, Any]:
 PARTS = {
     "daily_sums (roll-up rows, SQL)": ("rollup_read.py", "daily_sums"),
     "label_sums (histograms, reasons, FAQs, topics; SQL)": ("rollup_read.py", "label_sums"),
-    "agent_resolved_starts (one column, SQL)": ("rollup_read.py", "agent_resolved_starts"),
-    "handoffs_without_ticket_row (SQL)": ("rollup_read.py", "handoffs_without_ticket_row"),
+    "handoffs (handed-off conversations and their tickets' status, by index)": (
+        "rollup_read.py",
+        "handoffs",
+    ),
     "load_tickets (ticket rows, staffed seconds once per ticket)": ("metrics.py", "load_tickets"),
     "summarise (ticket percentiles, staffed hours)": ("metrics.py", "summarise"),
     "by_agent": ("metrics.py", "by_agent"),

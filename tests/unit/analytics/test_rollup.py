@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics import rollup, rollup_read
-from analytics.dashboard import compute_dashboard
+from analytics.dashboard import compute_dashboard, compute_summary
 from analytics.ingest import ingest, rebuild_since
-from analytics.metrics import Dashboard, MetricFilter
+from analytics.metrics import Dashboard, FilterError, MetricFilter
 from analytics.models import AnalyticsDaily, AnalyticsDailyCount
-from analytics.rollup_dashboard import dashboard_from_rollups
+from analytics.rollup_dashboard import dashboard_from_rollups, summary_from_rollups
 from askagency.db import make_engine
 from tests.unit.analytics.test_scenario import (
     DAY1,
@@ -194,6 +194,21 @@ def test_the_roll_up_dashboard_equals_the_exact_one_on_the_scenario(seeded: Sess
     for flt in filters():
         exact = compute_dashboard(seeded, flt, 6.0, 37.5)  # small: the exact path
         assert_same_dashboard(exact, rolled_up(seeded, flt))
+
+
+def test_the_headline_figures_alone_equal_the_dashboards(seeded: Session) -> None:
+    """compute_summary (what the weekly trend asks for, per week and location) is exactly
+    compute_dashboard(...).summary, on the rows and on the roll-ups."""
+    rollup.rebuild(seeded, "UTC")
+    for flt in filters():
+        assert (
+            compute_summary(seeded, flt, 6.0, 37.5)
+            == compute_dashboard(seeded, flt, 6.0, 37.5).summary
+        )
+        fast = summary_from_rollups(seeded, flt, 6.0, 37.5, exact_up_to=-1)
+        assert fast == rolled_up(seeded, flt).summary
+    with pytest.raises(FilterError, match="hours per FTE"):
+        compute_summary(seeded, SCENARIO_FILTER, 6.0, 0)
 
 
 def test_the_roll_up_dashboard_counts_on_the_agencys_clock(seeded: Session) -> None:
