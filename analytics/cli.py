@@ -55,7 +55,7 @@ def report(
             param_hint="'--out'",
         )
     from analytics.dashboard import compute_dashboard
-    from analytics.metrics import FilterError, MetricFilter
+    from analytics.metrics import Assumptions, FilterError, MetricFilter
     from analytics.report import write_report
     from analytics.weekly import compute_weekly
     from askagency.config import get_settings
@@ -77,25 +77,16 @@ def report(
     if weeks == 1:
         raise typer.BadParameter("--weeks: a trend needs at least 2 weeks (or 0 for none)")
     cost = settings.metrics_cost_per_contact if cost_per_contact is None else cost_per_contact
-    staffed = hours_from_settings(settings)
+    assumptions = Assumptions(
+        minutes, hours, cost, settings.metrics_currency, hours_from_settings(settings)
+    )
     upgrade(settings.database_url)
     weekly = None
     try:
         with session_scope(settings.database_url) as session:
-            dashboard = compute_dashboard(
-                session, flt, minutes, hours, cost, settings.metrics_currency, staffed
-            )
+            dashboard = compute_dashboard(session, flt, assumptions)
             if weeks:
-                weekly = compute_weekly(
-                    session,
-                    flt,
-                    minutes,
-                    hours,
-                    weeks=weeks,
-                    cost_per_contact=cost,
-                    currency=settings.metrics_currency,
-                    staffed=staffed,
-                )
+                weekly = compute_weekly(session, flt, assumptions, weeks=weeks)
     except FilterError as exc:
         raise typer.BadParameter(str(exc)) from exc
     files = write_report(dashboard, out, weekly)

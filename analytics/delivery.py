@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from analytics.dashboard import compute_dashboard
 from analytics.mailer import MailError, compose, send
-from analytics.metrics import Dashboard, MetricFilter, time_zone
+from analytics.metrics import Assumptions, Dashboard, MetricFilter, time_zone
 from analytics.report import ReportFiles, write_report
 from analytics.weekly import WeeklyTrend, compute_weekly
 from askagency.clock import now_utc
@@ -247,25 +247,15 @@ def render_week(
     flt = MetricFilter(
         start=week_start, end=week_start + timedelta(days=6), zone=settings.staffed_timezone
     )
-    staffed = hours_from_settings(settings)
-    assumptions = (settings.metrics_minutes_per_contact, settings.metrics_hours_per_fte)
-    dashboard = compute_dashboard(
-        session,
-        flt,
-        *assumptions,
+    assumptions = Assumptions(
+        settings.metrics_minutes_per_contact,
+        settings.metrics_hours_per_fte,
         settings.metrics_cost_per_contact,
         settings.metrics_currency,
-        staffed,
+        hours_from_settings(settings),
     )
-    weekly = compute_weekly(
-        session,
-        flt,
-        *assumptions,
-        weeks=settings.report_weeks,
-        cost_per_contact=settings.metrics_cost_per_contact,
-        currency=settings.metrics_currency,
-        staffed=staffed,
-    )
+    dashboard = compute_dashboard(session, flt, assumptions)
+    weekly = compute_weekly(session, flt, assumptions, weeks=settings.report_weeks)
     return dashboard, weekly, write_report(dashboard, out_dir, weekly)
 
 

@@ -655,14 +655,28 @@ MISSION_METHOD = (
 )
 
 
-def mission_value(
-    resolved: int,
-    days: int,
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None = None,
-    currency: str = "USD",
-) -> MissionValue:
+@dataclass(frozen=True)
+class Assumptions:
+    """What the value figures assume, and the staffed hours first responses are counted in:
+    one value, from the settings or the request, for every computation (docs/metrics.md)."""
+
+    minutes_per_contact: float  # staff time one resolved conversation saves
+    hours_per_fte: float  # a full-time equivalent's working week
+    cost_per_contact: float | None = None  # optional: what one staff-handled contact costs
+    currency: str = "USD"
+    staffed: StaffedHours = ALWAYS_STAFFED  # handoff.hours.hours_from_settings
+
+    def check(self) -> None:
+        """FilterError (a 400 for the API) for values no agency means."""
+        if self.minutes_per_contact < 0 or self.hours_per_fte <= 0:
+            raise FilterError("minutes per contact must be >= 0 and hours per FTE > 0")
+        if self.cost_per_contact is not None and self.cost_per_contact < 0:
+            raise FilterError("cost per contact must be >= 0")
+
+
+def mission_value(resolved: int, days: int, assumptions: Assumptions) -> MissionValue:
+    minutes_per_contact, hours_per_fte = assumptions.minutes_per_contact, assumptions.hours_per_fte
+    cost_per_contact, currency = assumptions.cost_per_contact, assumptions.currency
     hours = staff_hours_saved(resolved, minutes_per_contact)
     fte = fte_equivalent(hours, hours_per_fte, days)
     period_hours = hours_per_fte * days / 7.0
@@ -747,10 +761,7 @@ def summarise(
     turns: Sequence[TurnFacts],
     tickets: Sequence[TicketFacts],
     days: int,
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None = None,
-    currency: str = "USD",
+    assumptions: Assumptions,
 ) -> Summary:
     n = len(convs)
     handed_off = [c for c in convs if c.handed_off]
@@ -786,9 +797,7 @@ def summarise(
         feedback_bad=bad,
         csat=rate(good, good + bad),
         sentiment=summarise_sentiment(convs, turns),
-        mission=mission_value(
-            resolutions["bot"], days, minutes_per_contact, hours_per_fte, cost_per_contact, currency
-        ),
+        mission=mission_value(resolutions["bot"], days, assumptions),
     )
 
 
@@ -1027,23 +1036,12 @@ def filter_options(session: Session) -> FilterOptions:
     )
 
 
-def exact_dashboard(
-    session: Session,
-    flt: MetricFilter,
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None = None,
-    currency: str = "USD",
-    staffed: StaffedHours = ALWAYS_STAFFED,
-) -> Dashboard:
+def exact_dashboard(session: Session, flt: MetricFilter, assumptions: Assumptions) -> Dashboard:
     """Every number of the dashboard from the period's conversation, turn and ticket rows:
-    exact, and what small periods use (analytics.dashboard.compute_dashboard chooses).
-
-    ``staffed`` is the agency's staffed-hours schedule (``handoff.hours.hours_from_settings``)
-    for first-response times counted in staffed hours only."""
+    exact, and what small periods use (analytics.dashboard.compute_dashboard chooses)."""
     convs = load_conversations(session, flt)
     turns = load_turns(session, flt)
-    tickets = load_tickets(session, flt, convs, staffed)
+    tickets = load_tickets(session, flt, convs, assumptions.staffed)
     options = filter_options(session)
     reasons = Counter(c.handoff_reason or "unknown" for c in convs if c.handed_off)
     return Dashboard(
@@ -1057,16 +1055,7 @@ def exact_dashboard(
         channels=options.channels,
         languages=options.languages,
         locations=options.locations,
-        summary=summarise(
-            convs,
-            turns,
-            tickets,
-            flt.days,
-            minutes_per_contact,
-            hours_per_fte,
-            cost_per_contact,
-            currency,
-        ),
+        summary=summarise(convs, turns, tickets, flt.days, assumptions),
         daily=_daily(flt, convs, turns),
         handoff_reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
         heatmap=heatmap(flt, convs),
@@ -1080,21 +1069,12 @@ def exact_dashboard(
     )
 
 
-def exact_summary(
-    session: Session,
-    flt: MetricFilter,
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None = None,
-    currency: str = "USD",
-    staffed: StaffedHours = ALWAYS_STAFFED,
-) -> Summary:
+def exact_summary(session: Session, flt: MetricFilter, assumptions: Assumptions) -> Summary:
     """Only the headline figures of :func:`exact_dashboard`, from the period's rows."""
     convs = load_conversations(session, flt)
     turns = load_turns(session, flt)
-    tickets = load_tickets(session, flt, convs, staffed)
-    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency)
-    return summarise(convs, turns, tickets, flt.days, *assumptions)
+    tickets = load_tickets(session, flt, convs, assumptions.staffed)
+    return summarise(convs, turns, tickets, flt.days, assumptions)
 
 
 def conversation_records(session: Session, flt: MetricFilter) -> list[ConversationFacts]:

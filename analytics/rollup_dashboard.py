@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from analytics import rollup_read
 from analytics.metrics import (
-    ALWAYS_STAFFED,
     RESOLUTIONS,
     TOP_N,
     WEEKDAYS,
+    Assumptions,
     Breakdown,
     ConversationFacts,
     Dashboard,
@@ -46,7 +46,6 @@ from analytics.metrics import (
 )
 from analytics.models import HOURS
 from analytics.sentiment import SentimentSummary, top_topics
-from handoff.hours import StaffedHours
 from knowledge_base.models import Faq
 
 
@@ -259,11 +258,7 @@ def _period_total(
 def dashboard_from_rollups(
     session: Session,
     flt: MetricFilter,
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None = None,
-    currency: str = "USD",
-    staffed: StaffedHours = ALWAYS_STAFFED,
+    assumptions: Assumptions,
     exact_up_to: int = rollup_read.EXACT_UP_TO,
 ) -> Dashboard | None:
     """The dashboard from the roll-ups; None when the exact path must answer."""
@@ -271,18 +266,13 @@ def dashboard_from_rollups(
     if found is None:
         return None
     by_day_channel, total = found
-    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
-    return _assemble_from_rollups(session, flt, by_day_channel, total, *assumptions)
+    return _assemble_from_rollups(session, flt, by_day_channel, total, assumptions)
 
 
 def summary_from_rollups(
     session: Session,
     flt: MetricFilter,
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None = None,
-    currency: str = "USD",
-    staffed: StaffedHours = ALWAYS_STAFFED,
+    assumptions: Assumptions,
     exact_up_to: int = rollup_read.EXACT_UP_TO,
 ) -> Summary | None:
     """Only the dashboard's headline figures (what a week of the trend needs), without the
@@ -293,8 +283,7 @@ def summary_from_rollups(
     _, total = found
     response = rollup_read.label_sums(session, flt, "response").get((), {})
     hist = {int(label): n for label, (n, _, _) in response.items()}
-    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
-    return _rollup_summary(session, flt, total, hist, *assumptions).summary
+    return _rollup_summary(session, flt, total, hist, assumptions).summary
 
 
 @dataclass(frozen=True)
@@ -309,11 +298,7 @@ def _rollup_summary(
     flt: MetricFilter,
     total: Counter[str],
     response_hist: rollup_read.Histogram,
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None,
-    currency: str,
-    staffed: StaffedHours,
+    assumptions: Assumptions,
 ) -> _SummaryParts:
     """The headline figures from the period's roll-up total, plus what the rest of the
     dashboard reuses (the tickets, agent-resolved conversations per day)."""
@@ -323,14 +308,12 @@ def _rollup_summary(
     )
     agent = sum(agent_by_day.values())
     ticketless = _handoffs_without_ticket_row(handoffs.without_ticket_row)
-    tickets = load_tickets(session, flt, ticketless, staffed)
+    tickets = load_tickets(session, flt, ticketless, assumptions.staffed)
     topics = {
         word: v[0] for word, v in rollup_read.label_sums(session, flt, "topic").get((), {}).items()
     }
     n, bot = total["conversations"], total["bot_resolved"]
-    base = summarise(
-        [], [], tickets, flt.days, minutes_per_contact, hours_per_fte, cost_per_contact, currency
-    )
+    base = summarise([], [], tickets, flt.days, assumptions)
     summary = base.model_copy(
         update={
             "conversations": n,
@@ -350,9 +333,7 @@ def _rollup_summary(
             "feedback_bad": total["feedback_bad"],
             "csat": rate(total["feedback_good"], total["feedback_good"] + total["feedback_bad"]),
             "sentiment": _rollup_sentiment(total, topics),
-            "mission": mission_value(
-                bot, flt.days, minutes_per_contact, hours_per_fte, cost_per_contact, currency
-            ),
+            "mission": mission_value(bot, flt.days, assumptions),
         }
     )
     return _SummaryParts(summary, tickets, agent_by_day)
@@ -363,11 +344,7 @@ def _assemble_from_rollups(
     flt: MetricFilter,
     by_day_channel: dict[tuple[Any, ...], Counter[str]],
     total: Counter[str],
-    minutes_per_contact: float,
-    hours_per_fte: float,
-    cost_per_contact: float | None,
-    currency: str,
-    staffed: StaffedHours,
+    assumptions: Assumptions,
 ) -> Dashboard:
     day_hists = rollup_read.histograms(session, flt, "day")
     dimension_hists = rollup_read.dimension_histograms(session, flt)
@@ -375,10 +352,7 @@ def _assemble_from_rollups(
     reason_totals: Counter[str] = Counter()
     for labels in reasons.values():
         reason_totals.update({label: v[0] for label, v in labels.items()})
-    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
-    parts = _rollup_summary(
-        session, flt, total, rollup_read.merge(day_hists.values()), *assumptions
-    )
+    parts = _rollup_summary(session, flt, total, rollup_read.merge(day_hists.values()), assumptions)
     summary, tickets, agent_by_day = parts.summary, parts.tickets, parts.agent_by_day
     channels, languages, locations = rollup_read.options(session)
     unanswered_turns = _rollup_unanswered(session, flt) if flt.location else None

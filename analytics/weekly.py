@@ -18,10 +18,9 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from analytics.dashboard import compute_dashboard, compute_summary
-from analytics.metrics import ALWAYS_STAFFED, Breakdown, Dashboard, MetricFilter, Summary
+from analytics.metrics import Assumptions, Breakdown, Dashboard, MetricFilter, Summary
 from analytics.tables import Table
 from askagency.location_codes import UNKNOWN_LOCATION
-from handoff.hours import StaffedHours
 
 DEFAULT_WEEKS = 8
 
@@ -210,23 +209,17 @@ def weekly_trend(
 def compute_weekly(
     session: Session,
     flt: MetricFilter,
-    minutes_per_contact: float,
-    hours_per_fte: float,
+    assumptions: Assumptions,
     *,
     weeks: int = DEFAULT_WEEKS,
-    cost_per_contact: float | None = None,
-    currency: str = "USD",
-    staffed: StaffedHours = ALWAYS_STAFFED,
 ) -> WeeklyTrend:
     """:func:`weekly_trend` over the database, with the dashboard's assumptions."""
 
-    assumptions = (minutes_per_contact, hours_per_fte, cost_per_contact, currency, staffed)
-
     def dashboard_of(week: MetricFilter) -> Dashboard:
-        return compute_dashboard(session, week, *assumptions)
+        return compute_dashboard(session, week, assumptions)
 
     def summary_of(week: MetricFilter) -> Summary:
-        return compute_summary(session, week, *assumptions)
+        return compute_summary(session, week, assumptions)
 
     return weekly_trend(flt, dashboard_of, summary_of, weeks)
 

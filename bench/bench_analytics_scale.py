@@ -408,7 +408,7 @@ def measure(url: str, runs: int) -> dict[str, Any]:
 
     from analytics import rollup
     from analytics.dashboard import compute_dashboard
-    from analytics.metrics import MetricFilter
+    from analytics.metrics import Assumptions, MetricFilter
     from analytics.report import write_report
     from analytics.weekly import compute_weekly
     from askagency.db import make_engine
@@ -429,7 +429,7 @@ def measure(url: str, runs: int) -> dict[str, Any]:
     def board(flt: MetricFilter) -> Callable[[], Any]:
         def run() -> Any:
             with Session(engine) as session:
-                return compute_dashboard(session, flt, 6.0, 37.5)
+                return compute_dashboard(session, flt, Assumptions(6.0, 37.5))
 
         return run
 
@@ -461,15 +461,15 @@ def measure(url: str, runs: int) -> dict[str, Any]:
 
     def weekly() -> Any:
         with Session(engine) as session:
-            return compute_weekly(session, filters["last_7_days"], 6.0, 37.5, weeks=8)
+            return compute_weekly(session, filters["last_7_days"], Assumptions(6.0, 37.5), weeks=8)
 
     results["weekly_report"] = {"compute_weekly_8_weeks": timed(weekly, runs)}
     print("weekly", results["weekly_report"], flush=True)
 
     def report() -> Any:
         with Session(engine) as session:
-            d = compute_dashboard(session, filters["last_7_days"], 6.0, 37.5)
-            t = compute_weekly(session, filters["last_7_days"], 6.0, 37.5, weeks=8)
+            d = compute_dashboard(session, filters["last_7_days"], Assumptions(6.0, 37.5))
+            t = compute_weekly(session, filters["last_7_days"], Assumptions(6.0, 37.5), weeks=8)
         with tempfile.TemporaryDirectory() as out:
             write_report(d, Path(out), t)
 

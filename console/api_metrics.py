@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from analytics import metrics, tables
 from analytics.dashboard import compute_dashboard
-from analytics.metrics import Dashboard, FilterError, MetricFilter
+from analytics.metrics import Assumptions, Dashboard, FilterError, MetricFilter
 from askagency.db import session_scope
 from askagency.staff import Role
 from console.auth import require_role
@@ -69,11 +69,7 @@ class MetricsQuery:
     """A validated request for metrics: the filter and the mission-value assumptions."""
 
     flt: MetricFilter
-    minutes_per_contact: float
-    hours_per_fte: float
-    cost_per_contact: float | None = None
-    currency: str = "USD"
-    staffed: StaffedHours = metrics.ALWAYS_STAFFED
+    assumptions: Assumptions
 
     def query_string(self) -> str:
         from urllib.parse import urlencode
@@ -85,10 +81,11 @@ class MetricsQuery:
             params["language"] = self.flt.language
         if self.flt.location:
             params["location"] = self.flt.location
-        params["minutes_per_contact"] = f"{self.minutes_per_contact:g}"
-        params["hours_per_fte"] = f"{self.hours_per_fte:g}"
-        if self.cost_per_contact is not None:
-            params["cost_per_contact"] = f"{self.cost_per_contact:g}"
+        a = self.assumptions
+        params["minutes_per_contact"] = f"{a.minutes_per_contact:g}"
+        params["hours_per_fte"] = f"{a.hours_per_fte:g}"
+        if a.cost_per_contact is not None:
+            params["cost_per_contact"] = f"{a.cost_per_contact:g}"
         return urlencode(params)
 
 
@@ -109,8 +106,7 @@ def parse_query(request: web.Request) -> MetricsQuery:
     )
     minutes = params.minutes_per_contact
     hours = params.hours_per_fte
-    return MetricsQuery(
-        flt=flt,
+    assumptions = Assumptions(
         minutes_per_contact=settings.metrics_minutes_per_contact if minutes is None else minutes,
         hours_per_fte=settings.metrics_hours_per_fte if hours is None else hours,
         cost_per_contact=(
@@ -121,6 +117,7 @@ def parse_query(request: web.Request) -> MetricsQuery:
         currency=settings.metrics_currency,
         staffed=_staffed_hours(settings),
     )
+    return MetricsQuery(flt=flt, assumptions=assumptions)
 
 
 def _staffed_hours(settings: object) -> StaffedHours:
@@ -132,15 +129,7 @@ def _staffed_hours(settings: object) -> StaffedHours:
 
 def compute(query: MetricsQuery) -> Dashboard:
     with session_scope() as session:
-        return compute_dashboard(
-            session,
-            query.flt,
-            query.minutes_per_contact,
-            query.hours_per_fte,
-            query.cost_per_contact,
-            query.currency,
-            query.staffed,
-        )
+        return compute_dashboard(session, query.flt, query.assumptions)
 
 
 def conversations(query: MetricsQuery) -> list[metrics.ConversationFacts]:

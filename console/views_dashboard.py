@@ -277,19 +277,8 @@ def report_pdf_bytes(query: MetricsQuery, weeks: int) -> bytes:
     """The one-page report of ``askagency report`` for the dashboard's filter: the period's
     figures and a trend of ``weeks`` full weeks ending on or before its last day."""
     with session_scope() as session:
-        assumptions = (query.minutes_per_contact, query.hours_per_fte)
-        d = compute_dashboard(
-            session, query.flt, *assumptions, query.cost_per_contact, query.currency, query.staffed
-        )
-        weekly = compute_weekly(
-            session,
-            query.flt,
-            *assumptions,
-            weeks=weeks,
-            cost_per_contact=query.cost_per_contact,
-            currency=query.currency,
-            staffed=query.staffed,
-        )
+        d = compute_dashboard(session, query.flt, query.assumptions)
+        weekly = compute_weekly(session, query.flt, query.assumptions, weeks=weeks)
     with tempfile.TemporaryDirectory(prefix="askagency-pdf-") as folder, _PDF_LOCK:
         return render_pdf(d, weekly, Path(folder) / "report.pdf").read_bytes()
 

@@ -134,7 +134,7 @@ def test_dashboard_splits_metrics_by_language(rest: RestClient, stack_data_dir: 
     from sqlalchemy.orm import Session
 
     from analytics.dashboard import compute_dashboard
-    from analytics.metrics import MetricFilter
+    from analytics.metrics import Assumptions, MetricFilter
     from askagency.db import make_engine
 
     sender = new_sender()
@@ -160,7 +160,7 @@ def test_dashboard_splits_metrics_by_language(rest: RestClient, stack_data_dir: 
     try:
         with Session(engine) as session:
             spanish = compute_dashboard(
-                session, MetricFilter.parse(today, today, language="es"), 6.0, 37.5
+                session, MetricFilter.parse(today, today, language="es"), Assumptions(6.0, 37.5)
             )
     finally:
         engine.dispose()

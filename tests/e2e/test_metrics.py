@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.dashboard import compute_dashboard
-from analytics.metrics import MetricFilter, percentile
+from analytics.metrics import Assumptions, MetricFilter, percentile
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
 from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
@@ -238,7 +238,9 @@ def snapshot(url: str) -> tuple[Any, ...]:
                 session.scalar(select(func.count()).select_from(model))
                 for model in (AnalyticsEvent, AnalyticsConversation, AnalyticsTurn)
             )
-            return counts, compute_dashboard(session, today_filter(), 6.0, 37.5).model_dump()
+            return counts, compute_dashboard(
+                session, today_filter(), Assumptions(6.0, 37.5)
+            ).model_dump()
     finally:
         engine.dispose()
 
@@ -286,7 +288,7 @@ def test_seeded_conversations_produce_exact_metrics(
     engine = make_engine(url)
     try:
         with Session(engine) as session:
-            d = compute_dashboard(session, today_filter(), 6.0, 37.5)
+            d = compute_dashboard(session, today_filter(), Assumptions(6.0, 37.5))
             convs = {c.sender_id: c for c in session.scalars(select(AnalyticsConversation)).all()}
     finally:
         engine.dispose()

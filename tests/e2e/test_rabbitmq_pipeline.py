@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from analytics.dashboard import compute_dashboard
+from analytics.metrics import Assumptions
 from analytics.models import (
     AnalyticsConversation,
     AnalyticsEvent,
@@ -192,7 +193,7 @@ def dashboard(url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(url)
     try:
         with Session(engine) as session:
-            return compute_dashboard(session, SCENARIO_FILTER, 6.0, 37.5)
+            return compute_dashboard(session, SCENARIO_FILTER, Assumptions(6.0, 37.5))
     finally:
         engine.dispose()
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from analytics import rollup, rollup_read
 from analytics.dashboard import compute_dashboard, compute_summary
 from analytics.ingest import ingest, rebuild_since
-from analytics.metrics import Dashboard, FilterError, MetricFilter
+from analytics.metrics import Assumptions, Dashboard, FilterError, MetricFilter
 from analytics.models import AnalyticsDaily, AnalyticsDailyCount
 from analytics.rollup_dashboard import dashboard_from_rollups, summary_from_rollups
 from askagency.db import make_engine
@@ -129,7 +129,7 @@ def test_a_partial_rebuild_from_a_day_equals_a_full_one(db_session: Session) -> 
 
 def rolled_up(session: Session, flt: MetricFilter = SCENARIO_FILTER) -> Dashboard:
     """The roll-up path forced on the scenario (it is small, so the dashboard would not)."""
-    board = dashboard_from_rollups(session, flt, 6.0, 37.5, exact_up_to=-1)
+    board = dashboard_from_rollups(session, flt, Assumptions(6.0, 37.5), exact_up_to=-1)
     assert board is not None
     return board
 
@@ -192,7 +192,7 @@ def filters() -> Iterator[MetricFilter]:
 def test_the_roll_up_dashboard_equals_the_exact_one_on_the_scenario(seeded: Session) -> None:
     rollup.rebuild(seeded, "UTC")
     for flt in filters():
-        exact = compute_dashboard(seeded, flt, 6.0, 37.5)  # small: the exact path
+        exact = compute_dashboard(seeded, flt, Assumptions(6.0, 37.5))  # small: the exact path
         assert_same_dashboard(exact, rolled_up(seeded, flt))
 
 
@@ -202,19 +202,21 @@ def test_the_headline_figures_alone_equal_the_dashboards(seeded: Session) -> Non
     rollup.rebuild(seeded, "UTC")
     for flt in filters():
         assert (
-            compute_summary(seeded, flt, 6.0, 37.5)
-            == compute_dashboard(seeded, flt, 6.0, 37.5).summary
+            compute_summary(seeded, flt, Assumptions(6.0, 37.5))
+            == compute_dashboard(seeded, flt, Assumptions(6.0, 37.5)).summary
         )
-        fast = summary_from_rollups(seeded, flt, 6.0, 37.5, exact_up_to=-1)
+        fast = summary_from_rollups(seeded, flt, Assumptions(6.0, 37.5), exact_up_to=-1)
         assert fast == rolled_up(seeded, flt).summary
     with pytest.raises(FilterError, match="hours per FTE"):
-        compute_summary(seeded, SCENARIO_FILTER, 6.0, 0)
+        compute_summary(seeded, SCENARIO_FILTER, Assumptions(6.0, 0))
 
 
 def test_the_roll_up_dashboard_counts_on_the_agencys_clock(seeded: Session) -> None:
     rollup.rebuild(seeded, "America/New_York")
     flt = MetricFilter.parse("2026-03-01", "2026-03-03", zone="America/New_York")
-    assert_same_dashboard(compute_dashboard(seeded, flt, 6.0, 37.5), rolled_up(seeded, flt))
+    assert_same_dashboard(
+        compute_dashboard(seeded, flt, Assumptions(6.0, 37.5)), rolled_up(seeded, flt)
+    )
 
 
 @pytest.fixture
@@ -225,21 +227,27 @@ def seeded(db_session: Session) -> Session:
 
 def test_a_time_zone_the_roll_ups_were_not_built_in_is_never_served(seeded: Session) -> None:
     flt = MetricFilter.parse("2026-03-02", "2026-03-03", zone="America/Denver")
-    assert dashboard_from_rollups(seeded, flt, 6.0, 37.5, exact_up_to=-1) is None  # never built
+    assert (
+        dashboard_from_rollups(seeded, flt, Assumptions(6.0, 37.5), exact_up_to=-1) is None
+    )  # never built
     rollup.rebuild(seeded, "UTC")
-    assert dashboard_from_rollups(seeded, flt, 6.0, 37.5, exact_up_to=-1) is None  # other zone
+    assert (
+        dashboard_from_rollups(seeded, flt, Assumptions(6.0, 37.5), exact_up_to=-1) is None
+    )  # other zone
     assert rollup.ensure(seeded, "UTC") is None  # current: nothing to do
     result = rollup.ensure(seeded, "America/Denver")  # the setting changed: rebuilt
     assert result is not None and result.conversations == 6
     assert rollup_read.built_zone(seeded) == "America/Denver"
-    assert_same_dashboard(compute_dashboard(seeded, flt, 6.0, 37.5), rolled_up(seeded, flt))
+    assert_same_dashboard(
+        compute_dashboard(seeded, flt, Assumptions(6.0, 37.5)), rolled_up(seeded, flt)
+    )
 
 
 def test_small_periods_keep_the_exact_path(seeded: Session) -> None:
     """Under EXACT_UP_TO conversations the dashboard reads the rows: percentiles stay exact."""
     rollup.rebuild(seeded, "UTC")
-    assert dashboard_from_rollups(seeded, SCENARIO_FILTER, 6.0, 37.5) is None
-    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5)
+    assert dashboard_from_rollups(seeded, SCENARIO_FILTER, Assumptions(6.0, 37.5)) is None
+    d = compute_dashboard(seeded, SCENARIO_FILTER, Assumptions(6.0, 37.5))
     assert d.summary.bot_response_ms.p50 == 32.5  # the scenario's exact median
 
 
@@ -289,7 +297,9 @@ def test_incremental_equals_a_rebuild_on_postgresql(pg_session: Session) -> None
     incremental = roll_up_rows(pg_session)
     assert incremental == rebuilt_rows(pg_session, "America/Denver")
     flt = MetricFilter.parse("2026-03-01", "2026-03-04", zone="America/Denver")
-    assert_same_dashboard(compute_dashboard(pg_session, flt, 6.0, 37.5), rolled_up(pg_session, flt))
+    assert_same_dashboard(
+        compute_dashboard(pg_session, flt, Assumptions(6.0, 37.5)), rolled_up(pg_session, flt)
+    )
 
 
 def test_the_roll_ups_are_dated_in_the_agency_zone(db_session: Session) -> None:

@@ -29,7 +29,7 @@ from analytics import ingest as ingest_mod
 from analytics import metrics, tables
 from analytics.dashboard import compute_dashboard
 from analytics.ingest import ingest
-from analytics.metrics import MetricFilter
+from analytics.metrics import Assumptions, MetricFilter
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
 from analytics.report import render_markdown
 from askagency.bot_messages import MessageType
@@ -310,7 +310,7 @@ def seeded(db_session: Session) -> Session:
 
 
 def dashboard(session: Session, flt: MetricFilter = SCENARIO_FILTER) -> metrics.Dashboard:
-    return compute_dashboard(session, flt, minutes_per_contact=6.0, hours_per_fte=37.5)
+    return compute_dashboard(session, flt, Assumptions(6.0, 37.5))
 
 
 def test_every_headline_metric(seeded: Session) -> None:
@@ -562,12 +562,12 @@ def test_a_question_asked_again_is_not_resolved_by_the_bot(db_session: Session) 
 
 
 def test_cost_per_contact_gives_a_money_figure(seeded: Session) -> None:
-    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5, cost_per_contact=12.5, currency="EUR")
+    d = compute_dashboard(seeded, SCENARIO_FILTER, Assumptions(6.0, 37.5, 12.5, "EUR"))
     assert (d.summary.mission.cost_saved, d.summary.mission.money()) == (25.0, "25.00 EUR")
     markdown = render_markdown(d, {})
     assert "0.2 staff hours saved, 0.02 FTE equivalent, 25.00 EUR of staff time." in markdown
     with pytest.raises(metrics.FilterError, match="cost per contact"):
-        compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5, cost_per_contact=-1)
+        compute_dashboard(seeded, SCENARIO_FILTER, Assumptions(6.0, 37.5, cost_per_contact=-1))
 
 
 def test_days_and_hours_are_counted_on_the_agencys_clock(db_session: Session) -> None:
@@ -579,14 +579,16 @@ def test_days_and_hours_are_counted_on_the_agencys_clock(db_session: Session) ->
     db_session.commit()
 
     monday_utc = MetricFilter(DAY1.date(), DAY1.date())
-    assert compute_dashboard(db_session, monday_utc, 6.0, 37.5).summary.conversations == 0
+    assert (
+        compute_dashboard(db_session, monday_utc, Assumptions(6.0, 37.5)).summary.conversations == 0
+    )
     monday_ny = MetricFilter.parse("2026-03-02", "2026-03-02", zone="America/New_York")
-    ny = compute_dashboard(db_session, monday_ny, 6.0, 37.5)
+    ny = compute_dashboard(db_session, monday_ny, Assumptions(6.0, 37.5))
     assert (ny.summary.conversations, ny.daily[0].conversations) == (1, 1)
     assert ny.time_zone == "America/New_York"
     assert ny.heatmap[0][21] == 1  # Monday, 21:00-22:00 in New York (UTC-5 in early March)
     assert sum(map(sum, ny.heatmap)) == 1
-    both_utc = compute_dashboard(db_session, SCENARIO_FILTER, 6.0, 37.5)
+    both_utc = compute_dashboard(db_session, SCENARIO_FILTER, Assumptions(6.0, 37.5))
     assert both_utc.heatmap[1][2] == 1 and both_utc.time_zone == "UTC"
     assert "(1 days, America/New_York)" in render_markdown(ny, {})
 
@@ -612,7 +614,7 @@ def test_first_response_in_staffed_hours_and_per_agent(seeded: Session) -> None:
     seeded.flush()
 
     staffed = build_hours("UTC", "mon-fri 09:00-17:00")
-    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5, staffed=staffed)
+    d = compute_dashboard(seeded, SCENARIO_FILTER, Assumptions(6.0, 37.5, staffed=staffed))
     s = d.summary
     assert (s.human_first_response_s.p50, s.human_first_response_staffed_s.p50) == (210.0, 60.0)
     assert [a.model_dump() for a in d.by_agent] == [
@@ -652,7 +654,7 @@ def test_handoffs_per_team(seeded: Session) -> None:
     seeded.get(Ticket, 1).assigned_agent_id = dana.id
     seeded.flush()
 
-    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5)
+    d = compute_dashboard(seeded, SCENARIO_FILTER, Assumptions(6.0, 37.5))
     assert [(t.team, t.tickets, t.replied, t.first_response_p50_s) for t in d.by_team] == [
         ("DEN", 1, 1, 120.0),
         ("unassigned", 1, 1, 300.0),
@@ -663,7 +665,7 @@ def test_handoffs_per_team(seeded: Session) -> None:
     seeded.get(Ticket, 2).assigned_agent_id = eli.id
     dana.team = "Denver"
     seeded.flush()
-    d = compute_dashboard(seeded, SCENARIO_FILTER, 6.0, 37.5)
+    d = compute_dashboard(seeded, SCENARIO_FILTER, Assumptions(6.0, 37.5))
     assert [(t.team, t.tickets, t.resolved) for t in d.by_team] == [
         ("Denver", 1, 1),
         ("no team", 1, 0),

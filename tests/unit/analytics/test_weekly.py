@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from agencyctl.cli import app
 from analytics.ingest import ingest
-from analytics.metrics import MetricFilter
+from analytics.metrics import Assumptions, MetricFilter
 from analytics.weekly import compute_weekly, last_full_week_end, weekly_tables
 from tests.unit.analytics.test_scenario import DAY1, Conversation, answer, seed
 
@@ -37,7 +37,7 @@ def test_the_newest_week_is_the_last_full_one(day: str, sunday: str) -> None:
 
 
 def test_week_over_week_from_an_empty_week(seeded: Session) -> None:
-    t = compute_weekly(seeded, upto("2026-03-10"), 6.0, 37.5, weeks=2)
+    t = compute_weekly(seeded, upto("2026-03-10"), Assumptions(6.0, 37.5), weeks=2)
     assert [w.week for w in t.weeks] == ["2026-02-23", "2026-03-02"]
     newest = t.weeks[-1]
     assert (newest.conversations, newest.bot_resolved, newest.handoffs) == (6, 2, 2)
@@ -66,7 +66,7 @@ def test_week_over_week_from_an_empty_week(seeded: Session) -> None:
 
 
 def test_week_over_week_drop_and_the_trend_table(seeded: Session) -> None:
-    t = compute_weekly(seeded, upto("2026-03-15"), 6.0, 37.5, weeks=3)
+    t = compute_weekly(seeded, upto("2026-03-15"), Assumptions(6.0, 37.5), weeks=3)
     assert [w.conversations for w in t.weeks] == [0, 6, 0]
     change = {c.metric: c.change for c in t.changes}
     assert change["conversations"] == -1.0 and change["handoffs"] == -1.0
@@ -83,7 +83,7 @@ def test_week_over_week_drop_and_the_trend_table(seeded: Session) -> None:
 def test_week_over_week_per_location(seeded: Session) -> None:
     """The seeded week has DEN 2 (A's two sessions), MIA 1 (C, handed off and resolved by an
     agent), ORD 1 and 2 unknown; the week after is empty."""
-    t = compute_weekly(seeded, upto("2026-03-15"), 6.0, 37.5, weeks=2)
+    t = compute_weekly(seeded, upto("2026-03-15"), Assumptions(6.0, 37.5), weeks=2)
     assert [(c.metric, c.this_week, c.previous_week) for c in t.by_location] == [
         ("DEN", 0, 2),
         ("MIA", 0, 1),
@@ -100,7 +100,9 @@ def test_week_over_week_per_location(seeded: Session) -> None:
     rows = weekly_tables(t)["week_over_week_per_location"].rows
     assert ("ORD", "conversations", 0, 1, -1.0) in rows
     # Under a location filter the trend is that location's, with no per-location split.
-    only = compute_weekly(seeded, replace(upto("2026-03-08"), location="MIA"), 6.0, 37.5, weeks=2)
+    only = compute_weekly(
+        seeded, replace(upto("2026-03-08"), location="MIA"), Assumptions(6.0, 37.5), weeks=2
+    )
     assert [w.conversations for w in only.weeks] == [0, 1] and only.location_changes == {}
 
 
@@ -108,7 +110,9 @@ def test_weeks_are_the_agencys_weeks(seeded: Session) -> None:
     """Day 2's last conversation starts at 22:11 UTC on Tuesday; in Auckland (UTC+13) that is
     already Wednesday, but still the same week; citizen A's first session (Monday 10:00 UTC)
     is Monday 23:00 there. Nothing moves across the Sunday boundary, so the totals agree."""
-    t = compute_weekly(seeded, upto("2026-03-08", "Pacific/Auckland"), 6.0, 37.5, weeks=2)
+    t = compute_weekly(
+        seeded, upto("2026-03-08", "Pacific/Auckland"), Assumptions(6.0, 37.5), weeks=2
+    )
     assert t.time_zone == "Pacific/Auckland" and t.weeks[-1].conversations == 6
 
 
@@ -138,7 +142,7 @@ def test_a_rise_in_negative_sentiment_is_a_highlight(seeded: Session) -> None:
     later.bot(30, answer("wait-times", 0.8))
     ingest(seeded, [(str(i), e) for i, e in enumerate(later.events)], "test")
     seeded.commit()
-    t = compute_weekly(seeded, upto("2026-03-15"), 6.0, 37.5, weeks=2)
+    t = compute_weekly(seeded, upto("2026-03-15"), Assumptions(6.0, 37.5), weeks=2)
     assert t.highlights[0] == (
         "Negative sentiment rose 200% to 100.0% of conversations (from 33.3%), mostly about "
         "flight, line."  # "slow" and "miss" carry the feeling; they are not the topic
