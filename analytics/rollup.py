@@ -5,8 +5,8 @@ period into Python; at AskTSA's scale (1M conversations, 5M messages a year) tha
 minutes. The roll-up tables (analytics.models: ``analytics_daily``, ``analytics_daily_count``)
 hold, per day in the agency's time zone and (channel, language, location), the counts and
 sums the dashboard adds up, plus a fixed log-spaced histogram of bot response times for the
-percentiles (analytics.rollup_read.bucket_of; analytics.metrics.dashboard_from_rollups turns
-them into the dashboard).
+percentiles (analytics.rollup_read.bucket_of; analytics.rollup_dashboard turns them into the
+dashboard).
 
 How they stay right: a conversation's contribution is a pure function of its row and its
 turns (:meth:`Delta.add`). When ingest rebuilds a sender's conversations it subtracts the old

@@ -1,11 +1,11 @@
 """Reading the daily roll-ups (analytics.rollup): sums, labelled counts and histograms of a
 period, and the few lean row queries the roll-up dashboard needs besides.
 
-Why a module of its own: analytics.metrics turns these figures into the dashboard (it owns every
-definition), and analytics.rollup, which maintains the tables, builds on analytics.metrics'
-definitions; this module sits below both and imports neither. The dashboard uses the roll-ups
-when they are in the filter's time zone and the period holds more than :data:`EXACT_UP_TO`
-conversations (docs/metrics.md, "Speed at volume").
+Why a module of its own: analytics.rollup_dashboard turns these figures into the dashboard (with
+analytics.metrics' definitions), and analytics.rollup, which maintains the tables, builds on
+analytics.metrics' definitions too; this module sits below all three and imports none. The
+dashboard uses the roll-ups when they are in the filter's time zone and the period holds more
+than :data:`EXACT_UP_TO` conversations (docs/metrics.md, "Speed at volume").
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from handoff.models import Status, Ticket
 # Periods with at most this many conversations are computed from the rows (exact percentiles):
 # the exact path takes well under a second there (docs/scale.md, "Analytics at volume").
 EXACT_UP_TO = 2_000
-ID_CHUNK = 10_000  # ids per IN (...) list: SQLite allows 32,766 bound parameters
+ID_CHUNK = 5_000  # ids per IN (...) list: SQLite allows 32,766 bound parameters
+KEY_LOOKUPS_MAX = 5_000  # more tickets than this are read in one pass instead
 ZONE = "zone"  # the state row naming the time zone the roll-up days are in
 # Bot response-time histogram: bucket 0 holds [0, 1) ms, bucket i (1..MAX_BUCKET-1) holds
 # [10^((i-1)/20), 10^(i/20)) ms, the last everything from 10^6 ms (16.7 minutes) on.
@@ -216,7 +217,8 @@ def handoffs(session: Session, flt: Period) -> Handoffs:
     )
     rows = session.execute(_dimensions(lean, c, flt)).all()
     numbers = {int(r.ticket_id) for r in rows if _is_ticket_number(r.ticket_id)}
-    status = _ticket_status(session, numbers)
+    since = min((r.started_at for r in rows), default=flt.start_dt)
+    status = _ticket_status(session, numbers, since)
     resolved_starts, ticketless = [], []
     for r in rows:
         ticket = int(r.ticket_id) if _is_ticket_number(r.ticket_id) else None
@@ -234,7 +236,13 @@ def _is_ticket_number(value: str | None) -> bool:
     return value is not None and value.isascii() and value.isdigit() and len(value) <= 9
 
 
-def _ticket_status(session: Session, ids: set[int]) -> dict[int, str]:
+def _ticket_status(session: Session, ids: set[int], since: datetime) -> dict[int, str]:
+    """The status of each of these tickets: by primary key for a few (a week's), or, for many (a
+    year's), every ticket created since the first of their conversations started (a ticket is
+    opened from its conversation, so never before it) in one pass."""
+    if len(ids) > KEY_LOOKUPS_MAX:
+        query = select(Ticket.id, Ticket.status).where(Ticket.created_at >= since)
+        return {key: value for key, value in session.execute(query).tuples() if key in ids}
     status: dict[int, str] = {}
     ordered = sorted(ids)
     for i in range(0, len(ordered), ID_CHUNK):

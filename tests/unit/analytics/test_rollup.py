@@ -196,6 +196,18 @@ def test_the_roll_up_dashboard_equals_the_exact_one_on_the_scenario(seeded: Sess
         assert_same_dashboard(exact, rolled_up(seeded, flt))
 
 
+def test_many_tickets_are_read_in_one_pass_with_the_same_result(
+    seeded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year has tens of thousands of handed-off conversations: their tickets' status is then
+    read in one pass instead of by key. Both ways give the same dashboard."""
+    rollup.rebuild(seeded, "UTC")
+    monkeypatch.setattr(rollup_read, "KEY_LOOKUPS_MAX", 0)
+    for flt in filters():
+        exact = compute_dashboard(seeded, flt, Assumptions(6.0, 37.5))
+        assert_same_dashboard(exact, rolled_up(seeded, flt))
+
+
 def test_the_headline_figures_alone_equal_the_dashboards(seeded: Session) -> None:
     """compute_summary (what the weekly trend asks for, per week and location) is exactly
     compute_dashboard(...).summary, on the rows and on the roll-ups."""
