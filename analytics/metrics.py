@@ -1036,6 +1036,19 @@ def filter_options(session: Session) -> FilterOptions:
     )
 
 
+def period_fields(flt: MetricFilter) -> dict[str, Any]:
+    """The Dashboard fields that say which period and filter it is, whichever path made it."""
+    return {
+        "start": flt.start.isoformat(),
+        "end": flt.end.isoformat(),
+        "days": flt.days,
+        "time_zone": flt.zone,
+        "channel": flt.channel,
+        "language": flt.language,
+        "location": flt.location,
+    }
+
+
 def exact_dashboard(session: Session, flt: MetricFilter, assumptions: Assumptions) -> Dashboard:
     """Every number of the dashboard from the period's conversation, turn and ticket rows:
     exact, and what small periods use (analytics.dashboard.compute_dashboard chooses)."""
@@ -1045,13 +1058,7 @@ def exact_dashboard(session: Session, flt: MetricFilter, assumptions: Assumption
     options = filter_options(session)
     reasons = Counter(c.handoff_reason or "unknown" for c in convs if c.handed_off)
     return Dashboard(
-        start=flt.start.isoformat(),
-        end=flt.end.isoformat(),
-        days=flt.days,
-        time_zone=flt.zone,
-        channel=flt.channel,
-        language=flt.language,
-        location=flt.location,
+        **period_fields(flt),
         channels=options.channels,
         languages=options.languages,
         locations=options.locations,

@@ -40,6 +40,7 @@ from analytics.metrics import (
     by_team,
     load_tickets,
     mission_value,
+    period_fields,
     rate,
     summarise,
     top_unanswered,
@@ -357,13 +358,7 @@ def _assemble_from_rollups(
     channels, languages, locations = rollup_read.options(session)
     unanswered_turns = _rollup_unanswered(session, flt) if flt.location else None
     return Dashboard(
-        start=flt.start.isoformat(),
-        end=flt.end.isoformat(),
-        days=flt.days,
-        time_zone=flt.zone,
-        channel=flt.channel,
-        language=flt.language,
-        location=flt.location,
+        **period_fields(flt),
         channels=channels,
         languages=languages,
         locations=locations,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -73,3 +73,22 @@ def fresh_schema(prefix: str = "t", url: str = PG_URL) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def migrated_pg_session(prefix: str) -> Iterator[Any]:
+    """A SQLAlchemy session on a fresh PostgreSQL schema migrated to head (app env only: it
+    uses askagency's migrations), disposed and dropped afterwards."""
+    from sqlalchemy.orm import Session
+
+    from askagency.db import make_engine
+    from askagency.migrate import upgrade
+
+    with fresh_schema(prefix) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            with Session(engine) as session:
+                yield session
+        finally:
+            engine.dispose()

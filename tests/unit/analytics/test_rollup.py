@@ -20,7 +20,7 @@ from analytics.ingest import ingest, rebuild_since
 from analytics.metrics import Assumptions, Dashboard, FilterError, MetricFilter
 from analytics.models import AnalyticsDaily, AnalyticsDailyCount
 from analytics.rollup_dashboard import dashboard_from_rollups, summary_from_rollups
-from askagency.db import make_engine
+from tests.services import migrated_pg_session
 from tests.unit.analytics.test_scenario import (
     DAY1,
     SCENARIO_FILTER,
@@ -285,17 +285,8 @@ def test_histogram_percentiles_stay_within_one_bucket() -> None:
 @pytest.fixture
 def pg_session() -> Iterator[Session]:
     """A fresh PostgreSQL schema migrated to head (skips, or fails under CI, without it)."""
-    from askagency.migrate import upgrade
-    from tests.services import fresh_schema
-
-    with fresh_schema("rollup") as url:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            with Session(engine) as session:
-                yield session
-        finally:
-            engine.dispose()
+    with migrated_pg_session("rollup") as session:
+        yield session
 
 
 def test_incremental_equals_a_rebuild_on_postgresql(pg_session: Session) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from analytics import metrics
 from analytics.metrics import MetricFilter, top_unanswered
-from askagency.db import make_engine
 from knowledge_base.unanswered import UnansweredQuestion, wording_key
+from tests.services import migrated_pg_session
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 PERIOD = MetricFilter(date(2026, 3, 1), date(2026, 3, 31))
@@ -136,17 +136,8 @@ def test_sql_grouping_equals_python_grouping_on_random_rows_on_sqlite(
 @pytest.fixture
 def pg_session() -> Iterator[Session]:
     """A fresh PostgreSQL schema migrated to head (skips, or fails under CI, without it)."""
-    from askagency.migrate import upgrade
-    from tests.services import fresh_schema
-
-    with fresh_schema("unanswered") as url:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            with Session(engine) as session:
-                yield session
-        finally:
-            engine.dispose()
+    with migrated_pg_session("unanswered") as session:
+        yield session
 
 
 def test_sql_grouping_equals_python_grouping_on_postgresql(pg_session: Session) -> None:
