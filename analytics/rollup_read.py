@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from analytics.models import (
@@ -33,7 +33,6 @@ from handoff.models import Status, Ticket
 # the exact path takes well under a second there (docs/scale.md, "Analytics at volume").
 EXACT_UP_TO = 2_000
 ID_CHUNK = 5_000  # ids per IN (...) list: SQLite allows 32,766 bound parameters
-KEY_LOOKUPS_MAX = 5_000  # more tickets than this are read in one pass instead
 ZONE = "zone"  # the state row naming the time zone the roll-up days are in
 # Bot response-time histogram: bucket 0 holds [0, 1) ms, bucket i (1..MAX_BUCKET-1) holds
 # [10^((i-1)/20), 10^(i/20)) ms, the last everything from 10^6 ms (16.7 minutes) on.
@@ -100,7 +99,7 @@ def daily_sums(session: Session, flt: Period, *by: str) -> dict[tuple[Any, ...],
     sums = [func.sum(getattr(AnalyticsDaily, f)).label(f) for f in DAILY_FIELDS]
     query = _filtered(select(*keys, *sums), AnalyticsDaily, flt).group_by(*keys)
     result: dict[tuple[Any, ...], Counter[str]] = {}
-    for row in session.execute(query):
+    for row in session.execute(query).all():
         values = row._mapping
         result[tuple(values[name] for name in by)] = Counter(
             {f: int(values[f] or 0) for f in DAILY_FIELDS}
@@ -121,7 +120,7 @@ def label_sums(
     )
     query = query.where(c.kind == kind).group_by(*keys, c.label)
     result: dict[tuple[Any, ...], dict[str, tuple[int, int, int]]] = defaultdict(dict)
-    for *key, label, n, score, scored in session.execute(query).tuples():
+    for *key, label, n, score, scored in session.execute(query).tuples().all():
         if n:
             result[tuple(key)][label] = (int(n), int(score or 0), int(scored or 0))
     return result
@@ -206,49 +205,38 @@ class Handoffs:
 
 
 def handoffs(session: Session, flt: Period) -> Handoffs:
-    """Read with indexes only, whatever the database: the handed-off conversations of the
-    period (a partial index), their tickets' status by primary key, and whole rows only for the
-    few without a ticket row. As analytics.metrics.load_conversations, a conversation is
-    agent-resolved by its ticket row's status when there is one, else by what its own close
-    event said."""
-    c = AnalyticsConversation
-    lean = select(c.id, c.started_at, c.ticket_id, c.closed_resolved).where(
-        c.handed_off.is_(True), c.started_at >= flt.start_dt, c.started_at < flt.end_dt
+    """The handed-off conversations of the period that an agent resolved, and whole rows of
+    those whose ticket is not in the tables, in one query: the partial index on handed-off
+    conversations (covering on PostgreSQL) joined with the tickets. As
+    analytics.metrics.load_conversations, a conversation is agent-resolved by its ticket row's
+    status when there is one (its ``ticket_id`` is the ticket's id as text), else by what its
+    own close event said."""
+    c, t = AnalyticsConversation, Ticket
+    query = (
+        select(c.id, c.started_at, c.closed_resolved, t.id.label("ticket"))
+        # A ticket is opened from its conversation, never before it started: the bound lets
+        # a week's query read a week's tickets (by index), not every ticket ever opened.
+        .outerjoin(t, and_(_ticket_of_conversation(session), t.created_at >= flt.start_dt))
+        .where(c.handed_off, c.started_at >= flt.start_dt, c.started_at < flt.end_dt)
+        .where(or_(t.status == Status.CLOSED_RESOLVED.value, t.id.is_(None)))
     )
-    rows = session.execute(_dimensions(lean, c, flt)).all()
-    numbers = {int(r.ticket_id) for r in rows if _is_ticket_number(r.ticket_id)}
-    since = min((r.started_at for r in rows), default=flt.start_dt)
-    status = _ticket_status(session, numbers, since)
-    resolved_starts, ticketless = [], []
-    for r in rows:
-        ticket = int(r.ticket_id) if _is_ticket_number(r.ticket_id) else None
-        if ticket in status:
-            if status[ticket] == Status.CLOSED_RESOLVED.value:
-                resolved_starts.append(r.started_at)
-        else:
-            ticketless.append(r.id)
-            if r.closed_resolved:
-                resolved_starts.append(r.started_at)
+    rows = session.connection().execute(_dimensions(query, c, flt)).all()
+    resolved_starts = [r.started_at for r in rows if r.ticket is not None or r.closed_resolved]
+    ticketless = [r.id for r in rows if r.ticket is None]
     return Handoffs(resolved_starts, _whole_rows(session, ticketless))
 
 
-def _is_ticket_number(value: str | None) -> bool:
-    return value is not None and value.isascii() and value.isdigit() and len(value) <= 9
-
-
-def _ticket_status(session: Session, ids: set[int], since: datetime) -> dict[int, str]:
-    """The status of each of these tickets: by primary key for a few (a week's), or, for many (a
-    year's), every ticket created since the first of their conversations started (a ticket is
-    opened from its conversation, so never before it) in one pass."""
-    if len(ids) > KEY_LOOKUPS_MAX:
-        query = select(Ticket.id, Ticket.status).where(Ticket.created_at >= since)
-        return {key: value for key, value in session.execute(query).tuples() if key in ids}
-    status: dict[int, str] = {}
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), ID_CHUNK):
-        query = select(Ticket.id, Ticket.status).where(Ticket.id.in_(ordered[i : i + ID_CHUNK]))
-        status.update(session.execute(query).tuples().all())
-    return status
+def _ticket_of_conversation(session: Session) -> Any:
+    """The join condition "this ticket row is the conversation's ticket": its id as text equals
+    the conversation's ``ticket_id``. PostgreSQL hashes the tickets on that text. SQLite would
+    compare every pair, so there the ticket is looked up by primary key first (a text that is no
+    number casts to 0, no ticket) and the text comparison keeps the match exact ("007" is not
+    ticket 7)."""
+    c, t = AnalyticsConversation, Ticket
+    same_text = cast(t.id, String) == c.ticket_id
+    if session.get_bind().dialect.name == "sqlite":
+        return and_(t.id == cast(c.ticket_id, Integer), same_text)
+    return same_text
 
 
 def _whole_rows(session: Session, ids: list[int]) -> list[Any]:
@@ -270,7 +258,8 @@ def _whole_rows(session: Session, ids: list[int]) -> list[Any]:
     )
     rows: list[Any] = []
     for i in range(0, len(ids), ID_CHUNK):
-        rows += session.execute(select(*columns).where(c.id.in_(ids[i : i + ID_CHUNK]))).all()
+        chunk = select(*columns).where(c.id.in_(ids[i : i + ID_CHUNK]))
+        rows += session.connection().execute(chunk).all()
     return rows
 
 

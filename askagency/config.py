@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # For "starttls" and "ssl": a PEM bundle of the CA that signed the agency's relay certificate
+    # (an in-house CA); empty = the system's trust store. The host name is always verified.
+    smtp_ca_file: str = ""
 
     # Human handoff (docs/handoff.md). "offer": a below-threshold answer offers a person button;
     # "direct": it opens a ticket at once. Negative feedback works the same way.

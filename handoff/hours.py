@@ -43,9 +43,13 @@ class StaffedHours:
     timezone: ZoneInfo
     windows: tuple[Window, ...] = ()
     holidays: frozenset[date] = field(default_factory=frozenset)
-    # Each local day's openings in UTC, computed once: reports ask for tens of thousands of
+    # Each local day's openings (microseconds since the epoch) and the running total of staffed
+    # time at the start of each day, computed once: reports ask for tens of thousands of
     # tickets' staffed seconds, nearly all on the same few hundred days.
-    _openings: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+    _openings: dict[date, tuple[tuple[int, int], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    _running: dict[date, int] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -82,25 +86,56 @@ class StaffedHours:
         """Seconds between ``start`` and ``end`` that fall inside staffed hours (holidays
         excluded): the business-hours first-response time, as Chatwoot reports it. A ticket
         opened on Friday evening and answered Monday at opening counts the minutes it waited
-        while someone could have answered, not the weekend."""
+        while someone could have answered, not the weekend. Counts at most
+        :data:`MAX_LOOKAHEAD_DAYS` days after the start's day.
+
+        Computed as the difference of a running total (staffed microseconds from a fixed day up
+        to an instant): each day's total is summed once, so a report's tens of thousands of
+        tickets cost two look-ups each, not a walk over every day they waited."""
         if end <= start:
             return 0.0
-        # Differences in UTC: aware datetimes that share a zone subtract as wall-clock times,
-        # which is an hour off across a daylight-saving change.
-        start, end = start.astimezone(UTC), end.astimezone(UTC)
         first = self._local(start).date()
         last = self._local(end).date()
-        total = 0.0
-        day = first - timedelta(days=1)  # a window of the day before may run past midnight
-        while day <= last and (day - first).days <= MAX_LOOKAHEAD_DAYS:
-            for opens, closes in self._openings_of(day):
-                overlap = min(end, closes) - max(start, opens)
-                total += max(overlap.total_seconds(), 0.0)
-            day += timedelta(days=1)
+        if (last - first).days > MAX_LOOKAHEAD_DAYS:
+            last = first + timedelta(days=MAX_LOOKAHEAD_DAYS + 1)
+            end = _wall_clock(last, 0, self.timezone)
+        return (self._running_total(end, last) - self._running_total(start, first)) / 1e6
+
+    def _running_total(self, instant: datetime, day: date) -> int:
+        """Staffed microseconds from the start of the first day ever asked about to ``instant``
+        (negative before it), ``day`` being ``instant``'s local date."""
+        at = _microseconds(instant)
+        total = self._total_before(day)
+        for opens, closes in self._openings_us(day):
+            total += min(max(at - opens, 0), closes - opens)
         return total
 
-    def _openings_of(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
-        """The (opens, closes) instants in UTC of ``day``'s windows; none on a holiday."""
+    def _total_before(self, day: date) -> int:
+        """Staffed microseconds of the days from the anchor (the first day ever asked about) up
+        to ``day``, exclusive; negative for days before the anchor. Extended one day at a time
+        and kept, so each day's openings are summed once."""
+        running = self._running
+        if not running:
+            running[day] = 0
+            return 0
+        if day in running:
+            return running[day]
+        low, high = min(running), max(running)
+        while day > high:
+            running[high + timedelta(days=1)] = running[high] + self._day_total(high)
+            high += timedelta(days=1)
+        while day < low:
+            running[low - timedelta(days=1)] = running[low] - self._day_total(
+                low - timedelta(days=1)
+            )
+            low -= timedelta(days=1)
+        return running[day]
+
+    def _day_total(self, day: date) -> int:
+        return sum(closes - opens for opens, closes in self._openings_us(day))
+
+    def _openings_us(self, day: date) -> tuple[tuple[int, int], ...]:
+        """``day``'s windows as (opens, closes) in microseconds since the Unix epoch."""
         cached = self._openings.get(day)
         if cached is not None:
             return cached
@@ -115,9 +150,18 @@ class StaffedHours:
                     if w.end >= 24 * 60
                     else _wall_clock(day, w.end, self.timezone)
                 )
-                openings.append((opens.astimezone(UTC), closes.astimezone(UTC)))
+                openings.append((_microseconds(opens), _microseconds(closes)))
         self._openings[day] = found = tuple(openings)
         return found
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _microseconds(instant: datetime) -> int:
+    """Exact microseconds since the Unix epoch (integers: no float rounding in the totals)."""
+    return (instant - _EPOCH) // _MICROSECOND
 
 
 def _wall_clock(day: date, minute: int, zone: ZoneInfo) -> datetime:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import email
 import io
+import ipaddress
 import json
 import os
+import ssl
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,15 +58,26 @@ HIGHLIGHT = "Negative sentiment was 33.3% of conversations"
 # --- a real SMTP server ------------------------------------------------------------------------
 
 
+def tls_of(server: Any) -> str | None:
+    """The TLS version of an aiosmtpd connection ("TLSv1.3"), None for plain text. Works for TLS
+    from the start and after STARTTLS (whose transport is then the TLS one)."""
+    ssl_object = server.transport.get_extra_info("ssl_object")
+    return None if ssl_object is None else str(ssl_object.version())
+
+
 @dataclass
 class Inbox:
-    """aiosmtpd handler: keeps every message it is given."""
+    """aiosmtpd handler: keeps every message it is given, and how its connection was secured."""
 
     messages: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
+    tls: list[str | None] = field(default_factory=list)  # per message: TLS version or None
+    starttls: list[bool] = field(default_factory=list)  # per message: upgraded by STARTTLS
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        self.tls.append(tls_of(server))
+        self.starttls.append(session.ssl is not None)  # aiosmtpd sets it on STARTTLS only
         return "250 Message accepted for delivery"
 
 
@@ -321,6 +334,326 @@ def test_send_needs_a_server_a_sender_and_recipients(settings: Settings) -> None
     nobody = settings.model_copy(update={"report_from": ""})
     result = send_weekly(nobody, DUE, to=["x@agency.example"])
     assert result.outcome == "failed" and "set ASKAGENCY_REPORT_FROM" in result.message
+
+
+# --- TLS: STARTTLS and TLS from the start, against a local server with its own CA -------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A throwaway CA and certificates it signed, as PEM files."""
+
+    ca_file: Path  # what ASKAGENCY_SMTP_CA_FILE points at
+    cert_file: Path  # the server's, for 127.0.0.1 and localhost
+    key_file: Path
+    other_cert_file: Path  # signed by the same CA, but for mail.agency.example only
+    other_key_file: Path
+
+    def server_context(self, *, other_name: bool = False) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        if other_name:
+            context.load_cert_chain(self.other_cert_file, self.other_key_file)
+        else:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """Made at test time with `cryptography` (a test dependency, imported here so that a
+    checkout without it fails only these tests). The validity is fixed, 2000 to 9999, so the
+    certificates are valid whatever the machine's clock says; nothing reads the time."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder = tmp_path_factory.mktemp("pki")
+    not_before = datetime(2000, 1, 1, tzinfo=UTC)
+    not_after = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return path
+
+    def write_cert(cert: x509.Certificate, path: Path) -> Path:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("AskAgency test CA"))
+        .issuer_name(name("AskAgency test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(ca_usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def server_cert(serial: int, names: list[x509.GeneralName]) -> tuple[x509.Certificate, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        usage = x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=False,
+            crl_sign=False,
+            encipher_only=False,
+            decipher_only=False,
+        )
+        ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name("AskAgency test SMTP server"))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        return cert, key
+
+    loopback = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    cert, key = server_cert(2, loopback)
+    other_cert, other_key = server_cert(3, [x509.DNSName("mail.agency.example")])
+    return Pki(
+        ca_file=write_cert(ca_cert, folder / "agency-ca.pem"),
+        cert_file=write_cert(cert, folder / "smtp.pem"),
+        key_file=write_key(key, folder / "smtp-key.pem"),
+        other_cert_file=write_cert(other_cert, folder / "other.pem"),
+        other_key_file=write_key(other_key, folder / "other-key.pem"),
+    )
+
+
+def starttls_server(pki: Pki, **kwargs: Any) -> SmtpServer:
+    """A relay on port 587's terms: offers STARTTLS and refuses mail until it is used."""
+    return SmtpServer(
+        free_port(), tls_context=pki.server_context(), require_starttls=True, **kwargs
+    )
+
+
+def ssl_server(pki: Pki, *, other_name: bool = False) -> SmtpServer:
+    """A relay on port 465's terms: TLS from the first byte. (aiosmtpd 1.4.6's Controller checks
+    that it is up with its own TLS connection that verifies nothing, so it needs no host name.)"""
+    return SmtpServer(free_port(), ssl_context=pki.server_context(other_name=other_name))
+
+
+def small_message(subject: str = "TLS check") -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = SENDER
+    message["To"] = ", ".join(RECIPIENTS)
+    message.set_content("Sent over TLS.\n")
+    return message
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_the_email_arrives_over_tls_verified_against_the_agencys_ca(
+    security: str, pki: Pki, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = starttls_server(pki) if security == "starttls" else ssl_server(pki)
+    with server:
+        settings = configure(
+            monkeypatch,
+            server.port,
+            ASKAGENCY_SMTP_SECURITY=security,
+            ASKAGENCY_SMTP_CA_FILE=str(pki.ca_file),
+        )
+        assert settings.smtp_ca_file == str(pki.ca_file)
+        assert send(small_message(), settings) == {}
+        ((mail_from, rcpt_tos, message),) = server.messages
+    assert (mail_from, rcpt_tos, message["Subject"]) == (
+        "askagency@agency.example",
+        RECIPIENTS,
+        "TLS check",
+    )
+    (version,) = server.inbox.tls
+    assert version is not None and version.startswith("TLSv1.")
+    assert server.inbox.starttls == [security == "starttls"]
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_a_certificate_the_client_cannot_verify_stops_the_send(
+    security: str, pki: Pki, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the CA file the system's trust store is used, which does not know the test CA."""
+    server = starttls_server(pki) if security == "starttls" else ssl_server(pki)
+    with server:
+        settings = configure(monkeypatch, server.port, ASKAGENCY_SMTP_SECURITY=security)
+        assert settings.smtp_ca_file == ""
+        with pytest.raises(MailError) as failed:
+            send(small_message(), settings)
+        assert server.messages == []
+    text = str(failed.value)
+    assert text.startswith(f"SMTP server 127.0.0.1:{server.port} ({security}): TLS failed, ")
+    assert "certificate verify failed: unable to get local issuer certificate" in text
+    assert "set ASKAGENCY_SMTP_CA_FILE" in text
+
+
+def test_the_host_name_is_verified_even_with_the_right_ca(
+    pki: Pki, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A certificate from the trusted CA, but for another name: refused."""
+    with ssl_server(pki, other_name=True) as server:
+        settings = configure(
+            monkeypatch,
+            server.port,
+            ASKAGENCY_SMTP_SECURITY="ssl",
+            ASKAGENCY_SMTP_CA_FILE=str(pki.ca_file),
+        )
+        with pytest.raises(MailError, match="certificate verify failed: IP address mismatch"):
+            send(small_message(), settings)
+        assert server.messages == []
+
+
+def test_a_plain_client_is_refused_by_a_server_that_requires_starttls(
+    pki: Pki, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with starttls_server(pki) as server:
+        settings = configure(monkeypatch, server.port, ASKAGENCY_SMTP_SECURITY="none")
+        with pytest.raises(MailError) as failed:
+            send(small_message(), settings)
+        assert server.messages == []
+    assert str(failed.value) == (
+        f"SMTP server 127.0.0.1:{server.port} (none) answered 530 Must issue a STARTTLS "
+        "command first"
+    )
+
+
+def test_starttls_against_a_server_without_it_never_falls_back_to_plain_text(
+    pki: Pki, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SmtpServer(free_port()) as server:  # plain SMTP, no STARTTLS offered
+        settings = configure(
+            monkeypatch,
+            server.port,
+            ASKAGENCY_SMTP_SECURITY="starttls",
+            ASKAGENCY_SMTP_CA_FILE=str(pki.ca_file),
+            ASKAGENCY_SMTP_USERNAME="reports",
+            ASKAGENCY_SMTP_PASSWORD="s3cret-pass",
+        )
+        with pytest.raises(MailError) as failed:
+            send(small_message(), settings)
+        assert server.messages == []
+    text = str(failed.value)
+    assert text.startswith(
+        f"SMTP server 127.0.0.1:{server.port} (starttls) does not offer STARTTLS, so nothing was "
+        "sent"
+    )
+    assert "ASKAGENCY_SMTP_SECURITY" in text and "s3cret-pass" not in text
+
+
+@pytest.mark.parametrize("problem", ["missing", "not PEM", "a folder"])
+def test_a_ca_file_that_cannot_be_used_is_a_clear_error(
+    problem: str, pki: Pki, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "agency-ca.pem"
+    if problem == "not PEM":
+        ca_file.write_text("this is not a certificate\n")
+    elif problem == "a folder":
+        ca_file.mkdir()
+    with starttls_server(pki) as server:
+        settings = configure(
+            monkeypatch,
+            server.port,
+            ASKAGENCY_SMTP_SECURITY="starttls",
+            ASKAGENCY_SMTP_CA_FILE=str(ca_file),
+        )
+        with pytest.raises(MailError) as failed:
+            send(small_message(), settings)
+        assert server.messages == []
+    text = str(failed.value)
+    assert text.startswith(f"cannot use ASKAGENCY_SMTP_CA_FILE='{ca_file}': ")
+    assert "readable PEM file of the CA" in text
+    expected = {
+        "missing": "No such file or directory",
+        "not PEM": "not a usable PEM certificate file (NO_CERTIFICATE_OR_CRL_FOUND)",
+        "a folder": "Is a directory",
+    }
+    assert expected[problem] in text
+
+
+def test_the_login_goes_over_tls_only(
+    seeded: Session, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The weekly e-mail, end to end, with a login on a relay that offers AUTH only after
+    STARTTLS (aiosmtpd's auth_require_tls): the password is only ever sent encrypted."""
+    logins: list[tuple[bytes, str | None]] = []  # (login, TLS version at the time)
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, tls_of(server)))
+        return AuthResult(success=(data.login, data.password) == (b"reports", b"s3cret-pass"))
+
+    kwargs = {"authenticator": authenticator, "auth_require_tls": True, "auth_required": True}
+    with starttls_server(pki, **kwargs) as server:
+        login = {"ASKAGENCY_SMTP_USERNAME": "reports", "ASKAGENCY_SMTP_PASSWORD": "s3cret-pass"}
+        settings = configure(
+            monkeypatch,
+            server.port,
+            ASKAGENCY_SMTP_SECURITY="starttls",
+            ASKAGENCY_SMTP_CA_FILE=str(pki.ca_file),
+            **login,
+        )
+        result = send_weekly(settings, DUE)
+        assert result.outcome == "sent", result.message
+        ((_, rcpt_tos, message),) = server.messages
+        assert rcpt_tos == RECIPIENTS
+        assert set(attachments(message)) == {
+            "askagency-report-2026-03-02.pdf",
+            "askagency-report-2026-03-02-csv.zip",
+        }
+        assert server.inbox.starttls == [True]
+        (login_seen,) = logins
+        assert login_seen[0] == b"reports"
+        assert login_seen[1] is not None and login_seen[1].startswith("TLSv1.")
+
+        # The same login without TLS: the server does not even offer AUTH, nothing is sent.
+        plain_settings = configure(
+            monkeypatch, server.port, ASKAGENCY_SMTP_SECURITY="none", **login
+        )
+        with pytest.raises(MailError) as failed:
+            send(small_message(), plain_settings)
+        assert "SMTP AUTH extension not supported by server" in str(failed.value)
+        assert "s3cret-pass" not in str(failed.value)
+        assert len(logins) == 1 and len(server.messages) == 1
 
 
 # --- when it is due ----------------------------------------------------------------------------

@@ -196,16 +196,73 @@ def test_the_roll_up_dashboard_equals_the_exact_one_on_the_scenario(seeded: Sess
         assert_same_dashboard(exact, rolled_up(seeded, flt))
 
 
-def test_many_tickets_are_read_in_one_pass_with_the_same_result(
-    seeded: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A year has tens of thousands of handed-off conversations: their tickets' status is then
-    read in one pass instead of by key. Both ways give the same dashboard."""
-    rollup.rebuild(seeded, "UTC")
-    monkeypatch.setattr(rollup_read, "KEY_LOOKUPS_MAX", 0)
+def handoffs_with_odd_ticket_ids() -> list[dict[str, Any]]:
+    """Handed-off conversations whose ticket id is no ticket row's id as text ("007" and "12abc"
+    are not ticket 7 or 12; "x-1" is no number), each closed by its own events, and one whose
+    ticket row says resolved while its close event said not (the row wins)."""
+    events: list[dict[str, Any]] = []
+    for i, (ticket, resolved) in enumerate(
+        [("007", True), ("12abc", True), ("x-1", False), ("7", False)]
+    ):
+        c = Conversation(f"odd-{i}", DAY1 + timedelta(hours=12, minutes=i)).session_start()
+        c.user("I want a person", "human").bot(
+            40, {"type": "handoff", "reason": "requested", "ticket_id": ticket}
+        )
+        c.now += 300
+        c._add(
+            {"event": "bot", "data": {"custom": {"type": "handoff_closed", "resolved": resolved}}}
+        )
+        events.extend(c.events)
+    return events
+
+
+def seed_odd_tickets(session: Session) -> None:
+    """The scenario, the conversations above, and ticket rows 7 and 12 (7 resolved)."""
+    from handoff.models import Ticket
+
+    seed_locations(session)
+    events = [*scenario_events(), *handoffs_with_odd_ticket_ids()]
+    ingest(session, [(str(i), e) for i, e in enumerate(events)], "test")
+    seed_tickets(session)
+    opened = DAY1 + timedelta(hours=12, minutes=5)
+    for number, status in ((7, "closed_resolved"), (12, "closed_unresolved")):
+        session.add(
+            Ticket(
+                id=number,
+                conversation_id=f"other-{number}",
+                channel="rest",
+                reason="requested",
+                status=status,
+                created_at=opened,
+                first_agent_reply_at=opened + timedelta(seconds=60),
+                closed_at=opened + timedelta(seconds=120),
+            )
+        )
+    session.commit()
+
+
+def assert_odd_ticket_ids_count_as_the_exact_path(session: Session) -> None:
+    rollup.rebuild(session, "UTC")
     for flt in filters():
-        exact = compute_dashboard(seeded, flt, Assumptions(6.0, 37.5))
-        assert_same_dashboard(exact, rolled_up(seeded, flt))
+        exact = compute_dashboard(session, flt, Assumptions(6.0, 37.5))
+        assert_same_dashboard(exact, rolled_up(session, flt))
+    d = rolled_up(session)
+    # The scenario's one agent-resolved conversation, "007" and "12abc" by their own close
+    # events, "7" by ticket row 7 although its close event said unresolved; "x-1" is not.
+    assert d.summary.agent_resolved == 4
+    assert d.summary.handoffs == 6
+
+
+def test_ticket_ids_match_ticket_rows_exactly_as_text(seeded_odd: Session) -> None:
+    """The roll-up dashboard joins conversations to tickets in SQL (SQLite: by primary key,
+    then the text): it must agree with the exact path, which matches the id as text."""
+    assert_odd_ticket_ids_count_as_the_exact_path(seeded_odd)
+
+
+@pytest.fixture
+def seeded_odd(db_session: Session) -> Session:
+    seed_odd_tickets(db_session)
+    return db_session
 
 
 def test_the_headline_figures_alone_equal_the_dashboards(seeded: Session) -> None:
@@ -287,6 +344,12 @@ def pg_session() -> Iterator[Session]:
     """A fresh PostgreSQL schema migrated to head (skips, or fails under CI, without it)."""
     with migrated_pg_session("rollup") as session:
         yield session
+
+
+def test_ticket_ids_match_ticket_rows_exactly_as_text_on_postgresql(pg_session: Session) -> None:
+    """PostgreSQL joins on the id as text (a cast of "x-1" to a number would fail there)."""
+    seed_odd_tickets(pg_session)
+    assert_odd_ticket_ids_count_as_the_exact_path(pg_session)
 
 
 def test_incremental_equals_a_rebuild_on_postgresql(pg_session: Session) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import random
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from handoff.hours import HoursConfigError, build_hours
+from handoff.hours import MAX_LOOKAHEAD_DAYS, HoursConfigError, StaffedHours, build_hours
 
 NY = "America/New_York"
 WEEK = "mon-fri 08:00-18:00; sat 09:00-13:00"
@@ -118,3 +119,73 @@ def test_staffed_seconds_across_daylight_saving() -> None:
     night = build_hours("America/New_York", "sat-sun 22:00-24:00")
     # Saturday 22:00 -> Sunday 23:00: Saturday's two hours + Sunday's first hour of its window.
     assert night.staffed_seconds(_at("2026-03-07T22:00"), _at("2026-03-08T23:00")) == 3 * 3600
+
+
+def _walked_staffed_seconds(hours: StaffedHours, start: datetime, end: datetime) -> float:
+    """The definition, walked day by day: the overlap of [start, end) with every window of every
+    local day from the one before the start's to the end's (at most MAX_LOOKAHEAD_DAYS on)."""
+    if end <= start:
+        return 0.0
+    first = start.astimezone(hours.timezone).date()
+    last = end.astimezone(hours.timezone).date()
+    total = timedelta()
+    day = first - timedelta(days=1)
+    while day <= last and (day - first).days <= MAX_LOOKAHEAD_DAYS:
+        if day not in hours.holidays:
+            for w in hours.windows:
+                if w.weekday != day.weekday():
+                    continue
+                opens = _normalised(day, w.start, hours)
+                closes = _normalised(day, w.end, hours)
+                total += max(min(end, closes) - max(start, opens), timedelta())
+        day += timedelta(days=1)
+    return total.total_seconds()
+
+
+def _normalised(day: date, minute: int, hours: StaffedHours) -> datetime:
+    """Wall-clock ``minute`` of ``day`` (24:00 = next midnight); in a DST gap, the first valid
+    instant after it."""
+    if minute >= 24 * 60:
+        day, minute = day + timedelta(days=1), 0
+    naive = datetime.combine(day, time(minute // 60, minute % 60))
+    return naive.replace(tzinfo=hours.timezone).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "schedule", "holidays"),
+    [
+        ("America/New_York", "mon-fri 08:00-18:00; sat 09:00-13:00", "2026-03-04,2026-11-26"),
+        ("Europe/London", "mon-fri 00:30-02:30; mon-fri 01:00-24:00", ""),  # overlapping windows
+        ("Australia/Lord_Howe", "", "2026-04-05"),  # half-hour DST shifts, always open
+        ("America/Denver", "sun 01:00-03:00; wed 22:00-24:00", ""),  # windows over DST changes
+    ],
+)
+def test_staffed_seconds_equal_the_day_by_day_definition(
+    zone: str, schedule: str, holidays: str
+) -> None:
+    """The running-total computation against the definition walked day by day, for random
+    spans from seconds to weeks (and past the look-ahead limit), in either order, given in UTC
+    or in another zone, and asked in random order so the running total grows both ways."""
+    rng = random.Random(f"{zone}{schedule}")
+    hours = build_hours(zone, schedule, holidays)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    other = ZoneInfo("Asia/Kolkata")
+    for _ in range(600):
+        start = base + timedelta(
+            seconds=rng.randrange(365 * 86400), microseconds=rng.randrange(10**6)
+        )
+        span = rng.choice(
+            (rng.randrange(3600), rng.randrange(4 * 86400), rng.randrange(40 * 86400))
+        )
+        end = start + timedelta(seconds=span, microseconds=rng.randrange(10**6))
+        if rng.random() < 0.1:
+            start, end = end, start
+        if rng.random() < 0.3:
+            start = start.astimezone(other)
+        assert hours.staffed_seconds(start, end) == pytest.approx(
+            _walked_staffed_seconds(hours, start, end), abs=1e-6
+        )
+    far = base + timedelta(days=MAX_LOOKAHEAD_DAYS + 30)
+    assert hours.staffed_seconds(base, far) == pytest.approx(
+        _walked_staffed_seconds(hours, base, far), abs=1e-6
+    )
