@@ -21,7 +21,12 @@ def apply(dispatcher: CollectingDispatcher, reply: conversation.Reply) -> list[E
     """Utter the reply's one message (if any) and return its slot events. ``reply.internal``
     becomes the bot event's metadata (Rasa keeps extra keys there), not part of the message."""
     if reply.text is not None or reply.custom is not None:
-        dispatcher.utter_message(text=reply.text, json_message=reply.custom, **reply.internal)
+        dispatcher.utter_message(
+            text=reply.text,
+            json_message=reply.custom,
+            buttons=reply.buttons or None,
+            **reply.internal,
+        )
     return [SlotSet(name, value) for name, value in reply.slots.items()]
 
 
@@ -81,6 +86,29 @@ class ActionRelayToAgent(Action):
     ) -> list[EventType]:
         language = message_language(tracker, get_settings())
         reply = await conversation.relay_to_agent(tracker.sender_id, latest_text(tracker), language)
+        return apply(dispatcher, reply)
+
+
+class ActionLeaveHandoff(Action):
+    """The "Back to the assistant" button (intent ``cancel_handoff``): the citizen stops
+    waiting for a person; pressed after the handoff ended, it says the bot is listening."""
+
+    def name(self) -> str:
+        return "action_leave_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = message_language(tracker, get_settings())
+        if not tracker.get_slot(conversation.HANDOFF_SLOT):
+            return apply(dispatcher, conversation.not_in_handoff(language))
+        # The button sends the payload; anything else was typed (and is for the person once
+        # someone has replied).
+        typed = latest_text(tracker)
+        button = typed.strip().startswith("/")
+        reply = await conversation.leave_handoff(tracker.sender_id, language, button=button)
+        if reply is None:
+            reply = await conversation.relay_to_agent(tracker.sender_id, typed, language)
         return apply(dispatcher, reply)
 
 

@@ -62,6 +62,7 @@ class FallbackReason(_Value):
     HANDOFF_UNAVAILABLE = "handoff_unavailable"
     RATE_LIMITED = "rate_limited"
     REPEATED = "repeated"
+    NOT_IN_HANDOFF = "not_in_handoff"  # "Back to the assistant" pressed after the handoff ended
 
 
 # The outcome of a question turn, from the type of the reply action_answer_faq sent (metrics).
@@ -110,6 +111,8 @@ INTENT_CHOOSE_FAQ = "choose_faq"
 INTENT_ASK_HUMAN = "ask_human"
 INTENT_FEEDBACK_GOOD = "feedback_good"
 INTENT_FEEDBACK_BAD = "feedback_bad"
+# The "Back to the assistant" button of a handoff (typed words work too: handoff.conversation).
+INTENT_CANCEL_HANDOFF = "cancel_handoff"
 # External intents the console triggers through Rasa's HTTP API, with data in their entities.
 INTENT_AGENT_MESSAGE = "agent_message"
 INTENT_HANDOFF_CLOSED = "handoff_closed"
@@ -120,6 +123,7 @@ ENTITY_HANDOFF_AGENT = "handoff_agent"
 ENTITY_HANDOFF_TICKET = "handoff_ticket"
 ENTITY_HANDOFF_MESSAGE = "handoff_message"
 ENTITY_HANDOFF_RESOLVED = "handoff_resolved"
+ENTITY_HANDOFF_TIMED_OUT = "handoff_timed_out"
 
 
 # --- builders of ``custom`` payloads ----------------------------------------------------------
@@ -188,12 +192,24 @@ def agent_message(*, agent: str, message_id: Any) -> dict[str, Any]:
     return {"type": MessageType.AGENT_MESSAGE.value, "agent": agent, "message_id": message_id}
 
 
-def handoff_closed(*, resolved: bool | None, message_id: Any = None) -> dict[str, Any]:
+class HandoffEnd(_Value):
+    """``custom.ended_by`` of a ``handoff_closed`` message: who ended the handoff."""
+
+    AGENT = "agent"  # a person closed the ticket in the inbox
+    CITIZEN = "citizen"  # the citizen went back to the assistant
+    TIMEOUT = "timeout"  # nobody took the waiting ticket in time
+    GONE = "gone"  # the ticket was closed meanwhile; the bot noticed on the next message
+
+
+def handoff_closed(
+    *, resolved: bool | None, message_id: Any = None, ended_by: HandoffEnd = HandoffEnd.AGENT
+) -> dict[str, Any]:
     """The bot answers again. ``resolved`` is None when the ticket vanished."""
     return {
         "type": MessageType.HANDOFF_CLOSED.value,
         "resolved": resolved,
         "message_id": message_id,
+        "ended_by": ended_by.value,
     }
 
 

@@ -231,6 +231,11 @@ class Settings(BaseSettings):
     handoff_delivery_poll_s: float = 0.5
     handoff_delivery_backoff_min_s: float = 1.0
     handoff_delivery_backoff_max_s: float = 30.0
+    # A ticket nobody has taken (still waiting, no agent reply) after this many minutes of
+    # staffed time is closed and the citizen told so; the bot answers again (0: never). Checked
+    # by each console process every handoff_timeout_check_s seconds.
+    handoff_wait_timeout_min: float = Field(default=60.0, ge=0)
+    handoff_timeout_check_s: float = Field(default=30.0, gt=0)
     # Staffed hours: IANA time zone, weekly hours ("mon-fri 08:00-18:00; sat 09:00-13:00";
     # empty = always staffed) and holidays (comma-separated ISO dates, closed all day).
     staffed_timezone: str = "UTC"

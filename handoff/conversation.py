@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +74,7 @@ class Reply:
     slots: dict[str, Any] = field(default_factory=dict)
     text: str | None = None
     custom: dict[str, Any] | None = None
+    buttons: list[dict[str, str]] = field(default_factory=list)
     # Kept in the bot event's metadata (tracker, event broker, analytics), never sent to the
     # citizen: every channel passes only text, buttons and ``custom`` on (client_message).
     internal: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +119,23 @@ TEXTS: dict[str, dict[str, str]] = {
             "This conversation with a person has ended. I'm the automated assistant again: "
             "please ask your question again."
         ),
+        "left": (
+            "OK, I've withdrawn your request to the team. I'm the automated assistant again: ask "
+            "me anything, or ask for a person at any time."
+        ),
+        "with_bot": (
+            "You're talking with the automated assistant: ask me anything, or ask for a person "
+            "at any time."
+        ),
+        "leave_failed": (
+            "Sorry, I couldn't do that right now; your request is still with our team. Please "
+            "try again in a moment."
+        ),
+        "closed_timeout": (
+            "Sorry, nobody from our team could take your conversation in time. I'm the "
+            "automated assistant again: ask me anything, or ask for a person again later."
+        ),
+        "back_button": "Back to the assistant",
     },
     "es": {
         "online": (
@@ -157,6 +176,24 @@ TEXTS: dict[str, dict[str, str]] = {
             "Esta conversación con una persona ha terminado. Vuelvo a ser el asistente "
             "automático: vuelva a hacer su pregunta."
         ),
+        "left": (
+            "De acuerdo, he retirado su solicitud al equipo. Vuelvo a ser el asistente "
+            "automático: pregúnteme lo que necesite, o pida hablar con una persona cuando quiera."
+        ),
+        "with_bot": (
+            "Está hablando con el asistente automático: pregúnteme lo que necesite, o pida "
+            "hablar con una persona cuando quiera."
+        ),
+        "leave_failed": (
+            "Lo siento, ahora no he podido hacerlo; su solicitud sigue con nuestro equipo. "
+            "Inténtelo de nuevo en un momento."
+        ),
+        "closed_timeout": (
+            "Lo siento, nadie de nuestro equipo ha podido atender su conversación a tiempo. "
+            "Vuelvo a ser el asistente automático: pregúnteme lo que necesite, o vuelva a pedir "
+            "una persona más tarde."
+        ),
+        "back_button": "Volver al asistente",
     },
 }
 
@@ -186,6 +223,48 @@ def text(key: str, language: str, **values: Any) -> str:
     table = TEXTS.get(language) or TEXTS["en"]
     template = table.get(key) or TEXTS["en"][key]
     return template.format(**values) if values else template
+
+
+def back_button(language: str) -> dict[str, str]:
+    """The "Back to the assistant" button every handoff message carries (intent
+    ``cancel_handoff``; on SMS it becomes a numbered option)."""
+    return {"title": text("back_button", language), "payload": "/" + msg.INTENT_CANCEL_HANDOFF}
+
+
+# Typed words that leave a waiting handoff, in any supported language, compared with the whole
+# message (case, accents and punctuation ignored), so "I need to cancel my booking" still reaches
+# the person. SMS carriers keep CANCEL and STOP for opting out of the number (the message never
+# arrives), so the button and "back to the assistant" are what the SMS citizen sees.
+LEAVE_PHRASES = frozenset(
+    {
+        "cancel",
+        "cancel handoff",
+        "stop waiting",
+        "back to the assistant",
+        "back to assistant",
+        "back to the bot",
+        "go back to the assistant",
+        "never mind",
+        "nevermind",
+        "cancelar",
+        "volver al asistente",
+        "volver al bot",
+        "dejar de esperar",
+        "olvidalo",
+    }
+)
+
+
+def _phrase(message_text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", message_text.casefold())
+    letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.split())
+
+
+def is_leave_request(message_text: str) -> bool:
+    """True when the whole message asks to stop waiting for a person ("Cancel!", "volver al
+    asistente")."""
+    return _phrase(message_text) in LEAVE_PHRASES
 
 
 @lru_cache(maxsize=4)
@@ -353,6 +432,7 @@ async def start_handoff(
             after_hours=available.after_hours,
             expected_reply_at=expected.isoformat() if expected else None,
         ),
+        buttons=[back_button(language)],
         internal={"ticket_id": ticket_id},
     )
 
@@ -390,6 +470,7 @@ async def _queue_handoff(
             expected_reply_at=expected.isoformat() if expected else None,
             queued=True,
         ),
+        buttons=[back_button(language)],
     )
 
 
@@ -448,7 +529,12 @@ def replay_message(session: Session, payload: dict[str, Any]) -> None:
 
 async def relay_to_agent(conversation_id: str, message_text: str, language: str) -> Reply:
     """Stores the citizen's message on the open ticket; silent. If the ticket was closed
-    meanwhile (the hand-back is still on its way), the bot takes over at once."""
+    meanwhile (the hand-back is still on its way), the bot takes over at once. Words that ask
+    to stop waiting (:func:`is_leave_request`) leave the handoff while nobody has replied yet."""
+    if is_leave_request(message_text):
+        left = await leave_handoff(conversation_id, language, button=False)
+        if left is not None:
+            return left
 
     def work() -> bool:
         with session_scope() as session:
@@ -479,11 +565,52 @@ async def relay_to_agent(conversation_id: str, message_text: str, language: str)
         return Reply()
     if stored:
         return Reply()
+    return _gone(language)
+
+
+def _gone(language: str) -> Reply:
     return Reply(
         slots={HANDOFF_SLOT: False},
         text=text("gone", language),
-        custom=msg.handoff_closed(resolved=None),
+        custom=msg.handoff_closed(resolved=None, ended_by=msg.HandoffEnd.GONE),
     )
+
+
+async def leave_handoff(conversation_id: str, language: str, *, button: bool) -> Reply | None:
+    """The citizen goes back to the assistant (the button, or typed words while nobody has
+    replied): the ticket closes unresolved and the bot answers again. None when typed words
+    should reach the person instead (someone already replied, or the database is down and the
+    message waits in the spool with the others)."""
+
+    def work() -> service.LeaveOutcome:
+        with session_scope() as session:
+            return service.leave(session, conversation_id, unless_answered=not button)
+
+    spool = get_spool()
+    try:
+        if spool.recently_failed() or await asyncio.to_thread(spool.has_pending, conversation_id):
+            raise service.HandoffError("the ticket is waiting in the spool")
+        outcome = await asyncio.to_thread(work)
+    except Exception as exc:
+        logger.warning("could not end the handoff of %s: %s", log_ref(conversation_id), exc)
+        if not button:
+            return None
+        return Reply(text=text("leave_failed", language), buttons=[back_button(language)])
+    if outcome == service.LeaveOutcome.ANSWERED:
+        return None
+    if outcome == service.LeaveOutcome.NO_TICKET:
+        return _gone(language)
+    logger.info("handoff of %s withdrawn by the citizen", log_ref(conversation_id))
+    return Reply(
+        slots={HANDOFF_SLOT: False, msg.SLOT_CONSECUTIVE_FALLBACKS: 0},
+        text=text("left", language),
+        custom=msg.handoff_closed(resolved=False, ended_by=msg.HandoffEnd.CITIZEN),
+    )
+
+
+def not_in_handoff(language: str) -> Reply:
+    """The "Back to the assistant" button of an earlier handoff, pressed after it ended."""
+    return Reply(text=text("with_bot", language), custom=msg.prompt(FallbackReason.NOT_IN_HANDOFF))
 
 
 def _entity(latest_message: dict[str, Any], name: str) -> Any:
@@ -534,13 +661,20 @@ def handoff_closed(
     message_id = _entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
     resolved = _entity(latest_message, msg.ENTITY_HANDOFF_RESOLVED)
     resolved = resolved is True or str(resolved).lower() == "true"
+    timed_out = _entity(latest_message, msg.ENTITY_HANDOFF_TIMED_OUT)
+    timed_out = timed_out is True or str(timed_out).lower() == "true"
     slots = {HANDOFF_SLOT: False, msg.SLOT_CONSECUTIVE_FALLBACKS: 0}
     if _already_sent(events, message_id):
         return Reply(slots=slots)
+    if timed_out:
+        key, ended_by = "closed_timeout", msg.HandoffEnd.TIMEOUT
+    else:
+        key = "closed_resolved" if resolved else "closed_unresolved"
+        ended_by = msg.HandoffEnd.AGENT
     return Reply(
         slots=slots,
-        text=text("closed_resolved" if resolved else "closed_unresolved", language),
-        custom=msg.handoff_closed(resolved=resolved, message_id=message_id),
+        text=text(key, language),
+        custom=msg.handoff_closed(resolved=resolved, message_id=message_id, ended_by=ended_by),
         internal={"ticket_id": _entity(latest_message, msg.ENTITY_HANDOFF_TICKET)},
     )
 

@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from askagency import bot_messages as msg
 from askagency.channels import ChannelMismatch, delivery_channel
 from askagency.clock import now_utc
+from askagency.config import Settings
 from askagency.db import session_scope
+from handoff.hours import StaffedHours, build_hours
 from handoff.models import Delivery, MessageKind, Ticket, TicketMessage
 from handoff.rasa_api import (
     AGENT_MESSAGE_INTENT,
@@ -33,7 +35,7 @@ from handoff.rasa_api import (
     RasaError,
     bot_event_with,
 )
-from handoff.service import claim
+from handoff.service import RESOLVED_NOTE, TIMED_OUT_NOTE, claim, time_out_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ class Job:
             return HANDOFF_CLOSED_INTENT, {
                 msg.ENTITY_HANDOFF_TICKET: self.ticket_id,
                 msg.ENTITY_HANDOFF_MESSAGE: self.message_id,
-                msg.ENTITY_HANDOFF_RESOLVED: self.text == "resolved",
+                msg.ENTITY_HANDOFF_RESOLVED: self.text == RESOLVED_NOTE,
+                msg.ENTITY_HANDOFF_TIMED_OUT: self.text == TIMED_OUT_NOTE,
             }
         return AGENT_MESSAGE_INTENT, {
             msg.ENTITY_HANDOFF_TEXT: self.text,
@@ -161,6 +164,28 @@ def retry(session: Session, message_id: int, now: datetime | None = None) -> Tic
     return message
 
 
+@dataclass(frozen=True)
+class WaitTimeout:
+    """Waiting tickets close after ``after_s`` seconds of staffed time (``hours``); checked
+    every ``check_s`` seconds (settings ``handoff_wait_timeout_min``, ``_timeout_check_s``)."""
+
+    hours: StaffedHours
+    after_s: float
+    check_s: float
+
+
+def wait_timeout(settings: Settings) -> WaitTimeout | None:
+    """The configured wait timeout; None when it is off (``handoff_wait_timeout_min`` 0)."""
+    if settings.handoff_wait_timeout_min <= 0:
+        return None
+    hours = build_hours(
+        settings.staffed_timezone, settings.staffed_hours, settings.staffed_holidays
+    )
+    return WaitTimeout(
+        hours, settings.handoff_wait_timeout_min * 60, settings.handoff_timeout_check_s
+    )
+
+
 class DeliveryWorker:
     """Polls the outbox and sends due messages; one instance per console process."""
 
@@ -171,20 +196,41 @@ class DeliveryWorker:
         poll_s: float = 0.5,
         clock: Callable[[], datetime] = now_utc,
         db_url: str | None = None,
+        wait_timeout: WaitTimeout | None = None,
     ) -> None:
         self.client = client
         self.backoff = backoff
         self.poll_s = poll_s
         self.clock = clock
         self.db_url = db_url
+        self.wait_timeout = wait_timeout
+        self._next_sweep: datetime | None = None
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
         """Called after an agent replies: deliver now instead of at the next poll."""
         self._wake.set()
 
+    async def sweep(self) -> list[int]:
+        """Closes the tickets that waited too long (at most every ``check_s``); their
+        hand-backs are then in the outbox for this round to deliver."""
+        timeout, now = self.wait_timeout, self.clock()
+        if timeout is None or (self._next_sweep is not None and now < self._next_sweep):
+            return []
+        self._next_sweep = now + timedelta(seconds=timeout.check_s)
+
+        def close() -> list[int]:
+            with session_scope(self.db_url) as session:
+                return time_out_waiting(session, timeout.hours, timeout.after_s, now)
+
+        closed = await asyncio.to_thread(close)
+        if closed:
+            logger.info("closed %d ticket(s) nobody took in time: %s", len(closed), closed)
+        return closed
+
     async def run_once(self) -> int:
         """Tries every due message once; returns how many were delivered."""
+        await self.sweep()
 
         def fetch() -> list[Job]:
             with session_scope(self.db_url) as session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -372,14 +373,99 @@ def close_ticket(
     now = now or now_utc()
     by = session.get(User, by_user_id) if by_user_id else None
     message = _mark_closed(
-        session, ticket, resolved, by, now, "resolved" if resolved else "not resolved"
+        session, ticket, resolved, by, now, RESOLVED_NOTE if resolved else UNRESOLVED_NOTE
     )
-    # The hand-back goes through the outbox, behind any pending replies.
+    _queue_close(session, message, now)
+    session.flush()
+    return ticket
+
+
+# The system message a close leaves on the ticket (the inbox shows it); a queued hand-back's text
+# also tells the bot what to say (handoff.delivery.Job.request).
+RESOLVED_NOTE = "resolved"
+UNRESOLVED_NOTE = "not resolved"
+LEFT_NOTE = "the citizen went back to the assistant"
+TIMED_OUT_NOTE = "timed out: nobody took the conversation in time"
+
+
+class LeaveOutcome(StrEnum):
+    LEFT = "left"  # the ticket is closed; the bot answers again
+    NO_TICKET = "no_ticket"  # nothing open (closed meanwhile): the bot answers again
+    ANSWERED = "answered"  # a person already replied: the words are for them, the ticket stays
+
+
+def leave(
+    session: Session, conversation_id: str, *, unless_answered: bool, now: datetime | None = None
+) -> LeaveOutcome:
+    """The citizen goes back to the assistant: their open ticket is closed unresolved, with a
+    system message the agent sees in the inbox. Nothing is queued for Rasa, the bot tells the
+    citizen itself. ``unless_answered``: typed words ("cancel") leave only while no person has
+    replied; once someone has, the same words are a message for them (the button always leaves)."""
+    ticket = open_ticket_for(session, conversation_id)
+    if ticket is None:
+        return LeaveOutcome.NO_TICKET
+    if unless_answered and ticket.first_agent_reply_at is not None:
+        return LeaveOutcome.ANSWERED
+    _mark_closed(session, ticket, False, None, now or now_utc(), LEFT_NOTE)
+    session.flush()
+    return LeaveOutcome.LEFT
+
+
+def time_out_waiting(
+    session: Session,
+    hours: StaffedHours,
+    timeout_s: float,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> list[int]:
+    """Closes the tickets nobody took: still waiting (no agent assigned, no reply) after
+    ``timeout_s`` seconds of staffed time, so a ticket opened on Friday night waits from Monday's
+    opening, as the citizen was told. The hand-back goes through the outbox, as an agent's close
+    does, and tells the citizen the wait timed out. Returns the closed tickets' ids.
+
+    Each ticket is claimed with a conditional UPDATE (still waiting, still unanswered), so two
+    console processes sweeping at once, or an agent taking the ticket at that moment, never
+    close it twice or close a taken one."""
+    now = now or now_utc()
+    candidates = session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.status == Status.WAITING.value,
+            Ticket.first_agent_reply_at.is_(None),
+            Ticket.created_at <= now - timedelta(seconds=timeout_s),
+        )
+        .order_by(Ticket.created_at, Ticket.id)
+        .limit(limit)
+    ).all()
+    closed = []
+    for ticket in candidates:
+        if hours.staffed_seconds(ticket.created_at, now) < timeout_s:
+            continue
+        claimed = session.execute(
+            update(Ticket)
+            .where(
+                Ticket.id == ticket.id,
+                Ticket.status == Status.WAITING.value,
+                Ticket.first_agent_reply_at.is_(None),
+            )
+            .values(status=Status.CLOSED_UNRESOLVED.value, closed_at=now, open_marker=None)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        session.refresh(ticket)
+        _queue_close(session, _close_message(ticket, None, now, TIMED_OUT_NOTE), now)
+        closed.append(ticket.id)
+    session.flush()
+    return closed
+
+
+def _queue_close(session: Session, message: TicketMessage, now: datetime) -> None:
+    """The hand-back goes through the outbox, behind any pending replies."""
     message.kind = MessageKind.CLOSE.value
     message.delivery_status = Delivery.PENDING.value
     message.next_attempt_at = now
-    session.flush()
-    return ticket
+    session.add(message)
 
 
 def _mark_closed(
@@ -389,7 +475,13 @@ def _mark_closed(
     ticket.status = (Status.CLOSED_RESOLVED if resolved else Status.CLOSED_UNRESOLVED).value
     ticket.closed_at = now
     ticket.open_marker = None
-    message = TicketMessage(
+    message = _close_message(ticket, by, now, note)
+    session.add(message)
+    return message
+
+
+def _close_message(ticket: Ticket, by: User | None, now: datetime, note: str) -> TicketMessage:
+    return TicketMessage(
         ticket_id=ticket.id,
         direction=Direction.SYSTEM.value,
         kind=MessageKind.TEXT.value,
@@ -399,8 +491,6 @@ def _mark_closed(
         created_at=now,
         attempts=0,
     )
-    session.add(message)
-    return message
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ CITIZEN_PAYLOAD_INTENTS = frozenset(
     {
         msg.INTENT_CHOOSE_FAQ,
         msg.INTENT_ASK_HUMAN,
+        msg.INTENT_CANCEL_HANDOFF,
         msg.INTENT_FEEDBACK_GOOD,
         msg.INTENT_FEEDBACK_BAD,
         "greet",

@@ -101,6 +101,23 @@ def test_talk_to_a_person(pages: PageFactory, stack: Stack) -> None:
     assert reply.get_attribute("data-type") == MessageType.HANDOFF, reply.inner_text()
     assert "person" in reply.inner_text().lower()
 
+    # Issue 21, item 3: the citizen can go back to the assistant. The button stays usable while
+    # they write to the person (relayed: no bot answer), and is done once the handoff ended.
+    back = reply.get_by_role("button", name="Back to the assistant", exact=True)
+    w.ask("my flight leaves at 6")
+    w.page.wait_for_function(
+        "() => [...document.querySelectorAll('.aaw-msg--citizen')].some("
+        "m => m.innerText.includes('my flight leaves at 6'))"
+    )
+    assert back.is_enabled()
+    before = w.messages("bot").count()
+    back.click()
+    left = w.wait_for_reply(before)
+    assert left.get_attribute("data-type") == MessageType.HANDOFF_CLOSED, left.inner_text()
+    assert "withdrawn your request" in left.inner_text()
+    assert back.is_disabled()
+    assert ask_laptop(w) is not None  # the bot answers again
+
 
 def test_reload_keeps_the_conversation(pages: PageFactory, stack: Stack) -> None:
     w = Widget(pages.page()).load(stack.cfg.console_url).open()

@@ -277,6 +277,62 @@ async def test_rest_low_confidence_offer_two_agents_and_tracker_delivery(
     assert answer["type"] == MessageType.FAQ_ANSWER
 
 
+async def test_the_citizen_goes_back_to_the_assistant(
+    stack: Stack, rest: RestClient, console: Console
+) -> None:
+    """Issue 21, item 3, with the real Rasa and action server: the handoff message's "Back to
+    the assistant" button and typed words leave a waiting handoff, the ticket closes in the
+    inbox and the bot answers the next question; a hand-back after a timeout says why."""
+    sender = f"rest-{uuid.uuid4().hex}"
+    handoff = rest.send(sender, "/ask_human")
+    assert custom_of(handoff)[0]["type"] == MessageType.HANDOFF
+    assert handoff[0]["buttons"] == [
+        {"title": "Back to the assistant", "payload": "/cancel_handoff"}
+    ]
+    ticket = await console.ticket_for(sender)
+    left = custom_of(rest.send(sender, "/cancel_handoff"))[0]
+    assert (left["type"], left["ended_by"], left["resolved"]) == (
+        "handoff_closed",
+        "citizen",
+        False,
+    )
+    _, detail = await console.get(f"/api/tickets/{ticket['id']}")
+    assert detail["ticket"]["status"] == "closed_unresolved"
+    assert detail["messages"][-1]["text"] == "the citizen went back to the assistant"
+    assert custom_of(rest.send(sender, LAPTOP_QUESTION))[0]["type"] == MessageType.FAQ_ANSWER
+    # The old button pressed again: the bot says it is listening, nothing else happens.
+    again = custom_of(rest.send(sender, "/cancel_handoff"))[0]
+    assert again == {"type": "prompt", "reason": "not_in_handoff"}
+
+    typed = f"rest-{uuid.uuid4().hex}"
+    rest.send(typed, "/ask_human")
+    assert rest.send(typed, "I need to cancel my booking") == []  # for the person: relayed
+    words = custom_of(rest.send(typed, "Cancel"))[0]
+    assert (words["type"], words["ended_by"]) == ("handoff_closed", "citizen")
+
+    # The console's sweeper hands a timed-out ticket back like this (handoff.delivery).
+    timed_out = f"rest-{uuid.uuid4().hex}"
+    rest.send(timed_out, "/ask_human")
+    url = f"{stack.cfg.rasa_url}/conversations/{timed_out}/trigger_intent"
+    body = {
+        "name": "handoff_closed",
+        "entities": {"handoff_resolved": False, "handoff_timed_out": True, "handoff_message": 1},
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=body, params={"token": stack.cfg.rasa_token}) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+    closed = (await tracker_bot_messages(stack, timed_out))[-1]
+    assert closed["type"] == "handoff_closed" and closed["ended_by"] == "timeout"
+    assert "could take your conversation in time" in closed["text"]
+    assert custom_of(rest.send(timed_out, LAPTOP_QUESTION))[0]["type"] == MessageType.FAQ_ANSWER
+    _, typed_ticket = await console.get(
+        f"/api/tickets/{(await console.ticket_for(timed_out))['id']}"
+    )
+    await console.post(f"/api/tickets/{typed_ticket['ticket']['id']}/close", {"resolved": False})
+
+
 async def test_two_fallbacks_in_a_row_hand_off(rest: RestClient, console: Console) -> None:
     sender = f"rest-{uuid.uuid4().hex}"
     assert custom_of(rest.send(sender, OUT_OF_SCOPE))[0]["type"] == MessageType.FALLBACK

@@ -37,6 +37,9 @@
   // the second.
   var HANDOFF_START = { handoff: 1, agent_message: 1 };
   var HANDOFF_END = { handoff_closed: 1, faq_answer: 1, clarify: 1, fallback: 1 };
+  // The "Back to the assistant" button of a handoff message stays usable while the citizen
+  // writes to the person (other suggestions are disabled once the citizen answers).
+  var CANCEL_HANDOFF_INTENT = "cancel_handoff";
   var URL_RE = /https?:\/\/[^\s<>"']+/g;
   var TRAILING_PUNCT_RE = /[.,;:!?)\]]+$/;
 
@@ -683,7 +686,10 @@
 
   function disableQuickReplies() {
     var buttons = ui.log.querySelectorAll(".aaw-quick button");
-    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = true;
+    for (var i = 0; i < buttons.length; i++) {
+      if (handoffActive && buttons[i].getAttribute("data-intent") === CANCEL_HANDOFF_INTENT) continue;
+      buttons[i].disabled = true;
+    }
   }
 
   function senderName(role, custom) {
@@ -752,6 +758,7 @@
         var payload = String(button.payload);
         var b = el("button", "aaw-quick-btn", title);
         b.type = "button";
+        b.setAttribute("data-intent", payload.replace(/^\//, "").split("{")[0]);
         b.addEventListener("click", function () {
           send(payload, { display: title });
           ui.input.focus();
@@ -767,7 +774,12 @@
 
     if (role !== "citizen") {
       if (HANDOFF_START[custom.type]) handoffActive = true;
-      else if (HANDOFF_END[custom.type]) handoffActive = false;
+      else if (HANDOFF_END[custom.type]) {
+        handoffActive = false;
+        // The handoff's "Back to the assistant" buttons are done.
+        var back = ui.log.querySelectorAll('.aaw-quick button[data-intent="' + CANCEL_HANDOFF_INTENT + '"]');
+        for (var k = 0; k < back.length; k++) back[k].disabled = true;
+      }
     }
 
     ui.log.appendChild(item);

@@ -17,6 +17,7 @@ from actions.handoff import (
     ActionDeliverAgentMessage,
     ActionHandoff,
     ActionHandoffClosed,
+    ActionLeaveHandoff,
     ActionRelayToAgent,
 )
 from askagency.bot_messages import MessageType
@@ -211,3 +212,33 @@ async def test_bad_feedback_offers_or_hands_over(settings, monkeypatch) -> None:
     assert messages[0]["custom"]["reason"] == "negative_feedback"
     assert ticket_priority(messages[0]) == "high"
     assert slots["last_feedback"] == "bad" and slots["handoff_active"] is True
+
+
+async def test_leave_action_button_typed_and_after_the_handoff(settings) -> None:
+    """action_leave_handoff: the button leaves; words the NLU routed to it leave only while
+    nobody replied, else they reach the person; pressed after the handoff, a prompt."""
+    from tests.console_helpers import add_staff_account
+
+    messages, _ = await run(ActionHandoff(), make_tracker("talk to a person", "ask_human"))
+    assert messages[0]["buttons"] == [
+        {"title": "Back to the assistant", "payload": "/cancel_handoff"}
+    ]
+    with session_scope() as session:
+        ticket = service.open_ticket_for(session, "citizen-7")
+        service.add_agent_reply(
+            session, ticket.id, add_staff_account(session, "eve", "agent"), "Hi"
+        )
+    active = {"handoff_active": True}
+    typed = make_tracker("back to the assistant", "cancel_handoff", slots=active)
+    messages, slots = await run(ActionLeaveHandoff(), typed)
+    assert messages == [] and slots == {}  # a person replied: the words are for them
+    button = make_tracker("/cancel_handoff", "cancel_handoff", slots=active)
+    messages, slots = await run(ActionLeaveHandoff(), button)
+    assert messages[0]["custom"]["ended_by"] == "citizen" and slots["handoff_active"] is False
+    with session_scope() as session:
+        texts = [m.text for m in service.messages_after(session, ticket.id)]
+    assert texts == ["Hi", "back to the assistant", service.LEFT_NOTE]
+    messages, slots = await run(
+        ActionLeaveHandoff(), make_tracker("/cancel_handoff", "cancel_handoff")
+    )
+    assert messages[0]["custom"] == {"type": "prompt", "reason": "not_in_handoff"} and slots == {}

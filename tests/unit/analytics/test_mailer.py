@@ -389,18 +389,21 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return path
 
+    def usage(signs_certificates: bool) -> x509.KeyUsage:
+        return x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=signs_certificates,
+            crl_sign=signs_certificates,
+            encipher_only=False,
+            decipher_only=False,
+        )
+
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    ca_usage = usage(signs_certificates=True)
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(name("AskAgency test CA"))
@@ -417,17 +420,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
     def server_cert(serial: int, names: list[x509.GeneralName]) -> tuple[x509.Certificate, Any]:
         key = ec.generate_private_key(ec.SECP256R1())
-        usage = x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=False,
-            crl_sign=False,
-            encipher_only=False,
-            decipher_only=False,
-        )
+        server_usage = usage(signs_certificates=False)
         ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         cert = (
             x509.CertificateBuilder()
@@ -439,7 +432,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
             .not_valid_after(not_after)
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage, critical=True)
+            .add_extension(server_usage, critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False

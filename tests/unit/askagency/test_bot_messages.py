@@ -52,6 +52,7 @@ def test_contract_intents_and_entities_are_declared_in_the_domain() -> None:
 def test_widget_type_lists_match_the_contract() -> None:
     assert _js_set("HANDOFF_START") == {str(t) for t in msg.HANDOFF_START_TYPES}
     assert _js_set("HANDOFF_END") == {str(t) for t in msg.HANDOFF_END_TYPES}
+    assert f'var CANCEL_HANDOFF_INTENT = "{msg.INTENT_CANCEL_HANDOFF}";' in WIDGET
     compared = set(re.findall(r"custom\.type === \"(\w+)\"", WIDGET))
     built = set(re.findall(r"custom: \{ type: \"(\w+)\"", WIDGET))
     assert compared and built

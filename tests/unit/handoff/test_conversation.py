@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from askagency.bot_messages import MessageType
 from askagency.config import Settings, get_settings
@@ -23,15 +24,27 @@ def settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return get_settings()
 
 
-async def test_start_handoff_opens_once_and_tells_the_citizen(settings: Settings) -> None:
-    reply = await conv.start_handoff(
-        conversation_id="c1",
-        reason=Reason.REQUESTED,
-        channel="socketio",
-        language="en",
-        trigger_text="talk to a person",
+async def hand_off(
+    conversation_id: str,
+    settings: Settings,
+    *,
+    reason: Reason = Reason.REQUESTED,
+    channel: str = "rest",
+    language: str = "en",
+    trigger_text: str = "person please",
+) -> conv.Reply:
+    return await conv.start_handoff(
+        conversation_id=conversation_id,
+        reason=reason,
+        channel=channel,
+        language=language,
+        trigger_text=trigger_text,
         settings=settings,
     )
+
+
+async def test_start_handoff_opens_once_and_tells_the_citizen(settings: Settings) -> None:
+    reply = await hand_off("c1", settings, channel="socketio", trigger_text="talk to a person")
     assert reply.slots == {"handoff_active": True, "consecutive_fallbacks": 0}
     custom = reply.custom
     assert custom["type"] == MessageType.HANDOFF and custom["reason"] == "requested"
@@ -45,13 +58,8 @@ async def test_start_handoff_opens_once_and_tells_the_citizen(settings: Settings
         assert ticket.channel == "socketio" and ticket.trigger_text == "talk to a person"
         assert ticket.transcript_url == f"https://console.agency.example/console/inbox/{ticket.id}"
 
-    again = await conv.start_handoff(
-        conversation_id="c1",
-        reason=Reason.FRUSTRATION,
-        channel="socketio",
-        language="en",
-        trigger_text="argh",
-        settings=settings,
+    again = await hand_off(
+        "c1", settings, reason=Reason.FRUSTRATION, channel="socketio", trigger_text="argh"
     )
     assert again.internal["ticket_id"] == reply.internal["ticket_id"]
     with session_scope() as session:
@@ -69,14 +77,7 @@ async def test_after_hours_message_names_the_opening(
     monkeypatch.setenv("ASKAGENCY_STAFFED_HOURS", f"mon-sun {opening}-{closing}")
     get_settings.cache_clear()
     settings = get_settings()
-    reply = await conv.start_handoff(
-        conversation_id="c2",
-        reason=Reason.LOW_CONFIDENCE,
-        channel="rest",
-        language="en",
-        trigger_text="?",
-        settings=settings,
-    )
+    reply = await hand_off("c2", settings, reason=Reason.LOW_CONFIDENCE, trigger_text="?")
     custom = reply.custom
     hours = conv.staffed_hours(settings)
     assert custom["after_hours"] is True
@@ -87,14 +88,7 @@ async def test_after_hours_message_names_the_opening(
 
 
 async def test_relay_stores_silently_and_hands_back_when_ticket_gone(settings: Settings) -> None:
-    await conv.start_handoff(
-        conversation_id="c3",
-        reason=Reason.REQUESTED,
-        channel="rest",
-        language="en",
-        trigger_text="person please",
-        settings=settings,
-    )
+    await hand_off("c3", settings)
     silent = await conv.relay_to_agent("c3", "my flight is at 6", "en")
     assert silent.text is None and silent.custom is None and silent.slots == {}
     with session_scope() as session:
@@ -188,3 +182,90 @@ def test_question_trigger_modes(settings: Settings, monkeypatch: pytest.MonkeyPa
         )
         is None
     )
+
+
+def _ticket_of(conversation_id: str) -> tuple[str, list[str]]:
+    with session_scope() as session:
+        ticket = session.scalars(
+            select(Ticket).where(Ticket.conversation_id == conversation_id)
+        ).one()
+        return ticket.status, [m.text for m in service.messages_after(session, ticket.id)]
+
+
+async def test_the_citizen_leaves_a_waiting_handoff_by_button_or_words(
+    settings: Settings,
+) -> None:
+    """Issue 21, item 3: a "Back to the assistant" button on every handoff message, and typed
+    words ("Cancel!", "volver al asistente") while nobody has replied yet."""
+    started = await hand_off("c20", settings)
+    assert started.buttons == [{"title": "Back to the assistant", "payload": "/cancel_handoff"}]
+    # A sentence that merely contains the word is for the person, not a request to leave.
+    assert (await conv.relay_to_agent("c20", "I need to cancel my booking", "en")).slots == {}
+    left = await conv.relay_to_agent("c20", "  Cancel! ", "en")
+    assert left.slots == {"handoff_active": False, "consecutive_fallbacks": 0}
+    assert left.custom == {
+        "type": MessageType.HANDOFF_CLOSED,
+        "resolved": False,
+        "message_id": None,
+        "ended_by": "citizen",
+    }
+    assert "withdrawn your request" in left.text
+    status, messages = _ticket_of("c20")
+    assert status == "closed_unresolved"
+    assert messages == ["I need to cancel my booking", service.LEFT_NOTE]
+
+    spanish = await hand_off("c21", settings, language="es", trigger_text="una persona")
+    assert spanish.buttons[0]["title"] == "Volver al asistente"
+    assert (await conv.relay_to_agent("c21", "Volver al asistente.", "es")).slots[
+        "handoff_active"
+    ] is False
+
+
+async def test_once_a_person_replied_typed_words_reach_them_and_the_button_still_leaves(
+    settings: Settings,
+) -> None:
+    from tests.console_helpers import add_staff_account
+
+    await hand_off("c22", settings)
+    with session_scope() as session:
+        agent = add_staff_account(session, "ana", "agent")
+        ticket = service.open_ticket_for(session, "c22")
+        service.add_agent_reply(session, ticket.id, agent, "Hello, I'm Ana.")
+    relayed = await conv.relay_to_agent("c22", "cancel", "en")
+    assert relayed.slots == {} and relayed.text is None
+    assert _ticket_of("c22") == ("assigned", ["Hello, I'm Ana.", "cancel"])
+    left = await conv.leave_handoff("c22", "en", button=True)
+    assert left is not None and left.slots["handoff_active"] is False
+    assert _ticket_of("c22")[0] == "closed_unresolved"
+    # Pressed again (an old button): the ticket is gone, the bot is back.
+    again = await conv.leave_handoff("c22", "en", button=True)
+    assert again is not None and again.custom["ended_by"] == "gone"
+    assert conv.not_in_handoff("en").custom == {"type": "prompt", "reason": "not_in_handoff"}
+
+
+def test_handoff_closed_after_a_timeout_says_so() -> None:
+    reply = conv.handoff_closed(
+        _external(handoff_resolved=False, handoff_timed_out=True, handoff_message=30), [], "en"
+    )
+    assert reply.slots["handoff_active"] is False
+    assert reply.custom["ended_by"] == "timeout" and reply.custom["resolved"] is False
+    assert "nobody from our team could take your conversation in time" in reply.text
+    spanish = conv.handoff_closed(_external(handoff_timed_out="true"), [], "es")
+    assert "a tiempo" in spanish.text
+
+
+@pytest.mark.parametrize(
+    ("typed", "leaves"),
+    [
+        ("cancel", True),
+        ("CANCEL.", True),
+        ("Back to the assistant!", True),
+        ("cancelar", True),
+        ("Olvídalo", True),
+        ("cancel my flight", False),
+        ("can I cancel?", False),
+        ("", False),
+    ],
+)
+def test_leave_words_are_whole_messages(typed: str, leaves: bool) -> None:
+    assert conv.is_leave_request(typed) is leaves

@@ -7,7 +7,7 @@ Rasa is stood in for by a small aiohttp server speaking the ``trigger_intent`` A
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -15,11 +15,13 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from askagency.clock import FakeClock
+from askagency.config import get_settings
 from askagency.db import session_scope
 from askagency.staff import Role
 from handoff import delivery, service
-from handoff.delivery import Backoff, DeliveryWorker
-from handoff.models import TicketMessage
+from handoff.delivery import Backoff, DeliveryWorker, WaitTimeout
+from handoff.hours import build_hours
+from handoff.models import Ticket, TicketMessage
 from handoff.rasa_api import RasaClient
 from tests.console_helpers import add_staff_account
 from tests.fakes import FakeRasa
@@ -207,3 +209,86 @@ def test_lease_keeps_a_second_worker_off(agents, clock) -> None:
         assert delivery.due_jobs(session, now + timedelta(seconds=5)) == []
     with session_scope() as session:  # the holder died: the lease expires
         assert len(delivery.due_jobs(session, now + timedelta(seconds=61))) == 1
+
+
+def _open(conversation: str) -> int:
+    with session_scope() as session:
+        return service.open_ticket(
+            session, conversation_id=conversation, reason="requested", channel=""
+        ).ticket.id
+
+
+def _status(ticket_id: int) -> str:
+    with session_scope() as session:
+        return session.get(Ticket, ticket_id).status
+
+
+async def test_waiting_tickets_time_out_in_staffed_time_and_the_citizen_is_told(
+    rasa, agents, clock
+) -> None:
+    """Issue 21, item 3: a ticket nobody took closes after the configured staffed time (here
+    60 minutes of mon-fri 09:00-17:00 UTC), so Friday's late ticket waits from Monday's
+    opening; taken or answered tickets never time out; the hand-back says why."""
+    fake, client = rasa
+    clock.set(datetime(2026, 11, 27, 16, 30, tzinfo=UTC))  # a Friday, 30 minutes before closing
+    late = _open("conv-late")
+    taken = _open("conv-taken")
+    answered = _open("conv-answered")
+    with session_scope() as session:
+        service.assign(session, taken, agents[0], by_user_id=agents[0])
+        service.add_agent_reply(session, answered, agents[1], "On it")
+    hours = build_hours("UTC", "mon-fri 09:00-17:00")
+    w = DeliveryWorker(
+        client,
+        Backoff(1.0, 8.0),
+        poll_s=0.01,
+        clock=clock,
+        wait_timeout=WaitTimeout(hours, after_s=3600, check_s=30),
+    )
+    clock.set(datetime(2026, 11, 30, 9, 29, 50, tzinfo=UTC))  # Monday: 59:50 staffed so far
+    assert await w.sweep() == []
+    clock.advance(seconds=15)  # 60:05 staffed, but the last check was 15 s ago
+    assert await w.sweep() == []
+    clock.advance(seconds=15)
+    assert await w.sweep() == [late]
+    assert [_status(t) for t in (late, taken, answered)] == [
+        "closed_unresolved",
+        "assigned",
+        "assigned",
+    ]
+    while await w.run_once():
+        pass
+    closes = [c for c in fake.calls if c[1] == "handoff_closed"]
+    assert [c[0] for c in closes] == ["conv-late"]
+    assert closes[0][2]["handoff_timed_out"] is True
+    assert closes[0][2]["handoff_resolved"] is False
+    clock.advance(minutes=5)
+    assert await w.sweep() == []  # closed once
+
+
+def test_a_second_sweeper_never_closes_a_ticket_twice(agents, clock) -> None:
+    """Two console processes sweeping at once: the conditional UPDATE lets one close it."""
+    ticket_id = _open("conv-twice")
+    clock.advance(hours=2)
+    hours = build_hours("UTC", "")
+    with session_scope() as first, session_scope() as second:
+        assert service.time_out_waiting(first, hours, 3600) == [ticket_id]
+        first.commit()
+        assert service.time_out_waiting(second, hours, 3600) == []
+    with session_scope() as session:
+        closes = session.scalars(
+            select(TicketMessage).where(
+                TicketMessage.ticket_id == ticket_id, TicketMessage.kind == "close"
+            )
+        ).all()
+        assert [m.text for m in closes] == [service.TIMED_OUT_NOTE]
+
+
+def test_the_timeout_is_off_at_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASKAGENCY_HANDOFF_WAIT_TIMEOUT_MIN", "0")
+    get_settings.cache_clear()
+    assert delivery.wait_timeout(get_settings()) is None
+    monkeypatch.setenv("ASKAGENCY_HANDOFF_WAIT_TIMEOUT_MIN", "45")
+    get_settings.cache_clear()
+    configured = delivery.wait_timeout(get_settings())
+    assert configured is not None and configured.after_s == 45 * 60
