@@ -37,13 +37,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from analytics.dashboard import compute_dashboard
-from analytics.mailer import MailError, compose, send
+from analytics.mailer import compose
 from analytics.metrics import Assumptions, Dashboard, MetricFilter, time_zone
 from analytics.report import ReportFiles, write_report
 from analytics.weekly import WeeklyTrend, compute_weekly
 from askagency.clock import now_utc
 from askagency.config import Settings, parse_report_schedule
 from askagency.db import Base, UtcDateTime, session_scope
+from askagency.smtp import MailError, send
 from handoff.hours import hours_from_settings
 
 log = logging.getLogger("analytics.delivery")

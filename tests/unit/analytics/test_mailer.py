@@ -7,7 +7,6 @@ given explicitly or through the product's injectable clock, never the machine's.
 
 from __future__ import annotations
 
-import email
 import io
 import ipaddress
 import json
@@ -15,16 +14,14 @@ import os
 import ssl
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,12 +37,13 @@ from analytics.delivery import (
     scheduled_at,
     send_weekly,
 )
-from analytics.mailer import MailError, send
 from askagency.clock import FakeClock, use_clock
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
 from askagency.paths import PROJECT_ROOT
 from askagency.ports import free_port
+from askagency.smtp import MailError, send
+from tests.smtp_server import SmtpServer, tls_of
 from tests.unit.analytics.test_scenario import seed
 
 RECIPIENTS = ["director@agency.example", "deputy@agency.example"]
@@ -56,47 +54,6 @@ HIGHLIGHT = "Negative sentiment was 33.3% of conversations"
 
 
 # --- a real SMTP server ------------------------------------------------------------------------
-
-
-def tls_of(server: Any) -> str | None:
-    """The TLS version of an aiosmtpd connection ("TLSv1.3"), None for plain text. Works for TLS
-    from the start and after STARTTLS (whose transport is then the TLS one)."""
-    ssl_object = server.transport.get_extra_info("ssl_object")
-    return None if ssl_object is None else str(ssl_object.version())
-
-
-@dataclass
-class Inbox:
-    """aiosmtpd handler: keeps every message it is given, and how its connection was secured."""
-
-    messages: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
-    tls: list[str | None] = field(default_factory=list)  # per message: TLS version or None
-    starttls: list[bool] = field(default_factory=list)  # per message: upgraded by STARTTLS
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        self.tls.append(tls_of(server))
-        self.starttls.append(session.ssl is not None)  # aiosmtpd sets it on STARTTLS only
-        return "250 Message accepted for delivery"
-
-
-class SmtpServer:
-    def __init__(self, port: int, **kwargs: Any) -> None:
-        self.inbox = Inbox()
-        self.port = port
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port, **kwargs)
-
-    def __enter__(self) -> SmtpServer:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.controller.stop()
-
-    @property
-    def messages(self) -> list[tuple[str, list[str], EmailMessage]]:
-        return self.inbox.messages
 
 
 @pytest.fixture
