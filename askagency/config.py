@@ -184,8 +184,8 @@ class Settings(BaseSettings):
     # The weekly report by e-mail (analytics/delivery.py, docs/metrics.md "Weekly e-mail"): when
     # ("mon 08:00": a weekday and a 24-hour time on the agency's clock, staffed_timezone; empty:
     # no scheduled e-mail), to whom (JSON list in the environment:
-    # ASKAGENCY_REPORT_RECIPIENTS='["director@agency.gov"]'), from which address, and how many
-    # weeks of trend it shows.
+    # ASKAGENCY_REPORT_RECIPIENTS='["director@agency.gov"]'), from which address (the sender of
+    # every e-mail AskAgency sends, new-ticket alerts too), and how many weeks of trend it shows.
     report_schedule: str = ""
     report_recipients: list[str] = Field(default_factory=list)
     report_from: str = ""
@@ -232,10 +232,14 @@ class Settings(BaseSettings):
     handoff_delivery_backoff_min_s: float = 1.0
     handoff_delivery_backoff_max_s: float = 30.0
     # A ticket nobody has taken (still waiting, no agent reply) after this many minutes of
-    # staffed time is closed and the citizen told so; the bot answers again (0: never). Checked
-    # by each console process every handoff_timeout_check_s seconds.
+    # staffed time is closed and the citizen told so; the bot answers again (0: never).
     handoff_wait_timeout_min: float = Field(default=60.0, ge=0)
-    handoff_timeout_check_s: float = Field(default=30.0, gt=0)
+    # An e-mail per new ticket to the on-duty list (JSON list in the environment:
+    # ASKAGENCY_HANDOFF_NOTIFY_EMAILS='["duty@agency.gov"]'; empty: none), sent by the console's
+    # outbox worker through the SMTP settings, from report_from (handoff/notify.py).
+    handoff_notify_emails: list[str] = Field(default_factory=list)
+    # How often each console process looks for tickets to time out and to e-mail about.
+    handoff_sweep_s: float = Field(default=30.0, gt=0)
     # Staffed hours: IANA time zone, weekly hours ("mon-fri 08:00-18:00; sat 09:00-13:00";
     # empty = always staffed) and holidays (comma-separated ISO dates, closed all day).
     staffed_timezone: str = "UTC"

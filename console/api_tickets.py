@@ -31,7 +31,7 @@ from console.keys import SETTINGS_KEY
 from console.openapi import api_route
 from console.widget_api import messages_from_tracker
 from handoff import canned, delivery, service
-from handoff.delivery import Backoff, DeliveryWorker, wait_timeout
+from handoff.delivery import Backoff, DeliveryWorker, sweep_of
 from handoff.models import MESSAGE_MAX_CHARS, Ticket, TicketMessage, TicketNote
 from handoff.rasa_api import RasaClient, RasaError
 
@@ -539,7 +539,7 @@ async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
                 settings.handoff_delivery_backoff_min_s, settings.handoff_delivery_backoff_max_s
             ),
             poll_s=settings.handoff_delivery_poll_s,
-            wait_timeout=wait_timeout(settings),
+            sweep=sweep_of(settings),
         )
         app[RASA_KEY] = client
         app[WORKER_KEY] = worker

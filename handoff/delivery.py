@@ -28,6 +28,7 @@ from askagency.config import Settings
 from askagency.db import session_scope
 from handoff.hours import StaffedHours, build_hours
 from handoff.models import Delivery, MessageKind, Ticket, TicketMessage
+from handoff.notify import notify_new_tickets
 from handoff.rasa_api import (
     AGENT_MESSAGE_INTENT,
     HANDOFF_CLOSED_INTENT,
@@ -166,12 +167,11 @@ def retry(session: Session, message_id: int, now: datetime | None = None) -> Tic
 
 @dataclass(frozen=True)
 class WaitTimeout:
-    """Waiting tickets close after ``after_s`` seconds of staffed time (``hours``); checked
-    every ``check_s`` seconds (settings ``handoff_wait_timeout_min``, ``_timeout_check_s``)."""
+    """Waiting tickets close after ``after_s`` seconds of staffed time (``hours``; setting
+    ``handoff_wait_timeout_min``)."""
 
     hours: StaffedHours
     after_s: float
-    check_s: float
 
 
 def wait_timeout(settings: Settings) -> WaitTimeout | None:
@@ -181,9 +181,23 @@ def wait_timeout(settings: Settings) -> WaitTimeout | None:
     hours = build_hours(
         settings.staffed_timezone, settings.staffed_hours, settings.staffed_holidays
     )
-    return WaitTimeout(
-        hours, settings.handoff_wait_timeout_min * 60, settings.handoff_timeout_check_s
-    )
+    return WaitTimeout(hours, settings.handoff_wait_timeout_min * 60)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What the worker does besides delivering, every ``every_s`` seconds (``handoff_sweep_s``):
+    time out untaken tickets, and e-mail the on-duty list about new ones (``notify``: settings
+    with ``handoff_notify_emails``, or None)."""
+
+    every_s: float
+    timeout: WaitTimeout | None = None
+    notify: Settings | None = None
+
+
+def sweep_of(settings: Settings) -> Sweep:
+    notify = settings if settings.handoff_notify_emails else None
+    return Sweep(settings.handoff_sweep_s, wait_timeout(settings), notify)
 
 
 class DeliveryWorker:
@@ -196,14 +210,14 @@ class DeliveryWorker:
         poll_s: float = 0.5,
         clock: Callable[[], datetime] = now_utc,
         db_url: str | None = None,
-        wait_timeout: WaitTimeout | None = None,
+        sweep: Sweep | None = None,
     ) -> None:
         self.client = client
         self.backoff = backoff
         self.poll_s = poll_s
         self.clock = clock
         self.db_url = db_url
-        self.wait_timeout = wait_timeout
+        self.sweeping = sweep
         self._next_sweep: datetime | None = None
         self._wake = asyncio.Event()
 
@@ -212,20 +226,26 @@ class DeliveryWorker:
         self._wake.set()
 
     async def sweep(self) -> list[int]:
-        """Closes the tickets that waited too long (at most every ``check_s``); their
-        hand-backs are then in the outbox for this round to deliver."""
-        timeout, now = self.wait_timeout, self.clock()
-        if timeout is None or (self._next_sweep is not None and now < self._next_sweep):
+        """At most every ``Sweep.every_s``: closes the tickets that waited too long (their
+        hand-backs are then in the outbox for this round to deliver) and e-mails the on-duty
+        list about new tickets. Returns the tickets closed."""
+        sweeping, now = self.sweeping, self.clock()
+        if sweeping is None or (self._next_sweep is not None and now < self._next_sweep):
             return []
-        self._next_sweep = now + timedelta(seconds=timeout.check_s)
+        self._next_sweep = now + timedelta(seconds=sweeping.every_s)
+        closed: list[int] = []
+        if sweeping.timeout is not None:
+            timeout = sweeping.timeout
 
-        def close() -> list[int]:
-            with session_scope(self.db_url) as session:
-                return time_out_waiting(session, timeout.hours, timeout.after_s, now)
+            def close() -> list[int]:
+                with session_scope(self.db_url) as session:
+                    return time_out_waiting(session, timeout.hours, timeout.after_s, now)
 
-        closed = await asyncio.to_thread(close)
-        if closed:
-            logger.info("closed %d ticket(s) nobody took in time: %s", len(closed), closed)
+            closed = await asyncio.to_thread(close)
+            if closed:
+                logger.info("closed %d ticket(s) nobody took in time: %s", len(closed), closed)
+        if sweeping.notify is not None:
+            await asyncio.to_thread(notify_new_tickets, sweeping.notify, now, self.db_url)
         return closed
 
     async def run_once(self) -> int:

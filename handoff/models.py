@@ -106,6 +106,8 @@ class Ticket(Base):
     # Who opened it, as the channel keyed them (a keyed hash of the web client's address, or the
     # platform conversation id): caps the open tickets one client may hold (handoff.service).
     client_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # When the on-duty list was e-mailed about it (handoff.notify); NULL: not yet.
+    notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", passive_deletes=True

@@ -10,8 +10,10 @@ Webhook ``/webhooks/messenger/webhook``:
   own messages, deliveries, reads and attachments-only messages are ignored.
 
 Replies: ``POST {api_base_url}/{graph_version}/me/messages?access_token=<page token>`` with
-``messaging_type: RESPONSE``; buttons become quick replies (at most 13, titles at most 20
-characters; longer titles are also listed, numbered, in the text and a typed number selects).
+``messaging_type: RESPONSE``, or ``MESSAGE_TAG`` + ``tag: HUMAN_AGENT`` for an agent's replies and
+close (allowed up to 7 days after the citizen's last message instead of 24 hours). Buttons become
+quick replies (at most 13, titles at most 20 characters; longer titles are also listed,
+numbered, in the text and a typed number selects).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from askagency import bot_messages as msg
 from bot.channels.common import (
     Choice,
     Incoming,
@@ -116,6 +119,15 @@ def _postback_id(sender: str, event: dict[str, Any]) -> str | None:
     return f"postback-{sender}-{timestamp}" if timestamp else None
 
 
+def from_a_person(custom: Any) -> bool:
+    """An agent's reply, or the hand-back after an agent closed the ticket."""
+    kind = msg.type_of(custom)
+    if kind == msg.MessageType.AGENT_MESSAGE:
+        return True
+    ended_by = custom.get("ended_by") if isinstance(custom, dict) else None
+    return kind == msg.MessageType.HANDOFF_CLOSED and ended_by == msg.HandoffEnd.AGENT.value
+
+
 def build_messages(psid: str, message: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Choice]]:
     """Send API bodies for one client message, and the choices a typed number selects."""
     text = plain_text_of(message)
@@ -126,10 +138,14 @@ def build_messages(psid: str, message: dict[str, Any]) -> tuple[list[dict[str, A
     parts = split_text(text, TEXT_LIMIT)
     if choices and not parts:
         parts = ["…"]
-    bodies = [
-        {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": part}}
-        for part in parts
-    ]
+    # A person's reply (and their close) may come hours or days after the citizen's last
+    # message: Meta allows it for 7 days with the HUMAN_AGENT tag, where a RESPONSE is refused
+    # after 24 hours. The bot's own messages are RESPONSEs (the tag is for people only).
+    if from_a_person(message.get("custom")):
+        kind: dict[str, str] = {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    else:
+        kind = {"messaging_type": "RESPONSE"}
+    bodies = [{"recipient": {"id": psid}, **kind, "message": {"text": part}} for part in parts]
     if choices:
         bodies[-1]["message"]["quick_replies"] = [
             {

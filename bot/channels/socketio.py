@@ -74,6 +74,13 @@ async def join_room(sio: AsyncServer, sid: str, room: str, namespace: str | None
         await result
 
 
+async def leave_room(sio: AsyncServer, sid: str, room: str, namespace: str | None) -> None:
+    """``leave_room``: a coroutine in python-socketio 5.x, a plain call before."""
+    result = sio.leave_room(sid, room, namespace=namespace)
+    if inspect.isawaitable(result):
+        await result
+
+
 class SocketIOInput(RasaSocketIOInput):
     """socket.io input whose replies use :class:`SocketIOOutput`."""
 
@@ -155,8 +162,14 @@ class SocketIOInput(RasaSocketIOInput):
                     logger.info("socket.io %s: new conversation instead (%s)", sid, refused)
                 session_id, token = web_guard.signer().issue()
             assert session_id is not None
+            # A second request on the same socket is the widget's "New conversation": the
+            # socket stops hearing the old conversation (a late agent reply stays in its
+            # history, it does not appear in the new one).
+            previous = (await sio.get_session(sid, namespace=self.namespace)).get("conversation_id")
             await sio.save_session(sid, {"conversation_id": session_id}, namespace=self.namespace)
             if self.session_persistence:
+                if previous and previous != session_id:
+                    await leave_room(sio, sid, str(previous), self.namespace)
                 await join_room(sio, sid, session_id, self.namespace)
             await sio.emit(
                 "session_confirm",

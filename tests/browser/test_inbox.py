@@ -10,6 +10,7 @@ import os
 import re
 import sqlite3
 import uuid
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from askagency.db import session_scope
 from askagency.launcher import Stack
 from handoff import service
 from tests.browser.conftest import PageFactory, cli
+from tests.browser.widget import describe, run_axe, serious
 from tests.stack import RestClient, custom_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -50,6 +52,15 @@ def agent(stack: Stack) -> str:
     return "ivy"
 
 
+def log_in(page: Any, stack: Stack, agent: str) -> None:
+    """Logs ``agent`` in on ``page``, which lands on the inbox."""
+    page.goto(f"{stack.cfg.console_url}/console/login?next=/console/inbox")
+    page.get_by_label("Username").fill(agent)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    page.wait_for_url("**/console/inbox")
+
+
 def test_agent_logs_in_opens_ticket_and_replies(
     pages: PageFactory, stack: Stack, agent: str, tmp_path
 ) -> None:
@@ -63,12 +74,8 @@ def test_agent_logs_in_opens_ticket_and_replies(
             "SELECT id FROM handoff_ticket WHERE conversation_id = ?", (sender,)
         ).fetchone()
 
-    page = pages.page()
-    page.goto(f"{stack.cfg.console_url}/console/login?next=/console/inbox")
-    page.get_by_label("Username").fill(agent)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    page.wait_for_url("**/console/inbox")
+    page = pages.page(bypass_csp=True)  # axe is injected as an inline script
+    log_in(page, stack, agent)
     row = page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]')
     row.wait_for()
     assert "requested" in row.inner_text()
@@ -83,6 +90,8 @@ def test_agent_logs_in_opens_ticket_and_replies(
     page.wait_for_url(f"**/console/inbox/{ticket_id}")
     transcript = page.locator("#transcript")
     transcript.get_by_text("I want to talk to a person").first.wait_for()
+    violations = serious(run_axe(page))  # the ticket page: WCAG 2.1 AA, nothing serious
+    assert violations == [], describe(violations)
 
     # A citizen message during the handoff appears without reloading (server-sent events).
     assert rest.send(sender, "My flight leaves at 6 am") == []
@@ -126,11 +135,7 @@ def test_flood_is_paged_and_closed_as_spam(pages: PageFactory, stack: Stack, age
     try:
         page = pages.page()
         page.on("dialog", lambda dialog: dialog.accept())
-        page.goto(f"{stack.cfg.console_url}/console/login?next=/console/inbox")
-        page.get_by_label("Username").fill(agent)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name=re.compile("log in", re.I)).click()
-        page.wait_for_url("**/console/inbox")
+        log_in(page, stack, agent)
         count = page.locator("#ticket-count")
         count.filter(has_text="Showing 50 of").wait_for()
         total = int(count.inner_text().rsplit(" ", 1)[1])
@@ -157,3 +162,74 @@ def test_flood_is_paged_and_closed_as_spam(pages: PageFactory, stack: Stack, age
     finally:
         with session_scope(database) as session:
             service.close_as_spam(session, ids, by_user_id=0)
+
+
+# Records each notification and tone the inbox makes, and still makes them with the browser's
+# own Notification and AudioContext (headless Chromium shows nothing, but the calls are real).
+ALERT_SPY = """
+(() => {
+  const RealNotification = window.Notification;
+  window.__notified = [];
+  function Spy(title, options) {
+    window.__notified.push({title: title, body: (options || {}).body, tag: (options || {}).tag});
+    return new RealNotification(title, options);
+  }
+  Spy.requestPermission = (...args) => RealNotification.requestPermission(...args);
+  Object.defineProperty(Spy, "permission", {get: () => RealNotification.permission});
+  window.Notification = Spy;
+  window.__tones = 0;
+  const createOscillator = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function () {
+    window.__tones += 1;
+    return createOscillator.call(this);
+  };
+})();
+"""
+
+
+def test_new_tickets_notify_the_agent_with_permission_and_sound(
+    pages: PageFactory, stack: Stack, agent: str
+) -> None:
+    """Issue 21, item 3: with the agent's permission the inbox shows a browser notification for
+    each ticket that opens while it is open (and, if chosen, plays a short sound); the choice is
+    kept across reloads; the page has no serious axe violation."""
+    ctx = pages.context(permissions=["notifications"], bypass_csp=True)
+    ctx.add_init_script(ALERT_SPY)
+    page = pages.page(ctx)
+    log_in(page, stack, agent)
+    toggle = page.locator("#notify-toggle")
+    toggle.click()
+    page.wait_for_function(
+        "() => document.getElementById('notify-toggle').getAttribute('aria-pressed') === 'true'"
+    )
+    page.get_by_label("Play a sound for new tickets").check()
+    page.locator("#refreshed").filter(has_text="Updated").wait_for()  # the inbox knows the list
+    violations = serious(run_axe(page))
+    assert violations == [], describe(violations)
+    tones_before = page.evaluate("window.__tones")
+
+    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
+    with session_scope(database) as session:
+        ticket_id = service.open_ticket(
+            session,
+            conversation_id=f"notify-{uuid.uuid4().hex[:8]}",
+            reason="frustration",
+            channel="rest",
+            language="en",
+            trigger_text="this is useless, I want a person",
+        ).ticket.id
+    try:
+        page.wait_for_function("() => window.__notified.length > 0", timeout=20_000)
+        (notified,) = page.evaluate("window.__notified")
+        assert notified["title"] == f"New ticket #{ticket_id} (high priority)"
+        assert notified["body"] == "frustration · en · rest\nthis is useless, I want a person"
+        assert notified["tag"] == f"askagency-ticket-{ticket_id}"
+        assert page.evaluate("window.__tones") == tones_before + 2
+        page.reload()
+        page.locator("#refreshed").filter(has_text="Updated").wait_for()
+        assert toggle.get_attribute("aria-pressed") == "true"
+        assert page.get_by_label("Play a sound for new tickets").is_checked()
+        assert page.evaluate("window.__notified") == []  # known tickets are not announced again
+    finally:
+        with session_scope(database) as session:
+            service.close_as_spam(session, [ticket_id], by_user_id=0)  # nothing to send

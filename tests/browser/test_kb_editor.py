@@ -21,6 +21,7 @@ from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.launcher import Stack
 from tests.browser.conftest import PageFactory, cli
+from tests.browser.widget import describe, run_axe, serious
 from tests.stack import RestClient, custom_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -68,6 +69,12 @@ def ask(rest: RestClient, text: str) -> dict[str, Any]:
     return {**custom_of(messages)[0], "text": messages[0].get("text", "")}
 
 
+def assert_accessible(page: Any) -> None:
+    """axe (WCAG 2.1 AA) finds no serious or critical violation on this page (issue 21)."""
+    violations = serious(run_axe(page))
+    assert violations == [], describe(violations)
+
+
 def test_edit_publish_and_citizen_gets_new_answer(
     pages: PageFactory, stack: Stack, editor: str, tmp_path: Path
 ) -> None:
@@ -76,7 +83,8 @@ def test_edit_publish_and_citizen_gets_new_answer(
     assert before["type"] == MessageType.FAQ_ANSWER and before["faq_id"] == FAQ_ID, before
     marker = f"Update {uuid.uuid4().hex[:6]}"
 
-    page = pages.page(width=1280, height=900)
+    # bypass_csp: axe is injected as an inline script, which the console's CSP forbids.
+    page = pages.page(width=1280, height=900, bypass_csp=True)
     page.goto(f"{stack.cfg.console_url}/console/login?next=/console/kb")
     page.get_by_label("Username").fill(editor)
     page.get_by_label("Password").fill(PASSWORD)
@@ -87,8 +95,10 @@ def test_edit_publish_and_citizen_gets_new_answer(
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r".*q=empty\+water\+bottle.*"))
     shot(page, "kb-list.png", tmp_path)
+    assert_accessible(page)
     page.get_by_role("link", name=FAQ_ID).click()
     page.wait_for_url(f"**/console/kb/faq/{FAQ_ID}")
+    assert_accessible(page)
 
     answer = page.get_by_label(re.compile("^Answer"))
     original = answer.input_value()
@@ -155,7 +165,7 @@ def test_console_pages_render_and_try_it_works(
     ):
         ask(rest, question)
 
-    page = pages.page(width=1280, height=900)
+    page = pages.page(width=1280, height=900, bypass_csp=True)
     page.goto(f"{stack.cfg.console_url}/console/login?next=/console/kb/try")
     page.get_by_label("Username").fill(editor)
     page.get_by_label("Password").fill(PASSWORD)
@@ -167,6 +177,7 @@ def test_console_pages_render_and_try_it_works(
     assert page.locator(".outcome").inner_text() in ("ANSWER", "CLARIFY", "HANDOFF")
     assert page.locator("#try-hits tbody tr").count() == 5
     shot(page, "kb-try.png", tmp_path)
+    assert_accessible(page)
 
     page.get_by_role("link", name="Unanswered").click()
     page.wait_for_url("**/console/kb/unanswered")
@@ -174,12 +185,14 @@ def test_console_pages_render_and_try_it_works(
     cluster_text = page.locator("article.cluster", has_text="parrot").first.inner_text()
     assert "[EMAIL]" in cluster_text and "jo@example.org" not in cluster_text
     shot(page, "kb-unanswered.png", tmp_path)
+    assert_accessible(page)
 
     page.get_by_role("link", name="Content health").click()
     page.wait_for_url("**/console/kb/health")
     summary = page.locator("#health-summary")
     summary.filter(has_text="overdue for review").wait_for(timeout=120_000)
     shot(page, "kb-health.png", tmp_path)
+    assert_accessible(page)
 
     page.get_by_role("link", name="Import / export").click()
     page.wait_for_url("**/console/kb/import")
@@ -197,3 +210,4 @@ def test_console_pages_render_and_try_it_works(
     assert page.locator("#import-errors tbody tr").count() >= 2  # id and answer on line 3
     assert page.locator("#import-commit").count() == 0  # errors: nothing can be written
     shot(page, "kb-import.png", tmp_path)
+    assert_accessible(page)

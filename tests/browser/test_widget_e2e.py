@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -117,6 +118,43 @@ def test_talk_to_a_person(pages: PageFactory, stack: Stack) -> None:
     assert "withdrawn your request" in left.inner_text()
     assert back.is_disabled()
     assert ask_laptop(w) is not None  # the bot answers again
+
+
+def test_new_conversation_withdraws_a_waiting_handoff_and_starts_again(
+    pages: PageFactory, stack: Stack
+) -> None:
+    """Issue 21, item 3: "New conversation" closes a waiting handoff politely (the ticket is
+    withdrawn with a note for the agent), then the assistant issues a new conversation: the log
+    starts again, the bot answers there, and a reload keeps the new one."""
+    w = Widget(pages.page()).load(stack.cfg.console_url).open()
+    w.ask_and_wait("hello")
+    before = w.messages("bot").count()
+    w.page.get_by_role("button", name="Talk to a person", exact=True).click()
+    assert w.wait_for_reply(before).get_attribute("data-type") == MessageType.HANDOFF
+    old_id = w.session_id()
+
+    w.page.get_by_role("button", name="New conversation", exact=True).click()
+    w.page.wait_for_function(
+        "old => window.AskAgencyWidget.sessionId() && window.AskAgencyWidget.sessionId() !== old",
+        arg=old_id,
+    )
+    new_id = w.session_id()
+    assert w.messages("citizen").count() == 0
+    assert w.log.locator(".aaw-msg").count() == 1  # the greeting only
+    with sqlite3.connect(stack.cfg.data_dir / "askagency.db") as db:
+        status, note = db.execute(
+            "SELECT t.status, m.text FROM handoff_ticket t JOIN handoff_message m "
+            "ON m.ticket_id = t.id WHERE t.conversation_id = ? ORDER BY m.id DESC LIMIT 1",
+            (old_id,),
+        ).fetchone()
+    assert (status, note) == ("closed_unresolved", "the citizen went back to the assistant")
+
+    ask_laptop(w)  # the bot answers in the new conversation
+    w.page.reload()
+    w.open()
+    w.page.wait_for_function("() => document.querySelectorAll('.aaw-msg--citizen').length > 0")
+    assert w.session_id() == new_id
+    assert "Talk to a person" not in w.log.inner_text()
 
 
 def test_reload_keeps_the_conversation(pages: PageFactory, stack: Stack) -> None:

@@ -229,3 +229,50 @@ def test_socketio_strips_server_metadata_and_refuses_long_messages() -> None:
     assert message.metadata[CLIENT_KEY_METADATA] == signer().client_key("127.0.0.1")
     assert received[1]["custom"] == {"type": "fallback", "reason": "too_long"}
     assert "5000" in received[1]["text"]
+
+
+def test_a_new_conversation_on_the_same_socket_stops_hearing_the_old_one() -> None:
+    """The widget's "New conversation" asks for a new session on its open socket: from then on
+    the socket hears only the new conversation, not a late reply in the old one."""
+    bot = FakeBot()
+
+    async def scenario() -> dict[str, Any]:
+        channel = SocketIOInput.from_credentials({"session_persistence": True})
+        server, base = await serve(bot, channel)
+        citizen, other_tab = SocketCitizen(), SocketCitizen()
+        try:
+            old_id = await citizen.start(base)
+            await citizen.say("one")
+            await citizen.wait_for(1)
+            await other_tab.start(base, old_id, token=citizen.token)  # the same conversation
+            confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
+            citizen.client.on("session_confirm", confirmed.set_result)
+            await citizen.client.emit("session_request", {})
+            new = await asyncio.wait_for(confirmed, 5)
+            citizen.session_id = new["session_id"]
+            await other_tab.say("two")  # answered in the old conversation's room
+            await other_tab.wait_for(1)
+            await citizen.say("three")
+            await citizen.wait_for(2)
+            await asyncio.sleep(0.3)
+            return {
+                "old": old_id,
+                "new": new["session_id"],
+                "citizen": [m["text"] for m in citizen.received],
+                "other": [m["text"] for m in other_tab.received],
+            }
+        finally:
+            for who in (citizen, other_tab):
+                await who.close()
+            server.close()
+            await server.wait_closed()
+
+    got = asyncio.run(scenario())
+    assert got["new"] != got["old"] and got["new"].startswith("web-")
+    assert got["citizen"] == ["You said: one", "You said: three"]
+    assert got["other"] == ["You said: two"]
+    assert [(m.sender_id, m.text) for m in bot.seen] == [
+        (got["old"], "one"),
+        (got["old"], "two"),
+        (got["new"], "three"),
+    ]

@@ -86,6 +86,100 @@
     return window.setInterval(beat, HEARTBEAT_MS);
   }
 
+  // ------------------------------------------------------------------ new-ticket alerts
+  // A browser notification (with the agent's permission) and, if chosen, a short sound when a
+  // ticket opens while the inbox is open; the tab's title counts them while the tab is hidden.
+  // Choices are kept in this browser (localStorage), per agent.
+  var ALERTS_KEY = "askagency.inbox.alerts";
+
+  function Alerts(button, sound, status) {
+    var saved = {};
+    try { saved = JSON.parse(window.localStorage.getItem(ALERTS_KEY) || "{}") || {}; } catch (e) { saved = {}; }
+    var supported = typeof window.Notification === "function";
+    var notify = !!saved.notify && supported && window.Notification.permission === "granted";
+    var unseen = 0;
+    var baseTitle = document.title;
+    var audio = null;
+
+    function save() {
+      try {
+        window.localStorage.setItem(ALERTS_KEY, JSON.stringify({ notify: notify, sound: sound.checked }));
+      } catch (e) { /* private mode: the choice lasts for this page */ }
+    }
+
+    function show() {
+      button.setAttribute("aria-pressed", notify ? "true" : "false");
+      button.textContent = notify ? "Notifications on (turn off)" : "Notify me of new tickets";
+    }
+
+    function beep() {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      if (!Context) return;
+      audio = audio || new Context();
+      [880, 660].forEach(function (frequency, i) {
+        var tone = audio.createOscillator();
+        var gain = audio.createGain();
+        tone.frequency.value = frequency;
+        gain.gain.value = 0.08;
+        tone.connect(gain);
+        gain.connect(audio.destination);
+        var start = audio.currentTime + i * 0.18;
+        tone.start(start);
+        tone.stop(start + 0.15);
+      });
+    }
+
+    button.hidden = !supported;
+    sound.checked = !!saved.sound;
+    show();
+    button.addEventListener("click", function () {
+      if (notify) {
+        notify = false;
+        save();
+        show();
+        status.textContent = "";
+        return;
+      }
+      window.Notification.requestPermission().then(function (permission) {
+        notify = permission === "granted";
+        status.textContent = notify ? "" : "This browser blocks notifications from the console: allow them in the site settings.";
+        save();
+        show();
+      });
+    });
+    sound.addEventListener("change", function () {
+      save();
+      if (sound.checked) beep(); // the click is the gesture browsers require before audio
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) {
+        unseen = 0;
+        document.title = baseTitle;
+      }
+    });
+
+    /** Tells the agent about tickets that opened since the last refresh. */
+    this.announce = function (tickets) {
+      if (!tickets.length) return;
+      if (document.hidden) {
+        unseen += tickets.length;
+        document.title = "(" + unseen + ") " + baseTitle;
+      }
+      if (sound.checked) beep();
+      if (!notify) return;
+      tickets.forEach(function (t) {
+        var title = "New ticket #" + t.id + (t.priority === "high" ? " (high priority)" : "");
+        var body = label(t.reason) + " · " + t.language + " · " + (t.channel || "?");
+        if (t.trigger_text) body += "\n" + String(t.trigger_text).slice(0, 120);
+        var note = new window.Notification(title, { body: body, tag: "askagency-ticket-" + t.id });
+        note.onclick = function () {
+          window.focus();
+          window.location.href = "/console/inbox/" + encodeURIComponent(t.id);
+        };
+      });
+    };
+  }
+
   // ------------------------------------------------------------------ inbox list
   var PAGE = 50; // tickets per "Load more"; the server returns at most PAGE_MAX per request
   var PAGE_MAX = 500;
@@ -102,6 +196,22 @@
     var shown = PAGE;
     var selected = {}; // ticket id -> true, kept across refreshes
     var COLUMNS = 10;
+    var newestSeen = null; // the highest open ticket id listed so far (ids only grow); null:
+    // nothing listed yet, so the first list announces nothing (those tickets were already there)
+    var alerts = new Alerts(
+      document.getElementById("notify-toggle"),
+      document.getElementById("sound-toggle"),
+      document.getElementById("notify-status")
+    );
+
+    function announceNew(tickets) {
+      var newest = newestSeen === null ? 0 : newestSeen;
+      tickets.forEach(function (t) { if (t.id > newest) newest = t.id; });
+      if (newestSeen !== null) {
+        alerts.announce(tickets.filter(function (t) { return t.id > newestSeen; }));
+      }
+      newestSeen = newest;
+    }
 
     function selectedIds() {
       return Object.keys(selected).map(Number);
@@ -178,9 +288,11 @@
     }
 
     function load() {
+      var asked = which;
       api("GET", "/api/tickets?status=" + which + "&limit=" + shown).then(function (data) {
         showError(errorNode, null);
         render(data);
+        if (asked === "open" && which === "open") announceNew(data.tickets);
       }).catch(function (error) { showError(errorNode, error); });
     }
 

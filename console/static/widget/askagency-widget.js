@@ -380,8 +380,11 @@
     typing.hidden = true;
 
     var actions = el("div", "aaw-actions");
+    var restart = el("button", "aaw-human aaw-restart");
+    restart.type = "button";
     var human = el("button", "aaw-human");
     human.type = "button";
+    actions.appendChild(restart);
     actions.appendChild(human);
 
     var form = el("form", "aaw-composer");
@@ -432,6 +435,7 @@
       typing: typing,
       typingText: typingText,
       human: human,
+      restart: restart,
       inputLabel: inputLabel,
       input: input,
       sendBtn: sendBtn,
@@ -454,6 +458,10 @@
     });
     human.addEventListener("click", function () {
       send("/ask_human", { display: t("talkToPerson") });
+      ui.input.focus();
+    });
+    restart.addEventListener("click", function () {
+      startOver();
       ui.input.focus();
     });
     form.addEventListener("submit", function (event) {
@@ -491,6 +499,7 @@
     ui.log.setAttribute("aria-label", t("logLabel"));
     ui.typingText.textContent = t("typing");
     ui.human.textContent = t("talkToPerson");
+    ui.restart.textContent = t("newConversation");
     ui.inputLabel.textContent = t("inputLabel");
     ui.input.placeholder = t("inputPlaceholder");
     ui.sendBtn.textContent = t("send");
@@ -860,6 +869,10 @@
       custom: data.custom && typeof data.custom === "object" ? data.custom : {},
     };
     if (!msg.text && !msg.buttons && !Object.keys(msg.custom).length) return;
+    if (restartTimer) {
+      resetConversation(); // the withdrawn handoff's answer: the old log is going anyway
+      return;
+    }
     if (historyPending) {
       liveBuffer.push(msg);
       return;
@@ -878,7 +891,7 @@
   }
 
   // ---------------------------------------------------------------- history
-  var PAYLOAD_LABELS = { "/ask_human": "talkToPerson" };
+  var PAYLOAD_LABELS = { "/ask_human": "talkToPerson", "/cancel_handoff": "backToAssistant" };
 
   function renderHistory(messages) {
     var lastFaqBox = {};
@@ -1050,6 +1063,50 @@
       confirmed = false;
       setConnState("offline");
     });
+  }
+
+  // ---------------------------------------------------------------- new conversation
+  var RESTART_WAIT_MS = 5000;
+  var restartTimer = null;
+
+  /**
+   * "New conversation": a person who is waiting is told the citizen went back (the handoff is
+   * withdrawn first, and its answer awaited, so the ticket closes politely), then the assistant
+   * issues a new conversation on the same socket and the log starts again with the greeting.
+   * The old conversation stays in the assistant's history; this browser forgets it.
+   */
+  function startOver() {
+    if (restartTimer) return;
+    if (handoffActive && socket && confirmed) {
+      send("/" + CANCEL_HANDOFF_INTENT);
+      restartTimer = setTimeout(resetConversation, RESTART_WAIT_MS);
+      return;
+    }
+    resetConversation();
+  }
+
+  function resetConversation() {
+    clearTimeout(restartTimer);
+    restartTimer = null;
+    handoffActive = false;
+    hideTyping();
+    queue = [];
+    sessionId = null;
+    sessionToken = null;
+    store.set(SESSION_KEY, "");
+    store.set(TOKEN_KEY, "");
+    botMessageCount = 0;
+    seenCount = 0;
+    unread = 0;
+    updateLauncherLabel();
+    ui.log.textContent = "";
+    var greet = renderMessage({ role: "bot", text: greetingText(), custom: { type: "greeting" } });
+    greet.classList.add("aaw-msg--local");
+    ui.greeting = greet;
+    if (socket && socket.connected) {
+      confirmed = false;
+      socket.emit("session_request", {});
+    }
   }
 
   // ---------------------------------------------------------------- start

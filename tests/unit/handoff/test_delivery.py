@@ -19,7 +19,7 @@ from askagency.config import get_settings
 from askagency.db import session_scope
 from askagency.staff import Role
 from handoff import delivery, service
-from handoff.delivery import Backoff, DeliveryWorker, WaitTimeout
+from handoff.delivery import Backoff, DeliveryWorker, Sweep, WaitTimeout
 from handoff.hours import build_hours
 from handoff.models import Ticket, TicketMessage
 from handoff.rasa_api import RasaClient
@@ -243,7 +243,7 @@ async def test_waiting_tickets_time_out_in_staffed_time_and_the_citizen_is_told(
         Backoff(1.0, 8.0),
         poll_s=0.01,
         clock=clock,
-        wait_timeout=WaitTimeout(hours, after_s=3600, check_s=30),
+        sweep=Sweep(30, WaitTimeout(hours, after_s=3600)),
     )
     clock.set(datetime(2026, 11, 30, 9, 29, 50, tzinfo=UTC))  # Monday: 59:50 staffed so far
     assert await w.sweep() == []
