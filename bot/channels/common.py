@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from askagency import bot_messages as msg
 from askagency.location_codes import normalise_code
 
 logger = logging.getLogger(__name__)
@@ -424,3 +425,14 @@ def choices_of(message: Mapping[str, Any]) -> list[Choice]:
 def log_ignored(channel: str, parsed: Parsed) -> None:
     for reason in parsed.ignored:
         logger.info("%s webhook: ignored %s", channel, reason)
+
+
+def from_a_person(custom: Any) -> bool:
+    """An agent's reply, or the hand-back after an agent closed the ticket: what platforms let
+    a person send after their window for automated replies closed (Messenger's HUMAN_AGENT tag,
+    WhatsApp's templates)."""
+    kind = msg.type_of(custom)
+    if kind == msg.MessageType.AGENT_MESSAGE:
+        return True
+    ended_by = custom.get("ended_by") if isinstance(custom, dict) else None
+    return kind == msg.MessageType.HANDOFF_CLOSED and ended_by == msg.HandoffEnd.AGENT.value

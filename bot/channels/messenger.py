@@ -28,7 +28,6 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from askagency import bot_messages as msg
 from bot.channels.common import (
     Choice,
     Incoming,
@@ -37,6 +36,7 @@ from bot.channels.common import (
     as_dict,
     as_list,
     choices_of,
+    from_a_person,
     id_text,
     json_object,
     numbered_list,
@@ -117,15 +117,6 @@ def _postback_id(sender: str, event: dict[str, Any]) -> str | None:
     """Older postbacks have no ``mid``; sender + timestamp identifies a redelivery."""
     timestamp = id_text(event.get("timestamp"))
     return f"postback-{sender}-{timestamp}" if timestamp else None
-
-
-def from_a_person(custom: Any) -> bool:
-    """An agent's reply, or the hand-back after an agent closed the ticket."""
-    kind = msg.type_of(custom)
-    if kind == msg.MessageType.AGENT_MESSAGE:
-        return True
-    ended_by = custom.get("ended_by") if isinstance(custom, dict) else None
-    return kind == msg.MessageType.HANDOFF_CLOSED and ended_by == msg.HandoffEnd.AGENT.value
 
 
 def build_messages(psid: str, message: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Choice]]:

@@ -11,10 +11,12 @@ Replies go through the REST API, ``POST {api_base_url}/2010-04-01/Accounts/<sid>
 (the webhook answers an empty TwiML ``<Response/>`` at once, so a slow turn never hits Twilio's
 15 s webhook timeout). SMS has no buttons: options are a numbered list and the reply "2" picks
 option 2. Long SMS answers are split between words into single-segment messages marked
-``(1/3)``; WhatsApp messages are split at 1600 characters. STOP/START/HELP are handled here and
-never reach the bot (see :mod:`bot.channels.sms`); every outbound text first checks the shared
-opt-out list for the number it is addressed to (askagency/opt_out.py) and is not sent to a
-number that opted out, or when the list cannot be read (fail closed).
+``(1/3)``; WhatsApp messages are split at 1600 characters. A person's reply more than 24 hours
+after the citizen's last WhatsApp message (WhatsApp refuses free-form text then) goes as the
+Content Template ``reply_template_sid`` with the reply as its variable. STOP/START/HELP are
+handled here and never reach the bot (see :mod:`bot.channels.sms`); every outbound text first
+checks the shared opt-out list for the number it is addressed to (askagency/opt_out.py) and is
+not sent to a number that opted out, or when the list cannot be read (fail closed).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -44,12 +47,14 @@ from bot.channels.common import (
     Parsed,
     choices_of,
     default_data_dir,
+    from_a_person,
     numbered_list,
     plain_text_of,
     same_secret,
     split_text,
 )
 from bot.channels.platform import PlatformInput, PlatformOutput
+from bot.channels.shared_state import digest
 from bot.channels.sms import Keyword, import_legacy_list, keyword_of, segment_rule
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,10 @@ logger = logging.getLogger(__name__)
 WHATSAPP_PREFIX = "whatsapp:"
 E164 = re.compile(r"^\+[1-9][0-9]{4,14}$")
 WHATSAPP_LIMIT = 1600  # Twilio's maximum Body length
+# WhatsApp's customer service window (24 h after the citizen's last message), less a minute so
+# a reply sent at its very end is not refused on the way.
+WHATSAPP_WINDOW_S = 24 * 3600 - 60
+TEMPLATE_VARIABLE_LIMIT = 1024
 MAX_FORM_FIELDS = 200
 UNSUBSCRIBED_ERROR = 21610  # Twilio: "Attempt to send to unsubscribed recipient"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -187,6 +196,23 @@ class SmsOutput(TwilioOutput):
 class WhatsAppOutput(TwilioOutput):
     channel_name = "whatsapp"
 
+    async def deliver(self, conversation_id: str, message: dict[str, Any]) -> None:
+        """A person's reply after WhatsApp's 24-hour window closed goes as the configured
+        template (WhatsApp refuses free-form text then); everything else as text."""
+        channel: TwilioInput = self.channel  # type: ignore[assignment]
+        if from_a_person(message.get("custom")) and not channel.window_open(conversation_id):
+            template = str(channel.config.get("reply_template_sid") or "")
+            if template:
+                await channel.send_template(conversation_id, template, plain_text_of(message))
+                return
+            logger.warning(
+                "whatsapp: %s last wrote more than 24 hours ago and no reply template is set "
+                "(%s); WhatsApp will refuse this reply",
+                log_ref(conversation_id),
+                channel.env_name("reply_template_sid"),
+            )
+        await super().deliver(conversation_id, message)
+
 
 class TwilioInput(PlatformInput):
     """Shared by :class:`SmsInput` and :class:`WhatsAppInput`."""
@@ -215,6 +241,10 @@ class TwilioInput(PlatformInput):
         Option("database_url"),
         # The old per-process list (SQLite, keyed by conversation id): imported once, renamed.
         Option("opt_out_db"),
+        # WhatsApp: a Twilio Content Template (an "HX..." SID) approved by WhatsApp, with one
+        # variable {{1}} for the text, sent for a person's reply once the citizen's last message
+        # is more than 24 hours old (free-form text is refused then).
+        Option("reply_template_sid"),
     )
     required = ("account_sid", "auth_token")
 
@@ -301,20 +331,7 @@ class TwilioInput(PlatformInput):
                 "%s: %s opted out (STOP); message not sent", self.name(), log_ref(conversation_id)
             )
             return
-        config = self.config
-        url = (
-            f"{config['api_base_url'].rstrip('/')}/2010-04-01/Accounts/"
-            f"{config['account_sid']}/Messages.json"
-        )
-        if config.get("api_key_sid") and config.get("api_key_secret"):
-            auth = aiohttp.BasicAuth(config["api_key_sid"], config["api_key_secret"])
-        else:
-            auth = aiohttp.BasicAuth(config["account_sid"], config["auth_token"])
-        sender = (
-            {"MessagingServiceSid": config["messaging_service_sid"]}
-            if config.get("messaging_service_sid")
-            else {"From": self.from_address()}
-        )
+        url, auth, sender = self._messages_url(), self._auth(), self._sender()
         for part in self.parts(text):
             form = {"To": self.address(conversation_id), **sender, "Body": part}
             result = await self.http.request(
@@ -324,6 +341,53 @@ class TwilioInput(PlatformInput):
                 if isinstance(result.body, dict) and result.body.get("code") == UNSUBSCRIBED_ERROR:
                     await self.record_opt_out(conversation_id, opted_out=True)
                 return
+
+    def window_open(self, conversation_id: str) -> bool:
+        """True while the citizen's last message is less than 24 hours old (WhatsApp's customer
+        service window), as recorded by :meth:`prepare` in the channels' shared state. Unknown
+        (a restart without Redis, an evicted key) counts as closed: the template also works
+        inside the window."""
+        return self.state.recall(self._window_key(conversation_id)) is not None
+
+    def _window_key(self, conversation_id: str) -> str:
+        return f"window:{self.name()}:{digest(self.number(conversation_id) or conversation_id)}"
+
+    async def send_template(self, conversation_id: str, content_sid: str, text: str) -> None:
+        """Sends the Content Template ``content_sid`` with ``text`` as its variable 1 (cut to
+        WhatsApp's 1,024 characters for a variable)."""
+        if await self.is_opted_out(conversation_id):
+            logger.info(
+                "%s: %s opted out; template not sent", self.name(), log_ref(conversation_id)
+            )
+            return
+        variables = json.dumps({"1": text[:TEMPLATE_VARIABLE_LIMIT]}, ensure_ascii=False)
+        form = {
+            "To": self.address(conversation_id),
+            **self._sender(),
+            "ContentSid": content_sid,
+            "ContentVariables": variables,
+        }
+        await self.http.request(
+            "POST", self._messages_url(), label="send template", form=form, auth=self._auth()
+        )
+
+    def _messages_url(self) -> str:
+        config = self.config
+        return (
+            f"{config['api_base_url'].rstrip('/')}/2010-04-01/Accounts/"
+            f"{config['account_sid']}/Messages.json"
+        )
+
+    def _auth(self) -> aiohttp.BasicAuth:
+        config = self.config
+        if config.get("api_key_sid") and config.get("api_key_secret"):
+            return aiohttp.BasicAuth(config["api_key_sid"], config["api_key_secret"])
+        return aiohttp.BasicAuth(config["account_sid"], config["auth_token"])
+
+    def _sender(self) -> dict[str, str]:
+        if self.config.get("messaging_service_sid"):
+            return {"MessagingServiceSid": self.config["messaging_service_sid"]}
+        return {"From": self.from_address()}
 
     def from_address(self) -> str:
         number = str(self.config.get("from_number") or "")
@@ -354,6 +418,8 @@ class TwilioInput(PlatformInput):
                 "%s: message from opted-out %s not processed", self.name(), log_ref(conversation_id)
             )
             return None
+        if self.whatsapp:  # the citizen wrote: WhatsApp's 24-hour window (re)opens
+            self.state.remember(self._window_key(conversation_id), "1", WHATSAPP_WINDOW_S)
         return await super().prepare(conversation_id, incoming)
 
     def signed_urls(self, request: Request) -> list[str]:

@@ -19,7 +19,7 @@ from redis_kit import REDIS, require_redis
 from askagency.opt_out import OptOutList, normalise_number
 from bot.channels import platform
 from bot.channels.common import ChannelLocations, ConfigError, split_text
-from bot.channels.shared_state import RedisState
+from bot.channels.shared_state import LocalState, RedisState
 from bot.channels.sms import (
     Keyword,
     gsm7_length,
@@ -535,3 +535,78 @@ def test_channel_location_settings(
 def test_a_malformed_location_setting_names_the_problem(setting: str) -> None:
     with pytest.raises(ConfigError, match="(?i)location"):
         ChannelLocations.parse(setting, "ASKAGENCY_SMS_LOCATION")
+
+
+def test_a_persons_reply_after_whatsapps_24_hours_goes_as_the_template(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 21, item 3: WhatsApp refuses free-form text 24 hours after the citizen's last
+    message. The citizen's message opens the window (kept in the channels' shared state); an
+    agent's reply inside it is text, after it the configured Content Template with the reply as
+    variable 1; without a template the reply is sent as text and the operator is told why it
+    will be refused. The bot's own messages are never templated."""
+    now = [1_000.0]
+
+    async def scenario(template: str) -> FakePlatform:
+        folder = tmp_path / (template or "none")
+        folder.mkdir()
+        fake = FakePlatform()
+        api = await fake.start()
+        bot = FakeBot()
+        channel = WhatsAppInput.from_credentials(
+            {
+                "account_sid": SID,
+                "auth_token": TOKEN,
+                "from_number": "+14155238886",
+                "api_base_url": api,
+                "webhook_url": "https://bot.example.gov/webhooks/whatsapp/webhook",
+                "database_url": migrated_database(folder),
+                "opt_out_db": str(folder / "legacy.db"),
+                "reply_template_sid": template,
+                **FAST,
+            }
+        )
+        channel.state = LocalState(clock=lambda: now[0])
+        channel.choices.state = channel.state
+        server, base = await serve(bot, channel)
+        output = channel.get_output_channel()
+        agent = {"text": "Hi, Ana here", "custom": {"type": "agent_message", "agent": "Ana"}}
+        try:
+            async with aiohttp.ClientSession() as http:
+                form = {"MessageSid": "SMW7", "From": "whatsapp:+447700900123", "Body": "hola"}
+                body, headers = _signed("https://bot.example.gov/webhooks/whatsapp/webhook", form)
+                async with http.post(
+                    base + "/webhooks/whatsapp/webhook", data=body, headers=headers
+                ) as r:
+                    assert r.status == 200
+                await channel.drain()
+            await output.send_response("whatsapp-447700900123", agent)  # within the window
+            now[0] += 24 * 3600  # the next day
+            await output.send_response("whatsapp-447700900123", agent)
+            bot_notice = {"text": "Sorry, nobody could take it", "custom": {"type": "prompt"}}
+            await output.send_response("whatsapp-447700900123", bot_notice)
+        finally:
+            await server.close()
+            await channel.http.close()
+            await fake.stop()
+        return fake
+
+    with_template = asyncio.run(scenario("HX0123456789abcdef"))
+    forms = [r.form() for r in with_template.requests]
+    assert [f.get("Body") for f in forms] == [
+        "You said: hola",
+        "Hi, Ana here",
+        None,
+        "Sorry, nobody could take it",
+    ]
+    assert forms[2] == {
+        "To": "whatsapp:+447700900123",
+        "From": "whatsapp:+14155238886",
+        "ContentSid": "HX0123456789abcdef",
+        "ContentVariables": '{"1": "Hi, Ana here"}',
+    }
+
+    now[0] = 1_000.0
+    without = asyncio.run(scenario(""))
+    assert [r.form().get("Body") for r in without.requests][2] == "Hi, Ana here"
+    assert "no reply template is set (ASKAGENCY_WHATSAPP_REPLY_TEMPLATE_SID" in caplog.text
