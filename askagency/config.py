@@ -240,6 +240,10 @@ class Settings(BaseSettings):
     handoff_notify_emails: list[str] = Field(default_factory=list)
     # How often each console process looks for tickets to time out and to e-mail about.
     handoff_sweep_s: float = Field(default=30.0, gt=0)
+    # The WhatsApp channel's reply template (bot/channels/twilio.py reads the same variable):
+    # the console's outbox only needs to know whether there is one, to tell an agent at once
+    # that a reply more than 24 hours after the citizen's last message cannot go out without it.
+    whatsapp_reply_template_sid: str = ""
     # Staffed hours: IANA time zone, weekly hours ("mon-fri 08:00-18:00; sat 09:00-13:00";
     # empty = always staffed) and holidays (comma-separated ISO dates, closed all day).
     staffed_timezone: str = "UTC"

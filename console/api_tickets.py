@@ -540,6 +540,7 @@ async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
             ),
             poll_s=settings.handoff_delivery_poll_s,
             sweep=sweep_of(settings),
+            whatsapp_template=bool(settings.whatsapp_reply_template_sid.strip()),
         )
         app[RASA_KEY] = client
         app[WORKER_KEY] = worker

@@ -16,10 +16,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from askagency import bot_messages as msg
 from askagency.channels import ChannelMismatch, delivery_channel
@@ -27,7 +27,7 @@ from askagency.clock import now_utc
 from askagency.config import Settings
 from askagency.db import session_scope
 from handoff.hours import StaffedHours, build_hours
-from handoff.models import Delivery, MessageKind, Ticket, TicketMessage
+from handoff.models import Delivery, Direction, MessageKind, Ticket, TicketMessage
 from handoff.notify import notify_new_tickets
 from handoff.rasa_api import (
     AGENT_MESSAGE_INTENT,
@@ -37,6 +37,7 @@ from handoff.rasa_api import (
     bot_event_with,
 )
 from handoff.service import RESOLVED_NOTE, TIMED_OUT_NOTE, claim, time_out_waiting
+from handoff.windows import refusal
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Job:
     text: str
     author: str
     attempts: int
+    last_citizen_at: datetime | None = None  # the citizen's last message (or the handoff)
 
     def request(self) -> tuple[str, dict[str, object]]:
         """The external intent and entities that deliver this message."""
@@ -86,15 +88,27 @@ class Job:
 def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[Job]:
     """The next message of every ticket with pending ones, if its retry time has come and
     this caller won its lease."""
+    citizen = aliased(TicketMessage)
+    last_citizen = (
+        select(func.max(citizen.created_at))
+        .where(citizen.ticket_id == Ticket.id, citizen.direction == Direction.CITIZEN.value)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
     pending = session.execute(
-        select(TicketMessage, Ticket.conversation_id, Ticket.channel)
+        select(
+            TicketMessage,
+            Ticket.conversation_id,
+            Ticket.channel,
+            func.coalesce(last_citizen, Ticket.created_at),
+        )
         .join(Ticket, Ticket.id == TicketMessage.ticket_id)
         .where(TicketMessage.delivery_status == Delivery.PENDING.value)
         .order_by(TicketMessage.ticket_id, TicketMessage.id)
     ).all()
     jobs: list[Job] = []
     seen: set[int] = set()
-    for message, conversation_id, channel in pending:
+    for message, conversation_id, channel, last_citizen_at in pending:
         if message.ticket_id in seen:
             continue  # an older message of this ticket goes first
         seen.add(message.ticket_id)
@@ -114,9 +128,19 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
                 text=message.text,
                 author=message.author,
                 attempts=message.attempts,
+                last_citizen_at=_aware(last_citizen_at),
             )
         )
     return jobs
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """The coalesced timestamp as an aware UTC datetime (SQLite returns the stored text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def record_success(session: Session, message_id: int, now: datetime) -> None:
@@ -211,6 +235,7 @@ class DeliveryWorker:
         clock: Callable[[], datetime] = now_utc,
         db_url: str | None = None,
         sweep: Sweep | None = None,
+        whatsapp_template: bool = False,
     ) -> None:
         self.client = client
         self.backoff = backoff
@@ -218,6 +243,8 @@ class DeliveryWorker:
         self.clock = clock
         self.db_url = db_url
         self.sweeping = sweep
+        # A WhatsApp reply template is configured (replies after 24 hours can still go out).
+        self.whatsapp_template = whatsapp_template
         self._next_sweep: datetime | None = None
         self._wake = asyncio.Event()
 
@@ -261,21 +288,11 @@ class DeliveryWorker:
         return sum(results)
 
     async def _deliver(self, job: Job) -> bool:
-        intent, entities = job.request()
-        error: str | None = None
-        permanent = False
-        try:
-            output = delivery_channel(job.conversation_id, job.channel)
-            body = await self.client.trigger_intent(job.conversation_id, intent, entities, output)
-            if bot_event_with(body.get("tracker") or {}, job.message_id) is None:
-                error = (
-                    "Rasa ran the intent but no message was sent (is the action server up and "
-                    "the model trained with the handoff rules?)"
-                )
-        except RasaError as exc:
-            error, permanent = str(exc), exc.permanent
-        except ChannelMismatch as exc:  # never sent, also not on retry
-            error, permanent = str(exc), True
+        refused = refusal(job.channel, job.last_citizen_at, self.clock(), self.whatsapp_template)
+        if refused is not None:  # the platform would drop it: say so in the inbox, at once
+            error, permanent = refused, True
+        else:
+            error, permanent = await self._trigger(job)
 
         def save() -> None:
             with session_scope(self.db_url) as session:
@@ -298,6 +315,23 @@ class DeliveryWorker:
             error,
         )
         return False
+
+    async def _trigger(self, job: Job) -> tuple[str | None, bool]:
+        """Asks Rasa to deliver ``job``; (error or None, whether retrying cannot help)."""
+        intent, entities = job.request()
+        try:
+            output = delivery_channel(job.conversation_id, job.channel)
+            body = await self.client.trigger_intent(job.conversation_id, intent, entities, output)
+        except RasaError as exc:
+            return str(exc), exc.permanent
+        except ChannelMismatch as exc:  # never sent, also not on retry
+            return str(exc), True
+        if bot_event_with(body.get("tracker") or {}, job.message_id) is None:
+            return (
+                "Rasa ran the intent but no message was sent (is the action server up and "
+                "the model trained with the handoff rules?)"
+            ), False
+        return None, False
 
     async def run_forever(self) -> None:
         while True:

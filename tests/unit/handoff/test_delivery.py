@@ -292,3 +292,46 @@ def test_the_timeout_is_off_at_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     get_settings.cache_clear()
     configured = delivery.wait_timeout(get_settings())
     assert configured is not None and configured.after_s == 45 * 60
+
+
+async def test_a_reply_the_platform_would_refuse_fails_at_once_with_the_reason(
+    rasa, agents, clock
+) -> None:
+    """Messenger takes a person's reply up to 7 days after the citizen's last message, WhatsApp
+    free-form text up to 24 hours (later only with a reply template): past that the reply is
+    marked failed in the inbox with why, and Rasa is not asked. The citizen's last message is
+    the latest one relayed to the ticket, else the handoff itself."""
+    fake, client = rasa
+    messenger = ticket_with_replies("messenger-42", agents, [], channel="messenger")
+    whatsapp = ticket_with_replies("whatsapp-447700900123", agents, [], channel="whatsapp")
+    with session_scope() as session:
+        service.add_citizen_message(session, "messenger-42", "are you there?")
+    clock.advance(days=8)
+    with session_scope() as session:
+        for ticket_id in (messenger, whatsapp):
+            service.add_agent_reply(session, ticket_id, agents[0], "Sorry for the wait")
+    w = worker(client, clock)
+    assert await w.run_once() == 0
+    assert fake.calls == []  # neither reached Rasa
+    with session_scope() as session:
+        failed = {
+            m.ticket_id: m
+            for m in session.scalars(
+                select(TicketMessage).where(TicketMessage.text == "Sorry for the wait")
+            )
+        }
+        assert {m.delivery_status for m in failed.values()} == {"failed"}
+        assert "Messenger takes a person's reply up to 7 days" in failed[messenger].last_error
+        assert "ASKAGENCY_WHATSAPP_REPLY_TEMPLATE_SID" in failed[whatsapp].last_error
+        # The citizen writes again on Messenger; the agent presses Retry on both.
+        service.add_citizen_message(session, "messenger-42", "hello again")
+        for message in failed.values():
+            delivery.retry(session, message.id)
+
+    # With a reply template configured, the WhatsApp reply goes out too.
+    templated = DeliveryWorker(
+        client, Backoff(1.0, 8.0), poll_s=0.01, clock=clock, whatsapp_template=True
+    )
+    while await templated.run_once():
+        pass
+    assert sorted(c[0] for c in fake.calls) == ["messenger-42", "whatsapp-447700900123"]
