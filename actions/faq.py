@@ -19,13 +19,20 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import kb, learning
 from actions.handoff import hand_off
 from actions.messages import no_answer_in_language, not_translated_note, person_button, text
-from actions.tracker_info import latest_entity, latest_intent, latest_text, message_language
+from actions.tracker_info import (
+    latest_entity,
+    latest_intent,
+    latest_text,
+    message_language,
+    previous_exchange,
+)
 from askagency import bot_messages as msg
 from askagency import metrics
 from askagency.bot_messages import FallbackReason
 from askagency.config import Settings, get_settings
 from handoff import conversation
 from handoff.triggers import Trigger
+from knowledge_base import followup
 from knowledge_base.multilingual import LanguageDecision
 from knowledge_base.types import Decision, FaqHit, Outcome
 
@@ -137,7 +144,9 @@ class ActionAnswerFaq(Action):
             return events
 
         try:
-            result = await asyncio.to_thread(kb.lookup_in_language, question, language, settings)
+            result, _carried = await asyncio.to_thread(
+                self._lookup, question, previous_exchange(tracker.events), language, settings
+            )
         except Exception as exc:
             # KnowledgeBaseUnavailable, or a bug in decide(): the citizen still gets a reply.
             logger.error("FAQ lookup failed for sender %s: %s", tracker.sender_id, exc)
@@ -154,6 +163,24 @@ class ActionAnswerFaq(Action):
         if trigger is not None:
             return events + await hand_off(dispatcher, tracker, trigger.reason, question)
         return events + self._respond(dispatcher, tracker, result, language, settings)
+
+    @staticmethod
+    def _lookup(
+        question: str, previous: tuple[str, str] | None, language: str, settings: Settings
+    ) -> tuple[Any, bool]:
+        """The knowledge base's decision, reading a short follow-up with the question just
+        answered when that answers it better (knowledge_base/followup.py)."""
+
+        def decide_text(text: str, exclude: str | None) -> Any:
+            return kb.lookup_in_language(text, language, settings, exclude=exclude)
+
+        return followup.resolve(
+            question,
+            previous,
+            decide_text,
+            lambda result: followup.rank_of(result.decision),
+            settings.followup_max_words,
+        )
 
     def _respond(
         self,

@@ -75,14 +75,22 @@ def lookup(text: str, language: str, settings: Settings | None = None) -> Decisi
     return decision
 
 
-def lookup_in_language(text: str, language: str, settings: Settings | None = None) -> Any:
+def lookup_in_language(
+    text: str, language: str, settings: Settings | None = None, exclude: str | None = None
+) -> Any:
     """Like :func:`lookup`, but answers in the citizen's ``language`` when the knowledge base
     has the FAQ in it, else in the default language marked as not translated
-    (``knowledge_base.multilingual``). Returns a ``LanguageDecision``."""
+    (``knowledge_base.multilingual``). ``exclude``: an FAQ that is not a candidate (the answer a
+    follow-up question came after). Returns a ``LanguageDecision``."""
     from knowledge_base import multilingual
 
     settings = settings or get_settings()
     started = time.perf_counter()
+
+    def decide_kept(hits: list[FaqHit]) -> Decision:
+        kept = [h for h in hits if h.faq_id != exclude][: settings.search_top_k]
+        return _decide(kept, settings)
+
     try:
         retriever = get_handle(settings).get()
         result = multilingual.lookup(
@@ -90,8 +98,8 @@ def lookup_in_language(text: str, language: str, settings: Settings | None = Non
             text,
             language,
             main_language=settings.default_language,
-            k=settings.search_top_k,
-            decide=lambda hits: _decide(hits, settings),
+            k=settings.search_top_k + (exclude is not None),
+            decide=decide_kept,
         )
         metrics.RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
         return result

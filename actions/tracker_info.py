@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rasa_sdk import Tracker
 
+from askagency import bot_messages as msg
 from askagency.bot_messages import SLOT_LANGUAGE
 from askagency.config import Settings
 from knowledge_base import language
@@ -43,3 +46,32 @@ def language_choice(tracker: Tracker, settings: Settings) -> language.LanguageCh
 def message_language(tracker: Tracker, settings: Settings) -> str:
     """The language of this turn (see :func:`language_choice`)."""
     return language_choice(tracker, settings).language
+
+
+def previous_exchange(events: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(the citizen's question, the FAQ that answered it) when the bot's last message before
+    the current one was an FAQ answer, else None: what a follow-up question ("and in checked
+    bags?") is read with (knowledge_base/followup.py). The question is the last typed message
+    before the answer, so an answer picked from "did you mean" options counts too."""
+    user_seen = 0
+    answer: str | None = None
+    for event in reversed(events):
+        kind = event.get("event")
+        if kind == "user":
+            user_seen += 1
+            text = str(event.get("text") or "").strip()
+            if user_seen == 1:
+                continue  # the message being answered now
+            if answer is None:
+                return None  # the citizen wrote twice without an answer in between
+            if text and not text.startswith("/"):
+                return text, answer
+        elif kind == "bot" and user_seen == 1 and answer is None:
+            custom = (event.get("data") or {}).get("custom") or {}
+            if msg.type_of(custom) != msg.MessageType.FAQ_ANSWER:
+                return None
+            faq_id = custom.get("faq_id")
+            if not isinstance(faq_id, str) or not faq_id:
+                return None
+            answer = faq_id
+    return None

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # the action servers of a host) or "hnsw" (graph in each process's memory; ann.py).
     index_large_kind: Literal["ivf", "hnsw"] = "ivf"
     search_top_k: int = 5
+    # Follow-ups (knowledge_base/followup.py): a message of at most this many words that is not
+    # answered confidently alone is read with the question just answered (0: never).
+    followup_max_words: int = Field(default=6, ge=0)
     # Vector index: "auto" = exact flat index up to index_flat_max_rows question texts, IVF
     # above (nprobe tuned to recall@1 >= 0.99 vs flat; knowledge_base/ann.py).
     index_kind: Literal["auto", "flat", "ivf", "hnsw"] = "auto"

@@ -6,6 +6,7 @@ a staff publish never interleave their swaps.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -294,8 +295,52 @@ def _apply(report: EvalReport, settings: Settings, language: str | None, env_fil
     console.print("restart the action server for the new thresholds to take effect")
 
 
+def evaluate_followups_command(
+    file: Path = typer.Argument(
+        ..., help="CSV with header previous,text,expected_faq_id (the answered question first)."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
+    language: str | None = typer.Option(None, "--language", help="Only FAQs in this language."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data folder (default: settings)."
+    ),
+) -> None:
+    """Follow-up questions answered directly and correctly, alone and read with the previous
+    question (knowledge_base/followup.py), at the current thresholds."""
+    from knowledge_base.followup import evaluate_followups, load_pairs
+
+    settings = _settings(data_dir)
+    try:
+        pairs = load_pairs(file)
+    except LabelledFileError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    retriever = _retriever(settings)
+    report = evaluate_followups(retriever, pairs, settings, language, settings.followup_max_words)
+    n = report.pairs
+    console.print(f"{n} follow-up pairs (max {report.max_words} words carried over)")
+    for label, right, wrong, click in (
+        ("alone", report.alone_correct, report.alone_wrong, report.alone_within_one_click),
+        (
+            "with the previous question",
+            report.with_context_correct,
+            report.with_context_wrong,
+            report.with_context_within_one_click,
+        ),
+    ):
+        console.print(
+            f"  {label}: answered correctly {right}/{n} ({right / n:.0%}), wrongly {wrong}/{n}; "
+            f"right FAQ within one click {click}/{n} ({click / n:.0%})"
+        )
+    console.print(f"  replies from the joined question: {report.carried_over}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
 def register(app: typer.Typer) -> None:
     """Adds the retrieval commands to ``app`` (the ``askagency kb`` group), in help order."""
     app.command("build-index")(build_index_command)
     app.command("search")(search_command)
     app.command("evaluate")(evaluate_command)
+    app.command("evaluate-followups")(evaluate_followups_command)

@@ -68,8 +68,9 @@ class LabelledFileError(ValueError):
     """The labelled query file is malformed."""
 
 
-def load_labelled(path: Path | str) -> list[tuple[str, str]]:
-    """Read ``text,expected_faq_id`` CSV rows ("none" = out of scope)."""
+def labelled_rows(path: Path | str, columns: Sequence[str]) -> list[tuple[str, ...]]:
+    """The ``columns`` of every row of a labelled CSV file, stripped; a clear
+    :class:`LabelledFileError` for a missing file or column, an empty field or no rows."""
     path = Path(path)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -78,20 +79,27 @@ def load_labelled(path: Path | str) -> list[tuple[str, str]]:
     with handle:
         reader = csv.DictReader(handle)
         fields = set(reader.fieldnames or [])
-        if not {"text", "expected_faq_id"} <= fields:
+        if not set(columns) <= fields:
             raise LabelledFileError(
-                f"{path}: header must contain text,expected_faq_id (got {sorted(fields)})"
+                f"{path}: header must contain {','.join(columns)} (got {sorted(fields)})"
             )
         rows = []
         for line, row in enumerate(reader, start=2):
-            text = (row.get("text") or "").strip()
-            expected = (row.get("expected_faq_id") or "").strip()
-            if not text or not expected:
-                raise LabelledFileError(f"{path}:{line}: empty text or expected_faq_id")
-            rows.append((text, OUT_OF_SCOPE if expected.lower() == OUT_OF_SCOPE else expected))
+            values = tuple((row.get(name) or "").strip() for name in columns)
+            if not all(values):
+                raise LabelledFileError(f"{path}:{line}: empty {' or '.join(columns)}")
+            rows.append(values)
     if not rows:
-        raise LabelledFileError(f"{path}: no labelled queries")
+        raise LabelledFileError(f"{path}: no labelled rows")
     return rows
+
+
+def load_labelled(path: Path | str) -> list[tuple[str, str]]:
+    """Read ``text,expected_faq_id`` CSV rows ("none" = out of scope)."""
+    return [
+        (text, OUT_OF_SCOPE if expected.lower() == OUT_OF_SCOPE else expected)
+        for text, expected in labelled_rows(path, ("text", "expected_faq_id"))
+    ]
 
 
 @dataclass

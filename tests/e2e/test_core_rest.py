@@ -37,6 +37,20 @@ def test_laptop_question_gets_the_faq_answer_with_source(rest: RestClient) -> No
     assert 0.0 < custom["score"] <= 1.0
 
 
+def test_a_follow_up_is_read_with_the_question_just_answered(rest: RestClient) -> None:
+    """Issue 21, item 2, through Rasa and the action server: "and in checked bags?" alone is a
+    "did you mean" about checked bags in general; right after the laptop answer it is the
+    laptop-in-checked-bags answer. After anything other than an answer it is read alone."""
+    sender = new_sender()
+    first = custom_of(rest.send(sender, "can I bring my laptop in my carry-on"))[0]
+    assert first["faq_id"] == "electronics-laptop-carry-on", first
+    follow_up = custom_of(rest.send(sender, "and in checked bags?"))[0]
+    assert follow_up["type"] == MessageType.FAQ_ANSWER, follow_up
+    assert follow_up["faq_id"] == "electronics-laptop-checked"
+    alone = custom_of(rest.send(new_sender(), "and in checked bags?"))[0]
+    assert alone.get("faq_id") != "electronics-laptop-checked", alone
+
+
 @pytest.mark.parametrize(
     ("question", "faq_id"),
     [
