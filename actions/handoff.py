@@ -108,7 +108,7 @@ class ActionLeaveHandoff(Action):
         button = typed.strip().startswith("/")
         reply = await conversation.leave_handoff(tracker.sender_id, language, button=button)
         if reply is None:
-            reply = await conversation.relay_to_agent(tracker.sender_id, typed, language)
+            reply = await conversation.store_for_agent(tracker.sender_id, typed, language)
         return apply(dispatcher, reply)
 
 

@@ -83,13 +83,13 @@ def lookup_in_language(
     (``knowledge_base.multilingual``). ``exclude``: an FAQ that is not a candidate (the answer a
     follow-up question came after). Returns a ``LanguageDecision``."""
     from knowledge_base import multilingual
+    from knowledge_base.followup import candidates
 
     settings = settings or get_settings()
     started = time.perf_counter()
 
     def decide_kept(hits: list[FaqHit]) -> Decision:
-        kept = [h for h in hits if h.faq_id != exclude][: settings.search_top_k]
-        return _decide(kept, settings)
+        return _decide(candidates(hits, exclude, settings.search_top_k), settings)
 
     try:
         retriever = get_handle(settings).get()

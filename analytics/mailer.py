@@ -12,7 +12,6 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import date
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from io import BytesIO
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from analytics.metrics import Dashboard
 from analytics.pdf import headline_rows, scope_line
 from analytics.weekly import WeeklyTrend
 from askagency.clock import now_utc
-from askagency.smtp import MailError
+from askagency.smtp import MailError, new_message
 
 
 def subject(monday: date) -> str:
@@ -95,20 +94,11 @@ def compose(
     recipients: Sequence[str],
 ) -> EmailMessage:
     """The weekly e-mail for the week starting ``monday``: body plus the PDF and the CSV zip."""
-    if not sender:
-        raise MailError("no sender address: set ASKAGENCY_REPORT_FROM (e.g. askagency@agency.gov)")
-    if not recipients:
+    if sender and not recipients:  # a missing sender is reported first, by new_message
         raise MailError(
             "no recipients: set ASKAGENCY_REPORT_RECIPIENTS (a JSON list) or pass --to ADDRESS"
         )
-    message = EmailMessage()
-    message["Subject"] = subject(monday)
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Date"] = format_datetime(now_utc())
-    # The sender's domain: make_msgid's default looks the host name up in DNS.
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or "localhost")
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
+    message = new_message(subject(monday), sender, recipients, now_utc())
     message.set_content(body(d, weekly, monday))
     pdf_name, zip_name = attachment_names(monday)
     message.add_attachment(

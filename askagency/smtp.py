@@ -6,19 +6,41 @@ when a username is configured. Every failure becomes one :class:`MailError` whos
 the server and its reply, never the password. TLS always verifies the server's certificate and
 host name, against the system's trust store or the CA file of ``smtp_ca_file``; a "starttls"
 server that does not offer STARTTLS is an error, never a reason to send in plain text.
+:func:`new_message` starts every e-mail with the same headers.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Sequence
+from datetime import datetime
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 
 from askagency.config import Settings
 
 
 class MailError(RuntimeError):
     """The e-mail could not be sent; the message says where and why (no secrets)."""
+
+
+def new_message(
+    subject: str, sender: str, recipients: Sequence[str], sent_at: datetime
+) -> EmailMessage:
+    """An e-mail from AskAgency with its headers set and no body yet; :class:`MailError` when
+    no sender is configured."""
+    if not sender:
+        raise MailError("no sender address: set ASKAGENCY_REPORT_FROM (e.g. askagency@agency.gov)")
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(sent_at)
+    # The sender's domain: make_msgid's default looks the host name up in DNS.
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or "localhost")
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
+    return message
 
 
 def _reply(code: int, text: bytes | str) -> str:

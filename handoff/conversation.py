@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import unicodedata
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +58,7 @@ from handoff.triggers import (
     evaluate_question,
     past_questions,
 )
+from knowledge_base.text import fold
 
 logger = logging.getLogger(__name__)
 
@@ -255,10 +256,12 @@ LEAVE_PHRASES = frozenset(
 )
 
 
+_LETTERS_OR_DIGITS = re.compile(r"[^\W_]+")
+
+
 def _phrase(message_text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", message_text.casefold())
-    letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
-    return " ".join(letters.split())
+    """The message's words, lower case without accents, one space apart."""
+    return " ".join(_LETTERS_OR_DIGITS.findall(fold(message_text)))
 
 
 def is_leave_request(message_text: str) -> bool:
@@ -535,6 +538,12 @@ async def relay_to_agent(conversation_id: str, message_text: str, language: str)
         left = await leave_handoff(conversation_id, language, button=False)
         if left is not None:
             return left
+    return await store_for_agent(conversation_id, message_text, language)
+
+
+async def store_for_agent(conversation_id: str, message_text: str, language: str) -> Reply:
+    """:func:`relay_to_agent` without looking for words that leave: for a message already known
+    to be for the person."""
 
     def work() -> bool:
         with session_scope() as session:
@@ -620,6 +629,12 @@ def _entity(latest_message: dict[str, Any], name: str) -> Any:
     return None
 
 
+def _entity_flag(latest_message: dict[str, Any], name: str) -> bool:
+    """A yes/no entity: true as JSON or as text (Rasa may pass either)."""
+    value = _entity(latest_message, name)
+    return value is True or str(value).lower() == "true"
+
+
 def _already_sent(events: list[dict[str, Any]], message_id: Any) -> bool:
     """True when a bot message with this ``message_id`` is in the tracker (a redelivery)."""
     if message_id is None:
@@ -659,10 +674,8 @@ def handoff_closed(
 ) -> Reply:
     """The console closed the ticket: the bot answers again from the next message on."""
     message_id = _entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
-    resolved = _entity(latest_message, msg.ENTITY_HANDOFF_RESOLVED)
-    resolved = resolved is True or str(resolved).lower() == "true"
-    timed_out = _entity(latest_message, msg.ENTITY_HANDOFF_TIMED_OUT)
-    timed_out = timed_out is True or str(timed_out).lower() == "true"
+    resolved = _entity_flag(latest_message, msg.ENTITY_HANDOFF_RESOLVED)
+    timed_out = _entity_flag(latest_message, msg.ENTITY_HANDOFF_TIMED_OUT)
     slots = {HANDOFF_SLOT: False, msg.SLOT_CONSECUTIVE_FALLBACKS: 0}
     if _already_sent(events, message_id):
         return Reply(slots=slots)

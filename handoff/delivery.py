@@ -16,17 +16,17 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from askagency import bot_messages as msg
 from askagency.channels import ChannelMismatch, delivery_channel
 from askagency.clock import now_utc
 from askagency.config import Settings
-from askagency.db import session_scope
-from handoff.hours import StaffedHours, build_hours
+from askagency.db import UtcDateTime, session_scope
+from handoff.hours import StaffedHours, hours_from_settings
 from handoff.models import Delivery, Direction, MessageKind, Ticket, TicketMessage
 from handoff.notify import notify_new_tickets
 from handoff.rasa_api import (
@@ -100,7 +100,8 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
             TicketMessage,
             Ticket.conversation_id,
             Ticket.channel,
-            func.coalesce(last_citizen, Ticket.created_at),
+            # Typed, so every database returns an aware UTC datetime (SQLite: from its text).
+            type_coerce(func.coalesce(last_citizen, Ticket.created_at), UtcDateTime()),
         )
         .join(Ticket, Ticket.id == TicketMessage.ticket_id)
         .where(TicketMessage.delivery_status == Delivery.PENDING.value)
@@ -128,19 +129,10 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
                 text=message.text,
                 author=message.author,
                 attempts=message.attempts,
-                last_citizen_at=_aware(last_citizen_at),
+                last_citizen_at=last_citizen_at,
             )
         )
     return jobs
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    """The coalesced timestamp as an aware UTC datetime (SQLite returns the stored text)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def record_success(session: Session, message_id: int, now: datetime) -> None:
@@ -202,10 +194,7 @@ def wait_timeout(settings: Settings) -> WaitTimeout | None:
     """The configured wait timeout; None when it is off (``handoff_wait_timeout_min`` 0)."""
     if settings.handoff_wait_timeout_min <= 0:
         return None
-    hours = build_hours(
-        settings.staffed_timezone, settings.staffed_hours, settings.staffed_holidays
-    )
-    return WaitTimeout(hours, settings.handoff_wait_timeout_min * 60)
+    return WaitTimeout(hours_from_settings(settings), settings.handoff_wait_timeout_min * 60)
 
 
 @dataclass(frozen=True)

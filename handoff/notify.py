@@ -16,14 +16,14 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 
 from askagency.config import Settings
 from askagency.db import session_scope
-from askagency.smtp import MailError, send
+from askagency.smtp import MailError, new_message, send
+from handoff.hours import hours_from_settings
 from handoff.models import Priority, Ticket
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,7 @@ def compose(
     """The e-mail about ``ticket``: reason, priority, language, channel, when it opened on the
     agency's clock (and the reply time the citizen was told after hours), the citizen's words
     and the ticket's link."""
-    if not sender:
-        raise MailError("no sender address: set ASKAGENCY_REPORT_FROM (e.g. askagency@agency.gov)")
+    message = new_message(subject(ticket), sender, recipients, now)
     lines = [
         "A citizen is waiting for a person.",
         "",
@@ -72,13 +71,6 @@ def compose(
         "Sent by AskAgency to the on-duty list (ASKAGENCY_HANDOFF_NOTIFY_EMAILS).",
         "",
     ]
-    message = EmailMessage()
-    message["Subject"] = subject(ticket)
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or "localhost")
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
     message.set_content("\n".join(lines))
     return message
 
@@ -86,7 +78,7 @@ def compose(
 def _claim(settings: Settings, now: datetime, db_url: str | None) -> list[tuple[int, EmailMessage]]:
     """Marks what needs no e-mail, then claims up to BATCH new open tickets; their e-mails."""
     recipients = settings.handoff_notify_emails
-    zone = ZoneInfo(settings.staffed_timezone.strip() or "UTC")
+    zone = hours_from_settings(settings).timezone
     with session_scope(db_url) as session:
         session.execute(
             update(Ticket)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +26,7 @@ from knowledge_base.types import Outcome
 if TYPE_CHECKING:
     from knowledge_base.retriever import Retriever
 
+T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -233,6 +235,15 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
         )
 
 
+def _read_labelled(load: Callable[[Path], T], file: Path) -> T:
+    """``load(file)``, or the file's problem in red and exit code 1."""
+    try:
+        return load(file)
+    except LabelledFileError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
 def evaluate_command(
     file: Path = typer.Argument(
         ..., help="CSV with header text,expected_faq_id ('none' = out of scope)."
@@ -258,11 +269,7 @@ def evaluate_command(
 ) -> None:
     """Accuracy, decision rates, out-of-scope detection and a threshold sweep."""
     settings = _settings(data_dir)
-    try:
-        labelled = load_labelled(file)
-    except LabelledFileError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+    labelled = _read_labelled(load_labelled, file)
     retriever = _retriever(settings)
     report = evaluate(retriever, labelled, settings, sweep=sweep or apply, language=language)
     _print_report(report, sweep or apply)
@@ -310,11 +317,7 @@ def evaluate_followups_command(
     from knowledge_base.followup import evaluate_followups, load_pairs
 
     settings = _settings(data_dir)
-    try:
-        pairs = load_pairs(file)
-    except LabelledFileError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+    pairs = _read_labelled(load_pairs, file)
     retriever = _retriever(settings)
     report = evaluate_followups(retriever, pairs, settings, language, settings.followup_max_words)
     n = report.pairs

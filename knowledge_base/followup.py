@@ -24,6 +24,7 @@ from knowledge_base.evaluate import labelled_rows
 from knowledge_base.types import Outcome
 
 D = TypeVar("D")
+H = TypeVar("H")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -67,6 +68,11 @@ def resolve(
     return alone, False
 
 
+def candidates(hits: Sequence[H], exclude: str | None, k: int) -> list[H]:
+    """The first ``k`` hits without the FAQ ``exclude`` (search ``k + 1`` when excluding)."""
+    return [h for h in hits if getattr(h, "faq_id", None) != exclude][:k]
+
+
 def rank_of(decision: Any) -> int:
     """:func:`resolve`'s order for a ``knowledge_base.types.Decision``."""
     if decision.outcome == Outcome.ANSWER and decision.hits:
@@ -105,6 +111,25 @@ class FollowupReport:
         return asdict(self)
 
 
+@dataclass
+class _Tally:
+    """One reading's counts: answered right, answered wrong, right FAQ within one click."""
+
+    right: int = 0
+    wrong: int = 0
+    within_one_click: int = 0
+
+    def score(self, decision: Any, expected: str) -> None:
+        level = rank_of(decision)
+        if level == ANSWERED:
+            right = decision.hits[0].faq_id == expected
+            self.right += right
+            self.wrong += not right
+            self.within_one_click += right
+        elif level == OPTIONS:
+            self.within_one_click += expected in [h.faq_id for h in decision.hits]
+
+
 def evaluate_followups(
     retriever: Any,
     pairs: Sequence[tuple[str, str, str]],
@@ -117,39 +142,26 @@ def evaluate_followups(
 
     def decide_text(text: str, exclude: str | None) -> Any:
         hits = retriever.search(text, k=settings.search_top_k + 1, language=language)
-        kept = [h for h in hits if h.faq_id != exclude][: settings.search_top_k]
-        return decide(kept, settings)
+        return decide(candidates(hits, exclude, settings.search_top_k), settings)
 
-    counts = dict.fromkeys(
-        ("alone_right", "alone_wrong", "alone_click", "with_right", "with_wrong", "with_click"), 0
-    )
-    used_total = 0
-
-    def score(prefix: str, decision: Any, expected: str) -> None:
-        level = rank_of(decision)
-        if level == ANSWERED:
-            right = decision.hits[0].faq_id == expected
-            counts[f"{prefix}_right" if right else f"{prefix}_wrong"] += 1
-            counts[f"{prefix}_click"] += right
-        elif level == OPTIONS:
-            counts[f"{prefix}_click"] += expected in [h.faq_id for h in decision.hits]
-
+    alone, with_context = _Tally(), _Tally()
+    carried_over = 0
     for previous, text, expected in pairs:
-        score("alone", decide_text(text, None), expected)
+        alone.score(decide_text(text, None), expected)
         # What the bot answered to the previous question (no answer: nothing to carry over).
         before = decide_text(previous, None)
         exchange = (previous, before.hits[0].faq_id) if rank_of(before) == ANSWERED else None
         decision, used = resolve(text, exchange, decide_text, rank_of, max_words)
-        used_total += used
-        score("with", decision, expected)
+        carried_over += used
+        with_context.score(decision, expected)
     return FollowupReport(
         pairs=len(pairs),
-        alone_correct=counts["alone_right"],
-        alone_wrong=counts["alone_wrong"],
-        alone_within_one_click=counts["alone_click"],
-        with_context_correct=counts["with_right"],
-        with_context_wrong=counts["with_wrong"],
-        with_context_within_one_click=counts["with_click"],
-        carried_over=used_total,
+        alone_correct=alone.right,
+        alone_wrong=alone.wrong,
+        alone_within_one_click=alone.within_one_click,
+        with_context_correct=with_context.right,
+        with_context_wrong=with_context.wrong,
+        with_context_within_one_click=with_context.within_one_click,
+        carried_over=carried_over,
         max_words=max_words,
     )

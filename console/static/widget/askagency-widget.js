@@ -1100,9 +1100,7 @@
     unread = 0;
     updateLauncherLabel();
     ui.log.textContent = "";
-    var greet = renderMessage({ role: "bot", text: greetingText(), custom: { type: "greeting" } });
-    greet.classList.add("aaw-msg--local");
-    ui.greeting = greet;
+    showGreeting();
     if (socket && socket.connected) {
       confirmed = false;
       socket.emit("session_request", {});
@@ -1123,13 +1121,18 @@
     return t("greeting");
   }
 
+  /** The greeting at the top of the log: the widget's own, not a message of the assistant. */
+  function showGreeting() {
+    var greet = renderMessage({ role: "bot", text: greetingText(), custom: { type: "greeting" } });
+    greet.classList.add("aaw-msg--local");
+    ui.greeting = greet;
+  }
+
   function start(io) {
     lang = chooseLanguage();
     build();
     applyStrings();
-    var greet = renderMessage({ role: "bot", text: greetingText(), custom: { type: "greeting" } });
-    greet.classList.add("aaw-msg--local");
-    ui.greeting = greet;
+    showGreeting();
     loadHistory();
     connect(io);
   }
