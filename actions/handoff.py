@@ -11,9 +11,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import learning
 from actions.tracker_info import latest_text, message_language
+from askagency import bot_messages as msg
 from askagency.config import get_settings
 from askagency.rasa_events import CLIENT_KEY_METADATA
-from handoff import conversation
+from handoff import conversation, photos
 from handoff.models import Reason
 
 
@@ -25,6 +26,8 @@ def apply(dispatcher: CollectingDispatcher, reply: conversation.Reply) -> list[E
             text=reply.text,
             json_message=reply.custom,
             buttons=reply.buttons or None,
+            image=reply.image,
+            attachment=reply.attachment,
             **reply.internal,
         )
     return [SlotSet(name, value) for name, value in reply.slots.items()]
@@ -43,9 +46,14 @@ async def hand_off(
     dispatcher: CollectingDispatcher, tracker: Tracker, reason: Reason, trigger_text: str
 ) -> list[EventType]:
     """Opens (or re-uses) the ticket and tells the citizen; shared by every trigger."""
+    return apply(dispatcher, await handoff_reply(tracker, reason, trigger_text))
+
+
+async def handoff_reply(tracker: Tracker, reason: Reason, trigger_text: str) -> conversation.Reply:
+    """:func:`hand_off` before anything is said (a photo adds to the message first)."""
     settings = get_settings()
     language = message_language(tracker, settings)
-    reply = await conversation.start_handoff(
+    return await conversation.start_handoff(
         conversation_id=tracker.sender_id,
         reason=reason,
         channel=tracker.get_latest_input_channel() or "",
@@ -56,7 +64,6 @@ async def hand_off(
         message_id=tracker.latest_message.get("message_id"),
         client_key=client_key(tracker),
     )
-    return apply(dispatcher, reply)
 
 
 class ActionHandoff(Action):
@@ -121,7 +128,11 @@ class ActionDeliverAgentMessage(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        return apply(dispatcher, conversation.agent_message(tracker.latest_message, tracker.events))
+        reply = conversation.agent_message(tracker.latest_message, tracker.events)
+        attachment_id = conversation.entity(tracker.latest_message, msg.ENTITY_HANDOFF_ATTACHMENT)
+        if attachment_id and reply.custom is not None:
+            reply = await photos.with_agent_file(reply, str(attachment_id), get_settings())
+        return apply(dispatcher, reply)
 
 
 class ActionHandoffClosed(Action):

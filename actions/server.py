@@ -22,6 +22,7 @@ import os
 import sys
 import time
 import warnings
+from urllib.parse import unquote
 
 # Set before anything can import huggingface_hub or Rasa's telemetry helpers.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,12 +40,16 @@ from sanic.request import Request  # noqa: E402
 from actions import kb  # noqa: E402
 from actions.spool_kinds import SPOOL_KINDS  # noqa: E402
 from askagency import metrics  # noqa: E402
+from askagency.channels import PLATFORM_CHANNELS, WEB_CHANNELS, platform_of  # noqa: E402
 from askagency.config import get_settings  # noqa: E402
+from askagency.conversation_ids import is_addressable  # noqa: E402
 from askagency.logging_setup import configure_logging  # noqa: E402
 from askagency.memory import release_free_memory  # noqa: E402
 from askagency.readiness import database_status  # noqa: E402
 from askagency.secrets import ACTION_SECRET_HEADER, action_secret, private_umask  # noqa: E402
 from askagency.spool import Spool, get_spool  # noqa: E402
+from attachments import store as attachment_store  # noqa: E402
+from attachments.sanitize import Limits, RejectCode, Rejected, sanitize  # noqa: E402
 from knowledge_base import language  # noqa: E402
 
 logger = logging.getLogger("actions.server")
@@ -112,6 +117,7 @@ def build_app(
 
     app.add_route(ready, "/ready", methods=["GET"])
     add_metrics(app, executor)
+    add_attachment_upload(app)
 
     async def start_replayer(app_: Sanic) -> None:
         app_.add_task(replay_spool_forever(), name="spool-replayer")
@@ -134,6 +140,80 @@ def build_app(
 
         app.register_listener(load_knowledge_base, "before_server_start")
     return app
+
+
+# The Rasa channels store a file fetched from a messaging platform here (they run in Rasa's
+# environment, which has neither Pillow nor the database models), then send the citizen's
+# message with the returned id (askagency.bot_messages.METADATA_ATTACHMENTS).
+ATTACHMENTS_PATH = "/attachments"
+# The file's name on the platform (optional): printable ASCII, or UTF-8 percent-encoded (HTTP
+# headers are Latin-1). attachments.store cleans it for display whatever it says.
+ATTACHMENT_NAME_HEADER = "X-Attachment-Name"
+UPLOAD_CHANNELS = frozenset(PLATFORM_CHANNELS + WEB_CHANNELS)
+# Images decoded at once: a 40-megapixel photo takes a few hundred MB while it is re-encoded, and
+# a burst of citizens' photos must not take the memory the knowledge base needs.
+MAX_CONCURRENT_SANITIZE = 2
+
+
+def _upload_error(status: int, code: str, message: str) -> response.HTTPResponse:
+    return response.json({"error": code, "message": message}, status=status)
+
+
+def add_attachment_upload(app: Sanic) -> None:
+    """``POST /attachments?conversation_id=&channel=`` (behind the action secret): the body is
+    the file. 201 ``{"id", "kind", "name"}``; 413/422 ``{"error": <RejectCode>, "message"}``;
+    400 for a conversation id Rasa cannot address or a channel the id cannot belong to.
+
+    The body is streamed: a declared Content-Length over the limit is refused before a byte is
+    read, and an undeclared (chunked) body is cut off as soon as it passes the limit, so a
+    huge upload never sits in memory. Decoding runs in a thread, off the event loop that
+    serves every citizen's actions."""
+
+    sanitizing = asyncio.Semaphore(MAX_CONCURRENT_SANITIZE)
+
+    async def upload(request: Request) -> response.HTTPResponse:
+        settings = get_settings()
+        limits = Limits.from_settings(settings)
+        conversation_id = request.args.get("conversation_id", "")
+        channel = request.args.get("channel", "")
+        if not conversation_id or not is_addressable(conversation_id):
+            return _upload_error(400, "bad_conversation", "invalid conversation_id")
+        if channel not in UPLOAD_CHANNELS or platform_of(conversation_id) != (
+            channel if channel in PLATFORM_CHANNELS else None
+        ):
+            return _upload_error(400, "bad_channel", "channel does not match the conversation")
+        too_large = _upload_error(
+            413, RejectCode.TOO_LARGE.value, f"the file is larger than {limits.max_bytes} bytes"
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_bytes):
+            return too_large
+        body = bytearray()
+        while (chunk := await request.stream.read()) is not None:
+            body.extend(chunk)
+            if len(body) > limits.max_bytes:
+                return too_large
+        try:
+            async with sanitizing:
+                clean = await asyncio.to_thread(sanitize, bytes(body), limits)
+        except Rejected as rejected:
+            status = 413 if rejected.code is RejectCode.TOO_LARGE else 422
+            return _upload_error(status, rejected.code.value, str(rejected))
+        name = unquote(request.headers.get(ATTACHMENT_NAME_HEADER, ""))
+        try:
+            stored = await asyncio.to_thread(
+                attachment_store.save_citizen_file,
+                clean,
+                conversation_id=conversation_id,
+                channel=channel,
+                name=name,
+            )
+        except Exception:  # noqa: BLE001 - the channel tells the citizen to try again
+            logger.exception("could not store an attachment for a %s conversation", channel)
+            return _upload_error(503, "unavailable", "the file could not be stored")
+        return response.json(stored, status=201)
+
+    app.add_route(upload, ATTACHMENTS_PATH, methods=["POST"], stream=True)
 
 
 def add_metrics(app: Sanic, executor: ActionExecutor) -> None:

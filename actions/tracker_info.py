@@ -13,6 +13,12 @@ from knowledge_base import language
 
 
 def latest_text(tracker: Tracker) -> str:
+    """The citizen's words: the typed text, or the caption of a shared photo or file (whose
+    message text is the channel's ``/share_attachment`` payload)."""
+    if latest_intent(tracker) == msg.INTENT_SHARE_ATTACHMENT:
+        metadata = tracker.latest_message.get("metadata") or {}
+        caption = metadata.get(msg.METADATA_CAPTION) if isinstance(metadata, dict) else None
+        return caption if isinstance(caption, str) else ""
     return str(tracker.latest_message.get("text") or "")
 
 

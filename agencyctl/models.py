@@ -15,6 +15,7 @@ import analytics.delivery
 import analytics.models
 import askagency.opt_out_schema
 import askagency.staff
+import attachments.models
 import console.models
 import handoff.models
 import knowledge_base.locations.models
@@ -32,6 +33,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     askagency.opt_out_schema,
     knowledge_base.locations.models,
     analytics.delivery,
+    attachments.models,
 )
 
 

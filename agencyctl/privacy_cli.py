@@ -6,6 +6,9 @@ reached with ``--tracker-db``):
 * Rasa's tracker store: table ``events`` of ``rasa_tracker.db`` (every turn, full text);
 * Rasa's SQL event broker: table ``events`` of ``rasa_events.db`` (the analytics feed);
 * handoff tickets (``handoff_ticket.conversation_id`` = sender id) with their messages and notes;
+* photos and files sent either way (``attachment.conversation_id`` = sender id): the export lists
+  each file's description and SHA-256 (the bytes stay out of a JSON export; the hash shows which
+  file it was), deletion and the retention purge remove the rows, bytes included;
 * analytics: ``analytics_event`` / ``analytics_conversation`` (+ turns) by ``sender_id``.
 
 The unanswered-question queue holds redacted text with no sender id, so it cannot be tied to a
@@ -35,7 +38,8 @@ from askagency.config import get_settings
 from askagency.db import session_scope
 from askagency.migrate import upgrade
 from askagency.spool import get_spool
-from handoff.models import Ticket, TicketMessage, TicketNote
+from attachments import store as attachment_store
+from handoff.models import OPEN_STATUSES, Ticket, TicketMessage, TicketNote
 from knowledge_base.unanswered import UnansweredQuestion
 
 app = typer.Typer(help="Retention purge; export or delete one citizen's conversation.")
@@ -145,6 +149,7 @@ def export_sender(sender: str, tracker_url: str, events_url: str) -> dict[str, A
             "analytics_conversations": [_row(x) for x in conversations],
             "analytics_turns": [_row(x) for x in turns],
             "analytics_events": [_row(x) for x in events],
+            "attachments": attachment_store.export_for_conversation(session, sender),
             # Writes made while the database was down, not replayed yet (askagency/spool.py).
             "spooled_writes": get_spool().records_for(sender),
         }
@@ -164,6 +169,7 @@ def delete_sender(sender: str, tracker_url: str, events_url: str) -> dict[str, i
                 ).rowcount
             )
     with session_scope() as session:
+        counts["attachments"] = attachment_store.delete_for_conversation(session, sender)
         t = _tables(session)
         ticket_ids = list(
             session.scalars(
@@ -198,8 +204,8 @@ def purge_older_than(days: float, tracker_url: str, events_url: str) -> dict[str
     """Retention: delete transcripts older than ``days``; keep anonymous metrics.
 
     Rasa events and closed tickets (with their messages) go; open tickets stay whatever their
-    age; unanswered questions go; analytics keeps its counts but loses the (already redacted)
-    citizen text.
+    age, and so do the photos and files of their conversations (older ones go); unanswered
+    questions go; analytics keeps its counts but loses the (already redacted) citizen text.
     """
     if days < 0:
         raise ValueError("--older-than must be zero or more days")
@@ -232,6 +238,13 @@ def purge_older_than(days: float, tracker_url: str, events_url: str) -> dict[str
     with session_scope() as session:
         t = _tables(session)
         ticket, message, note = t["ticket"], t["ticket_message"], t["ticket_note"]
+        counts["attachments"] = attachment_store.purge_before(
+            session,
+            cutoff,
+            keep_conversations=select(ticket.conversation_id).where(
+                ticket.status.in_(OPEN_STATUSES)
+            ),
+        )
         old_tickets = list(
             session.scalars(
                 select(ticket.id).where(ticket.closed_at.is_not(None), ticket.created_at < cutoff)

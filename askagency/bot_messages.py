@@ -39,6 +39,9 @@ class MessageType(_Value):
     HANDOFF = "handoff"
     AGENT_MESSAGE = "agent_message"
     HANDOFF_CLOSED = "handoff_closed"
+    # During a handoff: the e-mail address or phone number the citizen left for a reply was
+    # noted (handoff/conversation.py); ``kind`` says which, never the value.
+    CONTACT_NOTED = "contact_noted"
     # Responses of simple intents (bot/domain.yml) and the widget's own greeting.
     GREETING = "greeting"
     GOODBYE = "goodbye"
@@ -63,6 +66,8 @@ class FallbackReason(_Value):
     RATE_LIMITED = "rate_limited"
     REPEATED = "repeated"
     NOT_IN_HANDOFF = "not_in_handoff"  # "Back to the assistant" pressed after the handoff ended
+    # A citizen's photo or file could not be taken (wrong type, too big, damaged, not received).
+    ATTACHMENT_REFUSED = "attachment_refused"
 
 
 # The outcome of a question turn, from the type of the reply action_answer_faq sent (metrics).
@@ -116,6 +121,22 @@ INTENT_CANCEL_HANDOFF = "cancel_handoff"
 # External intents the console triggers through Rasa's HTTP API, with data in their entities.
 INTENT_AGENT_MESSAGE = "agent_message"
 INTENT_HANDOFF_CLOSED = "handoff_closed"
+# A citizen's photo or file (issue 21, item 1). The channel stores the file first (the widget
+# through the console, the platforms through the action server: attachments.store), then sends
+# this intent as a payload built on the server, never typed text; the message metadata carries
+# the stored ids and the citizen's caption (METADATA_* below). The action checks that each id
+# belongs to the conversation before using it, so a forged id is worth nothing.
+INTENT_SHARE_ATTACHMENT = "share_attachment"
+METADATA_ATTACHMENTS = "attachments"  # list[str]: attachment ids (attachments.store)
+METADATA_CAPTION = "caption"  # str: the text sent with the file ("" when none)
+# str: why a platform's file could not be taken (attachments.sanitize.RejectCode value, e.g.
+# "too_large"), so the bot can tell the citizen instead of silently dropping the file.
+METADATA_ATTACHMENT_ERROR = "attachment_error"
+# What an attachment id looks like (attachments.store issues ``secrets.token_hex(16)``) and how
+# many one message may carry. Here, not only in attachments.store, because the Rasa channels
+# check the ids a widget sends and Rasa's environment cannot import the store's models.
+ATTACHMENT_ID_PATTERN = r"[0-9a-f]{32}"
+MAX_ATTACHMENTS_PER_MESSAGE = 4
 
 ENTITY_FAQ_ID = "faq_id"
 ENTITY_HANDOFF_TEXT = "handoff_text"
@@ -124,6 +145,8 @@ ENTITY_HANDOFF_TICKET = "handoff_ticket"
 ENTITY_HANDOFF_MESSAGE = "handoff_message"
 ENTITY_HANDOFF_RESOLVED = "handoff_resolved"
 ENTITY_HANDOFF_TIMED_OUT = "handoff_timed_out"
+# An agent_message that carries a file: the attachment id (attachments.store).
+ENTITY_HANDOFF_ATTACHMENT = "handoff_attachment"
 
 
 # --- builders of ``custom`` payloads ----------------------------------------------------------
@@ -131,17 +154,38 @@ def _score(value: float) -> float:
     return round(float(value), 3)
 
 
+# ``custom.via`` of an answer given by pressing one of the related-FAQ buttons another answer
+# offered (``custom.related``); ``custom.from_faq`` names that answer's FAQ (analytics counts
+# the clicks and the "X -> Y" pairs from these fields alone).
+VIA_RELATED = "related"
+
+
 def faq_answer(
-    *, faq_id: str, score: float, source_url: str | None, language: str
+    *,
+    faq_id: str,
+    score: float,
+    source_url: str | None,
+    language: str,
+    related: list[str] | None = None,
+    via: str | None = None,
+    from_faq: str | None = None,
 ) -> dict[str, Any]:
-    """An FAQ's answer. ``language`` is the answer's; see :func:`untranslated`."""
-    return {
+    """An FAQ's answer. ``language`` is the answer's; see :func:`untranslated`. ``related``:
+    the ids of the related FAQs offered as buttons with it (absent when none); ``via`` and
+    ``from_faq``: how the citizen got here (:data:`VIA_RELATED`, and the answer offering it)."""
+    custom: dict[str, Any] = {
         "type": MessageType.FAQ_ANSWER.value,
         "faq_id": faq_id,
         "score": _score(score),
         "source_url": source_url,
         "language": language,
     }
+    if related:
+        custom["related"] = list(related)
+    if via:
+        custom["via"] = via
+        custom["from_faq"] = from_faq
+    return custom
 
 
 def untranslated(custom: dict[str, Any], requested_language: str) -> dict[str, Any]:

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     answer_confidence: float = Field(default=0.20, ge=0.0, le=1.0)
     answer_confidence_floor: float = Field(default=0.55, ge=0.0, le=1.0)
     clarify_max_options: int = 3
+    # Related FAQs offered as buttons after an answer (knowledge_base/related.py): staff's list
+    # when set, else the index's nearest FAQs in the same category. 0 turns them off.
+    related_faqs_max: int = Field(default=3, ge=0, le=3)
     # Spelling/texting normalisation of main-language questions before search
     # (knowledge_base/normalise.py). Off: on the development file it did not help (docs/quality.md).
     query_normalisation: bool = False
@@ -243,6 +246,17 @@ class Settings(BaseSettings):
     handoff_notify_emails: list[str] = Field(default_factory=list)
     # How often each console process looks for tickets to time out and to e-mail about.
     handoff_sweep_s: float = Field(default=30.0, gt=0)
+    # Photos and files in conversations (attachments/): the largest file accepted, the most
+    # pixels an image may declare (checked from its header before decoding, so a small file
+    # announcing a huge canvas is refused without being unpacked), and how long a signed link
+    # to an agent's file stays valid for the citizen's side (platforms fetch it by URL).
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    attachment_max_pixels: int = Field(default=40_000_000, ge=1)
+    attachment_link_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    # Signs those links (attachments/links.py); empty: generated once into
+    # <data_dir>/secrets/attachment_link_secret. The console (which checks links) and every
+    # action server (which makes them) need the same value when they do not share a data dir.
+    attachment_link_secret: str = ""
     # The WhatsApp channel's reply template (bot/channels/twilio.py reads the same variable):
     # the console's outbox only needs to know whether there is one, to tell an agent at once
     # that a reply more than 24 hours after the citizen's last message cannot go out without it.

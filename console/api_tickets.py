@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -24,7 +25,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from askagency.clock import now_utc
 from askagency.config import Settings
+from askagency.privacy import CONTACT_EMAIL, CONTACT_PHONE, first_contact
 from askagency.staff import Role, User
+from attachments import store as attachment_store
+from attachments.models import Attachment, AttachmentDirection
+from console.attachment_views import (
+    AttachmentOut,
+    UploadRulesOut,
+    attachment_out,
+    read_agent_upload,
+    upload_rules,
+)
 from console.auth import CurrentUser, current_user, require_role
 from console.jsonapi import in_transaction, json_error, json_model, parse_json, parse_query
 from console.keys import SETTINGS_KEY
@@ -94,6 +105,9 @@ class MessageOut(BaseModel):
     attempts: int
     last_error: str | None
     delivered_at: datetime | None
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="photos and files sent with the message"
+    )
 
 
 class NoteOut(BaseModel):
@@ -122,6 +136,15 @@ class TicketOut(BaseModel):
     trigger_text: str
     transcript_url: str
     pending_replies: int = 0
+    contact: str | None = Field(
+        None,
+        description="an e-mail address or phone number the citizen left for a reply (personal "
+        "data; never used automatically)",
+    )
+    contact_kind: Literal["email", "phone"] | None = None
+    contact_url: str | None = Field(
+        None, description="mailto: or tel: link built from the validated contact"
+    )
 
 
 class TicketListOut(BaseModel):
@@ -139,6 +162,7 @@ class TicketDetailOut(BaseModel):
     notes: list[NoteOut]
     agents: list[AgentOut]
     me: AgentOut
+    uploads: UploadRulesOut
 
 
 class TranscriptOut(BaseModel):
@@ -189,10 +213,36 @@ def _ticket_out(
         trigger_text=ticket.trigger_text,
         transcript_url=ticket.transcript_url,
         pending_replies=pending,
+        **_contact_out(ticket),
     )
 
 
-def _message_out(message: TicketMessage) -> MessageOut:
+def contact_url(kind: str | None, value: str | None) -> str | None:
+    """A ``mailto:`` or ``tel:`` link for the contact the citizen left, or None. Built only
+    from a value that passes the detector again (askagency.privacy.first_contact), so a value
+    that is not an e-mail address or phone number (or was tampered with) never becomes a link;
+    the agent's own mail program or phone does the sending."""
+    if not value or kind not in (CONTACT_EMAIL, CONTACT_PHONE):
+        return None
+    found = first_contact(value)
+    if found is None or found.kind != kind or found.value != value.strip():
+        return None
+    if kind == CONTACT_EMAIL:
+        return "mailto:" + quote(found.value, safe="@.+-_")
+    digits = "".join(ch for ch in found.value if ch.isdigit())
+    if found.value.startswith("+"):
+        return "tel:+" + digits
+    return "tel:" + digits
+
+
+def _contact_out(ticket: Ticket) -> dict[str, Any]:
+    url = contact_url(ticket.contact_kind, ticket.contact)
+    if url is None:
+        return {}
+    return {"contact": ticket.contact, "contact_kind": ticket.contact_kind, "contact_url": url}
+
+
+def _message_out(message: TicketMessage, files: list[Attachment] | None = None) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction,
@@ -204,7 +254,14 @@ def _message_out(message: TicketMessage) -> MessageOut:
         attempts=message.attempts,
         last_error=message.last_error,
         delivered_at=message.delivered_at,
+        attachments=[attachment_out(a) for a in files or ()],
     )
+
+
+def _messages_out(session: Any, messages: list[TicketMessage]) -> list[MessageOut]:
+    """The messages with their files, looked up in one query (no bytes loaded)."""
+    files = attachment_store.for_messages(session, [m.id for m in messages])
+    return [_message_out(m, files.get(m.id)) for m in messages]
 
 
 def _note_out(note: TicketNote) -> NoteOut:
@@ -241,15 +298,16 @@ def _wake_worker(request: web.Request) -> None:
         worker.wake()
 
 
-def _detail(session: Any, ticket_id: int, me: CurrentUser) -> TicketDetailOut:
+def _detail(session: Any, ticket_id: int, me: CurrentUser, settings: Settings) -> TicketDetailOut:
     ticket = service.get_ticket(session, ticket_id)
     now = now_utc()
     return TicketDetailOut(
         ticket=_ticket_out(ticket, session, now),
-        messages=[_message_out(m) for m in service.messages_after(session, ticket_id)],
+        messages=_messages_out(session, service.messages_after(session, ticket_id)),
         notes=[_note_out(n) for n in service.notes_of(session, ticket_id)],
         agents=[_agent_out(a) for a in service.agents(session)],
         me=_agent_out(me),
+        uploads=upload_rules(settings),
     )
 
 
@@ -336,7 +394,8 @@ async def post_close_spam(request: web.Request) -> web.Response:
 @require_role(Role.AGENT)
 async def get_ticket(request: web.Request) -> web.Response:
     ticket_id, me = _ticket_id(request), _user(request)
-    return json_model(await _db(lambda s: _detail(s, ticket_id, me)))
+    settings = request.app[SETTINGS_KEY]
+    return json_model(await _db(lambda s: _detail(s, ticket_id, me, settings)))
 
 
 @require_role(Role.AGENT)
@@ -352,13 +411,42 @@ async def post_reply(request: web.Request) -> web.Response:
 
 
 @require_role(Role.AGENT)
+async def post_attachment(request: web.Request) -> web.Response:
+    """Sends the citizen an image or a PDF (multipart form: ``file``, optional ``text``
+    caption), queued like a text reply. The file is sanitized before anything is stored (413/422
+    with the reason in ``details.code`` otherwise); every channel can take it, at worst as a
+    link."""
+    ticket_id, me = _ticket_id(request), _user(request)
+    upload = await read_agent_upload(request)
+
+    def work(session: Any) -> MessageOut:
+        message = service.add_agent_reply(session, ticket_id, me.id, upload.caption, with_file=True)
+        ticket = message.ticket
+        attachment = attachment_store.save(
+            session,
+            upload.clean,
+            conversation_id=ticket.conversation_id,
+            channel=ticket.channel,
+            direction=AttachmentDirection.AGENT,
+            name=upload.name,
+            uploaded_by=me.id,
+        )
+        attachment_store.link_to_message(session, [attachment.id], message.id)
+        return _message_out(message, [attachment])
+
+    message = await _db(work)
+    _wake_worker(request)
+    return json_model(message, status=201)
+
+
+@require_role(Role.AGENT)
 async def post_assign(request: web.Request) -> web.Response:
     ticket_id, me = _ticket_id(request), _user(request)
     body = await parse_json(request, AssignIn)
 
     def work(session: Any) -> TicketDetailOut:
         service.assign(session, ticket_id, body.agent_id, by_user_id=me.id)
-        return _detail(session, ticket_id, me)
+        return _detail(session, ticket_id, me, request.app[SETTINGS_KEY])
 
     return json_model(await _db(work))
 
@@ -379,7 +467,7 @@ async def post_close(request: web.Request) -> web.Response:
 
     def work(session: Any) -> TicketDetailOut:
         service.close_ticket(session, ticket_id, body.resolved, by_user_id=me.id)
-        return _detail(session, ticket_id, me)
+        return _detail(session, ticket_id, me, request.app[SETTINGS_KEY])
 
     detail = await _db(work)
     _wake_worker(request)
@@ -398,7 +486,7 @@ async def post_retry(request: web.Request) -> web.Response:
         message = session.get(TicketMessage, int(raw))
         if message is None or message.ticket_id != ticket_id or message.direction == "citizen":
             raise service.TicketNotFound(f"message {raw} of ticket {ticket_id} does not exist")
-        return _message_out(delivery.retry(session, message.id))
+        return _messages_out(session, [delivery.retry(session, message.id)])[0]
 
     message = await _db(work)
     _wake_worker(request)
@@ -485,8 +573,8 @@ async def _stream_events(request: web.Request, ticket_id: int) -> web.StreamResp
 
     def snapshot(session: Any) -> tuple[list[MessageOut], tuple[Any, ...]]:
         ticket = service.get_ticket(session, ticket_id)
-        messages = [_message_out(m) for m in service.messages_after(session, ticket_id)]
-        state = (ticket.status, ticket.assigned_agent_id, ticket.priority)
+        messages = _messages_out(session, service.messages_after(session, ticket_id))
+        state = (ticket.status, ticket.assigned_agent_id, ticket.priority, ticket.contact)
         return messages, state
 
     try:
@@ -616,6 +704,22 @@ def setup(app: web.Application) -> None:
         request_model=ReplyIn,
         response_model=MessageOut,
         responses={201: "Queued", 404: "No such ticket", 409: "Ticket closed"},
+        **r,
+    )
+    api_route(
+        app,
+        "POST",
+        "/api/tickets/{ticket_id}/attachments",
+        post_attachment,
+        summary="Send the citizen an image or PDF (multipart/form-data: file, optional text)",
+        response_model=MessageOut,
+        responses={
+            201: "Queued",
+            404: "No such ticket",
+            409: "Ticket closed",
+            413: "File too large",
+            422: "File refused (details.code says why)",
+        },
         **r,
     )
     api_route(

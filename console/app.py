@@ -17,6 +17,7 @@ from askagency.location_codes import normalise_code
 from console import (
     api_metrics,
     api_tickets,
+    attachment_views,
     kb,
     openapi,
     prometheus,
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     widget_api.setup(app)
     views_inbox.setup(app)
     api_tickets.setup(app)
+    # Conversation files: staff-only under /console, agents' files by signed link under /media.
+    attachment_views.setup(app)
     views_dashboard.setup(app)
     api_metrics.setup(app)
     views_kb.setup(app)

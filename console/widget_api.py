@@ -1,4 +1,5 @@
-"""The widget's history endpoint: ``GET /api/widget/history?session_id=...``.
+"""The widget's endpoints: its history (``GET /api/widget/history?session_id=...``) and the
+citizen's photos and files (``POST /api/widget/attachments?session_id=...``).
 
 A citizen who reloads the page, or comes back after closing the tab, must see the same
 conversation, including agent replies that arrived meanwhile. Rasa's tracker store already holds
@@ -10,29 +11,55 @@ The conversation id is issued by Rasa's socket.io channel together with a signed
 header and this endpoint recomputes it with the same server secret. Without the right token
 there is no history: knowing (or guessing) an id is not enough. Ids of the messaging platforms
 are refused whatever the token.
+
+A photo or PDF is uploaded before the message that carries it: the body is the file itself (raw
+bytes, the browser's ``Content-Type``, which proves nothing: attachments.sanitize reads the
+content), its name percent-encoded in ``X-Attachment-Name``. The answer ``{"id", "kind",
+"name"}`` gives the id the widget then sends with its socket.io message (``"attachments"``). Same
+token check as the history; a declared ``Content-Length`` over ``attachment_max_bytes`` is
+refused before a byte is read, and uploads are limited per client address and per conversation.
+Refusals are ``{"error": <attachments.sanitize.RejectCode>, "message"}`` so the widget can tell
+the citizen why in their language.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 from aiohttp import web
 
+from askagency import bot_messages as msg
 from askagency.bot_messages import MessageType, is_type
 from askagency.config import Settings
 from askagency.conversation_ids import is_addressable, is_platform_id
 from askagency.conversation_token import ConversationSigner, load_secret
 from askagency.rasa_events import is_external_event
+from attachments import store
+from attachments.sanitize import Limits, RejectCode, Rejected, sanitize
 from console.keys import SETTINGS_KEY
+from console.login_limit import TRUSTED_KEY, LoginLimiter, client_address
 
 logger = logging.getLogger(__name__)
 
 HISTORY_PATH = "/api/widget/history"
+ATTACHMENTS_PATH = "/api/widget/attachments"
 TOKEN_HEADER = "X-Conversation-Token"
+NAME_HEADER = "X-Attachment-Name"
+# The channel the widget's messages arrive on (bot/channels/socketio.py), recorded per file.
+WIDGET_CHANNEL = "socketio"
+# Uploads per client address and per conversation: a burst (a few photos at once), then a
+# steady rate; far above a citizen showing an item, far below filling the database.
+UPLOAD_BURST = 10
+UPLOADS_PER_MINUTE = 10.0
+MAX_NAME_CHARS = 1000  # of the decoded header; attachments.store shortens the display name
+_READ_CHUNK = 64 * 1024
+_SHARE_TEXT = f"/{msg.INTENT_SHARE_ATTACHMENT}"
 MAX_MESSAGES = 500
 RASA_TIMEOUT_S = 5.0
 # Bot-message keys the widget understands; anything else in the tracker stays server-side.
@@ -40,6 +67,7 @@ _BOT_DATA_KEYS = ("image", "attachment")
 
 HTTP_KEY = web.AppKey("widget_http", aiohttp.ClientSession)
 SIGNER_KEY = web.AppKey("widget_signer", ConversationSigner)
+UPLOAD_LIMITER_KEY = web.AppKey("widget_upload_limiter", LoginLimiter)
 
 
 class RasaUnavailable(Exception):
@@ -74,12 +102,28 @@ def _button_title(payload: str, shown_buttons: Iterable[dict[str, str]]) -> str 
     return None
 
 
+def _shared_files(metadata: dict[str, Any], timestamp: Any) -> dict[str, Any]:
+    """A citizen's file message as history shows it: the caption and how many files."""
+    caption = metadata.get(msg.METADATA_CAPTION)
+    ids = metadata.get(msg.METADATA_ATTACHMENTS)
+    count = len(ids) if isinstance(ids, list) else 0
+    return {
+        "role": "citizen",
+        "text": caption if isinstance(caption, str) else "",
+        "attachments": max(count, 1),
+        "timestamp": timestamp,
+    }
+
+
 def messages_from_tracker(tracker: dict[str, Any]) -> list[dict[str, Any]]:
     """The visible conversation in a Rasa tracker, oldest first.
 
     Citizen messages typed as button payloads are given the clicked button's title; the raw
     payload stays in ``payload`` so the widget can hide control messages such as feedback.
-    Bot messages whose ``custom.type`` is ``agent_message`` get the role ``agent``.
+    A photo or file the citizen sent (``/share_attachment``) becomes its caption with
+    ``attachments``, the number of files, for the widget's placeholder: the files themselves are
+    not served to the widget. Bot messages whose ``custom.type`` is ``agent_message`` get the
+    role ``agent``.
     """
     messages: list[dict[str, Any]] = []
     last_buttons: list[dict[str, str]] = []
@@ -94,6 +138,9 @@ def messages_from_tracker(tracker: dict[str, Any]) -> list[dict[str, Any]]:
             if not isinstance(metadata, dict):
                 metadata = {}
             if not isinstance(text, str) or not text or is_external_event(text, metadata):
+                continue
+            if text == _SHARE_TEXT:
+                messages.append(_shared_files(metadata, timestamp))
                 continue
             message: dict[str, Any] = {"role": "citizen", "text": text, "timestamp": timestamp}
             if text.startswith("/"):
@@ -111,7 +158,8 @@ def messages_from_tracker(tracker: dict[str, Any]) -> list[dict[str, Any]]:
             text = event.get("text")
             buttons = _buttons(data.get("buttons") or data.get("quick_replies"))
             custom = data.get("custom") if isinstance(data.get("custom"), dict) else None
-            if not text and not buttons and not custom:
+            files = any(data.get(key) for key in _BOT_DATA_KEYS)
+            if not text and not buttons and not custom and not files:
                 continue
             role = "agent" if is_type(custom, MessageType.AGENT_MESSAGE) else "bot"
             message = {"role": role, "text": text or "", "timestamp": timestamp}
@@ -198,6 +246,122 @@ async def widget_history(request: web.Request) -> web.Response:
     return _json({"session_id": session_id, "messages": messages})
 
 
+# --- photos and files ------------------------------------------------------------------------
+# HTTP status of each refusal: too big, not a type we take, or a file we could not use.
+_REJECT_STATUS = {RejectCode.TOO_LARGE: 413, RejectCode.UNSUPPORTED: 415}
+_REJECT_MESSAGES = {
+    RejectCode.EMPTY: "The file is empty.",
+    RejectCode.TOO_LARGE: "The file is too large.",
+    RejectCode.UNSUPPORTED: "Only photos (JPEG, PNG, WebP, HEIC) and PDF files can be sent.",
+    RejectCode.DAMAGED: "The file could not be read; it may be damaged.",
+    RejectCode.TOO_MANY_PIXELS: "The image is too large (too many pixels).",
+}
+
+
+def _upload_cors(request: web.Request) -> dict[str, str]:
+    """CORS for uploads: only the pages allowed to embed the widget (``widget_origins``, else
+    the console's own, as Rasa's socket.io allows) may send a file from a browser."""
+    origin = request.headers.get("Origin", "").rstrip("/")
+    if origin and origin in request.app[SETTINGS_KEY].cors_origins():
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"Vary": "Origin"}
+
+
+def _upload_json(request: web.Request, body: dict[str, Any], status: int) -> web.Response:
+    return web.json_response(
+        body, status=status, headers={"Cache-Control": "no-store", **_upload_cors(request)}
+    )
+
+
+def _refusal(request: web.Request, code: RejectCode) -> web.Response:
+    body = {"error": code.value, "message": _REJECT_MESSAGES[code]}
+    return _upload_json(request, body, _REJECT_STATUS.get(code, 422))
+
+
+async def widget_attachments_preflight(request: web.Request) -> web.Response:
+    """CORS preflight of an upload: POST with the token, the file's type and its name."""
+    return web.Response(
+        status=204,
+        headers={
+            **_upload_cors(request),
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": f"{TOKEN_HEADER}, {NAME_HEADER}, Content-Type",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is longer than ``limit`` (a chunked upload has no
+    Content-Length to refuse it by)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _file_name(request: web.Request) -> str:
+    """The name the browser gave the file (percent-encoded UTF-8: headers are Latin-1)."""
+    raw = request.headers.get(NAME_HEADER, "")[: MAX_NAME_CHARS * 3]
+    return unquote(raw, errors="replace")[:MAX_NAME_CHARS]
+
+
+def _upload_wait(request: web.Request, session_id: str) -> float:
+    """Seconds until this client and this conversation may upload again (0: now)."""
+    limiter = request.app[UPLOAD_LIMITER_KEY]
+    address = client_address(request, request.app[TRUSTED_KEY])
+    return max(limiter.take(f"address:{address}"), limiter.take(f"conversation:{session_id}"))
+
+
+def _save(settings: Settings, data: bytes, session_id: str, name: str) -> dict[str, str]:
+    """Sanitize and store one citizen file (blocking: CPU and database; run in a thread)."""
+    clean = sanitize(data, Limits.from_settings(settings))
+    return store.save_citizen_file(
+        clean,
+        conversation_id=session_id,
+        channel=WIDGET_CHANNEL,
+        name=name,
+        database_url=settings.database_url,
+    )
+
+
+async def widget_attachments(request: web.Request) -> web.Response:
+    """Store a photo or PDF the citizen is about to send; answers its id for the message."""
+    session_id = request.query.get("session_id", "").strip()
+    if not valid_session_id(session_id):
+        body = {
+            "error": "bad_session",
+            "message": "session_id must be the id the assistant issued.",
+        }
+        return _upload_json(request, body, 400)
+    if not request.app[SIGNER_KEY].verify(session_id, request.headers.get(TOKEN_HEADER)):
+        message = f"the {TOKEN_HEADER} header is missing or not this conversation's token."
+        return _upload_json(request, {"error": "forbidden", "message": message}, 403)
+    wait = _upload_wait(request, session_id)
+    if wait > 0:
+        body = {"error": "rate_limited", "message": "Too many files; please wait a moment."}
+        response = _upload_json(request, body, 429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+    settings: Settings = request.app[SETTINGS_KEY]
+    limit = settings.attachment_max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _refusal(request, RejectCode.TOO_LARGE)
+    data = await _read_at_most(request, limit)
+    if data is None:
+        return _refusal(request, RejectCode.TOO_LARGE)
+    try:
+        saved = await asyncio.to_thread(_save, settings, data, session_id, _file_name(request))
+    except Rejected as exc:
+        logger.info("widget upload for %s refused: %s", session_id, exc.code)
+        return _refusal(request, exc.code)
+    return _upload_json(request, saved, 201)
+
+
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     timeout = aiohttp.ClientTimeout(total=RASA_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -214,3 +378,6 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_http_client)
     app.router.add_get(HISTORY_PATH, widget_history)
     app.router.add_route("OPTIONS", HISTORY_PATH, widget_history_preflight)
+    app[UPLOAD_LIMITER_KEY] = LoginLimiter(UPLOAD_BURST, UPLOADS_PER_MINUTE)
+    app.router.add_post(ATTACHMENTS_PATH, widget_attachments)
+    app.router.add_route("OPTIONS", ATTACHMENTS_PATH, widget_attachments_preflight)

@@ -43,6 +43,7 @@ COPY actions actions
 COPY console console
 COPY analytics analytics
 COPY handoff handoff
+COPY attachments attachments
 RUN pip install -e . \
     && mkdir -p /data \
     && chown askagency:askagency /data

@@ -17,7 +17,9 @@ or the ticket's priority. The ticket number travels in the bot event's metadata
 (:attr:`Reply.internal`), which channels never send to a client and analytics reads.
 
 While the ``handoff_active`` slot is true the relay stores every citizen message on the ticket
-and sends nothing, so the citizen hears only from the person.
+and sends nothing, so the citizen hears only from the person; the one exception is a single
+"thanks, the team can use ..." the first time a message leaves an e-mail address or phone
+number for a reply (offered when the citizen must wait: :func:`with_contact_offer`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from askagency.channels import log_ref, trusted_channel
 from askagency.clock import now_utc
 from askagency.config import Settings, get_settings
 from askagency.db import session_scope
+from askagency.privacy import Contact
 from askagency.spool import (
     Spool,
     SpoolRecord,
@@ -76,8 +79,12 @@ class Reply:
     text: str | None = None
     custom: dict[str, Any] | None = None
     buttons: list[dict[str, str]] = field(default_factory=list)
+    # A person's file for the citizen (handoff/photos.py): a signed link to an image, or
+    # ``{"type": "file", "url", "name", "mime"}`` for a PDF; channels pass both on.
+    image: str | None = None
+    attachment: dict[str, str] | None = None
     # Kept in the bot event's metadata (tracker, event broker, analytics), never sent to the
-    # citizen: every channel passes only text, buttons and ``custom`` on (client_message).
+    # citizen: every channel passes only text, buttons, ``custom`` and the file on.
     internal: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,6 +144,36 @@ TEXTS: dict[str, dict[str, str]] = {
             "automated assistant again: ask me anything, or ask for a person again later."
         ),
         "back_button": "Back to the assistant",
+        # Appended to a handoff message when the citizen must wait (not on SMS): the reply may
+        # not reach them here (Messenger after 7 days, WhatsApp after 24 hours, a closed tab).
+        "contact_offer": (
+            " If you can't wait here, write an e-mail address or phone number and the team can "
+            "answer you there."
+        ),
+        "contact_noted": "Thanks: if we can't reach you here, the team can use {contact}.",
+        # A photo or file (handoff/photos.py): the first is put before the handoff message.
+        "file_received": (
+            "Thank you for the photo. I can't look at pictures myself, but a person can. "
+        ),
+        "document_received": (
+            "Thank you for the file. I can't read files myself, but a person can. "
+        ),
+        "file_too_large": (
+            "Sorry, that file is too big. Photos and PDF files up to {limit_mb} MB work; or "
+            "describe the item in words and I'll answer straight away."
+        ),
+        "file_unsupported": (
+            "Sorry, I can't take that kind of file. Please send a photo (JPEG, PNG, WebP or "
+            "HEIC) or a PDF, or describe the item in words."
+        ),
+        "file_damaged": (
+            "Sorry, I couldn't open that file; it may be damaged. Please send it again, or "
+            "describe the item in words."
+        ),
+        "file_unavailable": (
+            "Sorry, I couldn't receive your file just now. Please try again in a few minutes, "
+            "or describe the item in words."
+        ),
     },
     "es": {
         "online": (
@@ -195,6 +232,33 @@ TEXTS: dict[str, dict[str, str]] = {
             "una persona más tarde."
         ),
         "back_button": "Volver al asistente",
+        "contact_offer": (
+            " Si no puede esperar aquí, escriba una dirección de correo electrónico o un número "
+            "de teléfono y el equipo podrá responderle allí."
+        ),
+        "contact_noted": (
+            "Gracias: si no podemos responderle aquí, el equipo podrá usar {contact}."
+        ),
+        "file_received": "Gracias por la foto. Yo no puedo ver imágenes, pero una persona sí. ",
+        "document_received": (
+            "Gracias por el archivo. Yo no puedo leer archivos, pero una persona sí. "
+        ),
+        "file_too_large": (
+            "Lo siento, ese archivo es demasiado grande. Se aceptan fotos y archivos PDF de "
+            "hasta {limit_mb} MB; o describa el objeto con palabras y le respondo enseguida."
+        ),
+        "file_unsupported": (
+            "Lo siento, no puedo recibir ese tipo de archivo. Envíe una foto (JPEG, PNG, WebP o "
+            "HEIC) o un PDF, o describa el objeto con palabras."
+        ),
+        "file_damaged": (
+            "Lo siento, no he podido abrir ese archivo; puede estar dañado. Envíelo de nuevo, o "
+            "describa el objeto con palabras."
+        ),
+        "file_unavailable": (
+            "Lo siento, ahora no he podido recibir su archivo. Inténtelo de nuevo en unos "
+            "minutos, o describa el objeto con palabras."
+        ),
     },
 }
 
@@ -230,6 +294,19 @@ def back_button(language: str) -> dict[str, str]:
     """The "Back to the assistant" button every handoff message carries (intent
     ``cancel_handoff``; on SMS it becomes a numbered option)."""
     return {"title": text("back_button", language), "payload": "/" + msg.INTENT_CANCEL_HANDOFF}
+
+
+# Channels where the conversation is itself a phone number: no offer to leave one.
+NO_CONTACT_OFFER_CHANNELS = frozenset({"sms"})
+
+
+def with_contact_offer(message: str, channel: str, language: str) -> str:
+    """``message`` (the citizen will have to wait) with the offer to leave an e-mail address or
+    phone number, since the person's reply may not reach them in their channel. Whatever they
+    leave is shown to the agent (:func:`handoff.service.relay_citizen_message`)."""
+    if channel in NO_CONTACT_OFFER_CHANNELS:
+        return message
+    return message + text("contact_offer", language)
 
 
 # Typed words that leave a waiting handoff, in any supported language, compared with the whole
@@ -412,8 +489,9 @@ async def start_handoff(
         message = text(
             "after_hours", language, when=_format_when(available.expected_reply_at, hours, language)
         )
+        message = with_contact_offer(message, channel, language)
     elif available.agents_online == 0:
-        message = text("nobody_online", language)
+        message = with_contact_offer(text("nobody_online", language), channel, language)
     else:
         message = text("online", language)
     if created and reason == Reason.FRUSTRATION:
@@ -459,6 +537,7 @@ async def _queue_handoff(
         message = text("after_hours", language, when=_format_when(expected, hours, language))
     else:
         message = text("queued", language)
+    message = with_contact_offer(message, str(record.get("channel") or ""), language)
     if reason == Reason.FRUSTRATION:
         message = text("frustration", language) + message
     logger.warning(
@@ -545,9 +624,12 @@ async def store_for_agent(conversation_id: str, message_text: str, language: str
     """:func:`relay_to_agent` without looking for words that leave: for a message already known
     to be for the person."""
 
-    def work() -> bool:
+    def work() -> tuple[bool, Contact | None]:
         with session_scope() as session:
-            return service.add_citizen_message(session, conversation_id, message_text) is not None
+            relayed = service.relay_citizen_message(session, conversation_id, message_text)
+            if relayed is None:
+                return False, None
+            return True, relayed.first_contact
 
     spool = get_spool()
     record = {
@@ -560,7 +642,7 @@ async def store_for_agent(conversation_id: str, message_text: str, language: str
             # Behind the conversation's spooled ticket (or earlier messages): keeps the order.
             await asyncio.to_thread(spool.append, "handoff_message", record, conversation_id)
             return Reply()
-        stored = await asyncio.to_thread(work)
+        stored, contact = await asyncio.to_thread(work)
     except Exception as exc:
         if is_database_unavailable(exc):
             spool.note_failure(exc)
@@ -572,12 +654,19 @@ async def store_for_agent(conversation_id: str, message_text: str, language: str
             f"{type(exc).__name__}: {exc}",
         )
         return Reply()
+    if contact is not None:
+        # Once per ticket, so the citizen can spot a typo; the relay is silent otherwise.
+        return Reply(
+            text=text("contact_noted", language, contact=contact.value),
+            custom={"type": msg.MessageType.CONTACT_NOTED.value, "kind": contact.kind},
+        )
     if stored:
         return Reply()
-    return _gone(language)
+    return ticket_gone(language)
 
 
-def _gone(language: str) -> Reply:
+def ticket_gone(language: str) -> Reply:
+    """The ticket was closed meanwhile (its hand-back is still on the way): the bot is back."""
     return Reply(
         slots={HANDOFF_SLOT: False},
         text=text("gone", language),
@@ -608,7 +697,7 @@ async def leave_handoff(conversation_id: str, language: str, *, button: bool) ->
     if outcome == service.LeaveOutcome.ANSWERED:
         return None
     if outcome == service.LeaveOutcome.NO_TICKET:
-        return _gone(language)
+        return ticket_gone(language)
     logger.info("handoff of %s withdrawn by the citizen", log_ref(conversation_id))
     return Reply(
         slots={HANDOFF_SLOT: False, msg.SLOT_CONSECUTIVE_FALLBACKS: 0},
@@ -622,7 +711,8 @@ def not_in_handoff(language: str) -> Reply:
     return Reply(text=text("with_bot", language), custom=msg.prompt(FallbackReason.NOT_IN_HANDOFF))
 
 
-def _entity(latest_message: dict[str, Any], name: str) -> Any:
+def entity(latest_message: dict[str, Any], name: str) -> Any:
+    """The value of an entity of the latest message (the console's external intents)."""
     for item in latest_message.get("entities") or []:
         if isinstance(item, dict) and item.get("entity") == name:
             return item.get("value")
@@ -631,7 +721,7 @@ def _entity(latest_message: dict[str, Any], name: str) -> Any:
 
 def _entity_flag(latest_message: dict[str, Any], name: str) -> bool:
     """A yes/no entity: true as JSON or as text (Rasa may pass either)."""
-    value = _entity(latest_message, name)
+    value = entity(latest_message, name)
     return value is True or str(value).lower() == "true"
 
 
@@ -651,21 +741,22 @@ def _already_sent(events: list[dict[str, Any]], message_id: Any) -> bool:
 
 def agent_message(latest_message: dict[str, Any], events: list[dict[str, Any]]) -> Reply:
     """The agent's reply, triggered by the console as the external intent ``agent_message``."""
-    body = _entity(latest_message, msg.ENTITY_HANDOFF_TEXT)
-    message_id = _entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
-    if not isinstance(body, str) or not body.strip():
+    body = entity(latest_message, msg.ENTITY_HANDOFF_TEXT)
+    message_id = entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
+    has_file = bool(entity(latest_message, msg.ENTITY_HANDOFF_ATTACHMENT))
+    if not isinstance(body, str) or not (body.strip() or has_file):
         logger.warning("agent_message without text ignored: %r", latest_message.get("entities"))
         return Reply(slots={HANDOFF_SLOT: True})
     if _already_sent(events, message_id):
         return Reply(slots={HANDOFF_SLOT: True})
     return Reply(
         slots={HANDOFF_SLOT: True},
-        text=body,
+        text=body if body.strip() else None,
         custom=msg.agent_message(
-            agent=str(_entity(latest_message, msg.ENTITY_HANDOFF_AGENT) or ""),
+            agent=str(entity(latest_message, msg.ENTITY_HANDOFF_AGENT) or ""),
             message_id=message_id,
         ),
-        internal={"ticket_id": _entity(latest_message, msg.ENTITY_HANDOFF_TICKET)},
+        internal={"ticket_id": entity(latest_message, msg.ENTITY_HANDOFF_TICKET)},
     )
 
 
@@ -673,7 +764,7 @@ def handoff_closed(
     latest_message: dict[str, Any], events: list[dict[str, Any]], language: str
 ) -> Reply:
     """The console closed the ticket: the bot answers again from the next message on."""
-    message_id = _entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
+    message_id = entity(latest_message, msg.ENTITY_HANDOFF_MESSAGE)
     resolved = _entity_flag(latest_message, msg.ENTITY_HANDOFF_RESOLVED)
     timed_out = _entity_flag(latest_message, msg.ENTITY_HANDOFF_TIMED_OUT)
     slots = {HANDOFF_SLOT: False, msg.SLOT_CONSECUTIVE_FALLBACKS: 0}
@@ -688,7 +779,7 @@ def handoff_closed(
         slots=slots,
         text=text(key, language),
         custom=msg.handoff_closed(resolved=resolved, message_id=message_id, ended_by=ended_by),
-        internal={"ticket_id": _entity(latest_message, msg.ENTITY_HANDOFF_TICKET)},
+        internal={"ticket_id": entity(latest_message, msg.ENTITY_HANDOFF_TICKET)},
     )
 
 

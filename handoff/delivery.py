@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, type_coerce
@@ -26,6 +26,7 @@ from askagency.channels import ChannelMismatch, delivery_channel
 from askagency.clock import now_utc
 from askagency.config import Settings
 from askagency.db import UtcDateTime, session_scope
+from attachments.store import for_messages
 from handoff.hours import StaffedHours, hours_from_settings
 from handoff.models import Delivery, Direction, MessageKind, Ticket, TicketMessage
 from handoff.notify import notify_new_tickets
@@ -67,6 +68,8 @@ class Job:
     author: str
     attempts: int
     last_citizen_at: datetime | None = None  # the citizen's last message (or the handoff)
+    attachment_id: str | None = None  # the file the agent sent with it (attachments.store)
+    contact_kind: str | None = None  # a contact the citizen left for a reply (email | phone)
 
     def request(self) -> tuple[str, dict[str, object]]:
         """The external intent and entities that deliver this message."""
@@ -77,12 +80,16 @@ class Job:
                 msg.ENTITY_HANDOFF_RESOLVED: self.text == RESOLVED_NOTE,
                 msg.ENTITY_HANDOFF_TIMED_OUT: self.text == TIMED_OUT_NOTE,
             }
-        return AGENT_MESSAGE_INTENT, {
+        entities: dict[str, object] = {
             msg.ENTITY_HANDOFF_TEXT: self.text,
             msg.ENTITY_HANDOFF_AGENT: self.author,
             msg.ENTITY_HANDOFF_TICKET: self.ticket_id,
             msg.ENTITY_HANDOFF_MESSAGE: self.message_id,
         }
+        if self.attachment_id:
+            # Only the id: the action server turns it into a signed link for the citizen.
+            entities[msg.ENTITY_HANDOFF_ATTACHMENT] = self.attachment_id
+        return AGENT_MESSAGE_INTENT, entities
 
 
 def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[Job]:
@@ -100,6 +107,7 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
             TicketMessage,
             Ticket.conversation_id,
             Ticket.channel,
+            Ticket.contact_kind,
             # Typed, so every database returns an aware UTC datetime (SQLite: from its text).
             type_coerce(func.coalesce(last_citizen, Ticket.created_at), UtcDateTime()),
         )
@@ -109,7 +117,7 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
     ).all()
     jobs: list[Job] = []
     seen: set[int] = set()
-    for message, conversation_id, channel, last_citizen_at in pending:
+    for message, conversation_id, channel, contact_kind, last_citizen_at in pending:
         if message.ticket_id in seen:
             continue  # an older message of this ticket goes first
         seen.add(message.ticket_id)
@@ -130,9 +138,23 @@ def due_jobs(session: Session, now: datetime, lease_s: float = LEASE_S) -> list[
                 author=message.author,
                 attempts=message.attempts,
                 last_citizen_at=last_citizen_at,
+                contact_kind=contact_kind,
             )
         )
-    return jobs
+    return _with_attachments(session, jobs)
+
+
+def _with_attachments(session: Session, jobs: list[Job]) -> list[Job]:
+    """The jobs with the file each agent reply carries (one query for the whole round). The
+    console sends one file per message; should a message ever have several, the first goes."""
+    replies = [job.message_id for job in jobs if job.kind != MessageKind.CLOSE.value]
+    files = for_messages(session, replies) if replies else {}
+    return [
+        replace(job, attachment_id=files[job.message_id][0].id)
+        if files.get(job.message_id)
+        else job
+        for job in jobs
+    ]
 
 
 def record_success(session: Session, message_id: int, now: datetime) -> None:
@@ -277,7 +299,13 @@ class DeliveryWorker:
         return sum(results)
 
     async def _deliver(self, job: Job) -> bool:
-        refused = refusal(job.channel, job.last_citizen_at, self.clock(), self.whatsapp_template)
+        refused = refusal(
+            job.channel,
+            job.last_citizen_at,
+            self.clock(),
+            self.whatsapp_template,
+            contact_kind=job.contact_kind,
+        )
         if refused is not None:  # the platform would drop it: say so in the inbox, at once
             error, permanent = refused, True
         else:

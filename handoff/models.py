@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from askagency.clock import now_utc
 from askagency.db import Base, UtcDateTime
+from askagency.privacy import CONTACT_MAX_CHARS
 from askagency.staff import User
 
 CONVERSATION_ID_MAX_LEN = 255
@@ -37,6 +38,8 @@ class Reason(StrEnum):
     FRUSTRATION = "frustration"
     REPEATED_FALLBACK = "repeated_fallback"
     NEGATIVE_FEEDBACK = "negative_feedback"
+    # The citizen sent a photo or file: only a person can look at it (attachments/).
+    ATTACHMENT = "attachment"
 
 
 class Priority(StrEnum):
@@ -108,6 +111,11 @@ class Ticket(Base):
     client_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # When the on-duty list was e-mailed about it (handoff.notify); NULL: not yet.
     notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # An e-mail address or phone number the citizen wrote during the handoff, for a reply the
+    # channel may not deliver (askagency.privacy.first_contact; the latest one wins). Only shown
+    # to agents, who decide whether to use it: nothing is ever sent to it automatically.
+    contact: Mapped[str | None] = mapped_column(String(CONTACT_MAX_CHARS), nullable=True)
+    contact_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # email | phone
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", passive_deletes=True

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from askagency.clock import now_utc
+from askagency.privacy import Contact, first_contact
 from askagency.staff import Role, User
 from handoff.hours import StaffedHours
 from handoff.models import (
@@ -243,34 +244,61 @@ def _require_open(ticket: Ticket) -> None:
         raise TicketClosed(f"ticket {ticket.id} is closed ({ticket.status})")
 
 
-def _clean_text(text: str) -> str:
+def _clean_text(text: str, *, may_be_empty: bool = False) -> str:
     text = (text or "").strip()
-    if not text:
+    if not text and not may_be_empty:
         raise HandoffError("the message is empty")
     if len(text) > MESSAGE_MAX_CHARS:
         raise HandoffError(f"the message is longer than {MESSAGE_MAX_CHARS} characters")
     return text
 
 
-def add_citizen_message(
+@dataclass(frozen=True)
+class Relayed:
+    """A citizen message stored on its ticket, and the contact for a reply it left when it is
+    the ticket's first (the bot confirms that one; later ones replace it silently)."""
+
+    message: TicketMessage
+    first_contact: Contact | None = None
+
+
+def relay_citizen_message(
     session: Session, conversation_id: str, text: str, now: datetime | None = None
-) -> TicketMessage | None:
-    """Stores a citizen message on the conversation's open ticket (None when there is none)."""
+) -> Relayed | None:
+    """Stores a citizen message on the conversation's open ticket (None when there is none).
+
+    An e-mail address or phone number in it becomes the ticket's contact for a reply
+    (:func:`askagency.privacy.first_contact`; the latest one left wins), which the inbox shows
+    to the agent. Nothing is ever sent to it automatically: anyone can type any address."""
     ticket = open_ticket_for(session, conversation_id)
     if ticket is None:
         return None
+    body = (text or "")[:MESSAGE_MAX_CHARS]
     message = TicketMessage(
         ticket_id=ticket.id,
         direction=Direction.CITIZEN.value,
         kind=MessageKind.TEXT.value,
         author="citizen",
-        text=(text or "")[:MESSAGE_MAX_CHARS],
+        text=body,
         created_at=now or now_utc(),
         attempts=0,
     )
     session.add(message)
+    contact = first_contact(body)
+    first = None
+    if contact is not None:
+        first = contact if ticket.contact is None else None
+        ticket.contact, ticket.contact_kind = contact.value, contact.kind
     session.flush()
-    return message
+    return Relayed(message, first)
+
+
+def add_citizen_message(
+    session: Session, conversation_id: str, text: str, now: datetime | None = None
+) -> TicketMessage | None:
+    """:func:`relay_citizen_message` for callers that only need the stored message."""
+    relayed = relay_citizen_message(session, conversation_id, text, now)
+    return relayed.message if relayed is not None else None
 
 
 def _agent(session: Session, agent_id: int) -> User:
@@ -283,12 +311,20 @@ def _agent(session: Session, agent_id: int) -> User:
 
 
 def add_agent_reply(
-    session: Session, ticket_id: int, agent_id: int, text: str, now: datetime | None = None
+    session: Session,
+    ticket_id: int,
+    agent_id: int,
+    text: str,
+    now: datetime | None = None,
+    *,
+    with_file: bool = False,
 ) -> TicketMessage:
     """Queues an agent reply in the outbox (delivered in order by ``handoff.delivery``).
 
     Replying to a waiting ticket assigns it to the agent; the first reply records the
-    human first-response time.
+    human first-response time. ``with_file``: the reply carries a file (the console links it
+    with ``attachments.store.link_to_message`` in the same transaction), so the text is its
+    caption and may be empty.
     """
     ticket = get_ticket(session, ticket_id)
     _require_open(ticket)
@@ -300,7 +336,7 @@ def add_agent_reply(
         kind=MessageKind.TEXT.value,
         author=agent.display_name,
         author_id=agent.id,
-        text=_clean_text(text),
+        text=_clean_text(text, may_be_empty=with_file),
         created_at=now,
         delivery_status=Delivery.PENDING.value,
         attempts=0,

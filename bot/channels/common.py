@@ -151,6 +151,19 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """A photo or file a citizen sent, as the platform names it: a URL (Messenger, Twilio, X)
+    or a file id to resolve first (Telegram). ``content_type``, ``name`` and ``size`` are what
+    the platform declares, never trusted: the action server decides what the bytes are
+    (attachments.sanitize); a declared size over the limit only spares a useless download."""
+
+    ref: str
+    content_type: str = ""
+    name: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One citizen message taken from a webhook, before it becomes a Rasa ``UserMessage``.
 
@@ -167,6 +180,8 @@ class Incoming:
     # The address the citizen wrote to (our number, page or account): picks the location.
     recipient: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Photos and files sent with the message (``text`` is then their caption, maybe "").
+    media: tuple[MediaRef, ...] = ()
 
 
 @dataclass
@@ -413,9 +428,51 @@ def plain_text_of(message: Mapping[str, Any]) -> str:
     parts = [str(message["text"])] if message.get("text") else []
     for key in ("image", "attachment"):
         value = message.get(key)
+        if isinstance(value, dict):  # {"type": "file", "url": ..., "name": ...}
+            value = value.get("url")
         if isinstance(value, str) and value:
             parts.append(value)
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class OutgoingMedia:
+    """An agent's image or file in a bot message (``image``: a URL; ``attachment``:
+    ``{"type": "file", "url", "name", "mime"}``), a signed link the platform fetches itself."""
+
+    url: str
+    is_image: bool
+    name: str = ""
+    mime: str = ""
+
+
+def _web_url(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+
+def outgoing_media(message: Mapping[str, Any]) -> OutgoingMedia | None:
+    """The image or file a platform can send natively, else None (text only, or no URL)."""
+    image = _web_url(message.get("image"))
+    if image:
+        return OutgoingMedia(image, is_image=True)
+    attachment = message.get("attachment")
+    if isinstance(attachment, Mapping) and _web_url(attachment.get("url")):
+        return OutgoingMedia(
+            attachment["url"],
+            is_image=attachment.get("type") == "image",
+            name=str(attachment.get("name") or ""),
+            mime=str(attachment.get("mime") or ""),
+        )
+    if _web_url(attachment):
+        return OutgoingMedia(attachment, is_image=False)
+    return None
+
+
+def text_of(message: Mapping[str, Any], media: OutgoingMedia | None) -> str:
+    """The text to send beside ``media`` sent natively (no link), else :func:`plain_text_of`."""
+    if media is None:
+        return plain_text_of(message)
+    return str(message["text"]) if message.get("text") else ""
 
 
 def choices_of(message: Mapping[str, Any]) -> list[Choice]:

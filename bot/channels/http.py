@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,16 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_wait_s)
         return min(self.backoff_s * (2 ** (attempt - 1)), self.max_wait_s)
+
+
+@dataclass(frozen=True)
+class Retry(Generic[T]):
+    """An attempt's answer worth another attempt (429, 5xx): why, the platform's wait if it
+    gave one, and what the caller gets if it was the last attempt."""
+
+    error: str
+    give_up: T
+    retry_after: float | None = None
 
 
 def retryable(status: int) -> bool:
@@ -93,55 +105,33 @@ class PlatformHttp:
             await self._session.close()
         self._session = None
 
-    async def request(
+    async def retrying(
         self,
-        method: str,
-        url: str,
-        *,
         label: str,
-        json_body: Any = None,
-        form: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        headers: Callable[[], dict[str, str]] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
-    ) -> SendResult:
-        """Sends until success, a non-retryable answer or ``max_attempts``; ``headers`` is
-        called per attempt (OAuth signatures carry a fresh nonce and timestamp)."""
+        url: str,
+        once: Callable[[int], Awaitable[T | Retry[T]]],
+        failed: Callable[[str], T],
+    ) -> T:
+        """Runs ``once(attempt)`` until it returns something other than a :class:`Retry`, with
+        the policy's attempts and backoff; a timeout or a connection error counts as a failed
+        attempt (``failed(error)`` if it was the last). Logs each failure, never raises."""
         shown = self.redact(url.split("?", 1)[0])
-        status: int | None = None
-        body: Any = None
         error = ""
+        last: T | None = None
         for attempt in range(1, self.policy.max_attempts + 1):
             retry_after = None
             try:
-                async with self._client().request(
-                    method,
-                    url,
-                    json=json_body,
-                    data=dict(form) if form is not None else None,
-                    params=dict(params) if params else None,
-                    headers=headers() if headers else None,
-                    auth=auth,
-                ) as resp:
-                    status = resp.status
-                    raw = await resp.read()
-                    body = _decode(raw)
-                    if 200 <= status < 300:
-                        return SendResult(True, status, body, attempt)
-                    retry_after = retry_after_of(resp.headers, body)
-                    error = f"HTTP {status}: {_short(body)}"
-                    if not retryable(status):
-                        logger.error(
-                            "%s %s (%s) failed, not retried: %s", self.platform, label, shown, error
-                        )
-                        return SendResult(False, status, body, attempt, error)
+                outcome = await once(attempt)
+                if not isinstance(outcome, Retry):
+                    return outcome
+                error, retry_after, last = outcome.error, outcome.retry_after, outcome.give_up
             # Python 3.10 (Rasa's venv): asyncio.TimeoutError is not the builtin TimeoutError.
             except asyncio.TimeoutError:  # noqa: UP041
-                status, body = None, None
                 error = f"no answer within {self.policy.timeout_s:g} s"
+                last = failed(error)
             except aiohttp.ClientError as exc:
-                status, body = None, None
                 error = f"{type(exc).__name__}: {exc}"
+                last = failed(error)
             if attempt < self.policy.max_attempts:
                 wait = self.policy.delay(attempt, retry_after)
                 logger.warning(
@@ -163,7 +153,54 @@ class PlatformHttp:
             self.policy.max_attempts,
             self.redact(error),
         )
-        return SendResult(False, status, body, self.policy.max_attempts, error)
+        assert last is not None  # max_attempts >= 1
+        return last
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        label: str,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Callable[[], dict[str, str]] | None = None,
+        auth: aiohttp.BasicAuth | None = None,
+    ) -> SendResult:
+        """Sends until success, a non-retryable answer or ``max_attempts``; ``headers`` is
+        called per attempt (OAuth signatures carry a fresh nonce and timestamp)."""
+        shown = self.redact(url.split("?", 1)[0])
+
+        async def once(attempt: int) -> SendResult | Retry[SendResult]:
+            async with self._client().request(
+                method,
+                url,
+                json=json_body,
+                data=dict(form) if form is not None else None,
+                params=dict(params) if params else None,
+                headers=headers() if headers else None,
+                auth=auth,
+            ) as resp:
+                status = resp.status
+                body = _decode(await resp.read())
+                if 200 <= status < 300:
+                    return SendResult(True, status, body, attempt)
+                error = f"HTTP {status}: {_short(body)}"
+                result = SendResult(False, status, body, attempt, error)
+                if retryable(status):
+                    return Retry(error, result, retry_after_of(resp.headers, body))
+                logger.error(
+                    "%s %s (%s) failed, not retried: %s", self.platform, label, shown, error
+                )
+                return result
+
+        return await self.retrying(
+            label,
+            url,
+            once,
+            lambda error: SendResult(False, None, None, self.policy.max_attempts, error),
+        )
 
 
 def _decode(raw: bytes) -> Any:

@@ -6,14 +6,18 @@ Webhook ``/webhooks/messenger/webhook``:
   subscription check; the challenge is echoed when the verify token matches.
 * ``POST``: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body, key = app secret>``.
   ``object == "page"`` events; per ``entry[].messaging[]``: ``message.text`` (typed),
-  ``message.quick_reply.payload`` and ``postback.payload`` (our buttons); echoes of the page's
-  own messages, deliveries, reads and attachments-only messages are ignored.
+  ``message.quick_reply.payload`` and ``postback.payload`` (our buttons), ``message.attachments``
+  of type ``image`` or ``file`` (``payload.url`` on Meta's CDN, fetched without any token:
+  bot/channels/media.py); echoes of the page's own messages, deliveries, reads, stickers and
+  other attachment types are ignored.
 
 Replies: ``POST {api_base_url}/{graph_version}/me/messages?access_token=<page token>`` with
 ``messaging_type: RESPONSE``, or ``MESSAGE_TAG`` + ``tag: HUMAN_AGENT`` for an agent's replies and
-close (allowed up to 7 days after the citizen's last message instead of 24 hours). Buttons become
-quick replies (at most 13, titles at most 20 characters; longer titles are also listed,
-numbered, in the text and a typed number selects).
+close (allowed up to 7 days after the citizen's last message instead of 24 hours). An agent's
+image or file goes first as an attachment by URL (``type: image`` / ``file``; Meta fetches the
+signed link), the link as text if Meta refuses it. Buttons become quick replies (at most 13,
+titles at most 20 characters; longer titles are also listed, numbered, in the text and a typed
+number selects).
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from sanic.response import HTTPResponse
 from bot.channels.common import (
     Choice,
     Incoming,
+    MediaRef,
     Option,
+    OutgoingMedia,
     Parsed,
     as_dict,
     as_list,
@@ -40,9 +46,10 @@ from bot.channels.common import (
     id_text,
     json_object,
     numbered_list,
-    plain_text_of,
+    outgoing_media,
     same_secret,
     split_text,
+    text_of,
     truncate,
 )
 from bot.channels.platform import PlatformInput, PlatformOutput
@@ -53,6 +60,9 @@ TEXT_LIMIT = 2000
 QUICK_REPLY_TITLE_LIMIT = 20
 QUICK_REPLY_MAX = 13
 PAYLOAD_LIMIT = 1000
+MEDIA_TYPES = ("image", "file")
+# Meta's CDNs, where attachment URLs point (scontent-*.xx.fbcdn.net, lookaside.fbsbx.com).
+CDN_HOSTS = ".fbcdn.net,.fbsbx.com"
 
 
 def signature_of(body: bytes, app_secret: str) -> str:
@@ -97,9 +107,13 @@ def _incoming(event: dict[str, Any], parsed: Parsed) -> Incoming | None:
         if mid and isinstance(payload, str) and payload:
             return Incoming(sender, payload, mid, is_payload=True, recipient=page)
         text = message.get("text")
+        media = _media(message)
+        if mid and media:
+            caption = text if isinstance(text, str) else ""
+            return Incoming(sender, caption, mid, recipient=page, media=media)
         if mid and isinstance(text, str):
             return Incoming(sender, text, mid, recipient=page)
-        parsed.ignored.append("message without text (attachment or sticker)")
+        parsed.ignored.append("message without text or photo (sticker, video, audio...)")
         return None
     if isinstance(postback, dict):
         payload = postback.get("payload")
@@ -113,6 +127,20 @@ def _incoming(event: dict[str, Any], parsed: Parsed) -> Incoming | None:
     return None
 
 
+def _media(message: dict[str, Any]) -> tuple[MediaRef, ...]:
+    """The photos and files of a message; stickers (images with a ``sticker_id``, like the
+    thumbs-up) are reactions, not files."""
+    found = []
+    for attachment in as_list(message.get("attachments")):
+        attachment = as_dict(attachment)
+        payload = as_dict(attachment.get("payload"))
+        url = payload.get("url")
+        kind = attachment.get("type")
+        if kind in MEDIA_TYPES and "sticker_id" not in payload and isinstance(url, str) and url:
+            found.append(MediaRef(url, content_type=str(kind)))
+    return tuple(found)
+
+
 def _postback_id(sender: str, event: dict[str, Any]) -> str | None:
     """Older postbacks have no ``mid``; sender + timestamp identifies a redelivery."""
     timestamp = id_text(event.get("timestamp"))
@@ -120,8 +148,10 @@ def _postback_id(sender: str, event: dict[str, Any]) -> str | None:
 
 
 def build_messages(psid: str, message: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Choice]]:
-    """Send API bodies for one client message, and the choices a typed number selects."""
-    text = plain_text_of(message)
+    """Send API bodies for one client message, and the choices a typed number selects. An
+    image or file is the first body (:func:`media_body`)."""
+    media = outgoing_media(message)
+    text = text_of(message, media)
     choices = [c for c in choices_of(message) if len(c.payload) <= PAYLOAD_LIMIT][:QUICK_REPLY_MAX]
     numbered = any(len(c.title) > QUICK_REPLY_TITLE_LIMIT for c in choices)
     if numbered:
@@ -137,6 +167,8 @@ def build_messages(psid: str, message: dict[str, Any]) -> tuple[list[dict[str, A
     else:
         kind = {"messaging_type": "RESPONSE"}
     bodies = [{"recipient": {"id": psid}, **kind, "message": {"text": part}} for part in parts]
+    if media is not None:
+        bodies.insert(0, {"recipient": {"id": psid}, **kind, "message": media_body(media)})
     if choices:
         bodies[-1]["message"]["quick_replies"] = [
             {
@@ -149,6 +181,12 @@ def build_messages(psid: str, message: dict[str, Any]) -> tuple[list[dict[str, A
             for n, c in enumerate(choices, start=1)
         ]
     return bodies, choices if numbered else []
+
+
+def media_body(media: OutgoingMedia) -> dict[str, Any]:
+    """A Send API ``message`` with the image or file at ``media.url`` (Meta fetches it)."""
+    kind = "image" if media.is_image else "file"
+    return {"attachment": {"type": kind, "payload": {"url": media.url, "is_reusable": False}}}
 
 
 class MessengerOutput(PlatformOutput):
@@ -170,6 +208,16 @@ class MessengerOutput(PlatformOutput):
                 json_body=body,
                 params={"access_token": channel.config["page_access_token"]},
             )
+            attachment = as_dict(body["message"].get("attachment"))
+            if not result.ok and attachment:  # Meta could not take the file: send its link
+                link = {**body, "message": {"text": attachment["payload"]["url"]}}
+                result = await channel.http.request(
+                    "POST",
+                    url,
+                    label="send",
+                    json_body=link,
+                    params={"access_token": channel.config["page_access_token"]},
+                )
             if not result.ok:
                 return
 
@@ -187,6 +235,7 @@ class MessengerInput(PlatformInput):
         Option("graph_version", "v19.0"),
     )
     url_secret = "page_access_token"
+    media_host_names = CDN_HOSTS
     required = ("app_secret", "page_access_token")
 
     @classmethod

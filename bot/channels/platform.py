@@ -11,6 +11,11 @@ Messages from other sender ids are ignored.
 
 Buttons carry server-side tokens, never Rasa payloads (bot/channels/buttons.py): a platform
 client can send any "button payload" it likes, and a payload is intent syntax.
+
+A message with photos or files (``Incoming.media``) becomes the server-built
+``/share_attachment`` once its files are fetched and stored (bot/channels/media.py), with their
+ids and the caption in the metadata, or the reject code when none could be stored: a photo-only
+message is always answered.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from askagency import bot_messages as msg
 from askagency.channels import log_ref, platform_message_id
 from bot.channels.buttons import EXPIRED_TEXT, ButtonTokens
 from bot.channels.choices import PendingChoices
@@ -34,13 +40,22 @@ from bot.channels.common import (
     MAX_BODY_BYTES,
     ChannelLocations,
     Incoming,
+    MediaRef,
     Option,
     Parsed,
     log_ignored,
     resolve_options,
     user_text,
 )
-from bot.channels.http import PlatformHttp, RetryPolicy
+from bot.channels.http import RetryPolicy
+from bot.channels.media import (
+    DEFAULT_MAX_BYTES,
+    AttachmentUploads,
+    MediaHosts,
+    MediaHttp,
+    MediaSource,
+    ingest,
+)
 from bot.channels.message import client_message
 from bot.channels.shared_state import shared_redis_url, state_for
 
@@ -48,6 +63,8 @@ logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 SAFE_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
+# What Rasa gets for a message with files: built here, never typed (typed "/" is stripped).
+SHARE_ATTACHMENT_TEXT = f"/{msg.INTENT_SHARE_ATTACHMENT}"
 
 COMMON_OPTIONS = (
     Option("timeout_s", 10.0, float),
@@ -64,6 +81,12 @@ COMMON_OPTIONS = (
     # The agency location this channel's messages are about (common.ChannelLocations):
     # "DEN", or "+13035550100=DEN,+13125550100=ORD" per number, page or account written to.
     Option("location", ""),
+    # A citizen's photo or file larger than this is not downloaded (reading stops there).
+    Option("media_max_bytes", DEFAULT_MAX_BYTES, int),
+    # Hosts files may be fetched from besides the API base URL's origin (comma-separated: HTTPS
+    # host names, ".example.com" for any host under it, or "scheme://host:port" origins); empty:
+    # the platform's own CDNs (PlatformInput.media_host_names).
+    Option("media_hosts", ""),
 )
 
 
@@ -76,6 +99,8 @@ class PlatformInput(InputChannel):
     required: ClassVar[tuple[str, ...]] = ()
     # The setting that travels inside request URLs (a token) and must be kept out of logs.
     url_secret: ClassVar[str | None] = None
+    # The platform's media CDNs (see the media_hosts option and bot/channels/media.py).
+    media_host_names: ClassVar[str] = ""
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or resolve_options(self.env_prefixes, {}, self.all_options())
@@ -83,7 +108,7 @@ class PlatformInput(InputChannel):
         self.choices = PendingChoices(self.state, self.name(), float(self.config["choices_ttl_s"]))
         self.buttons = ButtonTokens(self.name(), self.state, float(self.config["button_ttl_s"]))
         self.locations = ChannelLocations.parse(self.config["location"], self.env_name("location"))
-        self.http = PlatformHttp(
+        self.http = MediaHttp(
             self.name(),
             RetryPolicy(
                 timeout_s=float(self.config["timeout_s"]),
@@ -92,6 +117,7 @@ class PlatformInput(InputChannel):
             ),
             redact=self.redact,
         )
+        self.uploads = AttachmentUploads.from_environ()
         self._tasks: set[asyncio.Task] = set()
         # Per conversation: a lock and how many messages hold or wait for it.
         self._order: dict[str, tuple[asyncio.Lock, list[int]]] = {}
@@ -232,6 +258,8 @@ class PlatformInput(InputChannel):
             location = self.locations.for_address(incoming.recipient)
             if location:
                 metadata["location"] = location
+            if incoming.media and text == SHARE_ATTACHMENT_TEXT:
+                metadata.update(await self.attachment_metadata(conversation_id, incoming))
             await on_new_message(
                 UserMessage(
                     text,
@@ -248,9 +276,41 @@ class PlatformInput(InputChannel):
         except Exception:
             logger.exception("%s message %s: processing failed", self.name(), incoming.message_id)
 
+    async def attachment_metadata(self, conversation_id: str, incoming: Incoming) -> dict[str, Any]:
+        """The files of ``incoming`` fetched and stored: their ids and the caption (cleaned like
+        typed text), or an empty list and the reject code when none could be stored."""
+        result = await ingest(
+            incoming.media,
+            resolve=self.media_source,
+            http=self.http,
+            hosts=self.media_hosts(),
+            max_bytes=int(self.config["media_max_bytes"]),
+            uploads=self.uploads,
+            conversation_id=conversation_id,
+            channel=self.name(),
+        )
+        metadata: dict[str, Any] = {
+            msg.METADATA_ATTACHMENTS: result.ids,
+            msg.METADATA_CAPTION: user_text(incoming.text).strip(),
+        }
+        if result.error:
+            metadata[msg.METADATA_ATTACHMENT_ERROR] = result.error
+        return metadata
+
+    def media_hosts(self) -> MediaHosts:
+        """Where this platform's files may be fetched from (bot/channels/media.py)."""
+        names = str(self.config.get("media_hosts") or "") or self.media_host_names
+        return MediaHosts.of([str(self.config.get("api_base_url") or "")], names)
+
+    async def media_source(self, ref: MediaRef) -> MediaSource | str:
+        """How to fetch ``ref`` (a URL, no credentials), or a reject code. Platforms whose
+        files need credentials or a look-up override this."""
+        return MediaSource(ref.ref, name=ref.name)
+
     async def prepare(self, conversation_id: str, incoming: Incoming) -> str | None:
         """The text Rasa gets: the payload of one of our buttons (pressed, or picked by its
-        number), else the typed text without intent syntax. None: do not process.
+        number), else the typed text without intent syntax. None: do not process. A message
+        with files is :data:`SHARE_ATTACHMENT_TEXT` (its caption goes in the metadata).
 
         A press whose token this conversation was not given (forged, or expired) is not
         processed; the citizen is told the option expired."""
@@ -263,6 +323,8 @@ class PlatformInput(InputChannel):
                     conversation_id, {"text": EXPIRED_TEXT}
                 )
             return payload
+        if incoming.media:
+            return SHARE_ATTACHMENT_TEXT
         chosen = self.choices.resolve(conversation_id, incoming.text)
         if chosen is not None:
             payload = self.buttons.redeem(conversation_id, chosen)

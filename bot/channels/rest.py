@@ -14,6 +14,10 @@ conversation), ids of the messaging platforms are refused, and ``input_channel``
 ``rest``: a client never chooses where replies are sent. Bodies over
 ``askagency.limits.MAX_WEB_BODY_BYTES`` and messages over ``max_message_chars`` get the "too
 long" reply without reaching Rasa.
+
+Photos and files (bot/channels/web_attachments.py): the body may carry ``"attachments": [id,
+...]`` of files stored through the console's ``POST /api/widget/attachments`` (same conversation
+token); Rasa then gets ``/share_attachment`` with the ids and the text as caption in metadata.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from sanic.response import HTTPResponse
 from askagency.conversation_ids import RULE, is_addressable
 from askagency.limits import MAX_REQUEST_BYTES, MAX_WEB_BODY_BYTES
 from bot import action_guard
-from bot.channels import web_guard
+from bot.channels import web_attachments, web_guard
 from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import (
     ALLOW,
@@ -223,12 +227,13 @@ class RestInput(RasaRestInput):
                 logger.info("REST message refused: %s", refused)
                 return response.json({"error": refused}, status=403)
             input_channel = self.name()
+            attachment_ids = web_attachments.attachment_ids(body.get("attachments"))
 
             limiter = self._limiter()
             ip = client_ip(
                 request.ip, request.headers.get("X-Forwarded-For"), limiter.limits.trusted_proxies
             )
-            verdict = limiter.check(sender, ip, text)
+            verdict = limiter.check(sender, ip, web_attachments.limiter_text(text, attachment_ids))
             if verdict != ALLOW:
                 logger.info("REST message not processed: %s", verdict)
                 if verdict == SILENT:
@@ -241,6 +246,8 @@ class RestInput(RasaRestInput):
             if long_reply is not None:
                 return response.json([{"recipient_id": sender, **long_reply}])
             metadata = web_guard.server_metadata(metadata, ip)
+            # Last: the attachment keys are the server's, whatever the client's metadata said.
+            text, metadata = web_attachments.to_rasa(text, attachment_ids, metadata)
 
             if bool_arg(request, "stream", default=False):
                 return response.stream(

@@ -19,6 +19,10 @@ only to that conversation (a message must name it as ``session_id``; any other i
 over ``max_message_chars`` get the "too long" reply without reaching Rasa; packets over
 ``askagency.limits.MAX_WEB_BODY_BYTES`` are refused by the socket.io server itself.
 
+Photos and files (bot/channels/web_attachments.py): ``user_uttered`` may carry
+``"attachments": [id, ...]`` of files the widget stored through the console; Rasa then gets
+``/share_attachment`` with the ids and the typed text (the caption) in metadata set by the server.
+
 Several Rasa replicas (the scale profile): a widget's socket lives on the replica it connected
 to, but an agent reply or a turn may be processed by another. When the channels share a Redis
 (:func:`bot.channels.shared_state.shared_redis_url`: the scale profile's, or ``redis_url`` in
@@ -47,7 +51,7 @@ from socketio import AsyncRedisManager, AsyncServer
 
 from askagency.limits import MAX_WEB_BODY_BYTES
 from bot import action_guard
-from bot.channels import web_guard
+from bot.channels import web_attachments, web_guard
 from bot.channels.message import citizen_text, client_message
 from bot.channels.ratelimit import ALLOW, SILENT, RateLimiter, client_ip, limiter_for, notice
 
@@ -215,6 +219,7 @@ class SocketIOInput(RasaSocketIOInput):
             if not isinstance(text, str):
                 text = str(text)
             text = citizen_text(text)
+            attachment_ids = web_attachments.attachment_ids(data.get("attachments"))
 
             output = SocketIOOutput(sio, self.bot_message_evt)
             environ = sio.get_environ(sid, namespace=self.namespace) or {}
@@ -222,7 +227,9 @@ class SocketIOInput(RasaSocketIOInput):
             peer = getattr(request, "ip", None) or environ.get("REMOTE_ADDR")
             forwarded = request.headers.get("X-Forwarded-For") if request is not None else None
             ip = client_ip(peer, forwarded, limiter.limits.trusted_proxies)
-            verdict = limiter.check(sender_id, ip, text)
+            verdict = limiter.check(
+                sender_id, ip, web_attachments.limiter_text(text, attachment_ids)
+            )
             if verdict != ALLOW:
                 logger.info("socket.io message from %s not processed: %s", sid, verdict)
                 if verdict != SILENT:
@@ -233,6 +240,8 @@ class SocketIOInput(RasaSocketIOInput):
                 await output.send_response(sender_id, long_reply)
                 return
             metadata = web_guard.server_metadata(metadata, ip)
+            # Last: the attachment keys are the server's, whatever the client's metadata said.
+            text, metadata = web_attachments.to_rasa(text, attachment_ids, metadata)
 
             message = UserMessage(
                 text,

@@ -4,14 +4,19 @@ Webhooks ``/webhooks/sms/webhook`` and ``/webhooks/whatsapp/webhook`` (set them 
 "A message comes in" URL, HTTP POST). Twilio signs each request in ``X-Twilio-Signature``:
 base64(HMAC-SHA1(auth token, URL + every POST parameter name and value, sorted by name)). The
 URL is the one Twilio called, so behind a proxy set ``webhook_url`` to the public URL. The form
-carries ``MessageSid``, ``From`` (``whatsapp:+1...`` for WhatsApp), ``To`` and ``Body``; status
-callbacks and media-only messages are ignored.
+carries ``MessageSid``, ``From`` (``whatsapp:+1...`` for WhatsApp), ``To``, ``Body`` and, for a
+photo or file (MMS, WhatsApp), ``NumMedia`` with ``MediaUrl{i}`` / ``MediaContentType{i}``;
+status callbacks are ignored. Media URLs are on the API host and need the account's basic auth
+(sent there only); they redirect to Twilio's CDN (``mms.twiliocdn.com``, or S3 for media stored
+before "Enforce HTTP Auth on Media URLs"), which is fetched without credentials.
 
 Replies go through the REST API, ``POST {api_base_url}/2010-04-01/Accounts/<sid>/Messages.json``
 (the webhook answers an empty TwiML ``<Response/>`` at once, so a slow turn never hits Twilio's
 15 s webhook timeout). SMS has no buttons: options are a numbered list and the reply "2" picks
 option 2. Long SMS answers are split between words into single-segment messages marked
-``(1/3)``; WhatsApp messages are split at 1600 characters. A person's reply more than 24 hours
+``(1/3)``; WhatsApp messages are split at 1600 characters. An agent's image or file goes as
+``MediaUrl`` with the last part (Twilio fetches the signed link: MMS, WhatsApp), or as its link
+in the text when Twilio refuses it (e.g. no MMS to that number). A person's reply more than 24 hours
 after the citizen's last WhatsApp message (WhatsApp refuses free-form text then) goes as the
 Content Template ``reply_template_sid`` with the reply as its variable. STOP/START/HELP are
 handled here and never reach the bot (see :mod:`bot.channels.sms`); every outbound text first
@@ -43,16 +48,21 @@ from askagency.channels import log_ref
 from askagency.opt_out import OptOutList, database_url, normalise_number
 from bot.channels.common import (
     Incoming,
+    MediaRef,
     Option,
     Parsed,
     choices_of,
     default_data_dir,
     from_a_person,
     numbered_list,
+    outgoing_media,
     plain_text_of,
     same_secret,
     split_text,
+    text_of,
 )
+from bot.channels.http import SendResult
+from bot.channels.media import MediaSource, origin
 from bot.channels.platform import PlatformInput, PlatformOutput
 from bot.channels.shared_state import digest
 from bot.channels.sms import Keyword, import_legacy_list, keyword_of, segment_rule
@@ -68,6 +78,10 @@ WHATSAPP_WINDOW_S = 24 * 3600 - 60
 TEMPLATE_VARIABLE_LIMIT = 1024
 MAX_FORM_FIELDS = 200
 UNSUBSCRIBED_ERROR = 21610  # Twilio: "Attempt to send to unsubscribed recipient"
+# Twilio allows 10 media per message; bot/channels/media.py takes the first 4.
+MAX_MEDIA_FIELDS = 10
+# Where Twilio's media URLs redirect (see the module doc).
+CDN_HOSTS = ".twiliocdn.com,s3-external-1.amazonaws.com"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 DEFAULT_HELP = (
@@ -150,8 +164,9 @@ def parse_message(pairs: list[tuple[str, str]], whatsapp: bool) -> Parsed:
         )
         return parsed
     body = form.get("Body", "")
-    if not body.strip():
-        parsed.ignored.append("message without text (media only)")
+    media = media_of(form)
+    if not body.strip() and not media:
+        parsed.ignored.append("message without text or media")
         return parsed
     address = sender[len(WHATSAPP_PREFIX) :] if whatsapp else sender
     if not E164.match(address):
@@ -160,8 +175,27 @@ def parse_message(pairs: list[tuple[str, str]], whatsapp: bool) -> Parsed:
     # The conversation id carries the digits only ("sms-15551234567"): see platform.py.
     # The number the citizen wrote to picks the location (a number per airport).
     recipient = form.get("To", "").strip().removeprefix(WHATSAPP_PREFIX) or None
-    parsed.messages.append(Incoming(address[1:], body, sid, recipient=recipient))
+    parsed.messages.append(Incoming(address[1:], body, sid, recipient=recipient, media=media))
     return parsed
+
+
+def media_of(form: dict[str, str]) -> tuple[MediaRef, ...]:
+    """``MediaUrl{i}`` / ``MediaContentType{i}`` for i below ``NumMedia`` (at most 10)."""
+    try:
+        count = int(form.get("NumMedia", "0").strip() or 0)
+    except ValueError:
+        return ()
+    refs = []
+    for index in range(max(0, min(count, MAX_MEDIA_FIELDS))):
+        url = form.get(f"MediaUrl{index}", "").strip()
+        if url:
+            refs.append(MediaRef(url, content_type=form.get(f"MediaContentType{index}", "")))
+    return tuple(refs)
+
+
+def unsubscribed(result: SendResult) -> bool:
+    """Twilio refused the message because the number opted out (at Twilio or the carrier)."""
+    return isinstance(result.body, dict) and result.body.get("code") == UNSUBSCRIBED_ERROR
 
 
 _lists: dict[str, OptOutList] = {}
@@ -181,12 +215,13 @@ class TwilioOutput(PlatformOutput):
 
     async def deliver(self, conversation_id: str, message: dict[str, Any]) -> None:
         channel: TwilioInput = self.channel  # type: ignore[assignment]
-        text = plain_text_of(message)
+        media = outgoing_media(message)
+        text = text_of(message, media)
         choices = choices_of(message)
         if choices:
             text = (text + "\n\n" if text else "") + numbered_list([c.title for c in choices])
         channel.choices.remember(conversation_id, choices)
-        await channel.send_text(conversation_id, text)
+        await channel.send_text(conversation_id, text, media_url=media.url if media else None)
 
 
 class SmsOutput(TwilioOutput):
@@ -247,6 +282,7 @@ class TwilioInput(PlatformInput):
         Option("reply_template_sid"),
     )
     required = ("account_sid", "auth_token")
+    media_host_names = CDN_HOSTS
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -320,9 +356,15 @@ class TwilioInput(PlatformInput):
         return split_text(text, segment, measure=measure, mark_parts=True)  # type: ignore[arg-type]
 
     async def send_text(
-        self, conversation_id: str, text: str, *, keyword_reply: bool = False
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        keyword_reply: bool = False,
+        media_url: str | None = None,
     ) -> None:
         """Sends ``text`` (split) via the Messages API; stops at the first failed part.
+        ``media_url`` goes with the last part; refused, that part is sent again with the link.
 
         Nothing is sent to a number on the opt-out list, except the answer to a STOP or HELP
         keyword (``keyword_reply``), which carriers require."""
@@ -332,13 +374,23 @@ class TwilioInput(PlatformInput):
             )
             return
         url, auth, sender = self._messages_url(), self._auth(), self._sender()
-        for part in self.parts(text):
+        parts = self.parts(text) or ([""] if media_url else [])
+        for index, part in enumerate(parts):
             form = {"To": self.address(conversation_id), **sender, "Body": part}
+            with_media = bool(media_url) and index == len(parts) - 1
+            if with_media:
+                form["MediaUrl"] = str(media_url)
             result = await self.http.request(
                 "POST", url, label="send message", form=form, auth=auth
             )
+            if not result.ok and with_media and not unsubscribed(result):
+                form.pop("MediaUrl")
+                form["Body"] = "\n".join(p for p in (part, str(media_url)) if p)
+                result = await self.http.request(
+                    "POST", url, label="send message", form=form, auth=auth
+                )
             if not result.ok:
-                if isinstance(result.body, dict) and result.body.get("code") == UNSUBSCRIBED_ERROR:
+                if unsubscribed(result):
                     await self.record_opt_out(conversation_id, opted_out=True)
                 return
 
@@ -370,6 +422,14 @@ class TwilioInput(PlatformInput):
         await self.http.request(
             "POST", self._messages_url(), label="send template", form=form, auth=self._auth()
         )
+
+    async def media_source(self, ref: MediaRef) -> MediaSource | str:
+        """Basic auth only when the media URL is on the configured API origin: never to a host
+        that is not Twilio's own (a redirect to the CDN goes without it: media.py)."""
+        own = origin(ref.ref) is not None and origin(ref.ref) == origin(
+            str(self.config["api_base_url"])
+        )
+        return MediaSource(ref.ref, auth=self._auth() if own else None, name=ref.name)
 
     def _messages_url(self) -> str:
         config = self.config

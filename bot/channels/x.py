@@ -9,7 +9,10 @@ Webhook ``/webhooks/x/webhook`` (register it as the Account Activity webhook URL
   characters, which no JSON body can be) are answered, anything else is a 400.
 * ``POST``: ``x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256 of the raw body, key =
   consumer secret>``. ``direct_message_events[]`` of type ``message_create`` become messages;
-  a quick-reply answer's ``metadata`` is our button token (bot/channels/buttons.py). Messages
+  a quick-reply answer's ``metadata`` is our button token (bot/channels/buttons.py); a photo
+  (``message_data.attachment.media`` of type ``photo``) is fetched from ``media_url_https`` on
+  ``ton.twitter.com`` with a GET signed like the replies (OAuth 1.0a user context), and the
+  t.co link X appends to the text for it is removed from the caption. Messages
   the account itself sent (``sender_id == for_user_id``, the echo of every reply) and every
   other event type are ignored.
 
@@ -29,7 +32,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from rasa.core.channels.channel import OutputChannel
 from sanic import Blueprint, response
@@ -38,6 +41,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.common import (
     Incoming,
+    MediaRef,
     Option,
     Parsed,
     as_dict,
@@ -49,6 +53,7 @@ from bot.channels.common import (
     split_text,
     truncate,
 )
+from bot.channels.media import MediaSource
 from bot.channels.platform import PlatformInput, PlatformOutput
 
 logger = logging.getLogger(__name__)
@@ -61,6 +66,8 @@ OPTIONS_MAX = 20
 SEND_PATH = "/1.1/direct_messages/events/new.json"
 # X's CRC tokens are short base64 strings; a webhook body (a JSON object) never matches.
 CRC_TOKEN = re.compile(r"^[A-Za-z0-9+/=_-]{16,128}$")
+# Where DM media lives; only reachable with the account's OAuth signature.
+MEDIA_HOSTS = "ton.twitter.com"
 
 
 def hmac_b64(secret: str, data: bytes) -> str:
@@ -110,15 +117,35 @@ def parse_events(body: bytes, own_user_id: str | None = None) -> Parsed:
             parsed.ignored.append("the account's own message")
             continue
         quick = as_dict(data_.get("quick_reply_response")).get("metadata")
+        media, link = _media(data_)
         if isinstance(quick, str) and quick:
             parsed.messages.append(
                 Incoming(sender, quick, event_id, is_payload=True, recipient=for_user)
+            )
+        elif media:
+            text = data_.get("text") if isinstance(data_.get("text"), str) else ""
+            caption = text.replace(link, "").strip() if link else text
+            parsed.messages.append(
+                Incoming(sender, caption, event_id, recipient=for_user, media=media)
             )
         elif isinstance(data_.get("text"), str):
             parsed.messages.append(Incoming(sender, data_["text"], event_id, recipient=for_user))
         else:
             parsed.ignored.append("message_create without text")
     return parsed
+
+
+def _media(data: dict[str, Any]) -> tuple[tuple[MediaRef, ...], str]:
+    """A DM's photo (X allows one attachment) and the t.co link standing for it in the text."""
+    attachment = as_dict(data.get("attachment"))
+    media = as_dict(attachment.get("media"))
+    url = media.get("media_url_https")
+    if attachment.get("type") != "media" or media.get("type") != "photo":
+        return (), ""
+    if not isinstance(url, str) or not url:
+        return (), ""
+    link = media.get("url")
+    return (MediaRef(url, "image"),), link if isinstance(link, str) else ""
 
 
 # --- OAuth 1.0a (RFC 5849), HMAC-SHA1 --------------------------------------------------------
@@ -241,6 +268,7 @@ class XInput(PlatformInput):
         Option("api_base_url", "https://api.twitter.com"),
     )
     required = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+    media_host_names = MEDIA_HOSTS
 
     @classmethod
     def name(cls) -> str:
@@ -248,6 +276,31 @@ class XInput(PlatformInput):
 
     def get_output_channel(self) -> OutputChannel:
         return XOutput(self)
+
+    async def media_source(self, ref: MediaRef) -> MediaSource | str:
+        """DM media needs a GET signed with the account's OAuth 1.0a keys, like a reply; each
+        request (redirects on X's own origin too) gets a fresh signature over its URL and query.
+        The signature goes only to the media URL's origin, which must be one of X's hosts."""
+        config = self.config
+
+        def headers(url: str) -> dict[str, str]:
+            parts = urlsplit(url)
+            bare = urlunsplit(parts._replace(query="", fragment=""))
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            return {
+                "Authorization": oauth1_header(
+                    "GET",
+                    bare,
+                    config["consumer_key"],
+                    config["consumer_secret"],
+                    config["access_token"],
+                    config["access_token_secret"],
+                    extra_params=query,
+                )
+            }
+
+        own = self.media_hosts().allows(ref.ref)
+        return MediaSource(ref.ref, headers=headers if own else None, name=ref.name)
 
     def read_webhook(self, request: Request) -> Parsed | HTTPResponse:
         body = request.body or b""

@@ -6,7 +6,8 @@ Runs under ``.venv-rasa`` (it has python-socketio and aiohttp). It speaks the sa
 one ``bot_uttered`` per message with ``custom`` kept whole) and serves
 ``GET /conversations/{id}/tracker?token=...`` from the events it recorded, so the console's
 history endpoint can be exercised too. It also lets a test play the agent:
-``POST /test/agent/{session_id}`` with ``{"text", "agent", "after_hours"?, "expected_reply_at"?}``.
+``POST /test/agent/{session_id}`` with ``{"text", "agent", "after_hours"?, "expected_reply_at"?,
+"image"?, "attachment"?}``.
 
 It exists because agent replies and after-hours notices need a staffed handoff that the real
 stack cannot produce on demand; everything the real stack can produce is tested against it.
@@ -43,6 +44,7 @@ EVENTS: dict[str, list[dict[str, Any]]] = {}
 RECEIVED: list[dict[str, Any]] = []
 SIGNER = ConversationSigner(secret_from_environment(Path(os.environ["ASKAGENCY_DATA_DIR"])))
 BOUND: dict[str, str] = {}  # socket id -> its conversation
+FILE_KEYS = ("image", "attachment")  # bot message keys of an agent's photo or file
 
 
 def reply_for(text: str, language: str) -> list[dict[str, Any]]:
@@ -116,6 +118,9 @@ def answer(faq_id: str, text: str) -> dict[str, Any]:
 
 def record_bot(session_id: str, message: dict[str, Any]) -> None:
     data = {"buttons": message.get("buttons"), "custom": message.get("custom")}
+    for key in FILE_KEYS:
+        if message.get(key):
+            data[key] = message[key]
     EVENTS.setdefault(session_id, []).append(
         {"event": "bot", "timestamp": time.time(), "text": message.get("text"), "data": data}
     )
@@ -166,6 +171,9 @@ async def agent(request: web.Request) -> web.Response:
         if key in body:
             custom[key] = body[key]
     message = {"text": body["text"], "custom": custom}
+    for key in FILE_KEYS:  # an agent's photo or PDF: signed links, as the real bot utters them
+        if key in body:
+            message[key] = body[key]
     record_bot(session_id, message)
     await sio.emit("bot_uttered", message, room=session_id)
     return web.json_response({"ok": True})

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 import re
 import shutil
@@ -32,6 +33,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 import aiohttp
 import pytest
 from aiohttp import web
+from PIL import Image
 
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
@@ -137,6 +139,8 @@ class PlatformFake:
 
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[int]] = field(default_factory=dict)
+    # Files the platform holds for download (a citizen's MMS photo), by path: (type, bytes).
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -161,6 +165,8 @@ class PlatformFake:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if request.method == "GET" and request.path in self.media:
+            return self._download(request)
         platform, authorised = self._authorised(request, body)
         status = 200 if authorised else 401
         with self._lock:
@@ -176,6 +182,26 @@ class PlatformFake:
         if status != 200:
             return web.json_response({"error": {"message": f"fake says {status}"}}, status=status)
         return web.json_response({"ok": True, "result": True, "sid": "SM" + uuid.uuid4().hex})
+
+    def _download(self, request: web.Request) -> web.Response:
+        """Twilio serves an MMS's media to the account's HTTP Basic credentials only."""
+        basic = "Basic " + base64.b64encode(f"{TW_SID}:{TW_TOKEN}".encode()).decode()
+        authorised = request.headers.get("Authorization") == basic
+        with self._lock:
+            self.calls.append(
+                Call(
+                    "twilio",
+                    request.path,
+                    {},
+                    dict(request.headers),
+                    b"",
+                    200 if authorised else 401,
+                )
+            )
+        if not authorised:
+            return web.json_response({"message": "Authenticate"}, status=401)
+        content_type, data = self.media[request.path]
+        return web.Response(body=data, content_type=content_type)
 
     def start(self) -> None:
         port = free_port()
@@ -369,7 +395,15 @@ class Webhooks:
             }
         ).encode()
 
-    def twilio(self, channel: str, sender: str, sid: str, text: str, token: str = TW_TOKEN) -> int:
+    def twilio(
+        self,
+        channel: str,
+        sender: str,
+        sid: str,
+        text: str,
+        token: str = TW_TOKEN,
+        media: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    ) -> int:
         url = f"{self.base}/webhooks/{channel}/webhook"
         form = {
             "MessageSid": sid,
@@ -377,8 +411,10 @@ class Webhooks:
             "From": sender,
             "To": WA_FROM if channel == "whatsapp" else TW_FROM,
             "Body": text,
-            "NumMedia": "0",
+            "NumMedia": str(len(media)),
         }
+        for i, (media_url, content_type) in enumerate(media):
+            form[f"MediaUrl{i}"], form[f"MediaContentType{i}"] = media_url, content_type
         data = url + "".join(k + v for k, v in sorted(form.items()))
         signature = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest())
         headers = {
@@ -710,6 +746,62 @@ async def test_agent_reply_from_the_console_goes_out_by_sms(
             fake.wait, lambda c: c.to() == number and "from Sol" in c.form().get("Body", "")
         )
         assert sms_text(sent) == reply and sent[0].form()["From"] == TW_FROM
+        await console.wait_delivery(ticket["id"])
+
+
+async def test_an_mms_photo_reaches_the_inbox_and_the_agents_photo_goes_back_as_media(
+    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+) -> None:
+    """Issue 21, item 1, on a platform: the channel downloads the MMS photo with the account's
+    credentials, the action server stores it re-encoded, the ticket shows it; the agent's photo
+    goes out as Twilio ``MediaUrl``, a signed link Twilio fetches from the console."""
+    create_agent(channel_stack.cfg.data_dir, "mms-agent", "Agent Max")
+    number = f"+1555{new_number() % 10**7:07d}"
+    conversation = f"sms-{number[1:]}"
+    original = io.BytesIO()
+    Image.new("RGB", (80, 60), (220, 40, 40)).save(original, "JPEG")
+    media_path = f"/2010-04-01/Accounts/{TW_SID}/Messages/MM{uuid.uuid4().hex}/Media/ME1"
+    fake.media[media_path] = ("image/jpeg", original.getvalue())
+    sid = f"MM{uuid.uuid4().hex}"
+    media = [(fake.url + media_path, "image/jpeg")]
+    assert hooks.twilio("sms", number, sid, "can I bring this", media=media) == 200
+    told = await asyncio.to_thread(fake.wait, lambda c: c.to() == number)
+    assert sms_text(told).startswith("Thank you for the photo.")
+    downloads = fake.matching(lambda c: c.path == media_path)
+    assert [c.status for c in downloads] == [200]
+    assert hooks.tracker_bot_customs(conversation)[-1]["reason"] == "attachment"
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        console = Console(channel_stack.cfg.console_url, http)
+        await console.login("mms-agent")
+        ticket = await console.ticket_for(conversation)
+        assert (ticket["channel"], ticket["reason"]) == ("sms", "attachment")
+        _, detail = await console.get(f"/api/tickets/{ticket['id']}")
+        (message,) = [m for m in detail["messages"] if m["direction"] == "citizen"]
+        assert message["text"] == "can I bring this"
+        (attachment,) = message["attachments"]
+        async with http.get(channel_stack.cfg.console_url + attachment["url"]) as resp:
+            assert resp.status == 200
+            assert Image.open(io.BytesIO(await resp.read())).size == (80, 60)
+
+        reply_photo = io.BytesIO()
+        Image.new("RGB", (30, 30), (20, 20, 220)).save(reply_photo, "PNG")
+        form = aiohttp.FormData()
+        form.add_field("file", reply_photo.getvalue(), filename="ok.png")
+        form.add_field("text", "Yes, that one is allowed.")
+        async with http.post(
+            f"{channel_stack.cfg.console_url}/api/tickets/{ticket['id']}/attachments",
+            data=form,
+            headers={"X-CSRF-Token": console.csrf},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+        sent = await asyncio.to_thread(
+            fake.wait, lambda c: c.to() == number and "MediaUrl" in c.form()
+        )
+        link = sent[-1].form()["MediaUrl"]
+        assert link.startswith(channel_stack.cfg.console_url + "/media/")
+        async with http.get(link) as resp:  # what Twilio does with it
+            assert resp.status == 200 and resp.headers["Content-Type"] == "image/png"
         await console.wait_delivery(ticket["id"])
 
 

@@ -54,6 +54,9 @@ def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
     assert not valid_signature(body, None, SECRET)
 
 
+PHOTO = {"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/v/photo.jpg"}}
+
+
 def test_parse_text_quick_reply_and_postback_ignoring_the_rest() -> None:
     parsed = parse_events(
         page(
@@ -63,6 +66,7 @@ def test_parse_text_quick_reply_and_postback_ignoring_the_rest() -> None:
             text_event("PAGE", "m4", "our own reply", is_echo=True),
             {"sender": {"id": "u1"}, "read": {"watermark": 1}},
             {"sender": {"id": "u1"}, "message": {"mid": "m5", "attachments": [{"type": "image"}]}},
+            {"sender": {"id": "u1"}, "message": {"mid": "m6", "attachments": [PHOTO]}},
         )
     )
     assert parsed.error is None
@@ -70,8 +74,10 @@ def test_parse_text_quick_reply_and_postback_ignoring_the_rest() -> None:
         ("u1", "can I bring a laptop?", "m1", False),
         ("u1", "/choose_faq", "m2", True),
         ("u2", "/greet", "m3", True),
+        ("u1", "", "m6", False),  # a photo: fetched and shared (tests/.../test_channel_media.py)
     ]
-    assert len(parsed.ignored) == 3
+    assert [m.ref for m in parsed.messages[3].media] == [PHOTO["payload"]["url"]]
+    assert len(parsed.ignored) == 3  # the echo, the read and the image without a URL
 
 
 @pytest.mark.parametrize(

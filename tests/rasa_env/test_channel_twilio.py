@@ -97,8 +97,14 @@ def test_form_parsing_and_message_fields() -> None:
 
     status, _ = parse_form(b"MessageSid=SM3&MessageStatus=delivered&From=%2B1")
     assert parse_message(status, whatsapp=False).ignored
-    media, _ = parse_form(b"MessageSid=SM4&From=%2B1&Body=&NumMedia=1")
-    assert not parse_message(media, whatsapp=False).messages
+    no_url, _ = parse_form(b"MessageSid=SM4&From=%2B15551230000&Body=&NumMedia=1")
+    assert not parse_message(no_url, whatsapp=False).messages
+    media, _ = parse_form(
+        b"MessageSid=MM4&From=%2B15551230000&Body=&NumMedia=1&MediaUrl0=https%3A%2F%2Fapi.twilio"
+        b".com%2FMedia%2FME1&MediaContentType0=image%2Fjpeg"
+    )
+    (photo,) = parse_message(media, whatsapp=False).messages  # tests in test_channel_media.py
+    assert photo.text == "" and [m.ref for m in photo.media] == ["https://api.twilio.com/Media/ME1"]
     missing, _ = parse_form(b"Body=hi")
     assert "MessageSid" in (parse_message(missing, whatsapp=False).error or "")
 

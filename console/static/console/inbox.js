@@ -30,19 +30,74 @@
       options.body = JSON.stringify(body);
     }
     if (method !== "GET") options.headers["X-CSRF-Token"] = CSRF;
-    return fetch(url, options).then(function (resp) {
-      return resp.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        if (!resp.ok) {
-          var message = (data && data.error) || "HTTP " + resp.status;
-          var error = new Error(message);
-          error.status = resp.status;
-          throw error;
-        }
-        return data;
-      });
+    return fetch(url, options).then(parseResponse);
+  }
+
+  /** Posts a multipart form (a file); the browser sets the Content-Type with its boundary. */
+  function upload(url, form) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": CSRF },
+      body: form,
+    }).then(parseResponse);
+  }
+
+  function parseResponse(resp) {
+    return resp.text().then(function (text) {
+      var data = null;
+      try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+      if (!resp.ok) {
+        var message = (data && data.error) || "HTTP " + resp.status;
+        var error = new Error(message);
+        error.status = resp.status;
+        throw error;
+      }
+      return data;
     });
+  }
+
+  function fileSize(bytes) {
+    if (bytes < 1024) return bytes + " bytes";
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KB";
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  /** A message's photos (thumbnail linking to the full size, plus a download link) and PDFs
+   * (a download link with an icon). URLs come from the server; names go through textContent. */
+  function renderAttachments(container, files, from) {
+    container.textContent = "";
+    (files || []).forEach(function (f) {
+      if (f.kind === "image" && f.thumbnail_url) {
+        var figure = el("figure", "attachment image");
+        var open = el("a");
+        open.href = f.url;
+        open.target = "_blank";
+        open.rel = "noopener";
+        var img = el("img");
+        img.src = f.thumbnail_url;
+        img.alt = "Photo from " + from + ": " + f.name + " (opens full size)";
+        img.loading = "lazy";
+        open.appendChild(img);
+        figure.appendChild(open);
+        var caption = el("figcaption");
+        var save = el("a", null, "Download " + f.name);
+        save.href = f.download_url;
+        caption.appendChild(save);
+        caption.appendChild(el("span", "muted", " (" + fileSize(f.size_bytes) + ")"));
+        figure.appendChild(caption);
+        container.appendChild(figure);
+      } else {
+        var link = el("a", "attachment file");
+        link.href = f.download_url;
+        var icon = el("span", "file-icon", "PDF");
+        icon.setAttribute("aria-hidden", "true");
+        link.appendChild(icon);
+        link.appendChild(el("span", null, f.name + " (" + fileSize(f.size_bytes) + ", download)"));
+        container.appendChild(link);
+      }
+    });
+    container.hidden = !(files && files.length);
   }
 
   function showError(node, error) {
@@ -339,6 +394,12 @@
     var errorNode = document.getElementById("ticket-error");
     var replyText = document.getElementById("reply-text");
     var replyStatus = document.getElementById("reply-status");
+    var replyFile = document.getElementById("reply-file");
+    var filePreview = document.getElementById("reply-file-preview");
+    var fileThumb = document.getElementById("reply-file-thumb");
+    var fileName = document.getElementById("reply-file-name");
+    var fileError = document.getElementById("reply-file-error");
+    var uploadRules = null; // {accept, max_bytes} from the ticket detail
     var ticket = null;
     var messageNodes = {};
     var lastMessageId = 0;
@@ -346,13 +407,34 @@
 
     function setClosed(closed) {
       Array.prototype.forEach.call(
-        root.querySelectorAll("#reply-form button, #reply-text, #assign-me, #transfer, #transfer-to, #close-resolved, #close-unresolved"),
+        root.querySelectorAll("#reply-form button, #reply-text, #reply-file, #assign-me, #transfer, #transfer-to, #close-resolved, #close-unresolved"),
         function (node) { node.disabled = closed; }
       );
     }
 
+    /* The e-mail address or phone number the citizen left for a reply: citizen input, so the
+     * text goes through textContent and the link is the server's mailto:/tel: URL only. */
+    function renderContact(t) {
+      var box = document.getElementById("ticket-contact");
+      var link = document.getElementById("ticket-contact-link");
+      var url = String(t.contact_url || "");
+      if (!t.contact || !/^(mailto|tel):/.test(url)) {
+        box.hidden = true;
+        link.removeAttribute("href");
+        link.textContent = "";
+        return;
+      }
+      link.href = url;
+      link.textContent = String(t.contact);
+      box.hidden = false;
+    }
+
     function renderTicket(detail) {
       ticket = detail.ticket;
+      if (detail.uploads) {
+        uploadRules = detail.uploads;
+        replyFile.accept = uploadRules.accept.join(",");
+      }
       document.getElementById("ticket-status").textContent = label(ticket.status);
       var priority = document.getElementById("ticket-priority");
       priority.textContent = ticket.priority + " priority";
@@ -362,6 +444,7 @@
       if (ticket.first_response_seconds !== null) facts += " · first reply after " + duration(ticket.first_response_seconds);
       if (ticket.after_hours && ticket.expected_reply_at) facts += " · citizen told to expect a reply by " + when(ticket.expected_reply_at);
       document.getElementById("ticket-facts").textContent = facts;
+      renderContact(ticket);
       document.getElementById("assignee").textContent = ticket.assigned_agent
         ? "Assigned to " + ticket.assigned_agent.name : "Waiting for an agent";
       var select = document.getElementById("transfer-to");
@@ -394,6 +477,9 @@
         node.setAttribute("data-message-id", String(m.id));
         node.appendChild(el("span", "who"));
         node.appendChild(el("span", "text"));
+        var files = el("div", "files");
+        files.hidden = true;
+        node.appendChild(files);
         node.appendChild(el("span", "delivery"));
         transcript.appendChild(node);
         messageNodes[m.id] = node;
@@ -402,6 +488,13 @@
       node.querySelector(".who").textContent = who + " · " + when(m.created_at);
       var text = m.kind === "close" ? "Closed as " + m.text + "; the assistant took over again." : m.text;
       node.querySelector(".text").textContent = text;
+      var filesNode = node.querySelector(".files");
+      // A message's files never change: render them the first time a payload lists them.
+      var fileIds = (m.attachments || []).map(function (f) { return f.id; }).join(" ");
+      if (fileIds && filesNode.getAttribute("data-files") !== fileIds) {
+        filesNode.setAttribute("data-files", fileIds);
+        renderAttachments(filesNode, m.attachments, who);
+      }
       var delivery = node.querySelector(".delivery");
       delivery.textContent = deliveryText(m);
       delivery.className = "delivery " + (m.delivery_status || "");
@@ -464,17 +557,87 @@
       return api(method, url, body).then(then).catch(function (error) { showError(errorNode, error); });
     }
 
+    // The file to send with the reply: checked here for type and size (the server checks again
+    // and has the last word), previewed, removable.
+    function chosenFile() {
+      return replyFile.files && replyFile.files.length ? replyFile.files[0] : null;
+    }
+
+    function clearFile() {
+      replyFile.value = "";
+      filePreview.hidden = true;
+      fileThumb.hidden = true;
+      fileThumb.removeAttribute("src");
+      fileName.textContent = "";
+    }
+
+    replyFile.addEventListener("change", function () {
+      showError(fileError, null);
+      var file = chosenFile();
+      if (!file) { clearFile(); return; }
+      var accepted = uploadRules ? uploadRules.accept : [];
+      if (file.type && accepted.length && accepted.indexOf(file.type) < 0) {
+        clearFile();
+        showError(fileError, new Error("“" + file.name + "” cannot be sent: only photos (JPEG, PNG, WebP, HEIC) and PDF documents."));
+        return;
+      }
+      if (uploadRules && file.size > uploadRules.max_bytes) {
+        clearFile();
+        showError(fileError, new Error("“" + file.name + "” is too large (" + fileSize(file.size) + "; at most " + fileSize(uploadRules.max_bytes) + ")."));
+        return;
+      }
+      fileName.textContent = file.name + " (" + fileSize(file.size) + ")";
+      fileThumb.hidden = true;
+      if (/^image\/(jpeg|png|webp)$/.test(file.type)) {
+        // A data: URL: the console's CSP allows data: images, not blob: ones.
+        var reader = new FileReader();
+        reader.onload = function () {
+          if (chosenFile() !== file) return; // another file was chosen meanwhile
+          fileThumb.src = String(reader.result);
+          fileThumb.alt = "Preview of " + file.name;
+          fileThumb.hidden = false;
+        };
+        reader.readAsDataURL(file);
+      }
+      filePreview.hidden = false;
+    });
+    document.getElementById("reply-file-remove").addEventListener("click", function () {
+      clearFile();
+      showError(fileError, null);
+      replyFile.focus();
+    });
+
     document.getElementById("reply-form").addEventListener("submit", function (event) {
       event.preventDefault();
       var text = replyText.value.trim();
-      if (!text) return;
+      var file = chosenFile();
+      if (!text && !file) {
+        replyStatus.textContent = "Write a reply or attach a file.";
+        replyText.focus();
+        return;
+      }
       replyStatus.textContent = "Sending…";
-      act("POST", base + "/replies", { text: text }, function (message) {
+      showError(fileError, null);
+      var sent = function (message) {
         replyText.value = "";
+        clearFile();
         replyStatus.textContent = "Queued for delivery.";
         upsertMessage(message);
         api("GET", base).then(renderTicket);
-      }).then(function () { if (replyStatus.textContent === "Sending…") replyStatus.textContent = ""; });
+      };
+      var request;
+      if (file) {
+        var form = new FormData();
+        form.append("file", file, file.name);
+        form.append("text", text);
+        request = upload(base + "/attachments", form).then(sent).catch(function (error) {
+          // The typed text and the chosen file stay, for another try.
+          showError(fileError, new Error("The file was not sent: " + error.message));
+        });
+      } else {
+        request = act("POST", base + "/replies", { text: text }, sent);
+      }
+      request.then(function () { if (replyStatus.textContent === "Sending…") replyStatus.textContent = ""; });
     });
     document.getElementById("assign-me").addEventListener("click", function () {
       act("POST", base + "/assign", { agent_id: meId }, renderTicket);

@@ -6,6 +6,11 @@
  *           data-primary-color="#0b4f8a" data-lang="en" data-greeting="Hi!"
  *           data-location="DEN"></script>
  *
+ * data-attachments-url (optional): where photos and PDFs are uploaded (default: the console's
+ * /api/widget/attachments next to this script; "none" hides the attach button).
+ * data-max-file-mb (optional, default 10): the size the widget refuses before uploading; the
+ * server's attachment_max_bytes is the real limit.
+ *
  * data-location (optional): the code of the agency location this page is about (an airport,
  * an office), from the location list staff keep in the console; leadership reports count the
  * conversation there. A code not in the list is ignored by analytics.
@@ -40,6 +45,10 @@
   // The "Back to the assistant" button of a handoff message stays usable while the citizen
   // writes to the person (other suggestions are disabled once the citizen answers).
   var CANCEL_HANDOFF_INTENT = "cancel_handoff";
+  // Files a citizen may attach (attachments/sanitize.py ACCEPTED_MIME_TYPES; checked by
+  // tests/unit/console/test_widget_attachments.py). HEIC photos may come without a type.
+  var ACCEPTED_TYPES = "image/jpeg,image/png,image/webp,image/heic,image/heif,application/pdf";
+  var ACCEPTED_EXTENSIONS = ".heic,.heif";
   var URL_RE = /https?:\/\/[^\s<>"']+/g;
   var TRAILING_PUNCT_RE = /[.,;:!?)\]]+$/;
 
@@ -72,6 +81,8 @@
     lang: (attr("lang") || "").toLowerCase(),
     greeting: attr("greeting"),
     historyUrl: attr("history-url"),
+    attachmentsUrl: attr("attachments-url"),
+    maxFileBytes: positiveInt(attr("max-file-mb"), 10) * 1024 * 1024,
     maxLength: positiveInt(attr("max-length"), 2000),
     location: locationCode(attr("location")),
   };
@@ -79,6 +90,11 @@
     config.historyUrl = new URL("/api/widget/history", scriptUrl).href;
   } else if (config.historyUrl === "" || config.historyUrl === "none") {
     config.historyUrl = "";
+  }
+  if (config.attachmentsUrl === null) {
+    config.attachmentsUrl = new URL("/api/widget/attachments", scriptUrl).href;
+  } else if (config.attachmentsUrl === "" || config.attachmentsUrl === "none") {
+    config.attachmentsUrl = "";
   }
 
   // ---------------------------------------------------------------- storage (may be blocked)
@@ -298,6 +314,8 @@
   var liveBuffer = [];
   var historyKeys = [];
   var instanceId = "aaw-" + Math.random().toString(36).slice(2, 8);
+  var pendingFile = null; // the file chosen for the next message: {file, dataUrl, isImage}
+  var uploading = false;
 
   // ---------------------------------------------------------------- DOM
   function build() {
@@ -402,9 +420,26 @@
     var error = el("p", "aaw-error");
     error.id = instanceId + "-error";
     error.setAttribute("aria-live", "assertive");
+    var attachBtn = null;
+    var fileInput = null;
+    if (config.attachmentsUrl && window.fetch && window.FileReader) {
+      attachBtn = el("button", "aaw-attach");
+      attachBtn.type = "button";
+      attachBtn.appendChild(clipIcon());
+      fileInput = el("input", "aaw-file-input");
+      fileInput.type = "file";
+      fileInput.accept = ACCEPTED_TYPES + "," + ACCEPTED_EXTENSIONS;
+      fileInput.hidden = true; // the paper clip button is the control; this is its picker
+      form.appendChild(fileInput);
+      form.appendChild(attachBtn);
+    }
     form.appendChild(inputLabel);
     form.appendChild(input);
     form.appendChild(sendBtn);
+    // The chosen file, shown before it is sent, with a control to take it off again.
+    var preview = el("div", "aaw-preview");
+    preview.setAttribute("role", "group");
+    preview.hidden = true;
 
     panel.appendChild(header);
     panel.appendChild(disclaimer);
@@ -412,6 +447,7 @@
     panel.appendChild(log);
     panel.appendChild(typing);
     panel.appendChild(actions);
+    panel.appendChild(preview);
     panel.appendChild(form);
     panel.appendChild(error);
 
@@ -440,6 +476,9 @@
       input: input,
       sendBtn: sendBtn,
       error: error,
+      attachBtn: attachBtn,
+      fileInput: fileInput,
+      preview: preview,
     };
 
     launcher.addEventListener("click", function () {
@@ -467,15 +506,54 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var text = input.value.trim();
-      if (!text) return;
+      if (!text && !pendingFile) return;
       if (text.length > config.maxLength) {
         showError(t("tooLong", { max: config.maxLength }));
+        return;
+      }
+      if (pendingFile) {
+        sendWithFile(text);
         return;
       }
       showError("");
       input.value = "";
       send(text, { display: text });
     });
+    if (attachBtn) {
+      attachBtn.addEventListener("click", function () {
+        fileInput.value = "";
+        fileInput.click();
+      });
+      fileInput.addEventListener("change", function () {
+        if (fileInput.files && fileInput.files[0]) chooseFile(fileInput.files[0]);
+      });
+      // A screenshot pasted into the input, or a photo dropped onto the conversation.
+      input.addEventListener("paste", function (event) {
+        var file = firstFile(event.clipboardData);
+        if (!file) return;
+        event.preventDefault();
+        chooseFile(file);
+      });
+      panel.addEventListener("dragover", function (event) {
+        if (!hasFiles(event.dataTransfer)) return;
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "copy";
+        panel.classList.add("aaw-dropping");
+      });
+      panel.addEventListener("dragleave", function (event) {
+        if (!event.relatedTarget || !panel.contains(event.relatedTarget)) {
+          panel.classList.remove("aaw-dropping");
+        }
+      });
+      panel.addEventListener("drop", function (event) {
+        panel.classList.remove("aaw-dropping");
+        var file = firstFile(event.dataTransfer);
+        if (!file) return;
+        event.preventDefault();
+        chooseFile(file);
+        input.focus();
+      });
+    }
     input.addEventListener("input", function () {
       if (ui.error.textContent) showError("");
     });
@@ -503,6 +581,9 @@
     ui.inputLabel.textContent = t("inputLabel");
     ui.input.placeholder = t("inputPlaceholder");
     ui.sendBtn.textContent = t("send");
+    if (ui.attachBtn) ui.attachBtn.setAttribute("aria-label", t("attach"));
+    if (ui.attachBtn) ui.attachBtn.title = t("attach");
+    if (ui.root && pendingFile) renderPreview();
     var all = tables();
     ui.langSelect.textContent = "";
     Object.keys(all).forEach(function (code) {
@@ -707,8 +788,59 @@
     return t("assistant");
   }
 
+  /** The citizen's own file in their bubble: the photo, else the file's name, else (history)
+   * how many files were sent. */
+  function appendCitizenFile(bubble, msg) {
+    if (msg.localImage && /^data:image\//.test(msg.localImage)) {
+      var img = el("img", "aaw-photo");
+      img.src = msg.localImage;
+      img.alt = t("yourPhoto", { name: msg.fileName || t("photo") });
+      bubble.insertBefore(img, bubble.firstChild);
+    } else if (msg.fileName) {
+      bubble.insertBefore(el("p", "aaw-file-sent", "\ud83d\udcce " + msg.fileName), bubble.firstChild);
+    } else if (msg.attachmentCount > 0) {
+      var label = msg.attachmentCount === 1 ? t("fileSentOne") : t("fileSentMany", { count: msg.attachmentCount });
+      bubble.insertBefore(el("p", "aaw-file-sent", "\ud83d\udcce " + label), bubble.firstChild);
+    }
+  }
+
+  /** A photo from the agency as an image that opens full size; a file as a download link.
+   * Only absolute http(s) URLs are used (a signed link of the console). */
+  function appendBotFiles(bubble, msg, role, custom) {
+    var image = safeUrl(msg.image);
+    if (image) {
+      var full = el("a", "aaw-image-link");
+      full.href = image.href;
+      full.target = "_blank";
+      full.rel = "noopener noreferrer";
+      var img = el("img", "aaw-photo");
+      img.src = image.href;
+      img.alt = t("imageFrom", { sender: senderName(role, custom) });
+      img.loading = "lazy";
+      full.appendChild(img);
+      full.appendChild(el("span", "aaw-visually-hidden", " " + t("newTab")));
+      bubble.appendChild(full);
+    }
+    var file = msg.attachment && typeof msg.attachment === "object" ? msg.attachment : null;
+    var fileUrl = file ? safeUrl(file.url) : null;
+    if (fileUrl) {
+      var name = String(file.name || t("file")).slice(0, 200);
+      var row = el("p", "aaw-file");
+      var link = makeLink(fileUrl, "");
+      link.classList.add("aaw-file-link");
+      link.setAttribute("download", name);
+      var glyph = el("span", "aaw-file-glyph", "\ud83d\udcc4 ");
+      glyph.setAttribute("aria-hidden", "true");
+      link.insertBefore(glyph, link.firstChild);
+      link.insertBefore(document.createTextNode(t("download", { name: name })), glyph.nextSibling);
+      row.appendChild(link);
+      bubble.appendChild(row);
+    }
+  }
+
   /**
-   * Renders one message. `msg` = {role: "citizen"|"bot"|"agent", text, buttons, custom}.
+   * Renders one message. `msg` = {role: "citizen"|"bot"|"agent", text, buttons, custom, image?,
+   * attachment?} (a citizen's: localImage?, fileName?, attachmentCount?).
    * Returns the message element.
    */
   function renderMessage(msg) {
@@ -736,6 +868,8 @@
       else appendRichText(textEl, body);
       bubble.appendChild(textEl);
     }
+    if (role === "citizen") appendCitizenFile(bubble, msg);
+    else appendBotFiles(bubble, msg, role, custom);
     if (source && role !== "citizen") {
       var sourceEl = el("p", "aaw-source");
       sourceEl.appendChild(el("span", "aaw-source-label", t("source") + " "));
@@ -823,21 +957,27 @@
     return box;
   }
 
-  function thumbIcon(down) {
+  // A decorative 24x24 icon (hidden from assistive technology: its button has a name).
+  function icon(className, pathData) {
     var ns = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(ns, "svg");
     svg.setAttribute("viewBox", "0 0 24 24");
     svg.setAttribute("aria-hidden", "true");
     svg.setAttribute("focusable", "false");
-    svg.setAttribute("class", "aaw-thumb");
+    svg.setAttribute("class", className);
     var shape = document.createElementNS(ns, "path");
-    shape.setAttribute(
-      "d",
+    shape.setAttribute("d", pathData);
+    svg.appendChild(shape);
+    return svg;
+  }
+
+  function thumbIcon(down) {
+    var svg = icon(
+      "aaw-thumb",
       "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.5-1.1L13.2 1 6.6 7.6" +
         "C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7c.1-.3.2-.5.2-.8v-2z"
     );
-    if (down) shape.setAttribute("transform", "rotate(180 12 12)");
-    svg.appendChild(shape);
+    if (down) svg.firstChild.setAttribute("transform", "rotate(180 12 12)");
     return svg;
   }
 
@@ -848,6 +988,197 @@
     box.removeAttribute("aria-label");
     box.textContent = "";
     box.appendChild(el("span", "aaw-feedback-thanks", t("feedbackThanks")));
+  }
+
+  // ---------------------------------------------------------------- photos and files
+  function clipIcon() {
+    return icon(
+      "aaw-clip",
+      "M16.5 6.5v10.6a4.5 4.5 0 0 1-9 0V5.5a3 3 0 0 1 6 0v10.4a1.5 1.5 0 0 1-3 0V6.5H9v9.4" +
+        "a3 3 0 0 0 6 0V5.5a4.5 4.5 0 0 0-9 0v11.6a6 6 0 0 0 12 0V6.5z"
+    );
+  }
+
+  function hasFiles(transfer) {
+    if (!transfer || !transfer.types) return false;
+    for (var i = 0; i < transfer.types.length; i++) {
+      if (transfer.types[i] === "Files") return true;
+    }
+    return false;
+  }
+
+  function firstFile(transfer) {
+    var files = transfer && transfer.files;
+    return files && files.length ? files[0] : null;
+  }
+
+  function isAccepted(file) {
+    var type = String(file.type || "").toLowerCase();
+    if (type) return ACCEPTED_TYPES.split(",").indexOf(type) !== -1;
+    return /\.(heic|heif)$/i.test(file.name || "");
+  }
+
+  /** The code the server would refuse this file with, checked first to save the upload. */
+  function localRefusal(file) {
+    if (!file.size) return "empty";
+    if (file.size > config.maxFileBytes) return "too_large";
+    if (!isAccepted(file)) return "unsupported_type";
+    return "";
+  }
+
+  function uploadErrorText(code) {
+    var key = {
+      empty: "fileEmpty",
+      too_large: "fileTooLarge",
+      unsupported_type: "fileUnsupported",
+      damaged: "fileDamaged",
+      too_many_pixels: "fileTooManyPixels",
+      rate_limited: "fileRateLimited",
+    }[code];
+    return t(key || "fileFailed", { max: Math.round(config.maxFileBytes / (1024 * 1024)) });
+  }
+
+  /** Shows the chosen file under the conversation; it is sent with the next message. */
+  function chooseFile(file) {
+    if (uploading) return;
+    var refused = localRefusal(file);
+    if (refused) {
+      showError(uploadErrorText(refused));
+      return;
+    }
+    showError("");
+    var chosen = { file: file, dataUrl: "", isImage: /^image\//i.test(file.type || "") };
+    pendingFile = chosen;
+    renderPreview();
+    if (!chosen.isImage) return;
+    // A data: URL (not a blob: one), which the console's own Content-Security-Policy allows.
+    var reader = new FileReader();
+    reader.onload = function () {
+      if (pendingFile !== chosen) return;
+      chosen.dataUrl = typeof reader.result === "string" ? reader.result : "";
+      renderPreview();
+    };
+    reader.readAsDataURL(file);
+  }
+
+  function clearFile() {
+    pendingFile = null;
+    if (ui.fileInput) ui.fileInput.value = "";
+    renderPreview();
+  }
+
+  function fileName(file) {
+    return String((file && file.name) || t(file && /^image\//i.test(file.type) ? "photo" : "file"));
+  }
+
+  function renderPreview() {
+    var box = ui.preview;
+    box.textContent = "";
+    if (!pendingFile) {
+      box.hidden = true;
+      box.removeAttribute("aria-label");
+      return;
+    }
+    var name = fileName(pendingFile.file);
+    box.setAttribute("aria-label", t("attachmentChosen"));
+    if (pendingFile.isImage && pendingFile.dataUrl) {
+      var img = el("img", "aaw-preview-img");
+      img.src = pendingFile.dataUrl;
+      img.alt = "";
+      box.appendChild(img);
+    } else {
+      var glyph = el("span", "aaw-preview-glyph", "\ud83d\udcc4");
+      glyph.setAttribute("aria-hidden", "true");
+      box.appendChild(glyph);
+    }
+    box.appendChild(el("span", "aaw-preview-name", name));
+    var remove = el("button", "aaw-preview-remove");
+    remove.type = "button";
+    remove.setAttribute("aria-label", t("removeAttachment", { name: name }));
+    var cross = el("span", "", "\u00d7");
+    cross.setAttribute("aria-hidden", "true");
+    remove.appendChild(cross);
+    remove.disabled = uploading;
+    remove.addEventListener("click", function () {
+      clearFile();
+      ui.input.focus();
+    });
+    box.appendChild(remove);
+    box.hidden = false;
+    scrollToEnd();
+  }
+
+  function setUploading(on) {
+    uploading = on;
+    ui.sendBtn.disabled = on;
+    if (ui.attachBtn) ui.attachBtn.disabled = on;
+    if (on) ui.preview.setAttribute("aria-busy", "true");
+    else ui.preview.removeAttribute("aria-busy");
+    var remove = ui.preview.querySelector(".aaw-preview-remove");
+    if (remove) remove.disabled = on;
+  }
+
+  /** POST the file with the conversation's token; resolves {id, kind, name} or rejects {code}. */
+  function uploadFile(file) {
+    var url = new URL(config.attachmentsUrl, document.baseURI);
+    url.searchParams.set("session_id", sessionId);
+    return fetch(url.href, {
+      method: "POST",
+      credentials: "omit",
+      body: file,
+      headers: {
+        Accept: "application/json",
+        "Content-Type": file.type || "application/octet-stream",
+        "X-Conversation-Token": sessionToken,
+        "X-Attachment-Name": encodeURIComponent(String(file.name || "")),
+      },
+    }).then(
+      function (resp) {
+        return resp
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (body) {
+            if (resp.status === 201 && body && typeof body.id === "string") return body;
+            throw { code: body && typeof body.error === "string" ? body.error : "" };
+          });
+      },
+      function () {
+        throw { code: "" };
+      }
+    );
+  }
+
+  /**
+   * Uploads the chosen file, then sends the message with the text as its caption. A refused
+   * file leaves the text and the file where they were, with the reason under the input.
+   */
+  function sendWithFile(text) {
+    if (uploading) return;
+    if (!sessionId || !sessionToken || !confirmed) {
+      showError(t("fileOffline"));
+      return;
+    }
+    var chosen = pendingFile;
+    setUploading(true);
+    showError("");
+    uploadFile(chosen.file)
+      .then(function (stored) {
+        setUploading(false);
+        if (pendingFile === chosen) clearFile();
+        if (ui.input.value.trim() === text) ui.input.value = "";
+        send(text, {
+          display: text,
+          attachments: [stored.id],
+          localImage: chosen.isImage ? chosen.dataUrl : "",
+          fileName: typeof stored.name === "string" ? stored.name : fileName(chosen.file),
+        });
+      })
+      .catch(function (err) {
+        setUploading(false);
+        showError(uploadErrorText(err && err.code));
+      });
   }
 
   // ---------------------------------------------------------------- incoming messages
@@ -867,8 +1198,11 @@
           ? data.quick_replies
           : null,
       custom: data.custom && typeof data.custom === "object" ? data.custom : {},
+      image: typeof data.image === "string" ? data.image : "",
+      attachment: data.attachment && typeof data.attachment === "object" ? data.attachment : null,
     };
-    if (!msg.text && !msg.buttons && !Object.keys(msg.custom).length) return;
+    var hasFile = !!(msg.image || msg.attachment);
+    if (!msg.text && !msg.buttons && !Object.keys(msg.custom).length && !hasFile) return;
     if (restartTimer) {
       resetConversation(); // the withdrawn handoff's answer: the old log is going anyway
       return;
@@ -898,6 +1232,12 @@
     var lastAnyBox = null;
     messages.forEach(function (m) {
       if (!m || typeof m !== "object") return;
+      if (m.role === "citizen" && typeof m.attachments === "number" && m.attachments > 0) {
+        var caption = typeof m.text === "string" ? m.text : "";
+        renderMessage({ role: "citizen", text: caption, attachmentCount: m.attachments });
+        historyKeys.push(messageKey({ text: caption }));
+        return;
+      }
       if (m.role === "citizen") {
         var payload = typeof m.payload === "string" ? m.payload : "";
         if (payload.indexOf("/feedback_") === 0) {
@@ -921,6 +1261,8 @@
         text: typeof m.text === "string" ? m.text : "",
         buttons: Array.isArray(m.buttons) ? m.buttons : null,
         custom: m.custom && typeof m.custom === "object" ? m.custom : {},
+        image: typeof m.image === "string" ? m.image : "",
+        attachment: m.attachment && typeof m.attachment === "object" ? m.attachment : null,
       });
       botMessageCount += 1;
       historyKeys.push(messageKey(m));
@@ -967,7 +1309,13 @@
             historyKeys.splice(idx, 1); // already shown from history
             return;
           }
-          receiveBot({ text: msg.text, buttons: msg.buttons, custom: msg.custom });
+          receiveBot({
+            text: msg.text,
+            buttons: msg.buttons,
+            custom: msg.custom,
+            image: msg.image,
+            attachment: msg.attachment,
+          });
         });
         if (isOpen) markSeen();
         else unread = Math.max(0, botMessageCount - seenCount);
@@ -979,8 +1327,14 @@
   // ---------------------------------------------------------------- outgoing messages
   function send(text, options) {
     options = options || {};
-    if (options.display) {
-      renderMessage({ role: "citizen", text: options.display });
+    var files = Array.isArray(options.attachments) ? options.attachments : [];
+    if (options.display || files.length) {
+      renderMessage({
+        role: "citizen",
+        text: options.display || "",
+        localImage: options.localImage || "",
+        fileName: files.length ? options.fileName || "" : "",
+      });
       scrollToEnd();
     }
     var metadata = { language: lang };
@@ -991,6 +1345,8 @@
       });
     }
     var payload = { message: text, session_id: sessionId, metadata: metadata };
+    // The ids of files uploaded for this message: the server turns it into the file intent.
+    if (files.length) payload.attachments = files.slice();
     if (socket && confirmed) {
       socket.emit("user_uttered", payload);
     } else {

@@ -266,6 +266,7 @@ def test_public_frontend_forwards_only_the_channels(balancer: Balancer) -> None:
     # The action servers' frontend forwards Rasa's calls and the probes only.
     actions = f"http://127.0.0.1:{balancer.ports.actions_port}"
     assert request(actions + "/webhook", "POST", b"{}")[0] == 200
+    assert request(actions + "/attachments", "POST", b"photo")[0] == 200  # platform photos
     assert request(actions + "/ready")[0] == 200
     assert request(actions + "/api/kb")[0] == 404
 

@@ -13,9 +13,12 @@ EXTERNAL = {
     "agent_message": "action_deliver_agent_message",
     "handoff_closed": "action_handoff_closed",
 }
-# Citizen intents with their own action during a handoff (it still says nothing to the agent's
-# conversation: it ends it, at the citizen's request).
-DURING_HANDOFF = {"cancel_handoff": "action_leave_handoff"}
+# Citizen intents with their own action during a handoff: leaving ends it, at the citizen's
+# request; a photo is stored on the ticket with its file, silently, like any relayed message.
+DURING_HANDOFF = {
+    "cancel_handoff": "action_leave_handoff",
+    "share_attachment": "action_receive_attachment",
+}
 
 
 def _load() -> tuple[list[str], list[dict]]:

@@ -358,3 +358,72 @@ async def test_event_streams_per_user_are_capped(client: TestClient) -> None:
     again.close()
     for stream in streams:
         stream.close()
+
+
+async def test_the_ticket_carries_the_contact_the_citizen_left(client: TestClient) -> None:
+    """The e-mail address or phone number a citizen left for a reply, with a link built on the
+    server from the re-validated value; markup never becomes a contact, and a stored value that
+    no longer passes the detector (tampered with in the database) is not shown at all."""
+    from handoff.models import Ticket
+
+    await login(client)
+    mail, phone, tampered = open_ticket("conv-m"), open_ticket("conv-p"), open_ticket("conv-t")
+    with session_scope() as session:
+        service.add_citizen_message(session, "conv-m", "please write to ana+tsa@example.org")
+        service.add_citizen_message(session, "conv-p", "my number is +34 612 345 678")
+        service.add_citizen_message(session, "conv-t", '"><img src=x onerror=alert(1)>@x.org')
+        assert session.get(Ticket, tampered).contact is None  # not an e-mail address
+        bad = session.get(Ticket, tampered)
+        bad.contact, bad.contact_kind = '"><img src=x onerror=alert(1)>@x.org', "email"
+
+    ticket = (await (await client.get(f"/api/tickets/{mail}")).json())["ticket"]
+    assert ticket["contact"] == "ana+tsa@example.org" and ticket["contact_kind"] == "email"
+    assert ticket["contact_url"] == "mailto:ana+tsa@example.org"
+    ticket = (await (await client.get(f"/api/tickets/{phone}")).json())["ticket"]
+    assert (ticket["contact"], ticket["contact_kind"]) == ("+34 612 345 678", "phone")
+    assert ticket["contact_url"] == "tel:+34612345678"
+    ticket = (await (await client.get(f"/api/tickets/{tampered}")).json())["ticket"]
+    assert ticket["contact"] is None and ticket["contact_url"] is None
+    listing = await (await client.get("/api/tickets")).json()
+    by_id = {t["id"]: t for t in listing["tickets"]}
+    assert by_id[mail]["contact_url"] == "mailto:ana+tsa@example.org"
+
+    page = await (await client.get(f"/console/inbox/{mail}")).text()
+    assert '<p id="ticket-contact" class="ticket-contact" hidden>' in page
+    assert "onerror" not in page and "ana+tsa" not in page  # the script fills it in
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "url"),
+    [
+        ("email", "a.b@example.org", "mailto:a.b@example.org"),
+        ("email", "100%@example.org", "mailto:100%25@example.org"),
+        ("phone", "(415) 555-2671", "tel:4155552671"),
+        ("phone", "+1 202 555 0143", "tel:+12025550143"),
+        ("email", "javascript:alert(1)//@x.org", None),
+        ("phone", "a@b.org", None),  # the kind must match what the value is
+        ("email", "+34 612 345 678", None),
+        ("sms", "+34 612 345 678", None),
+        ("email", "a@b.org <script>", None),
+        ("email", None, None),
+    ],
+)
+def test_contact_links_are_built_only_from_a_valid_value(
+    kind: str, value: str | None, url: str | None
+) -> None:
+    from console.api_tickets import contact_url
+
+    assert contact_url(kind, value) == url
+
+
+def test_the_inbox_script_shows_the_contact_as_text_and_links_only_mailto_or_tel() -> None:
+    """The ticket page renders citizen input through textContent only (tests/browser runs it);
+    here: the contact's function never writes HTML and checks the link's scheme."""
+    from askagency.config import PROJECT_ROOT
+
+    script = (PROJECT_ROOT / "console" / "static" / "console" / "inbox.js").read_text()
+    body = script[script.index("function renderContact") :]
+    body = body[: body.index("function renderTicket")]
+    assert "innerHTML" not in body and "insertAdjacentHTML" not in body
+    assert "link.textContent = String(t.contact)" in body
+    assert "/^(mailto|tel):/.test(url)" in body

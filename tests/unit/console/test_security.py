@@ -33,6 +33,12 @@ PUBLIC = {
     ("POST", "/console/logout"): "logout (ends the caller's own session only)",
     ("GET", "/api/widget/history"): "widget history (checks its own signed conversation token)",
     ("OPTIONS", "/api/widget/history"): "CORS preflight of the widget history (no data)",
+    ("POST", "/api/widget/attachments"): "a citizen's file (own conversation token, rate limit)",
+    ("OPTIONS", "/api/widget/attachments"): "CORS preflight of the widget upload (no data)",
+    ("GET", "/media/{attachment_id}"): "an agent's file by signed, expiring link (no citizen's)",
+    ("GET", "/console/attachments/{attachment_id}"): (
+        "staff file: checks login and role itself, 404 to other roles (test_attachments.py)"
+    ),
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes whose decorator lets a role in but whose handler refuses it (a finer check).

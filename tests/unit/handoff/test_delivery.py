@@ -335,3 +335,30 @@ async def test_a_reply_the_platform_would_refuse_fails_at_once_with_the_reason(
     while await templated.run_once():
         pass
     assert sorted(c[0] for c in fake.calls) == ["messenger-42", "whatsapp-447700900123"]
+
+
+async def test_a_refused_reply_says_the_citizen_left_a_contact(rasa, agents, clock) -> None:
+    """Past Messenger's 7 days the reply fails; when the citizen left an e-mail address during
+    the handoff, the error points the agent to it (the agent decides: nothing is sent to it)."""
+    _fake, client = rasa
+    with_contact = ticket_with_replies("messenger-7", agents, [], channel="messenger")
+    without = ticket_with_replies("messenger-8", agents, [], channel="messenger")
+    with session_scope() as session:
+        service.add_citizen_message(session, "messenger-7", "or mail me at a@b.org")
+    clock.advance(days=8)
+    with session_scope() as session:
+        for ticket_id in (with_contact, without):
+            service.add_agent_reply(session, ticket_id, agents[0], "Here is your answer")
+    assert await worker(client, clock).run_once() == 0
+    with session_scope() as session:
+        errors = {
+            m.ticket_id: m.last_error
+            for m in session.scalars(
+                select(TicketMessage).where(TicketMessage.text == "Here is your answer")
+            )
+        }
+    assert "Messenger takes a person's reply up to 7 days" in errors[with_contact]
+    assert "The citizen left an e-mail address for a reply" in errors[with_contact]
+    assert "nothing is sent to it automatically" in errors[with_contact]
+    assert "a@b.org" not in errors[with_contact]  # the value stays on the ticket only
+    assert "The citizen left" not in errors[without]
