@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -34,7 +35,7 @@ from handoff import conversation
 from handoff.triggers import Trigger
 from knowledge_base import followup
 from knowledge_base.multilingual import LanguageDecision
-from knowledge_base.types import Decision, FaqHit, Outcome
+from knowledge_base.types import Decision, FaqHit, FaqRecord, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ CHOOSE_FAQ_INTENT = msg.INTENT_CHOOSE_FAQ
 # The clarify's "None of these" / "No" choice: not a valid FAQ id (ids never start with "-"),
 # so it can never collide with one.
 NONE_OF_THESE = "-none"
+# Channels whose answers carry no related-FAQ buttons. SMS shows buttons as a numbered list
+# under the answer: three more questions cost one to three more paid segments per answer (an
+# answer is often already split in parts), and a menu after every answer reads as a question
+# the citizen must reply to. WhatsApp and the other channels keep them.
+NO_RELATED_CHANNELS = frozenset({"sms"})
 
 
 def choose_payload(faq_id: str) -> str:
@@ -54,6 +60,43 @@ def answer_text(answer: str, source_url: str | None, language: str) -> str:
     if source_url:
         return f"{answer}\n{text('source', language, url=source_url)}"
     return answer
+
+
+def related_for(
+    hit: FaqHit, language: str, settings: Settings, channel: str | None = None
+) -> list[FaqRecord]:
+    """The related FAQs to offer after ``hit``'s answer (knowledge_base/related.py): none when
+    the feature is off (``related_faqs_max`` 0), on SMS, for an answer not in the citizen's
+    language, or when the index cannot say. Never raises: related questions are a bonus."""
+    limit = settings.related_faqs_max
+    if limit <= 0 or channel in NO_RELATED_CHANNELS or (hit.language or language) != language:
+        return []
+    try:
+        from knowledge_base.related import related_faqs  # numpy/scipy: not at import time
+
+        bundle = getattr(kb.get_handle(settings).get(), "bundle", None)
+        if bundle is None:
+            return []
+        return related_faqs(bundle, hit.faq_id, limit)
+    except Exception as exc:
+        logger.warning("related FAQs of %s not available: %s", hit.faq_id, exc)
+        return []
+
+
+def _remembered(hit: FaqHit | FaqRecord, score: float, **extra: Any) -> dict[str, Any]:
+    """An offered FAQ as the clarify-options slot keeps it: a button press is answered from
+    this, without another search."""
+    is_hit = isinstance(hit, FaqHit)
+    return {
+        "faq_id": hit.faq_id if is_hit else hit.id,
+        "question": hit.question,
+        "answer": hit.answer,
+        "source_url": hit.source_url,
+        "language": hit.language,
+        "category": hit.category,
+        "score": float(score),
+        **extra,
+    }
 
 
 def _fallback_count(tracker: Tracker) -> int:
@@ -125,7 +168,7 @@ class ActionAnswerFaq(Action):
             events.append(SlotSet(msg.SLOT_LANGUAGE, language))
 
         if latest_intent(tracker) == CHOOSE_FAQ_INTENT:
-            return events + self._answer_choice(dispatcher, tracker, language)
+            return events + self._answer_choice(dispatcher, tracker, language, settings)
 
         question = latest_text(tracker).strip()
         if not question:
@@ -192,7 +235,9 @@ class ActionAnswerFaq(Action):
     ) -> list[EventType]:
         decision = result.decision
         if decision.outcome == Outcome.ANSWER and decision.hits:
-            return self._answer(dispatcher, decision.hits[0], language)
+            top = decision.hits[0]
+            related = related_for(top, language, settings, tracker.get_latest_input_channel())
+            return self._answer(dispatcher, top, language, related=related)
         if not result.kb_has_language:
             return self._no_answer_in_language(dispatcher, tracker, decision, language)
         options = list(decision.hits[: settings.clarify_max_options])
@@ -201,29 +246,54 @@ class ActionAnswerFaq(Action):
         return self._low_confidence(dispatcher, tracker, decision, language)
 
     @staticmethod
-    def _answer(dispatcher: CollectingDispatcher, hit: FaqHit, language: str) -> list[EventType]:
+    def _answer(
+        dispatcher: CollectingDispatcher,
+        hit: FaqHit,
+        language: str,
+        *,
+        related: Sequence[FaqRecord] = (),
+        from_faq: str | None = None,
+    ) -> list[EventType]:
         """The FAQ's answer; in another language than the citizen's (no translation in the
-        knowledge base) it starts with a note in the citizen's language and offers a person."""
+        knowledge base) it starts with a note in the citizen's language and offers a person.
+
+        ``related`` (:func:`related_for`) become buttons under the answer, remembered like
+        clarify options so a press is answered without another search; ``from_faq`` is set
+        when this answer is such a press (``custom.via`` says so, for analytics)."""
         answer_language = hit.language or language
         body = answer_text(hit.answer, hit.source_url, answer_language)
+        offered = list(related) if answer_language == language else []
         custom = msg.faq_answer(
             faq_id=hit.faq_id,
             score=hit.score,
             source_url=hit.source_url,
             language=answer_language,
+            related=[record.id for record in offered],
+            via=msg.VIA_RELATED if from_faq else None,
+            from_faq=from_faq,
         )
         if answer_language == language:
-            dispatcher.utter_message(text=body, json_message=custom)
+            buttons = [
+                {"title": record.question, "payload": choose_payload(record.id)}
+                for record in offered
+            ]
+            dispatcher.utter_message(text=body, buttons=buttons, json_message=custom)
         else:
             dispatcher.utter_message(
                 text=f"{not_translated_note(language)}\n{body}",
                 buttons=[person_button(language)],
                 json_message=msg.untranslated(custom, language),
             )
+        # The related buttons replace any earlier clarify options: an old button pressed now
+        # is not answered from a list the citizen has moved past.
+        remembered = [
+            _remembered(record, hit.score, via=msg.VIA_RELATED, from_faq=hit.faq_id)
+            for record in offered
+        ]
         return [
             SlotSet(msg.SLOT_LAST_FAQ_ID, hit.faq_id),
             SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, 0),
-            SlotSet(msg.SLOT_CLARIFY_OPTIONS, None),
+            SlotSet(msg.SLOT_CLARIFY_OPTIONS, remembered or None),
         ]
 
     @staticmethod
@@ -257,18 +327,7 @@ class ActionAnswerFaq(Action):
             ),
         )
         # Remember the options so the button press is answered without another search.
-        remembered = [
-            {
-                "faq_id": hit.faq_id,
-                "question": hit.question,
-                "answer": hit.answer,
-                "source_url": hit.source_url,
-                "language": hit.language,
-                "category": hit.category,
-                "score": float(hit.score),
-            }
-            for hit in options
-        ]
+        remembered = [_remembered(hit, hit.score) for hit in options]
         return [
             SlotSet(msg.SLOT_CLARIFY_OPTIONS, remembered),
             SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, 0),
@@ -320,7 +379,11 @@ class ActionAnswerFaq(Action):
         ]
 
     def _answer_choice(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, language: str
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        language: str,
+        settings: Settings | None = None,
     ) -> list[EventType]:
         faq_id = latest_entity(tracker, msg.ENTITY_FAQ_ID) or tracker.get_slot(msg.SLOT_FAQ_ID)
         if faq_id == NONE_OF_THESE:
@@ -337,7 +400,14 @@ class ActionAnswerFaq(Action):
                     source_url=option.get("source_url"),
                 )
                 learning.note_choice(hit.faq_id)
-                return self._answer(dispatcher, hit, language)
+                from_faq = option.get("from_faq")
+                related_click = option.get("via") == msg.VIA_RELATED and isinstance(from_faq, str)
+                from_faq_id = from_faq if related_click else None
+                channel = tracker.get_latest_input_channel()
+                related = related_for(hit, language, settings or get_settings(), channel)
+                return self._answer(
+                    dispatcher, hit, language, related=related, from_faq=from_faq_id
+                )
         logger.info("choose_faq for %r which is not among the last clarify options", faq_id)
         dispatcher.utter_message(
             text=text("unknown_option", language),

@@ -38,7 +38,7 @@ from analytics.models import (
     AnalyticsRejectedEvent,
     AnalyticsTurn,
 )
-from askagency.bot_messages import SCORED_TYPES, MessageType, type_of
+from askagency.bot_messages import SCORED_TYPES, VIA_RELATED, MessageType, type_of
 from askagency.rasa_events import is_external_event
 from knowledge_base import sentiment
 from knowledge_base.language import normalise as normalise_language
@@ -75,7 +75,12 @@ CUSTOM_KEYS = (
     "after_hours",
     "ticket_id",
     "resolved",
+    "via",
+    "from_faq",
 )
+# ``custom.related`` (the related FAQs offered with an answer) is stored as how many there were.
+RELATED_KEY = "related"
+MAX_RELATED = 100
 # What a database refuses because of one event's content (a value too long, a NUL byte, a
 # constraint): that event is quarantined. Anything else (the database unreachable, a missing
 # table) fails the batch, which the consumer retries; quarantining then would lose good events.
@@ -164,6 +169,9 @@ def _clean_custom(custom: Mapping[str, Any]) -> dict[str, Any]:
             kept[key] = value if math.isfinite(value) else None
         else:
             kept[key] = clean_label(value, LABEL_MAX_LEN)
+    related = custom.get(RELATED_KEY)
+    if isinstance(related, list) and related:
+        kept[RELATED_KEY] = min(len(related), MAX_RELATED)
     return {k: v for k, v in kept.items() if v is not None}
 
 
@@ -270,6 +278,8 @@ class TurnFacts:
     bot_types: list[str] = field(default_factory=list)
     faq_id: str | None = None
     score: float | None = None
+    related_offered: int = 0  # related-FAQ buttons offered with the answer
+    related_from: str | None = None  # the answer whose related button this turn pressed
 
     @property
     def response_ms(self) -> float | None:
@@ -354,6 +364,19 @@ def _split_sessions(events: Sequence[EventLike]) -> list[list[EventLike]]:
     return sessions
 
 
+def _note_related(turn: TurnFacts, custom: Mapping[str, Any]) -> None:
+    """Related FAQs of the turn's answer (actions/faq.py): how many were offered, and which
+    answer's related button the citizen pressed to get this one."""
+    offered = custom.get(RELATED_KEY)  # a count once stored (_clean_custom)
+    if isinstance(offered, list):
+        offered = len(offered)
+    if isinstance(offered, int) and not isinstance(offered, bool) and offered > 0:
+        turn.related_offered = min(offered, MAX_RELATED)
+    from_faq = custom.get("from_faq")
+    if custom.get("via") == VIA_RELATED and isinstance(from_faq, str) and from_faq:
+        turn.related_from = from_faq[:LABEL_MAX_LEN]
+
+
 def _handle_bot(conv: ConversationFacts, turn: TurnFacts | None, event: EventLike) -> None:
     """Applies one bot event to the conversation and to the open turn."""
     custom = event.custom or {}
@@ -376,6 +399,7 @@ def _handle_bot(conv: ConversationFacts, turn: TurnFacts | None, event: EventLik
         if kind == MessageType.FAQ_ANSWER and turn.faq_id is None:
             faq_id = custom.get("faq_id")
             turn.faq_id = str(faq_id) if faq_id not in (None, "") else None
+            _note_related(turn, custom)
         if kind in SCORED_TYPES and turn.score is None:
             score = custom.get("score")
             if isinstance(score, int | float) and not isinstance(score, bool):
@@ -507,6 +531,8 @@ def _conversation_row(conv: ConversationFacts, places: LocationMatcher) -> Analy
             language=t.language or language,
             text=t.text,
             sentiment=score,
+            related_offered=t.related_offered,
+            related_from=t.related_from,
         )
         for t, score in zip(conv.turns, scores, strict=True)
     ]

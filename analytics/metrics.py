@@ -288,6 +288,8 @@ class TurnFacts:
     text: str | None
     location: str = UNKNOWN_LOCATION  # of the conversation
     sentiment: float | None = None
+    related_offered: int = 0  # related-FAQ buttons offered with the answer
+    related_from: str | None = None  # the answer whose related button this turn pressed
 
 
 def _filtered(query, model, flt: MetricFilter):  # type: ignore[no-untyped-def]
@@ -498,6 +500,8 @@ def load_turns(session: Session, flt: MetricFilter) -> list[TurnFacts]:
             text=t.text,
             location=location,
             sentiment=t.sentiment,
+            related_offered=t.related_offered,
+            related_from=t.related_from,
         )
         for t, channel, language, location in session.execute(query).tuples()
     ]
@@ -605,6 +609,26 @@ class TopFaq(BaseModel):
     mean_score: float | None
 
 
+class RelatedPair(BaseModel):
+    """Citizens pressed the related question ``to_faq`` under ``from_faq``'s answer."""
+
+    from_faq: str
+    from_question: str | None
+    to_faq: str
+    to_question: str | None
+    clicks: int
+
+
+class RelatedFigures(BaseModel):
+    """Related-FAQ buttons (issue 21, item 2): answers that offered them, buttons pressed, and
+    the pairs pressed most."""
+
+    offers: int = 0  # FAQ answers that came with related-question buttons
+    clicks: int = 0  # related-question buttons pressed (each answered that FAQ)
+    click_rate: float | None = None  # clicks / offers
+    top_pairs: list[RelatedPair] = []
+
+
 class Unanswered(BaseModel):
     question: str
     count: int
@@ -631,6 +655,7 @@ class Dashboard(BaseModel):
     by_language: list[Breakdown]
     by_location: list[Breakdown]
     top_faqs: list[TopFaq]
+    related: RelatedFigures = RelatedFigures()
     top_unanswered: list[Unanswered]
     by_agent: list[AgentFigures]
     by_team: list[TeamFigures]
@@ -911,6 +936,51 @@ def top_faqs(session: Session, turns: Sequence[TurnFacts], limit: int = TOP_N) -
     ]
 
 
+# Separates the two FAQ ids of a related click in a roll-up label (ids are slugs: never ">").
+RELATED_PAIR_SEPARATOR = ">"
+
+
+def related_figures(
+    session: Session, offers: int, pairs: Counter[tuple[str, str]], limit: int = TOP_N
+) -> RelatedFigures:
+    """The figures from the counts, whichever path counted them (rows or roll-ups), so both
+    rank and round the same way."""
+    ranked = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    titles: dict[str, str] = {}
+    ids = sorted({faq_id for pair, _ in ranked for faq_id in pair})
+    if ids:
+        rows = session.execute(select(Faq.id, Faq.question).where(Faq.id.in_(ids)))
+        titles = {faq_id: question for faq_id, question in rows.tuples()}
+    clicks = sum(pairs.values())
+    return RelatedFigures(
+        offers=offers,
+        clicks=clicks,
+        click_rate=rate(clicks, offers),
+        top_pairs=[
+            RelatedPair(
+                from_faq=source,
+                from_question=titles.get(source),
+                to_faq=target,
+                to_question=titles.get(target),
+                clicks=n,
+            )
+            for (source, target), n in ranked
+        ],
+    )
+
+
+def related_from_turns(session: Session, turns: Sequence[TurnFacts]) -> RelatedFigures:
+    """Related-FAQ offers and clicks of the period's turns: an answer turn offering buttons is
+    one offer; an answer turn that came from pressing one is one click of (from, to)."""
+    offers = sum(1 for t in turns if t.outcome == "answer" and t.related_offered > 0)
+    pairs: Counter[tuple[str, str]] = Counter(
+        (t.related_from, t.faq_id)
+        for t in turns
+        if t.outcome == "answer" and t.related_from and t.faq_id
+    )
+    return related_figures(session, offers, pairs)
+
+
 def _group_questions(
     items: Iterable[tuple[str, datetime]], source: str, limit: int
 ) -> list[Unanswered]:
@@ -1069,6 +1139,7 @@ def exact_dashboard(session: Session, flt: MetricFilter, assumptions: Assumption
         by_language=_breakdown(lambda c: c.language, convs, lambda t: t.language, turns),
         by_location=_breakdown(lambda c: c.location, convs, lambda t: t.location, turns),
         top_faqs=top_faqs(session, turns),
+        related=related_from_turns(session, turns),
         top_unanswered=top_unanswered(session, flt, turns=turns),
         by_agent=by_agent(tickets),
         by_team=by_team(tickets),

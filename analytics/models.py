@@ -40,6 +40,8 @@ KEY_MAX_LEN = 300
 CHANNEL_MAX_LEN = 64
 INTENT_MAX_LEN = 128
 LABEL_MAX_LEN = 64  # faq id, ticket id, handoff reason
+# A roll-up label: one of the above, or a related-FAQ click "<from faq id>><to faq id>".
+ROLLUP_LABEL_MAX_LEN = 2 * LABEL_MAX_LEN + 1
 LOCATION_MAX_LEN = CODE_MAX_LEN
 
 
@@ -170,6 +172,10 @@ class AnalyticsTurn(Base):
     # VADER compound score of the citizen's message in [-1, 1]; None: not scored (another
     # language, or a button press).
     sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Related FAQs offered as buttons with this turn's answer (custom.related), and the FAQ
+    # whose related button this turn pressed (custom.from_faq of an answer via "related").
+    related_offered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    related_from: Mapped[str | None] = mapped_column(String(LABEL_MAX_LEN), nullable=True)
 
     conversation: Mapped[AnalyticsConversation] = relationship(back_populates="turns")
 
@@ -274,7 +280,8 @@ class AnalyticsDailyCount(Base):
     """A labelled count of one agency day and (channel, language, location): ``kind`` says what
     the label is (``response``: a bot response-time bucket; ``faq``: an FAQ answered, with its
     scores' sum in units of 1e-6; ``reason``: a handoff reason; ``topic``: a word of a negative
-    message, counted once per message)."""
+    message, counted once per message; ``related_offer``: an FAQ answered with related-FAQ
+    buttons; ``related_click``: a related button pressed, labelled ``<from>><to>``)."""
 
     __tablename__ = "analytics_daily_count"
 
@@ -283,7 +290,7 @@ class AnalyticsDailyCount(Base):
     language: Mapped[str] = mapped_column(String(16), primary_key=True)
     location: Mapped[str] = mapped_column(String(LOCATION_MAX_LEN), primary_key=True)
     kind: Mapped[str] = mapped_column(String(ROLLUP_KIND_MAX_LEN), primary_key=True)
-    label: Mapped[str] = mapped_column(String(LABEL_MAX_LEN), primary_key=True)
+    label: Mapped[str] = mapped_column(String(ROLLUP_LABEL_MAX_LEN), primary_key=True)
     n: Mapped[int] = _count()
     score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     scored: Mapped[int] = _count()

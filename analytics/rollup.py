@@ -33,7 +33,7 @@ from sqlalchemy import and_, case, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from analytics.metrics import ConversationFacts, is_bot_resolved
+from analytics.metrics import RELATED_PAIR_SEPARATOR, ConversationFacts, is_bot_resolved
 from analytics.models import (
     HOURS,
     LABEL_MAX_LEN,
@@ -57,7 +57,7 @@ from knowledge_base.sentiment import NEGATIVE_UPTO
 
 log = logging.getLogger(__name__)
 
-KINDS = ("response", "faq", "reason", "topic")
+KINDS = ("response", "faq", "reason", "topic", "related_offer", "related_click")
 KEY_FIELDS = ("day", "channel", "language", "location")
 REBUILD_DAYS = 7  # days of conversations loaded at a time by a rebuild
 
@@ -91,6 +91,8 @@ class TurnRow(Protocol):
     score: float | None
     sentiment: float | None
     text: str | None
+    related_offered: int
+    related_from: str | None
 
 
 def _units(value: float | None, unit: int) -> int:
@@ -123,6 +125,12 @@ class Delta:
             if t.outcome == "answer" and t.faq_id:
                 scored = t.score is not None
                 self._label(key, "faq", t.faq_id, sign, _units(t.score, SCORE_UNIT), int(scored))
+                # The same rules as analytics.metrics.related_from_turns.
+                if t.related_offered > 0:
+                    self._label(key, "related_offer", t.faq_id, sign)
+                if t.related_from:
+                    pair = f"{t.related_from}{RELATED_PAIR_SEPARATOR}{t.faq_id}"
+                    self._label(key, "related_click", pair, sign)
             if is_negative(t.sentiment) and t.text:
                 for word in topic_words(t.text):
                     self._label(key, "topic", word[:LABEL_MAX_LEN], sign)
@@ -295,6 +303,8 @@ def _turn_columns() -> list[Any]:
         t.score,
         t.sentiment,
         negative_text,
+        t.related_offered,
+        t.related_from,
     ]
 
 

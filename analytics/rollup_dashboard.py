@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from analytics import rollup_read
 from analytics.metrics import (
+    RELATED_PAIR_SEPARATOR,
     RESOLUTIONS,
     TOP_N,
     WEEKDAYS,
@@ -32,6 +33,7 @@ from analytics.metrics import (
     DayPoint,
     MetricFilter,
     Percentiles,
+    RelatedFigures,
     Summary,
     TicketFacts,
     TopFaq,
@@ -42,6 +44,7 @@ from analytics.metrics import (
     mission_value,
     period_fields,
     rate,
+    related_figures,
     summarise,
     top_unanswered,
 )
@@ -179,6 +182,19 @@ def _rollup_top_faqs(session: Session, flt: MetricFilter) -> list[TopFaq]:
         )
         for faq_id, (n, score, scored) in ranked
     ]
+
+
+def _rollup_related(session: Session, flt: MetricFilter) -> RelatedFigures:
+    """analytics.metrics.related_from_turns from the ``related_offer``/``related_click``
+    labels (counted by the same rules in analytics.rollup.Delta.add)."""
+    offers = rollup_read.label_sums(session, flt, "related_offer").get((), {})
+    clicks = rollup_read.label_sums(session, flt, "related_click").get((), {})
+    pairs: Counter[tuple[str, str]] = Counter()
+    for label, (n, _score, _scored) in clicks.items():
+        source, _, target = label.partition(RELATED_PAIR_SEPARATOR)
+        if n:
+            pairs[(source, target)] += n
+    return related_figures(session, sum(v[0] for v in offers.values()), pairs)
 
 
 def _rollup_daily(
@@ -372,6 +388,7 @@ def _assemble_from_rollups(
         by_language=_rollup_breakdown_of(session, flt, "language", dimension_hists["language"]),
         by_location=_rollup_breakdown_of(session, flt, "location", dimension_hists["location"]),
         top_faqs=_rollup_top_faqs(session, flt),
+        related=_rollup_related(session, flt),
         top_unanswered=top_unanswered(session, flt, turns=unanswered_turns),
         by_agent=by_agent(tickets),
         by_team=by_team(tickets),

@@ -223,6 +223,29 @@ def top_faqs(d: Dashboard) -> Table:
     return Table("top_faqs", "Top FAQs", ("faq_id", "question", "answers", "mean_score"), rows)
 
 
+def related_summary(d: Dashboard) -> Table:
+    r = d.related
+    return Table(
+        "related_summary",
+        "Related questions: answers offering them, and buttons pressed",
+        ("offers", "clicks", "click_rate"),
+        ((r.offers, r.clicks, r.click_rate),),
+    )
+
+
+def related_pairs(d: Dashboard) -> Table:
+    rows = tuple(
+        (p.from_faq, p.from_question, p.to_faq, p.to_question, p.clicks)
+        for p in d.related.top_pairs
+    )
+    return Table(
+        "related_pairs",
+        "Related questions pressed most (from the answer of X to Y)",
+        ("from_faq", "from_question", "to_faq", "to_question", "clicks"),
+        rows,
+    )
+
+
 def top_unanswered(d: Dashboard) -> Table:
     rows = tuple((u.question, u.count, u.last_seen) for u in d.top_unanswered)
     return Table(
@@ -248,6 +271,8 @@ def all_tables(d: Dashboard) -> dict[str, Table]:
         _breakdown("by_language", "By language", "language", d.by_language),
         _breakdown("by_location", "By location", "location", d.by_location),
         top_faqs(d),
+        related_summary(d),
+        related_pairs(d),
         top_unanswered(d),
     ]
     return {t.name: t for t in tables}

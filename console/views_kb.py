@@ -30,7 +30,7 @@ from console.kb.schemas import SMS_PART, SMS_SINGLE, faq_out
 from console.nav import page_context
 from knowledge_base import store
 from knowledge_base.locations.models import ALIAS_MAX_LEN, CODE_MAX_LEN, NAME_MAX_LEN
-from knowledge_base.models import ANSWER_MAX_LEN, QUESTION_MAX_LEN, FaqStatus
+from knowledge_base.models import ANSWER_MAX_LEN, QUESTION_MAX_LEN, RELATED_MAX, FaqStatus
 from knowledge_base.store import max_variants
 
 TABS = (
@@ -106,12 +106,18 @@ async def list_page(request: web.Request) -> web.Response:
 
 
 def _editor_context(
-    request: web.Request, faq: Any, categories: list[str], languages: list[str]
+    request: web.Request,
+    faq: Any,
+    categories: list[str],
+    languages: list[str],
+    related_items: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     return _context(
         request,
         "list",
         faq=faq,
+        related_items=related_items or [],
+        related_max=RELATED_MAX,
         categories=categories,
         languages=languages,
         statuses=[s.value for s in FaqStatus],
@@ -147,8 +153,13 @@ async def edit_page(request: web.Request) -> web.Response:
             faq = faq_out(store.get_faq(session, faq_id))
         except store.FaqNotFound:
             raise web.HTTPNotFound(text=f"No FAQ {faq_id!r}.") from None
+        found = store.load_faqs(session, faq.related)
+        related = [
+            {"id": i, "question": found[i].question if i in found else i} for i in faq.related
+        ]
     categories, languages = _facets()
-    return _render(request, "kb_edit.html", _editor_context(request, faq, categories, languages))
+    context = _editor_context(request, faq, categories, languages, related)
+    return _render(request, "kb_edit.html", context)
 
 
 @readers

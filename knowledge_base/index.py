@@ -70,6 +70,9 @@ class Bundle:
     # faiss index over ``vectors``: flat (exact) or IVF for large KBs (meta["index"] says which,
     # with its recall@1 vs flat); built from ``vectors`` as flat when not given.
     index: Any = None
+    # Derived data computed on first use and kept for the bundle's life (a bundle never
+    # changes): knowledge_base/related.py keeps its FAQ centroids and answers here.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -456,7 +459,16 @@ def load_bundle(folder: Path | str) -> Bundle:
         if listed != set(_FILES) - {"meta.json"}:
             raise IndexLoadError(f"{folder}/meta.json does not list every bundle file")
         doc = json.loads((folder / "faqs.json").read_text("utf-8"))
-        faqs = [FaqRecord(**{**f, "variants": tuple(f.get("variants", ()))}) for f in doc["faqs"]]
+        faqs = [
+            FaqRecord(
+                **{
+                    **f,
+                    "variants": tuple(f.get("variants", ())),
+                    "related": tuple(f.get("related", ())),
+                }
+            )
+            for f in doc["faqs"]
+        ]
         with _ARRAY_HEADER_LOCK:
             vectors, arrays, lex_matrix = _load_arrays(folder)
         vector_index = None

@@ -28,6 +28,8 @@ from knowledge_base.models import AuditAction, Faq, FaqStatus
 from knowledge_base.store import (
     VARIANT_SEPARATOR,
     FaqInput,
+    RelatedInvalid,
+    batch_related_problems,
     list_faqs,
     load_faqs,
     snapshot,
@@ -45,6 +47,7 @@ COLUMNS: tuple[str, ...] = (
     "status",
     "review_by",
     "translation_group",
+    "related",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("id", "language", "category", "question", "answer")
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -369,11 +372,29 @@ def import_rows(
             status = row.status
         else:
             status = FaqStatus(current.status)
-        items.append(row.model_copy(update={"status": status}))
+        update: dict[str, Any] = {"status": status}
+        if "related" not in row.model_fields_set and current is not None:
+            # A file without the related column (one written before it existed, or a CMS that
+            # does not know it) keeps staff's lists; an empty cell clears one.
+            update["related"] = tuple(link.related_id for link in current.related_links)
+        items.append(row.model_copy(update=update))
+    _refuse_bad_related(session, items)
     created, updated, unchanged = upsert_faqs(
         session, items, actor, action=AuditAction.IMPORT, progress=progress
     )
     return ImportSummary(created=created, updated=updated, unchanged=unchanged)
+
+
+def _refuse_bad_related(session: Session, items: Sequence[FaqInput]) -> None:
+    """Every related FAQ must exist (already, or in this file) in the row's language; all the
+    problems are reported at once, so staff fix the file in one go."""
+    problems = [
+        str(RelatedInvalid(faq_id, found))
+        for faq_id, found in batch_related_problems(session, items).items()
+    ]
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise ImportRefused("; ".join(problems[:10]) + more)
 
 
 # --- exporting ---------------------------------------------------------------
@@ -436,7 +457,11 @@ def export_csv(
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(COLUMNS)
         for row in rows:
-            cells = dict(row, variants=CSV_VARIANT_JOIN.join(row["variants"]))
+            cells = dict(
+                row,
+                variants=CSV_VARIANT_JOIN.join(row["variants"]),
+                related=CSV_VARIANT_JOIN.join(row["related"]),
+            )
             # Citizen wording reaches FAQ text via the unanswered queue: no formulas (L10).
             writer.writerow(["" if cells[c] is None else csv_safe(cells[c]) for c in COLUMNS])
 

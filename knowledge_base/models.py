@@ -36,6 +36,8 @@ QUESTION_MAX_LEN = 500
 ANSWER_MAX_LEN = 2000
 URL_MAX_LEN = 2000
 ACTOR_MAX_LEN = 128
+# Most related FAQs staff may set on one FAQ (the bot offers at most ``related_faqs_max``).
+RELATED_MAX = 3
 
 
 class FaqStatus(StrEnum):
@@ -91,6 +93,13 @@ class Faq(Base):
         collection_class=ordering_list("position"),
         passive_deletes=True,
     )
+    related_links: Mapped[list[RelatedFaq]] = relationship(
+        foreign_keys="RelatedFaq.faq_id",
+        cascade="all, delete-orphan",
+        order_by="RelatedFaq.position",
+        collection_class=ordering_list("position"),
+        passive_deletes=True,
+    )
 
     __table_args__ = (CheckConstraint(f"status IN ({_STATUS_SQL})", name="status"),)
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
@@ -121,6 +130,30 @@ class QuestionVariant(Base):
 
     def __repr__(self) -> str:
         return f"QuestionVariant(faq_id={self.faq_id!r}, text={self.text!r})"
+
+
+class RelatedFaq(Base):
+    """One FAQ staff chose to offer after another's answer (``position`` keeps their order).
+
+    Both ends cascade on delete, so removing either FAQ removes the link: the bot never offers
+    an FAQ that no longer exists, and the list needs no clean-up job.
+    """
+
+    __tablename__ = "kb_faq_related"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    faq_id: Mapped[str] = mapped_column(
+        String(ID_MAX_LEN), ForeignKey("kb_faq.id", ondelete="CASCADE"), index=True
+    )
+    related_id: Mapped[str] = mapped_column(
+        String(ID_MAX_LEN), ForeignKey("kb_faq.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (UniqueConstraint("faq_id", "related_id", name="uq_kb_faq_related_pair"),)
+
+    def __repr__(self) -> str:
+        return f"RelatedFaq(faq_id={self.faq_id!r}, related_id={self.related_id!r})"
 
 
 class AuditLog(Base):

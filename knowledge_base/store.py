@@ -9,7 +9,7 @@ used by the importers and the console API alike.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,12 +26,14 @@ from knowledge_base.models import (
     CATEGORY_MAX_LEN,
     ID_MAX_LEN,
     QUESTION_MAX_LEN,
+    RELATED_MAX,
     URL_MAX_LEN,
     AuditAction,
     AuditLog,
     Faq,
     FaqStatus,
     QuestionVariant,
+    RelatedFaq,
 )
 from knowledge_base.types import FaqRecord
 
@@ -99,6 +101,15 @@ class VersionConflict(StoreError):
         self.actual = actual
 
 
+class RelatedInvalid(StoreError, ValueError):
+    """A related FAQ that does not exist or is in another language than the FAQ."""
+
+    def __init__(self, faq_id: str, problems: list[str]) -> None:
+        super().__init__(f"related questions of FAQ {faq_id!r}: " + "; ".join(problems))
+        self.faq_id = faq_id
+        self.problems = problems
+
+
 class AuditEntryNotFound(StoreError, LookupError):
     def __init__(self, faq_id: str, audit_id: int) -> None:
         super().__init__(f"no history entry {audit_id} for FAQ {faq_id!r}")
@@ -136,6 +147,9 @@ class FaqInput(BaseModel):
     status: FaqStatus = FaqStatus.DRAFT
     review_by: date | None = None
     translation_group: str | None = Field(default=None)
+    # Staff's related FAQs, in the order they are offered (ids of FAQs in the same language;
+    # check_related verifies that against the database, which this model cannot see).
+    related: tuple[str, ...] = ()
 
     @field_validator("id", "translation_group", mode="before")
     @classmethod
@@ -271,6 +285,31 @@ class FaqInput(BaseModel):
             cleaned.append(text)
         return tuple(cleaned)
 
+    @field_validator("related", mode="before")
+    @classmethod
+    def _related(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            # CSV cells hold "a | b"; an empty cell is no list.
+            value = [part for part in (p.strip() for p in value.split(VARIANT_SEPARATOR)) if part]
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a list of FAQ ids")
+        if len(value) > RELATED_MAX:
+            raise ValueError(f"at most {RELATED_MAX} related questions allowed (got {len(value)})")
+        own_id = info.data.get("id")
+        cleaned: list[str] = []
+        for number, item in enumerate(value, start=1):
+            if not isinstance(item, str) or not SLUG_RE.match(item.strip()):
+                raise ValueError(f"related question {number} is not a valid FAQ id: {item!r}")
+            item = item.strip()
+            if item == own_id:
+                raise ValueError(f"related question {number} is this FAQ itself")
+            if item in cleaned:
+                raise ValueError(f"related question {number} repeats {item!r}")
+            cleaned.append(item)
+        return tuple(cleaned)
+
     @property
     def group(self) -> str:
         return self.translation_group or self.id
@@ -288,6 +327,7 @@ class FaqInput(BaseModel):
             "status": self.status.value,
             "review_by": self.review_by.isoformat() if self.review_by else None,
             "variants": list(self.variants),
+            "related": list(self.related),
         }
 
     @classmethod
@@ -296,7 +336,11 @@ class FaqInput(BaseModel):
 
 
 def _content_of(snap: dict[str, Any]) -> dict[str, Any]:
-    return {key: snap[key] for key in (*SNAPSHOT_FIELDS, "variants")}
+    # Snapshots written before related FAQs existed have no "related": an empty list.
+    return {
+        **{key: snap[key] for key in (*SNAPSHOT_FIELDS, "variants")},
+        "related": list(snap.get("related") or []),
+    }
 
 
 def snapshot(faq: Faq) -> dict[str, Any]:
@@ -312,6 +356,7 @@ def snapshot(faq: Faq) -> dict[str, Any]:
         "status": faq.status,
         "review_by": faq.review_by.isoformat() if faq.review_by else None,
         "variants": [v.text for v in faq.variants],
+        "related": [link.related_id for link in faq.related_links],
         "version": faq.version,
         "created_at": faq.created_at.isoformat() if faq.created_at else None,
         "updated_at": faq.updated_at.isoformat() if faq.updated_at else None,
@@ -373,6 +418,56 @@ def _set_variants(faq: Faq, texts: Iterable[str]) -> None:
     faq.variants.reorder()  # type: ignore[attr-defined]
 
 
+def _set_related(faq: Faq, faq_ids: Iterable[str]) -> None:
+    """Reconcile the related links in place, like :func:`_set_variants` (a surviving pair keeps
+    its row, so the unique pair never sees a delete-then-insert)."""
+    existing = {link.related_id: link for link in faq.related_links}
+    faq.related_links[:] = [existing.get(i) or RelatedFaq(related_id=i) for i in faq_ids]
+    faq.related_links.reorder()  # type: ignore[attr-defined]
+
+
+def _languages_of(session: Session, faq_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(faq_ids):
+        rows = session.execute(select(Faq.id, Faq.language).where(Faq.id.in_(chunk)))
+        found.update({faq_id: language for faq_id, language in rows})
+    return found
+
+
+def related_problems(data: FaqInput, languages: Mapping[str, str]) -> list[str]:
+    """What is wrong with ``data.related`` given each known FAQ's language (id -> language):
+    an unknown id or one in another language. Empty when the list is valid."""
+    problems: list[str] = []
+    for faq_id in data.related:
+        language = languages.get(faq_id)
+        if language is None:
+            problems.append(f"{faq_id!r} does not exist")
+        elif language != data.language:
+            problems.append(f"{faq_id!r} is in {language!r}, not {data.language!r}")
+    return problems
+
+
+def batch_related_problems(session: Session, items: Sequence[FaqInput]) -> dict[str, list[str]]:
+    """:func:`related_problems` of FAQs saved together (an import): one query for every
+    related id, and each may name another FAQ of the batch. Only FAQs with problems appear."""
+    batch = {item.id: item.language for item in items}
+    wanted = sorted({i for item in items for i in item.related} - set(batch))
+    languages = {**_languages_of(session, wanted), **batch}
+    found = {item.id: related_problems(item, languages) for item in items if item.related}
+    return {faq_id: problems for faq_id, problems in found.items() if problems}
+
+
+def check_related(session: Session, data: FaqInput, batch: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`RelatedInvalid` unless every related FAQ of ``data`` exists (in the
+    database, or in ``batch``: id -> language of FAQs saved together with it) in its language."""
+    if not data.related:
+        return
+    languages = {**_languages_of(session, list(data.related)), **(batch or {})}
+    problems = related_problems(data, languages)
+    if problems:
+        raise RelatedInvalid(data.id, problems)
+
+
 def _apply(faq: Faq, content: dict[str, Any]) -> None:
     faq.language = content["language"]
     faq.translation_group = content["translation_group"] or faq.id
@@ -384,6 +479,7 @@ def _apply(faq: Faq, content: dict[str, Any]) -> None:
     review_by = content["review_by"]
     faq.review_by = date.fromisoformat(review_by) if isinstance(review_by, str) else review_by
     _set_variants(faq, content["variants"])
+    _set_related(faq, content["related"])
 
 
 def _touch(faq: Faq, actor: str) -> None:
@@ -446,10 +542,11 @@ def _replace(session: Session, faq: Faq, data: FaqInput, actor: str, action: Aud
     return True
 
 
+_WITH_LISTS = (selectinload(Faq.variants), selectinload(Faq.related_links))
+
+
 def _load(session: Session, faq_id: str) -> Faq | None:
-    return session.scalars(
-        select(Faq).where(Faq.id == faq_id).options(selectinload(Faq.variants))
-    ).one_or_none()
+    return session.scalars(select(Faq).where(Faq.id == faq_id).options(*_WITH_LISTS)).one_or_none()
 
 
 # --- reading -----------------------------------------------------------------
@@ -469,7 +566,7 @@ def list_faqs(
     category: str | None = None,
 ) -> list[Faq]:
     """FAQs ordered by id, variants loaded; ``None`` filters mean "any"."""
-    query = select(Faq).options(selectinload(Faq.variants)).order_by(Faq.id)
+    query = select(Faq).options(*_WITH_LISTS).order_by(Faq.id)
     if status is not None:
         query = query.where(Faq.status == status)
     if language is not None:
@@ -493,6 +590,7 @@ def to_record(faq: Faq) -> FaqRecord:
         source_url=faq.source_url,
         variants=tuple(v.text for v in faq.variants),
         translation_group=faq.translation_group,
+        related=tuple(link.related_id for link in faq.related_links),
     )
 
 
@@ -559,6 +657,7 @@ def create_faq(
     actor = _check_actor(actor)
     if session.get(Faq, data.id) is not None:
         raise FaqExists(data.id)
+    check_related(session, data)
     faq = _insert(
         session, data, actor, action, _deleted_versions(session, [data.id]).get(data.id, 0)
     )
@@ -581,6 +680,7 @@ def update_faq(
         raise ValueError(f"FAQ ids cannot be changed ({faq_id!r} -> {data.id!r})")
     faq = get_faq(session, faq_id)
     _check_version(faq, expected_version)
+    check_related(session, data)
     if _replace(session, faq, data, actor, action):
         _flush(session, faq_id)
     return faq
@@ -590,7 +690,7 @@ def load_faqs(session: Session, faq_ids: Sequence[str]) -> dict[str, Faq]:
     """The FAQs among ``faq_ids`` that exist, variants loaded, by id."""
     found: dict[str, Faq] = {}
     for chunk in _chunks(faq_ids):
-        query = select(Faq).where(Faq.id.in_(chunk)).options(selectinload(Faq.variants))
+        query = select(Faq).where(Faq.id.in_(chunk)).options(*_WITH_LISTS)
         found.update({faq.id: faq for faq in session.scalars(query)})
     return found
 
@@ -611,8 +711,17 @@ def upsert_faqs(
         raise ValueError("each FAQ id may appear only once")
     existing = load_faqs(session, ids)
     deleted = _deleted_versions(session, [i for i in ids if i not in existing])
+    batch = {item.id: item.language for item in items}
+    for faq_id, problems in batch_related_problems(session, items).items():
+        raise RelatedInvalid(faq_id, problems)
+    # Links to FAQs created later in this batch: an intermediate flush would insert the link
+    # before its target row (a foreign-key error), so batches flush only once none is pending.
+    pending: set[str] = set()
+    done: set[str] = set(existing)
     created = updated = unchanged = 0
     for number, item in enumerate(items, start=1):
+        done.add(item.id)
+        pending = {i for i in pending | set(item.related) if i in batch and i not in done}
         faq = existing.get(item.id)
         if faq is None:
             _insert(session, item, actor, action, deleted.get(item.id, 0))
@@ -621,7 +730,7 @@ def upsert_faqs(
             updated += 1
         else:
             unchanged += 1
-        if number % 200 == 0:
+        if number % 200 == 0 and not pending:
             _flush(session, item.id)
         if progress is not None:
             progress(1)
@@ -688,8 +797,14 @@ def restore_version(session: Session, faq_id: str, audit_id: int, actor: str) ->
     state = entry.after if entry.after is not None else entry.before
     if state is None:
         raise AuditEntryNotFound(faq_id, audit_id)
-    # Re-validate: history written by older code must still satisfy today's rules.
-    data = FaqInput.model_validate(_content_of(state))
+    # Re-validate: history written by older code must still satisfy today's rules. Related
+    # FAQs deleted (or moved to another language) since then are left out, not an error.
+    content = _content_of(state)
+    languages = _languages_of(session, content["related"])
+    content["related"] = [
+        i for i in content["related"] if languages.get(i) == content["language"] and i != faq_id
+    ]
+    data = FaqInput.model_validate(content)
     faq = _load(session, faq_id)
     if faq is None:
         faq = _insert(

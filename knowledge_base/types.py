@@ -38,6 +38,9 @@ class FaqRecord:
     source_url: str | None = None
     variants: tuple[str, ...] = ()
     translation_group: str = ""
+    # Staff's related FAQs (ids, in order) offered after this answer; empty: the index's
+    # nearest neighbours in the category are offered instead (knowledge_base/related.py).
+    related: tuple[str, ...] = ()
 
     def question_texts(self) -> tuple[str, ...]:
         """Canonical question first, then its variants: one index vector each."""

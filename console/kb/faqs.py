@@ -155,10 +155,17 @@ async def api_update(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise json_error(400, "invalid request body", validation_details(exc)) from exc
     who = actor(request)
+    # A body without "related" (a client written before related FAQs existed) keeps the list.
+    keep_related = "related" not in body.model_fields_set
 
     def work(session: Session) -> tuple[FaqOut, bool]:
-        before = store.get_faq(session, faq_id).status
-        faq = store.update_faq(session, faq_id, data, who, body.expected_version)
+        current = store.get_faq(session, faq_id)
+        before = current.status
+        content = data
+        if keep_related:
+            kept = tuple(link.related_id for link in current.related_links)
+            content = data.model_copy(update={"related": kept})
+        faq = store.update_faq(session, faq_id, content, who, body.expected_version)
         return faq_out(faq), is_published(before) or is_published(faq.status)
 
     out, live = await write(request, work)

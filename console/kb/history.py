@@ -27,14 +27,16 @@ from knowledge_base.models import AuditLog, Faq
 logger = logging.getLogger(__name__)
 
 
-_DIFF_FIELDS = (*store.SNAPSHOT_FIELDS, "variants")
+_DIFF_FIELDS = (*store.SNAPSHOT_FIELDS, "variants", "related")
 
 
 def _changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[FieldChange]:
     changes = []
     for name in _DIFF_FIELDS:
-        old = (before or {}).get(name)
-        new = (after or {}).get(name)
+        # Snapshots from before related FAQs existed lack the key: that is an empty list.
+        missing = [] if name == "related" else None
+        old = (before or {}).get(name, missing) if before is not None else None
+        new = (after or {}).get(name, missing) if after is not None else None
         if old != new:
             changes.append(FieldChange(field=name, before=old, after=new))
     return changes

@@ -9,7 +9,16 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from pydantic import BaseModel
 
-from console.kb import content_health, faqs, history, live, locations, transfer, unanswered
+from console.kb import (
+    content_health,
+    faqs,
+    history,
+    live,
+    locations,
+    related,
+    transfer,
+    unanswered,
+)
 from console.kb import queries as q
 from console.kb import schemas as s
 from console.kb.runtime import RUNTIME_KEY, KbRuntime
@@ -47,6 +56,9 @@ ROUTES = (
           response=s.FaqWriteOut, query=q.DeleteQuery, responses=CONFLICT),
     Route("POST", FAQ + "/status", faqs.api_set_status, "Draft, publish or archive an FAQ",
           s.StatusIn, s.FaqWriteOut, responses=CONFLICT),
+    Route("GET", FAQ + "/related", related.api_related,
+          "Related FAQs: staff's list, the index's default suggestions, what the bot offers",
+          response=s.RelatedOut, responses=UNKNOWN),
     Route("GET", FAQ + "/history", history.api_history, "Audit log of an FAQ with field diffs",
           response=s.HistoryOut, responses=UNKNOWN),
     Route("POST", FAQ + "/restore", history.api_restore, "Restore an FAQ to an earlier version",

@@ -146,6 +146,9 @@ def store_error(exc: Exception) -> web.HTTPException:
     if isinstance(exc, store.VersionConflict):
         details = {"expected": exc.expected, "actual": exc.actual}
         return json_error(409, str(exc), details)
+    if isinstance(exc, store.RelatedInvalid):
+        details = [{"field": "related", "reason": problem} for problem in exc.problems]
+        return json_error(400, str(exc), details)
     if isinstance(exc, store.FaqExists):
         return json_error(409, str(exc), [{"field": "id", "reason": "already exists"}])
     if isinstance(exc, queue.QuestionsNotOpen):

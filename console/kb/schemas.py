@@ -55,6 +55,10 @@ class FaqOut(BaseModel):
     question: str
     answer: str
     variants: list[str]
+    related: list[str] = Field(
+        description="ids of the related FAQs staff chose, in the order the bot offers them "
+        "(empty: the index's nearest FAQs of the same category are offered)"
+    )
     source_url: str | None
     status: FaqStatus
     review_by: date | None
@@ -122,6 +126,27 @@ class FaqWriteOut(BaseModel):
     index: IndexOut | None = Field(
         default=None, description="the publish this change triggered (null: not live content)"
     )
+
+
+class RelatedItemOut(BaseModel):
+    id: str
+    question: str
+    language: str
+    category: str
+    status: FaqStatus | None = Field(description="null: not in the database any more")
+
+
+class RelatedOut(BaseModel):
+    faq_id: str
+    limit: int = Field(description="how many related FAQs the bot offers (related_faqs_max)")
+    max_chosen: int = Field(description="how many related FAQs staff may choose")
+    chosen: list[RelatedItemOut] = Field(description="staff's list, in order")
+    suggested: list[RelatedItemOut] = Field(
+        description="the live index's nearest FAQs of the same category and language: what the "
+        "bot offers when staff's list is empty"
+    )
+    offered: list[RelatedItemOut] = Field(description="what the bot offers now after the answer")
+    in_index: bool = Field(description="the FAQ is in the live index (published)")
 
 
 class FaqCreateIn(FaqInput):
@@ -345,6 +370,7 @@ def faq_out(faq: Faq) -> FaqOut:
         question=faq.question,
         answer=faq.answer,
         variants=[v.text for v in faq.variants],
+        related=[link.related_id for link in faq.related_links],
         source_url=faq.source_url,
         status=FaqStatus(faq.status),
         review_by=faq.review_by,

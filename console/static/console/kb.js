@@ -227,6 +227,166 @@
       });
     }
 
+    // Related questions: staff's ordered list (ids), picked by searching question texts.
+    const relatedList = document.getElementById("faq-related");
+    const relatedField = document.getElementById("faq-related-field");
+    const relatedSearch = document.getElementById("related-search");
+    const relatedResults = document.getElementById("related-results");
+    const relatedError = document.getElementById("err-related");
+    const relatedMax = Number(relatedField && relatedField.dataset.maxRelated) || 3;
+
+    function relatedIds() {
+      return relatedList ? [...relatedList.children].map((li) => li.dataset.faqId) : [];
+    }
+
+    function decorateRelated(li) {
+      if (!canEdit) return;
+      const question = li.dataset.question;
+      li.append(
+        " ",
+        h("button", { type: "button", class: "related-up", text: "Up" }),
+        " ",
+        h("button", { type: "button", class: "related-down", text: "Down" }),
+        " ",
+        h("button", { type: "button", class: "related-remove", text: "Remove" }),
+      );
+      li.querySelector(".related-remove").dataset.question = question;
+    }
+
+    function renumberRelated() {
+      [...relatedList.children].forEach((li, i, all) => {
+        const q = li.dataset.question;
+        const up = li.querySelector(".related-up");
+        const down = li.querySelector(".related-down");
+        const remove = li.querySelector(".related-remove");
+        if (up) {
+          up.setAttribute("aria-label", `Move related question ${i + 1} up: ${q}`);
+          up.disabled = i === 0;
+        }
+        if (down) {
+          down.setAttribute("aria-label", `Move related question ${i + 1} down: ${q}`);
+          down.disabled = i === all.length - 1;
+        }
+        if (remove) remove.setAttribute("aria-label", `Remove related question ${i + 1}: ${q}`);
+      });
+    }
+
+    function addRelated(id, question) {
+      relatedError.textContent = "";
+      if (id === document.getElementById("faq-id").value.trim()) {
+        relatedError.textContent = "An FAQ cannot be related to itself.";
+        return false;
+      }
+      if (relatedIds().includes(id)) {
+        relatedError.textContent = `"${question}" is already in the list.`;
+        return false;
+      }
+      if (relatedIds().length >= relatedMax) {
+        relatedError.textContent = `At most ${relatedMax} related questions: remove one first.`;
+        return false;
+      }
+      const li = h("li", { "data-faq-id": id }, h("span", { class: "related-question", text: question }), " ", h("code", { text: id }));
+      li.dataset.question = question;
+      decorateRelated(li);
+      relatedList.append(li);
+      renumberRelated();
+      return true;
+    }
+
+    function addButton(item, where) {
+      return h("button", {
+        type: "button",
+        class: "related-add",
+        text: "Add",
+        "aria-label": `Add related question (${where}): ${item.question}`,
+        onclick: () => {
+          if (addRelated(item.id, item.question) && relatedSearch) relatedSearch.focus();
+        },
+      });
+    }
+
+    if (relatedList) {
+      [...relatedList.children].forEach(decorateRelated);
+      renumberRelated();
+      relatedList.addEventListener("click", (event) => {
+        const btn = event.target.closest("button");
+        if (!btn) return;
+        const li = btn.closest("li");
+        if (btn.classList.contains("related-remove")) {
+          const next = li.nextElementSibling || li.previousElementSibling;
+          li.remove();
+          renumberRelated();
+          (next ? next.querySelector("button:not([disabled])") : relatedSearch || answer).focus();
+        } else if (btn.classList.contains("related-up") && li.previousElementSibling) {
+          li.previousElementSibling.before(li);
+          renumberRelated();
+          btn.disabled ? li.querySelector(".related-down").focus() : btn.focus();
+        } else if (btn.classList.contains("related-down") && li.nextElementSibling) {
+          li.nextElementSibling.after(li);
+          renumberRelated();
+          btn.disabled ? li.querySelector(".related-up").focus() : btn.focus();
+        }
+      });
+    }
+
+    if (relatedSearch) {
+      let timer = null;
+      let asked = 0;
+      relatedSearch.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") event.preventDefault(); // never submits the form
+      });
+      relatedSearch.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(async () => {
+          const text = relatedSearch.value.trim();
+          const number = ++asked;
+          if (text.length < 2) {
+            relatedResults.replaceChildren();
+            return;
+          }
+          const language = document.getElementById("faq-language").value.trim();
+          const params = new URLSearchParams({ q: text, per_page: "8" });
+          if (language) params.set("language", language);
+          try {
+            const data = await api("GET", `/api/kb/faqs?${params}`);
+            if (number !== asked) return; // a newer search is on its way
+            const self = document.getElementById("faq-id").value.trim();
+            const items = data.items.filter((item) => item.id !== self);
+            relatedResults.replaceChildren(
+              ...(items.length
+                ? items.map((item) => h("li", {}, addButton(item, "search result"), " ", item.question, " ", h("code", { text: item.id }), item.status !== "published" ? h("span", { class: "muted", text: ` (${item.status})` }) : null))
+                : [h("li", { class: "muted", text: `No ${language || ""} question matches "${text}".` })]),
+            );
+          } catch (err) {
+            relatedResults.replaceChildren(h("li", { class: "error", text: err.message }));
+          }
+        }, 250);
+      });
+    }
+
+    const suggested = document.getElementById("related-suggested");
+    if (suggested && form.dataset.faqId) {
+      (async () => {
+        try {
+          const data = await api("GET", `/api/kb/faqs/${encodeURIComponent(form.dataset.faqId)}/related`);
+          if (!data.in_index) {
+            suggested.replaceChildren(h("p", { class: "muted", text: "This FAQ is not in the live index yet: publish it to see the questions the index would suggest." }));
+            return;
+          }
+          if (data.limit === 0) {
+            suggested.replaceChildren(h("p", { class: "muted", text: "Related questions are turned off (setting related_faqs_max is 0)." }));
+            return;
+          }
+          const list = data.suggested.length
+            ? h("ul", {}, data.suggested.map((item) => h("li", {}, item.question, " ", h("code", { text: item.id }), canEdit ? [" ", addButton(item, "index suggestion")] : null)))
+            : h("p", { class: "muted", text: "The index has no other question of this category and language to suggest." });
+          suggested.replaceChildren(h("h3", { text: "Suggested by the index (offered while the list is empty)" }), list);
+        } catch (err) {
+          suggested.replaceChildren(h("p", { class: "muted", text: `Suggestions are not available: ${err.message}` }));
+        }
+      })();
+    }
+
     // A new FAQ written from an unanswered-question cluster.
     if (form.dataset.mode === "new" && new URLSearchParams(location.search).get("from") === "unanswered") {
       try {
@@ -273,6 +433,7 @@
         question: value("faq-question"),
         answer: answer.value,
         variants: variantTexts(),
+        related: relatedIds(),
         source_url: value("faq-source-url") || null,
         review_by: value("faq-review-by") || null,
         translation_group: value("faq-translation-group") || null,

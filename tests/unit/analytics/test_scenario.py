@@ -443,6 +443,8 @@ def test_tables_and_csv(seeded: Session) -> None:
         "by_language",
         "by_location",
         "top_faqs",
+        "related_summary",
+        "related_pairs",
         "top_unanswered",
     }
     assert all_tables["volume_by_channel"].to_csv().splitlines() == [

@@ -309,6 +309,7 @@ async def test_openapi_documents_every_kb_route(ctx: Ctx) -> None:
         "/api/kb/faqs/{faq_id}/status",
         "/api/kb/faqs/{faq_id}/history",
         "/api/kb/faqs/{faq_id}/restore",
+        "/api/kb/faqs/{faq_id}/related",
         "/api/kb/index",
         "/api/kb/publish",
         "/api/kb/try",
