@@ -373,3 +373,57 @@ def redact(text: str) -> str:
 
 def contains_pii(text: str) -> bool:
     return bool(redact_with_counts(text)[1])
+
+
+# --- a contact the citizen leaves for a reply (handoff) --------------------------------------
+CONTACT_EMAIL = "email"
+CONTACT_PHONE = "phone"
+CONTACT_MAX_CHARS = 254  # the longest e-mail address a mail server takes (RFC 5321)
+_SENTINEL = "\x00"
+
+
+# Where a contact was found, as NUL + its number in letters (0 -> A ... 9 -> J) + NUL: no later
+# pattern reads letters fenced by NULs as a number, a word or part of one.
+_TO_LETTERS = str.maketrans("0123456789", "ABCDEFGHIJ")
+_FROM_LETTERS = str.maketrans("ABCDEFGHIJ", "0123456789")
+_MARKER_RE = re.compile(_SENTINEL + "([A-J]+)" + _SENTINEL)
+
+
+def _marker(index: int) -> str:
+    return _SENTINEL + str(index).translate(_TO_LETTERS) + _SENTINEL
+
+
+@dataclass(frozen=True)
+class Contact:
+    """An e-mail address or phone number found in a citizen's message, exactly as written."""
+
+    kind: str  # CONTACT_EMAIL or CONTACT_PHONE
+    value: str
+
+
+def first_contact(text: str) -> Contact | None:
+    """The first e-mail address or phone number in ``text`` (by position), or None.
+
+    What :func:`redact` would replace with ``[EMAIL]`` or ``[PHONE]``, found by the same
+    detectors in the same order, so a card number, an SSN or a date is never taken for a phone
+    number. Used by the handoff relay to keep the contact a citizen leaves for a reply; the
+    value only ever contains the characters these patterns allow (no markup)."""
+    found: list[Contact] = []
+    text = text[:MAX_SCAN_CHARS].replace(_SENTINEL, "")
+    for detector in _DETECTORS:
+
+        def substitute(match: re.Match[str], detector: _Detector = detector) -> str:
+            replacement = detector.replace(match)
+            if replacement is None:
+                return match.group(0)
+            if detector.kind not in (CONTACT_EMAIL, CONTACT_PHONE):
+                return replacement
+            found.append(Contact(detector.kind, match.group(0).strip()))
+            return _marker(len(found) - 1)
+
+        text = detector.pattern.sub(substitute, text)
+    for marker in _MARKER_RE.finditer(text):
+        contact = found[int(marker.group(1).translate(_FROM_LETTERS))]
+        if len(contact.value) <= CONTACT_MAX_CHARS:
+            return contact
+    return None

@@ -16,10 +16,32 @@ MESSENGER_HUMAN_AGENT = timedelta(days=7)
 WHATSAPP_FREE_FORM = timedelta(hours=24)
 
 
+CONTACT_WORDS = {"email": "an e-mail address", "phone": "a phone number"}
+
+
 def refusal(
+    channel: str,
+    last_citizen_at: datetime | None,
+    now: datetime,
+    whatsapp_template: bool,
+    contact_kind: str | None = None,
+) -> str | None:
+    """Why ``channel`` will refuse a person's reply now, or None when it takes it.
+    ``contact_kind``: the kind of contact the citizen left on the ticket, if any
+    (handoff.service.relay_citizen_message), which the error then points the agent to."""
+    reason = _window_closed(channel, last_citizen_at, now, whatsapp_template)
+    if reason is None or contact_kind is None:
+        return reason
+    what = CONTACT_WORDS.get(contact_kind, "a contact")
+    return (
+        f"{reason} The citizen left {what} for a reply (shown on this ticket): you may answer "
+        "there yourself; nothing is sent to it automatically."
+    )
+
+
+def _window_closed(
     channel: str, last_citizen_at: datetime | None, now: datetime, whatsapp_template: bool
 ) -> str | None:
-    """Why ``channel`` will refuse a person's reply now, or None when it takes it."""
     if last_citizen_at is None:
         return None
     waited = now - last_citizen_at

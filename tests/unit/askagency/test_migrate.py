@@ -252,3 +252,47 @@ def test_wording_backfill_uses_the_knowledge_base_rule() -> None:
     ]
     frozen = _wording_migration()._wording_key
     assert [frozen(s) for s in samples] == [wording_key(s) for s in samples]
+
+
+def _check_ticket_contact(url: str) -> None:
+    """0020 adds the ticket's contact; going back drops it and keeps every ticket's messages
+    (on SQLite the downgrade copies ``handoff_ticket``, with foreign keys enforced that drop
+    would have cascaded to them)."""
+    migrate.upgrade(url, "0020_ticket_contact")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO handoff_ticket (id, conversation_id, channel, language, reason,"
+                    " priority, status, created_at, after_hours, trigger_text, transcript_url,"
+                    " contact, contact_kind) VALUES (1, 'c1', 'socketio', 'en', 'requested',"
+                    " 'normal', 'waiting', '2026-12-06 00:00:00', false, '', '', 'a@b.org',"
+                    " 'email')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO handoff_message (ticket_id, direction, kind, author, text,"
+                    " created_at, attempts) VALUES (1, 'citizen', 'text', 'citizen', 'a@b.org',"
+                    " '2026-12-06 00:00:00', 0)"
+                )
+            )
+        migrate.downgrade(url, "0019_faq_related")
+        columns = {c["name"] for c in inspect(engine).get_columns("handoff_ticket")}
+        assert not {"contact", "contact_kind"} & columns
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM handoff_message")) == 1
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT contact FROM handoff_ticket")) is None
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_ticket_contact(sqlite_url: str) -> None:
+    _check_ticket_contact(sqlite_url)
+
+
+def test_postgres_ticket_contact(postgres_url: str) -> None:
+    _check_ticket_contact(postgres_url)

@@ -18,7 +18,9 @@ from askagency.privacy import (
     PASSPORT,
     PHONE,
     SSN,
+    Contact,
     contains_pii,
+    first_contact,
     iban_valid,
     luhn_valid,
     redact,
@@ -268,3 +270,37 @@ def test_crafted_messages_cost_no_more_than_ordinary_ones(crafted: str) -> None:
     ordinary = ordinary[: len(crafted)]
     assert len(crafted) == len(ordinary)
     assert _cpu_seconds(crafted) < 10 * _cpu_seconds(ordinary) + 0.002
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail me at ana.lopez@example.org", Contact("email", "ana.lopez@example.org")),
+        ("call +34 612 345 678 or a@b.org", Contact("phone", "+34 612 345 678")),
+        ("a@b.org, or call +34 612 345 678", Contact("email", "a@b.org")),
+        ("mi teléfono es (415) 555-2671", Contact("phone", "(415) 555-2671")),
+        ("0171 555 1234 after six", Contact("phone", "0171 555 1234")),
+        # What redaction calls something else is no contact: a card, an SSN, a birth date.
+        ("card 4111 1111 1111 1111 then 202-555-0143", Contact("phone", "202-555-0143")),
+        ("SSN 123-45-6789", None),
+        ("DOB 03/12/1985", None),
+        ("flight UA 1234 at gate B12, 3.4 oz", None),
+        # Markup is not an address: the part before "@" must be a valid local part.
+        ('"><img src=x onerror=alert(1)>@x.org', None),
+        ("no contact here", None),
+        ("", None),
+    ],
+)
+def test_first_contact_finds_what_redaction_calls_an_email_or_phone(
+    text: str, expected: Contact | None
+) -> None:
+    assert first_contact(text) == expected
+    if expected is not None:
+        assert (EMAIL if expected.kind == "email" else PHONE) in redact(text)
+
+
+def test_first_contact_ignores_markers_typed_by_the_citizen_and_long_addresses() -> None:
+    assert first_contact("\x00B\x00 then a@b.org") == Contact("email", "a@b.org")
+    too_long = "a" * 250 + "@example.org"
+    assert first_contact(too_long + " or 202-555-0143") == Contact("phone", "202-555-0143")
+    assert first_contact("x" * MAX_SCAN_CHARS + " a@b.org") is None
