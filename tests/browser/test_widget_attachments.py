@@ -8,14 +8,14 @@ link. The widget keeps 0 serious axe violations with all of that on screen.
 The scripted Rasa (tests/browser/fake_rasa.py) and a real console on a migrated database of this
 module's own (the shared fake stack has no product database: nothing there stores files).
 
-Set ``ASKAGENCY_UPDATE_SCREENSHOTS=1`` to refresh docs/screenshots/widget-photo.png from this run.
+The pictures of the documentation screenshot are drawn here (``bottle_photo``, ``rule_card``);
+the screenshot itself is taken on the real stack (test_widget_e2e.py).
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import re
 import sqlite3
@@ -29,14 +29,11 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from askagency import bot_messages as msg
 from askagency.config import PROJECT_ROOT
 from askagency.launcher import OFFLINE_ENV
 from askagency.migrate import upgrade
 from askagency.ports import free_port
 from console.widget_api import ATTACHMENTS_PATH, TOKEN_HEADER
-from handoff import conversation
-from handoff.models import Reason
 from tests.browser.conftest import (
     FAKE_CONVERSATION_SECRET,
     FAKE_TOKEN,
@@ -52,7 +49,6 @@ pytestmark = pytest.mark.slow
 CAPTION = "can I bring this in my carry-on?"
 MEDIA = re.compile(r".*/media/.*")
 SOCKET = re.compile(r".*/socket\.io/.*")
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
 
 def png(color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (120, 80)) -> bytes:
@@ -129,13 +125,6 @@ def rule_card() -> bytes:
     draw.line([(417 * k, 175 * k), (443 * k, 201 * k)], fill="white", width=7 * k)
     draw.line([(443 * k, 175 * k), (417 * k, 201 * k)], fill="white", width=7 * k)
     return encoded(image, (480, 250))
-
-
-def save_screenshot(data: bytes, name: str, tmp_path: Path) -> None:
-    (tmp_path / name).write_bytes(data)
-    if os.environ.get("ASKAGENCY_UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        (SCREENSHOTS / name).write_bytes(data)
 
 
 @dataclass
@@ -417,67 +406,3 @@ def test_axe_no_serious_violations_with_files(pages: PageFactory, stack: Stack) 
     w.page.get_by_role("button", name="Remove next.png").wait_for()
     violations = serious(w.axe())
     assert violations == [], describe(violations)
-
-
-def photo_handoff(ws: Any) -> None:
-    """The scripted Rasa has no photo rule: it answers the caption with its fallback. Between it
-    and the page, that answer becomes what the real bot says to a citizen's photo when agents
-    are online (actions/attachments.py): thanks for the photo, then the handoff message."""
-    server = ws.connect_to_server()
-    handoff = {
-        "text": conversation.text("file_received", "en") + conversation.text("online", "en"),
-        "buttons": [conversation.back_button("en")],
-        "custom": msg.handoff(
-            reason=Reason.ATTACHMENT.value, after_hours=False, expected_reply_at=None
-        ),
-    }
-
-    def to_page(frame: str | bytes) -> None:
-        if isinstance(frame, str) and frame.startswith('42["bot_uttered"'):
-            event, message = json.loads(frame[2:])
-            if (message.get("custom") or {}).get("type") == msg.MessageType.FALLBACK:
-                frame = "42" + json.dumps([event, handoff])
-        ws.send(frame)
-
-    server.on_message(to_page)
-
-
-def test_screenshot_a_photo_conversation(pages: PageFactory, stack: Stack, tmp_path: Path) -> None:
-    """docs/screenshots/widget-photo.png: the citizen's photo, the handoff, an agent's picture."""
-    width, height = 412, 1000  # a phone: the panel fills the screen, the whole exchange fits
-    page = pages.page(pages.context(width=width, height=height, reduced_motion="reduce"))
-    page.route(
-        MEDIA, lambda route: route.fulfill(status=200, content_type="image/png", body=rule_card())
-    )
-    page.route_web_socket(SOCKET, photo_handoff)
-    w = Widget(page).load(stack.fake.console_url).open()
-    session_id = connected(w)
-    choose(w, "water-bottle.png", bottle_photo())
-    w.page.get_by_role("button", name="Remove water-bottle.png").wait_for()
-    before = replies(w)
-    with w.page.expect_response(lambda r: ATTACHMENTS_PATH in r.url) as answer:
-        w.ask("can I bring this?")
-    assert answer.value.status == 201
-    handoff = w.wait_for_reply(before)
-    assert handoff.get_attribute("data-type") == msg.MessageType.HANDOFF
-    assert "a person can" in handoff.inner_text()
-    assert stack.sent(session_id)[-1]["attachments"] == [answer.value.json()["id"]]
-
-    before = replies(w)
-    text = "That bottle is fine if it is empty at the checkpoint."
-    stack.fake.agent_says(
-        session_id, text, agent="Ivy", image=f"{stack.fake.console_url}/media/{'d' * 32}?exp=1"
-    )
-    agent = w.wait_for_reply(before)
-    agent.get_by_role("img", name="Image sent by Ivy (agent)").wait_for()
-    w.page.wait_for_function(
-        "() => [...document.querySelectorAll('.aaw-log img')].every(i => i.naturalWidth)"
-    )
-    assert agent.locator(".aaw-text").inner_text() == text
-    mine = w.messages("citizen").last
-    assert mine.locator("img.aaw-photo").get_attribute("alt") == "Your photo: water-bottle.png"
-    w.log.evaluate("log => { log.scrollTop = log.scrollHeight; }")  # the pictures took room
-    w.page.evaluate("document.activeElement.blur()")
-    data = w.page.screenshot()
-    assert w.page.evaluate("document.documentElement.scrollWidth") <= width
-    save_screenshot(data, "widget-photo.png", tmp_path)

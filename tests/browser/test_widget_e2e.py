@@ -7,19 +7,26 @@ Set ``ASKAGENCY_UPDATE_SCREENSHOTS=1`` to refresh docs/screenshots/ from this ru
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import sqlite3
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import aiohttp
 import pytest
+from PIL import Image
 
 from askagency.bot_messages import MessageType
 from askagency.config import PROJECT_ROOT
 from askagency.launcher import Stack
 from tests.browser.conftest import PageFactory, cli
+from tests.browser.test_widget_attachments import bottle_photo, rule_card
 from tests.browser.widget import XSS, Widget, describe, serious
+from tests.e2e.test_handoff import Console, create_agent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -283,3 +290,80 @@ def test_xss_in_citizen_message_and_faq_answer_renders_as_text(
     assert w.page.locator(".aaw-root img").count() == 0
     w.page.wait_for_timeout(300)
     assert w.page.evaluate("typeof window.__xss") == "undefined"
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (120, 90), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+AGENT_PHOTO_TEXT = "That bottle is fine if it is empty at the checkpoint."
+
+
+async def _agent_sees_it_and_sends_a_photo(stack: Stack, session_id: str) -> str:
+    """The agent's side, over the console's JSON API as the inbox page uses it: the ticket
+    carries the citizen's photo; the agent replies with a picture of their own."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        console = Console(stack.cfg.console_url, http)
+        await console.login("photo-agent")
+        ticket = await console.ticket_for(session_id)
+        _, detail = await console.get(f"/api/tickets/{ticket['id']}")
+        (message,) = [m for m in detail["messages"] if m["direction"] == "citizen"]
+        assert message["text"] == "can I bring this?" and len(message["attachments"]) == 1
+        form = aiohttp.FormData()
+        form.add_field("file", rule_card(), filename="bottles.png")
+        form.add_field("text", AGENT_PHOTO_TEXT)
+        async with http.post(
+            f"{stack.cfg.console_url}/api/tickets/{ticket['id']}/attachments",
+            data=form,
+            headers={"X-CSRF-Token": console.csrf},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+        return str(ticket["reason"])
+
+
+def test_a_photo_reaches_a_person_whose_photo_comes_back(
+    pages: PageFactory, stack: Stack, tmp_path: Path
+) -> None:
+    """Issue 21, item 1, end to end in Chromium on the real stack: the citizen picks a photo
+    with the paper clip and sends it with a caption; the bot hands over; the agent sees the
+    photo on the ticket and replies with one; the widget shows the agent's image, loaded through
+    its signed link under the page's real Content-Security-Policy (axe with files on screen:
+    test_widget_attachments.py). The phone-sized view is docs/screenshots/widget-photo.png."""
+    create_agent(stack.cfg.data_dir, "photo-agent", "Agent Pia")
+    width, height = 412, 1000  # a phone: the panel fills the screen, the whole exchange fits
+    page = pages.page(pages.context(width=width, height=height, reduced_motion="reduce"))
+    w = Widget(page).load(stack.cfg.console_url).open()
+    w.page.wait_for_function("() => !!window.AskAgencyWidget.sessionId()")
+    session_id = w.session_id()
+    w.page.locator(".aaw-file-input").set_input_files(
+        files=[{"name": "water-bottle.png", "mimeType": "image/png", "buffer": bottle_photo()}]
+    )
+    w.page.get_by_role("button", name="Remove water-bottle.png").wait_for()
+    before = w.messages("bot").count()
+    w.ask("can I bring this?")
+    reply = w.wait_for_reply(before)
+    assert reply.get_attribute("data-type") == MessageType.HANDOFF, reply.inner_text()
+    assert "Thank you for the photo" in reply.inner_text()
+    assert w.messages("citizen").last.locator("img").count() == 1
+
+    with ThreadPoolExecutor(1) as pool:  # aiohttp beside Playwright's own loop
+        reason = pool.submit(asyncio.run, _agent_sees_it_and_sends_a_photo(stack, session_id))
+        assert reason.result(timeout=60) == "attachment"
+    w.page.wait_for_function(
+        "() => [...document.querySelectorAll('.aaw-msg--agent img')]"
+        ".some(i => i.complete && i.naturalWidth > 0)",
+        timeout=60_000,
+    )
+    agent = w.page.locator(".aaw-msg--agent").last
+    assert AGENT_PHOTO_TEXT in agent.inner_text()
+    assert "/media/" in (agent.locator("img").get_attribute("src") or "")
+    w.page.wait_for_function(
+        "() => [...document.querySelectorAll('.aaw-log img')].every(i => i.naturalWidth)"
+    )
+    w.log.evaluate("log => { log.scrollTop = log.scrollHeight; }")  # the pictures took room
+    w.page.evaluate("document.activeElement.blur()")
+    data = w.page.screenshot()
+    assert w.page.evaluate("document.documentElement.scrollWidth") <= width
+    save_screenshot(data, "widget-photo.png", tmp_path)
