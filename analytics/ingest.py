@@ -37,6 +37,7 @@ from analytics.models import (
     AnalyticsEvent,
     AnalyticsRejectedEvent,
     AnalyticsTurn,
+    turn_wording,
 )
 from askagency.bot_messages import SCORED_TYPES, VIA_RELATED, MessageType, type_of
 from askagency.rasa_events import is_external_event
@@ -533,6 +534,7 @@ def _conversation_row(conv: ConversationFacts, places: LocationMatcher) -> Analy
             sentiment=score,
             related_offered=t.related_offered,
             related_from=t.related_from,
+            wording=turn_wording(t.outcome, t.text),
         )
         for t, score in zip(conv.turns, scores, strict=True)
     ]

@@ -36,11 +36,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import Float, String, cast, extract, func, select
 from sqlalchemy.orm import Session
 
 from analytics.models import AnalyticsConversation, AnalyticsTurn
@@ -51,7 +51,7 @@ from handoff.hours import StaffedHours, build_hours
 from handoff.models import Status, Ticket
 from knowledge_base.locations.matching import UNKNOWN_LOCATION, normalise_code
 from knowledge_base.models import Faq
-from knowledge_base.unanswered import UnansweredQuestion, wording_key
+from knowledge_base.unanswered import UnansweredQuestion
 
 Resolution = Literal["bot", "agent", "unresolved"]
 RESOLUTIONS: tuple[Resolution, ...] = ("bot", "agent", "unresolved")
@@ -168,9 +168,14 @@ class MetricFilter:
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-th percentile (0-100) with linear interpolation; None for no values."""
-    if not values:
+    return percentile_of_sorted(sorted(values), q)
+
+
+def percentile_of_sorted(ordered: Sequence[float], q: float) -> float | None:
+    """:func:`percentile` of values already in ascending order (several percentiles of one
+    list sort it once: a year's 57,000 first responses)."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     position = (len(ordered) - 1) * q / 100.0
     low = math.floor(position)
     high = math.ceil(position)
@@ -249,31 +254,17 @@ class ConversationFacts:
         return resolution_of(self)
 
 
-@dataclass(frozen=True)
-class TicketFacts:
-    created_at: datetime
-    first_agent_reply_at: datetime | None
-    closed_at: datetime | None
+class TicketFacts(NamedTuple):
+    """One handoff as the figures read it: its timings in seconds from its opening (a tuple:
+    a year's dashboard makes 57,000 of them)."""
+
+    first_response_s: float | None  # to the first agent reply (None: no reply yet)
+    time_to_close_s: float | None  # to its closing (None: still open)
     resolved: bool | None
-    reason: str
-    channel: str
-    language: str
     agent: str | None = None  # the assigned agent's username (None: nobody took it)
     team: str | None = None  # the assigned agent's team today (None: no agent, or no team)
     # Seconds of staffed hours until the first agent reply (None: no reply yet).
     first_response_staffed_s: float | None = None
-
-    @property
-    def first_response_s(self) -> float | None:
-        if self.first_agent_reply_at is None:
-            return None
-        return (self.first_agent_reply_at - self.created_at).total_seconds()
-
-    @property
-    def time_to_close_s(self) -> float | None:
-        if self.closed_at is None:
-            return None
-        return (self.closed_at - self.created_at).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -323,21 +314,23 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds()
 
 
-def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter | None):  # type: ignore[no-untyped-def]
-    """(row, resolved) per ticket: the columns metrics read, with the assigned agent's username
-    and team (plain rows, not ORM objects: a year has tens of thousands of tickets)."""
-    query = select(
-        Ticket.id,
-        Ticket.created_at,
-        Ticket.first_agent_reply_at,
-        Ticket.closed_at,
-        Ticket.status,
-        Ticket.reason,
-        Ticket.channel,
-        Ticket.language,
-        User.username.label("agent"),
-        User.team.label("team"),
-    ).outerjoin(User, User.id == Ticket.assigned_agent_id)
+def _elapsed_s(session: Session, start: Any, end: Any) -> Any:
+    """Seconds from ``start`` to ``end`` computed by PostgreSQL (None when either is NULL):
+    fetching a year's tickets' timestamps cost three times fetching these numbers. SQLite keeps
+    its times as text to the microsecond and computes in milliseconds, so there the times are
+    read and subtracted in Python (:func:`_ticket_rows`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(extract("epoch", end - start), Float)
+    return None
+
+
+# (id, first response s, time to close s, stored staffed first response s, status, agent id)
+TicketRow = tuple[int, float | None, float | None, float | None, str, int | None]
+
+
+def _tickets_of(query, ids: Iterable[int] | None, flt: MetricFilter | None):  # type: ignore[no-untyped-def]
+    """``query`` narrowed to the tickets ``ids``, or those created in ``flt``'s period and
+    dimensions."""
     if ids is not None:
         query = query.where(Ticket.id.in_(list(ids)))
     if flt is not None:
@@ -346,11 +339,83 @@ def _ticket_rows(session: Session, ids: Iterable[int] | None, flt: MetricFilter 
             Ticket,
             flt,
         )
-    closed = {Status.CLOSED_RESOLVED.value: True, Status.CLOSED_UNRESOLVED.value: False}
-    # All rows at once through the session's connection: fetching a year's tickets row by row
-    # through the ORM cost thirty times the query.
-    for ticket in session.connection().execute(query).all():
-        yield ticket, closed.get(ticket.status)
+    return query
+
+
+def _ticket_rows(
+    session: Session, ids: Iterable[int] | None, flt: MetricFilter | None
+) -> Sequence[TicketRow]:
+    """Per ticket the numbers metrics read, as plain tuples (a year has tens of thousands of
+    tickets; the agents are looked up once each, :func:`_agents`), all at once through the
+    session's connection (row by row through the ORM cost thirty times the query)."""
+    t = Ticket
+    first_response = _elapsed_s(session, t.created_at, t.first_agent_reply_at)
+    rest = (t.first_response_staffed_s, t.status, t.assigned_agent_id)
+    connection = session.connection()
+    if first_response is not None:
+        to_close = _elapsed_s(session, t.created_at, t.closed_at)
+        query = _tickets_of(select(t.id, first_response, to_close, *rest), ids, flt)
+        result = connection.execute(query)
+        try:
+            # The driver's own tuples: none of these columns needs SQLAlchemy's result
+            # processing, and building 57,000 Row objects cost more than the query.
+            return result.cursor.fetchall()  # type: ignore[union-attr]
+        finally:
+            result.close()
+    times = (t.created_at, t.first_agent_reply_at, t.closed_at)
+    query = _tickets_of(select(t.id, *times, *rest), ids, flt)
+    return [
+        (ticket, _seconds(created, replied), _seconds(created, closed), *others)
+        for ticket, created, replied, closed, *others in connection.execute(query).all()
+    ]
+
+
+def _unstored_staffed_s(
+    session: Session, ids: Iterable[int], staffed: StaffedHours
+) -> dict[int, float | None]:
+    """The staffed first response of replied tickets whose reply did not store it (answered
+    before migration 0021), computed under ``staffed`` from their times."""
+    t = Ticket
+    query = select(t.id, t.created_at, t.first_agent_reply_at).where(t.id.in_(list(ids)))
+    return {
+        ticket: _staffed_s(staffed, created, replied)
+        for ticket, created, replied in session.execute(query).tuples()
+    }
+
+
+_CLOSED = {Status.CLOSED_RESOLVED.value: True, Status.CLOSED_UNRESOLVED.value: False}
+
+
+def _agents(session: Session, rows: Sequence[TicketRow]) -> dict[int, tuple[str, str | None]]:
+    """The username and team of every agent assigned in ``rows`` (a handful of people)."""
+    ids = {row[5] for row in rows} - {None}
+    if not ids:
+        return {}
+    query = select(User.id, User.username, User.team).where(User.id.in_(ids))
+    return {user: (name, team) for user, name, team in session.execute(query).tuples()}
+
+
+def _ticket_facts(
+    session: Session, rows: Sequence[TicketRow], staffed: StaffedHours | None
+) -> list[TicketFacts]:
+    """:func:`_ticket_rows` as figures (a plain loop over tuples: a year's 57,000 tickets).
+    The staffed first response is the stored one, or computed under ``staffed`` for a ticket
+    answered before it was stored (None: not needed)."""
+    computed: dict[int, float | None] = {}
+    if staffed is not None:
+        unstored = [row[0] for row in rows if row[3] is None and row[1] is not None]
+        computed = _unstored_staffed_s(session, unstored, staffed) if unstored else {}
+    agents = _agents(session, rows)
+    nobody = (None, None)
+    facts = []
+    for ticket, first_response, to_close, in_hours, status, agent_id in rows:
+        agent, team = agents.get(agent_id, nobody)  # type: ignore[arg-type]
+        if in_hours is None:
+            in_hours = computed.get(ticket)
+        facts.append(
+            TicketFacts(first_response, to_close, _CLOSED.get(status), agent, team, in_hours)
+        )
+    return facts
 
 
 def load_conversations(session: Session, flt: MetricFilter) -> list[ConversationFacts]:
@@ -367,12 +432,10 @@ def load_conversations(session: Session, flt: MetricFilter) -> list[Conversation
     tickets: dict[str, tuple[bool | None, float | None, float | None]] = {}
     ticket_ids = {int(r.ticket_id) for r in rows if r.ticket_id and r.ticket_id.isdigit()}
     if ticket_ids:
-        for ticket, resolved in _ticket_rows(session, ticket_ids, None):
-            tickets[str(ticket.id)] = (
-                resolved,
-                _seconds(ticket.created_at, ticket.first_agent_reply_at),
-                _seconds(ticket.created_at, ticket.closed_at),
-            )
+        for ticket, first_response, to_close, _, status, _ in _ticket_rows(
+            session, ticket_ids, None
+        ):
+            tickets[str(ticket)] = (_CLOSED.get(status), first_response, to_close)
     facts = []
     for r in rows:
         if r.ticket_id in tickets:
@@ -420,31 +483,17 @@ def load_tickets(
     convs: Sequence[ConversationFacts] | None = None,
     staffed: StaffedHours = ALWAYS_STAFFED,
 ) -> list[TicketFacts]:
-    """Handoffs of the period with their human timings (first response in staffed hours by
-    ``staffed``, computed once per ticket here, since the summary, agents and teams all use it).
+    """Handoffs of the period with their human timings. The first response in staffed hours is
+    the one stored with the ticket's first reply; under ``staffed`` for a ticket answered
+    before it was stored, and for a handoff counted from its conversation's events.
 
     Ticket rows (created in the period) are the source of truth; a handed-off conversation of
     the period whose ticket is not in the handoff tables is counted
     from its own handoff events, so every handoff is counted exactly once.
     """
-    tickets: list[TicketFacts] = []
     known: set[str] = set()
     convs = load_conversations(session, flt) if convs is None else convs
-    for t, resolved in _ticket_rows(session, None, flt):
-        tickets.append(
-            TicketFacts(
-                created_at=t.created_at,
-                first_agent_reply_at=t.first_agent_reply_at,
-                closed_at=t.closed_at,
-                resolved=resolved,
-                reason=t.reason,
-                channel=t.channel,
-                language=t.language,
-                agent=t.agent,
-                team=t.team,
-                first_response_staffed_s=_staffed_s(staffed, t.created_at, t.first_agent_reply_at),
-            )
-        )
+    tickets = _ticket_facts(session, _ticket_rows(session, None, flt), staffed)
     wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
     if wanted:
         known = {str(i) for i in session.scalars(select(Ticket.id).where(Ticket.id.in_(wanted)))}
@@ -452,13 +501,9 @@ def load_tickets(
         if c.handed_off and c.ticket_id not in known and c.handoff_at is not None:
             tickets.append(
                 TicketFacts(
-                    created_at=c.handoff_at,
-                    first_agent_reply_at=c.first_agent_reply_at,
-                    closed_at=c.closed_at,
+                    first_response_s=_seconds(c.handoff_at, c.first_agent_reply_at),
+                    time_to_close_s=_seconds(c.handoff_at, c.closed_at),
                     resolved=c.ticket_resolved,
-                    reason=c.handoff_reason or "unknown",
-                    channel=c.channel,
-                    language=c.language,
                     first_response_staffed_s=_staffed_s(
                         staffed, c.handoff_at, c.first_agent_reply_at
                     ),
@@ -665,8 +710,10 @@ class Dashboard(BaseModel):
 
 
 def _percentiles(values: Sequence[float]) -> Percentiles:
+    ordered = sorted(values)
+
     def rounded(q: float) -> float | None:
-        value = percentile(values, q)
+        value = percentile_of_sorted(ordered, q)
         return None if value is None else round(value, 3)
 
     return Percentiles(count=len(values), p50=rounded(50), p90=rounded(90), p99=rounded(99))
@@ -742,7 +789,7 @@ def _handoff_groups(
         groups[key(t)].append(t)
     rows = []
     for name, items in groups.items():
-        replied = [t for t in items if t.first_agent_reply_at is not None]
+        replied = [t for t in items if t.first_response_s is not None]
         closed = [t for t in items if t.resolved is not None]
         resolved = sum(1 for t in closed if t.resolved)
         wall = _percentiles([v for t in replied if (v := t.first_response_s) is not None])
@@ -838,11 +885,11 @@ def _daily(
     points = []
     for day in flt.dates():
         day_convs = conv_by_day.get(day, [])
-        responses = response_by_day.get(day, [])
+        responses = sorted(response_by_day.get(day, []))
         resolution = Counter(c.resolution for c in day_convs)
 
         def pct(q: float, responses: list[float] = responses) -> float | None:
-            value = percentile(responses, q)
+            value = percentile_of_sorted(responses, q)
             return None if value is None else round(value, 3)
 
         points.append(
@@ -981,49 +1028,17 @@ def related_from_turns(session: Session, turns: Sequence[TurnFacts]) -> RelatedF
     return related_figures(session, offers, pairs)
 
 
-def _group_questions(
-    items: Iterable[tuple[str, datetime]], source: str, limit: int
-) -> list[Unanswered]:
-    """Groups turn texts by wording in Python (the location branch: a few thousand turns).
-    The queue is grouped in SQL instead (_queue_top)."""
-    groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    for text, when in items:
-        key = wording_key(text)
-        if key:
-            groups[key].append((text, when))
-    ranked = sorted(
-        groups.values(), key=lambda g: (-len(g), -max(w for _, w in g).timestamp(), g[0][0])
-    )
-    return [
-        Unanswered(
-            question=Counter(text for text, _ in g).most_common(1)[0][0],
-            count=len(g),
-            last_seen=max(w for _, w in g).isoformat(),
-            source=source,
-        )
-        for g in ranked[:limit]
-    ]
-
-
-def top_unanswered(
-    session: Session,
-    flt: MetricFilter,
-    limit: int = TOP_N,
-    turns: Sequence[TurnFacts] | None = None,
-) -> list[Unanswered]:
+def top_unanswered(session: Session, flt: MetricFilter, limit: int = TOP_N) -> list[Unanswered]:
     """The most frequent questions the bot could not answer well, grouped by wording.
 
     Source: the knowledge base's unanswered queue (it also holds handoff and thumbs-down
     questions, which the analytics turns do not show). The queue does not know which
     conversation a question came from, so under a location filter the questions are the
-    location's fallback and clarify turns (source ``turns``).
+    location's fallback and clarify turns (source ``turns``). Both are counted in SQL by their
+    stored wording (a year is ~1M queue rows, or 100,000 turns of one location).
     """
     if flt.location:
-        turns = load_turns(session, flt) if turns is None else turns
-        unanswered = (
-            (t.text, t.started_at) for t in turns if t.outcome in ("fallback", "clarify") and t.text
-        )
-        return _group_questions(unanswered, "turns", limit)
+        return _turns_top(session, flt, limit)
     return _queue_top(session, flt, limit)
 
 
@@ -1047,25 +1062,77 @@ def _codepoint_order(session: Session, column):  # type: ignore[no-untyped-def]
     return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
 
 
-def _queue_top(session: Session, flt: MetricFilter, limit: int) -> list[Unanswered]:
-    """The queue's most frequent wordings, counted by the database (a year is ~1M rows; reading
-    them into Python took seconds). Most asked first, then the most recently asked, then the
+def _top_wordings(
+    session: Session, narrowed: Callable[[Any], Any], wording: Any, when: Any, limit: int
+) -> list[tuple[str, int, datetime]]:
+    """(wording, count, last seen) of the most frequent wordings of the rows ``narrowed``
+    selects, counted by the database: most asked first, then the most recently asked, then the
     wording in code-point order."""
-    wording = UnansweredQuestion.wording
     count = func.count().label("n")
-    last_seen = func.max(UnansweredQuestion.created_at).label("last_seen")  # UtcDateTime
+    last_seen = func.max(when).label("last_seen")  # UtcDateTime
     ranked = (
-        _queue_rows(select(wording, count, last_seen), flt)
+        narrowed(select(wording, count, last_seen))
         .group_by(wording)
         .order_by(count.desc(), last_seen.desc(), _codepoint_order(session, wording))
         .limit(limit)
     )
-    top = session.execute(ranked).all()
+    return [tuple(row) for row in session.execute(ranked)]  # type: ignore[misc]
+
+
+def _queue_top(session: Session, flt: MetricFilter, limit: int) -> list[Unanswered]:
+    """The queue's most frequent wordings (a year is ~1M rows; reading them into Python took
+    seconds)."""
+    q = UnansweredQuestion
+    top = _top_wordings(
+        session, lambda query: _queue_rows(query, flt), q.wording, q.created_at, limit
+    )
     shown = _most_common_texts(session, flt, [row[0] for row in top])
     return [
         Unanswered(question=shown[key], count=n, last_seen=last.isoformat(), source="queue")
         for key, n, last in top
     ]
+
+
+def _location_turns(query, flt: MetricFilter):  # type: ignore[no-untyped-def]
+    """``query`` over turns narrowed to the unanswered ones (with a wording) of the period's
+    conversations at the filter's location, channel and language."""
+    return _filtered(
+        query.join(AnalyticsConversation).where(
+            AnalyticsConversation.started_at >= flt.start_dt,
+            AnalyticsConversation.started_at < flt.end_dt,
+            AnalyticsTurn.wording.is_not(None),
+            AnalyticsTurn.wording != "",
+        ),
+        AnalyticsConversation,
+        flt,
+    )
+
+
+def _turns_top(session: Session, flt: MetricFilter, limit: int) -> list[Unanswered]:
+    """The location's most frequent unanswered wordings, ranked as the queue's."""
+    t, wording = AnalyticsTurn, AnalyticsTurn.wording
+    top = _top_wordings(
+        session, lambda query: _location_turns(query, flt), wording, t.started_at, limit
+    )
+    typed = _location_turns(select(wording, AnalyticsTurn.text, AnalyticsTurn.started_at), flt)
+    shown = _most_typed(session.execute(typed.where(wording.in_([row[0] for row in top]))))
+    return [
+        Unanswered(question=shown[key], count=n, last_seen=last.isoformat(), source="turns")
+        for key, n, last in top
+    ]
+
+
+def _most_typed(rows: Iterable[tuple[str, str, datetime]]) -> dict[str, str]:
+    """Per wording, the text typed most often (a tie: the one typed first), from (wording, text,
+    time) rows (the times come with the index that answers the query; row ids would not)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    first: dict[tuple[str, str], datetime] = {}
+    for key, typed, when in rows:
+        counts[key][typed] += 1
+        first[(key, typed)] = min(when, first.get((key, typed), when))
+    return {
+        key: min(texts, key=lambda t: (-texts[t], first[(key, t)])) for key, texts in counts.items()
+    }
 
 
 def _most_common_texts(session: Session, flt: MetricFilter, wordings: list[str]) -> dict[str, str]:
@@ -1140,7 +1207,7 @@ def exact_dashboard(session: Session, flt: MetricFilter, assumptions: Assumption
         by_location=_breakdown(lambda c: c.location, convs, lambda t: t.location, turns),
         top_faqs=top_faqs(session, turns),
         related=related_from_turns(session, turns),
-        top_unanswered=top_unanswered(session, flt, turns=turns),
+        top_unanswered=top_unanswered(session, flt),
         by_agent=by_agent(tickets),
         by_team=by_team(tickets),
     )

@@ -27,11 +27,13 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from askagency.clock import now_utc
 from askagency.db import Base, UtcDateTime
 from askagency.location_codes import CODE_MAX_LEN, UNKNOWN_LOCATION
+from knowledge_base.unanswered import QUESTION_MAX_LEN, wording_key
 
 SENDER_MAX_LEN = 255
 KEY_MAX_LEN = 300
@@ -88,7 +90,6 @@ class AnalyticsConversation(Base):
     # "unknown".
     location: Mapped[str] = mapped_column(
         String(LOCATION_MAX_LEN),
-        index=True,
         default=UNKNOWN_LOCATION,
         server_default=UNKNOWN_LOCATION,
     )
@@ -144,7 +145,35 @@ class AnalyticsConversation(Base):
             ],
             sqlite_where=text("handed_off = 1"),
         ),
+        # A location's conversations of a period (covering on PostgreSQL: what its unanswered
+        # questions join on and filter by; migration 0023).
+        Index(
+            "ix_analytics_conversation_location_started",
+            "location",
+            "started_at",
+            postgresql_include=["id", "channel", "language"],
+        ),
     )
+
+
+UNANSWERED_OUTCOMES = ("fallback", "clarify")  # the turns the bot could not answer well
+
+
+def turn_wording(outcome: str, text: str | None) -> str | None:
+    """The wording an unanswered turn is counted under in the top unanswered questions
+    (knowledge_base.unanswered.wording_key, as for the queue); None for every other turn."""
+    if outcome not in UNANSWERED_OUTCOMES or text is None:
+        return None
+    return wording_key(text)
+
+
+def _turn_wording_of_insert(context: DefaultExecutionContext) -> str | None:
+    """Column default for inserts that do not name ``wording`` (analytics.ingest does)."""
+    params = context.get_current_parameters()
+    return turn_wording(str(params.get("outcome") or ""), params.get("text"))
+
+
+_HAS_WORDING = text("wording IS NOT NULL")  # (the class below has a column named ``text``)
 
 
 class AnalyticsTurn(Base):
@@ -176,8 +205,24 @@ class AnalyticsTurn(Base):
     # whose related button this turn pressed (custom.from_faq of an answer via "related").
     related_offered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     related_from: Mapped[str | None] = mapped_column(String(LABEL_MAX_LEN), nullable=True)
+    # turn_wording(outcome, text): set for fallback and clarify turns with text only.
+    wording: Mapped[str | None] = mapped_column(
+        String(QUESTION_MAX_LEN), nullable=True, default=_turn_wording_of_insert
+    )
 
     conversation: Mapped[AnalyticsConversation] = relationship(back_populates="turns")
+
+    # A period's unanswered turns of a location's conversations, counted by wording, and the
+    # texts typed for the few wordings shown, from the index alone on PostgreSQL (0023).
+    __table_args__ = (
+        Index(
+            "ix_analytics_turn_unanswered",
+            "conversation_id",
+            postgresql_where=_HAS_WORDING,
+            postgresql_include=["wording", "started_at", "text"],
+            sqlite_where=_HAS_WORDING,
+        ),
+    )
 
 
 class AnalyticsCheckpoint(Base):
@@ -221,17 +266,34 @@ def _count() -> Any:
     return mapped_column(Integer, default=0, server_default="0")
 
 
-class AnalyticsDaily(Base):
+class _Dimensions:
+    """The channel, language and location a roll-up row counts (part of its key)."""
+
+    # Right after the period column (sort_order -2) in every table, in this order.
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN), primary_key=True, sort_order=-1)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True, sort_order=-1)
+    location: Mapped[str] = mapped_column(String(LOCATION_MAX_LEN), primary_key=True, sort_order=-1)
+
+
+class _LabelledCount:
+    """What a labelled-count row holds: its kind and label (the rest of its key), how many, and
+    the sum of their scores with how many had one."""
+
+    kind: Mapped[str] = mapped_column(String(ROLLUP_KIND_MAX_LEN), primary_key=True)
+    label: Mapped[str] = mapped_column(String(ROLLUP_LABEL_MAX_LEN), primary_key=True)
+    n: Mapped[int] = _count()
+    score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    scored: Mapped[int] = _count()
+
+
+class AnalyticsDaily(_Dimensions, Base):
     """Additive figures of the conversations that started on one agency day with one channel,
     language and location. Sentiment sums are in units of 1e-4 (scores are stored rounded to
     four places), so adding and subtracting contributions is exact."""
 
     __tablename__ = "analytics_daily"
 
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN), primary_key=True)
-    language: Mapped[str] = mapped_column(String(16), primary_key=True)
-    location: Mapped[str] = mapped_column(String(LOCATION_MAX_LEN), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-2)
     conversations: Mapped[int] = _count()
     user_messages: Mapped[int] = _count()
     handoffs: Mapped[int] = _count()
@@ -276,7 +338,7 @@ class AnalyticsDaily(Base):
     h23: Mapped[int] = _count()
 
 
-class AnalyticsDailyCount(Base):
+class AnalyticsDailyCount(_Dimensions, _LabelledCount, Base):
     """A labelled count of one agency day and (channel, language, location): ``kind`` says what
     the label is (``response``: a bot response-time bucket; ``faq``: an FAQ answered, with its
     scores' sum in units of 1e-6; ``reason``: a handoff reason; ``topic``: a word of a negative
@@ -285,17 +347,46 @@ class AnalyticsDailyCount(Base):
 
     __tablename__ = "analytics_daily_count"
 
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX_LEN), primary_key=True)
-    language: Mapped[str] = mapped_column(String(16), primary_key=True)
-    location: Mapped[str] = mapped_column(String(LOCATION_MAX_LEN), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(ROLLUP_KIND_MAX_LEN), primary_key=True)
-    label: Mapped[str] = mapped_column(String(ROLLUP_LABEL_MAX_LEN), primary_key=True)
-    n: Mapped[int] = _count()
-    score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    scored: Mapped[int] = _count()
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-2)
 
-    __table_args__ = (Index("ix_analytics_daily_count_kind_day", "kind", "day"),)
+    __table_args__ = (
+        Index("ix_analytics_daily_count_kind_day", "kind", "day"),
+        # One location's days (the weekly report reads every location's): on PostgreSQL an
+        # index-only scan of its rows instead of every location's (migration 0022).
+        Index(
+            "ix_analytics_daily_count_kind_location_day",
+            "kind",
+            "location",
+            "day",
+            postgresql_include=["label", "n"],
+        ),
+    )
+
+
+class AnalyticsMonthlyCount(_Dimensions, _LabelledCount, Base):
+    """``analytics_daily_count`` added up by calendar month of agency days (``month``: its first
+    day), written with the daily rows by analytics.rollup.apply. A year's dashboard reads twelve
+    rows per key here instead of 365 (analytics.rollup_read.label_sums); what it needs day by
+    day (the daily response-time chart, handoff reasons per day) still reads the days."""
+
+    __tablename__ = "analytics_monthly_count"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-2)
+
+    __table_args__ = (Index("ix_analytics_monthly_count_kind_month", "kind", "month"),)
+
+
+class AnalyticsDailyTotalCount(_LabelledCount, Base):
+    """``analytics_daily_count`` of one agency day added up over every channel, language and
+    location, written with the daily rows by analytics.rollup.apply: the unfiltered dashboard's
+    per-day figures (the daily response-time chart, handoff reasons per day) read a year's
+    13,000 rows here instead of 430,000."""
+
+    __tablename__ = "analytics_daily_total_count"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-2)
+
+    __table_args__ = (Index("ix_analytics_daily_total_count_kind_day", "kind", "day"),)
 
 
 class AnalyticsRollupState(Base):

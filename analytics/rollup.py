@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol, cast
@@ -40,12 +40,15 @@ from analytics.models import (
     AnalyticsConversation,
     AnalyticsDaily,
     AnalyticsDailyCount,
+    AnalyticsDailyTotalCount,
+    AnalyticsMonthlyCount,
     AnalyticsRollupState,
     AnalyticsTurn,
 )
 from analytics.rollup_read import (
     DAILY_FIELDS,
     SCORE_UNIT,
+    SCORED_KIND,
     SENTIMENT_UNIT,
     ZONE,
     bucket_of,
@@ -59,6 +62,9 @@ log = logging.getLogger(__name__)
 
 KINDS = ("response", "faq", "reason", "topic", "related_offer", "related_click")
 KEY_FIELDS = ("day", "channel", "language", "location")
+LABEL_PK = (*KEY_FIELDS, "kind", "label")
+MONTHLY_PK = ("month", *KEY_FIELDS[1:], "kind", "label")
+DAY_TOTAL_PK = ("day", "kind", "label")
 REBUILD_DAYS = 7  # days of conversations loaded at a time by a rebuild
 
 Key = tuple[date, str, str, str]  # agency day, channel, language, location
@@ -124,7 +130,8 @@ class Delta:
                 self._label(key, "response", str(bucket_of(t.response_ms)), sign)
             if t.outcome == "answer" and t.faq_id:
                 scored = t.score is not None
-                self._label(key, "faq", t.faq_id, sign, _units(t.score, SCORE_UNIT), int(scored))
+                score = _units(t.score, SCORE_UNIT)
+                self._label(key, SCORED_KIND, t.faq_id, sign, score, int(scored))
                 # The same rules as analytics.metrics.related_from_turns.
                 if t.related_offered > 0:
                     self._label(key, "related_offer", t.faq_id, sign)
@@ -200,20 +207,66 @@ def apply(session: Session, delta: Delta) -> None:
         for key, d in sorted(delta.daily.items())
         if any(d.values())
     ]
-    label_pk = (*KEY_FIELDS, "kind", "label")
-    labels = [
-        {**dict(zip(label_pk, key, strict=True)), "n": n, "score_sum": s, "scored": k}
-        for key, (n, s, k) in sorted(delta.labels.items())
-        if n or s or k
+    label_tables = [
+        (model, pk, _label_rows(pk, regroup(delta.labels))) for model, pk, regroup in LABEL_TABLES
     ]
     _upsert(session, AnalyticsDaily, KEY_FIELDS, daily)
-    _upsert(session, AnalyticsDailyCount, label_pk, labels)
-    _drop_empty(session, daily, labels)
+    for model, pk, rows in label_tables:
+        _upsert(session, model, pk, rows)
+    _drop_empty(session, daily, label_tables)
     delta.clear()
 
 
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+Labels = dict[tuple[Any, ...], list[int]]
+
+
+def _regrouped(
+    labels: dict[LabelKey, list[int]], key: Callable[[LabelKey], tuple[Any, ...]]
+) -> Labels:
+    grouped: Labels = defaultdict(lambda: [0, 0, 0])
+    for label_key, counts in labels.items():
+        total = grouped[key(label_key)]
+        for i, value in enumerate(counts):
+            total[i] += value
+    return grouped
+
+
+def by_month(labels: dict[LabelKey, list[int]]) -> Labels:
+    """Label changes of days added up by their month (the key's day becomes its month's first)."""
+    return _regrouped(labels, lambda k: (month_of(k[0]), *k[1:]))
+
+
+def day_totals(labels: dict[LabelKey, list[int]]) -> Labels:
+    """Label changes added up over channel, language and location: (day, kind, label)."""
+    return _regrouped(labels, lambda k: (k[0], k[4], k[5]))
+
+
+# Every labelled-count table: its model, primary key and how a delta's day rows map onto it.
+LABEL_TABLES: tuple[
+    tuple[Any, tuple[str, ...], Callable[[dict[LabelKey, list[int]]], Labels]], ...
+] = (
+    (AnalyticsDailyCount, LABEL_PK, lambda labels: labels),
+    (AnalyticsMonthlyCount, MONTHLY_PK, by_month),
+    (AnalyticsDailyTotalCount, DAY_TOTAL_PK, day_totals),
+)
+
+
+def _label_rows(pk: Sequence[str], labels: Labels) -> list[dict[str, Any]]:
+    return [
+        {**dict(zip(pk, key, strict=True)), "n": n, "score_sum": s, "scored": k}
+        for key, (n, s, k) in sorted(labels.items())
+        if n or s or k
+    ]
+
+
 def _drop_empty(
-    session: Session, daily: list[dict[str, Any]], labels: list[dict[str, Any]]
+    session: Session,
+    daily: list[dict[str, Any]],
+    label_tables: list[tuple[Any, tuple[str, ...], list[dict[str, Any]]]],
 ) -> None:
     """Rows whose conversations all moved away (a rebuilt conversation changed day, channel or
     location): a full rebuild would not have them."""
@@ -227,15 +280,13 @@ def _drop_empty(
                     AnalyticsDaily.conversations == 0,
                 )
             )
-    counts = AnalyticsDailyCount.__table__
-    label_pk = (*KEY_FIELDS, "kind", "label")
-    for r in labels:
-        if r["n"] < 0:
-            session.execute(
-                delete(AnalyticsDailyCount).where(
-                    and_(*(counts.c[k] == r[k] for k in label_pk)), AnalyticsDailyCount.n == 0
+    for model, pk, rows in label_tables:
+        counts = model.__table__
+        for r in rows:
+            if r["n"] < 0:
+                session.execute(
+                    delete(model).where(and_(*(counts.c[k] == r[k] for k in pk)), model.n == 0)
                 )
-            )
 
 
 # --- state -----------------------------------------------------------------------------------
@@ -338,21 +389,33 @@ def _lock(session: Session) -> None:
     """PostgreSQL: consumers wait (their deltas queue behind the lock) while the roll-ups are
     rebuilt, so no contribution is counted twice or lost; readers keep reading."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE analytics_daily, analytics_daily_count IN EXCLUSIVE MODE"))
+        session.execute(
+            text(
+                "LOCK TABLE analytics_daily, analytics_daily_count, analytics_daily_total_count,"
+                " analytics_monthly_count IN EXCLUSIVE MODE"
+            )
+        )
 
 
 def rebuild(session: Session, zone: str, since: date | None = None) -> RebuildResult:
     """Recomputes the roll-ups from the conversation and turn rows (all days, or the days from
-    ``since`` on) in time zone ``zone``, and records the zone. A different zone than the one
-    they were built in always rebuilds every day. Runs in the caller's transaction."""
+    the first of ``since``'s month on, so each month's row is recounted whole) in time zone
+    ``zone``, and records the zone. A different zone than the one they were built in always
+    rebuilds every day. Runs in the caller's transaction."""
     tz = ZoneInfo(zone)
     _lock(session)
     if built_zone(session) != zone:
         since = None
-    for model in (AnalyticsDaily, AnalyticsDailyCount):
+    since = None if since is None else month_of(since)
+    for model, day in (
+        (AnalyticsDaily, AnalyticsDaily.day),
+        (AnalyticsDailyCount, AnalyticsDailyCount.day),
+        (AnalyticsDailyTotalCount, AnalyticsDailyTotalCount.day),
+        (AnalyticsMonthlyCount, AnalyticsMonthlyCount.month),
+    ):
         query = delete(model)
         if since is not None:
-            query = query.where(model.day >= since)
+            query = query.where(day >= since)
         session.execute(query)
     counted = sum(
         _rebuild_window(session, tz, start, end) for start, end in _windows(session, tz, since)

@@ -12,7 +12,7 @@ exact path: tickets change outside analytics. docs/metrics.md, "Speed at volume"
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics import rollup_read
+from analytics.alongside import alongside
 from analytics.metrics import (
     RELATED_PAIR_SEPARATOR,
     RESOLUTIONS,
@@ -37,7 +38,7 @@ from analytics.metrics import (
     Summary,
     TicketFacts,
     TopFaq,
-    TurnFacts,
+    Unanswered,
     by_agent,
     by_team,
     load_tickets,
@@ -106,23 +107,6 @@ def _handoffs_without_ticket_row(rows: Sequence[Any]) -> list[ConversationFacts]
             location=r.location,
         )
         for r in rows
-    ]
-
-
-def _rollup_unanswered(session: Session, flt: MetricFilter) -> list[TurnFacts]:
-    """Fallback and clarify turns with text, as top_unanswered reads them under a location."""
-    return [
-        TurnFacts(
-            started_at=r.started_at,
-            response_ms=None,
-            outcome=r.outcome,
-            faq_id=None,
-            score=None,
-            channel="",
-            language="",
-            text=r.text,
-        )
-        for r in rollup_read.unanswered_rows(session, flt)
     ]
 
 
@@ -316,13 +300,13 @@ def _rollup_summary(
     total: Counter[str],
     response_hist: rollup_read.Histogram,
     assumptions: Assumptions,
+    handoffs: rollup_read.Handoffs | None = None,
 ) -> _SummaryParts:
     """The headline figures from the period's roll-up total, plus what the rest of the
-    dashboard reuses (the tickets, agent-resolved conversations per day)."""
-    handoffs = rollup_read.handoffs(session, flt)
-    agent_by_day: Counter[date] = Counter(
-        flt.local(started).date() for started in handoffs.agent_resolved_starts
-    )
+    dashboard reuses (the tickets, agent-resolved conversations per day). ``handoffs``: the
+    period's, when the caller has read them already."""
+    handoffs = rollup_read.handoffs(session, flt) if handoffs is None else handoffs
+    agent_by_day = handoffs.agent_resolved_by_day
     agent = sum(agent_by_day.values())
     ticketless = _handoffs_without_ticket_row(handoffs.without_ticket_row)
     tickets = load_tickets(session, flt, ticketless, assumptions.staffed)
@@ -363,16 +347,34 @@ def _assemble_from_rollups(
     total: Counter[str],
     assumptions: Assumptions,
 ) -> Dashboard:
+    # The two aggregates that read the most rows and that nothing before them needs run on
+    # connections of their own while this one reads the roll-ups (analytics.alongside).
+    with (
+        alongside(session, lambda own: top_unanswered(own, flt)) as unanswered,
+        alongside(session, lambda own: rollup_read.handoffs(own, flt)) as handoffs,
+    ):
+        return _assembled(session, flt, by_day_channel, total, assumptions, unanswered, handoffs)
+
+
+def _assembled(
+    session: Session,
+    flt: MetricFilter,
+    by_day_channel: dict[tuple[Any, ...], Counter[str]],
+    total: Counter[str],
+    assumptions: Assumptions,
+    unanswered: Callable[[], list[Unanswered]],
+    handoffs: Callable[[], rollup_read.Handoffs],
+) -> Dashboard:
     day_hists = rollup_read.histograms(session, flt, "day")
     dimension_hists = rollup_read.dimension_histograms(session, flt)
     reasons = rollup_read.label_sums(session, flt, "reason", "day")
     reason_totals: Counter[str] = Counter()
     for labels in reasons.values():
         reason_totals.update({label: v[0] for label, v in labels.items()})
-    parts = _rollup_summary(session, flt, total, rollup_read.merge(day_hists.values()), assumptions)
+    response_hist = rollup_read.merge(day_hists.values())
+    parts = _rollup_summary(session, flt, total, response_hist, assumptions, handoffs())
     summary, tickets, agent_by_day = parts.summary, parts.tickets, parts.agent_by_day
     channels, languages, locations = rollup_read.options(session)
-    unanswered_turns = _rollup_unanswered(session, flt) if flt.location else None
     return Dashboard(
         **period_fields(flt),
         channels=channels,
@@ -389,7 +391,7 @@ def _assemble_from_rollups(
         by_location=_rollup_breakdown_of(session, flt, "location", dimension_hists["location"]),
         top_faqs=_rollup_top_faqs(session, flt),
         related=_rollup_related(session, flt),
-        top_unanswered=top_unanswered(session, flt, turns=unanswered_turns),
+        top_unanswered=unanswered(),
         by_agent=by_agent(tickets),
         by_team=by_team(tickets),
     )

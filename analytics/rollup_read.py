@@ -14,18 +14,19 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, String, and_, cast, func, or_, select
+from sqlalchemy import Date, Integer, String, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from analytics.models import (
     AnalyticsConversation,
     AnalyticsDaily,
     AnalyticsDailyCount,
+    AnalyticsDailyTotalCount,
+    AnalyticsMonthlyCount,
     AnalyticsRollupState,
-    AnalyticsTurn,
 )
 from handoff.models import Status, Ticket
 
@@ -54,6 +55,7 @@ class Period(Protocol):
 
     start: date
     end: date
+    zone: str
     channel: str | None
     language: str | None
     location: str | None
@@ -63,6 +65,8 @@ class Period(Protocol):
 
     @property
     def end_dt(self) -> datetime: ...
+
+    def local(self, moment: datetime) -> datetime: ...
 
 
 def built_zone(session: Session) -> str | None:
@@ -110,20 +114,80 @@ def daily_sums(session: Session, flt: Period, *by: str) -> dict[tuple[Any, ...],
 def label_sums(
     session: Session, flt: Period, kind: str, *by: str
 ) -> dict[tuple[Any, ...], dict[str, tuple[int, int, int]]]:
-    """Labelled counts of one kind: key columns ``by`` -> label -> (n, score sum, scored)."""
-    c = AnalyticsDailyCount
-    keys = [getattr(c, name) for name in by]
-    query = _filtered(
-        select(*keys, c.label, func.sum(c.n), func.sum(c.score_sum), func.sum(c.scored)),
-        c,
-        flt,
-    )
-    query = query.where(c.kind == kind).group_by(*keys, c.label)
+    """Labelled counts of one kind: key columns ``by`` -> label -> (n, score sum, scored).
+    The period's whole calendar months come from the monthly rows, the days around them (all
+    days when ``by`` holds ``day``) from the daily ones, or from the days' totals when neither
+    the filter nor ``by`` names a channel, language or location."""
     result: dict[tuple[Any, ...], dict[str, tuple[int, int, int]]] = defaultdict(dict)
-    for *key, label, n, score, scored in session.execute(query).tuples().all():
-        if n:
-            result[tuple(key)][label] = (int(n), int(score or 0), int(scored or 0))
-    return result
+    months, days = (None, [(flt.start, flt.end)]) if "day" in by else split_months(flt)
+    every_dimension = not any(getattr(flt, name) for name in DIMENSIONS)
+    day_rows: Any = (
+        AnalyticsDailyTotalCount if every_dimension and set(by) <= {"day"} else AnalyticsDailyCount
+    )
+    parts = [(day_rows, day_rows.day, low, high) for low, high in days]
+    if months is not None:
+        parts.append((AnalyticsMonthlyCount, AnalyticsMonthlyCount.month, *months))
+    for model, period, low, high in parts:
+        keys = [getattr(model, name) for name in by]
+        query = _dimensions(
+            select(
+                *keys,
+                model.label,
+                func.sum(model.n),
+                _sum_or_zero(model, kind, "score_sum"),
+                _sum_or_zero(model, kind, "scored"),
+            )
+            .where(model.kind == kind, period >= low, period <= high)
+            .group_by(*keys, model.label),
+            model,
+            flt,
+        )
+        width = len(by)
+        for row in session.connection().execute(query).all():
+            key, label = tuple(row[:width]), row[width]
+            n, score, scored = row[width + 1], int(row[width + 2] or 0), row[width + 3] or 0
+            labels = result[key]
+            if label in labels:
+                before = labels[label]
+                n, score, scored = before[0] + n, before[1] + score, before[2] + scored
+            labels[label] = (n, score, scored)
+    return {
+        key: {label: v for label, v in labels.items() if v[0]}
+        for key, labels in result.items()
+        if any(v[0] for v in labels.values())
+    }
+
+
+# The only kind whose rows carry retrieval scores (analytics.rollup.Delta.add). Summing the
+# others' zero columns (``score_sum`` is a BIGINT, which PostgreSQL sums in NUMERIC) took a
+# third of the year's response-time query.
+SCORED_KIND = "faq"
+
+
+def _sum_or_zero(model: Any, kind: str, column: str) -> Any:
+    return func.sum(getattr(model, column)) if kind == SCORED_KIND else literal(0)
+
+
+def split_months(flt: Period) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The period as its whole calendar months (first and last month, by their first days;
+    None when it holds none) and the days before and after them."""
+    first = flt.start if flt.start.day == 1 else _next_month(flt.start)
+    after = _next_month(flt.end)  # the first day after the last whole month
+    if flt.end != after - timedelta(days=1):
+        after = flt.end.replace(day=1)
+    if first >= after:
+        return None, [(flt.start, flt.end)]
+    days = []
+    if flt.start < first:
+        days.append((flt.start, first - timedelta(days=1)))
+    if after <= flt.end:
+        days.append((after, flt.end))
+    last_month = (after - timedelta(days=1)).replace(day=1)
+    return (first, last_month), days
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def histograms(session: Session, flt: Period, by: str) -> dict[Any, Histogram]:
@@ -200,30 +264,58 @@ def _dimensions(query: Any, model: Any, flt: Period) -> Any:
 class Handoffs:
     """The period's handed-off conversations as the roll-up dashboard needs them."""
 
-    agent_resolved_starts: list[datetime]  # when each agent-resolved conversation started
+    agent_resolved_by_day: Counter[date]  # agent-resolved conversations per agency day started
     without_ticket_row: list[Any]  # whole rows of those whose ticket is not in the tables
 
 
 def handoffs(session: Session, flt: Period) -> Handoffs:
-    """The handed-off conversations of the period that an agent resolved, and whole rows of
-    those whose ticket is not in the tables, in one query: the partial index on handed-off
-    conversations (covering on PostgreSQL) joined with the tickets. As
+    """The handed-off conversations of the period that an agent resolved, per agency day, and
+    whole rows of those whose ticket is not in the tables, in one query: the partial index on
+    handed-off conversations (covering on PostgreSQL) joined with the tickets. As
     analytics.metrics.load_conversations, a conversation is agent-resolved by its ticket row's
     status when there is one (its ``ticket_id`` is the ticket's id as text), else by what its
-    own close event said."""
+    own close event said. PostgreSQL counts them per day itself (a year's 35,000 start times
+    cost more to fetch and convert than the join); SQLite has no time zones, so there Python
+    does."""
     c, t = AnalyticsConversation, Ticket
-    query = (
-        select(c.id, c.started_at, c.closed_resolved, t.id.label("ticket"))
+    period = _dimensions(
+        select()
+        .select_from(c)
         # A ticket is opened from its conversation, never before it started: the bound lets
         # a week's query read a week's tickets (by index), not every ticket ever opened.
         .outerjoin(t, and_(_ticket_of_conversation(session), t.created_at >= flt.start_dt))
         .where(c.handed_off, c.started_at >= flt.start_dt, c.started_at < flt.end_dt)
-        .where(or_(t.status == Status.CLOSED_RESOLVED.value, t.id.is_(None)))
+        .where(or_(t.status == Status.CLOSED_RESOLVED.value, t.id.is_(None))),
+        c,
+        flt,
     )
-    rows = session.connection().execute(_dimensions(query, c, flt)).all()
-    resolved_starts = [r.started_at for r in rows if r.ticket is not None or r.closed_resolved]
-    ticketless = [r.id for r in rows if r.ticket is None]
-    return Handoffs(resolved_starts, _whole_rows(session, ticketless))
+    connection = session.connection()
+    by_day: Counter[date] = Counter()
+    ticketless: list[int] = []
+    day = _agency_day(session, c.started_at, flt.zone)
+    if day is None:
+        rows = connection.execute(period.add_columns(c.id, c.started_at, c.closed_resolved, t.id))
+        for conversation, started, closed_resolved, ticket in rows:
+            if ticket is not None or closed_resolved:
+                by_day[flt.local(started).date()] += 1
+            if ticket is None:
+                ticketless.append(conversation)
+    else:
+        resolved = or_(t.id.is_not(None), c.closed_resolved.is_(True))
+        grouped = period.add_columns(
+            day, func.count().filter(resolved), func.array_agg(c.id).filter(t.id.is_(None))
+        ).group_by(day)
+        for started_on, n, ids in connection.execute(grouped):
+            by_day[started_on] += n
+            ticketless += ids or []
+    return Handoffs(+by_day, _whole_rows(session, ticketless))
+
+
+def _agency_day(session: Session, moment: Any, zone: str) -> Any | None:
+    """The agency day of a timestamp column as PostgreSQL computes it; None on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return func.date(func.timezone(zone, moment), type_=Date)
 
 
 def _ticket_of_conversation(session: Session) -> Any:
@@ -261,22 +353,6 @@ def _whole_rows(session: Session, ids: list[int]) -> list[Any]:
         chunk = select(*columns).where(c.id.in_(ids[i : i + ID_CHUNK]))
         rows += session.connection().execute(chunk).all()
     return rows
-
-
-def unanswered_rows(session: Session, flt: Period) -> list[Any]:
-    """Fallback and clarify turns with text (what top_unanswered reads under a location)."""
-    c, t = AnalyticsConversation, AnalyticsTurn
-    query = (
-        select(t.started_at, t.outcome, t.text)
-        .join(c)
-        .where(
-            c.started_at >= flt.start_dt,
-            c.started_at < flt.end_dt,
-            t.outcome.in_(("fallback", "clarify")),
-            t.text.is_not(None),
-        )
-    )
-    return list(session.execute(_dimensions(query, c, flt)))
 
 
 def options(session: Session) -> tuple[list[str], list[str], list[str]]:

@@ -4,12 +4,17 @@ Generates ``--conversations`` (default 1,000,000) conversations over 365 days wi
 citizen messages each, straight into a throwaway PostgreSQL database (bench/local_services.py:
 created and dropped here) with COPY: four channels, English and Spanish, six locations plus
 unknown, answers, clarifications, fallbacks, feedback, negative messages, ~6% handoffs with
-their tickets (5% of those without a ticket row) and the unanswered queue's questions. Then:
+their tickets (5% of those without a ticket row; replied ones assigned to one of 40 agents in 5
+teams, with the first response in staffed hours stored as the console stores it) and the
+unanswered queue's questions. Then:
 
 * builds the daily roll-ups from the rows (``analytics.rollup.rebuild``, timed);
 * times ``compute_dashboard`` (the roll-up path) for the full year, the last 30 and 7 days, one
   location over the year, one channel + language over the year; ``compute_weekly`` (8 weeks,
-  with every location's week over week) and writing the report (Markdown, charts, PDF);
+  with every location's week over week) and writing the report (Markdown, charts, PDF), under
+  the agency's staffed hours (``STAFFED``);
+* where the year's dashboard spends its time, and the parts it runs on connections of their own
+  (analytics.alongside) timed alone;
 * the baseline, in the same run: the exact path (rows loaded into Python, as before the
   roll-ups) on the last 7 days, and how far the roll-up percentiles are from its exact ones
   (every other figure is compared for equality).
@@ -35,8 +40,10 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from analytics.models import turn_wording  # noqa: E402
 from bench.common import write_result  # noqa: E402
 from bench.local_services import PG_URL, pg_admin  # noqa: E402
+from handoff.hours import build_hours  # noqa: E402
 from knowledge_base.unanswered import wording_key  # noqa: E402
 
 ZONE = "America/New_York"
@@ -81,6 +88,20 @@ QUESTIONS = (
     "do i need to remove {}",
 )
 HANDOFF_RATE = 0.06
+# The agency's staffed hours: each ticket's first response in them is stored with the reply, as
+# the console does (handoff.service.add_agent_reply), and the dashboard is computed with them.
+STAFFED = ("mon-fri 08:00-20:00; sat 09:00-13:00", "2025-12-25, 2026-01-01, 2026-07-04")
+AGENTS = 40  # in TEAMS teams; a replied ticket is assigned to one of them
+TEAMS = ("day", "evening", "spanish", "airports", "supervisors")
+
+
+def assumptions() -> Any:
+    from analytics.metrics import Assumptions
+
+    return Assumptions(6.0, 37.5, staffed=build_hours(ZONE, *STAFFED))
+
+
+ASSUMPTIONS = assumptions()
 
 
 def pick(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str:
@@ -101,6 +122,7 @@ class Generator:
         self.tickets: list[tuple[Any, ...]] = []
         self.unanswered: list[tuple[Any, ...]] = []
         self.turn_id = 0
+        self.staffed = build_hours(ZONE, *STAFFED)
 
     def start_times(self) -> Iterator[datetime]:
         """Conversation starts, busier on weekdays and in the day, in the agency's zone."""
@@ -159,6 +181,7 @@ class Generator:
                     language,
                     text,
                     sentiment,
+                    turn_wording(outcome, text),
                 )
             )
             if outcome in ("fallback", "clarify") and text:
@@ -293,6 +316,8 @@ class Generator:
         ticket_id = None
         if rng.random() < 0.95:
             ticket_id = len(self.tickets) + 1
+            agent = rng.randrange(1, AGENTS + 1) if reply is not None else None
+            in_hours = None if reply is None else self.staffed.staffed_seconds(at, reply)
             self.tickets.append(
                 (
                     ticket_id,
@@ -304,6 +329,8 @@ class Generator:
                     status,
                     at,
                     reply,
+                    in_hours,
+                    agent,
                     closed,
                     False,
                     "",
@@ -330,13 +357,37 @@ CONVERSATION_COLUMNS = (
 )
 TURN_COLUMNS = (
     "id, conversation_id, seq, user_ts, started_at, response_ms, outcome, intent, faq_id, score, "
-    "channel, language, text, sentiment"
+    "channel, language, text, sentiment, wording"
 )
 TICKET_COLUMNS = (
     "id, conversation_id, channel, language, reason, priority, status, created_at, "
-    "first_agent_reply_at, closed_at, after_hours, trigger_text, transcript_url"
+    "first_agent_reply_at, first_response_staffed_s, assigned_agent_id, closed_at, after_hours, "
+    "trigger_text, transcript_url"
+)
+USER_COLUMNS = (
+    "id, username, display_name, password_hash, role, languages, team, active, failed_logins, "
+    "created_at"
 )
 UNANSWERED_COLUMNS = "created_at, language, text, wording, reason, channel, status"
+
+
+def agents() -> list[tuple[Any, ...]]:
+    """The agents tickets are assigned to (no password: nobody logs in here)."""
+    return [
+        (
+            i,
+            f"agent{i:02d}",
+            f"Agent {i}",
+            "!",
+            "agent",
+            '["en"]',
+            TEAMS[i % len(TEAMS)],
+            True,
+            0,
+            datetime(2025, 1, 1, tzinfo=UTC),
+        )
+        for i in range(1, AGENTS + 1)
+    ]
 
 
 def load(url: str, conversations: int, chunk: int = 20_000) -> dict[str, Any]:
@@ -356,9 +407,15 @@ def load(url: str, conversations: int, chunk: int = 20_000) -> dict[str, Any]:
                     _copy_chunk(cur, gen, rows, counts)
                     rows = []
             _copy_chunk(cur, gen, rows, counts)
+            _copy(cur, f"console_user ({USER_COLUMNS})", agents())
             _copy(cur, f"handoff_ticket ({TICKET_COLUMNS})", gen.tickets)
             _copy(cur, f"kb_unanswered ({UNANSWERED_COLUMNS})", gen.unanswered)
-            for table in ("analytics_conversation", "analytics_turn", "handoff_ticket"):
+            for table in (
+                "analytics_conversation",
+                "analytics_turn",
+                "handoff_ticket",
+                "console_user",
+            ):
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))"
@@ -418,7 +475,7 @@ def measure(url: str, runs: int) -> dict[str, Any]:
 
     from analytics import rollup
     from analytics.dashboard import compute_dashboard
-    from analytics.metrics import Assumptions, MetricFilter
+    from analytics.metrics import MetricFilter
     from analytics.report import write_report
     from analytics.weekly import compute_weekly
     from askagency.db import make_engine
@@ -440,7 +497,7 @@ def measure(url: str, runs: int) -> dict[str, Any]:
     def board(flt: MetricFilter) -> Callable[[], Any]:
         def run() -> Any:
             with Session(engine) as session:
-                return compute_dashboard(session, flt, Assumptions(6.0, 37.5))
+                return compute_dashboard(session, flt, ASSUMPTIONS)
 
         return run
 
@@ -469,18 +526,20 @@ def measure(url: str, runs: int) -> dict[str, Any]:
     results["dashboard"] = dashboards
     results["year_dashboard_parts_s"] = parts(board(filters["year"]))
     print("year parts", results["year_dashboard_parts_s"], flush=True)
+    results["alongside_parts_s"] = alongside_parts(engine, filters)
+    print("alongside", results["alongside_parts_s"], flush=True)
 
     def weekly() -> Any:
         with Session(engine) as session:
-            return compute_weekly(session, filters["last_7_days"], Assumptions(6.0, 37.5), weeks=8)
+            return compute_weekly(session, filters["last_7_days"], ASSUMPTIONS, weeks=8)
 
     results["weekly_report"] = {"compute_weekly_8_weeks": timed(weekly, runs)}
     print("weekly", results["weekly_report"], flush=True)
 
     def report() -> Any:
         with Session(engine) as session:
-            d = compute_dashboard(session, filters["last_7_days"], Assumptions(6.0, 37.5))
-            t = compute_weekly(session, filters["last_7_days"], Assumptions(6.0, 37.5), weeks=8)
+            d = compute_dashboard(session, filters["last_7_days"], ASSUMPTIONS)
+            t = compute_weekly(session, filters["last_7_days"], ASSUMPTIONS, weeks=8)
         with tempfile.TemporaryDirectory() as out:
             write_report(d, Path(out), t)
 
@@ -493,22 +552,49 @@ def measure(url: str, runs: int) -> dict[str, Any]:
 
 PARTS = {
     "daily_sums (roll-up rows, SQL)": ("rollup_read.py", "daily_sums"),
-    "label_sums (histograms, reasons, FAQs, topics; SQL)": ("rollup_read.py", "label_sums"),
-    "handoffs (handed-off conversations and their tickets' status, by index)": (
+    "label_sums (histograms, reasons, FAQs, topics: months, days, day totals; SQL)": (
         "rollup_read.py",
-        "handoffs",
+        "label_sums",
     ),
-    "load_tickets (ticket rows, staffed seconds once per ticket)": ("metrics.py", "load_tickets"),
-    "summarise (ticket percentiles, staffed hours)": ("metrics.py", "summarise"),
+    "load_tickets (ticket rows: seconds from the database, staffed seconds stored)": (
+        "metrics.py",
+        "load_tickets",
+    ),
+    "summarise (ticket percentiles)": ("metrics.py", "summarise"),
     "by_agent": ("metrics.py", "by_agent"),
     "by_team": ("metrics.py", "by_team"),
-    "top_unanswered (the queue grouped by wording in SQL)": ("metrics.py", "top_unanswered"),
 }
 
 
+def alongside_parts(engine: Any, filters: dict[str, Any]) -> dict[str, Any]:
+    """The parts the dashboard runs on connections of their own (analytics.alongside), timed
+    alone here (one core, as there): the dashboard waits for them only when they take longer
+    than everything else."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from analytics import rollup_read
+    from analytics.metrics import top_unanswered
+
+    def alone(work: Callable[[Session], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with Session(engine) as session:
+                session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+                return work(session)
+
+        return run
+
+    found = {}
+    for name in ("year", "year_location_DEN"):
+        flt = filters[name]
+        found[f"top_unanswered, {name}"] = timed(alone(lambda s, f=flt: top_unanswered(s, f)), 3)
+        found[f"handoffs, {name}"] = timed(alone(lambda s, f=flt: rollup_read.handoffs(s, f)), 3)
+    return found
+
+
 def parts(run: Callable[[], Any]) -> dict[str, float]:
-    """Where one dashboard's time goes (cumulative seconds under cProfile, which slows
-    Python-heavy parts more than SQL; for proportions only)."""
+    """Where one dashboard's time goes in this thread (cumulative seconds under cProfile, which
+    slows Python-heavy parts more than SQL; for proportions only)."""
     import cProfile
     import pstats
 

@@ -43,6 +43,7 @@ from console.openapi import api_route
 from console.widget_api import messages_from_tracker
 from handoff import canned, delivery, service
 from handoff.delivery import Backoff, DeliveryWorker, sweep_of
+from handoff.hours import HoursConfigError, StaffedHours, hours_from_settings
 from handoff.models import MESSAGE_MAX_CHARS, Ticket, TicketMessage, TicketNote
 from handoff.rasa_api import RasaClient, RasaError
 
@@ -398,13 +399,26 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_model(await _db(lambda s: _detail(s, ticket_id, me, settings)))
 
 
+def _staffed_hours(settings: Settings) -> StaffedHours | None:
+    """The staffed hours a first reply's staffed response time is stored in; None (analytics
+    then computes it when it reads the ticket) when the setting is wrong, which must never stop
+    an agent's reply."""
+    try:
+        return hours_from_settings(settings)
+    except HoursConfigError:
+        return None
+
+
 @require_role(Role.AGENT)
 async def post_reply(request: web.Request) -> web.Response:
     """Queues the reply (201, ``delivery_status: pending``); the delivery worker sends it."""
     ticket_id, me = _ticket_id(request), _user(request)
     body = await parse_json(request, ReplyIn)
+    staffed = _staffed_hours(request.app[SETTINGS_KEY])
     message = await _db(
-        lambda s: _message_out(service.add_agent_reply(s, ticket_id, me.id, body.text))
+        lambda s: _message_out(
+            service.add_agent_reply(s, ticket_id, me.id, body.text, staffed=staffed)
+        )
     )
     _wake_worker(request)
     return json_model(message, status=201)
@@ -418,9 +432,12 @@ async def post_attachment(request: web.Request) -> web.Response:
     link."""
     ticket_id, me = _ticket_id(request), _user(request)
     upload = await read_agent_upload(request)
+    staffed = _staffed_hours(request.app[SETTINGS_KEY])
 
     def work(session: Any) -> MessageOut:
-        message = service.add_agent_reply(session, ticket_id, me.id, upload.caption, with_file=True)
+        message = service.add_agent_reply(
+            session, ticket_id, me.id, upload.caption, with_file=True, staffed=staffed
+        )
         ticket = message.ticket
         attachment = attachment_store.save(
             session,

@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -100,6 +101,11 @@ class Ticket(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
     first_agent_reply_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Seconds of staffed hours from opening to the first agent reply, stored with that reply
+    # under the staffed hours then in force (as Chatwoot stores ``value_in_business_hours``):
+    # a year's dashboard reads a number instead of computing it per ticket. NULL: no reply yet,
+    # or a ticket answered before migration 0021 (analytics computes those when it reads them).
+    first_response_staffed_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     after_hours: Mapped[bool] = mapped_column(Boolean, default=False)
     expected_reply_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -318,13 +318,16 @@ def add_agent_reply(
     now: datetime | None = None,
     *,
     with_file: bool = False,
+    staffed: StaffedHours | None = None,
 ) -> TicketMessage:
     """Queues an agent reply in the outbox (delivered in order by ``handoff.delivery``).
 
     Replying to a waiting ticket assigns it to the agent; the first reply records the
-    human first-response time. ``with_file``: the reply carries a file (the console links it
-    with ``attachments.store.link_to_message`` in the same transaction), so the text is its
-    caption and may be empty.
+    human first-response time, and under ``staffed`` (the agency's staffed hours) the part of it
+    inside staffed hours, which analytics reports (left for analytics to compute when None).
+    ``with_file``: the reply carries a file (the console links it with
+    ``attachments.store.link_to_message`` in the same transaction), so the text is its caption
+    and may be empty.
     """
     ticket = get_ticket(session, ticket_id)
     _require_open(ticket)
@@ -345,6 +348,8 @@ def add_agent_reply(
     session.add(message)
     if ticket.first_agent_reply_at is None:
         ticket.first_agent_reply_at = now
+        if staffed is not None:
+            ticket.first_response_staffed_s = staffed.staffed_seconds(ticket.created_at, now)
     if ticket.assigned_agent_id is None:
         ticket.assigned_agent_id = agent.id
         ticket.status = Status.ASSIGNED.value

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics import rollup, rollup_read
 from analytics.dashboard import compute_dashboard, compute_summary
 from analytics.ingest import ingest, rebuild_since
 from analytics.metrics import Assumptions, Dashboard, FilterError, MetricFilter
-from analytics.models import AnalyticsDaily, AnalyticsDailyCount
+from analytics.models import AnalyticsDaily, AnalyticsDailyCount, AnalyticsMonthlyCount
 from analytics.rollup_dashboard import dashboard_from_rollups, summary_from_rollups
 from tests.services import migrated_pg_session
 from tests.unit.analytics.test_scenario import (
@@ -35,21 +35,20 @@ from tests.unit.analytics.test_scenario import (
 BUCKET_RATIO = 10 ** (1 / rollup_read.BUCKETS_PER_DECADE)
 
 
-def roll_up_rows(session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Every roll-up row, in key order, for comparing two ways of building them."""
+def roll_up_rows(session: Session) -> tuple[list[tuple[Any, ...]], ...]:
+    """Every roll-up row of every table (days, labelled counts by day, by month and by day over
+    every dimension), in key order, for comparing two ways of building them."""
     session.flush()
-    daily = [
-        tuple(getattr(r, c.name) for c in AnalyticsDaily.__table__.columns)
-        for r in session.scalars(select(AnalyticsDaily))
-    ]
-    counts = [
-        tuple(getattr(r, c.name) for c in AnalyticsDailyCount.__table__.columns)
-        for r in session.scalars(select(AnalyticsDailyCount))
-    ]
-    return sorted(daily), sorted(counts)
+    return tuple(
+        sorted(
+            tuple(getattr(r, c.name) for c in model.__table__.columns)
+            for r in session.scalars(select(model))
+        )
+        for model in (AnalyticsDaily, *(table[0] for table in rollup.LABEL_TABLES))
+    )
 
 
-def rebuilt_rows(session: Session, zone: str) -> tuple[list[Any], list[Any]]:
+def rebuilt_rows(session: Session, zone: str) -> tuple[list[Any], ...]:
     """The rows a full rebuild writes (the incremental ones are thrown away)."""
     rollup.rebuild(session, zone)
     return roll_up_rows(session)
@@ -375,3 +374,103 @@ def test_the_roll_ups_are_dated_in_the_agency_zone(db_session: Session) -> None:
     ingest(db_session, [(None, e) for e in late.events], "test")
     (row,) = db_session.scalars(select(AnalyticsDaily))
     assert (row.day.isoformat(), row.h21, row.conversations) == ("2026-03-02", 1, 1)
+
+
+def months_of_events(seed_value: int) -> list[dict[str, Any]]:
+    """Conversations on random days from mid-January to early April (four calendar months, on
+    both sides of month ends in the agency zone), in two channels, languages and locations."""
+    rng = random.Random(seed_value)
+    events: list[dict[str, Any]] = []
+    first = datetime(2026, 1, 20, tzinfo=UTC)
+    for i in range(240):
+        start = first + timedelta(days=rng.randrange(80), hours=rng.randrange(24))
+        c = Conversation(f"m-{i}", start, location=rng.choice([None, "den", "mia"]))
+        c.session_start()
+        channel, language = rng.choice(["rest", "web"]), rng.choice(["en", "es"])
+        c.user("the line was terrible and slow", "ask_question", channel, language)
+        c.bot(rng.uniform(5, 3000), answer(rng.choice(["liquids", "id", "pets"]), 0.7))
+        if rng.random() < 0.3:
+            c.user("I want a person", "human", channel, language).bot(
+                40, {"type": "handoff", "reason": "requested", "ticket_id": str(500 + i)}
+            )
+        events.extend(c.events)
+    return events
+
+
+def from_days_only(
+    session: Session, flt: MetricFilter, kind: str, *by: str
+) -> dict[tuple[Any, ...], dict[str, tuple[int, int, int]]]:
+    """label_sums' answer from the daily rows alone, added up here (the definition)."""
+    result: dict[tuple[Any, ...], dict[str, tuple[int, int, int]]] = {}
+    for r in session.scalars(select(AnalyticsDailyCount).where(AnalyticsDailyCount.kind == kind)):
+        if not flt.start <= r.day <= flt.end:
+            continue
+        if any(
+            getattr(flt, d) and getattr(flt, d) != getattr(r, d) for d in rollup_read.DIMENSIONS
+        ):
+            continue
+        labels = result.setdefault(tuple(getattr(r, name) for name in by), {})
+        n, score, scored = labels.get(r.label, (0, 0, 0))
+        labels[r.label] = (n + r.n, score + r.score_sum, scored + r.scored)
+    return {
+        key: {label: v for label, v in labels.items() if v[0]}
+        for key, labels in result.items()
+        if any(v[0] for v in labels.values())
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-01-01", "2026-04-30"),  # whole months only
+        ("2026-01-25", "2026-04-03"),  # days, two whole months, days
+        ("2026-02-01", "2026-02-28"),  # one whole month
+        ("2026-02-10", "2026-03-09"),  # across a month end, no whole month
+        ("2026-03-01", "2026-03-31"),  # a month with a daylight-saving change
+        ("2026-02-28", "2026-03-01"),
+    ],
+)
+def test_months_and_days_add_up_to_the_days(db_session: Session, start: str, end: str) -> None:
+    """A period's labelled counts read from whole months plus the days around them (and from the
+    days' totals when nothing is filtered) equal the daily rows added up."""
+    seed_locations(db_session)
+    ingest(db_session, [(None, e) for e in months_of_events(5)], "test")
+    rollup.rebuild(db_session, "America/Denver")
+    assert db_session.scalar(select(func.count()).select_from(AnalyticsMonthlyCount)) > 0
+    for flt in (
+        MetricFilter.parse(start, end, zone="America/Denver"),
+        MetricFilter.parse(start, end, zone="America/Denver", channel="web", language="es"),
+        MetricFilter.parse(start, end, zone="America/Denver", location="DEN"),
+    ):
+        counted = 0
+        for kind in ("response", "faq", "reason", "topic"):
+            for by in [(), ("day",), ("channel",), ("language", "location")]:
+                expected = from_days_only(db_session, flt, kind, *by)
+                assert rollup_read.label_sums(db_session, flt, kind, *by) == expected, (flt, by)
+                counted += len(expected)
+        assert counted, f"nothing to compare under {flt}"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "months", "days"),
+    [
+        ("2026-01-01", "2026-12-31", ("2026-01-01", "2026-12-01"), []),
+        (
+            "2025-11-30",
+            "2026-11-29",
+            ("2025-12-01", "2026-10-01"),
+            [("2025-11-30", "2025-11-30"), ("2026-11-01", "2026-11-29")],
+        ),
+        ("2026-01-05", "2026-01-20", None, [("2026-01-05", "2026-01-20")]),
+        ("2026-01-01", "2026-01-30", None, [("2026-01-01", "2026-01-30")]),
+        ("2026-02-01", "2026-02-28", ("2026-02-01", "2026-02-01"), []),
+        ("2024-02-02", "2024-03-31", ("2024-03-01", "2024-03-01"), [("2024-02-02", "2024-02-29")]),
+    ],
+)
+def test_a_period_splits_into_whole_months_and_days(
+    start: str, end: str, months: tuple[str, str] | None, days: list[tuple[str, str]]
+) -> None:
+    got_months, got_days = rollup_read.split_months(MetricFilter.parse(start, end))
+    iso = lambda pair: (pair[0].isoformat(), pair[1].isoformat())  # noqa: E731
+    assert (None if got_months is None else iso(got_months)) == months
+    assert [iso(d) for d in got_days] == days

@@ -1,11 +1,13 @@
 """Top unanswered questions grouped by the stored wording in SQL give what grouping the rows in
-Python gave (metrics._group_questions, which the location branch still uses), on SQLite and
-PostgreSQL: case, spacing and punctuation variants, ties, filters and the limit."""
+Python gave (``python_grouping``, the definition before the wording columns), on SQLite and
+PostgreSQL: case, spacing and punctuation variants, ties, filters and the limit; for the queue
+and, under a location filter, for the location's fallback and clarify turns."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from analytics import metrics
 from analytics.metrics import MetricFilter, top_unanswered
+from analytics.models import AnalyticsConversation, AnalyticsTurn, turn_wording
 from knowledge_base.unanswered import UnansweredQuestion, wording_key
 from tests.services import migrated_pg_session
 
@@ -64,6 +67,32 @@ def _insert(session: Session, rows: list[tuple[str, int, str, str]]) -> None:
     session.flush()
 
 
+def python_grouping(
+    items: Iterable[tuple[str, datetime]], source: str, limit: int
+) -> list[metrics.Unanswered]:
+    """Texts grouped by wording in Python: the most asked first, then the most recently asked,
+    then the wording in code-point order; each shown as its most typed text (a tie: the first
+    typed)."""
+    groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for text, when in items:
+        key = wording_key(text)
+        if key:
+            groups[key].append((text, when))
+    ranked = sorted(
+        groups.values(),
+        key=lambda g: (-len(g), -max(w for _, w in g).timestamp(), wording_key(g[0][0])),
+    )
+    return [
+        metrics.Unanswered(
+            question=Counter(text for text, _ in g).most_common(1)[0][0],
+            count=len(g),
+            last_seen=max(w for _, w in g).isoformat(),
+            source=source,
+        )
+        for g in ranked[:limit]
+    ]
+
+
 def _python_grouping(session: Session, flt: MetricFilter, limit: int) -> list[metrics.Unanswered]:
     """What top_unanswered did before the wording column: every row, in id order, grouped in
     Python."""
@@ -77,7 +106,7 @@ def _python_grouping(session: Session, flt: MetricFilter, limit: int) -> list[me
         UnansweredQuestion,
         flt,
     )
-    return metrics._group_questions(session.execute(query).tuples(), "queue", limit)
+    return python_grouping(session.execute(query).tuples(), "queue", limit)
 
 
 FILTERS = [
@@ -147,17 +176,20 @@ def test_sql_grouping_equals_python_grouping_on_postgresql(pg_session: Session) 
 
 
 def test_ties_rank_by_wording_not_by_the_first_text_typed(db_session: Session) -> None:
-    """The one defined difference: equal count and last seen rank by wording in code-point
-    order. The Python grouping compared the first text typed, so case decided ("Zebra" before
-    "apple"), and on PostgreSQL, without an ORDER BY, so did the scan order."""
-    _insert(db_session, [("Zebra crossing?", 0, "rest", "en"), ("apple juice", 0, "rest", "en")])
+    """Equal count and last seen rank by wording in code-point order, in the queue and in a
+    location's turns. The first Python grouping compared the first text typed, so case decided
+    ("Zebra" before "apple"), and on PostgreSQL, without an ORDER BY, so did the scan order."""
+    tied = [("Zebra crossing?", 0, "rest", "en"), ("apple juice", 0, "rest", "en")]
+    _insert(db_session, tied)
     assert [u.question for u in top_unanswered(db_session, PERIOD)] == [
         "apple juice",
         "Zebra crossing?",
     ]
-    assert [u.question for u in _python_grouping(db_session, PERIOD, 10)] == [
-        "Zebra crossing?",
+    _seed_turns(db_session, [tied[0], ("other", 0, "rest", "en"), tied[1]])  # both at DEN
+    at_den = MetricFilter(date(2026, 3, 1), date(2026, 3, 31), location="DEN")
+    assert [u.question for u in top_unanswered(db_session, at_den)] == [
         "apple juice",
+        "Zebra crossing?",
     ]
 
 
@@ -185,3 +217,126 @@ def test_every_write_stores_the_wording(db_session: Session) -> None:
         ("Straße", "strasse"),
     ]
     assert wording_key("x" * 499 + "ß") == "x" * 499 + "s"  # cut to the column size
+
+
+# --- under a location filter: the location's fallback and clarify turns --------------------
+
+
+def _seed_turns(session: Session, rows: list[tuple[str, int, str, str]]) -> None:
+    """One conversation per row (alternately at DEN and MIA, and every third one in another
+    channel), its citizen message the row's text, answered by a fallback, a clarify list or
+    (every fifth) an answer, which never counts."""
+    outcomes = ["fallback", "clarify", "fallback", "clarify", "answer"]
+    for i, (text, minutes, channel, language) in enumerate(rows):
+        when = T0 + timedelta(minutes=minutes)
+        conversation = AnalyticsConversation(
+            sender_id=f"s{i}",
+            conversation_key=f"s{i}:1",
+            start_ts=when.timestamp(),
+            started_at=when,
+            ended_at=when,
+            channel=channel if i % 3 else "socketio",
+            language=language,
+            location="DEN" if i % 2 == 0 else "MIA",
+            user_messages=1,
+            questions=1,
+            answers=0,
+            fallbacks=1,
+            clarifies=0,
+            handed_off=False,
+        )
+        conversation.turns = [
+            AnalyticsTurn(
+                seq=0,
+                user_ts=when.timestamp(),
+                started_at=when,
+                outcome=outcomes[i % 5],
+                channel=conversation.channel,
+                language=language,
+                text=text,
+            )
+        ]
+        session.add(conversation)
+    session.flush()
+
+
+def _python_turn_grouping(
+    session: Session, flt: MetricFilter, limit: int
+) -> list[metrics.Unanswered]:
+    """The location branch before the wording column: the location's fallback and clarify
+    turns with text, in time order, grouped in Python."""
+    c, t = AnalyticsConversation, AnalyticsTurn
+    query = metrics._filtered(
+        select(t.text, t.started_at)
+        .join(c)
+        .where(
+            c.started_at >= flt.start_dt,
+            c.started_at < flt.end_dt,
+            t.outcome.in_(("fallback", "clarify")),
+            t.text.is_not(None),
+        )
+        .order_by(t.started_at, t.id),
+        c,
+        flt,
+    )
+    return python_grouping(session.execute(query).tuples(), "turns", limit)
+
+
+def _check_turns(session: Session) -> None:
+    rng = random.Random(7)
+    bases = [f"is the {w} allowed" for w in ("drone", "kayak", "sword", "cat", "gel", "wok")]
+    rows = list(ROWS)
+    for n in range(400):
+        base = rng.choice(bases[: rng.randint(1, len(bases))])
+        text = rng.choice([base, base.upper(), base + "?", base.replace(" ", "  ")])
+        rows.append((text, 100 + n * 3, rng.choice(["rest", "web"]), rng.choice(["en", "es"])))
+    _seed_turns(session, rows)
+    den = MetricFilter(date(2026, 3, 1), date(2026, 3, 31), location="DEN")
+    flts = [
+        den,
+        MetricFilter(date(2026, 3, 1), date(2026, 3, 31), location="MIA", channel="rest"),
+        MetricFilter(date(2026, 3, 1), date(2026, 3, 31), location="DEN", language="es"),
+        MetricFilter(date(2026, 3, 2), date(2026, 3, 2), zone="America/Denver", location="MIA"),
+        MetricFilter(date(2026, 3, 1), date(2026, 3, 31), location="ORD"),  # nothing
+    ]
+    for flt in flts:
+        for limit in (1, 3, 10):
+            assert top_unanswered(session, flt, limit) == _python_turn_grouping(
+                session, flt, limit
+            ), (flt, limit)
+    shown = top_unanswered(session, den, 10)
+    assert shown and {u.source for u in shown} == {"turns"}
+    assert sum(u.count for u in shown) > 50
+
+
+def test_a_locations_turns_grouped_in_sql_equal_python_grouping_on_sqlite(
+    db_session: Session,
+) -> None:
+    _check_turns(db_session)
+
+
+def test_a_locations_turns_grouped_in_sql_equal_python_grouping_on_postgresql(
+    pg_session: Session,
+) -> None:
+    _check_turns(pg_session)
+
+
+def test_unanswered_turns_store_their_wording(db_session: Session) -> None:
+    """Fallback and clarify turns with text get wording_key(text), written by ingest or not;
+    every other turn none."""
+    _seed_turns(
+        db_session,
+        [("Can I  bring a DRONE?", 0, "rest", "en"), ("hi", 1, "rest", "en")] * 3,
+    )
+    stored = db_session.execute(
+        select(AnalyticsTurn.outcome, AnalyticsTurn.wording).order_by(AnalyticsTurn.id)
+    ).all()
+    assert [tuple(r) for r in stored] == [
+        ("fallback", "can i bring a drone"),
+        ("clarify", "hi"),
+        ("fallback", "can i bring a drone"),
+        ("clarify", "hi"),
+        ("answer", None),
+        ("fallback", "hi"),
+    ]
+    assert turn_wording("clarify", None) is None and turn_wording("fallback", "???") == ""

@@ -187,12 +187,12 @@ def test_postgres_repeated_answers_backfill(postgres_url: str) -> None:
     _check_repeated_answers_backfill(postgres_url)
 
 
-def _wording_migration():  # type: ignore[no-untyped-def]
-    """Revision 0014 as a module (migration files are not importable by package path)."""
+def _wording_migration(name: str = "0014_unanswered_wording"):  # type: ignore[no-untyped-def]
+    """A revision as a module (migration files are not importable by package path)."""
     import importlib.util
 
-    path = migrate.MIGRATIONS_DIR / "versions" / "0014_unanswered_wording.py"
-    spec = importlib.util.spec_from_file_location("migration_0014", path)
+    path = migrate.MIGRATIONS_DIR / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -250,8 +250,9 @@ def test_wording_backfill_uses_the_knowledge_base_rule() -> None:
         "x" * 499 + "ß",
         "100 ml. ",
     ]
-    frozen = _wording_migration()._wording_key
-    assert [frozen(s) for s in samples] == [wording_key(s) for s in samples]
+    for revision in ("0014_unanswered_wording", "0023_turn_wording"):
+        frozen = _wording_migration(revision)._wording_key
+        assert [frozen(s) for s in samples] == [wording_key(s) for s in samples]
 
 
 def _check_ticket_contact(url: str) -> None:
@@ -296,3 +297,131 @@ def test_sqlite_ticket_contact(sqlite_url: str) -> None:
 
 def test_postgres_ticket_contact(postgres_url: str) -> None:
     _check_ticket_contact(postgres_url)
+
+
+def _check_monthly_rollup(url: str) -> None:
+    """0021 adds the ticket's stored staffed response (empty for existing tickets); 0022 fills
+    the monthly and day-total counts from the daily rows that exist, and going back drops them."""
+    migrate.upgrade(url, "0021_ticket_staffed_response")
+    engine = make_engine(url)
+    rows = [  # day, channel, language, location, kind, label, n, score_sum, scored
+        ("2026-01-31", "web", "en", "DEN", "faq", "liquids", 2, 1_500_000, 2),
+        ("2026-01-05", "web", "en", "DEN", "faq", "liquids", 1, 700_000, 1),
+        ("2026-01-05", "sms", "en", "DEN", "faq", "liquids", 4, 0, 0),
+        ("2026-02-01", "web", "en", "DEN", "faq", "liquids", 3, 2_000_000, 3),
+        ("2026-01-31", "web", "es", "unknown", "response", "41", 5, 0, 0),
+    ]
+    try:
+        with engine.begin() as connection:
+            for row in rows:
+                connection.execute(
+                    text(
+                        "INSERT INTO analytics_daily_count (day, channel, language, location,"
+                        " kind, label, n, score_sum, scored) VALUES (:d, :c, :l, :loc, :k, :lab,"
+                        " :n, :s, :sc)"
+                    ),
+                    dict(zip(("d", "c", "l", "loc", "k", "lab", "n", "s", "sc"), row, strict=True)),
+                )
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            monthly = connection.execute(
+                text(
+                    "SELECT month, channel, language, location, kind, label, n, score_sum, scored"
+                    " FROM analytics_monthly_count ORDER BY 1, 2, 3, 4, 5, 6"
+                )
+            ).all()
+            totals = connection.execute(
+                text(
+                    "SELECT day, kind, label, n, score_sum, scored"
+                    " FROM analytics_daily_total_count ORDER BY 1, 2, 3"
+                )
+            ).all()
+        as_text = [tuple(str(v) for v in r) for r in monthly]
+        assert as_text == [
+            ("2026-01-01", "sms", "en", "DEN", "faq", "liquids", "4", "0", "0"),
+            ("2026-01-01", "web", "en", "DEN", "faq", "liquids", "3", "2200000", "3"),
+            ("2026-01-01", "web", "es", "unknown", "response", "41", "5", "0", "0"),
+            ("2026-02-01", "web", "en", "DEN", "faq", "liquids", "3", "2000000", "3"),
+        ]
+        assert [tuple(str(v) for v in r) for r in totals] == [
+            ("2026-01-05", "faq", "liquids", "5", "700000", "1"),
+            ("2026-01-31", "faq", "liquids", "2", "1500000", "2"),
+            ("2026-01-31", "response", "41", "5", "0", "0"),
+            ("2026-02-01", "faq", "liquids", "3", "2000000", "3"),
+        ]
+        migrate.downgrade(url, "0020_ticket_contact")
+        inspector = inspect(engine)
+        assert not {"analytics_monthly_count", "analytics_daily_total_count"} & set(
+            inspector.get_table_names()
+        )
+        columns = {c["name"] for c in inspector.get_columns("handoff_ticket")}
+        assert "first_response_staffed_s" not in columns
+        migrate.upgrade(url)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_monthly_rollup(sqlite_url: str) -> None:
+    _check_monthly_rollup(sqlite_url)
+
+
+def test_postgres_monthly_rollup(postgres_url: str) -> None:
+    _check_monthly_rollup(postgres_url)
+
+
+def _check_turn_wording(url: str) -> None:
+    """0023 keys the stored fallback and clarify turns with text (in batches), no other turn."""
+    migrate.upgrade(url, "0022_monthly_rollup")
+    engine = make_engine(url)
+    turns = [  # outcome, text -> wording
+        ("fallback", "Can I  bring a DRONE?", "can i bring a drone"),
+        ("clarify", "Pets in cabin?!", "pets in cabin"),
+        ("answer", "liquids", None),
+        ("fallback", None, None),
+        ("clarify", "???", ""),
+        ("handoff", "a person please", None),
+    ]
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO analytics_conversation (id, conversation_key, sender_id, start_ts,"
+                    " started_at, ended_at, channel, language, location, user_messages,"
+                    " questions, answers, fallbacks, clarifies, handed_off) VALUES (1, 'k', 's',"
+                    " 0, '2026-03-02 09:00:00', '2026-03-02 09:00:00', 'rest', 'en', 'DEN', 6,"
+                    " 6, 1, 2, 2, false)"
+                )
+            )
+            for seq, (outcome, typed, _) in enumerate(turns):
+                connection.execute(
+                    text(
+                        "INSERT INTO analytics_turn (conversation_id, seq, user_ts, started_at,"
+                        " outcome, channel, language, text) VALUES (1, :seq, 0,"
+                        " '2026-03-02 09:00:00', :outcome, 'rest', 'en', :text)"
+                    ),
+                    {"seq": seq, "outcome": outcome, "text": typed},
+                )
+        module = _wording_migration("0023_turn_wording")
+        module.BATCH = 1  # a round per turn
+        migrate.upgrade(url)
+        select_wording = text("SELECT wording FROM analytics_turn ORDER BY seq")
+        with engine.connect() as connection:
+            assert list(connection.scalars(select_wording)) == [w for _, _, w in turns]
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE analytics_turn SET wording = NULL"))
+            module._backfill(connection)
+            assert list(connection.scalars(select_wording)) == [w for _, _, w in turns]
+        migrate.downgrade(url, "0022_monthly_rollup")
+        columns = {c["name"] for c in inspect(engine).get_columns("analytics_turn")}
+        assert "wording" not in columns
+        migrate.upgrade(url)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_turn_wording(sqlite_url: str) -> None:
+    _check_turn_wording(sqlite_url)
+
+
+def test_postgres_turn_wording(postgres_url: str) -> None:
+    _check_turn_wording(postgres_url)

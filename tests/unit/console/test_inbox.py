@@ -18,6 +18,7 @@ from askagency.staff import Role
 from console.app import create_app
 from console.auth import create_user
 from handoff import service
+from handoff.models import Ticket
 from knowledge_base import store
 from knowledge_base.store import FaqInput
 from tests.console_helpers import PASSWORD
@@ -134,6 +135,11 @@ async def test_inbox_lists_and_agent_replies_and_closes(
     assert detail["ticket"]["status"] == "assigned"
     assert detail["ticket"]["assigned_agent"]["name"] == "Ana"
     assert detail["ticket"]["first_response_seconds"] is not None
+    with session_scope() as session:  # stored under the agency's staffed hours, for analytics
+        ticket = session.get(Ticket, ticket_id)
+        wall = (ticket.first_agent_reply_at - ticket.created_at).total_seconds()
+        in_hours = ticket.first_response_staffed_s
+    assert in_hours is not None and 0 <= in_hours <= wall
     assert fake_rasa.calls[0].entities["handoff_text"] == "Hi, I am Ana."
     assert fake_rasa.calls[0].entities["handoff_agent"] == "Ana"
 

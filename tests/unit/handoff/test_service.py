@@ -157,3 +157,24 @@ def test_presence_and_availability(people: dict[str, int]) -> None:
         assert night.after_hours and night.expected_reply_at == datetime(
             2026, 11, 26, 13, 0, tzinfo=UTC
         )
+
+
+def test_the_first_reply_stores_its_staffed_response_time(people: dict[str, int]) -> None:
+    """Opened Friday 17:30 in New York, answered Monday 08:15: 30 + 15 staffed minutes, stored
+    with the first reply (later replies and other hours do not change it)."""
+    hours = build_hours("America/New_York", "mon-fri 08:00-18:00")
+    friday = datetime(2026, 11, 27, 22, 30, tzinfo=UTC)  # 17:30 in New York
+    monday = datetime(2026, 11, 30, 13, 15, tzinfo=UTC)  # 08:15
+    with session_scope() as session:
+        ticket = service.open_ticket(
+            session, conversation_id="c1", reason="requested", now=friday
+        ).ticket
+        service.add_agent_reply(session, ticket.id, people["ana"], "Hi", monday, staffed=hours)
+        always = build_hours("UTC", "")
+        later = monday + timedelta(hours=1)
+        service.add_agent_reply(session, ticket.id, people["ana"], "Again", later, staffed=always)
+        assert ticket.first_response_staffed_s == 45 * 60
+    unstored = open_one("c2")
+    with session_scope() as session:
+        service.add_agent_reply(session, unstored, people["ana"], "Hi")  # no hours given
+        assert session.get(Ticket, unstored).first_response_staffed_s is None
