@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,15 +32,21 @@ _SIG = re.compile(r"[0-9a-f]{64}")
 
 def link_secret(settings: Any) -> bytes:
     """This installation's link-signing key: the ``attachment_link_secret`` setting (the same
-    on every replica of the scale profile), else ``<data_dir>/secrets/attachment_link_secret``."""
+    on every replica of the scale profile), else ``<data_dir>/secrets/attachment_link_secret``.
+    Read once per process and folder (the action server signs a link per agent file)."""
     configured = str(getattr(settings, "attachment_link_secret", "") or "").strip()
+    return _secret(configured, str(settings.data_dir))
+
+
+@lru_cache(maxsize=8)
+def _secret(configured: str, data_dir: str) -> bytes:
     if configured:
         if len(configured) < MIN_SECRET_CHARS:
             raise ValueError(
                 f"attachment_link_secret must be at least {MIN_SECRET_CHARS} characters"
             )
         return configured.encode()
-    return load_or_create_secret(settings.data_dir, LINK_SECRET_NAME).encode()
+    return load_or_create_secret(data_dir, LINK_SECRET_NAME).encode()
 
 
 def _signature(attachment_id: str, exp: int, secret: bytes) -> str:

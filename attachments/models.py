@@ -74,5 +74,10 @@ class Attachment(Base):
         CheckConstraint(f"kind IN ({_KINDS})", name="kind"),
     )
 
+    @property
+    def from_agent(self) -> bool:
+        """An agent's file: the only kind ever linked to the citizen's side."""
+        return self.direction == AttachmentDirection.AGENT.value
+
     def __repr__(self) -> str:
         return f"Attachment(id={self.id!r}, {self.kind} {self.mime}, {self.size_bytes} bytes)"

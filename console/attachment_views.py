@@ -40,7 +40,7 @@ from askagency.clock import now_utc
 from askagency.db import session_scope
 from askagency.staff import Role
 from attachments import links, store
-from attachments.models import Attachment, AttachmentDirection
+from attachments.models import Attachment
 from attachments.sanitize import (
     ACCEPTED_MIME_TYPES,
     MIME_JPEG,
@@ -234,8 +234,8 @@ async def _load_link_secret(app: web.Application) -> None:
     app[LINK_SECRET_KEY] = await asyncio.to_thread(links.link_secret, app[SETTINGS_KEY])
 
 
-def _is_agents(attachment: Attachment) -> bool:
-    return attachment.direction == AttachmentDirection.AGENT.value
+def _from_agent(attachment: Attachment) -> bool:
+    return attachment.from_agent
 
 
 async def public_file(request: web.Request) -> web.StreamResponse:
@@ -249,7 +249,7 @@ async def public_file(request: web.Request) -> web.StreamResponse:
     if not links.verify(attachment_id, exp, sig, secret=secret, now=now_utc()):
         raise web.HTTPForbidden(text="This link is not valid or has expired.")
     variant, download = _variant(request), _download(request)
-    served = await asyncio.to_thread(_load, attachment_id, variant, _is_agents, download)
+    served = await asyncio.to_thread(_load, attachment_id, variant, _from_agent, download)
     if served is None:
         raise _not_found()
     return _file_response(served)

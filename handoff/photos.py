@@ -29,7 +29,6 @@ from askagency.clock import now_utc
 from askagency.config import Settings
 from askagency.db import session_scope
 from attachments import links, store
-from attachments.models import AttachmentDirection
 from attachments.sanitize import Kind, RejectCode
 from handoff import service
 from handoff.conversation import (
@@ -198,7 +197,7 @@ def _agent_file(attachment_id: str) -> tuple[str, str, str] | None:
     """(kind, name, mime) of an agent's stored file; None for anything else."""
     with session_scope() as session:
         found = store.get(session, attachment_id)
-        if found is None or found.direction != AttachmentDirection.AGENT.value:
+        if found is None or not found.from_agent:
             return None
         return found.kind, found.name, found.mime
 

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,48 +140,45 @@ class FakeStack:
             return json.loads(resp.read())
 
 
-@pytest.fixture(scope="session")
-def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStack]:
+@contextmanager
+def running_fake_stack(tmp: Path, env: dict[str, str] | None = None) -> Iterator[FakeStack]:
+    """The scripted Rasa and a real console on free ports, data in ``tmp/data`` and logs in
+    ``tmp``; ``env`` adds settings (a database, say). Stopped on exit."""
     rasa_python = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
     if not rasa_python.exists():
         pytest.skip(".venv-rasa is missing (run `make setup`)")
-    tmp = tmp_path_factory.mktemp("widget-fake")
     rasa_port, console_port = free_port(), free_port()
     rasa_url = f"http://127.0.0.1:{rasa_port}"
-    env = {
+    console_url = f"http://127.0.0.1:{console_port}"
+    full_env = {
         **os.environ,
         **OFFLINE_ENV,
         "ASKAGENCY_DATA_DIR": str(tmp / "data"),
         "ASKAGENCY_RASA_URL": rasa_url,
         "ASKAGENCY_RASA_TOKEN": FAKE_TOKEN,
         "ASKAGENCY_CONVERSATION_SECRET": FAKE_CONVERSATION_SECRET,
+        **(env or {}),
+    }
+    commands = {
+        "fake_rasa": (
+            [str(rasa_python), str(HERE / "fake_rasa.py"), str(rasa_port), FAKE_TOKEN],
+            rasa_url + "/",
+        ),
+        "console": (
+            [sys.executable, "-m", "console", "--port", str(console_port)],
+            console_url + "/health",
+        ),
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        fake_log = tmp / "fake_rasa.log"
-        with open(fake_log, "wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    [str(rasa_python), str(HERE / "fake_rasa.py"), str(rasa_port), FAKE_TOKEN],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
+        for name, (command, ready_url) in commands.items():
+            log = tmp / f"{name}.log"
+            with open(log, "wb") as out:
+                proc = subprocess.Popen(
+                    command, cwd=PROJECT_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
                 )
-            )
-        _wait_http(rasa_url + "/", procs[0], fake_log)
-        console_log = tmp / "console.log"
-        with open(console_log, "wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "console", "--port", str(console_port)],
-                    cwd=PROJECT_ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        console_url = f"http://127.0.0.1:{console_port}"
-        _wait_http(console_url + "/health", procs[1], console_log)
+            procs.append(proc)
+            _wait_http(ready_url, proc, log)
         yield FakeStack(rasa_url, console_url)
     finally:
         for proc in procs:
@@ -190,3 +188,9 @@ def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStack]:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="session")
+def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStack]:
+    with running_fake_stack(tmp_path_factory.mktemp("widget-fake")) as stack:
+        yield stack

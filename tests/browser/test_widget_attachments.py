@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,19 +26,9 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from askagency.config import PROJECT_ROOT
-from askagency.launcher import OFFLINE_ENV
 from askagency.migrate import upgrade
-from askagency.ports import free_port
 from console.widget_api import ATTACHMENTS_PATH, TOKEN_HEADER
-from tests.browser.conftest import (
-    FAKE_CONVERSATION_SECRET,
-    FAKE_TOKEN,
-    HERE,
-    FakeStack,
-    PageFactory,
-    _wait_http,
-)
+from tests.browser.conftest import FakeStack, PageFactory, running_fake_stack
 from tests.browser.widget import Widget, describe, serious
 
 pytestmark = pytest.mark.slow
@@ -144,51 +131,14 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    rasa_python = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
-    if not rasa_python.exists():
-        pytest.skip(".venv-rasa is missing (run `make setup`)")
+    """The fake stack with a migrated database, which uploads are stored in."""
     tmp = tmp_path_factory.mktemp("widget-attachments")
-    data_dir = tmp / "data"
-    data_dir.mkdir()
-    database = data_dir / "askagency.db"
+    (tmp / "data").mkdir()
+    database = tmp / "data" / "askagency.db"
     upgrade(f"sqlite:///{database}")
-    rasa_port, console_port = free_port(), free_port()
-    rasa_url = f"http://127.0.0.1:{rasa_port}"
-    env = {
-        **os.environ,
-        **OFFLINE_ENV,
-        "ASKAGENCY_DATA_DIR": str(data_dir),
-        "ASKAGENCY_DATABASE_URL": f"sqlite:///{database}",
-        "ASKAGENCY_RASA_URL": rasa_url,
-        "ASKAGENCY_RASA_TOKEN": FAKE_TOKEN,
-        "ASKAGENCY_CONVERSATION_SECRET": FAKE_CONVERSATION_SECRET,
-    }
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        commands = [
-            ([str(rasa_python), str(HERE / "fake_rasa.py"), str(rasa_port), FAKE_TOKEN], rasa_url),
-            (
-                [sys.executable, "-m", "console", "--port", str(console_port)],
-                f"http://127.0.0.1:{console_port}",
-            ),
-        ]
-        for (command, url), name in zip(commands, ("fake_rasa", "console"), strict=True):
-            log = tmp / f"{name}.log"
-            with open(log, "wb") as out:
-                proc = subprocess.Popen(
-                    command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-                )
-            procs.append(proc)
-            _wait_http(url + ("/health" if name == "console" else "/"), proc, log)
-        yield Stack(FakeStack(rasa_url, commands[1][1]), database)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    env = {"ASKAGENCY_DATABASE_URL": f"sqlite:///{database}"}
+    with running_fake_stack(tmp, env) as fake:
+        yield Stack(fake, database)
 
 
 def connected(w: Widget) -> str:
