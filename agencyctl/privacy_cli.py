@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import Connection, create_engine, delete, inspect, select, text, update
+from sqlalchemy import Connection, create_engine, delete, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
@@ -266,10 +266,12 @@ def purge_older_than(days: float, tracker_url: str, events_url: str) -> dict[str
             session.execute(
                 update(event).where(event.ts < cutoff_ts, event.text.is_not(None)).values(text=None)
             ).rowcount
-            + session.execute(
+            + session.execute(  # the wording is the text, folded (analytics.models)
                 update(turn)
-                .where(turn.started_at < cutoff, turn.text.is_not(None))
-                .values(text=None)
+                .where(
+                    turn.started_at < cutoff, or_(turn.text.is_not(None), turn.wording.is_not(None))
+                )
+                .values(text=None, wording=None)
             ).rowcount
             + session.execute(
                 update(conv)

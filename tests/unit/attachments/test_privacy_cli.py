@@ -141,3 +141,53 @@ def test_purge_with_no_open_ticket_at_all(
         old = _file(session, "c9", age=OLD)
     counts = purge_older_than(90, *rasa_urls)
     assert counts["attachments"] == 1 and old not in _remaining()
+
+
+def test_purge_clears_the_words_of_old_turns_with_their_wording(
+    db_url: str, clock: FakeClock, rasa_urls: tuple[str, str]
+) -> None:
+    """An unanswered turn's stored wording is its text folded: the retention purge clears both
+    (the counts stay), and recent turns keep theirs."""
+    from analytics.models import AnalyticsConversation, AnalyticsTurn
+
+    now = clock.now
+    with session_scope() as session:
+        for sender, when in (("old", now - OLD), ("new", now)):
+            conversation = AnalyticsConversation(
+                sender_id=sender,
+                conversation_key=f"{sender}:1",
+                start_ts=when.timestamp(),
+                started_at=when,
+                ended_at=when,
+                channel="rest",
+                language="en",
+                user_messages=1,
+                questions=1,
+                answers=0,
+                fallbacks=1,
+                clarifies=0,
+                handed_off=False,
+            )
+            conversation.turns = [
+                AnalyticsTurn(
+                    seq=0,
+                    user_ts=when.timestamp(),
+                    started_at=when,
+                    outcome="fallback",
+                    channel="rest",
+                    language="en",
+                    text="Can I bring my Sword?",
+                )
+            ]
+            session.add(conversation)
+    purge_older_than(90, *rasa_urls)
+    with session_scope() as session:
+        rows = session.execute(
+            select(AnalyticsConversation.sender_id, AnalyticsTurn.text, AnalyticsTurn.wording)
+            .join(AnalyticsTurn)
+            .order_by(AnalyticsConversation.sender_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("new", "Can I bring my Sword?", "can i bring my sword"),
+        ("old", None, None),
+    ]
