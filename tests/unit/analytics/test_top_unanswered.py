@@ -19,6 +19,7 @@ from analytics.metrics import MetricFilter, top_unanswered
 from analytics.models import AnalyticsConversation, AnalyticsTurn, turn_wording
 from knowledge_base.unanswered import UnansweredQuestion, wording_key
 from tests.services import migrated_pg_session
+from tests.unit.analytics.rows import one_turn_conversation
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 PERIOD = MetricFilter(date(2026, 3, 1), date(2026, 3, 31))
@@ -228,35 +229,17 @@ def _seed_turns(session: Session, rows: list[tuple[str, int, str, str]]) -> None
     (every fifth) an answer, which never counts."""
     outcomes = ["fallback", "clarify", "fallback", "clarify", "answer"]
     for i, (text, minutes, channel, language) in enumerate(rows):
-        when = T0 + timedelta(minutes=minutes)
-        conversation = AnalyticsConversation(
-            sender_id=f"s{i}",
-            conversation_key=f"s{i}:1",
-            start_ts=when.timestamp(),
-            started_at=when,
-            ended_at=when,
-            channel=channel if i % 3 else "socketio",
-            language=language,
-            location="DEN" if i % 2 == 0 else "MIA",
-            user_messages=1,
-            questions=1,
-            answers=0,
-            fallbacks=1,
-            clarifies=0,
-            handed_off=False,
-        )
-        conversation.turns = [
-            AnalyticsTurn(
-                seq=0,
-                user_ts=when.timestamp(),
-                started_at=when,
+        session.add(
+            one_turn_conversation(
+                f"s{i}",
+                T0 + timedelta(minutes=minutes),
+                text,
                 outcome=outcomes[i % 5],
-                channel=conversation.channel,
+                channel=channel if i % 3 else "socketio",
                 language=language,
-                text=text,
+                location="DEN" if i % 2 == 0 else "MIA",
             )
-        ]
-        session.add(conversation)
+        )
     session.flush()
 
 

@@ -15,12 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agencyctl.privacy_cli import delete_sender, export_sender, purge_older_than
+from analytics.models import AnalyticsConversation, AnalyticsTurn
 from askagency.clock import FakeClock
 from askagency.db import session_scope
 from attachments import store
 from attachments.models import Attachment
 from attachments.sanitize import sanitize
 from handoff.models import Reason, Status, Ticket, TicketMessage
+from tests.unit.analytics.rows import one_turn_conversation
 from tests.unit.attachments.files import LIMITS, image_bytes, pdf
 
 PHOTO = sanitize(image_bytes("JPEG"), LIMITS)
@@ -148,38 +150,9 @@ def test_purge_clears_the_words_of_old_turns_with_their_wording(
 ) -> None:
     """An unanswered turn's stored wording is its text folded: the retention purge clears both
     (the counts stay), and recent turns keep theirs."""
-    from analytics.models import AnalyticsConversation, AnalyticsTurn
-
-    now = clock.now
     with session_scope() as session:
-        for sender, when in (("old", now - OLD), ("new", now)):
-            conversation = AnalyticsConversation(
-                sender_id=sender,
-                conversation_key=f"{sender}:1",
-                start_ts=when.timestamp(),
-                started_at=when,
-                ended_at=when,
-                channel="rest",
-                language="en",
-                user_messages=1,
-                questions=1,
-                answers=0,
-                fallbacks=1,
-                clarifies=0,
-                handed_off=False,
-            )
-            conversation.turns = [
-                AnalyticsTurn(
-                    seq=0,
-                    user_ts=when.timestamp(),
-                    started_at=when,
-                    outcome="fallback",
-                    channel="rest",
-                    language="en",
-                    text="Can I bring my Sword?",
-                )
-            ]
-            session.add(conversation)
+        for sender, when in (("old", clock.now - OLD), ("new", clock.now)):
+            session.add(one_turn_conversation(sender, when, "Can I bring my Sword?"))
     purge_older_than(90, *rasa_urls)
     with session_scope() as session:
         rows = session.execute(
