@@ -70,13 +70,13 @@ class Settings(BaseSettings):
     # with `--apply`; docs/quality.md). Defaults: the sweep's recommendation for the sample KB on
     # its English development file knowledge_base/sample/eval_queries_dev.csv.
     answer_threshold: float = 0.70
-    clarify_threshold: float = 0.45
+    clarify_threshold: float = 0.50
     answer_margin: float = 0.05
     # Also answer an in-scope question when the classifier's probability for the top FAQ leads
     # the next different FAQ's by at least answer_confidence and its score is at least
     # answer_confidence_floor (never below clarify_threshold; knowledge_base/decision.py);
     # answer_confidence 1.0 turns that rule off.
-    answer_confidence: float = Field(default=0.20, ge=0.0, le=1.0)
+    answer_confidence: float = Field(default=0.35, ge=0.0, le=1.0)
     answer_confidence_floor: float = Field(default=0.55, ge=0.0, le=1.0)
     clarify_max_options: int = 3
     # Related FAQs offered as buttons after an answer (knowledge_base/related.py): staff's list

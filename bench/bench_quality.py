@@ -2,12 +2,16 @@
 
 Builds the sample KB (English + Spanish FAQs) in memory with the configured embedding model and
 runs ``knowledge_base.evaluate`` (the code behind ``askagency kb evaluate``) on every labelled
-file, each searched in its own language, with two decision settings:
+file, each searched in its own language, in three configurations:
 
-* ``before``: the retriever and thresholds before issue #20 (classifier weight 0.1; answer 0.65,
-  clarify 0.40, classifier lead 0.25 from the clarify threshold up, every option above the
-  clarify threshold offered);
-* ``after``: the current defaults (chosen on the development files, docs/quality.md).
+* ``before``: the KB as it was (5 variants per English FAQ: the first five, the later ones were
+  added by issue #20) with the retriever and thresholds before issue #20 (classifier weight 0.1;
+  answer 0.65, clarify 0.40, classifier lead 0.25 from the clarify threshold up, every option
+  above the clarify threshold offered);
+* ``five_variants``: the same 5-variant KB at the settings chosen for it on the development
+  files (classifier weight 0.3, answer 0.70, clarify 0.45, lead 0.20 from 0.55);
+* ``after``: the KB as shipped (12 variants per English FAQ) at the current defaults, chosen on
+  the development files for it.
 
 Development files (``eval_queries_dev.csv``, ``eval_queries_es_dev.csv``) are where settings are
 chosen; the others are test files, only reported. Writes bench/results/quality.json.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
 from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
+from knowledge_base.types import FaqRecord  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
 FILES = (
@@ -50,6 +56,14 @@ BEFORE = {
     },
 }
 BEFORE_CLASSIFIER_WEIGHT = 0.1
+# The sample KB's English FAQs had this many variants before issue #20 added more after them.
+BEFORE_VARIANTS = 5
+FIVE_VARIANTS = {
+    "answer_threshold": 0.70,
+    "clarify_threshold": 0.45,
+    "answer_confidence": 0.20,
+    "answer_confidence_floor": 0.55,
+}
 KEYS = (
     "n_in_scope",
     "n_out_of_scope",
@@ -76,37 +90,60 @@ def summary(report: Any) -> dict[str, Any]:
     return out
 
 
+def first_variants(records: list[FaqRecord], n: int) -> list[FaqRecord]:
+    """The English FAQs with only their first ``n`` variants (the KB before more were added)."""
+    return [replace(r, variants=r.variants[:n]) if r.language == "en" else r for r in records]
+
+
 def main(out: Path = RESULTS / "quality.json") -> int:
     from askagency.config import get_settings
 
     settings = get_settings()
     embedder = embedder_for(settings)
+    records = sample_records()
     started = time.perf_counter()
-    bundle = build_bundle(sample_records(), embedder)
-    retriever = Retriever(bundle, embedder, languages=language_options(settings))
+    full = Retriever(
+        build_bundle(records, embedder), embedder, languages=language_options(settings)
+    )
+    build_s = round(time.perf_counter() - started, 2)
+    five = Retriever(
+        build_bundle(first_variants(records, BEFORE_VARIANTS), embedder),
+        embedder,
+        languages=language_options(settings),
+    )
+    current_names = (*BEFORE.keys(), "answer_margin", "clarify_max_options")
+    configurations = {
+        "before": (five, settings.model_copy(update=BEFORE), BEFORE_CLASSIFIER_WEIGHT),
+        "five_variants": (
+            five,
+            settings.model_copy(update=FIVE_VARIANTS),
+            retriever_module.CLASSIFIER_WEIGHT,
+        ),
+        "after": (full, settings, retriever_module.CLASSIFIER_WEIGHT),
+    }
     results: dict[str, Any] = {
         "embedding_model": embedder.model_id,
-        "build_s": round(time.perf_counter() - started, 2),
+        "build_s": build_s,
         "machine": machine(),
+        "english_variants": {
+            "before": sum(
+                min(len(r.variants), BEFORE_VARIANTS) for r in records if r.language == "en"
+            ),
+            "after": sum(len(r.variants) for r in records if r.language == "en"),
+        },
         "settings": {
-            "before": BEFORE,
-            "after": {
-                name: getattr(settings, name)
-                for name in (*BEFORE.keys(), "answer_margin", "clarify_max_options")
-            },
+            label: {
+                **{name: getattr(chosen, name) for name in current_names},
+                "classifier_weight": weight,
+            }
+            for label, (_, chosen, weight) in configurations.items()
         },
         "files": {},
-    }
-    results["settings"]["before"]["classifier_weight"] = BEFORE_CLASSIFIER_WEIGHT
-    results["settings"]["after"]["classifier_weight"] = retriever_module.CLASSIFIER_WEIGHT
-    variants = {
-        "before": (settings.model_copy(update=BEFORE), BEFORE_CLASSIFIER_WEIGHT),
-        "after": (settings, retriever_module.CLASSIFIER_WEIGHT),
     }
     for name, language, role in FILES:
         labelled = load_labelled(SAMPLE / name)
         entry: dict[str, Any] = {"language": language, "role": role}
-        for label, (chosen, weight) in variants.items():
+        for label, (retriever, chosen, weight) in configurations.items():
             current = retriever_module.CLASSIFIER_WEIGHT
             retriever_module.CLASSIFIER_WEIGHT = weight
             try:
@@ -115,7 +152,7 @@ def main(out: Path = RESULTS / "quality.json") -> int:
                 retriever_module.CLASSIFIER_WEIGHT = current
             entry[label] = summary(report)
             print(
-                f"{name:<30} {label:<6} right {report.answered_correct:.3f} wrong "
+                f"{name:<30} {label:<13} right {report.answered_correct:.3f} wrong "
                 f"{report.answered_wrong:.3f} one-click {report.within_one_click:.3f} "
                 f"OOS recall {report.oos_recall:.3f} top-1 {report.top1:.3f}",
                 flush=True,

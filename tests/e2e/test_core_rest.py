@@ -160,7 +160,14 @@ def test_rebuilt_index_goes_live_without_restart(stack: Stack, rest: RestClient)
         "category": "Food and Drink",
         "question": "Can I bring a live lobster on the plane?",
         "answer": "Yes. A live lobster may travel in a clear, plastic, spill-proof container.",
-        "variants": ["live lobster carry on", "travel with live seafood"],
+        # Enough variants to be answered, not only offered, next to the sample KB's seafood FAQ
+        # (12 variants since issue #20): what is tested here is the reload, not the decision.
+        "variants": [
+            "live lobster carry on",
+            "travel with live seafood",
+            "can I fly with a live lobster",
+            "live lobster through airport security",
+        ],
         "source_url": "https://www.tsa.gov/travel/security-screening/whatcanibring/items/live-lobster",
         "status": "published",
     }

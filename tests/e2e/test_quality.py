@@ -40,36 +40,36 @@ def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
 
 def test_english_quality_on_the_test_file(stack_data_dir: Path, tmp_path: Path) -> None:
     report = evaluate(stack_data_dir, tmp_path, "eval_queries.csv")
-    # Measured: top-1 77.3%, answered right 28.3% / wrong 1.1% of all queries, right FAQ within
-    # one click for 69.1% of the in-scope ones, 63 of 66 out-of-scope handed off (95.5%). The
+    # Measured: top-1 84.2%, answered right 43.4% / wrong 0.8% of all queries, right FAQ within
+    # one click for 79.7% of the in-scope ones, 65 of 66 out-of-scope handed off (98.5%). The
     # thresholds come from the development file, not this one. Issue goals not reached: right
     # >= 70%, one click >= 95%.
     assert report["n_in_scope"] == 291 and report["n_out_of_scope"] == 66
     assert report["thresholds"]["answer_threshold"] == 0.70  # the dev-file calibration
-    assert report["top1"] >= 0.76, report
-    assert report["answered_correct"] >= 0.27, report
+    assert report["top1"] >= 0.83, report
+    assert report["answered_correct"] >= 0.42, report
     assert report["answered_wrong"] <= 0.02, report
-    assert report["within_one_click"] >= 0.67, report
-    assert report["oos_recall"] >= 0.93, report
+    assert report["within_one_click"] >= 0.78, report
+    assert report["oos_recall"] >= 0.95, report
 
 
 def test_english_quality_on_the_development_file(stack_data_dir: Path, tmp_path: Path) -> None:
     report = evaluate(stack_data_dir, tmp_path, "eval_queries_dev.csv")
-    # Measured: top-1 90.3%, right 50.3% / wrong 1.9%, one click 86.8%, OOS recall 82.1%.
+    # Measured: top-1 93.6%, right 56.0% / wrong 1.9%, one click 89.9%, OOS recall 87.0%.
     assert report["n_in_scope"] == 424 and report["n_out_of_scope"] == 162
-    assert report["top1"] >= 0.89, report
-    assert report["answered_correct"] >= 0.49, report
+    assert report["top1"] >= 0.92, report
+    assert report["answered_correct"] >= 0.55, report
     assert report["answered_wrong"] <= 0.02, report
-    assert report["within_one_click"] >= 0.85, report
-    assert report["oos_recall"] >= 0.80, report
+    assert report["within_one_click"] >= 0.88, report
+    assert report["oos_recall"] >= 0.85, report
 
 
 def test_follow_up_questions_are_read_with_the_question_just_answered(
     stack_data_dir: Path, tmp_path: Path
 ) -> None:
     """Issue 21, item 2: ``askagency kb evaluate-followups`` on the sample follow-up pairs.
-    Measured: alone 10/26 answered right (0 wrong), 15/26 within one click; read with the
-    previous question 12/26 right, 0 wrong, 20/26 within one click, 8 replies carried over.
+    Measured: alone 11/26 answered right (0 wrong), 13/26 within one click; read with the
+    previous question 13/26 right, 0 wrong, 19/26 within one click, 7 replies carried over.
     The pairs were written with this change and the rule shaped while reading them, so these
     are development figures: the gate keeps them from getting worse."""
     report_file = tmp_path / "followups.json"
@@ -85,7 +85,7 @@ def test_follow_up_questions_are_read_with_the_question_just_answered(
     )
     report = json.loads(report_file.read_text())
     assert report["pairs"] == 26 and report["max_words"] == 6
-    assert report["alone_correct"] == 10 and report["alone_within_one_click"] == 15
-    assert report["with_context_correct"] >= 12, report
+    assert report["alone_correct"] == 11 and report["alone_within_one_click"] == 13
+    assert report["with_context_correct"] >= 13, report
     assert report["with_context_wrong"] <= 0, report
     assert report["with_context_within_one_click"] >= 19, report
