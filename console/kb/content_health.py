@@ -1,4 +1,5 @@
-"""Content health: conflicting variants, overdue reviews, never-matched FAQs, near duplicates."""
+"""Content health: conflicting variants, overdue reviews, never-matched FAQs, near duplicates,
+FAQs with few variants."""
 
 from __future__ import annotations
 
@@ -46,7 +47,12 @@ async def api_conflicts(request: web.Request) -> web.Response:
 
 def health_out(rt: KbRuntime, limit: int) -> HealthOut:
     with session_scope(rt.settings.database_url) as session:
-        report = content_health(session, queue.usage_counts(session), rt.embed_faq_texts)
+        report = content_health(
+            session,
+            queue.usage_counts(session),
+            rt.embed_faq_texts,
+            advised_variants=rt.settings.advised_variants,
+        )
     conflicts = [c for c in report.conflicts if c.gap > CONFLICT_MARGIN]
     counts = {**report.counts(), "conflicts": len(conflicts)}
     return HealthOut(
@@ -56,6 +62,8 @@ def health_out(rt: KbRuntime, limit: int) -> HealthOut:
         never_matched=report.never_matched[:limit],
         near_duplicates=report.near_duplicates[:limit],
         conflicts=[_conflict_out(c) for c in conflicts[:limit]],
+        few_variants=report.few_variants[:limit],
+        advised_variants=rt.settings.advised_variants,
         similarity_error=report.similarity_error,
     )
 

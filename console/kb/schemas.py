@@ -309,6 +309,9 @@ class HealthOut(BaseModel):
     never_matched: list[FaqIssue]
     near_duplicates: list[DuplicatePair]
     conflicts: list[ConflictOut]
+    # Published FAQs with fewer than advised_variants variants (0: the check is off).
+    few_variants: list[FaqIssue]
+    advised_variants: int
     similarity_error: str | None
 
 

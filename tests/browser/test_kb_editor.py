@@ -191,6 +191,9 @@ def test_console_pages_render_and_try_it_works(
     page.wait_for_url("**/console/kb/health")
     summary = page.locator("#health-summary")
     summary.filter(has_text="overdue for review").wait_for(timeout=120_000)
+    assert "FAQs with fewer than 10 question variants" in summary.inner_text()
+    few_variants = page.locator("#health-few-variants").inner_text()
+    assert "10 or more advised" in few_variants or "10 or more question variants" in few_variants
     shot(page, "kb-health.png", tmp_path)
     assert_accessible(page)
 

@@ -813,11 +813,12 @@
       .then((data) => {
         const c = data.counts;
         document.getElementById("health-summary").textContent =
-          `${c.review_overdue} overdue for review, ${c.never_matched} never given as an answer, ${c.near_duplicates} near-duplicate pairs, ${c.conflicts} wording conflicts.` +
+          `${c.review_overdue} overdue for review, ${c.never_matched} never given as an answer, ${c.near_duplicates} near-duplicate pairs, ${c.conflicts} wording conflicts, ${c.few_variants} FAQs with fewer than ${data.advised_variants} question variants.` +
           (data.similarity_error ? ` Similarity checks unavailable: ${data.similarity_error}` : "");
         document.getElementById("health-overdue").replaceChildren(collapsible(data.review_overdue, issueTable, "Every FAQ is within its review date."));
         document.getElementById("health-never").replaceChildren(collapsible(data.never_matched, issueTable, "Every published FAQ has answered someone."));
         document.getElementById("health-duplicates").replaceChildren(collapsible(data.near_duplicates, duplicateTable, "No two FAQs ask the same question."));
+        document.getElementById("health-few-variants").replaceChildren(collapsible(data.few_variants, issueTable, data.advised_variants ? `Every published FAQ has ${data.advised_variants} or more question variants.` : "The check is off (ASKAGENCY_ADVISED_VARIANTS=0)."));
         document.getElementById("health-conflicts").replaceChildren(collapsible(data.conflicts, (list) => conflictTable(list, ""), "No conflicts."));
       })
       .catch((err) => {

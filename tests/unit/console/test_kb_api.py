@@ -655,6 +655,13 @@ async def test_conflicts_and_health(ctx: Ctx) -> None:
     assert [i["faq_id"] for i in health["review_overdue"]] == ["pets"]
     assert {i["faq_id"] for i in health["never_matched"]} == {"laptops", "liquids", "liquidos"}
     assert health["counts"]["conflicts"] >= 1 and health["similarity_error"] is None
+    # Published FAQs under the advised 10 variants, fewest first (the draft is left out).
+    assert health["advised_variants"] == 10 and health["counts"]["few_variants"] == 3
+    assert [(i["faq_id"], i["detail"]) for i in health["few_variants"]] == [
+        ("liquidos", "0 question variants; 10 or more advised"),
+        ("liquids", "1 question variant; 10 or more advised"),
+        ("laptops", "2 question variants; 10 or more advised"),
+    ]
 
 
 # ----------------------------------------------------------------------------- import / export
