@@ -6,7 +6,10 @@ minutes. The roll-up tables (analytics.models: ``analytics_daily``, ``analytics_
 hold, per day in the agency's time zone and (channel, language, location), the counts and
 sums the dashboard adds up, plus a fixed log-spaced histogram of bot response times for the
 percentiles (analytics.rollup_read.bucket_of; analytics.rollup_dashboard turns them into the
-dashboard).
+dashboard). The labelled counts are also kept per calendar month
+(``analytics_monthly_count``) and per day over every dimension (``analytics_daily_total_count``),
+so that a year is read from twelve months' rows and an unfiltered period from one row per day
+and label (:data:`LABEL_TABLES`; analytics.rollup_read.label_sums picks them).
 
 How they stay right: a conversation's contribution is a pure function of its row and its
 turns (:meth:`Delta.add`). When ingest rebuilds a sender's conversations it subtracts the old

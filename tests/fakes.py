@@ -16,14 +16,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from typing import Any, NamedTuple
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from askagency.db import session_scope
 from knowledge_base import store
 from knowledge_base.types import FaqHit
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def hit(faq_id: str, score: float, **fields: Any) -> FaqHit:
@@ -198,3 +204,17 @@ class DatabaseRetriever:
             )
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
+
+
+@asynccontextmanager
+async def console_fake_rasa(
+    monkeypatch: pytest.MonkeyPatch, seed_events: list[dict[str, Any]] | None = None
+) -> AsyncIterator[FakeRasa]:
+    """A :class:`FakeRasa` on a local port with the console's settings pointed at it (token
+    ``t0k``, the outbox polled every 50 ms): the inbox tests' stand-in for Rasa."""
+    fake = FakeRasa("t0k", seed_events)
+    async with TestServer(fake.app()) as server:
+        monkeypatch.setenv("ASKAGENCY_RASA_URL", str(server.make_url("")).rstrip("/"))
+        monkeypatch.setenv("ASKAGENCY_RASA_TOKEN", "t0k")
+        monkeypatch.setenv("ASKAGENCY_HANDOFF_DELIVERY_POLL_S", "0.05")
+        yield fake

@@ -76,15 +76,39 @@ class Recorded:
 
 
 @dataclass
-class FakePlatform:
+class LocalServer:
+    """An aiohttp app on a free local port: ``start`` returns its URL, ``stop`` shuts it down.
+    Subclasses say what it answers in ``add_routes``."""
+
+    runner: web.AppRunner | None = None
+    url: str = ""
+
+    def add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> str:
+        app = web.Application()
+        self.add_routes(app)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+
+@dataclass
+class FakePlatform(LocalServer):
     """A local HTTP server standing in for a platform's send API. ``script`` holds
     (status, json body, headers) answers used in order; afterwards every call gets 200."""
 
     requests: list[Recorded] = field(default_factory=list)
     script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
     delay_s: float = 0.0
-    runner: web.AppRunner | None = None
-    url: str = ""
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append(
@@ -103,19 +127,8 @@ class FakePlatform:
             return web.json_response(body, status=status, headers=headers)
         return web.json_response({"ok": True, "result": {}, "sid": "SM1", "message_id": "m1"})
 
-    async def start(self) -> str:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
     def sent(self, suffix: str) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith(suffix)]

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from channel_kit import (
     FAST,
     FakeBot,
     FakePlatform,
+    LocalServer,
     Recorded,
     migrated_database,
     rasa_message,
@@ -127,7 +128,7 @@ class FakeFiles(FakePlatform):
 
 
 @dataclass
-class FakeStore:
+class FakeStore(LocalServer):
     """The action server's ``POST /attachments``: checks the shared secret, records the bytes,
     answers 201 with an id, or the ``script`` answers first."""
 
@@ -135,8 +136,6 @@ class FakeStore:
     script: list[tuple[int, Any]] = field(default_factory=list)
     received: list[Recorded] = field(default_factory=list)
     refused: int = 0
-    runner: web.AppRunner | None = None
-    url: str = ""
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.headers.get(ACTION_SECRET_HEADER) != self.secret:
@@ -151,19 +150,8 @@ class FakeStore:
             return web.json_response(body, status=status)
         return web.json_response({"id": store_id(data), "kind": "image"}, status=201)
 
-    async def start(self) -> str:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/attachments", self._handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
 
 @dataclass
@@ -754,20 +742,36 @@ async def deliver(channel: PlatformInput, conversation_id: str, **draft: Any) ->
         await channel.http.close()
 
 
-def test_messenger_sends_an_agents_file_as_an_attachment() -> None:
+def agent_files_through(
+    make: Callable[[str], PlatformInput],
+    conversation_id: str,
+    drafts: Sequence[dict[str, Any]],
+    script: Sequence[tuple[int, Any, dict[str, str]]] = (),
+) -> FakePlatform:
+    """The agent's ``drafts`` sent one by one through a channel made by ``make(api_url)`` to a
+    stand-in platform answering with ``script``: the platform, with what it received."""
+
     async def scenario() -> FakePlatform:
-        fake = FakePlatform(script=[(200, {}, {}), (200, {}, {}), (400, {"error": "bad url"}, {})])
+        fake = FakePlatform(script=list(script))
         api = await fake.start()
         try:
-            await deliver(
-                messenger(api), "messenger-u1", text="The rules", attachment=PDF, custom=AGENT
-            )
-            await deliver(messenger(api), "messenger-u1", image=SIGNED, custom=AGENT)
+            for draft in drafts:
+                await deliver(make(api), conversation_id, **draft, custom=AGENT)
         finally:
             await fake.stop()
         return fake
 
-    sends = [r.json() for r in asyncio.run(scenario()).sent("/me/messages")]
+    return asyncio.run(scenario())
+
+
+def test_messenger_sends_an_agents_file_as_an_attachment() -> None:
+    fake = agent_files_through(
+        messenger,
+        "messenger-u1",
+        [{"text": "The rules", "attachment": PDF}, {"image": SIGNED}],
+        script=[(200, {}, {}), (200, {}, {}), (400, {"error": "bad url"}, {})],
+    )
+    sends = [r.json() for r in fake.sent("/me/messages")]
     tag = {"recipient": {"id": "u1"}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
     assert sends == [
         {
@@ -794,23 +798,16 @@ def test_telegram_sends_photos_and_documents_by_url() -> None:
             {"bot_token": BOT_TOKEN, "secret_token": "s", "api_base_url": api, **FAST}
         )
 
-    async def scenario() -> FakePlatform:
-        fake = FakePlatform(
-            script=[
-                (200, {"ok": True}, {}),
-                (200, {"ok": True}, {}),
-                (400, {"ok": False, "description": "wrong file identifier/HTTP URL specified"}, {}),
-            ]
-        )
-        api = await fake.start()
-        try:
-            await deliver(make(api), "telegram-42", text="Like this", image=SIGNED, custom=AGENT)
-            await deliver(make(api), "telegram-42", attachment=PDF, custom=AGENT)
-        finally:
-            await fake.stop()
-        return fake
-
-    fake = asyncio.run(scenario())
+    fake = agent_files_through(
+        make,
+        "telegram-42",
+        [{"text": "Like this", "image": SIGNED}, {"attachment": PDF}],
+        script=[
+            (200, {"ok": True}, {}),
+            (200, {"ok": True}, {}),
+            (400, {"ok": False, "description": "wrong file identifier/HTTP URL specified"}, {}),
+        ],
+    )
     calls = [(r.path.rsplit("/", 1)[1], r.json()) for r in fake.requests]
     assert calls == [
         ("sendPhoto", {"chat_id": 42, "photo": SIGNED}),
@@ -834,20 +831,14 @@ def test_twilio_sends_media_url_and_falls_back_to_the_link(tmp_path: Path) -> No
             }
         )
 
-    async def scenario() -> FakePlatform:
-        refused = {"code": 21612, "message": "cannot route MMS to this number"}
-        fake = FakePlatform(script=[(201, {"sid": "MM1"}, {}), (400, refused, {})])
-        api = await fake.start()
-        try:
-            await deliver(
-                make(api), "sms-15551112222", text="Like this", image=SIGNED, custom=AGENT
-            )
-            await deliver(make(api), "sms-15551112222", attachment=PDF, custom=AGENT)
-        finally:
-            await fake.stop()
-        return fake
-
-    forms = [r.form() for r in asyncio.run(scenario()).sent("/Messages.json")]
+    refused = {"code": 21612, "message": "cannot route MMS to this number"}
+    fake = agent_files_through(
+        make,
+        "sms-15551112222",
+        [{"text": "Like this", "image": SIGNED}, {"attachment": PDF}],
+        script=[(201, {"sid": "MM1"}, {}), (400, refused, {})],
+    )
+    forms = [r.form() for r in fake.sent("/Messages.json")]
     assert [(f.get("Body", ""), f.get("MediaUrl")) for f in forms] == [
         ("Like this", SIGNED),
         ("", SIGNED),
@@ -856,10 +847,8 @@ def test_twilio_sends_media_url_and_falls_back_to_the_link(tmp_path: Path) -> No
 
 
 def test_x_sends_the_link() -> None:
-    async def scenario() -> FakePlatform:
-        fake = FakePlatform()
-        api = await fake.start()
-        channel = XInput.from_credentials(
+    def make(api: str) -> XInput:
+        return XInput.from_credentials(
             {
                 "consumer_key": "ck",
                 "consumer_secret": "cs",
@@ -869,12 +858,8 @@ def test_x_sends_the_link() -> None:
                 **FAST,
             }
         )
-        try:
-            await deliver(channel, "x-2000", text="The rules", attachment=PDF, custom=AGENT)
-        finally:
-            await fake.stop()
-        return fake
 
-    (sent,) = asyncio.run(scenario()).sent("/direct_messages/events/new.json")
+    fake = agent_files_through(make, "x-2000", [{"text": "The rules", "attachment": PDF}])
+    (sent,) = fake.sent("/direct_messages/events/new.json")
     data = sent.json()["event"]["message_create"]["message_data"]
     assert data == {"text": f"The rules\n{SIGNED}"}

@@ -33,7 +33,7 @@ from console.auth import create_user
 from handoff import service
 from tests.console_helpers import PASSWORD
 from tests.console_helpers import login as console_login
-from tests.fakes import FakeRasa
+from tests.fakes import FakeRasa, console_fake_rasa
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -66,11 +66,7 @@ def bomb_png(side: int = 30_000) -> bytes:
 
 @pytest.fixture
 async def fake_rasa(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRasa]:
-    fake = FakeRasa("t0k")
-    async with TestServer(fake.app()) as server:
-        monkeypatch.setenv("ASKAGENCY_RASA_URL", str(server.make_url("")).rstrip("/"))
-        monkeypatch.setenv("ASKAGENCY_RASA_TOKEN", "t0k")
-        monkeypatch.setenv("ASKAGENCY_HANDOFF_DELIVERY_POLL_S", "0.05")
+    async with console_fake_rasa(monkeypatch) as fake:
         yield fake
 
 

@@ -23,7 +23,7 @@ from knowledge_base import store
 from knowledge_base.store import FaqInput
 from tests.console_helpers import PASSWORD
 from tests.console_helpers import login as console_login
-from tests.fakes import FakeRasa
+from tests.fakes import FakeRasa, console_fake_rasa
 
 SEED_EVENTS: list[dict] = [
     {"event": "user", "text": "can i bring a sword", "timestamp": 1.0},
@@ -44,11 +44,7 @@ SEED_EVENTS: list[dict] = [
 
 @pytest.fixture
 async def fake_rasa(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRasa]:
-    fake = FakeRasa("t0k", SEED_EVENTS)
-    async with TestServer(fake.app()) as server:
-        monkeypatch.setenv("ASKAGENCY_RASA_URL", str(server.make_url("")).rstrip("/"))
-        monkeypatch.setenv("ASKAGENCY_RASA_TOKEN", "t0k")
-        monkeypatch.setenv("ASKAGENCY_HANDOFF_DELIVERY_POLL_S", "0.05")
+    async with console_fake_rasa(monkeypatch, SEED_EVENTS) as fake:
         yield fake
 
 
