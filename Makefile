@@ -70,7 +70,8 @@ run: setup train index
 test: setup train browser
 	@# The custom channels run inside Rasa's own env; test them there.
 	$(RASA_VENV)/bin/python -m pytest -c tests/rasa_env/pytest.ini tests/rasa_env -q
-	$(PY) -m pytest -q
+	@# The slowest tests are listed at the end (issue 19: where the suite's time goes).
+	$(PY) -m pytest -q --durations=30
 	@# Date-bomb guard: the unit suite again with the wall clock a year ahead, on a Sunday at 03:00
 	@# in a UTC+14 zone (tests/clock_shift.py), so a test tied to today's date fails the day it is written.
 	$(PY) -m pytest -q -p no:cacheprovider -p tests.clock_shift --clock-shift=year-ahead-sunday tests/unit
