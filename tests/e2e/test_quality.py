@@ -10,6 +10,7 @@ makes answers worse cannot land, and one that reaches the goals should raise the
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,30 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "knowledge_base" / "sample"
+
+
+@pytest.fixture(scope="module")
+def sample_kb_dir(stack_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample KB alone, built by the CLI in a data folder of its own.
+
+    Why not the shared stack's folder: other e2e modules add FAQs to it (a live lobster,
+    zorbulators), which take borderline questions and move the classifier. On the development
+    file, whose thresholds sit just under 2% wrong, that was one wrong answer too many in a
+    fresh-clone CI run, and adding test_core_rest's first two-variant lobster FAQ alone to
+    the sample KB gives the same 12th wrong answer. The stack's embedding cache is copied in
+    (vectors keyed by model and text), so the build is warm."""
+    data_dir = tmp_path_factory.mktemp("sample-kb")
+    cache = stack_data_dir / "cache" / "embeddings.sqlite"
+    if cache.exists():
+        (data_dir / "cache").mkdir()
+        with (
+            sqlite3.connect(cache) as source,
+            sqlite3.connect(data_dir / "cache" / cache.name) as copy,
+        ):
+            source.backup(copy)
+    cli(data_dir, "kb", "load-sample")
+    cli(data_dir, "kb", "build-index")
+    return data_dir
 
 
 def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
@@ -38,8 +63,8 @@ def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
     return json.loads(report_file.read_text())
 
 
-def test_english_quality_on_the_test_file(stack_data_dir: Path, tmp_path: Path) -> None:
-    report = evaluate(stack_data_dir, tmp_path, "eval_queries.csv")
+def test_english_quality_on_the_test_file(sample_kb_dir: Path, tmp_path: Path) -> None:
+    report = evaluate(sample_kb_dir, tmp_path, "eval_queries.csv")
     # Measured: top-1 84.2%, answered right 43.4% / wrong 0.8% of all queries, right FAQ within
     # one click for 79.7% of the in-scope ones, 65 of 66 out-of-scope handed off (98.5%). The
     # thresholds come from the development file, not this one. Issue goals not reached: right
@@ -53,23 +78,21 @@ def test_english_quality_on_the_test_file(stack_data_dir: Path, tmp_path: Path) 
     assert report["oos_recall"] >= 0.95, report
 
 
-def test_english_quality_on_the_development_file(stack_data_dir: Path, tmp_path: Path) -> None:
-    report = evaluate(stack_data_dir, tmp_path, "eval_queries_dev.csv")
+def test_english_quality_on_the_development_file(sample_kb_dir: Path, tmp_path: Path) -> None:
+    report = evaluate(sample_kb_dir, tmp_path, "eval_queries_dev.csv")
     # Measured: top-1 93.6%, right 56.0% / wrong 1.9% (11 of 586), one click 89.9%, OOS recall
-    # 87.0%. The thresholds were chosen on this file to sit just under 2% wrong, so one
-    # borderline question is the whole margin: on a fresh clone (embeddings computed in other
-    # batches, last digits apart) one more was answered wrongly (12, 2.05%). The bound is
-    # 2.5% (14) here; the test file above keeps 2%.
+    # 87.0%. The thresholds were chosen on this file to sit just under 2% wrong: one more wrong
+    # answer fails this gate, which is why it runs on the sample KB alone (sample_kb_dir).
     assert report["n_in_scope"] == 424 and report["n_out_of_scope"] == 162
     assert report["top1"] >= 0.92, report
     assert report["answered_correct"] >= 0.55, report
-    assert report["answered_wrong"] <= 0.025, report
+    assert report["answered_wrong"] <= 0.02, report
     assert report["within_one_click"] >= 0.88, report
     assert report["oos_recall"] >= 0.85, report
 
 
 def test_follow_up_questions_are_read_with_the_question_just_answered(
-    stack_data_dir: Path, tmp_path: Path
+    sample_kb_dir: Path, tmp_path: Path
 ) -> None:
     """Issue 21, item 2: ``askagency kb evaluate-followups`` on the sample follow-up pairs.
     Measured: alone 11/26 answered right (0 wrong), 13/26 within one click; read with the
@@ -78,7 +101,7 @@ def test_follow_up_questions_are_read_with_the_question_just_answered(
     are development figures: the gate keeps them from getting worse."""
     report_file = tmp_path / "followups.json"
     cli(
-        stack_data_dir,
+        sample_kb_dir,
         "kb",
         "evaluate-followups",
         str(SAMPLE / "followups_en.csv"),
