@@ -48,7 +48,20 @@ class FaqIssue:
     category: str
     status: str
     detail: str
-    days: int  # days overdue / days in the knowledge base
+    days: int  # days overdue / days in the knowledge base / variants missing
+
+    @classmethod
+    def of(cls, faq: Faq, detail: str, days: int) -> FaqIssue:
+        """The issue ``detail`` of ``faq``: one place that copies the FAQ's own fields."""
+        return cls(
+            faq_id=faq.id,
+            question=faq.question,
+            language=faq.language,
+            category=faq.category,
+            status=faq.status,
+            detail=detail,
+            days=days,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,14 +113,8 @@ def review_overdue(session: Session, today: date) -> list[FaqIssue]:
         .order_by(Faq.review_by, Faq.id)
     )
     return [
-        FaqIssue(
-            faq_id=faq.id,
-            question=faq.question,
-            language=faq.language,
-            category=faq.category,
-            status=faq.status,
-            detail=f"review was due {faq.review_by.isoformat()}",
-            days=(today - faq.review_by).days,
+        FaqIssue.of(
+            faq, f"review was due {faq.review_by.isoformat()}", (today - faq.review_by).days
         )
         for faq in faqs
         if faq.review_by is not None
@@ -122,15 +129,7 @@ def never_matched(session: Session, usage: Mapping[str, int], now: datetime) -> 
             continue
         age = max(0, (now - faq.created_at).days) if faq.created_at else 0
         issues.append(
-            FaqIssue(
-                faq_id=faq.id,
-                question=faq.question,
-                language=faq.language,
-                category=faq.category,
-                status=faq.status,
-                detail=f"never given as an answer; in the knowledge base for {age} days",
-                days=age,
-            )
+            FaqIssue.of(faq, f"never given as an answer; in the knowledge base for {age} days", age)
         )
     issues.sort(key=lambda issue: (-issue.days, issue.faq_id))
     return issues
@@ -146,18 +145,8 @@ def few_variants(session: Session, advised: int) -> list[FaqIssue]:
         count = len(faq.variants)
         if count >= advised:
             continue
-        issues.append(
-            FaqIssue(
-                faq_id=faq.id,
-                question=faq.question,
-                language=faq.language,
-                category=faq.category,
-                status=faq.status,
-                detail=f"{count} question variant{'s' if count != 1 else ''}; "
-                f"{advised} or more advised",
-                days=advised - count,
-            )
-        )
+        detail = f"{count} question variant{'s' if count != 1 else ''}; {advised} or more advised"
+        issues.append(FaqIssue.of(faq, detail, advised - count))
     issues.sort(key=lambda issue: (-issue.days, issue.faq_id))
     return issues
 
