@@ -19,6 +19,7 @@ from askagency.config import PROJECT_ROOT
 from askagency.db import session_scope
 from askagency.launcher import Stack
 from handoff import service
+from handoff.models import Reason
 from tests.browser.conftest import PageFactory, cli
 from tests.browser.widget import describe, run_axe, serious
 from tests.stack import RestClient, custom_of
@@ -230,6 +231,35 @@ def test_new_tickets_notify_the_agent_with_permission_and_sound(
         assert toggle.get_attribute("aria-pressed") == "true"
         assert page.get_by_label("Play a sound for new tickets").is_checked()
         assert page.evaluate("window.__notified") == []  # known tickets are not announced again
+    finally:
+        with session_scope(database) as session:
+            service.close_as_spam(session, [ticket_id], by_user_id=0)  # nothing to send
+
+
+def test_a_ticket_in_another_language_is_set_apart_and_stays_readable(
+    pages: PageFactory, stack: Stack, agent: str
+) -> None:
+    """Ivy lists English only: a Spanish ticket's row is marked as another language's, and the
+    inbox still has no serious axe violation (the row was dimmed with an opacity that took its
+    link to a 4.3:1 contrast; found when another test's Spanish ticket happened to be open)."""
+    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
+    with session_scope(database) as session:
+        ticket_id = service.open_ticket(
+            session,
+            conversation_id=f"spanish-{uuid.uuid4().hex[:8]}",
+            reason=Reason.REQUESTED,
+            channel="rest",
+            language="es",
+            trigger_text="quiero hablar con una persona",
+        ).ticket.id
+    try:
+        page = pages.page(bypass_csp=True)  # axe is injected as an inline script
+        log_in(page, stack, agent)
+        row = page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]')
+        row.wait_for()
+        assert "other-language" in (row.get_attribute("class") or "")
+        violations = serious(run_axe(page))
+        assert violations == [], describe(violations)
     finally:
         with session_scope(database) as session:
             service.close_as_spam(session, [ticket_id], by_user_id=0)  # nothing to send
