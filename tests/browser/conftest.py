@@ -76,6 +76,9 @@ class PageFactory:
         self.browser = browser
         self.contexts: list[Any] = []
         self.errors: list[str] = []
+        # Every page's console output and failed requests, shown when the test fails (a
+        # widget warning such as "history not loaded" is otherwise invisible).
+        self.console: list[str] = []
 
     def context(self, width: int = 1280, height: int = 800, **kwargs: Any) -> Any:
         ctx = self.browser.new_context(
@@ -88,11 +91,34 @@ class PageFactory:
     def page(self, ctx: Any = None, **kwargs: Any) -> Any:
         pg = (ctx or self.context(**kwargs)).new_page()
         pg.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        pg.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
+        pg.on(
+            "requestfailed",
+            lambda req: self.console.append(f"request failed: {req.url} {req.failure}"),
+        )
         return pg
 
     def close(self) -> None:
         for ctx in self.contexts:
             ctx.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failed browser test, the report also shows what the pages logged and the end of the
+    fake stack's logs, so a failure seen once in CI can be read afterwards."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    funcargs = getattr(item, "funcargs", {})
+    factory = funcargs.get("pages")
+    if isinstance(factory, PageFactory) and factory.console:
+        report.sections.append(("browser console", "\n".join(factory.console[-200:])))
+    for value in funcargs.values():
+        if isinstance(value, FakeStack):
+            for name, tail in value.log_tails().items():
+                report.sections.append((f"fake stack {name}", tail))
 
 
 @pytest.fixture
@@ -117,9 +143,20 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 class FakeStack:
     """The scripted fake Rasa (tests/browser/fake_rasa.py) and a real console pointing at it."""
 
-    def __init__(self, rasa_url: str, console_url: str) -> None:
+    def __init__(self, rasa_url: str, console_url: str, log_dir: Path | None = None) -> None:
         self.rasa_url = rasa_url
         self.console_url = console_url
+        self.log_dir = log_dir
+
+    def log_tails(self, chars: int = 4000) -> dict[str, str]:
+        """The end of each process's log (shown when a test fails: pytest keeps only the last
+        three temporary folders, so a CI failure's logs are gone by the time anyone looks)."""
+        if self.log_dir is None:
+            return {}
+        return {
+            log.name: log.read_text(errors="replace")[-chars:]
+            for log in sorted(self.log_dir.glob("*.log"))
+        }
 
     def agent_says(self, session_id: str, text: str, **extra: object) -> None:
         import json
@@ -179,7 +216,7 @@ def running_fake_stack(tmp: Path, env: dict[str, str] | None = None) -> Iterator
                 )
             procs.append(proc)
             _wait_http(ready_url, proc, log)
-        yield FakeStack(rasa_url, console_url)
+        yield FakeStack(rasa_url, console_url, tmp)
     finally:
         for proc in procs:
             proc.terminate()
