@@ -9,6 +9,8 @@ RASA_VENV := .venv-rasa
 PY        := $(VENV)/bin/python
 RASA      := $(RASA_VENV)/bin/rasa
 MODELS    := var/models
+# Processes for the unit suite (pytest-xdist); the CI machines have 2 cores.
+TEST_WORKERS ?= 2
 export RASA_TELEMETRY_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -70,11 +72,16 @@ run: setup train index
 test: setup train browser
 	@# The custom channels run inside Rasa's own env; test them there.
 	$(RASA_VENV)/bin/python -m pytest -c tests/rasa_env/pytest.ini tests/rasa_env -q
-	@# The slowest tests are listed at the end (issue 19: where the suite's time goes).
-	$(PY) -m pytest -q --durations=30
+	@# The unit suite on $(TEST_WORKERS) workers (pytest-xdist): its tests share nothing but the local
+	@# services, each in a schema, queue or folder of its own.
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests/unit
+	@# Everything else in one process: it shares one real stack (tests/stack.py). The slowest
+	@# tests are listed at the end (issue 19: where the suite's time goes).
+	$(PY) -m pytest -q --durations=30 --ignore=tests/unit
 	@# Date-bomb guard: the unit suite again with the wall clock a year ahead, on a Sunday at 03:00
 	@# in a UTC+14 zone (tests/clock_shift.py), so a test tied to today's date fails the day it is written.
-	$(PY) -m pytest -q -p no:cacheprovider -p tests.clock_shift --clock-shift=year-ahead-sunday tests/unit
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -p no:cacheprovider -p tests.clock_shift \
+	  --clock-shift=year-ahead-sunday tests/unit
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not e2e"

@@ -4,6 +4,8 @@ migrated database, so no test ever touches the project's var/."""
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,13 +56,34 @@ def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     _reset_caches()
 
 
-@pytest.fixture
-def db_url(tmp_settings: Settings) -> str:
-    """URL of a fresh database migrated to head (the configured one)."""
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated to head once per test session, for ``db_url`` to copy.
+
+    Running every migration took 0.3 s per test, for some 360 tests and twice per ``make test``
+    (the shifted-clock run too); copying the result takes a millisecond. ``VACUUM INTO`` writes
+    one self-contained file (no WAL beside it) from the migrated database.
+    """
     from askagency.migrate import upgrade
 
-    upgrade(tmp_settings.database_url)
-    return tmp_settings.database_url
+    folder = tmp_path_factory.mktemp("migrated")
+    built = folder / "built.db"
+    upgrade(f"sqlite:///{built}")
+    template = folder / "template.db"
+    with sqlite3.connect(built) as connection:
+        connection.execute("VACUUM INTO ?", (str(template),))
+    connection.close()
+    return template
+
+
+@pytest.fixture
+def db_url(tmp_settings: Settings, migrated_sqlite: Path) -> str:
+    """URL of a fresh database at the latest schema (the configured one, in ``tmp_path``)."""
+    url = tmp_settings.database_url
+    target = Path(url.removeprefix("sqlite:///"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated_sqlite, target)
+    return url
 
 
 @pytest.fixture
