@@ -7,10 +7,12 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from askagency.clock import FakeClock, use_clock
@@ -70,9 +72,8 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     built = folder / "built.db"
     upgrade(f"sqlite:///{built}")
     template = folder / "template.db"
-    with sqlite3.connect(built) as connection:
+    with closing(sqlite3.connect(built)) as connection:
         connection.execute("VACUUM INTO ?", (str(template),))
-    connection.close()
     return template
 
 
@@ -80,7 +81,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def db_url(tmp_settings: Settings, migrated_sqlite: Path) -> str:
     """URL of a fresh database at the latest schema (the configured one, in ``tmp_path``)."""
     url = tmp_settings.database_url
-    target = Path(url.removeprefix("sqlite:///"))
+    target = Path(make_url(url).database or "")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(migrated_sqlite, target)
     return url

@@ -10,6 +10,8 @@ import os
 import re
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -51,6 +53,29 @@ def agent(stack: Stack) -> str:
         os.environ.pop("ASKAGENCY_NEW_PASSWORD", None)
     assert proc.returncode == 0 or "already exists" in proc.stdout, proc.stdout + proc.stderr
     return "ivy"
+
+
+@contextmanager
+def open_ticket(
+    stack: Stack, prefix: str, reason: Reason, language: str, text: str
+) -> Iterator[int]:
+    """A ticket opened straight in the stack's database (as the bot would), closed as spam
+    afterwards so that no other test's inbox sees it (closing as spam sends nothing)."""
+    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
+    with session_scope(database) as session:
+        ticket_id = service.open_ticket(
+            session,
+            conversation_id=f"{prefix}-{uuid.uuid4().hex[:8]}",
+            reason=reason,
+            channel="rest",
+            language=language,
+            trigger_text=text,
+        ).ticket.id
+    try:
+        yield ticket_id
+    finally:
+        with session_scope(database) as session:
+            service.close_as_spam(session, [ticket_id], by_user_id=0)
 
 
 def log_in(page: Any, stack: Stack, agent: str) -> None:
@@ -209,17 +234,9 @@ def test_new_tickets_notify_the_agent_with_permission_and_sound(
     assert violations == [], describe(violations)
     tones_before = page.evaluate("window.__tones")
 
-    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
-    with session_scope(database) as session:
-        ticket_id = service.open_ticket(
-            session,
-            conversation_id=f"notify-{uuid.uuid4().hex[:8]}",
-            reason="frustration",
-            channel="rest",
-            language="en",
-            trigger_text="this is useless, I want a person",
-        ).ticket.id
-    try:
+    with open_ticket(
+        stack, "notify", Reason.FRUSTRATION, "en", "this is useless, I want a person"
+    ) as ticket_id:
         page.wait_for_function("() => window.__notified.length > 0", timeout=20_000)
         (notified,) = page.evaluate("window.__notified")
         assert notified["title"] == f"New ticket #{ticket_id} (high priority)"
@@ -231,9 +248,6 @@ def test_new_tickets_notify_the_agent_with_permission_and_sound(
         assert toggle.get_attribute("aria-pressed") == "true"
         assert page.get_by_label("Play a sound for new tickets").is_checked()
         assert page.evaluate("window.__notified") == []  # known tickets are not announced again
-    finally:
-        with session_scope(database) as session:
-            service.close_as_spam(session, [ticket_id], by_user_id=0)  # nothing to send
 
 
 def test_a_ticket_in_another_language_is_set_apart_and_stays_readable(
@@ -242,17 +256,9 @@ def test_a_ticket_in_another_language_is_set_apart_and_stays_readable(
     """Ivy lists English only: a Spanish ticket's row is marked as another language's, and the
     inbox still has no serious axe violation (the row was dimmed with an opacity that took its
     link to a 4.3:1 contrast; found when another test's Spanish ticket happened to be open)."""
-    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
-    with session_scope(database) as session:
-        ticket_id = service.open_ticket(
-            session,
-            conversation_id=f"spanish-{uuid.uuid4().hex[:8]}",
-            reason=Reason.REQUESTED,
-            channel="rest",
-            language="es",
-            trigger_text="quiero hablar con una persona",
-        ).ticket.id
-    try:
+    with open_ticket(
+        stack, "spanish", Reason.REQUESTED, "es", "quiero hablar con una persona"
+    ) as ticket_id:
         page = pages.page(bypass_csp=True)  # axe is injected as an inline script
         log_in(page, stack, agent)
         row = page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]')
@@ -260,6 +266,3 @@ def test_a_ticket_in_another_language_is_set_apart_and_stays_readable(
         assert "other-language" in (row.get_attribute("class") or "")
         violations = serious(run_axe(page))
         assert violations == [], describe(violations)
-    finally:
-        with session_scope(database) as session:
-            service.close_as_spam(session, [ticket_id], by_user_id=0)  # nothing to send

@@ -15,6 +15,7 @@ import pytest
 
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
+from bot.channels.ratelimit import Limits
 from tests.stack import RestClient, custom_of, signed_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -54,7 +55,8 @@ def test_one_client_address_behind_the_proxy_is_rate_limited(stack: Stack) -> No
     a new conversation, and checks that the first one refused came neither before the burst
     was spent nor later than the bucket allows for the time the flood took.
     """
-    burst, per_second, probe_every = 100, 300 / 60, 10
+    defaults = Limits.from_credentials(None)  # what the REST channel builds: no block, no env
+    burst, per_second, probe_every = defaults.ip_burst, defaults.ip_per_minute / 60, 10
     address = {"X-Forwarded-For": f"203.0.113.{uuid.uuid4().int % 250 + 1}"}
     spam = json.dumps(signed_body(f"spam-{uuid.uuid4().hex[:8]}", "/greet")).encode()
     started = time.monotonic()
