@@ -22,7 +22,11 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from askagency.limits import MAX_MESSAGE_CHARS
-from askagency.paths import PROJECT_ROOT, default_data_dir  # noqa: F401 (re-exported)
+from askagency.paths import (  # noqa: F401 (re-exported)
+    PROJECT_ROOT,
+    default_data_dir,
+    embedded_database_url,
+)
 from askagency.secrets import RASA_TOKEN_SECRET, is_loopback, load_or_create_secret
 
 
@@ -55,6 +59,12 @@ class Settings(BaseSettings):
     # "queries" embeds citizen messages with it (stored question vectors stay float, so no
     # rebuild), "all" also the index (changes the index's model id: rebuild), "none" = float.
     embedding_int8: Literal["none", "queries", "all"] = "none"
+    # What runs the float model (issue 19): "auto" = ONNX Runtime, exported once per model by
+    # `kb build-index` and checked against torch (falls back to torch with a warning), the same
+    # vectors faster and without torch in the action server; "torch" = sentence-transformers.
+    embedding_runtime: Literal["auto", "torch"] = "auto"
+    # Where ONNX exports are kept (default: <data_dir>/cache/models, beside the vector cache).
+    embedding_export_dir: Path | None = None
     # Index above index_flat_max_rows when index_kind is "auto": "ivf" (memory-mapped, shared by
     # the action servers of a host) or "hnsw" (graph in each process's memory; ann.py).
     index_large_kind: Literal["ivf", "hnsw"] = "ivf"
@@ -309,7 +319,7 @@ class Settings(BaseSettings):
     def _fill_derived_defaults(self) -> Settings:
         self.data_dir = Path(self.data_dir)
         if not self.database_url:
-            self.database_url = f"sqlite:///{self.data_dir / 'askagency.db'}"
+            self.database_url = embedded_database_url(self.data_dir)
         if self.index_dir is None:
             self.index_dir = self.data_dir / "index"
         if self.events_db is None:

@@ -23,14 +23,13 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, and_, create_engine, select
 from sqlalchemy.exc import IntegrityError
 
 from askagency.clock import now_utc
-from askagency.paths import default_data_dir
+from askagency.paths import default_data_dir, embedded_database_url
 
 TABLE_NAME = "channel_opt_out"
 OPT_OUT_CHANNELS = ("sms", "whatsapp")
@@ -67,7 +66,7 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     url = environ.get("ASKAGENCY_DATABASE_URL", "").strip()
     if not url:
         data_dir = environ.get("ASKAGENCY_DATA_DIR", "").strip() or str(default_data_dir())
-        url = f"sqlite:///{Path(data_dir) / 'askagency.db'}"
+        url = embedded_database_url(data_dir)
     if url.startswith("postgresql+psycopg://") and importlib.util.find_spec("psycopg") is None:
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]  # the Rasa env ships psycopg2
     return url

@@ -14,3 +14,8 @@ IN_SOURCE_TREE = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT /
 def default_data_dir() -> Path:
     """The data folder when ``ASKAGENCY_DATA_DIR`` is not set."""
     return PROJECT_ROOT / "var" if IN_SOURCE_TREE else Path.cwd() / "var"
+
+
+def embedded_database_url(data_dir: Path | str) -> str:
+    """The embedded profile's SQLite database of a data folder (``database_url`` when unset)."""
+    return f"sqlite:///{Path(data_dir) / 'askagency.db'}"

@@ -4,12 +4,15 @@ One citizen message = one uncached query through ``Embedder.encode_query``. Comp
 process, one after the other (so machine load hits every variant alike):
 
 * latency, single query, p50/p95: ``SentenceTransformer.encode`` (the old path), the embedder's
-  direct forward pass in float and int8; torch with 1 and with 2 intra-op threads; idle and
-  with a CPU-bound neighbour process on one core (as Rasa is on the 2-core machine);
+  direct forward pass in float and int8; torch with 1 and with 2 intra-op threads; the float
+  model on ONNX Runtime (``onnx``, the default runtime since issue 19; always one intra-op
+  thread); idle and with a CPU-bound neighbour process on one core (as Rasa is on the 2-core
+  machine);
 * accuracy: BANKING77 top-1/top-3 (3,080 test questions, 10k stored variants) and the sample
   KB's English labelled queries, for int8 mode "none" (float), "queries" (int8 query vectors
   against float stored vectors) and "all" (both int8);
-* cosine between the float and the int8 vector of the same query.
+* cosine between the float and the int8 vector, and between torch's and ONNX Runtime's float
+  vector, of the same query.
 
 Writes bench/results/query_embedding.json. ``--quick`` uses fewer latency samples.
 """
@@ -140,6 +143,9 @@ def main() -> int:
     embedders = {
         "float": Embedder(model_path, int8="none"),
         "int8": Embedder(model_path, int8="queries"),
+        "onnx": Embedder(
+            model_path, runtime="auto", export_dir=settings.embedding_cache.parent / "models"
+        ),
     }
     texts = [t for t, _ in banking77_queries()][: 150 if args.quick else 400]
     for emb in embedders.values():
@@ -148,10 +154,12 @@ def main() -> int:
     probe = texts[:200]
     a = embedders["float"]._run_model(probe, query=True)
     b = embedders["int8"]._run_model(probe, query=True)
+    c = embedders["onnx"]._run_model(probe, query=True)
     cosine = np.sum(a * b, axis=1)
     agreement = {
         "cosine_float_vs_int8_p50": round(float(np.median(cosine)), 4),
         "cosine_float_vs_int8_min": round(float(cosine.min()), 4),
+        "max_abs_difference_torch_vs_onnx": float(np.abs(a - c).max()),
     }
     print(agreement, flush=True)
 

@@ -26,7 +26,9 @@ RECORDS = 1000
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ASKAGENCY_DATA_DIR"] = tmp
-        os.environ["ASKAGENCY_DATABASE_URL"] = f"sqlite:///{tmp}/askagency.db"
+        from askagency.paths import embedded_database_url
+
+        os.environ["ASKAGENCY_DATABASE_URL"] = embedded_database_url(tmp)
         from actions.spool_kinds import SPOOL_KINDS
         from askagency.clock import now_utc
         from askagency.migrate import upgrade

@@ -81,7 +81,10 @@ def build_index_command(
         console=err_console,
         transient=True,
     ) as progress:
-        task = progress.add_task("reading published FAQs", total=None)
+        task = progress.add_task("preparing the embedding model", total=None)
+        # Here rather than on the action server's first question: an ONNX export needs torch.
+        runtime = embedder.prepare_runtime()
+        progress.update(task, description="reading published FAQs")
         with index_lock(index_dir):
             with session_scope(settings.database_url) as session:
                 records = published_records(session)
@@ -101,6 +104,7 @@ def build_index_command(
     table.add_row("FAQs", str(meta["n_faqs"]))
     table.add_row("question texts (vectors)", str(meta["n_vectors"]))
     table.add_row("newly embedded", str(embedder.model_calls - calls))
+    table.add_row("embedding runtime", runtime)
     table.add_row("languages", ", ".join(meta["languages"]) or "-")
     table.add_row("classifier", str(meta["classifier"] or "none (fewer than 2 FAQs)"))
     table.add_row("folder", str(index_dir / version))

@@ -14,6 +14,13 @@ question vectors stay float so an index never needs rebuilding when the setting 
 Vectors of the two precisions never share a cache key (``model_id`` / ``query_model_id``).
 It is off by default: with thresholds tuned for float, fewer questions clear the answer
 threshold (answered-correct -0.7 points on BANKING77, -2.8 on the sample; docs/scale.md).
+
+The float model may run on ONNX Runtime instead of torch (``runtime="auto"``, the product's
+default through ``ASKAGENCY_EMBEDDING_RUNTIME``): the same vectors (an export is checked against
+torch before use, ``knowledge_base.onnx_export``), a query about a third faster on one thread,
+and an action server that never imports torch (about 300 MB less). The export is made once per
+model by ``kb build-index`` (``prepare_runtime``) into ``export_dir``; a process that finds
+none makes it on first use, and one that cannot run or make it keeps torch with a warning.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -32,6 +40,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from knowledge_base.onnx_model import (
+    OnnxModelError,
+    OnnxSentenceModel,
+    export_folder,
+    is_complete,
+    onnx_runtime_available,
+)
+
+logger = logging.getLogger(__name__)
 
 # Set before transformers/huggingface_hub are imported (they read it once).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,6 +72,9 @@ Int8Mode = Literal["none", "queries", "all"]
 INT8_MODES: tuple[str, ...] = ("none", "queries", "all")
 # Part of the cache key of int8 vectors: a different quantisation scheme must get a new tag.
 INT8_SCHEME = "int8pc"  # dynamic, per-channel weight scales (quantize_int8)
+# What runs the float model: ONNX Runtime when it can (else torch, with a warning), or torch.
+Runtime = Literal["auto", "torch"]
+RUNTIMES: tuple[str, ...] = ("auto", "torch")
 
 
 class EmbedderError(RuntimeError):
@@ -173,6 +194,8 @@ class Embedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
         int8: Int8Mode = "none",
+        runtime: Runtime = "torch",
+        export_dir: Path | str | None = None,
     ) -> None:
         if not model_path:
             raise EmbedderError(
@@ -181,6 +204,8 @@ class Embedder:
             )
         if int8 not in INT8_MODES:
             raise EmbedderError(f"embedding int8 mode must be one of {INT8_MODES}, got {int8!r}")
+        if runtime not in RUNTIMES:
+            raise EmbedderError(f"embedding runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.model_path = model_path
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
@@ -192,6 +217,12 @@ class Embedder:
         self.model_id = quantised if int8 == "all" else base_id
         self.query_model_id = quantised if int8 != "none" else base_id
         self.cache = EmbeddingCache(cache_path) if cache_path else None
+        # ONNX exports live beside the vector cache unless told otherwise (one per model).
+        self.runtime: Runtime = runtime
+        root = export_dir or (Path(cache_path).parent / "models" if cache_path else None)
+        self.export_folder = export_folder(Path(root), base_id) if root else None
+        self._onnx: OnnxSentenceModel | None = None
+        self._onnx_failed = False
         self.model_calls = 0  # texts actually sent through the model (cache misses)
         # Citizen texts embedded recently, in this process's memory only (never persisted): one
         # turn embeds the question for retrieval and again, with the previous questions, for the
@@ -209,7 +240,10 @@ class Embedder:
         """Another model with this one's cache, batch size and precision (a language's own
         embedding model, setting ``embedding_models``)."""
         cache = self.cache.path if self.cache is not None else None
-        return get_embedder(model_path, cache, self.batch_size, self.int8)
+        export_root = self.export_folder.parent if self.export_folder is not None else None
+        return get_embedder(
+            model_path, cache, self.batch_size, self.int8, self.runtime, export_root
+        )
 
     def _load_float(self) -> Any:
         try:
@@ -247,6 +281,55 @@ class Embedder:
     def _uses_int8(self, query: bool) -> bool:
         return self.int8 == "all" or (self.int8 == "queries" and query)
 
+    def _wants_onnx(self, query: bool) -> bool:
+        return (
+            self.runtime == "auto"
+            and not self._uses_int8(query)
+            and self.export_folder is not None
+            and not self._onnx_failed
+        )
+
+    def _ensure_export(self) -> bool:
+        """True when this model's ONNX export is there (made now if needed: torch is imported
+        for that, once); False, with a warning and torch from then on, when it cannot be."""
+        assert self.export_folder is not None
+        try:
+            if not onnx_runtime_available():
+                raise OnnxModelError("onnxruntime is not installed")
+            if not is_complete(self.export_folder):
+                from knowledge_base.onnx_export import export_model
+
+                export_model(self.model_path, self.export_folder, self.max_seq_length)
+            return True
+        except OnnxModelError as exc:
+            self._onnx_failed = True
+            logger.warning("embedding with torch: %s", exc)
+            return False
+
+    def _load_onnx(self) -> OnnxSentenceModel | None:
+        """The ONNX Runtime model (exported first when needed); None when torch must do."""
+        with self._lock:
+            if self._onnx is not None or self._onnx_failed:
+                return self._onnx
+            if self._ensure_export():
+                assert self.export_folder is not None
+                try:
+                    self._onnx = OnnxSentenceModel(self.export_folder)
+                    self._dim = self._onnx.dim
+                except OnnxModelError as exc:
+                    self._onnx_failed = True
+                    logger.warning("embedding with torch: %s", exc)
+            return self._onnx
+
+    def prepare_runtime(self) -> str:
+        """Makes sure the runtime that will embed citizen queries is ready: the ONNX export made
+        by the index build rather than by the action server's first question (without loading
+        it here: a rebuild served from the vector cache needs no model). Returns its name."""
+        with self._lock:
+            if self._wants_onnx(query=True) and (self._onnx is not None or self._ensure_export()):
+                return "onnx"
+        return "torch"
+
     @property
     def dim(self) -> int:
         if self._dim is None:
@@ -258,9 +341,17 @@ class Embedder:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None or self._int8_model is not None
+        return self._model is not None or self._int8_model is not None or self._onnx is not None
 
     def _run_model(self, texts: list[str], query: bool = False) -> np.ndarray:
+        onnx = self._load_onnx() if self._wants_onnx(query) else None
+        if onnx is not None:
+            # Not under the lock: runs release the GIL, so concurrent queries use both cores.
+            threads = 1 if len(texts) <= SMALL_BATCH else self.batch_threads
+            vectors = onnx.encode(texts, self.batch_size, threads)
+            with self._lock:
+                self.model_calls += len(texts)
+            return vectors
         import torch
 
         model = self._load(query)
@@ -385,14 +476,36 @@ def get_embedder(
     cache_path: Path | str | None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     int8: Int8Mode = "none",
+    runtime: Runtime = "torch",
+    export_dir: Path | str | None = None,
 ) -> Embedder:
-    """The one factory: one embedder (and one loaded model) per model, cache and precision per
-    process. ``knowledge_base.factory.embedder_for(settings)`` passes the settings' values."""
-    return _cached_embedder(model_path, str(cache_path) if cache_path else "", batch_size, int8)
+    """The one factory: one embedder (and one loaded model) per model, cache, precision and
+    runtime per process. ``knowledge_base.factory.embedder_for(settings)`` passes the settings'
+    values."""
+    return _cached_embedder(
+        model_path,
+        str(cache_path) if cache_path else "",
+        batch_size,
+        int8,
+        runtime,
+        str(export_dir) if export_dir else "",
+    )
 
 
 @lru_cache(maxsize=4)
 def _cached_embedder(
-    model_path: str, cache_path: str, batch_size: int, int8: Int8Mode = "none"
+    model_path: str,
+    cache_path: str,
+    batch_size: int,
+    int8: Int8Mode = "none",
+    runtime: Runtime = "torch",
+    export_dir: str = "",
 ) -> Embedder:
-    return Embedder(model_path, cache_path=cache_path or None, batch_size=batch_size, int8=int8)
+    return Embedder(
+        model_path,
+        cache_path=cache_path or None,
+        batch_size=batch_size,
+        int8=int8,
+        runtime=runtime,
+        export_dir=export_dir or None,
+    )

@@ -21,6 +21,8 @@ def embedder_for(settings: Settings, model_path: str | None = None) -> Embedder:
         settings.embedding_cache,
         settings.embedding_batch_size,
         settings.embedding_int8,
+        settings.embedding_runtime,
+        settings.embedding_export_dir,
     )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from askagency.clock import FakeClock, use_clock
-from askagency.config import Settings, get_settings
+from askagency.config import Settings, embedded_database_url, get_settings
 from askagency.db import get_engine, get_sessionmaker
 
 # One real stack per session, shared by tests/e2e and tests/browser (see tests/stack.py).
@@ -24,6 +24,12 @@ from tests.stack import rest, stack, stack_data_dir  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+# Every stack's data folder would otherwise export the embedding model to ONNX again (about 5 s
+# each, knowledge_base/onnx_export.py); one export per checkout serves them all.
+os.environ.setdefault(
+    "ASKAGENCY_EMBEDDING_EXPORT_DIR",
+    str(Path(__file__).resolve().parent.parent / "build" / "test-models"),
+)
 
 
 # A Wednesday at noon UTC: tests that need a known instant install it with the ``clock`` fixture,
@@ -49,7 +55,7 @@ def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     """Settings whose data dir, SQLite database and index live under ``tmp_path``."""
     data_dir = tmp_path / "data"
     monkeypatch.setenv("ASKAGENCY_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("ASKAGENCY_DATABASE_URL", f"sqlite:///{data_dir / 'askagency.db'}")
+    monkeypatch.setenv("ASKAGENCY_DATABASE_URL", embedded_database_url(data_dir))
     monkeypatch.setenv("ASKAGENCY_INDEX_DIR", str(data_dir / "index"))
     _reset_caches()
     settings = get_settings()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from askagency.config import PROJECT_ROOT
+from askagency.config import PROJECT_ROOT, embedded_database_url
 from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV
 from askagency.migrate import upgrade
@@ -24,7 +24,7 @@ from tests.browser.conftest import _wait_http
 def standalone_console(data_dir: Path, seed: Callable[[Session], None]) -> Iterator[str]:
     """Migrates ``data_dir``'s database, runs ``seed`` in one committed transaction, starts
     ``python -m console`` on a free port and yields its base URL; stops it afterwards."""
-    url = f"sqlite:///{data_dir / 'askagency.db'}"
+    url = embedded_database_url(data_dir)
     upgrade(url)
     engine = make_engine(url)
     with Session(engine) as session:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from askagency.bot_messages import MessageType
-from askagency.config import PROJECT_ROOT
+from askagency.config import PROJECT_ROOT, embedded_database_url
 from askagency.db import session_scope
 from askagency.launcher import Stack
 from handoff import service
@@ -61,7 +61,7 @@ def open_ticket(
 ) -> Iterator[int]:
     """A ticket opened straight in the stack's database (as the bot would), closed as spam
     afterwards so that no other test's inbox sees it (closing as spam sends nothing)."""
-    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
+    database = embedded_database_url(stack.cfg.data_dir)
     with session_scope(database) as session:
         ticket_id = service.open_ticket(
             session,
@@ -145,7 +145,7 @@ def test_agent_logs_in_opens_ticket_and_replies(
 def test_flood_is_paged_and_closed_as_spam(pages: PageFactory, stack: Stack, agent: str) -> None:
     """M3 in the inbox: a flood shows 50 rows with the total, *Load more* adds the next 50, and
     ticked tickets are closed as spam in one go (nothing is sent to those conversations)."""
-    database = f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}"
+    database = embedded_database_url(stack.cfg.data_dir)
     run = uuid.uuid4().hex[:8]
     with session_scope(database) as session:
         ids = [

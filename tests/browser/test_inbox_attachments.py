@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from askagency.config import PROJECT_ROOT
+from askagency.config import PROJECT_ROOT, embedded_database_url
 from askagency.db import session_scope
 from askagency.ports import free_port
 from askagency.staff import Role
@@ -128,7 +128,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         # Nothing listens there: the reply stays in the outbox instead of reaching some Rasa.
         patch.setenv("ASKAGENCY_RASA_URL", f"http://127.0.0.1:{free_port()}")
         with standalone_console(data_dir, seed) as url:
-            yield Seeded(url, f"sqlite:///{data_dir / 'askagency.db'}", ids[0])
+            yield Seeded(url, embedded_database_url(data_dir), ids[0])
 
 
 def log_in(page: Any, base: str) -> None:

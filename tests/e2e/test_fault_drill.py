@@ -43,6 +43,7 @@ from sqlalchemy import func, select
 from askagency.bot_messages import MessageType
 from askagency.db import make_engine
 from askagency.launcher import Stack, http_ok, service_specs
+from askagency.paths import embedded_database_url
 from bench.throwaway import stack_config
 from handoff.models import Ticket
 from tests.stack import (
@@ -235,7 +236,7 @@ def tracker_user_count(stack: Stack, sender: str) -> int:
 def analytics_user_count(data_dir: Path, senders: list[str]) -> dict[str, int]:
     from analytics.models import AnalyticsEvent
 
-    engine = make_engine(f"sqlite:///{data_dir / 'askagency.db'}")
+    engine = make_engine(embedded_database_url(data_dir))
     try:
         with engine.connect() as conn:
             rows = conn.execute(
@@ -250,7 +251,7 @@ def analytics_user_count(data_dir: Path, senders: list[str]) -> dict[str, int]:
 
 def open_ticket_id(data_dir: Path, conversation_id: str) -> int:
     """The id of the conversation's open ticket, from the stack's database."""
-    engine = make_engine(f"sqlite:///{data_dir / 'askagency.db'}")
+    engine = make_engine(embedded_database_url(data_dir))
     try:
         with engine.connect() as conn:
             ticket_id = conn.execute(

@@ -31,7 +31,7 @@ from analytics.dashboard import compute_dashboard
 from analytics.metrics import Assumptions, MetricFilter, percentile
 from analytics.models import AnalyticsConversation, AnalyticsEvent, AnalyticsTurn
 from askagency.bot_messages import MessageType
-from askagency.config import PROJECT_ROOT
+from askagency.config import PROJECT_ROOT, embedded_database_url
 from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, Stack
 from askagency.migrate import upgrade
@@ -133,7 +133,7 @@ def today_filter() -> MetricFilter:
 
 def wait_for_live_ingestion(stack: Stack, seeded: Seeded) -> float:
     """Seconds until the stack's own analytics consumer has every seeded conversation."""
-    engine = make_engine(f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}")
+    engine = make_engine(embedded_database_url(stack.cfg.data_dir))
     expected = sum(len(turns) for turns in seeded.replies.values())
     try:
         deadline = time.monotonic() + 60
@@ -160,7 +160,7 @@ def set_known_agent_timings(stack: Stack, seeded: Seeded) -> None:
         return
     from handoff.models import Ticket
 
-    engine = make_engine(f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}")
+    engine = make_engine(embedded_database_url(stack.cfg.data_dir))
     try:
         with Session(engine) as session:
             for ticket_id in seeded.tickets.values():
@@ -179,7 +179,7 @@ def copy_tickets(stack: Stack, seeded: Seeded, url: str) -> None:
     """Ticket rows of this test's handoffs; without a real handoff, one row with known timings."""
     from handoff.models import Ticket
 
-    source = make_engine(f"sqlite:///{stack.cfg.data_dir / 'askagency.db'}")
+    source = make_engine(embedded_database_url(stack.cfg.data_dir))
     target = make_engine(url)
     columns = [c.key for c in Ticket.__table__.columns if c.key != "assigned_agent_id"]
     try:
@@ -278,7 +278,7 @@ def test_seeded_conversations_produce_exact_metrics(
 
     data_dir = tmp_path / "isolated"
     data_dir.mkdir()
-    url = f"sqlite:///{data_dir / 'askagency.db'}"
+    url = embedded_database_url(data_dir)
     upgrade(url)
     rows = broker_rows(stack.cfg.data_dir, seeded.senders)
     write_broker(data_dir / "rasa_events.db", rows)

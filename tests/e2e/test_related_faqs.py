@@ -17,6 +17,7 @@ from askagency import bot_messages as msg
 from askagency.db import make_engine
 from askagency.launcher import Stack
 from askagency.migrate import upgrade
+from askagency.paths import embedded_database_url
 from tests.e2e.test_metrics import broker_rows, run_consumer_once, today_filter, write_broker
 from tests.stack import RestClient
 
@@ -47,7 +48,7 @@ def test_an_answer_offers_related_questions_and_a_press_is_answered_and_counted(
     # The analytics consumer, on this conversation's broker rows only, counts both.
     data_dir = tmp_path / "isolated"
     data_dir.mkdir()
-    url = f"sqlite:///{data_dir / 'askagency.db'}"
+    url = embedded_database_url(data_dir)
     upgrade(url)
     write_broker(data_dir / "rasa_events.db", broker_rows(stack.cfg.data_dir, [sender]))
     run_consumer_once(data_dir)

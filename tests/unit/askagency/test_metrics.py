@@ -29,7 +29,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.faq import ActionAnswerFaq
 from analytics.consumer import Consumer, start_health_server
 from askagency.bot_messages import TURN_OUTCOMES
-from askagency.config import Settings, get_settings
+from askagency.config import Settings, embedded_database_url, get_settings
 from askagency.logging_setup import configure_logging
 from askagency.ports import free_port
 from console.app import create_app
@@ -96,7 +96,7 @@ def action_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], str]]:
     data_dir = tmp_path / "data"
     index_dir = data_dir / "index"
     version = save_bundle(build_bundle(TINY_KB, shared_embedder()), index_dir)
-    database_url = f"sqlite:///{data_dir / 'askagency.db'}"
+    database_url = embedded_database_url(data_dir)
     upgrade(database_url)
     port = free_port()
     env = {
