@@ -21,6 +21,7 @@ from actions import kb, learning
 from actions.handoff import hand_off
 from actions.messages import no_answer_in_language, not_translated_note, person_button, text
 from actions.tracker_info import (
+    language_slot_update,
     latest_entity,
     latest_intent,
     latest_text,
@@ -163,9 +164,7 @@ class ActionAnswerFaq(Action):
     async def _turn(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         settings = get_settings()
         language = message_language(tracker, settings)
-        events: list[EventType] = []
-        if tracker.get_slot(msg.SLOT_LANGUAGE) != language:
-            events.append(SlotSet(msg.SLOT_LANGUAGE, language))
+        events = language_slot_update(tracker, language)
 
         if latest_intent(tracker) == CHOOSE_FAQ_INTENT:
             return events + self._answer_choice(dispatcher, tracker, language, settings)

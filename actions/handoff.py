@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import learning
-from actions.tracker_info import latest_text, message_language
+from actions.tracker_info import language_slot_update, latest_text, message_language
 from askagency import bot_messages as msg
 from askagency.config import get_settings
 from askagency.rasa_events import CLIENT_KEY_METADATA
@@ -93,7 +93,7 @@ class ActionRelayToAgent(Action):
     ) -> list[EventType]:
         language = message_language(tracker, get_settings())
         reply = await conversation.relay_to_agent(tracker.sender_id, latest_text(tracker), language)
-        return apply(dispatcher, reply)
+        return language_slot_update(tracker, language) + apply(dispatcher, reply)
 
 
 class ActionLeaveHandoff(Action):

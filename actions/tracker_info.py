@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
 
 from askagency import bot_messages as msg
 from askagency.bot_messages import SLOT_LANGUAGE
@@ -52,6 +53,15 @@ def language_choice(tracker: Tracker, settings: Settings) -> language.LanguageCh
 def message_language(tracker: Tracker, settings: Settings) -> str:
     """The language of this turn (see :func:`language_choice`)."""
     return language_choice(tracker, settings).language
+
+
+def language_slot_update(tracker: Tracker, turn_language: str) -> list[EventType]:
+    """``SlotSet(language)`` when this turn's language is not the slot's yet: what the actions
+    of question turns return, since the slot's mapping skips those turns
+    (``bot_messages.LANGUAGE_SET_BY_THE_ACTION``)."""
+    if tracker.get_slot(SLOT_LANGUAGE) == turn_language:
+        return []
+    return [SlotSet(SLOT_LANGUAGE, turn_language)]
 
 
 def previous_exchange(events: list[dict[str, Any]]) -> tuple[str, str] | None:

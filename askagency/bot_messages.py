@@ -112,6 +112,11 @@ SLOTS = frozenset(
 )
 
 # --- intents the code (not only the stories) relies on ---------------------------------------
+INTENT_ASK_QUESTION = "ask_question"
+# Rasa's own intent for a message NLU is unsure of (FallbackClassifier); not in the domain.
+NLU_FALLBACK_INTENT = "nlu_fallback"
+# A typed question: both are answered from the knowledge base.
+QUESTION_INTENTS = frozenset({INTENT_ASK_QUESTION, NLU_FALLBACK_INTENT})
 INTENT_CHOOSE_FAQ = "choose_faq"
 INTENT_ASK_HUMAN = "ask_human"
 INTENT_FEEDBACK_GOOD = "feedback_good"
@@ -127,6 +132,11 @@ INTENT_HANDOFF_CLOSED = "handoff_closed"
 # the stored ids and the citizen's caption (METADATA_* below). The action checks that each id
 # belongs to the conversation before using it, so a forged id is worth nothing.
 INTENT_SHARE_ATTACHMENT = "share_attachment"
+# Question turns: their one action (action_answer_faq, or action_relay_to_agent during a handoff)
+# works out the turn's language and sets the ``language`` slot itself, so the slot's mapping
+# skips them (``not_intent`` in bot/domain.yml): one action-server call per question instead of
+# two, each carrying the whole conversation (issue 19; tests/unit/bot/test_rules.py).
+LANGUAGE_SET_BY_THE_ACTION = (INTENT_ASK_QUESTION, NLU_FALLBACK_INTENT, INTENT_CHOOSE_FAQ)
 METADATA_ATTACHMENTS = "attachments"  # list[str]: attachment ids (attachments.store)
 METADATA_CAPTION = "caption"  # str: the text sent with the file ("" when none)
 # str: why a platform's file could not be taken (attachments.sanitize.RejectCode value, e.g.

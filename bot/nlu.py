@@ -24,7 +24,9 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-BLANK_MESSAGE_INTENT = "ask_question"
+from askagency.bot_messages import INTENT_ASK_QUESTION
+
+BLANK_MESSAGE_INTENT = INTENT_ASK_QUESTION
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from askagency.bot_messages import MessageType, is_type
+from askagency.bot_messages import QUESTION_INTENTS, MessageType, is_type
 from askagency.rasa_events import is_external_event
 from handoff.models import Priority, Reason
 from knowledge_base import sentiment as knowledge_sentiment
@@ -30,7 +30,6 @@ from knowledge_base import sentiment as knowledge_sentiment
 Encoder = Callable[[list[str]], Any]  # texts -> (n, d) L2-normalised float array
 
 HIGH_PRIORITY_REASONS = frozenset({Reason.FRUSTRATION, Reason.NEGATIVE_FEEDBACK})
-QUESTION_INTENTS = frozenset({"ask_question", "nlu_fallback"})
 _TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
 
 

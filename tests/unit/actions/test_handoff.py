@@ -172,11 +172,20 @@ async def test_ask_human_after_an_offer_keeps_the_offers_reason(settings) -> Non
 
 async def test_relay_deliver_and_close(settings) -> None:
     await run(ActionHandoff(), make_tracker("talk to a person", "ask_human"))
-    messages, slots = await run(ActionRelayToAgent(), make_tracker("hello?", "greet"))
+    messages, slots = await run(
+        ActionRelayToAgent(), make_tracker("hello?", "greet", slots={"language": "en"})
+    )
     assert messages == [] and slots == {}
     with session_scope() as session:
         ticket = service.open_ticket_for(session, "citizen-7")
         assert [m.text for m in service.messages_after(session, ticket.id)] == ["hello?"]
+    # A question turn's language slot is the relay's to set (the slot mapping skips question
+    # turns: bot_messages.LANGUAGE_SET_BY_THE_ACTION), so a switch of language is kept.
+    spanish = "¿Cuántos líquidos puedo llevar en mi equipaje de mano cuando viajo en avión?"
+    messages, slots = await run(
+        ActionRelayToAgent(), make_tracker(spanish, "ask_question", slots={"language": "en"})
+    )
+    assert messages == [] and slots == {"language": "es"}
 
     entities = [
         {"entity": "handoff_text", "value": "Hi, Eve here."},

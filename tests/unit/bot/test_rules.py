@@ -84,3 +84,25 @@ def test_external_intents_exist_and_ignore_entities_for_prediction() -> None:
         assert declared[intent]["use_entities"] == []
     for action in (*EXTERNAL.values(), "action_relay_to_agent", "action_handoff"):
         assert action in domain["actions"]
+
+
+# The actions that set the ``language`` slot themselves (actions.tracker_info.language_slot_update).
+SETS_LANGUAGE = {"action_answer_faq", "action_relay_to_agent"}
+
+
+def test_question_turns_skip_language_detection_only_where_their_action_sets_the_slot() -> None:
+    """The slot's mapping skips question turns (one action-server call per question instead of
+    two); that is only right while every rule for them runs an action that sets the slot."""
+    from askagency.bot_messages import LANGUAGE_SET_BY_THE_ACTION, SLOT_LANGUAGE
+
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
+    (mapping,) = domain["slots"][SLOT_LANGUAGE]["mappings"]
+    skipped = set(mapping["not_intent"])
+    assert skipped == set(LANGUAGE_SET_BY_THE_ACTION) | set(EXTERNAL)
+    _, rules = _load()
+    actions = {
+        _intent_and_action(r)[1]
+        for r in rules
+        if _intent_and_action(r)[0] in LANGUAGE_SET_BY_THE_ACTION
+    }
+    assert actions and actions <= SETS_LANGUAGE, actions - SETS_LANGUAGE
