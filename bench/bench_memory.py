@@ -173,13 +173,6 @@ def build_index(folder: Path) -> None:
     save_bundle(build_bundle(banking77_records(), embedder_for(get_settings())), folder)
 
 
-def process_rss(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
 def server_under_load(index_dir: str, runtime: str) -> dict[str, Any]:
     """The real action server (default settings but the runtime, 10k index): RSS after start-up
     and after LOAD_TURNS FAQ calls from LOAD_CLIENTS threads."""
@@ -189,8 +182,15 @@ def server_under_load(index_dir: str, runtime: str) -> dict[str, Any]:
     from askagency.config import get_settings
     from askagency.ports import free_port
     from askagency.secrets import ACTION_SECRET_ENV, ACTION_SECRET_HEADER
-    from bench.common import banking77_queries
+    from bench.common import banking77_queries, status_kb
     from bench.stack_client import action_call
+
+    def rss_mb(pid: int) -> float:
+        kb = status_kb(pid, "VmRSS")
+        if not kb:
+            raise RuntimeError(f"action server ({runtime}) is gone: no VmRSS")
+        return round(kb / 1024, 1)
+
     from knowledge_base.factory import embedder_for
 
     folder = embedder_for(get_settings()).export_folder
@@ -238,7 +238,7 @@ def server_under_load(index_dir: str, runtime: str) -> dict[str, Any]:
                     raise RuntimeError(f"action server ({runtime}) did not start")
                 time.sleep(0.5)
             time.sleep(3)  # the warm-up (model, lingua, malloc_trim) runs after /health
-            started = process_rss(server.pid)
+            started = rss_mb(server.pid)
             questions = [text for text, _ in banking77_queries()][:LOAD_TURNS]
 
             def turn(item: tuple[int, str]) -> int:
@@ -261,7 +261,7 @@ def server_under_load(index_dir: str, runtime: str) -> dict[str, Any]:
             return {
                 "runtime": runtime,
                 "rss_after_start_mb": started,
-                "rss_after_load_mb": process_rss(server.pid),
+                "rss_after_load_mb": rss_mb(server.pid),
                 "turns": len(statuses),
                 "ok": statuses.count(200),
                 "clients": LOAD_CLIENTS,

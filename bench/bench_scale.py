@@ -39,7 +39,7 @@ from askagency.launcher import (  # noqa: E402
     Stack,
     StackConfig,
 )
-from bench.common import RESULTS, machine, merge_result  # noqa: E402
+from bench.common import RESULTS, machine, merge_result, status_kb  # noqa: E402
 from bench.local_services import PG_URL, delete_queue, pg_admin  # noqa: E402
 from bench.stack_client import cli, ensure_rasa_model, signed_body  # noqa: E402
 from bench.throwaway import scale_config, stack_config  # noqa: E402
@@ -158,14 +158,6 @@ def _tree_pids(root: int) -> list[int]:
     return out
 
 
-def _status_kb(pid: int, field: str) -> int:
-    with suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def rss_mb(stack: Stack) -> dict[str, dict[str, float]]:
     """RSS now, peak (VmHWM), anonymous and file-backed, per service, summed over its process
     tree."""
@@ -173,12 +165,12 @@ def rss_mb(stack: Stack) -> dict[str, dict[str, float]]:
     for name, proc in stack.procs.items():
         pids = _tree_pids(proc.pid)
         out[name] = {
-            "rss_mb": round(sum(_status_kb(p, "VmRSS") for p in pids) / 1024, 1),
-            "peak_mb": round(sum(_status_kb(p, "VmHWM") for p in pids) / 1024, 1),
+            "rss_mb": round(sum(status_kb(p, "VmRSS") for p in pids) / 1024, 1),
+            "peak_mb": round(sum(status_kb(p, "VmHWM") for p in pids) / 1024, 1),
             # File-backed pages (libraries, model weights, mapped index) are shared between
             # processes of one host; anonymous memory is each process's own.
-            "anon_mb": round(sum(_status_kb(p, "RssAnon") for p in pids) / 1024, 1),
-            "file_mb": round(sum(_status_kb(p, "RssFile") for p in pids) / 1024, 1),
+            "anon_mb": round(sum(status_kb(p, "RssAnon") for p in pids) / 1024, 1),
+            "file_mb": round(sum(status_kb(p, "RssFile") for p in pids) / 1024, 1),
         }
     return out
 

@@ -8,7 +8,7 @@ import os
 import platform
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,16 @@ RESULTS = ROOT / "bench" / "results"
 BANKING77 = Path(
     os.environ.get("ASKAGENCY_BANKING77", ROOT.parent / "shared" / "bench" / "banking77")
 )
+
+
+def status_kb(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` field in kB (VmRSS, VmHWM, RssAnon, ...); 0 when the process
+    is gone."""
+    with suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
 
 
 def read_rows(path: Path) -> list[tuple[str, str]]:

@@ -48,12 +48,15 @@ from knowledge_base.onnx_model import (
     is_complete,
     onnx_runtime_available,
 )
+from knowledge_base.sentence_model import (
+    EmbedderError,
+    load_sentence_transformer,
+    sentence_dimension,
+    tokenize,
+)
 
 logger = logging.getLogger(__name__)
 
-# Set before transformers/huggingface_hub are imported (they read it once).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # FAQ questions are short; 128 word pieces covers long pasted questions while
 # capping the worst-case cost of a 2,000-character message.
@@ -75,10 +78,6 @@ INT8_SCHEME = "int8pc"  # dynamic, per-channel weight scales (quantize_int8)
 # What runs the float model: ONNX Runtime when it can (else torch, with a warning), or torch.
 Runtime = Literal["auto", "torch"]
 RUNTIMES: tuple[str, ...] = ("auto", "torch")
-
-
-class EmbedderError(RuntimeError):
-    """The embedding model could not be loaded or used."""
 
 
 def text_key(text: str) -> bytes:
@@ -246,18 +245,8 @@ class Embedder:
         )
 
     def _load_float(self) -> Any:
-        try:
-            from sentence_transformers import SentenceTransformer
-
-            model = SentenceTransformer(self.model_path, device="cpu")
-        except Exception as exc:  # missing folder, corrupt weights, offline hub
-            raise EmbedderError(f"Cannot load embedding model {self.model_path!r}: {exc}") from exc
-        model.max_seq_length = self.max_seq_length
-        model.eval()
-        get_dim = getattr(model, "get_embedding_dimension", None) or (
-            model.get_sentence_embedding_dimension
-        )
-        self._dim = int(get_dim())
+        model = load_sentence_transformer(self.model_path, self.max_seq_length)
+        self._dim = sentence_dimension(model)
         return model
 
     def _load(self, query: bool = False) -> Any:
@@ -289,6 +278,10 @@ class Embedder:
             and not self._onnx_failed
         )
 
+    def _fall_back_to_torch(self, exc: OnnxModelError) -> None:
+        self._onnx_failed = True
+        logger.warning("embedding with torch: %s", exc)
+
     def _ensure_export(self) -> bool:
         """True when this model's ONNX export is there (made now if needed: torch is imported
         for that, once); False, with a warning and torch from then on, when it cannot be."""
@@ -302,8 +295,7 @@ class Embedder:
                 export_model(self.model_path, self.export_folder, self.max_seq_length)
             return True
         except OnnxModelError as exc:
-            self._onnx_failed = True
-            logger.warning("embedding with torch: %s", exc)
+            self._fall_back_to_torch(exc)
             return False
 
     def _load_onnx(self) -> OnnxSentenceModel | None:
@@ -317,8 +309,7 @@ class Embedder:
                     self._onnx = OnnxSentenceModel(self.export_folder)
                     self._dim = self._onnx.dim
                 except OnnxModelError as exc:
-                    self._onnx_failed = True
-                    logger.warning("embedding with torch: %s", exc)
+                    self._fall_back_to_torch(exc)
             return self._onnx
 
     def prepare_runtime(self) -> str:
@@ -465,8 +456,7 @@ def _forward(model: Any, texts: list[str]) -> np.ndarray:
     8 ms query)."""
     import torch
 
-    tokenize = getattr(model, "preprocess", None) or model.tokenize
-    features = tokenize(texts)
+    features = tokenize(model, texts)
     output = model(dict(features))["sentence_embedding"]
     return torch.nn.functional.normalize(output, p=2, dim=1).numpy()
 

@@ -33,6 +33,12 @@ from knowledge_base.onnx_model import (
     OnnxSentenceModel,
     is_complete,
 )
+from knowledge_base.sentence_model import (
+    EmbedderError,
+    load_sentence_transformer,
+    sentence_dimension,
+    tokenize,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +54,6 @@ PROBE_TEXTS = (
     "medications " * 200,  # longer than any max_seq_length: checks the truncation
     "wat r the rules 4 liquids 🤔",
 )
-
-
-def _load_torch_model(model_path: str, max_seq_length: int) -> Any:
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(model_path, device="cpu")
-    model.max_seq_length = max_seq_length
-    model.eval()
-    return model
 
 
 def _normalised_module(model: Any, inputs: tuple[str, ...]) -> Any:
@@ -89,8 +86,7 @@ def _write_export(model: Any, folder: Path, max_seq_length: int) -> None:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise OnnxModelError("the model has no fast tokenizer (tokenizer.json) to export")
-    tokenize = getattr(model, "preprocess", None) or model.tokenize
-    sample = tokenize(["a sample question", "a"])
+    sample = tokenize(model, ["a sample question", "a"])
     inputs = tuple(name for name in INPUT_FIELDS if name in sample)
     if "input_ids" not in inputs or "attention_mask" not in inputs:
         raise OnnxModelError(f"unexpected tokenizer outputs {sorted(sample)}")
@@ -108,14 +104,11 @@ def _write_export(model: Any, folder: Path, max_seq_length: int) -> None:
             dynamo=False,
         )
     backend.save(str(folder / TOKENIZER_FILE))
-    get_dim = getattr(model, "get_embedding_dimension", None) or (
-        model.get_sentence_embedding_dimension
-    )
     meta = ExportMeta(
         inputs=inputs,
         max_seq_length=max_seq_length,
         lower_case=_lower_case(model),
-        dim=int(get_dim()),
+        dim=sentence_dimension(model),
     )
     (folder / META_FILE).write_text(meta.to_json(), "utf-8")
 
@@ -139,9 +132,9 @@ def export_model(model_path: str, folder: Path, max_seq_length: int) -> Path:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
-        model = _load_torch_model(model_path, max_seq_length)
-    except Exception as exc:
-        raise OnnxModelError(f"cannot load {model_path!r} to export it: {exc}") from exc
+        model = load_sentence_transformer(model_path, max_seq_length)
+    except EmbedderError as exc:
+        raise OnnxModelError(f"cannot export: {exc}") from exc
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         try:
