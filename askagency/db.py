@@ -7,6 +7,8 @@ embedded profile and PostgreSQL in the scale profile.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from askagency.config import get_settings
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -63,13 +67,31 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+SQLITE_BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another connection's lock before "database is locked"."""
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    # WAL lets the console write while the action server and analytics read;
-    # foreign keys are off by default in SQLite.
+    """Per-connection settings: a busy wait, foreign keys (off by default in SQLite) and WAL,
+    which lets the console write while the action server and analytics read.
+
+    WAL is a property of the file, so it is switched on only when the file is not in WAL yet
+    (a database made outside our migrations, a copy made with ``VACUUM INTO``). Switching needs
+    every other connection's lock released; it is tried without waiting, and if another
+    connection holds the file the switch is left to the next new connection. Waiting instead
+    could deadlock: a connection opened on an event loop's thread blocks the very coroutine
+    whose open read is holding the lock (seen as "database is locked" in a test run).
+    """
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+    if str(mode).lower() != "wal":
+        cursor.execute("PRAGMA busy_timeout=0")
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            logger.warning("SQLite file not switched to WAL yet (%s); next connection retries", exc)
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -77,7 +99,7 @@ def make_engine(url: str) -> Engine:
     """Engine for ``url``; creates the SQLite file's folder when needed."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A connect timeout so a database that silently drops packets fails a write within

@@ -70,7 +70,10 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Running every migration took 0.3 s per test, for some 360 tests and twice per ``make test``
     (the shifted-clock run too); copying the result takes a millisecond. ``VACUUM INTO`` writes
-    one self-contained file (no WAL beside it) from the migrated database.
+    one self-contained file (no WAL beside it) from the migrated database; its output is in
+    rollback-journal mode, so the template is switched back to WAL, as production's migrated
+    file is, before it is copied (a copy left in rollback mode had each test's first connection
+    convert it while the app under test held a lock: "database is locked").
     """
     from askagency.migrate import upgrade
 
@@ -80,6 +83,8 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     template = folder / "template.db"
     with closing(sqlite3.connect(built)) as connection:
         connection.execute("VACUUM INTO ?", (str(template),))
+    with closing(sqlite3.connect(template)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
     return template
 
 
