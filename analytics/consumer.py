@@ -151,7 +151,10 @@ class Consumer:
             )
         elif source_kind == "rabbitmq":
             self.source = RabbitEventSource(
-                settings.amqp_url, settings.amqp_queue, settings.analytics_batch_size
+                settings.amqp_url,
+                settings.amqp_queue,
+                settings.analytics_batch_size,
+                exchange=settings.amqp_exchange,
             )
         else:
             raise ValueError(f"unknown source {source_kind!r}: use 'sql' or 'rabbitmq'")

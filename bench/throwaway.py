@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from askagency.launcher import ScaleConfig, StackConfig
 from askagency.ports import free_port
 from askagency.secrets import RASA_TOKEN_SECRET, load_or_create_secret
+from bench.local_services import exchange_for
 
 
 def stack_config(
@@ -56,4 +57,5 @@ def scale_config(
         pg_password=server.password or "",
         tracker_db=tracker_db,
         amqp_queue=amqp_queue,
+        amqp_exchange=exchange_for(amqp_queue),
     )

@@ -16,7 +16,13 @@ from typing import Any, NoReturn
 
 import pytest
 
-from bench.local_services import AMQP_URL, PG_URL, delete_queue, pg_admin  # noqa: F401 (re-exported)
+from bench.local_services import (  # noqa: F401 (re-exported)
+    AMQP_URL,
+    PG_URL,
+    delete_queue,
+    exchange_for,
+    pg_admin,
+)
 
 
 def in_ci() -> bool:

@@ -42,7 +42,7 @@ from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, RASA_VENV, http_ok
 from askagency.migrate import upgrade
 from askagency.ports import free_port
-from tests.services import AMQP_URL, PG_URL, fresh_schema, unavailable
+from tests.services import AMQP_URL, PG_URL, delete_queue, exchange_for, fresh_schema, unavailable
 from tests.stack import ensure_rasa_model, signed_body
 from tests.unit.analytics.test_scenario import (
     SCENARIO_FILTER,
@@ -77,23 +77,23 @@ def amqp_channel() -> Iterator[Any]:
 
 @pytest.fixture
 def queue() -> Iterator[str]:
-    """A fresh durable queue bound to Rasa's exchange, deleted afterwards."""
+    """A fresh durable queue bound to an exchange of its own (``exchange_for``), as a deployment's
+    ``amqp_exchange`` setting binds it; both deleted afterwards. On Rasa's default exchange it
+    would also get the events of any stack running beside the test."""
     name = f"askagency_test_{uuid.uuid4().hex[:10]}"
     try:
         with amqp_channel() as channel:
-            declare_queue(channel, name)
+            declare_queue(channel, name, exchange_for(name))
     except Exception as exc:  # noqa: BLE001 - any connection failure means "unreachable"
         unavailable(f"RabbitMQ at {AMQP_URL.split('@')[-1]} is unreachable: {exc!r}")
     try:
         yield name
     finally:
-        with amqp_channel() as channel:
-            channel.queue_delete(queue=name)
+        delete_queue(name)
 
 
 def publish(queue: str, events: list[dict[str, Any]]) -> None:
-    """Publishes like Rasa's pika broker: JSON body, persistent, to the queue (via the default
-    exchange here, so parallel tests' queues bound to rasa-exchange do not see these events)."""
+    """Publishes like Rasa's pika broker: JSON body, persistent, straight to the queue."""
     import pika
 
     with amqp_channel() as channel:
@@ -147,6 +147,7 @@ class ConsumerProcess:
             "ASKAGENCY_DATABASE_URL": db_url,
             "ASKAGENCY_AMQP_URL": AMQP_URL,
             "ASKAGENCY_AMQP_QUEUE": queue,
+            "ASKAGENCY_AMQP_EXCHANGE": exchange_for(queue),
             "ASKAGENCY_ANALYTICS_BATCH_SIZE": str(batch_size),
             "ASKAGENCY_ANALYTICS_POLL_SECONDS": "0.3",
         }
@@ -303,7 +304,7 @@ def test_a_poison_event_does_not_stall_the_queue(pg_url: str, queue: str, tmp_pa
 def test_uncommitted_batch_goes_back_to_the_queue(pg_url: str, queue: str) -> None:
     events = scenario_events()[:20]
     publish(queue, events)
-    source = RabbitEventSource(AMQP_URL, queue, batch_size=50)
+    source = RabbitEventSource(AMQP_URL, queue, batch_size=50, exchange=exchange_for(queue))
     engine = make_engine(pg_url)
 
     @contextmanager
@@ -389,6 +390,7 @@ def test_rasa_pika_broker_feeds_postgres(
         "ASKAGENCY_RABBITMQ_USER": "guest",
         "ASKAGENCY_RABBITMQ_PASSWORD": "guest",
         "ASKAGENCY_AMQP_QUEUE": queue,
+        "ASKAGENCY_AMQP_EXCHANGE": exchange_for(queue),
     }
     log = tmp_path / "rasa.log"
     with open(log, "wb") as out:
@@ -467,6 +469,36 @@ def test_rasa_pika_broker_feeds_postgres(
             except subprocess.TimeoutExpired:
                 os.killpg(rasa.pid, signal.SIGKILL)
                 rasa.wait(10)
+
+
+def test_a_deployment_gets_only_its_own_exchanges_events(queue: str) -> None:
+    """Two deployments on one RabbitMQ, each with its ``amqp_exchange``: what Rasa publishes to
+    one's fanout exchange never reaches the other's queue. With both on Rasa's default exchange,
+    a consumer stored the other's conversations as its own (seen when two test stacks ran side
+    by side: a queue name of one's own is not enough)."""
+    import pika
+
+    other = f"{queue}_other"
+    mine = RabbitEventSource(AMQP_URL, queue, batch_size=10, exchange=exchange_for(queue))
+    theirs = RabbitEventSource(AMQP_URL, other, batch_size=10, exchange=exchange_for(other))
+    try:
+        mine.fetch(0.1)
+        theirs.fetch(0.1)  # both queues and exchanges declared, as each consumer does
+        with amqp_channel() as channel:
+            for event in scenario_events()[:3]:
+                channel.basic_publish(  # how Rasa's pika broker publishes: to the exchange
+                    exchange=exchange_for(queue),
+                    routing_key="",
+                    body=json.dumps(event).encode(),
+                    properties=pika.BasicProperties(delivery_mode=2),
+                )
+        assert len(mine.fetch(2.0)) == 3
+        assert theirs.fetch(0.5) == []
+        assert queue_depth(other) == 0
+    finally:
+        mine.close()
+        theirs.close()
+        delete_queue(other)
 
 
 def test_the_exchange_matches_rasas() -> None:

@@ -92,6 +92,9 @@ def test_scale_profile_runs_replicas_behind_haproxy(tmp_path: Path) -> None:
     assert env["ASKAGENCY_RASA_URL"] == "http://127.0.0.1:7200"
     assert env["ASKAGENCY_DATABASE_URL"] == PG and env["ASKAGENCY_PG_DB"] == "askagency_tracker"
     assert env["ASKAGENCY_REDIS_PORT"] == "6379" and env["ASKAGENCY_AMQP_QUEUE"]
+    # Rasa (endpoints.scale.yml) and the consumer read the same exchange; Rasa's by default.
+    assert env["ASKAGENCY_AMQP_EXCHANGE"] == "rasa-exchange"
+    assert specs["analytics"].env["ASKAGENCY_AMQP_EXCHANGE"] == "rasa-exchange"
     assert specs["analytics"].argv[-2:] == ["--source", "rabbitmq"]
 
 
@@ -152,6 +155,7 @@ def test_scale_config_for_a_database_takes_the_server_from_its_url() -> None:
         "queue_x",
     )
     assert (len(scale.rasa_ports), len(scale.action_ports)) == (3, 3)
+    assert scale.amqp_exchange == "queue_x.events"  # its own, not Rasa's shared default
 
 
 # The launcher bounds glibc's malloc arenas for its children (docs/scale.md, action-server
