@@ -22,6 +22,9 @@ from askagency.db import get_engine, get_sessionmaker
 # One real stack per session, shared by tests/e2e and tests/browser (see tests/stack.py).
 from tests.stack import rest, stack, stack_data_dir  # noqa: F401
 
+# Each running stack's tests on one process when the stack suites run on two.
+from tests.stack_groups import pytest_collection_modifyitems  # noqa: F401
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 # Every stack's data folder would otherwise export the embedding model to ONNX again (about 5 s

@@ -1,0 +1,37 @@
+"""pytest hook: the stack suites on two processes without starting any stack twice.
+
+Starting a stack (Rasa, action server, console...) is most of what the stack suites cost, so
+``make test`` runs tests/e2e and tests/browser with pytest-xdist's ``--dist loadgroup`` and this
+hook names each test's group. It runs first (``tryfirst``) because xdist reads the marks in its
+own ``pytest_collection_modifyitems``. pytest 9.2 broke that xdist feature (the group no longer
+reaches the scheduler: pytest-xdist issue #1386), so pytest is held below 9.2 in pyproject.toml
+until an xdist release fixes it; tests/unit/test_stack_groups.py fails if grouping stops working.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Session-wide stacks, by fixture name: a test using one of them (directly or through another
+# fixture) runs on the pytest-xdist process that started it.
+SHARED_STACKS = ("stack", "fake_stack")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each running stack on one process when the stack suites run on several.
+
+    ``make test`` runs tests/e2e and tests/browser with ``--dist loadgroup``: every test of a
+    module goes to the process of its group, the shared stack's or fake stack's when any test of
+    the module uses it, else the module's own (its module-scoped stacks: the scale profile, the
+    fault drill, the database outage...). So no stack is started twice, and one process can wait
+    on a drill's restarts while the other runs the shared stack's tests.
+    """
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    for module, module_items in modules.items():
+        used = {name for item in module_items for name in getattr(item, "fixturenames", ())}
+        group = next((name for name in SHARED_STACKS if name in used), module)
+        for item in module_items:
+            item.add_marker(pytest.mark.xdist_group(group))
