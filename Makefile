@@ -82,7 +82,9 @@ test: setup train browser
 	@# Everything else on $(TEST_WORKERS) workers too, each running stack's tests on one of them
 	@# (tests/stack_groups.py), so no stack starts twice. The slowest tests are listed at the end
 	@# (issue 19: where the suite's time goes).
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=30 --ignore=tests/unit
+	@# The stacks also share one question-vector cache, so each index build embeds only new texts.
+	ASKAGENCY_EMBEDDING_CACHE_FILE=$(CURDIR)/build/test-embeddings.sqlite \
+	  $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=30 --ignore=tests/unit
 	@# Date-bomb guard: the unit suite again with the wall clock a year ahead, on a Sunday at 03:00
 	@# in a UTC+14 zone (tests/clock_shift.py), so a test tied to today's date fails the day it is written.
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -p no:cacheprovider -p tests.clock_shift \

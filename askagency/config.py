@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     embedding_runtime: Literal["auto", "torch"] = "auto"
     # Where ONNX exports are kept (default: <data_dir>/cache/models, beside the vector cache).
     embedding_export_dir: Path | None = None
+    # The question-vector cache (default: <data_dir>/cache/embeddings.sqlite). Vectors are keyed
+    # by model and text, so data folders on one host may share a file: the test stacks do.
+    embedding_cache_file: Path | None = None
     # Index above index_flat_max_rows when index_kind is "auto": "ivf" (memory-mapped, shared by
     # the action servers of a host) or "hnsw" (graph in each process's memory; ann.py).
     index_large_kind: Literal["ivf", "hnsw"] = "ivf"
@@ -321,6 +324,8 @@ class Settings(BaseSettings):
     def embedding_cache(self) -> Path:
         """The persistent cache of question vectors, shared by every process of this data
         folder (index builds, console publishes, the action server's language models)."""
+        if self.embedding_cache_file is not None:
+            return Path(self.embedding_cache_file)
         return Path(self.data_dir) / "cache" / "embeddings.sqlite"
 
     @model_validator(mode="after")

@@ -10,7 +10,6 @@ makes answers worse cannot land, and one that reaches the goals should raise the
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -24,24 +23,16 @@ SAMPLE = ROOT / "knowledge_base" / "sample"
 
 
 @pytest.fixture(scope="module")
-def sample_kb_dir(stack_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample KB alone, built by the CLI in a data folder of its own.
 
     Why not the shared stack's folder: other e2e modules add FAQs to it (a live lobster,
     zorbulators), which take borderline questions and move the classifier. On the development
     file, whose thresholds sit just under 2% wrong, that was one wrong answer too many in a
     fresh-clone CI run, and adding test_core_rest's first two-variant lobster FAQ alone to
-    the sample KB gives the same 12th wrong answer. The stack's embedding cache is copied in
-    (vectors keyed by model and text), so the build is warm."""
+    the sample KB gives the same 12th wrong answer. Under ``make test`` the build reads the
+    stacks' shared vector cache (``ASKAGENCY_EMBEDDING_CACHE_FILE``), so it is warm."""
     data_dir = tmp_path_factory.mktemp("sample-kb")
-    cache = stack_data_dir / "cache" / "embeddings.sqlite"
-    if cache.exists():
-        (data_dir / "cache").mkdir()
-        with (
-            sqlite3.connect(cache) as source,
-            sqlite3.connect(data_dir / "cache" / cache.name) as copy,
-        ):
-            source.backup(copy)
     cli(data_dir, "kb", "load-sample")
     cli(data_dir, "kb", "build-index")
     return data_dir

@@ -156,3 +156,21 @@ def test_few_texts_take_the_direct_path_with_the_same_vectors():
 def test_unknown_int8_mode_is_a_clear_error():
     with pytest.raises(EmbedderError, match="int8 mode"):
         Embedder(shared_embedder().model_path, int8="fp16")
+
+
+def test_data_folders_may_share_one_vector_cache(tmp_path):
+    """``embedding_cache_file``: vectors are keyed by model and text, so two data folders (the
+    test stacks of ``make test``) can share one cache and the second build embeds nothing."""
+    from askagency.config import Settings
+
+    shared = tmp_path / "shared" / "vectors.sqlite"
+    first, second = (Settings(data_dir=tmp_path / n, embedding_cache_file=shared) for n in "ab")
+    assert first.embedding_cache == second.embedding_cache == shared
+    own = Settings(data_dir=tmp_path / "c").embedding_cache
+    assert own == tmp_path / "c" / "cache" / "embeddings.sqlite"
+    texts = ["is a water bottle allowed", "can I pack a knife"]
+    shared.parent.mkdir()
+    vectors = fresh_embedder(first.embedding_cache).encode(texts)
+    again = fresh_embedder(second.embedding_cache)
+    np.testing.assert_allclose(again.encode(texts), vectors)
+    assert again.model_calls == 0
