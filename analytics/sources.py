@@ -31,8 +31,6 @@ from askagency.config import DEFAULT_AMQP_EXCHANGE
 
 log = logging.getLogger(__name__)
 
-RASA_EXCHANGE = DEFAULT_AMQP_EXCHANGE  # the setting amqp_exchange, Rasa's default
-
 
 class SourceUnavailable(RuntimeError):
     """The source cannot be read right now (file not created yet, broker down)."""
@@ -133,7 +131,7 @@ class PendingMessage:
     body: bytes
 
 
-def declare_queue(channel: Any, queue: str, exchange: str = RASA_EXCHANGE) -> None:
+def declare_queue(channel: Any, queue: str, exchange: str = DEFAULT_AMQP_EXCHANGE) -> None:
     """Declares what Rasa's pika broker declares (a fanout exchange, a durable queue bound to it)
     with the same arguments, so whichever of Rasa and the consumer starts first, both agree."""
     channel.exchange_declare(exchange=exchange, exchange_type="fanout", durable=False)
@@ -149,7 +147,7 @@ class RabbitEventSource:
         amqp_url: str,
         queue: str,
         batch_size: int = 500,
-        exchange: str = RASA_EXCHANGE,
+        exchange: str = DEFAULT_AMQP_EXCHANGE,
     ) -> None:
         self.amqp_url = amqp_url
         self.queue = queue

@@ -35,9 +35,9 @@ from analytics.models import (
     AnalyticsRejectedEvent,
     AnalyticsTurn,
 )
-from analytics.sources import RASA_EXCHANGE, RabbitEventSource, declare_queue
+from analytics.sources import RabbitEventSource, declare_queue
 from askagency.bot_messages import MessageType
-from askagency.config import PROJECT_ROOT
+from askagency.config import DEFAULT_AMQP_EXCHANGE, PROJECT_ROOT
 from askagency.db import make_engine
 from askagency.launcher import OFFLINE_ENV, RASA_VENV, http_ok
 from askagency.migrate import upgrade
@@ -508,5 +508,5 @@ def test_the_exchange_matches_rasas() -> None:
     # rasa.core.brokers.pika.RABBITMQ_EXCHANGE, read from the Rasa venv's source.
     source = next((PROJECT_ROOT / ".venv-rasa" / "lib").glob("python3*/site-packages/rasa"))
     pika_broker = (source / "core" / "brokers" / "pika.py").read_text()
-    assert f'RABBITMQ_EXCHANGE = "{RASA_EXCHANGE}"' in pika_broker
+    assert f'RABBITMQ_EXCHANGE = "{DEFAULT_AMQP_EXCHANGE}"' in pika_broker
     assert "ExchangeType.FANOUT" in pika_broker and "durable=True" in pika_broker
