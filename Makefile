@@ -51,7 +51,10 @@ $(RASA_VENV)/.installed: requirements-rasa.txt constraints-rasa.txt
 	$(RASA_VENV)/bin/python -m pip install -q -c constraints-rasa.txt -r requirements-rasa.txt
 	@touch $@
 
-setup: $(VENV)/.installed $(RASA_VENV)/.installed
+# The two environments install side by side: each pip uses one core, and on a fresh clone the two
+# installs took 93 s + 70 s one after the other. -O keeps each one's output together.
+setup:
+	@$(MAKE) --no-print-directory -j2 -O $(VENV)/.installed $(RASA_VENV)/.installed
 	@scripts/ensure-dictionaries.sh
 	@scripts/ensure-haproxy.sh
 
