@@ -189,4 +189,6 @@ app.router.add_post("/test/agent/{sid}", agent)
 app.router.add_get("/test/received", received)
 
 if __name__ == "__main__":
-    web.run_app(app, host="127.0.0.1", port=PORT, print=None)
+    # On SIGTERM aiohttp waits for open connections to end (60 s by default), and a browser's
+    # socket stays open: every teardown waited for the test's 10 s kill timeout.
+    web.run_app(app, host="127.0.0.1", port=PORT, print=None, shutdown_timeout=0.5)
