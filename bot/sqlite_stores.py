@@ -31,6 +31,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from bot.recent_trackers import RecentTrackers
+
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
 
 
@@ -71,8 +73,9 @@ class SQLiteEventBroker(SQLEventBroker):
             self.sessionmaker = sessionmaker(bind=pooled)
 
 
-class SQLiteTrackerStore(SQLTrackerStore):
-    """Rasa's SQL tracker store with WAL, synchronous=NORMAL and pooled connections on SQLite."""
+class SQLiteTrackerStore(RecentTrackers, SQLTrackerStore):
+    """Rasa's SQL tracker store with WAL, synchronous=NORMAL and pooled connections on SQLite,
+    keeping recent conversations' trackers between their turns (bot/recent_trackers.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,0 +1,120 @@
+"""Keeps the decoded tracker of recent conversations between their turns (issue 19, docs/scale.md).
+
+Rasa 3.6's SQL tracker store rebuilds a conversation's tracker from the database twice per turn:
+once to handle the message (``retrieve``) and once more while saving it, to find which events
+the event broker has not seen (``stream_events``). Each rebuild decodes and replays every event
+of the session, so the cost of a turn grows with the conversation: at 200 question turns (about
+1,000 events) one rebuild took 60 ms in Rasa's Python, against 3.5 ms at 20 turns.
+
+Here the tracker a turn saved is kept in memory (the latest ``RECENT_TRACKERS`` conversations of
+this process) and handed to the next turn of the same conversation when the database still holds
+exactly what it held when the tracker was last read or saved:
+
+* the number of events of the conversation's latest session in the database is the number the
+  tracker holds (one ``COUNT`` query; another process's writes, a citizen's data deleted by the
+  console, or a new session change it), and
+* the tracker's last event is the very event object it ended with then (a turn that failed
+  before saving left events in memory that the database does not have).
+
+Otherwise the tracker is rebuilt from the database, as before. While saving, the events to
+publish are those after the kept position, instead of a difference with a rebuilt tracker.
+Rows, events and published messages are exactly Rasa's.
+
+Only one process may write a conversation at a time for this to hold, which Rasa's lock store
+already guarantees for turns (and which the scale profile's Redis lock store guarantees across
+replicas); this class is used by the embedded profile's SQLite store.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+RECENT_TRACKERS = 512
+
+
+@dataclass
+class _Kept:
+    tracker: Any  # rasa.shared.core.trackers.DialogueStateTracker
+    stored: int  # events of its latest session in the database when it was read or saved
+    last: Any  # its last event then (compared by identity)
+
+
+def _last_event(tracker: Any) -> Any:
+    return tracker.events[-1] if tracker.events else None
+
+
+class RecentTrackers:
+    """Mixin for a ``rasa.core.tracker_store.SQLTrackerStore`` subclass (listed first)."""
+
+    _kept: OrderedDict[str, _Kept]
+
+    def _kept_trackers(self) -> OrderedDict[str, _Kept]:
+        if not hasattr(self, "_kept"):
+            self._kept = OrderedDict()
+        return self._kept
+
+    def stored_event_count(self, sender_id: str) -> int:
+        """Events of the conversation's latest session in the database (Rasa's own query)."""
+        with self.session_scope() as session:  # type: ignore[attr-defined]
+            query = self._event_query(  # type: ignore[attr-defined]
+                session, sender_id, fetch_events_from_all_sessions=False
+            )
+            return int(query.count())
+
+    def _unchanged(self, sender_id: str, stored: int) -> _Kept | None:
+        kept = self._kept_trackers().get(sender_id)
+        if kept is None:
+            return None
+        tracker = kept.tracker
+        if kept.stored == stored == len(tracker.events) and _last_event(tracker) is kept.last:
+            return kept
+        return None
+
+    def _keep(self, tracker: Any, stored: int) -> None:
+        kept = self._kept_trackers()
+        sender_id = tracker.sender_id
+        kept.pop(sender_id, None)
+        if stored != len(tracker.events):
+            return  # e.g. a tracker that holds two sessions: the next turn reads the database
+        kept[sender_id] = _Kept(tracker, stored, _last_event(tracker))
+        while len(kept) > RECENT_TRACKERS:
+            kept.popitem(last=False)
+
+    async def retrieve(self, sender_id: str) -> Any:
+        stored = self.stored_event_count(sender_id)
+        kept = self._unchanged(sender_id, stored)
+        if kept is not None:
+            self._kept_trackers().move_to_end(sender_id)
+            return kept.tracker
+        self._kept_trackers().pop(sender_id, None)
+        tracker = await super().retrieve(sender_id)  # type: ignore[misc]
+        if tracker is not None:
+            self._keep(tracker, stored)
+        return tracker
+
+    async def stream_events(self, tracker: Any) -> None:
+        broker = getattr(self, "event_broker", None)
+        kept = self._kept_trackers().get(tracker.sender_id)
+        if broker is None or kept is None or kept.tracker is not tracker:
+            await super().stream_events(tracker)  # type: ignore[misc]
+            return
+        events = tracker.events
+        unchanged_start = 0 < kept.stored <= len(events) and events[kept.stored - 1] is kept.last
+        if not unchanged_start or self.stored_event_count(tracker.sender_id) != kept.stored:
+            await super().stream_events(tracker)  # type: ignore[misc]
+            return
+        new_events = list(itertools.islice(events, kept.stored, len(events)))
+        await self._stream_new_events(  # type: ignore[attr-defined]
+            broker, new_events, tracker.sender_id
+        )
+
+    async def save(self, tracker: Any) -> None:
+        try:
+            await super().save(tracker)  # type: ignore[misc]
+        except BaseException:
+            self._kept_trackers().pop(tracker.sender_id, None)
+            raise
+        self._keep(tracker, self.stored_event_count(tracker.sender_id))
