@@ -10,9 +10,11 @@ Here the tracker a turn saved is kept in memory (the latest ``RECENT_TRACKERS`` 
 this process) and handed to the next turn of the same conversation when the database still holds
 exactly what it held when the tracker was last read or saved:
 
-* the number of events of the conversation's latest session in the database is the number the
-  tracker holds (one ``COUNT`` query; another process's writes, a citizen's data deleted by the
-  console, or a new session change it), and
+* the conversation's latest session in the database has the number of events the tracker
+  holds, and the same newest row id and event time (one query: another process's writes, a
+  citizen's data deleted by the console, or a new session change them; SQLite may give a new
+  row the id of a deleted one, but not its time, so a deletion followed by as many new rows
+  is seen too), and
 * the tracker's last event is the very event object it ended with then (a turn that failed
   before saving left events in memory that the database does not have).
 
@@ -32,13 +34,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+
 RECENT_TRACKERS = 512
 
 
 @dataclass
 class _Kept:
     tracker: Any  # rasa.shared.core.trackers.DialogueStateTracker
-    stored: int  # events of its latest session in the database when it was read or saved
+    stored: tuple[int, int, float]  # (events, newest id, newest time) of its latest session
     last: Any  # its last event then (compared by identity)
 
 
@@ -56,35 +60,39 @@ class RecentTrackers:
             self._kept = OrderedDict()
         return self._kept
 
-    def stored_event_count(self, sender_id: str) -> int:
-        """Events of the conversation's latest session in the database (Rasa's own query)."""
+    def stored_state(self, sender_id: str) -> tuple[int, int, float]:
+        """(number of events, newest row id, newest event time) of the conversation's latest
+        session in the database (Rasa's own query for that session); zeros when it has none."""
         with self.session_scope() as session:  # type: ignore[attr-defined]
             query = self._event_query(  # type: ignore[attr-defined]
                 session, sender_id, fetch_events_from_all_sessions=False
-            )
-            return int(query.count())
+            ).order_by(None)
+            rows = query.subquery()
+            count, newest, latest = session.query(
+                sa.func.count(), sa.func.max(rows.c.id), sa.func.max(rows.c.timestamp)
+            ).one()
+            return int(count or 0), int(newest or 0), float(latest or 0.0)
 
-    def _unchanged(self, sender_id: str, stored: int) -> _Kept | None:
+    def _unchanged(self, sender_id: str, stored: tuple[int, int, float]) -> _Kept | None:
         kept = self._kept_trackers().get(sender_id)
         if kept is None:
             return None
         tracker = kept.tracker
-        if kept.stored == stored == len(tracker.events) and _last_event(tracker) is kept.last:
-            return kept
-        return None
+        same_rows = kept.stored == stored and stored[0] == len(tracker.events)
+        return kept if same_rows and _last_event(tracker) is kept.last else None
 
-    def _keep(self, tracker: Any, stored: int) -> None:
+    def _keep(self, tracker: Any, stored: tuple[int, int, float]) -> None:
         kept = self._kept_trackers()
         sender_id = tracker.sender_id
         kept.pop(sender_id, None)
-        if stored != len(tracker.events):
+        if stored[0] != len(tracker.events):
             return  # e.g. a tracker that holds two sessions: the next turn reads the database
         kept[sender_id] = _Kept(tracker, stored, _last_event(tracker))
         while len(kept) > RECENT_TRACKERS:
             kept.popitem(last=False)
 
     async def retrieve(self, sender_id: str) -> Any:
-        stored = self.stored_event_count(sender_id)
+        stored = self.stored_state(sender_id)
         kept = self._unchanged(sender_id, stored)
         if kept is not None:
             self._kept_trackers().move_to_end(sender_id)
@@ -101,12 +109,12 @@ class RecentTrackers:
         if broker is None or kept is None or kept.tracker is not tracker:
             await super().stream_events(tracker)  # type: ignore[misc]
             return
-        events = tracker.events
-        unchanged_start = 0 < kept.stored <= len(events) and events[kept.stored - 1] is kept.last
-        if not unchanged_start or self.stored_event_count(tracker.sender_id) != kept.stored:
+        events, position = tracker.events, kept.stored[0]
+        unchanged_start = 0 < position <= len(events) and events[position - 1] is kept.last
+        if not unchanged_start or self.stored_state(tracker.sender_id) != kept.stored:
             await super().stream_events(tracker)  # type: ignore[misc]
             return
-        new_events = list(itertools.islice(events, kept.stored, len(events)))
+        new_events = list(itertools.islice(events, position, len(events)))
         await self._stream_new_events(  # type: ignore[attr-defined]
             broker, new_events, tracker.sender_id
         )
@@ -117,4 +125,4 @@ class RecentTrackers:
         except BaseException:
             self._kept_trackers().pop(tracker.sender_id, None)
             raise
-        self._keep(tracker, self.stored_event_count(tracker.sender_id))
+        self._keep(tracker, self.stored_state(tracker.sender_id))

@@ -168,3 +168,19 @@ def test_only_the_latest_conversations_are_kept(tmp_path: Path, monkeypatch: Any
     asyncio.run(turn("three"))
     assert asyncio.run(store.retrieve("one")) is not first  # pushed out: read again
     assert asyncio.run(store.retrieve("one")).latest_message.text == "hello from one"
+
+
+def test_rows_deleted_and_as_many_written_by_another_process_are_seen(tmp_path: Path) -> None:
+    """The count alone would match (and SQLite reuses the deleted rows' ids): the newest
+    event's time tells the rows apart."""
+    first = _stores(tmp_path, "r", SQLiteTrackerStore, SQLiteEventBroker)
+    other = SQLiteTrackerStore(DOMAIN, dialect="sqlite", db=str(tmp_path / "r-tracker.db"))
+    asyncio.run(_turn(first, _turn_events(0)))
+    asyncio.run(_turn(first, _turn_events(1)))
+    with sqlite3.connect(tmp_path / "r-tracker.db") as conn:
+        conn.execute("DELETE FROM events WHERE sender_id = ?", (SENDER,))
+    asyncio.run(_turn(other, _turn_events(7)))
+    asyncio.run(_turn(other, _turn_events(8)))
+    tracker = asyncio.run(first.retrieve(SENDER))
+    assert len(tracker.events) == 10
+    assert tracker.latest_message.text == "question 8"
