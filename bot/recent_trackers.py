@@ -24,7 +24,8 @@ Rows, events and published messages are exactly Rasa's.
 
 Only one process may write a conversation at a time for this to hold, which Rasa's lock store
 already guarantees for turns (and which the scale profile's Redis lock store guarantees across
-replicas); this class is used by the embedded profile's SQLite store.
+replicas). Used by the embedded profile's SQLite store (bot/sqlite_stores.py) and, as
+``KeptSQLTrackerStore``, by the scale profile's PostgreSQL store.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
 
 RECENT_TRACKERS = 512
 
@@ -126,3 +128,11 @@ class RecentTrackers:
             self._kept_trackers().pop(tracker.sender_id, None)
             raise
         self._keep(tracker, self.stored_state(tracker.sender_id))
+
+
+class KeptSQLTrackerStore(RecentTrackers, SQLTrackerStore):
+    """Rasa's SQL tracker store keeping recent trackers between turns: the scale profile's
+    store on PostgreSQL (``type: bot.recent_trackers.KeptSQLTrackerStore`` in
+    bot/endpoints.scale.yml). Replicas share the database; each keeps its own trackers, and
+    the check against the database reads a conversation again after another replica's turn
+    (turns of one conversation never overlap: bot/lock_store.py)."""

@@ -184,3 +184,44 @@ def test_rows_deleted_and_as_many_written_by_another_process_are_seen(tmp_path: 
     tracker = asyncio.run(first.retrieve(SENDER))
     assert len(tracker.events) == 10
     assert tracker.latest_message.text == "question 8"
+
+
+def test_replicas_on_postgresql_see_each_others_turns() -> None:
+    """The scale profile: two Rasa replicas, each with its own kept trackers, on one PostgreSQL
+    database (``KeptSQLTrackerStore``, bot/endpoints.scale.yml); turns of one conversation go
+    to either replica."""
+    from urllib.parse import unquote, urlparse
+
+    from askagency.opt_out import database_url
+    from bot.recent_trackers import KeptSQLTrackerStore
+    from tests.services import PG_URL, fresh_schema
+
+    url = database_url({"ASKAGENCY_DATABASE_URL": PG_URL})
+    with fresh_schema("kept", url) as scoped:
+        parts = urlparse(scoped)
+        schema = unquote(parts.query).split("search_path=")[1]
+
+        def replica() -> KeptSQLTrackerStore:
+            return KeptSQLTrackerStore(
+                DOMAIN,
+                dialect="postgresql",
+                host=parts.hostname,
+                port=parts.port,
+                db=parts.path.lstrip("/"),
+                username=parts.username,
+                query={"options": f"-csearch_path={schema}"},
+            )
+
+        first, second = replica(), replica()
+        trackers = []
+        for turn in range(6):
+            store = first if turn % 3 else second  # second, first, first, second, ...
+            trackers.append(asyncio.run(_turn(store, _turn_events(turn))))
+        assert trackers[2] is trackers[1]  # the same replica twice in a row: kept
+        assert trackers[3] is not trackers[0]  # back on the other replica: read again
+        final = asyncio.run(first.retrieve(SENDER))
+        assert [e.text for e in final.events if isinstance(e, UserUttered)] == [
+            f"question {turn}" for turn in range(6)
+        ]
+        for store in (first, second):
+            store.engine.dispose()
