@@ -14,16 +14,34 @@ whole ``Event`` class tree for each one. Here the name-to-class map is built onc
 only when a name is not found (a subclass imported later); the first match in the same order
 wins, as before, and unknown names behave exactly as before.
 
+A long conversation (issue 19): Rasa sends the action server the whole session with every
+custom-action call, so the 200th turn of a conversation sent about 1,000 events, which Rasa
+turned into dicts and JSON and the action server parsed again, for actions that read only the
+last few exchanges (the previous question and answer, the last three questions for the rephrase
+check, the last bot message; ``actions/tracker_info.py``, ``handoff/triggers.py``). Here the call
+carries the events from the ``ASKAGENCY_ACTION_TRACKER_TURNS``-th last user message on (default
+``DEFAULT_ACTION_TRACKER_TURNS``; 0 sends the whole session, as stock Rasa does); slots, the
+latest message and the other tracker fields are sent as before, so nothing the actions read from
+them changes.
+
 Installed from ``bot/__init__.py`` when Rasa is importable, i.e. inside every Rasa process that
 loads our channels or NLU component; a Rasa version without the patched method is left alone.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+ACTION_TRACKER_TURNS_ENV = "ASKAGENCY_ACTION_TRACKER_TURNS"
+# 20 citizen messages: the actions look back at most 4 (the rephrase window of 3, plus the
+# current one), and the agent-message redelivery check only as far as a retry's few seconds.
+DEFAULT_ACTION_TRACKER_TURNS = 20
 
 _installed = False
 
@@ -80,13 +98,85 @@ def install_event_class_cache() -> bool:
     return True
 
 
+def action_tracker_turns(environ: Mapping[str, str] | None = None) -> int:
+    """How many of the latest user messages (with everything after each) an action call
+    carries; 0 = the whole session. Anything but a whole number >= 0 is refused by name."""
+    raw = (os.environ if environ is None else environ).get(ACTION_TRACKER_TURNS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_ACTION_TRACKER_TURNS
+    try:
+        turns = int(raw)
+    except ValueError:
+        turns = -1
+    if turns < 0:
+        raise ValueError(f"{ACTION_TRACKER_TURNS_ENV} must be a whole number >= 0, got {raw!r}")
+    return turns
+
+
+def latest_turns(events: Sequence[Any], turns: int, is_user: Callable[[Any], bool]) -> list[Any]:
+    """``events`` from the ``turns``-th last one for which ``is_user`` holds; all of them when
+    there are fewer such events or ``turns`` is 0."""
+    if turns > 0:
+        seen = 0
+        for index in range(len(events) - 1, -1, -1):
+            if is_user(events[index]):
+                seen += 1
+                if seen == turns:
+                    return list(itertools.islice(events, index, None))  # may be a deque
+    return list(events)
+
+
+class _StateOnly:
+    """What ``RemoteAction._action_call_format`` reads of a tracker, with a given state."""
+
+    def __init__(self, sender_id: str, state: dict[str, Any]) -> None:
+        self.sender_id = sender_id
+        self._state = state
+
+    def current_state(self, event_verbosity: Any = None) -> dict[str, Any]:
+        return self._state
+
+
+def install_action_tracker_window(turns: int | None = None) -> bool:
+    """Patches ``RemoteAction._action_call_format`` to send the events of the latest ``turns``
+    user messages (default: the environment's; see the module docstring); True when active."""
+    try:
+        from rasa.core.actions.action import RemoteAction
+        from rasa.shared.core.events import UserUttered
+        from rasa.shared.core.trackers import EventVerbosity
+    except ImportError:
+        return False
+    current = getattr(RemoteAction, "_action_call_format", None)
+    if current is None:
+        logger.warning("Rasa has no RemoteAction._action_call_format: event window not installed")
+        return False
+    original = getattr(current, "_askagency_original", current)
+    window = action_tracker_turns() if turns is None else turns
+
+    def _action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
+        if window <= 0:
+            return original(self, tracker, domain)
+        # Rasa's own method builds the request (and decides whether the domain goes along);
+        # it reads only the tracker's sender id and state, and gets the state with the
+        # window's events, so only those are turned into dicts.
+        state = tracker.current_state(EventVerbosity.NONE)
+        recent = latest_turns(tracker.events, window, lambda e: isinstance(e, UserUttered))
+        state["events"] = [event.as_dict() for event in recent]
+        return original(self, _StateOnly(tracker.sender_id, state), domain)
+
+    _action_call_format._askagency_original = original  # type: ignore[attr-defined]
+    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
+    return True
+
+
 def install() -> bool:
-    """Patches ``RemoteAction._validate_action_result`` and ``Event.resolve_by_type``; True
-    when the patches are active."""
+    """Patches ``RemoteAction._validate_action_result``, ``RemoteAction._action_call_format``
+    and ``Event.resolve_by_type``; True when the patches are active."""
     global _installed
     if _installed:
         return True
     install_event_class_cache()
+    install_action_tracker_window()
     try:
         from jsonschema.exceptions import best_match
         from rasa.core.actions.action import RemoteAction

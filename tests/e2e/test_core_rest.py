@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -49,6 +50,51 @@ def test_a_follow_up_is_read_with_the_question_just_answered(rest: RestClient) -
     assert follow_up["faq_id"] == "electronics-laptop-checked"
     alone = custom_of(rest.send(new_sender(), "and in checked bags?"))[0]
     assert alone.get("faq_id") != "electronics-laptop-checked", alone
+
+
+def _append_past_exchanges(stack: Stack, sender: str, count: int) -> None:
+    """``count`` earlier answered questions appended to the conversation through Rasa's HTTP
+    API (the REST channel's per-citizen rate limit would make typing them take minutes)."""
+    events: list[dict] = []
+    for turn in range(count):
+        text = f"earlier question number {turn} about something else"
+        intent = {"name": "ask_question", "confidence": 1.0}
+        custom = {"type": MessageType.FAQ_ANSWER.value, "faq_id": "kids-toys"}
+        events += [
+            {"event": "user", "text": text, "parse_data": {"intent": intent, "text": text}},
+            {"event": "action", "name": "action_answer_faq"},
+            {"event": "bot", "text": "an earlier answer", "data": {"custom": custom}},
+            {"event": "action", "name": "action_listen"},
+        ]
+    url = (
+        f"{stack.cfg.rasa_url}/conversations/{sender}/tracker/events"
+        f"?token={stack.cfg.rasa_token}&include_events=NONE"
+    )
+    request = urllib.request.Request(
+        url, data=json.dumps(events).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+def test_a_long_conversation_still_reads_its_latest_exchanges(
+    stack: Stack, rest: RestClient
+) -> None:
+    """Issue 19: each action call carries the conversation's latest 20 citizen messages, not
+    the whole session (bot/rasa_speedups.py), and Rasa keeps the tracker between turns
+    (bot/recent_trackers.py). With 30 earlier answered questions behind it, a follow-up is
+    still read with the question just answered, and asking that question again is still seen
+    as asking again (a handoff), as in a short conversation."""
+    sender = new_sender()
+    assert custom_of(rest.send(sender, "hello"))
+    _append_past_exchanges(stack, sender, 30)
+    first = custom_of(rest.send(sender, "can I bring my laptop in my carry-on"))[0]
+    assert first["faq_id"] == "electronics-laptop-carry-on", first
+    follow_up = custom_of(rest.send(sender, "and in checked bags?"))[0]
+    assert follow_up.get("faq_id") == "electronics-laptop-checked", follow_up
+    again = custom_of(rest.send(sender, "can I bring my laptop in my carry-on"))
+    assert again[-1]["type"] == MessageType.HANDOFF, again
+    assert again[-1]["reason"] == "frustration", again
 
 
 @pytest.mark.parametrize(

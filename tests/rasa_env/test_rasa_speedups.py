@@ -87,3 +87,86 @@ def test_an_event_class_defined_later_is_found() -> None:
     assert Event.resolve_by_type("askagency_late_event") is LateEvent
     restored = Event.from_parameters({"event": "slot", "name": "language", "value": "es"})
     assert isinstance(restored, SlotSet) and restored.value == "es"
+
+
+# --- the action call's event window ------------------------------------------------------------
+
+
+def _long_tracker(user_turns: int):  # type: ignore[no-untyped-def]
+    """A session of ``user_turns`` question turns; the language slot is set before them."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        BotUttered,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load("bot/domain.yml")
+    events = [ActionExecuted("action_session_start"), SessionStarted(), SlotSet("language", "es")]
+    events.append(ActionExecuted("action_listen"))
+    for turn in range(user_turns):
+        events += [
+            UserUttered(f"question {turn}", {"name": "ask_question", "confidence": 1.0}),
+            ActionExecuted("action_answer_faq"),
+            BotUttered(f"answer {turn}", {"custom": {"type": "faq_answer", "faq_id": f"f{turn}"}}),
+            SlotSet("consecutive_fallbacks", turn),
+            ActionExecuted("action_listen"),
+        ]
+    return DialogueStateTracker.from_events("citizen-1", events, domain.slots), domain
+
+
+def _stock_call(tracker, domain):  # type: ignore[no-untyped-def]
+    original = RemoteAction._action_call_format._askagency_original
+    return original(RemoteAction("action_answer_faq", None), tracker, domain)
+
+
+def test_an_action_call_carries_the_last_turns_and_everything_else_unchanged() -> None:
+    assert rasa_speedups.install_action_tracker_window(turns=20) is True
+    tracker, domain = _long_tracker(30)
+    ours = RemoteAction("action_answer_faq", None)._action_call_format(tracker, domain)
+    stock = _stock_call(tracker, domain)
+
+    events = ours["tracker"]["events"]
+    users = [e["text"] for e in events if e["event"] == "user"]
+    assert users == [f"question {turn}" for turn in range(10, 30)]
+    assert events == stock["tracker"]["events"][-len(events) :]  # the same dicts, in order
+    assert len(stock["tracker"]["events"]) == 4 + 30 * 5
+    # A slot set before the window (the language, before the first question) still arrives.
+    assert ours["tracker"]["slots"]["language"] == "es"
+    for key in set(stock) | set(stock["tracker"]):
+        if key in ("tracker", "events"):
+            continue
+        if key in stock:
+            assert ours[key] == stock[key], key
+        else:
+            assert ours["tracker"][key] == stock["tracker"][key], key
+
+
+def test_a_short_session_and_a_window_of_zero_send_everything() -> None:
+    tracker, domain = _long_tracker(5)
+    assert rasa_speedups.install_action_tracker_window(turns=20) is True
+    short = RemoteAction("action_answer_faq", None)._action_call_format(tracker, domain)
+    assert short == _stock_call(tracker, domain)
+
+    long_tracker, domain = _long_tracker(30)
+    try:
+        assert rasa_speedups.install_action_tracker_window(turns=0) is True
+        whole = RemoteAction("action_answer_faq", None)._action_call_format(long_tracker, domain)
+        assert whole == _stock_call(long_tracker, domain)
+    finally:
+        rasa_speedups.install_action_tracker_window()
+
+
+@pytest.mark.parametrize(("value", "turns"), [("", 20), (" 5 ", 5), ("0", 0)])
+def test_the_window_comes_from_the_environment(value: str, turns: int) -> None:
+    assert rasa_speedups.action_tracker_turns({"ASKAGENCY_ACTION_TRACKER_TURNS": value}) == turns
+    assert rasa_speedups.action_tracker_turns({}) == rasa_speedups.DEFAULT_ACTION_TRACKER_TURNS
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "2.5"])
+def test_a_bad_window_is_refused_by_name(value: str) -> None:
+    with pytest.raises(ValueError, match="ASKAGENCY_ACTION_TRACKER_TURNS must be a whole number"):
+        rasa_speedups.action_tracker_turns({"ASKAGENCY_ACTION_TRACKER_TURNS": value})
