@@ -55,12 +55,9 @@ def _last_event(tracker: Any) -> Any:
 class RecentTrackers:
     """Mixin for a ``rasa.core.tracker_store.SQLTrackerStore`` subclass (listed first)."""
 
-    _kept: OrderedDict[str, _Kept]
-
-    def _kept_trackers(self) -> OrderedDict[str, _Kept]:
-        if not hasattr(self, "_kept"):
-            self._kept = OrderedDict()
-        return self._kept
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
 
     def stored_state(self, sender_id: str) -> tuple[int, int, float]:
         """(number of events, newest row id, newest event time) of the conversation's latest
@@ -76,7 +73,7 @@ class RecentTrackers:
             return int(count or 0), int(newest or 0), float(latest or 0.0)
 
     def _unchanged(self, sender_id: str, stored: tuple[int, int, float]) -> _Kept | None:
-        kept = self._kept_trackers().get(sender_id)
+        kept = self._kept.get(sender_id)
         if kept is None:
             return None
         tracker = kept.tracker
@@ -84,7 +81,7 @@ class RecentTrackers:
         return kept if same_rows and _last_event(tracker) is kept.last else None
 
     def _keep(self, tracker: Any, stored: tuple[int, int, float]) -> None:
-        kept = self._kept_trackers()
+        kept = self._kept
         sender_id = tracker.sender_id
         kept.pop(sender_id, None)
         if stored[0] != len(tracker.events):
@@ -97,17 +94,17 @@ class RecentTrackers:
         stored = self.stored_state(sender_id)
         kept = self._unchanged(sender_id, stored)
         if kept is not None:
-            self._kept_trackers().move_to_end(sender_id)
+            self._kept.move_to_end(sender_id)
             return kept.tracker
-        self._kept_trackers().pop(sender_id, None)
+        self._kept.pop(sender_id, None)
         tracker = await super().retrieve(sender_id)  # type: ignore[misc]
         if tracker is not None:
             self._keep(tracker, stored)
         return tracker
 
     async def stream_events(self, tracker: Any) -> None:
-        broker = getattr(self, "event_broker", None)
-        kept = self._kept_trackers().get(tracker.sender_id)
+        broker = self.event_broker  # type: ignore[attr-defined]
+        kept = self._kept.get(tracker.sender_id)
         if broker is None or kept is None or kept.tracker is not tracker:
             await super().stream_events(tracker)  # type: ignore[misc]
             return
@@ -125,7 +122,7 @@ class RecentTrackers:
         try:
             await super().save(tracker)  # type: ignore[misc]
         except BaseException:
-            self._kept_trackers().pop(tracker.sender_id, None)
+            self._kept.pop(tracker.sender_id, None)
             raise
         self._keep(tracker, self.stored_state(tracker.sender_id))
 
