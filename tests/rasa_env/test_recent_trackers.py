@@ -92,10 +92,23 @@ def _conversation(store: Any) -> list[Any]:
     return asyncio.run(run())
 
 
+def _rasa_stored_state(store: Any, sender_id: str) -> tuple[int, int, float]:
+    """What ``stored_state`` must return, from Rasa's own ORM query of the latest session."""
+    with store.session_scope() as session:
+        rows = [
+            (row.id, row.timestamp)
+            for row in store._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+        ]
+    if not rows:
+        return 0, 0, 0.0
+    return len(rows), max(i for i, _ in rows), max(t for _, t in rows)
+
+
 def test_same_rows_and_published_events_as_rasas_store_and_the_tracker_is_kept(
     tmp_path: Path,
 ) -> None:
-    ours = _conversation(_stores(tmp_path, "ours", SQLiteTrackerStore, SQLiteEventBroker))
+    ours_store = _stores(tmp_path, "ours", SQLiteTrackerStore, SQLiteEventBroker)
+    ours = _conversation(ours_store)
     stock = _conversation(_stores(tmp_path, "stock", SQLTrackerStore, SQLEventBroker))
 
     for table in ("tracker", "events"):
@@ -113,6 +126,85 @@ def test_same_rows_and_published_events_as_rasas_store_and_the_tracker_is_kept(
     assert final.get_slot("language") == stock[-1].get_slot("language") == "es"
     assert [e.as_dict() for e in final.events] == [e.as_dict() for e in stock[-1].events]
     assert len(final.events) == 15 * 5 + 2
+    # The check's one statement counts the rows Rasa reads for the latest session.
+    assert ours_store.stored_state(SENDER) == _rasa_stored_state(ours_store, SENDER)
+    assert ours_store.stored_state(SENDER)[0] == 15 * 5 + 2
+    assert ours_store.stored_state("nobody") == _rasa_stored_state(ours_store, "nobody")
+
+
+def _new_conversation(store: Any) -> list[Any]:
+    """What Rasa's processor does for a new citizen: ``get_or_create_tracker`` (nothing stored,
+    so it creates the tracker and saves its ``action_listen``), the session start and the first
+    turn, saved; then two more turns. Events carry the time they are made, as in Rasa."""
+
+    async def run() -> list[Any]:
+        tracker = await store.get_or_create_tracker(SENDER)
+        for event in (
+            ActionExecuted("action_session_start"),
+            SessionStarted(),
+            ActionExecuted("action_listen"),
+            UserUttered("hello", {"name": "greet", "confidence": 1.0}),
+            BotUttered("Hi!"),
+            ActionExecuted("action_listen"),
+        ):
+            tracker.update(event)
+        await store.save(tracker)
+        saved = [tracker]
+        for turn in (1, 2):
+            tracker = await store.retrieve(SENDER)
+            for event in (UserUttered(f"question {turn}"), ActionExecuted("action_listen")):
+                tracker.update(event)
+            await store.save(tracker)
+            saved.append(tracker)
+        return saved
+
+    return asyncio.run(run())
+
+
+def _untimed(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k != "timestamp"}
+
+
+def _without_times(published: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    return [(sender, _untimed(event)) for sender, event in published]
+
+
+def _tracker_rows_without_times(db: Path) -> list[tuple[Any, ...]]:
+    return [(*row[:-1], _untimed(json.loads(row[-1]))) for row in _rows(db)]
+
+
+def test_a_new_conversation_is_published_and_stored_as_rasa_does_with_one_read(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A new citizen's first turn: Rasa's store reads the database three times (nothing there,
+    then twice to find what to publish); ours knows from its check that nothing is stored and
+    publishes from the kept position. The turn after reads the new session once, as Rasa would
+    build it (the first tracker also holds the ``action_listen`` from before the session)."""
+    reads: list[str] = []
+    rasa_retrieve = SQLTrackerStore._retrieve
+
+    async def counted(self: Any, sender_id: str, fetch_events_from_all_sessions: bool) -> Any:
+        reads.append(type(self).__name__)
+        return await rasa_retrieve(self, sender_id, fetch_events_from_all_sessions)
+
+    monkeypatch.setattr(SQLTrackerStore, "_retrieve", counted)
+    ours = _new_conversation(_stores(tmp_path, "ours", SQLiteTrackerStore, SQLiteEventBroker))
+    stock = _new_conversation(_stores(tmp_path, "stock", SQLTrackerStore, SQLEventBroker))
+
+    ours_rows = _tracker_rows_without_times(tmp_path / "ours-tracker.db")
+    assert ours_rows == _tracker_rows_without_times(tmp_path / "stock-tracker.db")
+    assert len(ours_rows) == 11
+    published = _without_times(_rows(tmp_path / "ours-events.db"))
+    assert published == _without_times(_rows(tmp_path / "stock-events.db"))
+    kinds = [event["event"] for _, event in published]
+    assert kinds[:4] == ["action", "action", "session_started", "action"]
+    assert len(published) == 11
+    assert reads.count("SQLiteTrackerStore") == 1
+    assert reads.count("SQLTrackerStore") >= 5
+    assert ours[1] is not ours[0] and ours[2] is ours[1]
+    assert [_untimed(e.as_dict()) for e in ours[2].events] == [
+        _untimed(e.as_dict()) for e in stock[2].events
+    ]
 
 
 def test_another_process_writing_the_conversation_is_seen(tmp_path: Path) -> None:
