@@ -27,7 +27,8 @@ Rasa saves when it creates the tracker, then the session start), so it holds mor
 the database's latest session: it is kept for publishing the turn's events, and the next turn
 reads it from the database once. A conversation without any row is known from the check
 alone, without Rasa's query. The check is one SQL statement built once (Rasa's ORM query for
-the same rows costs about seven times more in SQLAlchemy's Python).
+the same rows costs about seven times more in SQLAlchemy's Python); Rasa's save counts the
+rows it already holds with it too.
 
 Only one process may write a conversation at a time for this to hold, which Rasa's lock store
 already guarantees for turns (and which the scale profile's Redis lock store guarantees across
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,14 +96,22 @@ class RecentTrackers:
             self.SQLEvent.__table__  # type: ignore[attr-defined]
         )
 
-    def stored_state(self, sender_id: str) -> tuple[int, int, float]:
+    def stored_state(self, sender_id: str, session: Any = None) -> tuple[int, int, float]:
         """(number of events, newest row id, newest event time) of the conversation's latest
         session in the database (the rows Rasa reads for that session); zeros when it has none."""
-        with self.session_scope() as session:  # type: ignore[attr-defined]
-            count, newest, latest = session.execute(
-                self._stored_state_sql, {"sender_id": sender_id}
-            ).one()
-            return int(count or 0), int(newest or 0), float(latest or 0.0)
+        if session is None:
+            with self.session_scope() as own:  # type: ignore[attr-defined]
+                return self.stored_state(sender_id, own)
+        count, newest, latest = session.execute(
+            self._stored_state_sql, {"sender_id": sender_id}
+        ).one()
+        return int(count or 0), int(newest or 0), float(latest or 0.0)
+
+    def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:
+        """Rasa's: the tracker's events after as many as the latest session has rows (counted
+        with the check's statement instead of Rasa's ORM query)."""
+        stored = self.stored_state(tracker.sender_id, session)[0]
+        return itertools.islice(tracker.events, stored, len(tracker.events))
 
     def _unchanged(self, sender_id: str, stored: tuple[int, int, float]) -> _Kept | None:
         kept = self._kept.get(sender_id)
