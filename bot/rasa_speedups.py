@@ -4,8 +4,10 @@ py-spy on the Rasa server under REST load showed 18% of its busy time in
 ``RemoteAction._validate_action_result``: ``jsonschema.validate`` first checks the *schema*
 against the JSON-Schema meta-schema on every call, for every action server response, although
 the schema (Rasa's constant ``EVENTS_SCHEMA``) never changes. Here the validator is built and
-its schema checked once; each response is still validated in full, and an invalid response
-raises the same ``ValidationError`` with the same message as before.
+its schema checked once, and an invalid response raises the same ``ValidationError`` with the
+same message as before. A valid response is recognised without checking each event against all
+23 event schemas of the schema's ``oneOf`` (``event_dispatch_check``: 5% of Rasa's busy time on
+FAQ turns in py-spy, 2026-12-06).
 
 py-spy on Rasa during one 200-turn conversation (2026-12-05): 23% of its busy time in
 ``rasa.shared.utils.common.all_subclasses``. Every stored event that Rasa loads back (the whole
@@ -54,6 +56,50 @@ def _cached_validator() -> Any:
     cls = validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
+
+
+def event_dispatch_check(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """A yes/no check equal to ``is_valid`` of Rasa's action-response schema, faster.
+
+    The schema says each event is ``oneOf`` 23 event schemas, so every event of a response was
+    checked against all 23. Each of them requires its own ``event`` name (a ``const``), so an
+    event can only ever match the one its name picks: checking that one, plus the rest of the
+    response with the events left out, accepts exactly what the whole schema accepts. None when
+    the schema is not of that shape (another Rasa version): the caller then validates in full.
+    """
+    import copy
+
+    from jsonschema.validators import validator_for
+
+    try:
+        items = schema["properties"]["events"]["items"]
+        branches = items["oneOf"]
+        names = [branch["properties"]["event"]["const"] for branch in branches]
+    except (KeyError, TypeError):
+        return None
+    if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+        return None
+    cls = validator_for(schema)
+    common = {key: value for key, value in items.items() if key != "oneOf"}
+    per_event = {
+        name: cls({"allOf": [common, branch]}) for name, branch in zip(names, branches, strict=True)
+    }
+    rest = copy.deepcopy(schema)
+    rest["properties"]["events"]["items"] = {}
+    rest_validator = cls(rest)
+
+    def is_valid(result: Any) -> bool:
+        if not rest_validator.is_valid(result):
+            return False
+        events = result.get("events", []) if isinstance(result, dict) else []
+        for event in events:
+            name = event.get("event") if isinstance(event, dict) else None
+            check = per_event.get(name) if isinstance(name, str) else None
+            if check is None or not check.is_valid(event):
+                return False
+        return True
+
+    return is_valid
 
 
 def _event_class_cache() -> Any:
@@ -187,8 +233,12 @@ def install() -> bool:
         logger.warning("Rasa has no RemoteAction._validate_action_result: speed-up not installed")
         return False
     validator = _cached_validator()
+    quick_check = event_dispatch_check(RemoteAction.action_response_format_spec())
 
     def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
+        if quick_check is not None and quick_check(result):
+            return True
+        # Invalid (or a Rasa whose schema has another shape): the full validation's best error.
         error = best_match(validator.iter_errors(result))
         if error is not None:
             error.message += (

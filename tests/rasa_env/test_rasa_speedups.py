@@ -45,6 +45,90 @@ def test_invalid_responses_fail_like_stock_rasa(response: dict) -> None:
     assert "Failed to validate Action server response" in ours.value.message
 
 
+def _one_of_each_event() -> list[dict]:
+    """One event of every kind Rasa 3.6 knows, as an action server would send it."""
+    from datetime import datetime
+
+    from rasa.shared.core import events as ev
+
+    intent = {"name": "ask_question", "confidence": 0.9}
+    user = ev.UserUttered(
+        "hi",
+        intent,
+        [{"entity": "city", "value": "Paris", "start": 0, "end": 2}],
+        {"text": "hi", "intent": intent, "intent_ranking": [intent]},
+        input_channel="rest",
+        message_id="m1",
+    )
+    reminder = ev.ReminderScheduled(
+        "remind", datetime(2030, 1, 1), name="r", kill_on_user_message=True
+    )
+    made = [
+        user,
+        ev.ActionExecuted("action_answer_faq", policy="RulePolicy", confidence=1.0),
+        ev.SlotSet("language", "en"),
+        ev.EntitiesAdded([{"entity": "city", "value": "Paris"}]),
+        ev.DefinePrevUserUtteredFeaturization(True),
+        ev.ReminderCancelled(name="r"),
+        reminder,
+        ev.ActionExecutionRejected("action_x", policy="p", confidence=0.5),
+        ev.LoopInterrupted(True),
+        ev.ActiveLoop("form_x"),
+        ev.AllSlotsReset(),
+        ev.ConversationResumed(),
+        ev.ConversationPaused(),
+        ev.FollowupAction("action_handoff"),
+        ev.StoryExported("x.yml"),
+        ev.Restarted(),
+        ev.UserUtteranceReverted(),
+        ev.ActionReverted(),
+        ev.BotUttered("answer", {"custom": {"type": "faq_answer"}}, {"m": 1}),
+        ev.SessionStarted(),
+        ev.AgentUttered("from the agent"),
+    ]
+    return [event.as_dict() for event in made]
+
+
+def _variants(event: dict) -> list[dict]:
+    """The event itself, without each key in turn, and with each value of the wrong kind."""
+    out = [event]
+    for key in event:
+        out.append({k: v for k, v in event.items() if k != key})
+        for wrong in (None, 1, 1.5, True, "x", [], {}, [1]):
+            out.append({**event, key: wrong})
+    return out
+
+
+def test_the_quick_check_accepts_exactly_what_the_full_schema_accepts() -> None:
+    """Every kind of event, each with every key missing and every value of every JSON kind,
+    and the responses above: the quick check and Rasa's whole schema agree on each one."""
+    schema = RemoteAction.action_response_format_spec()
+    quick = rasa_speedups.event_dispatch_check(schema)
+    assert quick is not None
+    full = rasa_speedups._cached_validator()
+    events = _one_of_each_event()
+    names = {event["event"] for event in events}
+    cases = [VALID, *INVALID, {}, {"events": []}, {"events": None}, [], "x"]
+    for event in events:
+        cases += [{"events": [variant]} for variant in _variants(event)]
+        cases += [{"events": [event, {**event, "event": name}]} for name in names]
+    verdicts = [(quick(case), full.is_valid(case)) for case in cases]
+    assert all(ours == stock for ours, stock in verdicts), [
+        case for case, (ours, stock) in zip(cases, verdicts, strict=True) if ours != stock
+    ][:3]
+    accepted = sum(stock for _, stock in verdicts)
+    assert len(cases) > 1000 and 300 < accepted < len(cases) - 300  # both answers are exercised
+
+
+def test_a_schema_of_another_shape_gets_no_quick_check() -> None:
+    schema = RemoteAction.action_response_format_spec()
+    assert rasa_speedups.event_dispatch_check({"type": "object"}) is None
+    items = schema["properties"]["events"]["items"]
+    twice = {**items, "oneOf": [*items["oneOf"], items["oneOf"][0]]}
+    same_name = {**schema, "properties": {**schema["properties"], "events": {"items": twice}}}
+    assert rasa_speedups.event_dispatch_check(same_name) is None
+
+
 def _stock_resolve(type_name: str, default=None):  # type: ignore[no-untyped-def]
     """Rasa 3.6's own ``Event.resolve_by_type`` (rasa/shared/core/events.py), for comparison."""
     import rasa.shared.utils.common
