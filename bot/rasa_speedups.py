@@ -38,6 +38,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bot import dialogue_states
+
 logger = logging.getLogger(__name__)
 
 ACTION_TRACKER_TURNS_ENV = "ASKAGENCY_ACTION_TRACKER_TURNS"
@@ -216,13 +218,15 @@ def install_action_tracker_window(turns: int | None = None) -> bool:
 
 
 def install() -> bool:
-    """Patches ``RemoteAction._validate_action_result``, ``RemoteAction._action_call_format``
-    and ``Event.resolve_by_type``; True when the patches are active."""
+    """Patches ``RemoteAction._validate_action_result``, ``RemoteAction._action_call_format``,
+    ``Event.resolve_by_type`` and ``Domain.states_for_tracker_history`` (bot/dialogue_states.py);
+    True when the patches are active."""
     global _installed
     if _installed:
         return True
     install_event_class_cache()
     install_action_tracker_window()
+    dialogue_states.install()
     try:
         from jsonschema.exceptions import best_match
         from rasa.core.actions.action import RemoteAction
