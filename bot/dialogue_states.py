@@ -21,12 +21,11 @@ featurizer edits the last one in place).
 from __future__ import annotations
 
 import itertools
-import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from bot.patching import rasa_original, replace
 
 RECENT_CONVERSATIONS = 512
 
@@ -57,11 +56,9 @@ def install() -> bool:
         )
     except ImportError:
         return False
-    current = getattr(Domain, "states_for_tracker_history", None)
-    if current is None:
-        logger.warning("Rasa has no Domain.states_for_tracker_history: states not kept")
+    original = rasa_original(Domain, "states_for_tracker_history", "kept dialogue states")
+    if original is None:
         return False
-    original = getattr(current, "_askagency_original", current)
     look_back = (ActionReverted, UserUtteranceReverted, ActiveLoop)
     resets = (Restarted, SessionStarted)
     replays: OrderedDict[tuple[str, bool], _Replay] = OrderedDict()
@@ -113,6 +110,5 @@ def install() -> bool:
         # Copies: a state holds the replaying tracker's own sub-dicts (its latest action).
         return [*(_copy(state) for state in replay.states), _copy(final)]
 
-    states_for_tracker_history._askagency_original = original  # type: ignore[attr-defined]
-    Domain.states_for_tracker_history = states_for_tracker_history  # type: ignore[method-assign]
+    replace(Domain, "states_for_tracker_history", original, states_for_tracker_history)
     return True

@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bot import dialogue_states
+from bot.patching import rasa_original, replace
 
 logger = logging.getLogger(__name__)
 
@@ -194,11 +195,9 @@ def install_action_tracker_window(turns: int | None = None) -> bool:
         from rasa.shared.core.trackers import EventVerbosity
     except ImportError:
         return False
-    current = getattr(RemoteAction, "_action_call_format", None)
-    if current is None:
-        logger.warning("Rasa has no RemoteAction._action_call_format: event window not installed")
+    original = rasa_original(RemoteAction, "_action_call_format", "event window")
+    if original is None:
         return False
-    original = getattr(current, "_askagency_original", current)
     window = action_tracker_turns() if turns is None else turns
 
     def _action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
@@ -212,8 +211,7 @@ def install_action_tracker_window(turns: int | None = None) -> bool:
         state["events"] = [event.as_dict() for event in recent]
         return original(self, _StateOnly(tracker.sender_id, state), domain)
 
-    _action_call_format._askagency_original = original  # type: ignore[attr-defined]
-    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
+    replace(RemoteAction, "_action_call_format", original, _action_call_format)
     return True
 
 

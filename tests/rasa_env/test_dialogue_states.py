@@ -23,9 +23,10 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 import bot  # noqa: F401 - importing the package installs the speed-ups
 from bot import dialogue_states
+from bot.patching import ORIGINAL_ATTRIBUTE
 
 DOMAIN = Domain.load("bot/domain.yml")
-ORIGINAL = Domain.states_for_tracker_history._askagency_original  # type: ignore[attr-defined]
+ORIGINAL = getattr(Domain.states_for_tracker_history, ORIGINAL_ATTRIBUTE)
 
 
 def _question(turn: int) -> list[Any]:

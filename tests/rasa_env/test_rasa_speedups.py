@@ -10,6 +10,7 @@ from rasa.core.actions.action import RemoteAction
 
 import bot  # noqa: F401 - importing the package installs the speed-up
 from bot import rasa_speedups
+from bot.patching import ORIGINAL_ATTRIBUTE
 
 VALID = {
     "events": [
@@ -203,7 +204,7 @@ def _long_tracker(user_turns: int):  # type: ignore[no-untyped-def]
 
 
 def _stock_call(tracker, domain):  # type: ignore[no-untyped-def]
-    original = RemoteAction._action_call_format._askagency_original
+    original = getattr(RemoteAction._action_call_format, ORIGINAL_ATTRIBUTE)
     return original(RemoteAction("action_answer_faq", None), tracker, domain)
 
 
