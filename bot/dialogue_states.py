@@ -78,11 +78,11 @@ def install() -> bool:
         ignore_rule_only_turns: bool = False,
         rule_only_data: Any = None,
     ) -> list[Any]:
+        if ignore_rule_only_turns:  # an ML policy's call leaves the kept states alone
+            return original(self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
         key = (tracker.sender_id, omit_unset_slots)
         events = tracker.events
         replay = replays.pop(key, None)
-        if ignore_rule_only_turns:
-            return original(self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
         if replay is not None and not (
             replay.domain is self
             and len(replay.events) <= len(events)

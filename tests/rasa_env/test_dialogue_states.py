@@ -111,12 +111,29 @@ def test_undos_a_form_and_copies_get_rasas_states() -> None:
     assert _states(earlier) == ORIGINAL(DOMAIN, earlier)
 
 
-def test_the_ml_variant_is_rasas() -> None:
+def test_the_ml_variant_is_rasas_and_leaves_the_kept_states(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     tracker = DialogueStateTracker("states-3", DOMAIN.slots)
     for event in CONVERSATION:
         tracker.update(event)
     flags = {"ignore_rule_only_turns": True, "rule_only_data": {"slots": [], "loops": []}}
+    _states(tracker)
     assert _states(tracker, **flags) == ORIGINAL(DOMAIN, tracker, **flags)
+    # An ML policy asking between two rule predictions does not make the next one replay:
+    # one new event, one final state.
+    calls: list[int] = []
+    active_state = Domain.get_active_state
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return active_state(self, *args, **kwargs)
+
+    monkeypatch.setattr(Domain, "get_active_state", counted)
+    tracker.update(UserUttered("again"))
+    ours = _states(tracker)
+    assert len(calls) == 1
+    assert ours == ORIGINAL(DOMAIN, tracker)
 
 
 def test_callers_may_edit_what_they_get() -> None:
