@@ -231,8 +231,8 @@ def install() -> bool:
         from rasa.shared.constants import DOCS_BASE_URL
     except ImportError:
         return False
-    if not hasattr(RemoteAction, "_validate_action_result"):
-        logger.warning("Rasa has no RemoteAction._validate_action_result: speed-up not installed")
+    original = rasa_original(RemoteAction, "_validate_action_result", "cached validation")
+    if original is None:
         return False
     validator = _cached_validator()
     quick_check = event_dispatch_check(RemoteAction.action_response_format_spec())
@@ -252,6 +252,6 @@ def install() -> bool:
             raise error
         return True
 
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    replace(RemoteAction, "_validate_action_result", original, _validate_action_result)
     _installed = True
     return True
