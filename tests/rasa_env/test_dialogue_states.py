@@ -77,6 +77,19 @@ def _states(tracker: DialogueStateTracker, **flags: Any) -> list[Any]:
     return DOMAIN.states_for_tracker_history(tracker, **flags)
 
 
+def _count_states(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per state Rasa's domain computes from now on."""
+    calls: list[int] = []
+    active_state = Domain.get_active_state
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return active_state(self, *args, **kwargs)
+
+    monkeypatch.setattr(Domain, "get_active_state", counted)
+    return calls
+
+
 @pytest.mark.parametrize("omit_unset_slots", [False, True])
 def test_the_states_after_every_event_are_rasas(omit_unset_slots: bool) -> None:
     tracker = DialogueStateTracker(f"states-1-{omit_unset_slots}", DOMAIN.slots)
@@ -122,14 +135,7 @@ def test_the_ml_variant_is_rasas_and_leaves_the_kept_states(
     assert _states(tracker, **flags) == ORIGINAL(DOMAIN, tracker, **flags)
     # An ML policy asking between two rule predictions does not make the next one replay:
     # one new event, one final state.
-    calls: list[int] = []
-    active_state = Domain.get_active_state
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return active_state(self, *args, **kwargs)
-
-    monkeypatch.setattr(Domain, "get_active_state", counted)
+    calls = _count_states(monkeypatch)
     tracker.update(UserUttered("again"))
     ours = _states(tracker)
     assert len(calls) == 1
@@ -154,14 +160,7 @@ def test_a_turn_replays_only_its_own_events(monkeypatch: pytest.MonkeyPatch) -> 
     for event in [*_session_start(), *[e for turn in range(200) for e in _question(turn)]]:
         tracker.update(event)
     _states(tracker)
-    calls: list[int] = []
-    active_state = Domain.get_active_state
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return active_state(self, *args, **kwargs)
-
-    monkeypatch.setattr(Domain, "get_active_state", counted)
+    calls = _count_states(monkeypatch)
     for event in _question(200):
         tracker.update(event)
     ours = _states(tracker)
