@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench_banking77.py",
     "bench_retrieval.py",
     "bench_e2e.py",
+    "bench_startup.py",
     "bench_query_embedding.py",
     "bench_index_scale.py",
     "bench_memory.py",

@@ -1,5 +1,5 @@
 """Replacing a Rasa method with a faster equivalent, once (bot/rasa_speedups.py,
-bot/dialogue_states.py)."""
+bot/dialogue_states.py, bot/model_loading.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def rasa_original(owner: type, name: str, what: str) -> Callable[..., Any] | Non
     return getattr(current, ORIGINAL_ATTRIBUTE, current)
 
 
-def replace(owner: type, name: str, original: Callable[..., Any], new: Callable[..., Any]) -> None:
-    """Installs ``new`` as ``owner.name``, remembering Rasa's ``original``."""
-    setattr(new, ORIGINAL_ATTRIBUTE, original)
+def replace(owner: type, name: str, original: Callable[..., Any], new: Any) -> None:
+    """Installs ``new`` as ``owner.name``, remembering Rasa's ``original``. ``new`` may be a
+    ``classmethod``: the mark then goes on its function, which is what ``owner.name`` reads."""
+    setattr(getattr(new, "__func__", new), ORIGINAL_ATTRIBUTE, original)
     setattr(owner, name, new)

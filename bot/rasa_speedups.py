@@ -26,6 +26,9 @@ carries the events from the ``ASKAGENCY_ACTION_TRACKER_TURNS``-th last user mess
 latest message and the other tracker fields are sent as before, so nothing the actions read from
 them changes.
 
+Loading the trained model without Rasa's one-example training step is bot/model_loading.py
+(installed from here too).
+
 Installed from ``bot/__init__.py`` when Rasa is importable, i.e. inside every Rasa process that
 loads our channels or NLU component; a Rasa version without the patched method is left alone.
 """
@@ -38,7 +41,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bot import dialogue_states
+from bot import dialogue_states, model_loading
 from bot.patching import rasa_original, replace
 
 logger = logging.getLogger(__name__)
@@ -217,14 +220,15 @@ def install_action_tracker_window(turns: int | None = None) -> bool:
 
 def install() -> bool:
     """Patches ``RemoteAction._validate_action_result``, ``RemoteAction._action_call_format``,
-    ``Event.resolve_by_type`` and ``Domain.states_for_tracker_history`` (bot/dialogue_states.py);
-    True when the patches are active."""
+    ``Event.resolve_by_type``, ``Domain.states_for_tracker_history`` (bot/dialogue_states.py)
+    and ``RasaModel.load`` (bot/model_loading.py); True when the patches are active."""
     global _installed
     if _installed:
         return True
     install_event_class_cache()
     install_action_tracker_window()
     dialogue_states.install()
+    model_loading.install()
     try:
         from jsonschema.exceptions import best_match
         from rasa.core.actions.action import RemoteAction
