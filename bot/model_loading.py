@@ -64,11 +64,14 @@ def install() -> bool:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        if finetune_mode or predict_data_example is None:
+        def rasas() -> Any:
             return original.__func__(
                 cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
                 *args, **kwargs,
             )  # fmt: skip
+
+        if finetune_mode or predict_data_example is None:
+            return rasas()
         config = kwargs.get("config", {})
         model = cls(*args, **kwargs)
         # As Rasa compiles it: the same optimizer object graph and eager/graph choice.
@@ -82,10 +85,7 @@ def install() -> bool:
             status.assert_existing_objects_matched()
         except AssertionError as exc:
             logger.warning("%s: weights not all restored (%s); loading as Rasa does", cls, exc)
-            return original.__func__(
-                cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-                *args, **kwargs,
-            )  # fmt: skip
+            return rasas()
         status.expect_partial()  # the optimizer's slots and training-only layers stay unread
         return model
 

@@ -38,6 +38,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from knowledge_base.fitted_cache import FittedClassifierCache
 from knowledge_base.glossary import glossary_for
 from knowledge_base.text import fold, word_analyzer
 
@@ -51,6 +52,10 @@ PIVOT_IN_CLASSIFIER = False
 CLASSIFIER_WEIGHT = 0.5
 CLASSIFIER_C = 30.0
 TOP_VARIANTS = 3
+
+
+def _classifier() -> LogisticRegression:
+    return LogisticRegression(C=CLASSIFIER_C, max_iter=2000)
 
 
 def _top_mean(matrix: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -87,6 +92,7 @@ class LanguageScorer:
         pivot_vectors: np.ndarray | None = None,
         pivot_offsets: Sequence[int] | None = None,
         translate: Callable[[str], str] | None = None,
+        classifier_cache: FittedClassifierCache | None = None,
     ) -> None:
         if len(offsets) != len(positions) + 1 or offsets[-1] != len(row_texts):
             raise ValueError("offsets must delimit every FAQ's rows")
@@ -150,8 +156,10 @@ class LanguageScorer:
                 )
                 features = sparse.vstack([features, pivot_features]).tocsr()
                 labels = np.concatenate([labels, pivot_labels])
-            self.classifier = LogisticRegression(C=CLASSIFIER_C, max_iter=2000)
-            self.classifier.fit(features, labels)
+            if classifier_cache is None:
+                self.classifier = _classifier().fit(features, labels)
+            else:  # the same fit, read back when an earlier process stored it
+                self.classifier = classifier_cache.fit(_classifier, features, labels)
 
     @staticmethod
     def _features(vectors: Any, chars: Any, words: Any) -> sparse.csr_matrix:
@@ -248,6 +256,7 @@ def build_language_scorer(
     *,
     main_language: str | None = None,
     dictionary_dirs: Sequence[str] = (),
+    classifier_cache: FittedClassifierCache | None = None,
 ) -> LanguageScorer | None:
     """The scorer of ``language``'s FAQs in ``bundle`` (None when it has none).
 
@@ -256,6 +265,8 @@ def build_language_scorer(
     Each FAQ's translations in the other languages (same ``translation_group``) are the
     pivot rows of the cross-lingual signal; with ``main_language`` the questions are also
     translated into it (glossary from the project and ``dictionary_dirs``) for that signal.
+    ``classifier_cache`` keeps the classifier's fit for the next process that loads the same
+    index (knowledge_base/fitted_cache.py).
     """
     positions = [i for i, faq in enumerate(bundle.faqs) if faq.language == language]
     if not positions:
@@ -306,6 +317,7 @@ def build_language_scorer(
         pivot_vectors=None if pivot_vectors is None else np.asarray(pivot_vectors, np.float32),
         pivot_offsets=pivot_offsets,
         translate=glossary.translate if glossary is not None else None,
+        classifier_cache=classifier_cache,
     )
     scorer.own_model = own_model
     scorer.bundle_rows = bundle_rows

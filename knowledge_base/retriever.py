@@ -36,6 +36,7 @@ import numpy as np
 
 from askagency.clock import now_utc
 from knowledge_base.embedder import Embedder
+from knowledge_base.fitted_cache import FittedClassifierCache
 from knowledge_base.index import CURRENT_FILE, Bundle, IndexLoadError, load_bundle, read_current
 from knowledge_base.language_scorer import LanguageScorer, build_language_scorer
 from knowledge_base.normalise import Normaliser
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 SCORERS = ("blend", "hybrid", "dense_top3", "dense_max", "classifier")
 DEFAULT_SCORER = "blend"
+# Beside the embedding cache file: knowledge_base/fitted_cache.py.
+FITTED_FOLDER = "fitted-classifiers"
 # Chosen by cross-validation on two development sources (docs/quality.md): held-out top-1 on
 # the sample KB's own English variants 75.5% (0.1), 78.4% (0.3), 78.6% (0.5), 79.3% (0.7) and on
 # a BANKING77 train split 93.0%, 93.2%, 93.0%, 93.0%; 0.3 and 0.5 tie on the mean, the smaller
@@ -264,8 +267,15 @@ class Retriever:
                     model_path,
                     main_language=self.languages.main_language,
                     dictionary_dirs=self.languages.dictionary_dirs,
+                    classifier_cache=self._classifier_cache(),
                 )
             return self._language_scorers[language]
+
+    def _classifier_cache(self) -> FittedClassifierCache | None:
+        """Fitted classifiers beside the embedding cache (the folder every process that
+        embeds for this data folder shares), so a restart does not fit them again."""
+        cache = self.embedder.cache
+        return FittedClassifierCache(cache.path.parent / FITTED_FOLDER) if cache else None
 
     def prepare_languages(self, wanted: Callable[[], bool] = lambda: True) -> list[str]:
         """Builds the scorer of every language the bundle has FAQs in (other than the main one)
