@@ -23,7 +23,7 @@ export RASA_CACHE_DIRECTORY ?= $(CACHE_HOME)/askagency/rasa-training
 
 RASA_INPUTS := config.yml bot/domain.yml bot/nlu.py $(wildcard bot/data/*.yml)
 
-.PHONY: help setup run run-scale test test-fast bench lint format readme clean-data train index browser fuzz
+.PHONY: help setup run run-scale test test-rasa-env test-unit test-fast bench lint format readme clean-data train index browser fuzz
 
 help:
 	@echo "make run    - set up everything (venvs, model, sample KB, index) and start the assistant"
@@ -34,21 +34,44 @@ help:
 	@echo "make fuzz   - longer fuzzing runs (webhook, console API, importers, schemathesis)"
 
 # --- environments -------------------------------------------------------------------------
+# An environment installed from the same inputs before (another clone, an earlier run) is
+# restored from scripts/venv-cache.sh's cache instead of installed again (2-2.5 min of pip on a
+# fresh clone); a new one is saved there. An existing folder is updated in place and not saved
+# (it may hold packages the inputs no longer ask for).
+VENV_INPUTS := pyproject.toml constraints.txt Makefile
+RASA_VENV_INPUTS := requirements-rasa.txt constraints-rasa.txt Makefile
+
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON311)" || scripts/find-python.sh 3.11
-	@test -x $(PY) || $(PYTHON311) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	# Pin the CPU build of torch first: letting pip choose pulls several GB of CUDA packages.
-	$(PY) -m pip install -q torch==2.13.0
-	# Exact versions of every dependency (constraints.txt): a fresh clone gets what CI tested.
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	@if test ! -x $(PY) && scripts/venv-cache.sh restore $(VENV) $(PYTHON311) $(VENV_INPUTS); then \
+	  echo "$(PY) -m pip install -q --no-deps --no-build-isolation -e ."; \
+	  $(PY) -m pip install -q --no-deps --no-build-isolation -e .; \
+	else \
+	  fresh=$$(test -x $(PY) || echo yes); \
+	  test -x $(PY) || $(PYTHON311) -m venv $(VENV); \
+	  set -ex; \
+	  $(PY) -m pip install -q --upgrade pip; \
+	  : Pin the CPU build of torch first: letting pip choose pulls several GB of CUDA packages.; \
+	  $(PY) -m pip install -q torch==2.13.0; \
+	  : Exact versions of every dependency, constraints.txt: a fresh clone gets what CI tested.; \
+	  $(PY) -m pip install -q -c constraints.txt -e '.[test]'; \
+	  test -z "$$fresh" || scripts/venv-cache.sh save $(VENV) $(PYTHON311) $(VENV_INPUTS); \
+	fi
 	@touch $@
 
 $(RASA_VENV)/.installed: requirements-rasa.txt constraints-rasa.txt
 	@test -n "$(PYTHON310)" || scripts/find-python.sh 3.10
-	@test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV)
-	$(RASA_VENV)/bin/python -m pip install -q --upgrade pip
-	$(RASA_VENV)/bin/python -m pip install -q -c constraints-rasa.txt -r requirements-rasa.txt
+	@if test ! -x $(RASA_VENV)/bin/python \
+	    && scripts/venv-cache.sh restore $(RASA_VENV) $(PYTHON310) $(RASA_VENV_INPUTS); then \
+	  true; \
+	else \
+	  fresh=$$(test -x $(RASA_VENV)/bin/python || echo yes); \
+	  test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV); \
+	  set -ex; \
+	  $(RASA_VENV)/bin/python -m pip install -q --upgrade pip; \
+	  $(RASA_VENV)/bin/python -m pip install -q -c constraints-rasa.txt -r requirements-rasa.txt; \
+	  test -z "$$fresh" || scripts/venv-cache.sh save $(RASA_VENV) $(PYTHON310) $(RASA_VENV_INPUTS); \
+	fi
 	@touch $@
 
 # The two environments install side by side: each pip uses one core, and on a fresh clone the two
@@ -77,11 +100,9 @@ run: setup train index
 	$(PY) -m askagency.launcher
 
 test: setup train browser
-	@# The custom channels run inside Rasa's own env; test them there.
-	$(RASA_VENV)/bin/python -m pytest -c tests/rasa_env/pytest.ini tests/rasa_env -q
-	@# The unit suite on $(TEST_WORKERS) workers (pytest-xdist): its tests share nothing but the local
-	@# services, each in a schema, queue or folder of its own.
-	$(PY) -m pytest -q -n $(TEST_WORKERS) tests/unit
+	@# Rasa's environment suite (one process) beside the unit suite, so the core it leaves idle
+	@# works; -O prints each one's output whole when it ends.
+	@$(MAKE) --no-print-directory -j2 -O test-rasa-env test-unit
 	@# Everything else on $(TEST_WORKERS) workers too, each running stack's tests on one of them
 	@# (tests/stack_groups.py), so no stack starts twice. The slowest tests are listed at the end
 	@# (issue 19: where the suite's time goes).
@@ -92,6 +113,15 @@ test: setup train browser
 	@# in a UTC+14 zone (tests/clock_shift.py), so a test tied to today's date fails the day it is written.
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -p no:cacheprovider -p tests.clock_shift \
 	  --clock-shift=year-ahead-sunday tests/unit
+
+# The custom channels run inside Rasa's own env; test them there.
+test-rasa-env:
+	$(RASA_VENV)/bin/python -m pytest -c tests/rasa_env/pytest.ini tests/rasa_env -q
+
+# The unit suite on $(TEST_WORKERS) workers (pytest-xdist): its tests share nothing but the local
+# services, each in a schema, queue or folder of its own.
+test-unit:
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests/unit
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not e2e"
