@@ -35,9 +35,8 @@ from bench.bench_e2e import merge_results, percentile  # noqa: E402
 from bench.common import RESULTS  # noqa: E402
 from bench.stack_client import cli, ensure_rasa_model  # noqa: E402
 from bench.throwaway import stack_config  # noqa: E402
+from bot.model_loading import MODEL_LOADING_ENV  # noqa: E402 (read in Rasa's env; no Rasa here)
 from knowledge_base.retriever import FITTED_FOLDER  # noqa: E402
-
-MODEL_LOADING_ENV = "ASKAGENCY_MODEL_LOADING"  # bot/model_loading.py (Rasa's env)
 
 
 def cpu_seconds(pid: int) -> float:

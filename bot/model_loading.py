@@ -11,8 +11,9 @@ TensorFlow checkpoints written by ``save_weights`` (Rasa saves in that format) r
 model's object graph, and a variable created after ``load_weights`` gets its saved value the
 moment it is created. So for prediction the weights are restored first and then built by the
 one prediction Rasa runs anyway to trace its prediction function; the training step is skipped.
-The loaded model predicts exactly what Rasa's loader gives (tests/rasa_env/test_model_loading.py
-compares every intent ranking of the training data and the held-out phrases). Loading to go on
+The loaded model holds the same weights and predicts exactly what Rasa's loader gives
+(tests/rasa_env/test_model_loading.py compares every weight and the prediction on the stored
+example; test_nlu_heldout.py parses through an agent loaded this way). Loading to go on
 training (``finetune_mode``), a model without a prediction example, or a checkpoint that does
 not match the objects prediction builds takes Rasa's own path, and so does every load when
 ``ASKAGENCY_MODEL_LOADING=rasa`` (the baseline of bench/bench_startup.py; a way back should a
