@@ -34,44 +34,17 @@ help:
 	@echo "make fuzz   - longer fuzzing runs (webhook, console API, importers, schemathesis)"
 
 # --- environments -------------------------------------------------------------------------
-# An environment installed from the same inputs before (another clone, an earlier run) is
-# restored from scripts/venv-cache.sh's cache instead of installed again (2-2.5 min of pip on a
-# fresh clone); a new one is saved there. An existing folder is updated in place and not saved
-# (it may hold packages the inputs no longer ask for).
-VENV_INPUTS := pyproject.toml constraints.txt Makefile
-RASA_VENV_INPUTS := requirements-rasa.txt constraints-rasa.txt Makefile
+# scripts/install-env.sh restores an environment installed from the same inputs before (another
+# clone, an earlier run) from scripts/venv-cache.sh's cache, else installs it and saves it there.
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt scripts/install-env.sh
 	@test -n "$(PYTHON311)" || scripts/find-python.sh 3.11
-	@if test ! -x $(PY) && scripts/venv-cache.sh restore $(VENV) $(PYTHON311) $(VENV_INPUTS); then \
-	  echo "$(PY) -m pip install -q --no-deps --no-build-isolation -e ."; \
-	  $(PY) -m pip install -q --no-deps --no-build-isolation -e .; \
-	else \
-	  fresh=$$(test -x $(PY) || echo yes); \
-	  test -x $(PY) || $(PYTHON311) -m venv $(VENV); \
-	  set -ex; \
-	  $(PY) -m pip install -q --upgrade pip; \
-	  : Pin the CPU build of torch first: letting pip choose pulls several GB of CUDA packages.; \
-	  $(PY) -m pip install -q torch==2.13.0; \
-	  : Exact versions of every dependency, constraints.txt: a fresh clone gets what CI tested.; \
-	  $(PY) -m pip install -q -c constraints.txt -e '.[test]'; \
-	  test -z "$$fresh" || scripts/venv-cache.sh save $(VENV) $(PYTHON311) $(VENV_INPUTS); \
-	fi
+	@scripts/install-env.sh app $(VENV) $(PYTHON311)
 	@touch $@
 
-$(RASA_VENV)/.installed: requirements-rasa.txt constraints-rasa.txt
+$(RASA_VENV)/.installed: requirements-rasa.txt constraints-rasa.txt scripts/install-env.sh
 	@test -n "$(PYTHON310)" || scripts/find-python.sh 3.10
-	@if test ! -x $(RASA_VENV)/bin/python \
-	    && scripts/venv-cache.sh restore $(RASA_VENV) $(PYTHON310) $(RASA_VENV_INPUTS); then \
-	  true; \
-	else \
-	  fresh=$$(test -x $(RASA_VENV)/bin/python || echo yes); \
-	  test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV); \
-	  set -ex; \
-	  $(RASA_VENV)/bin/python -m pip install -q --upgrade pip; \
-	  $(RASA_VENV)/bin/python -m pip install -q -c constraints-rasa.txt -r requirements-rasa.txt; \
-	  test -z "$$fresh" || scripts/venv-cache.sh save $(RASA_VENV) $(PYTHON310) $(RASA_VENV_INPUTS); \
-	fi
+	@scripts/install-env.sh rasa $(RASA_VENV) $(PYTHON310)
 	@touch $@
 
 # The two environments install side by side: each pip uses one core, and on a fresh clone the two

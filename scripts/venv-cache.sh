@@ -8,11 +8,11 @@
 # Why: on a fresh clone `make setup` spent 2-2.5 min in pip with its wheel cache warm (unpacking
 # TensorFlow, torch and their dependencies, 5 GB), a quarter of `make test`. The key is a SHA-256
 # of the interpreter's version and path, pip's configuration and the input files (requirements,
-# constraints, the Makefile that pins torch), so a change to any of them installs afresh. The
+# constraints, the install script that pins torch), so a change to any of them installs afresh. The
 # copy is made of hard links (same file system; a full copy otherwise): the files are never
 # written in place (pip replaces files, Python writes bytecode by rename), and the entry-point
 # scripts, whose first line names the folder the venv was installed in, are rewritten as new
-# files when it is restored. The Makefile then
+# files when it is restored. scripts/install-env.sh then
 # installs this checkout itself again (editable, no dependencies). The two latest environments
 # of each name are kept, under ${XDG_CACHE_HOME:-~/.cache}/askagency/venvs.
 set -euo pipefail

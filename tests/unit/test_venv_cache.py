@@ -77,3 +77,43 @@ def test_an_unfinished_save_is_never_restored(installed: Path, tmp_path: Path) -
     [cached] = (cache / "askagency" / "venvs").iterdir()
     (cached / ".complete").unlink()  # as if the save had been cut short
     assert run("restore", tmp_path / "second" / ".venv", inputs, cache).returncode == 1
+
+
+PROJECT = SCRIPT.parents[1]
+INSTALL = PROJECT / "scripts" / "install-env.sh"
+
+
+def test_make_setup_restores_what_it_saved_under_the_same_inputs(
+    installed: Path, tmp_path: Path
+) -> None:
+    """scripts/install-env.sh (make setup) looks the cache up with the inputs it saves under:
+    the kind's requirement and constraint files and itself, read from the project folder. A
+    restored Rasa environment needs no pip (this small venv has none, so an install would fail)."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    inputs = ["requirements-rasa.txt", "constraints-rasa.txt", "scripts/install-env.sh"]
+    save = [str(SCRIPT), "save", str(installed), sys.executable, *inputs]
+    subprocess.run(["bash", *save], cwd=PROJECT, env=env, check=True, timeout=120)
+    target = tmp_path / "clone" / installed.name  # the cache keeps environments by folder name
+    done = subprocess.run(
+        ["bash", str(INSTALL), "rasa", str(target), sys.executable],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "restored" in done.stdout
+    hello = subprocess.run([str(target / "bin" / "hello")], capture_output=True, text=True)
+    assert hello.stdout.strip() == f"hello from {target}"
+
+
+def test_an_unknown_kind_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["bash", str(INSTALL), "ruby", str(tmp_path / "v"), sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "unknown kind 'ruby'" in done.stderr
+    assert not (tmp_path / "v").exists()
