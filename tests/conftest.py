@@ -23,7 +23,7 @@ from askagency.db import get_engine, get_sessionmaker
 from tests.stack import rest, stack, stack_data_dir  # noqa: F401
 
 # Each running stack's tests on one process when the stack suites run on two.
-from tests.stack_groups import pytest_collection_modifyitems  # noqa: F401
+from tests.stack_groups import pytest_collection_modifyitems, pytest_configure  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

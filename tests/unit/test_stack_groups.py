@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFTEST = """
 import os
 import pytest
-from tests.stack_groups import pytest_collection_modifyitems  # noqa: F401
+from tests import stack_groups
+from tests.stack_groups import pytest_collection_modifyitems, pytest_configure  # noqa: F401
+
+# Measured seconds per group, as tests/stack_groups.py holds them for the real suites.
+stack_groups.GROUP_SECONDS = {"test_own_2.py": 100, "stack": 50}
 
 def record(event):
     with open(os.environ["SETUPS_LOG"], "a") as log:
@@ -48,7 +52,9 @@ def test_{n}_c(own_stack): pass
 """
 
 
-def test_each_stack_starts_once_on_two_processes(tmp_path: Path) -> None:
+def run_suite(tmp_path: Path, processes: int) -> list[str]:
+    """Runs the small suite on ``processes`` xdist processes; returns its stack setups, in
+    order, as "<stack> <process>" lines."""
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "conftest.py").write_text(CONFTEST)
@@ -58,7 +64,7 @@ def test_each_stack_starts_once_on_two_processes(tmp_path: Path) -> None:
     log = tmp_path / "setups.log"
     env = {**os.environ, "SETUPS_LOG": str(log), "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"]
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(processes)]
         + ["--dist", "loadgroup", "--rootdir", str(suite), "-c", os.devnull, str(suite)],
         cwd=suite,
         env=env,
@@ -68,7 +74,20 @@ def test_each_stack_starts_once_on_two_processes(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "18 passed" in run.stdout
-    setups = sorted(line.split()[0] for line in log.read_text().splitlines())
+    return log.read_text().splitlines()
+
+
+def test_the_longest_groups_start_first(tmp_path: Path) -> None:
+    """One process takes the groups in the order they are handed out: the longest measured
+    first (own_2, then the shared stack with the most tests), the rest in collection order.
+    xdist's default order, most tests first, would start the shared stack first."""
+    setups = [line.split()[0] for line in run_suite(tmp_path, processes=1)]
+    assert setups == ["own_2", "stack", "own_0", "own_1"]
+
+
+def test_each_stack_starts_once_on_two_processes(tmp_path: Path) -> None:
+    lines = run_suite(tmp_path, processes=2)
+    setups = sorted(line.split()[0] for line in lines)
     assert setups == ["own_0", "own_1", "own_2", "stack"]
-    workers = {line.split()[1] for line in log.read_text().splitlines()}
+    workers = {line.split()[1] for line in lines}
     assert workers == {"gw0", "gw1"}  # both processes had work
