@@ -2,7 +2,8 @@
 
 A test that mixes a literal date with the real time passes on the day it is written and fails
 weeks later, when the real date passes the literal one. ``make test`` therefore runs the unit
-suite a second time with this plugin, which moves the process's wall clock (``time.time``,
+suite with this plugin (``make test-unit-shifted``; ``make test-unit`` runs it on the real
+clock), which moves the process's wall clock (``time.time``,
 ``datetime.now``, ``date.today``, the local time zone) with time-machine, while monotonic clocks
 (asyncio, timeouts) keep running normally:
 
