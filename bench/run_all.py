@@ -26,6 +26,8 @@ BENCHMARKS = [
     "bench_spanish.py",
     "bench_nlu.py",
     "bench_analytics_scale.py",
+    # A fresh clone's `make test`, about ten minutes: last.
+    "bench_ci.py",
 ]
 # Benchmarks of the Rasa side run with Rasa's own Python.
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -217,6 +219,8 @@ def main() -> int:
         rows.append((f"analytics dashboard {name} median s", timing.get("median_s"), "< 1"))
     weekly = analytics.get("weekly_report", {}).get("compute_weekly_8_weeks", {})
     rows.append(("analytics weekly (8 weeks) median s", weekly.get("median_s"), "< 1"))
+    ci = load("ci.json")
+    rows.append(("fresh-clone make test, min (median)", ci.get("wall_min_median"), "<= 10"))
     print(f"\n{'measure':<36}{'value':>12}  target")
     for name, value, target in rows:
         shown = (
