@@ -59,16 +59,15 @@ class CiRun:
             }
 
 
+def git(folder: Path, *args: str) -> str:
+    """What ``git <args>`` prints in ``folder``."""
+    done = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def committed_tree_is_what_runs() -> None:
     """A clone holds the last commit only: say so when the working tree differs from it."""
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if status.stdout.strip():
+    if git(ROOT, "status", "--porcelain", "--untracked-files=no"):
         print("bench_ci: uncommitted changes are not part of the clone that is timed")
 
 
@@ -76,14 +75,8 @@ def one_run(log: Path) -> dict[str, object]:
     """Clones HEAD, runs ``CI=true bash .ci/run`` there; the wall time, exit code and suites."""
     with tempfile.TemporaryDirectory(prefix="askagency-ci-") as tmp:
         clone = Path(tmp) / "clone"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=clone,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        git(ROOT, "clone", "-q", str(ROOT), str(clone))
+        commit = git(clone, "rev-parse", "--short", "HEAD")
         # The clone's own settings only: nothing of this process's environment that names a
         # data folder, a virtual environment or a port.
         env = {
