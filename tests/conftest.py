@@ -20,7 +20,7 @@ from askagency.config import Settings, embedded_database_url, get_settings
 from askagency.db import get_engine, get_sessionmaker
 
 # One real stack per session, shared by tests/e2e and tests/browser (see tests/stack.py).
-from tests.stack import rest, stack, stack_data_dir  # noqa: F401
+from tests.stack import platform_fake, rest, stack, stack_data_dir  # noqa: F401
 
 # Each running stack's tests on one process when the stack suites run on two.
 from tests.stack_groups import pytest_collection_modifyitems, pytest_configure  # noqa: F401

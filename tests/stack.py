@@ -28,6 +28,7 @@ from bench.stack_client import (  # noqa: F401 (re-exported for the tests)
     signed_body,
 )
 from bench.throwaway import stack_config
+from tests.platform_fake import PlatformFake, channel_settings
 
 
 class ConsoleClient:
@@ -90,8 +91,20 @@ NO_TICKET_CAP_ENV = {"ASKAGENCY_HANDOFF_MAX_OPEN_PER_CLIENT": "100000"}
 
 
 @pytest.fixture(scope="session")
-def stack(stack_data_dir: Path) -> Iterator[Stack]:
-    cfg = stack_config(stack_data_dir, model_path=ensure_rasa_model(), extra_env=NO_TICKET_CAP_ENV)
+def platform_fake() -> Iterator[PlatformFake]:
+    """The messaging platforms' send APIs the shared stack's channels talk to."""
+    platforms = PlatformFake()
+    platforms.start()
+    yield platforms
+    platforms.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(stack_data_dir: Path, platform_fake: PlatformFake) -> Iterator[Stack]:
+    """The shared stack, with every channel configured against ``platform_fake`` (one stack for
+    the channels' tests too: a second one cost 40 s to start and 10 s to stop in CI)."""
+    env = {**NO_TICKET_CAP_ENV, **channel_settings(platform_fake.url)}
+    cfg = stack_config(stack_data_dir, model_path=ensure_rasa_model(), extra_env=env)
     with Stack(cfg) as running:
         yield running
 

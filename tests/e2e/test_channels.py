@@ -1,11 +1,11 @@
 """Messenger, X DMs, Twilio SMS/WhatsApp and Telegram end to end.
 
-The real Rasa server (with bot/credentials.yml), action server and console run as a second stack
-whose channel settings come from the environment (as an operator would set them) and point the
-platforms' API base URLs at an in-test fake: a local aiohttp server that records every send-API
-call and checks its authentication (Graph API access token, OAuth 1.0a signature, HTTP Basic,
-Telegram bot token in the path). Webhooks are signed here with an independent implementation of
-each platform's scheme. The FAQ outcome of each turn is read back from Rasa's tracker.
+The shared test stack's real Rasa server (with bot/credentials.yml), action server and console
+have channel settings from the environment (as an operator would set them) that point the
+platforms' API base URLs at an in-test fake (tests/platform_fake.py): a local aiohttp server that
+records every send-API call and checks its authentication. Webhooks are signed here with an
+independent implementation of each platform's scheme. The FAQ outcome of each turn is read back
+from Rasa's tracker.
 """
 
 from __future__ import annotations
@@ -17,30 +17,35 @@ import hmac
 import io
 import json
 import re
-import shutil
-import sqlite3
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import pytest
-from aiohttp import web
 from PIL import Image
 
 from askagency.bot_messages import MessageType
 from askagency.launcher import Stack
-from askagency.ports import free_port
-from bench.throwaway import stack_config
 from tests.e2e.test_handoff import Console, create_agent
-from tests.stack import RestClient, ensure_rasa_model
+from tests.platform_fake import (
+    APP_SECRET,
+    TG_SECRET,
+    TW_FROM,
+    TW_SID,
+    TW_TOKEN,
+    VERIFY_TOKEN,
+    WA_FROM,
+    X_CRC,
+    X_ME,
+    X_SECRET,
+    Call,
+    PlatformFake,
+)
+from tests.stack import RestClient
 
 pytestmark = pytest.mark.e2e
 
@@ -67,246 +72,8 @@ AMBIGUOUS_CANDIDATES = [
     "liquids rule",
 ]
 
-PAGE_TOKEN = "fb-page-token"
-APP_SECRET = "fb-app-secret"
-VERIFY_TOKEN = "fb-verify"
-X_KEY, X_SECRET, X_TOKEN, X_TOKEN_SECRET, X_ME = "x-ck", "x-cs", "x-at", "x-ats", "9000"
-TW_SID, TW_TOKEN, TW_FROM, WA_FROM = "AC00e2e", "tw-auth-token", "+15550001111", "+14155238886"
-TG_TOKEN, TG_SECRET = "424242:e2e-bot-token", "tg-webhook-secret"
-X_CRC = "Y3JjLXRva2VuLWZyb20teC1lMmU="  # shaped like X's CRC tokens (short base64)
 
-
-# --- the fake platform APIs ----------------------------------------------------------------------
-
-
-@dataclass
-class Call:
-    platform: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def form(self) -> dict[str, str]:
-        return dict(parse_qsl(self.body.decode()))
-
-    def to(self) -> str | None:
-        """The recipient, however the platform spells it."""
-        try:
-            if self.platform == "twilio":
-                return self.form().get("To")
-            data = self.json()
-        except ValueError:
-            return None
-        if self.platform == "messenger":
-            return str(data["recipient"]["id"])
-        if self.platform == "x":
-            return str(data["event"]["message_create"]["target"]["recipient_id"])
-        if self.platform == "telegram" and "chat_id" in data:
-            return str(data["chat_id"])
-        return None
-
-
-def _pct(value: str) -> str:
-    return quote(value, safe="-._~")
-
-
-def oauth_ok(method: str, url: str, header: str) -> bool:
-    """Verifies an OAuth 1.0a HMAC-SHA1 Authorization header (JSON body: not signed)."""
-    if not header.startswith("OAuth "):
-        return False
-    fields = {}
-    for part in header[6:].split(","):
-        key, _, value = part.strip().partition("=")
-        fields[unquote(key)] = unquote(value.strip('"'))
-    signature = fields.pop("oauth_signature", "")
-    if fields.get("oauth_consumer_key") != X_KEY or fields.get("oauth_token") != X_TOKEN:
-        return False
-    params = "&".join(f"{k}={v}" for k, v in sorted((_pct(k), _pct(v)) for k, v in fields.items()))
-    base = "&".join([method, _pct(url), _pct(params)])
-    key = f"{_pct(X_SECRET)}&{_pct(X_TOKEN_SECRET)}"
-    expected = base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha1).digest())
-    return hmac.compare_digest(signature, expected.decode())
-
-
-@dataclass
-class PlatformFake:
-    """All four send APIs on one local port, served from a thread with its own event loop."""
-
-    calls: list[Call] = field(default_factory=list)
-    failures: dict[str, list[int]] = field(default_factory=dict)
-    # Files the platform holds for download (a citizen's MMS photo), by path: (type, bytes).
-    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    url: str = ""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fail_for(self, marker: str, statuses: list[int]) -> None:
-        """The next calls whose body contains ``marker`` get these statuses, in order."""
-        with self._lock:
-            self.failures[marker] = list(statuses)
-
-    def _authorised(self, request: web.Request, body: bytes) -> tuple[str, bool]:
-        path = request.path
-        if path.endswith("/me/messages"):
-            return "messenger", request.query.get("access_token") == PAGE_TOKEN
-        if path == "/1.1/direct_messages/events/new.json":
-            return "x", oauth_ok("POST", self.url + path, request.headers.get("Authorization", ""))
-        if path.startswith("/2010-04-01/Accounts/"):
-            basic = "Basic " + base64.b64encode(f"{TW_SID}:{TW_TOKEN}".encode()).decode()
-            right_account = path == f"/2010-04-01/Accounts/{TW_SID}/Messages.json"
-            return "twilio", right_account and request.headers.get("Authorization") == basic
-        if path.startswith("/bot"):
-            return "telegram", path.startswith(f"/bot{TG_TOKEN}/")
-        return "unknown", False
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if request.method == "GET" and request.path in self.media:
-            return self._download(request)
-        platform, authorised = self._authorised(request, body)
-        status = 200 if authorised else 401
-        with self._lock:
-            for marker, statuses in self.failures.items():
-                if statuses and marker.encode() in body:
-                    status = statuses.pop(0)
-                    break
-            self.calls.append(
-                Call(
-                    platform, request.path, dict(request.query), dict(request.headers), body, status
-                )
-            )
-        if status != 200:
-            return web.json_response({"error": {"message": f"fake says {status}"}}, status=status)
-        return web.json_response({"ok": True, "result": True, "sid": "SM" + uuid.uuid4().hex})
-
-    def _download(self, request: web.Request) -> web.Response:
-        """Twilio serves an MMS's media to the account's HTTP Basic credentials only."""
-        basic = "Basic " + base64.b64encode(f"{TW_SID}:{TW_TOKEN}".encode()).decode()
-        authorised = request.headers.get("Authorization") == basic
-        with self._lock:
-            self.calls.append(
-                Call(
-                    "twilio",
-                    request.path,
-                    {},
-                    dict(request.headers),
-                    b"",
-                    200 if authorised else 401,
-                )
-            )
-        if not authorised:
-            return web.json_response({"message": "Authenticate"}, status=401)
-        content_type, data = self.media[request.path]
-        return web.Response(body=data, content_type=content_type)
-
-    def start(self) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        async def serve() -> None:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", port).start()
-            ready.set()
-
-        def run() -> None:
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        assert ready.wait(10), "fake platform did not start"
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def matching(self, predicate: Callable[[Call], bool]) -> list[Call]:
-        with self._lock:
-            return [c for c in self.calls if predicate(c)]
-
-    def wait(
-        self, predicate: Callable[[Call], bool], count: int = 1, timeout: float = 45.0
-    ) -> list[Call]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.matching(predicate)
-            if len(found) >= count:
-                return found
-            time.sleep(0.1)
-        raise AssertionError(f"expected {count} calls, got {self.matching(predicate)}")
-
-
-# --- the stack ---------------------------------------------------------------------------------
-
-
-def copy_data_dir(source: Path, target: Path) -> None:
-    """The session's KB and index without its conversations (SQLite copied consistently)."""
-    for path in source.iterdir():
-        if (
-            path.name in ("logs", "run")  # run/: the source stack's supervisord socket and specs
-            or path.name.startswith("rasa_")
-            or path.suffix in (".db-wal", ".db-shm")
-        ):
-            continue
-        if path.is_dir():
-            shutil.copytree(path, target / path.name)
-        elif path.suffix == ".db" or path.name.endswith(".sqlite"):
-            with sqlite3.connect(path) as src, sqlite3.connect(target / path.name) as dst:
-                src.backup(dst)
-        else:
-            shutil.copy2(path, target / path.name)
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[PlatformFake]:
-    platform = PlatformFake()
-    platform.start()
-    yield platform
-    platform.stop()
-
-
-@pytest.fixture(scope="module")
-def channel_stack(
-    stack_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, fake: PlatformFake
-) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("askagency-channels")
-    copy_data_dir(stack_data_dir, data_dir)
-    env = {
-        "ASKAGENCY_ANALYTICS_PORT": str(free_port()),
-        "ASKAGENCY_MESSENGER_APP_SECRET": APP_SECRET,
-        "ASKAGENCY_MESSENGER_PAGE_ACCESS_TOKEN": PAGE_TOKEN,
-        "ASKAGENCY_MESSENGER_VERIFY_TOKEN": VERIFY_TOKEN,
-        "ASKAGENCY_MESSENGER_API_BASE_URL": fake.url,
-        "ASKAGENCY_X_CONSUMER_KEY": X_KEY,
-        "ASKAGENCY_X_CONSUMER_SECRET": X_SECRET,
-        "ASKAGENCY_X_ACCESS_TOKEN": X_TOKEN,
-        "ASKAGENCY_X_ACCESS_TOKEN_SECRET": X_TOKEN_SECRET,
-        "ASKAGENCY_X_USER_ID": X_ME,
-        "ASKAGENCY_X_API_BASE_URL": fake.url,
-        "ASKAGENCY_TWILIO_ACCOUNT_SID": TW_SID,
-        "ASKAGENCY_TWILIO_AUTH_TOKEN": TW_TOKEN,
-        "ASKAGENCY_TWILIO_API_BASE_URL": fake.url,
-        "ASKAGENCY_SMS_FROM_NUMBER": TW_FROM,
-        "ASKAGENCY_WHATSAPP_FROM_NUMBER": WA_FROM,
-        "ASKAGENCY_TELEGRAM_BOT_TOKEN": TG_TOKEN,
-        "ASKAGENCY_TELEGRAM_SECRET_TOKEN": TG_SECRET,
-        "ASKAGENCY_TELEGRAM_API_BASE_URL": fake.url,
-    }
-    for prefix in ("MESSENGER", "X", "TWILIO", "TELEGRAM"):
-        env[f"ASKAGENCY_{prefix}_RETRY_BACKOFF_S"] = "0.05"
-    cfg = stack_config(data_dir, model_path=ensure_rasa_model(), extra_env=env)
-    with Stack(cfg) as running:
-        yield running
+# --- signed webhooks --------------------------------------------------------------------------
 
 
 class Webhooks:
@@ -457,13 +224,19 @@ class Webhooks:
 
 
 @pytest.fixture(scope="module")
-def hooks(channel_stack: Stack) -> Webhooks:
-    return Webhooks(channel_stack)
+def fake(platform_fake: PlatformFake) -> PlatformFake:
+    """The shared stack's platforms (tests/stack.py starts them before the stack)."""
+    return platform_fake
 
 
 @pytest.fixture(scope="module")
-def ambiguous(channel_stack: Stack) -> str:
-    rest = RestClient(channel_stack.cfg.rasa_url)
+def hooks(stack: Stack) -> Webhooks:
+    return Webhooks(stack)
+
+
+@pytest.fixture(scope="module")
+def ambiguous(stack: Stack) -> str:
+    rest = RestClient(stack.cfg.rasa_url)
     for question in AMBIGUOUS_CANDIDATES:
         messages = rest.send(f"probe-{uuid.uuid4().hex}", question)
         custom = (messages[0].get("custom") or {}) if messages else {}
@@ -676,7 +449,7 @@ def test_a_redelivered_message_is_answered_once(hooks: Webhooks, fake: PlatformF
 
 
 def test_send_api_errors_are_retried_or_logged_and_the_channel_keeps_working(
-    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+    hooks: Webhooks, fake: PlatformFake, stack: Stack
 ) -> None:
     flaky, broken = str(new_number()), str(new_number())
     fake.fail_for(flaky, [503])
@@ -689,7 +462,7 @@ def test_send_api_errors_are_retried_or_logged_and_the_channel_keeps_working(
     fake.wait(lambda c: broken.encode() in c.body)
     time.sleep(2)
     assert [c.status for c in fake.matching(lambda c: broken.encode() in c.body)] == [400]
-    assert "not retried" in channel_stack.tail("rasa", 200)
+    assert "not retried" in stack.tail("rasa", 200)
     # The same conversation still works afterwards.
     assert hooks.messenger(broken, f"mid2.{broken}", LAPTOP) == 200
     later = fake.wait(lambda c: broken.encode() in c.body, count=2)
@@ -697,9 +470,9 @@ def test_send_api_errors_are_retried_or_logged_and_the_channel_keeps_working(
 
 
 async def test_agent_reply_from_the_console_goes_out_on_telegram(
-    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+    hooks: Webhooks, fake: PlatformFake, stack: Stack
 ) -> None:
-    create_agent(channel_stack.cfg.data_dir, "tg-agent", "Agent Tess")
+    create_agent(stack.cfg.data_dir, "tg-agent", "Agent Tess")
     chat = new_number()
     first = new_number()
     assert hooks.telegram(tg_message(first, chat, "I want to talk to a person")) == 200
@@ -709,7 +482,7 @@ async def test_agent_reply_from_the_console_goes_out_on_telegram(
     assert hooks.tracker_bot_customs(f"telegram-{chat}")[-1]["type"] == MessageType.HANDOFF
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        console = Console(channel_stack.cfg.console_url, http)
+        console = Console(stack.cfg.console_url, http)
         await console.login("tg-agent")
         ticket = await console.ticket_for(f"telegram-{chat}")
         assert ticket["channel"] == "telegram"
@@ -724,10 +497,10 @@ async def test_agent_reply_from_the_console_goes_out_on_telegram(
 
 
 async def test_agent_reply_from_the_console_goes_out_by_sms(
-    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+    hooks: Webhooks, fake: PlatformFake, stack: Stack
 ) -> None:
     """An SMS citizen (sender "+1555...") hands off; the agent's reply reaches the number."""
-    create_agent(channel_stack.cfg.data_dir, "sms-agent", "Agent Sol")
+    create_agent(stack.cfg.data_dir, "sms-agent", "Agent Sol")
     number = f"+1555{new_number() % 10**7:07d}"
     conversation = f"sms-{number[1:]}"
     assert hooks.twilio("sms", number, f"SM{uuid.uuid4().hex}", "I want to talk to a person") == 200
@@ -735,7 +508,7 @@ async def test_agent_reply_from_the_console_goes_out_by_sms(
     assert hooks.tracker_bot_customs(conversation)[-1]["type"] == MessageType.HANDOFF
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        console = Console(channel_stack.cfg.console_url, http)
+        console = Console(stack.cfg.console_url, http)
         await console.login("sms-agent")
         ticket = await console.ticket_for(conversation)
         assert ticket["channel"] == "sms"
@@ -750,12 +523,12 @@ async def test_agent_reply_from_the_console_goes_out_by_sms(
 
 
 async def test_an_mms_photo_reaches_the_inbox_and_the_agents_photo_goes_back_as_media(
-    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+    hooks: Webhooks, fake: PlatformFake, stack: Stack
 ) -> None:
     """Issue 21, item 1, on a platform: the channel downloads the MMS photo with the account's
     credentials, the action server stores it re-encoded, the ticket shows it; the agent's photo
     goes out as Twilio ``MediaUrl``, a signed link Twilio fetches from the console."""
-    create_agent(channel_stack.cfg.data_dir, "mms-agent", "Agent Max")
+    create_agent(stack.cfg.data_dir, "mms-agent", "Agent Max")
     number = f"+1555{new_number() % 10**7:07d}"
     conversation = f"sms-{number[1:]}"
     original = io.BytesIO()
@@ -772,7 +545,7 @@ async def test_an_mms_photo_reaches_the_inbox_and_the_agents_photo_goes_back_as_
     assert hooks.tracker_bot_customs(conversation)[-1]["reason"] == "attachment"
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        console = Console(channel_stack.cfg.console_url, http)
+        console = Console(stack.cfg.console_url, http)
         await console.login("mms-agent")
         ticket = await console.ticket_for(conversation)
         assert (ticket["channel"], ticket["reason"]) == ("sms", "attachment")
@@ -780,7 +553,7 @@ async def test_an_mms_photo_reaches_the_inbox_and_the_agents_photo_goes_back_as_
         (message,) = [m for m in detail["messages"] if m["direction"] == "citizen"]
         assert message["text"] == "can I bring this"
         (attachment,) = message["attachments"]
-        async with http.get(channel_stack.cfg.console_url + attachment["url"]) as resp:
+        async with http.get(stack.cfg.console_url + attachment["url"]) as resp:
             assert resp.status == 200
             assert Image.open(io.BytesIO(await resp.read())).size == (80, 60)
 
@@ -790,7 +563,7 @@ async def test_an_mms_photo_reaches_the_inbox_and_the_agents_photo_goes_back_as_
         form.add_field("file", reply_photo.getvalue(), filename="ok.png")
         form.add_field("text", "Yes, that one is allowed.")
         async with http.post(
-            f"{channel_stack.cfg.console_url}/api/tickets/{ticket['id']}/attachments",
+            f"{stack.cfg.console_url}/api/tickets/{ticket['id']}/attachments",
             data=form,
             headers={"X-CSRF-Token": console.csrf},
         ) as resp:
@@ -799,7 +572,7 @@ async def test_an_mms_photo_reaches_the_inbox_and_the_agents_photo_goes_back_as_
             fake.wait, lambda c: c.to() == number and "MediaUrl" in c.form()
         )
         link = sent[-1].form()["MediaUrl"]
-        assert link.startswith(channel_stack.cfg.console_url + "/media/")
+        assert link.startswith(stack.cfg.console_url + "/media/")
         async with http.get(link) as resp:  # what Twilio does with it
             assert resp.status == 200 and resp.headers["Content-Type"] == "image/png"
         await console.wait_delivery(ticket["id"])
@@ -833,14 +606,14 @@ def test_x_crc_is_no_signing_oracle_and_forged_quick_replies_never_run(
 
 
 async def test_web_clients_cannot_make_the_agency_text_anyone(
-    hooks: Webhooks, fake: PlatformFake, channel_stack: Stack
+    hooks: Webhooks, fake: PlatformFake, stack: Stack
 ) -> None:
     """H1/H2, the review's live test: a REST client names an SMS channel or an SMS
     conversation id and asks for a person; the agent replies and closes the ticket. No text
     message goes out (the agency pays for it and the recipient never asked), and the outbox
     says why. A real SMS conversation still gets the agent's reply (test above)."""
-    create_agent(channel_stack.cfg.data_dir, "spoof-agent", "Agent Sue")
-    rest = RestClient(channel_stack.cfg.rasa_url)
+    create_agent(stack.cfg.data_dir, "spoof-agent", "Agent Sue")
+    rest = RestClient(stack.cfg.rasa_url)
     victim = f"44770{new_number() % 10**7:07d}"
     squatted = f"1555{new_number() % 10**7:07d}"
     attempts = [
@@ -853,7 +626,7 @@ async def test_web_clients_cannot_make_the_agency_text_anyone(
         rest.post_raw(json.dumps(attempt).encode())
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        console = Console(channel_stack.cfg.console_url, http)
+        console = Console(stack.cfg.console_url, http)
         await console.login("spoof-agent")
         _, listing = await console.get("/api/tickets")
         senders = {a["sender"] for a in attempts}

@@ -54,18 +54,13 @@ from tests.console_helpers import add_staff_account
 from tests.e2e.test_channels import (
     AMBIGUOUS_CANDIDATES,
     LAPTOP,
-    TG_SECRET,
-    TG_TOKEN,
-    TW_FROM,
-    TW_SID,
-    TW_TOKEN,
-    PlatformFake,
     Webhooks,
     new_number,
     tg_message,
     tg_press,
 )
 from tests.e2e.test_handoff import SocketCitizen
+from tests.platform_fake import TG_SECRET, TG_TOKEN, TW_FROM, TW_SID, TW_TOKEN, PlatformFake
 from tests.services import PG_URL, delete_queue, pg_admin, require_postgres, unavailable
 from tests.stack import cli, ensure_rasa_model, signed_body
 
