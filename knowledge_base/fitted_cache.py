@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,8 @@ import numpy as np
 import sklearn
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
+
+from knowledge_base.atomic_file import replace_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -100,18 +101,15 @@ class FittedClassifierCache:
     def _write(self, path: Path, estimator: LogisticRegression) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".fit-", suffix=".npz")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    np.savez(
-                        handle,
-                        n_features_in_=np.int64(estimator.n_features_in_),
-                        **{name: getattr(estimator, name) for name in _FITTED},
-                    )
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            replace_atomically(
+                path,
+                lambda handle: np.savez(
+                    handle,
+                    n_features_in_=np.int64(estimator.n_features_in_),
+                    **{name: getattr(estimator, name) for name in _FITTED},
+                ),
+                binary=True,
+            )
             self._prune()
         except OSError as exc:
             logger.warning("could not store fitted classifier in %s: %s", self.folder, exc)

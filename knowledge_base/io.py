@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from askagency.csv_safe import csv_safe, csv_unguard
+from knowledge_base.atomic_file import replace_atomically
 from knowledge_base.models import AuditAction, Faq, FaqStatus
 from knowledge_base.store import (
     VARIANT_SEPARATOR,
@@ -419,14 +419,7 @@ def _write(dest: str | os.PathLike[str] | TextIO, writer: Callable[[TextIO], Non
         return
     path = Path(dest)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, writer)
 
 
 def export_jsonl(

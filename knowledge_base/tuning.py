@@ -12,12 +12,11 @@ into ``ASKAGENCY_LANGUAGE_THRESHOLDS`` (JSON, merged with the languages already 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from knowledge_base.atomic_file import replace_atomically
 from knowledge_base.evaluate import SweepRow
 
 ENV_PREFIX = "ASKAGENCY_"
@@ -74,10 +73,7 @@ def update_env_file(path: Path | str, updates: Mapping[str, str]) -> list[str]:
             continue  # a second assignment of the same name would override ours
         out.append(line)
     out.extend(f"{name}={_quoted(value)}" for name, value in pending.items())
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".env.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(out) + "\n")
-    os.replace(tmp, path)
+    replace_atomically(path, lambda handle: handle.write("\n".join(out) + "\n"))
     return [f"{name}={_quoted(value)}" for name, value in updates.items()]
 
 
