@@ -36,7 +36,7 @@ from bench.common import RESULTS  # noqa: E402
 from bench.stack_client import cli, ensure_rasa_model  # noqa: E402
 from bench.throwaway import stack_config  # noqa: E402
 from bot.model_loading import MODEL_LOADING_ENV  # noqa: E402 (read in Rasa's env; no Rasa here)
-from knowledge_base.retriever import FITTED_FOLDER  # noqa: E402
+from knowledge_base.retriever import fitted_classifiers_folder  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -100,7 +100,7 @@ def main() -> None:
         for spec in service_specs(stack_config(data_dir, model_path=ensure_rasa_model()))
     }
     # Beside the embedding cache the action server uses (its environment is this one's).
-    fitted = Settings(data_dir=data_dir).embedding_cache.parent / FITTED_FOLDER
+    fitted = fitted_classifiers_folder(Settings(data_dir=data_dir).embedding_cache)
     runs = (
         ("rasa_rasas_loader", specs["rasa"], {MODEL_LOADING_ENV: "rasa"}, None),
         ("rasa", specs["rasa"], {}, None),

@@ -48,6 +48,13 @@ SCORERS = ("blend", "hybrid", "dense_top3", "dense_max", "classifier")
 DEFAULT_SCORER = "blend"
 # Beside the embedding cache file: knowledge_base/fitted_cache.py.
 FITTED_FOLDER = "fitted-classifiers"
+
+
+def fitted_classifiers_folder(embedding_cache: Path) -> Path:
+    """Where the classifier fits of the processes that share ``embedding_cache`` are kept."""
+    return embedding_cache.parent / FITTED_FOLDER
+
+
 # Chosen by cross-validation on two development sources (docs/quality.md): held-out top-1 on
 # the sample KB's own English variants 75.5% (0.1), 78.4% (0.3), 78.6% (0.5), 79.3% (0.7) and on
 # a BANKING77 train split 93.0%, 93.2%, 93.0%, 93.0%; 0.3 and 0.5 tie on the mean, the smaller
@@ -275,7 +282,7 @@ class Retriever:
         """Fitted classifiers beside the embedding cache (the folder every process that
         embeds for this data folder shares), so a restart does not fit them again."""
         cache = self.embedder.cache
-        return FittedClassifierCache(cache.path.parent / FITTED_FOLDER) if cache else None
+        return FittedClassifierCache(fitted_classifiers_folder(cache.path)) if cache else None
 
     def prepare_languages(self, wanted: Callable[[], bool] = lambda: True) -> list[str]:
         """Builds the scorer of every language the bundle has FAQs in (other than the main one)
