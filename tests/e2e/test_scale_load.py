@@ -60,7 +60,10 @@ from tests.e2e.test_channels import (
     tg_press,
 )
 from tests.e2e.test_handoff import SocketCitizen
-from tests.platform_fake import TG_SECRET, TG_TOKEN, TW_FROM, TW_SID, TW_TOKEN, PlatformFake
+from tests.platform_fake import (
+    PlatformFake,
+    channel_settings,
+)
 from tests.services import PG_URL, delete_queue, pg_admin, require_postgres, unavailable
 from tests.stack import cli, ensure_rasa_model, signed_body
 
@@ -171,21 +174,12 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         cli(data_dir, "kb", "build-index", env=env)
         queue = f"askagency_load_{suffix}"
         scale = scale_config(app_db_url, tracker_db, queue)
-        platform_env = {
-            "ASKAGENCY_TWILIO_ACCOUNT_SID": TW_SID,
-            "ASKAGENCY_TWILIO_AUTH_TOKEN": TW_TOKEN,
-            "ASKAGENCY_TWILIO_API_BASE_URL": platforms.url,
-            "ASKAGENCY_SMS_FROM_NUMBER": TW_FROM,
-            "ASKAGENCY_TELEGRAM_BOT_TOKEN": TG_TOKEN,
-            "ASKAGENCY_TELEGRAM_SECRET_TOKEN": TG_SECRET,
-            "ASKAGENCY_TELEGRAM_API_BASE_URL": platforms.url,
-        }
         cfg = stack_config(
             data_dir,
             model_path=ensure_rasa_model(),
             with_console=False,
             scale=scale,
-            extra_env=platform_env,
+            extra_env=channel_settings(platforms.url),
         )
         with Stack(cfg) as stack:
             yield ScaleStack(stack, app_db_url, _answered_alone(stack.cfg.rasa_url), platforms)
