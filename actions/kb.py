@@ -124,6 +124,11 @@ def warm_up(settings: Settings | None = None) -> bool:
         logger.warning("knowledge base not available at start-up: %s: %s", type(exc).__name__, exc)
         return False
     logger.info("knowledge base loaded")
+    from knowledge_base.tuning import thresholds_model_warning
+
+    warning = thresholds_model_warning(settings, retriever.model_id)
+    if warning:
+        logger.warning(warning)
     return True
 
 

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # its English development file knowledge_base/sample/eval_queries_dev.csv.
     answer_threshold: float = 0.70
     clarify_threshold: float = 0.50
+    # The embedding model (``Embedder.model_id``) the thresholds were measured with, written by
+    # `kb evaluate --apply`; empty = the defaults, measured with the bundled all-MiniLM-L6-v2.
+    # Scores of another model sit on another scale: `kb build-index`, `kb evaluate` and the
+    # action server warn when the index's model is not this one (knowledge_base/tuning.py).
+    thresholds_model: str = ""
     answer_margin: float = 0.05
     # Also answer an in-scope question when the classifier's probability for the top FAQ leads
     # the next different FAQ's by at least answer_confidence and its score is at least

@@ -48,6 +48,15 @@ def _retriever(settings: Settings) -> Retriever:
         raise typer.Exit(2) from exc
 
 
+def _warn_thresholds(settings: Settings, index_model_id: str | None) -> None:
+    """Says so when the thresholds were measured with another embedding model."""
+    from knowledge_base.tuning import thresholds_model_warning
+
+    warning = thresholds_model_warning(settings, index_model_id)
+    if warning:
+        err_console.print(f"[yellow]{warning}[/yellow]")
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -110,6 +119,7 @@ def build_index_command(
     table.add_row("folder", str(index_dir / version))
     table.add_row("seconds", f"{time.perf_counter() - started:.2f}")
     console.print(table)
+    _warn_thresholds(settings, meta.get("model_id"))
     if not records:
         err_console.print("[yellow]no published FAQs: every question will be handed off[/yellow]")
 
@@ -281,11 +291,16 @@ def evaluate_command(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(report.to_json() + "\n", encoding="utf-8")
         console.print(f"report written to {json_out}")
+    model_id = retriever.model_id
     if apply:
-        _apply(report, settings, language, env_file)
+        _apply(report, settings, language, env_file, model_id)
+    else:
+        _warn_thresholds(settings, model_id)
 
 
-def _apply(report: EvalReport, settings: Settings, language: str | None, env_file: Path) -> None:
+def _apply(
+    report: EvalReport, settings: Settings, language: str | None, env_file: Path, model_id: str
+) -> None:
     """--apply: the recommendation into the settings file (restart or reload to use it)."""
     import os
 
@@ -294,7 +309,7 @@ def _apply(report: EvalReport, settings: Settings, language: str | None, env_fil
     if report.recommended is None:
         err_console.print("[red]nothing applied: no thresholds meet the constraints[/red]")
         raise typer.Exit(3)
-    written = apply_recommendation(report.recommended, settings, language, env_file)
+    written = apply_recommendation(report.recommended, settings, language, env_file, model_id)
     for line in written:
         console.print(f"applied to {env_file}: {line}")
         name = line.split("=", 1)[0]

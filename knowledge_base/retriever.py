@@ -156,6 +156,11 @@ class Retriever:
     def version(self) -> str:
         return self.bundle.version
 
+    @property
+    def model_id(self) -> str:
+        """The embedding model of this index and of the questions searched in it."""
+        return self.embedder.model_id
+
     def succeed(self, predecessor: Retriever) -> None:
         """Let ``predecessor`` answer the languages whose scorers this one has not built yet."""
         self._predecessor = predecessor

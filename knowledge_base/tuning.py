@@ -20,6 +20,8 @@ from knowledge_base.atomic_file import replace_atomically
 from knowledge_base.evaluate import SweepRow
 
 ENV_PREFIX = "ASKAGENCY_"
+# The setting that records which embedding model the thresholds were measured with.
+THRESHOLDS_MODEL = "thresholds_model"
 
 
 def recommended_values(row: SweepRow) -> dict[str, float]:
@@ -78,13 +80,50 @@ def update_env_file(path: Path | str, updates: Mapping[str, str]) -> list[str]:
 
 
 def apply_recommendation(
-    row: SweepRow, settings: Any, language: str | None, env_file: Path | str
+    row: SweepRow,
+    settings: Any,
+    language: str | None,
+    env_file: Path | str,
+    model_id: str | None = None,
 ) -> list[str]:
-    """Write ``row``'s thresholds into ``env_file`` for ``language``; the lines written."""
+    """Write ``row``'s thresholds into ``env_file`` for ``language``, and ``model_id`` (the
+    embedding model they were measured with) as ``thresholds_model``; the lines written."""
     updates = env_updates(
         recommended_values(row),
         language,
         settings.default_language,
         getattr(settings, "language_thresholds", None) or {},
     )
+    if model_id:
+        updates[f"{ENV_PREFIX}{THRESHOLDS_MODEL.upper()}"] = model_id
     return update_env_file(env_file, updates)
+
+
+def bundled_model_id() -> str:
+    """``Embedder.model_id`` of the bundled model at the default sequence length: what the
+    default thresholds were measured with."""
+    from askagency.config import bundled_model_path
+    from knowledge_base.embedder import DEFAULT_MAX_SEQ_LENGTH, model_fingerprint
+
+    return f"{model_fingerprint(bundled_model_path())}-s{DEFAULT_MAX_SEQ_LENGTH}"
+
+
+def thresholds_model_warning(settings: Any, index_model_id: str | None) -> str | None:
+    """Why the thresholds may not fit an index built with ``index_model_id``, or None.
+
+    A threshold is a point on one model's score scale: MiniLM's 0.70 is not mpnet's 0.70 (their
+    development files chose 0.70 and 0.65). So when the index's model is not the one the
+    thresholds were measured with (``thresholds_model``; the bundled model when unset), the
+    bot answers more or fewer questions than was measured, and the warning says what to run."""
+    if not index_model_id:
+        return None
+    recorded = getattr(settings, THRESHOLDS_MODEL, "")
+    measured = recorded or bundled_model_id()
+    if measured == index_model_id:
+        return None
+    origin = "were measured with" if recorded else "are the defaults, for"
+    return (
+        f"the decision thresholds {origin} embedding model {measured}, but the index was built "
+        f"with {index_model_id}: measure them for this model with `askagency kb evaluate "
+        "<your labelled questions.csv> --language <lang> --sweep --apply` (docs/quality.md)"
+    )

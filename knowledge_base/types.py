@@ -100,7 +100,11 @@ class TextEmbedder(Protocol):
 
 @runtime_checkable
 class FaqRetriever(Protocol):
-    """Ranks the FAQs of one index version for a question: best first, one hit per FAQ."""
+    """Ranks the FAQs of one index version for a question: best first, one hit per FAQ.
+    ``model_id`` names the embedding model whose scores it ranks by (empty when none)."""
+
+    @property
+    def model_id(self) -> str: ...
 
     def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]: ...
 

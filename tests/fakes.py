@@ -49,6 +49,7 @@ class FakeRetriever:
 
     version = "fake-version"
     scorer = "fake"
+    model_id = ""  # no embedding model: no thresholds to warn about
 
     def __init__(
         self,
@@ -177,6 +178,7 @@ class DatabaseRetriever:
     pages without a model or an index."""
 
     version = "fake-1"
+    model_id = ""  # bag of words, no embedding model
 
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url

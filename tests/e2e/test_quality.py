@@ -10,6 +10,7 @@ makes answers worse cannot land, and one that reaches the goals should raise the
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,43 @@ def test_follow_up_questions_are_read_with_the_question_just_answered(
     assert report["with_context_correct"] >= 13, report
     assert report["with_context_wrong"] <= 0, report
     assert report["with_context_within_one_click"] >= 19, report
+
+
+def test_thresholds_measured_with_another_model_are_warned_about(
+    sample_kb_dir: Path, tmp_path: Path
+) -> None:
+    """`kb evaluate --apply` records the index's model beside the thresholds it writes;
+    thresholds recorded for another model (an agency that switched models and kept them) make
+    `kb build-index` and `kb evaluate` say what to run. (That the defaults fit the bundled
+    model's index is tests/unit/knowledge_base/test_tuning.py's.) In a copy of the data folder:
+    a rebuild warm-starts the classifier, and the gates above read this one."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(sample_kb_dir, data_dir)
+    env_file = tmp_path / "tuned.env"
+    cli(
+        data_dir,
+        "kb",
+        "evaluate",
+        str(SAMPLE / "eval_queries_dev.csv"),
+        "--language",
+        "en",
+        "--apply",
+        "--env-file",
+        str(env_file),
+    )
+    recorded = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    index_meta = json.loads(
+        next((data_dir / "index").glob("*/meta.json")).read_text(encoding="utf-8")
+    )
+    assert recorded["ASKAGENCY_THRESHOLDS_MODEL"] == index_meta["model_id"]
+    assert recorded["ASKAGENCY_ANSWER_THRESHOLD"] == "0.7"  # the defaults' own calibration
+
+    other = {"ASKAGENCY_THRESHOLDS_MODEL": "all-mpnet-base-v2-e8c3b32-0f00-s128"}
+    for args in (
+        ("build-index",),
+        ("evaluate", str(SAMPLE / "eval_queries.csv"), "--language", "en", "--no-sweep"),
+    ):
+        warned = cli(data_dir, "kb", *args, env=other)
+        message = " ".join(warned.stderr.split())  # rich wraps long lines
+        assert "were measured with embedding model all-mpnet-base-v2-e8c3b32-0f00-s128" in message
+        assert f"built with {index_meta['model_id']}" in message

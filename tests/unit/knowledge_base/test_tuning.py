@@ -7,7 +7,13 @@ from pathlib import Path
 
 from askagency.config import Settings
 from knowledge_base.evaluate import SweepRow
-from knowledge_base.tuning import apply_recommendation, update_env_file
+from knowledge_base.tuning import (
+    apply_recommendation,
+    bundled_model_id,
+    thresholds_model_warning,
+    update_env_file,
+)
+from tests.unit.kb_tiny import shared_embedder
 
 
 def row() -> SweepRow:
@@ -37,3 +43,31 @@ def test_applied_thresholds_are_what_the_settings_read(tmp_path: Path) -> None:
     # Another language goes into language_thresholds, merged with the languages already there.
     assert loaded.language_thresholds["es"]["answer_threshold"] == 0.7
     assert json.loads(json.dumps(loaded.language_thresholds))["es"]["clarify_threshold"] == 0.45
+
+
+def test_applied_thresholds_record_the_model_they_were_measured_with(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    apply_recommendation(row(), Settings(_env_file=None), None, env, "mpnet-abc-s128")
+    assert Settings(_env_file=env).thresholds_model == "mpnet-abc-s128"
+
+
+def test_the_bundled_model_id_is_the_embedders() -> None:
+    """What the default thresholds were measured with is what an index of the bundled model
+    records: otherwise every agency on the defaults would be warned."""
+    assert bundled_model_id() == shared_embedder().model_id
+
+
+def test_thresholds_of_another_model_are_warned_about() -> None:
+    defaults = Settings(_env_file=None)
+    assert thresholds_model_warning(defaults, bundled_model_id()) is None
+    assert thresholds_model_warning(defaults, None) is None  # an empty index says nothing
+    warning = thresholds_model_warning(defaults, "all-mpnet-base-v2-e8c3b32-0f00-s128")
+    assert warning is not None
+    assert f"are the defaults, for embedding model {bundled_model_id()}" in warning
+    assert "built with all-mpnet-base-v2-e8c3b32-0f00-s128" in warning
+    assert "kb evaluate" in warning and "--apply" in warning
+
+    measured = Settings(_env_file=None, thresholds_model="all-mpnet-base-v2-e8c3b32-0f00-s128")
+    assert thresholds_model_warning(measured, "all-mpnet-base-v2-e8c3b32-0f00-s128") is None
+    back = thresholds_model_warning(measured, bundled_model_id())
+    assert back is not None and "were measured with embedding model all-mpnet" in back
