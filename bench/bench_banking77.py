@@ -2,11 +2,15 @@
 
 77 categories become 77 FAQs (first train row = canonical question, the other
 train rows = variants); the 3,080 test rows are the labelled queries. Writes
-bench/results/banking77.json: the default scorer's top1/top3 plus every scorer's.
+bench/results/banking77.json: the default scorer's top1/top3 plus every scorer's. With
+``--out NAME`` another file of bench/results: another model's run
+(``ASKAGENCY_EMBEDDING_MODEL=<folder> ... --out banking77_mpnet.json``, docs/quality.md) keeps
+the default model's result.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -23,7 +27,10 @@ from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import DEFAULT_SCORER, SCORERS, Retriever  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="banking77.json", help="result file in bench/results")
+    out = parser.parse_args(argv).out
     settings = get_settings()
     embedder = embedder_for(settings)
     records = banking77_records()
@@ -43,8 +50,9 @@ def main() -> int:
         scorers[scorer] = {"top1": report.top1, "top3": report.top3, "eval_s": report.seconds}
     best = scorers[DEFAULT_SCORER]
     path = write_result(
-        "banking77.json",
+        out,
         {
+            "embedding_model": embedder.model_id,
             "top1": best["top1"],
             "top3": best["top3"],
             "n_queries": len(queries),

@@ -24,6 +24,9 @@ BENCHMARKS = [
     "bench_memory.py",
     "bench_scale.py",
     "bench_spanish.py",
+    # Answer quality of the sample KB (issue 20), and the larger model against the bundled one.
+    "bench_quality.py",
+    "bench_quality_models.py",
     "bench_nlu.py",
     "bench_analytics_scale.py",
     # A fresh clone's `make test`, about ten minutes: last.
@@ -140,6 +143,30 @@ def _pair(d: dict, a: str, b: str) -> str | None:
     return f"{d[a]}/{d[b]}" if a in d and b in d else None
 
 
+def quality_rows(quality: dict, models: dict) -> list[tuple[str, object, str]]:
+    """The sample KB's English test file at the defaults (bench_quality.py), and answered right
+    with each embedding model at its own recommendation (bench_quality_models.py)."""
+    test = quality.get("files", {}).get("knowledge_base/sample/eval_queries.csv", {})
+    after = test.get("after", {})
+    rows: list[tuple[str, object, str]] = [
+        ("sample test: answered right", after.get("answered_correct"), ">= 0.70"),
+        ("sample test: answered wrong", after.get("answered_wrong"), "<= 0.02"),
+        ("sample test: right within one click", after.get("within_one_click"), ">= 0.95"),
+        ("sample test: out-of-scope recall", after.get("oos_recall"), ">= 0.95"),
+    ]
+    for name, model in models.get("models", {}).items():
+        file = model.get("files", {}).get("eval_queries.csv", {})
+        query = model.get("query", {})
+        rows.append(
+            (
+                f"  {name}: right, query ms",
+                _pair({**file, **query}, "answered_correct", "p50_ms"),
+                "",
+            )
+        )
+    return rows
+
+
 def main() -> int:
     failed = []
     for script in BENCHMARKS:
@@ -156,7 +183,7 @@ def main() -> int:
     banking = load("banking77.json")
     latency = load("latency.json")
     rows = [
-        ("BANKING77 top-1", banking.get("top1"), ">= 0.94"),
+        ("BANKING77 top-1", banking.get("top1"), ">= 0.955"),
         ("BANKING77 top-3", banking.get("top3"), ""),
         ("retrieval p50 ms (10k variants)", latency.get("retrieval_p50_ms"), ""),
         ("retrieval p95 ms (10k variants)", latency.get("retrieval_p95_ms"), "<= 20"),
@@ -190,6 +217,7 @@ def main() -> int:
         ("Spanish top-1 (sample, 93 queries)", spanish.get("top1"), ">= 0.85"),
         ("Spanish top-3", spanish.get("top3"), ""),
     ]
+    rows += quality_rows(load("quality.json"), load("quality_models.json"))
     scale = load("scale.json")
     rows += scale_rows(scale)
     if scale:

