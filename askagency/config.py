@@ -11,11 +11,12 @@ variables by the launcher.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -50,6 +51,12 @@ class Settings(BaseSettings):
     """Runtime configuration; defaults give the embedded (SQLite) profile."""
 
     model_config = SettingsConfigDict(env_prefix="ASKAGENCY_", env_file=".env", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        # Read when each Settings is made, not when this module is imported: a test (or a
+        # process started by one) that empties ASKAGENCY_ENV_FILE later is still obeyed.
+        values.setdefault("_env_file", settings_file())
+        super().__init__(**values)
 
     # Storage
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -411,6 +418,20 @@ def parse_report_schedule(text: str) -> tuple[int, time] | None:
     if day not in WEEKDAY_NAMES or hour > 23 or minute > 59:
         raise ValueError(advice)
     return WEEKDAY_NAMES.index(day), time(hour, minute)
+
+
+# The settings file every process reads beside its environment: ``.env`` in the working folder
+# unless ASKAGENCY_ENV_FILE names another (empty: none). The test suite empties it, so a
+# checkout's own .env (from `make model-mpnet` or `kb evaluate --apply`) never reaches the tests
+# or the stacks they start.
+ENV_FILE_VARIABLE = "ASKAGENCY_ENV_FILE"
+
+
+def settings_file() -> Path | None:
+    """The settings file in use (``kb evaluate --apply`` and ``kb install-model --apply`` write
+    to it), or None when the environment says none."""
+    name = os.environ.get(ENV_FILE_VARIABLE, ".env")
+    return Path(name) if name else None
 
 
 def secure_cookies_by_default(console_host: str, public_url: str = "") -> bool:

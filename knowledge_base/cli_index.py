@@ -21,6 +21,7 @@ from askagency.config import Settings, get_settings
 from knowledge_base.decision import decide
 from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, load_labelled
 from knowledge_base.index import IndexLoadError
+from knowledge_base.tuning import target_env_file
 from knowledge_base.types import Outcome
 
 if TYPE_CHECKING:
@@ -277,8 +278,10 @@ def evaluate_command(
         "--apply",
         help="Write the recommended thresholds into the settings file (--env-file).",
     ),
-    env_file: Path = typer.Option(
-        Path(".env"), "--env-file", help="Settings file --apply writes (default: ./.env)."
+    env_file: Path | None = typer.Option(
+        None,
+        "--env-file",
+        help="Settings file --apply writes (default: the one the settings read, ./.env).",
     ),
 ) -> None:
     """Accuracy, decision rates, out-of-scope detection and a threshold sweep."""
@@ -293,7 +296,7 @@ def evaluate_command(
         console.print(f"report written to {json_out}")
     model_id = retriever.model_id
     if apply:
-        _apply(report, settings, language, env_file, model_id)
+        _apply(report, settings, language, target_env_file(env_file), model_id)
     else:
         _warn_thresholds(settings, model_id)
 

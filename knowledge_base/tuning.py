@@ -55,6 +55,14 @@ def env_updates(
     return {f"{ENV_PREFIX}LANGUAGE_THRESHOLDS": json.dumps(merged, sort_keys=True)}
 
 
+def target_env_file(given: Path | None) -> Path:
+    """The settings file ``--apply`` writes: ``--env-file`` when given, else the one the settings
+    read (``ASKAGENCY_ENV_FILE``, ./.env by default), else ./.env."""
+    from askagency.config import settings_file
+
+    return given or settings_file() or Path(".env")
+
+
 def _quoted(value: str) -> str:
     return "'" + value + "'" if any(c in value for c in ' {}"#') else value
 

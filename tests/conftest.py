@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from askagency.clock import FakeClock, use_clock
-from askagency.config import Settings, embedded_database_url, get_settings
+from askagency.config import ENV_FILE_VARIABLE, Settings, embedded_database_url, get_settings
 from askagency.db import get_engine, get_sessionmaker
 
 # One real stack per session, shared by tests/e2e and tests/browser (see tests/stack.py).
@@ -25,6 +25,9 @@ from tests.stack import platform_fake, rest, stack, stack_data_dir  # noqa: F401
 # Each running stack's tests on one process when the stack suites run on two.
 from tests.stack_groups import pytest_collection_modifyitems, pytest_configure  # noqa: F401
 
+# No settings file: a checkout's own .env (written by `make model-mpnet` or `kb evaluate
+# --apply`) must not reach the tests or the stacks and commands they start (askagency/config.py).
+os.environ[ENV_FILE_VARIABLE] = ""
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 # Every stack's data folder would otherwise export the embedding model to ONNX again (about 5 s
