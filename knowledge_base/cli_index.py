@@ -7,6 +7,7 @@ a staff publish never interleave their swaps.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,11 @@ from askagency.config import Settings, get_settings
 from knowledge_base.decision import decide
 from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, load_labelled
 from knowledge_base.index import IndexLoadError
-from knowledge_base.tuning import target_env_file
+from knowledge_base.tuning import (
+    apply_recommendation,
+    target_env_file,
+    thresholds_model_warning,
+)
 from knowledge_base.types import Outcome
 
 if TYPE_CHECKING:
@@ -51,11 +56,22 @@ def _retriever(settings: Settings) -> Retriever:
 
 def _warn_thresholds(settings: Settings, index_model_id: str | None) -> None:
     """Says so when the thresholds were measured with another embedding model."""
-    from knowledge_base.tuning import thresholds_model_warning
-
     warning = thresholds_model_warning(settings, index_model_id)
     if warning:
         err_console.print(f"[yellow]{warning}[/yellow]")
+
+
+def print_applied(written: list[str], env_file: Path) -> None:
+    """The lines an --apply wrote into ``env_file``, each with a warning when the same setting
+    is also in the environment (which wins over the file)."""
+    for line in written:
+        console.print(f"applied to {env_file}: {line}")
+        name = line.split("=", 1)[0]
+        if name in os.environ:
+            err_console.print(
+                f"[yellow]{name} is also set in the environment, which wins over {env_file}"
+                "[/yellow]"
+            )
 
 
 def _fmt(value: float | None) -> str:
@@ -305,22 +321,11 @@ def _apply(
     report: EvalReport, settings: Settings, language: str | None, env_file: Path, model_id: str
 ) -> None:
     """--apply: the recommendation into the settings file (restart or reload to use it)."""
-    import os
-
-    from knowledge_base.tuning import apply_recommendation
-
     if report.recommended is None:
         err_console.print("[red]nothing applied: no thresholds meet the constraints[/red]")
         raise typer.Exit(3)
     written = apply_recommendation(report.recommended, settings, language, env_file, model_id)
-    for line in written:
-        console.print(f"applied to {env_file}: {line}")
-        name = line.split("=", 1)[0]
-        if name in os.environ:
-            err_console.print(
-                f"[yellow]{name} is also set in the environment, which wins over {env_file}"
-                "[/yellow]"
-            )
+    print_applied(written, env_file)
     console.print("restart the action server for the new thresholds to take effect")
 
 

