@@ -34,7 +34,7 @@ from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.model_packages import MPNET, ModelPackageError, install, piece_paths  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
-from knowledge_base.tuning import recommended_values  # noqa: E402
+from knowledge_base.tuning import recommended_values, threshold_updates  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
 MODELS_DIR = ROOT / "build" / "bench-models"
@@ -87,14 +87,6 @@ def model_rss_mb(export_folder: Path | None) -> float | None:
     return round(float(probe.stdout.split()[-1]), 1)
 
 
-def with_recommendation(settings: Settings, language: str, values: dict[str, float]) -> Settings:
-    if language == settings.default_language:
-        return settings.model_copy(update=values)
-    per_language = {k: dict(v) for k, v in settings.language_thresholds.items()}
-    per_language.setdefault(language, {}).update(values)
-    return settings.model_copy(update={"language_thresholds": per_language})
-
-
 def measure_model(settings: Settings, name: str, model: str) -> tuple[dict[str, Any], Any]:
     """Build, sweep on the development files, evaluate every file; returns the result and the
     embedder (for the latency run)."""
@@ -121,7 +113,11 @@ def measure_model(settings: Settings, name: str, model: str) -> tuple[dict[str, 
         )
         values = recommended_values(sweep.recommended) if sweep.recommended else {}
         out["recommended"][language] = values
-        chosen = with_recommendation(settings, language, values)
+        chosen = settings.model_copy(
+            update=threshold_updates(
+                values, language, settings.default_language, settings.language_thresholds
+            )
+        )
         for file in (development, *tests):
             report = evaluate(
                 retriever, load_labelled(SAMPLE / file), chosen, sweep=False, language=language

@@ -39,6 +39,23 @@ def recommended_values(row: SweepRow) -> dict[str, float]:
     }
 
 
+def threshold_updates(
+    values: Mapping[str, float],
+    language: str | None,
+    main_language: str,
+    current_language_thresholds: Mapping[str, Mapping[str, float]],
+) -> dict[str, Any]:
+    """Settings fields for ``values`` measured on ``language``'s questions: the main language's
+    are the fields themselves; another language's are merged into ``language_thresholds``."""
+    if language in (None, "", main_language):
+        return dict(values)
+    merged: dict[str, dict[str, float]] = {
+        lang: dict(v) for lang, v in current_language_thresholds.items()
+    }
+    merged.setdefault(str(language), {}).update(values)
+    return {"language_thresholds": merged}
+
+
 def env_updates(
     values: Mapping[str, float],
     language: str | None,
@@ -46,13 +63,13 @@ def env_updates(
     current_language_thresholds: Mapping[str, Mapping[str, float]],
 ) -> dict[str, str]:
     """``ASKAGENCY_*`` name -> value for ``values`` measured on ``language``'s questions."""
-    if language in (None, "", main_language):
-        return {f"{ENV_PREFIX}{name.upper()}": f"{value:g}" for name, value in values.items()}
-    merged: dict[str, dict[str, float]] = {
-        lang: dict(v) for lang, v in current_language_thresholds.items()
+    fields = threshold_updates(values, language, main_language, current_language_thresholds)
+    return {
+        f"{ENV_PREFIX}{name.upper()}": (
+            json.dumps(value, sort_keys=True) if isinstance(value, dict) else f"{value:g}"
+        )
+        for name, value in fields.items()
     }
-    merged.setdefault(str(language), {}).update(values)
-    return {f"{ENV_PREFIX}LANGUAGE_THRESHOLDS": json.dumps(merged, sort_keys=True)}
 
 
 def target_env_file(given: Path | None) -> Path:
