@@ -100,6 +100,18 @@ def _remembered(hit: FaqHit | FaqRecord, score: float, **extra: Any) -> dict[str
     }
 
 
+def _faq_buttons(hits: Sequence[FaqHit]) -> list[dict[str, str]]:
+    """One button per offered FAQ: its question, pressing it chooses it."""
+    return [{"title": hit.question, "payload": choose_payload(hit.faq_id)} for hit in hits]
+
+
+def _offered(hits: Sequence[FaqHit]) -> list[dict[str, Any]]:
+    """The offered FAQs as the bot message contract lists them (``custom``)."""
+    return [
+        msg.clarify_option(faq_id=hit.faq_id, title=hit.question, score=hit.score) for hit in hits
+    ]
+
+
 def _fallback_count(tracker: Tracker) -> int:
     value = tracker.get_slot(msg.SLOT_CONSECUTIVE_FALLBACKS)
     try:
@@ -309,21 +321,14 @@ class ActionAnswerFaq(Action):
             ]
         else:
             prompt = text("clarify", language)
-            buttons = [
-                {"title": hit.question, "payload": choose_payload(hit.faq_id)} for hit in options
-            ]
+            buttons = _faq_buttons(options)
             buttons.append(
                 {"title": text("none_of_these", language), "payload": choose_payload(NONE_OF_THESE)}
             )
         dispatcher.utter_message(
             text=prompt,
             buttons=buttons,
-            json_message=msg.clarify(
-                [
-                    msg.clarify_option(faq_id=hit.faq_id, title=hit.question, score=hit.score)
-                    for hit in options
-                ]
-            ),
+            json_message=msg.clarify(_offered(options)),
         )
         # Remember the options so the button press is answered without another search.
         remembered = [_remembered(hit, hit.score) for hit in options]
@@ -336,12 +341,26 @@ class ActionAnswerFaq(Action):
     def _low_confidence(
         dispatcher: CollectingDispatcher, tracker: Tracker, decision: Decision, language: str
     ) -> list[EventType]:
+        """No sure answer: say so and offer a person. The decision's suggestions (near misses
+        above suggest_threshold) come first as buttons, remembered like clarify options so a
+        press answers without another search; the turn still counts as a fallback (a second
+        one in a row hands over to a person) until the citizen presses one."""
+        suggestions = list(decision.suggestions)
+        fields: dict[str, Any] = {"score": decision.top_score}
+        if suggestions:
+            fields["suggestions"] = _offered(suggestions)
         dispatcher.utter_message(
-            text=text("low_confidence", language),
-            buttons=[person_button(language)],
-            json_message=msg.fallback(FallbackReason.LOW_CONFIDENCE, score=decision.top_score),
+            text=text("low_confidence_suggest" if suggestions else "low_confidence", language),
+            buttons=[*_faq_buttons(suggestions), person_button(language)],
+            json_message=msg.fallback(FallbackReason.LOW_CONFIDENCE, **fields),
         )
-        return [SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, _fallback_count(tracker) + 1)]
+        events: list[EventType] = [
+            SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, _fallback_count(tracker) + 1)
+        ]
+        if suggestions:
+            remembered = [_remembered(hit, hit.score) for hit in suggestions]
+            events.append(SlotSet(msg.SLOT_CLARIFY_OPTIONS, remembered))
+        return events
 
     @staticmethod
     def _no_answer_in_language(

@@ -21,6 +21,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "Sorry, I couldn't find an answer to that. You can rephrase your question, "
             "or talk to a person."
         ),
+        "low_confidence_suggest": (
+            "Sorry, I don't have a sure answer to that. One of these may help; if not, you can "
+            "rephrase your question or talk to a person."
+        ),
         "too_long": (
             "Your message is too long for me ({length} characters). Please shorten it to "
             "{limit} characters or fewer, or talk to a person."
@@ -46,6 +50,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "low_confidence": (
             "Lo siento, no encontré una respuesta. Puede reformular su pregunta "
             "o hablar con una persona."
+        ),
+        "low_confidence_suggest": (
+            "Lo siento, no tengo una respuesta segura. Quizá le sirva una de estas; si no, puede "
+            "reformular su pregunta o hablar con una persona."
         ),
         "too_long": (
             "Su mensaje es demasiado largo ({length} caracteres). Acórtelo a {limit} "

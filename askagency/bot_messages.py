@@ -213,7 +213,9 @@ def clarify(options: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def fallback(reason: FallbackReason, **fields: Any) -> dict[str, Any]:
-    """No answer, and why. ``score`` (if given) is rounded like every other score."""
+    """No answer, and why. ``score`` (if given) is rounded like every other score; a
+    low-confidence fallback may carry ``suggestions`` (:func:`clarify_option` dicts, best first:
+    the near misses shown as buttons beside the person)."""
     if "score" in fields:
         fields["score"] = _score(fields["score"])
     return {"type": MessageType.FALLBACK.value, "reason": reason.value, **fields}

@@ -124,8 +124,15 @@ class Settings(BaseSettings):
     # Clarify options score at least (top score - clarify_max_gap): an FAQ far below the top
     # one is not offered; a single option left is asked as a yes/no "Did you mean ...?".
     clarify_max_gap: float = Field(default=0.10, ge=0.0, le=1.0)
+    # Below clarify_threshold the bot has no sure answer and offers a person; near misses
+    # scoring at least suggest_threshold are shown there as "these may help" buttons (chosen
+    # like clarify options). At or above clarify_threshold: off. `askagency kb evaluate
+    # --sweep` recommends it (the lowest floor at which at least a third of the lists shown
+    # hold the right FAQ); 0.45 is that recommendation on the sample KB's development file.
+    suggest_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     # Per-language overrides of answer_threshold / clarify_threshold / answer_margin /
-    # answer_confidence, applied by the language of the top FAQ (knowledge_base/decision.py).
+    # answer_confidence / suggest_threshold (any of THRESHOLD_FIELDS), applied by the language
+    # of the top FAQ (knowledge_base/decision.py).
     # Calibrate with `askagency kb evaluate FILE --language es --sweep`. The default is the
     # sweep's recommendation for the sample KB's Spanish on eval_queries_es_dev.csv (its
     # development file; eval_queries_es.csv stays the test). JSON in the environment:
@@ -137,6 +144,7 @@ class Settings(BaseSettings):
                 "clarify_threshold": 0.35,
                 "answer_confidence": 0.45,
                 "answer_confidence_floor": 0.35,
+                "suggest_threshold": 0.20,
             }
         }
     )

@@ -72,6 +72,9 @@ KEYS = (
     "answered_correct",
     "answered_wrong",
     "within_one_click",
+    "within_one_click_suggested",
+    "suggestion_precision",
+    "oos_suggested",
     "clarify_rate",
     "clarify_options_mean",
     "oos_recall",
@@ -111,7 +114,7 @@ def main(out: Path = RESULTS / "quality.json") -> int:
         embedder,
         languages=language_options(settings),
     )
-    current_names = (*BEFORE.keys(), "answer_margin", "clarify_max_options")
+    current_names = (*BEFORE.keys(), "answer_margin", "clarify_max_options", "suggest_threshold")
     configurations = {
         "before": (five, settings.model_copy(update=BEFORE), BEFORE_CLASSIFIER_WEIGHT),
         "five_variants": (

@@ -152,6 +152,11 @@ def quality_rows(quality: dict, models: dict) -> list[tuple[str, object, str]]:
         ("sample test: answered right", after.get("answered_correct"), ">= 0.70"),
         ("sample test: answered wrong", after.get("answered_wrong"), "<= 0.02"),
         ("sample test: right within one click", after.get("within_one_click"), ">= 0.95"),
+        (
+            "  counting handoff suggestions",
+            after.get("within_one_click_suggested"),
+            ">= 0.95",
+        ),
         ("sample test: out-of-scope recall", after.get("oos_recall"), ">= 0.95"),
     ]
     for name, model in models.get("models", {}).items():

@@ -168,7 +168,10 @@ def search_command(
     detail = {
         Outcome.ANSWER: lambda: f"answer with {decision.hits[0].faq_id}",
         Outcome.CLARIFY: lambda: "clarify: " + ", ".join(h.faq_id for h in decision.hits),
-        Outcome.HANDOFF: lambda: "handoff to a person (low confidence)",
+        Outcome.HANDOFF: lambda: (
+            "handoff to a person (low confidence)"
+            + "".join(f"; suggests {h.faq_id}" for h in decision.suggestions)
+        ),
     }[decision.outcome]()
     console.print(
         f"decision: [bold]{decision.outcome.value}[/bold] (top {decision.top_score:.3f}; "
@@ -196,13 +199,21 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
         ("clarify offers the right FAQ", _fmt(report.clarify_contains_expected)),
         ("right FAQ within one click (in scope)", _fmt(report.within_one_click)),
         (
+            "  counting the suggestions of handoffs",
+            _fmt(report.within_one_click_suggested),
+        ),
+        (
+            "suggestion lists holding the right FAQ / out of scope shown one",
+            f"{_fmt(report.suggestion_precision)} / {_fmt(report.oos_suggested)}",
+        ),
+        (
             "out-of-scope precision / recall",
             f"{_fmt(report.oos_precision)} / {_fmt(report.oos_recall)}",
         ),
         (
-            "thresholds (answer, clarify, margin, lead, lead floor)",
+            "thresholds (answer, clarify, margin, lead, lead floor, suggest)",
             "{answer_threshold}, {clarify_threshold}, {answer_margin}, {answer_confidence}, "
-            "{answer_confidence_floor}".format(**report.thresholds),
+            "{answer_confidence_floor}, {suggest_threshold}".format(**report.thresholds),
         ),
     ]
     for name, value in rows:
@@ -261,6 +272,7 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
             f"ASKAGENCY_CLARIFY_THRESHOLD={best.clarify_threshold:.2f} "
             f"ASKAGENCY_ANSWER_CONFIDENCE={best.answer_confidence:.2f} "
             f"ASKAGENCY_ANSWER_CONFIDENCE_FLOOR={best.answer_confidence_floor or 0:.2f} "
+            f"ASKAGENCY_SUGGEST_THRESHOLD={best.suggest_threshold or 0:.2f} "
             f"(correct {_fmt(best.answered_correct)}, wrong {_fmt(best.answered_wrong)}, "
             f"OOS recall {_fmt(best.oos_recall)})"
         )

@@ -18,6 +18,15 @@ still gates it, so out-of-scope questions keep going to a person.
 Clarify options are the hits within ``clarify_max_gap`` of the top score (and above
 clarify_threshold): a list whose second option is far below the first only dilutes the
 right one. One option left makes the clarify a yes/no "Did you mean ...?" (actions/faq.py).
+
+Below the clarify threshold the question is out of scope for the bot: the citizen is told there
+is no sure answer and offered a person. Near misses scoring at least ``suggest_threshold``
+(within the same gap) are shown there too, as "these may help" buttons: an in-scope question
+worded far from every variant often still has its FAQ first among them, and one press answers
+it, while an out-of-scope question loses nothing (the person is offered the same way). On the
+sample KB's development file a floor of 0.45 put the right FAQ one press away for 13 more of
+424 in-scope questions and showed a list to 18 of 162 out-of-scope ones (docs/quality.md).
+A ``suggest_threshold`` at or above ``clarify_threshold`` turns suggestions off.
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ class DecisionSettings(Protocol):
     # Optional ``answer_confidence`` (float in [0, 1]): read with getattr so settings
     # objects written before it existed keep working; missing or >= 1 turns it off.
     # Optional ``clarify_max_gap``: clarify options score at least top - gap (getattr too).
+    # Optional ``suggest_threshold``: the lowest score a near miss is suggested at below the
+    # clarify threshold (getattr; missing turns suggestions off).
 
 
 THRESHOLD_FIELDS = (
@@ -56,6 +67,7 @@ THRESHOLD_FIELDS = (
     "answer_confidence",
     "answer_confidence_floor",
     "clarify_max_gap",
+    "suggest_threshold",
 )
 
 
@@ -70,6 +82,7 @@ class LanguageThresholds:
     answer_confidence: float | None
     answer_confidence_floor: float | None = None
     clarify_max_gap: float | None = None
+    suggest_threshold: float | None = None
 
 
 def thresholds_for(settings: Any, language: str | None) -> Any:
@@ -115,12 +128,33 @@ def clarify_gap(settings: Any) -> float:
     return DEFAULT_CLARIFY_GAP if gap is None else float(gap)
 
 
-def clarify_options(ranked: Sequence[FaqHit], settings: Any) -> tuple[FaqHit, ...]:
-    """The clarify buttons: hits at or above clarify_threshold and within clarify_max_gap
-    of the top one, at most clarify_max_options (the top hit always)."""
-    floor = max(settings.clarify_threshold, ranked[0].score - clarify_gap(settings)) - EPSILON
+def suggest_floor(settings: Any) -> float | None:
+    """The lowest top score whose near misses are suggested on a handoff, or None when
+    suggestions are off (no ``suggest_threshold``, or one at or above clarify_threshold)."""
+    floor = getattr(settings, "suggest_threshold", None)
+    if floor is None or float(floor) >= float(settings.clarify_threshold) - EPSILON:
+        return None
+    return float(floor)
+
+
+def clarify_options(
+    ranked: Sequence[FaqHit], settings: Any, threshold: float | None = None
+) -> tuple[FaqHit, ...]:
+    """The clarify buttons: hits at or above ``threshold`` (default clarify_threshold) and
+    within clarify_max_gap of the top one, at most clarify_max_options (the top hit always)."""
+    lowest = settings.clarify_threshold if threshold is None else threshold
+    floor = max(lowest, ranked[0].score - clarify_gap(settings)) - EPSILON
     options = [ranked[0], *(h for h in ranked[1:] if h.score >= floor)]
     return tuple(options[: max(1, settings.clarify_max_options)])
+
+
+def suggestions_for(ranked: Sequence[FaqHit], settings: Any) -> tuple[FaqHit, ...]:
+    """The near misses a handoff shows as "these may help": chosen like clarify options,
+    from suggest_threshold instead of clarify_threshold; none when the top is below it."""
+    floor = suggest_floor(settings)
+    if floor is None or not ranked or ranked[0].score < floor - EPSILON:
+        return ()
+    return clarify_options(ranked, settings, floor)
 
 
 def decide(
@@ -134,7 +168,8 @@ def decide(
     >= answer_confidence; CLARIFY
     when top >= clarify_threshold, offering the hits within reach (score >=
     clarify_threshold and >= top - clarify_max_gap) up to clarify_max_options;
-    otherwise HANDOFF with the near misses for the agent's context."""
+    otherwise HANDOFF with the near misses for the agent's context, and the ones above
+    suggest_threshold as ``suggestions`` for the citizen."""
     ranked = sorted(hits, key=lambda h: -h.score)
     if not ranked:
         return Decision(Outcome.HANDOFF, (), 0.0)
@@ -160,5 +195,8 @@ def decide(
     if top.score >= settings.clarify_threshold - EPSILON:
         return Decision(Outcome.CLARIFY, clarify_options(ranked, settings), top.score)
     return Decision(
-        Outcome.HANDOFF, tuple(ranked[: max(1, settings.clarify_max_options)]), top.score
+        Outcome.HANDOFF,
+        tuple(ranked[: max(1, settings.clarify_max_options)]),
+        top.score,
+        suggestions_for(ranked, settings),
     )

@@ -11,13 +11,22 @@ Definitions (all rates are shares of *all* labelled queries unless noted):
   the options (share of in-scope queries); clarify_options_mean: buttons per clarify.
 - OOS (out of scope, label "none"): predicted OOS = outcome HANDOFF.
   precision = OOS handoffs / all handoffs; recall = OOS handoffs / OOS queries.
+- Suggestions (the near misses a handoff shows, ``suggest_threshold``): within_one_click_suggested
+  also counts in-scope queries handed off with the expected FAQ among them (share of in-scope
+  queries); suggestion_precision = lists holding the expected FAQ / lists shown (out-of-scope
+  queries' lists never do); oos_suggested = OOS queries shown a list / OOS queries. A handoff
+  with suggestions still counts as a handoff: the citizen is told there is no sure answer and
+  offered a person.
 - Recommended thresholds: the (answer, clarify, confidence, confidence floor) settings that
   maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 80% (when the
   file has OOS queries); among those with the same correct answers, the most in-scope
   questions reaching the right FAQ within one click (answered, or offered by the clarify),
   then the lowest answer, then the lowest clarify threshold, so questions the bot is unsure
   about get a clarify question rather than a handoff; remaining ties go to the stricter
-  confidence (1.0 = rule off).
+  confidence (1.0 = rule off). With those thresholds, the recommended suggest_threshold is the
+  lowest value of the clarify grid below the clarify threshold at which at least
+  MIN_SUGGESTION_PRECISION of the lists shown hold the expected FAQ (the clarify threshold,
+  i.e. off, when none does).
 - The confidence axis is decide()'s second answer rule (top score >= answer_confidence_floor,
   itself >= the clarify threshold, and classifier-probability lead >= answer_confidence):
   its own floor lets the clarify threshold sit lower (more clarify, fewer handoffs) without
@@ -47,6 +56,7 @@ from knowledge_base.decision import (
     confidence_floor,
     confidence_lead,
     decide,
+    suggest_floor,
     thresholds_for,
 )
 from knowledge_base.types import FaqHit, Outcome
@@ -54,6 +64,9 @@ from knowledge_base.types import FaqHit, Outcome
 OUT_OF_SCOPE = "none"
 MAX_WRONG_RATE = 0.02
 MIN_OOS_RECALL = 0.80
+# At least this share of the suggestion lists shown must hold the expected FAQ (at most two
+# lists that cannot help for one that answers): suggest_threshold's recommendation rule.
+MIN_SUGGESTION_PRECISION = 1 / 3
 ANSWER_GRID = tuple(round(float(x), 2) for x in np.arange(0.30, 0.951, 0.05))
 CLARIFY_GRID = tuple(round(float(x), 2) for x in np.arange(0.15, 0.901, 0.05))
 # Classifier-probability lead needed to answer below answer_threshold; the last
@@ -117,6 +130,8 @@ class SweepRow:
     answer_confidence: float = CONFIDENCE_OFF
     within_one_click: float | None = None
     answer_confidence_floor: float | None = None
+    # Set on the recommended row only (:func:`recommend_suggest_threshold`).
+    suggest_threshold: float | None = None
 
 
 @dataclass
@@ -148,6 +163,9 @@ class EvalReport:
     seconds: float
     within_one_click: float | None = None
     clarify_options_mean: float | None = None
+    within_one_click_suggested: float | None = None
+    suggestion_precision: float | None = None
+    oos_suggested: float | None = None
     confusions: list[Confusion] = field(default_factory=list)
     sweep: list[SweepRow] = field(default_factory=list)
     recommended: SweepRow | None = None
@@ -156,7 +174,9 @@ class EvalReport:
         f"oos_recall >= {MIN_OOS_RECALL:.0%} (if OOS queries exist); ties: the most in-scope "
         "questions with the right FAQ within one click, then the lowest answer, then clarify "
         "threshold (clarify rather than hand off), then the stricter answer_confidence "
-        "(1.0 = off), then the lowest answer_confidence_floor"
+        "(1.0 = off), then the lowest answer_confidence_floor; suggest_threshold: the lowest "
+        f"below the clarify threshold at which >= {MIN_SUGGESTION_PRECISION:.0%} of the lists "
+        "shown hold the right FAQ (else off)"
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +184,10 @@ class EvalReport:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -284,6 +308,35 @@ def _sweep(
     return rows
 
 
+def recommend_suggest_threshold(
+    signals: _Signals,
+    row: SweepRow,
+    oos: np.ndarray,
+    expected_option: np.ndarray,
+    gap: float,
+    margin: float,
+) -> float:
+    """``row``'s suggest_threshold: the lowest floor of the clarify grid below its clarify
+    threshold whose suggestion lists hold the expected FAQ at least MIN_SUGGESTION_PRECISION
+    of the times they are shown; the clarify threshold (suggestions off) when none does."""
+    answered, clarified = _outcome_arrays(
+        signals,
+        row.answer_threshold,
+        row.clarify_threshold,
+        margin,
+        row.answer_confidence,
+        row.answer_confidence_floor,
+    )
+    handoff = ~answered & ~clarified
+    best = row.clarify_threshold
+    for floor in sorted((f for f in CLARIFY_GRID if f < row.clarify_threshold), reverse=True):
+        shown = handoff & (signals.tops >= floor - EPSILON)
+        holds = shown & ~oos & (expected_option >= np.maximum(floor, signals.tops - gap) - EPSILON)
+        if holds.any() and holds.sum() >= MIN_SUGGESTION_PRECISION * shown.sum() - EPSILON:
+            best = floor
+    return best
+
+
 def recommend(rows: Sequence[SweepRow]) -> SweepRow | None:
     ok = [r for r in rows if r.meets_constraints]
     if not ok:
@@ -347,6 +400,15 @@ def evaluate(
         if e != OUT_OF_SCOPE
     ]
     option_counts = [len(d.hits) for d, c in zip(decisions, clarified, strict=True) if c]
+    suggested = np.array([bool(d.suggestions) for d in decisions], dtype=bool)
+    suggestion_holds = np.array(
+        [e in [h.faq_id for h in d.suggestions] for d, e in zip(decisions, expected, strict=True)],
+        dtype=bool,
+    )
+    one_click_suggested = [
+        reached or bool(holds)
+        for reached, holds in zip(one_click, suggestion_holds[in_scope], strict=True)
+    ]
 
     confusion_counts: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], str] = {}
@@ -363,18 +425,28 @@ def evaluate(
         Confusion(exp, got, count, examples[(exp, got)])
         for (exp, got), count in confusion_counts.most_common(max_confusions)
     ]
+    signals = _Signals.of(results)
+    expected_option = _expected_option(results, expected, settings.clarify_max_options)
     sweep_rows = (
         _sweep(
-            _Signals.of(results),
+            signals,
             top1_correct,
             oos,
             settings.answer_margin,
-            _expected_option(results, expected, settings.clarify_max_options),
+            expected_option,
             clarify_gap(settings),
         )
         if sweep
         else []
     )
+    best = recommend(sweep_rows) if sweep else None
+    if best is not None:
+        best = replace(
+            best,
+            suggest_threshold=recommend_suggest_threshold(
+                signals, best, oos, expected_option, clarify_gap(settings), settings.answer_margin
+            ),
+        )
     return EvalReport(
         n_queries=n,
         n_in_scope=int(in_scope.sum()),
@@ -397,15 +469,20 @@ def evaluate(
             "answer_confidence_floor": confidence_floor(settings),
             "clarify_max_options": settings.clarify_max_options,
             "clarify_max_gap": clarify_gap(settings),
+            # The clarify threshold when suggestions are off (none is shown below it).
+            "suggest_threshold": _or(suggest_floor(settings), settings.clarify_threshold),
         },
         index_version=str(getattr(retriever, "version", "")),
         scorer=str(getattr(retriever, "scorer", "")),
         seconds=time.perf_counter() - started,
         within_one_click=_ratio(sum(one_click), len(one_click)),
         clarify_options_mean=_ratio(sum(option_counts), len(option_counts)),
+        within_one_click_suggested=_ratio(sum(one_click_suggested), len(one_click_suggested)),
+        suggestion_precision=_ratio(suggestion_holds.sum(), suggested.sum()),
+        oos_suggested=_ratio((suggested & oos).sum(), oos.sum()),
         confusions=confusions,
         sweep=sweep_rows,
-        recommended=recommend(sweep_rows) if sweep else None,
+        recommended=best,
     )
 
 

@@ -25,8 +25,9 @@ THRESHOLDS_MODEL = "thresholds_model"
 
 
 def recommended_values(row: SweepRow) -> dict[str, float]:
-    """The settings a sweep row stands for."""
-    return {
+    """The settings a sweep row stands for (suggest_threshold when the row has one: the
+    recommended row)."""
+    values = {
         "answer_threshold": round(row.answer_threshold, 2),
         "clarify_threshold": round(row.clarify_threshold, 2),
         "answer_confidence": round(row.answer_confidence, 2),
@@ -37,6 +38,9 @@ def recommended_values(row: SweepRow) -> dict[str, float]:
             2,
         ),
     }
+    if row.suggest_threshold is not None:
+        values["suggest_threshold"] = round(row.suggest_threshold, 2)
+    return values
 
 
 def threshold_updates(

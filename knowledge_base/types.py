@@ -75,11 +75,16 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class Decision:
     """What the bot should do with a question. ``hits`` holds the answer first
-    (ANSWER), the clarify options (CLARIFY) or the near misses (HANDOFF)."""
+    (ANSWER), the clarify options (CLARIFY) or the near misses (HANDOFF).
+
+    ``suggestions`` (HANDOFF only): the near misses worth showing the citizen beside the
+    "talk to a person" offer (score >= suggest_threshold; knowledge_base/decision.py); empty
+    when none is close enough."""
 
     outcome: Outcome
     hits: tuple[FaqHit, ...] = field(default_factory=tuple)
     top_score: float = 0.0
+    suggestions: tuple[FaqHit, ...] = field(default_factory=tuple)
 
 
 @runtime_checkable

@@ -66,7 +66,11 @@ def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
         language=language,
         outcome=decision.outcome.value,  # type: ignore[arg-type]
         top_score=round(float(decision.top_score), 4),
-        chosen=[hit.faq_id for hit in decision.hits] if decision.outcome != "handoff" else [],
+        # A handoff offers its suggestions (near misses above suggest_threshold), if any.
+        chosen=[
+            hit.faq_id
+            for hit in (decision.suggestions if decision.outcome == "handoff" else decision.hits)
+        ],
         hits=[
             HitOut(
                 faq_id=hit.faq_id,

@@ -611,7 +611,9 @@
         const verdict = {
           answer: "The bot would answer with the first FAQ.",
           clarify: "The bot would ask which of the highlighted FAQs the citizen means.",
-          handoff: "The bot is not confident and would offer a person.",
+          handoff: data.chosen.length
+            ? "The bot is not confident: it would offer a person and suggest the highlighted FAQs."
+            : "The bot is not confident and would offer a person.",
         }[data.outcome];
         out.replaceChildren(
           h(

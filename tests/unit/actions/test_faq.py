@@ -247,6 +247,50 @@ async def test_low_confidence_offers_a_person_and_counts_fallbacks(settings, dec
     assert slot_events(events)["consecutive_fallbacks"] == 1
 
 
+async def test_low_confidence_suggests_the_near_misses_and_a_press_answers(
+    settings, decisions
+) -> None:
+    near = (hit("liquids", 0.46789), hit("aerosols", 0.4))
+    use(Decision(Outcome.HANDOFF, (*near, hit("far", 0.2)), 0.46789, suggestions=near))
+
+    messages, events = await run(tracker(slots={"consecutive_fallbacks": 0.0}))
+
+    assert len(messages) == 1
+    message = messages[0]
+    assert message["text"].startswith("Sorry, I don't have a sure answer")
+    assert message["buttons"] == [
+        {"title": "Question liquids?", "payload": '/choose_faq{"faq_id":"liquids"}'},
+        {"title": "Question aerosols?", "payload": '/choose_faq{"faq_id":"aerosols"}'},
+        {"title": "Talk to a person", "payload": "/ask_human"},
+    ]
+    assert message["custom"] == {
+        "type": MessageType.FALLBACK,
+        "reason": "low_confidence",
+        "score": 0.468,
+        "suggestions": [
+            {"faq_id": "liquids", "title": "Question liquids?", "score": 0.468},
+            {"faq_id": "aerosols", "title": "Question aerosols?", "score": 0.4},
+        ],
+    }
+    slots = slot_events(events)
+    assert slots["consecutive_fallbacks"] == 1  # still no answer until a press
+    assert [o["faq_id"] for o in slots["clarify_options"]] == ["liquids", "aerosols"]
+
+    # Pressing a suggestion answers it from the remembered list, without another search.
+    retriever = use(Decision(Outcome.HANDOFF))
+    pressed = tracker(
+        text='/choose_faq{"faq_id":"liquids"}',
+        intent="choose_faq",
+        entities=[{"entity": "faq_id", "value": "liquids"}],
+        slots={"clarify_options": slots["clarify_options"], "language": "en"},
+    )
+    messages, events = await run(pressed)
+    assert retriever.calls == []
+    assert messages[0]["custom"]["faq_id"] == "liquids"
+    assert messages[0]["text"].startswith("Answer liquids.")
+    assert slot_events(events)["consecutive_fallbacks"] == 0
+
+
 async def test_clarify_without_options_falls_back(settings, decisions) -> None:
     use(Decision(Outcome.CLARIFY, (), top_score=0.45))
 

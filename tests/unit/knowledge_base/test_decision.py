@@ -193,3 +193,44 @@ def test_the_confidence_rule_has_its_own_floor():
     assert decide(confident(0.45), Floor()).outcome is Outcome.CLARIFY
     # Never below clarify_threshold, whatever the floor says.
     assert decide(confident(0.35), Floor(answer_confidence_floor=0.1)).outcome is Outcome.HANDOFF
+
+
+@dataclass
+class Suggesting(S):
+    suggest_threshold: float = 0.25
+    clarify_max_gap: float = 0.10
+
+
+def test_a_handoff_suggests_the_near_misses_above_suggest_threshold():
+    # Top 0.35 < clarify 0.4: a handoff. 0.30 is within the gap and above 0.25: suggested;
+    # 0.24 is within the gap but below suggest_threshold; the near misses for the agent stay.
+    decision = decide(hits(0.35, 0.30, 0.24, 0.1), Suggesting())
+    assert decision.outcome is Outcome.HANDOFF
+    assert [h.faq_id for h in decision.suggestions] == ["f0", "f1"]
+    assert [h.faq_id for h in decision.hits] == ["f0", "f1", "f2"]
+    # Far below the top (gap 0.10): not suggested even above the floor.
+    assert [h.faq_id for h in decide(hits(0.39, 0.28), Suggesting()).suggestions] == ["f0"]
+    # At most clarify_max_options.
+    assert len(decide(hits(0.39, 0.38, 0.37, 0.36), Suggesting()).suggestions) == 3
+
+
+def test_no_suggestions_below_the_floor_or_when_off():
+    assert decide(hits(0.2499, 0.24), Suggesting()).suggestions == ()
+    assert decide(hits(0.25, 0.1), Suggesting()).suggestions != ()  # at the floor
+    # suggest_threshold at or above clarify_threshold, or missing: off.
+    assert decide(hits(0.39, 0.38), Suggesting(suggest_threshold=0.4)).suggestions == ()
+    assert decide(hits(0.39, 0.38), S()).suggestions == ()
+    # Answers and clarify questions never carry suggestions.
+    assert decide(hits(0.9, 0.1), Suggesting()).suggestions == ()
+    assert decide(hits(0.5, 0.45), Suggesting()).suggestions == ()
+
+
+def test_suggest_threshold_per_language():
+    @dataclass
+    class PerLanguage(Suggesting):
+        language_thresholds: dict = None  # type: ignore[assignment]
+
+    es = [FaqHit("e0", 0.22, "q", "a", "es"), FaqHit("e1", 0.2, "q", "a", "es")]
+    settings = PerLanguage(language_thresholds={"es": {"suggest_threshold": 0.15}})
+    assert [h.faq_id for h in decide(es, settings).suggestions] == ["e0", "e1"]
+    assert decide(es, Suggesting()).suggestions == ()  # the main language's 0.25

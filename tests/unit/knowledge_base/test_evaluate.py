@@ -216,3 +216,49 @@ def test_right_faq_within_one_click_in_report_and_sweep():
         if (r.answer_threshold, r.clarify_threshold, r.answer_confidence) == (0.6, 0.4, 1.0)
     )
     assert row.within_one_click == pytest.approx(report.within_one_click)
+
+
+@dataclass
+class Suggesting(S):
+    suggest_threshold: float = 0.25
+    clarify_max_gap: float = 1.0
+
+
+def test_suggestions_in_report():
+    """Handoffs at suggest 0.25: q5 (top b 0.3; a is 4th, never suggested) and o1 (0.2, below
+    the floor). q6 is handed off with its FAQ second in the list: one press away."""
+    table = {**TABLE, "q6": [hit("c", 0.35), hit("a", 0.33)], "o4": [hit("d", 0.3)]}
+    labels = [*LABELS, ("q6", "a"), ("o4", "none")]
+    report = evaluate(FakeRetriever(by_text=table), labels, Suggesting(), sweep=False)
+    assert report.within_one_click == pytest.approx(3 / 6)  # q1 q2 q4
+    assert report.within_one_click_suggested == pytest.approx(4 / 6)  # + q6
+    assert report.suggestion_precision == pytest.approx(1 / 3)  # lists: q5, q6, o4
+    assert report.oos_suggested == pytest.approx(1 / 4)  # o4 of o1..o4
+    assert report.oos_recall == pytest.approx(2 / 4)  # suggestions stay handoffs: o1, o4
+    assert report.thresholds["suggest_threshold"] == 0.25
+    off = evaluate(FakeRetriever(by_text=table), labels, S(), sweep=False)
+    assert off.within_one_click_suggested == off.within_one_click
+    assert off.suggestion_precision is None and off.thresholds["suggest_threshold"] == 0.4
+
+
+def test_recommended_suggest_threshold_is_the_lowest_floor_a_third_of_lists_help():
+    """OOS recall >= 80% of three OOS questions puts the recommended clarify threshold above
+    0.57 (0.60): everything below is handed off. Lists shown from a floor of 0.55: h2 (0 of 1
+    holds the FAQ); 0.50: h2 h3 (0 of 2); 0.45: + h1 (1 of 3: enough); 0.40: + h5 (1 of 4)."""
+    table = {
+        "r1": [hit("a", 0.95)],
+        "h1": [hit("a", 0.45)],  # in scope, its FAQ first
+        "h2": [hit("x", 0.57)],  # out of scope
+        "h3": [hit("x", 0.52)],  # out of scope
+        "h5": [hit("y", 0.42)],  # out of scope
+    }
+    labels = [("r1", "a"), ("h1", "a"), ("h2", "none"), ("h3", "none"), ("h5", "none")]
+    report = evaluate(FakeRetriever(by_text=table), labels, Suggesting(), sweep=True)
+    best = report.recommended
+    assert best is not None and best.clarify_threshold == 0.6
+    assert best.suggest_threshold == 0.45
+    # No list ever holds the right FAQ: off (the clarify threshold).
+    labels[1] = ("h1", "b")
+    report = evaluate(FakeRetriever(by_text=table), labels, Suggesting(), sweep=True)
+    assert report.recommended is not None
+    assert report.recommended.suggest_threshold == report.recommended.clarify_threshold

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from askagency.config import Settings
@@ -43,6 +44,20 @@ def test_applied_thresholds_are_what_the_settings_read(tmp_path: Path) -> None:
     # Another language goes into language_thresholds, merged with the languages already there.
     assert loaded.language_thresholds["es"]["answer_threshold"] == 0.7
     assert json.loads(json.dumps(loaded.language_thresholds))["es"]["clarify_threshold"] == 0.45
+
+
+def test_the_recommended_suggest_threshold_is_applied_per_language(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    settings = Settings(_env_file=None)
+    suggesting = replace(row(), suggest_threshold=0.3)
+    apply_recommendation(suggesting, settings, None, env)
+    apply_recommendation(replace(suggesting, suggest_threshold=0.2), settings, "es", env)
+    loaded = Settings(_env_file=env)
+    assert loaded.suggest_threshold == 0.3
+    assert loaded.language_thresholds["es"]["suggest_threshold"] == 0.2
+    # A sweep row without one (not the recommended row) leaves the setting alone.
+    apply_recommendation(row(), settings, None, env)
+    assert Settings(_env_file=env).suggest_threshold == 0.3
 
 
 def test_applied_thresholds_record_the_model_they_were_measured_with(tmp_path: Path) -> None:
