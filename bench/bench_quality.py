@@ -2,7 +2,7 @@
 
 Builds the sample KB (English + Spanish FAQs) in memory with the configured embedding model and
 runs ``knowledge_base.evaluate`` (the code behind ``askagency kb evaluate``) on every labelled
-file, each searched in its own language, in three configurations:
+file, each searched in its own language, in four configurations:
 
 * ``before``: the KB as it was (5 variants per English FAQ: the first five, the later ones were
   added by issue #20) with the retriever and thresholds before issue #20 (classifier weight 0.1;
@@ -10,8 +10,12 @@ file, each searched in its own language, in three configurations:
   above the clarify threshold offered);
 * ``five_variants``: the same 5-variant KB at the settings chosen for it on the development
   files (classifier weight 0.3, answer 0.70, clarify 0.45, lead 0.20 from 0.55);
-* ``after``: the KB as shipped (12 variants per English FAQ) at the current defaults, chosen on
-  the development files for it.
+* ``twelve_variants``: the KB as shipped (12 variants per English FAQ) scored as before
+  2026-12-07 (each FAQ's mean of its best 3 variant and lexical similarities, lexical weight
+  0.35) at the thresholds chosen for that on the development files (answer 0.70, clarify 0.50,
+  lead 0.35 from 0.55, suggestions from 0.45);
+* ``after``: the KB as shipped, scored by each FAQ's best variant (lexical weight 0.6), at the
+  current defaults, chosen on the development files for it.
 
 Development files (``eval_queries_dev.csv``, ``eval_queries_es_dev.csv``) are where settings are
 chosen; the others are test files, only reported. Writes bench/results/quality.json.
@@ -22,6 +26,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,15 +56,27 @@ BEFORE = {
     "clarify_threshold": 0.40,
     "answer_confidence": 0.25,
     "answer_confidence_floor": 0.0,  # = the clarify threshold (the floor never goes below it)
+    "answer_margin": 0.05,
     "clarify_max_gap": 1.0,
     "language_thresholds": {
         "es": {"answer_threshold": 0.45, "clarify_threshold": 0.35, "answer_confidence": 0.45}
     },
 }
-BEFORE_CLASSIFIER_WEIGHT = 0.1
+# The retriever's scoring constants of each configuration (knowledge_base/retriever.py).
+BEFORE_SCORING = {"CLASSIFIER_WEIGHT": 0.1, "TOP_VARIANTS": 3, "LEXICAL_WEIGHT": 0.35}
+MEAN_OF_THREE_SCORING = {"CLASSIFIER_WEIGHT": 0.3, "TOP_VARIANTS": 3, "LEXICAL_WEIGHT": 0.35}
+TWELVE_VARIANTS = {
+    "answer_margin": 0.05,
+    "answer_threshold": 0.70,
+    "clarify_threshold": 0.50,
+    "answer_confidence": 0.35,
+    "answer_confidence_floor": 0.55,
+    "suggest_threshold": 0.45,
+}
 # The sample KB's English FAQs had this many variants before issue #20 added more after them.
 BEFORE_VARIANTS = 5
 FIVE_VARIANTS = {
+    "answer_margin": 0.05,
     "answer_threshold": 0.70,
     "clarify_threshold": 0.45,
     "answer_confidence": 0.20,
@@ -93,6 +111,19 @@ def summary(report: Any) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def scoring(constants: dict[str, float]) -> Iterator[None]:
+    """The retriever's module-level scoring constants set to ``constants`` for the block."""
+    saved = {name: getattr(retriever_module, name) for name in constants}
+    for name, value in constants.items():
+        setattr(retriever_module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(retriever_module, name, value)
+
+
 def first_variants(records: list[FaqRecord], n: int) -> list[FaqRecord]:
     """The English FAQs with only their first ``n`` variants (the KB before more were added)."""
     return [replace(r, variants=r.variants[:n]) if r.language == "en" else r for r in records]
@@ -115,14 +146,16 @@ def main(out: Path = RESULTS / "quality.json") -> int:
         languages=language_options(settings),
     )
     current_names = (*BEFORE.keys(), "answer_margin", "clarify_max_options", "suggest_threshold")
+    current_scoring = {name: getattr(retriever_module, name) for name in BEFORE_SCORING}
     configurations = {
-        "before": (five, settings.model_copy(update=BEFORE), BEFORE_CLASSIFIER_WEIGHT),
-        "five_variants": (
-            five,
-            settings.model_copy(update=FIVE_VARIANTS),
-            retriever_module.CLASSIFIER_WEIGHT,
+        "before": (five, settings.model_copy(update=BEFORE), BEFORE_SCORING),
+        "five_variants": (five, settings.model_copy(update=FIVE_VARIANTS), MEAN_OF_THREE_SCORING),
+        "twelve_variants": (
+            full,
+            settings.model_copy(update=TWELVE_VARIANTS),
+            MEAN_OF_THREE_SCORING,
         ),
-        "after": (full, settings, retriever_module.CLASSIFIER_WEIGHT),
+        "after": (full, settings, current_scoring),
     }
     results: dict[str, Any] = {
         "embedding_model": embedder.model_id,
@@ -137,25 +170,21 @@ def main(out: Path = RESULTS / "quality.json") -> int:
         "settings": {
             label: {
                 **{name: getattr(chosen, name) for name in current_names},
-                "classifier_weight": weight,
+                **{name.lower(): value for name, value in constants.items()},
             }
-            for label, (_, chosen, weight) in configurations.items()
+            for label, (_, chosen, constants) in configurations.items()
         },
         "files": {},
     }
     for name, language, role in FILES:
         labelled = load_labelled(SAMPLE / name)
         entry: dict[str, Any] = {"language": language, "role": role}
-        for label, (retriever, chosen, weight) in configurations.items():
-            current = retriever_module.CLASSIFIER_WEIGHT
-            retriever_module.CLASSIFIER_WEIGHT = weight
-            try:
+        for label, (retriever, chosen, constants) in configurations.items():
+            with scoring(constants):
                 report = evaluate(retriever, labelled, chosen, sweep=False, language=language)
-            finally:
-                retriever_module.CLASSIFIER_WEIGHT = current
             entry[label] = summary(report)
             print(
-                f"{name:<30} {label:<13} right {report.answered_correct:.3f} wrong "
+                f"{name:<30} {label:<15} right {report.answered_correct:.3f} wrong "
                 f"{report.answered_wrong:.3f} one-click {report.within_one_click:.3f} "
                 f"OOS recall {report.oos_recall:.3f} top-1 {report.top1:.3f}",
                 flush=True,
