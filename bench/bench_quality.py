@@ -104,10 +104,7 @@ def summary(report: Any) -> dict[str, Any]:
     out = {k: round(v, 4) if isinstance(v, float) else v for k, v in data.items() if k in KEYS}
     # The "answered directly and correctly" is a share of all queries; of the in-scope
     # ones it is this:
-    n_all = data["n_queries"]
-    out["answered_correct_of_in_scope"] = round(
-        data["answered_correct"] * n_all / max(1, data["n_in_scope"]), 4
-    )
+    out["answered_correct_of_in_scope"] = round(data["answered_correct_in_scope"] or 0.0, 4)
     return out
 
 

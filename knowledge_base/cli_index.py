@@ -195,6 +195,7 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
             ),
         ),
         ("answered correctly", _fmt(report.answered_correct)),
+        ("  of the in-scope questions", _fmt(report.answered_correct_in_scope)),
         ("answered wrongly", _fmt(report.answered_wrong)),
         ("clarify offers the right FAQ", _fmt(report.clarify_contains_expected)),
         ("right FAQ within one click (in scope)", _fmt(report.within_one_click)),

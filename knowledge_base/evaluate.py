@@ -6,7 +6,8 @@ benchmark numbers come from the same code path staff use to pick thresholds.
 Definitions (all rates are shares of *all* labelled queries unless noted):
 - top1 / top3: expected FAQ ranked first / in the first three, in-scope queries only.
 - answered_correct / answered_wrong: outcome ANSWER with the expected / any other FAQ
-  (answering an out-of-scope query is wrong).
+  (answering an out-of-scope query is wrong); answered_correct_in_scope: the right answers as
+  a share of the in-scope queries (how hand-counted "answered N of M questions" reads).
 - within_one_click: in-scope queries answered with the expected FAQ or clarified with it among
   the options (share of in-scope queries); clarify_options_mean: buttons per clarify.
 - OOS (out of scope, label "none"): predicted OOS = outcome HANDOFF.
@@ -166,6 +167,7 @@ class EvalReport:
     within_one_click_suggested: float | None = None
     suggestion_precision: float | None = None
     oos_suggested: float | None = None
+    answered_correct_in_scope: float | None = None
     confusions: list[Confusion] = field(default_factory=list)
     sweep: list[SweepRow] = field(default_factory=list)
     recommended: SweepRow | None = None
@@ -480,6 +482,9 @@ def evaluate(
         within_one_click_suggested=_ratio(sum(one_click_suggested), len(one_click_suggested)),
         suggestion_precision=_ratio(suggestion_holds.sum(), suggested.sum()),
         oos_suggested=_ratio((suggested & oos).sum(), oos.sum()),
+        answered_correct_in_scope=_ratio(
+            (answered & top1_correct & in_scope).sum(), in_scope.sum()
+        ),
         confusions=confusions,
         sweep=sweep_rows,
         recommended=best,

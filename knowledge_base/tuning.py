@@ -18,10 +18,24 @@ from typing import Any
 
 from knowledge_base.atomic_file import replace_atomically
 from knowledge_base.evaluate import SweepRow
+from knowledge_base.retriever import SCORING_VERSION
 
 ENV_PREFIX = "ASKAGENCY_"
-# The setting that records which embedding model the thresholds were measured with.
+# The setting that records which embedding model, and which version of the retriever's scoring,
+# the thresholds were measured with: "<model id>;scoring=<version>" (a bare model id, written
+# before the version was recorded, stands for version 1).
 THRESHOLDS_MODEL = "thresholds_model"
+SCORING_MARK = ";scoring="
+
+
+def thresholds_scale(model_id: str) -> str:
+    """What ``--apply`` records for thresholds measured on an index of ``model_id`` now."""
+    return f"{model_id}{SCORING_MARK}{SCORING_VERSION}"
+
+
+def _recorded_scale(recorded: str) -> tuple[str, int]:
+    model_id, mark, version = recorded.partition(SCORING_MARK)
+    return model_id, int(version) if mark and version.isdigit() else 1
 
 
 def recommended_values(row: SweepRow) -> dict[str, float]:
@@ -116,7 +130,8 @@ def apply_recommendation(
     model_id: str | None = None,
 ) -> list[str]:
     """Write ``row``'s thresholds into ``env_file`` for ``language``, and ``model_id`` (the
-    embedding model they were measured with) as ``thresholds_model``; the lines written."""
+    embedding model they were measured with, with the scoring version: :func:`thresholds_scale`)
+    as ``thresholds_model``; the lines written."""
     updates = env_updates(
         recommended_values(row),
         language,
@@ -124,7 +139,7 @@ def apply_recommendation(
         getattr(settings, "language_thresholds", None) or {},
     )
     if model_id:
-        updates[f"{ENV_PREFIX}{THRESHOLDS_MODEL.upper()}"] = model_id
+        updates[f"{ENV_PREFIX}{THRESHOLDS_MODEL.upper()}"] = thresholds_scale(model_id)
     return update_env_file(env_file, updates)
 
 
@@ -143,16 +158,29 @@ def thresholds_model_warning(settings: Any, index_model_id: str | None) -> str |
     A threshold is a point on one model's score scale: MiniLM's 0.70 is not mpnet's 0.70 (their
     development files chose 0.70 and 0.65). So when the index's model is not the one the
     thresholds were measured with (``thresholds_model``; the bundled model when unset), the
-    bot answers more or fewer questions than was measured, and the warning says what to run."""
+    bot answers more or fewer questions than was measured, and the warning says what to run.
+    The same when they were measured with an earlier version of the retriever's scoring (an
+    upgrade that changed it: the defaults move with it, an agency's own thresholds do not)."""
     if not index_model_id:
         return None
     recorded = getattr(settings, THRESHOLDS_MODEL, "")
-    measured = recorded or bundled_model_id()
-    if measured == index_model_id:
-        return None
-    origin = "were measured with" if recorded else "are the defaults, for"
-    return (
-        f"the decision thresholds {origin} embedding model {measured}, but the index was built "
-        f"with {index_model_id}: measure them for this model with `askagency kb evaluate "
-        "<your labelled questions.csv> --language <lang> --sweep --apply` (docs/quality.md)"
+    measured, version = (
+        _recorded_scale(recorded) if recorded else (bundled_model_id(), SCORING_VERSION)
     )
+    command = (
+        "`askagency kb evaluate <your labelled questions.csv> --language <lang> --sweep "
+        "--apply` (docs/quality.md)"
+    )
+    if measured != index_model_id:
+        origin = "were measured with" if recorded else "are the defaults, for"
+        return (
+            f"the decision thresholds {origin} embedding model {measured}, but the index was "
+            f"built with {index_model_id}: measure them for this model with {command}"
+        )
+    if version != SCORING_VERSION:
+        return (
+            f"the decision thresholds were measured with version {version} of the retriever's "
+            f"scoring and this release scores FAQs with version {SCORING_VERSION}, which moves "
+            f"every score: measure them again with {command}"
+        )
+    return None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge_base.tuning import thresholds_scale
 from tests.stack import cli
 
 pytestmark = pytest.mark.e2e
@@ -139,7 +140,7 @@ def test_thresholds_measured_with_another_model_are_warned_about(
     index_meta = json.loads(
         next((data_dir / "index").glob("*/meta.json")).read_text(encoding="utf-8")
     )
-    assert recorded["ASKAGENCY_THRESHOLDS_MODEL"] == index_meta["model_id"]
+    assert recorded["ASKAGENCY_THRESHOLDS_MODEL"] == thresholds_scale(index_meta["model_id"])
     # The sweep's recommendation; the default is 0.75 for the follow-up pairs (askagency/config.py).
     assert recorded["ASKAGENCY_ANSWER_THRESHOLD"] == "0.7"
 

@@ -68,6 +68,7 @@ def test_known_numbers():
     assert report.clarify_rate == pytest.approx(2 / 8)  # q4 o3
     assert report.handoff_rate == pytest.approx(2 / 8)  # q5 o1
     assert report.answered_correct == pytest.approx(2 / 8)
+    assert report.answered_correct_in_scope == pytest.approx(2 / 5)  # q1 q2 of q1..q5
     assert report.answered_wrong == pytest.approx(2 / 8)  # q3, o2
     assert report.clarify_contains_expected == 1.0  # q4's options include a
     assert report.oos_recall == pytest.approx(1 / 3)  # o1 of o1..o3

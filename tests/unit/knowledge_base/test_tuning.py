@@ -8,10 +8,12 @@ from pathlib import Path
 
 from askagency.config import Settings
 from knowledge_base.evaluate import SweepRow
+from knowledge_base.retriever import SCORING_VERSION
 from knowledge_base.tuning import (
     apply_recommendation,
     bundled_model_id,
     thresholds_model_warning,
+    thresholds_scale,
     update_env_file,
 )
 from tests.unit.kb_tiny import shared_embedder
@@ -63,7 +65,13 @@ def test_the_recommended_suggest_threshold_is_applied_per_language(tmp_path: Pat
 def test_applied_thresholds_record_the_model_they_were_measured_with(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     apply_recommendation(row(), Settings(_env_file=None), None, env, "mpnet-abc-s128")
-    assert Settings(_env_file=env).thresholds_model == "mpnet-abc-s128"
+    recorded = Settings(_env_file=env).thresholds_model
+    assert (
+        recorded
+        == f"mpnet-abc-s128;scoring={SCORING_VERSION}"
+        == thresholds_scale("mpnet-abc-s128")
+    )
+    assert thresholds_model_warning(Settings(_env_file=env), "mpnet-abc-s128") is None
 
 
 def test_the_bundled_model_id_is_the_embedders() -> None:
@@ -82,7 +90,23 @@ def test_thresholds_of_another_model_are_warned_about() -> None:
     assert "built with all-mpnet-base-v2-e8c3b32-0f00-s128" in warning
     assert "kb evaluate" in warning and "--apply" in warning
 
-    measured = Settings(_env_file=None, thresholds_model="all-mpnet-base-v2-e8c3b32-0f00-s128")
+    mpnet = "all-mpnet-base-v2-e8c3b32-0f00-s128"
+    measured = Settings(_env_file=None, thresholds_model=thresholds_scale(mpnet))
     assert thresholds_model_warning(measured, "all-mpnet-base-v2-e8c3b32-0f00-s128") is None
     back = thresholds_model_warning(measured, bundled_model_id())
     assert back is not None and "were measured with embedding model all-mpnet" in back
+
+
+def test_thresholds_of_an_earlier_scoring_are_warned_about() -> None:
+    """An agency that applied its thresholds before the retriever's scoring changed (a bare model
+    id was recorded then: version 1) is told to measure them again, though the model is the
+    same; the defaults move with the scoring and are never warned about."""
+    model = bundled_model_id()
+    earlier = Settings(_env_file=None, thresholds_model=model)
+    warning = thresholds_model_warning(earlier, model)
+    assert warning is not None
+    assert "version 1 of the retriever's scoring" in warning
+    assert f"with version {SCORING_VERSION}" in warning and "--apply" in warning
+    current = Settings(_env_file=None, thresholds_model=thresholds_scale(model))
+    assert thresholds_model_warning(current, model) is None
+    assert SCORING_VERSION >= 2
