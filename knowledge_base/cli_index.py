@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from askagency.config import Settings, get_settings
-from knowledge_base.decision import decide
+from knowledge_base.decision import decide, suggest_floor, thresholds_for
 from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, load_labelled
 from knowledge_base.index import IndexLoadError
 from knowledge_base.tuning import (
@@ -173,10 +173,15 @@ def search_command(
             + "".join(f"; suggests {h.faq_id}" for h in decision.suggestions)
         ),
     }[decision.outcome]()
+    # The thresholds decide() used: the top FAQ's language's (language_thresholds).
+    used = thresholds_for(settings, hits[0].language if hits else None)
+    suggest = suggest_floor(used)
     console.print(
         f"decision: [bold]{decision.outcome.value}[/bold] (top {decision.top_score:.3f}; "
-        f"answer >= {settings.answer_threshold}, clarify >= {settings.clarify_threshold}, "
-        f"margin >= {settings.answer_margin}) -> {detail}"
+        f"answer >= {used.answer_threshold}, clarify >= {used.clarify_threshold}, "
+        f"margin >= {used.answer_margin}"
+        + ("" if suggest is None else f", suggest >= {suggest}")
+        + f") -> {detail}"
     )
 
 
