@@ -142,7 +142,7 @@ def main(out: Path = RESULTS / "quality.json") -> int:
         embedder,
         languages=language_options(settings),
     )
-    current_names = (*BEFORE.keys(), "answer_margin", "clarify_max_options", "suggest_threshold")
+    current_names = (*BEFORE.keys(), "clarify_max_options", "suggest_threshold")
     current_scoring = {name: getattr(retriever_module, name) for name in BEFORE_SCORING}
     configurations = {
         "before": (five, settings.model_copy(update=BEFORE), BEFORE_SCORING),
