@@ -30,6 +30,7 @@ from knowledge_base.tuning import (
 from knowledge_base.types import Outcome
 
 if TYPE_CHECKING:
+    from knowledge_base.holdout import HoldoutReport
     from knowledge_base.retriever import Retriever
 
 T = TypeVar("T")
@@ -284,6 +285,45 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
         )
 
 
+def _print_holdout(
+    retriever: Retriever,
+    labelled: list[tuple[str, str]],
+    settings: Settings,
+    language: str | None,
+    rounds: int,
+) -> HoldoutReport:
+    """--holdout: the sweep's figures on questions it did not choose on (holdout.py)."""
+    from knowledge_base.holdout import holdout
+
+    try:
+        result = holdout(retriever, labelled, settings, rounds=rounds, language=language)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    table = Table(
+        title=f"held out: {rounds} halvings, thresholds swept on one half, measured on the other"
+    )
+    for col in ("metric", "mean", "lowest", "highest"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for label, name in (
+        ("answered correctly", "answered_correct"),
+        ("answered wrongly", "answered_wrong"),
+        ("out-of-scope recall", "oos_recall"),
+        ("right FAQ within one click (in scope)", "within_one_click"),
+    ):
+        spread = result.spread(name)
+        low, high = spread if spread else (None, None)
+        table.add_row(label, _fmt(result.mean(name)), _fmt(low), _fmt(high))
+    console.print(table)
+    unmet = sum(h.thresholds is None for h in result.halves)
+    if unmet:
+        console.print(
+            f"[yellow]{unmet} of {len(result.halves)} halves met no constraints; their other "
+            "half was measured at the current thresholds[/yellow]"
+        )
+    return result
+
+
 def _read_labelled(load: Callable[[Path], T], file: Path) -> T:
     """``load(file)``, or the file's problem in red and exit code 1."""
     try:
@@ -317,6 +357,13 @@ def evaluate_command(
         "--env-file",
         help="Settings file --apply writes (default: the one the settings read, ./.env).",
     ),
+    holdout_rounds: int = typer.Option(
+        0,
+        "--holdout",
+        min=0,
+        help="Also estimate the sweep on new questions: this many random halvings of the "
+        "file, thresholds chosen on one half and measured on the other (0 = off).",
+    ),
 ) -> None:
     """Accuracy, decision rates, out-of-scope detection and a threshold sweep."""
     settings = _settings(data_dir)
@@ -324,9 +371,17 @@ def evaluate_command(
     retriever = _retriever(settings)
     report = evaluate(retriever, labelled, settings, sweep=sweep or apply, language=language)
     _print_report(report, sweep or apply)
+    held_out = (
+        _print_holdout(retriever, labelled, settings, language, holdout_rounds)
+        if holdout_rounds
+        else None
+    )
     if json_out is not None:
+        data = report.to_dict()
+        if held_out is not None:
+            data["holdout"] = held_out.to_dict()
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(report.to_json() + "\n", encoding="utf-8")
+        json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         console.print(f"report written to {json_out}")
     model_id = retriever.model_id
     if apply:

@@ -7,34 +7,23 @@ import pytest
 from typer.testing import CliRunner
 
 from askagency.config import Settings, get_settings
-from knowledge_base import cli_index
 from knowledge_base.cli import app
-from knowledge_base.index import build_bundle, save_bundle
-from tests.unit.kb_tiny import TINY_KB, shared_embedder
 
 
-@pytest.fixture
-def runner(tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    assert tmp_settings.index_dir is not None
-    save_bundle(build_bundle(TINY_KB, shared_embedder()), tmp_settings.index_dir)
-    monkeypatch.setattr(cli_index.console, "width", 250)
-    return CliRunner()
-
-
-def decision_line(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, ["search", *args])
+def decision_line(kb_runner: CliRunner, *args: str) -> str:
+    result = kb_runner.invoke(app, ["search", *args])
     assert result.exit_code == 0, result.output
     return next(line for line in result.output.splitlines() if line.startswith("decision:"))
 
 
 def test_the_decision_line_shows_the_thresholds_of_the_top_faqs_language(
-    runner: CliRunner, tmp_settings: Settings
+    kb_runner: CliRunner, tmp_settings: Settings
 ) -> None:
-    english = decision_line(runner, "can I take shampoo on the plane", "--language", "en")
+    english = decision_line(kb_runner, "can I take shampoo on the plane", "--language", "en")
     assert f"answer >= {tmp_settings.answer_threshold}," in english
     assert f"margin >= {tmp_settings.answer_margin}" in english
     spanish = tmp_settings.language_thresholds["es"]
-    line = decision_line(runner, "líquidos en el equipaje de mano", "--language", "es")
+    line = decision_line(kb_runner, "líquidos en el equipaje de mano", "--language", "es")
     assert (
         f"answer >= {spanish['answer_threshold']}, clarify >= {spanish['clarify_threshold']}"
         in line
@@ -43,11 +32,11 @@ def test_the_decision_line_shows_the_thresholds_of_the_top_faqs_language(
 
 
 def test_a_handoff_lists_its_suggestions(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    kb_runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ASKAGENCY_CLARIFY_THRESHOLD", "0.99")
     monkeypatch.setenv("ASKAGENCY_ANSWER_THRESHOLD", "0.99")
     monkeypatch.setenv("ASKAGENCY_SUGGEST_THRESHOLD", "0.3")
     get_settings.cache_clear()
-    line = decision_line(runner, "can I take shampoo on the plane", "--language", "en")
+    line = decision_line(kb_runner, "can I take shampoo on the plane", "--language", "en")
     assert "handoff to a person (low confidence); suggests liquids" in line

@@ -1,0 +1,162 @@
+"""holdout(): thresholds swept on one half of a labelled file, measured on the other; and
+`kb evaluate --holdout` on a real index."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from askagency.config import Settings
+from knowledge_base.cli import app
+from knowledge_base.evaluate import MAX_WRONG_RATE, evaluate
+from knowledge_base.holdout import MIN_HALF, chosen_settings, holdout
+from knowledge_base.types import FaqHit
+from tests.fakes import FakeRetriever
+
+
+@pytest.fixture
+def settings(tmp_settings: Settings) -> Settings:
+    """The shipped decision settings (thresholds, margin, sweep limits)."""
+    return tmp_settings
+
+
+def hit(faq_id: str, score: float) -> FaqHit:
+    return FaqHit(faq_id, score, faq_id, "answer", "en")
+
+
+def overfit_table() -> tuple[dict[str, list[FaqHit]], list[tuple[str, str]]]:
+    """30 clear right answers (0.97) and 10 out-of-scope questions spread over the answer
+    range, each beside an in-scope question scoring just above it: on one half the sweep
+    answers from just above that half's highest out-of-scope score, which the other half's
+    out-of-scope questions often pass."""
+    table: dict[str, list[FaqHit]] = {}
+    labels: list[tuple[str, str]] = []
+    for i in range(30):
+        table[f"clear {i}"] = [hit("a", 0.97), hit("b", 0.1)]
+        labels.append((f"clear {i}", "a"))
+    for i in range(10):
+        score = 0.46 + 0.05 * i  # 0.46 .. 0.91: between the sweep's 0.05 steps
+        table[f"near {i}"] = [hit("b", score + 0.02), hit("a", 0.1)]
+        labels.append((f"near {i}", "b"))
+        table[f"other {i}"] = [hit("c", score), hit("a", 0.1)]
+        labels.append((f"other {i}", "none"))
+    return table, labels
+
+
+def test_each_half_is_measured_at_the_thresholds_swept_on_the_other(settings: Settings) -> None:
+    table, labels = overfit_table()
+    retriever = FakeRetriever(by_text=table)
+    report = holdout(retriever, labels, settings, rounds=3, seed=1)
+    assert len(report.halves) == 6 and report.n_queries == 50
+    # Every question was searched once, not once per half.
+    assert sorted(text for text, _, _ in retriever.calls) == sorted(t for t, _ in labels)
+    # In sample, the sweep's recommendation keeps within the wrong-answer limit by construction.
+    whole = evaluate(FakeRetriever(by_text=table), labels, settings, sweep=True)
+    assert whole.recommended is not None
+    assert whole.recommended.answered_wrong <= MAX_WRONG_RATE
+    # Held out, thresholds fitted to one half let the other half's out-of-scope questions in.
+    assert max(h.answered_wrong for h in report.halves) > MAX_WRONG_RATE
+    assert (report.mean("answered_wrong") or 0.0) > whole.recommended.answered_wrong
+    low, high = report.spread("answered_correct") or (0.0, 0.0)
+    assert low < high
+
+
+def test_the_thresholds_of_a_half_are_the_recommendation_of_the_other(settings: Settings) -> None:
+    table, labels = overfit_table()
+    report = holdout(FakeRetriever(by_text=table), labels, settings, rounds=1, seed=3)
+    first, second = report.halves
+    # Rebuild the split the same way: the first half measured is the second half of the order.
+    order = list(range(len(labels)))
+    random.Random(3).shuffle(order)
+    chose_on = [labels[i] for i in order[: len(order) // 2]]
+    measured_on = [labels[i] for i in order[len(order) // 2 :]]
+    swept = evaluate(FakeRetriever(by_text=table), chose_on, settings, sweep=True)
+    chosen = chosen_settings(settings, swept, None)
+    assert chosen is not None
+    assert first.thresholds is not None
+    assert first.thresholds["answer_threshold"] == chosen.answer_threshold
+    measured = evaluate(FakeRetriever(by_text=table), measured_on, chosen, sweep=False)
+    assert first.answered_correct == pytest.approx(measured.answered_correct)
+    assert first.answered_wrong == pytest.approx(measured.answered_wrong)
+    assert second.thresholds is not None
+
+
+def test_another_languages_thresholds_go_into_language_thresholds(settings: Settings) -> None:
+    table, labels = overfit_table()
+    swept = evaluate(FakeRetriever(by_text=table), labels, settings, sweep=True, language="es")
+    chosen = chosen_settings(settings, swept, "es")
+    assert chosen is not None and swept.recommended is not None
+    assert chosen.answer_threshold == settings.answer_threshold  # English untouched
+    assert (
+        chosen.language_thresholds["es"]["answer_threshold"] == swept.recommended.answer_threshold
+    )
+
+
+def test_too_few_questions_or_rounds_are_refused(settings: Settings) -> None:
+    table, labels = overfit_table()
+    with pytest.raises(ValueError, match="at least"):
+        holdout(FakeRetriever(by_text=table), labels[: 2 * MIN_HALF - 1], settings)
+    with pytest.raises(ValueError, match="rounds"):
+        holdout(FakeRetriever(by_text=table), labels, settings, rounds=0)
+
+
+LABELLED = [
+    ("can I take shampoo on the plane", "liquids"),
+    ("liquids in hand luggage", "liquids"),
+    ("how much lotion can I carry on", "liquids"),
+    ("water bottle through security", "liquids"),
+    ("can I bring a pocket knife", "knives"),
+    ("is a small knife allowed", "knives"),
+    ("knife in my carry-on", "knives"),
+    ("swiss army knife on the plane", "knives"),
+    ("what ID do I need", "id-docs"),
+    ("driver's license at the airport", "id-docs"),
+    ("which identification is accepted", "id-docs"),
+    ("I forgot my passport, what ID works", "id-docs"),
+    ("travelling with my cat", "pets"),
+    ("my dog through screening", "pets"),
+    ("pet carrier at the checkpoint", "pets"),
+    ("can my puppy fly with me", "pets"),
+    ("what is the weather tomorrow", "none"),
+    ("tell me a joke", "none"),
+    ("how do I cook pasta", "none"),
+    ("who won the football game", "none"),
+    ("best pizza in town", "none"),
+    ("how old is the moon", "none"),
+]
+
+
+def write_labelled(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text(
+        "text,expected_faq_id\n" + "".join(f'"{t}",{e}\n' for t, e in rows), encoding="utf-8"
+    )
+    return path
+
+
+def test_kb_evaluate_holdout_on_a_real_index(kb_runner: CliRunner, tmp_path: Path) -> None:
+    labelled = write_labelled(tmp_path / "dev.csv", LABELLED)
+    out = tmp_path / "report.json"
+    result = kb_runner.invoke(
+        app,
+        ["evaluate", str(labelled), "--language", "en", "--holdout", "3", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "held out: 3 halvings" in result.output
+    assert "answered correctly" in result.output.split("held out:")[1]
+    data = json.loads(out.read_text())
+    assert len(data["holdout"]["halves"]) == 6
+    mean = data["holdout"]["mean"]["answered_correct"]
+    halves = [h["answered_correct"] for h in data["holdout"]["halves"]]
+    assert mean == pytest.approx(sum(halves) / len(halves))
+    assert mean > 0.0
+
+
+def test_kb_evaluate_holdout_refuses_a_small_file(kb_runner: CliRunner, tmp_path: Path) -> None:
+    labelled = write_labelled(tmp_path / "dev.csv", LABELLED[:8])
+    result = kb_runner.invoke(app, ["evaluate", str(labelled), "--holdout", "2"])
+    assert result.exit_code == 1
+    assert "at least 20 labelled questions (8 given)" in result.output
