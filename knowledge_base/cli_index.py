@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from askagency.config import Settings, get_settings
-from knowledge_base.decision import decide, suggest_floor, thresholds_for
+from knowledge_base.decision import decide, suggest_floor, thresholds_used
 from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, load_labelled
 from knowledge_base.index import IndexLoadError
 from knowledge_base.tuning import (
@@ -174,8 +174,7 @@ def search_command(
             + "".join(f"; suggests {h.faq_id}" for h in decision.suggestions)
         ),
     }[decision.outcome]()
-    # The thresholds decide() used: the top FAQ's language's (language_thresholds).
-    used = thresholds_for(settings, hits[0].language if hits else None)
+    used = thresholds_used(settings, hits)
     suggest = suggest_floor(used)
     console.print(
         f"decision: [bold]{decision.outcome.value}[/bold] (top {decision.top_score:.3f}; "

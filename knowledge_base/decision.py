@@ -158,6 +158,14 @@ def suggestions_for(ranked: Sequence[FaqHit], settings: Any) -> tuple[FaqHit, ..
     return clarify_options(ranked, settings, floor)
 
 
+def thresholds_used(settings: Any, hits: Sequence[FaqHit]) -> Any:
+    """The thresholds :func:`decide` applies to ``hits``: its best hit's language's. Whatever
+    shows a decision beside its thresholds (``kb search``, the console's "Try it") prints these,
+    not the main language's."""
+    top = max(hits, key=lambda h: h.score, default=None)
+    return thresholds_for(settings, top.language if top is not None else None)
+
+
 def decide(
     hits: Sequence[FaqHit],
     settings: DecisionSettings,
@@ -176,7 +184,7 @@ def decide(
         return Decision(Outcome.HANDOFF, (), 0.0)
     groups = translation_groups or {}
     top = ranked[0]
-    settings = thresholds_for(settings, top.language)
+    settings = thresholds_used(settings, ranked)
     rivals = [h for h in ranked[1:] if not _same_question(top, h, groups)]
     margin = top.score - rivals[0].score if rivals else top.score
     if (

@@ -55,12 +55,13 @@ async def api_publish(request: web.Request) -> web.Response:
 
 
 def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
-    from knowledge_base.decision import decide
+    from knowledge_base.decision import decide, suggest_floor, thresholds_used
 
     settings = rt.settings
     retriever = rt.retriever()
     hits = list(retriever.search(text, k=5, language=language))
     decision = decide(hits, settings)
+    used = thresholds_used(settings, hits)
     return TryOut(
         text=text,
         language=language,
@@ -84,9 +85,10 @@ def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
             for hit in hits
         ],
         thresholds=Thresholds(
-            answer_threshold=settings.answer_threshold,
-            clarify_threshold=settings.clarify_threshold,
-            answer_margin=settings.answer_margin,
+            answer_threshold=used.answer_threshold,
+            clarify_threshold=used.clarify_threshold,
+            answer_margin=used.answer_margin,
+            suggest_threshold=suggest_floor(used),
         ),
         index_version=retriever.version,
     )

@@ -212,9 +212,14 @@ class HitOut(BaseModel):
 
 
 class Thresholds(BaseModel):
+    """The thresholds the decision used: those of the best FAQ's language."""
+
     answer_threshold: float
     clarify_threshold: float
     answer_margin: float
+    suggest_threshold: float | None = Field(
+        None, description="lowest score of a handoff's suggestions; null: suggestions off"
+    )
 
 
 class TryOut(BaseModel):

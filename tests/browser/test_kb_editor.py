@@ -176,6 +176,7 @@ def test_console_pages_render_and_try_it_works(
     page.locator("#try-hits").wait_for(timeout=60_000)
     assert page.locator(".outcome").inner_text() in ("ANSWER", "CLARIFY", "HANDOFF")
     assert page.locator("#try-hits tbody tr").count() == 5
+    assert "Thresholds of this language: answer ≥" in page.locator("#try-result").inner_text()
     shot(page, "kb-try.png", tmp_path)
     assert_accessible(page)
 

@@ -620,7 +620,7 @@
             "section",
             { class: "card" },
             h("p", {}, h("span", { class: `outcome ${data.outcome}`, text: data.outcome.toUpperCase() }), " ", verdict),
-            h("p", { class: "muted", text: `Top score ${pct(data.top_score)}. Thresholds: answer ≥ ${pct(t.answer_threshold)} with a lead of ${pct(t.answer_margin)}, clarify ≥ ${pct(t.clarify_threshold)}. Index ${data.index_version || "none"}.` }),
+            h("p", { class: "muted", text: `Top score ${pct(data.top_score)}. Thresholds of this language: answer ≥ ${pct(t.answer_threshold)} with a lead of ${pct(t.answer_margin)}, clarify ≥ ${pct(t.clarify_threshold)}${t.suggest_threshold == null ? "" : `, suggest ≥ ${pct(t.suggest_threshold)}`}. Index ${data.index_version || "none"}.` }),
             data.hits.length
               ? h(
                   "table",

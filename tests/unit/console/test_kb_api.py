@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from askagency import migrate
-from askagency.config import Settings
+from askagency.config import Settings, get_settings
 from askagency.db import get_engine, session_scope
 from askagency.staff import Role
 from console.app import create_app
@@ -520,8 +520,6 @@ async def test_list_search_filter_sort_page(ctx: Ctx) -> None:
 # ----------------------------------------------------------------------------- try it
 def ctx_settings_answer_threshold() -> float:
     """The configured threshold the page must report (not a copy of the default)."""
-    from askagency.config import get_settings
-
     return get_settings().answer_threshold
 
 
@@ -536,6 +534,16 @@ async def test_try_shows_top_hits_and_decision(ctx: Ctx) -> None:
     assert body["hits"][0]["faq_id"] == "laptops" and body["hits"][0]["score"] == pytest.approx(1)
     assert len(body["hits"]) == 2  # published English FAQs only
     assert body["thresholds"]["answer_threshold"] == ctx_settings_answer_threshold()
+    assert body["thresholds"]["suggest_threshold"] is None  # English suggestions are off
+    # A Spanish question is decided with Spanish thresholds, and the page says which.
+    spanish = await viewer.post("/api/kb/try", {"text": "líquidos", "language": "es"})
+    assert spanish.status == 200, spanish.text
+    assert spanish.body["hits"][0]["faq_id"] == "liquidos"
+    es = get_settings().language_thresholds["es"]
+    assert spanish.body["thresholds"]["answer_threshold"] == es["answer_threshold"]
+    assert spanish.body["thresholds"]["clarify_threshold"] == es["clarify_threshold"]
+    assert spanish.body["thresholds"]["suggest_threshold"] == es["suggest_threshold"]
+    assert es["answer_threshold"] != ctx_settings_answer_threshold()
     nothing = await viewer.post("/api/kb/try", {"text": "zebra umbrella", "language": "en"})
     assert nothing.body["outcome"] == "handoff" and nothing.body["chosen"] == []
     empty = await viewer.post("/api/kb/try", {"text": ""})
