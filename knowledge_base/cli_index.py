@@ -24,6 +24,9 @@ from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, loa
 from knowledge_base.index import IndexLoadError
 from knowledge_base.tuning import (
     apply_recommendation,
+    env_lines,
+    env_updates,
+    recommended_values,
     target_env_file,
     thresholds_model_warning,
 )
@@ -185,7 +188,9 @@ def search_command(
     )
 
 
-def _print_report(report: EvalReport, sweep: bool) -> None:
+def _print_report(
+    report: EvalReport, sweep: bool, settings: Settings, language: str | None
+) -> None:
     summary = Table(title=f"evaluation ({report.n_queries} queries, index {report.index_version})")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
@@ -273,13 +278,17 @@ def _print_report(report: EvalReport, sweep: bool) -> None:
     if best is None:
         console.print("[yellow]no threshold pair meets the constraints[/yellow]")
     else:
+        # What --apply writes: another language's values go into its language_thresholds.
+        lines = env_updates(
+            recommended_values(best),
+            language,
+            settings.default_language,
+            settings.language_thresholds or {},
+        )
         console.print(
-            f"recommended: ASKAGENCY_ANSWER_THRESHOLD={best.answer_threshold:.2f} "
-            f"ASKAGENCY_CLARIFY_THRESHOLD={best.clarify_threshold:.2f} "
-            f"ASKAGENCY_ANSWER_CONFIDENCE={best.answer_confidence:.2f} "
-            f"ASKAGENCY_ANSWER_CONFIDENCE_FLOOR={best.answer_confidence_floor or 0:.2f} "
-            f"ASKAGENCY_SUGGEST_THRESHOLD={best.suggest_threshold or 0:.2f} "
-            f"(correct {_fmt(best.answered_correct)}, wrong {_fmt(best.answered_wrong)}, "
+            "recommended: "
+            + " ".join(env_lines(lines))
+            + f" (correct {_fmt(best.answered_correct)}, wrong {_fmt(best.answered_wrong)}, "
             f"OOS recall {_fmt(best.oos_recall)})"
         )
 
@@ -369,7 +378,7 @@ def evaluate_command(
     labelled = _read_labelled(load_labelled, file)
     retriever = _retriever(settings)
     report = evaluate(retriever, labelled, settings, sweep=sweep or apply, language=language)
-    _print_report(report, sweep or apply)
+    _print_report(report, sweep or apply, settings, language)
     held_out = (
         _print_holdout(retriever, labelled, settings, language, holdout_rounds)
         if holdout_rounds

@@ -102,6 +102,11 @@ def _quoted(value: str) -> str:
     return "'" + value + "'" if any(c in value for c in ' {}"#') else value
 
 
+def env_lines(updates: Mapping[str, str]) -> list[str]:
+    """``NAME=value`` lines as a settings file (and a shell) reads them: JSON values quoted."""
+    return [f"{name}={_quoted(value)}" for name, value in updates.items()]
+
+
 def update_env_file(path: Path | str, updates: Mapping[str, str]) -> list[str]:
     """Set ``updates`` in the dotenv file ``path`` (created if missing), replacing existing
     assignments of those names and appending the others; written atomically. Returns the
@@ -117,9 +122,9 @@ def update_env_file(path: Path | str, updates: Mapping[str, str]) -> list[str]:
                 out.append(f"{name}={_quoted(pending.pop(name))}")
             continue  # a second assignment of the same name would override ours
         out.append(line)
-    out.extend(f"{name}={_quoted(value)}" for name, value in pending.items())
+    out.extend(env_lines(pending))
     replace_atomically(path, lambda handle: handle.write("\n".join(out) + "\n"))
-    return [f"{name}={_quoted(value)}" for name, value in updates.items()]
+    return env_lines(updates)
 
 
 def apply_recommendation(

@@ -160,3 +160,30 @@ def test_kb_evaluate_holdout_refuses_a_small_file(kb_runner: CliRunner, tmp_path
     result = kb_runner.invoke(app, ["evaluate", str(labelled), "--holdout", "2"])
     assert result.exit_code == 1
     assert "at least 20 labelled questions (8 given)" in result.output
+
+
+SPANISH = [
+    ("¿puedo llevar líquidos en el equipaje de mano?", "liquidos"),
+    ("líquidos en la maleta de cabina", "liquidos"),
+    ("champú en el equipaje de mano", "liquidos"),
+    ("¿qué tiempo hace mañana?", "none"),
+    ("cuéntame un chiste", "none"),
+]
+
+
+def test_the_printed_recommendation_is_what_apply_writes(
+    kb_runner: CliRunner, tmp_path: Path
+) -> None:
+    """A Spanish file's recommendation is printed as Spanish language_thresholds, as --apply
+    writes it; it once printed ASKAGENCY_ANSWER_THRESHOLD=..., the main language's setting,
+    for an agency to copy into its settings."""
+    labelled = write_labelled(tmp_path / "es.csv", SPANISH)
+    result = kb_runner.invoke(app, ["evaluate", str(labelled), "--language", "es"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("recommended:"))
+    assert "ASKAGENCY_LANGUAGE_THRESHOLDS=" in line and '"es": {' in line
+    assert "ASKAGENCY_ANSWER_THRESHOLD=" not in line
+    english = write_labelled(tmp_path / "en.csv", LABELLED)
+    result = kb_runner.invoke(app, ["evaluate", str(english), "--language", "en"])
+    line = next(x for x in result.output.splitlines() if x.startswith("recommended:"))
+    assert "ASKAGENCY_ANSWER_THRESHOLD=" in line and "ASKAGENCY_LANGUAGE_THRESHOLDS" not in line
