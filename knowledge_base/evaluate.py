@@ -19,7 +19,7 @@ Definitions (all rates are shares of *all* labelled queries unless noted):
   with suggestions still counts as a handoff: the citizen is told there is no sure answer and
   offered a person.
 - Recommended thresholds: the (answer, clarify, confidence, confidence floor) settings that
-  maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 80% (when the
+  maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 85% (when the
   file has OOS queries); among those with the same correct answers, the most in-scope
   questions reaching the right FAQ within one click (answered, or offered by the clarify),
   then the lowest answer, then the lowest clarify threshold, so questions the bot is unsure
@@ -64,7 +64,14 @@ from knowledge_base.types import FaqHit, Outcome
 
 OUT_OF_SCOPE = "none"
 MAX_WRONG_RATE = 0.02
-MIN_OOS_RECALL = 0.80
+# 0.80 until 2026-12-07. Measured by held-out halvings of the development files
+# (knowledge_base/holdout.py, 10 rounds): at 0.85 the recommendation answers as many questions
+# right on the held-out halves (English 59.6%, Spanish 44.3%, both unchanged) while the
+# out-of-scope recall it delivers there rises (English 90.3% -> 91.3%, its worst half 66.2% ->
+# 87.0%; Spanish 88.0% -> 89.3%, worst 64.7% -> 79.2%): at 0.80 the sweep on a small file could
+# pick thresholds that answered what a new file's out-of-scope questions ask. 0.90 cost English
+# 1.5 points of right-within-one-click and Spanish 1.3 points of right answers.
+MIN_OOS_RECALL = 0.85
 # At least this share of the suggestion lists shown must hold the expected FAQ (at most two
 # lists that cannot help for one that answers): suggest_threshold's recommendation rule.
 MIN_SUGGESTION_PRECISION = 1 / 3

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from knowledge_base.evaluate import (
+    MIN_OOS_RECALL,
     LabelledFileError,
     evaluate,
     load_labelled,
@@ -87,7 +88,7 @@ def test_sweep_and_recommendation_rule():
     assert row.answered_correct == pytest.approx(report.answered_correct)
     assert row.oos_recall == pytest.approx(report.oos_recall)
     # answer >= 0.8 answers only q1 and q2 (no wrong answers); clarify >= 0.55 hands off
-    # o1 and o3 but clarifies q4/q3/o2 -> OOS recall 2/3 < 80%: fails.
+    # o1 and o3 but clarifies q4/q3/o2 -> OOS recall 2/3 < 85%: fails.
     assert not by_pair[(0.8, 0.55)].meets_constraints
     # clarify above 0.75 hands off all three OOS queries (recall 100%), answers q1 q2.
     best = by_pair[(0.8, 0.8)]
@@ -96,7 +97,7 @@ def test_sweep_and_recommendation_rule():
     assert report.recommended is not None
     assert report.recommended.answered_correct == pytest.approx(2 / 8)
     assert report.recommended.answered_wrong <= 0.02
-    assert report.recommended.oos_recall >= 0.8
+    assert report.recommended.oos_recall >= MIN_OOS_RECALL
     assert recommend([]) is None
 
 
@@ -243,7 +244,7 @@ def test_suggestions_in_report():
 
 
 def test_recommended_suggest_threshold_is_the_lowest_floor_a_third_of_lists_help():
-    """OOS recall >= 80% of three OOS questions puts the recommended clarify threshold above
+    """OOS recall >= 85% of three OOS questions puts the recommended clarify threshold above
     0.57 (0.60): everything below is handed off. Lists shown from a floor of 0.55: h2 (0 of 1
     holds the FAQ); 0.50: h2 h3 (0 of 2); 0.45: + h1 (1 of 3: enough); 0.40: + h5 (1 of 4)."""
     table = {

@@ -66,23 +66,36 @@ def test_each_half_is_measured_at_the_thresholds_swept_on_the_other(settings: Se
 
 
 def test_the_thresholds_of_a_half_are_the_recommendation_of_the_other(settings: Settings) -> None:
+    """Each half is measured at what the sweep recommended on the other half, or at the current
+    settings when nothing met the constraints there (both happen in these 6 halves)."""
     table, labels = overfit_table()
-    report = holdout(FakeRetriever(by_text=table), labels, settings, rounds=1, seed=3)
-    first, second = report.halves
-    # Rebuild the split the same way: the first half measured is the second half of the order.
-    order = list(range(len(labels)))
-    random.Random(3).shuffle(order)
-    chose_on = [labels[i] for i in order[: len(order) // 2]]
-    measured_on = [labels[i] for i in order[len(order) // 2 :]]
-    swept = evaluate(FakeRetriever(by_text=table), chose_on, settings, sweep=True)
-    chosen = chosen_settings(settings, swept, None)
-    assert chosen is not None
-    assert first.thresholds is not None
-    assert first.thresholds["answer_threshold"] == chosen.answer_threshold
-    measured = evaluate(FakeRetriever(by_text=table), measured_on, chosen, sweep=False)
-    assert first.answered_correct == pytest.approx(measured.answered_correct)
-    assert first.answered_wrong == pytest.approx(measured.answered_wrong)
-    assert second.thresholds is not None
+    report = holdout(FakeRetriever(by_text=table), labels, settings, rounds=3, seed=3)
+    rng = random.Random(3)  # the same splits, rebuilt
+    expected = []
+    for _ in range(3):
+        order = list(range(len(labels)))
+        rng.shuffle(order)
+        first = [labels[i] for i in order[: len(order) // 2]]
+        second = [labels[i] for i in order[len(order) // 2 :]]
+        expected += [(first, second), (second, first)]
+    kinds = set()
+    for half, (chose_on, measured_on) in zip(report.halves, expected, strict=True):
+        swept = evaluate(FakeRetriever(by_text=table), chose_on, settings, sweep=True)
+        chosen = chosen_settings(settings, swept, None)
+        kinds.add(chosen is None)
+        if chosen is None:
+            assert half.thresholds is None
+        else:
+            assert half.thresholds is not None
+            assert half.thresholds["answer_threshold"] == chosen.answer_threshold
+            assert half.thresholds["clarify_threshold"] == chosen.clarify_threshold
+        measured = evaluate(
+            FakeRetriever(by_text=table), measured_on, chosen or settings, sweep=False
+        )
+        assert half.answered_correct == pytest.approx(measured.answered_correct)
+        assert half.answered_wrong == pytest.approx(measured.answered_wrong)
+        assert half.oos_recall == pytest.approx(measured.oos_recall)
+    assert kinds == {True, False}
 
 
 def test_another_languages_thresholds_go_into_language_thresholds(settings: Settings) -> None:
