@@ -20,7 +20,15 @@ from rich.table import Table
 
 from askagency.config import Settings, get_settings
 from knowledge_base.decision import decide, suggest_floor, thresholds_used
-from knowledge_base.evaluate import EvalReport, LabelledFileError, evaluate, load_labelled
+from knowledge_base.evaluate import (
+    MAX_WRONG_RATE,
+    MIN_OOS_RECALL,
+    EvalReport,
+    LabelledFileError,
+    SweepLimits,
+    evaluate,
+    load_labelled,
+)
 from knowledge_base.index import IndexLoadError
 from knowledge_base.tuning import (
     apply_recommendation,
@@ -299,12 +307,15 @@ def _print_holdout(
     settings: Settings,
     language: str | None,
     rounds: int,
+    limits: SweepLimits,
 ) -> HoldoutReport:
     """--holdout: the sweep's figures on questions it did not choose on (holdout.py)."""
     from knowledge_base.holdout import holdout
 
     try:
-        result = holdout(retriever, labelled, settings, rounds=rounds, language=language)
+        result = holdout(
+            retriever, labelled, settings, rounds=rounds, language=language, limits=limits
+        )
     except ValueError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
@@ -365,6 +376,20 @@ def evaluate_command(
         "--env-file",
         help="Settings file --apply writes (default: the one the settings read, ./.env).",
     ),
+    max_wrong: float = typer.Option(
+        MAX_WRONG_RATE,
+        "--max-wrong",
+        min=0.0,
+        max=1.0,
+        help="The sweep keeps answered-wrong at or below this share of all questions.",
+    ),
+    min_oos_recall: float = typer.Option(
+        MIN_OOS_RECALL,
+        "--min-oos-recall",
+        min=0.0,
+        max=1.0,
+        help="The sweep hands off at least this share of the out-of-scope questions.",
+    ),
     holdout_rounds: int = typer.Option(
         0,
         "--holdout",
@@ -377,10 +402,13 @@ def evaluate_command(
     settings = _settings(data_dir)
     labelled = _read_labelled(load_labelled, file)
     retriever = _retriever(settings)
-    report = evaluate(retriever, labelled, settings, sweep=sweep or apply, language=language)
+    limits = SweepLimits(max_wrong=max_wrong, min_oos_recall=min_oos_recall)
+    report = evaluate(
+        retriever, labelled, settings, sweep=sweep or apply, language=language, limits=limits
+    )
     _print_report(report, sweep or apply, settings, language)
     held_out = (
-        _print_holdout(retriever, labelled, settings, language, holdout_rounds)
+        _print_holdout(retriever, labelled, settings, language, holdout_rounds, limits)
         if holdout_rounds
         else None
     )

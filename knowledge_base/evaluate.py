@@ -75,6 +75,39 @@ MIN_OOS_RECALL = 0.85
 # At least this share of the suggestion lists shown must hold the expected FAQ (at most two
 # lists that cannot help for one that answers): suggest_threshold's recommendation rule.
 MIN_SUGGESTION_PRECISION = 1 / 3
+
+
+@dataclass(frozen=True)
+class SweepLimits:
+    """What a recommendation must keep on the labelled file: at most ``max_wrong`` of all
+    questions answered wrongly and at least ``min_oos_recall`` of the out-of-scope ones handed
+    off. An agency sets its own (``kb evaluate --max-wrong/--min-oos-recall``): held out, the
+    wrong answers of the sweep's choice run above the limit it met on its own file
+    (docs/quality.md), so one that must keep 2% on new questions asks for less here."""
+
+    max_wrong: float = MAX_WRONG_RATE
+    min_oos_recall: float = MIN_OOS_RECALL
+
+    def __post_init__(self) -> None:
+        for name in ("max_wrong", "min_oos_recall"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+
+    def rule(self) -> str:
+        """The recommendation rule in words, with these limits."""
+        return (
+            f"maximise answered_correct subject to answered_wrong <= {self.max_wrong:.1%} and "
+            f"oos_recall >= {self.min_oos_recall:.0%} (if OOS queries exist); ties: the most "
+            "in-scope questions with the right FAQ within one click, then the lowest answer, "
+            "then clarify threshold (clarify rather than hand off), then the stricter "
+            "answer_confidence (1.0 = off), then the lowest answer_confidence_floor; "
+            "suggest_threshold: the lowest below the clarify threshold at which >= "
+            f"{MIN_SUGGESTION_PRECISION:.0%} of the lists shown hold the right FAQ (else off)"
+        )
+
+
+DEFAULT_LIMITS = SweepLimits()
 ANSWER_GRID = tuple(round(float(x), 2) for x in np.arange(0.30, 0.951, 0.05))
 CLARIFY_GRID = tuple(round(float(x), 2) for x in np.arange(0.15, 0.901, 0.05))
 # Classifier-probability lead needed to answer below answer_threshold; the last
@@ -178,15 +211,7 @@ class EvalReport:
     confusions: list[Confusion] = field(default_factory=list)
     sweep: list[SweepRow] = field(default_factory=list)
     recommended: SweepRow | None = None
-    recommendation_rule: str = (
-        f"maximise answered_correct subject to answered_wrong <= {MAX_WRONG_RATE:.0%} and "
-        f"oos_recall >= {MIN_OOS_RECALL:.0%} (if OOS queries exist); ties: the most in-scope "
-        "questions with the right FAQ within one click, then the lowest answer, then clarify "
-        "threshold (clarify rather than hand off), then the stricter answer_confidence "
-        "(1.0 = off), then the lowest answer_confidence_floor; suggest_threshold: the lowest "
-        f"below the clarify threshold at which >= {MIN_SUGGESTION_PRECISION:.0%} of the lists "
-        "shown hold the right FAQ (else off)"
-    )
+    recommendation_rule: str = DEFAULT_LIMITS.rule()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,6 +296,7 @@ def _sweep(
     margin: float,
     expected_option: np.ndarray | None = None,
     gap: float = 1.0,
+    limits: SweepLimits = DEFAULT_LIMITS,
 ) -> list[SweepRow]:
     n = len(signals.tops)
     in_scope = ~oos
@@ -296,7 +322,7 @@ def _sweep(
             reach = np.maximum(c, signals.tops - gap) - EPSILON
             reached = (answered & top1_correct) | (clarified & (expected_option >= reach))
             one_click = _ratio((reached & in_scope).sum(), in_scope.sum())
-        ok = bool(wrong <= MAX_WRONG_RATE and (recall is None or recall >= MIN_OOS_RECALL))
+        ok = bool(wrong <= limits.max_wrong and (recall is None or recall >= limits.min_oos_recall))
         rows.append(
             SweepRow(
                 a,
@@ -372,8 +398,10 @@ def evaluate(
     k: int = 5,
     language: str | None = None,
     max_confusions: int = 15,
+    limits: SweepLimits = DEFAULT_LIMITS,
 ) -> EvalReport:
-    """Run every labelled query through ``retriever.search_many`` and ``decide``."""
+    """Run every labelled query through ``retriever.search_many`` and ``decide``; the sweep
+    recommends within ``limits``."""
     if not labelled:
         raise ValueError("evaluate() needs at least one labelled query")
     # The language's own thresholds (settings.language_thresholds), reported and swept from.
@@ -444,6 +472,7 @@ def evaluate(
             settings.answer_margin,
             expected_option,
             clarify_gap(settings),
+            limits,
         )
         if sweep
         else []
@@ -457,6 +486,7 @@ def evaluate(
             ),
         )
     return EvalReport(
+        recommendation_rule=limits.rule(),
         n_queries=n,
         n_in_scope=int(in_scope.sum()),
         n_out_of_scope=int(oos.sum()),

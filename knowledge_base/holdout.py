@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any
 
-from knowledge_base.evaluate import EvalReport, evaluate
+from knowledge_base.evaluate import DEFAULT_LIMITS, EvalReport, SweepLimits, evaluate
 from knowledge_base.tuning import recommended_values, threshold_updates
 from knowledge_base.types import FaqHit
 
@@ -104,10 +104,11 @@ def holdout(
     seed: int = DEFAULT_SEED,
     language: str | None = None,
     k: int = 5,
+    limits: SweepLimits = DEFAULT_LIMITS,
 ) -> HoldoutReport:
     """``rounds`` random halvings of ``labelled``; each half measured at the thresholds the
-    sweep chose on the other. A half whose other half met no constraints is measured at
-    ``settings`` unchanged (its ``thresholds`` is ``None``)."""
+    sweep chose on the other (within ``limits``). A half whose other half met no constraints
+    is measured at ``settings`` unchanged (its ``thresholds`` is ``None``)."""
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     if len(labelled) < 2 * MIN_HALF:
@@ -127,7 +128,9 @@ def holdout(
         first = [labelled[i] for i in order[:middle]]
         second = [labelled[i] for i in order[middle:]]
         for choose_on, measure_on in ((first, second), (second, first)):
-            swept = evaluate(searched, choose_on, settings, sweep=True, k=k, language=language)
+            swept = evaluate(
+                searched, choose_on, settings, sweep=True, k=k, language=language, limits=limits
+            )
             chosen = chosen_settings(settings, swept, language)
             measured = evaluate(
                 searched, measure_on, chosen or settings, sweep=False, k=k, language=language

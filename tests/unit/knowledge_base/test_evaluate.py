@@ -10,6 +10,7 @@ import pytest
 from knowledge_base.evaluate import (
     MIN_OOS_RECALL,
     LabelledFileError,
+    SweepLimits,
     evaluate,
     load_labelled,
     recommend,
@@ -99,6 +100,21 @@ def test_sweep_and_recommendation_rule():
     assert report.recommended.answered_wrong <= 0.02
     assert report.recommended.oos_recall >= MIN_OOS_RECALL
     assert recommend([]) is None
+
+
+def test_an_agency_sets_its_own_limits():
+    """Looser out-of-scope recall lets the pair above through; the rule says which limits."""
+    limits = SweepLimits(max_wrong=0.0, min_oos_recall=0.6)
+    report = evaluate(FakeRetriever(by_text=TABLE), LABELS, S(), sweep=True, limits=limits)
+    by_pair = {(r.answer_threshold, r.clarify_threshold): r for r in report.sweep}
+    assert by_pair[(0.8, 0.55)].meets_constraints  # recall 2/3 >= 60%, no wrong answer
+    assert not by_pair[(0.6, 0.4)].meets_constraints  # answers q3 and o2 wrongly
+    assert "answered_wrong <= 0.0%" in report.recommendation_rule
+    assert "oos_recall >= 60%" in report.recommendation_rule
+    default = evaluate(FakeRetriever(by_text=TABLE), LABELS, S(), sweep=True)
+    assert f"oos_recall >= {MIN_OOS_RECALL:.0%}" in default.recommendation_rule
+    with pytest.raises(ValueError, match="max_wrong"):
+        SweepLimits(max_wrong=1.5)
 
 
 def test_json_round_trip():

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from askagency.config import Settings
 from knowledge_base.cli import app
-from knowledge_base.evaluate import MAX_WRONG_RATE, evaluate
+from knowledge_base.evaluate import MAX_WRONG_RATE, SweepLimits, evaluate
 from knowledge_base.holdout import MIN_HALF, chosen_settings, holdout
 from knowledge_base.types import FaqHit
 from tests.fakes import FakeRetriever
@@ -117,6 +117,23 @@ def test_too_few_questions_or_rounds_are_refused(settings: Settings) -> None:
         holdout(FakeRetriever(by_text=table), labels, settings, rounds=0)
 
 
+def test_the_halves_are_chosen_within_the_limits_given(settings: Settings) -> None:
+    """No wrong answer allowed: every half's sweep picks thresholds above its out-of-scope
+    scores, so fewer halves answer the other half's out-of-scope questions wrongly."""
+    table, labels = overfit_table()
+    loose = holdout(FakeRetriever(by_text=table), labels, settings, rounds=3, seed=1)
+    strict = holdout(
+        FakeRetriever(by_text=table),
+        labels,
+        settings,
+        rounds=3,
+        seed=1,
+        limits=SweepLimits(max_wrong=0.0, min_oos_recall=0.0),
+    )
+    assert all(h.thresholds is not None for h in strict.halves)
+    assert [h.thresholds for h in strict.halves] != [h.thresholds for h in loose.halves]
+
+
 LABELLED = [
     ("can I take shampoo on the plane", "liquids"),
     ("liquids in hand luggage", "liquids"),
@@ -159,6 +176,7 @@ def test_kb_evaluate_holdout_on_a_real_index(kb_runner: CliRunner, tmp_path: Pat
     )
     assert result.exit_code == 0, result.output
     assert "held out: 3 halvings" in result.output
+    assert "answered_wrong <= 2.0% and oos_recall >= 85%" in result.output
     assert "answered correctly" in result.output.split("held out:")[1]
     data = json.loads(out.read_text())
     assert len(data["holdout"]["halves"]) == 6
@@ -196,6 +214,15 @@ def test_the_printed_recommendation_is_what_apply_writes(
     line = next(x for x in result.output.splitlines() if x.startswith("recommended:"))
     assert "ASKAGENCY_LANGUAGE_THRESHOLDS=" in line and '"es": {' in line
     assert "ASKAGENCY_ANSWER_THRESHOLD=" not in line
+    strict = kb_runner.invoke(
+        app,
+        ["evaluate", str(labelled), "--language", "es"]
+        + ["--max-wrong", "0", "--min-oos-recall", "1"],
+    )
+    assert strict.exit_code == 0, strict.output
+    assert "answered_wrong <= 0.0% and oos_recall >= 100%" in strict.output
+    bad = kb_runner.invoke(app, ["evaluate", str(labelled), "--max-wrong", "2"])
+    assert bad.exit_code == 2 and "--max-wrong" in bad.output
     english = write_labelled(tmp_path / "en.csv", LABELLED)
     result = kb_runner.invoke(app, ["evaluate", str(english), "--language", "en"])
     line = next(x for x in result.output.splitlines() if x.startswith("recommended:"))
