@@ -19,15 +19,15 @@ Definitions (all rates are shares of *all* labelled queries unless noted):
   with suggestions still counts as a handoff: the citizen is told there is no sure answer and
   offered a person.
 - Recommended thresholds: the (answer, clarify, confidence, confidence floor) settings that
-  maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 85% (when the
-  file has OOS queries); among those with the same correct answers, the most in-scope
-  questions reaching the right FAQ within one click (answered, or offered by the clarify),
-  then the lowest answer, then the lowest clarify threshold, so questions the bot is unsure
-  about get a clarify question rather than a handoff; remaining ties go to the stricter
-  confidence (1.0 = rule off). With those thresholds, the recommended suggest_threshold is the
-  lowest value of the clarify grid below the clarify threshold at which at least
-  MIN_SUGGESTION_PRECISION of the lists shown hold the expected FAQ (the clarify threshold,
-  i.e. off, when none does).
+  maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 85% (when the file
+  has OOS queries; :class:`SweepLimits` sets other limits); among those with the same correct
+  answers, the most in-scope questions reaching the right FAQ within one click (answered, or
+  offered by the clarify), then the lowest answer, then the lowest clarify threshold, so
+  questions the bot is unsure about get a clarify question rather than a handoff; remaining ties
+  go to the stricter confidence (1.0 = rule off). With those thresholds, the recommended
+  suggest_threshold is the lowest value of the clarify grid below the clarify threshold at which
+  at least MIN_SUGGESTION_PRECISION of the lists shown hold the expected FAQ (the clarify
+  threshold, i.e. off, when none does).
 - The confidence axis is decide()'s second answer rule (top score >= answer_confidence_floor,
   itself >= the clarify threshold, and classifier-probability lead >= answer_confidence):
   its own floor lets the clarify threshold sit lower (more clarify, fewer handoffs) without
