@@ -50,16 +50,18 @@ def overfit_table() -> tuple[dict[str, list[FaqHit]], list[tuple[str, str]]]:
 def test_each_half_is_measured_at_the_thresholds_swept_on_the_other(settings: Settings) -> None:
     table, labels = overfit_table()
     retriever = FakeRetriever(by_text=table)
-    report = holdout(retriever, labels, settings, rounds=3, seed=1)
-    assert len(report.halves) == 6 and report.n_queries == 50
+    report = holdout(retriever, labels, settings, rounds=1, seed=1)
+    assert len(report.halves) == 2 and report.n_queries == 50
     # Every question was searched once, not once per half.
     assert sorted(text for text, _, _ in retriever.calls) == sorted(t for t, _ in labels)
     # In sample, the sweep's recommendation keeps within the wrong-answer limit by construction.
     whole = evaluate(FakeRetriever(by_text=table), labels, settings, sweep=True)
     assert whole.recommended is not None
     assert whole.recommended.answered_wrong <= MAX_WRONG_RATE
-    # Held out, thresholds fitted to one half let the other half's out-of-scope questions in.
-    assert max(h.answered_wrong for h in report.halves) > MAX_WRONG_RATE
+    # Held out, thresholds fitted to one half let the other half's out-of-scope questions in
+    # (the half whose other half met the constraints; the other is measured at the defaults).
+    fitted = [h for h in report.halves if h.thresholds is not None]
+    assert fitted and max(h.answered_wrong for h in fitted) > MAX_WRONG_RATE
     assert (report.mean("answered_wrong") or 0.0) > whole.recommended.answered_wrong
     low, high = report.spread("answered_correct") or (0.0, 0.0)
     assert low < high
@@ -67,17 +69,14 @@ def test_each_half_is_measured_at_the_thresholds_swept_on_the_other(settings: Se
 
 def test_the_thresholds_of_a_half_are_the_recommendation_of_the_other(settings: Settings) -> None:
     """Each half is measured at what the sweep recommended on the other half, or at the current
-    settings when nothing met the constraints there (both happen in these 6 halves)."""
+    settings when nothing met the constraints there (both happen in this round)."""
     table, labels = overfit_table()
-    report = holdout(FakeRetriever(by_text=table), labels, settings, rounds=3, seed=3)
-    rng = random.Random(3)  # the same splits, rebuilt
-    expected = []
-    for _ in range(3):
-        order = list(range(len(labels)))
-        rng.shuffle(order)
-        first = [labels[i] for i in order[: len(order) // 2]]
-        second = [labels[i] for i in order[len(order) // 2 :]]
-        expected += [(first, second), (second, first)]
+    report = holdout(FakeRetriever(by_text=table), labels, settings, rounds=1, seed=3)
+    order = list(range(len(labels)))
+    random.Random(3).shuffle(order)  # the same split, rebuilt
+    first = [labels[i] for i in order[: len(order) // 2]]
+    second = [labels[i] for i in order[len(order) // 2 :]]
+    expected = [(first, second), (second, first)]
     kinds = set()
     for half, (chose_on, measured_on) in zip(report.halves, expected, strict=True):
         swept = evaluate(FakeRetriever(by_text=table), chose_on, settings, sweep=True)
@@ -121,12 +120,12 @@ def test_the_halves_are_chosen_within_the_limits_given(settings: Settings) -> No
     """No wrong answer allowed: every half's sweep picks thresholds above its out-of-scope
     scores, so fewer halves answer the other half's out-of-scope questions wrongly."""
     table, labels = overfit_table()
-    loose = holdout(FakeRetriever(by_text=table), labels, settings, rounds=3, seed=1)
+    loose = holdout(FakeRetriever(by_text=table), labels, settings, rounds=1, seed=1)
     strict = holdout(
         FakeRetriever(by_text=table),
         labels,
         settings,
-        rounds=3,
+        rounds=1,
         seed=1,
         limits=SweepLimits(max_wrong=0.0, min_oos_recall=0.0),
     )
@@ -172,14 +171,14 @@ def test_kb_evaluate_holdout_on_a_real_index(kb_runner: CliRunner, tmp_path: Pat
     out = tmp_path / "report.json"
     result = kb_runner.invoke(
         app,
-        ["evaluate", str(labelled), "--language", "en", "--holdout", "3", "--json", str(out)],
+        ["evaluate", str(labelled), "--language", "en", "--holdout", "2", "--json", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert "held out: 3 halvings" in result.output
+    assert "held out: 2 halvings" in result.output
     assert "answered_wrong <= 2.0% and oos_recall >= 85%" in result.output
     assert "answered correctly" in result.output.split("held out:")[1]
     data = json.loads(out.read_text())
-    assert len(data["holdout"]["halves"]) == 6
+    assert len(data["holdout"]["halves"]) == 4
     mean = data["holdout"]["mean"]["answered_correct"]
     halves = [h["answered_correct"] for h in data["holdout"]["halves"]]
     assert mean == pytest.approx(sum(halves) / len(halves))
