@@ -34,7 +34,7 @@ from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.model_packages import MPNET, ModelPackageError, install, piece_paths  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
-from knowledge_base.tuning import recommended_values, threshold_updates  # noqa: E402
+from knowledge_base.tuning import recommended_values, with_recommendation  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
 MODELS_DIR = ROOT / "build" / "bench-models"
@@ -113,11 +113,7 @@ def measure_model(settings: Settings, name: str, model: str) -> tuple[dict[str, 
         )
         values = recommended_values(sweep.recommended) if sweep.recommended else {}
         out["recommended"][language] = values
-        chosen = settings.model_copy(
-            update=threshold_updates(
-                values, language, settings.default_language, settings.language_thresholds
-            )
-        )
+        chosen = with_recommendation(settings, sweep.recommended, language) or settings
         for file in (development, *tests):
             report = evaluate(
                 retriever, load_labelled(SAMPLE / file), chosen, sweep=False, language=language

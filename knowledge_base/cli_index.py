@@ -33,8 +33,7 @@ from knowledge_base.index import IndexLoadError
 from knowledge_base.tuning import (
     apply_recommendation,
     env_lines,
-    env_updates,
-    recommended_values,
+    recommendation_env,
     target_env_file,
     thresholds_model_warning,
 )
@@ -287,15 +286,9 @@ def _print_report(
         console.print("[yellow]no threshold pair meets the constraints[/yellow]")
     else:
         # What --apply writes: another language's values go into its language_thresholds.
-        lines = env_updates(
-            recommended_values(best),
-            language,
-            settings.default_language,
-            settings.language_thresholds or {},
-        )
         console.print(
             "recommended: "
-            + " ".join(env_lines(lines))
+            + " ".join(env_lines(recommendation_env(best, settings, language)))
             + f" (correct {_fmt(best.answered_correct)}, wrong {_fmt(best.answered_wrong)}, "
             f"OOS recall {_fmt(best.oos_recall)})"
         )

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any
 
-from knowledge_base.evaluate import DEFAULT_LIMITS, EvalReport, SweepLimits, evaluate
-from knowledge_base.tuning import recommended_values, threshold_updates
+from knowledge_base.evaluate import DEFAULT_LIMITS, SweepLimits, evaluate
+from knowledge_base.tuning import recommended_values, with_recommendation
 from knowledge_base.types import FaqHit
 
 DEFAULT_ROUNDS = 10
@@ -81,20 +81,6 @@ class _Precomputed:
         return [self._hits[text][:k] for text in texts]
 
 
-def chosen_settings(settings: Any, report: EvalReport, language: str | None) -> Any | None:
-    """``settings`` with the sweep's recommendation of ``report`` applied (what ``--apply``
-    writes, here in memory), or ``None`` when nothing met the constraints."""
-    if report.recommended is None:
-        return None
-    updates = threshold_updates(
-        recommended_values(report.recommended),
-        language,
-        settings.default_language,
-        getattr(settings, "language_thresholds", None) or {},
-    )
-    return settings.model_copy(update=updates)
-
-
 def holdout(
     retriever: Any,
     labelled: Sequence[tuple[str, str]],
@@ -131,7 +117,7 @@ def holdout(
             swept = evaluate(
                 searched, choose_on, settings, sweep=True, k=k, language=language, limits=limits
             )
-            chosen = chosen_settings(settings, swept, language)
+            chosen = with_recommendation(settings, swept.recommended, language)
             measured = evaluate(
                 searched, measure_on, chosen or settings, sweep=False, k=k, language=language
             )

@@ -388,12 +388,12 @@ class Retriever:
             lex_all = self._lexical_scores(query, positions, row_ids.shape[0])
         scored: list[ScoredFaq] = []
         start = 0
+        dense_top = DENSE_TOP3_VARIANTS if self.scorer == "dense_top3" else TOP_VARIANTS
         for p in positions:
             n = int(offsets[p + 1] - offsets[p])
             dense_rows = dense_all[start : start + n]
             best = int(np.argmax(dense_rows))
-            top = DENSE_TOP3_VARIANTS if self.scorer == "dense_top3" else TOP_VARIANTS
-            dense = _top_mean(dense_rows, top)
+            dense = _top_mean(dense_rows, dense_top)
             lexical = _top_mean(lex_all[start : start + n], TOP_VARIANTS)
             prob = float(probs[p]) / top_prob if probs is not None else 0.0
             confidence = float(probs[p]) / total_prob if probs is not None else 0.0

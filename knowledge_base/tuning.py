@@ -74,20 +74,34 @@ def threshold_updates(
     return {"language_thresholds": merged}
 
 
-def env_updates(
-    values: Mapping[str, float],
-    language: str | None,
-    main_language: str,
-    current_language_thresholds: Mapping[str, Mapping[str, float]],
-) -> dict[str, str]:
-    """``ASKAGENCY_*`` name -> value for ``values`` measured on ``language``'s questions."""
-    fields = threshold_updates(values, language, main_language, current_language_thresholds)
+def recommendation_fields(row: SweepRow, settings: Any, language: str | None) -> dict[str, Any]:
+    """The settings fields ``row``'s thresholds stand for, measured on ``language``'s questions
+    (another language's merged into ``settings``' ``language_thresholds``): what ``--apply``
+    writes, what ``kb evaluate`` prints and what a held-out half is measured at."""
+    return threshold_updates(
+        recommended_values(row),
+        language,
+        settings.default_language,
+        getattr(settings, "language_thresholds", None) or {},
+    )
+
+
+def recommendation_env(row: SweepRow, settings: Any, language: str | None) -> dict[str, str]:
+    """``ASKAGENCY_*`` name -> value of :func:`recommendation_fields`."""
     return {
         f"{ENV_PREFIX}{name.upper()}": (
             json.dumps(value, sort_keys=True) if isinstance(value, dict) else f"{value:g}"
         )
-        for name, value in fields.items()
+        for name, value in recommendation_fields(row, settings, language).items()
     }
+
+
+def with_recommendation(settings: Any, row: SweepRow | None, language: str | None) -> Any | None:
+    """``settings`` with ``row`` applied in memory (a pydantic model's copy), or ``None`` when
+    there is no row (nothing met the sweep's limits)."""
+    if row is None:
+        return None
+    return settings.model_copy(update=recommendation_fields(row, settings, language))
 
 
 def target_env_file(given: Path | None) -> Path:
@@ -137,12 +151,7 @@ def apply_recommendation(
     """Write ``row``'s thresholds into ``env_file`` for ``language``, and ``model_id`` (the
     embedding model they were measured with, with the scoring version: :func:`thresholds_scale`)
     as ``thresholds_model``; the lines written."""
-    updates = env_updates(
-        recommended_values(row),
-        language,
-        settings.default_language,
-        getattr(settings, "language_thresholds", None) or {},
-    )
+    updates = recommendation_env(row, settings, language)
     if model_id:
         updates[f"{ENV_PREFIX}{THRESHOLDS_MODEL.upper()}"] = thresholds_scale(model_id)
     return update_env_file(env_file, updates)

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from askagency.config import Settings
 from knowledge_base.cli import app
 from knowledge_base.evaluate import MAX_WRONG_RATE, SweepLimits, evaluate
-from knowledge_base.holdout import MIN_HALF, chosen_settings, holdout
+from knowledge_base.holdout import MIN_HALF, holdout
+from knowledge_base.tuning import with_recommendation
 from knowledge_base.types import FaqHit
 from tests.fakes import FakeRetriever
 
@@ -80,7 +81,7 @@ def test_the_thresholds_of_a_half_are_the_recommendation_of_the_other(settings: 
     kinds = set()
     for half, (chose_on, measured_on) in zip(report.halves, expected, strict=True):
         swept = evaluate(FakeRetriever(by_text=table), chose_on, settings, sweep=True)
-        chosen = chosen_settings(settings, swept, None)
+        chosen = with_recommendation(settings, swept.recommended, None)
         kinds.add(chosen is None)
         if chosen is None:
             assert half.thresholds is None
@@ -100,7 +101,7 @@ def test_the_thresholds_of_a_half_are_the_recommendation_of_the_other(settings: 
 def test_another_languages_thresholds_go_into_language_thresholds(settings: Settings) -> None:
     table, labels = overfit_table()
     swept = evaluate(FakeRetriever(by_text=table), labels, settings, sweep=True, language="es")
-    chosen = chosen_settings(settings, swept, "es")
+    chosen = with_recommendation(settings, swept.recommended, "es")
     assert chosen is not None and swept.recommended is not None
     assert chosen.answer_threshold == settings.answer_threshold  # English untouched
     assert (
