@@ -170,6 +170,23 @@ class FakeStack:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback)
             assert resp.status == 200
 
+    def wait_until_disconnected(self, session_id: str, timeout: float = 30) -> None:
+        """Returns once no socket of the conversation is joined at the fake Rasa. A closed tab's
+        socket can outlive ``page.close()`` for a moment under load; a message sent then still
+        reaches the closing page, which counts it as seen."""
+        import json
+
+        url = f"{self.rasa_url}/test/sockets/{session_id}"
+        deadline = time.monotonic() + timeout
+        while True:
+            with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback)
+                joined = json.loads(resp.read())["sockets"]
+            if joined == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{joined} socket(s) still joined to {session_id}")
+            time.sleep(0.1)
+
     def received(self) -> list[dict[str, Any]]:
         import json
 

@@ -7,7 +7,7 @@ one ``bot_uttered`` per message with ``custom`` kept whole) and serves
 ``GET /conversations/{id}/tracker?token=...`` from the events it recorded, so the console's
 history endpoint can be exercised too. It also lets a test play the agent:
 ``POST /test/agent/{session_id}`` with ``{"text", "agent", "after_hours"?, "expected_reply_at"?,
-"image"?, "attachment"?}``.
+"image"?, "attachment"?}``; ``GET /test/sockets/{session_id}`` says how many sockets are joined.
 
 It exists because agent replies and after-hours notices need a staffed handoff that the real
 stack cannot produce on demand; everything the real stack can produce is tested against it.
@@ -137,6 +137,11 @@ async def session_request(sid: str, data: Any) -> None:
     await sio.emit("session_confirm", {"session_id": session_id, "token": token}, room=sid)
 
 
+@sio.on("disconnect")
+async def disconnect(sid: str, *_reason: Any) -> None:
+    BOUND.pop(sid, None)
+
+
 @sio.on("user_uttered")
 async def user_uttered(sid: str, data: dict[str, Any]) -> None:
     session_id = BOUND.get(sid)
@@ -183,10 +188,18 @@ async def received(_request: web.Request) -> web.Response:
     return web.json_response(RECEIVED)
 
 
+async def sockets(request: web.Request) -> web.Response:
+    """How many sockets are joined to a conversation: a test that closes a tab waits for 0
+    before playing the agent, so the message cannot still reach the closing tab."""
+    session_id = request.match_info["sid"]
+    return web.json_response({"sockets": sum(bound == session_id for bound in BOUND.values())})
+
+
 app.router.add_get("/", health)
 app.router.add_get("/conversations/{sid}/tracker", tracker)
 app.router.add_post("/test/agent/{sid}", agent)
 app.router.add_get("/test/received", received)
+app.router.add_get("/test/sockets/{sid}", sockets)
 
 if __name__ == "__main__":
     # On SIGTERM aiohttp waits for open connections to end (60 s by default), and a browser's
