@@ -2,14 +2,14 @@
 development file (knowledge_base/holdout.py: thresholds swept on one half, measured on the
 other, 10 rounds), with the shipped retriever and defaults:
 
-* ``shipped``: the sample KB as it is (12 variants per English FAQ);
-* ``more_variants``: plus a third round of 8 variants per English FAQ in other citizens' forms
-  (bench/data/levers/variants_round3.json);
-* ``out_of_scope_topics``: plus 33 out-of-scope topics (airline fees, bookings, passports,
-  airport services, chit-chat, ...) with 10 example questions each
-  (bench/data/levers/out_of_scope_topics.json), indexed beside the FAQs; a question whose best
-  match is a topic is handed off, and topics are never offered as options;
-* ``both``: the two together.
+* ``shipped``: the sample KB as it is (12 variants per English FAQ, 7 out-of-scope entries);
+* ``without_out_of_scope_entries``: the same without its out-of-scope entries (as shipped
+  until 2026-12-07);
+* ``out_of_scope_topics``: instead of the 7 entries, the 33 topics they were grouped from (airline
+  fees, bookings, passports, airport services, chit-chat, ...; 10 example questions each,
+  bench/data/levers/out_of_scope_topics.json), one out-of-scope entry per topic;
+* ``more_variants``: the sample KB plus a third round of 8 variants per English FAQ in other
+  citizens' forms (bench/data/levers/variants_round3.json).
 
 Neither data file was written from a labelled file (their ``about`` says how). Per row: the
 development file at the shipped defaults, the held-out estimate with the halves it wins against
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,10 @@ from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.holdout import DEFAULT_ROUNDS, holdout  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
-from knowledge_base.types import FaqHit, FaqRecord  # noqa: E402
+from knowledge_base.types import FaqKind, FaqRecord  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "levers"
 SAMPLE = ROOT / "knowledge_base" / "sample"
-TOPIC_PREFIX = "out-of-scope-topic:"
 # Issue 20's goals: at most 2% answered wrongly, at least 95% of out-of-scope questions handed off.
 GOALS = SweepLimits(max_wrong=MAX_WRONG_RATE, min_oos_recall=0.95)
 RESULT = "levers.json"
@@ -56,28 +54,6 @@ FILES = (
     ("eval_queries.csv", "en", "test"),
     ("eval_queries_es.csv", "es", "test"),
 )
-
-
-class TopicsHandedOff:
-    """A retriever whose index also holds out-of-scope topics: a question whose best match is a
-    topic gets no hits (decide() hands it off), and topics never reach the options."""
-
-    def __init__(self, inner: Retriever) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def search_many(
-        self, texts: Sequence[str], k: int = 5, language: str | None = None, **kwargs: Any
-    ) -> list[list[FaqHit]]:
-        found = self._inner.search_many(texts, k=k + 5, language=language, **kwargs)
-        return [
-            []
-            if hits and hits[0].faq_id.startswith(TOPIC_PREFIX)
-            else [h for h in hits if not h.faq_id.startswith(TOPIC_PREFIX)][:k]
-            for hits in found
-        ]
 
 
 def with_more_variants(records: list[FaqRecord]) -> list[FaqRecord]:
@@ -91,12 +67,13 @@ def topic_records() -> list[FaqRecord]:
     topics = json.loads((DATA / "out_of_scope_topics.json").read_text())["topics"]
     return [
         FaqRecord(
-            id=TOPIC_PREFIX + name,
+            id=f"out-of-scope-{name}",
             language="en",
             question=topic["examples"][0],
             answer=topic["redirect"],
-            category="out of scope",
+            category="Out of scope",
             variants=tuple(topic["examples"][1:]),
+            kind=FaqKind.OUT_OF_SCOPE,
         )
         for name, topic in topics.items()
     ]
@@ -142,12 +119,12 @@ def main() -> int:
     def retriever(kb: list[FaqRecord]) -> Retriever:
         return Retriever(build_bundle(kb, embedder), embedder, languages=languages)
 
-    more = with_more_variants(records)
+    answers = [r for r in records if not r.out_of_scope]
     configurations: dict[str, Any] = {
         "shipped": retriever(records),
-        "more_variants": retriever(more),
-        "out_of_scope_topics": TopicsHandedOff(retriever(records + topic_records())),
-        "both": TopicsHandedOff(retriever(more + topic_records())),
+        "without_out_of_scope_entries": retriever(answers),
+        "out_of_scope_topics": retriever(answers + topic_records()),
+        "more_variants": retriever(with_more_variants(records)),
     }
     labelled = {name: load_labelled(SAMPLE / name) for name, _, _ in FILES}
     development = labelled["eval_queries_dev.csv"]

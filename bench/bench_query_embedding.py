@@ -104,6 +104,7 @@ def sample_records() -> list[FaqRecord]:
             answer=row.answer,
             category=row.category,
             variants=tuple(row.variants),
+            kind=row.kind.value,
         )
         for row in parsed.rows
         if row.language == "en"

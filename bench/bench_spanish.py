@@ -35,7 +35,7 @@ from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
 from knowledge_base.factory import embedder_for, language_options  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
-from knowledge_base.types import FaqRecord  # noqa: E402
+from knowledge_base.types import FaqKind, FaqRecord  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
 FILES = ("eval_queries_es.csv", "eval_queries_es_holdout.csv", "eval_queries_es_dev.csv")
@@ -69,6 +69,7 @@ def sample_records() -> list[FaqRecord]:
                     source_url=row.get("source_url"),
                     variants=tuple(row.get("variants") or ()),
                     translation_group=row.get("translation_group") or row["id"],
+                    kind=row.get("kind") or FaqKind.ANSWER.value,
                 )
             )
     return records

@@ -30,8 +30,15 @@ from console.kb.schemas import SMS_PART, SMS_SINGLE, faq_out
 from console.nav import page_context
 from knowledge_base import store
 from knowledge_base.locations.models import ALIAS_MAX_LEN, CODE_MAX_LEN, NAME_MAX_LEN
-from knowledge_base.models import ANSWER_MAX_LEN, QUESTION_MAX_LEN, RELATED_MAX, FaqStatus
+from knowledge_base.models import (
+    ANSWER_MAX_LEN,
+    QUESTION_MAX_LEN,
+    RELATED_MAX,
+    Faq,
+    FaqStatus,
+)
 from knowledge_base.store import max_variants
+from knowledge_base.types import FaqKind
 
 TABS = (
     ("list", "/console/kb", "FAQs"),
@@ -183,12 +190,30 @@ async def try_page(request: web.Request) -> web.Response:
     )
 
 
+def _target_label(faq: Faq) -> str:
+    """How an FAQ is offered as the target of queued questions: out-of-scope entries say so,
+    because adding a question to one is how staff mark it "not for us"."""
+    kind = ", out of scope" if faq.kind == FaqKind.OUT_OF_SCOPE else ""
+    return f"{faq.question} ({faq.language}{kind})"
+
+
+def _faq_targets() -> list[dict[str, str]]:
+    """Every FAQ a queued question can be added to (archived ones are not offered), out-of-scope
+    entries included: the suggestions come from the live index, which never returns them."""
+    with session_scope() as session:
+        faqs = store.list_faqs(session)
+        return [
+            {"id": faq.id, "label": _target_label(faq)}
+            for faq in faqs
+            if faq.status != FaqStatus.ARCHIVED.value
+        ]
+
+
 @readers
 async def unanswered_page(request: web.Request) -> web.Response:
     _categories, languages = _facets()
-    return _render(
-        request, "kb_unanswered.html", _context(request, "unanswered", languages=languages)
-    )
+    context = _context(request, "unanswered", languages=languages, targets=_faq_targets())
+    return _render(request, "kb_unanswered.html", context)
 
 
 @readers

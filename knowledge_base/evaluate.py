@@ -19,15 +19,15 @@ Definitions (all rates are shares of *all* labelled queries unless noted):
   with suggestions still counts as a handoff: the citizen is told there is no sure answer and
   offered a person.
 - Recommended thresholds: the (answer, clarify, confidence, confidence floor) settings that
-  maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 85% (when the file
-  has OOS queries; :class:`SweepLimits` sets other limits); among those with the same correct
-  answers, the most in-scope questions reaching the right FAQ within one click (answered, or
-  offered by the clarify), then the lowest answer, then the lowest clarify threshold, so
-  questions the bot is unsure about get a clarify question rather than a handoff; remaining ties
-  go to the stricter confidence (1.0 = rule off). With those thresholds, the recommended
-  suggest_threshold is the lowest value of the clarify grid below the clarify threshold at which
-  at least MIN_SUGGESTION_PRECISION of the lists shown hold the expected FAQ (the clarify
-  threshold, i.e. off, when none does).
+  maximise answered_correct subject to answered_wrong <= 2% and OOS recall >= 90%
+  (MIN_OOS_RECALL; when the file has OOS queries; :class:`SweepLimits` sets other limits);
+  among those with the same correct answers, the most in-scope questions reaching the right
+  FAQ within one click (answered, or offered by the clarify), then the lowest answer, then the
+  lowest clarify threshold, so questions the bot is unsure about get a clarify question rather
+  than a handoff; remaining ties go to the stricter confidence (1.0 = rule off). With those
+  thresholds, the recommended suggest_threshold is the lowest value of the clarify grid below
+  the clarify threshold at which at least MIN_SUGGESTION_PRECISION of the lists shown hold the
+  expected FAQ (the clarify threshold, i.e. off, when none does).
 - The confidence axis is decide()'s second answer rule (top score >= answer_confidence_floor,
   itself >= the clarify threshold, and classifier-probability lead >= answer_confidence):
   its own floor lets the clarify threshold sit lower (more clarify, fewer handoffs) without
@@ -70,8 +70,11 @@ MAX_WRONG_RATE = 0.02
 # out-of-scope recall it delivers there rises (English 90.3% -> 91.3%, its worst half 66.2% ->
 # 87.0%; Spanish 88.0% -> 89.3%, worst 64.7% -> 79.2%): at 0.80 the sweep on a small file could
 # pick thresholds that answered what a new file's out-of-scope questions ask. 0.90 cost English
-# 1.5 points of right-within-one-click and Spanish 1.3 points of right answers.
-MIN_OOS_RECALL = 0.85
+# 1.5 points of right-within-one-click and Spanish 1.3 points of right answers. 0.90 since the
+# sample KB has out-of-scope entries (later on 2026-12-07): with them the sweep at 0.85 lowers the
+# clarify threshold to 0.35 and the held-out halves hand off 85.1% of out-of-scope questions; at
+# 0.90, 91.7% for 61.6% right instead of 61.8% (docs/quality.md).
+MIN_OOS_RECALL = 0.90
 # At least this share of the suggestion lists shown must hold the expected FAQ (at most two
 # lists that cannot help for one that answers): suggest_threshold's recommendation rule.
 MIN_SUGGESTION_PRECISION = 1 / 3

@@ -35,6 +35,7 @@ from knowledge_base.store import (
     snapshot,
     upsert_faqs,
 )
+from knowledge_base.types import FaqKind
 
 COLUMNS: tuple[str, ...] = (
     "id",
@@ -48,6 +49,7 @@ COLUMNS: tuple[str, ...] = (
     "review_by",
     "translation_group",
     "related",
+    "kind",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("id", "language", "category", "question", "answer")
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -303,9 +305,10 @@ def _validate(raw_rows: Iterable[_RawRow]) -> ParseResult:
         result.errors.extend(problems)
         if values is None:
             continue
-        if isinstance(values.get("status"), str) and not values["status"].strip():
-            # No status given: new FAQs become drafts, existing ones keep theirs.
-            del values["status"]
+        for keeps in ("status", "kind"):
+            if isinstance(values.get(keeps), str) and not values[keeps].strip():
+                # Not given: new FAQs become drafts (answers), existing ones keep theirs.
+                del values[keeps]
         raw_id = values.get("id")
         if isinstance(raw_id, str) and raw_id.strip():
             key = raw_id.strip()
@@ -373,6 +376,9 @@ def import_rows(
         else:
             status = FaqStatus(current.status)
         update: dict[str, Any] = {"status": status}
+        if "kind" not in row.model_fields_set and current is not None:
+            # A file without the kind column (written before it existed) keeps each entry's.
+            update["kind"] = FaqKind(current.kind)
         if "related" not in row.model_fields_set and current is not None:
             # A file without the related column (one written before it existed, or a CMS that
             # does not know it) keeps staff's lists; an empty cell clears one.

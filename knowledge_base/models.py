@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from askagency.clock import now_utc
 from askagency.db import Base, UtcDateTime
+from knowledge_base.types import FaqKind
 
 ID_MAX_LEN = 64
 LANGUAGE_MAX_LEN = 16
@@ -58,6 +59,7 @@ class AuditAction(StrEnum):
 
 
 _STATUS_SQL = ", ".join(f"'{s.value}'" for s in FaqStatus)
+_KIND_SQL = ", ".join(f"'{k.value}'" for k in FaqKind)
 
 
 class Faq(Base):
@@ -79,6 +81,9 @@ class Faq(Base):
     answer: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(String(URL_MAX_LEN), nullable=True)
     status: Mapped[str] = mapped_column(String(16), index=True, default=FaqStatus.DRAFT.value)
+    kind: Mapped[str] = mapped_column(
+        String(16), default=FaqKind.ANSWER.value, server_default=FaqKind.ANSWER.value
+    )
     review_by: Mapped[date | None] = mapped_column(Date, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
@@ -101,7 +106,10 @@ class Faq(Base):
         passive_deletes=True,
     )
 
-    __table_args__ = (CheckConstraint(f"status IN ({_STATUS_SQL})", name="status"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_SQL})", name="status"),
+        CheckConstraint(f"kind IN ({_KIND_SQL})", name="kind"),
+    )
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     def __repr__(self) -> str:

@@ -62,7 +62,12 @@ def _compute(bundle: Bundle, faq_id: str, limit: int) -> list[FaqRecord]:
     chosen: list[FaqRecord] = []
     for related_id in record.related:
         other = bundle.faq_pos.get(related_id)
-        if other is not None and other != pos and bundle.faqs[other].language == record.language:
+        if (
+            other is not None
+            and other != pos
+            and bundle.faqs[other].language == record.language
+            and not bundle.faqs[other].out_of_scope
+        ):
             chosen.append(bundle.faqs[other])
     if chosen:
         return chosen[:limit]
@@ -119,13 +124,14 @@ def _mean_vectors(bundle: Bundle) -> np.ndarray:
 
 
 def _groups(bundle: Bundle) -> dict[tuple[str, str], np.ndarray]:
-    """FAQ positions by (language, category), FAQs without a category left out."""
+    """FAQ positions by (language, category), FAQs without a category and out-of-scope
+    entries (never offered) left out."""
     found = bundle.derived.get(_GROUPS)
     if found is not None:
         return found
     grouped: dict[tuple[str, str], list[int]] = {}
     for i, faq in enumerate(bundle.faqs):
-        if faq.category:
+        if faq.category and not faq.out_of_scope:
             grouped.setdefault((faq.language, faq.category), []).append(i)
     found = {key: np.asarray(value, dtype=np.int64) for key, value in grouped.items()}
     with _lock:

@@ -159,6 +159,7 @@ class Retriever:
         self.scorer = scorer
         self.max_chars = max_chars
         self._languages = np.array([f.language for f in bundle.faqs])
+        self._has_out_of_scope = any(f.out_of_scope for f in bundle.faqs)
         # Other languages than the main one are scored by a LanguageScorer (built on first use;
         # None = the language has no FAQs).
         self.languages = languages
@@ -207,20 +208,42 @@ class Retriever:
         )
 
     def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]:
-        """Best FAQs first, one hit per FAQ; empty query -> []."""
-        query = clean_query(text, self.max_chars)
-        if not query or self.bundle.n_rows == 0 or k <= 0:
-            return []
+        """Best FAQs first, one hit per FAQ; empty query -> []. Out-of-scope entries are left
+        out, and a question one of them matches best gets no hits (:meth:`_answerable`)."""
+        ready = self._stand_in(language)
+        if ready is not None:
+            return ready.search(text, k, language)
+        return self._hits(self._answerable(self._ranked(text, language))[:k]) if k > 0 else []
+
+    def out_of_scope_match(self, text: str, language: str | None = None) -> FaqHit | None:
+        """The out-of-scope entry that ranks first for ``text``, if one does: why
+        :meth:`search` found nothing, for whatever explains a decision (``kb search``, the
+        console's "Try it"). Searches again: not for the citizen's path."""
+        ready = self._stand_in(language)
+        if ready is not None:
+            return ready.out_of_scope_match(text, language)
+        ranked = self._ranked(text, language)
+        if ranked and self.bundle.faqs[ranked[0].pos].out_of_scope:
+            return self._hits(ranked[:1])[0]
+        return None
+
+    def _stand_in(self, language: str | None) -> Retriever | None:
+        """An earlier version that answers ``language`` while this one's scorer is not built."""
         if language and not self._scorer_ready(language):
-            ready = self._ready_predecessor(language)
-            if ready is not None:
-                return ready.search(text, k, language)
+            return self._ready_predecessor(language)
+        return None
+
+    def _ranked(self, text: str, language: str | None) -> Sequence[ScoredFaq]:
+        """Every candidate FAQ for one question, best first, out-of-scope entries included."""
+        query = clean_query(text, self.max_chars)
+        if not query or self.bundle.n_rows == 0:
+            return []
         language_scorer = self.language_scorer(language)
         if language_scorer is not None:
-            return self._hits(self._language_scored(language_scorer, [query])[0][:k])
+            return self._language_scored(language_scorer, [query])[0]
         query = self.normalised(query)
         vector = self.embedder.encode_query(query)
-        return self._hits(self.score_vector(query, vector, language)[:k])
+        return self.score_vector(query, vector, language)
 
     def search_many(
         self,
@@ -244,7 +267,7 @@ class Retriever:
             scored = dict(
                 zip(present, self._language_scored(language_scorer, present, encoded), strict=True)
             )
-            return [self._hits(scored[q][:k]) if q else [] for q in queries]
+            return [self._hits(self._answerable(scored[q])[:k]) if q else [] for q in queries]
         normalised = {q: self.normalised(q) for q in present}
         vectors = dict(
             zip(
@@ -256,7 +279,9 @@ class Retriever:
             )
         )
         return [
-            self._hits(self.score_vector(normalised[q], vectors[q], language)[:k]) if q else []
+            self._hits(self._answerable(self.score_vector(normalised[q], vectors[q], language))[:k])
+            if q
+            else []
             for q in queries
         ]
 
@@ -450,6 +475,17 @@ class Retriever:
         if self.scorer == "classifier":
             return prob
         return hybrid * (1 - CLASSIFIER_WEIGHT + CLASSIFIER_WEIGHT * prob)
+
+    def _answerable(self, ranked: Sequence[ScoredFaq]) -> Sequence[ScoredFaq]:
+        """``ranked`` without out-of-scope entries, or nothing when one of them ranks first: a
+        question that resembles what the service does not answer more than any FAQ gets no
+        hits, so decide() hands it to a person, and such entries are never offered."""
+        faqs = self.bundle.faqs
+        if not ranked or faqs[ranked[0].pos].out_of_scope:
+            return ()
+        if not self._has_out_of_scope:
+            return ranked
+        return [s for s in ranked if not faqs[s.pos].out_of_scope]
 
     def _hits(self, scored: Sequence[ScoredFaq]) -> list[FaqHit]:
         hits = []

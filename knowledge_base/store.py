@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,7 @@ from knowledge_base.models import (
     QuestionVariant,
     RelatedFaq,
 )
-from knowledge_base.types import FaqRecord
+from knowledge_base.types import FaqKind, FaqRecord
 
 ENTITY_FAQ = "faq"
 # Default of the ``max_variants`` setting: the most question variants one FAQ may have. Why a
@@ -128,6 +129,20 @@ def _empty_to_none(value: Any) -> Any:
     return value
 
 
+def _choice(value: Any, choices: type[StrEnum], default: StrEnum) -> Any:
+    """An enum field as staff write it: empty means ``default``, case and surrounding space do
+    not matter, anything else is refused naming the choices."""
+    value = _empty_to_none(value)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        value = value.strip().lower()
+        allowed = [c.value for c in choices]
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)} (got {value!r})")
+    return value
+
+
 class FaqInput(BaseModel):
     """FAQ content as staff or a file supply it, validated once for every entry point.
 
@@ -145,6 +160,7 @@ class FaqInput(BaseModel):
     variants: tuple[str, ...] = ()
     source_url: str | None = None
     status: FaqStatus = FaqStatus.DRAFT
+    kind: FaqKind = FaqKind.ANSWER
     review_by: date | None = None
     translation_group: str | None = Field(default=None)
     # Staff's related FAQs, in the order they are offered (ids of FAQs in the same language;
@@ -222,15 +238,15 @@ class FaqInput(BaseModel):
     @field_validator("status", mode="before")
     @classmethod
     def _status(cls, value: Any) -> Any:
-        value = _empty_to_none(value)
-        if value is None:
-            return FaqStatus.DRAFT
+        return _choice(value, FaqStatus, FaqStatus.DRAFT)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        # "out-of-scope" and "out of scope" as staff type them in a spreadsheet.
         if isinstance(value, str):
-            value = value.strip().lower()
-            allowed = [s.value for s in FaqStatus]
-            if value not in allowed:
-                raise ValueError(f"must be one of {', '.join(allowed)} (got {value!r})")
-        return value
+            value = value.replace("-", "_").replace(" ", "_")
+        return _choice(value, FaqKind, FaqKind.ANSWER)
 
     @field_validator("review_by", mode="before")
     @classmethod
@@ -328,6 +344,7 @@ class FaqInput(BaseModel):
             "review_by": self.review_by.isoformat() if self.review_by else None,
             "variants": list(self.variants),
             "related": list(self.related),
+            "kind": self.kind.value,
         }
 
     @classmethod
@@ -336,10 +353,12 @@ class FaqInput(BaseModel):
 
 
 def _content_of(snap: dict[str, Any]) -> dict[str, Any]:
-    # Snapshots written before related FAQs existed have no "related": an empty list.
+    # Snapshots written before related FAQs (or kinds) existed have no "related" (an empty
+    # list) and no "kind" (an answer).
     return {
         **{key: snap[key] for key in (*SNAPSHOT_FIELDS, "variants")},
         "related": list(snap.get("related") or []),
+        "kind": snap.get("kind") or FaqKind.ANSWER.value,
     }
 
 
@@ -354,6 +373,7 @@ def snapshot(faq: Faq) -> dict[str, Any]:
         "answer": faq.answer,
         "source_url": faq.source_url,
         "status": faq.status,
+        "kind": faq.kind,
         "review_by": faq.review_by.isoformat() if faq.review_by else None,
         "variants": [v.text for v in faq.variants],
         "related": [link.related_id for link in faq.related_links],
@@ -476,6 +496,7 @@ def _apply(faq: Faq, content: dict[str, Any]) -> None:
     faq.answer = content["answer"]
     faq.source_url = content["source_url"]
     faq.status = content["status"]
+    faq.kind = content.get("kind") or FaqKind.ANSWER.value
     review_by = content["review_by"]
     faq.review_by = date.fromisoformat(review_by) if isinstance(review_by, str) else review_by
     _set_variants(faq, content["variants"])
@@ -591,6 +612,7 @@ def to_record(faq: Faq) -> FaqRecord:
         variants=tuple(v.text for v in faq.variants),
         translation_group=faq.translation_group,
         related=tuple(link.related_id for link in faq.related_links),
+        kind=faq.kind,
     )
 
 

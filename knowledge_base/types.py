@@ -24,6 +24,16 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+class FaqKind(StrEnum):
+    """What an entry is for. ANSWER: an FAQ the bot answers with. OUT_OF_SCOPE: questions the
+    service does not answer (its variants are examples); a question that matches one best is
+    handed to a person instead of answered with the nearest FAQ, and the entry is never offered.
+    Its answer is a note for staff (why, and where to send people)."""
+
+    ANSWER = "answer"
+    OUT_OF_SCOPE = "out_of_scope"
+
+
 @dataclass(frozen=True)
 class FaqRecord:
     """A published FAQ as the index needs it: everything required to answer
@@ -41,6 +51,12 @@ class FaqRecord:
     # Staff's related FAQs (ids, in order) offered after this answer; empty: the index's
     # nearest neighbours in the category are offered instead (knowledge_base/related.py).
     related: tuple[str, ...] = ()
+    kind: str = FaqKind.ANSWER.value
+
+    @property
+    def out_of_scope(self) -> bool:
+        """Examples of questions the service does not answer (never an answer or an option)."""
+        return self.kind == FaqKind.OUT_OF_SCOPE
 
     def question_texts(self) -> tuple[str, ...]:
         """Canonical question first, then its variants: one index vector each."""
@@ -112,6 +128,11 @@ class FaqRetriever(Protocol):
     def model_id(self) -> str: ...
 
     def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]: ...
+
+    def out_of_scope_match(self, text: str, language: str | None = None) -> FaqHit | None:
+        """The out-of-scope entry that ranks first for ``text`` (why ``search`` found
+        nothing), or None."""
+        ...
 
 
 @runtime_checkable

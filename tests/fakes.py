@@ -81,6 +81,9 @@ class FakeRetriever:
             return list(self.by_language.get(language or "", []))[:k]
         return list(self.by_text.get(text, []))[:k]
 
+    def out_of_scope_match(self, text: str, language: str | None = None) -> FaqHit | None:
+        return None  # canned hits hold no out-of-scope entries
+
     def search_many(
         self,
         texts: list[str],

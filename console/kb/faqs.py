@@ -43,6 +43,7 @@ from knowledge_base import store
 from knowledge_base import unanswered as queue
 from knowledge_base.models import Faq, FaqStatus
 from knowledge_base.store import FaqInput
+from knowledge_base.types import FaqKind
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def search_faqs(session: Session, params: dict[str, Any]) -> FaqListOut:
         if (params["status"] is None or faq.status == params["status"])
         and (params["language"] is None or faq.language == params["language"])
         and (params["category"] is None or faq.category == params["category"])
+        and (params["kind"] is None or faq.kind == params["kind"])
         and _review_filter(faq, params["review"], on)
         and _matches(faq, needle)
     ]
@@ -106,6 +108,7 @@ def search_faqs(session: Session, params: dict[str, Any]) -> FaqListOut:
             categories=sorted({f.category for f in everything}, key=str.casefold),
             languages=sorted({f.language for f in everything}),
             statuses=[s.value for s in FaqStatus],
+            kinds=[k.value for k in FaqKind],
         ),
     )
 
@@ -140,6 +143,24 @@ async def api_create(request: web.Request) -> web.Response:
     return write_reply(out, await publish_if(request, is_published(out.status)), status=201)
 
 
+def _omitted_fields(body: FaqUpdateIn) -> set[str]:
+    """The fields added after clients were written ("related", "kind") that a body leaves out.
+
+    An older client (a CMS sync) that never sends them must not wipe staff's related list, nor
+    turn an out-of-scope entry into an answer: its staff note would then be sent to citizens."""
+    return {"related", "kind"} - body.model_fields_set
+
+
+def _keep_omitted(data: FaqInput, current: Faq, omitted: set[str]) -> FaqInput:
+    """``data`` with the stored values of the ``omitted`` fields."""
+    kept: dict[str, Any] = {}
+    if "related" in omitted:
+        kept["related"] = tuple(link.related_id for link in current.related_links)
+    if "kind" in omitted:
+        kept["kind"] = FaqKind(current.kind)
+    return data.model_copy(update=kept) if kept else data
+
+
 @writers
 async def api_update(request: web.Request) -> web.Response:
     faq_id = faq_id_param(request)
@@ -155,16 +176,12 @@ async def api_update(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise json_error(400, "invalid request body", validation_details(exc)) from exc
     who = actor(request)
-    # A body without "related" (a client written before related FAQs existed) keeps the list.
-    keep_related = "related" not in body.model_fields_set
+    omitted = _omitted_fields(body)
 
     def work(session: Session) -> tuple[FaqOut, bool]:
         current = store.get_faq(session, faq_id)
         before = current.status
-        content = data
-        if keep_related:
-            kept = tuple(link.related_id for link in current.related_links)
-            content = data.model_copy(update={"related": kept})
+        content = _keep_omitted(data, current, omitted)
         faq = store.update_faq(session, faq_id, content, who, body.expected_version)
         return faq_out(faq), is_published(before) or is_published(faq.status)
 

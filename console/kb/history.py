@@ -27,7 +27,7 @@ from knowledge_base.models import AuditLog, Faq
 logger = logging.getLogger(__name__)
 
 
-_DIFF_FIELDS = (*store.SNAPSHOT_FIELDS, "variants", "related")
+_DIFF_FIELDS = (*store.SNAPSHOT_FIELDS, "variants", "related", "kind")
 
 
 def _changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[FieldChange]:

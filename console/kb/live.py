@@ -18,6 +18,7 @@ from console.kb.runtime import (
 )
 from console.kb.schemas import HitOut, IndexOut, IndexStatusOut, Thresholds, TryIn, TryOut
 from knowledge_base.publish import index_status
+from knowledge_base.types import FaqHit
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,18 @@ async def api_publish(request: web.Request) -> web.Response:
     return json_model(out)
 
 
+def hit_out(hit: FaqHit) -> HitOut:
+    return HitOut(
+        faq_id=hit.faq_id,
+        question=hit.question,
+        score=round(float(hit.score), 4),
+        matched_text=hit.matched_text,
+        category=hit.category,
+        answer=hit.answer,
+        source_url=hit.source_url,
+    )
+
+
 def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
     from knowledge_base.decision import decide, suggest_floor, thresholds_used
 
@@ -62,6 +75,7 @@ def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
     hits = list(retriever.search(text, k=5, language=language))
     decision = decide(hits, settings)
     used = thresholds_used(settings, hits)
+    entry = None if hits else retriever.out_of_scope_match(text, language)
     return TryOut(
         text=text,
         language=language,
@@ -72,18 +86,8 @@ def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
             hit.faq_id
             for hit in (decision.suggestions if decision.outcome == "handoff" else decision.hits)
         ],
-        hits=[
-            HitOut(
-                faq_id=hit.faq_id,
-                question=hit.question,
-                score=round(float(hit.score), 4),
-                matched_text=hit.matched_text,
-                category=hit.category,
-                answer=hit.answer,
-                source_url=hit.source_url,
-            )
-            for hit in hits
-        ],
+        hits=[hit_out(hit) for hit in hits],
+        out_of_scope=None if entry is None else hit_out(entry),
         thresholds=Thresholds(
             answer_threshold=used.answer_threshold,
             clarify_threshold=used.clarify_threshold,

@@ -33,6 +33,9 @@ class ListQuery(_Query):
     category: str | None = Field(None, description="exact category")
     language: str | None = Field(None, description="language code")
     status: Literal["draft", "published", "archived"] | None = Field(None, description="status")
+    kind: Literal["answer", "out_of_scope"] | None = Field(
+        None, description="answer, or out_of_scope (examples of questions not answered)"
+    )
     review: Literal["", "overdue", "soon", "none"] = Field(
         "", description="overdue, soon (within 30 days) or none (no review date)"
     )

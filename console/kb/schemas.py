@@ -15,6 +15,7 @@ from knowledge_base.health import DuplicatePair, FaqIssue
 from knowledge_base.locations.store import LocationIn, LocationOut
 from knowledge_base.models import Faq, FaqStatus
 from knowledge_base.store import FaqInput
+from knowledge_base.types import FaqKind
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,13 @@ class SmsLength(BaseModel):
     unicode: bool = Field(description="needs UCS-2 encoding (70 characters per SMS)")
 
 
+_KIND_DOC = (
+    "answer: an FAQ the bot answers with; out_of_scope: its question and variants are examples "
+    "of questions the service does not answer (a person takes them) and its answer is a note "
+    "for staff"
+)
+
+
 class FaqOut(BaseModel):
     id: str
     language: str
@@ -61,6 +69,7 @@ class FaqOut(BaseModel):
     )
     source_url: str | None
     status: FaqStatus
+    kind: FaqKind = Field(description=_KIND_DOC)
     review_by: date | None
     review_due: bool
     version: int
@@ -77,6 +86,7 @@ class FaqSummary(BaseModel):
     category: str
     question: str
     status: FaqStatus
+    kind: FaqKind = Field(description=_KIND_DOC)
     review_by: date | None
     review_due: bool
     variants: int
@@ -89,6 +99,7 @@ class Facets(BaseModel):
     categories: list[str]
     languages: list[str]
     statuses: list[str]
+    kinds: list[str]
 
 
 class FaqListOut(BaseModel):
@@ -157,7 +168,8 @@ class FaqCreateIn(FaqInput):
 
 class FaqUpdateIn(FaqInput):
     """The full new content; ``id`` comes from the path, ``expected_version``
-    from the version the editor loaded (409 when someone saved in between)."""
+    from the version the editor loaded (409 when someone saved in between). A body without
+    ``kind`` or ``related`` (a client written before they existed) keeps the stored ones."""
 
     id: str | None = None  # type: ignore[assignment]
     expected_version: int = Field(ge=1)
@@ -231,6 +243,11 @@ class TryOut(BaseModel):
     hits: list[HitOut]
     thresholds: Thresholds
     index_version: str | None
+    out_of_scope: HitOut | None = Field(
+        None,
+        description="the out-of-scope entry the question matched best: why it has no hits and "
+        "is handed to a person",
+    )
 
 
 class SuggestionOut(BaseModel):
@@ -381,6 +398,7 @@ def faq_out(faq: Faq) -> FaqOut:
         related=[link.related_id for link in faq.related_links],
         source_url=faq.source_url,
         status=FaqStatus(faq.status),
+        kind=FaqKind(faq.kind),
         review_by=faq.review_by,
         review_due=is_review_due(faq),
         version=faq.version,
@@ -399,6 +417,7 @@ def faq_summary(faq: Faq) -> FaqSummary:
         category=faq.category,
         question=faq.question,
         status=FaqStatus(faq.status),
+        kind=FaqKind(faq.kind),
         review_by=faq.review_by,
         review_due=is_review_due(faq),
         variants=len(faq.variants),

@@ -1,7 +1,8 @@
 """The knowledge-base editor in Chromium against the real stack: log in, find an FAQ, edit its
 answer, publish, and a citizen asking through Rasa's REST webhook gets the new answer within
 10 seconds (no restart, no retraining). Then the history page shows the change and restores the
-previous version, and the other console pages render without JavaScript errors.
+previous version, the other console pages render without JavaScript errors, and an entry marked
+out of scope is saved as such and badged in the list.
 
 Set ``ASKAGENCY_UPDATE_SCREENSHOTS=1`` to refresh docs/screenshots/kb-*.png from this run.
 """
@@ -179,6 +180,14 @@ def test_console_pages_render_and_try_it_works(
     assert "Thresholds of this language: answer ≥" in page.locator("#try-result").inner_text()
     shot(page, "kb-try.png", tmp_path)
     assert_accessible(page)
+    # A question the sample KB's out-of-scope entries take: Try it says which one and why.
+    page.get_by_label("Citizen question").fill("can I get a refund for my cancelled flight")
+    page.get_by_role("button", name="Ask").click()
+    entry = page.locator("#try-out-of-scope")
+    entry.wait_for(timeout=60_000)
+    assert page.locator(".outcome").inner_text() == "HANDOFF"
+    assert "Out of scope: closest to out-of-scope-flights-bookings" in entry.inner_text()
+    assert page.locator("#try-hits").count() == 0
 
     page.get_by_role("link", name="Unanswered").click()
     page.wait_for_url("**/console/kb/unanswered")
@@ -215,3 +224,48 @@ def test_console_pages_render_and_try_it_works(
     assert page.locator("#import-commit").count() == 0  # errors: nothing can be written
     shot(page, "kb-import.png", tmp_path)
     assert_accessible(page)
+
+    out_of_scope_entry(page, stack)
+
+
+def out_of_scope_entry(page: Any, stack: Stack) -> None:
+    """A new entry marked out of scope: the editor relabels its fields for staff, the kind is
+    saved, and the list shows it with its badge under the kind filter. Saved as a draft (never
+    live, so the bot's answers in the shared stack do not change) and deleted at the end."""
+    faq_id = f"kb-browser-not-for-us-{uuid.uuid4().hex[:6]}"
+    page.goto(f"{stack.cfg.console_url}/console/kb/new")
+    page.get_by_label(re.compile("^Id")).fill(faq_id)
+    page.get_by_label("Category").fill("Out of scope")
+    assert page.get_by_label(re.compile("^Answer")).count() == 1
+    page.get_by_label("Kind of entry").select_option("out_of_scope")
+    # The labels now speak of examples and a note for staff; the SMS meter is gone.
+    page.get_by_label(re.compile("^Example question")).fill("Can you rent me a car at the airport?")
+    page.get_by_label(re.compile("^Note for staff")).fill("Car rental desks are in hall B.")
+    assert page.get_by_label(re.compile("^Answer")).count() == 0
+    assert "More example questions we do not answer" in page.locator(".kb-variants").inner_text()
+    assert page.locator("#sms-meter").is_hidden()
+    assert "handed to a person" in page.locator("#kind-help").inner_text()
+    assert_accessible(page)
+    page.get_by_role("button", name="Save as draft").click()
+    page.wait_for_url(f"**/console/kb/faq/{faq_id}")
+    page.locator("#faq-message", has_text="Created").wait_for()
+    assert page.get_by_label("Kind of entry").input_value() == "out_of_scope"
+    assert page.get_by_label(re.compile("^Note for staff")).input_value() == (
+        "Car rental desks are in hall B."
+    )
+
+    page.goto(f"{stack.cfg.console_url}/console/kb")
+    page.get_by_label("Kind", exact=True).select_option("out_of_scope")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r".*kind=out_of_scope.*"))
+    rows = page.locator("table.kb-table tbody tr")
+    row = rows.filter(has=page.get_by_role("link", name=faq_id, exact=True))
+    assert "Out of scope" in row.locator(".badge.kind-out-of-scope").inner_text()
+    assert rows.count() == page.locator("table.kb-table tbody tr .kind-out-of-scope").count()
+    assert page.get_by_role("link", name=FAQ_ID, exact=True).count() == 0  # an answer
+
+    row.get_by_role("link", name=faq_id, exact=True).click()
+    page.wait_for_url(f"**/console/kb/faq/{faq_id}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url("**/console/kb")

@@ -58,29 +58,30 @@ def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
 
 def test_english_quality_on_the_test_file(sample_kb_dir: Path, tmp_path: Path) -> None:
     report = evaluate(sample_kb_dir, tmp_path, "eval_queries.csv")
-    # Measured: top-1 87.3%, answered right 45.4% / wrong 0.8% of all queries, right FAQ within
-    # one click for 79.0% of the in-scope ones, 64 of 66 out-of-scope handed off (97.0%). The
+    # Measured: top-1 86.3%, answered right 45.9% / wrong 1.1% of all queries, right FAQ within
+    # one click for 84.9% of the in-scope ones, 65 of 66 out-of-scope handed off (98.5%). The
     # thresholds come from the development files, not this one. Issue goals not reached: right
     # >= 70%, one click >= 95%.
     assert report["n_in_scope"] == 291 and report["n_out_of_scope"] == 66
     assert report["thresholds"]["answer_threshold"] == 0.75  # the defaults (askagency/config.py)
-    assert report["top1"] >= 0.86, report
-    assert report["answered_correct"] >= 0.44, report
+    assert report["thresholds"]["clarify_threshold"] == 0.50
+    assert report["top1"] >= 0.85, report
+    assert report["answered_correct"] >= 0.45, report
     assert report["answered_wrong"] <= 0.02, report
-    assert report["within_one_click"] >= 0.78, report
+    assert report["within_one_click"] >= 0.84, report
     assert report["oos_recall"] >= 0.95, report
 
 
 def test_english_quality_on_the_development_file(sample_kb_dir: Path, tmp_path: Path) -> None:
     report = evaluate(sample_kb_dir, tmp_path, "eval_queries_dev.csv")
-    # Measured: top-1 94.3%, right 58.9% / wrong 1.5% (9 of 586), one click 90.6%, OOS recall
-    # 91.4%. The thresholds were chosen on this file to stay under 2% wrong: three more wrong
+    # Measured: top-1 94.3%, right 58.4% / wrong 1.4% (8 of 586), one click 93.9%, OOS recall
+    # 90.7%. The thresholds were chosen on this file to stay under 2% wrong: four more wrong
     # answers fail this gate, which is why it runs on the sample KB alone (sample_kb_dir).
     assert report["n_in_scope"] == 424 and report["n_out_of_scope"] == 162
     assert report["top1"] >= 0.93, report
-    assert report["answered_correct"] >= 0.58, report
+    assert report["answered_correct"] >= 0.57, report
     assert report["answered_wrong"] <= 0.02, report
-    assert report["within_one_click"] >= 0.89, report
+    assert report["within_one_click"] >= 0.93, report
     assert report["oos_recall"] >= 0.90, report
 
 
@@ -88,11 +89,11 @@ def test_follow_up_questions_are_read_with_the_question_just_answered(
     sample_kb_dir: Path, tmp_path: Path
 ) -> None:
     """Issue 21, item 2: ``askagency kb evaluate-followups`` on the sample follow-up pairs.
-    Measured: alone 10/26 answered right (0 wrong), 13/26 within one click; read with the
-    previous question 11/26 right, 0 wrong, 18/26 within one click, 5 replies carried over
-    (13 and 19 before each FAQ was scored by its best variant, retriever.TOP_VARIANTS: "and
-    breast milk?" and "and the vape juice?", answered by the classifier rule before, now get
-    "did you mean"; docs/quality.md).
+    Measured: alone 10/26 answered right (0 wrong), 14/26 within one click; read with the
+    previous question 11/26 right, 0 wrong, 19/26 within one click, 7 replies carried over
+    (18 within one click before the out-of-scope entries and clarify threshold 0.50; 13 right
+    and 19 within one click before each FAQ was scored by its best variant,
+    retriever.TOP_VARIANTS; docs/quality.md).
     The pairs were written with this change and the rule shaped while reading them, so these
     are development figures: the gate keeps them from getting worse."""
     report_file = tmp_path / "followups.json"
@@ -108,10 +109,10 @@ def test_follow_up_questions_are_read_with_the_question_just_answered(
     )
     report = json.loads(report_file.read_text())
     assert report["pairs"] == 26 and report["max_words"] == 6
-    assert report["alone_correct"] == 10 and report["alone_within_one_click"] == 13
+    assert report["alone_correct"] == 10 and report["alone_within_one_click"] == 14
     assert report["with_context_correct"] >= 11, report
     assert report["with_context_wrong"] <= 0, report
-    assert report["with_context_within_one_click"] >= 18, report
+    assert report["with_context_within_one_click"] >= 19, report
 
 
 def test_thresholds_measured_with_another_model_are_warned_about(
@@ -142,7 +143,8 @@ def test_thresholds_measured_with_another_model_are_warned_about(
     )
     assert recorded["ASKAGENCY_THRESHOLDS_MODEL"] == thresholds_scale(index_meta["model_id"])
     # The sweep's recommendation; the default is 0.75 for the follow-up pairs (askagency/config.py).
-    assert recorded["ASKAGENCY_ANSWER_THRESHOLD"] == "0.7"
+    assert recorded["ASKAGENCY_ANSWER_THRESHOLD"] == "0.65"
+    assert recorded["ASKAGENCY_CLARIFY_THRESHOLD"] == "0.5"
 
     other = {"ASKAGENCY_THRESHOLDS_MODEL": "all-mpnet-base-v2-e8c3b32-0f00-s128"}
     for args in (

@@ -168,6 +168,21 @@
     source.addEventListener("input", updateMeter);
     updateMeter();
 
+    // The kind of entry: an out-of-scope entry's question and variants are examples of what the
+    // service does not answer and its answer is a note for staff, so the labels say so (both
+    // wordings come from the page, in data-answer / data-out-of-scope) and the SMS meter, which
+    // is about citizens' messages, is hidden.
+    const kind = document.getElementById("faq-kind");
+    function applyKind() {
+      const outOfScope = kind.value === "out_of_scope";
+      form.querySelectorAll("[data-kind-text]").forEach((span) => {
+        span.textContent = outOfScope ? span.dataset.outOfScope : span.dataset.answer;
+      });
+      meter.hidden = outOfScope;
+    }
+    kind.addEventListener("change", applyKind);
+    applyKind();
+
     function variantTexts() {
       return [...list.querySelectorAll("input.variant")].map((i) => i.value.trim()).filter(Boolean);
     }
@@ -345,7 +360,8 @@
             return;
           }
           const language = document.getElementById("faq-language").value.trim();
-          const params = new URLSearchParams({ q: text, per_page: "8" });
+          // Out-of-scope entries are never offered, so they cannot be related questions.
+          const params = new URLSearchParams({ q: text, per_page: "8", kind: "answer" });
           if (language) params.set("language", language);
           try {
             const data = await api("GET", `/api/kb/faqs?${params}`);
@@ -437,6 +453,7 @@
         source_url: value("faq-source-url") || null,
         review_by: value("faq-review-by") || null,
         translation_group: value("faq-translation-group") || null,
+        kind: kind.value,
         status,
       };
     }
@@ -473,6 +490,7 @@
         const changed = String(faq.version) !== form.dataset.version;
         form.dataset.version = String(faq.version);
         form.dataset.status = faq.status;
+        form.dataset.kind = faq.kind;
         document.getElementById("faq-version-label").textContent = faq.version;
         const badge = document.getElementById("faq-status-badge");
         badge.textContent = faq.status;
@@ -615,11 +633,15 @@
             ? "The bot is not confident: it would offer a person and suggest the highlighted FAQs."
             : "The bot is not confident and would offer a person.",
         }[data.outcome];
+        const entry = data.out_of_scope;
         out.replaceChildren(
           h(
             "section",
             { class: "card" },
             h("p", {}, h("span", { class: `outcome ${data.outcome}`, text: data.outcome.toUpperCase() }), " ", verdict),
+            entry
+              ? h("p", { id: "try-out-of-scope" }, "Out of scope: closest to ", faqLink(entry.faq_id), ` ("${entry.matched_text}", ${pct(entry.score)}), so the bot hands it to a person.`)
+              : null,
             h("p", { class: "muted", text: `Top score ${pct(data.top_score)}. Thresholds of this language: answer ≥ ${pct(t.answer_threshold)} with a lead of ${pct(t.answer_margin)}, clarify ≥ ${pct(t.clarify_threshold)}${t.suggest_threshold == null ? "" : `, suggest ≥ ${pct(t.suggest_threshold)}`}. Index ${data.index_version || "none"}.` }),
             data.hits.length
               ? h(
@@ -641,7 +663,9 @@
                     ),
                   ),
                 )
-              : h("p", { text: "No FAQ in this language is close." }),
+              : entry
+                ? null
+                : h("p", { text: "No FAQ in this language is close." }),
           ),
         );
       } catch (err) {
@@ -661,6 +685,7 @@
     const container = document.getElementById("clusters");
     const summary = document.getElementById("unanswered-summary");
     const message = document.getElementById("unanswered-message");
+    const targets = document.getElementById("kb-faq-targets");
 
     async function load() {
       summary.textContent = "Grouping questions…";
@@ -692,7 +717,7 @@
         card.append(h("label", {}, "Wording to add as a variant", variantInput));
       }
       const suggestions = h("div", { class: "suggestions" }, h("h3", { class: "visually-hidden", text: "Suggested FAQs" }));
-      if (!cluster.suggestions.length) suggestions.append(h("p", { class: "muted", text: "No close FAQ: probably needs a new one." }));
+      if (!cluster.suggestions.length) suggestions.append(h("p", { class: "muted", text: "No close FAQ: it probably needs a new one, or, if it is not for us, add it to an out-of-scope entry." }));
       for (const s of cluster.suggestions) {
         suggestions.append(
           h(
@@ -707,7 +732,10 @@
       }
       card.append(suggestions);
       if (canEdit) {
-        const other = h("input", { class: "other-faq", placeholder: "another FAQ id", "aria-label": "Another FAQ id" });
+        const other = h("input", { class: "other-faq", placeholder: "another FAQ id", "aria-label": "Another FAQ id", "aria-describedby": "target-help" });
+        // Every FAQ, out-of-scope entries labelled as such (the page's datalist): the suggestions
+        // above never include those entries, and adding a question to one marks it "not for us".
+        if (targets) other.setAttribute("list", targets.id);
         card.append(
           h(
             "div",

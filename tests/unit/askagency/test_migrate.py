@@ -425,3 +425,48 @@ def test_sqlite_turn_wording(sqlite_url: str) -> None:
 
 def test_postgres_turn_wording(postgres_url: str) -> None:
     _check_turn_wording(postgres_url)
+
+
+def _check_faq_kind(url: str) -> None:
+    """0024: FAQs stored before it become answers; the database refuses any other kind than
+    the ones the migration froze, which are the model's (knowledge_base.types.FaqKind)."""
+    import importlib.util
+
+    from knowledge_base.types import FaqKind
+
+    path = migrate.MIGRATIONS_DIR / "versions" / "0024_faq_kind.py"
+    spec = importlib.util.spec_from_file_location("faq_kind_migration", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert tuple(kind.value for kind in FaqKind) == module.KINDS
+
+    migrate.upgrade(url, "0023_turn_wording")
+    engine = make_engine(url)
+    insert = (
+        "INSERT INTO kb_faq (id, language, translation_group, category, question, answer,"
+        " status, version, created_at, updated_at, created_by, updated_by) VALUES"
+        " ('liquids', 'en', 'liquids', 'c', 'Liquids?', 'A.', 'published', 1, :now, :now,"
+        " 'a', 'a')"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(insert), {"now": "2026-03-02 10:00:00+00:00"})
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            kinds = connection.execute(text("SELECT kind FROM kb_faq")).scalars().all()
+        assert kinds == ["answer"]
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text("UPDATE kb_faq SET kind = 'maybe'"))
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE kb_faq SET kind = 'out_of_scope'"))
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_faq_kind(sqlite_url: str) -> None:
+    _check_faq_kind(sqlite_url)
+
+
+def test_postgres_faq_kind(postgres_url: str) -> None:
+    _check_faq_kind(postgres_url)

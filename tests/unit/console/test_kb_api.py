@@ -517,6 +517,102 @@ async def test_list_search_filter_sort_page(ctx: Ctx) -> None:
         assert reply.status == 400, bad
 
 
+# ----------------------------------------------------------------------------- kind
+OUT_OF_SCOPE = "out_of_scope"
+
+
+def out_of_scope_faq(faq_id: str = "not-for-us", **extra: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "category": "Out of scope",
+        "question": "Can you book my flight?",
+        "answer": "Airline bookings: send people to their airline.",
+        "variants": ["change my seat"],
+        "kind": "out-of-scope",  # the spelling staff type in CSV files is accepted too
+    }
+    return new_faq(faq_id, **{**fields, **extra})
+
+
+async def test_kind_round_trips_through_the_api(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    created = await editor.post("/api/kb/faqs", out_of_scope_faq())
+    assert created.status == 201, created.text
+    assert created.body["faq"]["kind"] == OUT_OF_SCOPE
+    loaded = (await editor.get("/api/kb/faqs/not-for-us")).body
+    assert loaded["kind"] == OUT_OF_SCOPE
+    # Omitted on create: an answer, as before kinds existed.
+    assert (await editor.get("/api/kb/faqs/liquids")).body["kind"] == "answer"
+
+    # A client that predates kinds sends no "kind": the entry stays out of scope.
+    old_client = await editor.put(
+        "/api/kb/faqs/not-for-us", update_body(loaded, answer="Airlines handle bookings.")
+    )
+    assert old_client.status == 200, old_client.text
+    assert old_client.body["faq"]["kind"] == OUT_OF_SCOPE
+    assert old_client.body["faq"]["version"] == 2
+    # Only the kind changes: a new version, and the history says what changed.
+    to_answer = await editor.put(
+        "/api/kb/faqs/not-for-us", update_body(old_client.body["faq"], kind="answer")
+    )
+    assert to_answer.status == 200, to_answer.text
+    assert (to_answer.body["faq"]["kind"], to_answer.body["faq"]["version"]) == ("answer", 3)
+    history = (await editor.get("/api/kb/faqs/not-for-us/history")).body
+    assert history["entries"][0]["changes"] == [
+        {"field": "kind", "before": OUT_OF_SCOPE, "after": "answer"}
+    ]
+
+    bad = await editor.put(
+        "/api/kb/faqs/not-for-us", update_body(to_answer.body["faq"], kind="chit-chat")
+    )
+    assert bad.status == 400 and bad.body["details"][0]["field"] == "kind"
+    bad_create = await editor.post("/api/kb/faqs", out_of_scope_faq("other", kind="maybe"))
+    assert bad_create.status == 400 and bad_create.body["details"][0]["field"] == "kind"
+
+
+async def test_list_shows_and_filters_kind(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    assert (await editor.post("/api/kb/faqs", out_of_scope_faq())).status == 201
+    everything = (await editor.get("/api/kb/faqs")).body
+    kinds = {item["id"]: item["kind"] for item in everything["items"]}
+    assert kinds == {
+        "laptops": "answer",
+        "liquidos": "answer",
+        "liquids": "answer",
+        "not-for-us": OUT_OF_SCOPE,
+        "pets": "answer",
+    }
+    assert everything["facets"]["kinds"] == ["answer", OUT_OF_SCOPE]
+    only = (await editor.get("/api/kb/faqs?kind=out_of_scope")).body
+    assert [item["id"] for item in only["items"]] == ["not-for-us"]
+    assert (await editor.get("/api/kb/faqs?kind=answer")).body["total"] == 4
+    assert (await editor.get("/api/kb/faqs?kind=chit-chat")).status == 400
+
+    page = (await editor.request("GET", "/console/kb?kind=out_of_scope")).text
+    assert 'href="/console/kb/faq/not-for-us"' in page and "/console/kb/faq/liquids" not in page
+    assert page.count('class="badge kind-out-of-scope"') == 1
+    assert '<option value="out_of_scope" selected>Out of scope</option>' in page
+    mixed = (await editor.request("GET", "/console/kb")).text
+    assert mixed.count('class="badge kind-out-of-scope"') == 1
+
+
+async def test_editor_page_labels_follow_the_kind(ctx: Ctx) -> None:
+    editor = await ctx.as_role("editor")
+    assert (await editor.post("/api/kb/faqs", out_of_scope_faq())).status == 201
+    scoped = (await editor.request("GET", "/console/kb/faq/not-for-us")).text
+    assert '<option value="out_of_scope" selected>Out of scope' in scoped
+    assert 'data-kind="out_of_scope"' in scoped
+    assert '">Note for staff</span>' in scoped and '">Answer</span>' not in scoped
+    answer = (await editor.request("GET", "/console/kb/faq/liquids")).text
+    assert '<option value="answer" selected>Answer</option>' in answer
+    assert '">Answer</span>' in answer and '">Note for staff</span>' not in answer
+    # Both wordings are on the page for the script to switch between.
+    assert 'data-answer="Answer" data-out-of-scope="Note for staff"' in answer
+    new = (await editor.request("GET", "/console/kb/new")).text
+    assert '<option value="answer" selected>Answer</option>' in new
+    viewer = await ctx.as_role("viewer")
+    read_only = (await viewer.request("GET", "/console/kb/faq/not-for-us")).text
+    assert '<select id="faq-kind" name="kind" disabled' in read_only
+
+
 # ----------------------------------------------------------------------------- try it
 def ctx_settings_answer_threshold() -> float:
     """The configured threshold the page must report (not a copy of the default)."""
@@ -534,7 +630,7 @@ async def test_try_shows_top_hits_and_decision(ctx: Ctx) -> None:
     assert body["hits"][0]["faq_id"] == "laptops" and body["hits"][0]["score"] == pytest.approx(1)
     assert len(body["hits"]) == 2  # published English FAQs only
     assert body["thresholds"]["answer_threshold"] == ctx_settings_answer_threshold()
-    assert body["thresholds"]["suggest_threshold"] is None  # English suggestions are off
+    assert body["thresholds"]["suggest_threshold"] == get_settings().suggest_threshold
     # A Spanish question is decided with Spanish thresholds, and the page says which.
     spanish = await viewer.post("/api/kb/try", {"text": "líquidos", "language": "es"})
     assert spanish.status == 200, spanish.text
@@ -545,7 +641,11 @@ async def test_try_shows_top_hits_and_decision(ctx: Ctx) -> None:
     assert spanish.body["thresholds"]["suggest_threshold"] == es["suggest_threshold"]
     assert es["answer_threshold"] != ctx_settings_answer_threshold()
     nothing = await viewer.post("/api/kb/try", {"text": "zebra umbrella", "language": "en"})
-    assert nothing.body["outcome"] == "handoff" and nothing.body["chosen"] == []
+    assert nothing.body["outcome"] == "handoff"
+    # A handoff suggests only near misses from the suggest threshold up.
+    floor = get_settings().suggest_threshold
+    near = [h["faq_id"] for h in nothing.body["hits"] if h["score"] >= floor]
+    assert nothing.body["chosen"] == near[: len(nothing.body["chosen"])]
     empty = await viewer.post("/api/kb/try", {"text": ""})
     assert empty.status == 400 and empty.body["details"][0]["field"] == "text"
 
@@ -638,6 +738,25 @@ async def test_dismiss(ctx: Ctx) -> None:
         assert row is not None and row.status == "dismissed" and row.resolved_by == "editor"
 
 
+async def test_queued_question_goes_to_an_out_of_scope_entry(ctx: Ctx) -> None:
+    """Adding queued questions to an out-of-scope entry is how staff mark them "not for us": the
+    page offers such entries, labelled, and the entry stays out of scope."""
+    editor = await ctx.as_role("editor")
+    assert (await editor.post("/api/kb/faqs", out_of_scope_faq(status="published"))).status == 201
+    page = (await editor.request("GET", "/console/kb/unanswered")).text
+    assert '<option value="not-for-us" label="Can you book my flight? (en, out of scope)">' in page
+    assert '<option value="liquids" label="Can I bring liquids in my carry-on? (en)">' in page
+    ids = _queue([("please book me a flight to Lisbon", "en")])
+    accepted = await editor.post(
+        "/api/kb/unanswered/accept",
+        {"question_ids": ids, "faq_id": "not-for-us", "variant": "book me a flight to Lisbon"},
+    )
+    assert accepted.status == 200, accepted.text
+    faq = accepted.body["faq"]
+    assert faq["kind"] == OUT_OF_SCOPE and "book me a flight to Lisbon" in faq["variants"]
+    assert (await editor.get("/api/kb/unanswered")).body["counts"]["accepted"] == 1
+
+
 # ----------------------------------------------------------------------------- health
 async def test_conflicts_and_health(ctx: Ctx) -> None:
     viewer = await ctx.as_role("viewer")
@@ -659,15 +778,19 @@ async def test_conflicts_and_health(ctx: Ctx) -> None:
     assert only_pets["conflicts"] == []
     assert (await viewer.get("/api/kb/conflicts?margin=2")).status == 400
 
+    # An out-of-scope entry is never given as an answer by design: not "never matched".
+    entry = out_of_scope_faq(status="published")
+    assert (await editor.post("/api/kb/faqs", entry)).status == 201
     health = (await viewer.get("/api/kb/health")).body
     assert [i["faq_id"] for i in health["review_overdue"]] == ["pets"]
     assert {i["faq_id"] for i in health["never_matched"]} == {"laptops", "liquids", "liquidos"}
     assert health["counts"]["conflicts"] >= 1 and health["similarity_error"] is None
     # Published FAQs under the advised 10 variants, fewest first (the draft is left out).
-    assert health["advised_variants"] == 10 and health["counts"]["few_variants"] == 3
+    assert health["advised_variants"] == 10 and health["counts"]["few_variants"] == 4
     assert [(i["faq_id"], i["detail"]) for i in health["few_variants"]] == [
         ("liquidos", "0 question variants; 10 or more advised"),
         ("liquids", "1 question variant; 10 or more advised"),
+        ("not-for-us", "1 question variant; 10 or more advised"),
         ("laptops", "2 question variants; 10 or more advised"),
     ]
 
@@ -866,6 +989,23 @@ async def test_real_publish_and_try(tmp_settings: Settings, seeded: str) -> None
         assert tried.body["hits"][0]["answer"] == "Liquids: 3.4 oz."
         assert tried.body["index_version"] == index["version"]
         assert Path(tmp_settings.index_dir, "CURRENT").read_text().strip() == index["version"]
+        assert tried.body["out_of_scope"] is None
+
+        # A published out-of-scope entry takes the questions it resembles: no hits, a
+        # handoff, and Try it names the entry and the example the question is closest to.
+        entry = out_of_scope_faq(
+            status="published",
+            variants=["can I get a refund for my plane ticket", "how do i cancel my flight"],
+        )
+        assert (await editor.post("/api/kb/faqs", entry)).status == 201
+        tried = await editor.post("/api/kb/try", {"text": "refund for my plane ticket please"})
+        assert tried.status == 200, tried.text
+        assert (tried.body["outcome"], tried.body["hits"]) == ("handoff", [])
+        entry_hit = tried.body["out_of_scope"]
+        assert entry_hit["faq_id"] == "not-for-us"
+        assert entry_hit["matched_text"] == "can I get a refund for my plane ticket"
+        tried = await editor.post("/api/kb/try", {"text": "is toothpaste allowed?"})
+        assert tried.body["hits"][0]["faq_id"] == "liquids" and tried.body["out_of_scope"] is None
     finally:
         await editor.close()
         await server.close()

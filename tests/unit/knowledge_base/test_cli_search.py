@@ -40,3 +40,30 @@ def test_a_handoff_lists_its_suggestions(
     get_settings.cache_clear()
     line = decision_line(kb_runner, "can I take shampoo on the plane", "--language", "en")
     assert "handoff to a person (low confidence); suggests liquids" in line
+
+
+def test_a_handoff_by_an_out_of_scope_entry_says_which(
+    kb_runner: CliRunner, tmp_settings: Settings
+) -> None:
+    """A question that an out-of-scope entry matches best has no hits; the decision line says
+    why, with the example it resembles, so staff see it is not a low score."""
+    from knowledge_base.index import build_bundle, save_bundle
+    from knowledge_base.types import FaqKind, FaqRecord
+    from tests.unit.kb_tiny import TINY_KB, shared_embedder
+
+    bookings = FaqRecord(
+        id="out-of-scope-bookings",
+        language="en",
+        question="how do I change my flight booking",
+        answer="Bookings are handled by the airline.",
+        variants=("can I get a refund for my plane ticket", "how do i cancel my flight"),
+        kind=FaqKind.OUT_OF_SCOPE,
+    )
+    assert tmp_settings.index_dir is not None
+    save_bundle(build_bundle([*TINY_KB, bookings], shared_embedder()), tmp_settings.index_dir)
+    line = decision_line(kb_runner, "refund for my plane ticket please", "--language", "en")
+    assert "handoff to a person: out of scope, like out-of-scope-bookings" in line
+    assert '"can I get a refund for my plane ticket"' in line
+    # An in-scope question is decided as before.
+    line = decision_line(kb_runner, "can I take shampoo on the plane", "--language", "en")
+    assert "out of scope" not in line

@@ -300,6 +300,28 @@ def test_import_publish_flag_and_missing_status(db_session: Session) -> None:
     assert (faq.status, faq.answer, summary.updated) == ("published", "New.", 1)
 
 
+def test_import_kind_is_kept_when_a_file_does_not_give_it(db_session: Session) -> None:
+    """Out-of-scope entries (issue 20) survive a file written before the kind column existed,
+    or a CSV row whose kind cell is empty; a bad kind is refused with the choices."""
+    import_rows(db_session, rows(jsonl_line(kind="out-of-scope")), "alice")
+    assert store.get_faq(db_session, "liquids").kind == "out_of_scope"
+    import_rows(db_session, rows(jsonl_line(kind=..., answer="Changed.")), "alice")
+    faq = store.get_faq(db_session, "liquids")
+    assert (faq.kind, faq.answer) == ("out_of_scope", "Changed.")
+    csv_text = HEADER + ",kind\nliquids,en,security,Liquids?,Up to 100 ml.,,,published,,\n"
+    parsed = parse_bytes(csv_text.encode(), fmt="csv")
+    assert parsed.ok, parsed.errors
+    import_rows(db_session, parsed.rows, "alice")
+    assert store.get_faq(db_session, "liquids").kind == "out_of_scope"
+    import_rows(db_session, rows(jsonl_line(kind="answer")), "alice")
+    assert store.get_faq(db_session, "liquids").kind == "answer"
+    # A new entry without a kind is an answer.
+    import_rows(db_session, rows(jsonl_line(id="knives", kind=...)), "alice")
+    assert store.get_faq(db_session, "knives").kind == "answer"
+    bad = parse_bytes(jsonl_line(kind="maybe").encode(), fmt="jsonl")
+    assert errors_of(bad) == [(1, "kind", "must be one of answer, out_of_scope (got 'maybe')")]
+
+
 def test_import_create_mode_refuses_existing(db_session: Session) -> None:
     import_rows(db_session, rows(jsonl_line()), "alice")
     db_session.commit()
@@ -347,6 +369,7 @@ def tricky_rows() -> list[FaqInput]:
         jsonl_line(),
         jsonl_line(
             id="quotes",
+            kind="out_of_scope",
             question='What is a "carry-on", exactly?',
             answer='Line one, with comma\nLine "two"; ünïcødé — 東京\n\nLast line',
             variants=["Carry-on meaning?", "Hand luggage, what is it?"],
