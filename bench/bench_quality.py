@@ -71,6 +71,17 @@ BEFORE = {
 # The retriever's scoring constants of each configuration (knowledge_base/retriever.py).
 BEFORE_SCORING = {"CLASSIFIER_WEIGHT": 0.1, "TOP_VARIANTS": 3, "LEXICAL_WEIGHT": 0.35}
 MEAN_OF_THREE_SCORING = {"CLASSIFIER_WEIGHT": 0.3, "TOP_VARIANTS": 3, "LEXICAL_WEIGHT": 0.35}
+# Spanish's thresholds before its out-of-scope entries (the historical rows have none).
+SPANISH_BEFORE_ENTRIES = {
+    "es": {
+        "answer_threshold": 0.45,
+        "clarify_threshold": 0.35,
+        "answer_confidence": 0.45,
+        "answer_confidence_floor": 0.35,
+        "suggest_threshold": 0.20,
+        "answer_margin": 0.05,
+    }
+}
 TWELVE_VARIANTS = {
     "answer_margin": 0.05,
     "answer_threshold": 0.70,
@@ -78,6 +89,7 @@ TWELVE_VARIANTS = {
     "answer_confidence": 0.35,
     "answer_confidence_floor": 0.55,
     "suggest_threshold": 0.45,
+    "language_thresholds": SPANISH_BEFORE_ENTRIES,
 }
 # The sample KB's English FAQs had this many variants before issue #20 added more after them.
 BEFORE_VARIANTS = 5
@@ -88,6 +100,7 @@ BEST_VARIANT = {
     "answer_confidence": 0.35,
     "answer_confidence_floor": 0.60,
     "suggest_threshold": 0.55,
+    "language_thresholds": SPANISH_BEFORE_ENTRIES,
 }
 FIVE_VARIANTS = {
     "answer_margin": 0.05,
@@ -95,6 +108,7 @@ FIVE_VARIANTS = {
     "clarify_threshold": 0.45,
     "answer_confidence": 0.20,
     "answer_confidence_floor": 0.55,
+    "language_thresholds": SPANISH_BEFORE_ENTRIES,
 }
 KEYS = (
     "n_in_scope",

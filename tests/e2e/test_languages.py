@@ -115,16 +115,18 @@ def test_evaluate_command_on_the_spanish_file(stack_data_dir: Path, tmp_path: Pa
         str(report_file),
     )
     report = json.loads(report_file.read_text())
-    # Measured 88.2% top-1 / 96.8% top-3, 49.6% answered right, no wrong answer, 17 of 20
-    # out-of-scope questions handed off (the other 3 get "did you mean", none is answered),
-    # with the bundled English model plus the FreeDict word-by-word translation
-    # (docs/languages.md); the Spanish thresholds come from the development file, not this one.
-    # Before issue #20's English variants: 86.0% / 95.7%, 43.4% right, 19 of 20 handed off.
+    # Measured 86.0% top-1 / 92.5% top-3, 55.8% answered right, no wrong answer, 18 of 20
+    # out-of-scope questions handed off, right FAQ within one click 89.2%, with the bundled
+    # English model plus the FreeDict word-by-word translation and the Spanish out-of-scope
+    # entries (docs/languages.md, docs/quality.md); the Spanish thresholds come from the
+    # development file, not this one. Before the entries: 88.2% / 96.8%, 49.6% right, 71.0%
+    # within one click, 17 of 20 handed off (an entry also takes a few in-scope questions).
     assert report["n_in_scope"] == 93 and report["n_out_of_scope"] == 20
-    assert report["top1"] >= 0.87, report
-    assert report["top3"] >= 0.95, report
-    assert report["answered_correct"] >= 0.48, report
+    assert report["top1"] >= 0.84, report
+    assert report["top3"] >= 0.91, report
+    assert report["answered_correct"] >= 0.53, report
     assert report["answered_wrong"] <= 0.02, report
+    assert report["within_one_click"] >= 0.87, report
     assert report["oos_recall"] >= 0.85, report
     assert report["thresholds"]["answer_threshold"] == 0.45  # the Spanish calibration
 

@@ -58,7 +58,7 @@ def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
 
 def test_english_quality_on_the_test_file(sample_kb_dir: Path, tmp_path: Path) -> None:
     report = evaluate(sample_kb_dir, tmp_path, "eval_queries.csv")
-    # Measured: top-1 86.3%, answered right 45.9% / wrong 1.1% of all queries, right FAQ within
+    # Measured: top-1 86.3%, answered right 45.7% / wrong 1.1% of all queries, right FAQ within
     # one click for 84.9% of the in-scope ones, 65 of 66 out-of-scope handed off (98.5%). The
     # thresholds come from the development files, not this one. Issue goals not reached: right
     # >= 70%, one click >= 95%.
@@ -74,8 +74,8 @@ def test_english_quality_on_the_test_file(sample_kb_dir: Path, tmp_path: Path) -
 
 def test_english_quality_on_the_development_file(sample_kb_dir: Path, tmp_path: Path) -> None:
     report = evaluate(sample_kb_dir, tmp_path, "eval_queries_dev.csv")
-    # Measured: top-1 94.3%, right 58.4% / wrong 1.4% (8 of 586), one click 93.9%, OOS recall
-    # 90.7%. The thresholds were chosen on this file to stay under 2% wrong: four more wrong
+    # Measured: top-1 94.3%, right 58.2% / wrong 1.7% (10 of 586), one click 93.9%, OOS recall
+    # 90.7%. The thresholds were chosen on this file to stay under 2% wrong: two more wrong
     # answers fail this gate, which is why it runs on the sample KB alone (sample_kb_dir).
     assert report["n_in_scope"] == 424 and report["n_out_of_scope"] == 162
     assert report["top1"] >= 0.93, report
@@ -143,7 +143,7 @@ def test_thresholds_measured_with_another_model_are_warned_about(
     )
     assert recorded["ASKAGENCY_THRESHOLDS_MODEL"] == thresholds_scale(index_meta["model_id"])
     # The sweep's recommendation; the default is 0.75 for the follow-up pairs (askagency/config.py).
-    assert recorded["ASKAGENCY_ANSWER_THRESHOLD"] == "0.65"
+    assert recorded["ASKAGENCY_ANSWER_THRESHOLD"] == "0.6"
     assert recorded["ASKAGENCY_CLARIFY_THRESHOLD"] == "0.5"
 
     other = {"ASKAGENCY_THRESHOLDS_MODEL": "all-mpnet-base-v2-e8c3b32-0f00-s128"}

@@ -32,6 +32,7 @@ from console.auth import create_user
 from console.kb import runtime as kb_runtime
 from console.kb import schemas as kb_schemas
 from knowledge_base import store
+from knowledge_base.decision import suggest_floor, thresholds_for
 from knowledge_base.models import AuditLog, Faq
 from knowledge_base.publish import Publisher, PublishResult
 from knowledge_base.store import FaqInput
@@ -638,7 +639,9 @@ async def test_try_shows_top_hits_and_decision(ctx: Ctx) -> None:
     es = get_settings().language_thresholds["es"]
     assert spanish.body["thresholds"]["answer_threshold"] == es["answer_threshold"]
     assert spanish.body["thresholds"]["clarify_threshold"] == es["clarify_threshold"]
-    assert spanish.body["thresholds"]["suggest_threshold"] == es["suggest_threshold"]
+    # Spanish suggestions are off (suggest_threshold at its clarify threshold): none shown.
+    expected_suggest = suggest_floor(thresholds_for(get_settings(), "es"))
+    assert spanish.body["thresholds"]["suggest_threshold"] == expected_suggest
     assert es["answer_threshold"] != ctx_settings_answer_threshold()
     nothing = await viewer.post("/api/kb/try", {"text": "zebra umbrella", "language": "en"})
     assert nothing.body["outcome"] == "handoff"
