@@ -239,6 +239,10 @@ def _print_report(
         ("answered correctly", _fmt(report.answered_correct)),
         ("  of the in-scope questions", _fmt(report.answered_correct_in_scope)),
         ("answered wrongly", _fmt(report.answered_wrong)),
+        (
+            "in-scope questions an out-of-scope entry took",
+            "-" if report.taken_by_out_of_scope is None else str(report.taken_by_out_of_scope),
+        ),
         ("clarify offers the right FAQ", _fmt(report.clarify_contains_expected)),
         ("right FAQ within one click (in scope)", _fmt(report.within_one_click)),
         (

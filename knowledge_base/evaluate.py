@@ -211,6 +211,9 @@ class EvalReport:
     suggestion_precision: float | None = None
     oos_suggested: float | None = None
     answered_correct_in_scope: float | None = None
+    # In-scope questions an out-of-scope entry took (no hits: handed off), when counted
+    # (max_confusions > 0): entries that reach into what the KB answers.
+    taken_by_out_of_scope: int | None = None
     confusions: list[Confusion] = field(default_factory=list)
     sweep: list[SweepRow] = field(default_factory=list)
     recommended: SweepRow | None = None
@@ -450,6 +453,11 @@ def evaluate(
         for reached, holds in zip(one_click, suggestion_holds[in_scope], strict=True)
     ]
 
+    taken = (
+        _taken_by_out_of_scope(retriever, texts, expected, results, language)
+        if max_confusions > 0
+        else None
+    )
     confusion_counts: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], str] = {}
     for text, exp, got, is_answered in zip(texts, expected, top1_ids, answered, strict=True):
@@ -458,7 +466,7 @@ def evaluate(
                 continue  # a clarify/handoff on an OOS query is not a confusion
         elif got == exp:
             continue
-        key = (exp, got or "(no result)")
+        key = (exp, got or (taken or {}).get(text) or "(no result)")
         confusion_counts[key] += 1
         examples.setdefault(key, text)
     confusions = [
@@ -525,10 +533,33 @@ def evaluate(
         answered_correct_in_scope=_ratio(
             (answered & top1_correct & in_scope).sum(), in_scope.sum()
         ),
+        taken_by_out_of_scope=None if taken is None else len(taken),
         confusions=confusions,
         sweep=sweep_rows,
         recommended=best,
     )
+
+
+def _taken_by_out_of_scope(
+    retriever: Any,
+    texts: Sequence[str],
+    expected: Sequence[str],
+    results: Sequence[Sequence[FaqHit]],
+    language: str | None,
+) -> dict[str, str]:
+    """In-scope questions with no hits that an out-of-scope entry took, with the entry's id: the
+    confusions name it instead of "(no result)", so staff see an entry reaching into what the
+    KB answers. Searches those questions again (a retriever without entries has none)."""
+    match = getattr(retriever, "out_of_scope_match", None)
+    if match is None:
+        return {}
+    taken = {}
+    for text, exp, hits in zip(texts, expected, results, strict=True):
+        if exp != OUT_OF_SCOPE and not hits and text not in taken:
+            entry = match(text, language)
+            if entry is not None:
+                taken[text] = entry.faq_id
+    return taken
 
 
 def with_thresholds(

@@ -114,12 +114,26 @@ def holdout(
         first = [labelled[i] for i in order[:middle]]
         second = [labelled[i] for i in order[middle:]]
         for choose_on, measure_on in ((first, second), (second, first)):
+            # No confusions: they are not read here, and naming them searches again.
             swept = evaluate(
-                searched, choose_on, settings, sweep=True, k=k, language=language, limits=limits
+                searched,
+                choose_on,
+                settings,
+                sweep=True,
+                k=k,
+                language=language,
+                limits=limits,
+                max_confusions=0,
             )
             chosen = with_recommendation(settings, swept.recommended, language)
             measured = evaluate(
-                searched, measure_on, chosen or settings, sweep=False, k=k, language=language
+                searched,
+                measure_on,
+                chosen or settings,
+                sweep=False,
+                k=k,
+                language=language,
+                max_confusions=0,
             )
             report.halves.append(
                 HalfResult(

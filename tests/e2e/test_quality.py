@@ -83,6 +83,8 @@ def test_english_quality_on_the_development_file(sample_kb_dir: Path, tmp_path: 
     assert report["answered_wrong"] <= 0.02, report
     assert report["within_one_click"] >= 0.93, report
     assert report["oos_recall"] >= 0.90, report
+    # No out-of-scope entry of the sample takes an in-scope development question.
+    assert report["taken_by_out_of_scope"] == 0, report
 
 
 def test_follow_up_questions_are_read_with_the_question_just_answered(

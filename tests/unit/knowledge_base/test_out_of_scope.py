@@ -121,3 +121,25 @@ def test_building_without_out_of_scope_entries_warns_until_thresholds_are_tuned(
     assert warning(list(TINY_KB), tuned) == ""
     # Only Spanish answers: the main language has nothing to answer, nothing to warn about.
     assert warning([r for r in TINY_KB if r.language == "es"], defaults) == ""
+
+
+def test_evaluate_names_the_entry_that_took_an_in_scope_question(retriever: Retriever) -> None:
+    """An entry that reaches into what the KB answers shows in `kb evaluate`: the count of
+    in-scope questions it took, and the confusion names it instead of "(no result)"."""
+    from knowledge_base.evaluate import OUT_OF_SCOPE, evaluate
+
+    labelled = [
+        # Labelled in scope (as if the KB answered refunds), taken by the bookings entry.
+        ("refund for my plane ticket please", "liquids"),
+        ("can I take shampoo on the plane", "liquids"),
+        ("how do i cancel my flight", OUT_OF_SCOPE),
+    ]
+    report = evaluate(retriever, labelled, Settings(), sweep=False, language="en")
+    assert report.taken_by_out_of_scope == 1
+    assert [(c.expected, c.got, c.example) for c in report.confusions] == [
+        ("liquids", "out-of-scope-bookings", "refund for my plane ticket please")
+    ]
+    assert report.to_dict()["taken_by_out_of_scope"] == 1
+    # Not counted when confusions are not wanted (the held-out halves): no second search.
+    quiet = evaluate(retriever, labelled, Settings(), sweep=False, language="en", max_confusions=0)
+    assert quiet.taken_by_out_of_scope is None and quiet.confusions == []
