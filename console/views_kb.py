@@ -38,7 +38,6 @@ from knowledge_base.models import (
     FaqStatus,
 )
 from knowledge_base.store import max_variants
-from knowledge_base.types import FaqKind
 
 TABS = (
     ("list", "/console/kb", "FAQs"),
@@ -136,9 +135,14 @@ def _editor_context(
     )
 
 
-def _facets() -> tuple[list[str], list[str]]:
+def _all_faqs() -> list[Faq]:
     with session_scope() as session:
-        faqs = store.list_faqs(session)
+        return store.list_faqs(session)
+
+
+def _facets(faqs: list[Faq] | None = None) -> tuple[list[str], list[str]]:
+    """Categories and languages of ``faqs`` (default: every FAQ)."""
+    faqs = _all_faqs() if faqs is None else faqs
     categories = sorted({f.category for f in faqs}, key=str.casefold)
     languages = sorted({f.language for f in faqs} | {"en"})
     return categories, languages
@@ -193,26 +197,25 @@ async def try_page(request: web.Request) -> web.Response:
 def _target_label(faq: Faq) -> str:
     """How an FAQ is offered as the target of queued questions: out-of-scope entries say so,
     because adding a question to one is how staff mark it "not for us"."""
-    kind = ", out of scope" if faq.kind == FaqKind.OUT_OF_SCOPE else ""
+    kind = ", out of scope" if faq.out_of_scope else ""
     return f"{faq.question} ({faq.language}{kind})"
 
 
-def _faq_targets() -> list[dict[str, str]]:
-    """Every FAQ a queued question can be added to (archived ones are not offered), out-of-scope
+def _faq_targets(faqs: list[Faq]) -> list[dict[str, str]]:
+    """The FAQs a queued question can be added to (archived ones are not offered), out-of-scope
     entries included: the suggestions come from the live index, which never returns them."""
-    with session_scope() as session:
-        faqs = store.list_faqs(session)
-        return [
-            {"id": faq.id, "label": _target_label(faq)}
-            for faq in faqs
-            if faq.status != FaqStatus.ARCHIVED.value
-        ]
+    return [
+        {"id": faq.id, "label": _target_label(faq)}
+        for faq in faqs
+        if faq.status != FaqStatus.ARCHIVED.value
+    ]
 
 
 @readers
 async def unanswered_page(request: web.Request) -> web.Response:
-    _categories, languages = _facets()
-    context = _context(request, "unanswered", languages=languages, targets=_faq_targets())
+    faqs = _all_faqs()  # one read for the language filter and the targets
+    _categories, languages = _facets(faqs)
+    context = _context(request, "unanswered", languages=languages, targets=_faq_targets(faqs))
     return _render(request, "kb_unanswered.html", context)
 
 

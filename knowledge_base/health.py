@@ -28,7 +28,7 @@ from askagency.clock import now_utc
 from knowledge_base.conflicts import Conflict, detect_conflicts
 from knowledge_base.models import Faq, FaqStatus
 from knowledge_base.store import list_faqs, published_records, to_record
-from knowledge_base.types import FaqKind, FaqRecord
+from knowledge_base.types import FaqRecord
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 # Near-duplicates: the same question written twice. Measured on the sample KB with the bundled
@@ -126,7 +126,7 @@ def never_matched(session: Session, usage: Mapping[str, int], now: datetime) -> 
     out-of-scope entries: they are never meant to answer)."""
     issues = []
     for faq in list_faqs(session, status=FaqStatus.PUBLISHED.value):
-        if usage.get(faq.id, 0) > 0 or faq.kind == FaqKind.OUT_OF_SCOPE:
+        if usage.get(faq.id, 0) > 0 or faq.out_of_scope:
             continue
         age = max(0, (now - faq.created_at).days) if faq.created_at else 0
         issues.append(

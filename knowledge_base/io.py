@@ -32,10 +32,11 @@ from knowledge_base.store import (
     batch_related_problems,
     list_faqs,
     load_faqs,
+    omitted_fields,
     snapshot,
+    stored_values,
     upsert_faqs,
 )
-from knowledge_base.types import FaqKind
 
 COLUMNS: tuple[str, ...] = (
     "id",
@@ -376,13 +377,9 @@ def import_rows(
         else:
             status = FaqStatus(current.status)
         update: dict[str, Any] = {"status": status}
-        if "kind" not in row.model_fields_set and current is not None:
-            # A file without the kind column (written before it existed) keeps each entry's.
-            update["kind"] = FaqKind(current.kind)
-        if "related" not in row.model_fields_set and current is not None:
-            # A file without the related column (one written before it existed, or a CMS that
-            # does not know it) keeps staff's lists; an empty cell clears one.
-            update["related"] = tuple(link.related_id for link in current.related_links)
+        if current is not None:
+            # A file without the related or kind column keeps the stored ones.
+            update.update(stored_values(current, omitted_fields(row)))
         items.append(row.model_copy(update=update))
     _refuse_bad_related(session, items)
     created, updated, unchanged = upsert_faqs(

@@ -112,6 +112,11 @@ class Faq(Base):
     )
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
+    @property
+    def out_of_scope(self) -> bool:
+        """Examples of questions the service does not answer (``FaqRecord.out_of_scope``)."""
+        return self.kind == FaqKind.OUT_OF_SCOPE
+
     def __repr__(self) -> str:
         return f"Faq(id={self.id!r}, language={self.language!r}, status={self.status!r})"
 

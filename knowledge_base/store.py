@@ -352,6 +352,28 @@ class FaqInput(BaseModel):
         return cls.model_validate(_content_of(snapshot(faq)))
 
 
+# Fields added after clients were written (a spreadsheet, a CMS sync): a file row or request
+# body that leaves one out keeps the stored value, so an older client never wipes staff's
+# related lists nor turns an out-of-scope entry into an answer (its staff note would then be
+# sent to citizens). An empty related cell still clears a list.
+KEPT_WHEN_OMITTED = ("related", "kind")
+
+
+def omitted_fields(given: BaseModel) -> set[str]:
+    """The :data:`KEPT_WHEN_OMITTED` fields ``given`` (a parsed row or body) leaves out."""
+    return set(KEPT_WHEN_OMITTED) - given.model_fields_set
+
+
+def stored_values(current: Faq, fields: Iterable[str]) -> dict[str, Any]:
+    """``current``'s stored values of ``fields`` (of :data:`KEPT_WHEN_OMITTED`), as FaqInput
+    takes them."""
+    stored = {
+        "related": lambda: tuple(link.related_id for link in current.related_links),
+        "kind": lambda: FaqKind(current.kind),
+    }
+    return {name: stored[name]() for name in fields}
+
+
 def _content_of(snap: dict[str, Any]) -> dict[str, Any]:
     # Snapshots written before related FAQs (or kinds) existed have no "related" (an empty
     # list) and no "kind" (an answer).

@@ -143,24 +143,6 @@ async def api_create(request: web.Request) -> web.Response:
     return write_reply(out, await publish_if(request, is_published(out.status)), status=201)
 
 
-def _omitted_fields(body: FaqUpdateIn) -> set[str]:
-    """The fields added after clients were written ("related", "kind") that a body leaves out.
-
-    An older client (a CMS sync) that never sends them must not wipe staff's related list, nor
-    turn an out-of-scope entry into an answer: its staff note would then be sent to citizens."""
-    return {"related", "kind"} - body.model_fields_set
-
-
-def _keep_omitted(data: FaqInput, current: Faq, omitted: set[str]) -> FaqInput:
-    """``data`` with the stored values of the ``omitted`` fields."""
-    kept: dict[str, Any] = {}
-    if "related" in omitted:
-        kept["related"] = tuple(link.related_id for link in current.related_links)
-    if "kind" in omitted:
-        kept["kind"] = FaqKind(current.kind)
-    return data.model_copy(update=kept) if kept else data
-
-
 @writers
 async def api_update(request: web.Request) -> web.Response:
     faq_id = faq_id_param(request)
@@ -176,12 +158,12 @@ async def api_update(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise json_error(400, "invalid request body", validation_details(exc)) from exc
     who = actor(request)
-    omitted = _omitted_fields(body)
+    omitted = store.omitted_fields(body)  # a body without "related" or "kind" keeps them
 
     def work(session: Session) -> tuple[FaqOut, bool]:
         current = store.get_faq(session, faq_id)
         before = current.status
-        content = _keep_omitted(data, current, omitted)
+        content = data.model_copy(update=store.stored_values(current, omitted))
         faq = store.update_faq(session, faq_id, content, who, body.expected_version)
         return faq_out(faq), is_published(before) or is_published(faq.status)
 
