@@ -29,6 +29,9 @@ BENCHMARKS = [
     "bench_quality_models.py",
     # Levers of issue 20 not shipped (more variants, out-of-scope topics), by held-out halvings.
     "bench_levers.py",
+    # Thresholds from a KB's own wordings (`kb calibrate`) against the defaults, on KBs they
+    # were not chosen for (BANKING77 with held-out intents, the sample without its entries).
+    "bench_calibration.py",
     "bench_nlu.py",
     "bench_analytics_scale.py",
     # A fresh clone's `make test`, about ten minutes: last.
@@ -184,6 +187,29 @@ def quality_rows(quality: dict, models: dict, levers: dict) -> list[tuple[str, o
     return rows
 
 
+def calibration_rows(calibration: dict) -> list[tuple[str, object, str]]:
+    """Answered wrongly and out-of-scope recall on BANKING77 with held-out intents, at the
+    defaults and at `kb calibrate`'s thresholds (bench_calibration.py, mean of the draws)."""
+    draws = calibration.get("banking77_oos", [])
+    rows: list[tuple[str, object, str]] = []
+    for label in ("defaults", "calibrated"):
+        figures = [d[label] for d in draws if d.get(label)]
+        if not figures:
+            continue
+        mean = {
+            name: round(sum(f[name] for f in figures) / len(figures), 4)
+            for name in ("answered_wrong", "oos_recall")
+        }
+        rows.append(
+            (
+                f"BANKING77 held-out intents, {label}: wrong/OOS recall",
+                _pair(mean, "answered_wrong", "oos_recall"),
+                "",
+            )
+        )
+    return rows
+
+
 def main() -> int:
     failed = []
     for script in BENCHMARKS:
@@ -235,6 +261,7 @@ def main() -> int:
         ("Spanish top-3", spanish.get("top3"), ""),
     ]
     rows += quality_rows(load("quality.json"), load("quality_models.json"), load("levers.json"))
+    rows += calibration_rows(load("calibration.json"))
     scale = load("scale.json")
     rows += scale_rows(scale)
     if scale:

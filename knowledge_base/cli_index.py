@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ from knowledge_base.evaluate import (
     EvalReport,
     LabelledFileError,
     SweepLimits,
+    SweepRow,
     evaluate,
     load_labelled,
 )
@@ -46,6 +47,38 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
+# The sweep's limits, shared by `kb evaluate` and `kb calibrate` (cli_calibrate.py).
+MAX_WRONG_OPTION = typer.Option(
+    MAX_WRONG_RATE,
+    "--max-wrong",
+    min=0.0,
+    max=1.0,
+    help="The sweep keeps answered-wrong at or below this share of all questions.",
+)
+
+
+def min_oos_recall_option(default: float = MIN_OOS_RECALL) -> Any:
+    """``--min-oos-recall`` with ``default`` (`kb calibrate` asks less of its own questions)."""
+    return typer.Option(
+        default,
+        "--min-oos-recall",
+        min=0.0,
+        max=1.0,
+        help="The sweep hands off at least this share of the out-of-scope questions.",
+    )
+
+
+APPLY_OPTION = typer.Option(
+    False,
+    "--apply",
+    help="Write the recommended thresholds into the settings file (--env-file).",
+)
+ENV_FILE_OPTION = typer.Option(
+    None,
+    "--env-file",
+    help="Settings file --apply writes (default: the one the settings read, ./.env).",
+)
+DATA_DIR_OPTION = typer.Option(None, "--data-dir", help="Data folder (default: settings).")
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -90,9 +123,7 @@ def _fmt(value: float | None) -> str:
 
 
 def build_index_command(
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Data folder (default: settings)."
-    ),
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Embed the published FAQs and make a new index version live."""
     from askagency import migrate
@@ -166,8 +197,9 @@ def _warn_without_out_of_scope(records: Sequence[FaqRecord], settings: Settings)
         err_console.print(
             f"[yellow]no out-of-scope entries in {language}: the default thresholds expect "
             "examples of the questions you do not answer (kind out_of_scope); add some, or "
-            "tune the thresholds with `askagency kb evaluate --sweep --apply` "
-            "(docs/quality.md, out-of-scope entries)[/yellow]"
+            "tune the thresholds for this KB: `askagency kb calibrate --apply` without "
+            "labelled questions, `askagency kb evaluate FILE --sweep --apply` with them "
+            "(docs/quality.md)[/yellow]"
         )
 
 
@@ -175,9 +207,7 @@ def search_command(
     text: str = typer.Argument(..., help="The question to look up."),
     k: int = typer.Option(5, "-k", "--top-k", min=1, max=50, help="Number of FAQs to show."),
     language: str | None = typer.Option(None, "--language", help="Only FAQs in this language."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Data folder (default: settings)."
-    ),
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Search the live index and show what the bot would do."""
     settings = _settings(data_dir)
@@ -385,33 +415,11 @@ def evaluate_command(
         True, "--sweep/--no-sweep", help="Threshold sweep and recommendation."
     ),
     language: str | None = typer.Option(None, "--language", help="Only FAQs in this language."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Data folder (default: settings)."
-    ),
-    apply: bool = typer.Option(
-        False,
-        "--apply",
-        help="Write the recommended thresholds into the settings file (--env-file).",
-    ),
-    env_file: Path | None = typer.Option(
-        None,
-        "--env-file",
-        help="Settings file --apply writes (default: the one the settings read, ./.env).",
-    ),
-    max_wrong: float = typer.Option(
-        MAX_WRONG_RATE,
-        "--max-wrong",
-        min=0.0,
-        max=1.0,
-        help="The sweep keeps answered-wrong at or below this share of all questions.",
-    ),
-    min_oos_recall: float = typer.Option(
-        MIN_OOS_RECALL,
-        "--min-oos-recall",
-        min=0.0,
-        max=1.0,
-        help="The sweep hands off at least this share of the out-of-scope questions.",
-    ),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    apply: bool = APPLY_OPTION,
+    env_file: Path | None = ENV_FILE_OPTION,
+    max_wrong: float = MAX_WRONG_OPTION,
+    min_oos_recall: float = min_oos_recall_option(),
     holdout_rounds: int = typer.Option(
         0,
         "--holdout",
@@ -443,19 +451,19 @@ def evaluate_command(
         console.print(f"report written to {json_out}")
     model_id = retriever.model_id
     if apply:
-        _apply(report, settings, language, target_env_file(env_file), model_id)
+        apply_row(report.recommended, settings, language, target_env_file(env_file), model_id)
     else:
         _warn_thresholds(settings, model_id)
 
 
-def _apply(
-    report: EvalReport, settings: Settings, language: str | None, env_file: Path, model_id: str
+def apply_row(
+    row: SweepRow | None, settings: Settings, language: str | None, env_file: Path, model_id: str
 ) -> None:
-    """--apply: the recommendation into the settings file (restart or reload to use it)."""
-    if report.recommended is None:
+    """--apply: a recommendation into the settings file (restart or reload to use it)."""
+    if row is None:
         err_console.print("[red]nothing applied: no thresholds meet the constraints[/red]")
         raise typer.Exit(3)
-    written = apply_recommendation(report.recommended, settings, language, env_file, model_id)
+    written = apply_recommendation(row, settings, language, env_file, model_id)
     print_applied(written, env_file)
     console.print("restart the action server for the new thresholds to take effect")
 
@@ -466,9 +474,7 @@ def evaluate_followups_command(
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
     language: str | None = typer.Option(None, "--language", help="Only FAQs in this language."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Data folder (default: settings)."
-    ),
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Follow-up questions answered directly and correctly, alone and read with the previous
     question (knowledge_base/followup.py), at the current thresholds."""

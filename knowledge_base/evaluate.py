@@ -395,6 +395,36 @@ def recommend(rows: Sequence[SweepRow]) -> SweepRow | None:
     )
 
 
+def sweep_results(
+    results: Sequence[Sequence[FaqHit]],
+    expected: Sequence[str],
+    settings: DecisionSettings,
+    limits: SweepLimits = DEFAULT_LIMITS,
+) -> tuple[list[SweepRow], SweepRow | None]:
+    """Every threshold combination's outcome on ``results`` (the hits of questions labelled
+    ``expected``) and the recommended row with its suggest_threshold (None: no row meets
+    ``limits``). ``settings`` gives what is not swept: the answer margin, the clarify options.
+    Shared by :func:`evaluate` and the calibration from a KB's own wordings (calibrate.py)."""
+    oos = np.array([e == OUT_OF_SCOPE for e in expected], dtype=bool)
+    top1_correct = np.array(
+        [bool(hits) and hits[0].faq_id == e for hits, e in zip(results, expected, strict=True)],
+        dtype=bool,
+    )
+    signals = _Signals.of(results)
+    expected_option = _expected_option(results, expected, settings.clarify_max_options)
+    gap = clarify_gap(settings)
+    rows = _sweep(signals, top1_correct, oos, settings.answer_margin, expected_option, gap, limits)
+    best = recommend(rows)
+    if best is not None:
+        best = replace(
+            best,
+            suggest_threshold=recommend_suggest_threshold(
+                signals, best, oos, expected_option, gap, settings.answer_margin
+            ),
+        )
+    return rows, best
+
+
 def evaluate(
     retriever: Any,
     labelled: Sequence[tuple[str, str]],
@@ -473,29 +503,7 @@ def evaluate(
         Confusion(exp, got, count, examples[(exp, got)])
         for (exp, got), count in confusion_counts.most_common(max_confusions)
     ]
-    signals = _Signals.of(results)
-    expected_option = _expected_option(results, expected, settings.clarify_max_options)
-    sweep_rows = (
-        _sweep(
-            signals,
-            top1_correct,
-            oos,
-            settings.answer_margin,
-            expected_option,
-            clarify_gap(settings),
-            limits,
-        )
-        if sweep
-        else []
-    )
-    best = recommend(sweep_rows) if sweep else None
-    if best is not None:
-        best = replace(
-            best,
-            suggest_threshold=recommend_suggest_threshold(
-                signals, best, oos, expected_option, clarify_gap(settings), settings.answer_margin
-            ),
-        )
+    sweep_rows, best = sweep_results(results, expected, settings, limits) if sweep else ([], None)
     return EvalReport(
         recommendation_rule=limits.rule(),
         n_queries=n,

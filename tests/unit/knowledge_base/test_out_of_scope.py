@@ -116,6 +116,9 @@ def test_building_without_out_of_scope_entries_warns_until_thresholds_are_tuned(
 
     defaults = Settings(default_language="en")
     assert "no out-of-scope entries in en" in warning(list(TINY_KB), defaults)
+    assert "`askagency kb calibrate --apply` without labelled questions" in warning(
+        list(TINY_KB), defaults
+    )
     assert warning([*TINY_KB, BOOKINGS], defaults) == ""
     tuned = Settings(default_language="en", thresholds_model="some-model;scoring=2")
     assert warning(list(TINY_KB), tuned) == ""
