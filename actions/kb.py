@@ -51,10 +51,18 @@ def get_handle(settings: Settings | None = None) -> FaqRetrieverHandle:
         return _handle
 
 
-def _decide(hits: list[FaqHit], settings: Settings) -> Decision:
+def _decide(hits: list[FaqHit], settings: Any) -> Decision:
     from knowledge_base.decision import decide
 
     return decide(hits, settings)
+
+
+def _for_index(settings: Settings, retriever: Any) -> Any:
+    """The thresholds for ``retriever``'s index: a language without out-of-scope entries has
+    its own defaults (decision.for_retriever)."""
+    from knowledge_base.decision import for_retriever
+
+    return for_retriever(settings, retriever)
 
 
 def lookup(text: str, language: str, settings: Settings | None = None) -> Decision:
@@ -70,7 +78,7 @@ def lookup(text: str, language: str, settings: Settings | None = None) -> Decisi
         hits = retriever.search(text, k=settings.search_top_k, language=language)
     except Exception as exc:  # the index/model may fail in many ways; none may crash a turn
         raise KnowledgeBaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    decision = _decide(list(hits), settings)
+    decision = _decide(list(hits), _for_index(settings, retriever))
     metrics.RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
     return decision
 
@@ -88,11 +96,13 @@ def lookup_in_language(
     settings = settings or get_settings()
     started = time.perf_counter()
 
-    def decide_kept(hits: list[FaqHit]) -> Decision:
-        return _decide(candidates(hits, exclude, settings.search_top_k), settings)
-
     try:
         retriever = get_handle(settings).get()
+        thresholds = _for_index(settings, retriever)
+
+        def decide_kept(hits: list[FaqHit]) -> Decision:
+            return _decide(candidates(hits, exclude, settings.search_top_k), thresholds)
+
         result = multilingual.lookup(
             retriever,
             text,

@@ -166,6 +166,30 @@ class Settings(BaseSettings):
             }
         }
     )
+    # The thresholds of a language whose KB has no out-of-scope entries, for each threshold not
+    # set here (knowledge_base/decision.for_index): the ones above and in language_thresholds
+    # were chosen with the sample's entries, which take the questions not answered. These were
+    # chosen the same way without them (the defaults until those entries, 2026-12-07): on the
+    # English development file without entries 58.9% right, 1.5% wrong, 91.4% of out-of-scope
+    # questions handed off, against 59.4%, 2.9% and 74.7% at the thresholds above; Spanish
+    # 44.0%, 2.0%, 89.4% (docs/quality.md). Suggestions are off in English (no floor passed the
+    # sweep's rule without entries).
+    thresholds_without_out_of_scope: dict[str, dict[str, float]] = Field(
+        default={
+            "en": {
+                "clarify_threshold": 0.55,
+                "answer_confidence": 0.35,
+                "answer_confidence_floor": 0.60,
+                "suggest_threshold": 0.55,
+            },
+            "es": {
+                "clarify_threshold": 0.35,
+                "answer_confidence": 0.45,
+                "answer_confidence_floor": 0.35,
+                "suggest_threshold": 0.20,
+            },
+        }
+    )
     default_language: str = "en"
     # Languages (ISO 639-1) the detector chooses among (knowledge_base/language.py and
     # docs/languages.md); the detector takes about 200 MB in the action server for these 12.

@@ -34,7 +34,7 @@ from knowledge_base.cli_index import (
     err_console,
     min_oos_recall_option,
 )
-from knowledge_base.decision import thresholds_for
+from knowledge_base.decision import for_index, thresholds_for
 from knowledge_base.evaluate import SweepLimits, SweepRow
 from knowledge_base.retriever import Retriever
 from knowledge_base.tuning import env_lines, recommendation_env, recommended_values, target_env_file
@@ -55,8 +55,10 @@ def _published(settings: Settings) -> list[FaqRecord]:
         raise typer.Exit(2) from exc
 
 
-def _current(settings: Settings, language: str) -> dict[str, float]:
-    own = thresholds_for(settings, language)
+def _current(settings: Settings, language: str, records: Sequence[FaqRecord]) -> dict[str, float]:
+    """The thresholds the KB's questions in ``language`` are decided at now."""
+    entries = {r.language for r in records if r.out_of_scope}
+    own = thresholds_for(for_index(settings, entries), language)
     return {
         "answer_threshold": own.answer_threshold,
         "clarify_threshold": own.clarify_threshold,
@@ -77,7 +79,7 @@ def _row_cells(row: SweepRow | None) -> list[str]:
     ]
 
 
-def _print(report: CalibrationReport, settings: Settings) -> None:
+def _print(report: CalibrationReport, current: dict[str, float], settings: Settings) -> None:
     console.print(
         f"{report.language}: {report.n_answers} FAQs; asked {report.n_in_scope} of their "
         f"wordings left out of the index and {report.n_out_of_scope} questions it does not "
@@ -86,7 +88,6 @@ def _print(report: CalibrationReport, settings: Settings) -> None:
     table = Table(title="estimated from the KB's own wordings (not citizens' questions)")
     for col in ("thresholds", "answered right", "wrong", "OOS recall", "one click", "meets rule"):
         table.add_column(col, justify="left" if col == "thresholds" else "right")
-    current = _current(settings, report.language)
     table.add_row("current", *_row_cells(report.row_at(current)))
     table.add_row("recommended", *_row_cells(report.recommended))
     console.print(table)
@@ -155,7 +156,8 @@ def calibrate_command(
     except CalibrationError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    _print(report, settings)
+    current = _current(settings, lang, records)
+    _print(report, current, settings)
     if json_out is not None:
         data = {
             "language": report.language,
@@ -166,7 +168,7 @@ def calibrate_command(
             "rule": limits.rule(),
             "recommended": recommended_values(report.recommended) if report.recommended else None,
             "estimate": _row_dict(report.recommended),
-            "current": _row_dict(report.row_at(_current(settings, lang))),
+            "current": _row_dict(report.row_at(current)),
         }
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from askagency.config import Settings, get_settings
-from knowledge_base.decision import decide, suggest_floor, thresholds_used
+from knowledge_base.decision import decide, for_retriever, suggest_floor, thresholds_used
 from knowledge_base.evaluate import (
     MAX_WRONG_RATE,
     MIN_OOS_RECALL,
@@ -185,21 +185,22 @@ def build_index_command(
 
 
 def _warn_without_out_of_scope(records: Sequence[FaqRecord], settings: Settings) -> None:
-    """The default thresholds were chosen for the sample KB with its out-of-scope entries,
-    which take the questions the service does not answer: a main language without any answers
-    more of those (on the sample's development file 75% handed off instead of 91%). Quiet
-    once thresholds were tuned for this KB (``--apply`` records ``thresholds_model``)."""
+    """Says when the main language has no out-of-scope entries while nobody tuned the
+    thresholds for this KB: its questions are decided at the thresholds for a KB without
+    entries (``thresholds_without_out_of_scope``, decision.for_index), which hand more
+    in-scope questions to a person than the sample's with its entries. Quiet once thresholds
+    were tuned for this KB (``--apply`` records ``thresholds_model``)."""
     language = settings.default_language
     if settings.thresholds_model:
         return
     answers = [r for r in records if r.language == language and not r.out_of_scope]
     if answers and not any(r.language == language and r.out_of_scope for r in records):
         err_console.print(
-            f"[yellow]no out-of-scope entries in {language}: the default thresholds expect "
-            "examples of the questions you do not answer (kind out_of_scope); add some, or "
+            f"[yellow]no out-of-scope entries in {language}: its questions are decided at the "
+            "thresholds for a KB without them; examples of the questions you do not answer "
+            "(kind out_of_scope) let the bot answer and clarify more (docs/quality.md). Or "
             "tune the thresholds for this KB: `askagency kb calibrate --apply` without "
-            "labelled questions, `askagency kb evaluate FILE --sweep --apply` with them "
-            "(docs/quality.md)[/yellow]"
+            "labelled questions, `askagency kb evaluate FILE --sweep --apply` with them[/yellow]"
         )
 
 
@@ -212,6 +213,7 @@ def search_command(
     """Search the live index and show what the bot would do."""
     settings = _settings(data_dir)
     retriever = _retriever(settings)
+    settings = for_retriever(settings, retriever)
     hits = retriever.search(text, k=max(k, 2), language=language)
     if not text.strip():
         err_console.print("[yellow]empty question: the bot hands off without searching[/yellow]")

@@ -57,6 +57,7 @@ from knowledge_base.decision import (
     confidence_floor,
     confidence_lead,
     decide,
+    for_retriever,
     suggest_floor,
     thresholds_for,
 )
@@ -440,8 +441,9 @@ def evaluate(
     recommends within ``limits``."""
     if not labelled:
         raise ValueError("evaluate() needs at least one labelled query")
-    # The language's own thresholds (settings.language_thresholds), reported and swept from.
-    settings = thresholds_for(settings, language)
+    # The language's own thresholds (settings.language_thresholds, and those of a KB without
+    # out-of-scope entries: decision.for_index), reported and swept from.
+    settings = thresholds_for(for_retriever(settings, retriever), language)
     started = time.perf_counter()
     texts = [t for t, _ in labelled]
     expected = [e for _, e in labelled]

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from knowledge_base.decision import decide
+from knowledge_base.decision import decide, for_retriever
 from knowledge_base.evaluate import labelled_rows
 from knowledge_base.types import Outcome
 
@@ -138,7 +138,8 @@ def evaluate_followups(
     max_words: int,
 ) -> FollowupReport:
     """Direct-and-correct answers to the follow-ups alone and read with the previous question,
-    at the settings' thresholds."""
+    at the settings' thresholds (for this index: decision.for_retriever)."""
+    settings = for_retriever(settings, retriever)
 
     def decide_text(text: str, exclude: str | None) -> Any:
         hits = retriever.search(text, k=settings.search_top_k + 1, language=language)

@@ -160,6 +160,7 @@ class Retriever:
         self.max_chars = max_chars
         self._languages = np.array([f.language for f in bundle.faqs])
         self._has_out_of_scope = any(f.out_of_scope for f in bundle.faqs)
+        self._out_of_scope_languages = frozenset(f.language for f in bundle.faqs if f.out_of_scope)
         # Other languages than the main one are scored by a LanguageScorer (built on first use;
         # None = the language has no FAQs).
         self.languages = languages
@@ -181,6 +182,12 @@ class Retriever:
     def model_id(self) -> str:
         """The embedding model of this index and of the questions searched in it."""
         return self.embedder.model_id
+
+    @property
+    def out_of_scope_languages(self) -> frozenset[str]:
+        """The languages with out-of-scope entries in this index: the decision's defaults
+        differ for a language without any (decision.for_index)."""
+        return self._out_of_scope_languages
 
     def succeed(self, predecessor: Retriever) -> None:
         """Let ``predecessor`` answer the languages whose scorers this one has not built yet."""

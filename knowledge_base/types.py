@@ -127,6 +127,11 @@ class FaqRetriever(Protocol):
     @property
     def model_id(self) -> str: ...
 
+    @property
+    def out_of_scope_languages(self) -> frozenset[str]:
+        """The languages with out-of-scope entries (decision.for_index)."""
+        ...
+
     def search(self, text: str, k: int = 5, language: str | None = None) -> list[FaqHit]: ...
 
     def out_of_scope_match(self, text: str, language: str | None = None) -> FaqHit | None:

@@ -50,6 +50,9 @@ class FakeRetriever:
     version = "fake-version"
     scorer = "fake"
     model_id = ""  # no embedding model: no thresholds to warn about
+    # Canned hits stand for a KB like the sample, with out-of-scope entries in both languages:
+    # the default thresholds apply as they are (decision.for_index).
+    out_of_scope_languages = frozenset({"en", "es"})
 
     def __init__(
         self,

@@ -68,10 +68,10 @@ def hit_out(hit: FaqHit) -> HitOut:
 
 
 def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
-    from knowledge_base.decision import decide, suggest_floor, thresholds_used
+    from knowledge_base.decision import decide, for_retriever, suggest_floor, thresholds_used
 
-    settings = rt.settings
     retriever = rt.retriever()
+    settings = for_retriever(rt.settings, retriever)
     hits = list(retriever.search(text, k=5, language=language))
     decision = decide(hits, settings)
     used = thresholds_used(settings, hits)

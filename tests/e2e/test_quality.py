@@ -40,7 +40,9 @@ def sample_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
-def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
+def evaluate(
+    data_dir: Path, tmp_path: Path, name: str, env: dict[str, str] | None = None
+) -> dict[str, object]:
     report_file = tmp_path / f"{name}.json"
     cli(
         data_dir,
@@ -52,8 +54,14 @@ def evaluate(data_dir: Path, tmp_path: Path, name: str) -> dict[str, object]:
         "--no-sweep",
         "--json",
         str(report_file),
+        env=env,
     )
     return json.loads(report_file.read_text())
+
+
+def settings_in(env_file: Path) -> dict[str, str]:
+    """The ``NAME=value`` lines an ``--apply`` wrote."""
+    return dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
 
 
 def test_english_quality_on_the_test_file(sample_kb_dir: Path, tmp_path: Path) -> None:
@@ -139,7 +147,7 @@ def test_thresholds_measured_with_another_model_are_warned_about(
         "--env-file",
         str(env_file),
     )
-    recorded = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    recorded = settings_in(env_file)
     index_meta = json.loads(
         next((data_dir / "index").glob("*/meta.json")).read_text(encoding="utf-8")
     )
@@ -170,24 +178,9 @@ def test_thresholds_calibrated_from_the_kb_alone_hold_on_real_questions(
     shutil.copytree(sample_kb_dir, data_dir)
     env_file = tmp_path / "calibrated.env"
     cli(data_dir, "kb", "calibrate", "--apply", "--env-file", str(env_file))
-    calibrated = dict(
-        line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
-    )
+    calibrated = settings_in(env_file)
     assert "ASKAGENCY_ANSWER_THRESHOLD" in calibrated
-    report_file = tmp_path / "dev.json"
-    cli(
-        data_dir,
-        "kb",
-        "evaluate",
-        str(SAMPLE / "eval_queries_dev.csv"),
-        "--language",
-        "en",
-        "--no-sweep",
-        "--json",
-        str(report_file),
-        env=calibrated,
-    )
-    report = json.loads(report_file.read_text())
+    report = evaluate(data_dir, tmp_path, "eval_queries_dev.csv", env=calibrated)
     assert report["thresholds"]["answer_threshold"] == float(
         calibrated["ASKAGENCY_ANSWER_THRESHOLD"]
     )

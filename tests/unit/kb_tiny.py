@@ -11,7 +11,7 @@ from pathlib import Path
 
 from askagency.config import bundled_model_path
 from knowledge_base.embedder import Embedder
-from knowledge_base.types import FaqRecord
+from knowledge_base.types import FaqKind, FaqRecord
 
 TINY_KB = [
     FaqRecord(
@@ -62,6 +62,22 @@ TINY_KB = [
         translation_group="liquids",
     ),
 ]
+
+# An out-of-scope entry (kind out_of_scope) for the tiny KB: airline bookings.
+BOOKINGS = FaqRecord(
+    id="out-of-scope-bookings",
+    language="en",
+    question="how do I change my flight booking",
+    answer="Bookings are handled by the airline.",
+    category="Out of scope",
+    variants=(
+        "can I get a refund for my plane ticket",
+        "how do i cancel my flight",
+        "change the date of my flight",
+        "airline ticket refund",
+    ),
+    kind=FaqKind.OUT_OF_SCOPE,
+)
 
 
 @lru_cache(maxsize=1)

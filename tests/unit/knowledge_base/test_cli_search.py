@@ -1,5 +1,6 @@
 """`askagency kb search`: the decision line names the thresholds decide() used, which are the
-top FAQ's language's (language_thresholds), and the suggestions of a handoff."""
+top FAQ's language's (language_thresholds) for this index (decision.for_index), and the
+suggestions of a handoff."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typer.testing import CliRunner
 
 from askagency.config import Settings, get_settings
 from knowledge_base.cli import app
-from knowledge_base.decision import suggest_floor, thresholds_for
+from knowledge_base.decision import for_index, suggest_floor, thresholds_for
 
 
 def decision_line(kb_runner: CliRunner, *args: str) -> str:
@@ -20,16 +21,17 @@ def decision_line(kb_runner: CliRunner, *args: str) -> str:
 def test_the_decision_line_shows_the_thresholds_of_the_top_faqs_language(
     kb_runner: CliRunner, tmp_settings: Settings
 ) -> None:
+    # The tiny KB has no out-of-scope entries: its thresholds are those for a KB without them.
+    used = for_index(tmp_settings, frozenset())
     english = decision_line(kb_runner, "can I take shampoo on the plane", "--language", "en")
-    assert f"answer >= {tmp_settings.answer_threshold}," in english
-    assert f"margin >= {tmp_settings.answer_margin}" in english
-    spanish = tmp_settings.language_thresholds["es"]
+    assert f"answer >= {used.answer_threshold}, clarify >= {used.clarify_threshold}," in english
+    assert used.clarify_threshold != tmp_settings.clarify_threshold
+    assert f"margin >= {used.answer_margin}" in english
+    spanish = thresholds_for(used, "es")
     line = decision_line(kb_runner, "líquidos en el equipaje de mano", "--language", "es")
-    assert (
-        f"answer >= {spanish['answer_threshold']}, clarify >= {spanish['clarify_threshold']}"
-        in line
-    )
-    floor = suggest_floor(thresholds_for(tmp_settings, "es"))
+    assert f"answer >= {spanish.answer_threshold}, clarify >= {spanish.clarify_threshold}" in line
+    assert spanish.answer_threshold != used.answer_threshold
+    floor = suggest_floor(spanish)
     assert (f"suggest >= {floor}" in line) if floor is not None else ("suggest >=" not in line)
 
 

@@ -13,22 +13,8 @@ from knowledge_base.index import build_bundle
 from knowledge_base.related import default_related, related_faqs
 from knowledge_base.retriever import Retriever
 from knowledge_base.types import FaqKind, FaqRecord, Outcome
-from tests.unit.kb_tiny import TINY_KB, shared_embedder
+from tests.unit.kb_tiny import BOOKINGS, TINY_KB, shared_embedder
 
-BOOKINGS = FaqRecord(
-    id="out-of-scope-bookings",
-    language="en",
-    question="how do I change my flight booking",
-    answer="Bookings are handled by the airline.",
-    category="Out of scope",
-    variants=(
-        "can I get a refund for my plane ticket",
-        "how do i cancel my flight",
-        "change the date of my flight",
-        "airline ticket refund",
-    ),
-    kind=FaqKind.OUT_OF_SCOPE,
-)
 # An out-of-scope entry filed under an FAQ category: still never related to its FAQs.
 LIQUID_SHOPS = FaqRecord(
     id="out-of-scope-liquid-shops",
@@ -146,3 +132,55 @@ def test_evaluate_names_the_entry_that_took_an_in_scope_question(retriever: Retr
     # Not counted when confusions are not wanted (the held-out halves): no second search.
     quiet = evaluate(retriever, labelled, Settings(), sweep=False, language="en", max_confusions=0)
     assert quiet.taken_by_out_of_scope is None and quiet.confusions == []
+
+
+def test_a_language_without_entries_is_decided_at_its_own_defaults() -> None:
+    """The defaults were chosen with out-of-scope entries; a language of the KB without any
+    gets thresholds_without_out_of_scope instead (decision.for_index), for each threshold
+    the agency did not set, in the main language's fields or in language_thresholds."""
+    from knowledge_base.decision import for_index, thresholds_for
+
+    defaults = Settings()
+    no_entries = for_index(defaults, frozenset())
+    profile = defaults.thresholds_without_out_of_scope
+    for name, value in profile["en"].items():
+        assert getattr(no_entries, name) == value
+        assert getattr(defaults, name) != value  # the entries' defaults are another set
+    assert no_entries.answer_threshold == defaults.answer_threshold  # not in the profile
+    spanish = thresholds_for(no_entries, "es")
+    assert spanish.clarify_threshold == profile["es"]["clarify_threshold"]
+    assert spanish.answer_threshold == defaults.language_thresholds["es"]["answer_threshold"]
+    # Entries in a language keep its defaults; the other language still changes.
+    english_only = for_index(defaults, {"en"})
+    assert english_only.clarify_threshold == defaults.clarify_threshold
+    assert (
+        thresholds_for(english_only, "es").clarify_threshold == profile["es"]["clarify_threshold"]
+    )
+    assert for_index(defaults, {"en", "es"}) is defaults
+    # What the agency set is never replaced.
+    tuned = Settings(clarify_threshold=0.42, language_thresholds={"es": {"clarify_threshold": 0.3}})
+    kept = for_index(tuned, frozenset())
+    assert kept.clarify_threshold == 0.42
+    assert kept.answer_confidence == profile["en"]["answer_confidence"]
+    assert thresholds_for(kept, "es").clarify_threshold == 0.3
+
+
+def test_the_index_decides_which_defaults_apply(
+    retriever: Retriever, without_entries: Retriever
+) -> None:
+    """Through the real retriever: `kb evaluate` (and so the sweep, the action server's and
+    the console's decisions, which call decision.for_retriever the same way) reports the
+    thresholds for a KB without entries only on the index without them."""
+    from knowledge_base.evaluate import evaluate
+
+    labelled = [("can I take shampoo on the plane", "liquids")]
+    defaults = Settings()
+    with_them = evaluate(retriever, labelled, defaults, sweep=False, language="en")
+    assert retriever.out_of_scope_languages == frozenset({"en"})
+    assert with_them.thresholds["clarify_threshold"] == defaults.clarify_threshold
+    without = evaluate(without_entries, labelled, defaults, sweep=False, language="en")
+    assert without_entries.out_of_scope_languages == frozenset()
+    assert (
+        without.thresholds["clarify_threshold"]
+        == defaults.thresholds_without_out_of_scope["en"]["clarify_threshold"]
+    )
