@@ -29,9 +29,8 @@ from bench.bench_spanish import sample_records  # noqa: E402
 from bench.common import ROOT, banking77_queries, banking77_records, write_result  # noqa: E402
 from knowledge_base.calibrate import calibrate  # noqa: E402
 from knowledge_base.evaluate import OUT_OF_SCOPE, evaluate, load_labelled  # noqa: E402
-from knowledge_base.factory import embedder_for, index_options, language_options  # noqa: E402
+from knowledge_base.factory import embedder_for, retriever_over  # noqa: E402
 from knowledge_base.holdout import holdout  # noqa: E402
-from knowledge_base.index import build_bundle  # noqa: E402
 from knowledge_base.retriever import Retriever  # noqa: E402
 from knowledge_base.tuning import recommended_values, with_recommendation  # noqa: E402
 from knowledge_base.types import FaqRecord  # noqa: E402
@@ -51,12 +50,10 @@ def main() -> int:
 
     settings = get_settings()
     embedder = embedder_for(settings)
-    languages = language_options(settings)
     started = time.perf_counter()
 
     def retriever(kb: Any) -> Retriever:
-        bundle = build_bundle(list(kb), embedder, options=index_options(settings))
-        return Retriever(bundle, embedder, languages=languages)
+        return retriever_over(kb, settings, embedder)
 
     def compare(
         kb: list[FaqRecord], questions: Any, language: str, label: str, searcher: Retriever

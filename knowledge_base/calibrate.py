@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +45,7 @@ from knowledge_base.evaluate import (
     SweepRow,
     sweep_results,
 )
+from knowledge_base.tuning import recommended_values
 from knowledge_base.types import FaqHit, FaqRecord
 
 DEFAULT_FOLDS = 5
@@ -93,25 +94,11 @@ class CalibrationReport:
     rows: list[SweepRow] = field(default_factory=list)
     limits: SweepLimits = CALIBRATION_LIMITS
 
-    def row_at(self, values: dict[str, float]) -> SweepRow | None:
-        """The sweep row of these thresholds (the current settings), when on the grid."""
-        for row in self.rows:
-            if (
-                abs(row.answer_threshold - values["answer_threshold"]) < 1e-6
-                and abs(row.clarify_threshold - values["clarify_threshold"]) < 1e-6
-                and abs(row.answer_confidence - values["answer_confidence"]) < 1e-6
-                and abs(
-                    (row.answer_confidence_floor or row.clarify_threshold)
-                    - values["answer_confidence_floor"]
-                )
-                < 1e-6
-            ):
-                return row
-        return None
-
-
-def _texts(record: FaqRecord) -> list[str]:
-    return [record.question, *record.variants]
+    def row_at(self, values: Mapping[str, float]) -> SweepRow | None:
+        """The sweep row of these thresholds (the current settings), when on the grid: the one
+        whose settings (tuning.recommended_values) are ``values``."""
+        wanted = {name: round(float(value), 2) for name, value in values.items()}
+        return next((row for row in self.rows if recommended_values(row) == wanted), None)
 
 
 def folds_of(
@@ -161,7 +148,7 @@ def folds_of(
         asked = []
         for record in answers:
             if record.id in gone:
-                texts = _texts(record)
+                texts = list(record.question_texts())
                 rng.shuffle(texts)
                 asked.extend((text, OUT_OF_SCOPE) for text in texts[:WORDINGS_PER_LEFT_OUT_FAQ])
         yield Fold("topics", kept, tuple(asked))

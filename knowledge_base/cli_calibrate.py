@@ -33,6 +33,7 @@ from knowledge_base.cli_index import (
     console,
     err_console,
     min_oos_recall_option,
+    prepare_database,
 )
 from knowledge_base.decision import for_index, thresholds_for
 from knowledge_base.evaluate import SweepLimits, SweepRow
@@ -42,12 +43,11 @@ from knowledge_base.types import FaqRecord
 
 
 def _published(settings: Settings) -> list[FaqRecord]:
-    from askagency import migrate
     from askagency.db import session_scope
     from knowledge_base.store import published_records
 
+    prepare_database(settings)
     try:
-        migrate.upgrade(settings.database_url)
         with session_scope(settings.database_url) as session:
             return published_records(session)
     except Exception as exc:  # noqa: BLE001 - any driver error ends the command the same way
@@ -117,8 +117,7 @@ def calibrate_command(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
 ) -> None:
     """Recommend thresholds from the KB's own wordings, without labelled questions."""
-    from knowledge_base.factory import embedder_for, index_options, language_options
-    from knowledge_base.index import build_bundle
+    from knowledge_base.factory import embedder_for, retriever_over
 
     settings = _settings(data_dir)
     lang = language or settings.default_language
@@ -126,13 +125,7 @@ def calibrate_command(
     embedder = embedder_for(settings)
 
     def retriever_for(kb: Sequence[FaqRecord]) -> Retriever:
-        bundle = build_bundle(list(kb), embedder, options=index_options(settings))
-        return Retriever(
-            bundle,
-            embedder,
-            max_chars=settings.max_message_chars,
-            languages=language_options(settings),
-        )
+        return retriever_over(kb, settings, embedder)
 
     limits = SweepLimits(max_wrong=max_wrong, min_oos_recall=min_oos_recall)
     if lang != settings.default_language:

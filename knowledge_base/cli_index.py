@@ -122,11 +122,22 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def prepare_database(settings: Settings) -> None:
+    """The schema brought to the latest version, or the driver's error in red and exit code 2
+    (the commands that read the FAQs: build-index, calibrate)."""
+    from askagency import migrate
+
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - any driver error ends the command the same way
+        err_console.print(f"[red]cannot prepare the database: {exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
 def build_index_command(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Embed the published FAQs and make a new index version live."""
-    from askagency import migrate
     from askagency.db import session_scope
     from knowledge_base.factory import embedder_for, index_options
     from knowledge_base.index import build_bundle, load_current, save_bundle
@@ -135,11 +146,7 @@ def build_index_command(
 
     settings = _settings(data_dir)
     started = time.perf_counter()
-    try:
-        migrate.upgrade(settings.database_url)
-    except Exception as exc:  # noqa: BLE001 - any driver error ends the command the same way
-        err_console.print(f"[red]cannot prepare the database: {exc}[/red]")
-        raise typer.Exit(2) from exc
+    prepare_database(settings)
     index_dir = Path(settings.index_dir or Path(settings.data_dir) / "index")
     embedder = embedder_for(settings)
     with Progress(

@@ -396,6 +396,18 @@ def recommend(rows: Sequence[SweepRow]) -> SweepRow | None:
     )
 
 
+def _labels(
+    results: Sequence[Sequence[FaqHit]], expected: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: labelled out of scope; the expected FAQ ranked first."""
+    oos = np.array([e == OUT_OF_SCOPE for e in expected], dtype=bool)
+    top1_correct = np.array(
+        [bool(hits) and hits[0].faq_id == e for hits, e in zip(results, expected, strict=True)],
+        dtype=bool,
+    )
+    return oos, top1_correct
+
+
 def sweep_results(
     results: Sequence[Sequence[FaqHit]],
     expected: Sequence[str],
@@ -406,11 +418,7 @@ def sweep_results(
     ``expected``) and the recommended row with its suggest_threshold (None: no row meets
     ``limits``). ``settings`` gives what is not swept: the answer margin, the clarify options.
     Shared by :func:`evaluate` and the calibration from a KB's own wordings (calibrate.py)."""
-    oos = np.array([e == OUT_OF_SCOPE for e in expected], dtype=bool)
-    top1_correct = np.array(
-        [bool(hits) and hits[0].faq_id == e for hits, e in zip(results, expected, strict=True)],
-        dtype=bool,
-    )
+    oos, top1_correct = _labels(results, expected)
     signals = _Signals.of(results)
     expected_option = _expected_option(results, expected, settings.clarify_max_options)
     gap = clarify_gap(settings)
@@ -449,9 +457,8 @@ def evaluate(
     expected = [e for _, e in labelled]
     results = retriever.search_many(texts, k=max(k, 3), language=language, cache_queries=True)
     n = len(labelled)
-    oos = np.array([e == OUT_OF_SCOPE for e in expected])
+    oos, top1_correct = _labels(results, expected)
     top1_ids = [hits[0].faq_id if hits else None for hits in results]
-    top1_correct = np.array([t == e for t, e in zip(top1_ids, expected, strict=True)])
     top3_correct = np.array(
         [e in [h.faq_id for h in hits[:3]] for hits, e in zip(results, expected, strict=True)]
     )

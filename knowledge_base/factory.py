@@ -8,10 +8,13 @@ Importing this module loads no model: the embedder loads on first use.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from askagency.config import Settings
 from knowledge_base.embedder import Embedder, get_embedder
-from knowledge_base.index import IndexOptions
-from knowledge_base.retriever import LanguageOptions, RetrieverHandle
+from knowledge_base.index import IndexOptions, build_bundle
+from knowledge_base.retriever import LanguageOptions, Retriever, RetrieverHandle
+from knowledge_base.types import FaqRecord
 
 
 def embedder_for(settings: Settings, model_path: str | None = None) -> Embedder:
@@ -50,6 +53,20 @@ def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retr
     return RetrieverHandle(
         settings.index_dir,
         embedder or embedder_for(settings),
+        max_chars=settings.max_message_chars,
+        languages=language_options(settings),
+    )
+
+
+def retriever_over(
+    records: Iterable[FaqRecord], settings: Settings, embedder: Embedder | None = None
+) -> Retriever:
+    """A retriever over an index of ``records`` built in memory as ``kb build-index`` builds
+    one (nothing is saved or made live): what ``kb calibrate`` asks its held-out questions of."""
+    embedder = embedder or embedder_for(settings)
+    return Retriever(
+        build_bundle(list(records), embedder, options=index_options(settings)),
+        embedder,
         max_chars=settings.max_message_chars,
         languages=language_options(settings),
     )

@@ -159,7 +159,6 @@ class Retriever:
         self.scorer = scorer
         self.max_chars = max_chars
         self._languages = np.array([f.language for f in bundle.faqs])
-        self._has_out_of_scope = any(f.out_of_scope for f in bundle.faqs)
         self._out_of_scope_languages = frozenset(f.language for f in bundle.faqs if f.out_of_scope)
         # Other languages than the main one are scored by a LanguageScorer (built on first use;
         # None = the language has no FAQs).
@@ -490,7 +489,7 @@ class Retriever:
         faqs = self.bundle.faqs
         if not ranked or faqs[ranked[0].pos].out_of_scope:
             return ()
-        if not self._has_out_of_scope:
+        if not self._out_of_scope_languages:
             return ranked
         return [s for s in ranked if not faqs[s.pos].out_of_scope]
 

@@ -158,6 +158,8 @@ def test_kb_calibrate_applies_its_recommendation(
     assert float(written["ASKAGENCY_CLARIFY_THRESHOLD"]) == data["recommended"]["clarify_threshold"]
     assert written["ASKAGENCY_THRESHOLDS_MODEL"].startswith(shared_embedder().model_id)
     assert data["estimate"]["answered_wrong"] <= 0.02
+    # The current thresholds (the defaults: on the sweep's grid) are found among its rows.
+    assert data["current"] is not None
 
     # Another language's recommendation goes into its own thresholds; none in it: a clear error.
     missing = runner.invoke(app, ["calibrate", "--language", "fr"])
