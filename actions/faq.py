@@ -144,6 +144,11 @@ async def handoff_trigger(
         return None
 
 
+def _entry_id(decision: Decision) -> str | None:
+    """The out-of-scope entry that took the question, if one did (Decision.out_of_scope)."""
+    return decision.out_of_scope.faq_id if decision.out_of_scope is not None else None
+
+
 def count_outcome(sent: list[dict[str, Any]]) -> None:
     """Counts the turn in ``askagency_turns_total`` by the ``custom.type`` of the reply it got:
     read from what was really sent, so every path (errors, handoffs, choices) is counted the
@@ -352,7 +357,9 @@ class ActionAnswerFaq(Action):
         dispatcher.utter_message(
             text=text("low_confidence_suggest" if suggestions else "low_confidence", language),
             buttons=[*_faq_buttons(suggestions), person_button(language)],
-            json_message=msg.fallback(FallbackReason.LOW_CONFIDENCE, **fields),
+            json_message=msg.fallback(
+                FallbackReason.LOW_CONFIDENCE, out_of_scope=_entry_id(decision), **fields
+            ),
         )
         events: list[EventType] = [
             SlotSet(msg.SLOT_CONSECUTIVE_FALLBACKS, _fallback_count(tracker) + 1)
@@ -373,6 +380,7 @@ class ActionAnswerFaq(Action):
             buttons=[person_button(language)],
             json_message=msg.fallback(
                 FallbackReason.LANGUAGE_UNAVAILABLE,
+                out_of_scope=_entry_id(decision),
                 language=language,
                 translated=False,
                 score=decision.top_score,

@@ -21,7 +21,7 @@ from askagency.bot_messages import MessageType, is_type
 from askagency.privacy import redact
 from askagency.spool import store
 from knowledge_base.types import Decision, Outcome
-from knowledge_base.unanswered import answered_payload, unanswered_payload
+from knowledge_base.unanswered import UnansweredReason, answered_payload, unanswered_payload
 
 logger = logging.getLogger(__name__)
 
@@ -73,18 +73,22 @@ def _answered(faq_id: str) -> None:
 def note_decision(
     tracker: Tracker, question: str, decision: Decision, language: str, handed_off: bool
 ) -> None:
-    """After a question turn: count an answer, or queue the question for staff."""
+    """After a question turn: count an answer, or queue the question for staff. A question an
+    out-of-scope entry took is queued apart with that entry (reason ``out_of_scope``), even
+    when it was handed off: it needs no answer, and staff only check what the entries take."""
     top = decision.hits[0] if decision.hits else None
-    top_id = top.faq_id if top else None
-    top_score = float(decision.top_score) if decision.hits else None
-    if handed_off:
-        _queue(question, "handoff", language, _channel(tracker), top_id, top_score)
-    elif decision.outcome == Outcome.ANSWER and top is not None:
+    if top is not None and decision.outcome == Outcome.ANSWER and not handed_off:
         _answered(top.faq_id)
+        return
+    reason = UnansweredReason.LOW_CONFIDENCE
+    if decision.out_of_scope is not None:
+        reason, top = UnansweredReason.OUT_OF_SCOPE, decision.out_of_scope
+    elif handed_off:
+        reason = UnansweredReason.HANDOFF
     elif decision.outcome == Outcome.CLARIFY:
-        _queue(question, "clarified", language, _channel(tracker), top_id, top_score)
-    else:
-        _queue(question, "low_confidence", language, _channel(tracker), top_id, top_score)
+        reason = UnansweredReason.CLARIFIED
+    top_score = None if top is None else float(top.score)
+    _queue(question, reason, language, _channel(tracker), top and top.faq_id, top_score)
 
 
 def note_choice(faq_id: str) -> None:

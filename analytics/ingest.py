@@ -39,7 +39,13 @@ from analytics.models import (
     AnalyticsTurn,
     turn_wording,
 )
-from askagency.bot_messages import SCORED_TYPES, VIA_RELATED, MessageType, type_of
+from askagency.bot_messages import (
+    FIELD_OUT_OF_SCOPE,
+    SCORED_TYPES,
+    VIA_RELATED,
+    MessageType,
+    type_of,
+)
 from askagency.rasa_events import is_external_event
 from knowledge_base import sentiment
 from knowledge_base.language import normalise as normalise_language
@@ -78,6 +84,7 @@ CUSTOM_KEYS = (
     "resolved",
     "via",
     "from_faq",
+    FIELD_OUT_OF_SCOPE,
 )
 # ``custom.related`` (the related FAQs offered with an answer) is stored as how many there were.
 RELATED_KEY = "related"
@@ -281,6 +288,9 @@ class TurnFacts:
     score: float | None = None
     related_offered: int = 0  # related-FAQ buttons offered with the answer
     related_from: str | None = None  # the answer whose related button this turn pressed
+    # An out-of-scope entry took the question (the fallback named it): no answer by design,
+    # so not one of the top unanswered questions.
+    out_of_scope: bool = False
 
     @property
     def response_ms(self) -> float | None:
@@ -401,6 +411,8 @@ def _handle_bot(conv: ConversationFacts, turn: TurnFacts | None, event: EventLik
             faq_id = custom.get("faq_id")
             turn.faq_id = str(faq_id) if faq_id not in (None, "") else None
             _note_related(turn, custom)
+        if kind == MessageType.FALLBACK and custom.get(FIELD_OUT_OF_SCOPE):
+            turn.out_of_scope = True
         if kind in SCORED_TYPES and turn.score is None:
             score = custom.get("score")
             if isinstance(score, int | float) and not isinstance(score, bool):
@@ -534,7 +546,9 @@ def _conversation_row(conv: ConversationFacts, places: LocationMatcher) -> Analy
             sentiment=score,
             related_offered=t.related_offered,
             related_from=t.related_from,
-            wording=turn_wording(t.outcome, t.text),
+            # "" is counted nowhere, as for a text with no words (None would let the column's
+            # default compute the wording again).
+            wording="" if t.out_of_scope else turn_wording(t.outcome, t.text),
         )
         for t, score in zip(conv.turns, scores, strict=True)
     ]

@@ -51,7 +51,7 @@ from handoff.hours import StaffedHours, build_hours
 from handoff.models import Status, Ticket
 from knowledge_base.locations.matching import UNKNOWN_LOCATION, normalise_code
 from knowledge_base.models import Faq
-from knowledge_base.unanswered import UnansweredQuestion
+from knowledge_base.unanswered import UnansweredQuestion, UnansweredReason
 
 Resolution = Literal["bot", "agent", "unresolved"]
 RESOLUTIONS: tuple[Resolution, ...] = ("bot", "agent", "unresolved")
@@ -1035,7 +1035,8 @@ def top_unanswered(session: Session, flt: MetricFilter, limit: int = TOP_N) -> l
     questions, which the analytics turns do not show). The queue does not know which
     conversation a question came from, so under a location filter the questions are the
     location's fallback and clarify turns (source ``turns``). Both are counted in SQL by their
-    stored wording (a year is ~1M queue rows, or 100,000 turns of one location).
+    stored wording (a year is ~1M queue rows, or 100,000 turns of one location). Neither counts
+    a question an out-of-scope entry took: the service does not answer it by design.
     """
     if flt.location:
         return _turns_top(session, flt, limit)
@@ -1044,12 +1045,14 @@ def top_unanswered(session: Session, flt: MetricFilter, limit: int = TOP_N) -> l
 
 def _queue_rows(query, flt: MetricFilter):  # type: ignore[no-untyped-def]
     """``query`` narrowed to the queue rows of the period, channel and language (rows whose
-    wording is empty, such as "???", are no question and were never counted)."""
+    wording is empty, such as "???", are no question and were never counted; questions an
+    out-of-scope entry took were handed off by design and are no gap)."""
     return _filtered(
         query.where(
             UnansweredQuestion.created_at >= flt.start_dt,
             UnansweredQuestion.created_at < flt.end_dt,
             UnansweredQuestion.wording != "",
+            UnansweredQuestion.reason != UnansweredReason.OUT_OF_SCOPE.value,
         ),
         UnansweredQuestion,
         flt,

@@ -205,7 +205,8 @@ class AnalyticsTurn(Base):
     # whose related button this turn pressed (custom.from_faq of an answer via "related").
     related_offered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     related_from: Mapped[str | None] = mapped_column(String(LABEL_MAX_LEN), nullable=True)
-    # turn_wording(outcome, text): set for fallback and clarify turns with text only.
+    # turn_wording(outcome, text): set for fallback and clarify turns with text only; "" (counted
+    # nowhere) for a fallback whose question an out-of-scope entry took (analytics.ingest).
     wording: Mapped[str | None] = mapped_column(
         String(QUESTION_MAX_LEN), nullable=True, default=_turn_wording_of_insert
     )

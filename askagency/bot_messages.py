@@ -212,12 +212,22 @@ def clarify(options: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": MessageType.CLARIFY.value, "options": options}
 
 
-def fallback(reason: FallbackReason, **fields: Any) -> dict[str, Any]:
+# ``custom.out_of_scope`` of a fallback: the out-of-scope entry that took the question (no
+# answer by design; analytics leaves such turns out of the top unanswered questions).
+FIELD_OUT_OF_SCOPE = "out_of_scope"
+
+
+def fallback(
+    reason: FallbackReason, *, out_of_scope: str | None = None, **fields: Any
+) -> dict[str, Any]:
     """No answer, and why. ``score`` (if given) is rounded like every other score; a
     low-confidence fallback may carry ``suggestions`` (:func:`clarify_option` dicts, best first:
-    the near misses shown as buttons beside the person)."""
+    the near misses shown as buttons beside the person) or name the ``out_of_scope`` entry
+    that took the question (:data:`FIELD_OUT_OF_SCOPE`)."""
     if "score" in fields:
         fields["score"] = _score(fields["score"])
+    if out_of_scope:
+        fields[FIELD_OUT_OF_SCOPE] = out_of_scope
     return {"type": MessageType.FALLBACK.value, "reason": reason.value, **fields}
 
 

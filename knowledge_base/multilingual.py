@@ -73,6 +73,16 @@ def translate_hit(hit: FaqHit, record: FaqRecord) -> FaqHit:
     )
 
 
+def explained(retriever: FaqRetriever, text: str, language: str, decision: Decision) -> Decision:
+    """``decision`` with the out-of-scope entry that took ``text`` when it is a handoff with
+    nothing found (an entry ranking first leaves search() empty): staff then see the question
+    as handed off by design, not as a gap. One more search, for those handoffs only."""
+    if decision.outcome != Outcome.HANDOFF or decision.hits or decision.out_of_scope is not None:
+        return decision
+    entry = retriever.out_of_scope_match(text, language)
+    return decision if entry is None else replace(decision, out_of_scope=entry)
+
+
 def lookup(
     retriever: FaqRetriever,
     text: str,
@@ -83,17 +93,19 @@ def lookup(
     decide: Callable[[list[FaqHit]], Decision],
     catalog: Catalog | None = None,
 ) -> LanguageDecision:
-    """Search in ``language``, then in ``main_language`` (see the module docstring)."""
+    """Search in ``language``, then in ``main_language`` (see the module docstring). A handoff
+    names the out-of-scope entry that took the question, if one did (:func:`explained`)."""
     catalog = catalog or Catalog.of(retriever)
     if not catalog.has_language(language):
         hits = retriever.search(text, k=k, language=main_language)
-        return LanguageDecision(decide(list(hits)), language, kb_has_language=False)
+        decision = explained(retriever, text, main_language, decide(list(hits)))
+        return LanguageDecision(decision, language, kb_has_language=False)
     own = decide(list(retriever.search(text, k=k, language=language)))
     if own.outcome == Outcome.ANSWER or language == main_language:
-        return LanguageDecision(own, language, kb_has_language=True)
+        return LanguageDecision(explained(retriever, text, language, own), language, True)
     main = decide(list(retriever.search(text, k=k, language=main_language)))
     if main.outcome != Outcome.ANSWER or not main.hits:
-        return LanguageDecision(own, language, kb_has_language=True)
+        return LanguageDecision(explained(retriever, text, language, own), language, True)
     best = main.hits[0]
     twin = catalog.version(best.faq_id, language)
     if twin is not None:

@@ -224,7 +224,9 @@ class Retriever:
     def out_of_scope_match(self, text: str, language: str | None = None) -> FaqHit | None:
         """The out-of-scope entry that ranks first for ``text``, if one does: why
         :meth:`search` found nothing, for whatever explains a decision (``kb search``, the
-        console's "Try it"). Searches again: not for the citizen's path."""
+        console's "Try it", the unanswered queue). Searches again, so it is asked only after a
+        search found nothing; the citizen's text was embedded moments before and its vector is
+        still in the embedder's short memory, so that costs a search, not a model run."""
         ready = self._stand_in(language)
         if ready is not None:
             return ready.out_of_scope_match(text, language)

@@ -95,12 +95,17 @@ class Decision:
 
     ``suggestions`` (HANDOFF only): the near misses worth showing the citizen beside the
     "talk to a person" offer (score >= suggest_threshold; knowledge_base/decision.py); empty
-    when none is close enough."""
+    when none is close enough.
+
+    ``out_of_scope`` (HANDOFF only): the out-of-scope entry that took the question, when one
+    did (knowledge_base/multilingual.py sets it): the handoff is then by design, not a gap in
+    the knowledge base, and the unanswered queue files the question apart."""
 
     outcome: Outcome
     hits: tuple[FaqHit, ...] = field(default_factory=tuple)
     top_score: float = 0.0
     suggestions: tuple[FaqHit, ...] = field(default_factory=tuple)
+    out_of_scope: FaqHit | None = None
 
 
 @runtime_checkable

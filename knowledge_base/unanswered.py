@@ -4,7 +4,9 @@ The action server records a question when the bot was unsure (low confidence,
 a clarify prompt), handed off, or got a thumbs-down. Staff see the open questions
 grouped into clusters of similar wording with the nearest FAQs suggested, and
 either add the wording as a variant of an FAQ, write a new FAQ from it, or dismiss
-it. Text is always redacted (:mod:`askagency.privacy`) before it is stored.
+it. A question an out-of-scope entry took is recorded too, apart (reason ``out_of_scope``): it
+was handed off by design, and staff look at those only to check what the entries take. Text is
+always redacted (:mod:`askagency.privacy`) before it is stored.
 
 Also here: ``FaqUsage``, a per-FAQ answer counter the action server bumps, so the
 content-health page can list FAQs that were never matched without reading
@@ -28,6 +30,7 @@ from sqlalchemy import CheckConstraint, Float, Index, Integer, String, delete, f
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, validates
+from sqlalchemy.sql.elements import ColumnElement
 
 from askagency.clock import now_utc
 from askagency.db import Base, UtcDateTime
@@ -60,6 +63,9 @@ class UnansweredReason(StrEnum):
     CLARIFIED = "clarified"
     HANDOFF = "handoff"
     THUMBS_DOWN = "thumbs_down"
+    # Taken by an out-of-scope entry (``top_faq_id`` names it): handed off by design, not a gap.
+    # Kept apart from the queue's other questions so staff can check what the entries take.
+    OUT_OF_SCOPE = "out_of_scope"
 
 
 class UnansweredStatus(StrEnum):
@@ -378,6 +384,14 @@ def status_counts(session: Session) -> dict[str, int]:
     return counts
 
 
+def open_out_of_scope_count(session: Session) -> int:
+    """Open questions an out-of-scope entry took (part of ``status_counts``'s open ones)."""
+    query = select(func.count()).where(
+        UnansweredQuestion.status == UnansweredStatus.OPEN.value, _taken_by_entries(True)
+    )
+    return int(session.scalar(query) or 0)
+
+
 def purge_before(session: Session, before: datetime, include_open: bool = False) -> int:
     """Retention: delete handled (and optionally open) questions older than ``before``."""
     query = delete(UnansweredQuestion).where(UnansweredQuestion.created_at < before)
@@ -441,6 +455,8 @@ class Cluster:
     first_seen: datetime
     last_seen: datetime
     suggestions: list[Suggestion] = field(default_factory=list)
+    # The out-of-scope entries that took its questions, with how many each (reason out_of_scope).
+    out_of_scope_entries: dict[str, int] = field(default_factory=dict)
 
 
 def _normal(text: str) -> str:
@@ -502,15 +518,34 @@ def _make_cluster(
         reasons=dict(Counter(row.reason for row in rows).most_common()),
         first_seen=min(row.created_at for row in rows),
         last_seen=max(row.created_at for row in rows),
+        out_of_scope_entries=dict(
+            Counter(
+                row.top_faq_id
+                for row in rows
+                if row.reason == UnansweredReason.OUT_OF_SCOPE.value and row.top_faq_id
+            ).most_common()
+        ),
     )
 
 
+def _taken_by_entries(out_of_scope: bool) -> ColumnElement[bool]:
+    """The rows an out-of-scope entry took (``out_of_scope``), or all the others."""
+    taken = UnansweredQuestion.reason == UnansweredReason.OUT_OF_SCOPE.value
+    return taken if out_of_scope else ~taken
+
+
 def open_questions(
-    session: Session, language: str | None = None, limit: int = MAX_CLUSTERED_QUESTIONS
+    session: Session,
+    language: str | None = None,
+    limit: int = MAX_CLUSTERED_QUESTIONS,
+    out_of_scope: bool = False,
 ) -> list[UnansweredQuestion]:
+    """The newest open questions that need an answer, or (``out_of_scope``) those an
+    out-of-scope entry took: staff check that an entry takes only what it should."""
     query = (
         select(UnansweredQuestion)
         .where(UnansweredQuestion.status == UnansweredStatus.OPEN.value)
+        .where(_taken_by_entries(out_of_scope))
         .order_by(UnansweredQuestion.created_at.desc(), UnansweredQuestion.id.desc())
         .limit(limit)
     )

@@ -58,6 +58,11 @@ class UnansweredQuery(_Query):
         DEFAULT_CLUSTER_THRESHOLD, ge=0.05, le=0.99, description="cluster similarity"
     )
     limit: int = Field(100, ge=1, le=1000, description="clusters")
+    out_of_scope: bool = Field(
+        False,
+        description="the questions out-of-scope entries took (handed off by design) instead of"
+        " the ones that need an answer",
+    )
 
 
 class ConflictsQuery(_Query):

@@ -272,10 +272,14 @@ class ClusterOut(BaseModel):
     first_seen: datetime
     last_seen: datetime
     suggestions: list[SuggestionOut]
+    # The out-of-scope entries that took its questions, with how many each (reason out_of_scope).
+    out_of_scope_entries: dict[str, int] = {}
 
 
 class UnansweredOut(BaseModel):
     clusters: list[ClusterOut]
+    # Questions by status, and ``open_out_of_scope``: the open ones an out-of-scope entry took
+    # (part of ``open``; listed only with ``out_of_scope=true``).
     counts: dict[str, int]
     threshold: float
     suggestions_error: str | None = None

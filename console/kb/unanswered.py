@@ -41,11 +41,14 @@ logger = logging.getLogger(__name__)
 
 
 def unanswered_out(
-    rt: KbRuntime, language: str | None, threshold: float, limit: int
+    rt: KbRuntime, language: str | None, threshold: float, limit: int, out_of_scope: bool = False
 ) -> UnansweredOut:
+    """The open questions that need an answer, clustered, or (``out_of_scope``) those the
+    out-of-scope entries took, for staff to check that the entries take only what they should."""
     with session_scope(rt.settings.database_url) as session:
-        rows = queue.open_questions(session, language=language)
+        rows = queue.open_questions(session, language=language, out_of_scope=out_of_scope)
         counts = queue.status_counts(session)
+        counts["open_out_of_scope"] = queue.open_out_of_scope_count(session)
         clusters = queue.build_clusters(rows, rt.embed_citizen_texts, threshold)[:limit]
     error = None
     try:
@@ -68,6 +71,7 @@ def unanswered_out(
                     SuggestionOut(faq_id=s.faq_id, question=s.question, score=round(s.score, 4))
                     for s in c.suggestions
                 ],
+                out_of_scope_entries=c.out_of_scope_entries,
             )
             for c in clusters
         ],
@@ -82,7 +86,12 @@ async def api_unanswered(request: web.Request) -> web.Response:
     query = parse_query(request, UnansweredQuery)
     try:
         out = await off_loop(
-            unanswered_out, runtime(request), query.language, query.threshold, query.limit
+            unanswered_out,
+            runtime(request),
+            query.language,
+            query.threshold,
+            query.limit,
+            query.out_of_scope,
         )
     except KNOWN_ERRORS as exc:
         raise store_error(exc) from exc

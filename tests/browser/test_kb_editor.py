@@ -163,6 +163,7 @@ def test_console_pages_render_and_try_it_works(
         "can my parrot sit on my shoulder at the checkpoint",
         "is my parrot allowed on my shoulder through security",
         "do I need to declare my beekeeping smoker",
+        "can i have my money back for a flight the airline cancelled",  # an entry takes it
     ):
         ask(rest, question)
 
@@ -195,6 +196,16 @@ def test_console_pages_render_and_try_it_works(
     cluster_text = page.locator("article.cluster", has_text="parrot").first.inner_text()
     assert "[EMAIL]" in cluster_text and "jo@example.org" not in cluster_text
     shot(page, "kb-unanswered.png", tmp_path)
+    assert_accessible(page)
+    assert page.locator("article.cluster", has_text="airline cancelled").count() == 0
+    assert "taken by out-of-scope entries" in page.locator("#unanswered-summary").inner_text()
+    # The questions the out-of-scope entries took, listed apart with the entry that took each.
+    page.get_by_label("Show").select_option("true")
+    page.get_by_role("button", name="Refresh").click()
+    taken = page.locator("article.cluster", has_text="airline cancelled").first
+    taken.wait_for(timeout=60_000)
+    assert "Taken by out-of-scope-flights-bookings" in taken.inner_text()
+    assert page.locator("article.cluster", has_text="parrot").count() == 0
     assert_accessible(page)
 
     page.get_by_role("link", name="Content health").click()

@@ -3,7 +3,8 @@
 a citizen question the bot cannot answer lands in the unanswered queue with personal data
 redacted; an editor accepts it as a variant of an FAQ through the JSON API; the same
 question is then answered through Rasa's REST webhook within 10 seconds, without a
-restart or retraining. A thumbs-down on an answer queues that question too.
+restart or retraining. A thumbs-down on an answer queues that question too; a question an
+out-of-scope entry takes is queued apart, naming the entry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from askagency.bot_messages import MessageType
+from askagency.bot_messages import FIELD_OUT_OF_SCOPE, MessageType
 from askagency.launcher import Stack
 from tests.stack import ConsoleClient, RestClient, cli, custom_of
 
@@ -54,8 +55,11 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.3) -> Any:
         time.sleep(interval)
 
 
-def find_cluster(console: ConsoleClient, needle: str) -> dict[str, Any] | None:
-    status, body = console.call("GET", "/api/kb/unanswered?language=en")
+def find_cluster(
+    console: ConsoleClient, needle: str, out_of_scope: bool = False
+) -> dict[str, Any] | None:
+    query = f"language=en&out_of_scope={str(out_of_scope).lower()}"
+    status, body = console.call("GET", f"/api/kb/unanswered?{query}")
     assert status == 200, body
     for cluster in body["clusters"]:
         if any(needle in example["text"] for example in cluster["examples"]):
@@ -137,6 +141,30 @@ def test_thumbs_down_queues_the_answered_question(rest: RestClient, console: Con
     cluster = wait_for(lambda: find_cluster(console, "empty water bottle through security"), 10)
     assert cluster is not None
     assert cluster["reasons"].get("thumbs_down", 0) >= 1
+    status, body = console.call(
+        "POST", "/api/kb/unanswered/dismiss", {"question_ids": cluster["question_ids"]}
+    )
+    assert status == 200 and body["resolved"] == len(cluster["question_ids"])
+
+
+def test_a_question_an_out_of_scope_entry_takes_is_queued_apart(
+    rest: RestClient, console: ConsoleClient
+) -> None:
+    """The sample's bookings entry takes "cancel my flight and get a refund": the citizen is
+    offered a person (a low-confidence fallback naming the entry), and the question is listed
+    with the questions the entries took, not with those that need an answer."""
+    question = "cancel my flight and get a refund"
+    reply = custom_of(rest.send(sender(), question))[0]
+    assert reply["type"] == MessageType.FALLBACK and reply["reason"] == "low_confidence", reply
+    assert reply[FIELD_OUT_OF_SCOPE] == "out-of-scope-flights-bookings", reply
+
+    cluster = wait_for(lambda: find_cluster(console, question, out_of_scope=True), timeout=10)
+    assert cluster is not None, "the question never reached the queue"
+    assert cluster["reasons"] == {"out_of_scope": len(cluster["question_ids"])}
+    assert cluster["out_of_scope_entries"] == {
+        "out-of-scope-flights-bookings": len(cluster["question_ids"])
+    }
+    assert find_cluster(console, question) is None  # not among the questions needing an answer
     status, body = console.call(
         "POST", "/api/kb/unanswered/dismiss", {"question_ids": cluster["question_ids"]}
     )

@@ -693,15 +693,28 @@
       const language = document.getElementById("u-language").value;
       if (language) params.set("language", language);
       params.set("threshold", document.getElementById("u-threshold").value);
+      const outOfScope = document.getElementById("u-show").value === "true";
+      params.set("out_of_scope", String(outOfScope));
       try {
         const data = await api("GET", `/api/kb/unanswered?${params}`);
-        const open = data.counts.open || 0;
-        summary.textContent = `${open} open question${open === 1 ? "" : "s"} in ${data.clusters.length} group${data.clusters.length === 1 ? "" : "s"}; ${data.counts.accepted || 0} accepted, ${data.counts.created || 0} answered by new FAQs, ${data.counts.dismissed || 0} dismissed.` +
+        const taken = data.counts.open_out_of_scope || 0;
+        const open = (data.counts.open || 0) - taken;
+        const groups = `${data.clusters.length} group${data.clusters.length === 1 ? "" : "s"}`;
+        summary.textContent = (outOfScope
+          ? `${taken} open question${taken === 1 ? "" : "s"} taken by out-of-scope entries, in ${groups}: dismiss those an entry rightly took; add one the bot should answer to its FAQ.`
+          : `${open} open question${open === 1 ? "" : "s"} in ${groups}; ${data.counts.accepted || 0} accepted, ${data.counts.created || 0} answered by new FAQs, ${data.counts.dismissed || 0} dismissed; ${taken} taken by out-of-scope entries (Show).`) +
           (data.suggestions_error ? ` Suggestions unavailable: ${data.suggestions_error}` : "");
         container.replaceChildren(...data.clusters.map(renderCluster));
       } catch (err) {
         summary.textContent = err.message;
       }
+    }
+
+    // The out-of-scope entries that took a cluster's questions, linked to their editor.
+    function takenBy(cluster) {
+      const entries = Object.entries(cluster.out_of_scope_entries || {});
+      if (!entries.length) return null;
+      return h("p", { class: "taken-by" }, "Taken by ", ...entries.flatMap(([id, n], i) => [i ? ", " : "", faqLink(id), n > 1 ? ` (${n})` : ""]));
     }
 
     function renderCluster(cluster) {
@@ -710,7 +723,8 @@
         "article",
         { class: "card cluster", "data-key": cluster.key },
         h("h2", {}, `“${cluster.representative}”`),
-        h("p", { class: "muted" }, h("span", { class: "badge", text: `asked ${cluster.count}×` }), ` ${cluster.language} · ${Object.entries(cluster.reasons).map(([r, n]) => `${r.replace("_", " ")} ${n}`).join(", ")} · last ${when(cluster.last_seen)}`),
+        h("p", { class: "muted" }, h("span", { class: "badge", text: `asked ${cluster.count}×` }), ` ${cluster.language} · ${Object.entries(cluster.reasons).map(([r, n]) => `${r.replaceAll("_", " ")} ${n}`).join(", ")} · last ${when(cluster.last_seen)}`),
+        takenBy(cluster),
         h("ul", { class: "examples" }, cluster.examples.map((e) => h("li", {}, e.text, e.count > 1 ? h("span", { class: "muted", text: ` ×${e.count}` }) : null))),
       );
       if (canEdit) {

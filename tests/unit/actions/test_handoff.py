@@ -26,17 +26,7 @@ from askagency.db import session_scope
 from handoff import service
 from handoff.models import Ticket
 from knowledge_base.types import Decision, FaqHit, Outcome
-
-
-class Handle:
-    def __init__(self, hits: list[FaqHit]) -> None:
-        self.hits = hits
-
-    def get(self) -> Handle:
-        return self
-
-    def search(self, text: str, k: int, language: str) -> list[FaqHit]:
-        return self.hits
+from tests.fakes import FakeHandle, FakeRetriever
 
 
 @pytest.fixture
@@ -48,7 +38,7 @@ def settings(db_url: str) -> Iterator[Settings]:
 
 
 def decide(monkeypatch: pytest.MonkeyPatch, decision: Decision) -> None:
-    kb.set_handle(Handle(list(decision.hits)))
+    kb.set_handle(FakeHandle(FakeRetriever(list(decision.hits))))
     monkeypatch.setattr(kb, "_decide", lambda hits, s: decision)
 
 

@@ -530,3 +530,35 @@ def test_rebuild_command_applies_a_new_location_to_stored_conversations(
     assert _location_of(db_session, "old") == "MDW"
     bad = CliRunner().invoke(app, ["analytics", "rebuild", "--from", "yesterday"])
     assert bad.exit_code != 0 and "2026-01-31" in bad.output
+
+
+def test_a_question_an_out_of_scope_entry_took_is_no_unanswered_turn(db_session: Session) -> None:
+    """A fallback that names the out-of-scope entry that took the question (handed off by
+    design) gives its turn an empty wording, so a location's top unanswered questions leave it out;
+    another fallback's turn keeps its wording."""
+    from askagency.bot_messages import FIELD_OUT_OF_SCOPE, FallbackReason, fallback
+
+    def bot(sender: str, ts: float, **fields: Any) -> dict[str, Any]:
+        custom = fallback(FallbackReason.LOW_CONFIDENCE, score=0.3, **fields)
+        return {"sender_id": sender, "event": "bot", "timestamp": ts, "data": {"custom": custom}}
+
+    events = [
+        _say("taken", "cancel my flight please", ts=1000.5),
+        bot("taken", 1001.0, out_of_scope="out-of-scope-bookings"),
+        _say("gap", "can I bring a kayak", ts=1000.5),
+        bot("gap", 1001.0),
+    ]
+    parsed = parse_event(events[1])
+    assert parsed is not None and parsed.custom is not None
+    assert parsed.custom[FIELD_OUT_OF_SCOPE] == "out-of-scope-bookings"  # kept for rebuilds
+    ingest(db_session, [(None, e) for e in events], "test")
+    db_session.commit()
+    rows = db_session.execute(
+        select(AnalyticsConversation.sender_id, AnalyticsTurn.outcome, AnalyticsTurn.wording)
+        .join(AnalyticsTurn)
+        .order_by(AnalyticsConversation.sender_id)
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("gap", "fallback", "can i bring a kayak"),
+        ("taken", "fallback", ""),  # counted nowhere, like "???"
+    ]

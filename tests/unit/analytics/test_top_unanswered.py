@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from analytics import metrics
 from analytics.metrics import MetricFilter, top_unanswered
 from analytics.models import AnalyticsConversation, AnalyticsTurn, turn_wording
-from knowledge_base.unanswered import UnansweredQuestion, wording_key
+from knowledge_base.unanswered import UnansweredQuestion, UnansweredReason, wording_key
 from tests.services import migrated_pg_session
 from tests.unit.analytics.rows import one_turn_conversation
 
@@ -95,13 +95,14 @@ def python_grouping(
 
 
 def _python_grouping(session: Session, flt: MetricFilter, limit: int) -> list[metrics.Unanswered]:
-    """What top_unanswered did before the wording column: every row, in id order, grouped in
-    Python."""
+    """What top_unanswered did before the wording column: every row an out-of-scope entry did
+    not take, in id order, grouped in Python."""
     query = metrics._filtered(
         select(UnansweredQuestion.text, UnansweredQuestion.created_at)
         .where(
             UnansweredQuestion.created_at >= flt.start_dt,
             UnansweredQuestion.created_at < flt.end_dt,
+            UnansweredQuestion.reason != UnansweredReason.OUT_OF_SCOPE.value,
         )
         .order_by(UnansweredQuestion.id),
         UnansweredQuestion,
@@ -121,6 +122,20 @@ FILTERS = [
 
 def _check_crafted(session: Session) -> None:
     _insert(session, ROWS)
+    # Asked most, but taken by an out-of-scope entry: handed off by design, not a gap.
+    for minutes in range(6):
+        session.add(
+            UnansweredQuestion(
+                created_at=T0 + timedelta(minutes=minutes),
+                language="en",
+                text="cancel my flight",
+                reason=UnansweredReason.OUT_OF_SCOPE.value,
+                top_faq_id="out-of-scope-bookings",
+                channel="rest",
+                status="open",
+            )
+        )
+    session.flush()
     got = top_unanswered(session, PERIOD, limit=20)
     assert [(u.question, u.count) for u in got] == [
         ("Gels OK?", 4),

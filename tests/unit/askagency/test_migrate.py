@@ -470,3 +470,51 @@ def test_sqlite_faq_kind(sqlite_url: str) -> None:
 
 def test_postgres_faq_kind(postgres_url: str) -> None:
     _check_faq_kind(postgres_url)
+
+
+def _check_unanswered_out_of_scope(url: str) -> None:
+    """0025: the queue accepts ``out_of_scope`` (the reasons it froze are the model's) and keeps
+    refusing unknown reasons; the downgrade files such questions as low-confidence ones, as
+    they were queued before, instead of losing them."""
+    import importlib.util
+
+    from knowledge_base.unanswered import UnansweredReason
+
+    path = migrate.MIGRATIONS_DIR / "versions" / "0025_unanswered_out_of_scope.py"
+    spec = importlib.util.spec_from_file_location("unanswered_oos_migration", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    frozen = {r.strip().strip("'") for r in module.REASONS_AFTER[11:-1].split(",")}
+    assert frozen == {reason.value for reason in UnansweredReason}
+
+    insert = text(
+        "INSERT INTO kb_unanswered (created_at, language, text, wording, reason, top_faq_id,"
+        " status) VALUES ('2026-03-02 10:00:00+00:00', 'en', 'cancel my flight',"
+        " 'cancel my flight', :reason, 'out-of-scope-bookings', 'open')"
+    )
+    migrate.upgrade(url, "0024_faq_kind")
+    engine = make_engine(url)
+    try:
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"reason": "out_of_scope"})
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            connection.execute(insert, {"reason": "out_of_scope"})
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"reason": "maybe"})
+        migrate.downgrade(url, "0024_faq_kind")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT reason, top_faq_id FROM kb_unanswered")).all()
+        assert [tuple(row) for row in rows] == [("low_confidence", "out-of-scope-bookings")]
+        migrate.upgrade(url)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_unanswered_out_of_scope(sqlite_url: str) -> None:
+    _check_unanswered_out_of_scope(sqlite_url)
+
+
+def test_postgres_unanswered_out_of_scope(postgres_url: str) -> None:
+    _check_unanswered_out_of_scope(postgres_url)

@@ -726,7 +726,36 @@ async def test_unanswered_queue_is_redacted_clustered_and_accepted(ctx: Ctx) -> 
         "accepted": 2,
         "created": 1,
         "dismissed": 0,
+        "open_out_of_scope": 0,
     }
+
+
+async def test_questions_out_of_scope_entries_took_are_listed_apart(ctx: Ctx) -> None:
+    """The queue lists the questions that need an answer; ``out_of_scope=true`` lists those an
+    out-of-scope entry took (handed off by design), each group naming the entry, so staff can
+    check what the entries take and dismiss or re-file them like any other."""
+    ids = _queue([("can I bring my cat", "en")])
+    with session_scope() as session:
+        taken = record_unanswered(
+            session, "cancel my flight", "out_of_scope", top_faq_id="out-of-scope-bookings"
+        )
+        assert taken is not None
+        taken_id = taken.id
+    viewer, editor = await ctx.as_role("viewer"), await ctx.as_role("editor")
+    needing = (await viewer.get("/api/kb/unanswered")).body
+    assert [c["question_ids"] for c in needing["clusters"]] == [ids]
+    assert needing["counts"]["open"] == 2 and needing["counts"]["open_out_of_scope"] == 1
+    listed = (await viewer.get("/api/kb/unanswered?out_of_scope=true")).body
+    (cluster,) = listed["clusters"]
+    assert cluster["question_ids"] == [taken_id]
+    assert cluster["reasons"] == {"out_of_scope": 1}
+    assert cluster["out_of_scope_entries"] == {"out-of-scope-bookings": 1}
+    assert not any(s["faq_id"].startswith("out-of-scope") for s in cluster["suggestions"])
+    bad = await viewer.get("/api/kb/unanswered?out_of_scope=maybe")
+    assert bad.status == 400 and bad.body["details"][0]["field"] == "out_of_scope"
+    dismissed = await editor.post("/api/kb/unanswered/dismiss", {"question_ids": [taken_id]})
+    assert dismissed.status == 200
+    assert (await viewer.get("/api/kb/unanswered?out_of_scope=true")).body["clusters"] == []
 
 
 async def test_dismiss(ctx: Ctx) -> None:

@@ -29,6 +29,7 @@ from knowledge_base.unanswered import (
     cluster_vectors,
     dismiss,
     mark_created,
+    open_out_of_scope_count,
     open_questions,
     purge_before,
     record_answered,
@@ -190,6 +191,7 @@ TOPIC = {
     "lotion in hand luggage": unit(0.9, 0.2, 0),
     "where do i park": unit(0, 1, 0),
     "puedo llevar champú": unit(1, 0, 0),
+    "cancel my flight": unit(0, 0, 1),
 }
 
 
@@ -402,3 +404,31 @@ def test_queue_on_postgresql() -> None:
                 assert stored.resolved_at.utcoffset() is not None
         finally:
             engine.dispose()
+
+
+def test_questions_an_out_of_scope_entry_took_are_listed_apart(db_session: Session) -> None:
+    """The queue's questions that need an answer leave out those an out-of-scope entry took;
+    staff list those on their own, each cluster naming the entries that took it."""
+    now = datetime.now(UTC)
+    for minutes, text, reason, top in [
+        (4, "cancel my flight", "out_of_scope", "out-of-scope-bookings"),
+        (3, "cancel my flight?", "out_of_scope", "out-of-scope-bookings"),
+        (2, "can i bring shampoo", "low_confidence", "liquids"),
+        (1, "cancel my flight", "handoff", None),  # a person asked for, no entry took it
+    ]:
+        record_unanswered(
+            db_session, text, reason, top_faq_id=top, now=now - timedelta(minutes=minutes)
+        )
+    needing = open_questions(db_session)
+    assert [(q.text, q.reason) for q in needing] == [
+        ("cancel my flight", "handoff"),
+        ("can i bring shampoo", "low_confidence"),
+    ]
+    taken = open_questions(db_session, out_of_scope=True)
+    assert {q.reason for q in taken} == {"out_of_scope"} and len(taken) == 2
+    assert open_out_of_scope_count(db_session) == 2
+    assert status_counts(db_session)["open"] == 4  # all open ones, as before
+    (cluster,) = build_clusters(taken, fake_embed, threshold=0.8)
+    assert cluster.count == 2
+    assert cluster.out_of_scope_entries == {"out-of-scope-bookings": 2}
+    assert all(not c.out_of_scope_entries for c in build_clusters(needing, fake_embed, 0.8))
