@@ -35,7 +35,7 @@ from knowledge_base.cli_index import (
     min_oos_recall_option,
     prepare_database,
 )
-from knowledge_base.decision import for_index, thresholds_for
+from knowledge_base.decision import confidence_floor, for_index, thresholds_for
 from knowledge_base.evaluate import SweepLimits, SweepRow
 from knowledge_base.retriever import Retriever
 from knowledge_base.tuning import env_lines, recommendation_env, recommended_values, target_env_file
@@ -56,14 +56,15 @@ def _published(settings: Settings) -> list[FaqRecord]:
 
 
 def _current(settings: Settings, language: str, records: Sequence[FaqRecord]) -> dict[str, float]:
-    """The thresholds the KB's questions in ``language`` are decided at now."""
+    """The thresholds the KB's questions in ``language`` are decided at now (the classifier
+    rule's floor as decide() applies it: never below the clarify threshold, as on the grid)."""
     entries = {r.language for r in records if r.out_of_scope}
     own = thresholds_for(for_index(settings, entries), language)
     return {
         "answer_threshold": own.answer_threshold,
         "clarify_threshold": own.clarify_threshold,
         "answer_confidence": own.answer_confidence,
-        "answer_confidence_floor": own.answer_confidence_floor,
+        "answer_confidence_floor": confidence_floor(own),
     }
 
 

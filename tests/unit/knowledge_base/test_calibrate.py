@@ -165,3 +165,13 @@ def test_kb_calibrate_applies_its_recommendation(
     missing = runner.invoke(app, ["calibrate", "--language", "fr"])
     assert missing.exit_code == 1
     assert "0 FAQs in 'fr'" in missing.output
+
+
+def test_the_current_row_is_the_one_decide_applies() -> None:
+    """A classifier floor set below the clarify threshold answers from the clarify threshold
+    (decision.confidence_floor): the "current" row is looked up at that floor, which is where
+    the sweep's grid has it, instead of missing."""
+    settings = Settings(clarify_threshold=0.50, answer_confidence_floor=0.30)
+    current = cli_calibrate._current(settings, "en", _sample(12))
+    assert current["clarify_threshold"] == 0.50
+    assert current["answer_confidence_floor"] == 0.50
