@@ -220,7 +220,8 @@ class ActionAnswerFaq(Action):
         trigger = await handoff_trigger(tracker, question, decision, settings, language)
         learning.note_decision(tracker, question, decision, language, trigger is not None)
         if trigger is not None:
-            return events + await hand_off(dispatcher, tracker, trigger.reason, question)
+            entry = _entry_id(decision)
+            return events + await hand_off(dispatcher, tracker, trigger.reason, question, entry)
         return events + self._respond(dispatcher, tracker, result, language, settings)
 
     @staticmethod

@@ -43,13 +43,21 @@ def client_key(tracker: Tracker) -> str:
 
 
 async def hand_off(
-    dispatcher: CollectingDispatcher, tracker: Tracker, reason: Reason, trigger_text: str
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    reason: Reason,
+    trigger_text: str,
+    out_of_scope_entry: str | None = None,
 ) -> list[EventType]:
-    """Opens (or re-uses) the ticket and tells the citizen; shared by every trigger."""
-    return apply(dispatcher, await handoff_reply(tracker, reason, trigger_text))
+    """Opens (or re-uses) the ticket and tells the citizen; shared by every trigger.
+    ``out_of_scope_entry``: the knowledge base's entry that took the question, if one did."""
+    reply = await handoff_reply(tracker, reason, trigger_text, out_of_scope_entry)
+    return apply(dispatcher, reply)
 
 
-async def handoff_reply(tracker: Tracker, reason: Reason, trigger_text: str) -> conversation.Reply:
+async def handoff_reply(
+    tracker: Tracker, reason: Reason, trigger_text: str, out_of_scope_entry: str | None = None
+) -> conversation.Reply:
     """:func:`hand_off` before anything is said (a photo adds to the message first)."""
     settings = get_settings()
     language = message_language(tracker, settings)
@@ -63,6 +71,7 @@ async def handoff_reply(tracker: Tracker, reason: Reason, trigger_text: str) -> 
         # Made by the channel, not the client: tells a platform webhook's message apart.
         message_id=tracker.latest_message.get("message_id"),
         client_key=client_key(tracker),
+        out_of_scope_entry=out_of_scope_entry,
     )
 
 
@@ -79,7 +88,8 @@ class ActionHandoff(Action):
         # Asked for a person right after an answer: that answer did not do the job.
         language = message_language(tracker, get_settings())
         learning.note_unhelpful_answer(tracker, "handoff", language)
-        return await hand_off(dispatcher, tracker, reason, latest_text(tracker))
+        entry = conversation.offered_out_of_scope(tracker.events)
+        return await hand_off(dispatcher, tracker, reason, latest_text(tracker), entry)
 
 
 class ActionRelayToAgent(Action):

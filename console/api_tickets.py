@@ -46,6 +46,7 @@ from handoff.delivery import Backoff, DeliveryWorker, sweep_of
 from handoff.hours import HoursConfigError, StaffedHours, hours_from_settings
 from handoff.models import MESSAGE_MAX_CHARS, Ticket, TicketMessage, TicketNote
 from handoff.rasa_api import RasaClient, RasaError
+from knowledge_base.models import Faq
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,11 @@ class TicketOut(BaseModel):
     contact_url: str | None = Field(
         None, description="mailto: or tel: link built from the validated contact"
     )
+    out_of_scope_entry: str | None = Field(
+        None,
+        description="the knowledge base's out-of-scope entry that took the citizen's question, "
+        "when the bot handed off for that",
+    )
 
 
 class TicketListOut(BaseModel):
@@ -159,6 +165,11 @@ class TicketListOut(BaseModel):
 
 class TicketDetailOut(BaseModel):
     ticket: TicketOut
+    out_of_scope_note: str | None = Field(
+        None,
+        description="the note for staff of the ticket's out-of-scope entry (its stored answer; "
+        "null when the ticket has none or the entry is gone)",
+    )
     messages: list[MessageOut]
     notes: list[NoteOut]
     agents: list[AgentOut]
@@ -214,6 +225,7 @@ def _ticket_out(
         trigger_text=ticket.trigger_text,
         transcript_url=ticket.transcript_url,
         pending_replies=pending,
+        out_of_scope_entry=ticket.out_of_scope_entry,
         **_contact_out(ticket),
     )
 
@@ -299,11 +311,21 @@ def _wake_worker(request: web.Request) -> None:
         worker.wake()
 
 
+def _out_of_scope_note(session: Any, entry_id: str | None) -> str | None:
+    """What the agency wrote for staff on the out-of-scope entry that took the question (the
+    entry as it is now; none when it was deleted or is no longer out of scope)."""
+    if not entry_id:
+        return None
+    entry = session.get(Faq, entry_id)
+    return entry.answer if entry is not None and entry.out_of_scope else None
+
+
 def _detail(session: Any, ticket_id: int, me: CurrentUser, settings: Settings) -> TicketDetailOut:
     ticket = service.get_ticket(session, ticket_id)
     now = now_utc()
     return TicketDetailOut(
         ticket=_ticket_out(ticket, session, now),
+        out_of_scope_note=_out_of_scope_note(session, ticket.out_of_scope_entry),
         messages=_messages_out(session, service.messages_after(session, ticket_id)),
         notes=[_note_out(n) for n in service.notes_of(session, ticket_id)],
         agents=[_agent_out(a) for a in service.agents(session)],

@@ -389,6 +389,16 @@ def offered_reason(custom: dict[str, Any]) -> Reason | None:
     return None
 
 
+def offered_out_of_scope(events: list[dict[str, Any]]) -> str | None:
+    """The out-of-scope entry the bot's previous message named (a low-confidence fallback for a
+    question such an entry took), for the ticket the citizen asks for after it."""
+    custom = last_bot_custom(events)
+    if offered_reason(custom) != Reason.LOW_CONFIDENCE:
+        return None
+    entry = custom.get(msg.FIELD_OUT_OF_SCOPE)
+    return entry if isinstance(entry, str) and entry else None
+
+
 def requested_reason(events: list[dict[str, Any]]) -> Reason:
     """Why the citizen asked for a person: what the bot's previous message offered one for,
     else a plain request. Read from the bot's own message, not from the button payload, so a
@@ -416,6 +426,7 @@ async def start_handoff(
     settings: Settings | None = None,
     message_id: str | None = None,
     client_key: str = "",
+    out_of_scope_entry: str | None = None,
 ) -> Reply:
     """Opens (or re-uses) the conversation's ticket and tells the citizen what happens next.
 
@@ -423,7 +434,8 @@ async def start_handoff(
     channel the conversation can really belong to (:func:`askagency.channels.trusted_channel`),
     because replies are sent through it. ``client_key`` identifies the client for the flooding
     caps (``service.TicketLimits``); over a cap the citizen is told so, and no ticket is opened
-    and no agent notified."""
+    and no agent notified. ``out_of_scope_entry``: the knowledge base's out-of-scope entry that
+    took the question (read from the bot's own messages, never from the client)."""
     settings = settings or get_settings()
     channel = trusted_channel(conversation_id, channel, message_id)
     hours = staffed_hours(settings)
@@ -446,6 +458,7 @@ async def start_handoff(
                 console_base_url=console_base_url(settings),
                 client_key=client_key,
                 limits=limits,
+                out_of_scope_entry=out_of_scope_entry,
             )
             return result.ticket.id, result.created, result.ticket.priority, available
 
@@ -457,6 +470,7 @@ async def start_handoff(
         "language": language,
         "trigger_text": trigger_text,
         "client_key": client_key,
+        "out_of_scope_entry": out_of_scope_entry,
         "requested_at": now_utc().isoformat(),
     }
     try:
@@ -575,6 +589,7 @@ def replay_open(session: Session, payload: dict[str, Any]) -> None:
         console_base_url=console_base_url(settings),
         now=requested_at,
         client_key=str(payload.get("client_key") or ""),
+        out_of_scope_entry=str(payload.get("out_of_scope_entry") or "") or None,
     )
     if result.created:
         metrics.HANDOFFS_OPENED.labels(reason=str(result.ticket.reason)).inc()

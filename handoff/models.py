@@ -28,6 +28,7 @@ from askagency.clock import now_utc
 from askagency.db import Base, UtcDateTime
 from askagency.privacy import CONTACT_MAX_CHARS
 from askagency.staff import User
+from knowledge_base.models import ID_MAX_LEN
 
 CONVERSATION_ID_MAX_LEN = 255
 MESSAGE_MAX_CHARS = 4000
@@ -122,6 +123,9 @@ class Ticket(Base):
     # to agents, who decide whether to use it: nothing is ever sent to it automatically.
     contact: Mapped[str | None] = mapped_column(String(CONTACT_MAX_CHARS), nullable=True)
     contact_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # email | phone
+    # The knowledge base's out-of-scope entry that took the citizen's question, when the bot
+    # handed off for that (the fallback named it): the inbox shows the entry's note for staff.
+    out_of_scope_entry: Mapped[str | None] = mapped_column(String(ID_MAX_LEN), nullable=True)
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", passive_deletes=True

@@ -32,6 +32,7 @@ from handoff.models import (
     TicketNote,
 )
 from handoff.triggers import priority_for
+from knowledge_base.models import ID_MAX_LEN
 
 AGENT_ROLES = (Role.AGENT.value, Role.ADMIN.value)
 
@@ -173,8 +174,13 @@ def open_ticket(
     now: datetime | None = None,
     client_key: str = "",
     limits: TicketLimits | None = None,
+    out_of_scope_entry: str | None = None,
 ) -> OpenResult:
     """The conversation's open ticket, created if there is none.
+
+    ``out_of_scope_entry``: the knowledge base's out-of-scope entry that took the question the
+    ticket is opened for (the inbox shows its note for staff); kept on a re-used ticket that
+    has none yet.
 
     ``client_key`` names who asked (the channel's keyed hash of a web client's address, else
     the conversation id); with ``limits``, a new ticket beyond the client's open-ticket cap or
@@ -189,9 +195,11 @@ def open_ticket(
     if not conversation_id:
         raise HandoffError("conversation_id is required")
     reason = Reason(reason)
+    entry = (out_of_scope_entry or "")[:ID_MAX_LEN] or None
     existing = open_ticket_for(session, conversation_id)
     if existing is not None:
         _raise_priority(existing, reason)
+        existing.out_of_scope_entry = existing.out_of_scope_entry or entry
         return OpenResult(existing, created=False)
     now = now or now_utc()
     key_hash = client_key_hash(client_key or conversation_id)
@@ -211,6 +219,7 @@ def open_ticket(
         expected_reply_at=available.expected_reply_at if available else None,
         trigger_text=(trigger_text or "")[:MESSAGE_MAX_CHARS],
         transcript_url="",
+        out_of_scope_entry=entry,
     )
     try:
         with session.begin_nested():
@@ -221,6 +230,7 @@ def open_ticket(
         if winner is None:
             raise
         _raise_priority(winner, reason)
+        winner.out_of_scope_entry = winner.out_of_scope_entry or entry
         return OpenResult(winner, created=False)
     if console_base_url:
         ticket.transcript_url = transcript_url(console_base_url, ticket.id)

@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 import socketio
 
-from askagency.bot_messages import MessageType
+from askagency.bot_messages import FIELD_OUT_OF_SCOPE, MessageType
 from askagency.launcher import Stack
 from tests.stack import RestClient, cli, custom_of
 
@@ -331,6 +331,25 @@ async def test_the_citizen_goes_back_to_the_assistant(
         f"/api/tickets/{(await console.ticket_for(timed_out))['id']}"
     )
     await console.post(f"/api/tickets/{typed_ticket['ticket']['id']}/close", {"resolved": False})
+
+
+async def test_the_agent_sees_the_note_of_the_entry_that_took_the_question(
+    rest: RestClient, console: Console
+) -> None:
+    """A question the sample's bookings entry takes, then "Talk to a person": the ticket names
+    the entry (from the bot's own fallback, not from the client) and the inbox's detail carries
+    the note the agency wrote on it for staff (where to send the citizen)."""
+    sender = f"rest-{uuid.uuid4().hex}"
+    fallback = custom_of(rest.send(sender, "cancel my flight and get a refund"))[0]
+    assert fallback[FIELD_OUT_OF_SCOPE] == "out-of-scope-flights-bookings", fallback
+    handoff = custom_of(rest.send(sender, "/ask_human"))[0]
+    assert handoff["type"] == MessageType.HANDOFF and handoff["reason"] == "low_confidence"
+    ticket = await console.ticket_for(sender)
+    assert ticket["out_of_scope_entry"] == "out-of-scope-flights-bookings"
+    _, detail = await console.get(f"/api/tickets/{ticket['id']}")
+    assert "handled by your airline or travel agent" in detail["out_of_scope_note"]
+    status, _ = await console.post(f"/api/tickets/{ticket['id']}/close", {"resolved": False})
+    assert status == 200
 
 
 async def test_two_fallbacks_in_a_row_hand_off(rest: RestClient, console: Console) -> None:

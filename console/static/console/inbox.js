@@ -429,6 +429,22 @@
       box.hidden = false;
     }
 
+    /* The knowledge base's out-of-scope entry that took the citizen's question, and the note the
+     * agency wrote for staff on it (staff text, still shown through textContent only). */
+    function renderOutOfScope(t, note) {
+      var box = document.getElementById("ticket-out-of-scope");
+      var link = document.getElementById("ticket-out-of-scope-entry");
+      var noteText = document.getElementById("ticket-out-of-scope-note");
+      if (!t.out_of_scope_entry) {
+        box.hidden = true;
+        return;
+      }
+      link.textContent = String(t.out_of_scope_entry);
+      link.href = "/console/kb/faq/" + encodeURIComponent(String(t.out_of_scope_entry));
+      noteText.textContent = note ? ". Note for staff: " + String(note) : ".";
+      box.hidden = false;
+    }
+
     function renderTicket(detail) {
       ticket = detail.ticket;
       if (detail.uploads) {
@@ -445,6 +461,7 @@
       if (ticket.after_hours && ticket.expected_reply_at) facts += " · citizen told to expect a reply by " + when(ticket.expected_reply_at);
       document.getElementById("ticket-facts").textContent = facts;
       renderContact(ticket);
+      renderOutOfScope(ticket, detail.out_of_scope_note);
       document.getElementById("assignee").textContent = ticket.assigned_agent
         ? "Assigned to " + ticket.assigned_agent.name : "Waiting for an agent";
       var select = document.getElementById("transfer-to");

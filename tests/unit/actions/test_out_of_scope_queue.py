@@ -78,3 +78,45 @@ async def test_a_question_an_entry_took_is_queued_apart_with_the_entry(served: s
         (TAKEN, UnansweredReason.OUT_OF_SCOPE, BOOKINGS.id),
         (UNSURE, UnansweredReason.LOW_CONFIDENCE, "pets"),  # its nearest FAQ, as before
     ]
+
+
+def _after(message: dict, text: str, intent: str) -> Tracker:
+    """The citizen's next message, with the bot's ``message`` (as Rasa stores it) before it."""
+    events = [
+        {"event": "user", "text": TAKEN, "parse_data": {"intent": {"name": "ask_question"}}},
+        {"event": "bot", "text": message["text"], "data": {"custom": message["custom"]}},
+        {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}},
+    ]
+    latest = {"text": text, "intent": {"name": intent}, "entities": [], "metadata": {}}
+    return Tracker("citizen-oos", {}, latest, events, False, None, {}, "action_listen")
+
+
+async def test_the_ticket_names_the_entry_that_took_the_question(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Talk to a person" after that fallback opens a ticket naming the entry (read from the
+    bot's own message, not from anything the client sends); so does direct mode at once."""
+    from actions.handoff import ActionHandoff
+    from askagency.config import get_settings
+    from handoff import service
+
+    message = await ask(TAKEN)
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff().run(dispatcher, _after(message, "/ask_human", "ask_human"), {})
+    assert dispatcher.messages[0]["custom"]["type"] == MessageType.HANDOFF
+    with session_scope(served) as session:
+        ticket = service.open_ticket_for(session, "citizen-oos")
+        assert ticket is not None and ticket.reason == "low_confidence"
+        assert ticket.out_of_scope_entry == BOOKINGS.id
+
+    monkeypatch.setenv("ASKAGENCY_HANDOFF_LOW_CONFIDENCE_MODE", "direct")
+    get_settings.cache_clear()
+    try:
+        dispatcher = CollectingDispatcher()
+        await ActionAnswerFaq().run(dispatcher, tracker(TAKEN), {})
+    finally:
+        get_settings.cache_clear()
+    assert dispatcher.messages[0]["custom"]["type"] == MessageType.HANDOFF
+    with session_scope(served) as session:
+        ticket = service.open_ticket_for(session, "citizen-1")
+        assert ticket is not None and ticket.out_of_scope_entry == BOOKINGS.id

@@ -518,3 +518,47 @@ def test_sqlite_unanswered_out_of_scope(sqlite_url: str) -> None:
 
 def test_postgres_unanswered_out_of_scope(postgres_url: str) -> None:
     _check_unanswered_out_of_scope(postgres_url)
+
+
+def _check_ticket_out_of_scope(url: str) -> None:
+    """0026 adds the ticket's out-of-scope entry (NULL for the tickets before it); going back
+    drops it and keeps every ticket's messages (the SQLite table copy, as in 0020)."""
+    migrate.upgrade(url, "0025_unanswered_out_of_scope")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO handoff_ticket (id, conversation_id, channel, language, reason,"
+                    " priority, status, created_at, after_hours, trigger_text, transcript_url)"
+                    " VALUES (1, 'c1', 'rest', 'en', 'low_confidence', 'normal', 'waiting',"
+                    " '2026-12-07 00:00:00', false, 'cancel my flight', '')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO handoff_message (ticket_id, direction, kind, author, text,"
+                    " created_at, attempts) VALUES (1, 'citizen', 'text', 'citizen', 'hello',"
+                    " '2026-12-07 00:00:00', 0)"
+                )
+            )
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            assert connection.scalar(text("SELECT out_of_scope_entry FROM handoff_ticket")) is None
+            connection.execute(text("UPDATE handoff_ticket SET out_of_scope_entry = 'oos-a'"))
+        migrate.downgrade(url, "0025_unanswered_out_of_scope")
+        columns = {c["name"] for c in inspect(engine).get_columns("handoff_ticket")}
+        assert "out_of_scope_entry" not in columns
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM handoff_message")) == 1
+        migrate.upgrade(url)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_ticket_out_of_scope(sqlite_url: str) -> None:
+    _check_ticket_out_of_scope(sqlite_url)
+
+
+def test_postgres_ticket_out_of_scope(postgres_url: str) -> None:
+    _check_ticket_out_of_scope(postgres_url)

@@ -248,6 +248,7 @@ async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) ->
         language="es",
         trigger_text="una persona",
         settings=settings,
+        out_of_scope_entry="out-of-scope-bookings",
     )
     assert reply.slots["handoff_active"] is True
     assert reply.custom["type"] == MessageType.HANDOFF and reply.custom["queued"] is True
@@ -269,6 +270,7 @@ async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) ->
     with session_scope() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.conversation_id == "c-out"))
         assert ticket is not None and ticket.is_open and ticket.language == "es"
+        assert ticket.out_of_scope_entry == "out-of-scope-bookings"
         texts = session.scalars(
             select(TicketMessage.text)
             .where(TicketMessage.ticket_id == ticket.id)

@@ -429,3 +429,57 @@ def test_the_inbox_script_shows_the_contact_as_text_and_links_only_mailto_or_tel
     assert "innerHTML" not in body and "insertAdjacentHTML" not in body
     assert "link.textContent = String(t.contact)" in body
     assert "/^(mailto|tel):/.test(url)" in body
+
+
+NOTE = "Bookings are the airline's: give the citizen its website."
+
+
+async def test_the_ticket_shows_the_note_of_the_out_of_scope_entry_that_took_the_question(
+    client: TestClient,
+) -> None:
+    """A ticket opened for a question an out-of-scope entry took names the entry, and the
+    detail carries the note the agency wrote for staff on it (the entry as it is now: none once
+    it is deleted or turned into an answer); other tickets have neither."""
+    await login(client)
+    with session_scope() as session:
+        store.create_faq(
+            session,
+            FaqInput(
+                id="out-of-scope-bookings",
+                language="en",
+                category="Out of scope",
+                question="cancel my flight",
+                answer=NOTE,
+                kind="out_of_scope",
+                status="published",
+            ),  # type: ignore[arg-type]
+            "test",
+        )
+        taken = service.open_ticket(
+            session,
+            conversation_id="conv-oos",
+            reason="low_confidence",
+            trigger_text="cancel my flight please",
+            out_of_scope_entry="out-of-scope-bookings",
+        ).ticket.id
+        gone = service.open_ticket(
+            session,
+            conversation_id="conv-gone",
+            reason="low_confidence",
+            out_of_scope_entry="out-of-scope-deleted",
+        ).ticket.id
+    plain = open_ticket("conv-plain")
+
+    detail = await (await client.get(f"/api/tickets/{taken}")).json()
+    assert detail["ticket"]["out_of_scope_entry"] == "out-of-scope-bookings"
+    assert detail["out_of_scope_note"] == NOTE
+    detail = await (await client.get(f"/api/tickets/{gone}")).json()
+    assert detail["ticket"]["out_of_scope_entry"] == "out-of-scope-deleted"
+    assert detail["out_of_scope_note"] is None
+    detail = await (await client.get(f"/api/tickets/{plain}")).json()
+    assert detail["ticket"]["out_of_scope_entry"] is None and detail["out_of_scope_note"] is None
+    listing = await (await client.get("/api/tickets")).json()
+    by_id = {t["id"]: t for t in listing["tickets"]}
+    assert by_id[taken]["out_of_scope_entry"] == "out-of-scope-bookings"
+    page = await (await client.get(f"/console/inbox/{taken}")).text()
+    assert '<p id="ticket-out-of-scope" class="ticket-out-of-scope" hidden>' in page
