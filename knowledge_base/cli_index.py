@@ -19,7 +19,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from askagency.config import Settings, get_settings
-from knowledge_base.decision import decide, for_retriever, suggest_floor, thresholds_used
+from knowledge_base.decision import (
+    decide,
+    explained,
+    for_retriever,
+    suggest_floor,
+    thresholds_used,
+)
 from knowledge_base.evaluate import (
     MAX_WRONG_RATE,
     MIN_OOS_RECALL,
@@ -233,7 +239,7 @@ def search_command(
     for rank, hit in enumerate(hits[:k], start=1):
         table.add_row(str(rank), hit.faq_id, f"{hit.score:.3f}", hit.question, hit.matched_text)
     console.print(table)
-    decision = decide(hits, settings)
+    decision = explained(retriever, text, language, decide(hits, settings))
     detail = {
         Outcome.ANSWER: lambda: f"answer with {decision.hits[0].faq_id}",
         Outcome.CLARIFY: lambda: "clarify: " + ", ".join(h.faq_id for h in decision.hits),
@@ -242,7 +248,7 @@ def search_command(
             + "".join(f"; suggests {h.faq_id}" for h in decision.suggestions)
         ),
     }[decision.outcome]()
-    entry = retriever.out_of_scope_match(text, language) if not hits else None
+    entry = decision.out_of_scope
     if entry is not None:
         detail = (
             f"handoff to a person: out of scope, like {entry.faq_id} "

@@ -33,10 +33,10 @@ A ``suggest_threshold`` at or above ``clarify_threshold`` turns suggestions off.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from knowledge_base.types import Decision, FaqHit, Outcome
+from knowledge_base.types import Decision, FaqHit, FaqRetriever, Outcome
 
 # Scores are floats: 0.60 - 0.55 is 0.0499999... A margin equal to the setting
 # must count as enough, so comparisons allow this much rounding error.
@@ -253,3 +253,15 @@ def decide(
         top.score,
         suggestions_for(ranked, settings),
     )
+
+
+def explained(
+    retriever: FaqRetriever, text: str, language: str | None, decision: Decision
+) -> Decision:
+    """``decision`` with the out-of-scope entry that took ``text`` when it is a handoff with
+    nothing found (an entry ranking first leaves search() empty): staff then see the question
+    as handed off by design, not as a gap. One more search, for those handoffs only."""
+    if decision.outcome != Outcome.HANDOFF or decision.hits or decision.out_of_scope is not None:
+        return decision
+    entry = retriever.out_of_scope_match(text, language)
+    return decision if entry is None else replace(decision, out_of_scope=entry)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from knowledge_base.decision import explained
 from knowledge_base.types import Decision, FaqHit, FaqRecord, FaqRetriever, Outcome
 
 
@@ -71,16 +72,6 @@ def translate_hit(hit: FaqHit, record: FaqRecord) -> FaqHit:
         category=record.category,
         source_url=record.source_url,
     )
-
-
-def explained(retriever: FaqRetriever, text: str, language: str, decision: Decision) -> Decision:
-    """``decision`` with the out-of-scope entry that took ``text`` when it is a handoff with
-    nothing found (an entry ranking first leaves search() empty): staff then see the question
-    as handed off by design, not as a gap. One more search, for those handoffs only."""
-    if decision.outcome != Outcome.HANDOFF or decision.hits or decision.out_of_scope is not None:
-        return decision
-    entry = retriever.out_of_scope_match(text, language)
-    return decision if entry is None else replace(decision, out_of_scope=entry)
 
 
 def lookup(

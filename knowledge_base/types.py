@@ -98,7 +98,7 @@ class Decision:
     when none is close enough.
 
     ``out_of_scope`` (HANDOFF only): the out-of-scope entry that took the question, when one
-    did (knowledge_base/multilingual.py sets it): the handoff is then by design, not a gap in
+    did (decision.explained sets it): the handoff is then by design, not a gap in
     the knowledge base, and the unanswered queue files the question apart."""
 
     outcome: Outcome

@@ -68,14 +68,20 @@ def hit_out(hit: FaqHit) -> HitOut:
 
 
 def try_question(rt: KbRuntime, text: str, language: str) -> TryOut:
-    from knowledge_base.decision import decide, for_retriever, suggest_floor, thresholds_used
+    from knowledge_base.decision import (
+        decide,
+        explained,
+        for_retriever,
+        suggest_floor,
+        thresholds_used,
+    )
 
     retriever = rt.retriever()
     settings = for_retriever(rt.settings, retriever)
     hits = list(retriever.search(text, k=5, language=language))
-    decision = decide(hits, settings)
+    decision = explained(retriever, text, language, decide(hits, settings))
     used = thresholds_used(settings, hits)
-    entry = None if hits else retriever.out_of_scope_match(text, language)
+    entry = decision.out_of_scope
     return TryOut(
         text=text,
         language=language,

@@ -184,15 +184,20 @@ def test_review_identifiers_never_reach_the_queue_or_analytics_in_clear(
     assert unsure >= len(REVIEW_PII) // 2
 
     def queued() -> list[str]:
-        # Distinct questions and the tightest clustering: every question shows as an example.
-        status, body = viewer.call("GET", "/api/kb/unanswered?limit=1000&threshold=0.99")
-        assert status == 200, body
-        return [
-            example["text"]
-            for cluster in body["clusters"]  # type: ignore[index]
-            for example in cluster["examples"]
-            if marker in example["text"]
-        ]
+        # Distinct questions and the tightest clustering: every question shows as an example;
+        # both lists: those that need an answer and those an out-of-scope entry took.
+        texts = []
+        for taken in ("false", "true"):
+            query = f"limit=1000&threshold=0.99&out_of_scope={taken}"
+            status, body = viewer.call("GET", f"/api/kb/unanswered?{query}")
+            assert status == 200, body
+            texts += [
+                example["text"]
+                for cluster in body["clusters"]  # type: ignore[index]
+                for example in cluster["examples"]
+                if marker in example["text"]
+            ]
+        return texts
 
     deadline = time.monotonic() + 60
     texts = queued()
