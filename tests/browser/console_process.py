@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -52,3 +54,12 @@ def standalone_console(data_dir: Path, seed: Callable[[Session], None]) -> Itera
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def log_in_to_inbox(page: Any, base_url: str, username: str, password: str) -> None:
+    """Logs ``username`` in on ``page`` through the console's login form; it lands on the inbox."""
+    page.goto(f"{base_url}/console/login?next=/console/inbox")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    page.wait_for_url("**/console/inbox")

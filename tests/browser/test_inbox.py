@@ -23,6 +23,7 @@ from askagency.launcher import Stack
 from handoff import service
 from handoff.models import Reason
 from tests.browser.conftest import PageFactory, cli
+from tests.browser.console_process import log_in_to_inbox
 from tests.browser.widget import describe, run_axe, serious
 from tests.stack import RestClient, custom_of
 
@@ -80,11 +81,7 @@ def open_ticket(
 
 def log_in(page: Any, stack: Stack, agent: str) -> None:
     """Logs ``agent`` in on ``page``, which lands on the inbox."""
-    page.goto(f"{stack.cfg.console_url}/console/login?next=/console/inbox")
-    page.get_by_label("Username").fill(agent)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    page.wait_for_url("**/console/inbox")
+    log_in_to_inbox(page, stack.cfg.console_url, agent, PASSWORD)
 
 
 def test_agent_logs_in_opens_ticket_and_replies(

@@ -38,7 +38,7 @@ from console.auth import create_user
 from handoff import service
 from handoff.models import TicketMessage
 from tests.browser.conftest import PageFactory
-from tests.browser.console_process import standalone_console
+from tests.browser.console_process import log_in_to_inbox, standalone_console
 from tests.browser.widget import describe, run_axe, serious
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -131,14 +131,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             yield Seeded(url, embedded_database_url(data_dir), ids[0])
 
 
-def log_in(page: Any, base: str) -> None:
-    page.goto(f"{base}/console/login?next=/console/inbox")
-    page.get_by_label("Username").fill("ivy")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    page.wait_for_url("**/console/inbox")
-
-
 def loaded(image: Any) -> bool:
     """The <img> decoded real pixels (it was served, allowed by the CSP, and is an image)."""
     return bool(image.evaluate("img => img.complete && img.naturalWidth > 0"))
@@ -148,7 +140,7 @@ def test_agent_sees_the_photo_and_sends_one_back(
     pages: PageFactory, console: Seeded, tmp_path: Path
 ) -> None:
     page = pages.page()  # the console's own CSP stays on
-    log_in(page, console.url)
+    log_in_to_inbox(page, console.url, "ivy", PASSWORD)
     page.goto(f"{console.url}/console/inbox/{console.ticket_id}")
 
     citizen = page.locator("#transcript li.citizen", has_text="Can I bring this?")
@@ -236,7 +228,7 @@ def test_agent_sees_the_photo_and_sends_one_back(
 
 def test_inbox_and_ticket_with_files_pass_axe(pages: PageFactory, console: Seeded) -> None:
     page = pages.page(bypass_csp=True)  # axe is injected as an inline script
-    log_in(page, console.url)
+    log_in_to_inbox(page, console.url, "ivy", PASSWORD)
     page.locator("#refreshed").filter(has_text="Updated").wait_for()
     violations = serious(run_axe(page))
     assert violations == [], describe(violations)

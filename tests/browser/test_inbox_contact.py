@@ -8,10 +8,8 @@ test_inbox_attachments.py; no Rasa is needed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -21,7 +19,7 @@ from askagency.staff import Role
 from console.auth import create_user
 from handoff import service
 from tests.browser.conftest import PageFactory
-from tests.browser.console_process import standalone_console
+from tests.browser.console_process import log_in_to_inbox, standalone_console
 from tests.browser.widget import describe, run_axe, serious
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -56,14 +54,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
             yield url, ids[0], ids[1]
 
 
-def log_in(page: Any, base: str) -> None:
-    page.goto(f"{base}/console/login?next=/console/inbox")
-    page.get_by_label("Username").fill("ivy")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    page.wait_for_url("**/console/inbox")
-
-
 def test_the_agent_sees_the_contact_and_markup_runs_nothing(
     pages: PageFactory, console: tuple[str, int, int]
 ) -> None:
@@ -71,7 +61,7 @@ def test_the_agent_sees_the_contact_and_markup_runs_nothing(
     page = pages.page()  # the console's own CSP stays on
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    log_in(page, base)
+    log_in_to_inbox(page, base, "ivy", PASSWORD)
 
     page.goto(f"{base}/console/inbox/{with_contact}")
     box = page.locator("#ticket-contact")
@@ -95,7 +85,7 @@ def test_the_ticket_with_a_contact_passes_axe(
 ) -> None:
     base, with_contact, _ = console
     page = pages.page(bypass_csp=True)  # axe is injected as an inline script
-    log_in(page, base)
+    log_in_to_inbox(page, base, "ivy", PASSWORD)
     page.goto(f"{base}/console/inbox/{with_contact}")
     page.locator("#ticket-contact").wait_for(state="visible")
     violations = serious(run_axe(page))

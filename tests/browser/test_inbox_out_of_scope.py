@@ -9,10 +9,8 @@ test_inbox_contact.py; no Rasa is needed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -24,7 +22,7 @@ from handoff import service
 from knowledge_base import store
 from knowledge_base.store import FaqInput
 from tests.browser.conftest import PageFactory
-from tests.browser.console_process import standalone_console
+from tests.browser.console_process import log_in_to_inbox, standalone_console
 from tests.browser.widget import describe, run_axe, serious
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -73,14 +71,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
             yield url, ids[0], ids[1]
 
 
-def log_in(page: Any, base: str) -> None:
-    page.goto(f"{base}/console/login?next=/console/inbox")
-    page.get_by_label("Username").fill("ivy")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    page.wait_for_url("**/console/inbox")
-
-
 def test_the_agent_sees_the_entry_and_its_note(
     pages: PageFactory, console: tuple[str, int, int]
 ) -> None:
@@ -88,7 +78,7 @@ def test_the_agent_sees_the_entry_and_its_note(
     page = pages.page()  # the console's own CSP stays on
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    log_in(page, base)
+    log_in_to_inbox(page, base, "ivy", PASSWORD)
 
     page.goto(f"{base}/console/inbox/{taken}")
     box = page.locator("#ticket-out-of-scope")
@@ -105,7 +95,7 @@ def test_the_agent_sees_the_entry_and_its_note(
     assert dialogs == []
 
     page2 = pages.page(bypass_csp=True)  # axe is injected as an inline script
-    log_in(page2, base)
+    log_in_to_inbox(page2, base, "ivy", PASSWORD)
     page2.goto(f"{base}/console/inbox/{taken}")
     page2.locator("#ticket-out-of-scope").wait_for(state="visible")
     violations = serious(run_axe(page2))

@@ -4,7 +4,9 @@ models exactly, is idempotent, downgrades, and the store works on top of it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -255,6 +257,34 @@ def test_wording_backfill_uses_the_knowledge_base_rule() -> None:
         assert [frozen(s) for s in samples] == [wording_key(s) for s in samples]
 
 
+def _ticket_with_a_message(connection: Any, **columns: object) -> None:
+    """Ticket 1 with one citizen message: what a downgrade that copies ``handoff_ticket`` on
+    SQLite must keep. ``columns``: values of the ticket's columns beyond the first revision's."""
+    values = {
+        "id": 1,
+        "conversation_id": "c1",
+        "channel": "socketio",
+        "language": "en",
+        "reason": "requested",
+        "priority": "normal",
+        "status": "waiting",
+        "created_at": datetime(2026, 12, 6, tzinfo=UTC),
+        "after_hours": False,
+        "trigger_text": "",
+        "transcript_url": "",
+        **columns,
+    }
+    names, marks = ", ".join(values), ", ".join(f":{name}" for name in values)
+    connection.execute(text(f"INSERT INTO handoff_ticket ({names}) VALUES ({marks})"), values)
+    connection.execute(
+        text(
+            "INSERT INTO handoff_message (ticket_id, direction, kind, author, text, created_at,"
+            " attempts) VALUES (1, 'citizen', 'text', 'citizen', 'hello', :at, 0)"
+        ),
+        {"at": values["created_at"]},
+    )
+
+
 def _check_ticket_contact(url: str) -> None:
     """0020 adds the ticket's contact; going back drops it and keeps every ticket's messages
     (on SQLite the downgrade copies ``handoff_ticket``, with foreign keys enforced that drop
@@ -263,22 +293,7 @@ def _check_ticket_contact(url: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO handoff_ticket (id, conversation_id, channel, language, reason,"
-                    " priority, status, created_at, after_hours, trigger_text, transcript_url,"
-                    " contact, contact_kind) VALUES (1, 'c1', 'socketio', 'en', 'requested',"
-                    " 'normal', 'waiting', '2026-12-06 00:00:00', false, '', '', 'a@b.org',"
-                    " 'email')"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO handoff_message (ticket_id, direction, kind, author, text,"
-                    " created_at, attempts) VALUES (1, 'citizen', 'text', 'citizen', 'a@b.org',"
-                    " '2026-12-06 00:00:00', 0)"
-                )
-            )
+            _ticket_with_a_message(connection, contact="a@b.org", contact_kind="email")
         migrate.downgrade(url, "0019_faq_related")
         columns = {c["name"] for c in inspect(engine).get_columns("handoff_ticket")}
         assert not {"contact", "contact_kind"} & columns
@@ -527,21 +542,7 @@ def _check_ticket_out_of_scope(url: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO handoff_ticket (id, conversation_id, channel, language, reason,"
-                    " priority, status, created_at, after_hours, trigger_text, transcript_url)"
-                    " VALUES (1, 'c1', 'rest', 'en', 'low_confidence', 'normal', 'waiting',"
-                    " '2026-12-07 00:00:00', false, 'cancel my flight', '')"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO handoff_message (ticket_id, direction, kind, author, text,"
-                    " created_at, attempts) VALUES (1, 'citizen', 'text', 'citizen', 'hello',"
-                    " '2026-12-07 00:00:00', 0)"
-                )
-            )
+            _ticket_with_a_message(connection, reason="low_confidence")
         migrate.upgrade(url)
         with engine.begin() as connection:
             assert connection.scalar(text("SELECT out_of_scope_entry FROM handoff_ticket")) is None
