@@ -32,6 +32,8 @@ BENCHMARKS = [
     # Thresholds from a KB's own wordings (`kb calibrate`) against the defaults, on KBs they
     # were not chosen for (BANKING77 with held-out intents, the sample without its entries).
     "bench_calibration.py",
+    # What naming the out-of-scope entry that took a question adds to the turn's lookup.
+    "bench_out_of_scope_handoff.py",
     "bench_nlu.py",
     "bench_analytics_scale.py",
     # A fresh clone's `make test`, about ten minutes: last.
