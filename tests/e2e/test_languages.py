@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from askagency.bot_messages import MessageType
+from askagency.bot_messages import FIELD_OUT_OF_SCOPE, MessageType
 from tests.stack import RestClient, cli, custom_of
 
 pytestmark = pytest.mark.e2e
@@ -48,6 +48,18 @@ def test_spanish_question_gets_the_spanish_faq_of_its_group(
     assert custom["language"] == "es"
     assert "translated" not in custom
     assert "Fuente:" in messages[0]["text"]
+
+
+def test_a_spanish_question_a_spanish_entry_takes_names_it(rest: RestClient) -> None:
+    """The sample's Spanish out-of-scope entries take Spanish questions the way the English ones
+    take English questions: the fallback offers a person and names the entry (which files the
+    question apart in the unanswered queue and shows its note to the agent)."""
+    messages = rest.send(
+        new_sender(), "quiero cancelar mi vuelo y que me devuelvan el dinero", language="es"
+    )
+    custom = messages[0]["custom"]
+    assert custom["type"] == MessageType.FALLBACK and custom["reason"] == "low_confidence"
+    assert custom[FIELD_OUT_OF_SCOPE] == "out-of-scope-flights-bookings-es", custom
 
 
 def test_spanish_is_detected_without_the_widget_hint(rest: RestClient) -> None:
