@@ -681,6 +681,13 @@ class Unanswered(BaseModel):
     source: str  # "queue" (knowledge_base.unanswered); kept in the JSON API and CSV
 
 
+class OutOfScope(BaseModel):
+    """Questions one out-of-scope entry of the knowledge base took in the period."""
+
+    entry: str  # the entry's id (knowledge_base: kind out_of_scope)
+    count: int
+
+
 class Dashboard(BaseModel):
     start: str
     end: str
@@ -702,6 +709,9 @@ class Dashboard(BaseModel):
     top_faqs: list[TopFaq]
     related: RelatedFigures = RelatedFigures()
     top_unanswered: list[Unanswered]
+    # What citizens asked that the service does not answer by design, by the entry that took it
+    # (empty under a location filter: the queue does not record the conversation).
+    out_of_scope: list[OutOfScope] = []
     by_agent: list[AgentFigures]
     by_team: list[TeamFigures]
 
@@ -1096,6 +1106,36 @@ def _queue_top(session: Session, flt: MetricFilter, limit: int) -> list[Unanswer
     ]
 
 
+def out_of_scope_by_entry(session: Session, flt: MetricFilter) -> list[OutOfScope]:
+    """How many questions each out-of-scope entry took in the period, most first: demand the
+    agency sends elsewhere (airline bookings, passports, ...), which the top unanswered
+    questions leave out because it is no gap in the knowledge base. From the unanswered queue
+    (reason ``out_of_scope``, the entry in ``top_faq_id``), by channel and language; nothing
+    under a location filter, since the queue does not know the conversation."""
+    if flt.location:
+        return []
+    q = UnansweredQuestion
+    count = func.count().label("n")
+    query = _filtered(
+        select(q.top_faq_id, count).where(
+            q.created_at >= flt.start_dt,
+            q.created_at < flt.end_dt,
+            q.reason == UnansweredReason.OUT_OF_SCOPE.value,
+            q.top_faq_id.is_not(None),
+        ),
+        q,
+        flt,
+    ).group_by(q.top_faq_id)
+    ranked = query.order_by(count.desc(), _codepoint_order(session, q.top_faq_id))
+    return [OutOfScope(entry=entry, count=n) for entry, n in session.execute(ranked)]
+
+
+def queue_figures(session: Session, flt: MetricFilter) -> tuple[list[Unanswered], list[OutOfScope]]:
+    """The two figures read from the unanswered queue (one connection runs both alongside the
+    roll-ups: analytics.alongside)."""
+    return top_unanswered(session, flt), out_of_scope_by_entry(session, flt)
+
+
 def _location_turns(query, flt: MetricFilter):  # type: ignore[no-untyped-def]
     """``query`` over turns narrowed to the unanswered ones (with a wording) of the period's
     conversations at the filter's location, channel and language."""
@@ -1211,6 +1251,7 @@ def exact_dashboard(session: Session, flt: MetricFilter, assumptions: Assumption
         top_faqs=top_faqs(session, turns),
         related=related_from_turns(session, turns),
         top_unanswered=top_unanswered(session, flt),
+        out_of_scope=out_of_scope_by_entry(session, flt),
         by_agent=by_agent(tickets),
         by_team=by_team(tickets),
     )

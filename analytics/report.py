@@ -253,6 +253,7 @@ def render_markdown(
     parts += [
         *_section("## Top FAQs", tables["top_faqs"]),
         *_section("## Top unanswered questions (personal data redacted)", tables["top_unanswered"]),
+        *_section("## Not answered by design (out-of-scope entries)", tables["out_of_scope"]),
         *_section("## By channel", tables["by_channel"]),
         *_section("## By location", tables["by_location"]),
         "Definitions: docs/metrics.md. Data tables for every chart are in the CSV files next to "

@@ -33,6 +33,7 @@ from analytics.metrics import (
     Dashboard,
     DayPoint,
     MetricFilter,
+    OutOfScope,
     Percentiles,
     RelatedFigures,
     Summary,
@@ -44,10 +45,10 @@ from analytics.metrics import (
     load_tickets,
     mission_value,
     period_fields,
+    queue_figures,
     rate,
     related_figures,
     summarise,
-    top_unanswered,
 )
 from analytics.models import HOURS
 from analytics.sentiment import SentimentSummary, top_topics
@@ -350,10 +351,10 @@ def _assemble_from_rollups(
     # The two aggregates that read the most rows and that nothing before them needs run on
     # connections of their own while this one reads the roll-ups (analytics.alongside).
     with (
-        alongside(session, lambda own: top_unanswered(own, flt)) as unanswered,
+        alongside(session, lambda own: queue_figures(own, flt)) as queue,
         alongside(session, lambda own: rollup_read.handoffs(own, flt)) as handoffs,
     ):
-        return _assembled(session, flt, by_day_channel, total, assumptions, unanswered, handoffs)
+        return _assembled(session, flt, by_day_channel, total, assumptions, queue, handoffs)
 
 
 def _assembled(
@@ -362,7 +363,7 @@ def _assembled(
     by_day_channel: dict[tuple[Any, ...], Counter[str]],
     total: Counter[str],
     assumptions: Assumptions,
-    unanswered: Callable[[], list[Unanswered]],
+    queue: Callable[[], tuple[list[Unanswered], list[OutOfScope]]],
     handoffs: Callable[[], rollup_read.Handoffs],
 ) -> Dashboard:
     day_hists = rollup_read.histograms(session, flt, "day")
@@ -375,6 +376,7 @@ def _assembled(
     parts = _rollup_summary(session, flt, total, response_hist, assumptions, handoffs())
     summary, tickets, agent_by_day = parts.summary, parts.tickets, parts.agent_by_day
     channels, languages, locations = rollup_read.options(session)
+    unanswered, out_of_scope = queue()
     return Dashboard(
         **period_fields(flt),
         channels=channels,
@@ -391,7 +393,8 @@ def _assembled(
         by_location=_rollup_breakdown_of(session, flt, "location", dimension_hists["location"]),
         top_faqs=_rollup_top_faqs(session, flt),
         related=_rollup_related(session, flt),
-        top_unanswered=unanswered(),
+        top_unanswered=unanswered,
+        out_of_scope=out_of_scope,
         by_agent=by_agent(tickets),
         by_team=by_team(tickets),
     )

@@ -256,6 +256,16 @@ def top_unanswered(d: Dashboard) -> Table:
     )
 
 
+def out_of_scope(d: Dashboard) -> Table:
+    rows = tuple((o.entry, o.count) for o in d.out_of_scope)
+    return Table(
+        "out_of_scope",
+        "Questions not answered by design, by the out-of-scope entry that took them",
+        ("entry", "count"),
+        rows,
+    )
+
+
 def all_tables(d: Dashboard) -> dict[str, Table]:
     """Every metric table by name (the CSV export names)."""
     tables = [
@@ -274,6 +284,7 @@ def all_tables(d: Dashboard) -> dict[str, Table]:
         related_summary(d),
         related_pairs(d),
         top_unanswered(d),
+        out_of_scope(d),
     ]
     return {t.name: t for t in tables}
 

@@ -189,10 +189,22 @@ def filters() -> Iterator[MetricFilter]:
 
 
 def test_the_roll_up_dashboard_equals_the_exact_one_on_the_scenario(seeded: Session) -> None:
+    from knowledge_base.unanswered import record_unanswered
+
+    for text, entry in [("cancel my flight", "oos-bookings"), ("my passport", "oos-passports")]:
+        record_unanswered(seeded, text, "out_of_scope", top_faq_id=entry, now=DAY1)
+    record_unanswered(seeded, "can I bring a drone", "low_confidence", now=DAY1)
     rollup.rebuild(seeded, "UTC")
     for flt in filters():
         exact = compute_dashboard(seeded, flt, Assumptions(6.0, 37.5))  # small: the exact path
         assert_same_dashboard(exact, rolled_up(seeded, flt))
+    # The queue's two figures reach the roll-up path too (read alongside it).
+    fast = rolled_up(seeded)
+    assert [(o.entry, o.count) for o in fast.out_of_scope] == [
+        ("oos-bookings", 1),
+        ("oos-passports", 1),
+    ]
+    assert [u.question for u in fast.top_unanswered] == ["can I bring a drone"]
 
 
 def handoffs_with_odd_ticket_ids() -> list[dict[str, Any]]:

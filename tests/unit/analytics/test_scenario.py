@@ -376,6 +376,54 @@ def test_unanswered_from_the_queue(seeded: Session) -> None:
         ("Can I bring a drone?", 2, "queue"),
         ("Pets in cabin?", 1, "queue"),
     ]
+    assert d.out_of_scope == []
+
+
+def test_what_out_of_scope_entries_took_is_counted_by_entry(seeded: Session) -> None:
+    """Questions an out-of-scope entry took are not unanswered questions (no gap) but demand the
+    agency sends elsewhere: counted by entry, most first, by channel and language; nothing under
+    a location filter (the queue does not know the conversation)."""
+    from knowledge_base.unanswered import record_unanswered
+
+    asked = DAY1 + timedelta(hours=11)
+    for text, entry, channel, language in [
+        ("cancel my flight", "out-of-scope-bookings", "rest", "en"),
+        ("refund my ticket", "out-of-scope-bookings", "socketio", "en"),
+        ("cancelar mi vuelo", "out-of-scope-bookings-es", "rest", "es"),
+        ("renew my passport", "out-of-scope-passports", "rest", "en"),
+    ]:
+        record_unanswered(
+            seeded,
+            text,
+            "out_of_scope",
+            language=language,
+            channel=channel,
+            top_faq_id=entry,
+            now=asked,
+        )
+    record_unanswered(
+        seeded, "cancel my flight", "out_of_scope", top_faq_id="x", now=DAY1 - timedelta(days=3)
+    )
+    seeded.commit()
+    d = dashboard(seeded)
+    assert [(o.entry, o.count) for o in d.out_of_scope] == [
+        ("out-of-scope-bookings", 2),
+        ("out-of-scope-bookings-es", 1),
+        ("out-of-scope-passports", 1),
+    ]
+    assert d.top_unanswered == []  # none of them is a gap
+    rest = dashboard(seeded, MetricFilter(DAY1.date(), DAY2.date(), channel="rest"))
+    assert [(o.entry, o.count) for o in rest.out_of_scope] == [
+        ("out-of-scope-bookings", 1),
+        ("out-of-scope-bookings-es", 1),
+        ("out-of-scope-passports", 1),
+    ]
+    spanish = dashboard(seeded, MetricFilter(DAY1.date(), DAY2.date(), language="es"))
+    assert [(o.entry, o.count) for o in spanish.out_of_scope] == [("out-of-scope-bookings-es", 1)]
+    denver = dashboard(seeded, MetricFilter(DAY1.date(), DAY2.date(), location="DEN"))
+    assert denver.out_of_scope == []
+    table = tables.all_tables(d)["out_of_scope"]
+    assert table.to_csv().splitlines()[:2] == ["entry,count", "out-of-scope-bookings,2"]
 
 
 def test_filters(seeded: Session) -> None:
@@ -446,6 +494,7 @@ def test_tables_and_csv(seeded: Session) -> None:
         "related_summary",
         "related_pairs",
         "top_unanswered",
+        "out_of_scope",
     }
     assert all_tables["volume_by_channel"].to_csv().splitlines() == [
         "day,rest,socketio,total",
