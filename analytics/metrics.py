@@ -51,7 +51,7 @@ from handoff.hours import StaffedHours, build_hours
 from handoff.models import Status, Ticket
 from knowledge_base.locations.matching import UNKNOWN_LOCATION, normalise_code
 from knowledge_base.models import Faq
-from knowledge_base.unanswered import UnansweredQuestion, UnansweredReason
+from knowledge_base.unanswered import UnansweredQuestion, taken_by_an_entry
 
 Resolution = Literal["bot", "agent", "unresolved"]
 RESOLUTIONS: tuple[Resolution, ...] = ("bot", "agent", "unresolved")
@@ -1062,7 +1062,7 @@ def _queue_rows(query, flt: MetricFilter):  # type: ignore[no-untyped-def]
             UnansweredQuestion.created_at >= flt.start_dt,
             UnansweredQuestion.created_at < flt.end_dt,
             UnansweredQuestion.wording != "",
-            UnansweredQuestion.reason != UnansweredReason.OUT_OF_SCOPE.value,
+            taken_by_an_entry(False),
         ),
         UnansweredQuestion,
         flt,
@@ -1120,7 +1120,7 @@ def out_of_scope_by_entry(session: Session, flt: MetricFilter) -> list[OutOfScop
         select(q.top_faq_id, count).where(
             q.created_at >= flt.start_dt,
             q.created_at < flt.end_dt,
-            q.reason == UnansweredReason.OUT_OF_SCOPE.value,
+            taken_by_an_entry(),
             q.top_faq_id.is_not(None),
         ),
         q,

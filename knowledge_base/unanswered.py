@@ -410,7 +410,7 @@ def status_counts(session: Session) -> dict[str, int]:
 def open_out_of_scope_count(session: Session) -> int:
     """Open questions an out-of-scope entry took (part of ``status_counts``'s open ones)."""
     query = select(func.count()).where(
-        UnansweredQuestion.status == UnansweredStatus.OPEN.value, _taken_by_entries(True)
+        UnansweredQuestion.status == UnansweredStatus.OPEN.value, taken_by_an_entry()
     )
     return int(session.scalar(query) or 0)
 
@@ -551,10 +551,11 @@ def _make_cluster(
     )
 
 
-def _taken_by_entries(out_of_scope: bool) -> ColumnElement[bool]:
-    """The rows an out-of-scope entry took (``out_of_scope``), or all the others."""
-    taken = UnansweredQuestion.reason == UnansweredReason.OUT_OF_SCOPE.value
-    return taken if out_of_scope else ~taken
+def taken_by_an_entry(taken: bool = True) -> ColumnElement[bool]:
+    """The condition "an out-of-scope entry took this question" on queue rows (``taken``), or
+    its opposite: the console's two lists and analytics' figures all select by it."""
+    condition = UnansweredQuestion.reason == UnansweredReason.OUT_OF_SCOPE.value
+    return condition if taken else ~condition
 
 
 def open_questions(
@@ -568,7 +569,7 @@ def open_questions(
     query = (
         select(UnansweredQuestion)
         .where(UnansweredQuestion.status == UnansweredStatus.OPEN.value)
-        .where(_taken_by_entries(out_of_scope))
+        .where(taken_by_an_entry(out_of_scope))
         .order_by(UnansweredQuestion.created_at.desc(), UnansweredQuestion.id.desc())
         .limit(limit)
     )
