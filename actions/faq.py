@@ -426,9 +426,9 @@ class ActionAnswerFaq(Action):
                     category=str(option.get("category") or ""),
                     source_url=option.get("source_url"),
                 )
-                learning.note_choice(hit.faq_id)
                 from_faq = option.get("from_faq")
                 related_click = option.get("via") == msg.VIA_RELATED and isinstance(from_faq, str)
+                learning.note_choice(tracker, hit.faq_id, language, for_question=not related_click)
                 from_faq_id = from_faq if related_click else None
                 channel = tracker.get_latest_input_channel()
                 related = related_for(hit, language, settings or get_settings(), channel)

@@ -21,7 +21,12 @@ from askagency.bot_messages import MessageType, is_type
 from askagency.privacy import redact
 from askagency.spool import store
 from knowledge_base.types import Decision, Outcome
-from knowledge_base.unanswered import UnansweredReason, answered_payload, unanswered_payload
+from knowledge_base.unanswered import (
+    UnansweredReason,
+    answered_payload,
+    choice_payload,
+    unanswered_payload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +96,37 @@ def note_decision(
     _queue(question, reason, language, _channel(tracker), top and top.faq_id, top_score)
 
 
-def note_choice(faq_id: str) -> None:
-    """The citizen picked a clarify option: that FAQ answered."""
+def note_choice(tracker: Tracker, faq_id: str, language: str, for_question: bool = True) -> None:
+    """The citizen picked one of the bot's options: that FAQ answered, and (``for_question``:
+    the options were the bot's candidates for the question just asked, a clarify list or a
+    handoff's suggestions, not an answer's related FAQs) the queued question records the pick."""
     _answered(faq_id)
+    if not for_question:
+        return
+    question = question_before_options(list(tracker.events or []))
+    if question is not None:
+        _record("faq_chosen", choice_payload(redact(question), language, faq_id))
+
+
+def question_before_options(events: list[dict[str, Any]]) -> str | None:
+    """The citizen's words the bot's latest messages answered, seen from the button press
+    that follows them: the last user event is the press (a payload), then the bot's messages
+    (the options), then the question. None when that turn was not typed words."""
+    seen_bot = False
+    pressed = False
+    for event in reversed(events or []):
+        kind = event.get("event")
+        if kind == "user":
+            text = str(event.get("text") or "").strip()
+            if not pressed:
+                pressed = True  # the press itself
+                continue
+            if not seen_bot or not text or text.startswith("/"):
+                return None
+            return text
+        if kind == "bot" and pressed:
+            seen_bot = True
+    return None
 
 
 def last_answered_question(events: list[dict[str, Any]]) -> tuple[str, str] | None:

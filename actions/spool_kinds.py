@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from askagency.spool import ReplayKinds
 from handoff.conversation import replay_message, replay_open
-from knowledge_base.unanswered import replay_answered, replay_unanswered
+from knowledge_base.unanswered import replay_answered, replay_choice, replay_unanswered
 
 SPOOL_KINDS: ReplayKinds = {
     "unanswered": replay_unanswered,
     "faq_answered": replay_answered,
+    "faq_chosen": replay_choice,
     "handoff_open": replay_open,
     "handoff_message": replay_message,
 }

@@ -8,6 +8,11 @@ it. A question an out-of-scope entry took is recorded too, apart (reason ``out_o
 was handed off by design, and staff look at those only to check what the entries take. Text is
 always redacted (:mod:`askagency.privacy`) before it is stored.
 
+When the citizen then picks one of the bot's options for that question (a clarify list, or the
+suggestions beside a handoff), the row records the FAQ picked (``chosen_faq_id``): the citizens'
+own verdict on which FAQ the wording belongs to, the implicit feedback Azure QnA Maker's active
+learning collects the same way. The queue shows it first among the suggestions.
+
 Also here: ``FaqUsage``, a per-FAQ answer counter the action server bumps, so the
 content-health page can list FAQs that were never matched without reading
 Rasa's event stream.
@@ -22,7 +27,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
@@ -135,6 +140,9 @@ class UnansweredQuestion(Base):
     resolved_faq_id: Mapped[str | None] = mapped_column(String(ID_MAX_LEN), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(ACTOR_MAX_LEN), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The FAQ the citizen picked from the bot's options for this question (record_choice); no
+    # foreign key, like top_faq_id. Added by migration 0028_unanswered_chosen_faq.
+    chosen_faq_id: Mapped[str | None] = mapped_column(String(ID_MAX_LEN), nullable=True)
 
     __table_args__ = (
         CheckConstraint(f"status IN ({_sql_in(UnansweredStatus)})", name="status"),
@@ -293,6 +301,76 @@ def replay_unanswered(session: Session, payload: dict[str, object]) -> None:
         top_faq_id if isinstance(top_faq_id, str) else None,
         float(score) if isinstance(score, int | float) else None,
         now=asked_at,
+    )
+
+
+# A pick is matched to the question it answers by wording, among the questions queued this long
+# before it: the queue keeps no conversation id, and a citizen picks within minutes.
+CHOICE_WINDOW = timedelta(hours=24)
+
+
+def record_choice(
+    session: Session,
+    text: str,
+    language: str,
+    faq_id: str,
+    now: datetime | None = None,
+) -> UnansweredQuestion | None:
+    """The citizen picked ``faq_id`` from the options the bot gave for ``text``: set it on the
+    newest queued question of that wording and language without a pick yet (asked within
+    CHOICE_WINDOW before ``now``). Two citizens asking the same words at once may have their
+    picks swapped, which changes nothing: both rows hold that wording. None when no such
+    question is queued (a button payload, or a question the queue did not keep)."""
+    raw = (text or "").strip()
+    if raw.startswith("/") or not faq_id:
+        return None
+    cleaned = clean_question(raw)
+    if len(cleaned) < MIN_QUESTION_CHARS:
+        return None
+    now = now or now_utc()
+    row = session.scalar(
+        select(UnansweredQuestion)
+        .where(
+            UnansweredQuestion.wording == wording_key(cleaned),
+            UnansweredQuestion.language == ((language or "en").strip().lower() or "en"),
+            UnansweredQuestion.chosen_faq_id.is_(None),
+            taken_by_an_entry(False),
+            UnansweredQuestion.created_at <= now,
+            UnansweredQuestion.created_at >= now - CHOICE_WINDOW,
+        )
+        .order_by(UnansweredQuestion.created_at.desc(), UnansweredQuestion.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    row.chosen_faq_id = faq_id[:ID_MAX_LEN]
+    session.flush()
+    return row
+
+
+def choice_payload(text: str, language: str, faq_id: str) -> dict[str, object]:
+    """A pick as a spool record: its time is kept, so a replay after an outage matches it to
+    the question asked before it."""
+    return {
+        "text": text,
+        "language": language,
+        "faq_id": faq_id,
+        "chosen_at": now_utc().isoformat(),
+    }
+
+
+def replay_choice(session: Session, payload: dict[str, object]) -> None:
+    """Spool kind ``faq_chosen``. A replay repeated after a crash finds the row already picked
+    and may set an older row of the same wording: the same verdict on the same words."""
+    faq_id = payload.get("faq_id")
+    if not isinstance(faq_id, str) or not faq_id:
+        raise ValueError("payload has no faq_id")
+    record_choice(
+        session,
+        str(payload.get("text") or ""),
+        str(payload.get("language") or "en"),
+        faq_id,
+        now=payload_time(payload, "chosen_at"),
     )
 
 
@@ -480,6 +558,8 @@ class Cluster:
     suggestions: list[Suggestion] = field(default_factory=list)
     # The out-of-scope entries that took its questions, with how many each (reason out_of_scope).
     out_of_scope_entries: dict[str, int] = field(default_factory=dict)
+    # The FAQs citizens picked from the bot's options for its questions, with how many times.
+    chosen: dict[str, int] = field(default_factory=dict)
 
 
 def _normal(text: str) -> str:
@@ -548,6 +628,7 @@ def _make_cluster(
                 if row.reason == UnansweredReason.OUT_OF_SCOPE.value and row.top_faq_id
             ).most_common()
         ),
+        chosen=dict(Counter(row.chosen_faq_id for row in rows if row.chosen_faq_id).most_common()),
     )
 
 

@@ -16,21 +16,25 @@ import pytest
 # fixture) runs on the pytest-xdist process that started it.
 SHARED_STACKS = ("stack", "fake_stack")
 
-# Seconds each group kept its process busy (stack start, tests, stop), from a junit report of the
-# stack suites on 2026-12-07 (2 cores). Groups are handed out longest first, so the last ones to
-# start are short and both processes finish together; xdist's own order (most tests first)
-# started the fault drill, one test of 72 s, last: 385 s, against 363 s simulated for this
-# order. Only the order matters: a group not listed counts as 0 s and keeps its collection place.
+# Seconds each group kept its process busy (stack start, tests, stop), from the stack suites'
+# durations on 2026-12-07 evening (2 cores, a slower machine than the morning's: 782 s in all).
+# Groups are handed out longest first, so the last ones to start are short and both processes
+# finish together; xdist's own order (most tests first) started the fault drill, one test of
+# 72 s, last. The calibration gate made the quality module 180 s (29 s in the morning's list,
+# so it started late). Only the order matters: a group not listed counts as 0 s and keeps its
+# collection place.
 GROUP_SECONDS = {
-    "stack": 285,  # 255, and the channels' tests (30 s) since they run on the shared stack
-    "tests/e2e/test_scale_load.py": 119,
-    "tests/e2e/test_fault_drill.py": 72,
-    "tests/e2e/test_fuzz_console.py": 50,
-    "fake_stack": 45,
-    "tests/e2e/test_database_outage.py": 35,
-    "tests/e2e/test_quality.py": 29,
-    "tests/e2e/test_rabbitmq_pipeline.py": 28,
-    "tests/browser/test_dashboard.py": 10,
+    "stack": 569,  # with the channels' tests, since they run on the shared stack
+    "tests/e2e/test_scale_load.py": 277,
+    "tests/e2e/test_quality.py": 180,
+    "tests/e2e/test_fuzz_console.py": 111,
+    "tests/e2e/test_fault_drill.py": 104,
+    "tests/e2e/test_database_outage.py": 50,
+    "fake_stack": 49,
+    "tests/e2e/test_rabbitmq_pipeline.py": 39,
+    "tests/browser/test_dashboard.py": 18,
+    "tests/browser/test_kb_related.py": 18,
+    "tests/browser/test_kb_locations.py": 16,
 }
 
 

@@ -274,6 +274,8 @@ class ClusterOut(BaseModel):
     suggestions: list[SuggestionOut]
     # The out-of-scope entries that took its questions, with how many each (reason out_of_scope).
     out_of_scope_entries: dict[str, int] = {}
+    # The FAQs citizens picked from the bot's options for its questions, with how many times.
+    chosen: dict[str, int] = {}
 
 
 class UnansweredOut(BaseModel):

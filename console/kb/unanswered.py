@@ -72,6 +72,7 @@ def unanswered_out(
                     for s in c.suggestions
                 ],
                 out_of_scope_entries=c.out_of_scope_entries,
+                chosen=c.chosen,
             )
             for c in clusters
         ],

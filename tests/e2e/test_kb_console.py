@@ -4,7 +4,8 @@ a citizen question the bot cannot answer lands in the unanswered queue with pers
 redacted; an editor accepts it as a variant of an FAQ through the JSON API; the same
 question is then answered through Rasa's REST webhook within 10 seconds, without a
 restart or retraining. A thumbs-down on an answer queues that question too; a question an
-out-of-scope entry takes is queued apart, naming the entry.
+out-of-scope entry takes is queued apart, naming the entry; a question the bot clarified is
+listed with the FAQ the citizen then picked.
 """
 
 from __future__ import annotations
@@ -131,6 +132,61 @@ def test_unanswered_question_is_queued_redacted_and_answered_once_accepted(
         f"accept + publish took {accepted_at - started:.1f} s (index build "
         f"{accepted['index']['seconds']:.1f} s); answered {elapsed:.1f} s after the accept started"
     )
+
+
+# Two made-up FAQs that fit one question equally well, so the bot asks which (as the zorbulator
+# pair of test_core_rest.py; another item, so the two tests do not share queued questions).
+QUIBBLECASE_PAIR = [
+    {
+        "id": f"test-quibblecase-{where}",
+        "language": "en",
+        "category": "Special Items",
+        "question": f"Can I bring a quibblecase in my {bag}?",
+        "answer": f"Yes, a quibblecase may go in your {bag}.",
+        "variants": [f"quibblecase in a {bag}", f"quibblecase {where}"],
+        "status": "published",
+    }
+    for where, bag in [("carry-on", "carry-on bag"), ("checked", "checked bag")]
+]
+
+
+def test_the_faq_a_citizen_picks_from_a_clarify_list_is_shown_with_the_question(
+    stack: Stack, rest: RestClient, console: ConsoleClient, tmp_path: Any
+) -> None:
+    """REST question -> "Did you mean" -> the citizen presses one option -> the queue lists
+    the question with the FAQ chosen (``chosen``), for staff to add the wording to it."""
+    path = tmp_path / "quibblecase.jsonl"
+    path.write_text("".join(json.dumps(faq) + "\n" for faq in QUIBBLECASE_PAIR))
+    cli(stack.cfg.data_dir, "kb", "import", str(path), "--publish")
+    cli(stack.cfg.data_dir, "kb", "build-index")
+    question = "can I bring a quibblecase"
+    expected = {faq["id"] for faq in QUIBBLECASE_PAIR}
+
+    replies: list[dict[str, Any]] = []
+
+    def clarified() -> tuple[str, list[dict[str, Any]]] | None:
+        citizen = sender()
+        messages = rest.send(citizen, question)
+        replies.append(custom_of(messages)[0])
+        offered = {o["faq_id"] for o in replies[-1].get("options", [])}
+        return (citizen, messages) if expected <= offered else None
+
+    found = wait_for(clarified, timeout=GO_LIVE_S)
+    assert found is not None, f"the new FAQs never went live together: {replies[-1]}"
+    citizen, messages = found
+    chosen = next(b for b in messages[0]["buttons"] if "checked" in b["title"])
+    answer = custom_of(rest.send(citizen, chosen["payload"]))[0]
+    assert answer["type"] == MessageType.FAQ_ANSWER
+    assert answer["faq_id"] == "test-quibblecase-checked"
+
+    def picked() -> dict[str, Any] | None:
+        cluster = find_cluster(console, "quibblecase")
+        return cluster if cluster is not None and cluster.get("chosen") else None
+
+    cluster = wait_for(picked, timeout=10)
+    assert cluster is not None, "the pick never reached the queue"
+    assert cluster["chosen"] == {"test-quibblecase-checked": 1}
+    assert cluster["reasons"].get("clarified", 0) >= 1
 
 
 def test_thumbs_down_queues_the_answered_question(rest: RestClient, console: ConsoleClient) -> None:

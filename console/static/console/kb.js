@@ -717,6 +717,19 @@
       return h("p", { class: "taken-by" }, "Taken by ", ...entries.flatMap(([id, n], i) => [i ? ", " : "", faqLink(id), n > 1 ? ` (${n})` : ""]));
     }
 
+    // The FAQs citizens picked from the bot's options for these questions: their own verdict on
+    // where the wording belongs, so each gets a link and (editors) its "Add as variant" button.
+    function chosenBy(cluster) {
+      const chosen = Object.entries(cluster.chosen || {});
+      if (!chosen.length) return null;
+      return h(
+        "div",
+        { class: "chosen-by" },
+        h("p", {}, "Citizens then chose ", ...chosen.flatMap(([id, n], i) => [i ? ", " : "", faqLink(id), ` (${n}×)`])),
+        canEdit ? h("p", {}, ...chosen.map(([id]) => h("button", { type: "button", class: "accept", "data-faq-id": id, text: `Add as variant of ${id}` }))) : null,
+      );
+    }
+
     function renderCluster(cluster) {
       const variantInput = h("input", { class: "variant-text", value: cluster.representative, maxLength: 500, "aria-label": "Wording to add as a variant" });
       const card = h(
@@ -725,6 +738,7 @@
         h("h2", {}, `“${cluster.representative}”`),
         h("p", { class: "muted" }, h("span", { class: "badge", text: `asked ${cluster.count}×` }), ` ${cluster.language} · ${Object.entries(cluster.reasons).map(([r, n]) => `${r.replaceAll("_", " ")} ${n}`).join(", ")} · last ${when(cluster.last_seen)}`),
         takenBy(cluster),
+        chosenBy(cluster),
         h("ul", { class: "examples" }, cluster.examples.map((e) => h("li", {}, e.text, e.count > 1 ? h("span", { class: "muted", text: ` ×${e.count}` }) : null))),
       );
       if (canEdit) {

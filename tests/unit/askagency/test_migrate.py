@@ -563,3 +563,45 @@ def test_sqlite_ticket_out_of_scope(sqlite_url: str) -> None:
 
 def test_postgres_ticket_out_of_scope(postgres_url: str) -> None:
     _check_ticket_out_of_scope(postgres_url)
+
+
+def _check_unanswered_chosen_faq(url: str) -> None:
+    """0028 adds the FAQ a citizen picked for a queued question (NULL for the questions before
+    it); going back drops it and keeps the queue's rows, its reason CHECK and its partial
+    index of the questions out-of-scope entries took (SQLite copies the table to drop a
+    column)."""
+    insert = text(
+        "INSERT INTO kb_unanswered (created_at, language, text, wording, reason, status)"
+        " VALUES ('2026-03-02 10:00:00+00:00', 'en', 'zorbulator', 'zorbulator', :reason, 'open')"
+    )
+    migrate.upgrade(url, "0027_unanswered_oos_index")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert, {"reason": "clarified"})
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            assert connection.scalar(text("SELECT chosen_faq_id FROM kb_unanswered")) is None
+            connection.execute(text("UPDATE kb_unanswered SET chosen_faq_id = 'faq-a'"))
+        migrate.downgrade(url, "0027_unanswered_oos_index")
+        inspector = inspect(engine)
+        assert "chosen_faq_id" not in {c["name"] for c in inspector.get_columns("kb_unanswered")}
+        assert "ix_kb_unanswered_out_of_scope" in {
+            i["name"] for i in inspector.get_indexes("kb_unanswered")
+        }
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM kb_unanswered")) == 1
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"reason": "maybe"})
+        migrate.upgrade(url)
+        assert not _schema_diffs(url)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_unanswered_chosen_faq(sqlite_url: str) -> None:
+    _check_unanswered_chosen_faq(sqlite_url)
+
+
+def test_postgres_unanswered_chosen_faq(postgres_url: str) -> None:
+    _check_unanswered_chosen_faq(postgres_url)

@@ -36,7 +36,7 @@ from knowledge_base.decision import suggest_floor, thresholds_for
 from knowledge_base.models import AuditLog, Faq
 from knowledge_base.publish import Publisher, PublishResult
 from knowledge_base.store import FaqInput
-from knowledge_base.unanswered import UnansweredQuestion, record_unanswered
+from knowledge_base.unanswered import UnansweredQuestion, record_choice, record_unanswered
 from tests.console_helpers import PASSWORD, login
 from tests.fakes import DatabaseRetriever, bag_of_words
 
@@ -756,6 +756,19 @@ async def test_questions_out_of_scope_entries_took_are_listed_apart(ctx: Ctx) ->
     dismissed = await editor.post("/api/kb/unanswered/dismiss", {"question_ids": [taken_id]})
     assert dismissed.status == 200
     assert (await viewer.get("/api/kb/unanswered?out_of_scope=true")).body["clusters"] == []
+
+
+async def test_a_cluster_says_which_faqs_citizens_chose_for_its_questions(ctx: Ctx) -> None:
+    """A citizen's pick among the bot's options (knowledge_base.unanswered.record_choice) is
+    listed with the cluster, so staff add the wording to the FAQ citizens themselves chose."""
+    ids = _queue([("gel or liquid", "en"), ("gel or liquid", "en"), ("gel or liquid", "en")])
+    with session_scope() as session:
+        for faq_id in ("liquids", "liquids"):
+            assert record_choice(session, "gel or liquid", "en", faq_id) is not None
+    viewer = await ctx.as_role("viewer")
+    (cluster,) = (await viewer.get("/api/kb/unanswered")).body["clusters"]
+    assert cluster["question_ids"] == ids
+    assert cluster["chosen"] == {"liquids": 2}
 
 
 async def test_dismiss(ctx: Ctx) -> None:

@@ -11,12 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions import learning
+from actions.spool_kinds import SPOOL_KINDS
 from askagency.bot_messages import MessageType
 from knowledge_base import store
 from knowledge_base.models import AuditLog
 from knowledge_base.store import FaqInput
 from knowledge_base.types import Decision, FaqHit, Outcome
 from knowledge_base.unanswered import (
+    CHOICE_WINDOW,
     FaqUsage,
     QueryEmbeddingMemo,
     QuestionsNotOpen,
@@ -26,6 +28,7 @@ from knowledge_base.unanswered import (
     accept_as_variant,
     add_suggestions,
     build_clusters,
+    choice_payload,
     cluster_vectors,
     dismiss,
     mark_created,
@@ -33,11 +36,15 @@ from knowledge_base.unanswered import (
     open_questions,
     purge_before,
     record_answered,
+    record_choice,
     record_unanswered,
+    replay_choice,
     status_counts,
     usage_counts,
 )
 from tests.services import fresh_schema
+
+MINUTE = timedelta(minutes=1)
 
 
 def unit(*values: float) -> np.ndarray:
@@ -192,6 +199,7 @@ TOPIC = {
     "where do i park": unit(0, 1, 0),
     "puedo llevar champú": unit(1, 0, 0),
     "cancel my flight": unit(0, 0, 1),
+    "gel or liquid": unit(1, 1, 1),
 }
 
 
@@ -328,6 +336,60 @@ ANSWERED = [
 ]
 
 
+PICK = '/choose_faq{"faq_id":"liquids"}'
+CLARIFIED = [
+    {"event": "user", "text": "gel or liquid?", "input_channel": "rest"},
+    {"event": "bot", "text": "Did you mean", "data": {"custom": {"type": MessageType.CLARIFY}}},
+    {"event": "action", "name": "action_listen"},
+    {"event": "user", "text": PICK, "input_channel": "rest"},
+]
+ANSWERED_THEN_RELATED = [*ANSWERED[:2], {"event": "user", "text": PICK}]
+
+
+def test_question_before_options_reads_the_question_the_options_were_for() -> None:
+    assert learning.question_before_options(CLARIFIED) == "gel or liquid?"
+    # A press right after another press, or with no bot message between: no question.
+    assert learning.question_before_options([CLARIFIED[0], CLARIFIED[3]]) is None
+    pressed_twice = [CLARIFIED[3], CLARIFIED[1], CLARIFIED[3]]
+    assert learning.question_before_options(pressed_twice) is None
+    assert learning.question_before_options([]) is None
+
+
+def test_a_pick_is_recorded_on_the_newest_question_of_that_wording(db_session: Session) -> None:
+    asked = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    old = record_unanswered(db_session, "Gel or liquid?", "clarified", "en", now=asked)
+    new = record_unanswered(db_session, "gel or liquid", "clarified", "en", now=asked + MINUTE)
+    spanish = record_unanswered(db_session, "gel or liquid", "clarified", "es", now=asked)
+    taken = record_unanswered(
+        db_session, "gel or liquid", "out_of_scope", "en", "oos-x", now=asked + 2 * MINUTE
+    )
+    assert old and new and spanish and taken
+    picked = record_choice(db_session, "GEL or liquid ?", "en", "liquids", now=asked + 3 * MINUTE)
+    assert picked is new and new.chosen_faq_id == "liquids"
+    # The next pick of those words goes to the older question; then none is left in English.
+    assert record_choice(db_session, "gel or liquid", "en", "gels", now=asked + 4 * MINUTE) is old
+    assert record_choice(db_session, "gel or liquid", "en", "x", now=asked + 5 * MINUTE) is None
+    assert taken.chosen_faq_id is None and spanish.chosen_faq_id is None
+    # Asked after the pick, or longer ago than the window: not the question picked for.
+    assert record_choice(db_session, "gel or liquid", "es", "gels", now=asked - MINUTE) is None
+    later = asked + CHOICE_WINDOW + MINUTE
+    assert record_choice(db_session, "gel or liquid", "es", "gels", now=later) is None
+    assert record_choice(db_session, '/choose_faq{"faq_id":"gels"}', "es", "gels") is None
+    clusters = build_clusters(open_questions(db_session, language="en"), fake_embed)
+    assert [c.chosen for c in clusters] == [{"liquids": 1, "gels": 1}]
+
+
+def test_a_pick_spooled_during_an_outage_finds_its_question(db_session: Session) -> None:
+    asked = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    question = record_unanswered(db_session, "gel or liquid", "clarified", "en", now=asked)
+    payload = {**choice_payload("gel or liquid", "en", "liquids")}
+    payload["chosen_at"] = (asked + MINUTE).isoformat()
+    SPOOL_KINDS["faq_chosen"](db_session, payload)
+    assert question is not None and question.chosen_faq_id == "liquids"
+    with pytest.raises(ValueError):
+        replay_choice(db_session, {"text": "gel or liquid", "language": "en"})
+
+
 def test_last_answered_question_reads_the_conversation() -> None:
     assert learning.last_answered_question(ANSWERED) == (
         "my email is a@b.co, can I bring gel?",
@@ -352,7 +414,10 @@ async def test_actions_record_redacted_questions_and_answers(db_url: str) -> Non
     learning.note_decision(current, "gel or liquid?", clarify, "en", False)
     learning.note_decision(current, "can I bring gel", answer, "en", False)
     learning.note_decision(current, "I'm fed up", low, "en", True)
-    learning.note_choice("liquids")
+    await learning.drain()  # queued before the citizen picks, as a click comes seconds later
+    learning.note_choice(_tracker(PICK, "choose_faq", CLARIFIED), "liquids", "en")
+    # A related FAQ's button under an answer says nothing about the question before it.
+    learning.note_choice(_tracker(PICK, "choose_faq", ANSWERED_THEN_RELATED), "gels", "en", False)
     thumbs = _tracker("that didn't help", "feedback_bad", ANSWERED)
     learning.note_unhelpful_answer(thumbs, "thumbs_down", "en")
     await learning.drain()
@@ -367,7 +432,10 @@ async def test_actions_record_redacted_questions_and_answers(db_url: str) -> Non
             ("I'm fed up", "handoff", "gels"),
             ("my email is [EMAIL], can I bring gel?", "thumbs_down", "gels"),
         }
-        assert usage_counts(session) == {"gels": 1, "liquids": 1}
+        assert usage_counts(session) == {"gels": 2, "liquids": 1}
+        chosen = {q.text: q.chosen_faq_id for q in open_questions(session)}
+        assert chosen["gel or liquid?"] == "liquids"
+        assert set(chosen.values()) == {"liquids", None}
         channels = {q.channel for q in open_questions(session) if q.reason == "thumbs_down"}
         assert channels == {"rest"}
 
