@@ -745,7 +745,8 @@
         card.append(h("label", {}, "Wording to add as a variant", variantInput));
       }
       const suggestions = h("div", { class: "suggestions" }, h("h3", { class: "visually-hidden", text: "Suggested FAQs" }));
-      if (!cluster.suggestions.length) suggestions.append(h("p", { class: "muted", text: "No close FAQ: it probably needs a new one, or, if it is not for us, add it to an out-of-scope entry." }));
+      // "No close FAQ" would contradict an FAQ citizens chose (a KB without an index has no suggestions).
+      if (!cluster.suggestions.length && !Object.keys(cluster.chosen || {}).length) suggestions.append(h("p", { class: "muted", text: "No close FAQ: it probably needs a new one, or, if it is not for us, add it to an out-of-scope entry." }));
       for (const s of cluster.suggestions) {
         suggestions.append(
           h(
