@@ -11,7 +11,7 @@ always redacted (:mod:`askagency.privacy`) before it is stored.
 When the citizen then picks one of the bot's options for that question (a clarify list, or the
 suggestions beside a handoff), the row records the FAQ picked (``chosen_faq_id``): the citizens'
 own verdict on which FAQ the wording belongs to, the implicit feedback Azure QnA Maker's active
-learning collects the same way. The queue shows it first among the suggestions.
+learning collects the same way. The console shows it with the group, above the suggestions.
 
 Also here: ``FaqUsage``, a per-FAQ answer counter the action server bumps, so the
 content-health page can list FAQs that were never matched without reading
@@ -190,6 +190,11 @@ def clean_question(text: str) -> str:
     return text
 
 
+def queue_language(language: str | None) -> str:
+    """The language code a question is filed under (and a pick looked up by)."""
+    return (language or "en").strip().lower()[:LANGUAGE_MAX_LEN] or "en"
+
+
 def record_unanswered(
     session: Session,
     text: str,
@@ -212,7 +217,7 @@ def record_unanswered(
         return None
     row = UnansweredQuestion(
         created_at=now or now_utc(),
-        language=(language or "en").strip().lower()[:LANGUAGE_MAX_LEN] or "en",
+        language=queue_language(language),
         text=cleaned,
         reason=reason.value,
         channel=(channel or None) and channel[:CHANNEL_MAX_LEN],
@@ -332,7 +337,7 @@ def record_choice(
         select(UnansweredQuestion)
         .where(
             UnansweredQuestion.wording == wording_key(cleaned),
-            UnansweredQuestion.language == ((language or "en").strip().lower() or "en"),
+            UnansweredQuestion.language == queue_language(language),
             UnansweredQuestion.chosen_faq_id.is_(None),
             taken_by_an_entry(False),
             UnansweredQuestion.created_at <= now,

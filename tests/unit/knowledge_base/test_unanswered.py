@@ -364,7 +364,7 @@ def test_a_pick_is_recorded_on_the_newest_question_of_that_wording(db_session: S
         db_session, "gel or liquid", "out_of_scope", "en", "oos-x", now=asked + 2 * MINUTE
     )
     assert old and new and spanish and taken
-    picked = record_choice(db_session, "GEL or liquid ?", "en", "liquids", now=asked + 3 * MINUTE)
+    picked = record_choice(db_session, "GEL or liquid ?", " EN", "liquids", now=asked + 3 * MINUTE)
     assert picked is new and new.chosen_faq_id == "liquids"
     # The next pick of those words goes to the older question; then none is left in English.
     assert record_choice(db_session, "gel or liquid", "en", "gels", now=asked + 4 * MINUTE) is old
