@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench.common import (  # noqa: E402
     BANKING77,  # noqa: E402
     banking77_queries,
+    latency_summary,
     machine,
     merge_result,
     read_rows,
@@ -52,19 +52,6 @@ from knowledge_base import ann  # noqa: E402
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000, "1M-random": 1_000_000}
 DEPTH = 20  # candidate rows the retriever asks the index for
 DIM = 384
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(statistics.median(values), 3),
-        "p95_ms": round(percentile(values, 95), 3),
-        "n": len(values),
-    }
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -106,7 +93,7 @@ def time_search(index: Any, queries: np.ndarray, limit_s: float = 20.0) -> dict[
         out.append((time.perf_counter() - started) * 1000)
         if time.monotonic() > deadline and len(out) >= 20:
             break
-    return summary(out)
+    return latency_summary(out)
 
 
 def memory_child(path: str, nprobe: int, mmap: bool, ef_search: int = 0) -> None:
@@ -239,7 +226,7 @@ def main() -> int:
         started = time.perf_counter()
         embedder.encode_query(text + " ?")
         embed_ms.append((time.perf_counter() - started) * 1000)
-    embed = {**summary(embed_ms), "int8": embedder.int8}  # ASKAGENCY_EMBEDDING_INT8
+    embed = {**latency_summary(embed_ms), "int8": embedder.int8}  # ASKAGENCY_EMBEDDING_INT8
     print(f"query embedding: {embed}", flush=True)
 
     results: dict[str, Any] = {}

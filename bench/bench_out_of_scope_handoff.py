@@ -12,7 +12,6 @@ took. Writes bench/results/out_of_scope_handoff.json.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from askagency.config import get_settings  # noqa: E402
 from bench.bench_spanish import sample_records  # noqa: E402
-from bench.common import ROOT, machine, write_result  # noqa: E402
+from bench.common import ROOT, latency_summary, machine, write_result  # noqa: E402
 from knowledge_base import multilingual  # noqa: E402
 from knowledge_base.decision import decide, for_retriever  # noqa: E402
 from knowledge_base.evaluate import OUT_OF_SCOPE, load_labelled  # noqa: E402
@@ -32,15 +31,6 @@ from knowledge_base.types import Decision, Outcome  # noqa: E402
 
 DEV_FILE = ROOT / "knowledge_base" / "sample" / "eval_queries_dev.csv"
 ROUNDS = 5  # each question this many times per variant
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    ordered = sorted(seconds)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
-        "n": len(ordered),
-    }
 
 
 def main() -> int:
@@ -95,8 +85,8 @@ def main() -> int:
         "handed_off_taken_by_an_entry": len(taken),
         "handed_off_no_entry": unsure,
         "entries": {entry: taken.count(entry) for entry in sorted(set(taken))},
-        "lookup_with_entry_named": percentiles(samples[True]),
-        "lookup_baseline": percentiles(samples[False]),
+        "lookup_with_entry_named": latency_summary([s * 1000 for s in samples[True]]),
+        "lookup_baseline": latency_summary([s * 1000 for s in samples[False]]),
         "machine": machine(),
     }
     for name in ("lookup_with_entry_named", "lookup_baseline"):

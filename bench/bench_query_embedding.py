@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from askagency.config import get_settings  # noqa: E402
-from bench.common import banking77_queries, banking77_records, machine, merge_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    banking77_queries,
+    banking77_records,
+    latency_summary,
+    machine,
+    merge_result,
+)
 from knowledge_base.embedder import INT8_MODES, Embedder  # noqa: E402
 from knowledge_base.evaluate import evaluate, load_labelled  # noqa: E402
 from knowledge_base.index import build_bundle  # noqa: E402
@@ -42,19 +47,6 @@ from knowledge_base.retriever import Retriever  # noqa: E402
 from knowledge_base.types import FaqRecord  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(statistics.median(values), 2),
-        "p95_ms": round(percentile(values, 95), 2),
-        "n": len(values),
-    }
 
 
 def _burn(stop: Any) -> None:
@@ -91,7 +83,7 @@ def latency(
                 show_progress_bar=False,
             )
         out["st_encode_float"].append((time.perf_counter() - started) * 1000)
-    return {name: summary(values) for name, values in out.items()}
+    return {name: latency_summary(values, 2) for name, values in out.items()}
 
 
 def sample_records() -> list[FaqRecord]:

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import platform
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -62,6 +63,21 @@ def banking77_records(train: list[tuple[str, str]] | None = None) -> list[FaqRec
 
 def banking77_queries() -> list[tuple[str, str]]:
     return read_rows(BANKING77 / "test.csv")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values``: the nearest-rank value, no interpolation."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def latency_summary(ms: list[float], digits: int = 3) -> dict[str, float]:
+    """Median and p95 of latencies in milliseconds, and how many: what the benchmarks report."""
+    return {
+        "p50_ms": round(statistics.median(ms), digits),
+        "p95_ms": round(percentile(ms, 95), digits),
+        "n": len(ms),
+    }
 
 
 def machine() -> dict[str, Any]:

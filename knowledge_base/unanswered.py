@@ -190,6 +190,16 @@ def clean_question(text: str) -> str:
     return text
 
 
+def queueable_text(text: str) -> str | None:
+    """``text`` as the queue stores it (clean_question), or None when it is no question staff
+    could act on: a button payload such as /choose_faq{...}, or too little left once cleaned."""
+    raw = (text or "").strip()
+    if raw.startswith("/"):
+        return None
+    cleaned = clean_question(raw)
+    return cleaned if len(cleaned) >= MIN_QUESTION_CHARS else None
+
+
 def queue_language(language: str | None) -> str:
     """The language code a question is filed under (and a pick looked up by)."""
     return (language or "en").strip().lower()[:LANGUAGE_MAX_LEN] or "en"
@@ -209,11 +219,8 @@ def record_unanswered(
     idempotent and this is the last gate before storage). Returns None for text
     that is not a question staff could act on (empty, a button payload)."""
     reason = UnansweredReason(reason)
-    raw = (text or "").strip()
-    if raw.startswith("/"):  # a button payload such as /choose_faq{...}, not citizen words
-        return None
-    cleaned = clean_question(raw)
-    if len(cleaned) < MIN_QUESTION_CHARS:
+    cleaned = queueable_text(text)
+    if cleaned is None:
         return None
     row = UnansweredQuestion(
         created_at=now or now_utc(),
@@ -326,11 +333,8 @@ def record_choice(
     CHOICE_WINDOW before ``now``). Two citizens asking the same words at once may have their
     picks swapped, which changes nothing: both rows hold that wording. None when no such
     question is queued (a button payload, or a question the queue did not keep)."""
-    raw = (text or "").strip()
-    if raw.startswith("/") or not faq_id:
-        return None
-    cleaned = clean_question(raw)
-    if len(cleaned) < MIN_QUESTION_CHARS:
+    cleaned = queueable_text(text)
+    if cleaned is None or not faq_id:
         return None
     now = now or now_utc()
     row = session.scalar(

@@ -717,6 +717,11 @@
       return h("p", { class: "taken-by" }, "Taken by ", ...entries.flatMap(([id, n], i) => [i ? ", " : "", faqLink(id), n > 1 ? ` (${n})` : ""]));
     }
 
+    // "Add as variant of <id>": files the card's wording into that FAQ (the click handler below).
+    function acceptButton(faqId) {
+      return h("button", { type: "button", class: "accept", "data-faq-id": faqId, text: `Add as variant of ${faqId}` });
+    }
+
     // The FAQs citizens picked from the bot's options for these questions: their own verdict on
     // where the wording belongs, so each gets a link and (editors) its "Add as variant" button.
     function chosenBy(cluster) {
@@ -726,7 +731,7 @@
         "div",
         { class: "chosen-by" },
         h("p", {}, "Citizens then chose ", ...chosen.flatMap(([id, n], i) => [i ? ", " : "", faqLink(id), ` (${n}×)`])),
-        canEdit ? h("p", {}, ...chosen.map(([id]) => h("button", { type: "button", class: "accept", "data-faq-id": id, text: `Add as variant of ${id}` }))) : null,
+        canEdit ? h("p", {}, ...chosen.map(([id]) => acceptButton(id))) : null,
       );
     }
 
@@ -755,7 +760,7 @@
             faqLink(s.faq_id),
             h("span", { text: s.question }),
             h("span", { class: "muted", text: pct(s.score) }),
-            canEdit ? h("button", { type: "button", class: "accept", "data-faq-id": s.faq_id, text: `Add as variant of ${s.faq_id}` }) : null,
+            canEdit ? acceptButton(s.faq_id) : null,
           ),
         );
       }
