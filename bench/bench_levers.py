@@ -9,7 +9,14 @@ measured on the other, 10 rounds), with the shipped retriever and defaults:
   fees, bookings, passports, airport services, chit-chat, ...; 10 example questions each,
   bench/data/levers/out_of_scope_topics.json), one out-of-scope entry per topic;
 * ``more_variants``: the sample KB plus a third round of 8 variants per English FAQ in other
-  citizens' forms (bench/data/levers/variants_round3.json).
+  citizens' forms (bench/data/levers/variants_round3.json);
+* ``synonyms``: the sample KB with staff synonyms (Azure QnA Maker's "alterations",
+  bench/data/levers/synonyms.json): English questions and the English FAQs' wordings rewritten
+  to the KB's own word for a thing ("hand luggage" -> "carry-on") before they are embedded and
+  matched;
+* ``five_variants`` and ``five_variants_synonyms``: the same two with only the first 5 variants of
+  each English FAQ, a thinner KB like a new agency's, where other words for a thing are likelier
+  to be missing.
 
 Neither data file was written from a labelled file (their ``about`` says how). Per row: the
 development file at the shipped defaults, the held-out estimate with the halves it wins against
@@ -21,8 +28,10 @@ Writes bench/results/levers.json.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +76,36 @@ def with_more_variants(records: list[FaqRecord]) -> list[FaqRecord]:
     return [
         replace(r, variants=(*r.variants, *extra[r.id])) if r.id in extra else r for r in records
     ]
+
+
+def synonym_rewriter() -> Callable[[str], str]:
+    """Text -> the same text with every listed synonym replaced by the KB's own word (whole
+    words, case-insensitive, longest synonym first so "carry on bag" is not read as "carry on")."""
+    listed = json.loads((DATA / "synonyms.json").read_text())["synonyms"]
+    own_word = {alt.lower(): word for word, alts in listed.items() for alt in alts}
+    alternatives = sorted(own_word, key=len, reverse=True)
+    pattern = re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(a) for a in alternatives) + r")(?![\w-])", re.I
+    )
+    return lambda text: pattern.sub(lambda m: own_word[m.group(0).lower()], text)
+
+
+def with_synonyms(records: list[FaqRecord], rewrite: Callable[[str], str]) -> list[FaqRecord]:
+    return [
+        replace(r, question=rewrite(r.question), variants=tuple(rewrite(v) for v in r.variants))
+        if r.language == "en"
+        else r
+        for r in records
+    ]
+
+
+class SynonymRetriever(Retriever):
+    """The shipped retriever with English questions rewritten like the KB's wordings."""
+
+    rewrite: Callable[[str], str] = staticmethod(lambda text: text)
+
+    def normalised(self, query: str) -> str:
+        return self.rewrite(super().normalised(query))
 
 
 def topic_records() -> list[FaqRecord]:
@@ -125,12 +164,26 @@ def main() -> int:
     def retriever(kb: list[FaqRecord]) -> Retriever:
         return Retriever(build_bundle(kb, embedder), embedder, languages=languages)
 
+    def synonyms_retriever(kb: list[FaqRecord]) -> Retriever:
+        rewrite = synonym_rewriter()
+        searcher = SynonymRetriever(
+            build_bundle(with_synonyms(kb, rewrite), embedder), embedder, languages=languages
+        )
+        searcher.rewrite = rewrite
+        return searcher
+
     answers = [r for r in records if not r.out_of_scope]
+    five_variants = [
+        replace(r, variants=r.variants[:5]) if r.language == "en" else r for r in records
+    ]
     configurations: dict[str, Any] = {
         "shipped": retriever(records),
         "without_out_of_scope_entries": retriever(answers),
         "out_of_scope_topics": retriever(answers + topic_records()),
         "more_variants": retriever(with_more_variants(records)),
+        "synonyms": synonyms_retriever(records),
+        "five_variants": retriever(five_variants),
+        "five_variants_synonyms": synonyms_retriever(five_variants),
     }
     labelled = {name: load_labelled(SAMPLE / name) for name, _, _ in FILES}
     results: dict[str, Any] = {
