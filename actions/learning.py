@@ -6,6 +6,12 @@ before it leaves the action (and again at storage). Recording runs in a worker
 thread in the background; while the database is down the writes wait in the spool
 (``askagency.spool``) instead of being lost, and a slow or broken database never delays or
 breaks a citizen's turn.
+
+Each record is spooled under its conversation's id, like the handoff's writes: a write waits
+behind an earlier one of the same conversation that is still in the spool, so a citizen's pick
+never reaches the database before the question it was for (the database back between the two),
+and a citizen's deletion request also removes what of theirs still waits there. The id stays in
+the spool file; the queue itself never holds it.
 """
 
 from __future__ import annotations
@@ -33,15 +39,16 @@ logger = logging.getLogger(__name__)
 _pending: set[asyncio.Task[str]] = set()
 
 
-def _record(kind: str, payload: dict[str, Any]) -> None:
-    """Write one record (``askagency.spool`` kind) off the event loop, without waiting. The
-    database gets it now, or the spool keeps it until the database is back."""
+def _record(kind: str, payload: dict[str, Any], conversation: str) -> None:
+    """Write one record (``askagency.spool`` kind) of ``conversation`` off the event loop,
+    without waiting. The database gets it now, or the spool keeps it until the database is
+    back (or until the conversation's earlier writes there are written)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # called outside the action server's loop (scripts, tests)
-        store(kind, payload, SPOOL_KINDS)
+        store(kind, payload, SPOOL_KINDS, key=conversation)
         return
-    task = loop.create_task(asyncio.to_thread(store, kind, payload, SPOOL_KINDS))
+    task = loop.create_task(asyncio.to_thread(store, kind, payload, SPOOL_KINDS, key=conversation))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
@@ -60,19 +67,21 @@ def _channel(tracker: Tracker) -> str | None:
 
 
 def _queue(
+    tracker: Tracker,
     text: str,
     reason: str,
     language: str,
-    channel: str | None,
     top_faq_id: str | None = None,
     top_score: float | None = None,
 ) -> None:
-    payload = unanswered_payload(redact(text), reason, language, channel, top_faq_id, top_score)
-    _record("unanswered", payload)
+    payload = unanswered_payload(
+        redact(text), reason, language, _channel(tracker), top_faq_id, top_score
+    )
+    _record("unanswered", payload, tracker.sender_id)
 
 
-def _answered(faq_id: str) -> None:
-    _record("faq_answered", answered_payload(faq_id))
+def _answered(tracker: Tracker, faq_id: str) -> None:
+    _record("faq_answered", answered_payload(faq_id), tracker.sender_id)
 
 
 def note_decision(
@@ -83,7 +92,7 @@ def note_decision(
     when it was handed off: it needs no answer, and staff only check what the entries take."""
     top = decision.hits[0] if decision.hits else None
     if top is not None and decision.outcome == Outcome.ANSWER and not handed_off:
-        _answered(top.faq_id)
+        _answered(tracker, top.faq_id)
         return
     reason = UnansweredReason.LOW_CONFIDENCE
     if decision.out_of_scope is not None:
@@ -93,19 +102,19 @@ def note_decision(
     elif decision.outcome == Outcome.CLARIFY:
         reason = UnansweredReason.CLARIFIED
     top_score = None if top is None else float(top.score)
-    _queue(question, reason, language, _channel(tracker), top and top.faq_id, top_score)
+    _queue(tracker, question, reason, language, top and top.faq_id, top_score)
 
 
 def note_choice(tracker: Tracker, faq_id: str, language: str, for_question: bool = True) -> None:
     """The citizen picked one of the bot's options: that FAQ answered, and (``for_question``:
     the options were the bot's candidates for the question just asked, a clarify list or a
     handoff's suggestions, not an answer's related FAQs) the queued question records the pick."""
-    _answered(faq_id)
+    _answered(tracker, faq_id)
     if not for_question:
         return
     question = question_before_options(list(tracker.events or []))
     if question is not None:
-        _record("faq_chosen", choice_payload(redact(question), language, faq_id))
+        _record("faq_chosen", choice_payload(redact(question), language, faq_id), tracker.sender_id)
 
 
 def question_before_options(events: list[dict[str, Any]]) -> str | None:
@@ -156,4 +165,4 @@ def note_unhelpful_answer(tracker: Tracker, reason: str, language: str) -> None:
     if found is None:
         return
     text, faq_id = found
-    _queue(text, reason, language, _channel(tracker), faq_id or None)
+    _queue(tracker, text, reason, language, faq_id or None)

@@ -12,12 +12,15 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from actions import kb, learning
 from actions.faq import ActionAnswerFaq, choose_payload
+from actions.spool_kinds import SPOOL_KINDS
 from askagency import bot_messages as msg
 from askagency.bot_messages import MessageType
 from askagency.db import session_scope
+from askagency.spool import get_spool
 from knowledge_base.types import FaqHit
 from knowledge_base.unanswered import UnansweredQuestion
 from tests.fakes import FakeHandle, FakeRetriever
@@ -59,6 +62,21 @@ def picks(url: str) -> list[tuple[str, str, str | None]]:
         return [(row.text, row.reason, row.chosen_faq_id) for row in rows]
 
 
+def press_after(
+    asked: Tracker, clarify: dict[str, Any], slots: dict[str, Any], faq_id: str
+) -> Tracker:
+    """The citizen presses ``faq_id`` among the options of ``clarify``, the bot's reply to
+    ``asked``."""
+    bot = {"event": "bot", "text": clarify["text"], "data": {"custom": clarify["custom"]}}
+    return turn(
+        choose_payload(faq_id),
+        msg.INTENT_CHOOSE_FAQ,
+        [*list(asked.events), bot],
+        entities=[{"entity": msg.ENTITY_FAQ_ID, "value": faq_id}],
+        slots={msg.SLOT_CLARIFY_OPTIONS: slots[msg.SLOT_CLARIFY_OPTIONS]},
+    )
+
+
 async def test_the_faq_picked_from_a_clarify_list_is_recorded_on_the_question(
     served: str,
 ) -> None:
@@ -68,15 +86,31 @@ async def test_the_faq_picked_from_a_clarify_list_is_recorded_on_the_question(
     assert clarify["custom"]["type"] == MessageType.CLARIFY
     assert picks(served) == [(QUESTION, "clarified", None)]
 
-    bot = {"event": "bot", "text": clarify["text"], "data": {"custom": clarify["custom"]}}
-    press = turn(
-        choose_payload("liquids"),
-        msg.INTENT_CHOOSE_FAQ,
-        [*list(asked.events), bot],
-        entities=[{"entity": msg.ENTITY_FAQ_ID, "value": "liquids"}],
-        slots={msg.SLOT_CLARIFY_OPTIONS: slots[msg.SLOT_CLARIFY_OPTIONS]},
-    )
+    press = press_after(asked, clarify, slots, "liquids")
     answered, _ = await run(press)
     assert answered[0]["custom"]["type"] == MessageType.FAQ_ANSWER
     assert answered[0]["custom"]["faq_id"] == "liquids"
+    assert picks(served) == [(QUESTION, "clarified", "liquids")]
+
+
+async def test_a_pick_made_while_its_question_waits_in_the_spool_is_recorded_on_it(
+    served: str,
+) -> None:
+    """The database fails for the question and is back for the press, before the spool is
+    replayed: the pick waits behind its question instead of finding nothing."""
+    spool = get_spool()
+    spool.note_failure(OperationalError("SELECT 1", {}, Exception("database down")))
+    asked = turn(QUESTION, "ask_question", [])
+    messages, slots = await run(asked)
+    assert picks(served) == []
+    spool.note_recovery(0)  # back, not replayed yet
+
+    clarify = messages[0]
+    press = press_after(asked, clarify, slots, "liquids")
+    await run(press)
+    kinds = [r.kind for r in spool.pending()]
+    # The press's two writes run in parallel worker threads: either may come first.
+    assert kinds[0] == "unanswered" and sorted(kinds[1:]) == ["faq_answered", "faq_chosen"]
+    result = spool.replay(SPOOL_KINDS)
+    assert (result.replayed, result.dead, result.remaining) == (3, 0, 0)
     assert picks(served) == [(QUESTION, "clarified", "liquids")]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rasa_sdk import Tracker
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -237,8 +238,12 @@ async def test_handoff_and_learning_survive_an_outage(outage: dict[str, Any]) ->
     spool: Spool = outage["spool"]
     settings = get_settings()
     outage["cut"]()
-    learning._queue("where do I register my boat", "low_confidence", "en", "rest")
-    learning._answered("gels")
+    # Another conversation's: the handoff below must find the outage, not a pending write.
+    asking = Tracker(
+        "c-learn", {}, {}, [{"event": "user", "input_channel": "rest"}], False, None, {}, ""
+    )
+    learning._queue(asking, "where do I register my boat", "low_confidence", "en")
+    learning._answered(asking, "gels")
     await learning.drain()
     spool.note_recovery(0)  # forget the failure: the handoff must find the outage itself
     reply = await conv.start_handoff(
