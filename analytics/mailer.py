@@ -16,7 +16,7 @@ from io import BytesIO
 from pathlib import Path
 
 from analytics.metrics import Dashboard
-from analytics.pdf import headline_rows, scope_line
+from analytics.pdf import gap_sentences, headline_rows, scope_line
 from analytics.weekly import WeeklyTrend
 from askagency.clock import now_utc
 from askagency.smtp import MailError, new_message
@@ -49,7 +49,8 @@ def zip_csvs(csvs: Mapping[str, Path], monday: date) -> bytes:
 
 
 def body(d: Dashboard, weekly: WeeklyTrend | None, monday: date) -> str:
-    """The plain-text body: what the report covers, the highlights, the headline figures."""
+    """The plain-text body: what the report covers, the highlights, the headline figures and
+    the knowledge base's gaps."""
     pdf_name, zip_name = attachment_names(monday)
     lines = [
         f"AskAgency weekly report, week of {monday.isoformat()} (Monday to Sunday, {d.time_zone}).",
@@ -69,6 +70,9 @@ def body(d: Dashboard, weekly: WeeklyTrend | None, monday: date) -> str:
             f"The week before ({before.week}): {before.conversations:,} conversations, "
             f"{before.bot_resolved:,} resolved by the bot, {before.handoffs:,} handed off.",
         ]
+    gaps = gap_sentences(d)
+    if gaps:
+        lines += ["", "Gaps", *[f"* {sentence}" for sentence in gaps]]
     m = d.summary.mission
     lines += [
         "",

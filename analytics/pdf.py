@@ -1,5 +1,5 @@
 """The weekly leadership report as one A4 page of PDF: highlights, headline figures, the trend,
-locations and the mission value with its method.
+locations, the knowledge base's gaps and the mission value with its method.
 
 Why matplotlib: it already draws the report's charts, writes PDF without a browser or system
 libraries, and embeds its DejaVu fonts (accents and "ñ" print in every viewer). The page is
@@ -19,7 +19,13 @@ from analytics.tables import fmt, pct
 from analytics.weekly import WeeklyTrend
 
 A4 = (8.27, 11.69)  # inches
-MAX_LOCATIONS = 8
+MAX_LOCATIONS = 6
+# Gaps named in the e-mail and on the page: the questions asked most without a direct answer,
+# and the out-of-scope entries that took most; the CSVs hold them all.
+MAX_GAPS = 5
+PAGE_GAPS = 3
+GAP_QUESTION_CHARS = 60
+GAP_LINES = 3  # what fits between the locations table and the footer, below the title
 HIGHLIGHTS_TOP = 0.925  # figure fraction
 HIGHLIGHT_PT = 8.5
 HIGHLIGHT_SPACING = 1.4
@@ -74,6 +80,43 @@ def headline_rows(d: Dashboard) -> list[tuple[str, str]]:
             + (f", {m.money()}" if m.money() else ""),
         ),
     ]
+
+
+def _shortened(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= GAP_QUESTION_CHARS:
+        return text
+    return text[: GAP_QUESTION_CHARS - 1].rstrip() + "…"
+
+
+def gap_sentences(d: Dashboard, limit: int = MAX_GAPS) -> list[str]:
+    """Where the service fell short in the period, for leadership: the questions citizens asked
+    most that the bot could not answer directly (the console's Unanswered page, personal data
+    redacted) and the out-of-scope entries that took most (demand the agency sends elsewhere by
+    design). Staff close the first by adding FAQs or variants; the second says what citizens
+    expect of the service that it does not offer. Empty when there is neither."""
+    sentences = []
+    if d.top_unanswered:
+        asked = ", ".join(
+            f"“{_shortened(u.question)}” ({u.count})" for u in d.top_unanswered[:limit]
+        )
+        sentences.append(f"Asked most without a direct answer: {asked}.")
+    if d.out_of_scope:
+        took = ", ".join(f"{o.entry} ({o.count})" for o in d.out_of_scope[:limit])
+        sentences.append(f"Not answered by design (out-of-scope entries): {took}.")
+    return sentences
+
+
+def gap_lines(d: Dashboard) -> list[str]:
+    """:func:`gap_sentences` wrapped for the page, whole sentences only, at most
+    :data:`GAP_LINES`."""
+    lines: list[str] = []
+    for sentence in gap_sentences(d, PAGE_GAPS):
+        wrapped = textwrap.wrap(sentence, 125, subsequent_indent="  ")
+        if len(lines) + len(wrapped) > GAP_LINES:
+            break
+        lines += wrapped
+    return lines
 
 
 def location_rows(weekly: WeeklyTrend) -> list[tuple[str, ...]]:
@@ -219,7 +262,20 @@ def render_pdf(d: Dashboard, weekly: WeeklyTrend | None, path: Path) -> Path:
             "Negative",
         )
         widths = (0.11, 0.19, 0.14, 0.11, 0.15, 0.12, 0.14)
-        _table(fig.add_axes((0.06, 0.13, 0.88, 0.21)), location_rows(weekly), columns, widths)
+        _table(fig.add_axes((0.06, 0.175, 0.88, 0.165)), location_rows(weekly), columns, widths)
+    gaps = gap_lines(d)
+    if gaps:
+        fig.text(0.06, 0.165, "Where the FAQs fell short", fontsize=10, weight="bold", color=INK)
+        fig.text(
+            0.06,
+            0.155,
+            "\n".join(gaps),
+            fontsize=8,
+            va="top",
+            color=INK,
+            linespacing=1.4,
+            parse_math=False,  # citizens' words: a "$" is not the start of a formula
+        )
     m = d.summary.mission
     footer = textwrap.wrap(f"Staff hours saved: {m.method} {m.assumption}", 130)
     footer.append("Definitions: docs/metrics.md. Tables for every figure are in the CSV files.")

@@ -204,6 +204,57 @@ def test_the_weekly_email_arrives_once_with_the_pdf_and_the_csvs(
     assert row.sent_at is not None and row.sent_at >= DUE and row.error is None
 
 
+def pdf_text(data: bytes) -> str:
+    """The words PDFium reads off the first page, on one line."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(data)
+    try:
+        return " ".join(document[0].get_textpage().get_text_range().split())
+    finally:
+        document.close()
+
+
+def test_the_email_and_the_page_name_the_weeks_gaps(
+    seeded: Session, settings: Settings, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """What the bot could not answer directly that week, most asked first, and what
+    out-of-scope entries took: the part of the report that says where the FAQs fall short."""
+    from knowledge_base.unanswered import record_unanswered
+
+    asked = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    for text, reason, entry in [
+        ("Can I bring a drone?", "low_confidence", None),
+        ("can i bring a drone", "clarified", None),
+        ("is the $5 fee or $10 fee refundable", "handoff", None),
+        ("cancel my flight", "out_of_scope", "out-of-scope-bookings"),
+        ("refund my ticket", "out_of_scope", "out-of-scope-bookings"),
+        ("renew my passport", "out_of_scope", "out-of-scope-passports"),
+    ]:
+        record_unanswered(seeded, text, reason, top_faq_id=entry, now=asked)
+    record_unanswered(seeded, "asked the week before", "low_confidence", now=asked - timedelta(7))
+    seeded.commit()
+
+    assert send_weekly(settings, DUE, if_due=True).outcome == "sent"
+    ((_, _, message),) = smtp.messages
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    lines = text.splitlines()  # the message's lines end in CRLF
+    gaps = lines[lines.index("Gaps") + 1 : lines.index("Gaps") + 3]
+    assert gaps == [
+        "* Asked most without a direct answer: “Can I bring a drone?” (2), "
+        "“is the $5 fee or $10 fee refundable” (1).",
+        "* Not answered by design (out-of-scope entries): out-of-scope-bookings (2), "
+        "out-of-scope-passports (1).",
+    ]
+    pdf = attachments(message)["askagency-report-2026-03-02.pdf"][1]
+    (tmp_path / "gaps.png").write_bytes(render_pdf_page(pdf).png)
+    words = pdf_text(pdf)
+    # Citizens' words print as typed: a "$" pair is not read as a formula.
+    assert "“Can I bring a drone?” (2), “is the $5 fee or $10 fee refundable” (1)." in words
+    assert "out-of-scope-bookings (2), out-of-scope-passports (1)." in words
+    assert "asked the week before" not in words + text
+
+
 def test_two_senders_at_once_send_one_email(settings: Settings, smtp: SmtpServer) -> None:
     """Two replicas (threads here, each with its own connections) ask at the same moment."""
     from concurrent.futures import ThreadPoolExecutor
