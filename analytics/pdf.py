@@ -45,16 +45,24 @@ def _seconds(value: float | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
-def highlight_lines(highlights: list[str]) -> list[str]:
-    """The highlight sentences as bullet lines, whole sentences only, at most
-    :data:`MAX_HIGHLIGHT_LINES` (the rest are in the Markdown report and the CSVs)."""
+def whole_sentence_lines(
+    sentences: list[str], width: int, max_lines: int, bullet: str = ""
+) -> list[str]:
+    """``sentences`` wrapped to ``width`` characters, as many as fit in ``max_lines`` lines
+    whole, in order: a sentence cut in half on a printed page reads as a different claim."""
     lines: list[str] = []
-    for sentence in highlights:
-        wrapped = textwrap.wrap("• " + sentence, 110, subsequent_indent="  ")
-        if len(lines) + len(wrapped) > MAX_HIGHLIGHT_LINES:
+    for sentence in sentences:
+        wrapped = textwrap.wrap(bullet + sentence, width, subsequent_indent="  ")
+        if len(lines) + len(wrapped) > max_lines:
             break
         lines += wrapped
     return lines
+
+
+def highlight_lines(highlights: list[str]) -> list[str]:
+    """The highlight sentences as bullet lines, at most :data:`MAX_HIGHLIGHT_LINES` (the rest
+    are in the Markdown report and the CSVs)."""
+    return whole_sentence_lines(highlights, 110, MAX_HIGHLIGHT_LINES, "• ")
 
 
 def headline_rows(d: Dashboard) -> list[tuple[str, str]]:
@@ -108,15 +116,8 @@ def gap_sentences(d: Dashboard, limit: int = MAX_GAPS) -> list[str]:
 
 
 def gap_lines(d: Dashboard) -> list[str]:
-    """:func:`gap_sentences` wrapped for the page, whole sentences only, at most
-    :data:`GAP_LINES`."""
-    lines: list[str] = []
-    for sentence in gap_sentences(d, PAGE_GAPS):
-        wrapped = textwrap.wrap(sentence, 125, subsequent_indent="  ")
-        if len(lines) + len(wrapped) > GAP_LINES:
-            break
-        lines += wrapped
-    return lines
+    """:func:`gap_sentences` wrapped for the page, at most :data:`GAP_LINES`."""
+    return whole_sentence_lines(gap_sentences(d, PAGE_GAPS), 125, GAP_LINES)
 
 
 def location_rows(weekly: WeeklyTrend) -> list[tuple[str, ...]]:
