@@ -45,6 +45,7 @@ from askagency.config import get_settings  # noqa: E402
 from askagency.conversation_ids import is_addressable  # noqa: E402
 from askagency.logging_setup import configure_logging  # noqa: E402
 from askagency.memory import release_free_memory  # noqa: E402
+from askagency.numbers import ascii_int
 from askagency.readiness import database_status  # noqa: E402
 from askagency.secrets import ACTION_SECRET_HEADER, action_secret, private_umask  # noqa: E402
 from askagency.spool import Spool, get_spool  # noqa: E402
@@ -186,7 +187,8 @@ def add_attachment_upload(app: Sanic) -> None:
             413, RejectCode.TOO_LARGE.value, f"the file is larger than {limits.max_bytes} bytes"
         )
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_bytes):
+        declared_bytes = ascii_int(declared)
+        if declared is not None and (declared_bytes is None or declared_bytes > limits.max_bytes):
             return too_large
         body = bytearray()
         while (chunk := await request.stream.read()) is not None:

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from analytics.models import AnalyticsConversation, AnalyticsTurn
 from analytics.sentiment import SentimentSummary, summarise_sentiment
 from askagency.clock import now_utc
+from askagency.numbers import row_id
 from askagency.staff import User
 from handoff.hours import StaffedHours, build_hours
 from handoff.models import Status, Ticket
@@ -430,7 +431,7 @@ def load_conversations(session: Session, flt: MetricFilter) -> list[Conversation
     ).order_by(AnalyticsConversation.started_at, AnalyticsConversation.id)
     rows = list(session.scalars(query))
     tickets: dict[str, tuple[bool | None, float | None, float | None]] = {}
-    ticket_ids = {int(r.ticket_id) for r in rows if r.ticket_id and r.ticket_id.isdigit()}
+    ticket_ids = {i for r in rows if (i := row_id(r.ticket_id)) is not None}
     if ticket_ids:
         for ticket, first_response, to_close, _, status, _ in _ticket_rows(
             session, ticket_ids, None
@@ -494,7 +495,7 @@ def load_tickets(
     known: set[str] = set()
     convs = load_conversations(session, flt) if convs is None else convs
     tickets = _ticket_facts(session, _ticket_rows(session, None, flt), staffed)
-    wanted = {int(c.ticket_id) for c in convs if c.ticket_id and c.ticket_id.isdigit()}
+    wanted = {i for c in convs if (i := row_id(c.ticket_id)) is not None}
     if wanted:
         known = {str(i) for i in session.scalars(select(Ticket.id).where(Ticket.id.in_(wanted)))}
     for c in convs:

@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from askagency.clock import now_utc
 from askagency.config import Settings
+from askagency.numbers import row_id
 from askagency.privacy import CONTACT_EMAIL, CONTACT_PHONE, first_contact
 from askagency.staff import Role, User
 from attachments import store as attachment_store
@@ -37,7 +38,14 @@ from console.attachment_views import (
     upload_rules,
 )
 from console.auth import CurrentUser, current_user, require_role
-from console.jsonapi import in_transaction, json_error, json_model, parse_json, parse_query
+from console.jsonapi import (
+    RowId,
+    in_transaction,
+    json_error,
+    json_model,
+    parse_json,
+    parse_query,
+)
 from console.keys import SETTINGS_KEY
 from console.openapi import api_route
 from console.widget_api import messages_from_tracker
@@ -75,7 +83,7 @@ class NoteIn(BaseModel):
 
 
 class AssignIn(BaseModel):
-    agent_id: int | None = Field(description="console user id; null returns it to the queue")
+    agent_id: RowId | None = Field(description="console user id; null returns it to the queue")
 
 
 class CloseIn(BaseModel):
@@ -83,7 +91,7 @@ class CloseIn(BaseModel):
 
 
 class SpamIn(BaseModel):
-    ticket_ids: list[int] = Field(min_length=1, max_length=SPAM_BATCH_MAX)
+    ticket_ids: list[RowId] = Field(min_length=1, max_length=SPAM_BATCH_MAX)
 
 
 class SpamOut(BaseModel):
@@ -289,9 +297,10 @@ def _user(request: web.Request) -> CurrentUser:
 
 def _ticket_id(request: web.Request) -> int:
     raw = request.match_info["ticket_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    ticket_id = row_id(raw)
+    if ticket_id is None:
         raise json_error(404, f"ticket {raw!r} does not exist")
-    return int(raw)
+    return ticket_id
 
 
 def _handoff_error(exc: Exception) -> web.HTTPException:
@@ -518,11 +527,12 @@ async def post_retry(request: web.Request) -> web.Response:
     """Puts a failed reply back in the outbox."""
     ticket_id = _ticket_id(request)
     raw = request.match_info["message_id"]
-    if not raw.isdigit():
+    message_id = row_id(raw)
+    if message_id is None:
         raise json_error(404, f"message {raw!r} does not exist")
 
     def work(session: Any) -> MessageOut:
-        message = session.get(TicketMessage, int(raw))
+        message = session.get(TicketMessage, message_id)
         if message is None or message.ticket_id != ticket_id or message.direction == "citizen":
             raise service.TicketNotFound(f"message {raw} of ticket {ticket_id} does not exist")
         return _messages_out(session, [delivery.retry(session, message.id)])[0]

@@ -12,6 +12,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from askagency.db import session_scope
+from askagency.numbers import row_id
 from askagency.staff import Role
 from console.auth import require_role
 from console.keys import SETTINGS_KEY
@@ -32,10 +33,11 @@ async def inbox_page(request: web.Request) -> web.Response:
 @require_role(Role.AGENT)
 async def ticket_page(request: web.Request) -> web.Response:
     raw = request.match_info["ticket_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    ticket_id = row_id(raw)
+    if ticket_id is None:
         raise web.HTTPNotFound(text=f"No ticket {raw}.")
     with session_scope() as session:
-        ticket = session.get(Ticket, int(raw))
+        ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise web.HTTPNotFound(text=f"No ticket {raw}.")
         ticket_id, conversation_id = ticket.id, ticket.conversation_id

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from askagency.numbers import ascii_int
 from knowledge_base.atomic_file import replace_atomically
 from knowledge_base.evaluate import SweepRow
 from knowledge_base.retriever import SCORING_VERSION
@@ -35,7 +36,7 @@ def thresholds_scale(model_id: str) -> str:
 
 def _recorded_scale(recorded: str) -> tuple[str, int]:
     model_id, mark, version = recorded.partition(SCORING_MARK)
-    return model_id, int(version) if mark and version.isdigit() else 1
+    return model_id, (ascii_int(version) or 1) if mark else 1
 
 
 def recommended_values(row: SweepRow) -> dict[str, float]:

@@ -40,6 +40,7 @@ from sanic.response import HTTPResponse
 
 from askagency.conversation_ids import RULE, is_addressable
 from askagency.limits import MAX_REQUEST_BYTES, MAX_WEB_BODY_BYTES
+from askagency.numbers import ascii_int
 from bot import action_guard
 from bot.channels import web_attachments, web_guard
 from bot.channels.message import citizen_text, client_message
@@ -93,7 +94,7 @@ def parse_webhook_body(body: Any) -> tuple[str, str, dict[str, Any] | None, Any]
 
 def _payload_too_large(request: Request, _exc: Exception) -> HTTPResponse:
     length = request.headers.get("content-length", "")
-    size = int(length) if length.isdigit() else MAX_REQUEST_BYTES
+    size = ascii_int(length) or MAX_REQUEST_BYTES
     return response.json([web_guard.too_long_body(size)], status=413)
 
 

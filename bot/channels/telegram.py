@@ -30,6 +30,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from askagency.numbers import ascii_int
 from bot.channels.buttons import EXPIRED_TEXT
 from bot.channels.common import (
     Incoming,
@@ -167,7 +168,11 @@ def keyboard(buttons: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def chat_id_value(chat_id: str) -> int | str:
-    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+    """Telegram's chat ids are integers (groups' negative); anything else is kept as text."""
+    value = ascii_int(chat_id.removeprefix("-"))
+    if value is None:
+        return chat_id
+    return -value if chat_id.startswith("-") else value
 
 
 class TelegramOutput(PlatformOutput):

@@ -26,6 +26,7 @@ from askagency.client_address import (
 from askagency.conversation_ids import RULE, is_addressable, is_platform_id
 from askagency.conversation_token import ConversationSigner, secret_from_environment
 from askagency.limits import MAX_MESSAGE_CHARS
+from askagency.numbers import ascii_int
 from askagency.rasa_events import client_metadata
 from bot.channels.common import default_data_dir
 
@@ -44,7 +45,7 @@ def signer() -> ConversationSigner:
 
 def max_message_chars() -> int:
     raw = os.environ.get("ASKAGENCY_MAX_MESSAGE_CHARS", "").strip()
-    return int(raw) if raw.isdigit() else MAX_MESSAGE_CHARS
+    return ascii_int(raw) or MAX_MESSAGE_CHARS
 
 
 def trusted_proxies(configured: str | None = None) -> tuple[Network, ...]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import math
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from askagency.clock import now_utc
+from askagency.numbers import MAX_ROW_ID
+from console.jsonapi import RowId
 from knowledge_base.health import DuplicatePair, FaqIssue
 from knowledge_base.locations.store import LocationIn, LocationOut
 from knowledge_base.models import Faq, FaqStatus
@@ -163,7 +165,7 @@ class RelatedOut(BaseModel):
 class FaqCreateIn(FaqInput):
     """An FAQ as FaqInput validates it, plus the unanswered questions it answers."""
 
-    unanswered_ids: list[int] = Field(default_factory=list, max_length=5000)
+    unanswered_ids: list[RowId] = Field(default_factory=list, max_length=5000)
 
 
 class FaqUpdateIn(FaqInput):
@@ -181,7 +183,7 @@ class StatusIn(BaseModel):
 
 
 class RestoreIn(BaseModel):
-    audit_id: int = Field(ge=1)
+    audit_id: RowId
     expected_version: int | None = Field(default=None, ge=1)
 
 
@@ -287,15 +289,11 @@ class UnansweredOut(BaseModel):
     suggestions_error: str | None = None
 
 
-# Database row ids: beyond 64 bits SQLite raises OverflowError (a 500, found by schemathesis).
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
-
-
 class AcceptIn(BaseModel):
     question_ids: list[RowId] = Field(min_length=1, max_length=5000)
     faq_id: str = Field(min_length=1, max_length=64)
     variant: str = Field(min_length=3, max_length=500)
-    expected_version: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    expected_version: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
 
 class DismissIn(BaseModel):

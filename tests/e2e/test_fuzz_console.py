@@ -151,3 +151,32 @@ def test_arbitrary_json_bodies_never_cause_a_500(
     run()
     for raw in (b"", b"{", b"\xff\xfe", b"[" * 5000):
         assert console.raw(method, path, raw)[0] < 500, (method, path, raw[:20])
+
+
+HUGE = 2**64 + 1  # past any 64-bit row id
+FUZZ_FINDINGS = [
+    # `make fuzz` (60 examples per operation) found the first two as 500s on 2026-12-08.
+    ("POST", "/api/tickets/%C2%B2/close", {"resolved": True}, 404),  # "²": isdigit, not int
+    ("POST", "/api/kb/faqs/liquids-311-rule/restore", {"audit_id": HUGE}, 400),
+    # The same two mistakes elsewhere: a Unicode digit int() reads ("٣" is 3), the ticket and
+    # message ids of paths, and row ids in bodies beyond 64 bits.
+    ("POST", "/api/tickets/%D9%A3/close", {"resolved": True}, 404),
+    ("POST", f"/api/tickets/{HUGE}/close", {"resolved": True}, 404),
+    ("POST", "/api/tickets/1/messages/%C2%B2/retry", None, 404),
+    ("POST", f"/api/tickets/1/messages/{HUGE}/retry", None, 404),
+    ("GET", "/console/inbox/%C2%B2", None, 404),
+    ("GET", f"/console/inbox/{HUGE}", None, 404),
+    ("POST", "/api/tickets/close-spam", {"ticket_ids": [HUGE]}, 400),
+    ("POST", "/api/tickets/1/assign", {"agent_id": HUGE}, 400),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), FUZZ_FINDINGS)
+def test_numbers_a_client_sends_are_client_errors(
+    console: ConsoleClient, method: str, path: str, body: object, status: int
+) -> None:
+    """Ids in paths are ASCII digits within 64 bits (askagency.numbers.row_id), ids in bodies
+    too (console.jsonapi.RowId): anything else names no row, a 4xx, never a 500."""
+    data = None if body is None else json.dumps(body).encode()
+    got, answer = console.raw(method, path, data)
+    assert got == status, (method, path, got, answer[:300])

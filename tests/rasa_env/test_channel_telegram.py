@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from channel_kit import CLARIFY_BUTTONS, FAST, FakeBot, FakePlatform, serve
 
-from bot.channels.telegram import EXPIRED_TEXT, TelegramInput, parse_update
+from bot.channels.telegram import EXPIRED_TEXT, TelegramInput, chat_id_value, parse_update
 
 BOT_TOKEN = "123:ABC-secret"
 SECRET = "webhook-secret"
@@ -70,6 +70,14 @@ def test_parse_messages_callbacks_and_ignored_updates() -> None:
     assert edited.error is None and not edited.messages and edited.ignored
     assert parse_update(b'{"message": {}}').error == "update without an integer update_id"
     assert parse_update(b"\xff").error
+
+
+def test_chat_ids_are_sent_back_as_telegram_gave_them() -> None:
+    assert chat_id_value("12345") == 12345
+    assert chat_id_value("-100123") == -100123  # a group
+    # Not a number Telegram makes: kept as text, never a crash in int() ("²" passes isdigit).
+    for odd in ("²", "-²", "--5", "٣", "@channel"):
+        assert chat_id_value(odd) == odd
 
 
 def test_webhook_end_to_end() -> None:
