@@ -23,6 +23,7 @@ RASA_SAFE = {
     "askagency.conversation_ids",
     "askagency.conversation_token",
     "askagency.limits",
+    "askagency.numbers",
     "askagency.opt_out",
     "askagency.paths",
     "askagency.rasa_events",
