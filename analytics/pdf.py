@@ -17,6 +17,7 @@ from analytics.metrics import Dashboard
 from analytics.plotting import PALETTE, pyplot
 from analytics.tables import fmt, pct
 from analytics.weekly import WeeklyTrend
+from knowledge_base.text import one_line
 
 A4 = (8.27, 11.69)  # inches
 MAX_LOCATIONS = 6
@@ -90,13 +91,6 @@ def headline_rows(d: Dashboard) -> list[tuple[str, str]]:
     ]
 
 
-def _shortened(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) <= GAP_QUESTION_CHARS:
-        return text
-    return text[: GAP_QUESTION_CHARS - 1].rstrip() + "…"
-
-
 def gap_sentences(d: Dashboard, limit: int = MAX_GAPS) -> list[str]:
     """Where the service fell short in the period, for leadership: the questions citizens asked
     most that the bot could not answer directly (the console's Unanswered page, personal data
@@ -106,7 +100,8 @@ def gap_sentences(d: Dashboard, limit: int = MAX_GAPS) -> list[str]:
     sentences = []
     if d.top_unanswered:
         asked = ", ".join(
-            f"“{_shortened(u.question)}” ({u.count})" for u in d.top_unanswered[:limit]
+            f"“{one_line(u.question, GAP_QUESTION_CHARS)}” ({u.count})"
+            for u in d.top_unanswered[:limit]
         )
         sentences.append(f"Asked most without a direct answer: {asked}.")
     if d.out_of_scope:

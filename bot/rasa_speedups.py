@@ -41,6 +41,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from askagency.numbers import ascii_int
 from bot import dialogue_states, model_loading
 from bot.patching import rasa_original, replace
 
@@ -156,11 +157,8 @@ def action_tracker_turns(environ: Mapping[str, str] | None = None) -> int:
     raw = (os.environ if environ is None else environ).get(ACTION_TRACKER_TURNS_ENV, "").strip()
     if not raw:
         return DEFAULT_ACTION_TRACKER_TURNS
-    try:
-        turns = int(raw)
-    except ValueError:
-        turns = -1
-    if turns < 0:
+    turns = ascii_int(raw)
+    if turns is None:
         raise ValueError(f"{ACTION_TRACKER_TURNS_ENV} must be a whole number >= 0, got {raw!r}")
     return turns
 

@@ -13,6 +13,16 @@ import unicodedata
 from collections.abc import Callable
 
 
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line (each run of whitespace one space), cut to ``limit`` characters
+    with an ellipsis marking the cut: how a citizen's question is stored in the queue and
+    quoted in the weekly report."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
 def fold(text: str) -> str:
     """Lower case without accents: "¿Qué líquidos?" and "que liquidos" match fully."""
     decomposed = unicodedata.normalize("NFKD", text.lower())

@@ -59,6 +59,7 @@ from knowledge_base.models import (
     Faq,
 )
 from knowledge_base.store import FaqInput, get_faq, update_faq
+from knowledge_base.text import one_line
 from knowledge_base.types import FaqHit
 
 logger = logging.getLogger(__name__)
@@ -184,10 +185,7 @@ class FaqUsage(Base):
 
 def clean_question(text: str) -> str:
     """Redacted, single-spaced and cut to the column size; "" when nothing is left."""
-    text = " ".join(redact(text or "").split())
-    if len(text) > QUESTION_MAX_LEN:
-        text = text[: QUESTION_MAX_LEN - 1].rstrip() + "…"
-    return text
+    return one_line(redact(text or ""), QUESTION_MAX_LEN)
 
 
 def queueable_text(text: str) -> str | None:

@@ -251,7 +251,7 @@ def test_the_window_comes_from_the_environment(value: str, turns: int) -> None:
     assert rasa_speedups.action_tracker_turns({}) == rasa_speedups.DEFAULT_ACTION_TRACKER_TURNS
 
 
-@pytest.mark.parametrize("value", ["-1", "many", "2.5"])
+@pytest.mark.parametrize("value", ["-1", "many", "2.5", "+5", "1_0", "٣"])
 def test_a_bad_window_is_refused_by_name(value: str) -> None:
     with pytest.raises(ValueError, match="ASKAGENCY_ACTION_TRACKER_TURNS must be a whole number"):
         rasa_speedups.action_tracker_turns({"ASKAGENCY_ACTION_TRACKER_TURNS": value})
