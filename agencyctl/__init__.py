@@ -7,3 +7,8 @@ operator commands (``agencyctl.spool_cli``) and the list of every module that de
 foundation package ``askagency`` stays free of the feature packages (docs/readme/development.md,
 enforced by ``make lint``).
 """
+
+from askagency.native_threads import limit_this_process
+
+# Before any command imports NumPy: its thread pools read the variables once, when loaded.
+limit_this_process()

@@ -42,6 +42,7 @@ from askagency import loadbalancer
 from askagency.clock import now_utc
 from askagency.config import DEFAULT_AMQP_EXCHANGE, PROJECT_ROOT, Settings, get_settings
 from askagency.loadbalancer import BalancerPorts
+from askagency.native_threads import thread_env
 from askagency.ports import free_port
 from askagency.secrets import (
     ACTION_SECRET_ENV,
@@ -307,6 +308,9 @@ def _common_env(cfg: StackConfig) -> dict[str, str]:
         # action server's lookup threads each kept one with freed pages. With 2 arenas its RSS
         # after 320 concurrent turns was 878-883 MB instead of 916 MB (docs/scale.md).
         "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+        # One thread for OpenBLAS/OpenMP in each program: spinning pools took the cores the
+        # other programs needed (askagency/native_threads.py).
+        **thread_env(os.environ),
         "ASKAGENCY_DATA_DIR": str(cfg.data_dir),
         "ASKAGENCY_RASA_URL": cfg.rasa_api_url,
         "ASKAGENCY_RASA_TOKEN": cfg.rasa_token,

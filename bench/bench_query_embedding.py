@@ -35,6 +35,7 @@ from askagency.config import get_settings  # noqa: E402
 from bench.common import (  # noqa: E402
     banking77_queries,
     banking77_records,
+    burn_one_core,
     latency_summary,
     machine,
     merge_result,
@@ -47,14 +48,6 @@ from knowledge_base.retriever import Retriever  # noqa: E402
 from knowledge_base.types import FaqRecord  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
-
-
-def _burn(stop: Any) -> None:
-    """A CPU-bound neighbour (Rasa's NLU, another action server) on one of the cores."""
-    x = 0
-    while not stop.is_set():
-        for _ in range(10_000):
-            x += 1
 
 
 def latency(
@@ -161,7 +154,7 @@ def main() -> int:
         stop = multiprocessing.Event()
         burner = None
         if load == "one_busy_core":
-            burner = multiprocessing.Process(target=_burn, args=(stop,), daemon=True)
+            burner = multiprocessing.Process(target=burn_one_core, args=(stop,), daemon=True)
             burner.start()
             time.sleep(0.5)
         try:

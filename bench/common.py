@@ -121,3 +121,12 @@ def timer() -> Iterator[dict[str, float]]:
         yield box
     finally:
         box["s"] = time.perf_counter() - start
+
+
+def burn_one_core(stop: Any) -> None:
+    """A CPU-bound neighbour (Rasa's NLU, another action server) on one of the cores: the
+    target of a ``multiprocessing.Process``, until ``stop`` (an Event) is set."""
+    x = 0
+    while not stop.is_set():
+        for _ in range(10_000):
+            x += 1

@@ -20,6 +20,8 @@ BENCHMARKS = [
     "bench_e2e.py",
     "bench_startup.py",
     "bench_query_embedding.py",
+    # One OpenBLAS/OpenMP thread per process against one per core (askagency/native_threads.py).
+    "bench_native_threads.py",
     "bench_index_scale.py",
     "bench_memory.py",
     "bench_scale.py",

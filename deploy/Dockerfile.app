@@ -5,12 +5,15 @@
 # import is copied; hadolint). Never built on the development machines (no Docker engine there).
 FROM python:3.11-slim-bookworm
 
+# One thread per process for OpenBLAS/OpenMP, as the launcher gives its programs
+# (askagency/native_threads.py: spinning thread pools took the cores other processes needed).
 # DL3064 flags TOKENIZERS_PARALLELISM for its name only: it holds no secret (none is baked in).
 # hadolint ignore=DL3064
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=/app \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
     RASA_TELEMETRY_ENABLED=false \
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
     ASKAGENCY_DATA_DIR=/data \
     ASKAGENCY_HEALTH_URL=http://127.0.0.1:5055/health
 

@@ -3,6 +3,7 @@ The scale profile's load balancer itself: tests/unit/askagency/test_loadbalancer
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from askagency.launcher import (
     service_specs,
 )
 from askagency.loadbalancer import INTERNAL_CONFIG, PUBLIC_CONFIG
+from askagency.native_threads import THREAD_COUNT_VARIABLES
 from bench.throwaway import scale_config
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/askagency"
@@ -179,3 +181,28 @@ def test_an_explicit_malloc_arena_value_wins(
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     cfg = _cfg(tmp_path, None, {"MALLOC_ARENA_MAX": "1"})
     assert service_specs(cfg)[0].env["MALLOC_ARENA_MAX"] == "1"
+
+
+# ... and keeps OpenBLAS/OpenMP to one thread in each (askagency/native_threads.py), unless the
+# operator set a count.
+
+
+def test_children_get_one_numeric_thread_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in THREAD_COUNT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    cfg = replace(_cfg(tmp_path, None), with_console=True)
+    specs = service_specs(cfg)
+    assert {s.name for s in specs} >= {"rasa", "actions", "analytics", "console"}
+    for spec in specs:
+        assert {name: spec.env.get(name) for name in THREAD_COUNT_VARIABLES} == dict.fromkeys(
+            THREAD_COUNT_VARIABLES, "1"
+        ), spec.name
+
+
+def test_an_explicit_thread_count_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    env = service_specs(_cfg(tmp_path, None))[0].env
+    assert (env["OPENBLAS_NUM_THREADS"], env["OMP_NUM_THREADS"]) == ("4", "1")

@@ -15,6 +15,7 @@ import tomllib
 import pytest
 import yaml
 
+from askagency.native_threads import thread_env
 from tests.deploy_static import (
     DEPLOY,
     ROOT,
@@ -152,6 +153,13 @@ def test_image_runs_as_a_numeric_non_root_user_with_a_health_check(image: str) -
         env = " ".join(i.args for i in ins if i.keyword == "ENV")
         command = re.search(r"ASKAGENCY_HEALTH_URL=(\S+)", env).group(1)
     assert re.search(r"/health$|:5005/'", command), command
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_image_keeps_numeric_libraries_to_one_thread_per_process(image: str) -> None:
+    """As the launcher does for its programs (askagency/native_threads.py)."""
+    env = " ".join(i.args for i in instructions(IMAGES[image][0]) if i.keyword == "ENV")
+    assert dict(re.findall(r"(\w+_NUM_THREADS)=(\S+)", env)) == thread_env({})
 
 
 @pytest.mark.parametrize("image", sorted(IMAGES))
