@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from askagency.launcher import OFFLINE_ENV  # noqa: E402
 from askagency.native_threads import THREAD_COUNT_VARIABLES, thread_env  # noqa: E402
-from bench.common import burn_one_core, latency_summary, write_result  # noqa: E402
+from bench.common import LOADS, latency_summary, machine_load, write_result  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
 SETTINGS = {"one_thread": "shipped", "one_per_core": "the libraries' default"}
@@ -136,20 +135,11 @@ def main() -> int:
         env = setting_env("one_thread", data_dir)
         for step in (["load-sample"], ["build-index"]):
             subprocess.run([*cli, *step], cwd=ROOT, env=env, capture_output=True, check=True)
-        for load in ("idle", "one_busy_core"):
-            stop = multiprocessing.Event()
-            burner = None
-            if load == "one_busy_core":
-                burner = multiprocessing.Process(target=burn_one_core, args=(stop,), daemon=True)
-                burner.start()
-            try:
+        for load in LOADS:
+            with machine_load(load):
                 results["load"][load] = {
                     setting: run_child(setting, data_dir, args.fits) for setting in SETTINGS
                 }
-            finally:
-                stop.set()
-                if burner is not None:
-                    burner.join(5)
             print(load, json.dumps(results["load"][load], indent=1), flush=True)
         if not args.no_calibrate:
             results["calibrate_wall_s_idle"] = {

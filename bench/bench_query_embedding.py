@@ -20,7 +20,6 @@ Writes bench/results/query_embedding.json. ``--quick`` uses fewer latency sample
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -33,11 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from askagency.config import get_settings  # noqa: E402
 from bench.common import (  # noqa: E402
+    LOADS,
     banking77_queries,
     banking77_records,
-    burn_one_core,
     latency_summary,
     machine,
+    machine_load,
     merge_result,
 )
 from knowledge_base.embedder import INT8_MODES, Embedder  # noqa: E402
@@ -150,22 +150,12 @@ def main() -> int:
     print(agreement, flush=True)
 
     results: dict[str, Any] = {"agreement": agreement, "latency": {}}
-    for load in ("idle", "one_busy_core"):
-        stop = multiprocessing.Event()
-        burner = None
-        if load == "one_busy_core":
-            burner = multiprocessing.Process(target=burn_one_core, args=(stop,), daemon=True)
-            burner.start()
-            time.sleep(0.5)
-        try:
+    for load in LOADS:
+        with machine_load(load):
             for threads in (1, 2):
                 key = f"{load}.threads_{threads}"
                 results["latency"][key] = latency(embedders, texts, threads, key)
                 print(key, results["latency"][key], flush=True)
-        finally:
-            stop.set()
-            if burner is not None:
-                burner.join(5)
 
     if not args.skip_accuracy:
         results["accuracy"] = {mode: accuracy(model_path, mode) for mode in INT8_MODES}

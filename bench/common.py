@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -123,10 +124,29 @@ def timer() -> Iterator[dict[str, float]]:
         box["s"] = time.perf_counter() - start
 
 
-def burn_one_core(stop: Any) -> None:
-    """A CPU-bound neighbour (Rasa's NLU, another action server) on one of the cores: the
-    target of a ``multiprocessing.Process``, until ``stop`` (an Event) is set."""
+LOADS = ("idle", "one_busy_core")
+
+
+def _burn_one_core(stop: Any) -> None:
     x = 0
     while not stop.is_set():
         for _ in range(10_000):
             x += 1
+
+
+@contextmanager
+def machine_load(load: str) -> Iterator[None]:
+    """Runs the block under one of :data:`LOADS`: ``one_busy_core`` keeps a CPU-bound neighbour
+    (as Rasa's NLU or another action server is) busy on one of the cores meanwhile."""
+    if load == "idle":
+        yield
+        return
+    stop = multiprocessing.Event()
+    burner = multiprocessing.Process(target=_burn_one_core, args=(stop,), daemon=True)
+    burner.start()
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        stop.set()
+        burner.join(5)
