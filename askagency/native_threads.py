@@ -7,12 +7,13 @@ and their arithmetic comes in small pieces: a question against a few thousand ro
 classifier over a few hundred FAQs. Spread over threads, each piece costs more than it saves,
 and the spinning threads take the cores the other processes need. Measured on 2 cores
 (2026-12-08, bench/bench_native_threads.py, docs/scale.md): fitting the sample KB's classifier
-took 2.5 s on one thread against 4.4 s (8.7 s of CPU) on two, 6.5 s beside a busy core;
-``kb calibrate`` 35.5 s against 54.8 s; a citizen's lookup the same (1.2-1.3 ms p50 either
-way); the stack suites of ``make test`` 421 s against 562 s. The work runs side by side where
-it is meant to: in
-processes, the action server's lookup threads, and the embedder's own ONNX session, which is
-already kept to one thread (knowledge_base/onnx_model.py).
+took 2.2 s on one thread against 4.1 s (8.1 s of CPU) on two, 5.7 s beside a busy core;
+``kb calibrate`` 33.9 s against 52.9 s; a citizen's lookup and the scale profile's turns
+level (1.1 ms p50 either way; 41.8 against 40.3 turns/s at 8 citizens, 46.2 against 48.0 at
+12, within the rounds' spread); the stack suites of ``make test`` 421 s against 562 s. The
+work runs side by side where it is meant to: in processes, the action server's lookup threads,
+and the embedder's own ONNX session, which is already kept to one thread
+(knowledge_base/onnx_model.py).
 
 The libraries read these variables once, when they are loaded: the launcher gives them to every
 program it starts (askagency/launcher.py), the images set them (deploy/Dockerfile.*), and the

@@ -11,11 +11,15 @@ core (as Rasa or another action server is on a 2-core machine):
   its question vector already cached, so what is timed is the arithmetic the thread pools run;
   the development file's questions, p50/p95 in milliseconds;
 * ``calibrate``: ``askagency kb calibrate`` on the sample KB as a whole command (idle only;
-  ``--no-calibrate`` leaves it out).
+  ``--no-calibrate`` leaves it out);
+* ``scale``: the scale profile's closed-loop REST turns (bench/bench_scale.py: two Rasa
+  replicas, two action servers, HAProxy, PostgreSQL, RabbitMQ) at 8 and 12 citizens, every
+  process of the stack under the setting, ``--stack-rounds`` times each in alternating order
+  (``--no-stack`` leaves it out).
 
 Writes bench/results/native_threads.json.
 
-    python bench/bench_native_threads.py [--fits N] [--no-calibrate]
+    python bench/bench_native_threads.py [--fits N] [--no-calibrate] [--no-stack] [--stack-rounds N]
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from askagency.launcher import OFFLINE_ENV  # noqa: E402
-from askagency.native_threads import THREAD_COUNT_VARIABLES, thread_env  # noqa: E402
+from askagency.native_threads import ONE_THREAD, THREAD_COUNT_VARIABLES  # noqa: E402
 from bench.common import LOADS, latency_summary, machine_load, write_result  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
 SETTINGS = {"one_thread": "shipped", "one_per_core": "the libraries' default"}
+STACK_LEVELS = (8, 12)
 
 
 def child(fits: int) -> dict[str, Any]:
@@ -82,10 +87,19 @@ def child(fits: int) -> dict[str, Any]:
     }
 
 
+def thread_counts(setting: str) -> dict[str, str]:
+    """The variables of ``setting``; the libraries' default is one thread per core."""
+    count = ONE_THREAD if setting == "one_thread" else str(os.cpu_count() or 1)
+    return dict.fromkeys(THREAD_COUNT_VARIABLES, count)
+
+
 def setting_env(setting: str, data_dir: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in THREAD_COUNT_VARIABLES}
-    threads = thread_env({}) if setting == "one_thread" else {}
-    return {**base, **OFFLINE_ENV, **threads, "ASKAGENCY_DATA_DIR": str(data_dir)}
+    return {
+        **os.environ,
+        **OFFLINE_ENV,
+        **thread_counts(setting),
+        "ASKAGENCY_DATA_DIR": str(data_dir),
+    }
 
 
 def run_child(setting: str, data_dir: Path, fits: int) -> dict[str, Any]:
@@ -101,11 +115,8 @@ def run_child(setting: str, data_dir: Path, fits: int) -> dict[str, Any]:
 
 
 def calibrate_seconds(setting: str, data_dir: Path) -> float:
-    """``kb calibrate`` whole; the command line limits itself unless told otherwise, so the
-    default setting names the library default (one thread per core) explicitly."""
+    """``kb calibrate`` whole (the command line keeps a count it is given)."""
     env = setting_env(setting, data_dir)
-    if setting == "one_per_core":
-        env.update(dict.fromkeys(THREAD_COUNT_VARIABLES, str(os.cpu_count() or 1)))
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "agencyctl.cli", "kb", "calibrate"],
@@ -118,10 +129,51 @@ def calibrate_seconds(setting: str, data_dir: Path) -> float:
     return round(time.perf_counter() - start, 1)
 
 
+def scale_turns(setting: str) -> dict[str, Any]:
+    """The scale profile's turns with every process of the stack under ``setting``: the
+    launcher passes this process's values on (askagency/native_threads.py)."""
+    from bench.bench_scale import bench_profile
+
+    saved = {name: os.environ.get(name) for name in THREAD_COUNT_VARIABLES}
+    os.environ.update(thread_counts(setting))
+    try:
+        result = bench_profile("scale", STACK_LEVELS, turns_per_citizen=40, max_seconds=45.0)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return result["concurrency"]
+
+
+def scale_rounds(rounds: int) -> dict[str, Any]:
+    """``rounds`` runs of each setting, the order alternated round by round (the first stack of
+    a run meets colder caches), and per setting and level the medians over the rounds."""
+    runs: dict[str, list[dict[str, Any]]] = {setting: [] for setting in SETTINGS}
+    for n in range(rounds):
+        order = list(SETTINGS) if n % 2 == 0 else list(reversed(SETTINGS))
+        for setting in order:
+            runs[setting].append(scale_turns(setting))
+    medians = {
+        setting: {
+            str(level): {
+                key: round(statistics.median(run[str(level)][key] for run in runs[setting]), 1)
+                for key in ("p50_ms", "p95_ms", "turns_per_s")
+            }
+            for level in STACK_LEVELS
+        }
+        for setting in SETTINGS
+    }
+    return {"rounds": rounds, "median": medians, "runs": runs}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", type=int, default=7)
     parser.add_argument("--no-calibrate", action="store_true")
+    parser.add_argument("--no-stack", action="store_true")
+    parser.add_argument("--stack-rounds", type=int, default=2)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -146,6 +198,9 @@ def main() -> int:
                 setting: calibrate_seconds(setting, data_dir) for setting in SETTINGS
             }
             print("kb calibrate", results["calibrate_wall_s_idle"], flush=True)
+    if not args.no_stack:
+        results["scale_profile"] = scale_rounds(args.stack_rounds)
+        print("scale profile", json.dumps(results["scale_profile"]["median"]), flush=True)
     print(write_result("native_threads.json", results))
     return 0
 
