@@ -67,8 +67,13 @@ case "$action" in
     (cd "$venv" && pwd) > "$staging/.origin"  # its scripts name this folder
     touch "$staging/.complete"
     mv -T "$staging" "$cached" 2>/dev/null || rm -rf "$staging"  # another run saved it first
-    # Keep the two latest of this name.
-    ls -1dt "$root/$name"-* 2>/dev/null | tail -n +3 | while read -r old; do rm -rf "$old"; done
+    # Keep the two latest of this name: "$name-" and a 16-digit key exactly, so pruning .venv's
+    # copies never takes .venv-rasa's (".venv-*" matched both, and CI installed Rasa's afresh).
+    printf -v key_glob '%.0s[0-9a-f]' {1..16}
+    # shellcheck disable=SC2086 # the key pattern is a glob on purpose
+    ls -1dt "$root/$name"-$key_glob 2>/dev/null | tail -n +3 | while read -r old; do
+      rm -rf "$old"
+    done
     echo "saved $venv to $cached"
     ;;
   *)

@@ -79,6 +79,30 @@ def test_an_unfinished_save_is_never_restored(installed: Path, tmp_path: Path) -
     assert run("restore", tmp_path / "second" / ".venv", inputs, cache).returncode == 1
 
 
+def test_saving_keeps_the_two_latest_of_its_own_name_only(
+    installed: Path, tmp_path: Path
+) -> None:
+    """Saving a third .venv drops the oldest .venv, never .venv-rasa's copy (whose name starts
+    the same: pruning '.venv-*' once took it, and a fresh clone installed Rasa's again)."""
+    cache = tmp_path / "cache"
+    venvs = cache / "askagency" / "venvs"
+    requirements = tmp_path / "requirements.txt"
+    rasa = installed.parent / ".venv-rasa"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(rasa)], check=True)
+    requirements.write_text("rasa\n")
+    assert run("save", rasa, [requirements], cache).returncode == 0
+    [rasa_copy] = venvs.iterdir()
+    os.utime(rasa_copy, (1, 1))  # the oldest of all
+    saved: list[str] = []
+    for version in range(3):
+        requirements.write_text(f"app=={version}\n")
+        assert run("save", installed, [requirements], cache).returncode == 0
+        [new] = {p.name for p in venvs.iterdir()} - {rasa_copy.name, *saved}
+        os.utime(venvs / new, (10 + version, 10 + version))
+        saved.append(new)
+    assert {p.name for p in venvs.iterdir()} == {rasa_copy.name, saved[1], saved[2]}
+
+
 PROJECT = SCRIPT.parents[1]
 INSTALL = PROJECT / "scripts" / "install-env.sh"
 
