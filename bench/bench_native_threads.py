@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from askagency.launcher import OFFLINE_ENV  # noqa: E402
 from askagency.native_threads import ONE_THREAD, THREAD_COUNT_VARIABLES  # noqa: E402
 from bench.common import LOADS, latency_summary, machine_load, write_result  # noqa: E402
+from bench.stack_client import cli  # noqa: E402
 
 SAMPLE = ROOT / "knowledge_base" / "sample"
 SETTINGS = {"one_thread": "shipped", "one_per_core": "the libraries' default"}
@@ -116,16 +118,8 @@ def run_child(setting: str, data_dir: Path, fits: int) -> dict[str, Any]:
 
 def calibrate_seconds(setting: str, data_dir: Path) -> float:
     """``kb calibrate`` whole (the command line keeps a count it is given)."""
-    env = setting_env(setting, data_dir)
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "agencyctl.cli", "kb", "calibrate"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        check=True,
-        timeout=1800,
-    )
+    cli(data_dir, "kb", "calibrate", env=thread_counts(setting))
     return round(time.perf_counter() - start, 1)
 
 
@@ -134,16 +128,8 @@ def scale_turns(setting: str) -> dict[str, Any]:
     launcher passes this process's values on (askagency/native_threads.py)."""
     from bench.bench_scale import bench_profile
 
-    saved = {name: os.environ.get(name) for name in THREAD_COUNT_VARIABLES}
-    os.environ.update(thread_counts(setting))
-    try:
+    with patch.dict(os.environ, thread_counts(setting)):
         result = bench_profile("scale", STACK_LEVELS, turns_per_citizen=40, max_seconds=45.0)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return result["concurrency"]
 
 
@@ -183,10 +169,8 @@ def main() -> int:
     results: dict[str, Any] = {"settings": SETTINGS, "load": {}}
     with tempfile.TemporaryDirectory(prefix="askagency-threads-") as tmp:
         data_dir = Path(tmp)
-        cli = [sys.executable, "-m", "agencyctl.cli", "kb"]
-        env = setting_env("one_thread", data_dir)
-        for step in (["load-sample"], ["build-index"]):
-            subprocess.run([*cli, *step], cwd=ROOT, env=env, capture_output=True, check=True)
+        for step in ("load-sample", "build-index"):
+            cli(data_dir, "kb", step, env=thread_counts("one_thread"))
         for load in LOADS:
             with machine_load(load):
                 results["load"][load] = {

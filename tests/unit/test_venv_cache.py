@@ -79,9 +79,7 @@ def test_an_unfinished_save_is_never_restored(installed: Path, tmp_path: Path) -
     assert run("restore", tmp_path / "second" / ".venv", inputs, cache).returncode == 1
 
 
-def test_saving_keeps_the_two_latest_of_its_own_name_only(
-    installed: Path, tmp_path: Path
-) -> None:
+def test_saving_keeps_the_two_latest_of_its_own_name_only(installed: Path, tmp_path: Path) -> None:
     """Saving a third .venv drops the oldest .venv, never .venv-rasa's copy (whose name starts
     the same: pruning '.venv-*' once took it, and a fresh clone installed Rasa's again)."""
     cache = tmp_path / "cache"
